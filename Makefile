@@ -1,0 +1,145 @@
+# mp: multiprocessing in C -- reference implementation, conformance suite,
+# benchmarks and reports.  `make help` lists the targets.
+
+CC      ?= cc
+PREFIX  ?= /usr/local
+B       := build
+PYTHON  ?= python3
+
+WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
+STD     := -std=c11 -D_GNU_SOURCE
+OPT     ?= -O2 -g
+CFLAGS_LIB := $(STD) $(WARN) $(OPT) -fPIC -fvisibility=hidden -pthread \
+              -Iref/include -Iref/src
+MSGPACK_LIBS := -lmsgpackc
+LIBS    := $(MSGPACK_LIBS) -pthread -lm
+
+SAN     := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+
+LIB_SRC := $(wildcard ref/src/*.c)
+LIB_HDR := ref/include/mp.h $(wildcard ref/src/*.h)
+LIB_OBJ := $(LIB_SRC:ref/src/%.c=$(B)/obj/%.o)
+ASAN_OBJ := $(LIB_SRC:ref/src/%.c=$(B)/asan/obj/%.o)
+
+EX_SRC  := $(wildcard ref/examples/*.c)
+EX_BIN  := $(EX_SRC:ref/examples/%.c=$(B)/examples/%)
+
+T_SRC   := $(wildcard conformance/tests/*.c) conformance/mpt.c
+T_HDR   := conformance/mpt.h ref/include/mp.h
+CFLAGS_T := $(STD) -Wall -Wextra -Werror $(OPT) -pthread -Iref/include -Iconformance
+CRIT_ARGS ?= --jobs=2
+DEPS_STAMP := $(B)/.deps-ok
+
+# IMPL: the library the conformance suite (and benchmarks) run against.
+IMPL    ?=
+IMPL_NAME = $(if $(IMPL),$(basename $(notdir $(IMPL))),ref)
+
+.PHONY: all lib examples check conformance conformance-asan catalogue-check \
+        examples-check deps install clean help bench bench-quick report
+
+all: lib examples $(B)/conformance/suite-ref
+
+help:
+	@echo "make            build libmpref.a/.so, mpref.pc, examples and the suite"
+	@echo "make check      THE test command: build, conformance (plain + ASan/UBSan), examples"
+	@echo "make conformance [IMPL=path/to/lib.so|.a]   run the suite against a library"
+	@echo "make install PREFIX=/usr/local"
+	@echo "make deps       install missing Debian packages (root) or print the command"
+	@echo "make report     the main job (benchmarks + report): see README"
+
+# ---------------------------------------------------------------- deps
+DEB_PKGS := libcriterion-dev libmsgpack-dev hyperfine gnuplot-nox pkg-config
+deps: $(DEPS_STAMP)
+$(DEPS_STAMP):
+	@missing=""; for p in $(DEB_PKGS); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; done; \
+	command -v $(PYTHON) >/dev/null || missing="$$missing python3"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "deps: installing$$missing"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing >/dev/null || \
+	    { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing >/dev/null; } || exit 1; \
+	  else echo "deps: missing:$$missing"; echo "run: sudo apt-get install -y$$missing"; exit 1; fi; \
+	fi
+	@mkdir -p $(B) && touch $@
+
+# ---------------------------------------------------------------- library
+lib: $(B)/libmpref.a $(B)/libmpref.so $(B)/mpref.pc
+
+$(B)/obj/%.o: ref/src/%.c $(LIB_HDR) | $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_LIB) -c $< -o $@
+
+$(B)/libmpref.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(B)/libmpref.so: $(LIB_OBJ)
+	$(CC) -shared -Wl,-soname,libmpref.so.0 -o $@ $^ $(LIBS)
+
+$(B)/mpref.pc: Makefile
+	@mkdir -p $(@D)
+	@printf 'prefix=%s\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\n\nName: mpref\nDescription: multiprocessing-style process concurrency in C (reference)\nVersion: 0.1.0\nLibs: -L$${libdir} -lmpref\nLibs.private: $(LIBS)\nCflags: -I$${includedir}\n' '$(PREFIX)' > $@
+
+install: lib
+	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
+	install -m 644 ref/include/mp.h $(DESTDIR)$(PREFIX)/include/
+	install -m 644 $(B)/libmpref.a $(DESTDIR)$(PREFIX)/lib/
+	install -m 755 $(B)/libmpref.so $(DESTDIR)$(PREFIX)/lib/libmpref.so.0
+	ln -sf libmpref.so.0 $(DESTDIR)$(PREFIX)/lib/libmpref.so
+	install -m 644 $(B)/mpref.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
+
+# ---------------------------------------------------------------- examples
+examples: $(EX_BIN)
+$(B)/examples/%: ref/examples/%.c $(B)/libmpref.a ref/include/mp.h
+	@mkdir -p $(@D)
+	$(CC) $(STD) $(WARN) $(OPT) -Iref/include $< -o $@ $(B)/libmpref.a $(LIBS)
+
+examples-check: examples
+	@bash ref/examples/check.sh $(B)/examples
+
+# ---------------------------------------------------------------- conformance
+# The suite sees mp.h only.  Against ref it links the static library; against
+# IMPL=x.so it links that shared object (rpath set), or IMPL=x.a statically.
+$(B)/conformance/suite-ref: $(T_SRC) $(T_HDR) $(B)/libmpref.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_T) $(T_SRC) -o $@ $(B)/libmpref.a -lcriterion $(LIBS)
+
+$(B)/conformance/suite-asan: $(T_SRC) $(T_HDR) $(B)/asan/libmpref.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_T) $(SAN) $(T_SRC) -o $@ $(B)/asan/libmpref.a -lcriterion $(LIBS)
+
+$(B)/asan/obj/%.o: ref/src/%.c $(LIB_HDR) | $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_LIB) $(SAN) -c $< -o $@
+$(B)/asan/libmpref.a: $(ASAN_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+ifneq ($(IMPL),)
+$(B)/conformance/suite-$(IMPL_NAME): $(T_SRC) $(T_HDR) $(IMPL) | $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_T) $(T_SRC) -o $@ $(abspath $(IMPL)) -Wl,-rpath,$(abspath $(dir $(IMPL))) -lcriterion $(LIBS)
+endif
+
+conformance: $(B)/conformance/suite-$(IMPL_NAME) catalogue-check
+	$(B)/conformance/suite-$(IMPL_NAME) $(CRIT_ARGS)
+
+conformance-asan: $(B)/conformance/suite-asan
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 $(B)/conformance/suite-asan $(CRIT_ARGS)
+
+catalogue-check: $(B)/conformance/suite-ref
+	@$(PYTHON) conformance/catalogue.py check --suite $(B)/conformance/suite-ref
+
+# ---------------------------------------------------------------- check
+check: all catalogue-check
+	$(B)/conformance/suite-ref $(CRIT_ARGS)
+	$(MAKE) --no-print-directory conformance-asan
+	$(MAKE) --no-print-directory examples-check
+
+clean:
+	rm -rf $(B) reports/out
+
+# Later issues fill these in; until then they say so and fail rather than pretend.
+bench bench-quick report:
+	@echo "make $@: not implemented yet (see issues 7 and 8)"; exit 1

@@ -1,0 +1,116 @@
+/* Helpers of the conformance suite: fixtures that check for leaks. */
+#include "mpt.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static int fds_at_start;
+
+static int count_fds(void)
+{
+    int n = 0;
+    DIR *d = opendir("/proc/self/fd");
+    if (!d)
+        return -1;
+    for (struct dirent *e; (e = readdir(d));)
+        if (e->d_name[0] != '.')
+            n++;
+    closedir(d);
+    return n - 1; /* the DIR's own fd */
+}
+
+double mpt_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+double mpt_slack(double seconds)
+{
+    const char *m = getenv("MPT_TIMEOUT_MULTIPLIER");
+    double k = m ? atof(m) : 1.0;
+    return seconds * (k > 0 ? k : 1.0);
+}
+
+void mpt_setup(void)
+{
+    /* Orphaned grandchildren are reparented to us, so teardown can see them. */
+    prctl(PR_SET_CHILD_SUBREAPER, 1);
+    setvbuf(stdout, NULL, _IONBF, 0);
+    fds_at_start = count_fds();
+}
+
+/* Children of this process that are still there, killed and reaped so that
+ * nothing outlives the test; returns how many there were. */
+static int reap_children(void)
+{
+    int n = 0;
+    pid_t self = getpid();
+    DIR *d = opendir("/proc");
+    if (!d)
+        return 0;
+    for (struct dirent *e; (e = readdir(d));) {
+        char path[64], buf[512];
+        pid_t pid = (pid_t)atoi(e->d_name);
+        if (pid <= 0)
+            continue;
+        snprintf(path, sizeof path, "/proc/%d/stat", pid);
+        FILE *f = fopen(path, "r");
+        if (!f)
+            continue;
+        size_t k = fread(buf, 1, sizeof buf - 1, f);
+        fclose(f);
+        buf[k] = 0;
+        char *rp = strrchr(buf, ')');
+        int ppid = 0;
+        char state = 0;
+        if (rp && sscanf(rp + 2, "%c %d", &state, &ppid) == 2 && ppid == self) {
+            n++;
+            kill(pid, SIGKILL);
+            waitpid(pid, NULL, 0);
+        }
+    }
+    closedir(d);
+    return n;
+}
+
+void mpt_teardown(void)
+{
+    int left = reap_children();
+    int fds = count_fds();
+    cr_assert(left == 0, "test left %d child process(es) behind (killed now)", left);
+    cr_assert(fds == fds_at_start, "test leaked fds: %d open at start, %d at end",
+              fds_at_start, fds);
+}
+
+mp_process *mpt_start(mp_target_fn fn, void *arg)
+{
+    mp_process *p = NULL;
+    MP_ASSERT_OK(mp_process_new(&p, fn, arg));
+    MP_ASSERT_OK(mp_process_start(p));
+    return p;
+}
+
+int mpt_join(mp_process *p)
+{
+    int code = MP_EXITCODE_NONE;
+    MP_ASSERT_OK(mp_process_join(p, MP_FOREVER));
+    MP_ASSERT_OK(mp_process_exitcode(p, &code));
+    mp_process_free(p);
+    return code;
+}
+
+FILE *mpt_tmpfile(void)
+{
+    FILE *f = tmpfile();
+    cr_assert(f != NULL, "tmpfile: %s", strerror(errno));
+    return f;
+}

@@ -1,0 +1,81 @@
+/* mpt.h -- helpers of the conformance suite.  Uses mp.h and Criterion only.
+ *
+ * A test reads like its catalogue row:
+ *
+ *   MPT_TEST(queue, Q_GET_TIMEOUT_EMPTY,
+ *            "get with a timeout on an empty queue waits, then MP_EMPTY") { ... }
+ *
+ * The suite name is the catalogue file (conformance/catalogue/queue.tsv), the
+ * test name is the row ID with '-' written '_'.  Every MPT_TEST checks after
+ * its body that it left no extra fd open and no child process (live, zombie,
+ * or orphaned grandchild: the test process is a child subreaper). */
+#ifndef MPT_H
+#define MPT_H
+
+#include <criterion/criterion.h>
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "mp.h"
+
+void mpt_setup(void);
+void mpt_teardown(void);
+double mpt_now(void);                 /* CLOCK_MONOTONIC seconds */
+/* Upper bounds of timing assertions are multiplied by MPT_TIMEOUT_MULTIPLIER
+ * (default 1) for slow machines. */
+double mpt_slack(double seconds);
+
+/* The leak check runs at the end of the body (Criterion does not fail a test
+ * for an assertion in .fini). */
+#define MPT_TEST(suite, id, desc, ...)                                          \
+    static void mpt_body_##suite##_##id(void);                                  \
+    Test(suite, id, .description = desc, .init = mpt_setup, .timeout = 60,      \
+         ##__VA_ARGS__)                                                         \
+    {                                                                           \
+        mpt_body_##suite##_##id();                                              \
+        mpt_teardown();                                                         \
+    }                                                                           \
+    static void mpt_body_##suite##_##id(void)
+
+#define MP_ASSERT_STATUS(expr, want)                                            \
+    do {                                                                        \
+        mp_status mpt_s_ = (expr);                                              \
+        mp_status mpt_w_ = (want);                                              \
+        cr_assert(mpt_s_ == mpt_w_, "%s: got %s (%s), want %s", #expr,          \
+                  mp_status_name(mpt_s_), mp_errmsg(), mp_status_name(mpt_w_)); \
+    } while (0)
+#define MP_ASSERT_OK(expr) MP_ASSERT_STATUS(expr, MP_OK)
+
+/* A timed call: the call must not return before `timeout` seconds and should
+ * return within timeout + slack (generous: the machine is shared). */
+#define MPT_ASSERT_TIMED(expr, want, timeout)                                   \
+    do {                                                                        \
+        double mpt_t0_ = mpt_now();                                             \
+        MP_ASSERT_STATUS(expr, want);                                           \
+        double mpt_el_ = mpt_now() - mpt_t0_;                                   \
+        cr_assert(mpt_el_ >= (timeout), "%s returned early: %.6f s < %.6f s",    \
+                  #expr, mpt_el_, (double)(timeout));                           \
+        cr_assert(mpt_el_ <= (timeout) + mpt_slack(2.0),                        \
+                  "%s took %.3f s for a %.3f s timeout", #expr, mpt_el_,         \
+                  (double)(timeout));                                           \
+    } while (0)
+
+/* A call that must not block: returns within the slack. */
+#define MPT_ASSERT_PROMPT(expr, want)                                           \
+    do {                                                                        \
+        double mpt_t0_ = mpt_now();                                             \
+        MP_ASSERT_STATUS(expr, want);                                           \
+        double mpt_el_ = mpt_now() - mpt_t0_;                                   \
+        cr_assert(mpt_el_ <= mpt_slack(1.0), "%s blocked for %.3f s", #expr,     \
+                  mpt_el_);                                                     \
+    } while (0)
+
+/* Start a child running fn(arg) with the public API; returns the handle. */
+mp_process *mpt_start(mp_target_fn fn, void *arg);
+/* Join (forever) and return the exit code; frees the handle. */
+int mpt_join(mp_process *p);
+
+/* A private scratch file (unlinked on teardown) for children to write to. */
+FILE *mpt_tmpfile(void);
+
+#endif

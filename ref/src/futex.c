@@ -1,0 +1,26 @@
+/* Process-shared futex waits.  FUTEX_WAIT_BITSET takes an absolute
+ * CLOCK_MONOTONIC deadline, so spurious wake-ups and EINTR never shorten the
+ * total wait: the caller loops and the kernel compares against the same
+ * deadline. */
+#include "mp_internal.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+mp_status mp__futex_wait(_Atomic uint32_t *addr, uint32_t expected, const mp__deadline *d)
+{
+    const struct timespec *ts = d->forever ? NULL : &d->at;
+    long r = syscall(SYS_futex, addr, FUTEX_WAIT_BITSET, expected, ts, NULL,
+                     FUTEX_BITSET_MATCH_ANY);
+    if (r == -1 && errno == ETIMEDOUT)
+        return MP_TIMEOUT;
+    return MP_OK; /* woken, value changed (EAGAIN) or EINTR: caller re-checks */
+}
+
+void mp__futex_wake(_Atomic uint32_t *addr, int n)
+{
+    syscall(SYS_futex, addr, FUTEX_WAKE, n, NULL, NULL, 0);
+}

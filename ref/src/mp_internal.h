@@ -1,0 +1,63 @@
+/* Internal pieces shared by the components of the reference implementation.
+ * Prefix: mp__ for non-static internal symbols (hidden from the .so). */
+#ifndef MP_INTERNAL_H
+#define MP_INTERNAL_H
+
+#include "mp.h"
+
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <time.h>
+
+#define MP__HIDDEN __attribute__((visibility("hidden")))
+#define MP__LIKELY(x) __builtin_expect(!!(x), 1)
+#define MP__UNLIKELY(x) __builtin_expect(!!(x), 0)
+
+/* ---- errors (status.c) ----------------------------------------------------
+ * Record the detail message of the calling thread and return the status, so
+ * that `return mp__err(MP_EMPTY, "queue.get: nothing after %.3f s", t);` reads
+ * as one statement.  mp__errno() wraps an errno value as MP_EOS (or ENOMEM). */
+MP__HIDDEN mp_status mp__err(mp_status s, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+MP__HIDDEN mp_status mp__errno(int err, const char *what);
+
+/* ---- deadlines (clock.c) --------------------------------------------------
+ * The one place where "a timeout never returns early" lives.  A deadline is an
+ * absolute CLOCK_MONOTONIC time; `forever` when the timeout is MP_FOREVER.
+ * mp__deadline_init: MP_EINVAL for NaN; negative -> 0 (CPython's rule). */
+typedef struct mp__deadline {
+    struct timespec at;
+    bool forever;
+} mp__deadline;
+
+MP__HIDDEN mp_status mp__deadline_init(mp__deadline *d, double timeout);
+/* True once the deadline has passed (never for forever). */
+MP__HIDDEN bool mp__deadline_passed(const mp__deadline *d);
+/* Remaining time as a relative timespec for futex/ppoll; returns false when
+ * nothing remains.  *ts untouched and true returned for forever (use NULL). */
+MP__HIDDEN bool mp__deadline_remaining(const mp__deadline *d, struct timespec *ts);
+/* Remaining milliseconds for poll(), rounded up (never early); -1 forever. */
+MP__HIDDEN int mp__deadline_poll_ms(const mp__deadline *d);
+MP__HIDDEN double mp__now(void); /* CLOCK_MONOTONIC seconds */
+
+/* ---- futex (futex.c) -------------------------------------------------------
+ * Process-shared futex (no FUTEX_PRIVATE_FLAG: waiters live in several
+ * processes).  wait: 0 when woken or the value differed, MP_TIMEOUT at the
+ * deadline (EINTR is a wake-up: callers re-check their condition in a loop). */
+MP__HIDDEN mp_status mp__futex_wait(_Atomic uint32_t *addr, uint32_t expected,
+                                    const mp__deadline *d);
+MP__HIDDEN void mp__futex_wake(_Atomic uint32_t *addr, int n);
+
+/* ---- shared memory (shm.c) -------------------------------------------------
+ * Anonymous MAP_SHARED memory: inherited by fork, gone when the last process
+ * that maps it unmaps or exits, so nothing can leak into /dev/shm.  Zeroed. */
+MP__HIDDEN mp_status mp__shm_alloc(size_t size, void **out);
+MP__HIDDEN void mp__shm_free(void *p, size_t size);
+
+/* ---- processes (process.c) -------------------------------------------------
+ * Liveness of a thread or process id (tid): false only when it surely is gone. */
+MP__HIDDEN bool mp__tid_alive(int32_t tid);
+MP__HIDDEN int32_t mp__gettid(void);
+
+#endif
