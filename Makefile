@@ -140,6 +140,7 @@ check: all catalogue-check
 clean:
 	rm -rf $(B) reports/out
 
-# Later issues fill these in; until then they say so and fail rather than pretend.
-bench bench-quick report:
-	@echo "make $@: not implemented yet (see issues 7 and 8)"; exit 1
+
+# Benchmarks and reports keep their rules beside their code.
+-include bench/bench.mk
+-include reports/reports.mk

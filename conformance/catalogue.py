@@ -5,6 +5,8 @@ Columns (tab-separated, header line first):
   id         row ID, [A-Z0-9-], unique across the catalogue (e.g. Q-GET-TIMEOUT-EMPTY)
   behaviour  one sentence
   source     'tutorial §N', 'CPython docs: ...', or 'CPython test: ...'
+  cpython    (optional) 'twin' if a Python twin can check the row against CPython,
+             'C-only: <reason>', or 'differs: <which is right and why>'
 The test proving a row is the Criterion test <component>::<ID with '-' as '_'>.
 
   catalogue.py check --suite BIN   every row has a test, every test a row (exit 1 if not)
