@@ -122,18 +122,24 @@ $(B)/conformance/suite-$(IMPL_NAME): $(T_SRC) $(T_HDR) $(IMPL) | $(DEPS_STAMP)
 	$(CC) $(CFLAGS_T) $(T_SRC) -o $@ $(abspath $(IMPL)) -Wl,-rpath,$(abspath $(dir $(IMPL))) -lcriterion $(LIBS)
 endif
 
+# One result per catalogue row: reports/out/conformance-<name>.json and .md
+# (conformance/FORMAT.md).  Fails if any row fails, crashes or times out.
 conformance: $(B)/conformance/suite-$(IMPL_NAME) catalogue-check
-	$(B)/conformance/suite-$(IMPL_NAME) $(CRIT_ARGS)
+	$(PYTHON) conformance/run.py --suite $(B)/conformance/suite-$(IMPL_NAME) \
+	  --name $(IMPL_NAME) --path $(if $(IMPL),$(IMPL),$(B)/libmpref.a) \
+	  $(if $(IMPL),,--strict) -- $(CRIT_ARGS)
 
 conformance-asan: $(B)/conformance/suite-asan
-	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 $(B)/conformance/suite-asan $(CRIT_ARGS)
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 $(PYTHON) conformance/run.py \
+	  --suite $(B)/conformance/suite-asan --name ref-asan --path $(B)/asan/libmpref.a --strict \
+	  --out $(B)/conformance -- $(CRIT_ARGS)
 
 catalogue-check: $(B)/conformance/suite-ref
 	@$(PYTHON) conformance/catalogue.py check --suite $(B)/conformance/suite-ref
 
 # ---------------------------------------------------------------- check
 check: all catalogue-check
-	$(B)/conformance/suite-ref $(CRIT_ARGS)
+	$(MAKE) --no-print-directory conformance
 	$(MAKE) --no-print-directory conformance-asan
 	$(MAKE) --no-print-directory examples-check
 
