@@ -34,7 +34,7 @@ DEPS_STAMP := $(B)/.deps-ok
 IMPL    ?=
 IMPL_NAME = $(if $(IMPL),$(basename $(notdir $(IMPL))),ref)
 
-.PHONY: all lib examples check conformance conformance-asan catalogue-check \
+.PHONY: all lib examples check conformance conformance-asan conformance-cpython catalogue-check \
         examples-check deps install clean help bench bench-quick report
 
 all: lib examples $(B)/conformance/suite-ref
@@ -133,6 +133,10 @@ conformance-asan: $(B)/conformance/suite-asan
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 $(PYTHON) conformance/run.py \
 	  --suite $(B)/conformance/suite-asan --name ref-asan --path $(B)/asan/libmpref.a --strict \
 	  --out $(B)/conformance -- $(CRIT_ARGS)
+
+# The same rows checked against CPython itself by the Python twins.
+conformance-cpython: | $(DEPS_STAMP)
+	$(PYTHON) conformance/python/run_twins.py --out reports/out
 
 catalogue-check: $(B)/conformance/suite-ref
 	@$(PYTHON) conformance/catalogue.py check --suite $(B)/conformance/suite-ref

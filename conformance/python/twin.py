@@ -1,0 +1,33 @@
+"""Helpers shared by the Python twins (standard library only)."""
+import time
+
+
+def now():
+    return time.monotonic()
+
+
+def assert_timed(fn, exc, timeout, slack=2.0):
+    """fn() must raise exc (or return False when exc is None) no earlier than
+    timeout seconds and within timeout + slack."""
+    t0 = now()
+    if exc is None:
+        r = fn()
+        assert r is False or r is None, f'expected a timeout, got {r!r}'
+    else:
+        try:
+            fn()
+        except exc:
+            pass
+        else:
+            raise AssertionError(f'{exc.__name__} not raised')
+    el = now() - t0
+    assert el >= timeout, f'returned early: {el:.6f} s < {timeout} s'
+    assert el <= timeout + slack, f'took {el:.3f} s for {timeout} s'
+
+
+def assert_raises(exc, fn, *args, **kw):
+    try:
+        fn(*args, **kw)
+    except exc:
+        return
+    raise AssertionError(f'{exc.__name__} not raised by {getattr(fn, "__name__", fn)}')
