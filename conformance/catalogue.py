@@ -8,6 +8,7 @@ Columns (tab-separated, header line first):
   cpython    (optional) 'twin' if a Python twin can check the row against CPython,
              'C-only: <reason>', or 'differs: <which is right and why>'
 The test proving a row is the Criterion test <component>::<ID with '-' as '_'>.
+Every [ROW-ID] cited in ref/include/mp.h must be a row.
 
   catalogue.py check --suite BIN   every row has a test, every test a row (exit 1 if not)
   catalogue.py md                  the catalogue as a Markdown table on stdout
@@ -69,11 +70,17 @@ def check(binary):
         errors.append(f'row {t.replace("_", "-")} ({s}.tsv) has no test {s}::{t}')
     for s, t in sorted(have - want):
         errors.append(f'test {s}::{t} has no catalogue row')
+    header = os.path.join(HERE, '..', 'ref', 'include', 'mp.h')
+    ids = {r['id'] for r in rows}
+    cited = set(re.findall(r'\[([A-Z][A-Z0-9]*(?:-[A-Z0-9]+)+)\]', open(header).read()))
+    for c in sorted(cited - ids):
+        errors.append(f'mp.h cites [{c}], which is not a catalogue row')
     for e in errors:
         print('catalogue:', e, file=sys.stderr)
     comps = sorted({r['component'] for r in rows})
     print(f'catalogue: {len(rows)} rows in {len(comps)} components, '
-          f'{len(have)} tests: {"OK" if not errors else "MISMATCH"}')
+          f'{len(have)} tests, {len(cited)} rows cited in mp.h: '
+          f'{"OK" if not errors else "MISMATCH"}')
     return 1 if errors else 0
 
 
