@@ -109,13 +109,21 @@ MP_EXTERN const char *mp_errmsg(void);
 
 typedef struct mp_process mp_process;
 
-/* Python's Process(target=f, args=(arg,)).  The return value of the target is
- * the child's exit code (a C main()'s convention; Python's target returns None
- * and exits 0).  The child flushes stdio and calls _exit(): the parent's
- * atexit handlers do not run in it, as with CPython's fork start method. */
+/* Python's Process(target=f, args=(arg,)), started with fork
+ * [PROC-START-RUNS-TARGET].  The return value of the target is the child's
+ * exit code, modulo 256 (a C main()'s convention; Python's target returns None
+ * and exits 0) [PROC-EXITCODE-RETURN] [PROC-EXITCODE-MASK].  When the target
+ * returns, the child runs CPython's exit function: it terminates its daemonic
+ * children and joins the others [PROC-DAEMON-TERMINATED-AT-EXIT]
+ * [PROC-NONDAEMON-JOINED-AT-EXIT]; then it flushes stdio
+ * [PROC-EXIT-FLUSHES-STDIO] and calls _exit(): the parent's atexit handlers do
+ * not run in it, as with CPython's fork start method [PROC-CHILD-NO-ATEXIT].
+ * Every process runs the same exit function from atexit() too
+ * [PROC-ATEXIT-TERMINATES-DAEMONS].  Any thread may start processes
+ * [PROC-START-THREADS]. */
 typedef int (*mp_target_fn)(void *arg);
 /* The "subclass with run() overridden" form: run receives its own process
- * handle (for mp_process_data(), mp_process_name(), ...). */
+ * handle (for mp_process_data(), mp_process_name(), ...) [PROC-RUN-CALLBACK]. */
 typedef int (*mp_run_fn)(mp_process *self);
 
 #define MP_EXITCODE_NONE INT32_MIN /* exitcode of a process not yet ended */
@@ -123,36 +131,55 @@ typedef int (*mp_run_fn)(mp_process *self);
 MP_EXTERN mp_status mp_process_new(mp_process **out, mp_target_fn target, void *arg);
 MP_EXTERN mp_status mp_process_new_run(mp_process **out, mp_run_fn run, void *data);
 MP_EXTERN mp_status mp_process_data(const mp_process *p, void **data);
-/* Name defaults to "Process-N" (N counts processes made by this process);
- * setting it copies the string.  Daemon must be set before start. */
+/* Name defaults to "Process-N" (N counts processes made by this process)
+ * [PROC-NAME-DEFAULT], "Process-N:M" in child Process-N
+ * [PROC-NAME-GRANDCHILD]; setting it copies the string [PROC-NAME-SET].
+ * Daemon (default false) must be set before start, else MP_ESTATE
+ * [PROC-DAEMON-FLAG]. */
 MP_EXTERN mp_status mp_process_set_name(mp_process *p, const char *name);
 MP_EXTERN mp_status mp_process_name(const mp_process *p, const char **name);
 MP_EXTERN mp_status mp_process_set_daemon(mp_process *p, bool daemon);
 MP_EXTERN mp_status mp_process_daemon(const mp_process *p, bool *daemon);
-/* Start once: a second start is MP_ESTATE. */
+/* Start once: a second start is MP_ESTATE [PROC-START-TWICE], as is starting
+ * a process object made by another process [PROC-START-NOT-CREATOR] or
+ * starting from a daemonic process [PROC-DAEMON-NO-CHILDREN]. */
 MP_EXTERN mp_status mp_process_start(mp_process *p);
-/* MP_OK when the process has ended (exitcode then known), MP_TIMEOUT when it
- * is still running at the deadline.  Join before start, or of the calling
- * process itself, is MP_ESTATE. */
+/* MP_OK when the process has ended (exitcode then known) [PROC-JOIN-WAITS]
+ * [PROC-JOIN-TIMEOUT-ENDS] [PROC-JOIN-ENDED-OK], MP_TIMEOUT when it is still
+ * running at the deadline [PROC-JOIN-TIMEOUT-RUNNING] [PROC-JOIN-ZERO-PROMPT]
+ * [PROC-JOIN-NAN].  Join before start [PROC-JOIN-BEFORE-START], of the calling
+ * process itself [PROC-JOIN-SELF], or from a process other than the parent
+ * (as is_alive) [PROC-JOIN-NOT-PARENT] is MP_ESTATE. */
 MP_EXTERN mp_status mp_process_join(mp_process *p, double timeout);
+/* False before start, true while running, false after [PROC-IS-ALIVE]. */
 MP_EXTERN mp_status mp_process_is_alive(mp_process *p, bool *alive);
-/* 0 before start. */
+/* 0 before start [PROC-PID]. */
 MP_EXTERN mp_status mp_process_pid(const mp_process *p, pid_t *pid);
-/* MP_EXITCODE_NONE while running or before start; else 0, the exit status, or
- * minus the number of the signal that ended it (-15 after terminate). */
+/* MP_EXITCODE_NONE while running or before start [PROC-EXITCODE-NONE]; else
+ * 0, the exit status [PROC-EXITCODE-EXIT-CALL], or minus the number of the
+ * signal that ended it (-15 after terminate) [PROC-EXITCODE-SIGTERM]
+ * [PROC-EXITCODE-SIGKILL]. */
 MP_EXTERN mp_status mp_process_exitcode(mp_process *p, int *code);
-/* SIGTERM / SIGKILL.  Before start: MP_ESTATE.  After the end: no effect. */
+/* SIGTERM [PROC-TERMINATE-SENDS-SIGTERM] / SIGKILL.  The child runs no exit
+ * handling [PROC-TERMINATE-NO-EXIT-HANDLING] and its own children live on as
+ * orphans [PROC-TERMINATE-ORPHANS].  Before start: MP_ESTATE
+ * [PROC-TERMINATE-BEFORE-START].  After the end: no effect
+ * [PROC-TERMINATE-ENDED-NOOP]. */
 MP_EXTERN mp_status mp_process_terminate(mp_process *p);
 MP_EXTERN mp_status mp_process_kill(mp_process *p);
-/* Release the process's resources; MP_ESTATE while it runs.  Idempotent; every
- * other call afterwards returns MP_CLOSED. */
+/* Release the process's resources; MP_ESTATE while it runs
+ * [PROC-CLOSE-RUNNING].  Idempotent; every other call afterwards returns
+ * MP_CLOSED [PROC-CLOSED-CALLS].  NULL arguments: MP_EINVAL [PROC-NULL-ARGS]. */
 MP_EXTERN mp_status mp_process_close(mp_process *p);
 /* Free the handle.  A child still running is not lost: it is joined (or, if
- * daemonic, terminated) when the parent exits, as CPython does. */
+ * daemonic, terminated) when the parent exits, as CPython does
+ * [PROC-FREE-RUNNING-JOINED]. */
 MP_EXTERN void mp_process_free(mp_process *p);
 
-/* The calling process: "MainProcess" in the top process, the name of the
- * mp_process in a child.  Parent pid as getppid(). */
+/* The calling process: "MainProcess" in the top process
+ * [PROC-CURRENT-NAME-MAIN], the name of the mp_process in a child
+ * [PROC-START-RUNS-TARGET].  Parent pid as getppid() [PROC-PARENT-PID].
+ * mp_cpu_count: online processors, at least 1 [PROC-CPU-COUNT]. */
 MP_EXTERN const char *mp_current_name(void);
 MP_EXTERN pid_t mp_current_pid(void);
 MP_EXTERN pid_t mp_parent_pid(void);
@@ -160,7 +187,8 @@ MP_EXTERN int mp_cpu_count(void);
 
 /* ---------------------------------------------------------- synchronisation */
 /* All shared with processes started after they were made.  Lock and RLock
- * share one type, as do Semaphore and BoundedSemaphore. */
+ * share one type, as do Semaphore and BoundedSemaphore.  *_free unmaps the
+ * object in the calling process only (children keep their copy). */
 
 typedef struct mp_lock mp_lock;
 typedef struct mp_semaphore mp_semaphore;
@@ -168,11 +196,16 @@ typedef struct mp_condition mp_condition;
 typedef struct mp_event mp_event;
 typedef struct mp_barrier mp_barrier;
 
-/* Lock: any process may release it; release when unlocked is MP_ESTATE
- * (ValueError).  RLock: owned by the acquiring thread, re-entrant; release by
- * another thread or process is MP_ENOTOWNER (AssertionError).
- * acquire: MP_OK, or MP_TIMEOUT (Python's False).  If the holder died holding
- * the lock, the waiter that takes it over gets MP_EOWNERDEAD and holds it. */
+/* Lock: any process may release it [LOCK-RELEASE-OTHER-PROCESS]; release
+ * when unlocked is MP_ESTATE (ValueError) [LOCK-RELEASE-UNLOCKED].  A Lock is
+ * not re-entrant [LOCK-TRYACQUIRE-HELD].  RLock: owned by the acquiring
+ * thread, re-entrant [RLOCK-REENTRANT]; release by another thread or process
+ * is MP_ENOTOWNER (AssertionError) [RLOCK-OTHER-THREAD] [RLOCK-OTHER-PROCESS].
+ * acquire: MP_OK, or MP_TIMEOUT (Python's False) [LOCK-ACQUIRE-TIMEOUT].  If
+ * the holder died holding the lock, the waiter that takes it over gets
+ * MP_EOWNERDEAD and holds it (an RLock at depth 1) [LOCK-OWNER-DEAD]
+ * [RLOCK-OWNER-DEAD]; waiters notice within about 0.1 s of the holder's
+ * thread being gone (a killed child is gone once it has been joined). */
 MP_EXTERN mp_status mp_lock_new(mp_lock **out);
 MP_EXTERN mp_status mp_rlock_new(mp_lock **out);
 MP_EXTERN mp_status mp_lock_acquire(mp_lock *l, double timeout);
@@ -181,7 +214,8 @@ MP_EXTERN mp_status mp_lock_locked(mp_lock *l, bool *locked);
 MP_EXTERN void mp_lock_free(mp_lock *l);
 
 /* Semaphore(value) / BoundedSemaphore(value): over-release of a bounded one is
- * MP_ESTATE (ValueError). */
+ * MP_ESTATE (ValueError) [BSEM-OVER-RELEASE]; a plain one may go above its
+ * initial value [SEM-UNBOUNDED-RELEASE]. */
 MP_EXTERN mp_status mp_semaphore_new(mp_semaphore **out, unsigned value);
 MP_EXTERN mp_status mp_bounded_semaphore_new(mp_semaphore **out, unsigned value);
 MP_EXTERN mp_status mp_semaphore_acquire(mp_semaphore *s, double timeout);
@@ -191,22 +225,30 @@ MP_EXTERN void mp_semaphore_free(mp_semaphore *s);
 
 /* Condition(lock): lock NULL makes a new RLock, owned by the condition;
  * otherwise the lock must outlive the condition.  wait/notify without holding
- * the lock: MP_ENOTOWNER.  wait: MP_OK when notified, MP_TIMEOUT otherwise;
- * the lock is held again on return either way.  notify(n) wakes at most n
- * waiters, notify_all every waiter present. */
+ * the lock: MP_ENOTOWNER [COND-NOT-OWNER].  wait: MP_OK when notified,
+ * MP_TIMEOUT otherwise [COND-WAIT-TIMEOUT]; the lock is held again on return
+ * either way, an RLock at its former depth [COND-RLOCK-DEPTH].  notify(n)
+ * wakes exactly min(n, waiting) waiters, oldest first [COND-NOTIFY-N];
+ * notify_all every waiter present [COND-NOTIFY-ALL].  At most 128 threads may
+ * wait on one condition at once: one more gets MP_ENOMEM.  If the lock's
+ * holder died while a waiter was away, wait returns MP_EOWNERDEAD (lock
+ * held). */
 typedef bool (*mp_predicate_fn)(void *arg);
 MP_EXTERN mp_status mp_condition_new(mp_condition **out, mp_lock *lock);
 MP_EXTERN mp_status mp_condition_acquire(mp_condition *c, double timeout);
 MP_EXTERN mp_status mp_condition_release(mp_condition *c);
 MP_EXTERN mp_status mp_condition_wait(mp_condition *c, double timeout);
-/* MP_OK once pred(arg) is true, MP_TIMEOUT if still false at the deadline. */
+/* MP_OK once pred(arg) is true [COND-WAIT-FOR], MP_TIMEOUT if still false at
+ * the deadline [COND-WAIT-FOR-TIMEOUT]. */
 MP_EXTERN mp_status mp_condition_wait_for(mp_condition *c, mp_predicate_fn pred,
                                           void *arg, double timeout);
 MP_EXTERN mp_status mp_condition_notify(mp_condition *c, unsigned n);
 MP_EXTERN mp_status mp_condition_notify_all(mp_condition *c);
 MP_EXTERN void mp_condition_free(mp_condition *c);
 
-/* Event: wait returns MP_OK when set, MP_TIMEOUT otherwise. */
+/* Event: wait returns MP_OK when set, MP_TIMEOUT otherwise [EVT-WAIT-TIMEOUT];
+ * set wakes every waiter [EVT-SET-WAKES-ALL], also if clear() follows at once
+ * (threading.Event's behaviour). */
 MP_EXTERN mp_status mp_event_new(mp_event **out);
 MP_EXTERN mp_status mp_event_set(mp_event *e);
 MP_EXTERN mp_status mp_event_clear(mp_event *e);
@@ -215,11 +257,13 @@ MP_EXTERN mp_status mp_event_wait(mp_event *e, double timeout);
 MP_EXTERN void mp_event_free(mp_event *e);
 
 /* Barrier(parties, action, timeout).  wait stores the arrival index
- * (0..parties-1) when index is not NULL; the action runs in exactly one of the
- * released callers before any returns.  A wait that times out, an abort(),
- * or an action failing (returning non-zero) breaks the barrier: every waiter
- * and every later wait gets MP_EBROKEN until reset().  default_timeout is used
- * by mp_barrier_wait(b, MP_BARRIER_DEFAULT, ...). */
+ * (0..parties-1) when index is not NULL [BAR-WAIT-INDEX]; the action runs in
+ * exactly one of the released callers before any returns [BAR-ACTION].  A
+ * wait that times out [BAR-TIMEOUT], an abort() [BAR-ABORT], or an action
+ * failing (returning non-zero) [BAR-ACTION-FAIL] breaks the barrier: every
+ * waiter and every later wait gets MP_EBROKEN until reset() [BAR-RESET].
+ * default_timeout (seconds or MP_FOREVER; parties 0 is MP_EINVAL) is used by
+ * mp_barrier_wait(b, MP_BARRIER_DEFAULT, ...) [BAR-DEFAULT-TIMEOUT]. */
 typedef int (*mp_barrier_action_fn)(void *arg);
 #define MP_BARRIER_DEFAULT ((double)-INFINITY)
 MP_EXTERN mp_status mp_barrier_new(mp_barrier **out, unsigned parties,
@@ -249,6 +293,9 @@ MP_EXTERN mp_value *mp_none(void);
 MP_EXTERN mp_value *mp_bool(bool b);
 MP_EXTERN mp_value *mp_int(int64_t i);
 MP_EXTERN mp_value *mp_float(double d);
+/* str: UTF-8 as Python's codec accepts it (NUL allowed in mp_strn); invalid
+ * UTF-8 or a NULL pointer also gives NULL (mp_errmsg() says which)
+ * [VAL-STR-UTF8]. */
 MP_EXTERN mp_value *mp_str(const char *s);               /* NUL-terminated UTF-8 */
 MP_EXTERN mp_value *mp_strn(const char *s, size_t len);
 MP_EXTERN mp_value *mp_bytes(const void *p, size_t len);
@@ -256,49 +303,86 @@ MP_EXTERN mp_value *mp_list(void);
 MP_EXTERN mp_value *mp_tuple(void);
 MP_EXTERN mp_value *mp_dict(void);
 /* A list/tuple of n items, each taken over (NULL items make the call fail,
- * freeing every item given). */
+ * freeing every item given) [VAL-SEQ-ERRORS]. */
 MP_EXTERN mp_value *mp_list_of(size_t n, ...);
 MP_EXTERN mp_value *mp_tuple_of(size_t n, ...);
 MP_EXTERN void mp_value_free(mp_value *v);
+/* A deep copy [VAL-COPY]. */
 MP_EXTERN mp_value *mp_value_copy(const mp_value *v);
-/* Python's ==, deep (1 == 1.0 == True, NaN != NaN). */
+/* Python's ==, deep (1 == 1.0 == True, NaN != NaN) [VAL-EQ-NUMERIC]; [1] !=
+ * (1,), 'a' != b'a', dicts equal whatever their order [VAL-EQ-CONTAINERS];
+ * items compare by identity first [VAL-EQ-SAME-OBJECT].  false when either
+ * is NULL. */
 MP_EXTERN bool mp_value_equal(const mp_value *a, const mp_value *b);
-/* repr() as CPython prints it: "[42, None, 'hello']".  *out is malloc()ed. */
+/* repr() as CPython 3.11 prints it: "[42, None, 'hello']" [VAL-REPR-TUTORIAL-LIST]
+ * [VAL-REPR-SCALARS] [VAL-REPR-FLOAT] [VAL-REPR-STR-QUOTES] [VAL-REPR-STR-ESCAPES]
+ * [VAL-REPR-BYTES] [VAL-REPR-CONTAINERS].  *out is malloc()ed. */
 MP_EXTERN mp_status mp_value_repr(const mp_value *v, char **out);
 
-MP_EXTERN mp_type mp_value_type(const mp_value *v);
+MP_EXTERN mp_type mp_value_type(const mp_value *v); /* NULL: MP_T_NONE */
+/* Wrong type: MP_ETYPE.  get_int also reads a bool (bool is an int in
+ * Python); get_str's text is NUL-terminated; len may be NULL [VAL-ACCESSORS]. */
 MP_EXTERN mp_status mp_value_get_bool(const mp_value *v, bool *out);
 MP_EXTERN mp_status mp_value_get_int(const mp_value *v, int64_t *out);
 MP_EXTERN mp_status mp_value_get_float(const mp_value *v, double *out); /* int too */
 MP_EXTERN mp_status mp_value_get_str(const mp_value *v, const char **s, size_t *len);
 MP_EXTERN mp_status mp_value_get_bytes(const mp_value *v, const void **p, size_t *len);
 /* list and tuple */
-MP_EXTERN mp_status mp_seq_append(mp_value *seq, mp_value *item); /* takes item */
+MP_EXTERN mp_status mp_seq_append(mp_value *seq, mp_value *item); /* takes item, also on failure */
 MP_EXTERN mp_status mp_seq_len(const mp_value *seq, size_t *len);
-/* Negative indexes count from the end, as in Python; else MP_EINDEX. */
+/* Negative indexes count from the end, as in Python; else MP_EINDEX
+ * [VAL-SEQ-INDEX]. */
 MP_EXTERN mp_status mp_seq_get(const mp_value *seq, ptrdiff_t i, const mp_value **item);
 /* dict: set takes key and value (also on failure) and replaces an equal key's
- * value in place; get/del of a missing key: MP_EKEY; unhashable key: MP_ETYPE. */
+ * value in place, keeping the first key [VAL-DICT-KEY-NUMERIC-EQUAL]
+ * [VAL-REPR-TUTORIAL-DICT]; get/del of a missing key: MP_EKEY
+ * [VAL-DICT-MISSING]; unhashable key (list, dict, tuple holding one):
+ * MP_ETYPE [VAL-DICT-UNHASHABLE].  O(1) average [VAL-DICT-LARGE]. */
 MP_EXTERN mp_status mp_dict_set(mp_value *d, mp_value *key, mp_value *val);
 MP_EXTERN mp_status mp_dict_get(const mp_value *d, const mp_value *key, const mp_value **val);
 MP_EXTERN mp_status mp_dict_del(mp_value *d, const mp_value *key);
 MP_EXTERN mp_status mp_dict_len(const mp_value *d, size_t *len);
-/* i-th item in insertion order. */
+/* i-th item in insertion order [VAL-DICT-ORDER]. */
 MP_EXTERN mp_status mp_dict_item(const mp_value *d, size_t i, const mp_value **key,
                                  const mp_value **val);
 
-/* The wire form (msgpack).  decode never trusts its input: depth and lengths
- * are bounded by the input size and MP_VALUE_MAX_DEPTH; bad input is MP_EPROTO. */
+/* The wire form (msgpack): None nil, bool, int (smallest int form), float
+ * float64, str str, bytes bin, list array, tuple ext type 1 holding one array,
+ * dict map [VAL-ENCODE-WIRE].  Every value round trips with its type
+ * [VAL-ROUNDTRIP-TYPES] [VAL-ROUNDTRIP-BOUNDARIES] [VAL-ROUNDTRIP-64MIB].
+ * decode never trusts its input: depth and lengths are bounded by the input
+ * size [VAL-DECODE-HUGE-COUNT] and MP_VALUE_MAX_DEPTH (containers nested in
+ * containers) [VAL-DECODE-DEPTH-BOMB]; truncated input, trailing bytes and
+ * anything else malformed is MP_EPROTO [VAL-DECODE-TRUNCATED]
+ * [VAL-DECODE-TRAILING] [VAL-DECODE-INVALID] [VAL-DECODE-FUZZ]; equal map
+ * keys: the last value wins [VAL-DECODE-DUP-KEYS].  encode: a value nested
+ * deeper than MP_VALUE_MAX_DEPTH is MP_EINVAL, a str/bytes/container over
+ * 2^32-1 bytes or items MP_EMSGSIZE. */
 #define MP_VALUE_MAX_DEPTH 64
 MP_EXTERN mp_status mp_value_encode(const mp_value *v, void **buf, size_t *len);
 MP_EXTERN mp_status mp_value_decode(const void *buf, size_t len, mp_value **out);
 
 /* ------------------------------------------------------------------- queue */
 /* Queue(maxsize) / SimpleQueue() / JoinableQueue(maxsize).  maxsize <= 0 means
- * unbounded.  put: MP_FULL when no room by the deadline (queue.Full); get:
- * MP_EMPTY when nothing by the deadline (queue.Empty).  After close, put is
- * MP_CLOSED; items already queued can still be got.  Messages larger than
- * MP_MSG_MAX are MP_EMSGSIZE. */
+ * unbounded [Q-MAXSIZE-UNBOUNDED]; Queue(3) holds exactly 3 items
+ * [Q-MAXSIZE-EXACT].  put: MP_FULL when no room by the deadline (queue.Full)
+ * [Q-PUT-NOWAIT-FULL] [Q-PUT-TIMEOUT-FULL]; get: MP_EMPTY when nothing by the
+ * deadline (queue.Empty) [Q-GET-NOWAIT-EMPTY] [Q-GET-TIMEOUT-EMPTY].  Each
+ * producer's messages arrive in its order [Q-FIFO-PER-PRODUCER].
+ * put returns once the message is in the queue's shared memory: a child may
+ * exit right after putting and be joined before the queue is drained
+ * [Q-JOIN-BEFORE-DRAIN].  An "unbounded" queue may still be bounded by the
+ * bytes it can hold (the reference: 16 MiB); a put beyond that waits, or is
+ * MP_FULL at its deadline, as on a full queue.
+ * After close, put in the calling process is MP_CLOSED [Q-CLOSE-THEN-PUT]
+ * (other processes may still put [Q-CLOSE-PER-PROCESS]); items already queued
+ * can still be got [Q-CLOSE-GET-REMAINING].  Messages of 0 bytes
+ * [Q-MSG-EMPTY] up to MP_MSG_MAX [Q-MSG-64MIB]; larger ones are MP_EMSGSIZE
+ * before anything is read or queued [Q-MSG-TOO-LARGE].
+ * A process killed in the middle of a put delivers nothing of that message
+ * [Q-KILLED-PRODUCER] [Q-KILLED-PRODUCER-STREAM]; one killed in the middle of
+ * a get leaves that message to the next get, except a message larger than
+ * the queue's buffer, which is then lost alone [Q-KILLED-CONSUMER-STREAM]. */
 typedef struct mp_queue mp_queue;
 #define MP_MSG_MAX ((size_t)1 << 30)
 
@@ -315,18 +399,20 @@ MP_EXTERN mp_status mp_queue_get_bytes(mp_queue *q, void **buf, size_t *len,
 MP_EXTERN mp_status mp_queue_qsize(mp_queue *q, size_t *n);
 MP_EXTERN mp_status mp_queue_empty(mp_queue *q, bool *empty);
 MP_EXTERN mp_status mp_queue_full(mp_queue *q, bool *full);
-/* Idempotent.  Wakes blocked putters (they get MP_CLOSED). */
+/* Idempotent.  Wakes this process's blocked putters (they get MP_CLOSED)
+ * [Q-CLOSE-WAKES-PUTTER]. */
 MP_EXTERN mp_status mp_queue_close(mp_queue *q);
 /* CPython's feeder-thread controls.  put() here copies the message into shared
  * memory before it returns, so there is no feeder thread to join or cancel:
  * both return MP_OK (join_thread after close, as CPython requires, else
- * MP_ESTATE). */
+ * MP_ESTATE) [Q-JOIN-THREAD]. */
 MP_EXTERN mp_status mp_queue_join_thread(mp_queue *q);
 MP_EXTERN mp_status mp_queue_cancel_join_thread(mp_queue *q);
 /* JoinableQueue only (on another kind of queue: MP_EINVAL, Python's
- * AttributeError).  task_done more times than items put is MP_ESTATE
- * (ValueError); join waits until every item put has been task_done()d:
- * MP_OK, or MP_TIMEOUT at the deadline. */
+ * AttributeError) [Q-TASK-DONE-EINVAL].  task_done more times than items put
+ * is MP_ESTATE (ValueError) [JQ-TASK-DONE-TOO-MANY]; join waits until every
+ * item put has been task_done()d: MP_OK [JQ-JOIN-WAITS], or MP_TIMEOUT at the
+ * deadline [JQ-JOIN-TIMEOUT]. */
 MP_EXTERN mp_status mp_queue_task_done(mp_queue *q);
 MP_EXTERN mp_status mp_queue_join(mp_queue *q, double timeout);
 MP_EXTERN void mp_queue_free(mp_queue *q);
@@ -337,34 +423,450 @@ static inline mp_status mp_queue_get_nowait(mp_queue *q, mp_value **out)
 { return mp_queue_get(q, out, MP_NOWAIT); }
 
 /* -------------------------------------------------------------------- pipe */
-/* Pipe(duplex): *a and *b are the two ends.  duplex false: a only receives,
- * b only sends; the wrong direction is MP_EACCES (CPython's OSError).  recv
- * blocks while nothing is there; once every copy of the peer end is closed,
- * recv returns what is still buffered, then MP_EOF.  Calls on a closed end:
- * MP_CLOSED; close is idempotent. */
+/* Pipe(duplex): *a and *b are the two ends; duplex, both send and receive
+ * [PIPE-DUPLEX-BOTH-WAYS].  duplex false: a only receives, b only sends
+ * [PIPE-ONEWAY-DIRECTION]; the wrong direction is MP_EACCES (CPython's OSError)
+ * [PIPE-ONEWAY-SEND-ON-RECV-END] [PIPE-ONEWAY-RECV-ON-SEND-END].  recv blocks
+ * while nothing is there [PIPE-RECV-BLOCKS]; once every copy of the peer end is
+ * closed, recv returns what is still buffered, then MP_EOF
+ * [PIPE-RECV-EOF-AFTER-CLOSE] [PIPE-RECV-BUFFERED-THEN-EOF].  Calls on a closed
+ * end: MP_CLOSED; close is idempotent [PIPE-CLOSED-END-CALLS]; free closes
+ * [PIPE-FREE-CLOSES].
+ *
+ * An end is process-local memory around a descriptor: a child started after
+ * mp_pipe() gets a copy, so both processes hold the descriptor and EOF comes only
+ * when every copy of the peer end is closed -- as in CPython, the parent closes
+ * its copy of the child's end [PIPE-EOF-NEEDS-ALL-COPIES].  An end reads ahead:
+ * receive on it from one process, and one thread at a time (CPython's
+ * Connection is not thread-safe either).
+ *
+ * Wire format (CPython's Connection): a 4-byte big-endian signed length, or -1
+ * then an 8-byte big-endian length, then the payload [PIPE-WIRE-FORMAT]
+ * [PIPE-WIRE-LONG-HEADER].  Messages of any size up to MP_MSG_MAX keep their
+ * boundaries [PIPE-MESSAGE-BOUNDARIES] [PIPE-LARGE-CHILD-TO-PARENT]
+ * [PIPE-LARGE-PARENT-TO-CHILD]; a larger one is MP_EMSGSIZE before anything is
+ * sent [PIPE-SEND-TOO-LARGE].  A received header claiming more than MP_MSG_MAX
+ * (or a negative length) is MP_EPROTO without allocating, and so is every
+ * later receive [PIPE-RECV-HEADER-HUGE] [PIPE-RECV-HEADER-NEGATIVE].  A message
+ * cut short by the end of the stream (the peer died mid-message) is MP_EPROTO,
+ * then MP_EOF (CPython: OSError "got end of file during message")
+ * [PIPE-RECV-TRUNCATED] [PIPE-RECV-PEER-KILLED-MID-MESSAGE].  Sending when
+ * every copy of the peer end is closed is MP_EOF (CPython's BrokenPipeError);
+ * SIGPIPE is never raised [PIPE-SEND-TO-CLOSED-PEER].  NULL handles and
+ * output pointers: MP_EINVAL [PIPE-NULL-ARGS]. */
 typedef struct mp_conn mp_conn;
 
 MP_EXTERN mp_status mp_pipe(mp_conn **a, mp_conn **b, bool duplex);
+/* The value's mp_value_encode() form as one message [PIPE-SEND-RECV-VALUES];
+ * recv: a payload that does not decode is MP_EPROTO (CPython's
+ * UnpicklingError), the message consumed [PIPE-RECV-BAD-VALUE]. */
 MP_EXTERN mp_status mp_conn_send(mp_conn *c, const mp_value *v);
 MP_EXTERN mp_status mp_conn_recv(mp_conn *c, mp_value **out);
 MP_EXTERN mp_status mp_conn_send_bytes(mp_conn *c, const void *buf, size_t len);
-/* send_bytes(buf, offset, size): offset/size out of range: MP_EINVAL. */
+/* send_bytes(buf, offset, size) sends buf[offset, offset + size)
+ * [PIPE-SEND-BYTES-RANGE]; offset > buflen or offset + size > buflen:
+ * MP_EINVAL, nothing sent [PIPE-SEND-BYTES-RANGE-INVALID]. */
 MP_EXTERN mp_status mp_conn_send_bytes_range(mp_conn *c, const void *buf, size_t buflen,
                                              size_t offset, size_t size);
-/* maxlength 0: no limit.  A longer message: MP_EMSGSIZE and the end is closed
- * (CPython raises OSError and closes). */
+/* *buf is malloc()ed (not NULL, even for an empty message).  maxlength 0: no
+ * limit.  A longer message: MP_EMSGSIZE, and, as CPython's "bad message length"
+ * OSError, the stream can no longer be read: a duplex end becomes send-only
+ * (later receives MP_EACCES) [PIPE-RECV-BYTES-MAXLENGTH], a receive-only end is
+ * closed [PIPE-RECV-BYTES-MAXLENGTH-ONEWAY-CLOSES]. */
 MP_EXTERN mp_status mp_conn_recv_bytes(mp_conn *c, void **buf, size_t *len,
                                        size_t maxlength);
-/* Into buf + offset.  Too small: MP_EMSGSIZE, *len = the message's size, and
- * the message is kept for the next receive (CPython's BufferTooShort carries
- * it in the exception). */
+/* Into buf + offset; *len = the message's size [PIPE-RECV-BYTES-INTO].
+ * offset > buflen: MP_EINVAL [PIPE-RECV-BYTES-INTO-OFFSET-INVALID].  Too small:
+ * MP_EMSGSIZE, *len = the message's size, and the message is kept for the next
+ * receive (CPython's BufferTooShort carries it in the exception)
+ * [PIPE-RECV-BYTES-INTO-TOO-SMALL]. */
 MP_EXTERN mp_status mp_conn_recv_bytes_into(mp_conn *c, void *buf, size_t buflen,
                                             size_t offset, size_t *len);
-/* MP_OK when a message (or EOF) is ready, MP_TIMEOUT otherwise. */
+/* MP_OK when a message is ready [PIPE-POLL-READY] (or EOF [PIPE-POLL-EOF]),
+ * MP_TIMEOUT otherwise, never before the timeout [PIPE-POLL-TIMEOUT].  Like
+ * every receive, MP_EACCES on a send-only end. */
 MP_EXTERN mp_status mp_conn_poll(mp_conn *c, double timeout);
+/* The descriptor, owned by the end: for poll()/select() [PIPE-FILENO]. */
 MP_EXTERN mp_status mp_conn_fileno(mp_conn *c, int *fd);
 MP_EXTERN mp_status mp_conn_close(mp_conn *c);
 MP_EXTERN void mp_conn_free(mp_conn *c);
+
+/* -------------------------------------------------------------------- pool */
+/* Pool(processes, initializer, initargs, maxtasksperchild): worker processes
+ * (forked from the pool's handler thread) that run C task functions on values.
+ * A task takes a worker when one is free; while every worker is busy, tasks
+ * wait [POOL-BUSY-WAITS] (tutorial §16).  Arguments are encoded when the call
+ * is made (the caller keeps ownership of what it passes); results are decoded
+ * in the parent.  Every call is thread-safe, also from a callback.  A pool
+ * belongs to the process that made it: calls from another process (a forked
+ * child) are MP_ESTATE.
+ *
+ * Task outcome, as get()/apply()/imap_next() and the error callback see it:
+ *   MP_OK         the task returned MP_OK; its result (NULL means None).
+ *   MP_EREMOTE    the task returned another status (its "exception"); the
+ *                 message is "<STATUS NAME>: <message>", the message being what
+ *                 the task gave mp_task_error() (or mp_errmsg() in the worker
+ *                 when it returned) [POOL-APPLY-ERROR] [POOL-ERROR-CALLBACK].
+ *   MP_EWORKERLOST the worker died while holding the task (killed by a signal,
+ *                 abort(), exit()); the message names the signal or exit code.
+ *                 The worker is replaced and the other tasks complete
+ *                 (CPython hangs here: bpo-22393) [POOL-WORKER-KILLED-NO-HANG]
+ *                 [POOL-WORKER-ABORT] [POOL-WORKER-EXIT].
+ *   MP_CLOSED     the pool was terminated (or freed) before the task finished
+ *                 [POOL-TERMINATE-PENDING-FAIL].
+ * A map-style call fails as a whole with the first failing chunk's outcome. */
+typedef struct mp_pool mp_pool;
+typedef struct mp_async_result mp_async_result;
+typedef struct mp_imap mp_imap;
+
+/* A task: reads arg (owned by the pool), stores a new value in *result (or
+ * leaves it NULL for None) and returns MP_OK; any other status is a failure.
+ * It runs in a worker process, so it sees the parent's memory as it was when
+ * the worker was forked, and its changes to ordinary memory stay there. */
+typedef mp_status (*mp_task_fn)(const mp_value *arg, mp_value **result);
+/* Raise a task's "exception": sets the calling thread's mp_errmsg() and
+ * returns s, as in `return mp_task_error(MP_EINVAL, "bad item %d", i);`. */
+MP_EXTERN mp_status mp_task_error(mp_status s, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+/* Runs once in every worker (also in replacements) before its first task,
+ * with a copy of initargs (None when initargs is NULL) [POOL-INITIALIZER]. */
+typedef void (*mp_pool_init_fn)(const mp_value *initargs);
+/* Callbacks run in the parent, on the pool's one result-handling thread, in
+ * completion order, before get() of that result returns
+ * [POOL-CALLBACK-ONE-THREAD].  result is borrowed (valid during the call).
+ * error_callback gets the outcome status and message as listed above. */
+typedef void (*mp_result_cb)(const mp_value *result, void *ud);
+typedef void (*mp_error_cb)(mp_status status, const char *msg, void *ud);
+
+/* processes <= 0: mp_cpu_count() [POOL-DEFAULT-SIZE].  maxtasksperchild <= 0:
+ * workers live as long as the pool; else a worker exits after that many tasks
+ * (a map chunk is one task) and is replaced; no task is lost, also while
+ * closing [POOL-MAXTASKSPERCHILD-RECYCLE] [POOL-MAXTASKSPERCHILD-CLOSE].
+ * The workers are running when this returns. */
+MP_EXTERN mp_status mp_pool_new(mp_pool **out, int processes, mp_pool_init_fn initializer,
+                                const mp_value *initargs, long maxtasksperchild);
+/* Number of worker processes (Python's len(pool._pool)). */
+MP_EXTERN mp_status mp_pool_size(mp_pool *p, int *processes);
+
+/* apply(func, args): blocks until the task ends; *result is the caller's (NULL
+ * stays NULL only on failure; None is an mp_none()) [POOL-APPLY-RESULT]. */
+MP_EXTERN mp_status mp_pool_apply(mp_pool *p, mp_task_fn fn, const mp_value *arg,
+                                  mp_value **result);
+/* apply_async: returns at once [POOL-APPLY-ASYNC-RETURNS-AT-ONCE]; callback
+ * or error_callback (either may be NULL) runs when the task ends
+ * [POOL-APPLY-ASYNC-CALLBACK].  *out: free it with mp_async_result_free (the
+ * task still runs if it is freed first). */
+MP_EXTERN mp_status mp_pool_apply_async(mp_pool *p, mp_task_fn fn, const mp_value *arg,
+                                        mp_result_cb callback, mp_error_cb error_callback,
+                                        void *ud, mp_async_result **out);
+
+/* map(func, iterable, chunksize): args is a list or tuple; the result is a
+ * list in the order of args [POOL-MAP-ORDER], [] for no args
+ * [POOL-MAP-EMPTY].  chunksize 0 is CPython's default, ceil(len / (4 *
+ * processes)); items travel in chunks of that many [POOL-MAP-CHUNKSIZE].
+ * starmap: each item must be a list or tuple (else MP_ETYPE) and is the arg
+ * of one call, standing for f(*item) [POOL-STARMAP]. */
+MP_EXTERN mp_status mp_pool_map(mp_pool *p, mp_task_fn fn, const mp_value *args,
+                                size_t chunksize, mp_value **result);
+MP_EXTERN mp_status mp_pool_map_async(mp_pool *p, mp_task_fn fn, const mp_value *args,
+                                      size_t chunksize, mp_result_cb callback,
+                                      mp_error_cb error_callback, void *ud,
+                                      mp_async_result **out);
+MP_EXTERN mp_status mp_pool_starmap(mp_pool *p, mp_task_fn fn, const mp_value *args,
+                                    size_t chunksize, mp_value **result);
+MP_EXTERN mp_status mp_pool_starmap_async(mp_pool *p, mp_task_fn fn, const mp_value *args,
+                                          size_t chunksize, mp_result_cb callback,
+                                          mp_error_cb error_callback, void *ud,
+                                          mp_async_result **out);
+
+/* imap / imap_unordered: an iterator over the results, in the order of args
+ * [POOL-IMAP-ORDER] or in completion order [POOL-IMAP-UNORDERED-ALL];
+ * chunksize 0 means 1, as in CPython.  next: MP_OK and the next result (the
+ * caller's), MP_EOF after the last one, MP_TIMEOUT when none is ready by the
+ * deadline [POOL-IMAP-NEXT-TIMEOUT]; a failed chunk gives its outcome once
+ * (MP_EREMOTE, ...) and iteration continues after it [POOL-IMAP-ERROR]. */
+MP_EXTERN mp_status mp_pool_imap(mp_pool *p, mp_task_fn fn, const mp_value *args,
+                                 size_t chunksize, mp_imap **out);
+MP_EXTERN mp_status mp_pool_imap_unordered(mp_pool *p, mp_task_fn fn, const mp_value *args,
+                                           size_t chunksize, mp_imap **out);
+MP_EXTERN mp_status mp_imap_next(mp_imap *it, double timeout, mp_value **item);
+MP_EXTERN void mp_imap_free(mp_imap *it);
+
+/* AsyncResult.  get: MP_OK and *result borrowed from r (valid until
+ * mp_async_result_free; the same value on every call), MP_TIMEOUT when not
+ * ready by the deadline [POOL-GET-TIMEOUT] (at once for a timeout of 0
+ * [POOL-GET-TIMEOUT-ZERO-NOT-READY]), or the task's failure outcome.  wait:
+ * MP_OK when ready, else MP_TIMEOUT.  successful before ready: MP_ESTATE
+ * (CPython's ValueError) [POOL-SUCCESSFUL-NOT-READY].  Waiting on the result
+ * of a not yet finished task from a callback (it could never finish) is
+ * MP_ESTATE. */
+MP_EXTERN mp_status mp_async_result_get(mp_async_result *r, double timeout,
+                                        const mp_value **result);
+MP_EXTERN mp_status mp_async_result_wait(mp_async_result *r, double timeout);
+MP_EXTERN mp_status mp_async_result_ready(mp_async_result *r, bool *ready);
+MP_EXTERN mp_status mp_async_result_successful(mp_async_result *r, bool *successful);
+MP_EXTERN void mp_async_result_free(mp_async_result *r);
+
+/* close: no more tasks; a later submit is MP_ESTATE (CPython's ValueError
+ * "Pool not running") [POOL-CLOSE-THEN-SUBMIT]; submitted tasks still run
+ * and the workers exit when they are done.  Idempotent.
+ * terminate: kills the workers (SIGKILL) now and returns once they are gone;
+ * results still pending fail with MP_CLOSED [POOL-TERMINATE-PENDING-FAIL].
+ * join: only after close or terminate, else MP_ESTATE
+ * [POOL-JOIN-BEFORE-CLOSE]; waits for every task, callback and worker
+ * [POOL-JOIN-WAITS].  join/terminate from a callback: MP_ESTATE.
+ * free: the end of `with Pool() as p:` (terminate, join, free); results and
+ * iterators stay valid and must be freed separately [POOL-SCOPED].  Nothing
+ * is left behind: no thread, descriptor or process [POOL-NO-LEAKS]. */
+MP_EXTERN mp_status mp_pool_close(mp_pool *p);
+MP_EXTERN mp_status mp_pool_terminate(mp_pool *p);
+MP_EXTERN mp_status mp_pool_join(mp_pool *p);
+MP_EXTERN void mp_pool_free(mp_pool *p);
+
+/* ----------------------------------------------------------------- manager */
+/* Manager(): a server process holding shared objects -- dict, list,
+ * Namespace, Value, Lock, Event, Queue -- that every process uses through
+ * proxies (tutorial §14).  Each operation runs whole on the server before the
+ * next one starts, so concurrent updates from many processes lose nothing
+ * [MGR-CONCURRENT-APPENDS-NO-LOSS] [MGR-TUTORIAL-10-PROCS].
+ *
+ * Starting and stopping.  mp_manager_start() forks the server and returns once
+ * it listens [MGR-START-SHUTDOWN].  mp_manager_shutdown() stops it, reaps it
+ * and removes its socket file and private directory [MGR-SHUTDOWN-CLEANS];
+ * it is idempotent, every other call on the handle afterwards is MP_CLOSED
+ * [MGR-SHUTDOWN-IDEMPOTENT].  mp_manager_free() is the end of
+ * `with Manager() as manager:`: shutdown, then free [MGR-SCOPED-FREE].  Only
+ * the process that started the server may shut it down: in another process
+ * (a forked child) shutdown is MP_ESTATE and free releases the local handle
+ * only [MGR-CHILD-CANNOT-SHUTDOWN]; on a handle from mp_manager_connect()
+ * shutdown disconnects and leaves the server running.  The server also ends
+ * when the process that started it exits or dies, removing its socket file and
+ * directory and freeing every object [MGR-PARENT-DIES-SERVER-GOES]; a normal
+ * exit shuts down the managers the process still runs (CPython's finalizer).
+ * The server holds no descriptor of its parent's other than its own (so, for
+ * example, a Pipe's EOF is not delayed by it) [MGR-SERVER-CLOSES-INHERITED-FDS],
+ * ignores SIGINT as CPython's does, and exits cleanly on SIGTERM.
+ *
+ * Addresses.  NULL (the default): a Unix socket "unix:<dir>/listener" in a new
+ * private directory (mode 0700) under $TMPDIR or /tmp, the socket mode 0600
+ * [MGR-SOCKET-MODE-0600]; "unix:/path": that path (mode 0600, an existing
+ * socket file there is an error: MP_EOS); "tcp:HOST:PORT": TCP, PORT 0 picks
+ * a free port, shown by mp_manager_address() [MGR-TCP-CONNECT].  Anything
+ * else is MP_EINVAL [MGR-BAD-ADDRESS].
+ *
+ * Authentication (CPython's BaseManager(address, authkey)).  Every connection
+ * passes a mutual HMAC-SHA256 challenge before its first request; digests are
+ * compared in constant time.  The authkey defaults to the process authkey
+ * (mp_current_authkey(): 32 random bytes made when the library loads and
+ * inherited by forked children, CPython's current_process().authkey).  A TCP
+ * manager needs an explicit, non-empty authkey: MP_EINVAL otherwise, since a
+ * network listener must not depend on a key nobody else can know
+ * [MGR-TCP-NEEDS-AUTHKEY].  A client with a wrong key gets MP_EAUTH and the
+ * server writes one line about it to its stderr [MGR-WRONG-AUTHKEY]; a server
+ * that cannot prove it knows the key is MP_EAUTH for the client
+ * [MGR-SERVER-MUST-PROVE-KEY].
+ *
+ * Robustness.  The server is one poll loop: a blocked operation (a Lock
+ * acquire, an Event wait, a Queue get or put) is a reply deferred until it can
+ * complete or its deadline passes, so it never delays other clients
+ * [MGR-BLOCKED-CLIENT-NO-STALL]; nor does a client that stops mid-frame
+ * [MGR-SILENT-CLIENT-NO-STALL].  A client that sends garbage, a malformed
+ * request [MGR-GARBAGE-CLIENT] [MGR-GARBAGE-AFTER-AUTH], or a frame longer
+ * than MP_MANAGER_FRAME_MAX [MGR-OVERSIZED-FRAME] is disconnected (the frame
+ * is never allocated) and every other client goes on.
+ *
+ * Proxies.  A proxy names one object on the server; values passed to a proxy
+ * are copied (encoded) and stay the caller's; results are new values owned by
+ * the caller.  Errors raised on the server come back with the server's message
+ * in mp_errmsg() [MGR-ERROR-MESSAGE]: KeyError MP_EKEY, IndexError MP_EINDEX,
+ * ValueError MP_EINVAL, TypeError (an unhashable key, sorting unlike types)
+ * MP_ETYPE, an unknown method or a typed call on a proxy of another type
+ * (AttributeError) MP_EINVAL [MGR-UNKNOWN-METHOD] [MGR-WRONG-PROXY-TYPE].
+ * A server that is gone gives MP_EDEAD, promptly, never a hang
+ * [MGR-SERVER-KILLED] [MGR-PROXY-AFTER-SHUTDOWN].  A request or reply larger
+ * than MP_MANAGER_FRAME_MAX is MP_EMSGSIZE and changes nothing
+ * [MGR-REQUEST-TOO-LARGE].  Proxies are thread-safe: each calling thread uses
+ * its own connection (made on first use, then kept for reuse).
+ *
+ * Proxies and managers in children.  Proxies and manager handles made before
+ * mp_process_start() work in the child [MGR-PROXY-IN-CHILD]: a forked child
+ * never uses its parent's connections (it closes its copies at fork) and
+ * connects, and authenticates, on first use [MGR-CHILD-OWN-CONNECTION].
+ * An object lives while a proxy made for it in some process is not freed
+ * (plus, for a named object, until the server ends): mp_proxy_free() in the
+ * process that made the proxy releases the object [MGR-PROXY-FREE-RELEASES];
+ * freeing an inherited copy in a child releases only local memory
+ * [MGR-CHILD-FREE-KEEPS-OBJECT].  A call on a released object is MP_CLOSED.
+ *
+ * Wire protocol (version 1), for clients in other languages.  Frames: a 4-byte
+ * big-endian length, then that many bytes, at most MP_MANAGER_FRAME_MAX.
+ * Handshake: the server sends "#CHALLENGE#" + 32 random bytes Ns; the client
+ * sends HMAC(key, Ns) + "#CHALLENGE#" + 32 random bytes Nc; the server sends
+ * "#WELCOME#" + HMAC(key, Nc), or "#FAILURE#" and closes.  Requests: a msgpack
+ * array [oid, method, arg...] (values in mp_value_encode() form); replies: a
+ * msgpack array [status, result] where result is the method's value when
+ * status is 0 (MP_OK), else the server's error message.  oid 0 is the manager
+ * itself, with methods create(typeid, init, name) -> oid (name nil, or
+ * get-or-create by name), incref(oid), decref(oid) and number_of_objects().
+ * Timeouts travel as float64 seconds (inf: forever).  Methods by typeid
+ * (Python's names; args in brackets are optional):
+ *   dict       __getitem__ __setitem__ __delitem__ __contains__ __len__ get(k[,d])
+ *              keys values items update pop(k[,d]) setdefault(k[,d]) clear copy
+ *   list       __getitem__ __setitem__ __delitem__ (int index) __len__
+ *              __contains__ append extend insert pop([i]) remove index(x[,i[,j]])
+ *              count sort([reverse]) reverse copy, and getslice(start, stop,
+ *              step), setslice(start, stop, step, seq), delslice(start, stop,
+ *              step) with nil for Python's None
+ *   Namespace  __getattr__(name) __setattr__(name, v) __delattr__(name) copy
+ *   Value      get set(v)
+ *   Lock       acquire(timeout) -> true / false, release
+ *   Event      set clear is_set wait(timeout) -> true / false
+ *   Queue      put(item, timeout) get(timeout) qsize empty full
+ *              (MP_FULL / MP_EMPTY at the deadline) */
+typedef struct mp_manager mp_manager;
+typedef struct mp_proxy mp_proxy;
+
+#define MP_MANAGER_FRAME_MAX ((size_t)64 << 20)
+
+typedef struct mp_manager_opts {
+    const char *address; /* NULL: a private Unix socket (see above) */
+    const void *authkey; /* NULL: the process authkey (not allowed for TCP) */
+    size_t authkey_len;
+} mp_manager_opts;
+
+/* opts NULL: every default. */
+MP_EXTERN mp_status mp_manager_start(mp_manager **out, const mp_manager_opts *opts);
+/* BaseManager(address, authkey).connect(): a handle on a running server
+ * [MGR-REMOTE-CONNECT].  authkey NULL: the process authkey.  Authenticates now:
+ * MP_EAUTH for a wrong key, MP_EDEAD when nothing listens there
+ * [MGR-CONNECT-NO-SERVER]. */
+MP_EXTERN mp_status mp_manager_connect(mp_manager **out, const char *address,
+                                       const void *authkey, size_t authkey_len);
+/* "unix:/tmp/mp-XXXXXX/listener" or "tcp:127.0.0.1:40123"; owned by m. */
+MP_EXTERN mp_status mp_manager_address(mp_manager *m, const char **address);
+/* The server's pid in the process that started it, 0 on a connected handle. */
+MP_EXTERN mp_status mp_manager_pid(mp_manager *m, pid_t *pid);
+/* Objects alive on the server (CPython's _number_of_objects()). */
+MP_EXTERN mp_status mp_manager_object_count(mp_manager *m, size_t *n);
+MP_EXTERN mp_status mp_manager_shutdown(mp_manager *m);
+MP_EXTERN void mp_manager_free(mp_manager *m);
+/* The process authkey; *key points to library memory. */
+MP_EXTERN mp_status mp_current_authkey(const void **key, size_t *len);
+/* HMAC-SHA256 (RFC 2104, FIPS 180-4) as the handshake uses it; out holds 32
+ * bytes [MGR-HMAC-RFC4231]. */
+MP_EXTERN mp_status mp_hmac_sha256(const void *key, size_t keylen, const void *msg,
+                                   size_t msglen, unsigned char out[32]);
+
+/* Make an object.  typeid: "dict", "list", "Namespace", "Value", "Lock",
+ * "Event" or "Queue".  init: dict -- NULL or a dict (copied); list -- NULL or a
+ * list or tuple (list(range(5)) [MGR-LIST-INIT]); Namespace -- NULL or a dict
+ * of str keys; Value -- the value (NULL: None); Queue -- NULL or an int
+ * maxsize (<= 0: unbounded); Lock and Event -- NULL.  name NULL: a new
+ * object; else get-or-create the object of that name, which lives until the
+ * server ends, so that other clients can find it; an existing name of another
+ * typeid is MP_ETYPE [MGR-NAMED-GET-OR-CREATE]. */
+MP_EXTERN mp_status mp_manager_create(mp_manager *m, const char *typeid,
+                                      const mp_value *init, const char *name,
+                                      mp_proxy **out);
+/* manager.dict(), manager.list(seq), ... */
+MP_EXTERN mp_status mp_manager_dict(mp_manager *m, const mp_value *init, mp_proxy **out);
+MP_EXTERN mp_status mp_manager_list(mp_manager *m, const mp_value *init, mp_proxy **out);
+MP_EXTERN mp_status mp_manager_namespace(mp_manager *m, mp_proxy **out);
+MP_EXTERN mp_status mp_manager_value(mp_manager *m, const mp_value *init, mp_proxy **out);
+MP_EXTERN mp_status mp_manager_lock(mp_manager *m, mp_proxy **out);
+MP_EXTERN mp_status mp_manager_event(mp_manager *m, mp_proxy **out);
+MP_EXTERN mp_status mp_manager_queue(mp_manager *m, long maxsize, mp_proxy **out);
+
+/* BaseProxy._callmethod(method, args): args NULL (no arguments) or a list or
+ * tuple of them; *result (NULL to discard it) gets the method's value, None
+ * for methods without one [MGR-CALL-GENERIC]. */
+MP_EXTERN mp_status mp_proxy_call(mp_proxy *p, const char *method, const mp_value *args,
+                                  mp_value **result);
+/* The typeid, e.g. "dict"; owned by p. */
+MP_EXTERN mp_status mp_proxy_typeid(mp_proxy *p, const char **typeid);
+MP_EXTERN void mp_proxy_free(mp_proxy *p);
+
+/* dict proxy [MGR-DICT-SET-GET] [MGR-DICT-KEYERROR] [MGR-DICT-DEL]
+ * [MGR-DICT-CONTAINS-LEN] [MGR-DICT-VIEWS] [MGR-DICT-UPDATE] [MGR-DICT-POP]
+ * [MGR-DICT-SETDEFAULT] [MGR-DICT-CLEAR-COPY] [MGR-DICT-NUMERIC-KEYS]
+ * [MGR-DICT-UNHASHABLE].  get is d[key]; keys/values/items are lists (items
+ * of 2-tuples); pop with dflt NULL raises KeyError; copy is a dict. */
+MP_EXTERN mp_status mp_mdict_get(mp_proxy *d, const mp_value *key, mp_value **val);
+MP_EXTERN mp_status mp_mdict_set(mp_proxy *d, const mp_value *key, const mp_value *val);
+MP_EXTERN mp_status mp_mdict_del(mp_proxy *d, const mp_value *key);
+MP_EXTERN mp_status mp_mdict_contains(mp_proxy *d, const mp_value *key, bool *in);
+MP_EXTERN mp_status mp_mdict_len(mp_proxy *d, size_t *len);
+MP_EXTERN mp_status mp_mdict_keys(mp_proxy *d, mp_value **list);
+MP_EXTERN mp_status mp_mdict_values(mp_proxy *d, mp_value **list);
+MP_EXTERN mp_status mp_mdict_items(mp_proxy *d, mp_value **list);
+MP_EXTERN mp_status mp_mdict_update(mp_proxy *d, const mp_value *dict);
+MP_EXTERN mp_status mp_mdict_pop(mp_proxy *d, const mp_value *key, const mp_value *dflt,
+                                 mp_value **val);
+MP_EXTERN mp_status mp_mdict_setdefault(mp_proxy *d, const mp_value *key,
+                                        const mp_value *dflt, mp_value **val);
+MP_EXTERN mp_status mp_mdict_clear(mp_proxy *d);
+MP_EXTERN mp_status mp_mdict_copy(mp_proxy *d, mp_value **dict);
+
+/* list proxy.  Indexes count from the end when negative [MGR-LIST-NEGATIVE-INDEX];
+ * out of range is MP_EINDEX [MGR-LIST-INDEX-ERROR]; remove/index of a missing
+ * item is MP_EINVAL (ValueError) [MGR-LIST-REMOVE-INDEX-COUNT].  Slices follow
+ * Python's l[start:stop:step], MP_SLICE_NONE standing for an omitted bound
+ * [MGR-LIST-SLICE]; sort is stable, MP_ETYPE for unorderable items
+ * [MGR-LIST-SORT]. */
+#define MP_SLICE_NONE PTRDIFF_MIN
+MP_EXTERN mp_status mp_mlist_append(mp_proxy *l, const mp_value *item);
+MP_EXTERN mp_status mp_mlist_extend(mp_proxy *l, const mp_value *seq);
+MP_EXTERN mp_status mp_mlist_insert(mp_proxy *l, ptrdiff_t i, const mp_value *item);
+/* pop(i); pop() is pop(-1).  Empty list: MP_EINDEX [MGR-LIST-POP-INSERT]. */
+MP_EXTERN mp_status mp_mlist_pop(mp_proxy *l, ptrdiff_t i, mp_value **item);
+MP_EXTERN mp_status mp_mlist_remove(mp_proxy *l, const mp_value *item);
+MP_EXTERN mp_status mp_mlist_index(mp_proxy *l, const mp_value *item, size_t *index);
+MP_EXTERN mp_status mp_mlist_count(mp_proxy *l, const mp_value *item, size_t *count);
+MP_EXTERN mp_status mp_mlist_get(mp_proxy *l, ptrdiff_t i, mp_value **item);
+MP_EXTERN mp_status mp_mlist_set(mp_proxy *l, ptrdiff_t i, const mp_value *item);
+MP_EXTERN mp_status mp_mlist_del(mp_proxy *l, ptrdiff_t i);
+MP_EXTERN mp_status mp_mlist_len(mp_proxy *l, size_t *len);
+MP_EXTERN mp_status mp_mlist_slice(mp_proxy *l, ptrdiff_t start, ptrdiff_t stop,
+                                   ptrdiff_t step, mp_value **list);
+MP_EXTERN mp_status mp_mlist_set_slice(mp_proxy *l, ptrdiff_t start, ptrdiff_t stop,
+                                       ptrdiff_t step, const mp_value *seq);
+MP_EXTERN mp_status mp_mlist_del_slice(mp_proxy *l, ptrdiff_t start, ptrdiff_t stop,
+                                       ptrdiff_t step);
+MP_EXTERN mp_status mp_mlist_copy(mp_proxy *l, mp_value **list);
+MP_EXTERN mp_status mp_mlist_sort(mp_proxy *l, bool reverse);
+
+/* Namespace proxy: a missing attribute is MP_EKEY (AttributeError)
+ * [MGR-NAMESPACE-ATTRS]. */
+MP_EXTERN mp_status mp_mns_get(mp_proxy *ns, const char *name, mp_value **val);
+MP_EXTERN mp_status mp_mns_set(mp_proxy *ns, const char *name, const mp_value *val);
+MP_EXTERN mp_status mp_mns_del(mp_proxy *ns, const char *name);
+
+/* Value proxy [MGR-VALUE-GET-SET]. */
+MP_EXTERN mp_status mp_mvalue_get(mp_proxy *v, mp_value **val);
+MP_EXTERN mp_status mp_mvalue_set(mp_proxy *v, const mp_value *val);
+
+/* Lock proxy (threading.Lock in the server): acquire MP_OK or MP_TIMEOUT
+ * [MGR-LOCK-ACQUIRE-TIMEOUT] [MGR-LOCK-ACROSS-PROCESSES]; release unlocked:
+ * MP_ESTATE [MGR-LOCK-RELEASE-UNLOCKED]. */
+MP_EXTERN mp_status mp_mlock_acquire(mp_proxy *l, double timeout);
+MP_EXTERN mp_status mp_mlock_release(mp_proxy *l);
+
+/* Event proxy: wait MP_OK when set, else MP_TIMEOUT [MGR-EVENT-WAIT-SET]
+ * [MGR-EVENT-WAIT-TIMEOUT]. */
+MP_EXTERN mp_status mp_mevent_set(mp_proxy *e);
+MP_EXTERN mp_status mp_mevent_clear(mp_proxy *e);
+MP_EXTERN mp_status mp_mevent_is_set(mp_proxy *e, bool *set);
+MP_EXTERN mp_status mp_mevent_wait(mp_proxy *e, double timeout);
+
+/* Queue proxy (queue.Queue in the server): MP_FULL / MP_EMPTY at the
+ * deadline [MGR-QUEUE-PUT-GET] [MGR-QUEUE-GET-TIMEOUT] [MGR-QUEUE-PUT-FULL]
+ * [MGR-QUEUE-GET-WOKEN]. */
+MP_EXTERN mp_status mp_mqueue_put(mp_proxy *q, const mp_value *item, double timeout);
+MP_EXTERN mp_status mp_mqueue_get(mp_proxy *q, mp_value **item, double timeout);
+MP_EXTERN mp_status mp_mqueue_qsize(mp_proxy *q, size_t *n);
 
 #ifdef __cplusplus
 }

@@ -1,104 +1,573 @@
-/* process: not implemented yet -- every call returns MP_ENOTSUP. */
+/* Processes: CPython's Process with the fork start method.
+ *
+ * The registry.  Every started child this process has not reaped yet is on
+ * one list (CPython's process._children), guarded by one mutex so that any
+ * thread may start, join or free processes.  waitpid() is only ever called
+ * with WNOHANG and under that mutex, so two threads joining the same child
+ * never race for its status; blocking happens outside the mutex, in poll() on
+ * the child's pidfd (or, on kernels without pidfd_open, in short sleeps).
+ *
+ * Freeing a running child.  mp_process_free() of a child still running keeps
+ * the handle on the registry, marked `freed`: it is still terminated (if
+ * daemonic) and joined by the exit function, as CPython keeps the Process
+ * object in _children.  The handle is released once the child is reaped
+ * there, or by the clean-up that every start does (CPython's _cleanup()).
+ *
+ * The exit function (CPython's util._exit_function) runs in a child after its
+ * target returns, and in any process through atexit() (registered at the
+ * first start): SIGTERM to daemonic children, then join every child.
+ *
+ * After fork the child's registry is empty: it closes the pidfds of its
+ * siblings it inherited and forgets them, and it never runs atexit handlers:
+ * it flushes stdio and calls _exit(), as CPython's fork start method does. */
 #include "mp_internal.h"
 
-#include <stdarg.h>
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+enum { P_NEW, P_STARTED, P_ENDED };
+
+struct mp_process {
+    mp_target_fn target; /* exactly one of target / run */
+    mp_run_fn run;
+    void *arg;
+    char *name;
+    char *ident;  /* CPython's _identity joined by ':', e.g. "1:2" */
+    pid_t creator; /* getpid() at creation: only it may start/join */
+    pid_t pid;
+    int pidfd;     /* -1 when not started, reaped, or pidfd unavailable */
+    int state;
+    int exitcode;
+    int waiters;   /* threads polling pidfd: it is closed by the last one */
+    bool daemon;
+    bool closed;
+    bool freed;    /* freed by the user while running: the registry owns it */
+    bool listed;
+    mp_process *prev, *next;
+};
+
+static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
+static mp_process *reg_head;
+static bool atexit_registered;
+
+/* The calling process as CPython's current_process() sees it.  NULL name and
+ * empty identity in the top process ("MainProcess"). */
+static char *cur_name;
+static char *cur_ident;
+static bool cur_daemon;
+static _Atomic unsigned counter; /* CPython's _process_counter */
+
+/* ------------------------------------------------------------------ tids */
+
+static _Thread_local int32_t cached_tid;
+static pthread_once_t tid_once = PTHREAD_ONCE_INIT;
+
+/* The forking thread is the child's only thread, and its tid changed. */
+static void tid_atfork_child(void) { cached_tid = 0; }
+static void tid_init(void) { pthread_atfork(NULL, NULL, tid_atfork_child); }
+
+int32_t mp__gettid(void)
+{
+    if (MP__UNLIKELY(cached_tid == 0)) {
+        pthread_once(&tid_once, tid_init);
+        cached_tid = (int32_t)syscall(SYS_gettid);
+    }
+    return cached_tid;
+}
+
+bool mp__tid_alive(int32_t tid)
+{
+    if (tid <= 0)
+        return false; /* never a thread id */
+    int saved = errno;
+    bool gone = kill((pid_t)tid, 0) == -1 && errno == ESRCH;
+    errno = saved;
+    return !gone;
+}
+
+/* -------------------------------------------------------------- registry */
+
+static void reg_add(mp_process *p)
+{
+    p->prev = NULL;
+    p->next = reg_head;
+    if (reg_head)
+        reg_head->prev = p;
+    reg_head = p;
+    p->listed = true;
+}
+
+static void reg_remove(mp_process *p)
+{
+    if (!p->listed)
+        return;
+    if (p->prev)
+        p->prev->next = p->next;
+    else
+        reg_head = p->next;
+    if (p->next)
+        p->next->prev = p->prev;
+    p->prev = p->next = NULL;
+    p->listed = false;
+}
+
+static void release_pidfd(mp_process *p)
+{
+    if (p->pidfd >= 0 && p->waiters == 0) {
+        close(p->pidfd);
+        p->pidfd = -1;
+    }
+}
+
+static void destroy(mp_process *p)
+{
+    if (p->pidfd >= 0)
+        close(p->pidfd);
+    free(p->name);
+    free(p->ident);
+    free(p);
+}
+
+static void mark_ended(mp_process *p, int code)
+{
+    p->state = P_ENDED;
+    p->exitcode = code;
+    reg_remove(p);
+    release_pidfd(p);
+}
+
+/* Lock held; p started by this process and not reaped.  True once reaped. */
+static bool try_reap(mp_process *p)
+{
+    int st = 0;
+    pid_t r;
+    do
+        r = waitpid(p->pid, &st, WNOHANG);
+    while (r == -1 && errno == EINTR);
+    if (r == 0)
+        return false;
+    if (r == -1) {
+        /* ECHILD: someone else reaped it (SIGCHLD ignored, a stray
+         * waitpid(-1)); its status is lost, so report a failure. */
+        mark_ended(p, 255);
+        return true;
+    }
+    mark_ended(p, WIFSIGNALED(st) ? -WTERMSIG(st) : WEXITSTATUS(st));
+    return true;
+}
+
+/* Lock held on entry and on return (released while blocked).  MP_OK once p
+ * has been reaped, MP_TIMEOUT when still running at the deadline. */
+static mp_status wait_locked(mp_process *p, const mp__deadline *d)
+{
+    long step_ns = 200000; /* fallback sleep, doubling up to 20 ms */
+    for (;;) {
+        if (p->state == P_ENDED || try_reap(p))
+            return MP_OK;
+        int ms = mp__deadline_poll_ms(d);
+        if (ms == 0)
+            return MP_TIMEOUT;
+        int fd = p->pidfd;
+        p->waiters++;
+        pthread_mutex_unlock(&reg_lock);
+        if (fd >= 0) {
+            struct pollfd pfd = {.fd = fd, .events = POLLIN};
+            (void)poll(&pfd, 1, ms); /* EINTR or wake-up: re-check */
+        } else {
+            struct timespec rem, ts = {0, step_ns};
+            if (mp__deadline_remaining(d, &rem) && !d->forever &&
+                (rem.tv_sec == 0 && rem.tv_nsec < ts.tv_nsec))
+                ts = rem;
+            nanosleep(&ts, NULL);
+            if (step_ns < 20000000)
+                step_ns *= 2;
+        }
+        pthread_mutex_lock(&reg_lock);
+        p->waiters--;
+        if (p->state == P_ENDED)
+            release_pidfd(p);
+    }
+}
+
+/* Lock held.  Reap what has ended; release handles freed while running. */
+static void reg_cleanup(void)
+{
+    for (mp_process *p = reg_head, *next; p; p = next) {
+        next = p->next;
+        if (try_reap(p) && p->freed)
+            destroy(p);
+    }
+}
+
+/* CPython's util._exit_function: terminate daemonic children, join all. */
+static void exit_children(void)
+{
+    pthread_mutex_lock(&reg_lock);
+    reg_cleanup();
+    for (mp_process *p = reg_head; p; p = p->next)
+        if (p->daemon)
+            kill(p->pid, SIGTERM);
+    mp__deadline forever;
+    mp__deadline_init(&forever, MP_FOREVER);
+    while (reg_head) {
+        mp_process *p = reg_head;
+        wait_locked(p, &forever);
+        reg_remove(p); /* already done by the reap; keeps the loop finite */
+        if (p->freed && p->waiters == 0)
+            destroy(p);
+    }
+    pthread_mutex_unlock(&reg_lock);
+}
+
+/* ------------------------------------------------------------- handles */
+
+static mp_status make(mp_process **out, mp_target_fn target, mp_run_fn run, void *arg)
+{
+    unsigned n = atomic_fetch_add(&counter, 1) + 1;
+    const char *parent = cur_ident ? cur_ident : "";
+    mp_process *p = calloc(1, sizeof *p);
+    size_t len = strlen(parent) + 16;
+    char *ident = malloc(len), *name = malloc(len + 8);
+    if (!p || !ident || !name) {
+        free(p);
+        free(ident);
+        free(name);
+        return mp__err(MP_ENOMEM, "process.new: out of memory");
+    }
+    snprintf(ident, len, "%s%s%u", parent, *parent ? ":" : "", n);
+    snprintf(name, len + 8, "Process-%s", ident);
+    p->target = target;
+    p->run = run;
+    p->arg = arg;
+    p->ident = ident;
+    p->name = name;
+    p->creator = getpid();
+    p->pidfd = -1;
+    p->state = P_NEW;
+    p->exitcode = MP_EXITCODE_NONE;
+    *out = p;
+    return MP_OK;
+}
 
 mp_status mp_process_new(mp_process **out, mp_target_fn target, void *arg)
 {
-    (void)out; (void)target; (void)arg; return MP_ENOTSUP;
+    if (!out || !target)
+        return mp__err(MP_EINVAL, "process.new: %s is NULL", out ? "target" : "out");
+    return make(out, target, NULL, arg);
 }
 
 mp_status mp_process_new_run(mp_process **out, mp_run_fn run, void *data)
 {
-    (void)out; (void)run; (void)data; return MP_ENOTSUP;
+    if (!out || !run)
+        return mp__err(MP_EINVAL, "process.new_run: %s is NULL", out ? "run" : "out");
+    return make(out, NULL, run, data);
 }
+
+/* Lock held.  MP_CLOSED after close. */
+static mp_status check_open(const mp_process *p, const char *what)
+{
+    if (p->closed)
+        return mp__err(MP_CLOSED, "process.%s: process object is closed", what);
+    return MP_OK;
+}
+
+#define LOCKED_CHECK(p, what)                                                   \
+    do {                                                                        \
+        pthread_mutex_lock(&reg_lock);                                          \
+        mp_status s_ = check_open(p, what);                                     \
+        if (s_ != MP_OK) {                                                      \
+            pthread_mutex_unlock(&reg_lock);                                    \
+            return s_;                                                          \
+        }                                                                       \
+    } while (0)
 
 mp_status mp_process_data(const mp_process *p, void **data)
 {
-    (void)p; (void)data; return MP_ENOTSUP;
+    if (!p || !data)
+        return mp__err(MP_EINVAL, "process.data: NULL argument");
+    LOCKED_CHECK(p, "data");
+    *data = p->arg;
+    pthread_mutex_unlock(&reg_lock);
+    return MP_OK;
 }
 
 mp_status mp_process_set_name(mp_process *p, const char *name)
 {
-    (void)p; (void)name; return MP_ENOTSUP;
+    if (!p || !name)
+        return mp__err(MP_EINVAL, "process.set_name: NULL argument");
+    char *copy = strdup(name);
+    if (!copy)
+        return mp__err(MP_ENOMEM, "process.set_name: out of memory");
+    pthread_mutex_lock(&reg_lock);
+    mp_status s = check_open(p, "set_name");
+    if (s == MP_OK) {
+        free(p->name);
+        p->name = copy;
+        copy = NULL;
+    }
+    pthread_mutex_unlock(&reg_lock);
+    free(copy);
+    return s;
 }
 
 mp_status mp_process_name(const mp_process *p, const char **name)
 {
-    (void)p; (void)name; return MP_ENOTSUP;
+    if (!p || !name)
+        return mp__err(MP_EINVAL, "process.name: NULL argument");
+    LOCKED_CHECK(p, "name");
+    *name = p->name;
+    pthread_mutex_unlock(&reg_lock);
+    return MP_OK;
 }
 
 mp_status mp_process_set_daemon(mp_process *p, bool daemon)
 {
-    (void)p; (void)daemon; return MP_ENOTSUP;
+    if (!p)
+        return mp__err(MP_EINVAL, "process.set_daemon: NULL process");
+    LOCKED_CHECK(p, "set_daemon");
+    mp_status s = MP_OK;
+    if (p->state != P_NEW)
+        s = mp__err(MP_ESTATE, "process.set_daemon: process has already started");
+    else
+        p->daemon = daemon;
+    pthread_mutex_unlock(&reg_lock);
+    return s;
 }
 
 mp_status mp_process_daemon(const mp_process *p, bool *daemon)
 {
-    (void)p; (void)daemon; return MP_ENOTSUP;
+    if (!p || !daemon)
+        return mp__err(MP_EINVAL, "process.daemon: NULL argument");
+    LOCKED_CHECK(p, "daemon");
+    *daemon = p->daemon;
+    pthread_mutex_unlock(&reg_lock);
+    return MP_OK;
+}
+
+/* ---------------------------------------------------------------- start */
+
+/* In the child, right after fork (lock held by this, the only, thread). */
+static void become_child(mp_process *self)
+{
+    /* The siblings belong to the parent: close their pidfds, forget them. */
+    for (mp_process *q = reg_head; q; q = q->next)
+        if (q->pidfd >= 0) {
+            close(q->pidfd);
+            q->pidfd = -1;
+        }
+    reg_head = NULL;
+    pthread_mutex_init(&reg_lock, NULL);
+    cached_tid = 0;
+    /* On ENOMEM keep the parent's values rather than fail the child. */
+    char *name = strdup(self->name), *ident = strdup(self->ident);
+    if (name)
+        cur_name = name;
+    if (ident) {
+        cur_ident = ident;
+        atomic_store(&counter, 0);
+    }
+    cur_daemon = self->daemon;
+    self->pid = getpid();
+    self->state = P_STARTED;
 }
 
 mp_status mp_process_start(mp_process *p)
 {
-    (void)p; return MP_ENOTSUP;
+    if (!p)
+        return mp__err(MP_EINVAL, "process.start: NULL process");
+    LOCKED_CHECK(p, "start");
+    mp_status s = MP_OK;
+    if (p->state != P_NEW)
+        s = mp__err(MP_ESTATE, "process.start: cannot start a process twice");
+    else if (p->creator != getpid())
+        s = mp__err(MP_ESTATE, "process.start: can only start a process object "
+                               "created by the current process");
+    else if (cur_daemon)
+        s = mp__err(MP_ESTATE, "process.start: daemonic processes are not allowed "
+                               "to have children");
+    if (s != MP_OK) {
+        pthread_mutex_unlock(&reg_lock);
+        return s;
+    }
+    reg_cleanup();
+    if (!atexit_registered && atexit(exit_children) == 0)
+        atexit_registered = true;
+    /* Buffered output would otherwise be written twice, once by each side. */
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == -1) {
+        int e = errno;
+        pthread_mutex_unlock(&reg_lock);
+        return mp__errno(e, "process.start: fork");
+    }
+    if (pid == 0) {
+        become_child(p);
+        int code = p->target ? p->target(p->arg) : p->run(p);
+        exit_children();
+        fflush(NULL);
+        _exit(code & 0xff);
+    }
+    p->pid = pid;
+    /* Without a pidfd (old kernel, EMFILE) join falls back to short sleeps;
+     * the pid cannot be reused meanwhile since only we reap it. */
+    p->pidfd = (int)syscall(SYS_pidfd_open, pid, 0); /* close-on-exec always */
+    if (p->pidfd < 0)
+        p->pidfd = -1;
+    p->state = P_STARTED;
+    reg_add(p);
+    pthread_mutex_unlock(&reg_lock);
+    return MP_OK;
+}
+
+/* ------------------------------------------------------------ the child */
+
+/* Lock held.  Misuse from a process other than the creator. */
+static mp_status check_parent(const mp_process *p, const char *what)
+{
+    if (p->state != P_NEW && p->pid == getpid())
+        return mp__err(MP_ESTATE, "process.%s: a process cannot %s itself", what, what);
+    if (p->creator != getpid())
+        return mp__err(MP_ESTATE, "process.%s: can only %s a child process", what, what);
+    return MP_OK;
 }
 
 mp_status mp_process_join(mp_process *p, double timeout)
 {
-    (void)p; (void)timeout; return MP_ENOTSUP;
+    if (!p)
+        return mp__err(MP_EINVAL, "process.join: NULL process");
+    mp__deadline d;
+    mp_status s = mp__deadline_init(&d, timeout);
+    if (s != MP_OK)
+        return s;
+    LOCKED_CHECK(p, "join");
+    s = check_parent(p, "join");
+    if (s == MP_OK && p->state == P_NEW)
+        s = mp__err(MP_ESTATE, "process.join: can only join a started process");
+    if (s == MP_OK) {
+        s = wait_locked(p, &d);
+        if (s == MP_TIMEOUT)
+            mp__err(s, "process.join: pid %d still running after %.3f s", (int)p->pid,
+                    timeout);
+    }
+    pthread_mutex_unlock(&reg_lock);
+    return s;
 }
 
 mp_status mp_process_is_alive(mp_process *p, bool *alive)
 {
-    (void)p; (void)alive; return MP_ENOTSUP;
+    if (!p || !alive)
+        return mp__err(MP_EINVAL, "process.is_alive: NULL argument");
+    LOCKED_CHECK(p, "is_alive");
+    mp_status s = MP_OK;
+    if (p->state != P_NEW && p->pid == getpid())
+        *alive = true; /* CPython: current_process().is_alive() */
+    else if (p->creator != getpid())
+        s = mp__err(MP_ESTATE, "process.is_alive: can only test a child process");
+    else if (p->state == P_NEW)
+        *alive = false;
+    else
+        *alive = !(p->state == P_ENDED || try_reap(p));
+    pthread_mutex_unlock(&reg_lock);
+    return s;
 }
 
 mp_status mp_process_pid(const mp_process *p, pid_t *pid)
 {
-    (void)p; (void)pid; return MP_ENOTSUP;
+    if (!p || !pid)
+        return mp__err(MP_EINVAL, "process.pid: NULL argument");
+    LOCKED_CHECK(p, "pid");
+    *pid = p->state == P_NEW ? 0 : p->pid;
+    pthread_mutex_unlock(&reg_lock);
+    return MP_OK;
 }
 
 mp_status mp_process_exitcode(mp_process *p, int *code)
 {
-    (void)p; (void)code; return MP_ENOTSUP;
+    if (!p || !code)
+        return mp__err(MP_EINVAL, "process.exitcode: NULL argument");
+    LOCKED_CHECK(p, "exitcode");
+    if (p->state == P_STARTED && p->creator == getpid())
+        try_reap(p);
+    *code = p->exitcode;
+    pthread_mutex_unlock(&reg_lock);
+    return MP_OK;
 }
 
-mp_status mp_process_terminate(mp_process *p)
+static mp_status send_signal(mp_process *p, int sig, const char *what)
 {
-    (void)p; return MP_ENOTSUP;
+    if (!p)
+        return mp__err(MP_EINVAL, "process.%s: NULL process", what);
+    LOCKED_CHECK(p, what);
+    mp_status s = MP_OK;
+    if (p->state == P_NEW)
+        s = mp__err(MP_ESTATE, "process.%s: process has not been started", what);
+    else if (p->state == P_STARTED && kill(p->pid, sig) == -1 && errno != ESRCH)
+        s = mp__errno(errno, what); /* ESRCH: it has just ended, as CPython */
+    pthread_mutex_unlock(&reg_lock);
+    return s;
 }
 
-mp_status mp_process_kill(mp_process *p)
-{
-    (void)p; return MP_ENOTSUP;
-}
+mp_status mp_process_terminate(mp_process *p) { return send_signal(p, SIGTERM, "terminate"); }
+mp_status mp_process_kill(mp_process *p) { return send_signal(p, SIGKILL, "kill"); }
 
 mp_status mp_process_close(mp_process *p)
 {
-    (void)p; return MP_ENOTSUP;
+    if (!p)
+        return mp__err(MP_EINVAL, "process.close: NULL process");
+    pthread_mutex_lock(&reg_lock);
+    mp_status s = MP_OK;
+    if (!p->closed) {
+        bool running = p->state == P_STARTED &&
+                       (p->creator != getpid() || p->pid == getpid() || !try_reap(p));
+        if (running) {
+            s = mp__err(MP_ESTATE, "process.close: cannot close a process while it is "
+                                   "still running; join() or terminate() it first");
+        } else {
+            reg_remove(p);
+            release_pidfd(p);
+            p->closed = true;
+        }
+    }
+    pthread_mutex_unlock(&reg_lock);
+    return s;
 }
 
 void mp_process_free(mp_process *p)
 {
-    (void)p; 
+    if (!p)
+        return;
+    pthread_mutex_lock(&reg_lock);
+    if (p->creator == getpid() && p->state == P_STARTED && !try_reap(p)) {
+        p->freed = true; /* still on the registry: exit_children() joins it */
+        pthread_mutex_unlock(&reg_lock);
+        return;
+    }
+    /* In a child, an inherited handle is not on its registry: just memory. */
+    if (p->creator == getpid())
+        reg_remove(p);
+    pthread_mutex_unlock(&reg_lock);
+    destroy(p);
 }
 
-const char * mp_current_name(void)
-{
-    return "";
-}
+/* -------------------------------------------------------- the caller */
 
-pid_t mp_current_pid(void)
-{
-    return 0;
-}
+const char *mp_current_name(void) { return cur_name ? cur_name : "MainProcess"; }
 
-pid_t mp_parent_pid(void)
-{
-    return 0;
-}
+pid_t mp_current_pid(void) { return getpid(); }
+
+pid_t mp_parent_pid(void) { return getppid(); }
 
 int mp_cpu_count(void)
 {
-    return 1;
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n >= 1 ? (int)n : 1;
 }

@@ -1,174 +1,341 @@
-/* sync: not implemented yet -- every call returns MP_ENOTSUP. */
-#include "mp_internal.h"
+/* Lock, RLock, Semaphore, BoundedSemaphore and Event on process-shared
+ * futexes (Condition and Barrier are in sync_cond.c).  Every object is one
+ * anonymous MAP_SHARED mapping, so processes forked later share it; the
+ * handle is its address, which fork keeps.  Fast paths are one atomic and no
+ * system call; waiter counts keep releases from calling futex_wake when
+ * nobody sleeps (musl's sem_post / sem_timedwait scheme). */
+#include "sync.h"
 
-#include <stdarg.h>
+#include <limits.h>
 
-mp_status mp_lock_new(mp_lock **out)
+/* How long a lock waiter sleeps before it checks that the holder is alive. */
+#define LIVENESS_SLICE 0.1
+/* Spins before sleeping: a critical section of a few hundred ns is cheaper to
+ * wait out than a futex round trip. */
+#define SPINS 100
+
+static inline void cpu_relax(void)
 {
-    (void)out; return MP_ENOTSUP;
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
 }
 
-mp_status mp_rlock_new(mp_lock **out)
+/* ----------------------------------------------------------------- lock */
+
+enum nap { NAP_WOKEN, NAP_SLICE, NAP_DEADLINE };
+
+/* Sleep while *w == val, until d or the end of one liveness slice. */
+static enum nap nap(_Atomic uint32_t *w, uint32_t val, const mp__deadline *d)
 {
-    (void)out; return MP_ENOTSUP;
+    mp__deadline s;
+    mp__deadline_init(&s, LIVENESS_SLICE);
+    bool last = !d->forever && (d->at.tv_sec < s.at.tv_sec ||
+                                (d->at.tv_sec == s.at.tv_sec && d->at.tv_nsec <= s.at.tv_nsec));
+    if (mp__futex_wait(w, val, last ? d : &s) == MP_TIMEOUT)
+        return last ? NAP_DEADLINE : NAP_SLICE;
+    return NAP_WOKEN;
 }
+
+mp_status mp__lock_take(mp_lock *l, int32_t tid, const mp__deadline *d)
+{
+    uint32_t c = 0;
+    for (int i = 0; i < SPINS; i++) {
+        c = 0;
+        if (atomic_compare_exchange_weak_explicit(&l->word, &c, 1, memory_order_acquire,
+                                                  memory_order_relaxed))
+            goto taken;
+        if (c == 2)
+            break; /* others sleep already: queue up rather than spin */
+        cpu_relax();
+    }
+    /* Every pass that finds it held marks it 2, so the release wakes us.  A
+     * futex that returned woken must be followed by the exchange even past
+     * the deadline: the wake may have been meant for us, and dropping it
+     * would strand another sleeper. */
+    while ((c = atomic_exchange_explicit(&l->word, 2, memory_order_acquire)) != 0) {
+        enum nap r = nap(&l->word, 2, d);
+        if (r == NAP_DEADLINE)
+            return MP_TIMEOUT;
+        if (r != NAP_SLICE)
+            continue;
+        int32_t o = atomic_load_explicit(&l->owner, memory_order_relaxed);
+        if (o != 0 && o != tid && !mp__tid_alive(o) &&
+            atomic_compare_exchange_strong(&l->owner, &o, tid)) {
+            /* Ours now.  Word 0 here means a third party released the dead
+             * holder's Lock meanwhile: then this is an ordinary acquire. */
+            c = atomic_exchange_explicit(&l->word, 2, memory_order_acquire);
+            atomic_store_explicit(&l->owner, tid, memory_order_relaxed);
+            if (c == 0)
+                return MP_OK;
+            mp__err(MP_EOWNERDEAD, "lock.acquire: tid %d died holding the lock; the caller holds it now",
+                    (int)o);
+            return MP_EOWNERDEAD;
+        }
+    }
+taken:
+    atomic_store_explicit(&l->owner, tid, memory_order_relaxed);
+    return MP_OK;
+}
+
+uint32_t mp__lock_drop(mp_lock *l)
+{
+    atomic_store_explicit(&l->owner, 0, memory_order_relaxed);
+    uint32_t c = atomic_exchange_explicit(&l->word, 0, memory_order_release);
+    if (c == 2)
+        mp__futex_wake(&l->word, 1);
+    return c;
+}
+
+static mp_status lock_new(mp_lock **out, bool recursive, const char *what)
+{
+    if (!out)
+        return mp__err(MP_EINVAL, "%s: out is NULL", what);
+    mp_lock *l;
+    mp_status s = mp__shm_alloc(sizeof *l, (void **)&l);
+    if (s != MP_OK)
+        return s;
+    l->recursive = recursive;
+    *out = l;
+    return MP_OK;
+}
+
+mp_status mp_lock_new(mp_lock **out) { return lock_new(out, false, "Lock"); }
+mp_status mp_rlock_new(mp_lock **out) { return lock_new(out, true, "RLock"); }
 
 mp_status mp_lock_acquire(mp_lock *l, double timeout)
 {
-    (void)l; (void)timeout; return MP_ENOTSUP;
+    if (!l)
+        return mp__err(MP_EINVAL, "lock.acquire: lock is NULL");
+    if (isnan(timeout))
+        return mp__err(MP_EINVAL, "lock.acquire: timeout is NaN");
+    int32_t tid = mp__gettid();
+    if (l->recursive && atomic_load_explicit(&l->owner, memory_order_relaxed) == tid) {
+        if (l->count == UINT32_MAX)
+            return mp__err(MP_ESTATE, "rlock.acquire: recursion depth overflow");
+        l->count++;
+        return MP_OK;
+    }
+    uint32_t c = 0;
+    mp_status s = MP_OK;
+    if (atomic_compare_exchange_strong_explicit(&l->word, &c, 1, memory_order_acquire,
+                                                memory_order_relaxed)) {
+        atomic_store_explicit(&l->owner, tid, memory_order_relaxed);
+    } else {
+        if (!(timeout > 0))
+            return mp__err(MP_TIMEOUT, "lock.acquire: held by another (timeout %g)", timeout);
+        mp__deadline d;
+        mp__deadline_init(&d, timeout);
+        s = mp__lock_take(l, tid, &d);
+        if (s == MP_TIMEOUT)
+            return mp__err(MP_TIMEOUT, "lock.acquire: timed out after %.3f s", timeout);
+    }
+    if (l->recursive)
+        l->count = 1;
+    return s;
 }
 
 mp_status mp_lock_release(mp_lock *l)
 {
-    (void)l; return MP_ENOTSUP;
+    if (!l)
+        return mp__err(MP_EINVAL, "lock.release: lock is NULL");
+    if (l->recursive) {
+        if (atomic_load_explicit(&l->owner, memory_order_relaxed) != mp__gettid())
+            return mp__err(MP_ENOTOWNER, "rlock.release: not owned by the calling thread");
+        if (--l->count > 0)
+            return MP_OK;
+    } else if (atomic_load_explicit(&l->word, memory_order_relaxed) == 0) {
+        return mp__err(MP_ESTATE, "lock.release: lock is not acquired");
+    }
+    /* Two racing releases of one Lock: the loser sees 0 from the exchange. */
+    if (mp__lock_drop(l) == 0)
+        return mp__err(MP_ESTATE, "lock.release: lock is not acquired");
+    return MP_OK;
 }
 
 mp_status mp_lock_locked(mp_lock *l, bool *locked)
 {
-    (void)l; (void)locked; return MP_ENOTSUP;
+    if (!l || !locked)
+        return mp__err(MP_EINVAL, "lock.locked: NULL argument");
+    *locked = atomic_load(&l->word) != 0;
+    return MP_OK;
 }
 
-void mp_lock_free(mp_lock *l)
+void mp_lock_free(mp_lock *l) { mp__shm_free(l, sizeof *l); }
+
+/* ------------------------------------------------------------ semaphore */
+
+struct mp_semaphore {
+    _Atomic uint32_t value;
+    _Atomic uint32_t waiters; /* threads that may sleep on value */
+    uint32_t max;             /* the bound, or UINT32_MAX */
+};
+
+static mp_status sem_new(mp_semaphore **out, unsigned value, bool bounded, const char *what)
 {
-    (void)l; 
+    if (!out)
+        return mp__err(MP_EINVAL, "%s: out is NULL", what);
+    if (value > UINT32_MAX - (bounded ? 0 : 1))
+        return mp__err(MP_EINVAL, "%s: value %u too large", what, value);
+    mp_semaphore *s;
+    mp_status st = mp__shm_alloc(sizeof *s, (void **)&s);
+    if (st != MP_OK)
+        return st;
+    s->value = value;
+    s->max = bounded ? value : UINT32_MAX;
+    *out = s;
+    return MP_OK;
 }
 
 mp_status mp_semaphore_new(mp_semaphore **out, unsigned value)
 {
-    (void)out; (void)value; return MP_ENOTSUP;
+    return sem_new(out, value, false, "Semaphore");
 }
 
 mp_status mp_bounded_semaphore_new(mp_semaphore **out, unsigned value)
 {
-    (void)out; (void)value; return MP_ENOTSUP;
+    return sem_new(out, value, true, "BoundedSemaphore");
+}
+
+static bool sem_trydown(mp_semaphore *s)
+{
+    uint32_t v = atomic_load_explicit(&s->value, memory_order_relaxed);
+    while (v > 0)
+        if (atomic_compare_exchange_weak_explicit(&s->value, &v, v - 1, memory_order_acquire,
+                                                  memory_order_relaxed))
+            return true;
+    return false;
 }
 
 mp_status mp_semaphore_acquire(mp_semaphore *s, double timeout)
 {
-    (void)s; (void)timeout; return MP_ENOTSUP;
+    if (!s)
+        return mp__err(MP_EINVAL, "semaphore.acquire: semaphore is NULL");
+    if (isnan(timeout))
+        return mp__err(MP_EINVAL, "semaphore.acquire: timeout is NaN");
+    if (sem_trydown(s))
+        return MP_OK;
+    if (!(timeout > 0))
+        return mp__err(MP_TIMEOUT, "semaphore.acquire: value is 0 (timeout %g)", timeout);
+    for (int i = 0; i < SPINS; i++) {
+        cpu_relax();
+        if (sem_trydown(s))
+            return MP_OK;
+    }
+    mp__deadline d;
+    mp__deadline_init(&d, timeout);
+    mp_status r = MP_OK;
+    /* seq_cst increment, then re-check: a release either sees us counted or
+     * we see its increment (and futex_wait refuses to sleep on a changed 0). */
+    atomic_fetch_add(&s->waiters, 1);
+    while (!sem_trydown(s)) {
+        if (mp__futex_wait(&s->value, 0, &d) == MP_TIMEOUT && !sem_trydown(s)) {
+            r = mp__err(MP_TIMEOUT, "semaphore.acquire: timed out after %.3f s", timeout);
+            break;
+        }
+    }
+    atomic_fetch_sub(&s->waiters, 1);
+    return r;
 }
 
 mp_status mp_semaphore_release(mp_semaphore *s)
 {
-    (void)s; return MP_ENOTSUP;
+    if (!s)
+        return mp__err(MP_EINVAL, "semaphore.release: semaphore is NULL");
+    uint32_t v = atomic_load_explicit(&s->value, memory_order_relaxed);
+    do {
+        if (v >= s->max)
+            return mp__err(MP_ESTATE, s->max == UINT32_MAX
+                                          ? "semaphore.release: value would overflow"
+                                          : "semaphore.release: released too many times");
+    } while (!atomic_compare_exchange_weak(&s->value, &v, v + 1));
+    if (atomic_load(&s->waiters) > 0)
+        mp__futex_wake(&s->value, 1);
+    return MP_OK;
 }
 
 mp_status mp_semaphore_value(mp_semaphore *s, unsigned *value)
 {
-    (void)s; (void)value; return MP_ENOTSUP;
+    if (!s || !value)
+        return mp__err(MP_EINVAL, "semaphore.get_value: NULL argument");
+    *value = atomic_load(&s->value);
+    return MP_OK;
 }
 
-void mp_semaphore_free(mp_semaphore *s)
-{
-    (void)s; 
-}
+void mp_semaphore_free(mp_semaphore *s) { mp__shm_free(s, sizeof *s); }
 
-mp_status mp_condition_new(mp_condition **out, mp_lock *lock)
-{
-    (void)out; (void)lock; return MP_ENOTSUP;
-}
+/* ---------------------------------------------------------------- event */
 
-mp_status mp_condition_acquire(mp_condition *c, double timeout)
-{
-    (void)c; (void)timeout; return MP_ENOTSUP;
-}
-
-mp_status mp_condition_release(mp_condition *c)
-{
-    (void)c; return MP_ENOTSUP;
-}
-
-mp_status mp_condition_wait(mp_condition *c, double timeout)
-{
-    (void)c; (void)timeout; return MP_ENOTSUP;
-}
-
-mp_status mp_condition_wait_for(mp_condition *c, mp_predicate_fn pred, void *arg, double timeout)
-{
-    (void)c; (void)pred; (void)arg; (void)timeout; return MP_ENOTSUP;
-}
-
-mp_status mp_condition_notify(mp_condition *c, unsigned n)
-{
-    (void)c; (void)n; return MP_ENOTSUP;
-}
-
-mp_status mp_condition_notify_all(mp_condition *c)
-{
-    (void)c; return MP_ENOTSUP;
-}
-
-void mp_condition_free(mp_condition *c)
-{
-    (void)c; 
-}
+/* word = (number of sets << 1) | flag.  A waiter sleeps on the word it saw
+ * while clear; any set changes the word, so a set() followed at once by a
+ * clear() still wakes every waiter with MP_OK (threading.Event's behaviour). */
+struct mp_event {
+    _Atomic uint32_t word;
+    _Atomic uint32_t waiters;
+};
 
 mp_status mp_event_new(mp_event **out)
 {
-    (void)out; return MP_ENOTSUP;
+    if (!out)
+        return mp__err(MP_EINVAL, "Event: out is NULL");
+    return mp__shm_alloc(sizeof(mp_event), (void **)out);
 }
 
 mp_status mp_event_set(mp_event *e)
 {
-    (void)e; return MP_ENOTSUP;
+    if (!e)
+        return mp__err(MP_EINVAL, "event.set: event is NULL");
+    uint32_t w = atomic_load(&e->word);
+    do {
+        if (w & 1)
+            return MP_OK;
+    } while (!atomic_compare_exchange_weak(&e->word, &w, (w + 2) | 1));
+    if (atomic_load(&e->waiters) > 0)
+        mp__futex_wake(&e->word, INT_MAX);
+    return MP_OK;
 }
 
 mp_status mp_event_clear(mp_event *e)
 {
-    (void)e; return MP_ENOTSUP;
+    if (!e)
+        return mp__err(MP_EINVAL, "event.clear: event is NULL");
+    atomic_fetch_and(&e->word, ~(uint32_t)1);
+    return MP_OK;
 }
 
 mp_status mp_event_is_set(mp_event *e, bool *set)
 {
-    (void)e; (void)set; return MP_ENOTSUP;
+    if (!e || !set)
+        return mp__err(MP_EINVAL, "event.is_set: NULL argument");
+    *set = atomic_load(&e->word) & 1;
+    return MP_OK;
 }
 
 mp_status mp_event_wait(mp_event *e, double timeout)
 {
-    (void)e; (void)timeout; return MP_ENOTSUP;
+    if (!e)
+        return mp__err(MP_EINVAL, "event.wait: event is NULL");
+    if (isnan(timeout))
+        return mp__err(MP_EINVAL, "event.wait: timeout is NaN");
+    uint32_t w = atomic_load(&e->word);
+    if (w & 1)
+        return MP_OK;
+    if (!(timeout > 0))
+        return mp__err(MP_TIMEOUT, "event.wait: not set (timeout %g)", timeout);
+    mp__deadline d;
+    mp__deadline_init(&d, timeout);
+    atomic_fetch_add(&e->waiters, 1);
+    mp_status r = MP_OK;
+    while (atomic_load(&e->word) == w) {
+        if (mp__futex_wait(&e->word, w, &d) == MP_TIMEOUT && atomic_load(&e->word) == w) {
+            r = mp__err(MP_TIMEOUT, "event.wait: not set after %.3f s", timeout);
+            break;
+        }
+    }
+    atomic_fetch_sub(&e->waiters, 1);
+    return r;
 }
 
-void mp_event_free(mp_event *e)
-{
-    (void)e; 
-}
-
-mp_status mp_barrier_new(mp_barrier **out, unsigned parties, mp_barrier_action_fn action, void *arg, double default_timeout)
-{
-    (void)out; (void)parties; (void)action; (void)arg; (void)default_timeout; return MP_ENOTSUP;
-}
-
-mp_status mp_barrier_wait(mp_barrier *b, double timeout, unsigned *index)
-{
-    (void)b; (void)timeout; (void)index; return MP_ENOTSUP;
-}
-
-mp_status mp_barrier_abort(mp_barrier *b)
-{
-    (void)b; return MP_ENOTSUP;
-}
-
-mp_status mp_barrier_reset(mp_barrier *b)
-{
-    (void)b; return MP_ENOTSUP;
-}
-
-mp_status mp_barrier_parties(mp_barrier *b, unsigned *parties)
-{
-    (void)b; (void)parties; return MP_ENOTSUP;
-}
-
-mp_status mp_barrier_n_waiting(mp_barrier *b, unsigned *n)
-{
-    (void)b; (void)n; return MP_ENOTSUP;
-}
-
-mp_status mp_barrier_broken(mp_barrier *b, bool *broken)
-{
-    (void)b; (void)broken; return MP_ENOTSUP;
-}
-
-void mp_barrier_free(mp_barrier *b)
-{
-    (void)b; 
-}
+void mp_event_free(mp_event *e) { mp__shm_free(e, sizeof *e); }

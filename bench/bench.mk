@@ -1,0 +1,61 @@
+# Benchmarks (bench/README.md).  Included by the top Makefile.
+#   make bench         full run, <= 10 min: reports/data/<run-id>.json
+#   make bench-quick   every workload once, small (< 60 s): $(B)/bench/data/<run-id>.json
+#   make bench IMPL=path/to/lib.so|.a    the same workloads against another library
+# BENCH_SAMPLES / BENCH_SECONDS tune the full run; BENCH_ARGS passes more
+# options to bench/run.py (e.g. BENCH_ARGS='--only queue.').
+
+BENCH_SAMPLES ?= 5
+BENCH_SECONDS ?= 0.15
+BENCH_DATA ?= reports/data
+BENCH_QUICK_DATA ?= $(B)/bench/data
+BENCH_ARGS ?=
+
+BENCH_CFLAGS := $(STD) $(WARN) $(OPT) -pthread -Iref/include
+BENCH_COMMON := bench/common/bench.c bench/common/bench.h
+BENCH_MPB := $(B)/bench/mpbench-$(IMPL_NAME)
+BENCH_OSF := $(B)/bench/osfloor
+BENCH_TUT := $(basename $(notdir $(wildcard ref/examples/tutorial_*.c)))
+
+ifeq ($(IMPL),)
+BENCH_LINK := $(B)/libmpref.a
+BENCH_EXDIR := $(B)/examples
+else
+BENCH_LINK := $(abspath $(IMPL)) -Wl,-rpath,$(abspath $(dir $(IMPL)))
+BENCH_EXDIR := $(B)/bench/ex-$(IMPL_NAME)
+endif
+
+$(B)/bench/mpbench-$(IMPL_NAME): bench/c/mpbench.c $(BENCH_COMMON) ref/include/mp.h \
+		$(if $(IMPL),$(IMPL),$(B)/libmpref.a) | $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	$(CC) $(BENCH_CFLAGS) bench/c/mpbench.c bench/common/bench.c -o $@ $(BENCH_LINK) $(LIBS)
+
+$(BENCH_OSF): bench/os/osfloor.c $(BENCH_COMMON)
+	@mkdir -p $(@D)
+	$(CC) $(BENCH_CFLAGS) bench/os/osfloor.c bench/common/bench.c -o $@ -pthread
+
+# The tutorial's C examples are timed whole by hyperfine.  One that does not
+# build (yet) is skipped by the driver ("unsupported"), so it must not stop
+# the benchmark: build them best-effort.
+.PHONY: bench-examples
+bench-examples:
+ifeq ($(IMPL),)
+	@$(MAKE) -k --no-print-directory $(addprefix $(B)/examples/,$(BENCH_TUT)) >/dev/null 2>&1 || \
+	  echo "bench: some tutorial examples do not build; hyperfine skips them"
+else
+	@mkdir -p $(BENCH_EXDIR)
+	@for t in $(BENCH_TUT); do \
+	  $(CC) $(STD) $(OPT) -Iref/include ref/examples/$$t.c -o $(BENCH_EXDIR)/$$t $(BENCH_LINK) $(LIBS) \
+	    2>/dev/null || echo "bench: $$t does not build against $(IMPL); hyperfine skips it"; done
+endif
+
+BENCH_RUN = $(PYTHON) bench/run.py --impl $(IMPL_NAME) --mpbench $(BENCH_MPB) \
+	--osfloor $(BENCH_OSF) --examples $(BENCH_EXDIR) --cc '$(CC)' \
+	--cflags '$(BENCH_CFLAGS)'
+
+bench: $(BENCH_MPB) $(BENCH_OSF) bench-examples
+	$(BENCH_RUN) --kind full --samples $(BENCH_SAMPLES) --seconds $(BENCH_SECONDS) \
+	  --out $(BENCH_DATA) $(BENCH_ARGS)
+
+bench-quick: $(BENCH_MPB) $(BENCH_OSF) bench-examples
+	$(BENCH_RUN) --kind quick --out $(BENCH_QUICK_DATA) $(BENCH_ARGS)

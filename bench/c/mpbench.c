@@ -1,0 +1,758 @@
+/* mpbench -- the workloads of bench/README.md, measured through mp.h only, so
+ * that it links against ref (libmpref.a) or any IMPL.  Child processes are
+ * mp_process children (the objects they use are made before start, as the
+ * header prescribes); the harness's own control pipes are plain POSIX.
+ * A call answering MP_ENOTSUP makes the workload "unsupported", any other
+ * failure "error": never a crash. */
+#include "mp.h"
+#include "../common/bench.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static int mpfail(mpb_res *r, const char *what, mp_status s)
+{
+    return mpb_fail(r, s == MP_ENOTSUP ? MPB_UNSUP : MPB_ERROR, "%s: %s: %s", what,
+                    mp_status_name(s), mp_errmsg());
+}
+
+/* ------------------------------------------------------------ the state */
+
+enum wkind { W_QSTREAM, W_QLAT, W_PSTREAM, W_PPING, W_LOCK, W_SEM, W_EVENT };
+
+typedef struct st st;
+typedef struct child_arg {
+    st *s;
+    int idx;
+} child_arg;
+
+struct st {
+    enum wkind kind;
+    mpb_team team;
+    mp_process *procs[MPB_MAX_CHILD];
+    child_arg args[MPB_MAX_CHILD];
+    int nproc;
+    int producers, consumers;
+    bool value_api;
+    size_t size;
+    void *payload;
+    mp_value *val;
+    mp_queue *q;
+    mp_conn *a, *b;
+    mp_lock *lock;
+    mp_semaphore *sem;
+    mp_event *e1, *e2;
+    int ack[2];
+};
+
+static st *st_new(enum wkind kind)
+{
+    st *s = calloc(1, sizeof *s);
+    if (!s) return NULL;
+    s->kind = kind;
+    s->ack[0] = s->ack[1] = -1;
+    s->team.done[0] = s->team.done[1] = -1;
+    for (int i = 0; i < MPB_MAX_CHILD; i++) s->team.ctl[i][0] = s->team.ctl[i][1] = -1;
+    return s;
+}
+
+static bool proc_alive(mpb_team *t, int i, mpb_res *r)
+{
+    st *s = t->owner;
+    bool alive = true;
+    mp_status rc = mp_process_is_alive(s->procs[i], &alive);
+    if (rc != MP_OK) {
+        mpfail(r, "process.is_alive", rc);
+        return false;
+    }
+    if (alive) return true;
+    int code = 0;
+    mp_process_exitcode(s->procs[i], &code);
+    mpb_fail(r, MPB_ERROR, "child %d ended in the middle of a round (exitcode %d)", i, code);
+    return false;
+}
+
+static int child_main(void *arg);
+
+/* Starts n children running child_main; every object they use exists already. */
+static int spawn(st *s, int n, mpb_res *r)
+{
+    if (mpb_team_init(&s->team, n, r) != 0) return -1;
+    s->team.owner = s;
+    s->team.alive = proc_alive;
+    for (int i = 0; i < n; i++) {
+        s->args[i] = (child_arg){s, i};
+        mp_status rc = mp_process_new(&s->procs[i], child_main, &s->args[i]);
+        if (rc != MP_OK) return mpfail(r, "process.new (children run the workload)", rc);
+        s->nproc = i + 1;
+        rc = mp_process_start(s->procs[i]);
+        if (rc != MP_OK) return mpfail(r, "process.start (children run the workload)", rc);
+    }
+    mpb_team_started(&s->team);
+    return 0;
+}
+
+static void teardown(void *p)
+{
+    st *s = p;
+    if (!s) return;
+    if (s->nproc > 0) {
+        mpb_res ignore;
+        mpb_team_go(&s->team, 0, &ignore);
+    }
+    for (int i = 0; i < s->nproc; i++) {
+        if (!s->procs[i]) continue;
+        bool started = true;
+        pid_t pid = 0;
+        if (mp_process_pid(s->procs[i], &pid) == MP_OK && pid == 0) started = false;
+        if (started && mp_process_join(s->procs[i], 5.0) == MP_TIMEOUT) {
+            /* A child stuck on a peer that failed. */
+            mp_process_kill(s->procs[i]);
+            mp_process_join(s->procs[i], 5.0);
+        }
+        mp_process_free(s->procs[i]);
+    }
+    mpb_team_close(&s->team);
+    for (int j = 0; j < 2; j++)
+        if (s->ack[j] >= 0) close(s->ack[j]);
+    mp_queue_free(s->q);
+    mp_conn_free(s->a);
+    mp_conn_free(s->b);
+    mp_lock_free(s->lock);
+    mp_semaphore_free(s->sem);
+    mp_event_free(s->e1);
+    mp_event_free(s->e2);
+    mp_value_free(s->val);
+    free(s->payload);
+    free(s);
+}
+
+static int common_payload(st *s, mpb_res *r)
+{
+    s->size = (size_t)mpb_param_long("size", 64);
+    s->value_api = strcmp(mpb_param_str("api", "bytes"), "value") == 0;
+    s->payload = mpb_payload(s->size);
+    if (!s->payload) return mpb_fail(r, MPB_ERROR, "out of memory");
+    if (s->value_api) {
+        s->val = mp_bytes(s->payload, s->size);
+        if (!s->val) return mpb_fail(r, MPB_ERROR, "mp_bytes: out of memory");
+    }
+    return 0;
+}
+
+/* A received message must be the one sent: a cheap check that catches an
+ * implementation returning garbage quickly. */
+static int check_len(size_t got, size_t want, mpb_res *r, const char *what)
+{
+    if (got != want)
+        return mpb_fail(r, MPB_ERROR, "%s: received %zu bytes, sent %zu", what, got, want);
+    return 0;
+}
+
+static int value_check(mp_value *v, size_t want, mpb_res *r, const char *what)
+{
+    const void *p;
+    size_t len = 0;
+    mp_status rc = mp_value_get_bytes(v, &p, &len);
+    if (rc != MP_OK) return mpfail(r, what, rc);
+    return check_len(len, want, r, what);
+}
+
+/* ------------------------------------------------------------ queue */
+
+static int queue_make(st *s, mpb_res *r)
+{
+    const char *kind = mpb_param_str("kind", "Queue");
+    mp_status rc;
+    if (strcmp(kind, "SimpleQueue") == 0) rc = mp_simple_queue_new(&s->q);
+    else if (strcmp(kind, "Queue") == 0) rc = mp_queue_new(&s->q, 0);
+    else return mpb_fail(r, MPB_ERROR, "unknown queue kind '%s'", kind);
+    return rc == MP_OK ? 0 : mpfail(r, "queue.new", rc);
+}
+
+static int qstream_setup(void **out, mpb_res *r)
+{
+    st *s = *out = st_new(W_QSTREAM);
+    if (!s) return mpb_fail(r, MPB_ERROR, "out of memory");
+    s->producers = (int)mpb_param_long("producers", 1);
+    s->consumers = (int)mpb_param_long("consumers", 1);
+    if (s->producers < 1 || s->consumers < 1 || s->producers + s->consumers > MPB_MAX_CHILD)
+        return mpb_fail(r, MPB_ERROR, "bad producers/consumers");
+    if (common_payload(s, r) != 0 || queue_make(s, r) != 0) return -1;
+    return spawn(s, s->producers + s->consumers, r);
+}
+
+static int team_round(void *p, long n, int64_t *ops, mpb_res *r)
+{
+    st *s = p;
+    (void)ops;
+    if (mpb_team_go(&s->team, n, r) != 0) return -1;
+    return mpb_team_wait(&s->team, r);
+}
+
+static void qstream_child(st *s, int idx, long n, mpb_res *r)
+{
+    mp_status rc = MP_OK;
+    if (idx < s->producers) {
+        long k = n / s->producers;
+        for (long i = 0; i < k; i++) {
+            rc = s->value_api ? mp_queue_put(s->q, s->val, MP_FOREVER)
+                              : mp_queue_put_bytes(s->q, s->payload, s->size, MP_FOREVER);
+            if (rc != MP_OK) {
+                mpfail(r, s->value_api ? "queue.put" : "queue.put_bytes", rc);
+                return;
+            }
+        }
+        return;
+    }
+    long k = n / s->consumers;
+    for (long i = 0; i < k; i++) {
+        if (s->value_api) {
+            mp_value *v = NULL;
+            rc = mp_queue_get(s->q, &v, MP_FOREVER);
+            if (rc != MP_OK) {
+                mpfail(r, "queue.get", rc);
+                return;
+            }
+            int bad = value_check(v, s->size, r, "queue.get");
+            mp_value_free(v);
+            if (bad) return;
+        } else {
+            void *buf = NULL;
+            size_t len = 0;
+            rc = mp_queue_get_bytes(s->q, &buf, &len, MP_FOREVER);
+            if (rc != MP_OK) {
+                mpfail(r, "queue.get_bytes", rc);
+                return;
+            }
+            free(buf);
+            if (check_len(len, s->size, r, "queue.get_bytes")) return;
+        }
+    }
+}
+
+/* Empty-queue latency: the parent puts a message stamped with its send time
+ * into the empty queue while the consumer child waits in get; the child
+ * answers the delay over a plain pipe.  idle_us=N makes the parent pause N us
+ * before each put, so that a getter that spins before sleeping is asleep by
+ * then (idle_us=0: back-to-back, a spinning getter may catch it awake). */
+static int qlat_setup(void **out, mpb_res *r)
+{
+    st *s = *out = st_new(W_QLAT);
+    if (!s) return mpb_fail(r, MPB_ERROR, "out of memory");
+    if (common_payload(s, r) != 0) return -1;
+    if (s->size < sizeof(int64_t)) return mpb_fail(r, MPB_ERROR, "size must be >= 8");
+    if (queue_make(s, r) != 0) return -1;
+    if (pipe2(s->ack, O_CLOEXEC) != 0) return mpb_fail(r, MPB_ERROR, "pipe: %s", strerror(errno));
+    return spawn(s, 1, r);
+}
+
+static int ack_read(st *s, int64_t *v, mpb_res *r)
+{
+    if (mpb_read_full(s->ack[0], v, sizeof *v) != 0)
+        return mpb_fail(r, MPB_ERROR, "ack pipe: %s", strerror(errno));
+    if (*v < 0) { /* the child failed: its record follows on the done pipe */
+        mpb_team_wait(&s->team, r);
+        if (r->kind == MPB_OK) mpb_fail(r, MPB_ERROR, "child failed");
+        return -1;
+    }
+    return 0;
+}
+
+static int qlat_round(void *p, long n, int64_t *ops, mpb_res *r)
+{
+    st *s = p;
+    long idle = mpb_param_long("idle_us", 0);
+    if (mpb_team_go(&s->team, n, r) != 0) return -1;
+    for (long i = 0; i < n; i++) {
+        if (idle > 0) mpb_sleep_us(idle);
+        int64_t t0 = mpb_now_ns();
+        memcpy(s->payload, &t0, sizeof t0);
+        mp_status rc = mp_queue_put_bytes(s->q, s->payload, s->size, MP_FOREVER);
+        if (rc != MP_OK) return mpfail(r, "queue.put_bytes", rc);
+        if (ack_read(s, &ops[i], r) != 0) return -1;
+    }
+    return mpb_team_wait(&s->team, r);
+}
+
+static void qlat_child(st *s, long n, mpb_res *r)
+{
+    for (long i = 0; i < n; i++) {
+        void *buf = NULL;
+        size_t len = 0;
+        mp_status rc = mp_queue_get_bytes(s->q, &buf, &len, MP_FOREVER);
+        int64_t t1 = mpb_now_ns(), t0 = 0, d = -1;
+        if (rc != MP_OK) mpfail(r, "queue.get_bytes", rc);
+        else if (check_len(len, s->size, r, "queue.get_bytes") == 0) {
+            memcpy(&t0, buf, sizeof t0);
+            d = t1 - t0;
+        }
+        free(buf);
+        mpb_write_full(s->ack[1], &d, sizeof d);
+        if (d < 0) return;
+    }
+}
+
+/* ------------------------------------------------------------ pipe */
+
+static int pipe_make(st *s, mpb_res *r)
+{
+    bool duplex = mpb_param_bool("duplex", true);
+    mp_status rc = mp_pipe(&s->a, &s->b, duplex);
+    return rc == MP_OK ? 0 : mpfail(r, "pipe.new", rc);
+}
+
+static int pstream_setup(void **out, mpb_res *r)
+{
+    st *s = *out = st_new(W_PSTREAM);
+    if (!s) return mpb_fail(r, MPB_ERROR, "out of memory");
+    if (common_payload(s, r) != 0 || pipe_make(s, r) != 0) return -1;
+    return spawn(s, 2, r); /* child 0 sends on b, child 1 receives on a */
+}
+
+static int conn_recv_check(st *s, mp_conn *c, mpb_res *r, void **keep_buf, mp_value **keep_val)
+{
+    mp_status rc;
+    if (s->value_api) {
+        mp_value *v = NULL;
+        rc = mp_conn_recv(c, &v);
+        if (rc != MP_OK) return mpfail(r, "conn.recv", rc);
+        int bad = value_check(v, s->size, r, "conn.recv");
+        if (keep_val && !bad) *keep_val = v;
+        else mp_value_free(v);
+        return bad;
+    }
+    void *buf = NULL;
+    size_t len = 0;
+    rc = mp_conn_recv_bytes(c, &buf, &len, 0);
+    if (rc != MP_OK) return mpfail(r, "conn.recv_bytes", rc);
+    int bad = check_len(len, s->size, r, "conn.recv_bytes");
+    if (keep_buf && !bad) *keep_buf = buf;
+    else free(buf);
+    return bad;
+}
+
+static int conn_send(st *s, mp_conn *c, const void *buf, const mp_value *v, mpb_res *r)
+{
+    mp_status rc = s->value_api ? mp_conn_send(c, v) : mp_conn_send_bytes(c, buf, s->size);
+    return rc == MP_OK ? 0 : mpfail(r, s->value_api ? "conn.send" : "conn.send_bytes", rc);
+}
+
+static void pstream_child(st *s, int idx, long n, mpb_res *r)
+{
+    for (long i = 0; i < n; i++)
+        if (idx == 0 ? conn_send(s, s->b, s->payload, s->val, r)
+                     : conn_recv_check(s, s->a, r, NULL, NULL))
+            return;
+}
+
+static int pping_setup(void **out, mpb_res *r)
+{
+    st *s = *out = st_new(W_PPING);
+    if (!s) return mpb_fail(r, MPB_ERROR, "out of memory");
+    if (!mpb_param_bool("duplex", true))
+        return mpb_fail(r, MPB_ERROR, "pipe.pingpong needs duplex=true");
+    if (common_payload(s, r) != 0 || pipe_make(s, r) != 0) return -1;
+    return spawn(s, 1, r); /* the child echoes on b; the parent times on a */
+}
+
+static int pping_round(void *p, long n, int64_t *ops, mpb_res *r)
+{
+    st *s = p;
+    if (mpb_team_go(&s->team, n, r) != 0) return -1;
+    for (long i = 0; i < n; i++) {
+        int64_t t0 = mpb_now_ns();
+        if (conn_send(s, s->a, s->payload, s->val, r) != 0) goto fail;
+        if (conn_recv_check(s, s->a, r, NULL, NULL) != 0) goto fail;
+        ops[i] = mpb_now_ns() - t0;
+    }
+    return mpb_team_wait(&s->team, r);
+fail:
+    /* The child may have reported why (e.g. its recv failed first). */
+    return -1;
+}
+
+static void pping_child(st *s, long n, mpb_res *r)
+{
+    for (long i = 0; i < n; i++) {
+        void *buf = NULL;
+        mp_value *v = NULL;
+        if (conn_recv_check(s, s->b, r, &buf, &v) != 0) return;
+        int bad = conn_send(s, s->b, buf, v, r);
+        free(buf);
+        mp_value_free(v);
+        if (bad) return;
+    }
+}
+
+/* ------------------------------------------------------------ sync */
+
+static int lock_setup(void **out, mpb_res *r)
+{
+    st *s = *out = st_new(W_LOCK);
+    if (!s) return mpb_fail(r, MPB_ERROR, "out of memory");
+    mp_status rc = mp_lock_new(&s->lock);
+    if (rc != MP_OK) return mpfail(r, "lock.new", rc);
+    long procs = mpb_param_long("processes", 1);
+    return procs > 1 ? spawn(s, (int)procs, r) : 0;
+}
+
+static int sem_setup(void **out, mpb_res *r)
+{
+    st *s = *out = st_new(W_SEM);
+    if (!s) return mpb_fail(r, MPB_ERROR, "out of memory");
+    mp_status rc = mp_semaphore_new(&s->sem, 1);
+    if (rc != MP_OK) return mpfail(r, "semaphore.new", rc);
+    long procs = mpb_param_long("processes", 1);
+    return procs > 1 ? spawn(s, (int)procs, r) : 0;
+}
+
+static int acqrel(st *s, long n, mpb_res *r)
+{
+    for (long i = 0; i < n; i++) {
+        mp_status rc;
+        if (s->kind == W_LOCK) {
+            if ((rc = mp_lock_acquire(s->lock, MP_FOREVER)) != MP_OK)
+                return mpfail(r, "lock.acquire", rc);
+            if ((rc = mp_lock_release(s->lock)) != MP_OK) return mpfail(r, "lock.release", rc);
+        } else {
+            if ((rc = mp_semaphore_acquire(s->sem, MP_FOREVER)) != MP_OK)
+                return mpfail(r, "semaphore.acquire", rc);
+            if ((rc = mp_semaphore_release(s->sem)) != MP_OK)
+                return mpfail(r, "semaphore.release", rc);
+        }
+    }
+    return 0;
+}
+
+static int sync_round(void *p, long n, int64_t *ops, mpb_res *r)
+{
+    st *s = p;
+    if (s->nproc == 0) return acqrel(s, n, r);
+    return team_round(p, n, ops, r);
+}
+
+static int event_setup(void **out, mpb_res *r)
+{
+    st *s = *out = st_new(W_EVENT);
+    if (!s) return mpb_fail(r, MPB_ERROR, "out of memory");
+    mp_status rc = mp_event_new(&s->e1);
+    if (rc == MP_OK) rc = mp_event_new(&s->e2);
+    if (rc != MP_OK) return mpfail(r, "event.new", rc);
+    return spawn(s, 1, r);
+}
+
+/* Parent: set e1, wait e2, clear e2.  Child: wait e1, clear e1, set e2.  Each
+ * side clears its event before the peer can set it again. */
+static int event_round(void *p, long n, int64_t *ops, mpb_res *r)
+{
+    st *s = p;
+    if (mpb_team_go(&s->team, n, r) != 0) return -1;
+    for (long i = 0; i < n; i++) {
+        int64_t t0 = mpb_now_ns();
+        mp_status rc = mp_event_set(s->e1);
+        if (rc != MP_OK) return mpfail(r, "event.set", rc);
+        if ((rc = mp_event_wait(s->e2, MP_FOREVER)) != MP_OK) return mpfail(r, "event.wait", rc);
+        if ((rc = mp_event_clear(s->e2)) != MP_OK) return mpfail(r, "event.clear", rc);
+        ops[i] = mpb_now_ns() - t0;
+    }
+    return mpb_team_wait(&s->team, r);
+}
+
+static void event_child(st *s, long n, mpb_res *r)
+{
+    for (long i = 0; i < n; i++) {
+        mp_status rc = mp_event_wait(s->e1, MP_FOREVER);
+        if (rc != MP_OK) { mpfail(r, "event.wait", rc); return; }
+        if ((rc = mp_event_clear(s->e1)) != MP_OK) { mpfail(r, "event.clear", rc); return; }
+        if ((rc = mp_event_set(s->e2)) != MP_OK) { mpfail(r, "event.set", rc); return; }
+    }
+}
+
+/* ------------------------------------------------------------ process */
+
+static int trivial(void *arg)
+{
+    (void)arg;
+    return 0;
+}
+
+static int proc_setup(void **out, mpb_res *r)
+{
+    (void)r;
+    *out = NULL;
+    return 0;
+}
+
+static int proc_round(void *p, long n, int64_t *ops, mpb_res *r)
+{
+    (void)p;
+    for (long i = 0; i < n; i++) {
+        int64_t t0 = mpb_now_ns();
+        mp_process *pr = NULL;
+        mp_status rc = mp_process_new(&pr, trivial, NULL);
+        if (rc != MP_OK) return mpfail(r, "process.new", rc);
+        if ((rc = mp_process_start(pr)) != MP_OK) {
+            mp_process_free(pr);
+            return mpfail(r, "process.start", rc);
+        }
+        rc = mp_process_join(pr, MP_FOREVER);
+        int code = -1;
+        if (rc == MP_OK) rc = mp_process_exitcode(pr, &code);
+        mp_process_free(pr);
+        if (rc != MP_OK) return mpfail(r, "process.join", rc);
+        if (code != 0) return mpb_fail(r, MPB_ERROR, "process: exitcode %d, expected 0", code);
+        ops[i] = mpb_now_ns() - t0;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------ pool */
+/* The trivial task of CPython's side (`lambda x: x`): the result is the
+ * argument.  Every result is checked. */
+
+typedef struct pst {
+    mp_pool *pool;
+    int workers;
+    mp_value *args; /* map/imap: [0, 1, ..., nargs-1], kept between rounds */
+    long nargs;
+    mp_async_result **rs;
+} pst;
+
+static mp_status ident(const mp_value *arg, mp_value **result)
+{
+    *result = mp_value_copy(arg);
+    return *result ? MP_OK : MP_ENOMEM;
+}
+
+static int int_check(const mp_value *v, long want, mpb_res *r, const char *what)
+{
+    int64_t got = -1;
+    mp_status rc = mp_value_get_int(v, &got);
+    if (rc != MP_OK) return mpfail(r, what, rc);
+    if (got != want) return mpb_fail(r, MPB_ERROR, "%s: result %lld, expected %ld", what,
+                                     (long long)got, want);
+    return 0;
+}
+
+static int pool_setup(void **out, mpb_res *r)
+{
+    pst *s = *out = calloc(1, sizeof *s);
+    if (!s) return mpb_fail(r, MPB_ERROR, "out of memory");
+    s->workers = (int)mpb_param_long("workers", 2);
+    mp_status rc = mp_pool_new(&s->pool, s->workers, NULL, NULL, 0);
+    return rc == MP_OK ? 0 : mpfail(r, "pool.new", rc);
+}
+
+static void pool_teardown(void *p)
+{
+    pst *s = p;
+    if (!s) return;
+    if (s->pool) {
+        mp_pool_close(s->pool);
+        mp_pool_join(s->pool);
+        mp_pool_free(s->pool);
+    }
+    mp_value_free(s->args);
+    free(s->rs);
+    free(s);
+}
+
+static int pool_args(pst *s, long n, mpb_res *r)
+{
+    if (s->args && s->nargs == n) return 0;
+    mp_value_free(s->args);
+    s->nargs = 0;
+    if (!(s->args = mp_list())) return mpb_fail(r, MPB_ERROR, "out of memory");
+    for (long i = 0; i < n; i++) {
+        mp_status rc = mp_seq_append(s->args, mp_int(i));
+        if (rc != MP_OK) return mpfail(r, "seq_append", rc);
+    }
+    s->nargs = n;
+    return 0;
+}
+
+static int pool_apply_async_round(void *p, long n, int64_t *ops, mpb_res *r)
+{
+    pst *s = p;
+    (void)ops;
+    mp_async_result **rs = realloc(s->rs, (size_t)n * sizeof *rs);
+    if (!rs) return mpb_fail(r, MPB_ERROR, "out of memory");
+    s->rs = rs;
+    int bad = 0;
+    long made = 0;
+    for (; made < n; made++) {
+        mp_value *arg = mp_int(made);
+        mp_status rc = mp_pool_apply_async(s->pool, ident, arg, NULL, NULL, NULL, &rs[made]);
+        mp_value_free(arg);
+        if (rc != MP_OK) {
+            bad = mpfail(r, "pool.apply_async", rc);
+            break;
+        }
+    }
+    for (long i = 0; i < made; i++) {
+        const mp_value *v = NULL;
+        mp_status rc = bad ? MP_OK : mp_async_result_get(rs[i], MP_FOREVER, &v);
+        if (!bad && rc != MP_OK) bad = mpfail(r, "async_result.get", rc);
+        else if (!bad) bad = int_check(v, i, r, "async_result.get");
+        mp_async_result_free(rs[i]);
+    }
+    return bad;
+}
+
+static int pool_apply_round(void *p, long n, int64_t *ops, mpb_res *r)
+{
+    pst *s = p;
+    for (long i = 0; i < n; i++) {
+        int64_t t0 = mpb_now_ns();
+        mp_value *arg = mp_int(i), *res = NULL;
+        mp_status rc = mp_pool_apply(s->pool, ident, arg, &res);
+        ops[i] = mpb_now_ns() - t0;
+        mp_value_free(arg);
+        int bad = rc != MP_OK ? mpfail(r, "pool.apply", rc) : int_check(res, i, r, "pool.apply");
+        mp_value_free(res);
+        if (bad) return -1;
+    }
+    return 0;
+}
+
+static int pool_map_round(void *p, long n, int64_t *ops, mpb_res *r)
+{
+    pst *s = p;
+    (void)ops;
+    const char *cs = mpb_param_str("chunksize", "default");
+    size_t chunk = strcmp(cs, "default") == 0 ? 0 : (size_t)strtoul(cs, NULL, 10);
+    if (pool_args(s, n, r) != 0) return -1;
+    mp_value *res = NULL;
+    mp_status rc = mp_pool_map(s->pool, ident, s->args, chunk, &res);
+    if (rc != MP_OK) return mpfail(r, "pool.map", rc);
+    size_t len = 0;
+    mp_seq_len(res, &len);
+    const mp_value *last = NULL;
+    int bad = len != (size_t)n ? mpb_fail(r, MPB_ERROR, "pool.map: %zu results for %ld", len, n)
+              : mp_seq_get(res, -1, &last) != MP_OK ? mpb_fail(r, MPB_ERROR, "pool.map: no result")
+                                                    : int_check(last, n - 1, r, "pool.map");
+    mp_value_free(res);
+    return bad;
+}
+
+static int pool_imap_unordered_round(void *p, long n, int64_t *ops, mpb_res *r)
+{
+    pst *s = p;
+    (void)ops;
+    if (pool_args(s, n, r) != 0) return -1;
+    mp_imap *it = NULL;
+    mp_status rc = mp_pool_imap_unordered(s->pool, ident, s->args, 1, &it);
+    if (rc != MP_OK) return mpfail(r, "pool.imap_unordered", rc);
+    long got = 0;
+    int bad = 0;
+    for (;;) {
+        mp_value *v = NULL;
+        rc = mp_imap_next(it, MP_FOREVER, &v);
+        if (rc == MP_EOF) break;
+        if (rc != MP_OK) {
+            bad = mpfail(r, "imap.next", rc);
+            break;
+        }
+        mp_value_free(v);
+        got++;
+    }
+    mp_imap_free(it);
+    if (!bad && got != n)
+        bad = mpb_fail(r, MPB_ERROR, "imap_unordered: %ld results for %ld", got, n);
+    return bad;
+}
+
+static int pool_ccj_setup(void **out, mpb_res *r)
+{
+    (void)r;
+    *out = NULL;
+    return 0;
+}
+
+static int pool_ccj_round(void *p, long n, int64_t *ops, mpb_res *r)
+{
+    (void)p;
+    int workers = (int)mpb_param_long("workers", 2);
+    for (long i = 0; i < n; i++) {
+        int64_t t0 = mpb_now_ns();
+        mp_pool *pool = NULL;
+        mp_status rc = mp_pool_new(&pool, workers, NULL, NULL, 0);
+        if (rc != MP_OK) return mpfail(r, "pool.new", rc);
+        if ((rc = mp_pool_close(pool)) == MP_OK) rc = mp_pool_join(pool);
+        mp_pool_free(pool);
+        if (rc != MP_OK) return mpfail(r, "pool.close/join", rc);
+        ops[i] = mpb_now_ns() - t0;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------ not in mp.h */
+
+static int manager_setup(void **out, mpb_res *r)
+{
+    *out = NULL;
+    return mpb_fail(r, MPB_UNSUP, "Manager is not in mp.h yet: nothing to measure");
+}
+
+static int no_round(void *p, long n, int64_t *ops, mpb_res *r)
+{
+    (void)p, (void)n, (void)ops;
+    return mpb_fail(r, MPB_UNSUP, "not measured");
+}
+
+/* ------------------------------------------------------------ children */
+
+static int child_main(void *arg)
+{
+    child_arg *ca = arg;
+    st *s = ca->s;
+    long n;
+    while ((n = mpb_child_next(&s->team, ca->idx)) > 0) {
+        mpb_res r = {.kind = MPB_OK};
+        switch (s->kind) {
+        case W_QSTREAM: qstream_child(s, ca->idx, n, &r); break;
+        case W_QLAT: qlat_child(s, n, &r); break;
+        case W_PSTREAM: pstream_child(s, ca->idx, n, &r); break;
+        case W_PPING: pping_child(s, n, &r); break;
+        case W_LOCK:
+        case W_SEM: acqrel(s, n / s->team.nchild, &r); break;
+        case W_EVENT: event_child(s, n, &r); break;
+        }
+        mpb_child_done(&s->team, &r);
+        if (r.kind != MPB_OK) return 1;
+    }
+    return 0;
+}
+
+static const mpb_workload table[] = {
+    {"queue.stream", "throughput", "msg/s", 64, 256, qstream_setup, team_round, teardown},
+    {"queue.latency", "latency", "s", 16, 64, qlat_setup, qlat_round, teardown},
+    {"pipe.stream", "throughput", "msg/s", 64, 256, pstream_setup, team_round, teardown},
+    {"pipe.pingpong", "latency", "s", 16, 64, pping_setup, pping_round, teardown},
+    {"lock.acquire_release", "throughput", "ops/s", 1024, 4096, lock_setup, sync_round,
+     teardown},
+    {"semaphore.acquire_release", "throughput", "ops/s", 1024, 4096, sem_setup, sync_round,
+     teardown},
+    {"event.pingpong", "latency", "s", 16, 64, event_setup, event_round, teardown},
+    {"process.start_join", "latency", "s", 4, 4, proc_setup, proc_round, NULL},
+    {"pool.apply_async", "throughput", "tasks/s", 64, 100, pool_setup, pool_apply_async_round,
+     pool_teardown},
+    {"pool.apply", "latency", "s", 16, 32, pool_setup, pool_apply_round, pool_teardown},
+    {"pool.map", "throughput", "tasks/s", 256, 400, pool_setup, pool_map_round, pool_teardown},
+    {"pool.imap_unordered", "throughput", "tasks/s", 64, 100, pool_setup,
+     pool_imap_unordered_round, pool_teardown},
+    {"pool.create_close_join", "latency", "s", 2, 1, pool_ccj_setup, pool_ccj_round, NULL},
+    {"manager.dict_set", "throughput", "ops/s", 4, 4, manager_setup, no_round, NULL},
+    {"manager.dict_get", "throughput", "ops/s", 4, 4, manager_setup, no_round, NULL},
+    {"manager.list_append", "throughput", "ops/s", 4, 4, manager_setup, no_round, NULL},
+};
+
+int main(int argc, char **argv)
+{
+    return mpb_main(argc, argv, table, sizeof table / sizeof table[0]);
+}

@@ -1,0 +1,396 @@
+/* The harness shared by bench/c (mp.h) and bench/os (raw OS floor). */
+#include "bench.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MPB_MAX_PARAMS 16
+/* Rounds never exceed this many operations: keeps memory of unbounded queues
+ * and of per-operation latency arrays in check. */
+#define MPB_NMAX (1L << 26)
+#define MPB_NMAX_LATENCY (1L << 20)
+
+static const char *pkeys[MPB_MAX_PARAMS], *pvals[MPB_MAX_PARAMS];
+static int nparams;
+
+int mpb_fail(mpb_res *r, int kind, const char *fmt, ...)
+{
+    va_list ap;
+    r->kind = kind;
+    va_start(ap, fmt);
+    vsnprintf(r->msg, sizeof r->msg, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+const char *mpb_param_str(const char *key, const char *dflt)
+{
+    for (int i = 0; i < nparams; i++)
+        if (strcmp(pkeys[i], key) == 0) return pvals[i];
+    return dflt;
+}
+
+long mpb_param_long(const char *key, long dflt)
+{
+    const char *v = mpb_param_str(key, NULL);
+    return v ? strtol(v, NULL, 10) : dflt;
+}
+
+bool mpb_param_bool(const char *key, bool dflt)
+{
+    const char *v = mpb_param_str(key, NULL);
+    if (!v) return dflt;
+    return strcmp(v, "true") == 0 || strcmp(v, "1") == 0;
+}
+
+int64_t mpb_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+void mpb_sleep_us(long us)
+{
+    struct timespec ts = {us / 1000000, us % 1000000 * 1000};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+}
+
+int mpb_read_full(int fd, void *buf, size_t len)
+{
+    char *p = buf;
+    while (len > 0) {
+        ssize_t k = read(fd, p, len);
+        if (k < 0 && errno == EINTR) continue;
+        if (k <= 0) {
+            if (k == 0) errno = EPIPE;
+            return -1;
+        }
+        p += k;
+        len -= (size_t)k;
+    }
+    return 0;
+}
+
+int mpb_write_full(int fd, const void *buf, size_t len)
+{
+    const char *p = buf;
+    while (len > 0) {
+        ssize_t k = write(fd, p, len);
+        if (k < 0 && errno == EINTR) continue;
+        if (k < 0) return -1;
+        p += k;
+        len -= (size_t)k;
+    }
+    return 0;
+}
+
+void *mpb_payload(size_t size)
+{
+    unsigned char *p = malloc(size ? size : 1);
+    if (!p) return NULL;
+    for (size_t i = 0; i < size; i++) p[i] = (unsigned char)(i * 31 + 7);
+    return p;
+}
+
+/* ---------------------------------------------------------------- team */
+
+int mpb_team_init(mpb_team *t, int nchild, mpb_res *r)
+{
+    memset(t, 0, sizeof *t);
+    t->done[0] = t->done[1] = -1;
+    for (int i = 0; i < MPB_MAX_CHILD; i++) t->ctl[i][0] = t->ctl[i][1] = -1;
+    if (nchild < 1 || nchild > MPB_MAX_CHILD)
+        return mpb_fail(r, MPB_ERROR, "team: bad child count %d", nchild);
+    t->nchild = nchild;
+    for (int i = 0; i < nchild; i++)
+        if (pipe2(t->ctl[i], O_CLOEXEC) != 0)
+            return mpb_fail(r, MPB_ERROR, "team: pipe: %s", strerror(errno));
+    if (pipe2(t->done, O_CLOEXEC) != 0)
+        return mpb_fail(r, MPB_ERROR, "team: pipe: %s", strerror(errno));
+    return 0;
+}
+
+void mpb_team_started(mpb_team *t)
+{
+    if (t->done[1] >= 0) close(t->done[1]);
+    t->done[1] = -1;
+}
+
+int mpb_team_go(mpb_team *t, long n, mpb_res *r)
+{
+    int64_t v = n;
+    for (int i = 0; i < t->nchild; i++)
+        if (mpb_write_full(t->ctl[i][1], &v, sizeof v) != 0)
+            return mpb_fail(r, MPB_ERROR, "team: control write to child %d: %s", i,
+                            strerror(errno));
+    return 0;
+}
+
+int mpb_team_wait(mpb_team *t, mpb_res *r)
+{
+    for (int got = 0; got < t->nchild;) {
+        struct pollfd pf = {.fd = t->done[0], .events = POLLIN};
+        int k = poll(&pf, 1, 1000);
+        if (k < 0 && errno == EINTR) continue;
+        if (k == 0) { /* slow, or a child died: check */
+            for (int i = 0; i < t->nchild; i++)
+                if (t->alive && !t->alive(t, i, r)) return -1;
+            continue;
+        }
+        mpb_res cr;
+        if (mpb_read_full(t->done[0], &cr, sizeof cr) != 0)
+            return mpb_fail(r, MPB_ERROR, "team: every child is gone (done pipe: %s)",
+                            strerror(errno));
+        got++;
+        if (cr.kind != MPB_OK) {
+            /* Stop at the first failure: the others may wait forever for a
+             * peer that gave up (teardown ends them). */
+            *r = cr;
+            r->msg[sizeof r->msg - 1] = 0;
+            return -1;
+        }
+    }
+    return 0;
+}
+
+void mpb_team_close(mpb_team *t)
+{
+    for (int i = 0; i < MPB_MAX_CHILD; i++)
+        for (int j = 0; j < 2; j++)
+            if (t->ctl[i][j] >= 0) close(t->ctl[i][j]), t->ctl[i][j] = -1;
+    for (int j = 0; j < 2; j++)
+        if (t->done[j] >= 0) close(t->done[j]), t->done[j] = -1;
+}
+
+long mpb_child_next(mpb_team *t, int i)
+{
+    int64_t v;
+    if (mpb_read_full(t->ctl[i][0], &v, sizeof v) != 0) return 0;
+    return (long)v;
+}
+
+void mpb_child_done(mpb_team *t, const mpb_res *r)
+{
+    /* One write of < PIPE_BUF bytes: atomic even with several children. */
+    (void)!write(t->done[1], r, sizeof *r);
+}
+
+/* ---------------------------------------------------------------- main */
+
+static void json_str(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') fprintf(f, "\\%c", c);
+        else if (c < 0x20) fprintf(f, "\\u%04x", c);
+        else fputc(c, f);
+    }
+    fputc('"', f);
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+typedef struct run_out {
+    double *samples;
+    int64_t **raw;
+    long *raw_n;
+    int nsamples;
+} run_out;
+
+/* One round: n operations; stores the sample (ops/s or median seconds). */
+static int one_round(const mpb_workload *w, void *st, long n, bool latency, double *sample,
+                     double *elapsed, int64_t **raw_keep, mpb_res *r)
+{
+    int64_t *ops = NULL;
+    if (latency) {
+        ops = calloc((size_t)n, sizeof *ops);
+        if (!ops) return mpb_fail(r, MPB_ERROR, "out of memory for %ld latencies", n);
+    }
+    int64_t t0 = mpb_now_ns();
+    int rc = w->round(st, n, ops, r);
+    int64_t t1 = mpb_now_ns();
+    if (rc != 0) {
+        free(ops);
+        return -1;
+    }
+    *elapsed = (double)(t1 - t0) / 1e9;
+    if (*elapsed <= 0) *elapsed = 1e-9;
+    if (latency) {
+        int64_t *sorted = malloc((size_t)n * sizeof *sorted);
+        if (!sorted) {
+            free(ops);
+            return mpb_fail(r, MPB_ERROR, "out of memory");
+        }
+        memcpy(sorted, ops, (size_t)n * sizeof *sorted);
+        qsort(sorted, (size_t)n, sizeof *sorted, cmp_i64);
+        *sample = (double)sorted[n / 2] / 1e9;
+        free(sorted);
+    } else {
+        *sample = (double)n / *elapsed;
+    }
+    if (raw_keep) *raw_keep = ops;
+    else free(ops);
+    return 0;
+}
+
+static long round_n(long n)
+{
+    /* Multiples of 4 let 1, 2 or 4 producers/consumers split a round evenly. */
+    if (n < 4) return 4;
+    return (n + 3) / 4 * 4;
+}
+
+static void print_result(const mpb_workload *w, const mpb_res *r, long n, const run_out *o)
+{
+    FILE *f = stdout;
+    fprintf(f, "{\"status\":\"%s\",\"workload\":", r->kind == MPB_OK      ? "ok"
+                                                  : r->kind == MPB_UNSUP ? "unsupported"
+                                                                         : "error");
+    json_str(f, w ? w->name : "?");
+    fprintf(f, ",\"metric\":\"%s\",\"unit\":\"%s\",\"n\":%ld,\"samples\":[",
+            w ? w->metric : "", w ? w->unit : "", n);
+    for (int i = 0; o && i < o->nsamples; i++) fprintf(f, "%s%.9g", i ? "," : "", o->samples[i]);
+    fputs("]", f);
+    if (o && o->raw) {
+        fputs(",\"raw_ns\":[", f);
+        for (int i = 0; i < o->nsamples; i++) {
+            fputs(i ? ",[" : "[", f);
+            for (long j = 0; o->raw[i] && j < o->raw_n[i]; j++)
+                fprintf(f, "%s%lld", j ? "," : "", (long long)o->raw[i][j]);
+            fputs("]", f);
+        }
+        fputs("]", f);
+    }
+    fputs(",\"message\":", f);
+    json_str(f, r->kind == MPB_OK ? "" : r->msg);
+    fputs("}\n", f);
+    fflush(f);
+}
+
+int mpb_main(int argc, char **argv, const mpb_workload *table, size_t count)
+{
+    long n = 0;
+    double seconds = 0.2;
+    int samples = 1;
+    bool quick = false;
+    const char *name = NULL;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "-n") == 0 && i + 1 < argc) n = strtol(argv[++i], NULL, 10);
+        else if (strcmp(a, "-t") == 0 && i + 1 < argc) seconds = strtod(argv[++i], NULL);
+        else if (strcmp(a, "-s") == 0 && i + 1 < argc) samples = atoi(argv[++i]);
+        else if (strcmp(a, "-q") == 0) quick = true;
+        else if (strcmp(a, "-l") == 0) {
+            for (size_t k = 0; k < count; k++) printf("%s\n", table[k].name);
+            return 0;
+        } else if (strchr(a, '=') && nparams < MPB_MAX_PARAMS) {
+            char *eq = strchr(argv[i], '=');
+            *eq = 0;
+            pkeys[nparams] = argv[i];
+            pvals[nparams++] = eq + 1;
+        } else if (!name && a[0] != '-') name = a;
+        else {
+            fprintf(stderr, "usage: %s WORKLOAD [key=value ...] [-n N] [-t S] [-s K] [-q] | -l\n",
+                    argv[0]);
+            return 2;
+        }
+    }
+    if (samples < 1 || samples > 1000) samples = 1;
+    const int nalloc = samples;
+    const mpb_workload *w = NULL;
+    for (size_t k = 0; name && k < count; k++)
+        if (strcmp(table[k].name, name) == 0) w = &table[k];
+    if (!w) {
+        fprintf(stderr, "%s: unknown workload '%s' (-l lists them)\n", argv[0], name ? name : "");
+        return 2;
+    }
+    fflush(stdout);
+
+    bool latency = strcmp(w->metric, "latency") == 0;
+    long nmax = latency ? MPB_NMAX_LATENCY : MPB_NMAX;
+    long size = mpb_param_long("size", 0);
+    long n0 = w->n0, qn = w->quick_n;
+    if (size > 0) { /* big messages: fewer of them */
+        long cap0 = (1L << 21) / size, capq = (1L << 23) / size;
+        if (n0 > cap0) n0 = cap0;
+        if (qn > capq) qn = capq;
+    }
+
+    mpb_res r = {.kind = MPB_OK};
+    run_out o = {0};
+    o.samples = calloc((size_t)samples, sizeof *o.samples);
+    if (latency) {
+        o.raw = calloc((size_t)samples, sizeof *o.raw);
+        o.raw_n = calloc((size_t)samples, sizeof *o.raw_n);
+    }
+    void *st = NULL;
+    double e = 0, s = 0;
+    if (w->setup(&st, &r) != 0) goto out;
+    if (quick) {
+        n = round_n(qn);
+        samples = 1;
+    } else if (n > 0) {
+        n = round_n(n > nmax ? nmax : n);
+        if (one_round(w, st, round_n(n / 10), latency, &s, &e, NULL, &r) != 0) goto out;
+    } else { /* calibrate */
+        n = round_n(n0);
+        for (;;) {
+            if (one_round(w, st, n, latency, &s, &e, NULL, &r) != 0) goto out;
+            if (e >= seconds / 10 || n >= nmax) break;
+            double f = e > 0 ? seconds / 10 / e * 1.5 : 16;
+            n = round_n((long)((double)n * (f < 2 ? 2 : f > 16 ? 16 : f)));
+            if (n > nmax) n = nmax;
+        }
+        /* The first rounds pay cold costs (page faults, lazy set-up), which
+         * can stop the growth too early: rescale until a round is long
+         * enough.  The last of these rounds is this invocation's sample. */
+        int64_t *raw = NULL;
+        for (int k = 0;; k++) {
+            double want = (double)n * seconds / e;
+            n = round_n(want > (double)nmax ? nmax : (long)want);
+            free(raw);
+            raw = NULL;
+            if (one_round(w, st, n, latency, &s, &e, latency ? &raw : NULL, &r) != 0) goto out;
+            if (e >= seconds / 2 || n >= nmax || k == 3) break;
+        }
+        samples = 0;
+        o.samples[0] = s;
+        if (latency) {
+            o.raw[0] = raw;
+            o.raw_n[0] = n;
+        }
+        o.nsamples = 1;
+    }
+    for (int i = 0; i < samples; i++) {
+        int64_t *raw = NULL;
+        if (one_round(w, st, n, latency, &s, &e, latency ? &raw : NULL, &r) != 0) goto out;
+        o.samples[i] = s;
+        if (latency) {
+            o.raw[i] = raw;
+            o.raw_n[i] = n;
+        }
+        o.nsamples = i + 1;
+    }
+out:
+    if (w->teardown) w->teardown(st);
+    print_result(w, &r, n, r.kind == MPB_OK ? &o : NULL);
+    for (int i = 0; o.raw && i < nalloc; i++) free(o.raw[i]);
+    free(o.raw);
+    free(o.raw_n);
+    free(o.samples);
+    return 0;
+}

@@ -1,0 +1,607 @@
+#!/usr/bin/env python3
+"""CPython's multiprocessing under the workloads of bench/c/mpbench.c.
+
+Same command line, same rounds, same JSON line (see bench/README.md):
+    mpbench.py WORKLOAD [key=value ...] [-n N] [-t SECONDS] [-s SAMPLES] [-q]
+Standard library only.  Start method: fork (CPython's default on Linux up to
+3.13), chosen explicitly so that a newer CPython measures the same thing.
+Children get plain os.pipe() control pipes, as the C harness does.
+"""
+import json
+import multiprocessing as mp
+import os
+import struct
+import sys
+import time
+
+CTX = mp.get_context("fork")
+NMAX = 1 << 26
+NMAX_LATENCY = 1 << 20
+RES = struct.Struct("<i252s")  # the C harness's mpb_res: kind, message
+OK, UNSUP, ERROR = 0, 1, 2
+now_ns = time.monotonic_ns  # CLOCK_MONOTONIC, as in C
+PARAMS = {}
+
+
+class Fail(Exception):
+    def __init__(self, msg, kind=ERROR):
+        super().__init__(msg)
+        self.kind = kind
+
+
+def p_int(key, dflt):
+    return int(PARAMS.get(key, dflt))
+
+
+def p_str(key, dflt):
+    return PARAMS.get(key, dflt)
+
+
+def p_bool(key, dflt):
+    v = PARAMS.get(key)
+    return dflt if v is None else v in ("true", "1")
+
+
+def payload(size):
+    return bytes((i * 31 + 7) & 0xFF for i in range(size)) if size < 4096 else \
+        (bytes((i * 31 + 7) & 0xFF for i in range(256)) * (size // 256 + 1))[:size]
+
+
+def read_full(fd, n):
+    buf = b""
+    while len(buf) < n:
+        chunk = os.read(fd, n - len(buf))
+        if not chunk:
+            raise EOFError("pipe closed")
+        buf += chunk
+    return buf
+
+
+# ------------------------------------------------------------------ team
+
+class Team:
+    """Children driven round by round: n on each child's control pipe (0 =
+    stop), one RES record per child per round on the shared done pipe."""
+
+    def __init__(self, targets):
+        self.ctl = [os.pipe() for _ in targets]
+        self.done = os.pipe()
+        self.procs = []
+        for i, fn in enumerate(targets):
+            p = CTX.Process(target=self._child, args=(i, fn), daemon=True)
+            p.start()
+            self.procs.append(p)
+        os.close(self.done[1])
+
+    def _child(self, i, fn):
+        while True:
+            try:
+                n = struct.unpack("<q", read_full(self.ctl[i][0], 8))[0]
+            except EOFError:
+                return
+            if n <= 0:
+                return
+            kind, msg = OK, b""
+            try:
+                fn(n)
+            except Exception as e:  # reported, never hidden
+                kind, msg = ERROR, ("%s: %s" % (type(e).__name__, e)).encode()[:250]
+            os.write(self.done[1], RES.pack(kind, msg))
+            if kind != OK:
+                return
+
+    def go(self, n):
+        for r, w in self.ctl:
+            os.write(w, struct.pack("<q", n))
+
+    def wait(self):
+        import select
+        got = 0
+        while got < len(self.procs):
+            ready, _, _ = select.select([self.done[0]], [], [], 1.0)
+            if not ready:
+                for i, p in enumerate(self.procs):
+                    if not p.is_alive():
+                        raise Fail("child %d ended in the middle of a round (exitcode %s)"
+                                   % (i, p.exitcode))
+                continue
+            kind, msg = RES.unpack(read_full(self.done[0], RES.size))
+            got += 1
+            if kind != OK:
+                raise Fail(msg.rstrip(b"\0").decode(errors="replace"), kind)
+
+    def round(self, n):
+        self.go(n)
+        self.wait()
+
+    def close(self):
+        try:
+            self.go(0)
+        except OSError:
+            pass
+        for p in self.procs:
+            p.join(5)
+            if p.is_alive():
+                p.kill()
+                p.join()
+        for r, w in self.ctl:
+            os.close(r)
+            os.close(w)
+        os.close(self.done[0])
+
+
+# ------------------------------------------------------------------ workloads
+# Each: setup() -> state; round(state, n, ops) with ops a list to fill for
+# latency workloads; teardown(state).
+
+def make_queue():
+    kind = p_str("kind", "Queue")
+    if kind == "Queue":
+        return CTX.Queue()
+    if kind == "SimpleQueue":
+        return CTX.SimpleQueue()
+    raise Fail("unknown queue kind %r" % kind)
+
+
+class QueueStream:
+    """Queue.put/get of a bytes object.  CPython has no bytes API on queues:
+    api=bytes and api=value both put the bytes object (pickled)."""
+    metric, unit, n0, quick_n = "throughput", "msg/s", 64, 256
+
+    def setup(self):
+        self.size = p_int("size", 64)
+        self.P, self.C = p_int("producers", 1), p_int("consumers", 1)
+        self.q = make_queue()
+        self.msg = payload(self.size)
+        self.team = Team([self.producer] * self.P + [self.consumer] * self.C)
+
+    def producer(self, n):
+        put, msg = self.q.put, self.msg
+        for _ in range(n // self.P):
+            put(msg)
+
+    def consumer(self, n):
+        get, size = self.q.get, self.size
+        for _ in range(n // self.C):
+            if len(get()) != size:
+                raise Fail("queue.get: wrong size")
+
+    def round(self, n, ops):
+        self.team.round(n)
+
+    def teardown(self):
+        self.team.close()
+
+
+class QueueLatency:
+    """put of a message stamped with the send time into an empty queue while
+    the consumer child waits in get; the child answers the delay on a pipe.
+    idle_us: pause before each put (so the getter is surely asleep)."""
+    metric, unit, n0, quick_n = "latency", "s", 16, 64
+
+    def setup(self):
+        self.size = max(8, p_int("size", 64))
+        self.q = make_queue()
+        self.pad = payload(self.size - 8)
+        self.ack = os.pipe()
+        self.team = Team([self.consumer])
+
+    def consumer(self, n):
+        get, w = self.q.get, self.ack[1]
+        for _ in range(n):
+            m = get()
+            t1 = now_ns()
+            os.write(w, struct.pack("<q", t1 - struct.unpack_from("<q", m)[0]))
+
+    def round(self, n, ops):
+        self.team.go(n)
+        put, r, pad = self.q.put, self.ack[0], self.pad
+        idle = p_int("idle_us", 0) / 1e6
+        for _ in range(n):
+            if idle:
+                time.sleep(idle)
+            put(struct.pack("<q", now_ns()) + pad)
+            ops.append(struct.unpack("<q", read_full(r, 8))[0])
+        self.team.wait()
+
+    def teardown(self):
+        self.team.close()
+        os.close(self.ack[0])
+        os.close(self.ack[1])
+
+
+class PipeStream:
+    metric, unit, n0, quick_n = "throughput", "msg/s", 64, 256
+
+    def setup(self):
+        self.size = p_int("size", 64)
+        self.value = p_str("api", "bytes") == "value"
+        self.a, self.b = CTX.Pipe(p_bool("duplex", True))
+        self.msg = payload(self.size)
+        self.team = Team([self.sender, self.receiver])
+
+    def sender(self, n):
+        send = self.b.send if self.value else self.b.send_bytes
+        msg = self.msg
+        for _ in range(n):
+            send(msg)
+
+    def receiver(self, n):
+        recv = self.a.recv if self.value else self.a.recv_bytes
+        size = self.size
+        for _ in range(n):
+            if len(recv()) != size:
+                raise Fail("recv: wrong size")
+
+    def round(self, n, ops):
+        self.team.round(n)
+
+    def teardown(self):
+        self.team.close()
+
+
+class PipePingPong:
+    metric, unit, n0, quick_n = "latency", "s", 16, 64
+
+    def setup(self):
+        if not p_bool("duplex", True):
+            raise Fail("pipe.pingpong needs duplex=true")
+        self.size = p_int("size", 64)
+        self.value = p_str("api", "bytes") == "value"
+        self.a, self.b = CTX.Pipe(True)
+        self.msg = payload(self.size)
+        self.team = Team([self.echo])
+
+    def echo(self, n):
+        b = self.b
+        recv, send = (b.recv, b.send) if self.value else (b.recv_bytes, b.send_bytes)
+        for _ in range(n):
+            send(recv())
+
+    def round(self, n, ops):
+        self.team.go(n)
+        a, msg, size = self.a, self.msg, self.size
+        recv, send = (a.recv, a.send) if self.value else (a.recv_bytes, a.send_bytes)
+        for _ in range(n):
+            t0 = now_ns()
+            send(msg)
+            if len(recv()) != size:
+                raise Fail("recv: wrong size")
+            ops.append(now_ns() - t0)
+        self.team.wait()
+
+    def teardown(self):
+        self.team.close()
+
+
+class AcquireRelease:
+    metric, unit, n0, quick_n = "throughput", "ops/s", 1024, 4096
+    make = None
+
+    def setup(self):
+        self.obj = self.make()
+        self.procs = procs = p_int("processes", 1)
+        self.team = Team([self.ops] * procs) if procs > 1 else None
+
+    def ops(self, n):
+        acq, rel = self.obj.acquire, self.obj.release
+        for _ in range(n // self.procs):
+            acq()
+            rel()
+
+    def round(self, n, ops):
+        if self.team:
+            self.team.round(n)
+        else:
+            self.ops(n)
+
+    def teardown(self):
+        if self.team:
+            self.team.close()
+
+
+class LockAR(AcquireRelease):
+    make = staticmethod(CTX.Lock)
+
+
+class SemAR(AcquireRelease):
+    make = staticmethod(lambda: CTX.Semaphore(1))
+
+
+class EventPingPong:
+    metric, unit, n0, quick_n = "latency", "s", 16, 64
+
+    def setup(self):
+        self.e1, self.e2 = CTX.Event(), CTX.Event()
+        self.team = Team([self.child])
+
+    def child(self, n):
+        e1, e2 = self.e1, self.e2
+        for _ in range(n):
+            e1.wait()
+            e1.clear()
+            e2.set()
+
+    def round(self, n, ops):
+        self.team.go(n)
+        e1, e2 = self.e1, self.e2
+        for _ in range(n):
+            t0 = now_ns()
+            e1.set()
+            e2.wait()
+            e2.clear()
+            ops.append(now_ns() - t0)
+        self.team.wait()
+
+    def teardown(self):
+        self.team.close()
+
+
+def _trivial():
+    pass
+
+
+def _ident(x):
+    return x
+
+
+class ProcessStartJoin:
+    metric, unit, n0, quick_n = "latency", "s", 4, 4
+
+    def setup(self):
+        pass
+
+    def round(self, n, ops):
+        for _ in range(n):
+            t0 = now_ns()
+            p = CTX.Process(target=_trivial)
+            p.start()
+            p.join()
+            if p.exitcode != 0:
+                raise Fail("process exitcode %s" % p.exitcode)
+            ops.append(now_ns() - t0)
+
+    def teardown(self):
+        pass
+
+
+class PoolBase:
+    def setup(self):
+        self.pool = CTX.Pool(p_int("workers", 2))
+
+    def teardown(self):
+        self.pool.close()
+        self.pool.join()
+
+
+class PoolApplyAsync(PoolBase):
+    metric, unit, n0, quick_n = "throughput", "tasks/s", 64, 100
+
+    def round(self, n, ops):
+        rs = [self.pool.apply_async(_ident, (i,)) for i in range(n)]
+        for i, r in enumerate(rs):
+            if r.get() != i:
+                raise Fail("apply_async: wrong result")
+
+
+class PoolApply(PoolBase):
+    metric, unit, n0, quick_n = "latency", "s", 16, 32
+
+    def round(self, n, ops):
+        apply = self.pool.apply
+        for i in range(n):
+            t0 = now_ns()
+            if apply(_ident, (i,)) != i:
+                raise Fail("apply: wrong result")
+            ops.append(now_ns() - t0)
+
+
+class PoolMap(PoolBase):
+    metric, unit, n0, quick_n = "throughput", "tasks/s", 256, 400
+
+    def round(self, n, ops):
+        cs = p_str("chunksize", "default")
+        kw = {} if cs == "default" else {"chunksize": int(cs)}
+        if len(self.pool.map(_ident, range(n), **kw)) != n:
+            raise Fail("map: wrong result")
+
+
+class PoolImapUnordered(PoolBase):
+    metric, unit, n0, quick_n = "throughput", "tasks/s", 64, 100
+
+    def round(self, n, ops):
+        k = sum(1 for _ in self.pool.imap_unordered(_ident, range(n)))
+        if k != n:
+            raise Fail("imap_unordered: wrong count")
+
+
+class PoolCreateCloseJoin:
+    metric, unit, n0, quick_n = "latency", "s", 2, 1
+
+    def setup(self):
+        pass
+
+    def round(self, n, ops):
+        w = p_int("workers", 2)
+        for _ in range(n):
+            t0 = now_ns()
+            pool = CTX.Pool(w)
+            pool.close()
+            pool.join()
+            ops.append(now_ns() - t0)
+
+    def teardown(self):
+        pass
+
+
+class ManagerBase:
+    metric, unit, n0, quick_n = "throughput", "ops/s", 64, 100
+    """Operations through proxies from the main process: each is one round
+    trip to the manager's server process, as from any child."""
+
+    def setup(self):
+        self.mgr = CTX.Manager()
+        self.d = self.mgr.dict()
+        self.l = self.mgr.list()
+        self.d["k"] = 1
+
+    def teardown(self):
+        self.mgr.shutdown()
+
+
+class ManagerDictSet(ManagerBase):
+    def round(self, n, ops):
+        d = self.d
+        for i in range(n):
+            d[i & 1023] = i
+
+
+class ManagerDictGet(ManagerBase):
+    def round(self, n, ops):
+        d = self.d
+        for _ in range(n):
+            d["k"]
+
+
+class ManagerListAppend(ManagerBase):
+    def round(self, n, ops):
+        self.l[:] = []
+        append = self.l.append
+        for i in range(n):
+            append(i)
+
+
+WORKLOADS = {
+    "queue.stream": QueueStream,
+    "queue.latency": QueueLatency,
+    "pipe.stream": PipeStream,
+    "pipe.pingpong": PipePingPong,
+    "lock.acquire_release": LockAR,
+    "semaphore.acquire_release": SemAR,
+    "event.pingpong": EventPingPong,
+    "process.start_join": ProcessStartJoin,
+    "pool.apply_async": PoolApplyAsync,
+    "pool.apply": PoolApply,
+    "pool.map": PoolMap,
+    "pool.imap_unordered": PoolImapUnordered,
+    "pool.create_close_join": PoolCreateCloseJoin,
+    "manager.dict_set": ManagerDictSet,
+    "manager.dict_get": ManagerDictGet,
+    "manager.list_append": ManagerListAppend,
+}
+
+
+# ------------------------------------------------------------------ main
+
+def round4(n):
+    return 4 if n < 4 else (n + 3) // 4 * 4
+
+
+def one_round(w, n, latency):
+    ops = []
+    t0 = now_ns()
+    w.round(n, ops)
+    e = max((now_ns() - t0) / 1e9, 1e-9)
+    if latency:
+        if len(ops) != n:
+            raise Fail("internal: %d latencies for %d operations" % (len(ops), n))
+        return sorted(ops)[n // 2] / 1e9, e, ops
+    return n / e, e, None
+
+
+def main(argv):
+    n, seconds, samples, quick, name = 0, 0.2, 1, False, None
+    it = iter(argv[1:])
+    for a in it:
+        if a == "-n":
+            n = int(next(it))
+        elif a == "-t":
+            seconds = float(next(it))
+        elif a == "-s":
+            samples = int(next(it))
+        elif a == "-q":
+            quick = True
+        elif a == "-l":
+            print("\n".join(WORKLOADS))
+            return 0
+        elif "=" in a:
+            k, v = a.split("=", 1)
+            PARAMS[k] = v
+        elif name is None and not a.startswith("-"):
+            name = a
+        else:
+            print("usage: mpbench.py WORKLOAD [key=value ...] [-n N] [-t S] [-s K] [-q] | -l",
+                  file=sys.stderr)
+            return 2
+    cls = WORKLOADS.get(name)
+    if cls is None:
+        print("mpbench.py: unknown workload %r (-l lists them)" % name, file=sys.stderr)
+        return 2
+    w = cls()
+    latency = w.metric == "latency"
+    nmax = NMAX_LATENCY if latency else NMAX
+    n0, qn = w.n0, w.quick_n
+    size = p_int("size", 0)
+    if size > 0:
+        n0, qn = min(n0, (1 << 21) // size), min(qn, (1 << 23) // size)
+    out = {"status": "ok", "workload": name, "metric": w.metric, "unit": w.unit,
+           "n": 0, "samples": [], "message": ""}
+    raws, vals = [], []
+    set_up = False
+    try:
+        w.setup()
+        set_up = True
+        if quick:
+            n, samples = round4(qn), 1
+        elif n > 0:
+            n = round4(min(n, nmax))
+            one_round(w, round4(n // 10), latency)
+        else:
+            n = round4(n0)
+            while True:
+                _, e, _ = one_round(w, n, latency)
+                if e >= seconds / 10 or n >= nmax:
+                    break
+                f = min(16, max(2, seconds / 10 / e * 1.5))
+                n = min(nmax, round4(int(n * f)))
+            # Cold first rounds can stop the growth early: rescale until a
+            # round is long enough; the last one is this invocation's sample.
+            for k in range(4):
+                n = round4(min(nmax, int(n * seconds / e)))
+                s, e, raw = one_round(w, n, latency)
+                if e >= seconds / 2 or n >= nmax:
+                    break
+            vals.append(s)
+            if latency:
+                raws.append(raw)
+            samples = 0
+        for _ in range(samples):
+            s, _, raw = one_round(w, n, latency)
+            vals.append(s)
+            if latency:
+                raws.append(raw)
+    except Fail as e:
+        out["status"] = "unsupported" if e.kind == UNSUP else "error"
+        out["message"] = str(e)
+    except Exception as e:
+        out["status"] = "error"
+        out["message"] = "%s: %s" % (type(e).__name__, e)
+    finally:
+        if set_up:
+            try:
+                w.teardown()
+            except Exception as e:
+                if out["status"] == "ok":
+                    out["status"], out["message"] = "error", "teardown: %s" % e
+    out["n"] = n
+    if out["status"] == "ok":
+        out["samples"] = vals
+        if latency:
+            out["raw_ns"] = raws
+    sys.stdout.write(json.dumps(out, separators=(",", ":")) + "\n")
+    sys.stdout.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,561 @@
+#!/usr/bin/env python3
+"""The benchmark driver: runs every workload against the implementation
+under test (bench/c/mpbench.c linked with ref or IMPL), CPython
+(bench/python/mpbench.py) and the raw OS floor (bench/os/osfloor.c), all
+interleaved, then times the tutorial's examples with hyperfine, and writes
+one result file in the format of bench/FORMAT.md.  Standard library only.
+
+Interleaving: for each figure (workload + parameters) the samples are taken
+one invocation each, the order of the sides rotating from sample to sample,
+so that all of them see the same machine state.  A side's first invocation
+calibrates the operations per sample (its growing rounds are its warm-up);
+the later ones reuse that count after a warm-up round of a tenth of it.  Processes are not pinned to CPUs (users' programs are not).
+
+Exit status: 0 when every program ran (figures are never judged), 1 when a
+benchmark program is broken (crash, time-out, bad output, or a failing call:
+status "error"), 2 on bad usage.
+"""
+import argparse
+import concurrent.futures
+import datetime
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+PYBENCH = os.path.join(HERE, "python", "mpbench.py")
+SIZES = [64, 1024, 65536, 1048576]
+TUTORIALS = ["tutorial_process", "tutorial_subclass", "tutorial_lock", "tutorial_queue",
+             "tutorial_pipe"]
+FORMAT_VERSION = 1
+
+# workload -> (metric, unit); the programs print the same (checked).
+META = {
+    "queue.stream": ("throughput", "msg/s"),
+    "queue.latency": ("latency", "s"),
+    "pipe.stream": ("throughput", "msg/s"),
+    "pipe.pingpong": ("latency", "s"),
+    "lock.acquire_release": ("throughput", "ops/s"),
+    "semaphore.acquire_release": ("throughput", "ops/s"),
+    "event.pingpong": ("latency", "s"),
+    "process.start_join": ("latency", "s"),
+    "pool.apply_async": ("throughput", "tasks/s"),
+    "pool.apply": ("latency", "s"),
+    "pool.map": ("throughput", "tasks/s"),
+    "pool.imap_unordered": ("throughput", "tasks/s"),
+    "pool.create_close_join": ("latency", "s"),
+    "manager.dict_set": ("throughput", "ops/s"),
+    "manager.dict_get": ("throughput", "ops/s"),
+    "manager.list_append": ("throughput", "ops/s"),
+}
+
+
+def arg(v):
+    return ("true" if v else "false") if isinstance(v, bool) else str(v)
+
+
+class Side:
+    """One program measured in a group: the impl name it reports as, its argv,
+    and the figures (workload, params) its samples belong to.  A floor
+    interleaved with several figures serves all of them."""
+
+    def __init__(self, impl, argv, targets):
+        self.impl, self.argv, self.targets = impl, argv, targets
+        self.key = "%s %s" % (impl, " ".join(argv[1:]))
+
+
+def kv(p):
+    return ["%s=%s" % (k, arg(v)) for k, v in p.items()]
+
+
+def groups(cfg):
+    """Groups of figures measured together, interleaved, in run order: each is
+    a list of Sides.  Figures that share floors are grouped so that each floor
+    is measured once, in the same machine state as all of them."""
+    def impls(w, p):
+        return [Side(cfg.impl, [cfg.mpbench, w] + kv(p), [(w, p)]),
+                Side("cpython", [sys.executable, "-S", PYBENCH, w] + kv(p), [(w, p)])]
+
+    def floor(name, w, targets, **kw):
+        return Side(name, [cfg.osfloor, w] + kv(kw), targets)
+
+    # Quick mode proves that the programs work: the smallest and the largest
+    # message sizes cover their code paths.
+    sizes = [SIZES[0], SIZES[-1]] if cfg.kind == "quick" else SIZES
+    out = []
+    for size in sizes:  # 1 -> 1 streams of bytes, with the channel floors
+        figs = [("queue.stream", {"kind": k, "size": size, "producers": 1, "consumers": 1,
+                                  "api": "bytes"}) for k in ("Queue", "SimpleQueue")]
+        figs += [("pipe.stream", {"duplex": d, "api": "bytes", "size": size}) for d in (False, True)]
+        g = [s for w, p in figs for s in impls(w, p)]
+        mechs = ["pipe", "socketpair", "shmring"] + (["pipe1m"] if size >= 65536 else [])
+        g += [floor("os." + m, "stream", figs, mech=m, size=size) for m in mechs]
+        out.append(g)
+    for kind in ("Queue", "SimpleQueue"):
+        for size in sizes:
+            for prod, cons in ((2, 1), (2, 2)):
+                out.append(impls("queue.stream", {"kind": kind, "size": size, "producers": prod,
+                                                  "consumers": cons, "api": "bytes"}))
+        for prod, cons in ((1, 1), (2, 1), (2, 2)):
+            out.append(impls("queue.stream", {"kind": kind, "size": 64, "producers": prod,
+                                              "consumers": cons, "api": "value"}))
+    for idle in (0, 1000):
+        figs = [("queue.latency", {"kind": k, "size": 64, "idle_us": idle})
+                for k in ("Queue", "SimpleQueue")]
+        g = [s for w, p in figs for s in impls(w, p)]
+        g += [floor("os." + m, "wake", figs, mech=m, size=64, idle_us=idle) for m in ("futex", "pipe")]
+        out.append(g)
+    for duplex in (False, True):
+        for size in sizes:
+            out.append(impls("pipe.stream", {"duplex": duplex, "api": "value", "size": size}))
+    pb = ("pipe.pingpong", {"duplex": True, "api": "bytes", "size": 64})
+    pv = ("pipe.pingpong", {"duplex": True, "api": "value", "size": 64})
+    ev = ("event.pingpong", {})
+    g = impls(*pb) + impls(*pv) + impls(*ev)
+    g += [floor("os." + m, "pingpong", [pb], mech=m, size=64) for m in ("pipe", "socketpair")]
+    g += [floor("os.futex", "pingpong", [pb, ev], mech="futex", size=64)]
+    out.append(g)
+    for procs in (1, 2):
+        lk = ("lock.acquire_release", {"processes": procs})
+        sm = ("semaphore.acquire_release", {"processes": procs})
+        out.append(impls(*lk) + impls(*sm) + [floor("os.mutex", "mutex", [lk], processes=procs)])
+    out.append(impls("process.start_join", {}) +
+               [floor("os.fork", "fork", [("process.start_join", {})])])
+    for w in (1, 2, 4):
+        out.append(impls("pool.apply_async", {"workers": w}))
+    out.append(impls("pool.apply", {"workers": 2}))
+    for cs in (1, "default"):
+        out.append(impls("pool.map", {"workers": 2, "chunksize": cs}))
+    out.append(impls("pool.imap_unordered", {"workers": 2}))
+    out.append(impls("pool.create_close_join", {"workers": 2}))
+    for w in ("manager.dict_set", "manager.dict_get", "manager.list_append"):
+        out.append(impls(w, {}))
+    if cfg.only:
+        out = [[s for s in g if any(t[0].startswith(o) for t in s.targets for o in cfg.only)]
+               for g in out]
+        # a floor alone measures nothing we asked for
+        out = [g for g in out if any(not s.impl.startswith("os.") for s in g)]
+    return out
+
+
+# ------------------------------------------------------------------ running
+
+def run_program(argv, timeout):
+    """(parsed JSON or None, error message).  The program runs in its own
+    session; whatever of it is left afterwards (a child stuck on a failed
+    peer) is killed by process group.  Output goes through a file so that a
+    straggler holding stdout cannot stall us."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        try:
+            p = subprocess.Popen(argv, stdout=out, stderr=err, stdin=subprocess.DEVNULL,
+                                 start_new_session=True, cwd=ROOT)
+        except OSError as e:
+            return None, "cannot run %s: %s" % (argv[0], e)
+        timed_out = False
+        try:
+            p.wait(timeout)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+        try:
+            os.killpg(p.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        p.wait()
+        out.seek(0)
+        err.seek(0)
+        text = out.read().decode(errors="replace")
+        etext = err.read().decode(errors="replace").strip()
+    tail = (" (stderr: %s)" % etext[-300:]) if etext else ""
+    if timed_out:
+        return None, "timed out after %g s%s" % (timeout, tail)
+    if p.returncode != 0:
+        return None, "exit status %d%s" % (p.returncode, tail)
+    lines = [l for l in text.splitlines() if l.startswith("{")]
+    try:
+        res = json.loads(lines[-1])
+    except (IndexError, ValueError):
+        return None, "no result line in the output%s" % tail
+    return res, ""
+
+
+def percentile(sorted_vals, q):
+    if not sorted_vals:
+        return None
+    k = (len(sorted_vals) - 1) * q
+    lo = int(k)
+    hi = min(lo + 1, len(sorted_vals) - 1)
+    return sorted_vals[lo] + (sorted_vals[hi] - sorted_vals[lo]) * (k - lo)
+
+
+def median(v):
+    s = sorted(v)
+    return percentile(s, 0.5)
+
+
+def fmt(v, unit):
+    if v is None:
+        return "-"
+    if unit == "s":
+        for scale, u in ((1, "s"), (1e-3, "ms"), (1e-6, "us"), (1e-9, "ns")):
+            if v >= scale:
+                return "%.3g %s" % (v / scale, u)
+        return "%.3g ns" % (v / 1e-9)
+    for scale, u in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if v >= scale:
+            return "%.3g%s %s" % (v / scale, u, unit)
+    return "%.3g %s" % (v, unit)
+
+
+def run_group(cfg, sides):
+    """Measures the sides of a group interleaved; returns (figures, results)
+    with figures the (workload, params) of the group in order."""
+    st = {s.key: {"status": "ok", "message": "", "samples": [], "raw": [], "n": 0}
+          for s in sides}
+
+    def invoke(s, extra):
+        res, err = run_program(s.argv + extra, cfg.timeout)
+        d = st[s.key]
+        if res is None:
+            d["status"], d["message"] = "error", err
+            return None
+        if res.get("status") != "ok":
+            d["status"] = res.get("status") if res.get("status") in ("unsupported", "error") else "error"
+            d["message"] = res.get("message") or "no message"
+            return None
+        want = META[s.targets[0][0]]
+        if (res.get("metric"), res.get("unit")) != want:
+            d["status"], d["message"] = "error", "program reports %s/%s, expected %s/%s" % (
+                res.get("metric"), res.get("unit"), want[0], want[1])
+            return None
+        d["n"] = res.get("n", 0)
+        d["samples"] += res["samples"]
+        d["raw"] += res.get("raw_ns", [])
+        return res
+
+    if cfg.kind == "quick":
+        for s in sides:
+            invoke(s, ["-q"])
+    else:
+        for k in range(cfg.samples):
+            rot = k % len(sides)
+            for s in sides[rot:] + sides[:rot]:
+                if st[s.key]["status"] != "ok":
+                    continue
+                # The first invocation calibrates n (its growing rounds are
+                # its warm-up); the others run n after a warm-up round.
+                invoke(s, ["-t", str(cfg.seconds)] if k == 0 else
+                       ["-n", str(st[s.key]["n"]), "-s", "1"])
+
+    figs, results = [], []
+    for s in sides:
+        for t in s.targets:
+            if t not in figs:
+                figs.append(t)
+    for w, params in figs:
+        metric, unit = META[w]
+        for s in sides:
+            if (w, params) not in s.targets:
+                continue
+            d = st[s.key]
+            r = {
+                "workload": w, "impl": s.impl, "params": params, "metric": metric,
+                "unit": unit, "higher_is_better": metric == "throughput",
+                "samples": d["samples"] if d["status"] == "ok" else [],
+                "status": d["status"], "message": d["message"],
+                # extensions of FORMAT.md version 1 (readers ignore unknown fields):
+                "ops_per_sample": d["n"],
+                "command": [os.path.relpath(a, ROOT) if os.path.isabs(a) and a.startswith(ROOT)
+                            else a for a in s.argv],
+            }
+            if len(s.targets) > 1:
+                r["shared_measurement"] = True
+            if "size" in params:
+                r["bytes_per_op"] = params["size"]
+            if metric == "latency" and d["status"] == "ok":
+                pooled = sorted(x for batch in d["raw"] for x in batch)
+                if pooled:
+                    r["p50"] = percentile(pooled, 0.50) / 1e9
+                    r["p99"] = percentile(pooled, 0.99) / 1e9
+            results.append(r)
+    return figs, results
+
+
+def progress_line(i, total, workload, params, results, secs):
+    ps = " ".join("%s=%s" % (k, arg(v)) for k, v in params.items())
+    parts = []
+    for r in results:
+        if r["status"] == "ok" and r["samples"]:
+            parts.append("%s %s" % (r["impl"], fmt(median(r["samples"]), r["unit"])))
+        else:
+            parts.append("%s %s" % (r["impl"], r["status"]))
+    print("[%3d/%d] %s %s: %s (%.1fs)" % (i, total, workload, ps, " | ".join(parts), secs),
+          flush=True)
+
+
+# ------------------------------------------------------------------ hyperfine
+
+def hyperfine_runs(cfg, datadir, run_id):
+    results, entries = [], []
+    hf = shutil.which("hyperfine")
+    for i, name in enumerate(TUTORIALS):
+        cbin = os.path.join(cfg.examples, name)
+        pyfile = os.path.join(HERE, "python", name + ".py")
+        sides = [(cfg.impl, [os.path.abspath(cbin)], cbin), ("cpython", [sys.executable, pyfile], pyfile)]
+        if i % 2:
+            sides.reverse()
+        t0 = time.time()
+        line = []
+        for impl, argv, path in sides:
+            r = {"workload": "tutorial." + name, "impl": impl, "params": {}, "metric": "time",
+                 "unit": "s", "higher_is_better": False, "samples": [], "status": "ok",
+                 "message": "", "command": [os.path.relpath(a, ROOT) if os.path.isabs(a) else a
+                                            for a in argv]}
+            fname = "hyperfine-%s-%s.json" % (name, impl)
+            if not hf:
+                r["status"], r["message"] = "unsupported", "hyperfine is not installed"
+            elif not os.path.exists(path):
+                r["status"], r["message"] = "unsupported", "%s does not exist yet" % path
+            else:
+                cmd = [hf, "-N", "--style", "none", "--warmup", str(cfg.hf_warmup),
+                       "--runs", str(cfg.hf_runs), "--export-json", os.path.join(datadir, fname),
+                       "-n", impl, " ".join(argv)]
+                p = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT,
+                                   timeout=max(120, cfg.timeout))
+                if p.returncode != 0:
+                    r["status"] = "error"
+                    r["message"] = "hyperfine: " + (p.stderr.strip() or p.stdout.strip())[-400:]
+                else:
+                    with open(os.path.join(datadir, fname)) as f:
+                        r["samples"] = json.load(f)["results"][0]["times"]
+                    entries.append({"name": name, "impl": impl,
+                                    "file": "%s/%s" % (run_id, fname)})
+            results.append(r)
+            line.append("%s %s" % (impl, fmt(median(r["samples"]), "s") if r["samples"] else r["status"]))
+        print("[hyperfine] %s: %s (%.1fs)" % (name, " | ".join(line), time.time() - t0), flush=True)
+    return results, entries
+
+
+# ------------------------------------------------------------------ metadata
+
+def sh(cmd):
+    try:
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=10, cwd=ROOT)
+        return (p.stdout or p.stderr).strip() if p.returncode == 0 else ""
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+def read(path):
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
+def machine():
+    cpu = re.search(r"^model name\s*:\s*(.*)$", read("/proc/cpuinfo"), re.M)
+    mem = re.search(r"^MemTotal:\s*(\d+) kB", read("/proc/meminfo"), re.M)
+    osr = re.search(r'^PRETTY_NAME="?([^"\n]*)"?', read("/etc/os-release"), re.M)
+    virt = ""
+    if shutil.which("systemd-detect-virt"):
+        # Both layers: a container inside a VM is common on CI.
+        layers = [sh(["systemd-detect-virt", "--vm"]), sh(["systemd-detect-virt", "--container"])]
+        virt = "/".join(v for v in layers if v and v != "none") or "none"
+    if not virt or virt == "none":
+        vendor = read("/sys/class/dmi/id/sys_vendor").strip()
+        product = read("/sys/class/dmi/id/product_name").strip()
+        dmi = (vendor + " " + product).strip()
+        virt = dmi if dmi else ("none" if not virt else virt)
+    m = {
+        "hostname": platform.node(),
+        "cpu_model": cpu.group(1).strip() if cpu else platform.processor(),
+        "cores": os.cpu_count(),
+        "mem_bytes": int(mem.group(1)) * 1024 if mem else None,
+        "kernel": platform.release(),
+        "virtualization": virt or "unknown",
+        "os": osr.group(1) if osr else platform.system(),
+        # extensions:
+        "hypervisor_flag": " hypervisor " in read("/proc/cpuinfo").replace("\n", " ") + " ",
+        "cpus_allowed": len(os.sched_getaffinity(0)),
+        "loadavg": read("/proc/loadavg").split()[:3],
+        "aslr": read("/proc/sys/kernel/randomize_va_space").strip(),
+    }
+    return m
+
+
+def tools(cfg):
+    ver = lambda cmd: (sh(cmd).splitlines() or [""])[0]
+    return {
+        "cc": ver([cfg.cc.split()[0], "--version"]),
+        "cflags": cfg.cflags,
+        "python": platform.python_version(),
+        "python_executable": sys.executable,
+        "hyperfine": ver(["hyperfine", "--version"]).replace("hyperfine ", ""),
+        "gnuplot": ver(["gnuplot", "--version"]).replace("gnuplot ", ""),
+        "msgpack-c": ver(["pkg-config", "--modversion", "msgpack-c"]) or
+                     ver(["pkg-config", "--modversion", "msgpack"]),
+    }
+
+
+def git():
+    commit = sh(["git", "rev-parse", "HEAD"])
+    return {
+        "commit": commit,
+        "dirty": bool(sh(["git", "status", "--porcelain", "--untracked-files=no"])),
+        "branch": sh(["git", "rev-parse", "--abbrev-ref", "HEAD"]),
+    }
+
+
+# ------------------------------------------------------------------ main
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--kind", choices=("full", "quick"), default="full")
+    ap.add_argument("--impl", default="ref")
+    ap.add_argument("--mpbench", required=True)
+    ap.add_argument("--osfloor", required=True)
+    ap.add_argument("--examples", required=True, help="directory of the tutorial's C examples")
+    ap.add_argument("--out", required=True, help="directory of result files")
+    ap.add_argument("--samples", type=int, default=5)
+    ap.add_argument("--seconds", type=float, default=0.2, help="target length of one sample")
+    ap.add_argument("--timeout", type=float, default=None, help="per program invocation")
+    ap.add_argument("--budget", type=float, default=540,
+                    help="full run: seconds; fewer samples (>= 3) when the machine is too slow")
+    ap.add_argument("--cc", default="cc")
+    ap.add_argument("--cflags", default="")
+    ap.add_argument("--only", action="append", default=[],
+                    help="run only workloads starting with this prefix (repeatable; "
+                         "'tutorial' for the hyperfine part)")
+    cfg = ap.parse_args()
+    if cfg.samples < 1 or cfg.seconds <= 0:
+        ap.error("--samples >= 1 and --seconds > 0")
+    quick = cfg.kind == "quick"
+    if cfg.timeout is None:
+        cfg.timeout = 30.0 if quick else 60.0
+    cfg.hf_warmup, cfg.hf_runs = (0, 1) if quick else (3, 20)
+    cfg.mpbench, cfg.osfloor = os.path.abspath(cfg.mpbench), os.path.abspath(cfg.osfloor)
+    for prog in (cfg.mpbench, cfg.osfloor):
+        if not os.access(prog, os.X_OK):
+            print("run.py: %s is missing (make builds it)" % prog, file=sys.stderr)
+            return 2
+
+    start = datetime.datetime.now(datetime.timezone.utc)
+    g = git()
+    run_id = start.strftime("%Y%m%dT%H%M%SZ") + "-" + (g["commit"][:7] or "nogit")
+    if quick:
+        run_id += "-quick"
+    os.makedirs(cfg.out, exist_ok=True)
+    base, k = run_id, 1
+    while os.path.exists(os.path.join(cfg.out, run_id + ".json")):
+        k += 1
+        run_id = "%s.%d" % (base, k)
+    datadir = os.path.join(cfg.out, run_id)
+    os.makedirs(datadir, exist_ok=True)
+
+    grps = groups(cfg)
+    nfig = sum(len({(t[0], json.dumps(t[1], sort_keys=True)) for sd in g for t in sd.targets})
+               for g in grps)
+    run_tut = not cfg.only or any("tutorial".startswith(o) or o.startswith("tutorial")
+                                  for o in cfg.only)
+    print("bench: %s run %s, impl %s: %d figures in %d groups%s, %s" % (
+        cfg.kind, run_id, cfg.impl, nfig, len(grps), " + hyperfine" if run_tut else "",
+        "each side once (quick)" if quick else
+        "%d samples of ~%gs per side, interleaved" % (cfg.samples, cfg.seconds)), flush=True)
+    meta = {
+        "id": run_id,
+        "date": start.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "kind": cfg.kind,
+        "impl": cfg.impl,
+        "git": g,
+        "machine": machine(),
+        "tools": tools(cfg),
+        "params": {
+            "samples": 1 if quick else cfg.samples,
+            "sample_seconds": None if quick else cfg.seconds,
+            # extensions:
+            "calibration": "none (quick: fixed small n)" if quick else
+                           "a side's first invocation sizes n by growing rounds (its warm-up)",
+            "warmup": "none" if quick else "a round of n/10 in every invocation",
+            "order": "quick: one invocation per side, two groups at a time" if quick else
+                     "sides rotate from sample to sample",
+            "pinning": "none: processes are not pinned to CPUs",
+            "python_start_method": "fork",
+            "timeout_s": cfg.timeout,
+            "hyperfine_warmup": cfg.hf_warmup,
+            "hyperfine_runs": cfg.hf_runs,
+        },
+    }
+    results = []
+    t_start = time.time()
+    i = 0
+    invocations, nominal = 0, cfg.samples
+    if quick:
+        # Figures do not matter here, only that every program works: two
+        # groups at a time (two CPUs) halve the wall time.
+        with concurrent.futures.ThreadPoolExecutor(max_workers=2) as ex:
+            t0 = time.time()
+            for figs, rs in ex.map(lambda g: run_group(cfg, g), grps):
+                results += rs
+                for w, p in figs:
+                    i += 1
+                    progress_line(i, nfig, w, p, [r for r in rs if r["workload"] == w and
+                                                  r["params"] == p], time.time() - t0)
+        grps = []
+    for gi, g in enumerate(grps):
+        if not quick and invocations:
+            # Keep within the budget on a loaded machine: fewer samples (never
+            # under 3) for the groups left, from the cost per invocation so far.
+            per = (time.time() - t_start) / invocations
+            left = sum(len(x) for x in grps[gi:])
+            room = cfg.budget - (time.time() - t_start) - (30 if run_tut else 0)
+            fit = int(room / (per * left)) if left else cfg.samples
+            if fit < cfg.samples and cfg.samples > 3:
+                cfg.samples = max(3, fit)
+                print("bench: behind the %g s budget (%.2f s per invocation): %d samples from now"
+                      % (cfg.budget, per, cfg.samples), flush=True)
+        t0 = time.time()
+        invocations += len(g) * (1 if quick else cfg.samples)
+        figs, rs = run_group(cfg, g)
+        results += rs
+        for w, p in figs:  # one progress line per figure, the group's time on each
+            i += 1
+            progress_line(i, nfig, w, p, [r for r in rs if r["workload"] == w and r["params"] == p],
+                          time.time() - t0)
+    hyper = []
+    if run_tut:
+        rs, hyper = hyperfine_runs(cfg, datadir, run_id)
+        results += rs
+    meta["duration_s"] = round(time.time() - t_start, 1)  # extension
+    if cfg.samples != nominal:
+        meta["params"]["samples_reduced_to"] = cfg.samples  # extension: budget
+    doc = {"format": "mp-bench", "version": FORMAT_VERSION, "run": meta, "results": results,
+           "hyperfine": hyper}
+    path = os.path.join(cfg.out, run_id + ".json")
+    with open(path + ".tmp", "w") as f:
+        json.dump(doc, f, indent=1)
+        f.write("\n")
+    os.replace(path + ".tmp", path)
+    if not os.listdir(datadir):
+        os.rmdir(datadir)
+
+    count = lambda s: sum(1 for r in results if r["status"] == s)
+    print("bench: wrote %s in %.0f s: %d ok, %d unsupported, %d errors" % (
+        path, time.time() - t_start, count("ok"), count("unsupported"), count("error")))
+    errors = [r for r in results if r["status"] == "error"]
+    for r in errors:
+        print("bench: ERROR %s %s [%s]: %s" % (r["workload"], json.dumps(r["params"], sort_keys=True),
+                                               r["impl"], r["message"]), file=sys.stderr)
+    return 1 if errors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

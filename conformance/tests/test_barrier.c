@@ -1,0 +1,301 @@
+/* Barrier (threading.Barrier's semantics, shared between processes). */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sys/mman.h>
+
+#include "mpt.h"
+
+struct party {
+    mp_barrier *b;
+    double timeout;
+    int rounds;
+    mp_status got[4];
+    unsigned index[4];
+    _Atomic int *actions;
+    int seen[4];
+};
+
+static void *party_thread(void *arg)
+{
+    struct party *p = arg;
+    for (int r = 0; r < p->rounds; r++) {
+        p->got[r] = mp_barrier_wait(p->b, p->timeout, &p->index[r]);
+        if (p->actions)
+            p->seen[r] = atomic_load(p->actions);
+    }
+    return NULL;
+}
+
+/* Runs n threads through the barrier `rounds` times. */
+static void run_parties(mp_barrier *b, int n, int rounds, double timeout, struct party *p,
+                        _Atomic int *actions)
+{
+    pthread_t t[8];
+    for (int i = 0; i < n; i++) {
+        p[i] = (struct party){.b = b, .timeout = timeout, .rounds = rounds, .actions = actions};
+        cr_assert(pthread_create(&t[i], NULL, party_thread, &p[i]) == 0);
+    }
+    for (int i = 0; i < n; i++)
+        pthread_join(t[i], NULL);
+}
+
+MPT_TEST(barrier, BAR_WAIT_INDEX, "BAR-WAIT-INDEX: each of the parties gets a distinct index 0..parties-1, and the barrier can be used again")
+{
+    mp_barrier *b = NULL;
+    struct party p[3];
+    MP_ASSERT_OK(mp_barrier_new(&b, 3, NULL, NULL, MP_FOREVER));
+    run_parties(b, 3, 3, 10.0, p, NULL);
+    for (int r = 0; r < 3; r++) {
+        unsigned mask = 0;
+        for (int i = 0; i < 3; i++) {
+            MP_ASSERT_STATUS(p[i].got[r], MP_OK);
+            cr_assert_lt(p[i].index[r], 3);
+            mask |= 1u << p[i].index[r];
+        }
+        cr_assert_eq(mask, 7u, "round %d: indexes not distinct", r);
+    }
+    bool broken = true;
+    MP_ASSERT_OK(mp_barrier_broken(b, &broken));
+    cr_assert(!broken);
+    mp_barrier_free(b);
+}
+
+static int count_action(void *arg)
+{
+    atomic_fetch_add((_Atomic int *)arg, 1);
+    return 0;
+}
+
+MPT_TEST(barrier, BAR_ACTION, "BAR-ACTION: the action runs once per generation, before any party is released")
+{
+    _Atomic int actions = 0;
+    mp_barrier *b = NULL;
+    struct party p[3];
+    MP_ASSERT_OK(mp_barrier_new(&b, 3, count_action, &actions, MP_FOREVER));
+    run_parties(b, 3, 2, 10.0, p, &actions);
+    cr_assert_eq(atomic_load(&actions), 2);
+    for (int i = 0; i < 3; i++)
+        for (int r = 0; r < 2; r++) {
+            MP_ASSERT_STATUS(p[i].got[r], MP_OK);
+            cr_assert_geq(p[i].seen[r], r + 1, "party %d returned from round %d before its action", i, r);
+        }
+    mp_barrier_free(b);
+}
+
+static int failing_action(void *arg)
+{
+    (void)arg;
+    return -1;
+}
+
+MPT_TEST(barrier, BAR_ACTION_FAIL, "BAR-ACTION-FAIL: an action returning non-zero breaks the barrier: every party and later waits get MP_EBROKEN")
+{
+    mp_barrier *b = NULL;
+    struct party p[3];
+    MP_ASSERT_OK(mp_barrier_new(&b, 3, failing_action, NULL, MP_FOREVER));
+    run_parties(b, 3, 1, 10.0, p, NULL);
+    for (int i = 0; i < 3; i++)
+        MP_ASSERT_STATUS(p[i].got[0], MP_EBROKEN);
+    bool broken = false;
+    MP_ASSERT_OK(mp_barrier_broken(b, &broken));
+    cr_assert(broken);
+    MPT_ASSERT_PROMPT(mp_barrier_wait(b, 10.0, NULL), MP_EBROKEN);
+    mp_barrier_free(b);
+}
+
+MPT_TEST(barrier, BAR_TIMEOUT, "BAR-TIMEOUT: a wait(t) that the other parties miss is MP_EBROKEN after t (never earlier) and breaks the barrier for everyone")
+{
+    mp_barrier *b = NULL;
+    MP_ASSERT_OK(mp_barrier_new(&b, 2, NULL, NULL, MP_FOREVER));
+    unsigned idx = 99;
+    MPT_ASSERT_TIMED(mp_barrier_wait(b, 0.2, &idx), MP_EBROKEN, 0.2);
+    cr_assert_eq(idx, 99, "index written on failure");
+    bool broken = false;
+    MP_ASSERT_OK(mp_barrier_broken(b, &broken));
+    cr_assert(broken);
+    MPT_ASSERT_PROMPT(mp_barrier_wait(b, MP_FOREVER, NULL), MP_EBROKEN);
+    MP_ASSERT_OK(mp_barrier_reset(b));
+    MPT_ASSERT_PROMPT(mp_barrier_wait(b, 0, NULL), MP_EBROKEN);
+    MP_ASSERT_OK(mp_barrier_reset(b));
+    MPT_ASSERT_PROMPT(mp_barrier_wait(b, -1, NULL), MP_EBROKEN);
+    mp_barrier_free(b);
+}
+
+MPT_TEST(barrier, BAR_DEFAULT_TIMEOUT, "BAR-DEFAULT-TIMEOUT: wait(MP_BARRIER_DEFAULT) uses the barrier's default timeout")
+{
+    mp_barrier *b = NULL;
+    MP_ASSERT_OK(mp_barrier_new(&b, 2, NULL, NULL, 0.15));
+    MPT_ASSERT_TIMED(mp_barrier_wait(b, MP_BARRIER_DEFAULT, NULL), MP_EBROKEN, 0.15);
+    mp_barrier_free(b);
+}
+
+MPT_TEST(barrier, BAR_SINGLE_PARTY, "BAR-SINGLE-PARTY: a barrier of one party never blocks and returns index 0")
+{
+    mp_barrier *b = NULL;
+    unsigned idx = 99;
+    MP_ASSERT_OK(mp_barrier_new(&b, 1, NULL, NULL, MP_FOREVER));
+    for (int i = 0; i < 3; i++) {
+        MPT_ASSERT_PROMPT(mp_barrier_wait(b, MP_FOREVER, &idx), MP_OK);
+        cr_assert_eq(idx, 0);
+    }
+    mp_barrier_free(b);
+}
+
+struct stuck {
+    mp_barrier *b;
+    mp_status got;
+};
+
+static void *stuck_thread(void *arg)
+{
+    struct stuck *s = arg;
+    s->got = mp_barrier_wait(s->b, 10.0, NULL);
+    return NULL;
+}
+
+/* Starts one party of a 3-party barrier; returns once it is waiting. */
+static void start_waiter(struct stuck *s, pthread_t *t)
+{
+    s->got = MP_ENOTSUP;
+    cr_assert(pthread_create(t, NULL, stuck_thread, s) == 0);
+    unsigned n = 0;
+    double t0 = mpt_now();
+    /* n_waiting is the observable fact that the party has arrived */
+    while (mp_barrier_n_waiting(s->b, &n) == MP_OK && n < 1 && mpt_now() - t0 < 10)
+        sched_yield();
+    cr_assert_eq(n, 1);
+}
+
+MPT_TEST(barrier, BAR_ABORT, "BAR-ABORT: abort wakes waiting parties with MP_EBROKEN and leaves the barrier broken until reset")
+{
+    struct stuck s = {0};
+    pthread_t t;
+    MP_ASSERT_OK(mp_barrier_new(&s.b, 3, NULL, NULL, MP_FOREVER));
+    start_waiter(&s, &t);
+    MP_ASSERT_OK(mp_barrier_abort(s.b));
+    pthread_join(t, NULL);
+    MP_ASSERT_STATUS(s.got, MP_EBROKEN);
+    bool broken = false;
+    MP_ASSERT_OK(mp_barrier_broken(s.b, &broken));
+    cr_assert(broken);
+    MPT_ASSERT_PROMPT(mp_barrier_wait(s.b, 10.0, NULL), MP_EBROKEN);
+    MP_ASSERT_OK(mp_barrier_reset(s.b));
+    MP_ASSERT_OK(mp_barrier_broken(s.b, &broken));
+    cr_assert(!broken);
+    struct party p[3];
+    run_parties(s.b, 3, 1, 10.0, p, NULL);
+    for (int i = 0; i < 3; i++)
+        MP_ASSERT_STATUS(p[i].got[0], MP_OK);
+    mp_barrier_free(s.b);
+}
+
+MPT_TEST(barrier, BAR_RESET, "BAR-RESET: reset while a party waits gives it MP_EBROKEN; the barrier is then usable and not broken")
+{
+    struct stuck s = {0};
+    pthread_t t;
+    MP_ASSERT_OK(mp_barrier_new(&s.b, 3, NULL, NULL, MP_FOREVER));
+    start_waiter(&s, &t);
+    MP_ASSERT_OK(mp_barrier_reset(s.b));
+    pthread_join(t, NULL);
+    MP_ASSERT_STATUS(s.got, MP_EBROKEN);
+    bool broken = true;
+    MP_ASSERT_OK(mp_barrier_broken(s.b, &broken));
+    cr_assert(!broken);
+    unsigned n = 99;
+    MP_ASSERT_OK(mp_barrier_n_waiting(s.b, &n));
+    cr_assert_eq(n, 0);
+    struct party p[3];
+    run_parties(s.b, 3, 2, 10.0, p, NULL);
+    for (int i = 0; i < 3; i++)
+        MP_ASSERT_STATUS(p[i].got[1], MP_OK);
+    mp_barrier_free(s.b);
+}
+
+MPT_TEST(barrier, BAR_N_WAITING, "BAR-N-WAITING: parties reports the size and n_waiting the parties currently waiting")
+{
+    struct stuck s = {0};
+    pthread_t t;
+    unsigned n = 0;
+    MP_ASSERT_OK(mp_barrier_new(&s.b, 2, NULL, NULL, MP_FOREVER));
+    MP_ASSERT_OK(mp_barrier_parties(s.b, &n));
+    cr_assert_eq(n, 2);
+    MP_ASSERT_OK(mp_barrier_n_waiting(s.b, &n));
+    cr_assert_eq(n, 0);
+    start_waiter(&s, &t); /* asserts n_waiting == 1 */
+    MP_ASSERT_OK(mp_barrier_wait(s.b, 10.0, NULL));
+    pthread_join(t, NULL);
+    MP_ASSERT_STATUS(s.got, MP_OK);
+    MP_ASSERT_OK(mp_barrier_n_waiting(s.b, &n));
+    cr_assert_eq(n, 0);
+    mp_barrier_free(s.b);
+}
+
+MPT_TEST(barrier, BAR_BAD_ARGS, "BAR-BAD-ARGS: zero parties, NULL handles or outputs and NaN timeouts are MP_EINVAL")
+{
+    mp_barrier *b = NULL;
+    unsigned n;
+    bool broken;
+    MP_ASSERT_STATUS(mp_barrier_new(&b, 0, NULL, NULL, MP_FOREVER), MP_EINVAL);
+    MP_ASSERT_STATUS(mp_barrier_new(NULL, 2, NULL, NULL, MP_FOREVER), MP_EINVAL);
+    MP_ASSERT_STATUS(mp_barrier_new(&b, 2, NULL, NULL, NAN), MP_EINVAL);
+    MP_ASSERT_STATUS(mp_barrier_wait(NULL, 0, NULL), MP_EINVAL);
+    MP_ASSERT_STATUS(mp_barrier_abort(NULL), MP_EINVAL);
+    MP_ASSERT_STATUS(mp_barrier_reset(NULL), MP_EINVAL);
+    MP_ASSERT_STATUS(mp_barrier_parties(NULL, &n), MP_EINVAL);
+    MP_ASSERT_STATUS(mp_barrier_n_waiting(NULL, &n), MP_EINVAL);
+    MP_ASSERT_STATUS(mp_barrier_broken(NULL, &broken), MP_EINVAL);
+    MP_ASSERT_OK(mp_barrier_new(&b, 2, NULL, NULL, MP_FOREVER));
+    MP_ASSERT_STATUS(mp_barrier_wait(b, NAN, NULL), MP_EINVAL);
+    MP_ASSERT_STATUS(mp_barrier_parties(b, NULL), MP_EINVAL);
+    MP_ASSERT_STATUS(mp_barrier_n_waiting(b, NULL), MP_EINVAL);
+    MP_ASSERT_STATUS(mp_barrier_broken(b, NULL), MP_EINVAL);
+    MP_ASSERT_OK(mp_barrier_broken(b, &broken));
+    cr_assert(!broken, "a NaN wait must not break the barrier");
+    mp_barrier_free(b);
+    mp_barrier_free(NULL);
+}
+
+/* Three processes meet twice; the action (run in one of them) and the
+ * indexes are recorded in memory all of them map. */
+struct xbar {
+    mp_barrier *b;
+    _Atomic int *shared; /* [0]: actions; [1..]: index bits per round */
+};
+
+static int shared_action(void *arg)
+{
+    atomic_fetch_add(&((_Atomic int *)arg)[0], 1);
+    return 0;
+}
+
+static int child_party(void *arg)
+{
+    struct xbar *x = arg;
+    for (int r = 0; r < 2; r++) {
+        unsigned idx;
+        if (mp_barrier_wait(x->b, 10.0, &idx) != MP_OK || idx > 2)
+            return 1 + r;
+        if (atomic_load(&x->shared[0]) < r + 1)
+            return 10; /* released before the action ran */
+        atomic_fetch_or(&x->shared[1 + r], 1 << idx);
+    }
+    return 0;
+}
+
+MPT_TEST(barrier, BAR_CROSS_PROCESS, "BAR-CROSS-PROCESS: three processes pass a Barrier(3) twice with distinct indexes and one action per round")
+{
+    struct xbar x;
+    x.shared = mmap(NULL, 4 * sizeof(int), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    cr_assert(x.shared != MAP_FAILED);
+    MP_ASSERT_OK(mp_barrier_new(&x.b, 3, shared_action, x.shared, MP_FOREVER));
+    mp_process *p[3];
+    for (int i = 0; i < 3; i++)
+        p[i] = mpt_start(child_party, &x);
+    for (int i = 0; i < 3; i++)
+        cr_assert_eq(mpt_join(p[i]), 0, "child %d failed", i);
+    cr_assert_eq(atomic_load(&x.shared[0]), 2);
+    cr_assert_eq(atomic_load(&x.shared[1]), 7);
+    cr_assert_eq(atomic_load(&x.shared[2]), 7);
+    mp_barrier_free(x.b);
+    munmap((void *)x.shared, 4 * sizeof(int));
+}

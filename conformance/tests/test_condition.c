@@ -1,0 +1,347 @@
+/* Condition: notify / notify(n) / notify_all counts, timeouts, ownership,
+ * RLock depth, wait_for, and processes.  A thread that is "waiting" is known
+ * to be inside wait() because it announced itself while holding the lock and
+ * only wait() released it. */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sys/mman.h>
+
+#include "mpt.h"
+
+struct pool {
+    mp_condition *c;
+    mp_semaphore *arrived; /* one unit per waiter about to wait */
+    mp_semaphore *woke;    /* one unit per waiter that returned */
+    int woken;             /* guarded by the condition's lock */
+    int bad;
+};
+
+static void *waiter(void *arg)
+{
+    struct pool *p = arg;
+    if (mp_condition_acquire(p->c, MP_FOREVER) != MP_OK) {
+        p->bad = 1;
+        return NULL;
+    }
+    mp_semaphore_release(p->arrived); /* lock still held until wait() */
+    mp_status s = mp_condition_wait(p->c, 10.0);
+    if (s != MP_OK)
+        p->bad = 1;
+    p->woken++;
+    mp_condition_release(p->c);
+    mp_semaphore_release(p->woke);
+    return NULL;
+}
+
+/* Starts 5 waiters; returns with the lock held and all five in wait(): each
+ * announced itself holding the lock, which only wait() gives up. */
+static void start_pool(struct pool *p, pthread_t *t)
+{
+    MP_ASSERT_OK(mp_condition_new(&p->c, NULL));
+    MP_ASSERT_OK(mp_semaphore_new(&p->arrived, 0));
+    MP_ASSERT_OK(mp_semaphore_new(&p->woke, 0));
+    for (int i = 0; i < 5; i++)
+        cr_assert(pthread_create(&t[i], NULL, waiter, p) == 0);
+    for (int i = 0; i < 5; i++)
+        MP_ASSERT_OK(mp_semaphore_acquire(p->arrived, 10.0));
+    MP_ASSERT_OK(mp_condition_acquire(p->c, MP_FOREVER));
+}
+
+/* Waits for exactly n waiters to report (and no more within 0.1 s). */
+static void expect_woken(struct pool *p, int n)
+{
+    for (int i = 0; i < n; i++)
+        MP_ASSERT_OK(mp_semaphore_acquire(p->woke, 10.0));
+    MP_ASSERT_STATUS(mp_semaphore_acquire(p->woke, 0.1), MP_TIMEOUT);
+}
+
+static void end_pool(struct pool *p, pthread_t *t)
+{
+    for (int i = 0; i < 5; i++)
+        pthread_join(t[i], NULL);
+    cr_assert_eq(p->bad, 0);
+    cr_assert_eq(p->woken, 5);
+    mp_semaphore_free(p->woke);
+    mp_semaphore_free(p->arrived);
+    mp_condition_free(p->c);
+}
+
+MPT_TEST(condition, COND_NOTIFY, "COND-NOTIFY: notify() wakes exactly one waiter, which returns MP_OK holding the lock")
+{
+    struct pool p = {0};
+    pthread_t t[5];
+    start_pool(&p, t);
+    for (int k = 1; k <= 5; k++) {
+        MP_ASSERT_OK(mp_condition_notify(p.c, 1));
+        MP_ASSERT_OK(mp_condition_release(p.c));
+        expect_woken(&p, 1);
+        MP_ASSERT_OK(mp_condition_acquire(p.c, MP_FOREVER));
+        cr_assert_eq(p.woken, k);
+    }
+    MP_ASSERT_OK(mp_condition_release(p.c));
+    end_pool(&p, t);
+}
+
+MPT_TEST(condition, COND_NOTIFY_N, "COND-NOTIFY-N: notify(n) wakes exactly min(n, waiting) waiters; notify(0) none")
+{
+    struct pool p = {0};
+    pthread_t t[5];
+    start_pool(&p, t);
+    MP_ASSERT_OK(mp_condition_notify(p.c, 0));
+    MP_ASSERT_OK(mp_condition_notify(p.c, 2));
+    MP_ASSERT_OK(mp_condition_release(p.c));
+    expect_woken(&p, 2);
+    MP_ASSERT_OK(mp_condition_acquire(p.c, MP_FOREVER));
+    cr_assert_eq(p.woken, 2);
+    MP_ASSERT_OK(mp_condition_notify(p.c, 10));
+    MP_ASSERT_OK(mp_condition_release(p.c));
+    expect_woken(&p, 3);
+    end_pool(&p, t);
+}
+
+MPT_TEST(condition, COND_NOTIFY_ALL, "COND-NOTIFY-ALL: notify_all wakes every waiter")
+{
+    struct pool p = {0};
+    pthread_t t[5];
+    start_pool(&p, t);
+    MP_ASSERT_OK(mp_condition_notify_all(p.c));
+    MP_ASSERT_OK(mp_condition_release(p.c));
+    for (int i = 0; i < 5; i++)
+        MP_ASSERT_OK(mp_semaphore_acquire(p.woke, 10.0));
+    end_pool(&p, t);
+}
+
+MPT_TEST(condition, COND_WAIT_TIMEOUT, "COND-WAIT-TIMEOUT: wait(t) without a notify is MP_TIMEOUT after t, never earlier, with the lock held again")
+{
+    mp_condition *c = NULL;
+    MP_ASSERT_OK(mp_condition_new(&c, NULL));
+    MP_ASSERT_OK(mp_condition_acquire(c, MP_FOREVER));
+    MPT_ASSERT_TIMED(mp_condition_wait(c, 0.2), MP_TIMEOUT, 0.2);
+    MPT_ASSERT_PROMPT(mp_condition_wait(c, 0), MP_TIMEOUT);
+    MPT_ASSERT_PROMPT(mp_condition_wait(c, -1), MP_TIMEOUT);
+    /* still held: notify is allowed, and release succeeds exactly once */
+    MP_ASSERT_OK(mp_condition_notify(c, 1));
+    MP_ASSERT_OK(mp_condition_release(c));
+    MP_ASSERT_STATUS(mp_condition_release(c), MP_ENOTOWNER);
+    mp_condition_free(c);
+}
+
+struct holder {
+    mp_condition *c;
+    mp_event *held, *done;
+};
+
+static void *hold_thread(void *arg)
+{
+    struct holder *h = arg;
+    mp_condition_acquire(h->c, MP_FOREVER);
+    mp_event_set(h->held);
+    mp_event_wait(h->done, 10.0);
+    mp_condition_release(h->c);
+    return NULL;
+}
+
+static bool never(void *arg)
+{
+    (void)arg;
+    return false;
+}
+
+MPT_TEST(condition, COND_NOT_OWNER, "COND-NOT-OWNER: wait, wait_for and notify without holding the lock (free, or held by another thread) are MP_ENOTOWNER")
+{
+    struct holder h;
+    MP_ASSERT_OK(mp_condition_new(&h.c, NULL));
+    MP_ASSERT_OK(mp_event_new(&h.held));
+    MP_ASSERT_OK(mp_event_new(&h.done));
+    MPT_ASSERT_PROMPT(mp_condition_wait(h.c, 1.0), MP_ENOTOWNER);
+    MP_ASSERT_STATUS(mp_condition_notify(h.c, 1), MP_ENOTOWNER);
+    MP_ASSERT_STATUS(mp_condition_notify_all(h.c), MP_ENOTOWNER);
+    pthread_t t;
+    cr_assert(pthread_create(&t, NULL, hold_thread, &h) == 0);
+    MP_ASSERT_OK(mp_event_wait(h.held, 10.0));
+    MPT_ASSERT_PROMPT(mp_condition_wait(h.c, 1.0), MP_ENOTOWNER);
+    MPT_ASSERT_PROMPT(mp_condition_wait_for(h.c, never, NULL, 1.0), MP_ENOTOWNER);
+    MP_ASSERT_STATUS(mp_condition_notify(h.c, 1), MP_ENOTOWNER);
+    MP_ASSERT_STATUS(mp_condition_notify_all(h.c), MP_ENOTOWNER);
+    MP_ASSERT_OK(mp_event_set(h.done));
+    pthread_join(t, NULL);
+    mp_event_free(h.held);
+    mp_event_free(h.done);
+    mp_condition_free(h.c);
+}
+
+struct depth {
+    mp_lock *l;
+    mp_condition *c;
+    mp_status got;
+};
+
+static void *take_notify(void *arg)
+{
+    struct depth *d = arg;
+    d->got = mp_lock_acquire(d->l, 10.0); /* possible only if wait released every level */
+    if (d->got == MP_OK) {
+        mp_condition_notify(d->c, 1);
+        mp_lock_release(d->l);
+    }
+    return NULL;
+}
+
+MPT_TEST(condition, COND_RLOCK_DEPTH, "COND-RLOCK-DEPTH: wait on a Condition over an RLock held twice releases both levels and restores them")
+{
+    struct depth d = {.got = MP_ENOTSUP};
+    MP_ASSERT_OK(mp_rlock_new(&d.l));
+    MP_ASSERT_OK(mp_condition_new(&d.c, d.l));
+    MP_ASSERT_OK(mp_condition_acquire(d.c, MP_FOREVER));
+    MP_ASSERT_OK(mp_lock_acquire(d.l, MP_FOREVER));
+    pthread_t t;
+    cr_assert(pthread_create(&t, NULL, take_notify, &d) == 0);
+    MP_ASSERT_OK(mp_condition_wait(d.c, 10.0));
+    pthread_join(t, NULL);
+    MP_ASSERT_STATUS(d.got, MP_OK);
+    MP_ASSERT_OK(mp_lock_release(d.l));
+    bool locked = false;
+    MP_ASSERT_OK(mp_lock_locked(d.l, &locked));
+    cr_assert(locked, "depth 2 not restored");
+    MP_ASSERT_OK(mp_condition_release(d.c));
+    MP_ASSERT_OK(mp_lock_locked(d.l, &locked));
+    cr_assert(!locked);
+    mp_condition_free(d.c);
+    mp_lock_free(d.l);
+}
+
+MPT_TEST(condition, COND_USER_LOCK, "COND-USER-LOCK: a Condition made over a Lock acquires and releases that Lock")
+{
+    mp_lock *l = NULL;
+    mp_condition *c = NULL;
+    bool locked = false;
+    MP_ASSERT_OK(mp_lock_new(&l));
+    MP_ASSERT_OK(mp_condition_new(&c, l));
+    MP_ASSERT_OK(mp_condition_acquire(c, MP_FOREVER));
+    MP_ASSERT_OK(mp_lock_locked(l, &locked));
+    cr_assert(locked);
+    MP_ASSERT_STATUS(mp_condition_acquire(c, MP_NOWAIT), MP_TIMEOUT); /* a Lock is not re-entrant */
+    MPT_ASSERT_TIMED(mp_condition_wait(c, 0.05), MP_TIMEOUT, 0.05);
+    MP_ASSERT_OK(mp_condition_release(c));
+    MP_ASSERT_OK(mp_lock_locked(l, &locked));
+    cr_assert(!locked);
+    MP_ASSERT_STATUS(mp_condition_release(c), MP_ESTATE);
+    mp_condition_free(c);
+    mp_lock_free(l);
+}
+
+struct counter {
+    mp_condition *c;
+    int value; /* guarded by the lock */
+    int calls;
+};
+
+static bool reached3(void *arg)
+{
+    struct counter *k = arg;
+    k->calls++;
+    return k->value >= 3;
+}
+
+static void *bump_thread(void *arg)
+{
+    struct counter *k = arg;
+    for (int i = 0; i < 3; i++) {
+        mp_condition_acquire(k->c, MP_FOREVER);
+        k->value++;
+        mp_condition_notify_all(k->c);
+        mp_condition_release(k->c);
+    }
+    return NULL;
+}
+
+MPT_TEST(condition, COND_WAIT_FOR, "COND-WAIT-FOR: wait_for returns MP_OK at once when the predicate holds, else after notifications make it true")
+{
+    struct counter k = {0};
+    MP_ASSERT_OK(mp_condition_new(&k.c, NULL));
+    MP_ASSERT_OK(mp_condition_acquire(k.c, MP_FOREVER));
+    k.value = 3;
+    MPT_ASSERT_PROMPT(mp_condition_wait_for(k.c, reached3, &k, 0), MP_OK);
+    cr_assert_eq(k.calls, 1);
+    k.value = 0;
+    pthread_t t;
+    cr_assert(pthread_create(&t, NULL, bump_thread, &k) == 0);
+    MP_ASSERT_OK(mp_condition_wait_for(k.c, reached3, &k, 10.0));
+    cr_assert_geq(k.value, 3);
+    MP_ASSERT_OK(mp_condition_release(k.c));
+    pthread_join(t, NULL);
+    mp_condition_free(k.c);
+}
+
+MPT_TEST(condition, COND_WAIT_FOR_TIMEOUT, "COND-WAIT-FOR-TIMEOUT: wait_for with a predicate that stays false is MP_TIMEOUT after t, never earlier; NULL predicate and NaN are MP_EINVAL")
+{
+    struct counter k = {0};
+    MP_ASSERT_OK(mp_condition_new(&k.c, NULL));
+    MP_ASSERT_OK(mp_condition_acquire(k.c, MP_FOREVER));
+    MPT_ASSERT_TIMED(mp_condition_wait_for(k.c, reached3, &k, 0.2), MP_TIMEOUT, 0.2);
+    cr_assert_geq(k.calls, 2); /* checked before and after waiting */
+    MPT_ASSERT_PROMPT(mp_condition_wait_for(k.c, reached3, &k, 0), MP_TIMEOUT);
+    MP_ASSERT_STATUS(mp_condition_wait_for(k.c, NULL, &k, 1.0), MP_EINVAL);
+    MP_ASSERT_STATUS(mp_condition_wait_for(k.c, reached3, &k, NAN), MP_EINVAL);
+    MP_ASSERT_OK(mp_condition_release(k.c));
+    mp_condition_free(k.c);
+}
+
+MPT_TEST(condition, COND_NULL_ARGS, "COND-NULL-ARGS: NULL handles are MP_EINVAL, a NaN wait timeout too")
+{
+    mp_condition *c = NULL;
+    MP_ASSERT_STATUS(mp_condition_new(NULL, NULL), MP_EINVAL);
+    MP_ASSERT_STATUS(mp_condition_acquire(NULL, 0), MP_EINVAL);
+    MP_ASSERT_STATUS(mp_condition_release(NULL), MP_EINVAL);
+    MP_ASSERT_STATUS(mp_condition_wait(NULL, 0), MP_EINVAL);
+    MP_ASSERT_STATUS(mp_condition_wait_for(NULL, reached3, NULL, 0), MP_EINVAL);
+    MP_ASSERT_STATUS(mp_condition_notify(NULL, 1), MP_EINVAL);
+    MP_ASSERT_STATUS(mp_condition_notify_all(NULL), MP_EINVAL);
+    MP_ASSERT_OK(mp_condition_new(&c, NULL));
+    MP_ASSERT_OK(mp_condition_acquire(c, MP_FOREVER));
+    MP_ASSERT_STATUS(mp_condition_wait(c, NAN), MP_EINVAL);
+    MP_ASSERT_STATUS(mp_condition_acquire(c, NAN), MP_EINVAL);
+    MP_ASSERT_OK(mp_condition_release(c));
+    mp_condition_free(c);
+    mp_condition_free(NULL);
+}
+
+/* Across processes: the child announces itself and waits; the parent waits
+ * for the announcement (a notify in the other direction), then notifies. */
+struct xproc {
+    mp_condition *c;
+    int *ready; /* in memory both map */
+};
+
+static bool child_ready(void *arg)
+{
+    return *((struct xproc *)arg)->ready != 0;
+}
+
+static int child_wait(void *arg)
+{
+    struct xproc *x = arg;
+    if (mp_condition_acquire(x->c, MP_FOREVER) != MP_OK)
+        return 1;
+    *x->ready = 1;
+    mp_condition_notify_all(x->c);
+    mp_status s = mp_condition_wait(x->c, 10.0);
+    mp_condition_release(x->c);
+    return s == MP_OK ? 0 : 2;
+}
+
+MPT_TEST(condition, COND_CROSS_PROCESS, "COND-CROSS-PROCESS: a child's notify wakes the parent's wait_for, and the parent's notify wakes the child's wait")
+{
+    struct xproc x;
+    x.ready = mmap(NULL, sizeof(int), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    cr_assert(x.ready != MAP_FAILED);
+    MP_ASSERT_OK(mp_condition_new(&x.c, NULL));
+    mp_process *p = mpt_start(child_wait, &x);
+    MP_ASSERT_OK(mp_condition_acquire(x.c, MP_FOREVER));
+    MP_ASSERT_OK(mp_condition_wait_for(x.c, child_ready, &x, 10.0));
+    MP_ASSERT_OK(mp_condition_notify(x.c, 1));
+    MP_ASSERT_OK(mp_condition_release(x.c));
+    cr_assert_eq(mpt_join(p), 0);
+    mp_condition_free(x.c);
+    munmap(x.ready, sizeof(int));
+}

@@ -1,0 +1,1192 @@
+/* Queue: put/get with every timeout path, maxsize, close, message sizes from
+ * 0 bytes to 64 MiB, many producers and consumers, and peers killed in the
+ * middle of a put or a get.  Children report through exit codes, pipes or a
+ * shared mapping (never cr_assert in a child); processes are sequenced with
+ * pipes and by watching a child's scheduler state, never with sleeps. */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "mpt.h"
+
+/* ---------------------------------------------------------------- helpers */
+
+#define MIB ((size_t)1 << 20)
+
+static uint64_t mix(uint64_t x)
+{
+    x += 0x9e3779b97f4a7c15ull;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+    return x ^ (x >> 31);
+}
+
+/* A buffer whose every byte depends on seed and position. */
+static void fill(void *buf, size_t n, uint64_t seed)
+{
+    uint8_t *p = buf;
+    for (size_t i = 0; i < n; i += 8) {
+        uint64_t v = mix(seed * 0x100000001b3ull ^ i);
+        memcpy(p + i, &v, n - i < 8 ? n - i : 8);
+    }
+}
+
+static bool intact(const void *buf, size_t n, uint64_t seed)
+{
+    const uint8_t *p = buf;
+    for (size_t i = 0; i < n; i += 8) {
+        uint64_t v = mix(seed * 0x100000001b3ull ^ i);
+        if (memcmp(p + i, &v, n - i < 8 ? n - i : 8) != 0)
+            return false;
+    }
+    return true;
+}
+
+/* put / get of a seeded message of n bytes */
+static mp_status put_seeded(mp_queue *q, size_t n, uint64_t seed, double timeout)
+{
+    void *b = malloc(n ? n : 1);
+    if (!b)
+        return MP_ENOMEM;
+    fill(b, n, seed);
+    mp_status st = mp_queue_put_bytes(q, b, n, timeout);
+    free(b);
+    return st;
+}
+
+static void get_seeded(mp_queue *q, size_t n, uint64_t seed, double timeout)
+{
+    void *b = NULL;
+    size_t len = 0;
+    MP_ASSERT_OK(mp_queue_get_bytes(q, &b, &len, timeout));
+    cr_assert_eq(len, n, "got %zu bytes, want %zu", len, n);
+    cr_assert(intact(b, len, seed), "message of %zu bytes (seed %llu) damaged", n,
+              (unsigned long long)seed);
+    free(b);
+}
+
+static void put_str(mp_queue *q, const char *s)
+{
+    MP_ASSERT_OK(mp_queue_put_bytes(q, s, strlen(s), MP_NOWAIT));
+}
+
+static void get_str(mp_queue *q, const char *want, double timeout)
+{
+    void *b = NULL;
+    size_t len = 0;
+    MP_ASSERT_OK(mp_queue_get_bytes(q, &b, &len, timeout));
+    cr_assert(len == strlen(want) && memcmp(b, want, len) == 0, "got %.*s, want %s",
+              (int)len, (char *)b, want);
+    free(b);
+}
+
+static size_t qsize(mp_queue *q)
+{
+    size_t n = 99;
+    MP_ASSERT_OK(mp_queue_qsize(q, &n));
+    return n;
+}
+
+typedef struct pipefd {
+    int r, w;
+} pipefd;
+
+static pipefd mkpipe(void)
+{
+    int fd[2];
+    cr_assert(pipe2(fd, O_CLOEXEC) == 0, "pipe2: %s", strerror(errno));
+    return (pipefd){fd[0], fd[1]};
+}
+
+static void closepipe(pipefd *p)
+{
+    close(p->r);
+    close(p->w);
+}
+
+static void signal_byte(int fd)
+{
+    char c = 1;
+    while (write(fd, &c, 1) < 0 && errno == EINTR) {
+    }
+}
+
+static void await_byte(int fd)
+{
+    char c;
+    ssize_t r;
+    while ((r = read(fd, &c, 1)) < 0 && errno == EINTR) {
+    }
+    cr_assert(r == 1, "handshake pipe: %zd", r);
+}
+
+/* Child-side version: returns false instead of asserting. */
+static bool child_await_byte(int fd)
+{
+    char c;
+    ssize_t r;
+    while ((r = read(fd, &c, 1)) < 0 && errno == EINTR) {
+    }
+    return r == 1;
+}
+
+static char proc_state(pid_t pid)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return '?';
+    size_t k = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[k] = 0;
+    char *rp = strrchr(buf, ')');
+    return rp && rp[1] == ' ' ? rp[2] : '?';
+}
+
+/* After a child has said (through a pipe) that its next step is a blocking
+ * queue call, watch it until it is asleep in that call: several consecutive
+ * 'S' (interruptible sleep) observations. */
+static void wait_asleep(mp_process *p)
+{
+    pid_t pid = 0;
+    MP_ASSERT_OK(mp_process_pid(p, &pid));
+    double t0 = mpt_now();
+    int streak = 0;
+    while (streak < 5) {
+        streak = proc_state(pid) == 'S' ? streak + 1 : 0;
+        cr_assert(mpt_now() - t0 < mpt_slack(10.0), "child %d never went to sleep", (int)pid);
+        struct timespec ts = {0, 2000000};
+        nanosleep(&ts, NULL);
+    }
+}
+
+static void *shared_mem(size_t n)
+{
+    void *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    cr_assert(p != MAP_FAILED, "mmap: %s", strerror(errno));
+    return p;
+}
+
+/* ------------------------------------------------------------- arguments */
+
+MPT_TEST(queue, Q_NEW_NULL_OUT, "Q-NEW-NULL-OUT: constructors with a NULL out are MP_EINVAL")
+{
+    MP_ASSERT_STATUS(mp_queue_new(NULL, 0), MP_EINVAL);
+    MP_ASSERT_STATUS(mp_queue_new(NULL, 5), MP_EINVAL);
+    mp_queue_free(NULL); /* a no-op */
+}
+
+MPT_TEST(queue, Q_NULL_HANDLE, "Q-NULL-HANDLE: every call on a NULL queue is MP_EINVAL")
+{
+    void *b = NULL;
+    size_t n = 0;
+    bool f = false;
+    mp_value *v = mp_int(1);
+    mp_value *out = NULL;
+    MP_ASSERT_STATUS(mp_queue_put(NULL, v, 0), MP_EINVAL);
+    MP_ASSERT_STATUS(mp_queue_get(NULL, &out, 0), MP_EINVAL);
+    MP_ASSERT_STATUS(mp_queue_put_bytes(NULL, "x", 1, 0), MP_EINVAL);
+    MP_ASSERT_STATUS(mp_queue_get_bytes(NULL, &b, &n, 0), MP_EINVAL);
+    MP_ASSERT_STATUS(mp_queue_qsize(NULL, &n), MP_EINVAL);
+    MP_ASSERT_STATUS(mp_queue_empty(NULL, &f), MP_EINVAL);
+    MP_ASSERT_STATUS(mp_queue_full(NULL, &f), MP_EINVAL);
+    MP_ASSERT_STATUS(mp_queue_close(NULL), MP_EINVAL);
+    MP_ASSERT_STATUS(mp_queue_join_thread(NULL), MP_EINVAL);
+    MP_ASSERT_STATUS(mp_queue_cancel_join_thread(NULL), MP_EINVAL);
+    MP_ASSERT_STATUS(mp_queue_task_done(NULL), MP_EINVAL);
+    MP_ASSERT_STATUS(mp_queue_join(NULL, 0), MP_EINVAL);
+    mp_value_free(v);
+}
+
+MPT_TEST(queue, Q_NULL_ARGS, "Q-NULL-ARGS: NULL value, buffer or output pointers are MP_EINVAL")
+{
+    mp_queue *q = NULL;
+    MP_ASSERT_OK(mp_queue_new(&q, 0));
+    void *b = NULL;
+    size_t n = 0;
+    MP_ASSERT_STATUS(mp_queue_put(q, NULL, 0), MP_EINVAL);
+    MP_ASSERT_STATUS(mp_queue_put_bytes(q, NULL, 3, 0), MP_EINVAL);
+    put_str(q, "kept");
+    MP_ASSERT_STATUS(mp_queue_get(q, NULL, 0), MP_EINVAL);
+    MP_ASSERT_STATUS(mp_queue_get_bytes(q, NULL, &n, 0), MP_EINVAL);
+    MP_ASSERT_STATUS(mp_queue_get_bytes(q, &b, NULL, 0), MP_EINVAL);
+    MP_ASSERT_STATUS(mp_queue_qsize(q, NULL), MP_EINVAL);
+    MP_ASSERT_STATUS(mp_queue_empty(q, NULL), MP_EINVAL);
+    MP_ASSERT_STATUS(mp_queue_full(q, NULL), MP_EINVAL);
+    cr_assert_eq(qsize(q), 1, "a rejected call consumed the message");
+    get_str(q, "kept", 0);
+    mp_queue_free(q);
+}
+
+MPT_TEST(queue, Q_NAN_TIMEOUT, "Q-NAN-TIMEOUT: a NaN timeout is MP_EINVAL for put and get")
+{
+    mp_queue *q = NULL;
+    MP_ASSERT_OK(mp_queue_new(&q, 0));
+    MP_ASSERT_STATUS(mp_queue_put_bytes(q, "x", 1, NAN), MP_EINVAL);
+    cr_assert_eq(qsize(q), 0);
+    put_str(q, "x");
+    void *b = NULL;
+    size_t n = 0;
+    MP_ASSERT_STATUS(mp_queue_get_bytes(q, &b, &n, NAN), MP_EINVAL);
+    cr_assert_eq(qsize(q), 1);
+    mp_queue_free(q);
+}
+
+/* ----------------------------------------------------------- put and get */
+
+MPT_TEST(queue, Q_PUT_GET_BYTES, "Q-PUT-GET-BYTES: get_bytes returns the bytes put, in a malloc()ed buffer")
+{
+    mp_queue *q = NULL;
+    MP_ASSERT_OK(mp_queue_new(&q, 0));
+    MP_ASSERT_OK(put_seeded(q, 1000, 7, MP_FOREVER));
+    get_seeded(q, 1000, 7, MP_FOREVER);
+    mp_queue_free(q);
+}
+
+MPT_TEST(queue, Q_PUT_GET_VALUE, "Q-PUT-GET-VALUE: get returns a value equal to the one put")
+{
+    mp_queue *q = NULL;
+    MP_ASSERT_OK(mp_queue_new(&q, 0));
+    mp_value *d = mp_dict();
+    cr_assert(d != NULL);
+    MP_ASSERT_OK(mp_dict_set(d, mp_str("k"), mp_list_of(2, mp_float(1.5), mp_bytes("\0z", 2))));
+    MP_ASSERT_OK(mp_dict_set(d, mp_int(-3), mp_tuple_of(2, mp_bool(true), mp_none())));
+    mp_value *v = mp_list_of(4, mp_int(42), mp_none(), mp_str("hello"), d);
+    cr_assert(v != NULL);
+    MP_ASSERT_OK(mp_queue_put(q, v, MP_FOREVER));
+    mp_value *out = NULL;
+    MP_ASSERT_OK(mp_queue_get(q, &out, MP_FOREVER));
+    cr_assert(mp_value_equal(v, out), "the value changed on its way");
+    mp_value_free(v);
+    mp_value_free(out);
+    mp_queue_free(q);
+}
+
+MPT_TEST(queue, Q_FIFO, "Q-FIFO: messages come out in the order they were put")
+{
+    mp_queue *q = NULL;
+    MP_ASSERT_OK(mp_queue_new(&q, 0));
+    for (uint32_t i = 0; i < 1000; i++)
+        MP_ASSERT_OK(mp_queue_put_bytes(q, &i, sizeof i, MP_NOWAIT));
+    for (uint32_t i = 0; i < 1000; i++) {
+        void *b = NULL;
+        size_t n = 0;
+        MP_ASSERT_OK(mp_queue_get_bytes(q, &b, &n, MP_NOWAIT));
+        cr_assert(n == 4 && *(uint32_t *)b == i, "message %u out of order", i);
+        free(b);
+    }
+    mp_queue_free(q);
+}
+
+typedef struct prod_arg {
+    mp_queue *q;
+    uint32_t id, count;
+} prod_arg;
+
+static int producer_seq(void *a)
+{
+    prod_arg *p = a;
+    for (uint32_t i = 0; i < p->count; i++) {
+        uint32_t m[2] = {p->id, i};
+        if (mp_queue_put_bytes(p->q, m, sizeof m, 10.0))
+            return 1;
+    }
+    return 0;
+}
+
+MPT_TEST(queue, Q_FIFO_PER_PRODUCER, "Q-FIFO-PER-PRODUCER: with two producer processes, each one's messages arrive in its order")
+{
+    mp_queue *q = NULL;
+    MP_ASSERT_OK(mp_queue_new(&q, 0));
+    prod_arg a[2] = {{q, 0, 500}, {q, 1, 500}};
+    mp_process *p0 = mpt_start(producer_seq, &a[0]);
+    mp_process *p1 = mpt_start(producer_seq, &a[1]);
+    uint32_t next[2] = {0, 0};
+    for (int i = 0; i < 1000; i++) {
+        void *b = NULL;
+        size_t n = 0;
+        MP_ASSERT_OK(mp_queue_get_bytes(q, &b, &n, 10.0));
+        uint32_t m[2];
+        cr_assert_eq(n, sizeof m);
+        memcpy(m, b, sizeof m);
+        free(b);
+        cr_assert(m[0] < 2 && m[1] == next[m[0]], "producer %u: got %u, want %u", m[0], m[1],
+                  next[m[0] & 1]);
+        next[m[0]]++;
+    }
+    cr_assert_eq(mpt_join(p0), 0);
+    cr_assert_eq(mpt_join(p1), 0);
+    mp_queue_free(q);
+}
+
+static void *thread_producer(void *a)
+{
+    producer_seq(a);
+    return NULL;
+}
+
+MPT_TEST(queue, Q_THREADS, "Q-THREADS: threads of one process may share a queue handle")
+{
+    mp_queue *q = NULL;
+    MP_ASSERT_OK(mp_queue_new(&q, 8));
+    prod_arg a[2] = {{q, 0, 2000}, {q, 1, 2000}};
+    pthread_t t[2];
+    for (int i = 0; i < 2; i++)
+        cr_assert(pthread_create(&t[i], NULL, thread_producer, &a[i]) == 0);
+    uint32_t next[2] = {0, 0};
+    for (int i = 0; i < 4000; i++) {
+        void *b = NULL;
+        size_t n = 0;
+        MP_ASSERT_OK(mp_queue_get_bytes(q, &b, &n, 10.0));
+        uint32_t m[2];
+        memcpy(m, b, sizeof m);
+        free(b);
+        cr_assert(m[0] < 2 && m[1] == next[m[0]], "thread %u: out of order", m[0]);
+        next[m[0]]++;
+    }
+    for (int i = 0; i < 2; i++)
+        pthread_join(t[i], NULL);
+    mp_queue_free(q);
+}
+
+/* -------------------------------------------------------------- put: full */
+
+static mp_queue *full_queue(long maxsize)
+{
+    mp_queue *q = NULL;
+    MP_ASSERT_OK(mp_queue_new(&q, maxsize));
+    for (long i = 0; i < maxsize; i++)
+        put_str(q, "f");
+    return q;
+}
+
+MPT_TEST(queue, Q_PUT_NOWAIT_FULL, "Q-PUT-NOWAIT-FULL: put without blocking on a full queue is MP_FULL at once")
+{
+    mp_queue *q = full_queue(2);
+    mp_value *v = mp_int(7);
+    MPT_ASSERT_PROMPT(mp_queue_put_bytes(q, "x", 1, MP_NOWAIT), MP_FULL);
+    MPT_ASSERT_PROMPT(mp_queue_put_nowait(q, v), MP_FULL);
+    cr_assert_eq(qsize(q), 2);
+    mp_value_free(v);
+    mp_queue_free(q);
+}
+
+MPT_TEST(queue, Q_PUT_TIMEOUT_FULL, "Q-PUT-TIMEOUT-FULL: put with a timeout on a full queue waits that long, then MP_FULL")
+{
+    mp_queue *q = full_queue(1);
+    MPT_ASSERT_TIMED(mp_queue_put_bytes(q, "x", 1, 0.3), MP_FULL, 0.3);
+    cr_assert_eq(qsize(q), 1);
+    mp_queue_free(q);
+}
+
+MPT_TEST(queue, Q_PUT_NEGATIVE_TIMEOUT, "Q-PUT-NEGATIVE-TIMEOUT: put with timeout 0 or negative on a full queue is MP_FULL at once")
+{
+    mp_queue *q = full_queue(1);
+    MPT_ASSERT_PROMPT(mp_queue_put_bytes(q, "x", 1, 0.0), MP_FULL);
+    MPT_ASSERT_PROMPT(mp_queue_put_bytes(q, "x", 1, -1.0), MP_FULL);
+    MPT_ASSERT_PROMPT(mp_queue_put_bytes(q, "x", 1, -INFINITY), MP_FULL);
+    mp_queue_free(q);
+}
+
+typedef struct hs_arg {
+    mp_queue *q;
+    pipefd go;
+} hs_arg;
+
+static int get_after_go(void *a)
+{
+    hs_arg *h = a;
+    if (!child_await_byte(h->go.r))
+        return 2;
+    void *b = NULL;
+    size_t n = 0;
+    if (mp_queue_get_bytes(h->q, &b, &n, 10.0))
+        return 1;
+    int ok = n == 1 && *(char *)b == 'f';
+    free(b);
+    return ok ? 0 : 3;
+}
+
+MPT_TEST(queue, Q_PUT_BLOCKS_UNTIL_ROOM, "Q-PUT-BLOCKS-UNTIL-ROOM: a blocking put on a full queue returns once another process makes room")
+{
+    mp_queue *q = full_queue(1);
+    hs_arg h = {q, mkpipe()};
+    mp_process *p = mpt_start(get_after_go, &h);
+    signal_byte(h.go.w);
+    MP_ASSERT_OK(mp_queue_put_bytes(q, "y", 1, MP_FOREVER));
+    cr_assert_eq(mpt_join(p), 0, "the child did not get the first message");
+    get_str(q, "y", MP_NOWAIT);
+    closepipe(&h.go);
+    mp_queue_free(q);
+}
+
+MPT_TEST(queue, Q_PUT_TIMEOUT_ROOM, "Q-PUT-TIMEOUT-ROOM: a put with a timeout succeeds when room appears before the deadline")
+{
+    mp_queue *q = full_queue(1);
+    hs_arg h = {q, mkpipe()};
+    mp_process *p = mpt_start(get_after_go, &h);
+    signal_byte(h.go.w);
+    MP_ASSERT_OK(mp_queue_put_bytes(q, "y", 1, 30.0));
+    cr_assert_eq(mpt_join(p), 0);
+    get_str(q, "y", MP_NOWAIT);
+    closepipe(&h.go);
+    mp_queue_free(q);
+}
+
+/* ------------------------------------------------------------- get: empty */
+
+MPT_TEST(queue, Q_GET_NOWAIT_EMPTY, "Q-GET-NOWAIT-EMPTY: get without blocking on an empty queue is MP_EMPTY at once")
+{
+    mp_queue *q = NULL;
+    MP_ASSERT_OK(mp_queue_new(&q, 0));
+    void *b = NULL;
+    size_t n = 0;
+    mp_value *v = NULL;
+    MPT_ASSERT_PROMPT(mp_queue_get_bytes(q, &b, &n, MP_NOWAIT), MP_EMPTY);
+    MPT_ASSERT_PROMPT(mp_queue_get_nowait(q, &v), MP_EMPTY);
+    cr_assert(b == NULL && v == NULL, "outputs written on failure");
+    mp_queue_free(q);
+}
+
+MPT_TEST(queue, Q_GET_NOWAIT_AVAILABLE, "Q-GET-NOWAIT-AVAILABLE: get without blocking returns an available item at once")
+{
+    mp_queue *q = NULL;
+    MP_ASSERT_OK(mp_queue_new(&q, 0));
+    put_str(q, "here");
+    double t0 = mpt_now();
+    get_str(q, "here", MP_NOWAIT);
+    cr_assert(mpt_now() - t0 < mpt_slack(1.0));
+    mp_queue_free(q);
+}
+
+MPT_TEST(queue, Q_GET_TIMEOUT_EMPTY, "Q-GET-TIMEOUT-EMPTY: get with a timeout on an empty queue waits that long, then MP_EMPTY")
+{
+    mp_queue *q = NULL;
+    MP_ASSERT_OK(mp_queue_new(&q, 0));
+    void *b = NULL;
+    size_t n = 0;
+    MPT_ASSERT_TIMED(mp_queue_get_bytes(q, &b, &n, 0.3), MP_EMPTY, 0.3);
+    mp_value *v = NULL;
+    MPT_ASSERT_TIMED(mp_queue_get(q, &v, 0.2), MP_EMPTY, 0.2);
+    mp_queue_free(q);
+}
+
+MPT_TEST(queue, Q_GET_NEGATIVE_TIMEOUT, "Q-GET-NEGATIVE-TIMEOUT: get with timeout 0 or negative on an empty queue is MP_EMPTY at once")
+{
+    mp_queue *q = NULL;
+    MP_ASSERT_OK(mp_queue_new(&q, 0));
+    void *b = NULL;
+    size_t n = 0;
+    MPT_ASSERT_PROMPT(mp_queue_get_bytes(q, &b, &n, 0.0), MP_EMPTY);
+    MPT_ASSERT_PROMPT(mp_queue_get_bytes(q, &b, &n, -1.0), MP_EMPTY);
+    MPT_ASSERT_PROMPT(mp_queue_get_bytes(q, &b, &n, -INFINITY), MP_EMPTY);
+    mp_queue_free(q);
+}
+
+static int put_after_go(void *a)
+{
+    hs_arg *h = a;
+    if (!child_await_byte(h->go.r))
+        return 2;
+    return mp_queue_put_bytes(h->q, "late", 4, MP_FOREVER) ? 1 : 0;
+}
+
+MPT_TEST(queue, Q_GET_BLOCKS_UNTIL_PUT, "Q-GET-BLOCKS-UNTIL-PUT: a blocking get returns the item another process puts later")
+{
+    mp_queue *q = NULL;
+    MP_ASSERT_OK(mp_queue_new(&q, 0));
+    hs_arg h = {q, mkpipe()};
+    mp_process *p = mpt_start(put_after_go, &h);
+    signal_byte(h.go.w);
+    get_str(q, "late", MP_FOREVER);
+    cr_assert_eq(mpt_join(p), 0);
+    closepipe(&h.go);
+    mp_queue_free(q);
+}
+
+MPT_TEST(queue, Q_GET_TIMEOUT_RECEIVES, "Q-GET-TIMEOUT-RECEIVES: a get with a timeout returns an item put before the deadline")
+{
+    mp_queue *q = NULL;
+    MP_ASSERT_OK(mp_queue_new(&q, 0));
+    hs_arg h = {q, mkpipe()};
+    mp_process *p = mpt_start(put_after_go, &h);
+    signal_byte(h.go.w);
+    get_str(q, "late", 30.0);
+    cr_assert_eq(mpt_join(p), 0);
+    closepipe(&h.go);
+    mp_queue_free(q);
+}
+
+/* ------------------------------------------------------- size and state */
+
+MPT_TEST(queue, Q_MAXSIZE_EXACT, "Q-MAXSIZE-EXACT: Queue(3) takes exactly 3 items; the 4th put is MP_FULL until a get")
+{
+    mp_queue *q = NULL;
+    MP_ASSERT_OK(mp_queue_new(&q, 3));
+    for (int i = 0; i < 3; i++)
+        MP_ASSERT_OK(mp_queue_put_bytes(q, "abc", 3, MP_NOWAIT));
+    MPT_ASSERT_PROMPT(mp_queue_put_bytes(q, "abc", 3, MP_NOWAIT), MP_FULL);
+    MPT_ASSERT_PROMPT(mp_queue_put_bytes(q, "", 0, MP_NOWAIT), MP_FULL);
+    get_str(q, "abc", MP_NOWAIT);
+    MP_ASSERT_OK(mp_queue_put_bytes(q, "abc", 3, MP_NOWAIT));
+    MPT_ASSERT_PROMPT(mp_queue_put_bytes(q, "abc", 3, MP_NOWAIT), MP_FULL);
+    cr_assert_eq(qsize(q), 3);
+    mp_queue_free(q);
+}
+
+MPT_TEST(queue, Q_MAXSIZE_UNBOUNDED, "Q-MAXSIZE-UNBOUNDED: maxsize 0 or negative is unbounded: many puts, none MP_FULL")
+{
+    long sizes[] = {0, -1, -100};
+    for (int k = 0; k < 3; k++) {
+        mp_queue *q = NULL;
+        MP_ASSERT_OK(mp_queue_new(&q, sizes[k]));
+        for (int i = 0; i < 5000; i++)
+            MP_ASSERT_OK(mp_queue_put_bytes(q, "0123456789", 10, MP_NOWAIT));
+        cr_assert_eq(qsize(q), 5000);
+        bool full = true;
+        MP_ASSERT_OK(mp_queue_full(q, &full));
+        cr_assert(!full);
+        mp_queue_free(q);
+    }
+}
+
+MPT_TEST(queue, Q_QSIZE_EMPTY_FULL, "Q-QSIZE-EMPTY-FULL: qsize counts items; empty and full follow puts and gets")
+{
+    mp_queue *q = NULL;
+    MP_ASSERT_OK(mp_queue_new(&q, 2));
+    bool e = false, f = true;
+    MP_ASSERT_OK(mp_queue_empty(q, &e));
+    MP_ASSERT_OK(mp_queue_full(q, &f));
+    cr_assert(e && !f && qsize(q) == 0);
+    put_str(q, "1");
+    MP_ASSERT_OK(mp_queue_empty(q, &e));
+    MP_ASSERT_OK(mp_queue_full(q, &f));
+    cr_assert(!e && !f && qsize(q) == 1);
+    put_str(q, "22");
+    MP_ASSERT_OK(mp_queue_full(q, &f));
+    cr_assert(f && qsize(q) == 2);
+    get_str(q, "1", 0);
+    get_str(q, "22", 0);
+    MP_ASSERT_OK(mp_queue_empty(q, &e));
+    cr_assert(e && qsize(q) == 0);
+    mp_queue_free(q);
+}
+
+/* ------------------------------------------------------------------ close */
+
+MPT_TEST(queue, Q_CLOSE_THEN_PUT, "Q-CLOSE-THEN-PUT: after close every put is MP_CLOSED; close is idempotent")
+{
+    mp_queue *q = NULL;
+    MP_ASSERT_OK(mp_queue_new(&q, 0));
+    MP_ASSERT_OK(mp_queue_close(q));
+    MP_ASSERT_OK(mp_queue_close(q));
+    mp_value *v = mp_int(1);
+    MP_ASSERT_STATUS(mp_queue_put_bytes(q, "x", 1, MP_NOWAIT), MP_CLOSED);
+    MP_ASSERT_STATUS(mp_queue_put_bytes(q, "x", 1, MP_FOREVER), MP_CLOSED);
+    MP_ASSERT_STATUS(mp_queue_put(q, v, 1.0), MP_CLOSED);
+    cr_assert_eq(qsize(q), 0);
+    mp_value_free(v);
+    mp_queue_free(q);
+}
+
+MPT_TEST(queue, Q_CLOSE_GET_REMAINING, "Q-CLOSE-GET-REMAINING: items queued before close can still be got, then MP_EMPTY")
+{
+    mp_queue *q = NULL;
+    MP_ASSERT_OK(mp_queue_new(&q, 0));
+    put_str(q, "a");
+    put_str(q, "b");
+    MP_ASSERT_OK(mp_queue_close(q));
+    get_str(q, "a", MP_NOWAIT);
+    get_str(q, "b", 1.0);
+    void *b = NULL;
+    size_t n = 0;
+    MPT_ASSERT_PROMPT(mp_queue_get_bytes(q, &b, &n, MP_NOWAIT), MP_EMPTY);
+    mp_queue_free(q);
+}
+
+typedef struct putter {
+    mp_queue *q;
+    _Atomic pid_t tid;
+    mp_status st;
+} putter;
+
+static void *blocked_putter(void *a)
+{
+    putter *p = a;
+    atomic_store(&p->tid, gettid());
+    p->st = mp_queue_put_bytes(p->q, "z", 1, MP_FOREVER);
+    return NULL;
+}
+
+static char thread_state(pid_t tid)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/self/task/%d/stat", (int)tid);
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return '?';
+    size_t k = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[k] = 0;
+    char *rp = strrchr(buf, ')');
+    return rp && rp[1] == ' ' ? rp[2] : '?';
+}
+
+MPT_TEST(queue, Q_CLOSE_WAKES_PUTTER, "Q-CLOSE-WAKES-PUTTER: close wakes a put blocked on a full queue; it returns MP_CLOSED")
+{
+    mp_queue *q = full_queue(1);
+    putter p = {q, 0, MP_OK};
+    pthread_t t;
+    cr_assert(pthread_create(&t, NULL, blocked_putter, &p) == 0);
+    while (atomic_load(&p.tid) == 0)
+        sched_yield();
+    double t0 = mpt_now();
+    for (int streak = 0; streak < 5;) {
+        streak = thread_state(atomic_load(&p.tid)) == 'S' ? streak + 1 : 0;
+        cr_assert(mpt_now() - t0 < mpt_slack(10.0), "the putter never blocked");
+        struct timespec ts = {0, 2000000};
+        nanosleep(&ts, NULL);
+    }
+    t0 = mpt_now();
+    MP_ASSERT_OK(mp_queue_close(q));
+    pthread_join(t, NULL);
+    cr_assert(mpt_now() - t0 < mpt_slack(1.0), "the putter took %.3f s to wake",
+              mpt_now() - t0);
+    cr_assert_eq(p.st, MP_CLOSED, "putter got %s", mp_status_name(p.st));
+    cr_assert_eq(qsize(q), 1);
+    mp_queue_free(q);
+}
+
+static int put_after_go_status(void *a)
+{
+    hs_arg *h = a;
+    if (!child_await_byte(h->go.r))
+        return 2;
+    return mp_queue_put_bytes(h->q, "child", 5, 5.0) == MP_OK ? 0 : 1;
+}
+
+MPT_TEST(queue, Q_CLOSE_PER_PROCESS, "Q-CLOSE-PER-PROCESS: close ends putting in the calling process only; another process can still put")
+{
+    mp_queue *q = NULL;
+    MP_ASSERT_OK(mp_queue_new(&q, 0));
+    hs_arg h = {q, mkpipe()};
+    mp_process *p = mpt_start(put_after_go_status, &h);
+    MP_ASSERT_OK(mp_queue_close(q));
+    signal_byte(h.go.w);
+    cr_assert_eq(mpt_join(p), 0, "the child's put failed after the parent's close");
+    get_str(q, "child", 5.0);
+    closepipe(&h.go);
+    mp_queue_free(q);
+}
+
+MPT_TEST(queue, Q_JOIN_THREAD, "Q-JOIN-THREAD: join_thread is MP_ESTATE before close and MP_OK after")
+{
+    mp_queue *q = NULL;
+    MP_ASSERT_OK(mp_queue_new(&q, 0));
+    put_str(q, "x");
+    MP_ASSERT_STATUS(mp_queue_join_thread(q), MP_ESTATE);
+    MP_ASSERT_OK(mp_queue_close(q));
+    MPT_ASSERT_PROMPT(mp_queue_join_thread(q), MP_OK);
+    get_str(q, "x", 0);
+    mp_queue_free(q);
+}
+
+MPT_TEST(queue, Q_CANCEL_JOIN_THREAD, "Q-CANCEL-JOIN-THREAD: cancel_join_thread is MP_OK before or after close and loses nothing")
+{
+    mp_queue *q = NULL;
+    MP_ASSERT_OK(mp_queue_new(&q, 0));
+    put_str(q, "x");
+    MP_ASSERT_OK(mp_queue_cancel_join_thread(q));
+    MP_ASSERT_OK(mp_queue_close(q));
+    MP_ASSERT_OK(mp_queue_cancel_join_thread(q));
+    get_str(q, "x", 0);
+    mp_queue_free(q);
+}
+
+/* ---------------------------------------------------------- message sizes */
+
+MPT_TEST(queue, Q_MSG_EMPTY, "Q-MSG-EMPTY: a 0-byte message is a message: counted, got with length 0")
+{
+    mp_queue *q = NULL;
+    MP_ASSERT_OK(mp_queue_new(&q, 0));
+    MP_ASSERT_OK(mp_queue_put_bytes(q, NULL, 0, MP_NOWAIT));
+    MP_ASSERT_OK(mp_queue_put_bytes(q, "", 0, MP_NOWAIT));
+    cr_assert_eq(qsize(q), 2);
+    for (int i = 0; i < 2; i++) {
+        void *b = NULL;
+        size_t n = 99;
+        MP_ASSERT_OK(mp_queue_get_bytes(q, &b, &n, MP_NOWAIT));
+        cr_assert(b != NULL && n == 0);
+        free(b);
+    }
+    cr_assert_eq(qsize(q), 0);
+    mp_queue_free(q);
+}
+
+MPT_TEST(queue, Q_MSG_SIZES, "Q-MSG-SIZES: messages of every size class up to 12 MiB, and many MiB of traffic, arrive intact")
+{
+    mp_queue *q = NULL;
+    MP_ASSERT_OK(mp_queue_new(&q, 0));
+    static const size_t sizes[] = {1, 7, 8, 9, 63, 64, 65, 4095, 4096, 4097, 65539,
+                                   MIB + 5, 8 * MIB - 8, 8 * MIB - 7, 8 * MIB + 1,
+                                   12 * MIB + 3};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        MP_ASSERT_OK(put_seeded(q, sizes[i], i, 5.0));
+        get_seeded(q, sizes[i], i, 5.0);
+    }
+    /* Keep three messages in flight while 60 MiB go through. */
+    for (int i = 0; i < 3; i++)
+        MP_ASSERT_OK(put_seeded(q, 3 * MIB + 11 * (size_t)i, 100 + i, 5.0));
+    for (int i = 3; i < 20; i++) {
+        get_seeded(q, 3 * MIB + 11 * (size_t)(i - 3), 100 + i - 3, 5.0);
+        MP_ASSERT_OK(put_seeded(q, 3 * MIB + 11 * (size_t)i, 100 + i, 5.0));
+    }
+    for (int i = 17; i < 20; i++)
+        get_seeded(q, 3 * MIB + 11 * (size_t)i, 100 + i, 5.0);
+    cr_assert_eq(qsize(q), 0);
+    mp_queue_free(q);
+}
+
+typedef struct big_arg {
+    mp_queue *q;
+    size_t size;
+    uint64_t seed;
+} big_arg;
+
+static int put_big(void *a)
+{
+    big_arg *b = a;
+    return put_seeded(b->q, b->size, b->seed, 30.0) ? 1 : 0;
+}
+
+MPT_TEST(queue, Q_MSG_64MIB, "Q-MSG-64MIB: a 64 MiB message from another process arrives intact")
+{
+    mp_queue *q = NULL;
+    MP_ASSERT_OK(mp_queue_new(&q, 0));
+    big_arg a = {q, 64 * MIB, 64};
+    mp_process *p = mpt_start(put_big, &a);
+    get_seeded(q, 64 * MIB, 64, 30.0);
+    cr_assert_eq(mpt_join(p), 0);
+    mp_queue_free(q);
+}
+
+MPT_TEST(queue, Q_MSG_TOO_LARGE, "Q-MSG-TOO-LARGE: a message over MP_MSG_MAX is MP_EMSGSIZE at once, before anything is read or queued")
+{
+    mp_queue *q = NULL;
+    MP_ASSERT_OK(mp_queue_new(&q, 0));
+    char one = 'x'; /* a reader of the buffer would overrun it */
+    MPT_ASSERT_PROMPT(mp_queue_put_bytes(q, &one, MP_MSG_MAX + 1, MP_FOREVER), MP_EMSGSIZE);
+    MPT_ASSERT_PROMPT(mp_queue_put_bytes(q, &one, SIZE_MAX, MP_NOWAIT), MP_EMSGSIZE);
+    cr_assert_eq(qsize(q), 0);
+    put_str(q, "next");
+    get_str(q, "next", 0);
+    mp_queue_free(q);
+}
+
+static int put_ten_mib(void *a)
+{
+    mp_queue *q = a;
+    for (int i = 0; i < 4; i++)
+        if (put_seeded(q, MIB, 500 + i, 10.0))
+            return 1;
+    return put_seeded(q, 6 * MIB, 504, 10.0) ? 1 : 0;
+}
+
+MPT_TEST(queue, Q_JOIN_BEFORE_DRAIN, "Q-JOIN-BEFORE-DRAIN: a child that put 10 MiB and returned can be joined before the queue is drained")
+{
+    mp_queue *q = NULL;
+    MP_ASSERT_OK(mp_queue_new(&q, 0));
+    mp_process *p = mpt_start(put_ten_mib, q);
+    MP_ASSERT_OK(mp_process_join(p, 20.0));
+    int code = MP_EXITCODE_NONE;
+    MP_ASSERT_OK(mp_process_exitcode(p, &code));
+    cr_assert_eq(code, 0);
+    mp_process_free(p);
+    cr_assert_eq(qsize(q), 5);
+    for (int i = 0; i < 4; i++)
+        get_seeded(q, MIB, 500 + i, MP_NOWAIT);
+    get_seeded(q, 6 * MIB, 504, MP_NOWAIT);
+    mp_queue_free(q);
+}
+
+MPT_TEST(queue, Q_GET_MALFORMED, "Q-GET-MALFORMED: get of bytes that are no encoded value is MP_EPROTO and consumes the message")
+{
+    mp_queue *q = NULL;
+    MP_ASSERT_OK(mp_queue_new(&q, 0));
+    MP_ASSERT_OK(mp_queue_put_bytes(q, "\xc1", 1, MP_NOWAIT)); /* never valid msgpack */
+    mp_value *v = NULL;
+    MP_ASSERT_STATUS(mp_queue_get(q, &v, MP_NOWAIT), MP_EPROTO);
+    cr_assert(v == NULL);
+    cr_assert_eq(qsize(q), 0);
+    mp_queue_free(q);
+}
+
+/* -------------------------------------------------- many processes at once */
+
+#define MP_N 4
+#define MP_ITEMS 2000
+
+typedef struct mpmc {
+    mp_queue *q;
+    _Atomic uint32_t seen[MP_N][MP_ITEMS];
+    _Atomic uint32_t order_errors, bad;
+    uint32_t id;
+} mpmc;
+
+typedef struct mpmc_arg {
+    mpmc *m;
+    uint32_t id;
+} mpmc_arg;
+
+static int mpmc_producer(void *a)
+{
+    mpmc_arg *x = a;
+    for (uint32_t i = 0; i < MP_ITEMS; i++) {
+        uint64_t m[3] = {x->id, i, mix((uint64_t)x->id << 32 | i)};
+        /* Sizes vary so that records of different lengths interleave. */
+        uint8_t buf[24 + 64];
+        memcpy(buf, m, sizeof m);
+        size_t n = sizeof m + (i % 5) * 16;
+        fill(buf + sizeof m, n - sizeof m, m[2]);
+        if (mp_queue_put_bytes(x->m->q, buf, n, 20.0))
+            return 1;
+    }
+    return 0;
+}
+
+static int mpmc_consumer(void *a)
+{
+    mpmc_arg *x = a;
+    int32_t last[MP_N] = {-1, -1, -1, -1};
+    for (;;) {
+        void *b = NULL;
+        size_t n = 0;
+        if (mp_queue_get_bytes(x->m->q, &b, &n, 20.0))
+            return 1;
+        uint64_t m[3];
+        if (n < sizeof m) {
+            free(b);
+            return 2;
+        }
+        memcpy(m, b, sizeof m);
+        if (m[0] == UINT32_MAX) {
+            free(b);
+            return 0;
+        }
+        if (m[0] >= MP_N || m[1] >= MP_ITEMS || m[2] != mix(m[0] << 32 | m[1]) ||
+            n != sizeof m + (m[1] % 5) * 16 || !intact((uint8_t *)b + sizeof m, n - sizeof m, m[2]))
+            atomic_fetch_add(&x->m->bad, 1);
+        else {
+            atomic_fetch_add(&x->m->seen[m[0]][m[1]], 1);
+            if ((int32_t)m[1] <= last[m[0]])
+                atomic_fetch_add(&x->m->order_errors, 1);
+            last[m[0]] = (int32_t)m[1];
+        }
+        free(b);
+    }
+}
+
+MPT_TEST(queue, Q_MPMC_CHECKSUM, "Q-MPMC-CHECKSUM: 4 producer and 4 consumer processes: every message delivered once, intact, in each producer's order")
+{
+    mpmc *m = shared_mem(sizeof *m);
+    MP_ASSERT_OK(mp_queue_new(&m->q, 64));
+    mpmc_arg args[2 * MP_N];
+    mp_process *ps[2 * MP_N];
+    for (uint32_t i = 0; i < 2 * MP_N; i++) {
+        args[i] = (mpmc_arg){m, i % MP_N};
+        ps[i] = mpt_start(i < MP_N ? mpmc_producer : mpmc_consumer, &args[i]);
+    }
+    for (int i = 0; i < MP_N; i++)
+        cr_assert_eq(mpt_join(ps[i]), 0, "producer %d failed", i);
+    for (int i = 0; i < MP_N; i++) {
+        uint64_t stop[3] = {UINT32_MAX, 0, 0};
+        MP_ASSERT_OK(mp_queue_put_bytes(m->q, stop, sizeof stop, 20.0));
+    }
+    for (int i = MP_N; i < 2 * MP_N; i++)
+        cr_assert_eq(mpt_join(ps[i]), 0, "consumer %d failed", i - MP_N);
+    cr_assert_eq(atomic_load(&m->bad), 0, "damaged messages");
+    cr_assert_eq(atomic_load(&m->order_errors), 0, "a consumer saw a producer's messages out of order");
+    for (int p = 0; p < MP_N; p++)
+        for (int i = 0; i < MP_ITEMS; i++)
+            cr_assert_eq(atomic_load(&m->seen[p][i]), 1, "message %d of producer %d seen %u times",
+                         i, p, atomic_load(&m->seen[p][i]));
+    cr_assert_eq(qsize(m->q), 0);
+    mp_queue_free(m->q);
+    munmap(m, sizeof *m);
+}
+
+/* ---------------------------------------------------------- killed peers */
+
+typedef struct kill_arg {
+    mp_queue *q;
+    pipefd ready;
+    size_t size;
+} kill_arg;
+
+static int ready_then_put(void *a)
+{
+    kill_arg *k = a;
+    signal_byte(k->ready.w);
+    return put_seeded(k->q, k->size, 99, MP_FOREVER) ? 1 : 0;
+}
+
+static int ready_then_get(void *a)
+{
+    kill_arg *k = a;
+    signal_byte(k->ready.w);
+    void *b = NULL;
+    size_t n = 0;
+    mp_status st = mp_queue_get_bytes(k->q, &b, &n, MP_FOREVER);
+    free(b);
+    return st ? 1 : 0;
+}
+
+static void kill_and_reap(mp_process *p)
+{
+    MP_ASSERT_OK(mp_process_kill(p));
+    int code = mpt_join(p);
+    cr_assert_eq(code, -SIGKILL, "exit code %d", code);
+}
+
+MPT_TEST(queue, Q_KILLED_PRODUCER, "Q-KILLED-PRODUCER: a producer killed while blocked in put on a full queue delivers nothing; others put and get normally")
+{
+    mp_queue *q = full_queue(1);
+    kill_arg k = {q, mkpipe(), 100};
+    mp_process *p = mpt_start(ready_then_put, &k);
+    await_byte(k.ready.r);
+    wait_asleep(p);
+    kill_and_reap(p);
+    get_str(q, "f", MP_NOWAIT);
+    void *b = NULL;
+    size_t n = 0;
+    MPT_ASSERT_PROMPT(mp_queue_get_bytes(q, &b, &n, MP_NOWAIT), MP_EMPTY);
+    MP_ASSERT_OK(put_seeded(q, 200, 5, MP_NOWAIT));
+    MPT_ASSERT_PROMPT(mp_queue_put_bytes(q, "x", 1, MP_NOWAIT), MP_FULL);
+    get_seeded(q, 200, 5, MP_NOWAIT);
+    cr_assert_eq(qsize(q), 0);
+    closepipe(&k.ready);
+    mp_queue_free(q);
+}
+
+MPT_TEST(queue, Q_KILLED_PRODUCER_STREAM, "Q-KILLED-PRODUCER-STREAM: a producer killed mid-way through a message larger than the queue's buffer: the partial message is never delivered")
+{
+    mp_queue *q = NULL;
+    MP_ASSERT_OK(mp_queue_new(&q, 0));
+    /* 32 MiB cannot sit in any reasonable buffer with nobody reading: the
+     * put blocks part-way, holding whatever the producers serialise on. */
+    kill_arg k = {q, mkpipe(), 32 * MIB};
+    mp_process *p = mpt_start(ready_then_put, &k);
+    await_byte(k.ready.r);
+    wait_asleep(p);
+    kill_and_reap(p);
+    void *b = NULL;
+    size_t n = 0;
+    MPT_ASSERT_TIMED(mp_queue_get_bytes(q, &b, &n, 0.3), MP_EMPTY, 0.3);
+    cr_assert_eq(qsize(q), 0);
+    MP_ASSERT_OK(put_seeded(q, 300, 6, 5.0));
+    MP_ASSERT_OK(put_seeded(q, 9 * MIB, 7, 5.0));
+    get_seeded(q, 300, 6, 5.0);
+    get_seeded(q, 9 * MIB, 7, 5.0);
+    cr_assert_eq(qsize(q), 0);
+    closepipe(&k.ready);
+    mp_queue_free(q);
+}
+
+static int get_expect(void *a)
+{
+    kill_arg *k = a;
+    void *b = NULL;
+    size_t n = 0;
+    if (mp_queue_get_bytes(k->q, &b, &n, 20.0))
+        return 1;
+    int ok = n == k->size && intact(b, n, 8);
+    free(b);
+    return ok ? 0 : 2;
+}
+
+MPT_TEST(queue, Q_KILLED_PRODUCER_STREAM_NEXT, "Q-KILLED-PRODUCER-STREAM-NEXT: after a producer dies mid-way through a large message, the next producer's message reaches a waiting consumer")
+{
+    mp_queue *q = NULL;
+    MP_ASSERT_OK(mp_queue_new(&q, 0));
+    kill_arg k = {q, mkpipe(), 32 * MIB};
+    mp_process *p = mpt_start(ready_then_put, &k);
+    await_byte(k.ready.r);
+    wait_asleep(p);
+    kill_and_reap(p);
+    kill_arg c = {q, {-1, -1}, 1000};
+    mp_process *cons = mpt_start(get_expect, &c);
+    /* The queue's buffer may still be full of the dead producer's partial
+     * message: the put waits until the consumer has discarded it. */
+    MP_ASSERT_OK(put_seeded(q, 1000, 8, 20.0));
+    cr_assert_eq(mpt_join(cons), 0, "the consumer did not get the next message intact");
+    cr_assert_eq(qsize(q), 0);
+    closepipe(&k.ready);
+    mp_queue_free(q);
+}
+
+typedef struct flood_arg {
+    mp_queue *q;
+} flood_arg;
+
+static size_t flood_size(uint32_t i) { return 16 + (mix(i) % 4) * (i % 3 ? 40 : 20000); }
+
+static int flood(void *a)
+{
+    flood_arg *f = a;
+    for (uint32_t i = 0;; i++) {
+        size_t n = flood_size(i);
+        uint8_t *b = malloc(n);
+        if (!b)
+            return 1;
+        memcpy(b, &i, 4);
+        fill(b + 4, n - 4, i);
+        mp_status st = mp_queue_put_bytes(f->q, b, n, MP_FOREVER);
+        free(b);
+        if (st)
+            return 1;
+    }
+}
+
+MPT_TEST(queue, Q_KILLED_PRODUCER_ANYTIME, "Q-KILLED-PRODUCER-ANYTIME: a producer killed at any moment leaves an intact, gapless prefix of its messages")
+{
+    mp_queue *q = NULL;
+    MP_ASSERT_OK(mp_queue_new(&q, 0));
+    flood_arg f = {q};
+    mp_process *p = mpt_start(flood, &f);
+    uint32_t got = 0;
+    for (; got < 3000; got++) {
+        void *b = NULL;
+        size_t n = 0;
+        MP_ASSERT_OK(mp_queue_get_bytes(q, &b, &n, 10.0));
+        uint32_t i;
+        memcpy(&i, b, 4);
+        cr_assert(i == got && n == flood_size(i) && intact((uint8_t *)b + 4, n - 4, i),
+                  "message %u: got #%u of %zu bytes", got, i, n);
+        free(b);
+    }
+    kill_and_reap(p);
+    for (;; got++) {
+        void *b = NULL;
+        size_t n = 0;
+        mp_status st = mp_queue_get_bytes(q, &b, &n, 0.2);
+        if (st == MP_EMPTY)
+            break;
+        MP_ASSERT_OK(st);
+        uint32_t i;
+        memcpy(&i, b, 4);
+        cr_assert(i == got && n == flood_size(i) && intact((uint8_t *)b + 4, n - 4, i),
+                  "after the kill, message %u: got #%u of %zu bytes", got, i, n);
+        free(b);
+    }
+    cr_assert_eq(qsize(q), 0);
+    put_str(q, "survivor");
+    get_str(q, "survivor", 1.0);
+    mp_queue_free(q);
+}
+
+MPT_TEST(queue, Q_KILLED_CONSUMER, "Q-KILLED-CONSUMER: a consumer killed while blocked in get on an empty queue takes nothing; others put and get normally")
+{
+    mp_queue *q = NULL;
+    MP_ASSERT_OK(mp_queue_new(&q, 0));
+    kill_arg k = {q, mkpipe(), 0};
+    mp_process *p = mpt_start(ready_then_get, &k);
+    await_byte(k.ready.r);
+    wait_asleep(p);
+    kill_and_reap(p);
+    MP_ASSERT_OK(put_seeded(q, 4000, 11, MP_NOWAIT));
+    get_seeded(q, 4000, 11, MP_NOWAIT);
+    MP_ASSERT_OK(put_seeded(q, 9 * MIB, 12, 5.0));
+    get_seeded(q, 9 * MIB, 12, 5.0);
+    cr_assert_eq(qsize(q), 0);
+    closepipe(&k.ready);
+    mp_queue_free(q);
+}
+
+static int big_then_after(void *a)
+{
+    kill_arg *k = a;
+    signal_byte(k->ready.w);
+    if (put_seeded(k->q, k->size, 13, MP_FOREVER))
+        return 1;
+    return mp_queue_put_bytes(k->q, "after", 5, MP_FOREVER) ? 1 : 0;
+}
+
+MPT_TEST(queue, Q_KILLED_CONSUMER_STREAM, "Q-KILLED-CONSUMER-STREAM: a consumer killed mid-way through receiving a message larger than the buffer loses only that message; the producer is not wedged")
+{
+    mp_queue *q = NULL;
+    MP_ASSERT_OK(mp_queue_new(&q, 0));
+    kill_arg pk = {q, mkpipe(), 32 * MIB};
+    mp_process *prod = mpt_start(big_then_after, &pk);
+    await_byte(pk.ready.r);
+    wait_asleep(prod); /* the buffer is full: the producer waits for room */
+    pid_t ppid = 0;
+    MP_ASSERT_OK(mp_process_pid(prod, &ppid));
+    cr_assert(kill(ppid, SIGSTOP) == 0);
+    /* The consumer drains the buffer and waits for the rest of the
+     * message, which the stopped producer cannot send. */
+    kill_arg ck = {q, mkpipe(), 0};
+    mp_process *cons = mpt_start(ready_then_get, &ck);
+    await_byte(ck.ready.r);
+    wait_asleep(cons);
+    kill_and_reap(cons);
+    cr_assert(kill(ppid, SIGCONT) == 0);
+    get_str(q, "after", 20.0);
+    cr_assert_eq(mpt_join(prod), 0);
+    cr_assert_eq(qsize(q), 0);
+    closepipe(&pk.ready);
+    closepipe(&ck.ready);
+    mp_queue_free(q);
+}
+
+/* ------------------------------------------------------------ misuse etc. */
+
+MPT_TEST(queue, Q_TASK_DONE_EINVAL, "Q-TASK-DONE-EINVAL: task_done and join on a Queue (not joinable) are MP_EINVAL")
+{
+    mp_queue *q = NULL;
+    MP_ASSERT_OK(mp_queue_new(&q, 0));
+    put_str(q, "x");
+    MP_ASSERT_STATUS(mp_queue_task_done(q), MP_EINVAL);
+    MP_ASSERT_STATUS(mp_queue_join(q, 0), MP_EINVAL);
+    MP_ASSERT_STATUS(mp_queue_join(q, MP_FOREVER), MP_EINVAL);
+    mp_queue_free(q);
+}
+
+static int tutorial_f(void *a)
+{
+    mp_queue *q = a;
+    mp_value *v = mp_list_of(3, mp_int(42), mp_none(), mp_str("hello"));
+    if (!v)
+        return 2;
+    mp_status st = mp_queue_put(q, v, MP_FOREVER);
+    mp_value_free(v);
+    return st ? 1 : 0;
+}
+
+MPT_TEST(queue, Q_TUTORIAL, "Q-TUTORIAL: two processes each put [42, None, 'hello']; the parent gets both, then joins both")
+{
+    mp_queue *q = NULL;
+    MP_ASSERT_OK(mp_queue_new(&q, 0));
+    mp_process *p1 = mpt_start(tutorial_f, q);
+    mp_process *p2 = mpt_start(tutorial_f, q);
+    for (int i = 0; i < 2; i++) {
+        mp_value *v = NULL;
+        MP_ASSERT_OK(mp_queue_get(q, &v, 10.0));
+        char *r = NULL;
+        MP_ASSERT_OK(mp_value_repr(v, &r));
+        cr_assert_str_eq(r, "[42, None, 'hello']");
+        free(r);
+        mp_value_free(v);
+    }
+    cr_assert_eq(mpt_join(p1), 0);
+    cr_assert_eq(mpt_join(p2), 0);
+    mp_queue_free(q);
+}

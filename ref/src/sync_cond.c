@@ -1,0 +1,368 @@
+/* Condition and Barrier.  Both live in one MAP_SHARED mapping each and are
+ * guarded by an mp_lock (sync.c); sleeping is on process-shared futexes. */
+#include "sync.h"
+
+#include <limits.h>
+
+static const mp__deadline forever = {.forever = true};
+
+/* ------------------------------------------------------------ condition */
+
+/* notify(n) must wake exactly min(n, waiting) -- CPython's test_notify_n
+ * counts -- which a futex sequence counter cannot promise (a wake may hit a
+ * thread that has not started sleeping, or none).  So each waiter takes a
+ * slot with its own futex word; notify marks the n oldest slots signalled.
+ * All slot fields except state are guarded by the condition's lock, which
+ * wait and notify require anyway.  The array is fixed because the object must
+ * live in shared memory that other processes mapped at fork. */
+#define COND_SLOTS 128
+
+enum { SLOT_FREE, SLOT_WAITING, SLOT_SIGNALLED };
+
+struct cond_slot {
+    _Atomic uint32_t state; /* the futex word its waiter sleeps on */
+    int32_t tid;
+    uint64_t ticket; /* arrival order: notify wakes the oldest first */
+};
+
+struct mp_condition {
+    mp_lock *lock;
+    mp_lock own; /* the RLock used when the caller gives none */
+    uint64_t next_ticket;
+    uint32_t nwaiting; /* slots in SLOT_WAITING */
+    struct cond_slot slot[COND_SLOTS];
+};
+
+mp_status mp_condition_new(mp_condition **out, mp_lock *lock)
+{
+    if (!out)
+        return mp__err(MP_EINVAL, "Condition: out is NULL");
+    mp_condition *c;
+    mp_status s = mp__shm_alloc(sizeof *c, (void **)&c);
+    if (s != MP_OK)
+        return s;
+    c->own.recursive = true;
+    c->lock = lock ? lock : &c->own;
+    *out = c;
+    return MP_OK;
+}
+
+mp_status mp_condition_acquire(mp_condition *c, double timeout)
+{
+    if (!c)
+        return mp__err(MP_EINVAL, "condition.acquire: condition is NULL");
+    return mp_lock_acquire(c->lock, timeout);
+}
+
+mp_status mp_condition_release(mp_condition *c)
+{
+    if (!c)
+        return mp__err(MP_EINVAL, "condition.release: condition is NULL");
+    return mp_lock_release(c->lock);
+}
+
+static bool holds(mp_condition *c, int32_t tid)
+{
+    return atomic_load_explicit(&c->lock->owner, memory_order_relaxed) == tid;
+}
+
+/* A free slot, else one whose waiter died (killed while waiting). */
+static struct cond_slot *slot_get(mp_condition *c)
+{
+    for (int pass = 0; pass < 2; pass++)
+        for (int i = 0; i < COND_SLOTS; i++) {
+            struct cond_slot *s = &c->slot[i];
+            uint32_t st = atomic_load_explicit(&s->state, memory_order_relaxed);
+            if (st == SLOT_FREE)
+                return s;
+            if (pass == 1 && !mp__tid_alive(s->tid)) {
+                c->nwaiting -= st == SLOT_WAITING;
+                return s;
+            }
+        }
+    return NULL;
+}
+
+/* The caller holds the lock (checked).  Releases every RLock level, sleeps,
+ * takes the lock back at any cost (as CPython does), restores the depth. */
+static mp_status cond_wait(mp_condition *c, int32_t tid, const mp__deadline *d)
+{
+    struct cond_slot *s = slot_get(c);
+    if (!s)
+        return mp__err(MP_ENOMEM, "condition.wait: more than %d waiters at once", COND_SLOTS);
+    s->tid = tid;
+    s->ticket = c->next_ticket++;
+    atomic_store_explicit(&s->state, SLOT_WAITING, memory_order_relaxed);
+    c->nwaiting++;
+    mp_lock *l = c->lock;
+    uint32_t depth = l->count;
+    mp__lock_drop(l);
+    while (atomic_load_explicit(&s->state, memory_order_acquire) == SLOT_WAITING)
+        if (mp__futex_wait(&s->state, SLOT_WAITING, d) == MP_TIMEOUT)
+            break;
+    mp_status r = mp__lock_take(l, tid, &forever);
+    if (l->recursive)
+        l->count = depth;
+    /* Signalled after the timeout but before we got the lock back counts as
+     * notified: the notifier has counted this waiter as woken. */
+    uint32_t st = atomic_load_explicit(&s->state, memory_order_relaxed);
+    c->nwaiting -= st == SLOT_WAITING;
+    atomic_store_explicit(&s->state, SLOT_FREE, memory_order_relaxed);
+    if (r != MP_OK)
+        return r; /* MP_EOWNERDEAD: held again, but the lock's data is suspect */
+    if (st != SLOT_SIGNALLED)
+        return mp__err(MP_TIMEOUT, "condition.wait: not notified before the timeout");
+    return MP_OK;
+}
+
+mp_status mp_condition_wait(mp_condition *c, double timeout)
+{
+    if (!c)
+        return mp__err(MP_EINVAL, "condition.wait: condition is NULL");
+    mp__deadline d;
+    mp_status s = mp__deadline_init(&d, timeout);
+    if (s != MP_OK)
+        return s;
+    int32_t tid = mp__gettid();
+    if (!holds(c, tid))
+        return mp__err(MP_ENOTOWNER, "condition.wait: the lock is not held by the caller");
+    return cond_wait(c, tid, &d);
+}
+
+mp_status mp_condition_wait_for(mp_condition *c, mp_predicate_fn pred, void *arg, double timeout)
+{
+    if (!c || !pred)
+        return mp__err(MP_EINVAL, "condition.wait_for: NULL argument");
+    mp__deadline d;
+    mp_status s = mp__deadline_init(&d, timeout);
+    if (s != MP_OK)
+        return s;
+    int32_t tid = mp__gettid();
+    if (!holds(c, tid))
+        return mp__err(MP_ENOTOWNER, "condition.wait_for: the lock is not held by the caller");
+    while (!pred(arg)) {
+        if (mp__deadline_passed(&d))
+            return mp__err(MP_TIMEOUT, "condition.wait_for: predicate still false at the deadline");
+        s = cond_wait(c, tid, &d);
+        if (s != MP_OK && s != MP_TIMEOUT)
+            return s;
+    }
+    return MP_OK;
+}
+
+/* A waiter whose thread is gone is dropped rather than counted as woken. */
+static unsigned signal_slot(mp_condition *c, struct cond_slot *s)
+{
+    c->nwaiting--;
+    if (!mp__tid_alive(s->tid)) {
+        atomic_store_explicit(&s->state, SLOT_FREE, memory_order_relaxed);
+        return 0;
+    }
+    atomic_store_explicit(&s->state, SLOT_SIGNALLED, memory_order_release);
+    mp__futex_wake(&s->state, 1);
+    return 1;
+}
+
+static mp_status notify(mp_condition *c, unsigned n, const char *what)
+{
+    if (!c)
+        return mp__err(MP_EINVAL, "condition.%s: condition is NULL", what);
+    if (!holds(c, mp__gettid()))
+        return mp__err(MP_ENOTOWNER, "condition.%s: the lock is not held by the caller", what);
+    if (n >= c->nwaiting) { /* everyone: order does not matter */
+        for (int i = 0; i < COND_SLOTS && c->nwaiting > 0; i++)
+            if (atomic_load_explicit(&c->slot[i].state, memory_order_relaxed) == SLOT_WAITING)
+                signal_slot(c, &c->slot[i]);
+        return MP_OK;
+    }
+    while (n > 0 && c->nwaiting > 0) {
+        struct cond_slot *oldest = NULL;
+        for (int i = 0; i < COND_SLOTS; i++) {
+            struct cond_slot *s = &c->slot[i];
+            if (atomic_load_explicit(&s->state, memory_order_relaxed) == SLOT_WAITING &&
+                (!oldest || s->ticket < oldest->ticket))
+                oldest = s;
+        }
+        if (!oldest)
+            break;
+        n -= signal_slot(c, oldest);
+    }
+    return MP_OK;
+}
+
+mp_status mp_condition_notify(mp_condition *c, unsigned n) { return notify(c, n, "notify"); }
+mp_status mp_condition_notify_all(mp_condition *c) { return notify(c, UINT_MAX, "notify_all"); }
+
+void mp_condition_free(mp_condition *c) { mp__shm_free(c, sizeof *c); }
+
+/* -------------------------------------------------------------- barrier */
+
+/* threading.Barrier's state machine (multiprocessing uses it with a shared
+ * Condition): filling, draining (releasing one generation), resetting,
+ * broken.  Waiting is a broadcast-only condition variable: seq changes at
+ * every state change and sleepers wait for it to differ. */
+enum { B_RESETTING = -1, B_BROKEN = -2, B_FILLING = 0, B_DRAINING = 1 };
+
+struct mp_barrier {
+    mp_lock lock; /* guards everything below but the reads of n_waiting/broken */
+    _Atomic uint32_t seq;
+    _Atomic uint32_t sleepers;
+    _Atomic int32_t state;
+    _Atomic uint32_t count;
+    uint32_t parties;
+    mp_barrier_action_fn action;
+    void *arg;
+    double timeout;
+};
+
+static void b_broadcast(mp_barrier *b)
+{
+    atomic_fetch_add(&b->seq, 1);
+    if (atomic_load(&b->sleepers) > 0)
+        mp__futex_wake(&b->seq, INT_MAX);
+}
+
+static void b_break(mp_barrier *b)
+{
+    atomic_store(&b->state, B_BROKEN);
+    b_broadcast(b);
+}
+
+static void b_lock(mp_barrier *b, int32_t tid)
+{
+    /* A process killed inside wait() may have left count/state half done. */
+    if (mp__lock_take(&b->lock, tid, &forever) == MP_EOWNERDEAD)
+        b_break(b);
+}
+
+/* Called and returns with the lock held. */
+static mp_status b_sleep(mp_barrier *b, int32_t tid, const mp__deadline *d)
+{
+    uint32_t s = atomic_load(&b->seq);
+    atomic_fetch_add(&b->sleepers, 1);
+    mp__lock_drop(&b->lock);
+    mp_status r = mp__futex_wait(&b->seq, s, d);
+    b_lock(b, tid);
+    atomic_fetch_sub(&b->sleepers, 1);
+    return r;
+}
+
+mp_status mp_barrier_new(mp_barrier **out, unsigned parties, mp_barrier_action_fn action,
+                         void *arg, double default_timeout)
+{
+    if (!out || parties == 0)
+        return mp__err(MP_EINVAL, "Barrier: %s", out ? "parties must be > 0" : "out is NULL");
+    if (isnan(default_timeout) || default_timeout == MP_BARRIER_DEFAULT)
+        return mp__err(MP_EINVAL, "Barrier: default_timeout must be seconds or MP_FOREVER");
+    mp_barrier *b;
+    mp_status s = mp__shm_alloc(sizeof *b, (void **)&b);
+    if (s != MP_OK)
+        return s;
+    b->parties = parties;
+    b->action = action;
+    b->arg = arg;
+    b->timeout = default_timeout;
+    *out = b;
+    return MP_OK;
+}
+
+mp_status mp_barrier_wait(mp_barrier *b, double timeout, unsigned *index)
+{
+    if (!b)
+        return mp__err(MP_EINVAL, "barrier.wait: barrier is NULL");
+    mp__deadline d;
+    mp_status r = mp__deadline_init(&d, timeout == MP_BARRIER_DEFAULT ? b->timeout : timeout);
+    if (r != MP_OK)
+        return r;
+    int32_t tid = mp__gettid();
+    b_lock(b, tid);
+    /* Wait for the previous generation to drain or a reset to finish. */
+    while (atomic_load(&b->state) == B_DRAINING || atomic_load(&b->state) == B_RESETTING)
+        b_sleep(b, tid, &forever);
+    if (atomic_load(&b->state) == B_BROKEN) {
+        mp__lock_drop(&b->lock);
+        return mp__err(MP_EBROKEN, "barrier.wait: the barrier is broken");
+    }
+    uint32_t idx = atomic_fetch_add(&b->count, 1);
+    if (idx + 1 == b->parties) {
+        /* The last to arrive runs the action before anyone is released. */
+        if (b->action && b->action(b->arg) != 0) {
+            b_break(b);
+            r = mp__err(MP_EBROKEN, "barrier.wait: the action failed; the barrier is broken");
+        } else {
+            atomic_store(&b->state, B_DRAINING);
+            b_broadcast(b);
+        }
+    } else {
+        while (atomic_load(&b->state) == B_FILLING)
+            if (b_sleep(b, tid, &d) == MP_TIMEOUT && atomic_load(&b->state) == B_FILLING) {
+                b_break(b);
+                break;
+            }
+        if (atomic_load(&b->state) < 0)
+            r = mp__err(MP_EBROKEN, "barrier.wait: the barrier was broken (timeout, abort or reset)");
+    }
+    if (atomic_fetch_sub(&b->count, 1) == 1) {
+        int32_t st = atomic_load(&b->state);
+        if (st == B_DRAINING || st == B_RESETTING) {
+            atomic_store(&b->state, B_FILLING);
+            b_broadcast(b);
+        }
+    }
+    mp__lock_drop(&b->lock);
+    if (r == MP_OK && index)
+        *index = idx;
+    return r;
+}
+
+mp_status mp_barrier_abort(mp_barrier *b)
+{
+    if (!b)
+        return mp__err(MP_EINVAL, "barrier.abort: barrier is NULL");
+    b_lock(b, mp__gettid());
+    b_break(b);
+    mp__lock_drop(&b->lock);
+    return MP_OK;
+}
+
+mp_status mp_barrier_reset(mp_barrier *b)
+{
+    if (!b)
+        return mp__err(MP_EINVAL, "barrier.reset: barrier is NULL");
+    b_lock(b, mp__gettid());
+    /* Waiters still filling leave with MP_EBROKEN and the last one out
+     * refills; a generation being released drains normally. */
+    if (atomic_load(&b->count) == 0)
+        atomic_store(&b->state, B_FILLING);
+    else if (atomic_load(&b->state) != B_DRAINING)
+        atomic_store(&b->state, B_RESETTING);
+    b_broadcast(b);
+    mp__lock_drop(&b->lock);
+    return MP_OK;
+}
+
+mp_status mp_barrier_parties(mp_barrier *b, unsigned *parties)
+{
+    if (!b || !parties)
+        return mp__err(MP_EINVAL, "barrier.parties: NULL argument");
+    *parties = b->parties;
+    return MP_OK;
+}
+
+mp_status mp_barrier_n_waiting(mp_barrier *b, unsigned *n)
+{
+    if (!b || !n)
+        return mp__err(MP_EINVAL, "barrier.n_waiting: NULL argument");
+    *n = atomic_load(&b->state) == B_FILLING ? atomic_load(&b->count) : 0;
+    return MP_OK;
+}
+
+mp_status mp_barrier_broken(mp_barrier *b, bool *broken)
+{
+    if (!b || !broken)
+        return mp__err(MP_EINVAL, "barrier.broken: NULL argument");
+    *broken = atomic_load(&b->state) == B_BROKEN;
+    return MP_OK;
+}
+
+void mp_barrier_free(mp_barrier *b) { mp__shm_free(b, sizeof *b); }

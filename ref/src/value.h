@@ -1,0 +1,71 @@
+/* Internal layout of mp_value, shared by value.c (the type, dict, repr) and
+ * codec.c (msgpack), plus the encoder entry points the queue and the pipe use
+ * to avoid a copy. */
+#ifndef MP_VALUE_H
+#define MP_VALUE_H
+
+#include "mp_internal.h"
+
+/* ---- fast-path codec API for the queue and the pipe ------------------------
+ * mp__value_encoded_size: exact size of v's encoding; MP_EINVAL for a NULL
+ * value anywhere or nesting deeper than MP_VALUE_MAX_DEPTH, MP_EMSGSIZE for a
+ * str/bytes/container too large for msgpack (> 2^32-1).
+ * mp__value_encode_into: write that many bytes at buf (len must be the size
+ * just returned for the same, unchanged value; asserted).
+ * mp__value_encode_ex: mp_value_encode with `headroom` bytes left free before
+ * the encoding (room for a frame header); *len counts the headroom too. */
+MP__HIDDEN mp_status mp__value_encoded_size(const mp_value *v, size_t *len);
+MP__HIDDEN void mp__value_encode_into(const mp_value *v, void *buf, size_t len);
+MP__HIDDEN mp_status mp__value_encode_ex(const mp_value *v, size_t headroom,
+                                         void **buf, size_t *len);
+
+/* ---- layout ----------------------------------------------------------------*/
+enum {
+    MP__VF_STATIC = 1, /* the None/True/False singletons: never freed */
+    MP__VF_INLINE = 2  /* str bytes or sequence items live right after the value */
+};
+
+typedef struct mp__dent {
+    mp_value *key; /* NULL: deleted (a tombstone until the next compaction) */
+    mp_value *val;
+    uint64_t hash;
+} mp__dent;
+
+typedef struct mp__dict {
+    mp__dent *ent;   /* insertion order */
+    uint32_t *index; /* open addressing, entry number + 1, 0 = empty; NULL while small */
+    size_t n;        /* entries used, tombstones included */
+    size_t live;
+    size_t cap;
+    size_t mask; /* index size - 1 */
+} mp__dict;
+
+struct mp_value {
+    uint8_t type; /* mp_type */
+    uint8_t flags;
+    union {
+        bool b;
+        int64_t i;
+        double d;
+        struct {
+            char *p; /* NUL-terminated (not counted in len) */
+            size_t len;
+        } s;
+        struct {
+            mp_value **items;
+            size_t len, cap;
+        } q;
+        mp__dict *dict; /* allocated with the value (see value.c) */
+    } u;
+};
+
+/* Constructors the decoder uses: a sequence with room for n items stored
+ * inline; a dict sized for n keys; a str/bytes of len uninitialised bytes. */
+MP__HIDDEN mp_value *mp__seq_new(mp_type t, size_t n);
+MP__HIDDEN mp_value *mp__dict_new(size_t n);
+MP__HIDDEN mp_value *mp__blob_new(mp_type t, size_t len);
+MP__HIDDEN bool mp__hashable(const mp_value *k);
+/* UTF-8 as Python's codec accepts it (no surrogates, overlongs, > U+10FFFF). */
+MP__HIDDEN bool mp__utf8_valid(const char *s, size_t len);
+
+#endif
