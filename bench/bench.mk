@@ -17,17 +17,25 @@ BENCH_MPB := $(B)/bench/mpbench-$(IMPL_NAME)
 BENCH_OSF := $(B)/bench/osfloor
 BENCH_TUT := $(basename $(notdir $(wildcard ref/examples/tutorial_*.c)))
 
+# A shared IMPL is found at run time through a directory holding it under
+# its soname (libmpref.so links as libmpref.so.0, which need not exist).
+BENCH_LIBDIR := $(abspath $(B)/bench/lib-$(IMPL_NAME))
 ifeq ($(IMPL),)
 BENCH_LINK := $(B)/libmpref.a
 BENCH_EXDIR := $(B)/examples
 else
-BENCH_LINK := $(abspath $(IMPL)) -Wl,-rpath,$(abspath $(dir $(IMPL)))
+BENCH_LINK := $(abspath $(IMPL)) -Wl,-rpath,$(BENCH_LIBDIR) -Wl,-rpath,$(abspath $(dir $(IMPL)))
 BENCH_EXDIR := $(B)/bench/ex-$(IMPL_NAME)
 endif
 
 $(B)/bench/mpbench-$(IMPL_NAME): bench/c/mpbench.c $(BENCH_COMMON) ref/include/mp.h \
 		$(if $(IMPL),$(IMPL),$(B)/libmpref.a) | $(DEPS_STAMP)
 	@mkdir -p $(@D)
+ifneq ($(IMPL),)
+	@mkdir -p $(BENCH_LIBDIR); so=$$(readelf -d $(IMPL) 2>/dev/null | \
+	  sed -n 's/.*(SONAME).*\[\(.*\)\].*/\1/p'); \
+	[ -z "$$so" ] || ln -sf $(abspath $(IMPL)) $(BENCH_LIBDIR)/$$so
+endif
 	$(CC) $(BENCH_CFLAGS) bench/c/mpbench.c bench/common/bench.c -o $@ $(BENCH_LINK) $(LIBS)
 
 $(BENCH_OSF): bench/os/osfloor.c $(BENCH_COMMON)

@@ -33,8 +33,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 PYBENCH = os.path.join(HERE, "python", "mpbench.py")
 SIZES = [64, 1024, 65536, 1048576]
+# tutorial_pool is left out: its tasks sleep 2 s each (8 s a run).
 TUTORIALS = ["tutorial_process", "tutorial_subclass", "tutorial_lock", "tutorial_queue",
-             "tutorial_pipe"]
+             "tutorial_pipe", "tutorial_manager"]
 FORMAT_VERSION = 1
 
 # workload -> (metric, unit); the programs print the same (checked).
@@ -303,6 +304,7 @@ def progress_line(i, total, workload, params, results, secs):
 # ------------------------------------------------------------------ hyperfine
 
 def hyperfine_runs(cfg, datadir, run_id):
+    quick = cfg.kind == "quick"
     results, entries = [], []
     hf = shutil.which("hyperfine")
     for i, name in enumerate(TUTORIALS):
@@ -324,9 +326,13 @@ def hyperfine_runs(cfg, datadir, run_id):
             elif not os.path.exists(path):
                 r["status"], r["message"] = "unsupported", "%s does not exist yet" % path
             else:
-                cmd = [hf, "-N", "--style", "none", "--warmup", str(cfg.hf_warmup),
-                       "--runs", str(cfg.hf_runs), "--export-json", os.path.join(datadir, fname),
-                       "-n", impl, " ".join(argv)]
+                # Full: between hf_runs/4 and hf_runs runs, as many as fit in
+                # hyperfine's 3 s; a slow example (CPython's, on a loaded
+                # machine) does not blow the budget.
+                runs = (["--runs", str(cfg.hf_runs)] if quick else
+                        ["--min-runs", str(max(2, cfg.hf_runs // 4)), "--max-runs", str(cfg.hf_runs)])
+                cmd = [hf, "-N", "--style", "none", "--warmup", str(cfg.hf_warmup)] + runs + \
+                      ["--export-json", os.path.join(datadir, fname), "-n", impl, " ".join(argv)]
                 p = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT,
                                    timeout=max(120, cfg.timeout))
                 if p.returncode != 0:
@@ -428,7 +434,7 @@ def main():
     ap.add_argument("--samples", type=int, default=5)
     ap.add_argument("--seconds", type=float, default=0.2, help="target length of one sample")
     ap.add_argument("--timeout", type=float, default=None, help="per program invocation")
-    ap.add_argument("--budget", type=float, default=540,
+    ap.add_argument("--budget", type=float, default=500,
                     help="full run: seconds; fewer samples (>= 3) when the machine is too slow")
     ap.add_argument("--cc", default="cc")
     ap.add_argument("--cflags", default="")
@@ -441,7 +447,7 @@ def main():
     quick = cfg.kind == "quick"
     if cfg.timeout is None:
         cfg.timeout = 30.0 if quick else 60.0
-    cfg.hf_warmup, cfg.hf_runs = (0, 1) if quick else (3, 20)
+    cfg.hf_warmup, cfg.hf_runs = (0, 1) if quick else (2, 20)
     cfg.mpbench, cfg.osfloor = os.path.abspath(cfg.mpbench), os.path.abspath(cfg.osfloor)
     for prog in (cfg.mpbench, cfg.osfloor):
         if not os.access(prog, os.X_OK):
@@ -491,7 +497,8 @@ def main():
             "python_start_method": "fork",
             "timeout_s": cfg.timeout,
             "hyperfine_warmup": cfg.hf_warmup,
-            "hyperfine_runs": cfg.hf_runs,
+            "hyperfine_runs": cfg.hf_runs if quick else
+                              "%d..%d (as many as fit in 3 s)" % (max(2, cfg.hf_runs // 4), cfg.hf_runs),
         },
     }
     results = []
@@ -516,7 +523,7 @@ def main():
             # under 3) for the groups left, from the cost per invocation so far.
             per = (time.time() - t_start) / invocations
             left = sum(len(x) for x in grps[gi:])
-            room = cfg.budget - (time.time() - t_start) - (30 if run_tut else 0)
+            room = cfg.budget - (time.time() - t_start) - (40 if run_tut else 0)
             fit = int(room / (per * left)) if left else cfg.samples
             if fit < cfg.samples and cfg.samples > 3:
                 cfg.samples = max(3, fit)

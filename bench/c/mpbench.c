@@ -3,7 +3,8 @@
  * mp_process children (the objects they use are made before start, as the
  * header prescribes); the harness's own control pipes are plain POSIX.
  * A call answering MP_ENOTSUP makes the workload "unsupported", any other
- * failure "error": never a crash. */
+ * failure "error": never a crash.  Every workload of bench/README.md is
+ * here; one whose API an implementation lacks reports "unsupported". */
 #include "mp.h"
 #include "../common/bench.h"
 
@@ -691,18 +692,88 @@ static int pool_ccj_round(void *p, long n, int64_t *ops, mpb_res *r)
     return 0;
 }
 
-/* ------------------------------------------------------------ not in mp.h */
+/* ------------------------------------------------------------ manager */
+/* Operations through proxies from the main process: each is one round trip
+ * to the manager's server process, as from any child. */
+
+typedef struct mst {
+    mp_manager *m;
+    mp_proxy *d, *l;
+    mp_value *k;
+} mst;
 
 static int manager_setup(void **out, mpb_res *r)
 {
-    *out = NULL;
-    return mpb_fail(r, MPB_UNSUP, "Manager is not in mp.h yet: nothing to measure");
+    mst *s = *out = calloc(1, sizeof *s);
+    if (!s) return mpb_fail(r, MPB_ERROR, "out of memory");
+    mp_status rc = mp_manager_start(&s->m, NULL);
+    if (rc != MP_OK) return mpfail(r, "manager.start", rc);
+    if ((rc = mp_manager_dict(s->m, NULL, &s->d)) != MP_OK) return mpfail(r, "manager.dict", rc);
+    if ((rc = mp_manager_list(s->m, NULL, &s->l)) != MP_OK) return mpfail(r, "manager.list", rc);
+    mp_value *one = mp_int(1);
+    s->k = mp_str("k");
+    if (!one || !s->k) {
+        mp_value_free(one);
+        return mpb_fail(r, MPB_ERROR, "out of memory");
+    }
+    rc = mp_mdict_set(s->d, s->k, one);
+    mp_value_free(one);
+    return rc == MP_OK ? 0 : mpfail(r, "dict.set", rc);
 }
 
-static int no_round(void *p, long n, int64_t *ops, mpb_res *r)
+static void manager_teardown(void *p)
 {
-    (void)p, (void)n, (void)ops;
-    return mpb_fail(r, MPB_UNSUP, "not measured");
+    mst *s = p;
+    if (!s) return;
+    mp_proxy_free(s->d);
+    mp_proxy_free(s->l);
+    mp_manager_free(s->m);
+    mp_value_free(s->k);
+    free(s);
+}
+
+static int mdict_set_round(void *p, long n, int64_t *ops, mpb_res *r)
+{
+    mst *s = p;
+    (void)ops;
+    for (long i = 0; i < n; i++) {
+        mp_value *k = mp_int(i & 1023), *v = mp_int(i);
+        mp_status rc = k && v ? mp_mdict_set(s->d, k, v) : MP_ENOMEM;
+        mp_value_free(k);
+        mp_value_free(v);
+        if (rc != MP_OK) return mpfail(r, "dict.set", rc);
+    }
+    return 0;
+}
+
+static int mdict_get_round(void *p, long n, int64_t *ops, mpb_res *r)
+{
+    mst *s = p;
+    (void)ops;
+    for (long i = 0; i < n; i++) {
+        mp_value *v = NULL;
+        mp_status rc = mp_mdict_get(s->d, s->k, &v);
+        int bad = rc != MP_OK ? mpfail(r, "dict.get", rc) : int_check(v, 1, r, "dict.get");
+        mp_value_free(v);
+        if (bad) return -1;
+    }
+    return 0;
+}
+
+static int mlist_append_round(void *p, long n, int64_t *ops, mpb_res *r)
+{
+    mst *s = p;
+    (void)ops;
+    /* l[:] = [] first, as CPython's side does: one request. */
+    mp_status rc = mp_mlist_del_slice(s->l, MP_SLICE_NONE, MP_SLICE_NONE, MP_SLICE_NONE);
+    if (rc != MP_OK) return mpfail(r, "list.del_slice", rc);
+    for (long i = 0; i < n; i++) {
+        mp_value *v = mp_int(i);
+        rc = v ? mp_mlist_append(s->l, v) : MP_ENOMEM;
+        mp_value_free(v);
+        if (rc != MP_OK) return mpfail(r, "list.append", rc);
+    }
+    return 0;
 }
 
 /* ------------------------------------------------------------ children */
@@ -747,9 +818,12 @@ static const mpb_workload table[] = {
     {"pool.imap_unordered", "throughput", "tasks/s", 64, 100, pool_setup,
      pool_imap_unordered_round, pool_teardown},
     {"pool.create_close_join", "latency", "s", 2, 1, pool_ccj_setup, pool_ccj_round, NULL},
-    {"manager.dict_set", "throughput", "ops/s", 4, 4, manager_setup, no_round, NULL},
-    {"manager.dict_get", "throughput", "ops/s", 4, 4, manager_setup, no_round, NULL},
-    {"manager.list_append", "throughput", "ops/s", 4, 4, manager_setup, no_round, NULL},
+    {"manager.dict_set", "throughput", "ops/s", 64, 100, manager_setup, mdict_set_round,
+     manager_teardown},
+    {"manager.dict_get", "throughput", "ops/s", 64, 100, manager_setup, mdict_get_round,
+     manager_teardown},
+    {"manager.list_append", "throughput", "ops/s", 64, 100, manager_setup, mlist_append_round,
+     manager_teardown},
 };
 
 int main(int argc, char **argv)

@@ -1,22 +1,18 @@
-# tutorial §4: the §2 example with Process subclassed and run() overridden
-# (the tutorial describes this form without code; this is §2's f in run()).
+# tutorial §4 (subclass Process, override run): the tutorial describes this
+# form without code; this is the program ref/examples/tutorial_subclass.c
+# implements (its comment), so both sides run the same program.
 import os
 from multiprocessing import Process
-def info(title):
-    print(title)
-    print('module name:', __name__)
-    print('parent process:', os.getppid())
-    print('process id:', os.getpid())
-    print("\n\n")
-class MyProcess(Process):
-    def __init__(self, name):
+class Greeter(Process):
+    def __init__(self, who, times):
         super().__init__()
-        self.who = name
+        self.who, self.times = who, times
     def run(self):
-        info('\033[31;1mfunction f\033[0m')
-        print('hello', self.who)
+        for i in range(self.times):
+            print(f'{self.name}: hello {self.who} ({i + 1})')
+        print(f'{self.name}: pid {os.getpid()}, parent {os.getppid()}')
 if __name__ == '__main__':
-    info('\033[32;1mmain process line\033[0m')
-    p = MyProcess('bob')
-    p.start()
-    p.join()
+    g = Greeter('alice', 2)
+    g.start()
+    g.join()
+    print(f'main: {g.name} (pid {g.pid}) exited with {g.exitcode}; main pid {os.getpid()}')

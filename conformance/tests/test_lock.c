@@ -242,6 +242,23 @@ MPT_TEST(lock, LOCK_OWNER_DEAD, "LOCK-OWNER-DEAD: when the holder is killed, a w
     mp_lock_free(h.l);
 }
 
+MPT_TEST(lock, LOCK_OWNER_DEAD_UNJOINED, "LOCK-OWNER-DEAD-UNJOINED: a holder killed but not yet joined (a zombie) is recognised as dead too")
+{
+    struct holder h = {.l = new_lock()};
+    MP_ASSERT_OK(mp_event_new(&h.held));
+    mp_process *p = mpt_start(child_hold, &h);
+    MP_ASSERT_OK(mp_event_wait(h.held, 10.0));
+    MP_ASSERT_OK(mp_process_kill(p));
+    /* No join: the killed holder stays a zombie while we wait for the lock. */
+    double t0 = mpt_now();
+    MP_ASSERT_STATUS(mp_lock_acquire(h.l, 30.0), MP_EOWNERDEAD);
+    cr_assert(mpt_now() - t0 < mpt_slack(3.0), "took %.3f s to notice", mpt_now() - t0);
+    MP_ASSERT_OK(mp_lock_release(h.l));
+    cr_assert_eq(mpt_join(p), -9);
+    mp_event_free(h.held);
+    mp_lock_free(h.l);
+}
+
 /* §15: ten processes print "hello world i" under the lock.  Each line goes
  * out in three write()s with yields between, so without mutual exclusion the
  * pieces of different lines would interleave in the shared file. */

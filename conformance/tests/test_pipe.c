@@ -630,6 +630,31 @@ MPT_TEST(pipe, PIPE_RECV_TRUNCATED,
     MPT_ASSERT_PROMPT(mp_conn_recv(a, &v), MP_EOF);
     cr_assert(v == NULL && buf == NULL);
     mp_conn_free(a);
+
+    /* A large payload cut short (larger than any read-ahead buffer), for
+     * every kind of receive. */
+    for (int kind = 0; kind < 3; kind++) {
+        new_pipe(&a, &b, false);
+        size_t claim = 150000, sent = 60000;
+        unsigned char *frame = calloc(1, 4 + sent), *into = malloc(claim);
+        frame[0] = (unsigned char)(claim >> 24);
+        frame[1] = (unsigned char)(claim >> 16);
+        frame[2] = (unsigned char)(claim >> 8);
+        frame[3] = (unsigned char)claim;
+        raw_write(b, frame, 4 + sent);
+        mp_conn_free(b);
+        if (kind == 0)
+            MPT_ASSERT_PROMPT(mp_conn_recv_bytes(a, &buf, &len, 0), MP_EPROTO);
+        else if (kind == 1)
+            MPT_ASSERT_PROMPT(mp_conn_recv_bytes_into(a, into, claim, 0, &len), MP_EPROTO);
+        else
+            MPT_ASSERT_PROMPT(mp_conn_recv(a, &v), MP_EPROTO);
+        MPT_ASSERT_PROMPT(mp_conn_recv_bytes(a, &buf, &len, 0), MP_EOF);
+        cr_assert(v == NULL && buf == NULL);
+        free(frame);
+        free(into);
+        mp_conn_free(a);
+    }
 }
 
 /* ------------------------------------------------------------ send side */

@@ -1217,3 +1217,35 @@ MPT_TEST(process, PROC_START_THREADS,
     }
     t_close();
 }
+
+/* ------------------------------------------------------------ plain fork */
+
+MPT_TEST(process, PROC_FORK_NOT_INHERITED,
+         "PROC-FORK-NOT-INHERITED: a plain fork() child does not inherit its parent's children")
+{
+    t_reset();
+    mp_process *d = NULL;
+    MP_ASSERT_OK(mp_process_new(&d, ready_then_block, NULL));
+    MP_ASSERT_OK(mp_process_set_daemon(d, true));
+    MP_ASSERT_OK(mp_process_start(d));
+    wait_byte(T.a.r);
+    pid_t r = fork();
+    cr_assert(r >= 0, "fork: %s", strerror(errno));
+    if (r == 0) {
+        bool alive;
+        child_init();
+        put_int(T.b.w, (int)mp_process_is_alive(d, &alive));
+        exit(0); /* atexit handlers run here: the exit function among them */
+    }
+    int st = 0;
+    cr_assert_eq(waitpid(r, &st, 0), r);
+    bool alive = false;
+    MP_ASSERT_OK(mp_process_is_alive(d, &alive));
+    MP_ASSERT_OK(mp_process_terminate(d));
+    int code = mpt_join(d);
+    cr_assert_eq(get_int(T.b.r), MP_ESTATE, "is_alive of a sibling in a plain fork");
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "plain fork child status %#x", st);
+    cr_assert(alive, "exiting a plain fork child ended its parent's daemonic child");
+    cr_assert_eq(code, -SIGTERM);
+    t_close();
+}

@@ -120,7 +120,9 @@ typedef struct mp_process mp_process;
  * not run in it, as with CPython's fork start method [PROC-CHILD-NO-ATEXIT].
  * Every process runs the same exit function from atexit() too
  * [PROC-ATEXIT-TERMINATES-DAEMONS].  Any thread may start processes
- * [PROC-START-THREADS]. */
+ * [PROC-START-THREADS].  A child made by a plain fork() has no children of
+ * its own: its parent's are not signalled or joined there
+ * [PROC-FORK-NOT-INHERITED]. */
 typedef int (*mp_target_fn)(void *arg);
 /* The "subclass with run() overridden" form: run receives its own process
  * handle (for mp_process_data(), mp_process_name(), ...) [PROC-RUN-CALLBACK]. */
@@ -434,11 +436,14 @@ static inline mp_status mp_queue_get_nowait(mp_queue *q, mp_value **out)
  * [PIPE-FREE-CLOSES].
  *
  * An end is process-local memory around a descriptor: a child started after
- * mp_pipe() gets a copy, so both processes hold the descriptor and EOF comes only
- * when every copy of the peer end is closed -- as in CPython, the parent closes
- * its copy of the child's end [PIPE-EOF-NEEDS-ALL-COPIES].  An end reads ahead:
- * receive on it from one process, and one thread at a time (CPython's
- * Connection is not thread-safe either).
+ * mp_pipe() gets a copy [PIPE-CHILD-SENDS], so both processes hold the
+ * descriptor and EOF comes only when every copy of the peer end is closed --
+ * as in CPython, the parent closes its copy of the child's end
+ * [PIPE-EOF-NEEDS-ALL-COPIES].  An end reads ahead into its own buffer: receive
+ * on an end in one process only (unlike CPython, several processes taking
+ * turns under a lock to receive on copies of one end would split messages),
+ * and from one thread at a time (CPython's Connection is not thread-safe
+ * either).
  *
  * Wire format (CPython's Connection): a 4-byte big-endian signed length, or -1
  * then an 8-byte big-endian length, then the payload [PIPE-WIRE-FORMAT]

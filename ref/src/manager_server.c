@@ -14,6 +14,8 @@
 #include "manager.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <math.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -641,7 +643,7 @@ static mp_status ns_missing(call *k)
 
 static mp_status ns_getattr(call *k)
 {
-    mp_value *key;
+    mp_value *key = NULL;
     const mp_value *v;
     mp_status st = ns_name(k, &key);
     if (st)
@@ -654,7 +656,7 @@ static mp_status ns_getattr(call *k)
 
 static mp_status ns_setattr(call *k)
 {
-    mp_value *key;
+    mp_value *key = NULL;
     mp_status st = ns_name(k, &key);
     if (st)
         return st;
@@ -663,7 +665,7 @@ static mp_status ns_setattr(call *k)
 
 static mp_status ns_delattr(call *k)
 {
-    mp_value *key;
+    mp_value *key = NULL;
     mp_status st = ns_name(k, &key);
     if (st)
         return st;
@@ -1586,9 +1588,14 @@ static void serve_input(srv *s, client *c, bool readable)
             c->in = np;
             c->in_cap = want;
         }
-        ssize_t r = recv(c->fd, c->in + c->in_len, c->in_cap - c->in_len, MSG_DONTWAIT);
+        size_t room = c->in_cap - c->in_len;
+        ssize_t r = recv(c->fd, c->in + c->in_len, room, MSG_DONTWAIT);
         if (r > 0) {
             c->in_len += (size_t)r;
+            /* A short read emptied the socket: no second recv() just to see
+             * EAGAIN (level-triggered epoll reports anything that arrives). */
+            if ((size_t)r < room)
+                readable = false;
             continue;
         }
         if (r < 0 && errno == EINTR)
@@ -1820,6 +1827,7 @@ _Noreturn void mp__mgr_serve(int lfd, const unsigned char *key, size_t keylen,
     }
     if (getppid() != parent) /* it died before we could watch it */
         stop_flag = 1;
+    fcntl(lfd, F_SETFL, fcntl(lfd, F_GETFL) | O_NONBLOCK);
     struct epoll_event e = {.events = EPOLLIN, .data.ptr = &tag_listen};
     epoll_ctl(s.ep, EPOLL_CTL_ADD, lfd, &e);
 

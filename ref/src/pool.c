@@ -1492,6 +1492,7 @@ static void *handler_main(void *arg)
             if (!p->w[i].alive && p->w[i].need_spawn && want_workers(p))
                 spawn(p, i);
         int state = p->state;
+        bool tasks_out = p->live > 0;
         bool respawn = false;
         for (int i = 0; i < p->n; i++)
             respawn |= p->w[i].need_spawn && !p->w[i].alive;
@@ -1509,7 +1510,7 @@ static void *handler_main(void *arg)
                 wait_events(p, 0, &l);
             continue;
         }
-        if (p->live > 0 && spin(rings_busy_v, p))
+        if (tasks_out && spin(rings_busy_v, p))
             continue;
         atomic_store(&p->sh->hsleep, 1);
         if (rings_busy(p)) {

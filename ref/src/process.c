@@ -17,12 +17,14 @@
  * target returns, and in any process through atexit() (registered at the
  * first start): SIGTERM to daemonic children, then join every child.
  *
- * After fork the child's registry is empty: it closes the pidfds of its
- * siblings it inherited and forgets them, and it never runs atexit handlers:
+ * After any fork (pthread_atfork) the child's registry is empty: it closes
+ * the pidfds of the siblings it inherited and forgets them, so it never
+ * signals or waits for them.  A started child never runs atexit handlers:
  * it flushes stdio and calls _exit(), as CPython's fork start method does. */
 #include "mp_internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -66,19 +68,50 @@ static char *cur_ident;
 static bool cur_daemon;
 static _Atomic unsigned counter; /* CPython's _process_counter */
 
-/* ------------------------------------------------------------------ tids */
-
 static _Thread_local int32_t cached_tid;
-static pthread_once_t tid_once = PTHREAD_ONCE_INIT;
+/* Set by mp_process_start, which holds reg_lock across its own fork(). */
+static _Thread_local bool in_start;
 
-/* The forking thread is the child's only thread, and its tid changed. */
-static void tid_atfork_child(void) { cached_tid = 0; }
-static void tid_init(void) { pthread_atfork(NULL, NULL, tid_atfork_child); }
+/* ------------------------------------------------------------------ fork */
+
+/* Any fork (ours or the program's own) must leave the child a usable lock,
+ * an empty registry (the children are its siblings, not its own: never
+ * signal or reap them) and the right tid. */
+static void atfork_prepare(void)
+{
+    if (!in_start)
+        pthread_mutex_lock(&reg_lock);
+}
+
+static void atfork_parent(void)
+{
+    if (!in_start)
+        pthread_mutex_unlock(&reg_lock);
+}
+
+static void atfork_child(void)
+{
+    for (mp_process *q = reg_head; q; q = q->next) {
+        q->listed = false;
+        if (q->pidfd >= 0) {
+            close(q->pidfd);
+            q->pidfd = -1;
+        }
+    }
+    reg_head = NULL;
+    pthread_mutex_init(&reg_lock, NULL);
+    cached_tid = 0; /* the forking thread is the child's only thread */
+}
+
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+static void atfork_init(void) { pthread_atfork(atfork_prepare, atfork_parent, atfork_child); }
+
+/* ------------------------------------------------------------------ tids */
 
 int32_t mp__gettid(void)
 {
     if (MP__UNLIKELY(cached_tid == 0)) {
-        pthread_once(&tid_once, tid_init);
+        pthread_once(&atfork_once, atfork_init);
         cached_tid = (int32_t)syscall(SYS_gettid);
     }
     return cached_tid;
@@ -90,6 +123,24 @@ bool mp__tid_alive(int32_t tid)
         return false; /* never a thread id */
     int saved = errno;
     bool gone = kill((pid_t)tid, 0) == -1 && errno == ESRCH;
+    if (!gone) {
+        /* A killed child stays a zombie until its parent reaps it, and kill()
+         * still finds a zombie: read its state so that a Lock held by a
+         * killed, not yet joined process is recognised as abandoned. */
+        char path[48], buf[256];
+        snprintf(path, sizeof path, "/proc/%d/stat", (int)tid);
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd >= 0) {
+            ssize_t n = read(fd, buf, sizeof buf - 1);
+            close(fd);
+            if (n > 0) {
+                buf[n] = 0;
+                const char *rp = strrchr(buf, ')');
+                if (rp && (rp[2] == 'Z' || rp[2] == 'X'))
+                    gone = true;
+            }
+        }
+    }
     errno = saved;
     return !gone;
 }
@@ -203,8 +254,8 @@ static void reg_cleanup(void)
 {
     for (mp_process *p = reg_head, *next; p; p = next) {
         next = p->next;
-        if (try_reap(p) && p->freed)
-            destroy(p);
+        if (try_reap(p) && p->freed && p->waiters == 0)
+            destroy(p); /* else the exit function waiting on it does */
     }
 }
 
@@ -232,6 +283,7 @@ static void exit_children(void)
 
 static mp_status make(mp_process **out, mp_target_fn target, mp_run_fn run, void *arg)
 {
+    pthread_once(&atfork_once, atfork_init);
     unsigned n = atomic_fetch_add(&counter, 1) + 1;
     const char *parent = cur_ident ? cur_ident : "";
     mp_process *p = calloc(1, sizeof *p);
@@ -355,18 +407,9 @@ mp_status mp_process_daemon(const mp_process *p, bool *daemon)
 
 /* ---------------------------------------------------------------- start */
 
-/* In the child, right after fork (lock held by this, the only, thread). */
+/* In the child, right after fork (atfork_child has emptied the registry). */
 static void become_child(mp_process *self)
 {
-    /* The siblings belong to the parent: close their pidfds, forget them. */
-    for (mp_process *q = reg_head; q; q = q->next)
-        if (q->pidfd >= 0) {
-            close(q->pidfd);
-            q->pidfd = -1;
-        }
-    reg_head = NULL;
-    pthread_mutex_init(&reg_lock, NULL);
-    cached_tid = 0;
     /* On ENOMEM keep the parent's values rather than fail the child. */
     char *name = strdup(self->name), *ident = strdup(self->ident);
     if (name)
@@ -403,7 +446,9 @@ mp_status mp_process_start(mp_process *p)
         atexit_registered = true;
     /* Buffered output would otherwise be written twice, once by each side. */
     fflush(NULL);
+    in_start = true;
     pid_t pid = fork();
+    in_start = false;
     if (pid == -1) {
         int e = errno;
         pthread_mutex_unlock(&reg_lock);

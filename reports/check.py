@@ -1,0 +1,255 @@
+#!/usr/bin/env python3
+"""`make report-check`: the report pipeline on the fixed fixture
+(reports/testdata), never on live results.
+
+1. unit tests (reports/tests);
+2. compare / regress on the fixture: the known verdicts and exit codes;
+3. the report rendered from the fixture into a temporary directory: every
+   PNG a real plot, every SVG well-formed, index.html and report.md refer
+   only to files that exist; the conformance matrix alone.
+"""
+import argparse
+import concurrent.futures
+import html.parser
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+import xml.etree.ElementTree as ET
+
+import pngcheck
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TD = os.path.join(HERE, 'testdata')
+PY = sys.executable
+
+# The fixture's known answers (see testdata/gen_fixture.py).
+Q = 'queue.stream[api=bytes,consumers=1,producers=1,size={}] ref'
+EXPECTED_AB = {Q.format(64): 'regressed',
+               'pool.apply_async[workers=2] ref': 'improved',
+               Q.format(1024): 'within noise'}
+EXPECTED_SECTIONS = ('size-', 'dist-', 'scaling-', 'ratio-', 'change-', 'history-')
+
+
+class Checker:
+    def __init__(self):
+        self.failures = 0
+        self.count = 0
+
+    def ok(self, cond, what, detail=''):
+        self.count += 1
+        if cond:
+            print(f'report-check: ok    {what}')
+        else:
+            self.failures += 1
+            print(f'report-check: FAIL  {what}' + (f': {detail}' if detail else ''))
+        return cond
+
+
+def run(args, tmp):
+    r = subprocess.run([PY] + args, capture_output=True, text=True, cwd=tmp, timeout=120)
+    return r.returncode, r.stdout + r.stderr
+
+
+def tool(name):
+    return os.path.join(HERE, name)
+
+
+def check_units(c):
+    suite = unittest.defaultTestLoader.discover(os.path.join(HERE, 'tests'),
+                                                top_level_dir=os.path.join(HERE, 'tests'))
+    res = unittest.TextTestRunner(stream=open(os.devnull, 'w'), verbosity=0).run(suite)
+    detail = '; '.join(str(t) for t, _ in res.failures + res.errors)
+    c.ok(res.wasSuccessful(), f'unit tests: {res.testsRun} run, '
+         f'{len(res.failures)} failed, {len(res.errors)} errors', detail)
+
+
+def check_compare(c, tmp):
+    a, b, cc = (os.path.join(TD, f'run-{x}.json') for x in 'abc')
+    out = os.path.join(tmp, 'cmp-ab')
+    rc, text = run([tool('compare.py'), 'compare', a, b, '--out', out], tmp)
+    c.ok(rc == 0, 'compare A B exits 0', f'exit {rc}: {text[-500:]}')
+    d = json.load(open(out + '.json'))
+    got = {r['figure']: r['verdict'] for r in d['rows']}
+    for fig, want in EXPECTED_AB.items():
+        c.ok(got.get(fig) == want, f'compare A B: {fig}: {want}', f'got {got.get(fig)}')
+    others = {f: v for f, v in got.items() if f not in EXPECTED_AB and v != 'unusable'}
+    c.ok(all(v == 'not significant' for v in others.values()) and len(others) == 35,
+         f'compare A B: the other {len(others)} figures not significant',
+         str({f: v for f, v in others.items() if v != 'not significant'}))
+    c.ok(got.get('sharedctypes.array ref') == 'unusable', 'compare A B: unsupported figure unusable')
+    s = d['summary']
+    c.ok((s['improved'], s['regressed'], s['within_noise']) == (1, 1, 1),
+         'compare A B: summary 1 faster, 1 slower, 1 within noise', str(s))
+    c.ok('geometric mean' in text and 'alpha = 0.05' in text and '+-5%' in text,
+         'compare A B: header prints alpha and noise threshold, summary the geometric mean')
+    c.ok('1.33x slower [' in text, 'compare A B: "1.33x slower [lo, hi]" style ratio')
+    c.ok('too few samples (3 < 5)' in text and 'unstable' in text,
+         'compare A B: too-few-samples and unstable warnings')
+    c.ok('different machines' not in text, 'compare A B: same machine, no machine warning')
+
+    rc, text = run([tool('compare.py'), 'compare', b, cc], tmp)
+    c.ok(rc == 0 and 'different machines' in text and "hostname: 'ci-1' vs 'ci-2'" in text,
+         'compare B C: different-machines warning', f'exit {rc}')
+    c.ok('0 faster, 0 slower' in text, 'compare B C: noise only, nothing faster or slower',
+         text[-400:])
+
+    out = os.path.join(tmp, 'cmp-impl')
+    rc, text = run([tool('compare.py'), 'compare', b, b, '--a-impl', 'cpython',
+                    '--b-impl', 'ref', '--out', out], tmp)
+    d = json.load(open(out + '.json')) if rc == 0 else {'rows': []}
+    got = {r['figure']: r['verdict'] for r in d['rows']}
+    c.ok(got.get('queue.stream[api=bytes,consumers=1,producers=1,size=64] ref vs cpython')
+         == 'improved' and got.get('process.start[method=fork] ref vs cpython') == 'not significant',
+         'compare two implementations in one file (ref vs cpython)', str(got)[:300])
+
+    rc, text = run([tool('compare.py'), 'compare', a, os.path.join(tmp, 'nope.json')], tmp)
+    c.ok(rc == 2, 'compare with a missing file exits 2', f'exit {rc}')
+
+
+def check_regress(c, tmp):
+    a, b, cc = (os.path.join(TD, f'run-{x}.json') for x in 'abc')
+    rg = [tool('compare.py'), '--impl', 'ref', 'regress']
+    rc, text = run(rg + ['--baseline', a, '--latest', b], tmp)
+    listed = [ln for ln in text.splitlines() if ln.startswith('  ') and 'slower [' in ln
+              and 'FAIL' not in ln]
+    c.ok(rc == 1, 'regress baseline A, latest B: exit 1', f'exit {rc}')
+    c.ok(len(listed) == 1 and 'size=64' in listed[0],
+         'regress A->B lists exactly the one regression (queue.stream size=64)', '\n'.join(listed))
+    rc, text = run(rg + ['--baseline', b, '--latest', cc], tmp)
+    c.ok(rc == 0, 'regress baseline B, latest C (noise only): exit 0', f'exit {rc}: {text[-300:]}')
+    rc, text = run(rg + ['--baseline', b, '--latest', cc, '--strict-machine'], tmp)
+    c.ok(rc == 2, 'regress B->C --strict-machine (other host): exit 2', f'exit {rc}')
+    rc, text = run(rg + ['--baseline', os.path.join(tmp, 'none.json'), '--latest', b], tmp)
+    c.ok(rc == 2 and 'no baseline' in text, 'regress without a baseline: exit 2', f'exit {rc}')
+    d = json.load(open(b))
+    d['version'] = 2
+    v2 = os.path.join(tmp, 'v2.json')
+    json.dump(d, open(v2, 'w'))
+    rc, text = run(rg + ['--baseline', a, '--latest', v2], tmp)
+    c.ok(rc == 2 and 'version' in text, 'regress against format version 2: exit 2', f'exit {rc}')
+    d['version'] = 1
+    d['results'] = []
+    empty = os.path.join(tmp, 'empty.json')
+    json.dump(d, open(empty, 'w'))
+    rc, text = run(rg + ['--baseline', a, '--latest', empty], tmp)
+    c.ok(rc == 2, 'regress against an empty run: exit 2', f'exit {rc}')
+    d = json.load(open(b))
+    d['version'] = '1.3'
+    d['future'] = {'x': 1}
+    minor = os.path.join(tmp, 'minor.json')
+    json.dump(d, open(minor, 'w'))
+    rc, text = run(rg + ['--baseline', a, '--latest', minor], tmp)
+    c.ok(rc == 1, 'a later minor version with unknown fields is read (exit 1 as for B)', f'exit {rc}')
+
+
+class Refs(html.parser.HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.imgs, self.links = [], []
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == 'img':
+            self.imgs.append(a.get('src', ''))
+        elif tag == 'a' and a.get('href'):
+            self.links.append(a['href'])
+
+
+def check_render(c, out):
+    rc, text = run([tool('report.py'), '--data-dir', TD, '--conf-dir', TD, '--catalogue',
+                    os.path.join(TD, 'catalogue'), '--baseline', os.path.join(TD, 'run-a.json'),
+                    '--out', out, 'render'], out)
+    c.ok(rc == 0, 'report renders from the fixture', f'exit {rc}: {text[-600:]}')
+    pngs = sorted(f for f in os.listdir(os.path.join(out, 'plots')) if f.endswith('.png'))
+    for sec in EXPECTED_SECTIONS:
+        c.ok(any(p.startswith(sec) for p in pngs), f'plot kind {sec.rstrip("-")} present')
+    bad = []
+    with concurrent.futures.ProcessPoolExecutor(max_workers=2) as ex:
+        results = ex.map(pngcheck.check, [os.path.join(out, 'plots', p) for p in pngs])
+        for p, (problems, info) in zip(pngs, results):
+            if problems:
+                bad.append(f'{p}: {"; ".join(problems)}')
+    c.ok(pngs and not bad, f'{len(pngs)} PNGs are real plots (signature, CRCs, size, '
+         'colours, ink, coloured data)', '\n    '.join(bad))
+    bad = []
+    for p in pngs:
+        svg = os.path.join(out, 'plots', p[:-4] + '.svg')
+        try:
+            root = ET.parse(svg).getroot()
+            texts = ' '.join(t.text or '' for t in root.iter() if t.tag.endswith('text'))
+            if len(texts) < 20:
+                bad.append(f'{p[:-4]}.svg: no text (title, labels)')
+        except (OSError, ET.ParseError) as e:
+            bad.append(f'{p[:-4]}.svg: {e}')
+    c.ok(not bad, f'{len(pngs)} SVGs are well-formed and carry text', '; '.join(bad))
+    bad = []
+    for p in pngs:
+        gp = open(os.path.join(out, 'plots', p[:-4] + '.gp')).read()
+        for need in ('set title', 'set xlabel', 'set ylabel', 'title '):
+            if need not in gp:
+                bad.append(f'{p}: no {need.strip()}')
+    c.ok(not bad, 'every plot sets a title, axis labels and legend entries', '; '.join(bad))
+
+    page = open(os.path.join(out, 'index.html')).read()
+    refs = Refs()
+    refs.feed(page)
+    missing = [s for s in refs.imgs + refs.links if '://' not in s and not s.startswith('#')
+               and not os.path.exists(os.path.join(out, s))]
+    c.ok(len(refs.imgs) == len(pngs) and not missing,
+         f'index.html: {len(refs.imgs)} images, {len(refs.links)} links, all exist',
+         f'{len(refs.imgs)} imgs vs {len(pngs)} PNGs; missing: {missing}')
+    for want in ('Conformance matrix', 'Q-FULL-TIMEOUT', 'vs cpython', 'vs os.shmring',
+                 'REGRESSED', 'Throughput against message size', 'data-images-missing'):
+        c.ok(want in page, f'index.html contains {want!r}')
+    md = open(os.path.join(out, 'report.md')).read()
+    mimgs = re.findall(r'!\[[^\]]*\]\(([^)]+)\)', md)
+    c.ok(len(mimgs) == len(pngs) and all(os.path.exists(os.path.join(out, m)) for m in mimgs),
+         f'report.md: {len(mimgs)} images, all exist')
+    c.ok('| ref | 10 | 25.7 [' in md, 'report.md: medians with 95% intervals per workload')
+
+    rc, text = run([tool('report.py'), '--conf-dir', TD, '--catalogue', os.path.join(TD, 'catalogue'),
+                    '--out', out, 'matrix'], out)
+    mm = open(os.path.join(out, 'matrix.md')).read() if rc == 0 else ''
+    c.ok(rc == 0 and '| **all** | **10/13 pass (1 fail, 1 unsupported, 1 absent)** | '
+         '**8/13 pass (1 fail, 4 absent)** |' in mm and os.path.exists(os.path.join(out, 'matrix.html')),
+         'matrix alone: totals per implementation', text[-300:])
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument('--keep', help='render into this directory and keep it')
+    a = ap.parse_args()
+    t0 = time.monotonic()
+    c = Checker()
+    if shutil.which('gnuplot') is None:
+        print('report-check: FAIL  gnuplot is not installed (make deps)')
+        return 1
+    tmp = tempfile.mkdtemp(prefix='report-check-')
+    try:
+        check_units(c)
+        check_compare(c, tmp)
+        check_regress(c, tmp)
+        out = a.keep or os.path.join(tmp, 'report')
+        if a.keep:
+            shutil.rmtree(out, ignore_errors=True)
+        os.makedirs(out, exist_ok=True)
+        check_render(c, out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    dt = time.monotonic() - t0
+    if c.failures:
+        print(f'report-check: FAILED {c.failures} of {c.count} checks ({dt:.1f} s)')
+        return 1
+    print(f'report-check: all {c.count} checks passed ({dt:.1f} s)')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,180 @@
+#!/usr/bin/env python3
+"""Regenerates the fixed report fixture (the committed JSON files are what
+`make report-check` reads; this script only documents how they were made).
+
+Three runs of impl "ref" on fixed synthetic data, A -> B -> C:
+  B vs A: queue.stream ref size=64 throughput x0.75 (clear REGRESSION),
+          pool.apply_async ref workers=2 x1.40 (clear IMPROVEMENT),
+          queue.stream ref size=1024 x0.985 with 0.2% noise (significant but
+          WITHIN NOISE), everything else the same distribution (NOT SIGNIFICANT:
+          B's samples are A's, permuted, with +-0.1% jitter).
+  C vs B: noise only, and measured on another host (different-machine warning).
+process.start has 3 samples (too-few warning); manager.dict is unstable (30%).
+Two conformance files: ref and cpython.
+"""
+import json
+import os
+import random
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+MACHINE = {'hostname': 'ci-1', 'cpu_model': 'Intel(R) Xeon(R) Platinum 8272CL CPU @ 2.60GHz',
+           'cores': 2, 'mem_bytes': 8 * 2 ** 30, 'kernel': '6.1.0-27-cloud-amd64',
+           'virtualization': 'kvm', 'os': 'Debian GNU/Linux 12 (bookworm)'}
+TOOLS = {'cc': 'gcc 12.2.0', 'cflags': '-O2 -g', 'python': '3.11.2',
+         'hyperfine': '1.15.0', 'gnuplot': '5.4 patchlevel 4'}
+
+QUEUE = {  # size -> msgs/s per impl
+    64: {'ref': 2.0e6, 'cpython': 2.05e5, 'os.pipe': 1.5e6, 'os.shmring': 5.4e7},
+    1024: {'ref': 1.5e6, 'cpython': 1.82e5, 'os.pipe': 8.4e5, 'os.shmring': 1.67e7},
+    65536: {'ref': 6.0e4, 'cpython': 2.0e4, 'os.pipe': 2.5e4, 'os.shmring': 2.0e5},
+    1048576: {'ref': 1.5e3, 'cpython': 4.96e2, 'os.pipe': 7.8e2, 'os.shmring': 1.4e4},
+}
+POOL = {1: {'ref': 2.0e5, 'cpython': 2.0e4}, 2: {'ref': 3.5e5, 'cpython': 2.6e4},
+        4: {'ref': 3.8e5, 'cpython': 2.7e4}}
+PINGPONG = {'ref': 20e-6, 'cpython': 61e-6, 'os.futex': 29e-6, 'os.pipe': 35e-6}
+LOCK = {'ref': 25e-9, 'cpython': 55e-9, 'os.futex': 19e-9}
+START = {'ref': 2.0e-4, 'cpython': 1.8e-3, 'os.fork': 1.6e-4}
+MANAGER = {'ref': 5.0e4, 'cpython': 1.6e4}
+
+
+def draw(rng, centre, noise, n):
+    return [centre * rng.lognormvariate(0.0, noise) for _ in range(n)]
+
+
+def base_results(rng):
+    res = []
+
+    def add(workload, impl, params, metric, unit, hib, samples, **extra):
+        r = {'workload': workload, 'impl': impl, 'params': params, 'metric': metric,
+             'unit': unit, 'higher_is_better': hib,
+             'samples': [float(f'{x:.6g}') for x in samples], 'status': 'ok', 'message': ''}
+        r.update(extra)
+        res.append(r)
+
+    for size, by in QUEUE.items():
+        for impl, v in by.items():
+            noise = 0.002 if (impl, size) == ('ref', 1024) else 0.02
+            add('queue.stream', impl, {'size': size, 'producers': 1, 'consumers': 1,
+                                       'api': 'bytes'},
+                'throughput', 'msg/s', True, draw(rng, v, noise, 10))
+    for w, by in POOL.items():
+        for impl, v in by.items():
+            add('pool.apply_async', impl, {'workers': w}, 'throughput', 'tasks/s', True,
+                draw(rng, v, 0.03, 10))
+    for impl, v in PINGPONG.items():
+        s = draw(rng, v, 0.04, 10)
+        add('pipe.pingpong', impl, {'size': 64}, 'latency', 's', False, s,
+            p50=v, p99=v * 3.0)
+    for impl, v in LOCK.items():
+        add('lock.uncontended', impl, {}, 'time', 's', False, draw(rng, v, 0.03, 10))
+    for impl, v in START.items():
+        add('process.start', impl, {'method': 'fork'}, 'time', 's', False,
+            draw(rng, v, 0.05, 3))
+    for impl, v in MANAGER.items():
+        add('manager.dict_set', impl, {}, 'throughput', 'ops/s', True,
+            draw(rng, v, 0.30, 10))
+    for name, by in (('tutorial_queue', {'ref': 4.0e-3, 'cpython': 4.5e-2}),
+                     ('tutorial_lock', {'ref': 2.5e-3, 'cpython': 3.8e-2})):
+        for impl, v in by.items():   # hyperfine wall times of whole programs
+            add('tutorial.' + name, impl, {}, 'time', 's', False, draw(rng, v, 0.05, 10))
+    res.append({'workload': 'sharedctypes.array', 'impl': 'ref', 'params': {},
+                'metric': 'throughput', 'unit': 'ops/s', 'higher_is_better': True,
+                'samples': [], 'status': 'unsupported', 'message': 'MP_ENOTSUP'})
+    return res
+
+
+def noise_copy(rng, results):
+    """Same distribution: the samples permuted, with +-0.1% jitter."""
+    out = []
+    for r in results:
+        r = json.loads(json.dumps(r))
+        s = r['samples'][:]
+        rng.shuffle(s)
+        r['samples'] = [float(f'{x * (1 + rng.uniform(-0.001, 0.001)):.6g}') for x in s]
+        out.append(r)
+    return out
+
+
+def scale(results, workload, impl, key, value, factor):
+    for r in results:
+        if r['workload'] == workload and r['impl'] == impl and r['params'].get(key) == value:
+            r['samples'] = [float(f'{x * factor:.6g}') for x in r['samples']]
+
+
+def run(rid, date, commit, results, machine=MACHINE, **extra):
+    d = {'format': 'mp-bench', 'version': 1,
+         'run': {'id': rid, 'date': date, 'kind': 'fixture', 'impl': 'ref',
+                 'git': {'commit': commit, 'dirty': False, 'branch': 'main'},
+                 'machine': machine, 'tools': TOOLS,
+                 'params': {'samples': 10, 'sample_seconds': 0.2}},
+         'results': results, 'hyperfine': []}
+    d.update(extra)
+    return d
+
+
+def conformance(name, rows, machine=MACHINE):
+    summ = {k: 0 for k in ('pass', 'fail', 'unsupported', 'crash', 'timeout', 'absent')}
+    for r in rows:
+        summ[r['result']] += 1
+    return {'format': 'mp-conformance', 'version': 1,
+            'impl': {'name': name, 'path': 'build/libmpref.a' if name == 'ref' else 'python3',
+                     'build': {'cc': 'gcc 12.2.0', 'cflags': '-O2 -g', 'git': 'c0ffee1',
+                               'dirty': False}},
+            'machine': machine, 'date': '2026-11-22T10:00:00Z', 'rows': rows,
+            'summary': summ, 'leftovers': []}
+
+
+def conf_rows():
+    spec = [('status', 'ST-OK-ZERO'), ('status', 'ST-UNKNOWN'), ('status', 'ST-ERRMSG'),
+            ('queue', 'Q-PUT-GET-FIFO'), ('queue', 'Q-GET-TIMEOUT-EMPTY'),
+            ('queue', 'Q-CLOSE-WAKES'), ('queue', 'Q-FULL-TIMEOUT'),
+            ('pipe', 'P-DUPLEX-ROUNDTRIP'), ('pipe', 'P-EOF-ON-CLOSE'),
+            ('pipe', 'P-POLL-TIMEOUT'), ('pool', 'POOL-MAP-ORDER'),
+            ('pool', 'POOL-TERMINATE-KILLS')]
+    ref, cpy = [], []
+    for comp, rid in spec:
+        r = {'id': rid, 'component': comp, 'result': 'pass', 'duration': 0.05, 'message': ''}
+        c = dict(r, duration=0.4)
+        if rid == 'Q-FULL-TIMEOUT':
+            r.update(result='fail', message='test_queue.c:88: timed out after 0.05 s, want >= 0.1 s')
+        if rid == 'POOL-TERMINATE-KILLS':
+            r.update(result='unsupported', message='MP_ENOTSUP')
+        if comp == 'status':
+            c.update(result='absent', message='C-only row', duration=0.0)
+        if rid == 'P-POLL-TIMEOUT':
+            c.update(result='fail', message='poll returned early (CPython differs)')
+        ref.append(r)
+        cpy.append(c)
+    return ref, cpy
+
+
+def dump(name, d):
+    with open(os.path.join(HERE, name), 'w') as f:
+        json.dump(d, f, indent=1)
+        f.write('\n')
+
+
+def main():
+    rng = random.Random(8)
+    a = base_results(rng)
+    b = noise_copy(rng, a)
+    scale(b, 'queue.stream', 'ref', 'size', 64, 0.75)
+    scale(b, 'pool.apply_async', 'ref', 'workers', 2, 1.40)
+    scale(b, 'queue.stream', 'ref', 'size', 1024, 0.985)
+    c = noise_copy(rng, b)
+    dump('run-a.json', run('20261120T100000Z-a1a1a1a', '2026-11-20T10:00:00Z',
+                           'a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1', a))
+    dump('run-b.json', run('20261121T100000Z-b2b2b2b', '2026-11-21T10:00:00Z',
+                           'b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2', b))
+    dump('run-c.json', run('20261122T100000Z-c3c3c3c', '2026-11-22T10:00:00Z',
+                           'c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3', c,
+                           machine=dict(MACHINE, hostname='ci-2'),
+                           future_field={'readers': 'must ignore this'}))
+    ref, cpy = conf_rows()
+    dump('conformance-ref.json', conformance('ref', ref))
+    dump('conformance-cpython.json', conformance('cpython', cpy))
+
+
+if __name__ == '__main__':
+    main()
