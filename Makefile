@@ -154,3 +154,5 @@ clean:
 # Benchmarks and reports keep their rules beside their code.
 -include bench/bench.mk
 -include reports/reports.mk
+-include conformance/mutants/mutants.mk
+-include ref/fuzz/fuzz.mk
