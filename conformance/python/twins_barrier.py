@@ -1,0 +1,214 @@
+"""Python twins of conformance/catalogue/barrier.tsv (tests/test_barrier.c).
+
+multiprocessing.Barrier (threading.Barrier's semantics on shared state):
+BrokenBarrierError is MP_EBROKEN; wait() returns the party's index.  An
+action fails in Python by raising (its return value is ignored): that is the
+twin of a C action returning non-zero.
+"""
+import atexit, functools, multiprocessing as mp, multiprocessing.util, os, sys, threading
+
+import twin
+
+Broken = threading.BrokenBarrierError
+
+
+def _cleanup():
+    for p in mp.active_children():
+        p.kill()
+        p.join()
+
+
+atexit.register(_cleanup)
+
+
+def prompt(fn, *args, bound=1.0):
+    t0 = twin.now()
+    r = fn(*args)
+    el = twin.now() - t0
+    assert el <= bound, f'{getattr(fn, "__name__", fn)}{args} blocked for {el:.3f} s'
+    return r
+
+
+def outcome(fn, *args):
+    """wait's result as ('OK', index), ('EBROKEN', None) or (exception, None)."""
+    try:
+        return 'OK', fn(*args)
+    except Broken:
+        return 'EBROKEN', None
+    except Exception as e:  # noqa: BLE001
+        return e, None
+
+
+def run_parties(b, n, rounds, timeout, actions=None):
+    """n threads pass b `rounds` times; per party a list of (status, index, seen)."""
+    res = [[] for _ in range(n)]
+
+    def party(i):
+        for _ in range(rounds):
+            st, idx = outcome(b.wait, timeout)
+            res[i].append((st, idx, actions[0] if actions is not None else None))
+
+    th = [threading.Thread(target=party, args=(i,)) for i in range(n)]
+    for t in th:
+        t.start()
+    for t in th:
+        t.join()
+    return res
+
+
+def BAR_WAIT_INDEX():
+    b = mp.Barrier(3)
+    res = run_parties(b, 3, 3, 10.0)
+    for r in range(3):
+        got = [res[i][r] for i in range(3)]
+        assert all(st == 'OK' for st, _, _ in got), f'round {r}: {got}'
+        assert sorted(idx for _, idx, _ in got) == [0, 1, 2], f'round {r}: indexes {got}'
+    assert not b.broken
+
+
+def BAR_ACTION():
+    actions = [0]
+
+    def count():
+        actions[0] += 1
+
+    b = mp.Barrier(3, action=count)
+    res = run_parties(b, 3, 2, 10.0, actions)
+    assert actions[0] == 2, f'{actions[0]} actions for 2 generations'
+    for i in range(3):
+        for r in range(2):
+            st, _, seen = res[i][r]
+            assert st == 'OK', (i, r, st)
+            assert seen >= r + 1, f'party {i} returned from round {r} before its action'
+
+
+class ActionFailed(Exception):
+    pass
+
+
+def _failing_action():
+    raise ActionFailed('action failed')
+
+
+def BAR_ACTION_FAIL():
+    b = mp.Barrier(3, action=_failing_action)
+    res = run_parties(b, 3, 1, 10.0)
+    got = [res[i][0][0] for i in range(3)]
+    # The party that ran the action gets the action's own exception (Python's
+    # form of the action's failure); every other party gets BrokenBarrierError.
+    own = [g for g in got if isinstance(g, ActionFailed)]
+    assert len(own) <= 1 and all(g == 'EBROKEN' or g in own for g in got), \
+        f'parties of the generation: {got}'
+    assert b.broken
+    st, _ = prompt(outcome, b.wait, 10.0)
+    assert st == 'EBROKEN', f'a later wait: {st}'
+
+
+def BAR_TIMEOUT():
+    b = mp.Barrier(2)
+    twin.assert_timed(lambda: b.wait(0.2), Broken, 0.2)
+    assert b.broken
+    st, _ = prompt(outcome, b.wait)
+    assert st == 'EBROKEN', f'wait() on the broken Barrier: {st}'
+    b.reset()
+    st, _ = prompt(outcome, b.wait, 0)
+    assert st == 'EBROKEN', f'wait(0) alone: {st}'
+    b.reset()
+    st, _ = prompt(outcome, b.wait, -1)
+    assert st == 'EBROKEN', f'wait(-1) alone: {st}'
+
+
+def BAR_DEFAULT_TIMEOUT():
+    b = mp.Barrier(2, timeout=0.15)
+    twin.assert_timed(b.wait, Broken, 0.15)
+
+
+def BAR_SINGLE_PARTY():
+    b = mp.Barrier(1)
+    for _ in range(3):
+        assert prompt(b.wait) == 0
+
+
+def start_waiter(b):
+    """One party waiting on b (in a thread); returns once n_waiting shows it."""
+    got = []
+    t = threading.Thread(target=lambda: got.append(outcome(b.wait, 10.0)[0]))
+    t.start()
+    t0 = twin.now()
+    # n_waiting is the observable fact that the party has arrived
+    while b.n_waiting < 1 and twin.now() - t0 < 10:
+        os.sched_yield()
+    assert b.n_waiting == 1, b.n_waiting
+    return t, got
+
+
+def BAR_ABORT():
+    b = mp.Barrier(3)
+    t, got = start_waiter(b)
+    b.abort()
+    t.join()
+    assert got == ['EBROKEN'], got
+    assert b.broken
+    st, _ = prompt(outcome, b.wait, 10.0)
+    assert st == 'EBROKEN', f'wait after abort: {st}'
+    b.reset()
+    assert not b.broken
+    res = run_parties(b, 3, 1, 10.0)
+    assert all(res[i][0][0] == 'OK' for i in range(3)), res
+
+
+def BAR_RESET():
+    b = mp.Barrier(3)
+    t, got = start_waiter(b)
+    b.reset()
+    t.join()
+    assert got == ['EBROKEN'], got
+    assert not b.broken
+    assert b.n_waiting == 0, b.n_waiting
+    res = run_parties(b, 3, 2, 10.0)
+    assert all(res[i][r][0] == 'OK' for i in range(3) for r in range(2)), res
+
+
+def BAR_N_WAITING():
+    b = mp.Barrier(2)
+    assert b.parties == 2
+    assert b.n_waiting == 0
+    t, got = start_waiter(b)  # asserts n_waiting == 1
+    st, _ = outcome(b.wait, 10.0)
+    t.join()
+    assert st == 'OK' and got == ['OK'], (st, got)
+    assert b.n_waiting == 0, b.n_waiting
+
+
+def _shared_action(shared):
+    with shared.get_lock():
+        shared[0] += 1
+
+
+def _child_party(b, shared):
+    # shared: [actions, index bits of round 0, index bits of round 1]
+    for r in range(2):
+        try:
+            idx = b.wait(10.0)
+        except Broken:
+            sys.exit(1 + r)
+        if not 0 <= idx <= 2:
+            sys.exit(5)
+        if shared[0] < r + 1:
+            sys.exit(10)  # released before the action ran
+        with shared.get_lock():
+            shared[1 + r] |= 1 << idx
+    sys.exit(0)
+
+
+def BAR_CROSS_PROCESS():
+    shared = mp.Array('i', 3)
+    b = mp.Barrier(3, action=functools.partial(_shared_action, shared))
+    ps = [mp.Process(target=_child_party, args=(b, shared)) for _ in range(3)]
+    for p in ps:
+        p.start()
+    for i, p in enumerate(ps):
+        p.join(30.0)
+        assert p.exitcode == 0, f'child {i} failed ({p.exitcode})'
+    assert shared[0] == 2, f'{shared[0]} actions for 2 rounds'
+    assert shared[1] == 7 and shared[2] == 7, f'index bits {shared[1]:#o} {shared[2]:#o}'

@@ -1,0 +1,85 @@
+"""Python twins of conformance/catalogue/event.tsv (tests/test_event.c).
+
+multiprocessing.Event: wait returns False on a timeout (MP_TIMEOUT).
+"""
+import atexit, multiprocessing as mp, multiprocessing.util, sys, threading
+
+import twin
+
+
+def _cleanup():
+    for p in mp.active_children():
+        p.kill()
+        p.join()
+
+
+atexit.register(_cleanup)
+
+
+def prompt(fn, *args, bound=1.0):
+    t0 = twin.now()
+    r = fn(*args)
+    el = twin.now() - t0
+    assert el <= bound, f'{getattr(fn, "__name__", fn)}{args} blocked for {el:.3f} s'
+    return r
+
+
+def EVT_SET_CLEAR():
+    e = mp.Event()
+    assert not e.is_set()
+    e.set()
+    assert e.is_set()
+    e.set()  # idempotent
+    assert prompt(e.wait) is True
+    assert prompt(e.wait, 0) is True
+    e.clear()
+    assert not e.is_set()
+    e.clear()
+    assert not e.is_set()
+    assert prompt(e.wait, 0) is False
+
+
+def EVT_WAIT_TIMEOUT():
+    e = mp.Event()
+    twin.assert_timed(lambda: e.wait(0.2), None, 0.2)
+    assert prompt(e.wait, 0) is False
+    assert prompt(e.wait, -5.0) is False
+    assert not e.is_set()
+
+
+def EVT_SET_WAKES_ALL():
+    e = mp.Event()
+    started = threading.Semaphore(0)
+    got = [None] * 4
+
+    def waiter(i):
+        started.release()
+        got[i] = e.wait(10.0)
+
+    th = [threading.Thread(target=waiter, args=(i,)) for i in range(4)]
+    for t in th:
+        t.start()
+    for _ in range(4):
+        assert started.acquire(timeout=10.0)
+    e.set()
+    for t in th:
+        t.join()
+    assert got == [True] * 4, got
+
+
+def _child_ping(go, reply):
+    if not go.wait(10.0):
+        sys.exit(1)
+    reply.set()
+    sys.exit(0)
+
+
+def EVT_CROSS_PROCESS():
+    go, reply = mp.Event(), mp.Event()
+    p = mp.Process(target=_child_ping, args=(go, reply))
+    p.start()
+    go.set()
+    assert reply.wait(10.0), 'the child\'s set did not wake the parent'
+    assert reply.is_set()
+    p.join(30.0)
+    assert p.exitcode == 0, f'the parent\'s set did not wake the child (exitcode {p.exitcode})'

@@ -1,0 +1,818 @@
+"""Python twins of conformance/catalogue/process.tsv (tests/test_process.c).
+
+Children report through Pipes and are sequenced with pipes, never sleeps.  Two
+raw pipes made before the children mirror the C suite's T.d and T.l: every
+child drops its copies of their write ends first (child_init), so a child
+blocked on them sees EOF, and ends, if the twin's process dies.  A twin that
+fails leaves no process behind: _cleanup (an atexit handler that runs before
+multiprocessing's own) kills and joins the children still running.
+"""
+import atexit, ctypes, multiprocessing as mp, multiprocessing.util, os, re, signal, sys, \
+    threading
+
+import twin
+
+_D = _L = None  # (read, write): test -> children releases; lifeline, never written
+
+
+def _cleanup():
+    for p in mp.active_children():
+        p.kill()
+        p.join()
+
+
+atexit.register(_cleanup)
+
+
+def _pipes():
+    global _D, _L
+    _D, _L = os.pipe(), os.pipe()
+
+
+def child_init():
+    """Drops this process's copies of the write ends, once: the numbers are
+    forgotten too, as a later pipe may reuse them (and a grandchild inherits
+    the forgetting)."""
+    global _D, _L
+    for pair in (_D, _L):
+        if pair and pair[1] is not None:
+            os.close(pair[1])
+    _D = _D and (_D[0], None)
+    _L = _L and (_L[0], None)
+
+
+def release():
+    os.write(_D[1], b'x')
+
+
+def wait_release():
+    os.read(_D[0], 1)
+
+
+def block_forever():
+    os.read(_L[0], 1)  # EOF only: nobody writes it
+    os._exit(0)
+
+
+def get(conn, timeout=10.0):
+    assert conn.poll(timeout), f'child did not report within {timeout} s'
+    return conn.recv()
+
+
+def prompt(fn, *args, bound=1.0):
+    t0 = twin.now()
+    r = fn(*args)
+    el = twin.now() - t0
+    assert el <= bound, f'{getattr(fn, "__name__", fn)} blocked for {el:.3f} s'
+    return r
+
+
+def status(fn, *args):
+    """The C status a call maps to: 'OK', 'ESTATE' (AssertionError/ValueError) or
+    the name of any other exception."""
+    try:
+        fn(*args)
+    except (AssertionError, ValueError):
+        return 'ESTATE'
+    except Exception as e:  # noqa: BLE001 - reported, not hidden
+        return f'{type(e).__name__}: {e}'
+    return 'OK'
+
+
+def start(target, *args, **kw):
+    p = mp.Process(target=target, args=args, **kw)
+    p.start()
+    return p
+
+
+def join_code(p, timeout=30.0):
+    p.join(timeout)
+    assert p.exitcode is not None, f'{p.name} still running after {timeout} s'
+    return p.exitcode
+
+
+def read_to_eof(fd):
+    out = b''
+    while True:
+        b = os.read(fd, 4096)
+        if not b:
+            return out
+        out += b
+
+
+def ppid_of(pid):
+    try:
+        with open(f'/proc/{pid}/stat') as f:
+            s = f.read()
+    except OSError:
+        return 0
+    return int(s[s.rindex(')') + 2:].split()[1])
+
+
+def pid_gone(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+def gone_or_kill(pid):
+    """pid_gone(); a process still there is killed (and reaped when it is an
+    orphan reparented to us) before the caller asserts."""
+    if pid <= 0 or pid_gone(pid):
+        return True
+    ours = ppid_of(pid) == os.getpid()
+    os.kill(pid, signal.SIGKILL)
+    if ours:
+        os.waitpid(pid, 0)
+    return False
+
+
+# ------------------------------------------------------------- §3, §4, §5
+
+def _report_name_pid(arg, w):
+    child_init()
+    w.send((arg, os.getpid(), mp.current_process().name))
+
+
+def PROC_START_RUNS_TARGET():
+    r, w = mp.Pipe(False)
+    p = start(_report_name_pid, 'bob', w)
+    s, child, name = get(r)
+    assert s == 'bob', s
+    assert child != os.getpid(), 'target ran in the calling process'
+    assert child == p.pid, f'pid {p.pid} != child getpid {child}'
+    assert name == p.name, f'current_process().name in the child: {name!r} != {p.name!r}'
+    assert join_code(p) == 0
+
+
+class _RunSelf(mp.Process):
+    def __init__(self, data, w):
+        super().__init__()
+        self.data, self.w = data, w
+
+    def run(self):
+        child_init()
+        self.w.send((self.data, self.name))
+
+
+def PROC_RUN_CALLBACK():
+    r, w = mp.Pipe(False)
+    p = _RunSelf('payload', w)
+    p.name = 'worker'
+    assert p.data == 'payload'
+    p.start()
+    data, name = get(r)
+    assert data == 'payload', data
+    assert name == 'worker', name
+    assert join_code(p) == 0
+
+
+def _release_then_mark(w):
+    child_init()
+    wait_release()
+    w.send('done')
+    sys.exit(5)
+
+
+def PROC_JOIN_WAITS():
+    _pipes()
+    r, w = mp.Pipe(False)
+    p = start(_release_then_mark, w)
+    w.close()
+    release()
+    p.join()
+    # the child's last action is already visible: it has ended
+    assert r.poll(0), 'join returned before the child\'s last write'
+    assert r.recv() == 'done'
+    assert p.exitcode == 5, p.exitcode
+    assert not p.is_alive()
+
+
+def _wait_release():
+    child_init()
+    wait_release()
+
+
+def PROC_JOIN_TIMEOUT_RUNNING():
+    _pipes()
+    p = start(_wait_release)
+    twin.assert_timed(lambda: p.join(0.3), None, 0.3)
+    assert p.exitcode is None, f'exitcode {p.exitcode} after a timed-out join'
+    release()
+    assert join_code(p) == 0
+
+
+def PROC_JOIN_ZERO_PROMPT():
+    _pipes()
+    p = start(_wait_release)
+    prompt(p.join, 0)
+    assert p.exitcode is None
+    prompt(p.join, -1)
+    assert p.exitcode is None
+    release()
+    assert join_code(p) == 0
+
+
+def PROC_JOIN_TIMEOUT_ENDS():
+    _pipes()
+    p = start(_wait_release)
+    release()
+    prompt(p.join, 30.0, bound=2.0)
+    assert p.exitcode == 0, p.exitcode
+
+
+def _ret0():
+    child_init()
+
+
+def PROC_JOIN_ENDED_OK():
+    p = start(_ret0)
+    p.join()
+    prompt(p.join, 0)
+    prompt(p.join)
+    assert p.exitcode == 0
+
+
+# ------------------------------------------------------------- exit codes
+
+def _ret_arg(n):
+    child_init()
+    return n
+
+
+def PROC_EXITCODE_RETURN():
+    p = start(_ret_arg, 3)
+    code = join_code(p)
+    assert code == 3, f'target returned 3, exitcode is {code}'
+    assert join_code(start(_ret_arg, 0)) == 0
+
+
+def _exit_arg(n):
+    child_init()
+    sys.exit(n)  # Python's way for a target to give its exit code
+
+
+def PROC_EXITCODE_MASK():
+    code = join_code(start(_exit_arg, 259))
+    assert code == 3, f'exit status 259 gave exitcode {code}'
+
+
+def _exit7():
+    child_init()
+    os._exit(7)
+
+
+def PROC_EXITCODE_EXIT_CALL():
+    code = join_code(start(_exit7))
+    assert code == 7, code
+
+
+def _ready_then_block(a):
+    child_init()
+    a.send('ready')
+    block_forever()
+
+
+def PROC_EXITCODE_SIGTERM():
+    _pipes()
+    r, w = mp.Pipe(False)
+    p = start(_ready_then_block, w)
+    get(r)
+    p.terminate()
+    code = join_code(p)
+    assert code == -signal.SIGTERM, code
+
+
+def PROC_EXITCODE_SIGKILL():
+    _pipes()
+    r, w = mp.Pipe(False)
+    p = start(_ready_then_block, w)
+    get(r)
+    p.kill()
+    code = join_code(p)
+    assert code == -signal.SIGKILL, code
+
+
+def _handle_term(a, bfd):
+    child_init()
+
+    def on_term(sig, frame):
+        os.write(bfd, bytes([sig]))
+        os._exit(40)
+
+    signal.signal(signal.SIGTERM, on_term)
+    a.send('ready')
+    block_forever()
+
+
+def PROC_TERMINATE_SENDS_SIGTERM():
+    _pipes()
+    r, w = mp.Pipe(False)
+    br, bw = os.pipe()
+    p = start(_handle_term, w, bw)
+    os.close(bw)  # EOF, not a hang, if the handler never runs
+    get(r)
+    p.terminate()
+    sig = os.read(br, 1)
+    assert sig == bytes([signal.SIGTERM]), f'child\'s handler saw {sig!r}'
+    assert join_code(p) == 40
+    os.close(br)
+
+
+def _buffered_write(fd, ready):
+    child_init()
+    # A block-buffered sys.stdout on the pipe, whatever PYTHONUNBUFFERED says.
+    sys.stdout = open(os.dup(fd), 'w', buffering=4096)
+    sys.stdout.write('buffered')
+    if ready is not None:
+        ready.send('ready')
+        block_forever()
+
+
+def PROC_EXIT_FLUSHES_STDIO():
+    br, bw = os.pipe()
+    sys.stdout.flush()
+    p = start(_buffered_write, bw, None)
+    assert join_code(p) == 0
+    os.close(bw)
+    out = read_to_eof(br)
+    os.close(br)
+    assert out == b'buffered', out
+
+
+def PROC_TERMINATE_NO_EXIT_HANDLING():
+    _pipes()
+    br, bw = os.pipe()
+    r, w = mp.Pipe(False)
+    sys.stdout.flush()
+    p = start(_buffered_write, bw, w)
+    get(r)
+    p.terminate()
+    assert join_code(p) == -signal.SIGTERM
+    os.close(bw)
+    out = read_to_eof(br)
+    os.close(br)
+    assert out == b'', f'output flushed: {out!r}'
+
+
+def _grand_report_block(b):
+    child_init()
+    b.send(os.getpid())
+    block_forever()
+
+
+def _start_grand_then_block(a, b):
+    child_init()
+    g = mp.Process(target=_grand_report_block, args=(b,))
+    g.start()
+    a.send('ready')
+    block_forever()
+
+
+def PROC_TERMINATE_ORPHANS():
+    # Make this process the subreaper, as the C suite's runner is, so that the
+    # orphan comes to us and we can reap it.
+    PR_SET_CHILD_SUBREAPER = 36
+    assert ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
+    _pipes()
+    ra, wa = mp.Pipe(False)
+    rb, wb = mp.Pipe(False)
+    p = start(_start_grand_then_block, wa, wb)
+    get(ra)
+    g = get(rb)
+    p.terminate()
+    # join() without a timeout: CPython's join(t) waits for EOF on the child's
+    # sentinel pipe, whose write end the orphan inherited, so it would return
+    # only after t here, though the child is dead.
+    p.join()
+    code = p.exitcode
+    alive = not pid_gone(g)
+    parent = ppid_of(g)
+    try:
+        os.kill(g, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    reaped = os.waitpid(g, 0)[0] if parent == os.getpid() else None
+    assert code == -signal.SIGTERM, code
+    assert alive, f'grandchild {g} was ended with its parent'
+    assert parent == os.getpid(), f'orphan\'s parent is {parent}, not this subreaper'
+    assert reaped == g
+
+
+def PROC_TERMINATE_ENDED_NOOP():
+    p = start(_exit_arg, 6)
+    p.join()
+    p.terminate()
+    p.kill()
+    assert p.exitcode == 6, p.exitcode
+    p.join()
+    assert p.exitcode == 6, p.exitcode
+
+
+_atexit_fd = None
+
+
+def _atexit_probe():
+    if _atexit_fd is not None:
+        os.write(_atexit_fd, b'A')
+
+
+def PROC_CHILD_NO_ATEXIT():
+    global _atexit_fd
+    br, bw = os.pipe()
+    atexit.register(_atexit_probe)
+    _atexit_fd = bw
+    p = start(_ret0)
+    _atexit_fd = None
+    assert join_code(p) == 0
+    atexit.unregister(_atexit_probe)
+    os.close(bw)
+    out = read_to_eof(br)
+    os.close(br)
+    assert out == b'', 'the parent\'s atexit handler ran in the child'
+
+
+# ------------------------------------------------------------------ state
+
+def PROC_EXITCODE_NONE():
+    _pipes()
+    p = mp.Process(target=_wait_release)
+    assert p.exitcode is None, p.exitcode
+    p.start()
+    assert p.exitcode is None, p.exitcode
+    release()
+    assert join_code(p) == 0
+
+
+def PROC_IS_ALIVE():
+    _pipes()
+    p = mp.Process(target=_wait_release)
+    assert not p.is_alive()
+    p.start()
+    assert p.is_alive()
+    release()
+    p.join()
+    assert not p.is_alive()
+
+
+def _report_pid(w):
+    child_init()
+    parent = mp.parent_process()
+    w.send((os.getpid(), mp.current_process().pid, parent.pid if parent else None))
+
+
+def PROC_PID():
+    r, w = mp.Pipe(False)
+    p = mp.Process(target=_report_pid, args=(w,))
+    assert p.pid is None, p.pid
+    p.start()
+    assert p.pid == get(r)[0]
+    p.join()
+    assert p.pid is not None and p.pid > 0, f'pid after the end: {p.pid}'
+    assert p.exitcode == 0
+
+
+def PROC_PARENT_PID():
+    assert mp.current_process().pid == os.getpid()
+    r, w = mp.Pipe(False)
+    p = start(_report_pid, w)
+    me, cur, parent = get(r)
+    assert cur == me, f'current_process().pid {cur} != getpid {me}'
+    assert parent == os.getpid(), f'parent_process().pid {parent} != {os.getpid()}'
+    assert join_code(p) == 0
+
+
+def _number(name):
+    m = re.fullmatch(r'Process-(\d+)', name)
+    assert m, f'name {name!r}'
+    return int(m.group(1))
+
+
+def PROC_NAME_DEFAULT():
+    a, b = mp.Process(target=_ret0), mp.Process(target=_ret0)
+    ka, kb = _number(a.name), _number(b.name)
+    assert ka >= 1
+    assert kb == ka + 1, f'{a.name} then {b.name}'
+
+
+def _report_current_name(w):
+    child_init()
+    w.send(mp.current_process().name)
+
+
+def PROC_NAME_SET():
+    r, w = mp.Pipe(False)
+    name = 'alpha'
+    p = mp.Process(target=_report_current_name, args=(w,))
+    p.name = name
+    name = 'beta'  # noqa: F841 - the process keeps its own copy
+    assert p.name == 'alpha', p.name
+    p.start()
+    got = get(r)
+    assert got == 'alpha', got
+    assert join_code(p) == 0
+
+
+def _report_grand_names(w):
+    child_init()
+    g1, g2 = mp.Process(target=_ret0), mp.Process(target=_ret0)
+    w.send((g1.name, g2.name))
+
+
+def PROC_NAME_GRANDCHILD():
+    r, w = mp.Pipe(False)
+    p = mp.Process(target=_report_grand_names, args=(w,))
+    p.start()
+    n1, n2 = get(r)
+    assert n1 == f'{p.name}:1', n1
+    assert n2 == f'{p.name}:2', n2
+    assert join_code(p) == 0
+
+
+def PROC_CURRENT_NAME_MAIN():
+    name = mp.current_process().name
+    assert name == 'MainProcess', name
+
+
+def PROC_DAEMON_FLAG():
+    _pipes()
+    p = mp.Process(target=_wait_release)
+    assert p.daemon is False
+    p.daemon = True
+    assert p.daemon is True
+    p.start()
+    s = status(setattr, p, 'daemon', False)
+    assert s == 'ESTATE', f'setting daemon after start: {s}'
+    assert p.daemon is True
+    release()
+    assert join_code(p) == 0
+
+
+def _daemon_tries_child(w):
+    child_init()
+    g = mp.Process(target=_ret0)
+    w.send(status(g.start))
+    if g.pid:
+        g.join()
+
+
+def PROC_DAEMON_NO_CHILDREN():
+    r, w = mp.Pipe(False)
+    p = mp.Process(target=_daemon_tries_child, args=(w,), daemon=True)
+    p.start()
+    s = get(r)
+    assert s == 'ESTATE', f'start in a daemon: {s}'
+    assert join_code(p) == 0
+
+
+def _grand_ready_block(c):
+    child_init()
+    c.send('ready')
+    block_forever()
+
+
+def _grand_report_wait(b):
+    child_init()
+    b.send(os.getpid())
+    wait_release()
+
+
+def _start_grand_and_return(daemon, b, then_exit):
+    child_init()
+    if daemon:
+        rc, wc = mp.Pipe(False)
+        g = mp.Process(target=_grand_ready_block, args=(wc,), daemon=True)
+        g.start()
+        get(rc)  # the grandchild runs
+        b.send(g.pid)
+    else:
+        g = mp.Process(target=_grand_report_wait, args=(b,))
+        g.start()
+    if then_exit:
+        sys.exit(0)  # leaves through SystemExit rather than by returning
+
+
+def PROC_DAEMON_TERMINATED_AT_EXIT():
+    _pipes()
+    rb, wb = mp.Pipe(False)
+    p = start(_start_grand_and_return, True, wb, False)
+    g = get(rb)
+    p.join(30.0)
+    assert p.exitcode == 0, p.exitcode
+    assert gone_or_kill(g), f'daemonic grandchild {g} still exists'
+
+
+def PROC_NONDAEMON_JOINED_AT_EXIT():
+    _pipes()
+    rb, wb = mp.Pipe(False)
+    p = start(_start_grand_and_return, False, wb, False)
+    g = get(rb)
+    # the child has returned from its target but waits for its child
+    t0 = twin.now()
+    p.join(0.3)
+    el = twin.now() - t0
+    early = p.exitcode
+    release()
+    p.join(30.0)
+    reaped = gone_or_kill(g)
+    assert early is None, f'the child exited ({early}) before its child ended'
+    assert 0.3 <= el <= 2.3, f'join(0.3) took {el:.3f} s'
+    assert p.exitcode == 0, p.exitcode
+    assert reaped, f'grandchild {g} not reaped by its parent'
+
+
+def PROC_ATEXIT_TERMINATES_DAEMONS():
+    _pipes()
+    rb, wb = mp.Pipe(False)
+    p = start(_start_grand_and_return, True, wb, True)
+    g = get(rb)
+    p.join(30.0)
+    assert p.exitcode == 0, p.exitcode
+    assert gone_or_kill(g), f'daemonic grandchild {g} still exists'
+
+
+class _SelfChecks(mp.Process):
+    def __init__(self, w):
+        super().__init__()
+        self.w = w
+
+    def run(self):
+        child_init()
+        res = [status(self.join, 0), status(self.join)]
+        try:
+            res.append(self.is_alive())
+        except Exception as e:  # noqa: BLE001
+            res.append(f'{type(e).__name__}: {e}')
+        res.append(self.pid == os.getpid())
+        res.append(self.exitcode is None)
+        self.w.send(res)
+
+
+def PROC_JOIN_SELF():
+    r, w = mp.Pipe(False)
+    p = _SelfChecks(w)
+    p.start()
+    j0, jf, alive, pid_ok, code_none = get(r)
+    assert j0 == 'ESTATE', f'join(self, 0): {j0}'
+    assert jf == 'ESTATE', f'join(self): {jf}'
+    assert alive is True, f'is_alive(self): {alive}'
+    assert pid_ok, 'pid(self) != getpid()'
+    assert code_none, 'exitcode(self) is not None'
+    assert join_code(p) == 0
+
+
+def _sibling_checks(sib, b):
+    child_init()
+    b.send([status(sib.join, 0), status(sib.is_alive), status(sib.close)])
+
+
+def PROC_JOIN_NOT_PARENT():
+    _pipes()
+    sib = start(_wait_release)
+    rb, wb = mp.Pipe(False)
+    p = start(_sibling_checks, sib, wb)
+    j, a, c = get(rb)
+    assert j == 'ESTATE', f'join of a sibling: {j}'
+    assert a == 'ESTATE', f'is_alive of a sibling: {a}'
+    assert c == 'ESTATE', f'close of a running sibling: {c}'
+    assert join_code(p) == 0
+    release()
+    assert join_code(sib) == 0
+
+
+def _start_other(q, b):
+    child_init()
+    b.send(status(q.start))
+    if q.pid:
+        q.join()
+
+
+def PROC_START_NOT_CREATOR():
+    q = mp.Process(target=_ret0)
+    rb, wb = mp.Pipe(False)
+    p = start(_start_other, q, wb)
+    s = get(rb)
+    assert s == 'ESTATE', f'start of the parent\'s process object: {s}'
+    assert join_code(p) == 0
+    assert q.pid is None, q.pid
+
+
+# ----------------------------------------------------------------- misuse
+
+def PROC_START_TWICE():
+    _pipes()
+    p = start(_wait_release)
+    s = status(p.start)
+    assert s == 'ESTATE', f'second start: {s}'
+    release()
+    p.join()
+    s = status(p.start)
+    assert s == 'ESTATE', f'start after the end: {s}'
+    assert p.exitcode == 0
+
+
+def PROC_JOIN_BEFORE_START():
+    p = mp.Process(target=_ret0)
+    for args in ((0,), ()):
+        s = status(p.join, *args)
+        assert s == 'ESTATE', f'join{args} before start: {s}'
+
+
+def PROC_TERMINATE_BEFORE_START():
+    p = mp.Process(target=_ret0)
+    for fn in (p.terminate, p.kill):
+        s = status(fn)
+        assert s == 'ESTATE', f'{fn.__name__} before start: {s}'
+
+
+def PROC_CLOSE_RUNNING():
+    _pipes()
+    p = start(_wait_release)
+    s = status(p.close)
+    assert s == 'ESTATE', f'close while running: {s}'
+    assert p.is_alive()
+    release()
+    p.join()
+    p.close()
+    p.close()
+
+
+def _closed_calls(p):
+    """Every call but close; MP_CLOSED is CPython's ValueError('process object is closed')."""
+    calls = {
+        'start': p.start, 'join(0)': lambda: p.join(0), 'is_alive': p.is_alive,
+        'pid': lambda: p.pid, 'exitcode': lambda: p.exitcode, 'terminate': p.terminate,
+        'kill': p.kill, 'name = x': lambda: setattr(p, 'name', 'x'), 'name': lambda: p.name,
+        'daemon = True': lambda: setattr(p, 'daemon', True), 'daemon': lambda: p.daemon,
+    }
+    bad = []
+    for what, fn in calls.items():
+        try:
+            fn()
+        except ValueError:
+            continue
+        except Exception as e:  # noqa: BLE001
+            bad.append(f'{what} raised {type(e).__name__}: {e}')
+            continue
+        bad.append(f'{what} succeeded')
+    p.close()
+    return bad
+
+
+def PROC_CLOSED_CALLS():
+    p = start(_ret0)
+    p.join()
+    p.close()
+    bad = _closed_calls(p)
+    q = mp.Process(target=_ret0)  # closing one that never started is allowed too
+    q.close()
+    bad += [f'{b} (never started)' for b in _closed_calls(q)]
+    assert not bad, 'after close: ' + '; '.join(bad)
+
+
+def PROC_CPU_COUNT():
+    n = mp.cpu_count()
+    assert n >= 1, n
+    online = os.sysconf('SC_NPROCESSORS_ONLN')
+    if online >= 1:
+        assert n == online, f'cpu_count {n}, online {online}'
+
+
+# ---------------------------------------------------------------- threads
+
+def _write_one(fd):
+    child_init()
+    os.write(fd, b'x')
+
+
+def PROC_START_THREADS():
+    ar, aw = os.pipe()
+    res = [{'bad': 0, 'ids': []} for _ in range(4)]
+
+    def starter(r):
+        for _ in range(2):
+            try:
+                p = mp.Process(target=_write_one, args=(aw,))
+                r['ids'].append(_number(p.name))
+                p.start()
+                p.join()
+                if p.exitcode != 0:
+                    r['bad'] += 1
+            except Exception:  # noqa: BLE001 - counted as a failure
+                r['bad'] += 1
+
+    th = [threading.Thread(target=starter, args=(r,)) for r in res]
+    for t in th:
+        t.start()
+    for t in th:
+        t.join()
+    os.close(aw)
+    out = read_to_eof(ar)
+    os.close(ar)
+    assert len(out) == 8, f'{len(out)} of 8 processes ran'
+    for i, r in enumerate(res):
+        assert r['bad'] == 0, f'thread {i} had {r["bad"]} failures'
+    ids = [k for r in res for k in r['ids']]
+    assert len(ids) == 8 and len(set(ids)) == 8, f'duplicate names: {sorted(ids)}'

@@ -1,0 +1,123 @@
+"""Python twins of conformance/catalogue/semaphore.tsv (tests/test_semaphore.c).
+
+multiprocessing.Semaphore / BoundedSemaphore: acquire returns False on a
+timeout (MP_TIMEOUT), get_value() is mp_semaphore_value, and an over-release
+of a BoundedSemaphore raises ValueError (MP_ESTATE).
+"""
+import atexit, multiprocessing as mp, multiprocessing.util, os, sys, threading
+
+import twin
+
+
+def _cleanup():
+    for p in mp.active_children():
+        p.kill()
+        p.join()
+
+
+atexit.register(_cleanup)
+
+
+def prompt(fn, *args, bound=1.0):
+    t0 = twin.now()
+    r = fn(*args)
+    el = twin.now() - t0
+    assert el <= bound, f'{getattr(fn, "__name__", fn)}{args} blocked for {el:.3f} s'
+    return r
+
+
+def SEM_ACQUIRE_RELEASE():
+    s = mp.Semaphore(2)
+    assert s.get_value() == 2
+    assert prompt(s.acquire) is True
+    assert prompt(lambda: s.acquire(timeout=0)) is True
+    assert s.get_value() == 0
+    assert prompt(lambda: s.acquire(timeout=0)) is False
+    s.release()
+    assert s.get_value() == 1
+    assert s.acquire(timeout=0) is True
+    s.release()
+    s.release()
+    assert s.get_value() == 2, s.get_value()
+
+
+def SEM_UNBOUNDED_RELEASE():
+    s = mp.Semaphore(0)
+    assert s.get_value() == 0
+    for _ in range(3):
+        s.release()
+    assert s.get_value() == 3, s.get_value()
+
+
+def SEM_ACQUIRE_TIMEOUT():
+    s = mp.Semaphore(0)
+    twin.assert_timed(lambda: s.acquire(timeout=0.2), None, 0.2)
+    assert prompt(lambda: s.acquire(timeout=0)) is False
+    assert prompt(lambda: s.acquire(timeout=-1.0)) is False
+    assert s.get_value() == 0
+
+
+def SEM_RELEASE_WAKES():
+    s = mp.Semaphore(0)
+    started = threading.Event()
+    got = []
+
+    def acquirer():
+        started.set()
+        got.append(s.acquire(timeout=10.0))
+
+    t = threading.Thread(target=acquirer)
+    t.start()
+    assert started.wait(5.0)
+    s.release()
+    t.join()
+    assert got == [True], got
+    assert s.get_value() == 0
+
+
+def BSEM_OVER_RELEASE():
+    s = mp.BoundedSemaphore(2)
+
+    def over():
+        try:
+            s.release()
+        except ValueError:
+            return
+        raise AssertionError('release above the initial value succeeded')
+
+    over()
+    assert s.get_value() == 2, s.get_value()
+    assert s.acquire(timeout=0)
+    s.release()
+    over()
+    assert s.get_value() == 2, s.get_value()
+
+
+def _child_limit(s, sh):
+    # sh: [inside, most, passes] in shared memory, guarded by its own lock
+    for _ in range(200):
+        if not s.acquire(timeout=10.0):
+            sys.exit(1)
+        with sh.get_lock():
+            sh[0] += 1
+            sh[1] = max(sh[1], sh[0])
+        os.sched_yield()
+        with sh.get_lock():
+            sh[0] -= 1
+            sh[2] += 1
+        s.release()
+    sys.exit(0)
+
+
+def SEM_CROSS_PROCESS_LIMIT():
+    sh = mp.Array('i', 3)
+    s = mp.BoundedSemaphore(2)
+    ps = [mp.Process(target=_child_limit, args=(s, sh)) for _ in range(6)]
+    for p in ps:
+        p.start()
+    for i, p in enumerate(ps):
+        p.join(30.0)
+        assert p.exitcode == 0, f'child {i} failed ({p.exitcode})'
+    assert sh[2] == 6 * 200, sh[2]
+    assert 1 <= sh[1] <= 2, f'{sh[1]} inside at once'
+    assert s.get_value() == 2
