@@ -505,6 +505,7 @@ def main():
     t_start = time.time()
     i = 0
     invocations, nominal = 0, cfg.samples
+    fewest = nominal
     if quick:
         # Figures do not matter here, only that every program works: two
         # groups at a time (two CPUs) halve the wall time.
@@ -524,11 +525,14 @@ def main():
             per = (time.time() - t_start) / invocations
             left = sum(len(x) for x in grps[gi:])
             room = cfg.budget - (time.time() - t_start) - (40 if run_tut else 0)
-            fit = int(room / (per * left)) if left else cfg.samples
-            if fit < cfg.samples and cfg.samples > 3:
-                cfg.samples = max(3, fit)
-                print("bench: behind the %g s budget (%.2f s per invocation): %d samples from now"
-                      % (cfg.budget, per, cfg.samples), flush=True)
+            fit = int(room / (per * left)) if left else nominal
+            want = max(min(3, nominal), min(nominal, fit))
+            if want != cfg.samples:
+                cfg.samples = want
+                fewest = min(fewest, want)
+                print("bench: %s the %g s budget (%.2f s per invocation): %d samples from now"
+                      % ("behind" if want < nominal else "back within", cfg.budget, per, want),
+                      flush=True)
         t0 = time.time()
         invocations += len(g) * (1 if quick else cfg.samples)
         figs, rs = run_group(cfg, g)
@@ -542,8 +546,8 @@ def main():
         rs, hyper = hyperfine_runs(cfg, datadir, run_id)
         results += rs
     meta["duration_s"] = round(time.time() - t_start, 1)  # extension
-    if cfg.samples != nominal:
-        meta["params"]["samples_reduced_to"] = cfg.samples  # extension: budget
+    if fewest != nominal:
+        meta["params"]["samples_reduced_to"] = fewest  # extension: budget
     doc = {"format": "mp-bench", "version": FORMAT_VERSION, "run": meta, "results": results,
            "hyperfine": hyper}
     path = os.path.join(cfg.out, run_id + ".json")

@@ -66,12 +66,16 @@ int mpb_main(int argc, char **argv, const mpb_workload *table, size_t count);
  * are started is the caller's business (mp_process or fork); only the pipes
  * live here. */
 #define MPB_MAX_CHILD 8
+#define MPB_STALL_S 30
 typedef struct mpb_team {
     int nchild;
     int ctl[MPB_MAX_CHILD][2];
     int done[2];
     /* Returns false and fills r when child i is gone (poll tick: 1 s). */
     bool (*alive)(struct mpb_team *t, int i, mpb_res *r);
+    /* Optional: a description of the shared state, for the message of a
+     * round that makes no progress for MPB_STALL_S seconds. */
+    void (*diag)(struct mpb_team *t, char *buf, size_t len);
     void *owner;
 } mpb_team;
 

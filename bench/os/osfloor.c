@@ -93,11 +93,23 @@ static bool fork_alive(mpb_team *t, int i, mpb_res *r)
 
 static void child_loop(fst *s, int idx);
 
+static void ring_diag(mpb_team *t, char *buf, size_t len)
+{
+    fst *s = t->owner;
+    ring *g = s->rg;
+    if (!g) return;
+    snprintf(buf, len, "ring head %llu tail %llu pseq %u cseq %u prod_wait %u cons_wait %u",
+             (unsigned long long)atomic_load(&g->head), (unsigned long long)atomic_load(&g->tail),
+             atomic_load(&g->pseq), atomic_load(&g->cseq), atomic_load(&g->prod_wait),
+             atomic_load(&g->cons_wait));
+}
+
 static int spawn(fst *s, int n, mpb_res *r)
 {
     if (mpb_team_init(&s->team, n, r) != 0) return -1;
     s->team.owner = s;
     s->team.alive = fork_alive;
+    s->team.diag = ring_diag;
     fflush(NULL);
     for (int i = 0; i < n; i++) {
         pid_t pid = fork();
