@@ -76,6 +76,7 @@ $(B)/libmpref.a: $(LIB_OBJ)
 
 $(B)/libmpref.so: $(LIB_OBJ)
 	$(CC) -shared -Wl,-soname,libmpref.so.0 -o $@ $^ $(LIBS)
+	ln -sf libmpref.so $(B)/libmpref.so.0
 
 $(B)/mpref.pc: Makefile
 	@mkdir -p $(@D)
@@ -142,10 +143,13 @@ catalogue-check: $(B)/conformance/suite-ref
 	@$(PYTHON) conformance/catalogue.py check --suite $(B)/conformance/suite-ref
 
 # ---------------------------------------------------------------- check
+# THE test command (README, .ci/run): every step fails the whole on failure.
 check: all catalogue-check
 	$(MAKE) --no-print-directory conformance
 	$(MAKE) --no-print-directory conformance-asan
 	$(MAKE) --no-print-directory examples-check
+	$(MAKE) --no-print-directory bench-quick
+	$(MAKE) --no-print-directory report-check
 
 clean:
 	rm -rf $(B) reports/out
