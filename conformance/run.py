@@ -29,10 +29,11 @@ def sh(cmd):
 def machine():
     cpu = ''
     try:
-        for line in open('/proc/cpuinfo'):
-            if line.startswith('model name'):
-                cpu = line.split(':', 1)[1].strip()
-                break
+        with open('/proc/cpuinfo') as f:
+            for line in f:
+                if line.startswith('model name'):
+                    cpu = line.split(':', 1)[1].strip()
+                    break
     except OSError:
         pass
     return {'hostname': platform.node(), 'cpu_model': cpu, 'cores': os.cpu_count(),
