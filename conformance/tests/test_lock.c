@@ -4,10 +4,13 @@
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
+#include <semaphore.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "mpt.h"
@@ -256,6 +259,91 @@ MPT_TEST(lock, LOCK_OWNER_DEAD_UNJOINED, "LOCK-OWNER-DEAD-UNJOINED: a holder kil
     MP_ASSERT_OK(mp_lock_release(h.l));
     cr_assert_eq(mpt_join(p), -9);
     mp_event_free(h.held);
+    mp_lock_free(h.l);
+}
+
+/* LOCK-RELEASE-WAKES-PROMPT: a waiter asleep in acquire() is woken by release(),
+ * not left to find the Lock free at some later poll.  The waiter's state is
+ * read from /proc until the kernel shows it sleeping, then the Lock is
+ * released and the hand-off latency measured; the median of many hand-offs
+ * must be far below anything a polling waiter would show (0.1 s slices in
+ * ref, and any poll period a wake-up-less implementation might use). */
+struct handoff {
+    mp_lock *l;
+    sem_t go, done;
+    _Atomic pid_t tid;
+    _Atomic double released_at;
+    double lat[31];
+    int rounds;
+    mp_status st;
+};
+
+static void *handoff_thread(void *arg)
+{
+    struct handoff *h = arg;
+    atomic_store(&h->tid, (pid_t)syscall(SYS_gettid));
+    for (int k = 0; k < h->rounds; k++) {
+        sem_wait(&h->go);
+        mp_status st = mp_lock_acquire(h->l, 30.0);
+        h->lat[k] = mpt_now() - atomic_load(&h->released_at);
+        if (st != MP_OK) {
+            h->st = st;
+            sem_post(&h->done);
+            return NULL;
+        }
+        mp_lock_release(h->l);
+        sem_post(&h->done);
+    }
+    return NULL;
+}
+
+static bool thread_sleeping(pid_t tid)
+{
+    char path[64], buf[256];
+    snprintf(path, sizeof path, "/proc/self/task/%d/stat", (int)tid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return false;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    const char *rp = strrchr(buf, ')');
+    return rp && rp[2] == 'S';
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+MPT_TEST(lock, LOCK_RELEASE_WAKES_PROMPT, "LOCK-RELEASE-WAKES-PROMPT: release wakes a waiter asleep in acquire at once (median hand-off far below a polling period)")
+{
+    struct handoff h = {.l = new_lock(), .rounds = 31, .st = MP_OK};
+    sem_init(&h.go, 0, 0);
+    sem_init(&h.done, 0, 0);
+    pthread_t t;
+    cr_assert(pthread_create(&t, NULL, handoff_thread, &h) == 0);
+    for (int k = 0; k < h.rounds; k++) {
+        MP_ASSERT_OK(mp_lock_acquire(h.l, 10.0));
+        sem_post(&h.go);
+        /* until the waiter is asleep in the kernel, three readings in a row */
+        for (int asleep = 0; asleep < 3;) {
+            pid_t tid = atomic_load(&h.tid);
+            asleep = tid > 0 && thread_sleeping(tid) ? asleep + 1 : 0;
+            sched_yield();
+        }
+        atomic_store(&h.released_at, mpt_now());
+        MP_ASSERT_OK(mp_lock_release(h.l));
+        sem_wait(&h.done);
+        MP_ASSERT_OK(h.st);
+    }
+    pthread_join(t, NULL);
+    qsort(h.lat, (size_t)h.rounds, sizeof h.lat[0], cmp_double);
+    double median = h.lat[h.rounds / 2];
+    cr_assert(median < 0.02, "median hand-off %.4f s: release did not wake the sleeping waiter", median);
+    sem_destroy(&h.go);
+    sem_destroy(&h.done);
     mp_lock_free(h.l);
 }
 
