@@ -1114,13 +1114,14 @@ static mp_status l_sort(call *k)
         free(tmp);
         return oom();
     }
-    memcpy(v, L(k), n * sizeof *v);
+    if (n) /* an empty list has no item array (NULL) */
+        memcpy(v, L(k), n * sizeof *v);
     if (rev)
         reverse(v, n); /* as CPython: reverse, stable sort, reverse keeps ties in order */
     merge_sort(v, tmp, n, &err);
     if (rev)
         reverse(v, n);
-    if (!err)
+    if (!err && n)
         memcpy(L(k), v, n * sizeof *v);
     free(v);
     free(tmp);
@@ -1541,7 +1542,8 @@ static void serve_input(srv *s, client *c, bool readable)
         if (c->dead || c->w || c->out_off < c->out_len)
             break;
         size_t have = c->in_len - c->in_off;
-        unsigned char *p = c->in + c->in_off;
+        /* c->in is NULL until the first read: no arithmetic on it then */
+        unsigned char *p = c->in ? c->in + c->in_off : NULL;
         size_t need = 4;
         if (have >= 4) {
             size_t flen = mgr__rd32(p);

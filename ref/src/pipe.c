@@ -313,6 +313,49 @@ static mp_status take_frame(mp_conn *c, size_t hlen, size_t size, void *dst, con
     return MP_OK;
 }
 
+/* A large payload into *bufp (capacity *capp, grown with realloc as bytes
+ * arrive).  A peer's header may claim up to MP_MSG_MAX: memory is committed
+ * in proportion to what the peer really sends, never to what it claims. */
+#define GROW_FIRST ((size_t)1 << 20)
+static mp_status take_frame_grow(mp_conn *c, size_t hlen, size_t size, char **bufp,
+                                 size_t *capp, const char *what)
+{
+    if (*capp < size && *capp < GROW_FIRST) {
+        size_t cap = size < GROW_FIRST ? size : GROW_FIRST;
+        char *p = realloc(*bufp, cap);
+        if (!p)
+            return mp__err(MP_ENOMEM, "%s: no memory for %zu bytes", what, cap);
+        *bufp = p;
+        *capp = cap;
+    }
+    c->rpos += hlen;
+    c->big = true;
+    size_t got = c->rlen - c->rpos;
+    if (got > size)
+        got = size;
+    /* got <= RBUF_CAP <= *capp: the read-ahead always fits the first piece. */
+    memcpy(*bufp, c->rbuf + c->rpos, got);
+    c->rpos += got;
+    while (got < size) {
+        if (got == *capp) {
+            size_t cap = *capp * 2 < size ? *capp * 2 : size;
+            char *p = realloc(*bufp, cap);
+            if (!p)
+                return mp__err(MP_ENOMEM, "%s: no memory for %zu bytes", what, cap);
+            *bufp = p;
+            *capp = cap;
+        }
+        mp_status st = MP_OK;
+        ssize_t k = read_some(c->fd, *bufp + got, *capp - got, &st, what);
+        if (k < 0)
+            return st;
+        if (k == 0)
+            return truncated(c, got, size, what);
+        got += (size_t)k;
+    }
+    return MP_OK;
+}
+
 /* CPython's _bad_message_length: the header is gone, so the stream cannot be
  * read any more; a duplex end keeps sending, a receive-only end is closed. */
 static mp_status bad_length(mp_conn *c, size_t size, size_t max, const char *what)
@@ -340,10 +383,16 @@ mp_status mp_conn_recv_bytes(mp_conn *c, void **buf, size_t *len, size_t maxleng
         c->rpos += hlen;
         return bad_length(c, size, maxlength, what);
     }
-    void *out = malloc(size ? size : 1);
-    if (!out)
-        return mp__err(MP_ENOMEM, "%s: no memory for %zu bytes", what, size);
-    if ((s = take_frame(c, hlen, size, out, what)) != MP_OK) {
+    char *out = NULL;
+    if (hlen + size <= RBUF_CAP) {
+        if (!(out = malloc(size ? size : 1)))
+            return mp__err(MP_ENOMEM, "%s: no memory for %zu bytes", what, size);
+        s = take_frame(c, hlen, size, out, what);
+    } else {
+        size_t cap = 0;
+        s = take_frame_grow(c, hlen, size, &out, &cap, what);
+    }
+    if (s != MP_OK) {
         free(out);
         return s;
     }
@@ -401,14 +450,8 @@ mp_status mp_conn_recv(mp_conn *c, mp_value **out)
         c->rpos += hlen + size;
         return mp_value_decode(p, size, out);
     }
-    if (size > c->vcap) {
-        free(c->vbuf);
-        c->vcap = 0;
-        if (!(c->vbuf = malloc(size)))
-            return mp__err(MP_ENOMEM, "%s: no memory for %zu bytes", what, size);
-        c->vcap = size;
-    }
-    if ((s = take_frame(c, hlen, size, c->vbuf, what)) == MP_OK)
+    s = take_frame_grow(c, hlen, size, &c->vbuf, &c->vcap, what);
+    if (s == MP_OK)
         s = mp_value_decode(c->vbuf, size, out);
     if (c->vcap > VBUF_KEEP) {
         free(c->vbuf);
