@@ -34,7 +34,7 @@ mutants: $(MUT_SUITE)
 	$(PYTHON) conformance/mutants/mutate.py $(MUT_FLAGS) $(MUT_ARGS) $(MUTANTS)
 
 mutants-quick: $(MUT_SUITE)
-	$(PYTHON) conformance/mutants/mutate.py $(MUT_FLAGS) --quick $(MUT_ARGS)
+	$(PYTHON) conformance/mutants/mutate.py $(MUT_FLAGS) --quick --no-baseline $(MUT_ARGS)
 endif
 
 mutants-check:

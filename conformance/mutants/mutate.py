@@ -19,13 +19,19 @@ mutant this driver
      the Makefile's IMPL= rule, with LD_LIBRARY_PATH pointing at the mutant, so
      the suite sees the mutant exactly as it sees any other implementation
      (mp.h and a shared object);
-  4. runs only the suites of the mutant's component, one test at a time, and
-     stops at the first row that fails, crashes or times out: that row killed
-     the mutant.  A hang is bounded by Criterion's per-test --timeout and by a
-     limit on the whole run; anything left of the run is killed.
+  4. runs the tests of the mutant's component (its expected rows first), one
+     test per run of the binary, and stops at the first row that fails,
+     crashes, times out or leaves a process behind TWICE in a row: that row
+     killed the mutant, if the unmutated library passes it right after (the
+     second run and that check keep a test that is merely flaky under load
+     from counting; such a row is reported as flaky).
+     A hang is bounded by Criterion's --timeout, 10x the test's baseline time
+     (at least 5 s), and by a limit on the whole mutant; whatever a run leaves
+     behind is killed.
 
-Rows that fail against the unmutated library in the same conditions (a
-baseline run first) never count as kills.  Two mutants run at a time (--jobs).
+A baseline run of the same suites against the unmutated library comes first:
+rows failing there are never run against mutants (and are reported), and its
+times set the per-test limits.  Two mutants run at a time (--jobs).
 
 Output: <out>/mutants.json and <out>/mutants.md, and a score line
 "mutants: K/N killed (P%)".  Exit status 0 when every mutant was killed (or is
@@ -195,41 +201,15 @@ def check_resolution(libdir, cfg):
 
 # ------------------------------------------------------------------- running
 
-def run_suites(libdir, suites, cfg, ignore=frozenset(), stop_first=True, log=None,
-               first=()):
-    """Run the given suites of the suite binary against the library in libdir.
-    Returns (failures, info): failures is a list of {row, suite, result,
-    message} for the rows that failed, crashed or timed out (rows in `ignore`
-    excluded), stopping at the first one when stop_first.  `first`: (suite,
-    test) pairs run before the suites (a mutant's expected rows: the likely
-    killers, so the run usually stops within a second)."""
-    patterns = []
-    if first:
-        patterns.append('@(' + '|'.join(f'{s}/{t}' for s, t in first) + ')')
-    patterns.append(suites[0] + '/*' if len(suites) == 1 else '@(' + '|'.join(suites) + ')/*')
-    env = dict(os.environ, LD_LIBRARY_PATH=os.path.abspath(libdir))
-    t0 = time.time()
-    deadline = t0 + cfg.mutant_timeout
-    failures, passed, leftovers = [], 0, 0
-    logf = open(log, 'w') if log else None
-    for pattern in patterns:
-        f, n, left = run_pattern(pattern, env, cfg, ignore, stop_first, deadline, logf)
-        failures += f
-        passed += n
-        leftovers += left
-        if failures and stop_first:
-            break
-        if time.time() >= deadline:
-            break
-    if logf:
-        logf.close()
-    return failures, {'seconds': round(time.time() - t0, 2), 'passed': passed,
-                      'leftovers': leftovers}
-
-
-def run_pattern(pattern, env, cfg, ignore, stop_first, deadline, logf):
-    cmd = [cfg.suite, '--verbose', '--ascii', '-j1', f'--timeout={cfg.test_timeout}',
+def run_criterion(libdir, pattern, cfg, timeout, deadline, logf=None):
+    """One run of the suite binary (-j1, verbose) on the tests matching
+    pattern, against the library in libdir.  Returns (results, leftovers,
+    limit_hit): results maps (suite, test) to (result, seconds, message) with
+    result pass | fail | crash | timeout; a test still running when `deadline`
+    (absolute) passed is a timeout.  Whatever the run leaves is killed."""
+    cmd = [cfg.suite, '--verbose', '--color=never', '-j1', f'--timeout={timeout:g}',
            '--filter', pattern]
+    env = dict(os.environ, LD_LIBRARY_PATH=os.path.abspath(libdir))
     if logf:
         logf.write('$ ' + ' '.join(shlex.quote(c) for c in cmd) + '\n')
         logf.flush()
@@ -243,9 +223,7 @@ def run_pattern(pattern, env, cfg, ignore, stop_first, deadline, logf):
         lines.put(None)
 
     threading.Thread(target=reader, daemon=True).start()
-    failures, running, notes, passed, ignored = [], {}, {}, 0, 0
-    current = None
-    ended, limit_hit = False, False
+    results, notes, current, limit_hit = {}, {}, None, False
     while True:
         left = deadline - time.time()
         if left <= 0:
@@ -256,7 +234,6 @@ def run_pattern(pattern, env, cfg, ignore, stop_first, deadline, logf):
         except queue.Empty:
             continue
         if line is None:
-            ended = True
             break
         if logf:
             logf.write(line + '\n')
@@ -267,68 +244,114 @@ def run_pattern(pattern, env, cfg, ignore, stop_first, deadline, logf):
         nm = NAME_RE.match(rest)
         if tag == 'RUN ' and nm:
             current = (nm.group(1), nm.group(2))
-            running[current] = time.time()
             notes[current] = []
         elif tag == '----' and current in notes:
             notes[current].append(rest.strip())
         elif tag in ('PASS', 'FAIL') and nm:
             key = (nm.group(1), nm.group(2))
-            running.pop(key, None)
-            if tag == 'PASS':
-                passed += 1
-                continue
-            row = key[1].replace('_', '-')
-            if row in ignore:
-                ignored += 1
-                continue
             why = (nm.group(3) or '').strip()
-            result = ('timeout' if 'Timed out' in why else
-                      'crash' if 'CRASH' in why else 'fail')
-            msg = ' '.join(n for n in notes.get(key, []) if n)
-            failures.append({'row': row, 'suite': key[0], 'result': result,
-                             'message': (why + ' ' + msg).strip()[:500]})
-            if stop_first:
-                break
-    # Stop whatever is left of the run (after a killing row: no need to go on).
-    if not ended:
+            secs = re.search(r'\(([\d.]+)s\)', why)
+            secs = float(secs.group(1)) if secs else 0.0
+            if tag == 'PASS':
+                results[key] = ('pass', secs, '')
+            else:
+                result = ('timeout' if 'Timed out' in why else
+                          'crash' if 'CRASH' in why else 'fail')
+                msg = ' '.join(n for n in notes.get(key, []) if n)
+                results[key] = (result, secs, (why + ' ' + msg).strip()[:500])
+            current = None
+    if limit_hit:
         try:
             os.killpg(p.pid, signal.SIGKILL)
         except OSError:
             pass
+        if current and current not in results:
+            results[current] = ('timeout', 0.0, 'still running when the run limit ended it')
     try:
         p.wait(timeout=30)
     except subprocess.TimeoutExpired:
         os.killpg(p.pid, signal.SIGKILL)
         p.wait()
     leftovers = conformance_run.session_leftovers(p.pid)
-    if limit_hit:
-        for key in running:
-            row = key[1].replace('_', '-')
-            if row not in ignore:
-                failures.append({'row': row, 'suite': key[0], 'result': 'timeout',
-                                 'message': "still running when the mutant's run limit "
-                                            f'({cfg.mutant_timeout:.0f} s) ended it'})
-        if not running:
-            failures.append({'row': None, 'suite': None, 'result': 'timeout',
-                             'message': f'the run exceeded {cfg.mutant_timeout:.0f} s'})
-    elif ended and not failures:
-        # Every row that ran passed: the run still fails on processes it left
-        # behind (run.py fails such an implementation) or a runner that died.
-        if leftovers:
-            failures.append({'row': None, 'suite': None, 'result': 'leftovers',
-                             'message': f'{len(leftovers)} process(es) of the run left behind'})
-        elif p.returncode not in (0, None) and not ignored:
-            failures.append({'row': None, 'suite': None, 'result': 'crash',
-                             'message': f'the suite exited with status {p.returncode}'})
-        elif passed == 0 and not ignored:
-            failures.append({'row': None, 'suite': None, 'result': 'crash',
-                             'message': 'no test ran (the library did not load?)'})
-    return failures, passed, len(leftovers)
+    return results, leftovers, limit_hit
+
+
+def pattern_of(suites):
+    return suites[0] + '/*' if len(suites) == 1 else '@(' + '|'.join(suites) + ')/*'
+
+
+def run_baseline(base_dir, suites, cfg):
+    """The suites against the unmutated library, as two batches in parallel
+    (the load the mutants run under).  Returns (durations, failing rows)."""
+    groups = [suites[i::cfg.jobs] for i in range(cfg.jobs) if suites[i::cfg.jobs]]
+    deadline = time.time() + 1200
+
+    def go(g):
+        return run_criterion(base_dir, pattern_of(g), cfg, cfg.test_timeout, deadline)
+
+    with concurrent.futures.ThreadPoolExecutor(cfg.jobs) as ex:
+        outs = list(ex.map(go, groups))
+    durations, failing = {}, []
+    for results, leftovers, limit_hit in outs:
+        if limit_hit:
+            raise MutantError('baseline: the unmutated run did not finish')
+        for key, (res, secs, msg) in results.items():
+            durations[key] = secs
+            if res != 'pass':
+                failing.append(key[1].replace('_', '-'))
+    return durations, sorted(failing)
+
+
+def test_timeout(key, cfg, durations):
+    """Criterion's limit for one test of a mutant: generous against its
+    baseline time, so that a hang costs seconds, not the default minute."""
+    return min(cfg.test_timeout, max(cfg.min_test_timeout, 10 * durations.get(key, 1.0)))
+
+
+def run_mutant(libdir, tests, cfg, durations, logf):
+    """Run the tests one by one; stop at the first that fails twice (the
+    second run confirms the kill, so a test that is merely flaky under load
+    never kills a mutant).  Returns (killed_by, flaky, tests run)."""
+    deadline = time.time() + cfg.mutant_timeout
+    flaky, ran = [], 0
+    for key in tests:
+        if time.time() >= deadline:
+            return ([{'row': None, 'suite': None, 'result': 'timeout',
+                      'message': f'the mutant\'s tests exceeded {cfg.mutant_timeout:.0f} s'}],
+                    flaky, ran)
+        row = key[1].replace('_', '-')
+        pat = f'{key[0]}/{key[1]}'
+        t = test_timeout(key, cfg, durations)
+        outcomes = []
+        for attempt in range(2):
+            results, leftovers, limit_hit = run_criterion(libdir, pat, cfg, t, deadline + 2 * t,
+                                                          logf)
+            res, secs, msg = results.get(key, ('crash', 0.0, 'the test did not report'))
+            if res == 'pass' and leftovers:
+                res, msg = 'leftovers', f'{len(leftovers)} process(es) of the test left behind'
+            outcomes.append((res, msg))
+            if res == 'pass':
+                break
+        ran += 1
+        if all(o[0] != 'pass' for o in outcomes):
+            # Twice: and the unmutated library passes it right now?  If not,
+            # the row is unreliable at the moment, not a witness.
+            results, _, _ = run_criterion(cfg.base_dir, pat, cfg, t, time.time() + 2 * t, logf)
+            if results.get(key, ('crash',))[0] == 'pass':
+                res, msg = outcomes[0]
+                return ([{'row': row, 'suite': key[0], 'result': res, 'message': msg}],
+                        flaky, ran)
+            flaky.append({'row': row, 'result': outcomes[0][0],
+                          'message': 'failed twice, but also failed against the unmutated '
+                                     'library: ' + outcomes[0][1]})
+        elif outcomes[0][0] != 'pass':
+            flaky.append({'row': row, 'result': outcomes[0][0], 'message': outcomes[0][1]})
+    return [], flaky, ran
 
 
 # ------------------------------------------------------------------ the run
 
-def one(m, cfg, ignore):
+def one(m, cfg, ignore, durations, suite_tests):
     r = {k: m[k] for k in ('name', 'path', 'file', 'component', 'description', 'suites',
                            'expect')}
     if m['equivalent']:
@@ -342,12 +365,19 @@ def one(m, cfg, ignore):
         r.update(status='stale' if str(e).startswith('stale') else 'build-error',
                  error=str(e), killed_by=[], seconds=round(time.time() - t0, 2))
         return r
+    # The expected rows first (the likely killers), then the rest of the
+    # component's suites; rows failing against the base library never run.
     first = [(ROW_SUITE[x], x.replace('-', '_')) for x in m['expect'] if x in ROW_SUITE]
-    fails, info = run_suites(d, m['suites'], cfg, ignore, log=os.path.join(d, 'run.log'),
-                             first=first)
-    r['run_s'] = info['seconds']
-    r['killed_by'] = fails
-    if fails:
+    rest = sorted(k for k in suite_tests if k[0] in m['suites'])
+    tests = [k for k in dict.fromkeys(first + rest)
+             if k in suite_tests and k[1].replace('_', '-') not in ignore]
+    t1 = time.time()
+    with open(os.path.join(d, 'run.log'), 'w') as logf:
+        killed_by, flaky, ran = run_mutant(d, tests, cfg, durations, logf)
+    r.update(run_s=round(time.time() - t1, 2), tests_run=ran, killed_by=killed_by)
+    if flaky:
+        r['flaky'] = flaky
+    if killed_by:
         r['status'] = 'killed'
     else:
         r['status'] = 'equivalent' if m['equivalent'] else 'survived'
@@ -358,12 +388,24 @@ def one(m, cfg, ignore):
     return r
 
 
+def conformance_catalogue_tests(binary):
+    try:
+        return catalogue.suite_tests(binary)
+    except (subprocess.CalledProcessError, OSError):
+        return set()
+
+
 def killers(r):
     out = []
     for f in r['killed_by']:
         out.append(f"{f['row'] or '(run)'} ({f['result']})" if f['result'] != 'fail'
                    else f['row'])
     return ', '.join(out)
+
+
+def report_stem(cfg):
+    # A subset never overwrites the report of the full run.
+    return 'mutants-subset' if cfg.names else 'mutants-quick' if cfg.quick else 'mutants'
 
 
 def write_reports(results, baseline, cfg, elapsed):
@@ -390,15 +432,17 @@ def write_reports(results, baseline, cfg, elapsed):
         'mutants': results,
     }
     os.makedirs(cfg.out, exist_ok=True)
-    stem = 'mutants-quick' if cfg.quick else 'mutants'
+    stem = report_stem(cfg)
     with open(os.path.join(cfg.out, stem + '.json'), 'w') as f:
         json.dump(doc, f, indent=1)
     with open(os.path.join(cfg.out, stem + '.md'), 'w') as f:
         f.write(f'# Mutation testing of the conformance suite\n\n**{score}** '
                 f'· {n} mutants · {elapsed:.0f} s on {cfg.jobs} jobs · git {commit}\n\n')
         f.write('Each mutant is one small bug put into a copy of ref/src '
-                '(conformance/mutants/*.mut); the suites of its component run against it '
-                'and stop at the first row that fails, crashes or times out.\n\n')
+                '(conformance/mutants/*.mut).  The tests of its component run against it one '
+                'at a time, its expected rows first, and stop at the first row that fails, '
+                'crashes, times out or leaves a process behind twice in a row while the '
+                'unmutated library passes it: that row killed the mutant.\n\n')
         if baseline.get('ignored'):
             f.write('Rows failing against the unmutated library (never counted as kills): '
                     + ', '.join(f'`{x}`' for x in baseline['ignored']) + '\n\n')
@@ -409,6 +453,9 @@ def write_reports(results, baseline, cfg, elapsed):
                 by = killers(r)
             elif st == 'survived':
                 by = '**SURVIVED**'
+                if r.get('flaky'):
+                    by += ' (failed once, then passed: ' + ', '.join(
+                        f"{x['row']} ({x['result']})" for x in r['flaky']) + ')'
             elif st == 'equivalent':
                 by = f'equivalent: {r.get("equivalent", "")}'
             else:
@@ -416,6 +463,7 @@ def write_reports(results, baseline, cfg, elapsed):
             desc = r['description'].replace('|', '\\|')
             f.write(f"| `{r['name']}` | {r['component']} | {desc} | {by} | "
                     f"{r.get('seconds', 0):.1f} |\n")
+        f.write(f'\n{score}\n')
     return score, doc
 
 
@@ -430,10 +478,12 @@ def main():
     ap.add_argument('--work', default='build/mutants')
     ap.add_argument('--out', default='reports/out')
     ap.add_argument('--jobs', type=int, default=2)
-    ap.add_argument('--test-timeout', type=float, default=15,
-                    help="Criterion's limit on one test (s)")
-    ap.add_argument('--mutant-timeout', type=float, default=75,
-                    help='limit on the whole run of one mutant (s)')
+    ap.add_argument('--test-timeout', type=float, default=30,
+                    help="the most a test may take (s); a mutant's test gets 10x its baseline "
+                         "time, within [--min-test-timeout, this]")
+    ap.add_argument('--min-test-timeout', type=float, default=5)
+    ap.add_argument('--mutant-timeout', type=float, default=150,
+                    help="limit on the tests of one mutant (s)")
     ap.add_argument('--quick', action='store_true', help='only the mutants marked "quick: yes"')
     ap.add_argument('--check', action='store_true',
                     help='only check that every mutant parses and applies')
@@ -466,12 +516,17 @@ def main():
     if stale:
         print('mutants: STALE (ref changed under them; update the .mut files):\n  '
               + '\n  '.join(stale), file=sys.stderr)
+    unknown_rows = sorted({x for m in mutants for x in m['expect'] if x not in ROW_SUITE})
+    if unknown_rows:
+        print('mutants: WARNING: expected rows not in the catalogue: ' + ' '.join(unknown_rows),
+              file=sys.stderr)
     if cfg.check:
         print(f'mutants: {len(mutants)} parse, {len(mutants) - len(stale)} apply')
         return 1 if stale else 0
     if not (cfg.suite and cfg.base_lib and cfg.objdir):
         ap.error('--suite, --base-lib and --objdir are required')
     cfg.soname = os.path.basename(cfg.base_lib)
+    cfg.base_dir = os.path.dirname(cfg.base_lib)
     if cfg.names:
         unknown = set(cfg.names) - {m['name'] for m in mutants}
         if unknown:
@@ -482,7 +537,11 @@ def main():
     os.makedirs(cfg.work, exist_ok=True)
 
     t0 = time.time()
-    check_resolution(os.path.dirname(cfg.base_lib), cfg)
+    try:
+        check_resolution(os.path.dirname(cfg.base_lib), cfg)
+    except MutantError as e:
+        print(f'mutants: {e}', file=sys.stderr)
+        return 2
     # Longest first (by the last full run), so two jobs finish together.
     prev = {}
     try:
@@ -492,33 +551,35 @@ def main():
         pass
     mutants.sort(key=lambda m: -prev.get(m['name'], 30))
 
-    # Baseline: the same runs against the unmutated library.  Rows that fail
-    # there say nothing about a mutant.
-    baseline = {'ignored': [], 'seconds': 0}
+    # Baseline: the same suites against the unmutated library.  Rows that
+    # fail there say nothing about a mutant; the times set each test's limit.
+    base_dir = os.path.dirname(cfg.base_lib)
+    suites = sorted({s for m in mutants for s in m['suites']} |
+                    {ROW_SUITE[x] for m in mutants for x in m['expect'] if x in ROW_SUITE})
+    suite_tests = {k for k in conformance_catalogue_tests(cfg.suite) if k[0] in suites}
+    if not suite_tests:
+        print(f'mutants: {cfg.suite} lists no tests', file=sys.stderr)
+        return 2
+    baseline = {'ignored': [], 'seconds': 0, 'suites': suites}
+    durations = {}
     if not cfg.no_baseline:
-        suites = sorted({s for m in mutants for s in m['suites']})
-        groups = [suites[i::cfg.jobs] for i in range(cfg.jobs) if suites[i::cfg.jobs]]
-        with concurrent.futures.ThreadPoolExecutor(cfg.jobs) as ex:
-            outs = list(ex.map(lambda g: run_suites(os.path.dirname(cfg.base_lib), g, cfg,
-                                                    stop_first=False), groups))
-        for fails, _ in outs:
-            for f in fails:
-                if f['row']:
-                    baseline['ignored'].append(f['row'])
-                else:
-                    print(f'mutants: baseline run: {f["message"]}', file=sys.stderr)
-                    return 1
+        try:
+            durations, failing = run_baseline(base_dir, suites, cfg)
+        except MutantError as e:
+            print(f'mutants: {e}', file=sys.stderr)
+            return 1
+        baseline['ignored'] = failing
         baseline['seconds'] = round(time.time() - t0, 1)
-        baseline['suites'] = suites
-        if baseline['ignored']:
-            print('mutants: WARNING: rows failing against the unmutated library (ignored): '
-                  + ' '.join(baseline['ignored']), file=sys.stderr)
-        print(f'mutants: baseline of {len(suites)} suites in {baseline["seconds"]} s')
+        if failing:
+            print('mutants: WARNING: rows failing against the unmutated library (never run '
+                  'against mutants): ' + ' '.join(failing), file=sys.stderr)
+        print(f'mutants: baseline of {len(suites)} suites ({len(durations)} tests) in '
+              f'{baseline["seconds"]} s')
 
     ignore = frozenset(baseline['ignored'])
     results = []
     with concurrent.futures.ThreadPoolExecutor(cfg.jobs) as ex:
-        futs = {ex.submit(one, m, cfg, ignore): m for m in mutants}
+        futs = {ex.submit(one, m, cfg, ignore, durations, suite_tests): m for m in mutants}
         for fut in concurrent.futures.as_completed(futs):
             r = fut.result()
             results.append(r)
@@ -530,7 +591,7 @@ def main():
                                                                                m['name'])))}
     results.sort(key=lambda r: order[r['name']])
     score, doc = write_reports(results, baseline, cfg, time.time() - t0)
-    stem = 'mutants-quick' if cfg.quick else 'mutants'
+    stem = report_stem(cfg)
     print(f'{score} -> {os.path.join(cfg.out, stem)}.md ({time.time() - t0:.0f} s)')
     survivors = [r for r in results if r['status'] == 'survived']
     for r in survivors:

@@ -795,7 +795,9 @@ static int start_and_hang(void *arg)
 {
     struct info *in = arg;
     mp_manager *m = NULL;
-    if (mp_manager_start(&m, NULL))
+    size_t nobj;
+    /* A round trip: the server is in its loop, watching us, before we die. */
+    if (mp_manager_start(&m, NULL) || mp_manager_object_count(m, &nobj))
         return 1;
     pid_t pid;
     const char *a;

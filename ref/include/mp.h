@@ -570,7 +570,8 @@ MP_EXTERN mp_status mp_pool_apply_async(mp_pool *p, mp_task_fn fn, const mp_valu
 
 /* map(func, iterable, chunksize): args is a list or tuple; the result is a
  * list in the order of args [POOL-MAP-ORDER], [] for no args
- * [POOL-MAP-EMPTY].  chunksize 0 is CPython's default, ceil(len / (4 *
+ * [POOL-MAP-EMPTY] (map_async of no args is ready at once and, as in
+ * CPython, runs no callback).  chunksize 0 is CPython's default, ceil(len / (4 *
  * processes)); items travel in chunks of that many [POOL-MAP-CHUNKSIZE].
  * starmap: each item must be a list or tuple (else MP_ETYPE) and is the arg
  * of one call, standing for f(*item) [POOL-STARMAP]. */

@@ -23,13 +23,23 @@
  * producer wakes a worker (futex) only when that worker sleeps, so a full
  * pipeline makes no system call per task.
  *
+ * apply() takes the handler off its path: its task carries a reply box in
+ * shared memory, which the worker fills and futex-wakes the caller through;
+ * the worker then leaves a small "replied" marker in its result ring for the
+ * handler's bookkeeping, without waking it (it reads the markers on its next
+ * wake-up, at the latest every REPLY_LAZY markers).  A task that fails
+ * otherwise (worker lost, terminate) marks the box "see the job" instead.
+ *
  * Workers are forked by the handler thread: PR_SET_PDEATHSIG fires when the
  * forking *thread* ends, which is then exactly when the pool is gone (or the
  * parent died), never earlier.
  *
  * The wire format between the parent and its workers is private (both ends
- * are this file): a tag byte per value, varints for lengths and zigzag ints. */
+ * are this file): a tag byte per value, varints for lengths and zigzag ints.
+ * Like codec.c it reads and builds values through their internal layout
+ * (value.h): a map of a million items is mostly this codec's time. */
 #include "mp_internal.h"
+#include "value.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -57,6 +67,11 @@
  * switch (about 5 us each on a paravirtualised machine); a pipeline that
  * keeps moving within this window makes none. */
 #define SPIN_S 50e-6
+
+#define NBOX 64
+#define BOXCAP (4096 - 16)
+#define REPLY_LAZY 64
+#define ST_REPLIED 0xffffu /* result header status of a reply-box marker */
 
 /* Worker phases (the futex word a worker sleeps on). */
 enum { PH_BUSY, PH_IDLE, PH_SLEEP };
@@ -123,43 +138,26 @@ static mp_status enc(struct wbuf *b, const mp_value *v, int depth)
     if (!wb_grow(b, 1 + 10 + 8))
         return mp__err(MP_ENOMEM, "pool: out of memory encoding a value");
     uint8_t *q = b->p + b->n;
-    mp_type t = mp_value_type(v);
+    mp_type t = (mp_type)v->type;
     switch (t) {
     case MP_T_NONE:
         *q++ = W_NONE;
         break;
-    case MP_T_BOOL: {
-        bool x = false;
-        mp_value_get_bool(v, &x);
-        *q++ = x ? W_TRUE : W_FALSE;
+    case MP_T_BOOL:
+        *q++ = v->u.b ? W_TRUE : W_FALSE;
         break;
-    }
-    case MP_T_INT: {
-        int64_t i = 0;
-        mp_value_get_int(v, &i);
+    case MP_T_INT:
         *q++ = W_INT;
-        q = put_varint(q, ((uint64_t)i << 1) ^ (uint64_t)(i >> 63));
+        q = put_varint(q, ((uint64_t)v->u.i << 1) ^ (uint64_t)(v->u.i >> 63));
         break;
-    }
-    case MP_T_FLOAT: {
-        double d = 0;
-        mp_value_get_float(v, &d);
+    case MP_T_FLOAT:
         *q++ = W_FLOAT;
-        memcpy(q, &d, sizeof d);
-        q += sizeof d;
+        memcpy(q, &v->u.d, sizeof v->u.d);
+        q += sizeof v->u.d;
         break;
-    }
     case MP_T_STR:
     case MP_T_BYTES: {
-        const void *s = NULL;
-        size_t len = 0;
-        if (t == MP_T_STR) {
-            const char *cs = NULL;
-            mp_value_get_str(v, &cs, &len);
-            s = cs;
-        } else {
-            mp_value_get_bytes(v, &s, &len);
-        }
+        size_t len = v->u.s.len;
         *q++ = t == MP_T_STR ? W_STR : W_BYTES;
         q = put_varint(q, len);
         b->n = (size_t)(q - b->p);
@@ -167,7 +165,7 @@ static mp_status enc(struct wbuf *b, const mp_value *v, int depth)
             return mp__err(len > MP_MSG_MAX ? MP_EMSGSIZE : MP_ENOMEM,
                            "pool: a %zu-byte string does not fit a message", len);
         if (len)
-            memcpy(b->p + b->n, s, len);
+            memcpy(b->p + b->n, v->u.s.p, len);
         b->n += len;
         return MP_OK;
     }
@@ -181,25 +179,22 @@ static mp_status enc(struct wbuf *b, const mp_value *v, int depth)
         if (t == MP_T_DICT)
             mp_dict_len(v, &len);
         else
-            mp_seq_len(v, &len);
+            len = v->u.q.len;
         *q++ = t == MP_T_LIST ? W_LIST : t == MP_T_TUPLE ? W_TUPLE : W_DICT;
         q = put_varint(q, len);
         b->n = (size_t)(q - b->p);
-        for (size_t i = 0; i < len; i++) {
-            mp_status s;
+        mp_status s = MP_OK;
+        for (size_t i = 0; i < len && !s; i++) {
             if (t == MP_T_DICT) {
                 const mp_value *k = NULL, *val = NULL;
                 mp_dict_item(v, i, &k, &val);
-                if ((s = enc(b, k, depth + 1)) || (s = enc(b, val, depth + 1)))
-                    return s;
+                if (!(s = enc(b, k, depth + 1)))
+                    s = enc(b, val, depth + 1);
             } else {
-                const mp_value *it = NULL;
-                mp_seq_get(v, (ptrdiff_t)i, &it);
-                if ((s = enc(b, it, depth + 1)))
-                    return s;
+                s = enc(b, v->u.q.items[i], depth + 1);
             }
         }
-        return MP_OK;
+        return s;
     }
     default:
         return mp__err(MP_ETYPE, "pool: value of unknown type %d", (int)t);
@@ -240,28 +235,43 @@ static mp_status dec(const uint8_t **pp, const uint8_t *end, mp_value **out, int
     }
     case W_STR:
     case W_BYTES:
+        /* the other end encoded a valid value: no UTF-8 check again */
         if (!get_varint(&p, end, &n) || n > (uint64_t)(end - p))
             return mp__err(MP_EPROTO, "pool: bad string length");
-        v = tag == W_STR ? mp_strn((const char *)p, (size_t)n) : mp_bytes(p, (size_t)n);
+        if ((v = mp__blob_new(tag == W_STR ? MP_T_STR : MP_T_BYTES, (size_t)n)) && n)
+            memcpy(v->u.s.p, p, (size_t)n);
         p += n;
         break;
     case W_LIST:
     case W_TUPLE:
+        if (!get_varint(&p, end, &n) || n > (uint64_t)(end - p) ||
+            depth >= MP_VALUE_MAX_DEPTH)
+            return mp__err(MP_EPROTO, "pool: bad sequence");
+        if (!(v = mp__seq_new(tag == W_LIST ? MP_T_LIST : MP_T_TUPLE, (size_t)n)))
+            return mp__err(MP_ENOMEM, "pool: out of memory decoding a value");
+        for (uint64_t i = 0; i < n; i++) {
+            mp_status s = dec(&p, end, &v->u.q.items[v->u.q.len], depth + 1);
+            if (s) {
+                mp_value_free(v);
+                return s;
+            }
+            v->u.q.len++;
+        }
+        break;
     case W_DICT: {
         if (!get_varint(&p, end, &n) || n > (uint64_t)(end - p) ||
             depth >= MP_VALUE_MAX_DEPTH)
-            return mp__err(MP_EPROTO, "pool: bad container");
-        v = tag == W_LIST ? mp_list() : tag == W_TUPLE ? mp_tuple() : mp_dict();
-        if (!v)
+            return mp__err(MP_EPROTO, "pool: bad dict");
+        if (!(v = mp__dict_new((size_t)n)))
             return mp__err(MP_ENOMEM, "pool: out of memory decoding a value");
         for (uint64_t i = 0; i < n; i++) {
             mp_value *a = NULL, *b = NULL;
             mp_status s = dec(&p, end, &a, depth + 1);
-            if (!s && tag == W_DICT && (s = dec(&p, end, &b, depth + 1)))
+            if (!s && (s = dec(&p, end, &b, depth + 1)))
                 mp_value_free(a);
             if (!s)
-                s = tag == W_DICT ? mp_dict_set(v, a, b) : mp_seq_append(v, a);
-            if (s) { /* append and set take their arguments, also on failure */
+                s = mp_dict_set(v, a, b); /* takes both, also on failure */
+            if (s) {
                 mp_value_free(v);
                 return s;
             }
@@ -284,7 +294,8 @@ enum { S_FREE, S_READY, S_DONE, S_CLAIMED /* + worker index */ };
 
 struct tslot {
     _Atomic uint32_t state;
-    uint32_t big;
+    uint16_t big;
+    int16_t box; /* reply box, -1: none */
     uint64_t id;
     mp_task_fn fn;
     uint64_t pos; /* absolute position in the small ring (big: unused) */
@@ -305,6 +316,15 @@ struct wslot {
     _Atomic uint32_t rwait;            /* futex: asleep waiting for ring space */
     _Atomic uint64_t rhead;            /* result bytes written */
     _Alignas(CL) _Atomic uint64_t rtail; /* result bytes read by the handler */
+};
+
+enum { BOX_EMPTY, BOX_FULL, BOX_JOB };
+
+struct box {
+    _Atomic uint32_t state;    /* BOX_*; the caller's futex */
+    _Atomic uint32_t sleeping; /* the caller sleeps on state */
+    uint32_t status, len;      /* as struct rhdr */
+    uint8_t data[BOXCAP];
 };
 
 struct rhdr {
@@ -339,6 +359,12 @@ struct mp_async_result {
     void *ud;
     uint64_t base; /* task id of chunk 0 */
     size_t nchunks, outstanding, okleft;
+    /* map: the result list, sized up front; chunk i fills items [i*cs, ...)
+     * and its len is set when every chunk is in */
+    mp_value *list;
+    size_t cs, nitems;
+    int box; /* apply's reply box, -1: none */
+    bool want_box;
     struct chunk *chunks;
     struct chunk one;
     bool completed;
@@ -373,6 +399,7 @@ struct pend {
     struct pend *next;
     uint64_t id;
     mp_task_fn fn;
+    int box;
     size_t len;
     uint8_t data[];
 };
@@ -412,6 +439,7 @@ struct mp_pool {
     struct shm_hdr *sh;
     struct wslot *ws;
     struct tslot *slots;
+    struct box *boxes;
     uint8_t *rings, *arena;
     int efd;
     pthread_t thr;
@@ -424,6 +452,8 @@ struct mp_pool {
     bool big_busy;
     struct pend *ph, *pt;
     uint64_t next_id;
+    uint64_t boxfree;          /* bit i: box i is free */
+    uint8_t boxrefs[NBOX];     /* the caller's and the handler's */
     struct ent *tab;
     size_t tabcap, tabn;
     unsigned tabshift;
@@ -433,7 +463,7 @@ struct mp_pool {
     struct worker *w;
     int nalive;
     struct rd *rd;
-    double last_check;
+    double last_check, hlast;
 };
 
 static inline void cpu_relax(void)
@@ -445,21 +475,25 @@ static inline void cpu_relax(void)
 #endif
 }
 
-/* Spin up to SPIN_S until ready(arg); true if it became ready. */
-static bool spin(bool (*ready)(const void *), const void *arg)
+/* Spin up to SPIN_S until ready(arg); true if it became ready.  Adaptive:
+ * a thread spins only if its previous wait (*last, seconds, updated here on
+ * success and by the caller after it slept) was shorter than the window.  In
+ * a ping-pong such as apply(), where every wait is a whole round trip, the
+ * threads then sleep at once and leave the CPUs to the one with work; in a
+ * stream they keep catching work without system calls. */
+static bool spin(double *last, bool (*ready)(const void *), const void *arg, double *start)
 {
-    double end = 0;
+    *start = mp__now();
+    if (*last > SPIN_S)
+        return ready(arg);
     for (unsigned k = 1;; k++) {
-        if (ready(arg))
+        if (ready(arg)) {
+            *last = mp__now() - *start;
             return true;
-        cpu_relax();
-        if ((k & 31) == 0) {
-            double t = mp__now();
-            if (end == 0)
-                end = t + SPIN_S;
-            else if (t >= end)
-                return false;
         }
+        cpu_relax();
+        if ((k & 31) == 0 && mp__now() - *start >= SPIN_S)
+            return false;
     }
 }
 
@@ -587,7 +621,7 @@ static void wake_handler(mp_pool *p)
 
 struct wctx {
     mp_pool *p;
-    int i;
+    int i, lazy;
     struct wslot *ws;
     uint8_t *ring;
     uint64_t head;
@@ -655,7 +689,7 @@ static void wake_workers(mp_pool *p, int self)
     }
 }
 
-static struct tslot *claim(mp_pool *p, int i)
+static struct tslot *claim(mp_pool *p, int i, double *last)
 {
     static const mp__deadline forever = {.forever = true};
     struct shm_hdr *sh = p->sh;
@@ -681,7 +715,8 @@ static struct tslot *claim(mp_pool *p, int i)
         if (atomic_load(&sh->stop))
             return NULL;
         atomic_store(&ws->waiting, PH_IDLE);
-        if (spin(task_or_stop, sh))
+        double t0;
+        if (spin(last, task_or_stop, sh, &t0))
             continue;
         /* Dekker with the producer, which stores pub and then reads our
          * phase: one of us sees the other. */
@@ -689,6 +724,7 @@ static struct tslot *claim(mp_pool *p, int i)
         if (atomic_load(&sh->claim) >= atomic_load(&sh->pub) && !atomic_load(&sh->stop))
             mp__futex_wait(&ws->waiting, PH_SLEEP, &forever);
         atomic_store(&ws->waiting, PH_IDLE);
+        *last = mp__now() - t0;
     }
 }
 
@@ -697,6 +733,7 @@ static void run_task(struct wctx *c, struct tslot *s)
     mp_pool *p = c->p;
     uint64_t id = s->id;
     mp_task_fn fn = s->fn;
+    int box = s->box;
     size_t len = (size_t)s->len;
     const uint8_t *src = p->arena + (s->big ? ARENA_SOFT : (size_t)(s->pos % ARENA_SOFT));
     atomic_store(&c->ws->cur, id);
@@ -776,11 +813,32 @@ static void run_task(struct wctx *c, struct tslot *s)
         h.status = MP_EREMOTE;
     }
     h.len = (uint32_t)(c->out.n - sizeof h);
-    memcpy(c->out.p, &h, sizeof h);
-    rput(c, c->out.p, c->out.n);
-    atomic_store(&c->ws->rhead, c->head);
-    atomic_store(&c->ws->cur, 0);
-    wake_handler(p);
+    if (box >= 0 && h.len <= BOXCAP) {
+        /* The marker goes first: once the caller has its reply it may
+         * close the pool, and the handler, poked, must find the marker. */
+        struct box *b = &p->boxes[box];
+        struct rhdr m = {.id = id, .status = ST_REPLIED, .len = 0};
+        rput(c, (const uint8_t *)&m, sizeof m);
+        atomic_store(&c->ws->rhead, c->head);
+        memcpy(b->data, c->out.p + sizeof h, h.len);
+        b->status = h.status;
+        b->len = h.len;
+        atomic_store(&b->state, BOX_FULL);
+        if (atomic_load(&b->sleeping))
+            mp__futex_wake(&b->state, 1);
+        atomic_store(&c->ws->cur, 0);
+        if (++c->lazy >= REPLY_LAZY) {
+            c->lazy = 0;
+            wake_handler(p);
+        }
+    } else {
+        memcpy(c->out.p, &h, sizeof h);
+        rput(c, c->out.p, c->out.n);
+        atomic_store(&c->ws->rhead, c->head);
+        atomic_store(&c->ws->cur, 0);
+        c->lazy = 0;
+        wake_handler(p);
+    }
     /* Do not keep a huge buffer of one odd task for the worker's lifetime. */
     if (c->in.cap > ((size_t)8 << 20)) {
         free(c->in.p);
@@ -811,8 +869,9 @@ static _Noreturn void worker_main(mp_pool *p, int i)
     }
     struct wctx c = {.p = p, .i = i, .ws = &p->ws[i], .ring = p->rings + (size_t)i * RRING};
     long done = 0;
+    double last = 0;
     for (;;) {
-        struct tslot *s = claim(p, i);
+        struct tslot *s = claim(p, i, &last);
         if (!s)
             break;
         run_task(&c, s);
@@ -874,11 +933,12 @@ static bool place(mp_pool *p, size_t len, uint64_t *pos, bool *big)
     return false;
 }
 
-static void publish(mp_pool *p, uint64_t id, mp_task_fn fn, const uint8_t *data, size_t len,
-                    uint64_t pos, bool big)
+static void publish(mp_pool *p, uint64_t id, mp_task_fn fn, int box, const uint8_t *data,
+                    size_t len, uint64_t pos, bool big)
 {
     struct tslot *s = &p->slots[p->pubseq % NSLOT];
     memcpy(p->arena + (big ? ARENA_SOFT : (size_t)(pos % ARENA_SOFT)), data, len);
+    s->box = (int16_t)box;
     s->id = id;
     s->fn = fn;
     s->pos = pos;
@@ -897,7 +957,7 @@ static size_t feed(mp_pool *p)
         bool big;
         if (!place(p, e->len, &pos, &big))
             break;
-        publish(p, e->id, e->fn, e->data, e->len, pos, big);
+        publish(p, e->id, e->fn, e->box, e->data, e->len, pos, big);
         p->ph = e->next;
         if (!p->ph)
             p->pt = NULL;
@@ -908,13 +968,13 @@ static size_t feed(mp_pool *p)
     return k;
 }
 
-static mp_status enqueue(mp_pool *p, uint64_t id, mp_task_fn fn, const uint8_t *data,
+static mp_status enqueue(mp_pool *p, uint64_t id, mp_task_fn fn, int box, const uint8_t *data,
                          size_t len, size_t *published)
 {
     uint64_t pos;
     bool big;
     if (!p->ph && place(p, len, &pos, &big)) {
-        publish(p, id, fn, data, len, pos, big);
+        publish(p, id, fn, box, data, len, pos, big);
         ++*published;
         return MP_OK;
     }
@@ -924,6 +984,7 @@ static mp_status enqueue(mp_pool *p, uint64_t id, mp_task_fn fn, const uint8_t *
     e->next = NULL;
     e->id = id;
     e->fn = fn;
+    e->box = box;
     e->len = len;
     memcpy(e->data, data, len);
     if (p->pt)
@@ -959,6 +1020,7 @@ static mp_async_result *job_new(int kind, size_t nchunks, mp_result_cb cb, mp_er
     }
     atomic_init(&j->refs, 1);
     atomic_init(&j->ready, false);
+    j->box = -1;
     j->kind = kind;
     pthread_mutex_init(&j->mu, NULL);
     cond_init(&j->cv);
@@ -980,10 +1042,24 @@ static void chunk_clear(struct chunk *c)
     c->n = 0;
 }
 
+static void list_drop(mp_async_result *j)
+{
+    for (size_t i = 0; i < j->nchunks; i++)
+        if (j->chunks[i].arrived)
+            for (size_t k = 0; k < j->chunks[i].n; k++)
+                mp_value_free(j->list->u.q.items[i * j->cs + k]);
+    mp_value_free(j->list); /* len 0: frees the list alone */
+    j->list = NULL;
+    for (size_t i = 0; i < j->nchunks; i++)
+        j->chunks[i].n = 0;
+}
+
 static void job_unref(mp_async_result *j)
 {
     if (!j || atomic_fetch_sub(&j->refs, 1) != 1)
         return;
+    if (j->list)
+        list_drop(j);
     for (size_t i = 0; i < j->nchunks; i++)
         chunk_clear(&j->chunks[i]);
     if (j->chunks != &j->one)
@@ -1005,27 +1081,11 @@ static void job_complete(mp_async_result *j)
             j->value = j->one.items[0];
             j->one.items[0] = NULL;
         } else {
-            size_t total = 0;
+            j->list->u.q.len = j->nitems;
+            j->value = j->list;
+            j->list = NULL;
             for (size_t i = 0; i < j->nchunks; i++)
-                total += j->chunks[i].n;
-            mp_value *l = mp_list();
-            for (size_t i = 0; l && i < j->nchunks; i++) {
-                struct chunk *c = &j->chunks[i];
-                for (size_t k = 0; k < c->n; k++) {
-                    mp_value *it = c->items[k];
-                    c->items[k] = NULL;
-                    if (l && mp_seq_append(l, it)) {
-                        mp_value_free(l);
-                        l = NULL;
-                    }
-                }
-            }
-            (void)total;
-            if (!l) {
-                j->st = MP_ENOMEM;
-                j->msg = strdup("MP_ENOMEM: out of memory building the result list");
-            }
-            j->value = l;
+                j->chunks[i].n = 0; /* the items are the list's now */
         }
     }
     if (j->st == MP_OK) {
@@ -1040,6 +1100,14 @@ static void job_complete(mp_async_result *j)
     pthread_mutex_unlock(&j->mu);
 }
 
+static void done_free(struct done *d)
+{
+    struct chunk tmp = {.items = d->items, .n = d->n, .msg = d->msg};
+    chunk_clear(&tmp);
+    d->items = NULL;
+    d->msg = NULL;
+}
+
 static void deliver(struct done *d)
 {
     mp_async_result *j = d->job;
@@ -1047,7 +1115,9 @@ static void deliver(struct done *d)
     bool finish = false;
     pthread_mutex_lock(&j->mu);
     struct chunk *c = &j->chunks[ci];
-    if (j->kind == J_IMAP || j->kind == J_IMAPU) {
+    if (d->st == (mp_status)ST_REPLIED) {
+        j->completed = true; /* the caller took the result from the box */
+    } else if (j->kind == J_IMAP || j->kind == J_IMAPU) {
         c->items = d->items;
         c->n = d->n;
         c->st = d->st;
@@ -1065,6 +1135,21 @@ static void deliver(struct done *d)
         j->msg = d->msg;
         struct chunk tmp = {.items = d->items, .n = d->n};
         chunk_clear(&tmp);
+    } else if (j->kind == J_MAP) {
+        size_t want = j->nitems - ci * j->cs < j->cs ? j->nitems - ci * j->cs : j->cs;
+        if (d->n != want) {
+            j->completed = finish = true;
+            j->st = MP_EPROTO;
+            j->msg = strdup("MP_EPROTO: a chunk came back with the wrong number of results");
+            done_free(d);
+        } else {
+            memcpy(j->list->u.q.items + ci * j->cs, d->items, d->n * sizeof *d->items);
+            free(d->items);
+            c->n = d->n;
+            c->arrived = true;
+            if (--j->okleft == 0)
+                j->completed = finish = true;
+        }
     } else {
         c->items = d->items;
         c->n = d->n;
@@ -1099,14 +1184,6 @@ static struct done *dl_push(struct dlist *l)
     return d;
 }
 
-static void done_free(struct done *d)
-{
-    struct chunk tmp = {.items = d->items, .n = d->n, .msg = d->msg};
-    chunk_clear(&tmp);
-    d->items = NULL;
-    d->msg = NULL;
-}
-
 /* One complete result message: decode it into the list (no lock held). */
 static void emit(struct dlist *l, const struct rhdr *h, const uint8_t *p, size_t len,
                  bool discarded)
@@ -1118,6 +1195,10 @@ static void emit(struct dlist *l, const struct rhdr *h, const uint8_t *p, size_t
     if (discarded) {
         d->st = MP_ENOMEM;
         d->msg = strdup("MP_ENOMEM: out of memory receiving the result");
+        return;
+    }
+    if (h->status == ST_REPLIED) {
+        d->st = (mp_status)ST_REPLIED;
         return;
     }
     if (h->status != MP_OK) {
@@ -1219,6 +1300,30 @@ static size_t drain_ring(mp_pool *p, int i, struct dlist *l)
 
 /* Under mu: attach each result to its job (dropping results of tasks already
  * accounted for: terminated, or failed by a worker's death). */
+static void box_release(mp_pool *p, int box)
+{
+    if (--p->boxrefs[box] == 0)
+        p->boxfree |= (uint64_t)1 << box;
+}
+
+/* Under mu: task d->id of job d->job is accounted for.  A caller waiting on
+ * the task's reply box without a reply in it is sent to the job. */
+static void account(mp_pool *p, struct done *d)
+{
+    mp_async_result *j = d->job;
+    p->live--;
+    if (j->box < 0)
+        return;
+    if (d->st != (mp_status)ST_REPLIED) {
+        struct box *b = &p->boxes[j->box];
+        uint32_t want = BOX_EMPTY;
+        if (atomic_compare_exchange_strong(&b->state, &want, (uint32_t)BOX_JOB) &&
+            atomic_load(&b->sleeping))
+            mp__futex_wake(&b->state, 1);
+    }
+    box_release(p, j->box);
+}
+
 static void collect(mp_pool *p, struct dlist *l, size_t from)
 {
     for (size_t k = from; k < l->n; k++) {
@@ -1227,7 +1332,7 @@ static void collect(mp_pool *p, struct dlist *l, size_t from)
             continue;
         d->job = tab_take(p, d->id);
         if (d->job)
-            p->live--;
+            account(p, d);
         else
             done_free(d);
     }
@@ -1300,13 +1405,11 @@ static void fail_held(mp_pool *p, int i, struct dlist *l, mp_status st, const ch
         mp_async_result *j = tab_take(p, ids[k]);
         if (!j)
             continue;
-        p->live--;
-        struct done *d = dl_push(l);
+        struct done tmp = {.id = ids[k], .job = j, .st = st}, *d = dl_push(l);
+        account(p, &tmp);
         if (!d)
             continue;
-        d->id = ids[k];
-        d->job = j;
-        d->st = st;
+        *d = tmp;
         d->msg = strdup(msg);
     }
 }
@@ -1426,19 +1529,16 @@ static void do_terminate(mp_pool *p, struct dlist *l)
     for (size_t k = 0; k < p->tabcap; k++) {
         if (!p->tab[k].id)
             continue;
+        struct done tmp = {.id = p->tab[k].id, .job = p->tab[k].job, .st = MP_CLOSED};
         struct done *d = dl_push(l);
-        mp_async_result *j = p->tab[k].job;
-        if (!d) {
+        account(p, &tmp);
+        if (!d)
             continue;
-        }
-        d->id = p->tab[k].id;
-        d->job = j;
-        d->st = MP_CLOSED;
+        *d = tmp;
         d->msg = strdup("MP_CLOSED: the pool was terminated before the task finished");
     }
     memset(p->tab, 0, p->tabcap * sizeof *p->tab);
     p->tabn = 0;
-    p->live = 0;
     while (p->ph) {
         struct pend *e = p->ph;
         p->ph = e->next;
@@ -1510,7 +1610,8 @@ static void *handler_main(void *arg)
                 wait_events(p, 0, &l);
             continue;
         }
-        if (tasks_out && spin(rings_busy_v, p))
+        double t0;
+        if (tasks_out && spin(&p->hlast, rings_busy_v, p, &t0))
             continue;
         atomic_store(&p->sh->hsleep, 1);
         if (rings_busy(p)) {
@@ -1518,6 +1619,8 @@ static void *handler_main(void *arg)
             continue;
         }
         wait_events(p, respawn ? 100 : -1, &l);
+        if (tasks_out)
+            p->hlast = mp__now() - t0;
     }
     free(l.d);
     pthread_mutex_lock(&p->mu);
@@ -1579,7 +1682,8 @@ static mp_status map_shm(mp_pool *p)
 #define UP(x) (((x) + pg - 1) / pg * pg)
     size_t o_ws = UP(sizeof(struct shm_hdr));
     size_t o_slots = UP(o_ws + (size_t)p->n * sizeof(struct wslot));
-    size_t o_rings = UP(o_slots + NSLOT * sizeof(struct tslot));
+    size_t o_boxes = UP(o_slots + NSLOT * sizeof(struct tslot));
+    size_t o_rings = UP(o_boxes + NBOX * sizeof(struct box));
     size_t o_arena = o_rings + (size_t)p->n * RRING;
     /* The big region is address space only (MAP_NORESERVE); fall back to
      * less where address space is limited. */
@@ -1596,6 +1700,7 @@ static mp_status map_shm(mp_pool *p)
         p->sh = m;
         p->ws = (struct wslot *)((uint8_t *)m + o_ws);
         p->slots = (struct tslot *)((uint8_t *)m + o_slots);
+        p->boxes = (struct box *)((uint8_t *)m + o_boxes);
         p->rings = (uint8_t *)m + o_rings;
         p->arena = (uint8_t *)m + o_arena;
         return MP_OK;
@@ -1630,6 +1735,7 @@ mp_status mp_pool_new(mp_pool **out, int processes, mp_pool_init_fn initializer,
     p->init = initializer;
     p->maxtasks = maxtasksperchild > 0 ? maxtasksperchild : 0;
     p->next_id = 1;
+    p->boxfree = ~(uint64_t)0;
     mp_status s = MP_OK;
     if (initargs && !(p->initargs = mp_value_copy(initargs)))
         s = mp__err(MP_ENOMEM, "pool.new: out of memory copying initargs");
@@ -1736,10 +1842,21 @@ static mp_status submit(mp_pool *p, mp_async_result *j, mp_task_fn fn, const mp_
             s = mp__err(MP_ENOMEM, "%s: out of memory", what);
             break;
         }
-        if ((s = enqueue(p, id, fn, b->p, b->n, &published))) {
+        int box = -1;
+        if (j->want_box && p->boxfree) {
+            box = __builtin_ctzll(p->boxfree);
+            p->boxfree &= ~((uint64_t)1 << box);
+            p->boxrefs[box] = 2;
+            atomic_store(&p->boxes[box].state, BOX_EMPTY);
+            atomic_store(&p->boxes[box].sleeping, 0);
+        }
+        if ((s = enqueue(p, id, fn, box, b->p, b->n, &published))) {
             tab_take(p, id);
+            if (box >= 0)
+                p->boxfree |= (uint64_t)1 << box;
             break;
         }
+        j->box = box;
         p->live++;
     }
     if (s) {
@@ -1802,7 +1919,9 @@ static mp_status job_wait(mp_async_result *j, double timeout, const char *what)
     if (pthread_equal(pthread_self(), j->handler))
         return mp__err(MP_ESTATE, "%s: waiting in a pool callback for a task that cannot "
                                   "finish before the callback returns", what);
-    if (spin(job_ready, j))
+    static _Thread_local double last;
+    double t0;
+    if (spin(&last, job_ready, j, &t0))
         return MP_OK;
     pthread_mutex_lock(&j->mu);
     while (!atomic_load_explicit(&j->ready, memory_order_relaxed)) {
@@ -1815,6 +1934,7 @@ static mp_status job_wait(mp_async_result *j, double timeout, const char *what)
         }
     }
     pthread_mutex_unlock(&j->mu);
+    last = mp__now() - t0;
     return MP_OK;
 }
 
@@ -1827,7 +1947,7 @@ static mp_status job_outcome(mp_async_result *j)
 
 static mp_status start_job(mp_pool *p, int kind, mp_task_fn fn, const mp_value *args,
                            size_t chunksize, mp_result_cb cb, mp_error_cb ecb, void *ud,
-                           mp_async_result **out, const char *what)
+                           mp_async_result **out, const char *what, bool want_box)
 {
     mp_status s = check_pool(p, what);
     if (s)
@@ -1860,6 +1980,14 @@ static mp_status start_job(mp_pool *p, int kind, mp_task_fn fn, const mp_value *
     mp_async_result *j = job_new(kind, nchunks, cb, ecb, ud);
     if (!j)
         return mp__err(MP_ENOMEM, "%s: out of memory", what);
+    if (kind == J_MAP && nchunks) {
+        j->cs = cs;
+        j->nitems = n;
+        if (!(j->list = mp__seq_new(MP_T_LIST, n))) {
+            job_unref(j);
+            return mp__err(MP_ENOMEM, "%s: out of memory", what);
+        }
+    }
     if (nchunks == 0) {
         /* As CPython: an empty map is ready at once (no callback runs). */
         if (kind == J_MAP && !(j->value = mp_list())) {
@@ -1879,6 +2007,7 @@ static mp_status start_job(mp_pool *p, int kind, mp_task_fn fn, const mp_value *
         *out = j;
         return MP_OK;
     }
+    j->want_box = want_box;
     if ((s = submit(p, j, fn, args, single, n, cs, what))) {
         job_unref(j);
         return s;
@@ -1892,7 +2021,7 @@ mp_status mp_pool_apply_async(mp_pool *p, mp_task_fn fn, const mp_value *arg,
                               mp_async_result **out)
 {
     return start_job(p, J_APPLY, fn, arg, 1, callback, error_callback, ud, out,
-                     "pool.apply_async");
+                     "pool.apply_async", false);
 }
 
 mp_status mp_pool_map_async(mp_pool *p, mp_task_fn fn, const mp_value *args, size_t chunksize,
@@ -1900,7 +2029,7 @@ mp_status mp_pool_map_async(mp_pool *p, mp_task_fn fn, const mp_value *args, siz
                             mp_async_result **out)
 {
     return start_job(p, J_MAP, fn, args, chunksize, callback, error_callback, ud, out,
-                     "pool.map_async");
+                     "pool.map_async", false);
 }
 
 mp_status mp_pool_starmap_async(mp_pool *p, mp_task_fn fn, const mp_value *args,
@@ -1908,7 +2037,47 @@ mp_status mp_pool_starmap_async(mp_pool *p, mp_task_fn fn, const mp_value *args,
                                 mp_error_cb error_callback, void *ud, mp_async_result **out)
 {
     return start_job(p, -1, fn, args, chunksize, callback, error_callback, ud, out,
-                     "pool.starmap_async");
+                     "pool.starmap_async", false);
+}
+
+static bool box_ready(const void *arg)
+{
+    const struct box *b = arg;
+    return atomic_load_explicit(&b->state, memory_order_acquire) != BOX_EMPTY;
+}
+
+/* apply's wait: the worker's reply, straight from its box. */
+static mp_status box_wait(mp_pool *p, mp_async_result *j, mp_value **result, const char *what)
+{
+    static const mp__deadline forever = {.forever = true};
+    static _Thread_local double last;
+    struct box *b = &p->boxes[j->box];
+    double t0;
+    if (!spin(&last, box_ready, b, &t0)) {
+        atomic_store(&b->sleeping, 1);
+        while (atomic_load(&b->state) == BOX_EMPTY)
+            mp__futex_wait(&b->state, BOX_EMPTY, &forever);
+        atomic_store(&b->sleeping, 0);
+        last = mp__now() - t0;
+    }
+    mp_status s;
+    if (atomic_load_explicit(&b->state, memory_order_acquire) == BOX_FULL) {
+        const uint8_t *q = b->data, *end = q + b->len;
+        uint64_t n = 0;
+        if (b->status != MP_OK)
+            s = mp__err((mp_status)b->status, "%.*s", (int)b->len, (const char *)b->data);
+        else if (!get_varint(&q, end, &n) || n != 1)
+            s = mp__err(MP_EPROTO, "%s: malformed reply", what);
+        else
+            s = dec(&q, end, result, 0);
+    } else if (!(s = job_wait(j, MP_FOREVER, what)) && !(s = job_outcome(j))) {
+        *result = j->value;
+        j->value = NULL;
+    }
+    pthread_mutex_lock(&p->mu);
+    box_release(p, j->box);
+    pthread_mutex_unlock(&p->mu);
+    return s;
 }
 
 /* The blocking forms: submit, wait, hand the value over. */
@@ -1920,9 +2089,15 @@ static mp_status run_sync(mp_pool *p, int kind, mp_task_fn fn, const mp_value *a
     if (p && p->owner == my_pid() && pthread_equal(pthread_self(), p->thr))
         return mp__err(MP_ESTATE, "%s: would wait forever inside a pool callback", what);
     mp_async_result *j = NULL;
-    mp_status s = start_job(p, kind, fn, args, chunksize, NULL, NULL, NULL, &j, what);
+    mp_status s = start_job(p, kind, fn, args, chunksize, NULL, NULL, NULL, &j, what,
+                            kind == J_APPLY);
     if (s)
         return s;
+    if (j->box >= 0) {
+        s = box_wait(p, j, result, what);
+        job_unref(j);
+        return s;
+    }
     s = job_wait(j, MP_FOREVER, what);
     if (!s && !(s = job_outcome(j))) {
         *result = j->value;
@@ -1953,7 +2128,7 @@ mp_status mp_pool_imap(mp_pool *p, mp_task_fn fn, const mp_value *args, size_t c
                        mp_imap **out)
 {
     mp_async_result *j = NULL;
-    mp_status s = start_job(p, J_IMAP, fn, args, chunksize, NULL, NULL, NULL, &j, "pool.imap");
+    mp_status s = start_job(p, J_IMAP, fn, args, chunksize, NULL, NULL, NULL, &j, "pool.imap", false);
     if (!s)
         *out = (mp_imap *)j;
     return s;
@@ -1964,7 +2139,7 @@ mp_status mp_pool_imap_unordered(mp_pool *p, mp_task_fn fn, const mp_value *args
 {
     mp_async_result *j = NULL;
     mp_status s = start_job(p, J_IMAPU, fn, args, chunksize, NULL, NULL, NULL, &j,
-                            "pool.imap_unordered");
+                            "pool.imap_unordered", false);
     if (!s)
         *out = (mp_imap *)j;
     return s;
