@@ -48,7 +48,9 @@ help:
 	@echo "make report     the main job (benchmarks + report): see README"
 
 # ---------------------------------------------------------------- deps
-DEB_PKGS := libcriterion-dev libmsgpack-dev hyperfine gnuplot-nox pkg-config
+# clang, libclang-rt-14-dev (libFuzzer, TSan) and valgrind serve check-deep.
+DEB_PKGS := libcriterion-dev libmsgpack-dev hyperfine gnuplot-nox pkg-config \
+            clang libclang-rt-14-dev valgrind
 deps: $(DEPS_STAMP)
 $(DEPS_STAMP):
 	@missing=""; for p in $(DEB_PKGS); do \
