@@ -31,9 +31,15 @@
 #define CPU_RELAX() ((void)0)
 #endif
 
+/* Bounded at 5 ms: the shared-memory ring stalled in about 1 run of 15 with
+ * a consumer neither sleeping nor consuming (a lost wake-up not yet
+ * understood, bench/README.md); a bounded sleep turns that into a late
+ * wake-up instead of a hang.  Streams rarely sleep, so the floor's figures
+ * do not depend on it. */
 static void futex_wait(_Atomic uint32_t *a, uint32_t expect)
 {
-    syscall(SYS_futex, a, FUTEX_WAIT, expect, NULL, NULL, 0);
+    struct timespec ts = {0, 5000000};
+    syscall(SYS_futex, a, FUTEX_WAIT, expect, &ts, NULL, 0);
 }
 
 static void futex_wake(_Atomic uint32_t *a)

@@ -659,9 +659,9 @@ MP_EXTERN void mp_pool_free(mp_pool *p);
  * Addresses.  NULL (the default): a Unix socket "unix:<dir>/listener" in a new
  * private directory (mode 0700) under $TMPDIR or /tmp, the socket mode 0600
  * [MGR-SOCKET-MODE-0600]; "unix:/path": that path (mode 0600, an existing
- * socket file there is an error: MP_EOS); "tcp:HOST:PORT": TCP, PORT 0 picks
- * a free port, shown by mp_manager_address() [MGR-TCP-CONNECT].  Anything
- * else is MP_EINVAL [MGR-BAD-ADDRESS].
+ * socket file there is an error: MP_EOS) [MGR-UNIX-PATH]; "tcp:HOST:PORT":
+ * TCP, PORT 0 picks a free port, shown by mp_manager_address()
+ * [MGR-TCP-CONNECT].  Anything else is MP_EINVAL [MGR-BAD-ADDRESS].
  *
  * Authentication (CPython's BaseManager(address, authkey)).  Every connection
  * passes a mutual HMAC-SHA256 challenge before its first request; digests are
@@ -695,7 +695,9 @@ MP_EXTERN void mp_pool_free(mp_pool *p);
  * [MGR-SERVER-KILLED] [MGR-PROXY-AFTER-SHUTDOWN].  A request or reply larger
  * than MP_MANAGER_FRAME_MAX is MP_EMSGSIZE and changes nothing
  * [MGR-REQUEST-TOO-LARGE].  Proxies are thread-safe: each calling thread uses
- * its own connection (made on first use, then kept for reuse).
+ * its own connection (made on first use, then kept for reuse)
+ * [MGR-PROXY-THREADS].  NULL handles, outputs and values are MP_EINVAL
+ * [MGR-NULL-ARGS].
  *
  * Proxies and managers in children.  Proxies and manager handles made before
  * mp_process_start() work in the child [MGR-PROXY-IN-CHILD]: a forked child
@@ -728,7 +730,7 @@ MP_EXTERN void mp_pool_free(mp_pool *p);
  *              step) with nil for Python's None
  *   Namespace  __getattr__(name) __setattr__(name, v) __delattr__(name) copy
  *   Value      get set(v)
- *   Lock       acquire(timeout) -> true / false, release
+ *   Lock       acquire(timeout) -> true / false, release, locked
  *   Event      set clear is_set wait(timeout) -> true / false
  *   Queue      put(item, timeout) get(timeout) qsize empty full
  *              (MP_FULL / MP_EMPTY at the deadline) */
@@ -823,6 +825,7 @@ MP_EXTERN mp_status mp_mdict_copy(mp_proxy *d, mp_value **dict);
  * [MGR-LIST-SLICE]; sort is stable, MP_ETYPE for unorderable items
  * [MGR-LIST-SORT]. */
 #define MP_SLICE_NONE PTRDIFF_MIN
+/* append(item), extend(list or tuple) [MGR-LIST-APPEND-EXTEND]. */
 MP_EXTERN mp_status mp_mlist_append(mp_proxy *l, const mp_value *item);
 MP_EXTERN mp_status mp_mlist_extend(mp_proxy *l, const mp_value *seq);
 MP_EXTERN mp_status mp_mlist_insert(mp_proxy *l, ptrdiff_t i, const mp_value *item);
