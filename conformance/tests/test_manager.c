@@ -3,8 +3,10 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -1737,6 +1739,72 @@ MPT_TEST(manager, MGR_EVENT_WAIT_SET, "MGR-EVENT-WAIT-SET: wait blocks until ano
     MP_ASSERT_OK(mp_mevent_is_set(a.ev, &set));
     cr_assert(!set);
     mp_proxy_free(a.ready);
+    mp_proxy_free(a.ev);
+    mp_manager_free(m);
+}
+
+/* MGR-EVENT-SET-WAKES-ALL: one set() releases every client blocked in
+ * wait(), not only the first.  Each child reports its pid, then waits; the
+ * parent sets the event only once the kernel shows every child asleep
+ * (blocked on the server's reply), so all three waits are pending. */
+struct evall {
+    mp_proxy *pids, *ev;
+};
+
+static int wait_event_report(void *arg)
+{
+    struct evall *a = arg;
+    mp_value *me = mp_int(getpid());
+    mp_status st = mp_mqueue_put(a->pids, me, 10);
+    mp_value_free(me);
+    if (st != MP_OK)
+        return 1;
+    return mp_mevent_wait(a->ev, 10) == MP_OK ? 0 : 2;
+}
+
+static bool pid_sleeping(pid_t pid)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    int fd = open(path, O_RDONLY);
+    if (fd < 0)
+        return false;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return false;
+    buf[n] = 0;
+    const char *rp = strrchr(buf, ')');
+    return rp && rp[2] == 'S';
+}
+
+MPT_TEST(manager, MGR_EVENT_SET_WAKES_ALL, "MGR-EVENT-SET-WAKES-ALL: one set() releases every process blocked in wait()")
+{
+    mp_manager *m = start();
+    struct evall a;
+    MP_ASSERT_OK(mp_manager_queue(m, 0, &a.pids));
+    MP_ASSERT_OK(mp_manager_event(m, &a.ev));
+    mp_process *p[3];
+    pid_t pid[3];
+    for (int i = 0; i < 3; i++)
+        p[i] = mpt_start(wait_event_report, &a);
+    for (int i = 0; i < 3; i++) {
+        mp_value *v = NULL;
+        int64_t x = 0;
+        MP_ASSERT_OK(mp_mqueue_get(a.pids, &v, 10));
+        MP_ASSERT_OK(mp_value_get_int(v, &x));
+        mp_value_free(v);
+        pid[i] = (pid_t)x;
+    }
+    for (int i = 0; i < 3; i++)
+        for (int asleep = 0; asleep < 5;) {
+            asleep = pid_sleeping(pid[i]) ? asleep + 1 : 0;
+            sched_yield();
+        }
+    MP_ASSERT_OK(mp_mevent_set(a.ev));
+    for (int i = 0; i < 3; i++)
+        cr_assert_eq(mpt_join(p[i]), 0, "a waiter was not released by set()");
+    mp_proxy_free(a.pids);
     mp_proxy_free(a.ev);
     mp_manager_free(m);
 }
