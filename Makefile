@@ -90,7 +90,7 @@ install: lib
 	install -m 644 $(B)/libmpref.a $(DESTDIR)$(PREFIX)/lib/
 	install -m 755 $(B)/libmpref.so $(DESTDIR)$(PREFIX)/lib/libmpref.so.0
 	ln -sf libmpref.so.0 $(DESTDIR)$(PREFIX)/lib/libmpref.so
-	install -m 644 $(B)/mpref.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
+	sed 's|^prefix=.*|prefix=$(PREFIX)|' $(B)/mpref.pc > $(DESTDIR)$(PREFIX)/lib/pkgconfig/mpref.pc
 
 # ---------------------------------------------------------------- examples
 examples: $(EX_BIN)
