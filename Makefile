@@ -45,7 +45,12 @@ help:
 	@echo "make conformance [IMPL=path/to/lib.so|.a]   run the suite against a library"
 	@echo "make install PREFIX=/usr/local"
 	@echo "make deps       install missing Debian packages (root) or print the command"
-	@echo "make report     the main job (benchmarks + report): see README"
+	@echo "make report     the main job: conformance + benchmarks -> reports/out/index.html"
+	@echo "make conformance-cpython   the Python twins against CPython"
+	@echo "make bench [IMPL=...] | bench-quick    benchmarks (reports/data/<run>.json)"
+	@echo "make compare A=run1.json B=run2.json | baseline | regress | matrix"
+	@echo "make check-deep TSan drivers, valgrind on examples, leak checker, fuzz-quick"
+	@echo "make fuzz [FUZZ_SECONDS=60] | mutants | mutants-quick"
 
 # ---------------------------------------------------------------- deps
 # clang, libclang-rt-14-dev (libFuzzer, TSan) and valgrind serve check-deep.
