@@ -108,6 +108,31 @@ int mpt_join(mp_process *p)
     return code;
 }
 
+static char task_state(pid_t tid)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)tid);
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return '?';
+    size_t k = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[k] = 0;
+    char *rp = strrchr(buf, ')');
+    return rp && rp[1] == ' ' ? rp[2] : '?';
+}
+
+void mpt_wait_asleep(pid_t tid)
+{
+    double t0 = mpt_now();
+    for (int streak = 0; streak < 5;) {
+        streak = task_state(tid) == 'S' ? streak + 1 : 0;
+        cr_assert(mpt_now() - t0 < mpt_slack(10.0), "task %d never went to sleep", (int)tid);
+        struct timespec ts = {0, 2000000};
+        nanosleep(&ts, NULL);
+    }
+}
+
 FILE *mpt_tmpfile(void)
 {
     FILE *f = tmpfile();

@@ -75,6 +75,12 @@ mp_process *mpt_start(mp_target_fn fn, void *arg);
 /* Join (forever) and return the exit code; frees the handle. */
 int mpt_join(mp_process *p);
 
+/* Wait until the kernel shows task `tid` (a process, or a thread of this
+ * process) asleep -- state 'S' in five readings in a row, 2 ms apart -- which
+ * is how a test knows a peer is blocked inside a call without a sleep
+ * standing in for synchronisation.  Fails the test after 10 s (scaled). */
+void mpt_wait_asleep(pid_t tid);
+
 /* A private scratch file (unlinked on teardown) for children to write to. */
 FILE *mpt_tmpfile(void);
 

@@ -297,20 +297,6 @@ static void *handoff_thread(void *arg)
     return NULL;
 }
 
-static bool thread_sleeping(pid_t tid)
-{
-    char path[64], buf[256];
-    snprintf(path, sizeof path, "/proc/self/task/%d/stat", (int)tid);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return false;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = 0;
-    const char *rp = strrchr(buf, ')');
-    return rp && rp[2] == 'S';
-}
-
 static int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
@@ -327,12 +313,9 @@ MPT_TEST(lock, LOCK_RELEASE_WAKES_PROMPT, "LOCK-RELEASE-WAKES-PROMPT: release wa
     for (int k = 0; k < h.rounds; k++) {
         MP_ASSERT_OK(mp_lock_acquire(h.l, 10.0));
         sem_post(&h.go);
-        /* until the waiter is asleep in the kernel, three readings in a row */
-        for (int asleep = 0; asleep < 3;) {
-            pid_t tid = atomic_load(&h.tid);
-            asleep = tid > 0 && thread_sleeping(tid) ? asleep + 1 : 0;
+        while (atomic_load(&h.tid) == 0)
             sched_yield();
-        }
+        mpt_wait_asleep(atomic_load(&h.tid)); /* the waiter is blocked in acquire */
         atomic_store(&h.released_at, mpt_now());
         MP_ASSERT_OK(mp_lock_release(h.l));
         sem_wait(&h.done);

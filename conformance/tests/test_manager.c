@@ -1762,22 +1762,6 @@ static int wait_event_report(void *arg)
     return mp_mevent_wait(a->ev, 10) == MP_OK ? 0 : 2;
 }
 
-static bool pid_sleeping(pid_t pid)
-{
-    char path[64], buf[512];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    int fd = open(path, O_RDONLY);
-    if (fd < 0)
-        return false;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n <= 0)
-        return false;
-    buf[n] = 0;
-    const char *rp = strrchr(buf, ')');
-    return rp && rp[2] == 'S';
-}
-
 MPT_TEST(manager, MGR_EVENT_SET_WAKES_ALL, "MGR-EVENT-SET-WAKES-ALL: one set() releases every process blocked in wait()")
 {
     mp_manager *m = start();
@@ -1797,10 +1781,7 @@ MPT_TEST(manager, MGR_EVENT_SET_WAKES_ALL, "MGR-EVENT-SET-WAKES-ALL: one set() r
         pid[i] = (pid_t)x;
     }
     for (int i = 0; i < 3; i++)
-        for (int asleep = 0; asleep < 5;) {
-            asleep = pid_sleeping(pid[i]) ? asleep + 1 : 0;
-            sched_yield();
-        }
+        mpt_wait_asleep(pid[i]); /* blocked on the server's reply to wait() */
     MP_ASSERT_OK(mp_mevent_set(a.ev));
     for (int i = 0; i < 3; i++)
         cr_assert_eq(mpt_join(p[i]), 0, "a waiter was not released by set()");

@@ -138,35 +138,13 @@ static bool child_await_byte(int fd)
     return r == 1;
 }
 
-static char proc_state(pid_t pid)
-{
-    char path[64], buf[512];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    FILE *f = fopen(path, "re");
-    if (!f)
-        return '?';
-    size_t k = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[k] = 0;
-    char *rp = strrchr(buf, ')');
-    return rp && rp[1] == ' ' ? rp[2] : '?';
-}
-
 /* After a child has said (through a pipe) that its next step is a blocking
- * queue call, watch it until it is asleep in that call: several consecutive
- * 'S' (interruptible sleep) observations. */
+ * queue call, watch it until it is asleep in that call. */
 static void wait_asleep(mp_process *p)
 {
     pid_t pid = 0;
     MP_ASSERT_OK(mp_process_pid(p, &pid));
-    double t0 = mpt_now();
-    int streak = 0;
-    while (streak < 5) {
-        streak = proc_state(pid) == 'S' ? streak + 1 : 0;
-        cr_assert(mpt_now() - t0 < mpt_slack(10.0), "child %d never went to sleep", (int)pid);
-        struct timespec ts = {0, 2000000};
-        nanosleep(&ts, NULL);
-    }
+    mpt_wait_asleep(pid);
 }
 
 static void *shared_mem(size_t n)
@@ -627,20 +605,6 @@ static void *blocked_putter(void *a)
     return NULL;
 }
 
-static char thread_state(pid_t tid)
-{
-    char path[64], buf[512];
-    snprintf(path, sizeof path, "/proc/self/task/%d/stat", (int)tid);
-    FILE *f = fopen(path, "re");
-    if (!f)
-        return '?';
-    size_t k = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[k] = 0;
-    char *rp = strrchr(buf, ')');
-    return rp && rp[1] == ' ' ? rp[2] : '?';
-}
-
 MPT_TEST(queue, Q_CLOSE_WAKES_PUTTER, "Q-CLOSE-WAKES-PUTTER: close wakes a put blocked on a full queue; it returns MP_CLOSED")
 {
     mp_queue *q = full_queue(1);
@@ -649,14 +613,8 @@ MPT_TEST(queue, Q_CLOSE_WAKES_PUTTER, "Q-CLOSE-WAKES-PUTTER: close wakes a put b
     cr_assert(pthread_create(&t, NULL, blocked_putter, &p) == 0);
     while (atomic_load(&p.tid) == 0)
         sched_yield();
+    mpt_wait_asleep(atomic_load(&p.tid));
     double t0 = mpt_now();
-    for (int streak = 0; streak < 5;) {
-        streak = thread_state(atomic_load(&p.tid)) == 'S' ? streak + 1 : 0;
-        cr_assert(mpt_now() - t0 < mpt_slack(10.0), "the putter never blocked");
-        struct timespec ts = {0, 2000000};
-        nanosleep(&ts, NULL);
-    }
-    t0 = mpt_now();
     MP_ASSERT_OK(mp_queue_close(q));
     pthread_join(t, NULL);
     cr_assert(mpt_now() - t0 < mpt_slack(1.0), "the putter took %.3f s to wake",
