@@ -1,4 +1,7 @@
 """Helpers shared by the Python twins (standard library only)."""
+import atexit
+import multiprocessing as mp
+import threading
 import time
 
 
@@ -31,3 +34,37 @@ def assert_raises(exc, fn, *args, **kw):
     except exc:
         return
     raise AssertionError(f'{exc.__name__} not raised by {getattr(fn, "__name__", fn)}')
+
+
+def kill_children_at_exit():
+    """Kill and join any child still running when the twin's interpreter
+    exits, so a failing twin leaves nothing behind."""
+    def _cleanup():
+        for p in mp.active_children():
+            p.kill()
+            p.join()
+    atexit.register(_cleanup)
+
+
+def prompt(fn, *args, bound=1.0):
+    t0 = now()
+    r = fn(*args)
+    el = now() - t0
+    assert el <= bound, f'{getattr(fn, "__name__", fn)}{args} blocked for {el:.3f} s'
+    return r
+
+
+def locked(lock):
+    """Whether another thread finds the lock taken (it gives it back at once)."""
+    got = []
+
+    def probe():
+        ok = lock.acquire(False)
+        got.append(ok)
+        if ok:
+            lock.release()
+
+    t = threading.Thread(target=probe)
+    t.start()
+    t.join()
+    return not got[0]

@@ -5,28 +5,15 @@ BrokenBarrierError is MP_EBROKEN; wait() returns the party's index.  An
 action fails in Python by raising (its return value is ignored): that is the
 twin of a C action returning non-zero.
 """
-import atexit, functools, multiprocessing as mp, multiprocessing.util, os, sys, threading
+import functools, multiprocessing as mp, multiprocessing.util, os, sys, threading
 
 import twin
+from twin import prompt
 
 Broken = threading.BrokenBarrierError
 
 
-def _cleanup():
-    for p in mp.active_children():
-        p.kill()
-        p.join()
-
-
-atexit.register(_cleanup)
-
-
-def prompt(fn, *args, bound=1.0):
-    t0 = twin.now()
-    r = fn(*args)
-    el = twin.now() - t0
-    assert el <= bound, f'{getattr(fn, "__name__", fn)}{args} blocked for {el:.3f} s'
-    return r
+twin.kill_children_at_exit()
 
 
 def outcome(fn, *args):

@@ -5,26 +5,13 @@ multiprocessing.Condition: wait/wait_for return False on a timeout
 thread that is "waiting" is known to be inside wait() because it announced
 itself while holding the lock and only wait() released it.
 """
-import atexit, multiprocessing as mp, multiprocessing.util, sys, threading
+import multiprocessing as mp, multiprocessing.util, sys, threading
 
 import twin
+from twin import prompt, locked
 
 
-def _cleanup():
-    for p in mp.active_children():
-        p.kill()
-        p.join()
-
-
-atexit.register(_cleanup)
-
-
-def prompt(fn, *args, bound=1.0):
-    t0 = twin.now()
-    r = fn(*args)
-    el = twin.now() - t0
-    assert el <= bound, f'{getattr(fn, "__name__", fn)}{args} blocked for {el:.3f} s'
-    return r
+twin.kill_children_at_exit()
 
 
 def notowner(fn, *args):
@@ -36,22 +23,6 @@ def notowner(fn, *args):
     except Exception as e:  # noqa: BLE001
         return f'{type(e).__name__}: {e}'
     return 'OK'
-
-
-def locked(lock):
-    """Whether another thread finds the lock taken (it gives it back at once)."""
-    got = []
-
-    def probe():
-        ok = lock.acquire(False)
-        got.append(ok)
-        if ok:
-            lock.release()
-
-    t = threading.Thread(target=probe)
-    t.start()
-    t.join()
-    return not got[0]
 
 
 class Pool:

@@ -2,26 +2,13 @@
 
 multiprocessing.Event: wait returns False on a timeout (MP_TIMEOUT).
 """
-import atexit, multiprocessing as mp, multiprocessing.util, sys, threading
+import multiprocessing as mp, multiprocessing.util, sys, threading
 
 import twin
+from twin import prompt
 
 
-def _cleanup():
-    for p in mp.active_children():
-        p.kill()
-        p.join()
-
-
-atexit.register(_cleanup)
-
-
-def prompt(fn, *args, bound=1.0):
-    t0 = twin.now()
-    r = fn(*args)
-    el = twin.now() - t0
-    assert el <= bound, f'{getattr(fn, "__name__", fn)}{args} blocked for {el:.3f} s'
-    return r
+twin.kill_children_at_exit()
 
 
 def EVT_SET_CLEAR():

@@ -4,43 +4,14 @@ multiprocessing.Lock: acquire(block, timeout) returns False where the C API
 returns MP_TIMEOUT; release of an unlocked Lock raises ValueError (MP_ESTATE).
 Children report through their exit code (sys.exit); ordering uses Events.
 """
-import atexit, math, multiprocessing as mp, multiprocessing.util, os, sys, tempfile, \
+import math, multiprocessing as mp, multiprocessing.util, os, sys, tempfile, \
     threading
 
 import twin
+from twin import prompt, locked
 
 
-def _cleanup():
-    for p in mp.active_children():
-        p.kill()
-        p.join()
-
-
-atexit.register(_cleanup)
-
-
-def prompt(fn, *args, bound=1.0):
-    t0 = twin.now()
-    r = fn(*args)
-    el = twin.now() - t0
-    assert el <= bound, f'{getattr(fn, "__name__", fn)}{args} blocked for {el:.3f} s'
-    return r
-
-
-def locked(lock):
-    """Whether another thread finds the lock taken (it gives it back at once)."""
-    got = []
-
-    def probe():
-        ok = lock.acquire(False)
-        got.append(ok)
-        if ok:
-            lock.release()
-
-    t = threading.Thread(target=probe)
-    t.start()
-    t.join()
-    return not got[0]
+twin.kill_children_at_exit()
 
 
 def raises(exc, fn, *args):

@@ -4,7 +4,7 @@ Children report through Pipes and are sequenced with pipes, never sleeps.  Two
 raw pipes made before the children mirror the C suite's T.d and T.l: every
 child drops its copies of their write ends first (child_init), so a child
 blocked on them sees EOF, and ends, if the twin's process dies.  A twin that
-fails leaves no process behind: _cleanup (an atexit handler that runs before
+fails leaves no process behind: twin.kill_children_at_exit() (an atexit handler that runs before
 multiprocessing's own) kills and joins the children still running.
 """
 import atexit, ctypes, multiprocessing as mp, multiprocessing.util, os, re, signal, sys, \
@@ -15,13 +15,7 @@ import twin
 _D = _L = None  # (read, write): test -> children releases; lifeline, never written
 
 
-def _cleanup():
-    for p in mp.active_children():
-        p.kill()
-        p.join()
-
-
-atexit.register(_cleanup)
+twin.kill_children_at_exit()
 
 
 def _pipes():
