@@ -1521,3 +1521,98 @@ MPT_TEST(pool, POOL_TUTORIAL_EXAMPLE, "POOL-TUTORIAL-EXAMPLE: Pool(3), 10 apply_
     }
     cr_assert_eq(seen, 0x3ff);
 }
+
+/* ============================================================ identity */
+
+static mp_status t_name(const mp_value *a, mp_value **r)
+{
+    (void)a;
+    *r = mp_tuple_of(2, mp_str(mp_current_name()), mp_int(getpid()));
+    return *r ? MP_OK : MP_ENOMEM;
+}
+
+static bool pool_worker_name(const char *s)
+{
+    const char *pre = "ForkPoolWorker-";
+    if (strncmp(s, pre, strlen(pre)) != 0)
+        return false;
+    s += strlen(pre);
+    if (*s < '1' || *s > '9')
+        return false;
+    while (*s >= '0' && *s <= '9')
+        s++;
+    return *s == 0;
+}
+
+MPT_TEST(pool, POOL_WORKER_NAME, "POOL-WORKER-NAME: in a worker mp_current_name() is ForkPoolWorker-N, one N per worker")
+{
+    mp_pool *p = pool_new(2);
+    mp_value *l = ints(0, 40), *r = NULL;
+    MP_ASSERT_OK(mp_pool_map(p, t_name, l, 1, &r));
+    const char *names[40];
+    int64_t pids[40];
+    for (int i = 0; i < 40; i++) {
+        const mp_value *t, *x;
+        MP_ASSERT_OK(mp_seq_get(r, i, &t));
+        MP_ASSERT_OK(mp_seq_get(t, 0, &x));
+        MP_ASSERT_OK(mp_value_get_str(x, &names[i], NULL));
+        MP_ASSERT_OK(mp_seq_get(t, 1, &x));
+        pids[i] = as_int(x);
+        cr_assert(pool_worker_name(names[i]), "a worker is named '%s'", names[i]);
+        cr_assert_neq(pids[i], getpid(), "a task ran in the parent");
+        for (int k = 0; k < i; k++)
+            cr_assert_eq(pids[k] == pids[i], strcmp(names[k], names[i]) == 0,
+                         "pids %lld/%lld but names %s/%s", (long long)pids[k],
+                         (long long)pids[i], names[k], names[i]);
+    }
+    cr_assert_str_eq(mp_current_name(), "MainProcess", "the parent's name changed");
+    mp_value_free(r);
+    mp_value_free(l);
+    pool_end(p);
+}
+
+static int term_fd = -1;
+
+static void on_term(int sig)
+{
+    (void)sig;
+    ssize_t w = write(term_fd, "T", 1);
+    (void)w;
+    _exit(0);
+}
+
+static void init_term(const mp_value *args)
+{
+    (void)args;
+    struct sigaction sa = {.sa_handler = on_term};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    ssize_t w = write(term_fd, "I", 1);
+    (void)w;
+}
+
+MPT_TEST(pool, POOL_TERMINATE_SIGTERM, "POOL-TERMINATE-SIGTERM: terminate stops each worker with SIGTERM, as CPython's Process.terminate")
+{
+    int fds[2];
+    cr_assert_eq(pipe(fds), 0);
+    term_fd = fds[1];
+    mp_pool *p = NULL;
+    MP_ASSERT_OK(mp_pool_new(&p, 2, init_term, NULL, 0));
+    char buf[8] = {0};
+    for (size_t got = 0; got < 2;) { /* both workers have their handler */
+        ssize_t n = read(fds[0], buf + got, 2 - got);
+        cr_assert(n > 0, "a worker did not start");
+        got += (size_t)n;
+    }
+    cr_assert_str_eq(buf, "II");
+    MP_ASSERT_OK(mp_pool_terminate(p));
+    MP_ASSERT_OK(mp_pool_join(p));
+    mp_pool_free(p);
+    close(fds[1]);
+    memset(buf, 0, sizeof buf);
+    size_t got = 0;
+    for (ssize_t n; got < sizeof buf - 1 && (n = read(fds[0], buf + got, sizeof buf - 1 - got)) > 0;)
+        got += (size_t)n;
+    close(fds[0]);
+    cr_assert_str_eq(buf, "TT", "the workers' SIGTERM handlers wrote '%s'", buf);
+}

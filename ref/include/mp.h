@@ -504,7 +504,9 @@ MP_EXTERN void mp_conn_free(mp_conn *c);
  * is made (the caller keeps ownership of what it passes); results are decoded
  * in the parent.  Every call is thread-safe, also from a callback.  A pool
  * belongs to the process that made it: calls from another process (a forked
- * child) are MP_ESTATE.
+ * child) are MP_ESTATE.  In a worker, mp_current_name() is "ForkPoolWorker-N",
+ * N a new number of the process counter per worker, as in CPython
+ * [POOL-WORKER-NAME].
  *
  * Task outcome, as get()/apply()/imap_next() and the error callback see it:
  *   MP_OK         the task returned MP_OK; its result (NULL means None).
@@ -619,8 +621,10 @@ MP_EXTERN void mp_async_result_free(mp_async_result *r);
 /* close: no more tasks; a later submit is MP_ESTATE (CPython's ValueError
  * "Pool not running") [POOL-CLOSE-THEN-SUBMIT]; submitted tasks still run
  * and the workers exit when they are done.  Idempotent.
- * terminate: kills the workers (SIGKILL) now and returns once they are gone;
- * results still pending fail with MP_CLOSED [POOL-TERMINATE-PENDING-FAIL].
+ * terminate: stops the workers now with SIGTERM, as CPython does (SIGKILL for
+ * one still alive 1 s later: a task may block or catch SIGTERM)
+ * [POOL-TERMINATE-SIGTERM], and returns once they are gone; results still
+ * pending fail with MP_CLOSED [POOL-TERMINATE-PENDING-FAIL].
  * join: only after close or terminate, else MP_ESTATE
  * [POOL-JOIN-BEFORE-CLOSE]; waits for every task, callback and worker
  * [POOL-JOIN-WAITS].  join/terminate from a callback: MP_ESTATE.

@@ -59,5 +59,10 @@ MP__HIDDEN void mp__shm_free(void *p, size_t size);
  * Liveness of a thread or process id (tid): false only when it surely is gone. */
 MP__HIDDEN bool mp__tid_alive(int32_t tid);
 MP__HIDDEN int32_t mp__gettid(void);
+/* Children forked outside mp_process (pool workers): the parent takes the next
+ * number of CPython's process counter; the child then takes the name
+ * "<prefix>-<identity>" (CPython: ForkPoolWorker-1) and a fresh counter. */
+MP__HIDDEN unsigned mp__child_number(void);
+MP__HIDDEN void mp__child_identity(const char *prefix, unsigned number);
 
 #endif

@@ -68,6 +68,7 @@
  * keeps moving within this window makes none. */
 #define SPIN_S 50e-6
 
+#define TERM_GRACE 1.0 /* seconds a worker has to die of SIGTERM before SIGKILL */
 #define NBOX 64
 #define BOXCAP (4096 - 16)
 #define REPLY_LAZY 64
@@ -850,11 +851,12 @@ static void run_task(struct wctx *c, struct tslot *s)
     }
 }
 
-static _Noreturn void worker_main(mp_pool *p, int i)
+static _Noreturn void worker_main(mp_pool *p, int i, unsigned number)
 {
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() != p->owner)
         _exit(70); /* the parent died before PDEATHSIG was armed */
+    mp__child_identity("ForkPoolWorker", number);
     /* The parent's unflushed stdio is the parent's to write, not ours too. */
     __fpurge(stdout);
     __fpurge(stderr);
@@ -1357,13 +1359,14 @@ static mp_status spawn(mp_pool *p, int i)
     atomic_store(&ws->rhead, 0);
     atomic_store(&ws->rtail, 0);
     p->rd[i].hdr = false;
+    unsigned number = mp__child_number();
     pid_t pid = fork();
     if (pid < 0) {
         p->w[i].need_spawn = true;
         return mp__errno(errno, "pool: fork of a worker");
     }
     if (pid == 0)
-        worker_main(p, i);
+        worker_main(p, i, number);
     int fd = (int)syscall(SYS_pidfd_open, pid, 0); /* born close-on-exec */
     p->w[i] = (struct worker){.pid = pid, .pidfd = fd, .alive = true};
     p->nalive++;
@@ -1509,8 +1512,24 @@ static void do_terminate(mp_pool *p, struct dlist *l)
     atomic_store(&p->sh->stop, 1);
     for (int i = 0; i < p->n; i++)
         if (p->w[i].alive)
-            kill(p->w[i].pid, SIGKILL);
+            kill(p->w[i].pid, SIGTERM);
     pthread_mutex_unlock(&p->mu);
+    /* SIGTERM, as CPython's terminate() sends; a worker that blocks or handles it
+     * (a task's own business) gets SIGKILL after TERM_GRACE, so terminate always
+     * returns. */
+    mp__deadline grace;
+    mp__deadline_init(&grace, TERM_GRACE);
+    for (int i = 0; i < p->n; i++) {
+        if (!p->w[i].alive)
+            continue;
+        struct pollfd pfd = {.fd = p->w[i].pidfd, .events = POLLIN};
+        int r = 1;
+        while (pfd.fd >= 0 && (r = poll(&pfd, 1, mp__deadline_poll_ms(&grace))) < 0 &&
+               errno == EINTR) {
+        }
+        if (r == 0 || pfd.fd < 0)
+            kill(p->w[i].pid, SIGKILL);
+    }
     for (int i = 0; i < p->n; i++) {
         if (!p->w[i].alive)
             continue;
