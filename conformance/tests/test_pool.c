@@ -1616,3 +1616,31 @@ MPT_TEST(pool, POOL_TERMINATE_SIGTERM, "POOL-TERMINATE-SIGTERM: terminate stops 
     close(fds[0]);
     cr_assert_str_eq(buf, "TT", "the workers' SIGTERM handlers wrote '%s'", buf);
 }
+
+static void init_ignore_term(const mp_value *args)
+{
+    (void)args;
+    signal(SIGTERM, SIG_IGN);
+    ssize_t w = write(term_fd, "I", 1);
+    (void)w;
+}
+
+MPT_TEST(pool, POOL_TERMINATE_SIGKILL_GRACE, "POOL-TERMINATE-SIGKILL-GRACE: a worker that ignores SIGTERM gets SIGKILL after 1 s and terminate returns")
+{
+    int fds[2];
+    cr_assert_eq(pipe(fds), 0);
+    term_fd = fds[1];
+    mp_pool *p = NULL;
+    MP_ASSERT_OK(mp_pool_new(&p, 2, init_ignore_term, NULL, 0));
+    char buf[3] = {0};
+    for (size_t got = 0; got < 2;) {
+        ssize_t n = read(fds[0], buf + got, 2 - got);
+        cr_assert(n > 0, "a worker did not start");
+        got += (size_t)n;
+    }
+    MPT_ASSERT_TIMED(mp_pool_terminate(p), MP_OK, 1.0);
+    MPT_ASSERT_PROMPT(mp_pool_join(p), MP_OK);
+    mp_pool_free(p);
+    close(fds[0]);
+    close(fds[1]);
+}

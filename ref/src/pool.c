@@ -69,6 +69,7 @@
 #define SPIN_S 50e-6
 
 #define TERM_GRACE 1.0 /* seconds a worker has to die of SIGTERM before SIGKILL */
+#define VBLOCK_MIN 16 /* sequences with this many numbers left use an mp__vblock */
 #define NBOX 64
 #define BOXCAP (4096 - 16)
 #define REPLY_LAZY 64
@@ -204,7 +205,9 @@ static mp_status enc(struct wbuf *b, const mp_value *v, int depth)
     return MP_OK;
 }
 
-static mp_status dec(const uint8_t **pp, const uint8_t *end, mp_value **out, int depth)
+/* blk: where an int or float takes its node (NULL: malloc). */
+static mp_status dec(const uint8_t **pp, const uint8_t *end, mp_value **out, int depth,
+                     mp__vblock *blk)
 {
     const uint8_t *p = *pp;
     uint64_t n = 0;
@@ -223,7 +226,7 @@ static mp_status dec(const uint8_t **pp, const uint8_t *end, mp_value **out, int
     case W_INT:
         if (!get_varint(&p, end, &n))
             return mp__err(MP_EPROTO, "pool: bad int");
-        v = mp_int((int64_t)((n >> 1) ^ (0 - (n & 1))));
+        v = mp__vblock_int(blk, (int64_t)((n >> 1) ^ (0 - (n & 1))));
         break;
     case W_FLOAT: {
         double d;
@@ -231,7 +234,7 @@ static mp_status dec(const uint8_t **pp, const uint8_t *end, mp_value **out, int
             return mp__err(MP_EPROTO, "pool: truncated float");
         memcpy(&d, p, sizeof d);
         p += sizeof d;
-        v = mp_float(d);
+        v = mp__vblock_float(blk, d);
         break;
     }
     case W_STR:
@@ -250,14 +253,20 @@ static mp_status dec(const uint8_t **pp, const uint8_t *end, mp_value **out, int
             return mp__err(MP_EPROTO, "pool: bad sequence");
         if (!(v = mp__seq_new(tag == W_LIST ? MP_T_LIST : MP_T_TUPLE, (size_t)n)))
             return mp__err(MP_ENOMEM, "pool: out of memory decoding a value");
+        mp__vblock *nb = NULL;
         for (uint64_t i = 0; i < n; i++) {
-            mp_status s = dec(&p, end, &v->u.q.items[v->u.q.len], depth + 1);
+            /* a long run of numbers (a map's results): their nodes in one block */
+            if (!nb && n - i >= VBLOCK_MIN && p < end && (*p == W_INT || *p == W_FLOAT))
+                nb = mp__vblock_new((size_t)(n - i));
+            mp_status s = dec(&p, end, &v->u.q.items[v->u.q.len], depth + 1, nb);
             if (s) {
                 mp_value_free(v);
+                mp__vblock_done(nb);
                 return s;
             }
             v->u.q.len++;
         }
+        mp__vblock_done(nb);
         break;
     case W_DICT: {
         if (!get_varint(&p, end, &n) || n > (uint64_t)(end - p) ||
@@ -267,8 +276,8 @@ static mp_status dec(const uint8_t **pp, const uint8_t *end, mp_value **out, int
             return mp__err(MP_ENOMEM, "pool: out of memory decoding a value");
         for (uint64_t i = 0; i < n; i++) {
             mp_value *a = NULL, *b = NULL;
-            mp_status s = dec(&p, end, &a, depth + 1);
-            if (!s && (s = dec(&p, end, &b, depth + 1)))
+            mp_status s = dec(&p, end, &a, depth + 1, NULL);
+            if (!s && (s = dec(&p, end, &b, depth + 1, NULL)))
                 mp_value_free(a);
             if (!s)
                 s = mp_dict_set(v, a, b); /* takes both, also on failure */
@@ -763,7 +772,7 @@ static void run_task(struct wctx *c, struct tslot *s)
     }
     for (uint64_t k = 0; k < n && !st; k++) {
         mp_value *arg = NULL, *res = NULL;
-        mp_status ts = dec(&q, end, &arg, 0);
+        mp_status ts = dec(&q, end, &arg, 0, NULL);
         if (ts) {
             st = ts;
             snprintf(msg, sizeof msg, "%s: argument could not be decoded: %s",
@@ -1216,9 +1225,14 @@ static void emit(struct dlist *l, const struct rhdr *h, const uint8_t *p, size_t
     } else if (!(d->items = calloc(n ? (size_t)n : 1, sizeof *d->items))) {
         s = mp__err(MP_ENOMEM, "pool: out of memory receiving a result");
     } else {
-        for (; d->n < n && !s; d->n++)
-            if ((s = dec(&q, end, &d->items[d->n], 0)))
+        mp__vblock *b = NULL;
+        for (; d->n < n && !s; d->n++) {
+            if (!b && n - d->n >= VBLOCK_MIN && q < end && (*q == W_INT || *q == W_FLOAT))
+                b = mp__vblock_new((size_t)(n - d->n));
+            if ((s = dec(&q, end, &d->items[d->n], 0, b)))
                 break;
+        }
+        mp__vblock_done(b);
     }
     if (s) {
         char m[300];
@@ -2088,7 +2102,7 @@ static mp_status box_wait(mp_pool *p, mp_async_result *j, mp_value **result, con
         else if (!get_varint(&q, end, &n) || n != 1)
             s = mp__err(MP_EPROTO, "%s: malformed reply", what);
         else
-            s = dec(&q, end, result, 0);
+            s = dec(&q, end, result, 0, NULL);
     } else if (!(s = job_wait(j, MP_FOREVER, what)) && !(s = job_outcome(j))) {
         *result = j->value;
         j->value = NULL;

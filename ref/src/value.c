@@ -15,7 +15,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdatomic.h>
+#include <stddef.h>
 #include <sys/auxv.h>
+#include <sys/mman.h>
 
 #define DICT_SMALL 8 /* up to this many entries a linear scan beats hashing */
 
@@ -37,6 +40,86 @@ static mp_value *scalar_new(mp_type t)
     v->type = (uint8_t)t;
     v->flags = 0;
     return v;
+}
+
+/* ------------------------------------------------------------ blocks */
+
+struct mp__vblock {
+    _Atomic size_t refs; /* nodes alive + 1 until done() */
+    size_t cap, used, bytes;
+    bool mapped;
+    mp_value node[];
+};
+
+/* From this size a block is mapped with its pages populated: one system call
+ * instead of a page fault per 4 KiB (several microseconds each on a VM). */
+#define VBLOCK_MAP ((size_t)256 << 10)
+
+mp__vblock *mp__vblock_new(size_t n)
+{
+    if (n == 0 || n > UINT32_MAX || n > (SIZE_MAX - sizeof(mp__vblock)) / sizeof(mp_value))
+        return NULL;
+    size_t bytes = sizeof(mp__vblock) + n * sizeof(mp_value);
+    mp__vblock *b;
+    bool mapped = bytes >= VBLOCK_MAP;
+    if (mapped) {
+        b = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE,
+                 -1, 0);
+        if (b == MAP_FAILED)
+            return NULL;
+    } else if (!(b = malloc(bytes))) {
+        return NULL;
+    }
+    atomic_init(&b->refs, 1);
+    b->cap = n;
+    b->used = 0;
+    b->bytes = bytes;
+    b->mapped = mapped;
+    return b;
+}
+
+static void vblock_unref(mp__vblock *b, size_t k)
+{
+    if (atomic_fetch_sub_explicit(&b->refs, k, memory_order_acq_rel) != k)
+        return;
+    if (b->mapped)
+        munmap(b, b->bytes);
+    else
+        free(b);
+}
+
+static mp_value *vblock_take(mp__vblock *b, mp_type t)
+{
+    if (!b || b->used == b->cap)
+        return scalar_new(t);
+    mp_value *v = &b->node[b->used];
+    v->type = (uint8_t)t;
+    v->flags = MP__VF_BLOCK;
+    v->blk = (uint32_t)b->used++;
+    atomic_fetch_add_explicit(&b->refs, 1, memory_order_relaxed);
+    return v;
+}
+
+mp_value *mp__vblock_int(mp__vblock *b, int64_t i)
+{
+    mp_value *v = vblock_take(b, MP_T_INT);
+    if (v)
+        v->u.i = i;
+    return v;
+}
+
+mp_value *mp__vblock_float(mp__vblock *b, double d)
+{
+    mp_value *v = vblock_take(b, MP_T_FLOAT);
+    if (v)
+        v->u.d = d;
+    return v;
+}
+
+void mp__vblock_done(mp__vblock *b)
+{
+    if (b)
+        vblock_unref(b, 1);
 }
 
 mp_value *mp_none(void) { return &none_v; }
@@ -639,6 +722,10 @@ void mp_value_free(mp_value *v)
 {
     if (!v || (v->flags & MP__VF_STATIC))
         return;
+    if (v->flags & MP__VF_BLOCK) {
+        vblock_unref((mp__vblock *)((char *)(v - v->blk) - offsetof(mp__vblock, node)), 1);
+        return;
+    }
     switch ((mp_type)v->type) {
     case MP_T_LIST:
     case MP_T_TUPLE:

@@ -22,7 +22,8 @@ MP__HIDDEN mp_status mp__value_encode_ex(const mp_value *v, size_t headroom,
 /* ---- layout ----------------------------------------------------------------*/
 enum {
     MP__VF_STATIC = 1, /* the None/True/False singletons: never freed */
-    MP__VF_INLINE = 2  /* str bytes or sequence items live right after the value */
+    MP__VF_INLINE = 2, /* str bytes or sequence items live right after the value */
+    MP__VF_BLOCK = 4   /* a scalar node of an mp__vblock (see below) */
 };
 
 typedef struct mp__dent {
@@ -43,6 +44,7 @@ typedef struct mp__dict {
 struct mp_value {
     uint8_t type; /* mp_type */
     uint8_t flags;
+    uint32_t blk; /* MP__VF_BLOCK: this node's index in its block */
     union {
         bool b;
         int64_t i;
@@ -65,6 +67,18 @@ MP__HIDDEN mp_value *mp__seq_new(mp_type t, size_t n);
 MP__HIDDEN mp_value *mp__dict_new(size_t n);
 MP__HIDDEN mp_value *mp__blob_new(mp_type t, size_t len);
 MP__HIDDEN bool mp__hashable(const mp_value *k);
+
+/* Scalars in bulk.  A decoder of a long sequence takes its int and float
+ * nodes from one block (one allocation, pages populated in one go when it is
+ * large) instead of one malloc each; each node is still an ordinary value
+ * that mp_value_free releases, and the block goes when its last node does.
+ * A million-result map is a million such nodes.  new(n): room for n nodes, or
+ * NULL (take malloc'd nodes then).  done(): no more nodes will be taken. */
+typedef struct mp__vblock mp__vblock;
+MP__HIDDEN mp__vblock *mp__vblock_new(size_t n);
+MP__HIDDEN mp_value *mp__vblock_int(mp__vblock *b, int64_t i);
+MP__HIDDEN mp_value *mp__vblock_float(mp__vblock *b, double d);
+MP__HIDDEN void mp__vblock_done(mp__vblock *b);
 /* UTF-8 as Python's codec accepts it (no surrogates, overlongs, > U+10FFFF). */
 MP__HIDDEN bool mp__utf8_valid(const char *s, size_t len);
 
