@@ -577,6 +577,8 @@ static int pool_args(pst *s, long n, mpb_res *r)
     return 0;
 }
 
+static int pool_prepare(void *p, long n, mpb_res *r) { return pool_args(p, n, r); }
+
 static int pool_apply_async_round(void *p, long n, int64_t *ops, mpb_res *r)
 {
     pst *s = p;
@@ -627,7 +629,6 @@ static int pool_map_round(void *p, long n, int64_t *ops, mpb_res *r)
     (void)ops;
     const char *cs = mpb_param_str("chunksize", "default");
     size_t chunk = strcmp(cs, "default") == 0 ? 0 : (size_t)strtoul(cs, NULL, 10);
-    if (pool_args(s, n, r) != 0) return -1;
     mp_value *res = NULL;
     mp_status rc = mp_pool_map(s->pool, ident, s->args, chunk, &res);
     if (rc != MP_OK) return mpfail(r, "pool.map", rc);
@@ -645,7 +646,6 @@ static int pool_imap_unordered_round(void *p, long n, int64_t *ops, mpb_res *r)
 {
     pst *s = p;
     (void)ops;
-    if (pool_args(s, n, r) != 0) return -1;
     mp_imap *it = NULL;
     mp_status rc = mp_pool_imap_unordered(s->pool, ident, s->args, 1, &it);
     if (rc != MP_OK) return mpfail(r, "pool.imap_unordered", rc);
@@ -801,29 +801,30 @@ static int child_main(void *arg)
 }
 
 static const mpb_workload table[] = {
-    {"queue.stream", "throughput", "msg/s", 64, 256, qstream_setup, team_round, teardown},
-    {"queue.latency", "latency", "s", 16, 64, qlat_setup, qlat_round, teardown},
-    {"pipe.stream", "throughput", "msg/s", 64, 256, pstream_setup, team_round, teardown},
-    {"pipe.pingpong", "latency", "s", 16, 64, pping_setup, pping_round, teardown},
+    {"queue.stream", "throughput", "msg/s", 64, 256, qstream_setup, team_round, teardown, NULL},
+    {"queue.latency", "latency", "s", 16, 64, qlat_setup, qlat_round, teardown, NULL},
+    {"pipe.stream", "throughput", "msg/s", 64, 256, pstream_setup, team_round, teardown, NULL},
+    {"pipe.pingpong", "latency", "s", 16, 64, pping_setup, pping_round, teardown, NULL},
     {"lock.acquire_release", "throughput", "ops/s", 1024, 4096, lock_setup, sync_round,
-     teardown},
+     teardown, NULL},
     {"semaphore.acquire_release", "throughput", "ops/s", 1024, 4096, sem_setup, sync_round,
-     teardown},
-    {"event.pingpong", "latency", "s", 16, 64, event_setup, event_round, teardown},
-    {"process.start_join", "latency", "s", 4, 4, proc_setup, proc_round, NULL},
+     teardown, NULL},
+    {"event.pingpong", "latency", "s", 16, 64, event_setup, event_round, teardown, NULL},
+    {"process.start_join", "latency", "s", 4, 4, proc_setup, proc_round, NULL, NULL},
     {"pool.apply_async", "throughput", "tasks/s", 64, 100, pool_setup, pool_apply_async_round,
-     pool_teardown},
-    {"pool.apply", "latency", "s", 16, 32, pool_setup, pool_apply_round, pool_teardown},
-    {"pool.map", "throughput", "tasks/s", 256, 400, pool_setup, pool_map_round, pool_teardown},
+     pool_teardown, NULL},
+    {"pool.apply", "latency", "s", 16, 32, pool_setup, pool_apply_round, pool_teardown, NULL},
+    {"pool.map", "throughput", "tasks/s", 256, 400, pool_setup, pool_map_round, pool_teardown,
+     pool_prepare},
     {"pool.imap_unordered", "throughput", "tasks/s", 64, 100, pool_setup,
-     pool_imap_unordered_round, pool_teardown},
-    {"pool.create_close_join", "latency", "s", 2, 1, pool_ccj_setup, pool_ccj_round, NULL},
+     pool_imap_unordered_round, pool_teardown, pool_prepare},
+    {"pool.create_close_join", "latency", "s", 2, 1, pool_ccj_setup, pool_ccj_round, NULL, NULL},
     {"manager.dict_set", "throughput", "ops/s", 64, 100, manager_setup, mdict_set_round,
-     manager_teardown},
+     manager_teardown, NULL},
     {"manager.dict_get", "throughput", "ops/s", 64, 100, manager_setup, mdict_get_round,
-     manager_teardown},
+     manager_teardown, NULL},
     {"manager.list_append", "throughput", "ops/s", 64, 100, manager_setup, mlist_append_round,
-     manager_teardown},
+     manager_teardown, NULL},
 };
 
 int main(int argc, char **argv)

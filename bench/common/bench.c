@@ -230,6 +230,10 @@ static int one_round(const mpb_workload *w, void *st, long n, bool latency, doub
         ops = calloc((size_t)n, sizeof *ops);
         if (!ops) return mpb_fail(r, MPB_ERROR, "out of memory for %ld latencies", n);
     }
+    if (w->prepare && w->prepare(st, n, r) != 0) {
+        free(ops);
+        return -1;
+    }
     int64_t t0 = mpb_now_ns();
     int rc = w->round(st, n, ops, r);
     int64_t t1 = mpb_now_ns();

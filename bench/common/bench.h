@@ -46,6 +46,9 @@ typedef struct mpb_workload {
      * ops_ns[0..n-1] (ns).  0 on success; else fills r. */
     int (*round)(void *st, long n, int64_t *ops_ns, mpb_res *r);
     void (*teardown)(void *st);
+    /* Optional: make the round's input (a map's argument list) before the clock
+     * starts, as a program has its data before it calls map.  0 or fills r. */
+    int (*prepare)(void *st, long n, mpb_res *r);
 } mpb_workload;
 
 /* Parameters given as key=value on the command line. */

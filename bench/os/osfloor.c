@@ -558,11 +558,11 @@ static void child_loop(fst *s, int idx)
 }
 
 static const mpb_workload table[] = {
-    {"stream", "throughput", "msg/s", 64, 256, stream_setup, team_round, teardown},
-    {"pingpong", "latency", "s", 16, 64, ping_setup, ping_round, teardown},
-    {"wake", "latency", "s", 16, 64, wake_setup, wake_round, teardown},
-    {"mutex", "throughput", "ops/s", 1024, 4096, mutex_setup, mutex_round, teardown},
-    {"fork", "latency", "s", 4, 4, fork_setup, fork_round, NULL},
+    {"stream", "throughput", "msg/s", 64, 256, stream_setup, team_round, teardown, NULL},
+    {"pingpong", "latency", "s", 16, 64, ping_setup, ping_round, teardown, NULL},
+    {"wake", "latency", "s", 16, 64, wake_setup, wake_round, teardown, NULL},
+    {"mutex", "throughput", "ops/s", 1024, 4096, mutex_setup, mutex_round, teardown, NULL},
+    {"fork", "latency", "s", 4, 4, fork_setup, fork_round, NULL, NULL},
 };
 
 int main(int argc, char **argv)
