@@ -1,0 +1,1145 @@
+"""Python twins of conformance/catalogue/manager.tsv (tests/test_manager.c), run
+against CPython's multiprocessing.Manager / managers.SyncManager with the fork
+start method.  Each function checks the row it is named after and raises
+AssertionError when CPython behaves otherwise.
+
+Statuses and their Python form: MP_EKEY KeyError, MP_EINDEX IndexError,
+MP_EINVAL ValueError (AttributeError for an unknown method, as mp.h says),
+MP_ETYPE TypeError, MP_EMPTY/MP_FULL queue.Empty/queue.Full, MP_TIMEOUT a False
+result, MP_EAUTH AuthenticationError, MP_EDEAD EOFError or an OSError (a
+connection refused, reset or broken), MP_ESTATE RuntimeError (a manager Lock is
+a threading.Lock on the server) or AssertionError/ValueError (a manager used in
+the wrong process).  C's negative timeouts mean "now", Python's -1 "forever":
+that part of the lock row is left to the C test.
+
+The named objects of mp_manager_create(..., name) are spelled the CPython way:
+typeids registered with a callable that returns one object kept by the server
+(NamedManager below).  Processes are sequenced with Events, Queues and Pipes,
+never with sleeps; every manager is shut down in a finally (or a with), and
+twin.kill_children_at_exit() kills what a failing twin leaves behind.
+"""
+import ctypes, gc, math, multiprocessing as mp, os, queue, select, shutil, signal, socket, \
+    stat, struct, tempfile, threading, time
+from multiprocessing import connection
+from multiprocessing.managers import DictProxy, ListProxy, RemoteError, SyncManager
+
+import twin
+
+CTX = mp.get_context('fork')
+FRAME_MAX = 64 << 20  # MP_MANAGER_FRAME_MAX
+PROMPT = 1.0          # MPT_ASSERT_PROMPT's bound
+PR_SET_CHILD_SUBREAPER = 36
+
+twin.kill_children_at_exit()
+
+
+# ----------------------------------------------------------------- helpers
+
+_SHARED = {}   # the server's copy is the object every client of 'shared' gets
+_NAMED_L = []  # the list named 'L'
+
+
+class NamedManager(SyncManager):
+    """Objects shared by name, CPython's way (docs: Using a remote manager)."""
+
+
+NamedManager.register('shared', callable=lambda: _SHARED, proxytype=DictProxy)
+NamedManager.register('L', callable=lambda: _NAMED_L, proxytype=ListProxy)
+NamedManager.register('L_as_dict', callable=lambda: _NAMED_L, proxytype=DictProxy)
+
+
+def manager(cls=SyncManager, **kw):
+    m = cls(ctx=CTX, **kw)
+    m.start()
+    return m
+
+
+def prompt_raises(exc, fn, *args, bound=PROMPT, **kw):
+    """fn(*args) raises exc within bound seconds; returns the exception."""
+    t0 = twin.now()
+    try:
+        fn(*args, **kw)
+    except exc as e:
+        el = twin.now() - t0
+        # Drop the frames the traceback holds: a connection in them would stay
+        # open and keep a peer waiting for our hang-up.
+        e.__traceback__ = None
+        assert el <= bound, f'{getattr(fn, "__name__", fn)} blocked for {el:.3f} s'
+        return e
+    raise AssertionError(f'{getattr(fn, "__name__", fn)}{args} did not raise {exc}')
+
+
+def remote_raises(name, fn, *args):
+    """fn(*args) fails on the server with the exception called name.  CPython
+    re-raises it as such for a method's #ERROR, but sends a failure outside one
+    (an unexposed method, a failed create) as a RemoteError holding the
+    server's traceback: accepted when that traceback shows name raised."""
+    try:
+        fn(*args)
+    except RemoteError as e:
+        assert f'\n{name}: ' in str(e), str(e)
+        return
+    except Exception as e:  # noqa: BLE001 - checked by name
+        assert type(e).__name__ == name, f'{type(e).__name__}: {e}, want {name}'
+        return
+    raise AssertionError(f'{getattr(fn, "__name__", fn)}{args} did not raise {name}')
+
+
+def still_works(d, v):
+    """A dict round trip on d works and is prompt (the C test's still_works)."""
+    twin.prompt(d.__setitem__, 'alive', v, bound=PROMPT)
+    got = twin.prompt(d.__getitem__, 'alive', bound=PROMPT)
+    assert got == v, f'd["alive"] = {got!r}, want {v!r}'
+
+
+def pid_gone(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+def join(p, timeout=30.0):
+    p.join(timeout)
+    assert p.exitcode is not None, f'{p.name} still running after {timeout} s'
+    return p.exitcode
+
+
+def start(target, *args):
+    p = CTX.Process(target=target, args=args)
+    p.start()
+    return p
+
+
+def wait_asleep(pid):
+    """After a process said its next step is a blocking call, watch it until
+    it is asleep in that call (five consecutive 'S' observations)."""
+    t0, streak = twin.now(), 0
+    while streak < 5:
+        try:
+            with open(f'/proc/{pid}/stat') as f:
+                s = f.read()
+            st = s[s.rindex(')') + 2]
+        except OSError:
+            st = '?'
+        streak = streak + 1 if st == 'S' else 0
+        assert twin.now() - t0 < 10, f'{pid} never went to sleep'
+        time.sleep(0.002)  # observation interval, not synchronisation
+
+
+def remove_leftovers(path):
+    """Removes a socket file a server left, and its pymp- directory."""
+    if path and os.path.lexists(path):
+        os.unlink(path)
+    d = os.path.dirname(path or '')
+    if os.path.basename(d).startswith('pymp-') and os.path.isdir(d):
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def raw_connect(path):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(path)
+    return s
+
+
+def raw_read(s, n):
+    buf = b''
+    while len(buf) < n:
+        r, _, _ = select.select([s], [], [], 5)
+        assert r, 'raw_read: nothing within 5 s'
+        b = s.recv(n - len(buf))
+        assert b, 'raw_read: EOF'
+        buf += b
+    return buf
+
+
+def raw_frame(s):
+    n, = struct.unpack('!i', raw_read(s, 4))
+    return raw_read(s, n)
+
+
+def closed_within(fd, secs):
+    """The peer closes the connection on fd within secs (data before EOF is
+    read and dropped)."""
+    end = twin.now() + secs
+    while twin.now() < end:
+        r, _, _ = select.select([fd], [], [], max(0.0, end - twin.now()))
+        if not r:
+            continue
+        try:
+            b = os.read(fd if isinstance(fd, int) else fd.fileno(), 256)
+        except ConnectionResetError:
+            return True
+        if not b:
+            return True
+    return False
+
+
+def authed(address, key):
+    """A connection that passed CPython's own handshake (mp.h's raw_auth)."""
+    return connection.Client(address, authkey=key)
+
+
+# -------------------------------------------------------------- lifecycle
+
+def MGR_START_SHUTDOWN():
+    m = CTX.Manager()
+    try:
+        pid = m._process.pid
+        assert pid > 0 and pid != os.getpid(), pid
+        assert not pid_gone(pid), 'server not running'
+        d = m.dict()
+        still_works(d, 1)
+        del d
+    finally:
+        m.shutdown()
+    assert pid_gone(pid), f'server {pid} still exists'
+
+
+def MGR_SHUTDOWN_CLEANS():
+    m = CTX.Manager()
+    try:
+        path = m.address
+        dirname = os.path.dirname(path)
+        assert os.path.lexists(path) and os.path.isdir(dirname)
+        d = m.dict()
+        still_works(d, 2)
+        pid = m._process.pid
+    finally:
+        m.shutdown()
+    assert not os.path.lexists(path), f'{path} still exists'
+    assert not os.path.lexists(dirname), f'{dirname} still exists'
+    assert pid_gone(pid), f'server {pid} still exists'
+
+
+def MGR_SHUTDOWN_IDEMPOTENT():
+    m = CTX.Manager()
+    m.shutdown()
+    m.shutdown()  # a second shutdown is fine
+    out = {}
+    for name, call in (('dict()', m.dict), ('address', lambda: m.address),
+                       ('object count', m._number_of_objects)):
+        try:
+            out[name] = ('returned', repr(call()))
+        except Exception as e:  # noqa: BLE001 - compared below
+            out[name] = ('raised', type(e).__name__)
+    assert all(k == 'raised' for k, _ in out.values()), \
+        f'calls after shutdown should all be refused: {out}'
+    kinds = {v for _, v in out.values()}
+    assert len(kinds) == 1, f'one refusal expected, got {out}'
+
+
+def MGR_SCOPED_FREE():
+    with CTX.Manager() as m:
+        pid = m._process.pid
+        path = m.address
+        assert os.path.lexists(path)
+    assert pid_gone(pid), f'server {pid} still exists after the with block'
+    assert not os.path.lexists(path), f'{path} still exists after the with block'
+
+
+def MGR_SOCKET_MODE_0600():
+    os.umask(0o022)  # the usual umask: the mode must not depend on it
+    m = CTX.Manager()
+    try:
+        path = m.address
+        st = os.stat(path)
+        dst = os.stat(os.path.dirname(path))
+    finally:
+        m.shutdown()
+    assert stat.S_ISSOCK(st.st_mode)
+    assert stat.S_ISDIR(dst.st_mode)
+    assert dst.st_mode & 0o777 == 0o700, f'directory mode {dst.st_mode & 0o777:o}'
+    assert st.st_mode & 0o777 == 0o600, f'socket mode {st.st_mode & 0o777:o}'
+
+
+def MGR_UNIX_PATH():
+    os.umask(0o022)
+    path = f'/tmp/mpt-mgr-{os.getpid()}.sock'
+    if os.path.lexists(path):
+        os.unlink(path)
+    m = manager(address=path)
+    try:
+        assert m.address == path, m.address
+        mode = os.stat(path).st_mode & 0o777
+        d = m.dict()
+        still_works(d, 3)
+        del d
+    finally:
+        m.shutdown()
+    left = os.path.lexists(path)
+    remove_leftovers(path)
+    assert not left, f'{path} still exists after shutdown'
+    assert mode == 0o600, f'socket mode {mode:o}'
+
+
+def MGR_TCP_NEEDS_AUTHKEY():
+    started = []
+    for key in (None, b''):
+        m = SyncManager(address=('127.0.0.1', 0), authkey=key, ctx=CTX)
+        try:
+            m.start()
+        except ValueError:
+            continue
+        started.append(f'authkey={key!r} listening at {m.address}')
+        m.shutdown()
+    assert not started, 'a TCP manager started without an explicit key: ' + '; '.join(started)
+
+
+def _remote_client(addr, key):
+    m = NamedManager(address=addr, authkey=key)
+    m.connect()
+    d = m.shared()
+    if d['seed'] != 'seed':
+        os._exit(12)
+    d['from'] = 'child'
+
+
+def _remote_round(m, key):
+    d = m.shared()
+    d['seed'] = 'seed'
+    assert join(start(_remote_client, m.address, key)) == 0
+    assert d['from'] == 'child', d.copy()
+    still_works(d, 4)  # the client's end left the server running
+
+
+def MGR_TCP_CONNECT():
+    m = manager(NamedManager, address=('127.0.0.1', 0), authkey=b's3cret')
+    try:
+        host, port = m.address
+        assert host == '127.0.0.1' and port > 0, m.address
+        _remote_round(m, b's3cret')
+    finally:
+        m.shutdown()
+
+
+def MGR_REMOTE_CONNECT():
+    m = manager(NamedManager, authkey=b'remote-key')
+    try:
+        _remote_round(m, b'remote-key')
+    finally:
+        m.shutdown()
+
+
+def MGR_CONNECT_NO_SERVER():
+    m = SyncManager(address='/nonexistent-mpt/listener', authkey=b'k')
+    prompt_raises(OSError, m.connect)
+    # A socket file left by a killed server: connection refused.
+    path = f'/tmp/mpt-stale-{os.getpid()}.sock'
+    if os.path.lexists(path):
+        os.unlink(path)
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.bind(path)
+    s.close()
+    try:
+        m = SyncManager(address=path, authkey=b'k')
+        prompt_raises(OSError, m.connect)
+    finally:
+        os.unlink(path)
+
+
+# ------------------------------------------------------------------- auth
+
+def MGR_WRONG_AUTHKEY():
+    log = tempfile.TemporaryFile()
+    saved = os.dup(2)
+    os.dup2(log.fileno(), 2)  # the server inherits it as its stderr
+    try:
+        m = manager(authkey=b'right')
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+    try:
+        c = SyncManager(address=m.address, authkey=b'wrong')
+        prompt_raises(mp.AuthenticationError, c.connect)
+        SyncManager(address=m.address, authkey=b'right').connect()
+    finally:
+        m.shutdown()  # the server has ended: everything it logged is there
+    log.seek(0)
+    text = log.read().decode(errors='replace')
+    lines = text.count('\n')
+    assert lines == 1 and 'authentication failed' in text, f'server log: {text!r}'
+
+
+def _fake_server(listener):
+    """A server that does not know the key: it welcomes any answer and cannot
+    answer the client's challenge."""
+    c = listener.accept()
+    c.send_bytes(b'#CHALLENGE#' + os.urandom(20))
+    c.recv_bytes(256)
+    c.send_bytes(b'#WELCOME#')
+    c.recv_bytes(256)             # the client's challenge
+    c.send_bytes(bytes(32))       # a bogus proof
+    try:
+        while True:               # until the client hangs up
+            c.recv_bytes(256)
+    except (EOFError, OSError):
+        pass
+
+
+def MGR_SERVER_MUST_PROVE_KEY():
+    path = f'/tmp/mpt-fake-{os.getpid()}.sock'
+    if os.path.lexists(path):
+        os.unlink(path)
+    lst = connection.Listener(path, family='AF_UNIX')
+    try:
+        p = start(_fake_server, lst)
+        m = SyncManager(address=path, authkey=b'key')
+        prompt_raises(mp.AuthenticationError, m.connect)
+        gc.collect()  # the refused connection is closed: the fake server sees EOF
+        assert join(p) == 0
+    finally:
+        lst.close()
+
+
+# -------------------------------------------------------------- robustness
+
+def MGR_GARBAGE_CLIENT():
+    m = manager()
+    try:
+        d = m.dict()
+        still_works(d, 1)
+        s = raw_connect(m.address)
+        raw_frame(s)  # the challenge
+        s.sendall(struct.pack('!i', 20) + b'\x5a' * 20)
+        assert closed_within(s, 5), 'garbage client not dropped'
+        s.close()
+        s = raw_connect(m.address)  # raw bytes with no framing at all
+        s.sendall(b'GET / HTTP/1.0\r\n\r\n')
+        assert closed_within(s, 5), 'HTTP client not dropped'
+        s.close()
+        still_works(d, 2)
+    finally:
+        m.shutdown()
+
+
+def MGR_OVERSIZED_FRAME():
+    m = manager(authkey=b'k')
+    try:
+        d = m.dict()
+        s = raw_connect(m.address)  # before the handshake the limit is small
+        raw_frame(s)
+        s.sendall(struct.pack('!I', 100000))
+        assert closed_within(s, 5), 'header 100000 before the handshake: not dropped'
+        s.close()
+        for size in (FRAME_MAX + 1, 0xffffffff):  # after it
+            c = authed(m.address, b'k')
+            try:
+                os.write(c.fileno(), struct.pack('!I', size))
+                assert closed_within(c.fileno(), 5), f'header {size}: not dropped within 5 s'
+            finally:
+                c.close()
+            still_works(d, size & 0xff)
+    finally:
+        m.shutdown()
+
+
+def MGR_SILENT_CLIENT_NO_STALL():
+    m = manager(authkey=b'k')
+    try:
+        d = m.dict()
+        mute = raw_connect(m.address)  # never answers the challenge
+        half = authed(m.address, b'k')
+        os.write(half.fileno(), b'\0\0\1\0' + b'\x94' + bytes(9))  # claims 256, sends 10
+        for i in range(20):
+            still_works(d, i)
+        mute.close()
+        half.close()
+        still_works(d, 99)
+    finally:
+        m.shutdown()
+
+
+def _acquire_forever(lock, ev):
+    ev.set()  # "I am about to block"
+    if not lock.acquire():
+        os._exit(2)
+    lock.release()
+
+
+def MGR_BLOCKED_CLIENT_NO_STALL():
+    m = manager()
+    try:
+        lock, ev, d = m.Lock(), m.Event(), m.dict()
+        assert lock.acquire()
+        p = start(_acquire_forever, lock, ev)
+        assert ev.wait(10)
+        for i in range(20):
+            still_works(d, i)
+        assert p.is_alive(), 'the child should still wait for the lock'
+        lock.release()
+        assert join(p) == 0
+    finally:
+        m.shutdown()
+
+
+def MGR_SERVER_KILLED():
+    m = manager()
+    path = m.address
+    try:
+        d = m.dict()
+        still_works(d, 1)
+        os.kill(m._process.pid, signal.SIGKILL)
+        prompt_raises((EOFError, OSError), len, d)
+        prompt_raises((EOFError, OSError), len, d)  # reconnecting fails too
+        prompt_raises((EOFError, OSError), m.dict)
+    finally:
+        m.shutdown()
+    left = os.path.lexists(path)
+    remove_leftovers(path)
+    assert not left, f"the killed server's socket file {path} was not removed"
+
+
+def MGR_PROXY_AFTER_SHUTDOWN():
+    m = manager()
+    try:
+        d, l = m.dict(), m.list()
+        still_works(d, 1)
+    finally:
+        m.shutdown()
+    prompt_raises((EOFError, OSError), len, d)  # had a connection
+    prompt_raises((EOFError, OSError), len, l)
+    prompt_raises((EOFError, OSError), l.append, 1)
+
+
+def _start_and_hang(w, hold_r):
+    m = CTX.Manager()
+    m._number_of_objects()  # a round trip: the server is in its loop
+    w.send((m._process.pid, m.address))
+    os.read(hold_r, 1)      # EOF only: nobody writes it; ends when killed
+    os._exit(0)
+
+
+def MGR_PARENT_DIES_SERVER_GOES():
+    # Subreaper, as the C suite's runner is: the orphaned server comes to us.
+    assert ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
+    r, w = CTX.Pipe(False)
+    hold_r, hold_w = os.pipe()
+    p = start(_start_and_hang, w, hold_r)
+    assert r.poll(10), 'no news from the child'
+    spid, path = r.recv()
+    assert spid > 0 and os.path.lexists(path)
+    p.kill()
+    p.join()
+    assert p.exitcode == -signal.SIGKILL, p.exitcode
+    fd = os.pidfd_open(spid)
+    try:
+        t0 = twin.now()
+        ended = bool(select.select([fd], [], [], 5.0)[0])
+        el = twin.now() - t0
+    finally:
+        os.close(fd)
+    if not ended:
+        os.kill(spid, signal.SIGKILL)
+    _, st = os.waitpid(spid, 0)
+    left = [x for x in (path, os.path.dirname(path)) if os.path.lexists(x)]
+    remove_leftovers(path)
+    os.close(hold_r)
+    os.close(hold_w)
+    assert ended, f'server {spid} still running 5 s after its parent died'
+    assert el < 2.0, f'the server took {el:.3f} s to end'
+    assert os.WIFEXITED(st), 'server did not exit by itself'
+    assert not left, f'{left} left behind'
+
+
+def _child_shutdown(m):
+    try:
+        m.shutdown()
+    except (AssertionError, ValueError, RuntimeError):
+        os._exit(0)
+    os._exit(1)  # returned: nothing told the child it may not
+
+
+def MGR_CHILD_CANNOT_SHUTDOWN():
+    m = manager()
+    try:
+        d = m.dict()
+        code = join(start(_child_shutdown, m))
+        still_works(d, 1)
+        d2 = m.dict()
+        del d2
+        assert code == 0, 'shutdown in a child returned without an error'
+    finally:
+        m.shutdown()
+
+
+def MGR_SERVER_CLOSES_INHERITED_FDS():
+    a, b = CTX.Pipe()
+    m = manager()
+    try:
+        b.close()
+        t0 = twin.now()
+        ready = a.poll(5.0)
+        el = twin.now() - t0
+        assert ready and el <= PROMPT, \
+            f'no EOF on the pipe: poll gave {ready} after {el:.3f} s (the server holds its other end)'
+        twin.assert_raises(EOFError, a.recv_bytes)
+    finally:
+        a.close()
+        m.shutdown()
+
+
+# ------------------------------------------------------------------ children
+
+def _use_inherited(d):
+    if d['parent'] != 'parent':
+        os._exit(1)
+    d['child'] = 7
+
+
+def MGR_PROXY_IN_CHILD():
+    m = manager()
+    try:
+        d = m.dict()
+        d['parent'] = 'parent'
+        assert join(start(_use_inherited, d)) == 0
+        got = d.copy()
+        assert repr(got) == "{'parent': 'parent', 'child': 7}", got
+    finally:
+        m.shutdown()
+
+
+def _echo_rounds(d, who, n):
+    for i in range(n):
+        d[who] = i
+        if d[who] != i:
+            return 1
+    return 0
+
+
+def _child_echo(d):
+    os._exit(_echo_rounds(d, 'child', 300))
+
+
+def MGR_CHILD_OWN_CONNECTION():
+    m = manager()
+    try:
+        d = m.dict()
+        still_works(d, 1)  # the parent's connection exists before the fork
+        p = start(_child_echo, d)
+        assert _echo_rounds(d, 'parent', 300) == 0
+        assert join(p) == 0
+    finally:
+        m.shutdown()
+
+
+def _tutorial_f(d, l):
+    d[1] = '1'
+    d['2'] = 2
+    d[0.25] = None
+    l.append('a')
+
+
+def MGR_TUTORIAL_10_PROCS():
+    with CTX.Manager() as m:
+        d, l = m.dict(), m.list(range(5))
+        ps = [start(_tutorial_f, d, l) for _ in range(10)]
+        for p in ps:
+            assert join(p) == 0
+        assert repr(d.copy()) == "{1: '1', '2': 2, 0.25: None}", d.copy()
+        assert l[:] == [0, 1, 2, 3, 4] + ['a'] * 10, l[:]
+
+
+def _append_many(l, ident):
+    for i in range(200):
+        l.append(ident * 1000 + i)
+
+
+def MGR_CONCURRENT_APPENDS_NO_LOSS():
+    with CTX.Manager() as m:
+        l = m.list()
+        ps = [start(_append_many, l, i) for i in range(10)]
+        for p in ps:
+            assert join(p) == 0
+        c = l[:]
+        assert len(c) == 2000, len(c)
+        nxt = [0] * 10
+        for j, v in enumerate(c):
+            ident, i = divmod(v, 1000)
+            assert 0 <= ident < 10 and i == nxt[ident], f'item {j} = {v} out of order'
+            nxt[ident] += 1
+
+
+def MGR_PROXY_FREE_RELEASES():
+    with CTX.Manager() as m:
+        n0 = m._number_of_objects()
+        d, l = m.dict(), m.list([1, 2])
+        assert m._number_of_objects() == n0 + 2
+        del d
+        assert m._number_of_objects() == n0 + 1
+        del l
+        assert m._number_of_objects() == n0
+
+
+_HOLD = {}
+
+
+def _free_copy():
+    del _HOLD['d']  # the child's only reference to its inherited copy
+    gc.collect()
+
+
+def MGR_CHILD_FREE_KEEPS_OBJECT():
+    with CTX.Manager() as m:
+        _HOLD['d'] = m.dict()
+        n0 = m._number_of_objects()
+        assert join(start(_free_copy)) == 0
+        assert m._number_of_objects() == n0
+        still_works(_HOLD['d'], 5)
+        del _HOLD['d']
+
+
+def MGR_NAMED_GET_OR_CREATE():
+    m = manager(NamedManager)
+    try:
+        a = m.L()
+        a.append(1)
+        b = m.L()
+        assert b[:] == [1], b[:]
+        try:
+            c = m.L_as_dict()
+        except TypeError:
+            pass
+        else:
+            raise AssertionError(f'the list named L was given as a {type(c).__name__}')
+        del a, b
+        a = m.L()
+        assert a[:] == [1], a[:]
+        assert isinstance(a, ListProxy)
+    finally:
+        m.shutdown()
+
+
+# ------------------------------------------------------------------ errors
+
+def MGR_ERROR_MESSAGE():
+    with CTX.Manager() as m:
+        d, l = m.dict(), m.list()
+        e = prompt_raises(KeyError, d.__getitem__, 'nokey')
+        assert str(e) == "'nokey'", str(e)
+        e = prompt_raises(IndexError, l.__getitem__, 3)
+        assert str(e) == 'list index out of range', str(e)
+
+
+def MGR_UNKNOWN_METHOD():
+    with CTX.Manager() as m:
+        d = m.dict()
+        twin.prompt(remote_raises, 'AttributeError', d._callmethod, 'append', bound=PROMPT)
+        twin.prompt(remote_raises, 'AttributeError', d._callmethod, '', bound=PROMPT)
+        prompt_raises(TypeError, d._callmethod, '__getitem__')  # wrong number of arguments
+        still_works(d, 1)
+
+
+def MGR_CALL_GENERIC():
+    with CTX.Manager() as m:
+        d = m.dict()
+        assert d._callmethod('__setitem__', ('a', 1)) is None
+        assert d._callmethod('get', ['zz', 'dflt']) == 'dflt'
+        assert d._callmethod('get', ['a']) == 1
+        assert d._callmethod('__len__') == 1
+        d._callmethod('clear')
+        twin.assert_raises(TypeError, d._callmethod, 'get', 1)  # args not a sequence
+        assert d.copy() == {}
+
+
+def _thr_wait(ev, out):
+    out.append(ev.wait(10))
+
+
+def MGR_PROXY_THREADS():
+    with CTX.Manager() as m:
+        ev, d = m.Event(), m.dict()
+        out = []
+        t = threading.Thread(target=_thr_wait, args=(ev, out))
+        t.start()
+        try:
+            for i in range(20):
+                still_works(d, i)
+        finally:
+            ev.set()
+            t.join()
+        assert out == [True], out
+
+
+# -------------------------------------------------------------------- dict
+
+def MGR_DICT_SET_GET():
+    with CTX.Manager() as m:
+        d = m.dict()
+        vals = [42, 'hello', 0.5, b'\0b', [42, None, 'hello'], (1,), None, True]
+        for i, v in enumerate(vals):
+            d[i] = v
+            got = d[i]
+            assert got == v and type(got) is type(v), f'item {i}: {got!r}'
+        d[0] = 'replaced'
+        assert d[0] == 'replaced'
+
+
+def MGR_DICT_KEYERROR():
+    with CTX.Manager() as m:
+        d = m.dict()
+        e = prompt_raises(KeyError, d.__getitem__, 1)
+        assert e.args == (1,), e.args
+
+
+def MGR_DICT_DEL():
+    with CTX.Manager() as m:
+        d = m.dict()
+        d['a'], d['b'] = 1, 2
+        del d['a']
+        twin.assert_raises(KeyError, d.__delitem__, 'a')
+        assert d.copy() == {'b': 2}, d.copy()
+
+
+def MGR_DICT_CONTAINS_LEN():
+    with CTX.Manager() as m:
+        d = m.dict()
+        assert len(d) == 0 and 'x' not in d
+        d['x'] = d['y'] = 1
+        assert 'x' in d and len(d) == 2
+
+
+def MGR_DICT_VIEWS():
+    with CTX.Manager() as m:
+        d = m.dict()
+        d['b'] = 2
+        d['a'] = 1
+        assert repr(d.keys()) == "['b', 'a']", repr(d.keys())
+        assert repr(d.values()) == '[2, 1]', repr(d.values())
+        assert repr(d.items()) == "[('b', 2), ('a', 1)]", repr(d.items())
+
+
+def MGR_DICT_UPDATE():
+    with CTX.Manager() as m:
+        d = m.dict({'a': 1})
+        d.update({'a': 10, 'b': 20})
+        assert repr(d.copy()) == "{'a': 10, 'b': 20}", d.copy()
+        twin.assert_raises(TypeError, d.update, 1)
+
+
+def MGR_DICT_POP():
+    with CTX.Manager() as m:
+        d = m.dict()
+        d['a'] = 1
+        assert d.pop('a') == 1
+        assert d.pop('a', 'dflt') == 'dflt'
+        twin.assert_raises(KeyError, d.pop, 'a')
+        assert d.copy() == {}
+
+
+def MGR_DICT_SETDEFAULT():
+    with CTX.Manager() as m:
+        d = m.dict()
+        assert d.setdefault('a', 1) == 1
+        assert d.setdefault('a', 2) == 1
+        assert d.setdefault('n') is None
+        assert repr(d.copy()) == "{'a': 1, 'n': None}", d.copy()
+
+
+def MGR_DICT_CLEAR_COPY():
+    with CTX.Manager() as m:
+        d = m.dict()
+        d[1] = 'x'
+        snap = d.copy()
+        d.clear()
+        assert type(snap) is dict and snap == {1: 'x'}, snap
+        assert d.copy() == {}
+
+
+def MGR_DICT_NUMERIC_KEYS():
+    with CTX.Manager() as m:
+        d = m.dict()
+        d[1] = 'int'
+        d[1.0] = 'float'
+        d[True] = 'bool'
+        assert repr(d.copy()) == "{1: 'bool'}", d.copy()
+
+
+def MGR_DICT_UNHASHABLE():
+    with CTX.Manager() as m:
+        d = m.dict()
+        twin.assert_raises(TypeError, d.__setitem__, [], 1)
+        assert d.copy() == {}
+
+
+# -------------------------------------------------------------------- list
+
+def MGR_LIST_INIT():
+    with CTX.Manager() as m:
+        assert m.list(range(5))[:] == [0, 1, 2, 3, 4]
+        assert m.list(('x', None))[:] == ['x', None]
+        remote_raises('TypeError', m.list, 3)
+
+
+def MGR_LIST_APPEND_EXTEND():
+    with CTX.Manager() as m:
+        l = m.list([1])
+        l.append([2])
+        l.extend([3, '4'])
+        l.extend((None,))
+        assert l[:] == [1, [2], 3, '4', None], l[:]
+        twin.assert_raises(TypeError, l.extend, 5)
+
+
+def MGR_LIST_POP_INSERT():
+    with CTX.Manager() as m:
+        l = m.list([1, 2, 3])
+        l.insert(0, 0)
+        l.insert(100, 9)
+        l.insert(-1, 8)
+        l.insert(-100, -1)
+        assert l[:] == [-1, 0, 1, 2, 3, 8, 9], l[:]
+        assert l.pop(-1) == 9
+        assert l.pop(0) == -1
+        twin.assert_raises(IndexError, l.pop, 10)
+        assert l[:] == [0, 1, 2, 3, 8], l[:]
+        e = m.list()
+        try:
+            e.pop()
+        except IndexError as x:
+            assert 'pop from empty list' in str(x), str(x)
+        else:
+            raise AssertionError('pop of an empty list did not raise')
+
+
+def MGR_LIST_REMOVE_INDEX_COUNT():
+    with CTX.Manager() as m:
+        l = m.list([1, 2, 1, 3])
+        assert l.index(1) == 0
+        assert l.count(1) == 2
+        assert l.count(1.0) == 2
+        l.remove(1)
+        assert l[:] == [2, 1, 3], l[:]
+        assert l.index(1) == 1
+        twin.assert_raises(ValueError, l.remove, 7)
+        twin.assert_raises(ValueError, l.index, 7)
+        assert l.count(7) == 0
+        assert l[:] == [2, 1, 3], l[:]
+
+
+def MGR_LIST_NEGATIVE_INDEX():
+    with CTX.Manager() as m:
+        l = m.list([10, 20, 30])
+        assert l[-1] == 30 and l[-3] == 10
+        l[-2] = 'b'
+        del l[-1]
+        assert l[:] == [10, 'b'], l[:]
+
+
+def MGR_LIST_INDEX_ERROR():
+    with CTX.Manager() as m:
+        l = m.list([1, 2, 3])
+        twin.assert_raises(IndexError, l.__getitem__, 3)
+        twin.assert_raises(IndexError, l.__getitem__, -4)
+        twin.assert_raises(IndexError, l.__getitem__, -(2 ** 63 - 1))
+        try:
+            l[3] = 0
+        except IndexError as e:
+            assert 'assignment index out of range' in str(e), str(e)
+        else:
+            raise AssertionError('l[3] = 0 did not raise')
+        twin.assert_raises(IndexError, l.__delitem__, -4)
+        assert l[:] == [1, 2, 3], l[:]
+
+
+def MGR_LIST_SLICE():
+    with CTX.Manager() as m:
+        l = m.list(range(10))
+        N = None
+        cases = [((2, 5, N), [2, 3, 4]), ((N, 3, N), [0, 1, 2]), ((-3, N, N), [7, 8, 9]),
+                 ((N, N, 3), [0, 3, 6, 9]), ((N, N, -1), list(range(9, -1, -1))),
+                 ((8, 2, -2), [8, 6, 4]), ((5, 2, N), []), ((-100, 100, N), list(range(10))),
+                 ((-1, -100, -4), [9, 5, 1])]
+        for (a, b, c), want in cases:
+            got = l[a:b:c]
+            assert got == want, f'l[{a}:{b}:{c}] = {got}, want {want}'
+        twin.assert_raises(ValueError, l.__getitem__, slice(N, N, 0))
+        l[1:9] = ['x']
+        assert l[:] == [0, 'x', 9], l[:]
+        l[1:1] = [5, 6]
+        assert l[:] == [0, 5, 6, 'x', 9], l[:]
+        l[::2] = [-1, -2, -3]
+        assert l[:] == [-1, 5, -2, 'x', -3], l[:]
+        twin.assert_raises(ValueError, l.__setitem__, slice(N, N, 2), [0])
+        del l[::-2]
+        assert l[:] == [5, 'x'], l[:]
+        del l[0:1]
+        assert l[:] == ['x'], l[:]
+
+
+def MGR_LIST_SORT():
+    with CTX.Manager() as m:
+        l = m.list([3, 1, 2])
+        l.append(1.5)
+        l.append(True)
+        l.sort()
+        assert repr(l[:]) == '[1, True, 1.5, 2, 3]', l[:]
+        l.sort(reverse=True)
+        assert repr(l[:]) == '[3, 2, 1.5, 1, True]', l[:]
+        s = m.list(['b', 'é', 'a'])
+        s.sort()
+        assert s[:] == ['a', 'b', 'é'], s[:]
+        s.append(1)
+        try:
+            s.sort()
+        except TypeError as e:
+            assert 'not supported between' in str(e), str(e)
+        else:
+            raise AssertionError('sorting unlike types did not raise')
+        assert s[:] == ['a', 'b', 'é', 1], s[:]
+
+
+# ------------------------------------------------------- Namespace, Value
+
+def MGR_NAMESPACE_ATTRS():
+    with CTX.Manager() as m:
+        ns = m.Namespace()
+        ns.x = 1
+        ns.y = 'why'
+        assert ns.x == 1
+        del ns.x
+        twin.assert_raises(AttributeError, getattr, ns, 'x')
+        twin.assert_raises(AttributeError, delattr, ns, 'x')
+        assert ns.y == 'why'
+
+
+def MGR_VALUE_GET_SET():
+    with CTX.Manager() as m:
+        v, n = m.Value('d', 3.5), m.Value('d', None)
+        assert v.value == 3.5 and type(v.value) is float
+        assert n.value is None
+        v.value = 's'
+        assert v.value == 's'
+
+
+# --------------------------------------------------- Lock, Event, Queue
+
+def MGR_LOCK_ACQUIRE_TIMEOUT():
+    with CTX.Manager() as m:
+        l = m.Lock()
+        assert l.acquire(False)
+        assert twin.prompt(l.acquire, False, bound=PROMPT) is False
+        assert twin.prompt(lambda: l.acquire(timeout=0), bound=PROMPT) is False
+        twin.assert_timed(lambda: l.acquire(timeout=0.3), None, 0.3)
+        twin.assert_raises(ValueError, l.acquire, timeout=math.nan)
+        l.release()
+        assert l.acquire(timeout=0.3)
+        l.release()
+
+
+def MGR_LOCK_RELEASE_UNLOCKED():
+    with CTX.Manager() as m:
+        l = m.Lock()
+        twin.assert_raises(RuntimeError, l.release)
+        assert l.acquire(False)
+        l.release()
+        twin.assert_raises(RuntimeError, l.release)
+
+
+def _hold_lock(lock, ev):
+    if not lock.acquire(False):
+        os._exit(1)
+    ev.set()  # exits holding it: a manager Lock is not released by a death
+
+
+def MGR_LOCK_ACROSS_PROCESSES():
+    with CTX.Manager() as m:
+        lock, ev = m.Lock(), m.Event()
+        assert join(start(_hold_lock, lock, ev)) == 0
+        assert ev.wait(0)
+        assert twin.prompt(lock.acquire, False, bound=PROMPT) is False
+        lock.release()  # Lock, not RLock: anyone may release
+        assert lock.acquire(False)
+
+
+def _wait_event(ready, ev):
+    ready.set()
+    os._exit(0 if ev.wait(30) else 2)
+
+
+def MGR_EVENT_WAIT_SET():
+    with CTX.Manager() as m:
+        ready, ev = m.Event(), m.Event()
+        assert not ev.is_set()
+        p = start(_wait_event, ready, ev)
+        assert ready.wait(10)
+        twin.assert_timed(lambda: ev.wait(0.2), None, 0.2)  # nobody set it yet
+        assert p.is_alive(), "the child's wait returned before the event was set"
+        ev.set()
+        assert join(p) == 0
+        assert ev.is_set()
+        assert ev.wait(0)
+        ev.clear()
+        assert not ev.is_set()
+
+
+def _wait_event_report(pids, ev):
+    pids.put(os.getpid(), timeout=10)
+    os._exit(0 if ev.wait(10) else 2)
+
+
+def MGR_EVENT_SET_WAKES_ALL():
+    with CTX.Manager() as m:
+        pids, ev = m.Queue(), m.Event()
+        ps = [start(_wait_event_report, pids, ev) for _ in range(3)]
+        try:
+            got = [pids.get(timeout=10) for _ in range(3)]
+            for pid in got:
+                wait_asleep(pid)  # blocked on the server's reply to wait()
+        finally:
+            ev.set()
+        for p in ps:
+            assert join(p) == 0, 'a waiter was not released by set()'
+
+
+def MGR_EVENT_WAIT_TIMEOUT():
+    with CTX.Manager() as m:
+        e = m.Event()
+        assert twin.prompt(e.wait, 0, bound=PROMPT) is False
+        twin.assert_timed(lambda: e.wait(0.3), None, 0.3)
+
+
+def MGR_QUEUE_PUT_GET():
+    with CTX.Manager() as m:
+        q = m.Queue()
+        for i in range(5):
+            q.put(i)
+        assert q.qsize() == 5
+        for i in range(5):
+            assert q.get() == i
+        assert q.qsize() == 0
+
+
+def MGR_QUEUE_GET_TIMEOUT():
+    with CTX.Manager() as m:
+        q = m.Queue()
+        prompt_raises(queue.Empty, q.get, False)
+        prompt_raises(queue.Empty, q.get, True, 0)
+        twin.assert_timed(lambda: q.get(timeout=0.3), queue.Empty, 0.3)
+
+
+def MGR_QUEUE_PUT_FULL():
+    with CTX.Manager() as m:
+        q = m.Queue(2)
+        q.put(1, False)
+        q.put(2, False)
+        prompt_raises(queue.Full, q.put, 3, False)
+        prompt_raises(queue.Full, q.put, 3, True, 0)
+        twin.assert_timed(lambda: q.put(3, timeout=0.3), queue.Full, 0.3)
+        assert q.qsize() == 2
+
+
+def _blocked_get(q, ev):
+    ev.set()
+    os._exit(0 if q.get(timeout=30) == 77 else 3)
+
+
+def MGR_QUEUE_GET_WOKEN():
+    with CTX.Manager() as m:
+        q, ev = m.Queue(), m.Event()
+        p = start(_blocked_get, q, ev)
+        assert ev.wait(10)
+        q.put(77, False)
+        assert join(p) == 0
+        assert q.qsize() == 0
