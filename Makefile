@@ -148,6 +148,7 @@ conformance-cpython: | $(DEPS_STAMP)
 
 catalogue-check: $(B)/conformance/suite-ref
 	@$(PYTHON) conformance/catalogue.py check --suite $(B)/conformance/suite-ref
+	@$(PYTHON) conformance/badinput_coverage.py
 
 # ---------------------------------------------------------------- check
 # THE test command (README, .ci/run): every step fails the whole on failure.

@@ -68,3 +68,18 @@ def locked(lock):
     t.start()
     t.join()
     return not got[0]
+
+
+def wait_asleep(tid, timeout=10.0):
+    """Until /proc shows thread `tid` of this process asleep ('S') in five
+    readings in a row, 2 ms apart: how a twin knows a thread is blocked in a
+    call (mpt_wait_asleep in conformance/mpt.c)."""
+    path = f'/proc/self/task/{tid}/stat'
+    deadline = now() + timeout
+    seen = 0
+    while seen < 5:
+        assert now() < deadline, f'thread {tid} not asleep after {timeout} s'
+        with open(path) as f:
+            state = f.read().rsplit(')', 1)[1].split()[0]
+        seen = seen + 1 if state == 'S' else 0
+        time.sleep(0.002)

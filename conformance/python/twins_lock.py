@@ -216,3 +216,39 @@ def LOCK_TUTORIAL_15():
     want = {f'hello world {i}' for i in range(10)}
     assert len(lines[:-1]) == 10 and set(lines[:-1]) == want, f'torn or unexpected lines: {lines}'
     assert not locked(lk)
+
+
+def LOCK_RELEASE_WAKES_PROMPT():
+    """31 hand-offs to a thread asleep in acquire(): the median time from
+    release() to the waiter holding the lock is far below a polling period."""
+    import queue as q
+    import statistics
+    lk = mp.Lock()
+    go, done, tids = threading.Semaphore(0), q.Queue(), q.Queue()
+    released_at = [0.0]
+
+    def waiter():
+        tids.put(threading.get_native_id())
+        for _ in range(31):
+            go.acquire()
+            ok = lk.acquire(timeout=10.0)
+            done.put((ok, twin.now() - released_at[0]))
+            if ok:
+                lk.release()
+
+    t = threading.Thread(target=waiter)
+    t.start()
+    tid = tids.get(timeout=10)
+    lat = []
+    for _ in range(31):
+        assert lk.acquire(timeout=10.0)
+        go.release()
+        twin.wait_asleep(tid)  # the waiter is blocked in acquire
+        released_at[0] = twin.now()
+        lk.release()
+        ok, el = done.get(timeout=10)
+        assert ok, 'the waiter did not get the lock'
+        lat.append(el)
+    t.join()
+    median = statistics.median(lat)
+    assert median < 0.02, f'median hand-off {median:.4f} s: release did not wake the waiter'

@@ -308,3 +308,35 @@ def VAL_DECODE_DUP_KEYS():
     raw = b'}I1\nVa\nsF1.0\nVb\nsI01\nVc\ns.'
     check_repr(ForkingPickler.loads(raw), "{1: 'c'}")
     check_repr({1: 'a', 1.0: 'b', True: 'c'}, "{1: 'c'}")
+
+
+def VAL_DEEP_NESTING():
+    """differs: CPython's == raises RecursionError where mp_value_equal (a
+    bool) says false; freeing, repr and copy behave alike."""
+    def nested(depth):
+        v = [1]
+        for _ in range(depth):
+            v = [v]
+        return v
+    a, b = nested(1000000), nested(1000000)
+    twin.assert_raises(RecursionError, repr, a)
+    twin.assert_raises(RecursionError, copy.deepcopy, a)
+    assert a == a
+    t = (1,)
+    for _ in range(5000):
+        t = (t,)
+    try:
+        hash(t)
+    except RecursionError:
+        pass
+    else:
+        raise AssertionError('CPython hashes a 5000-deep tuple (the row: not a usable key)')
+    del t
+    c = nested(500)
+    assert copy.deepcopy(c) == c and len(repr(c)) == 501 * 2 + 1
+    try:
+        equal = a == b
+    except RecursionError:
+        raise AssertionError('== of two 1e6-deep lists raises RecursionError, not False')
+    assert not equal
+    del a, b  # the trashcan frees deep nesting without a crash

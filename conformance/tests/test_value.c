@@ -890,3 +890,43 @@ MPT_TEST(value, VAL_DECODE_FUZZ,
     free(good);
     cr_assert(ok > 100 && bad > 100, "fuzz did not reach both outcomes: %zu ok, %zu bad", ok, bad);
 }
+
+/* A list nested `depth` deep: [[[...[1]...]]]. */
+static mp_value *nested_list(long depth)
+{
+    mp_value *v = mp_list_of(1, mp_int(1));
+    for (long i = 0; i < depth && v; i++)
+        v = mp_list_of(1, v);
+    cr_assert_not_null(v);
+    return v;
+}
+
+MPT_TEST(value, VAL_DEEP_NESTING,
+         "VAL-DEEP-NESTING: a value nested 1e6 deep frees without a crash; copy/repr fail, equal is false")
+{
+    mp_value *a = nested_list(1000000), *b = nested_list(1000000);
+    char *r = NULL;
+    MP_ASSERT_STATUS(mp_value_repr(a, &r), MP_EINVAL);
+    cr_assert_null(r);
+    cr_assert_null(mp_value_copy(a));
+    cr_assert_str_neq(mp_errmsg(), "", "copy failed without a message");
+    cr_assert(!mp_value_equal(a, b), "equal of two 1e6-deep lists");
+    cr_assert(mp_value_equal(a, a), "a value equals itself");
+    mp_value *t = mp_tuple_of(1, mp_int(1));
+    for (int i = 0; i < 5000; i++)
+        t = mp_tuple_of(1, t);
+    mp_value *d = mp_dict();
+    MP_ASSERT_STATUS(mp_dict_set(d, t, mp_none()), MP_ETYPE); /* takes both */
+    mp_value_free(d);
+    mp_value_free(a);
+    mp_value_free(b);
+    /* shallow enough: everything works as usual */
+    mp_value *c = nested_list(500), *c2 = mp_value_copy(c);
+    cr_assert_not_null(c2);
+    cr_assert(mp_value_equal(c, c2));
+    MP_ASSERT_OK(mp_value_repr(c, &r));
+    cr_assert_eq(strlen(r), 501 * 2 + 1);
+    free(r);
+    mp_value_free(c);
+    mp_value_free(c2);
+}

@@ -1243,12 +1243,14 @@ mp_status mp_mdict_update(mp_proxy *d, const mp_value *dict)
 mp_status mp_mdict_pop(mp_proxy *d, const mp_value *key, const mp_value *dflt, mp_value **val)
 {
     const mp_value *a[2] = {key, dflt};
+    OUTCHK(val, D, "pop");
     return tcall(d, D, "pop", dflt ? 2 : 1, a, val);
 }
 mp_status mp_mdict_setdefault(mp_proxy *d, const mp_value *key, const mp_value *dflt,
                               mp_value **val)
 {
     const mp_value *a[2] = {key, dflt};
+    OUTCHK(val, D, "setdefault");
     return tcall(d, D, "setdefault", dflt ? 2 : 1, a, val);
 }
 mp_status mp_mdict_clear(mp_proxy *d) { return tcall(d, D, "clear", 0, NULL, NULL); }
@@ -1279,6 +1281,7 @@ mp_status mp_mlist_insert(mp_proxy *l, ptrdiff_t i, const mp_value *item)
 }
 mp_status mp_mlist_pop(mp_proxy *l, ptrdiff_t i, mp_value **item)
 {
+    OUTCHK(item, LT, "pop");
     return idx_call(l, LT, "pop", i, NULL, item);
 }
 mp_status mp_mlist_remove(mp_proxy *l, const mp_value *item)

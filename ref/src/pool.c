@@ -2160,6 +2160,8 @@ mp_status mp_pool_starmap(mp_pool *p, mp_task_fn fn, const mp_value *args, size_
 mp_status mp_pool_imap(mp_pool *p, mp_task_fn fn, const mp_value *args, size_t chunksize,
                        mp_imap **out)
 {
+    if (!out)
+        return mp__err(MP_EINVAL, "pool.imap: NULL argument");
     mp_async_result *j = NULL;
     mp_status s = start_job(p, J_IMAP, fn, args, chunksize, NULL, NULL, NULL, &j, "pool.imap", false);
     if (!s)
@@ -2170,6 +2172,8 @@ mp_status mp_pool_imap(mp_pool *p, mp_task_fn fn, const mp_value *args, size_t c
 mp_status mp_pool_imap_unordered(mp_pool *p, mp_task_fn fn, const mp_value *args,
                                  size_t chunksize, mp_imap **out)
 {
+    if (!out)
+        return mp__err(MP_EINVAL, "pool.imap_unordered: NULL argument");
     mp_async_result *j = NULL;
     mp_status s = start_job(p, J_IMAPU, fn, args, chunksize, NULL, NULL, NULL, &j,
                             "pool.imap_unordered", false);

@@ -21,6 +21,12 @@
 #include <sys/mman.h>
 
 #define DICT_SMALL 8 /* up to this many entries a linear scan beats hashing */
+/* Values built with the API may nest without limit.  Walks that recurse stop
+ * here, as Python's repr/copy/== stop at its recursion limit with
+ * RecursionError: copy and repr fail with MP_EINVAL, equal says false, and a
+ * tuple nested deeper is not a usable key.  free never fails: below this
+ * depth it recurses, deeper containers wait on a heap stack (free_rec). */
+#define NEST_MAX 1000
 
 static mp_value none_v = {.type = MP_T_NONE, .flags = MP__VF_STATIC};
 static mp_value true_v = {.type = MP_T_BOOL, .flags = MP__VF_STATIC, .u.b = true};
@@ -375,16 +381,22 @@ static uint64_t hash_value(const mp_value *k)
     }
 }
 
-bool mp__hashable(const mp_value *k)
+static bool hashable(const mp_value *k, int depth)
 {
     if (k->type == MP_T_LIST || k->type == MP_T_DICT)
         return false;
-    if (k->type == MP_T_TUPLE)
+    if (k->type == MP_T_TUPLE) {
+        if (depth >= NEST_MAX)
+            return false;
         for (size_t j = 0; j < k->u.q.len; j++)
-            if (!mp__hashable(k->u.q.items[j]))
+            if (!hashable(k->u.q.items[j], depth + 1))
                 return false;
+    }
     return true;
 }
+
+/* hash_value recurses only into keys that passed this (depth < NEST_MAX). */
+bool mp__hashable(const mp_value *k) { return hashable(k, 0); }
 
 /* ----------------------------------------------------------------- equality */
 
@@ -411,13 +423,16 @@ static bool num_eq(const mp_value *a, const mp_value *b)
 }
 
 static size_t dict_find(const mp__dict *d, const mp_value *k, uint64_t h);
-static bool value_eq(const mp_value *a, const mp_value *b);
+static bool value_eq(const mp_value *a, const mp_value *b, int depth);
 
 /* Containers compare their items as PyObject_RichCompareBool does: the same
  * object is equal to itself (only reachable when comparing v with v). */
-static bool item_eq(const mp_value *a, const mp_value *b) { return a == b || value_eq(a, b); }
+static bool item_eq(const mp_value *a, const mp_value *b, int depth)
+{
+    return a == b || value_eq(a, b, depth);
+}
 
-static bool value_eq(const mp_value *a, const mp_value *b)
+static bool value_eq(const mp_value *a, const mp_value *b, int depth)
 {
     if (is_num(a) && is_num(b))
         return num_eq(a, b);
@@ -431,22 +446,22 @@ static bool value_eq(const mp_value *a, const mp_value *b)
         return a->u.s.len == b->u.s.len && memcmp(a->u.s.p, b->u.s.p, a->u.s.len) == 0;
     case MP_T_LIST:
     case MP_T_TUPLE:
-        if (a->u.q.len != b->u.q.len)
+        if (a->u.q.len != b->u.q.len || depth >= NEST_MAX)
             return false;
         for (size_t j = 0; j < a->u.q.len; j++)
-            if (!item_eq(a->u.q.items[j], b->u.q.items[j]))
+            if (!item_eq(a->u.q.items[j], b->u.q.items[j], depth + 1))
                 return false;
         return true;
     case MP_T_DICT: {
         const mp__dict *da = a->u.dict, *db = b->u.dict;
-        if (da->live != db->live)
+        if (da->live != db->live || depth >= NEST_MAX)
             return false;
         for (size_t j = 0; j < da->n; j++) {
             const mp__dent *e = &da->ent[j];
             if (!e->key)
                 continue;
             size_t f = dict_find(db, e->key, e->hash);
-            if (f == SIZE_MAX || !item_eq(e->val, db->ent[f].val))
+            if (f == SIZE_MAX || !item_eq(e->val, db->ent[f].val, depth + 1))
                 return false;
         }
         return true;
@@ -460,7 +475,7 @@ bool mp_value_equal(const mp_value *a, const mp_value *b)
 {
     if (!a || !b)
         return false;
-    return value_eq(a, b);
+    return value_eq(a, b, 0);
 }
 
 /* -------------------------------------------------------------------- dicts */
@@ -497,7 +512,7 @@ static size_t dict_find(const mp__dict *d, const mp_value *k, uint64_t h)
     if (!d->index) {
         for (size_t j = 0; j < d->n; j++) {
             const mp__dent *e = &d->ent[j];
-            if (e->key && e->hash == h && item_eq(e->key, k))
+            if (e->key && e->hash == h && item_eq(e->key, k, 0))
                 return j;
         }
         return SIZE_MAX;
@@ -507,7 +522,7 @@ static size_t dict_find(const mp__dict *d, const mp_value *k, uint64_t h)
         if (!x)
             return SIZE_MAX;
         const mp__dent *e = &d->ent[x - 1];
-        if (e->key && e->hash == h && item_eq(e->key, k))
+        if (e->key && e->hash == h && item_eq(e->key, k, 0))
             return x - 1;
     }
 }
@@ -603,8 +618,9 @@ static mp_status check_key(const mp_value *k, const char *what)
     if (!k)
         return mp__err(MP_EINVAL, "%s: NULL key", what);
     if (!mp__hashable(k))
-        return mp__err(MP_ETYPE, "%s: unhashable type: '%s'", what,
-                       k->type == MP_T_LIST ? "list" : k->type == MP_T_DICT ? "dict" : "tuple");
+        return mp__err(MP_ETYPE, "%s: unhashable type: '%s'%s", what,
+                       k->type == MP_T_LIST ? "list" : k->type == MP_T_DICT ? "dict" : "tuple",
+                       k->type == MP_T_TUPLE ? " (or nested too deep)" : "");
     return MP_OK;
 }
 
@@ -718,7 +734,12 @@ mp_status mp_dict_item(const mp_value *dv, size_t i, const mp_value **key, const
 
 /* ------------------------------------------------------- free, copy, access */
 
-void mp_value_free(mp_value *v)
+typedef struct vstack {
+    mp_value **v;
+    size_t n, cap;
+} vstack;
+
+static void free_rec(mp_value *v, int depth, vstack *later)
 {
     if (!v || (v->flags & MP__VF_STATIC))
         return;
@@ -726,19 +747,34 @@ void mp_value_free(mp_value *v)
         vblock_unref((mp__vblock *)((char *)(v - v->blk) - offsetof(mp__vblock, node)), 1);
         return;
     }
+    bool container = v->type == MP_T_LIST || v->type == MP_T_TUPLE || v->type == MP_T_DICT;
+    if (container && depth >= NEST_MAX) {
+        if (later->n == later->cap) {
+            size_t cap = later->cap ? later->cap * 2 : 16;
+            mp_value **q = realloc(later->v, cap * sizeof *q);
+            if (q) {
+                later->v = q;
+                later->cap = cap;
+            }
+        }
+        if (later->n < later->cap) {
+            later->v[later->n++] = v;
+            return;
+        } /* out of memory: recurse on, the stack is all there is */
+    }
     switch ((mp_type)v->type) {
     case MP_T_LIST:
     case MP_T_TUPLE:
         for (size_t j = 0; j < v->u.q.len; j++)
-            mp_value_free(v->u.q.items[j]);
+            free_rec(v->u.q.items[j], depth + 1, later);
         if (!(v->flags & MP__VF_INLINE))
             free(v->u.q.items);
         break;
     case MP_T_DICT: {
         mp__dict *d = v->u.dict;
         for (size_t j = 0; j < d->n; j++) {
-            mp_value_free(d->ent[j].key);
-            mp_value_free(d->ent[j].val);
+            free_rec(d->ent[j].key, depth + 1, later);
+            free_rec(d->ent[j].val, depth + 1, later);
         }
         free(d->ent);
         free(d->index);
@@ -750,12 +786,29 @@ void mp_value_free(mp_value *v)
     free(v);
 }
 
-mp_value *mp_value_copy(const mp_value *v)
+void mp_value_free(mp_value *v)
 {
-    if (!v) {
-        mp__err(MP_EINVAL, "value.copy: NULL value");
-        return NULL;
+    if (!v || (v->flags & MP__VF_STATIC))
+        return;
+    if (v->flags & MP__VF_BLOCK) {
+        vblock_unref((mp__vblock *)((char *)(v - v->blk) - offsetof(mp__vblock, node)), 1);
+        return;
     }
+    vstack later = {0};
+    free_rec(v, 0, &later);
+    while (later.n)
+        free_rec(later.v[--later.n], 0, &later);
+    free(later.v);
+}
+
+static mp_value *too_deep(const char *what)
+{
+    mp__err(MP_EINVAL, "%s: nested deeper than %d (Python: RecursionError)", what, NEST_MAX);
+    return NULL;
+}
+
+static mp_value *copy_rec(const mp_value *v, int depth)
+{
     mp_value *c = NULL;
     switch ((mp_type)v->type) {
     case MP_T_NONE:
@@ -772,10 +825,12 @@ mp_value *mp_value_copy(const mp_value *v)
         return c;
     case MP_T_LIST:
     case MP_T_TUPLE:
+        if (depth >= NEST_MAX)
+            return too_deep("value.copy");
         if (!(c = mp__seq_new((mp_type)v->type, v->u.q.len)))
             return NULL;
         for (size_t j = 0; j < v->u.q.len; j++) {
-            mp_value *it = mp_value_copy(v->u.q.items[j]);
+            mp_value *it = copy_rec(v->u.q.items[j], depth + 1);
             if (!it) {
                 mp_value_free(c);
                 return NULL;
@@ -785,13 +840,15 @@ mp_value *mp_value_copy(const mp_value *v)
         return c;
     case MP_T_DICT: {
         const mp__dict *d = v->u.dict;
+        if (depth >= NEST_MAX)
+            return too_deep("value.copy");
         if (!(c = mp__dict_new(0)))
             return NULL;
         for (size_t j = 0; j < d->n; j++) {
             const mp__dent *e = &d->ent[j];
             if (!e->key)
                 continue;
-            mp_value *k = mp_value_copy(e->key), *x = k ? mp_value_copy(e->val) : NULL;
+            mp_value *k = copy_rec(e->key, depth + 1), *x = k ? copy_rec(e->val, depth + 1) : NULL;
             if (!x || dict_reserve(c->u.dict)) {
                 mp_value_free(k);
                 mp_value_free(x);
@@ -804,6 +861,15 @@ mp_value *mp_value_copy(const mp_value *v)
     }
     }
     return NULL;
+}
+
+mp_value *mp_value_copy(const mp_value *v)
+{
+    if (!v) {
+        mp__err(MP_EINVAL, "value.copy: NULL value");
+        return NULL;
+    }
+    return copy_rec(v, 0);
 }
 
 mp_type mp_value_type(const mp_value *v) { return v ? (mp_type)v->type : MP_T_NONE; }
@@ -1388,46 +1454,52 @@ static void repr_float(sbuf *b, double d)
     }
 }
 
-static void repr_value(sbuf *b, const mp_value *v)
+/* false: nested deeper than NEST_MAX */
+static bool repr_value(sbuf *b, const mp_value *v, int depth)
 {
     char t[24];
     switch ((mp_type)v->type) {
     case MP_T_NONE:
         sb_puts(b, "None");
-        return;
+        return true;
     case MP_T_BOOL:
         sb_puts(b, v->u.b ? "True" : "False");
-        return;
+        return true;
     case MP_T_INT:
         snprintf(t, sizeof t, "%" PRId64, v->u.i);
         sb_puts(b, t);
-        return;
+        return true;
     case MP_T_FLOAT:
         repr_float(b, v->u.d);
-        return;
+        return true;
     case MP_T_STR:
         repr_str(b, v->u.s.p, v->u.s.len);
-        return;
+        return true;
     case MP_T_BYTES:
         repr_bytes(b, v->u.s.p, v->u.s.len);
-        return;
+        return true;
     case MP_T_LIST:
     case MP_T_TUPLE: {
         bool list = v->type == MP_T_LIST;
+        if (depth >= NEST_MAX)
+            return false;
         sb_putc(b, list ? '[' : '(');
         for (size_t j = 0; j < v->u.q.len; j++) {
             if (j)
                 sb_put(b, ", ", 2);
-            repr_value(b, v->u.q.items[j]);
+            if (!repr_value(b, v->u.q.items[j], depth + 1))
+                return false;
         }
         if (!list && v->u.q.len == 1)
             sb_putc(b, ',');
         sb_putc(b, list ? ']' : ')');
-        return;
+        return true;
     }
     case MP_T_DICT: {
         const mp__dict *d = v->u.dict;
         bool first = true;
+        if (depth >= NEST_MAX)
+            return false;
         sb_putc(b, '{');
         for (size_t j = 0; j < d->n; j++) {
             if (!d->ent[j].key)
@@ -1435,14 +1507,17 @@ static void repr_value(sbuf *b, const mp_value *v)
             if (!first)
                 sb_put(b, ", ", 2);
             first = false;
-            repr_value(b, d->ent[j].key);
+            if (!repr_value(b, d->ent[j].key, depth + 1))
+                return false;
             sb_put(b, ": ", 2);
-            repr_value(b, d->ent[j].val);
+            if (!repr_value(b, d->ent[j].val, depth + 1))
+                return false;
         }
         sb_putc(b, '}');
-        return;
+        return true;
     }
     }
+    return true;
 }
 
 mp_status mp_value_repr(const mp_value *v, char **out)
@@ -1450,7 +1525,11 @@ mp_status mp_value_repr(const mp_value *v, char **out)
     if (!v || !out)
         return mp__err(MP_EINVAL, "value.repr: NULL %s", v ? "output" : "value");
     sbuf b = {0};
-    repr_value(&b, v);
+    if (!repr_value(&b, v, 0)) {
+        free(b.p);
+        too_deep("value.repr");
+        return MP_EINVAL;
+    }
     if (!sb_grow(&b, 0)) {
         free(b.p);
         return mp__err(MP_ENOMEM, "value.repr: out of memory");
