@@ -59,10 +59,16 @@ MP__HIDDEN void mp__shm_free(void *p, size_t size);
  * Liveness of a thread or process id (tid): false only when it surely is gone. */
 MP__HIDDEN bool mp__tid_alive(int32_t tid);
 MP__HIDDEN int32_t mp__gettid(void);
-/* Children forked outside mp_process (pool workers): the parent takes the next
- * number of CPython's process counter; the child then takes the name
- * "<prefix>-<identity>" (CPython: ForkPoolWorker-1) and a fresh counter. */
-MP__HIDDEN unsigned mp__child_number(void);
-MP__HIDDEN void mp__child_identity(const char *prefix, unsigned number);
+/* Children forked outside mp_process (pool workers).  Before fork the parent
+ * takes the next number of CPython's process counter and formats the child's
+ * name "<prefix>-<identity>" (CPython: ForkPoolWorker-1) into *id; right after
+ * fork the child adopts it.  The strings stay in *id (the child must keep it
+ * alive): no allocation in the child, whose first writes to fresh heap pages
+ * would each cost a copy-on-write fault. */
+typedef struct mp__child_id {
+    char name[96], ident[64];
+} mp__child_id;
+MP__HIDDEN void mp__child_prepare(mp__child_id *id, const char *prefix);
+MP__HIDDEN void mp__child_adopt(mp__child_id *id);
 
 #endif

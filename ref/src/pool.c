@@ -860,12 +860,12 @@ static void run_task(struct wctx *c, struct tslot *s)
     }
 }
 
-static _Noreturn void worker_main(mp_pool *p, int i, unsigned number)
+static _Noreturn void worker_main(mp_pool *p, int i, mp__child_id *id)
 {
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() != p->owner)
         _exit(70); /* the parent died before PDEATHSIG was armed */
-    mp__child_identity("ForkPoolWorker", number);
+    mp__child_adopt(id);
     /* The parent's unflushed stdio is the parent's to write, not ours too. */
     __fpurge(stdout);
     __fpurge(stderr);
@@ -1373,14 +1373,15 @@ static mp_status spawn(mp_pool *p, int i)
     atomic_store(&ws->rhead, 0);
     atomic_store(&ws->rtail, 0);
     p->rd[i].hdr = false;
-    unsigned number = mp__child_number();
+    mp__child_id id; /* in this frame, which the child never leaves */
+    mp__child_prepare(&id, "ForkPoolWorker");
     pid_t pid = fork();
     if (pid < 0) {
         p->w[i].need_spawn = true;
         return mp__errno(errno, "pool: fork of a worker");
     }
     if (pid == 0)
-        worker_main(p, i, number);
+        worker_main(p, i, &id);
     int fd = (int)syscall(SYS_pidfd_open, pid, 0); /* born close-on-exec */
     p->w[i] = (struct worker){.pid = pid, .pidfd = fd, .alive = true};
     p->nalive++;

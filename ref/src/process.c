@@ -607,22 +607,19 @@ void mp_process_free(mp_process *p)
 
 const char *mp_current_name(void) { return cur_name ? cur_name : "MainProcess"; }
 
-unsigned mp__child_number(void) { return atomic_fetch_add(&counter, 1) + 1; }
-
-void mp__child_identity(const char *prefix, unsigned number)
+void mp__child_prepare(mp__child_id *id, const char *prefix)
 {
+    unsigned n = atomic_fetch_add(&counter, 1) + 1;
     const char *parent = cur_ident ? cur_ident : "";
-    char ident[256], name[300];
-    snprintf(ident, sizeof ident, "%s%s%u", parent, *parent ? ":" : "", number);
-    snprintf(name, sizeof name, "%s-%s", prefix, ident);
-    /* On ENOMEM keep the parent's values rather than fail the child. */
-    char *n = strdup(name), *i = strdup(ident);
-    if (n)
-        cur_name = n;
-    if (i) {
-        cur_ident = i;
-        atomic_store(&counter, 0);
-    }
+    snprintf(id->ident, sizeof id->ident, "%s%s%u", parent, *parent ? ":" : "", n);
+    snprintf(id->name, sizeof id->name, "%s-%s", prefix, id->ident);
+}
+
+void mp__child_adopt(mp__child_id *id)
+{
+    cur_name = id->name;
+    cur_ident = id->ident;
+    atomic_store(&counter, 0);
     cur_daemon = true; /* CPython's pool workers are daemonic */
 }
 
