@@ -149,6 +149,7 @@ conformance-cpython: | $(DEPS_STAMP)
 catalogue-check: $(B)/conformance/suite-ref
 	@$(PYTHON) conformance/catalogue.py check --suite $(B)/conformance/suite-ref
 	@$(PYTHON) conformance/badinput_coverage.py
+	@$(PYTHON) conformance/mutants/mutate.py --check --work $(B)/mutants
 
 # ---------------------------------------------------------------- check
 # THE test command (README, .ci/run): every step fails the whole on failure.
