@@ -1143,3 +1143,62 @@ def MGR_QUEUE_GET_WOKEN():
         q.put(77, False)
         assert join(p) == 0
         assert q.qsize() == 0
+
+
+# ----------------------------------------------------------- killed clients
+
+def _proc_asleep(pid, timeout=10.0):
+    """Until process `pid` shows asleep ('S') in five readings 2 ms apart."""
+    deadline, seen = twin.now() + timeout, 0
+    while seen < 5:
+        assert twin.now() < deadline, f'process {pid} not asleep after {timeout} s'
+        with open(f'/proc/{pid}/stat') as f:
+            seen = seen + 1 if f.read().rsplit(')', 1)[1].split()[0] == 'S' else 0
+        time.sleep(0.002)
+
+
+def _killed_in_get(ready, q):
+    ready.set()
+    q.get()
+
+
+def _killed_in_acquire(ready, lk):
+    ready.set()
+    lk.acquire()
+
+
+def _kill_blocked(target, *args):
+    p = CTX.Process(target=target, args=args)
+    p.start()
+    assert args[0].wait(10)
+    _proc_asleep(p.pid)
+    p.kill()
+    p.join()
+    assert p.exitcode == -signal.SIGKILL, p.exitcode
+
+
+def MGR_CLIENT_KILLED_GET():
+    """differs: CPython's server thread of the dead client stays in get, takes
+    the next item and loses it."""
+    with manager() as m:
+        ready, q = m.Event(), m.Queue()
+        _kill_blocked(_killed_in_get, ready, q)
+        q.put('after')
+        try:
+            got = q.get(timeout=5.0)
+        except queue.Empty:
+            raise AssertionError('the item put after the getter died went to the dead getter') \
+                from None
+        assert got == 'after', got
+
+
+def MGR_CLIENT_KILLED_LOCK_WAITER():
+    """differs: CPython's server thread of the dead client takes the Lock at
+    the next release and holds it forever."""
+    with manager() as m:
+        ready, lk = m.Event(), m.Lock()
+        assert lk.acquire(False)
+        _kill_blocked(_killed_in_acquire, ready, lk)
+        lk.release()
+        assert lk.acquire(timeout=5.0), 'the Lock went to the dead waiter'
+        lk.release()

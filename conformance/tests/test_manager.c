@@ -1892,3 +1892,78 @@ MPT_TEST(manager, MGR_QUEUE_GET_WOKEN, "MGR-QUEUE-GET-WOKEN: a get blocked in on
     mp_manager_free(m);
     gc();
 }
+
+/* ===================================================== killed clients */
+
+struct killarg {
+    mp_proxy *ready, *q, *lock;
+};
+
+static int killed_in_get(void *arg)
+{
+    struct killarg *a = arg;
+    if (mp_mevent_set(a->ready))
+        return 1;
+    mp_value *v = NULL;
+    mp_mqueue_get(a->q, &v, MP_FOREVER); /* killed here */
+    return 2;
+}
+
+static int killed_in_acquire(void *arg)
+{
+    struct killarg *a = arg;
+    if (mp_mevent_set(a->ready))
+        return 1;
+    mp_mlock_acquire(a->lock, MP_FOREVER); /* killed here */
+    return 2;
+}
+
+/* Start fn in a child, wait until it is blocked in its manager call, SIGKILL and reap it. */
+static void kill_blocked(mp_target_fn fn, struct killarg *a)
+{
+    mp_process *p = mpt_start(fn, a);
+    MP_ASSERT_OK(mp_mevent_wait(a->ready, 10));
+    pid_t pid = 0;
+    MP_ASSERT_OK(mp_process_pid(p, &pid));
+    mpt_wait_asleep(pid); /* blocked in the call: the server holds its request */
+    MP_ASSERT_OK(mp_process_kill(p));
+    MP_ASSERT_OK(mp_process_join(p, MP_FOREVER));
+    int code = 0;
+    MP_ASSERT_OK(mp_process_exitcode(p, &code));
+    cr_assert_eq(code, -SIGKILL, "the child ended with %d, not killed in its call", code);
+    mp_process_free(p);
+}
+
+MPT_TEST(manager, MGR_CLIENT_KILLED_GET, "MGR-CLIENT-KILLED-GET: a client SIGKILLed while blocked in a manager Queue get takes no item: the next put reaches a live getter")
+{
+    mp_manager *m = start();
+    struct killarg a = {0};
+    MP_ASSERT_OK(mp_manager_event(m, &a.ready));
+    MP_ASSERT_OK(mp_manager_queue(m, 0, &a.q));
+    kill_blocked(killed_in_get, &a);
+    mp_value *item = mp_str("after"), *got = NULL;
+    MP_ASSERT_OK(mp_mqueue_put(a.q, item, MP_FOREVER));
+    MPT_ASSERT_PROMPT(mp_mqueue_get(a.q, &got, 5.0), MP_OK);
+    cr_assert(mp_value_equal(got, item), "the item went elsewhere");
+    mp_value_free(got);
+    mp_value_free(item);
+    mp_proxy_free(a.q);
+    mp_proxy_free(a.ready);
+    mp_manager_free(m);
+}
+
+MPT_TEST(manager, MGR_CLIENT_KILLED_LOCK_WAITER, "MGR-CLIENT-KILLED-LOCK-WAITER: a client SIGKILLed while waiting for a manager Lock is never granted it: release leaves it to the living")
+{
+    mp_manager *m = start();
+    struct killarg a = {0};
+    MP_ASSERT_OK(mp_manager_event(m, &a.ready));
+    MP_ASSERT_OK(mp_manager_lock(m, &a.lock));
+    MP_ASSERT_OK(mp_mlock_acquire(a.lock, 0));
+    kill_blocked(killed_in_acquire, &a);
+    MP_ASSERT_OK(mp_mlock_release(a.lock));
+    MPT_ASSERT_PROMPT(mp_mlock_acquire(a.lock, 5.0), MP_OK);
+    MP_ASSERT_OK(mp_mlock_release(a.lock));
+    mp_proxy_free(a.lock);
+    mp_proxy_free(a.ready);
+    mp_manager_free(m);
+}
