@@ -199,3 +199,127 @@ def BAR_CROSS_PROCESS():
         assert p.exitcode == 0, f'child {i} failed ({p.exitcode})'
     assert shared[0] == 2, f'{shared[0]} actions for 2 rounds'
     assert shared[1] == 7 and shared[2] == 7, f'index bits {shared[1]:#o} {shared[2]:#o}'
+
+
+# ------------------------------------------------------- killed processes
+# CPython hangs in each of these (the rows say 'differs'): every wait is run
+# in a daemon thread and judged after a bounded time, so a twin fails fast.
+
+import time  # noqa: E402
+
+from twins_queue import wait_asleep  # noqa: E402
+
+
+def _child_bwait(b):
+    try:
+        b.wait()
+    except Broken:
+        sys.exit(3)
+    sys.exit(0)
+
+
+def _await_n_waiting(b, want):
+    t0 = time.monotonic()
+    while b.n_waiting < want:
+        assert time.monotonic() - t0 < 10, f'n_waiting {b.n_waiting}, want {want}'
+        time.sleep(0.001)  # polling an observable fact, not synchronisation
+
+
+def _start_child_party(b, arrived):
+    p = mp.Process(target=_child_bwait, args=(b,))
+    p.start()
+    _await_n_waiting(b, arrived)
+    wait_asleep(p.pid)
+    return p
+
+
+class _Party(threading.Thread):
+    def __init__(self, b, timeout=None):
+        super().__init__(daemon=True)
+        self.b, self.timeout, self.got = b, timeout, None
+        self.start()
+
+    def run(self):
+        self.got = outcome(self.b.wait, self.timeout)[0]
+
+
+def _results_within(parties, limit):
+    t0 = time.monotonic()
+    for t in parties:
+        t.join(max(0.0, limit - (time.monotonic() - t0)))
+    got = [t.got if not t.is_alive() else 'blocked' for t in parties]
+    return got
+
+
+def _kill_join(p):
+    p.kill()
+    p.join(10)
+    assert p.exitcode == -9, p.exitcode
+
+
+def BAR_PARTY_KILLED():
+    b = mp.Barrier(4)
+    dead = _start_child_party(b, 1)
+    ts = [_Party(b, None), _Party(b, 30.0)]
+    _await_n_waiting(b, 3)
+    dead.kill()
+    got = _results_within(ts, 3.0)
+    assert got == ['EBROKEN', 'EBROKEN'], f'survivors: {got}'
+    dead.join(10)
+    assert b.broken
+    assert prompt(outcome, b.wait)[0] == 'EBROKEN'
+
+
+def BAR_PARTY_KILLED_LAST_ARRIVES():
+    actions = []
+    b = mp.Barrier(2, action=lambda: actions.append(1))
+    _kill_join(_start_child_party(b, 1))
+    got = _results_within([_Party(b, None)], 1.0)
+    assert got == ['EBROKEN'], f'the last arrival: {got}'
+    assert actions == [], 'the action ran for a generation with a dead party'
+    assert b.broken
+
+
+def BAR_PARTY_KILLED_RESET():
+    b = mp.Barrier(2)
+    _kill_join(_start_child_party(b, 1))
+    t = threading.Thread(target=b.reset, daemon=True)
+    t.start()
+    t.join(1.0)
+    assert not t.is_alive(), 'reset blocked'
+    assert not b.broken
+    ts = [_Party(b, 30.0), _Party(b, 30.0)]
+    got = _results_within(ts, 2.0)
+    assert got == ['OK', 'OK'], f'live parties: {got}'
+
+
+_in_victim = False
+_in_action = None
+
+
+def _blocking_action():
+    if _in_victim:
+        _in_action.set()
+        while True:
+            time.sleep(100)  # killed here
+
+
+def _child_victim(b):
+    global _in_victim
+    _in_victim = True
+    _child_bwait(b)
+
+
+def BAR_ACTION_KILLED():
+    global _in_action
+    _in_action = mp.Event()
+    b = mp.Barrier(3, action=_blocking_action)
+    ts = [_Party(b, None), _Party(b, None)]
+    _await_n_waiting(b, 2)
+    victim = mp.Process(target=_child_victim, args=(b,))
+    victim.start()
+    assert _in_action.wait(10.0)
+    victim.kill()
+    got = _results_within(ts, 3.0)
+    assert got == ['EBROKEN', 'EBROKEN'], f'waiting parties: {got}'
+    victim.join(10)

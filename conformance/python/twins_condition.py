@@ -240,3 +240,125 @@ def COND_CROSS_PROCESS():
     c.release()
     p.join(30.0)
     assert p.exitcode == 0, f'the child\'s wait: exitcode {p.exitcode}'
+
+
+# ------------------------------------------------------- killed processes
+# A child "is in wait" once the parent could take the lock after the child
+# announced itself holding it.  Exit code 0: wait returned True; 3: False.
+
+import time  # noqa: E402
+
+from twins_queue import wait_asleep  # noqa: E402
+
+
+def _child_cwait(c, ready, timeout):
+    with c:
+        ready.set()
+        r = c.wait(timeout)
+    sys.exit(0 if r else 3)
+
+
+def _start_cwaiter(c, ready, timeout=10.0):
+    ready.clear()
+    p = mp.Process(target=_child_cwait, args=(c, ready, timeout))
+    p.start()
+    assert ready.wait(10.0)
+    assert c.acquire(timeout=10.0)
+    c.release()
+    return p
+
+
+def _kill_join(p):
+    p.kill()
+    p.join(10)
+    assert p.exitcode == -9, p.exitcode
+
+
+def _bounded(fn, limit):
+    """fn() in a daemon thread; fails when it has not returned within limit s."""
+    out = []
+    t = threading.Thread(target=lambda: out.append(fn()), daemon=True)
+    t.start()
+    t.join(limit)
+    assert not t.is_alive(), f'{getattr(fn, "__name__", fn)} blocked for {limit} s'
+    return out[0] if out else None
+
+
+def _notify(c, n):
+    def run():
+        with c:
+            if n is None:
+                c.notify_all()
+            else:
+                c.notify(n)
+    run.__name__ = 'notify_all' if n is None else f'notify({n})'
+    return run
+
+
+def _exit_within(p, limit, what):
+    p.join(limit)
+    assert p.exitcode is not None, f'{what} still blocked after {limit} s'
+    return p.exitcode
+
+
+def COND_WAITER_KILLED_NOTIFY():
+    c, ready = mp.Condition(), mp.Event()
+    dead = _start_cwaiter(c, ready)
+    live = _start_cwaiter(c, ready)
+    wait_asleep(dead.pid)
+    _kill_join(dead)
+    _bounded(_notify(c, 1), 2.0)
+    assert _exit_within(live, 2.0, 'the live waiter') == 0
+
+
+def COND_WAITER_KILLED_NOTIFY_ALL():
+    c, ready = mp.Condition(), mp.Event()
+    a = _start_cwaiter(c, ready)
+    dead = _start_cwaiter(c, ready)
+    z = _start_cwaiter(c, ready)
+    wait_asleep(dead.pid)
+    _kill_join(dead)
+    _bounded(_notify(c, None), 2.0)
+    assert _exit_within(a, 2.0, 'the first live waiter') == 0
+    assert _exit_within(z, 2.0, 'the last live waiter') == 0
+
+
+def COND_WAITER_KILLED_NOTIFIED():
+    c, ready = mp.Condition(), mp.Event()
+    # CPython's notify wakes whichever sleeper the semaphore serves first:
+    # both asleep in arrival order makes that the oldest (futex FIFO).
+    dead = _start_cwaiter(c, ready)
+    wait_asleep(dead.pid)
+    nxt = _start_cwaiter(c, ready)
+    wait_asleep(nxt.pid)
+    assert c.acquire(timeout=10.0)
+    c.notify(1)  # the oldest: dead
+    wait_asleep(dead.pid)  # blocked on the lock we hold: still in wait()
+    _kill_join(dead)
+    c.release()
+    nxt.join(0.3)
+    assert nxt.exitcode is None, 'the notification was passed on'
+    assert twin.locked(c) is False, 'the lock was left held'
+    _bounded(_notify(c, 1), 2.0)
+    assert _exit_within(nxt, 2.0, 'the next waiter') == 0
+
+
+def _child_notify_hold(c, ready):
+    c.acquire()
+    c.notify(1)
+    ready.set()
+    while True:
+        time.sleep(100)  # killed by the parent holding the lock
+
+
+def COND_LOCK_HOLDER_KILLED():
+    # Python has no MP_EOWNERDEAD: the twin checks that the waiter returns.
+    c, ready = mp.Condition(), mp.Event()
+    waiter = _start_cwaiter(c, ready)
+    ready.clear()
+    holder = mp.Process(target=_child_notify_hold, args=(c, ready))
+    holder.start()
+    assert ready.wait(10.0)
+    holder.kill()
+    _exit_within(waiter, 3.0, 'the notified waiter')
+    holder.join(10)

@@ -16,7 +16,7 @@ import time
 
 import twin
 from multiprocessing.reduction import ForkingPickler
-from twins_queue import MIB, Procs, join, prompt, seeded
+from twins_queue import MIB, Procs, join, prompt, seeded, wait_asleep
 
 MP_MSG_MAX = 1 << 30
 
@@ -255,6 +255,73 @@ def PIPE_RECV_PEER_KILLED_MID_MESSAGE():
         assert r[0] == 'exc' and type(r[1]) is OSError, f'recv_bytes gave {r}'
         prompt(EOFError, a.recv_bytes)
         assert join(p) == -signal.SIGKILL
+
+
+STUCK_SIZE = 8 * MIB  # more than any socket or pipe buffer holds
+
+
+def child_send_stuck(a, b, sending, dfl_sigpipe=False):
+    """Exit code 0: the large send raised EOFError, BrokenPipeError or
+    ConnectionResetError; 3: it succeeded; 4: another exception."""
+    if dfl_sigpipe:
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # a C program's disposition
+    a.close()
+    b.send_bytes(b'first')
+    msg = seeded(STUCK_SIZE, 5)
+    sending.set()
+    try:
+        b.send_bytes(msg)
+    except (EOFError, BrokenPipeError, ConnectionResetError):
+        os._exit(0)
+    except BaseException:  # noqa: B902 - reported through the exit code
+        os._exit(4)
+    os._exit(3)
+
+
+def child_recv_idle(a, b, ready):
+    b.close()
+    ready.set()
+    while True:
+        time.sleep(100)  # killed by the parent, having read nothing
+
+
+def PIPE_SEND_PEER_KILLED():
+    a, b = mp.Pipe(False)
+    ready, sending = mp.Event(), mp.Event()
+    with Procs() as ps:
+        rx = ps.start(child_recv_idle, a, b, ready)
+        assert ready.wait(10)
+        tx = ps.start(child_send_stuck, a, b, sending, True)
+        a.close()
+        b.close()
+        assert sending.wait(10)
+        wait_asleep(tx.pid)
+        assert tx.exitcode is None, 'the sender did not block in its send'
+        rx.kill()
+        t0 = time.monotonic()
+        code = join(tx, 10)
+        assert code != -signal.SIGPIPE, ("the receiver's death killed the blocked sender with "
+                                         'SIGPIPE (its default action): CPython does not '
+                                         'suppress it, the interpreter merely ignores SIGPIPE')
+        assert code == 0, f'the blocked send ended with exit code {code}'
+        assert time.monotonic() - t0 < 2.0, f'the sender took {time.monotonic() - t0:.3f} s'
+        assert join(rx) == -signal.SIGKILL
+
+
+def PIPE_SEND_KILLED_MID_MESSAGE():
+    a, b = mp.Pipe(False)
+    sending = mp.Event()
+    with Procs() as ps:
+        tx = ps.start(child_send_stuck, a, b, sending)
+        b.close()
+        assert sending.wait(10)
+        wait_asleep(tx.pid)
+        tx.kill()
+        assert join(tx) == -signal.SIGKILL
+        expect(a, b'first')
+        r, t = bounded(a.recv_bytes, 10)
+        assert r[0] == 'exc' and type(r[1]) is OSError, f'recv_bytes gave {r}'
+        prompt(EOFError, a.recv_bytes)
 
 
 # ----------------------------------------------------------------- framing

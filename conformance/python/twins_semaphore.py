@@ -108,3 +108,77 @@ def SEM_CROSS_PROCESS_LIMIT():
     assert sh[2] == 6 * 200, sh[2]
     assert 1 <= sh[1] <= 2, f'{sh[1]} inside at once'
     assert s.get_value() == 2
+
+
+# ------------------------------------------------------- killed processes
+
+from twins_queue import wait_asleep  # noqa: E402
+
+
+def _child_acquire(s, ready):
+    ready.set()
+    sys.exit(0 if s.acquire(timeout=5.0) else 3)
+
+
+def _child_hold_unit(s, ready):
+    if not s.acquire(False):
+        sys.exit(1)
+    ready.set()
+    while True:
+        threading.Event().wait(100)  # killed by the parent while holding the unit
+
+
+def _start_ready(fn, s, ready, asleep):
+    ready.clear()
+    p = mp.Process(target=fn, args=(s, ready))
+    p.start()
+    assert ready.wait(10.0)
+    if asleep:
+        wait_asleep(p.pid)
+    return p
+
+
+def _kill_join(p):
+    p.kill()
+    p.join(10)
+    assert p.exitcode == -9, p.exitcode
+
+
+def SEM_KILLED_WAITER():
+    s, ready = mp.Semaphore(0), mp.Event()
+    _kill_join(_start_ready(_child_acquire, s, ready, True))
+    assert s.get_value() == 0, s.get_value()
+    prompt(s.release)
+    assert s.get_value() == 1, 'the dead waiter took the release'
+    assert prompt(lambda: s.acquire(False)) is True
+    live = _start_ready(_child_acquire, s, ready, True)
+    t0 = twin.now()
+    prompt(s.release)
+    live.join(10)
+    assert live.exitcode == 0, f'the live waiter was not served ({live.exitcode})'
+    assert twin.now() - t0 < 2.0, f'the live waiter took {twin.now() - t0:.3f} s'
+    assert s.get_value() == 0, s.get_value()
+
+
+def SEM_KILLED_HOLDER():
+    s, ready = mp.Semaphore(2), mp.Event()
+    p = _start_ready(_child_hold_unit, s, ready, False)
+    assert s.get_value() == 1
+    _kill_join(p)
+    assert s.get_value() == 1, "the dead holder's unit came back"
+    assert prompt(lambda: s.acquire(False)) is True
+    twin.assert_timed(lambda: s.acquire(timeout=0.1), None, 0.1)
+    s.release()  # on the dead holder's behalf
+    assert prompt(lambda: s.acquire(False)) is True
+    assert s.get_value() == 0
+
+
+def BSEM_KILLED_HOLDER_RELEASE():
+    s, ready = mp.BoundedSemaphore(1), mp.Event()
+    _kill_join(_start_ready(_child_hold_unit, s, ready, False))
+    assert s.get_value() == 0
+    assert prompt(lambda: s.acquire(False)) is False
+    prompt(s.release)
+    assert s.get_value() == 1
+    twin.assert_raises(ValueError, s.release)
+    assert s.get_value() == 1

@@ -1,7 +1,10 @@
 /* Barrier (threading.Barrier's semantics, shared between processes). */
 #include <pthread.h>
+#include <sched.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "mpt.h"
 
@@ -144,12 +147,13 @@ MPT_TEST(barrier, BAR_SINGLE_PARTY, "BAR-SINGLE-PARTY: a barrier of one party ne
 struct stuck {
     mp_barrier *b;
     mp_status got;
+    double timeout; /* 0: 10 s */
 };
 
 static void *stuck_thread(void *arg)
 {
     struct stuck *s = arg;
-    s->got = mp_barrier_wait(s->b, 10.0, NULL);
+    s->got = mp_barrier_wait(s->b, s->timeout != 0 ? s->timeout : 10.0, NULL);
     return NULL;
 }
 
@@ -298,4 +302,162 @@ MPT_TEST(barrier, BAR_CROSS_PROCESS, "BAR-CROSS-PROCESS: three processes pass a 
     cr_assert_eq(atomic_load(&x.shared[2]), 7);
     mp_barrier_free(x.b);
     munmap((void *)x.shared, 4 * sizeof(int));
+}
+
+/* ------------------------------------------------------ killed processes */
+
+/* n_waiting is the observable fact that parties have arrived. */
+static void await_n_waiting(mp_barrier *b, unsigned want)
+{
+    unsigned n = 0;
+    double t0 = mpt_now();
+    while (mp_barrier_n_waiting(b, &n) == MP_OK && n < want && mpt_now() - t0 < mpt_slack(10))
+        sched_yield();
+    cr_assert_eq(n, want);
+}
+
+static int child_bwait(void *arg)
+{
+    return (int)mp_barrier_wait(arg, MP_FOREVER, NULL);
+}
+
+/* Starts a child party and returns once it is asleep in wait, the
+ * `arrived`-th party. */
+static mp_process *start_child_party(mp_barrier *b, unsigned arrived)
+{
+    mp_process *p = mpt_start(child_bwait, b);
+    await_n_waiting(b, arrived);
+    pid_t pid = 0;
+    MP_ASSERT_OK(mp_process_pid(p, &pid));
+    mpt_wait_asleep(pid);
+    return p;
+}
+
+static void start_thread_party(struct stuck *s, pthread_t *t, mp_barrier *b, double timeout)
+{
+    *s = (struct stuck){.b = b, .got = MP_ENOTSUP};
+    s->timeout = timeout;
+    cr_assert(pthread_create(t, NULL, stuck_thread, s) == 0);
+}
+
+MPT_TEST(barrier, BAR_PARTY_KILLED, "BAR-PARTY-KILLED: a party SIGKILLed while waiting breaks the barrier: survivors, even with MP_FOREVER, get MP_EBROKEN within a bounded time")
+{
+    mp_barrier *b = NULL;
+    MP_ASSERT_OK(mp_barrier_new(&b, 4, NULL, NULL, MP_FOREVER));
+    mp_process *dead = start_child_party(b, 1);
+    struct stuck s[2];
+    pthread_t t[2];
+    start_thread_party(&s[0], &t[0], b, MP_FOREVER);
+    start_thread_party(&s[1], &t[1], b, 30.0);
+    await_n_waiting(b, 3);
+    /* Not joined until the survivors are out: a zombie is dead too. */
+    MP_ASSERT_OK(mp_process_kill(dead));
+    double t0 = mpt_now();
+    for (int i = 0; i < 2; i++) {
+        pthread_join(t[i], NULL);
+        MP_ASSERT_STATUS(s[i].got, MP_EBROKEN);
+    }
+    cr_assert(mpt_now() - t0 < mpt_slack(2.0), "the survivors took %.3f s", mpt_now() - t0);
+    cr_assert_eq(mpt_join(dead), -SIGKILL);
+    bool broken = false;
+    MP_ASSERT_OK(mp_barrier_broken(b, &broken));
+    cr_assert(broken);
+    MPT_ASSERT_PROMPT(mp_barrier_wait(b, MP_FOREVER, NULL), MP_EBROKEN);
+    mp_barrier_free(b);
+}
+
+MPT_TEST(barrier, BAR_PARTY_KILLED_LAST_ARRIVES, "BAR-PARTY-KILLED-LAST-ARRIVES: the arrival that completes a generation with a killed party gets MP_EBROKEN at once; no action runs")
+{
+    _Atomic int actions = 0;
+    mp_barrier *b = NULL;
+    MP_ASSERT_OK(mp_barrier_new(&b, 2, count_action, &actions, MP_FOREVER));
+    mp_process *dead = start_child_party(b, 1);
+    MP_ASSERT_OK(mp_process_kill(dead));
+    cr_assert_eq(mpt_join(dead), -SIGKILL);
+    unsigned idx = 99;
+    MPT_ASSERT_PROMPT(mp_barrier_wait(b, MP_FOREVER, &idx), MP_EBROKEN);
+    cr_assert_eq(idx, 99, "index written on failure");
+    cr_assert_eq(atomic_load(&actions), 0, "the action ran for a generation with a dead party");
+    bool broken = false;
+    MP_ASSERT_OK(mp_barrier_broken(b, &broken));
+    cr_assert(broken);
+    unsigned n = 99;
+    MP_ASSERT_OK(mp_barrier_n_waiting(b, &n));
+    cr_assert_eq(n, 0);
+    mp_barrier_free(b);
+}
+
+MPT_TEST(barrier, BAR_PARTY_KILLED_RESET, "BAR-PARTY-KILLED-RESET: reset right after a party was killed in wait makes the barrier usable: live parties pass within a bounded time")
+{
+    mp_barrier *b = NULL;
+    MP_ASSERT_OK(mp_barrier_new(&b, 2, NULL, NULL, MP_FOREVER));
+    mp_process *dead = start_child_party(b, 1);
+    MP_ASSERT_OK(mp_process_kill(dead));
+    cr_assert_eq(mpt_join(dead), -SIGKILL);
+    /* Nobody has looked at the dead party yet: reset must still work. */
+    MPT_ASSERT_PROMPT(mp_barrier_reset(b), MP_OK);
+    bool broken = true;
+    MP_ASSERT_OK(mp_barrier_broken(b, &broken));
+    cr_assert(!broken);
+    struct party p[2];
+    double t0 = mpt_now();
+    run_parties(b, 2, 2, 30.0, p, NULL);
+    cr_assert(mpt_now() - t0 < mpt_slack(2.0), "the live parties took %.3f s", mpt_now() - t0);
+    for (int i = 0; i < 2; i++)
+        for (int r = 0; r < 2; r++)
+            MP_ASSERT_STATUS(p[i].got[r], MP_OK);
+    cr_assert_eq(p[0].index[0] + p[1].index[0], 1u, "indexes %u %u", p[0].index[0], p[1].index[0]);
+    mp_barrier_free(b);
+}
+
+/* The action blocks in the victim process only, which is killed there. */
+static bool in_victim;
+
+static int blocking_action(void *arg)
+{
+    if (in_victim) {
+        mp_event_set(arg);
+        for (;;)
+            pause();
+    }
+    return 0;
+}
+
+static int child_victim(void *arg)
+{
+    in_victim = true;
+    return (int)mp_barrier_wait(arg, MP_FOREVER, NULL);
+}
+
+MPT_TEST(barrier, BAR_ACTION_KILLED, "BAR-ACTION-KILLED: a party SIGKILLed while running the action breaks the barrier: the waiting parties get MP_EBROKEN within a bounded time")
+{
+    mp_event *in_action = NULL;
+    MP_ASSERT_OK(mp_event_new(&in_action));
+    mp_barrier *b = NULL;
+    MP_ASSERT_OK(mp_barrier_new(&b, 3, blocking_action, in_action, MP_FOREVER));
+    struct stuck s[2];
+    pthread_t t[2];
+    start_thread_party(&s[0], &t[0], b, MP_FOREVER);
+    start_thread_party(&s[1], &t[1], b, MP_FOREVER);
+    await_n_waiting(b, 2);
+    mp_process *victim = mpt_start(child_victim, b); /* the last: it runs the action */
+    MP_ASSERT_OK(mp_event_wait(in_action, 10.0));
+    MP_ASSERT_OK(mp_process_kill(victim));
+    double t0 = mpt_now();
+    for (int i = 0; i < 2; i++) {
+        pthread_join(t[i], NULL);
+        MP_ASSERT_STATUS(s[i].got, MP_EBROKEN);
+    }
+    cr_assert(mpt_now() - t0 < mpt_slack(2.0), "the survivors took %.3f s", mpt_now() - t0);
+    cr_assert_eq(mpt_join(victim), -SIGKILL);
+    bool broken = false;
+    MP_ASSERT_OK(mp_barrier_broken(b, &broken));
+    cr_assert(broken);
+    MP_ASSERT_OK(mp_barrier_reset(b));
+    struct party p[3];
+    run_parties(b, 3, 1, 10.0, p, NULL);
+    for (int i = 0; i < 3; i++)
+        MP_ASSERT_STATUS(p[i].got[0], MP_OK);
+    mp_barrier_free(b);
+    mp_event_free(in_action);
 }

@@ -3,8 +3,10 @@
  * to be inside wait() because it announced itself while holding the lock and
  * only wait() released it. */
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "mpt.h"
 
@@ -344,4 +346,154 @@ MPT_TEST(condition, COND_CROSS_PROCESS, "COND-CROSS-PROCESS: a child's notify wa
     cr_assert_eq(mpt_join(p), 0);
     mp_condition_free(x.c);
     munmap(x.ready, sizeof(int));
+}
+
+/* ------------------------------------------------------ killed processes */
+
+/* A child "is in wait" once the parent could take the lock after the child
+ * announced itself holding it: only wait() gives it up. */
+struct ck {
+    mp_condition *c;
+    mp_event *ready;
+    double timeout;
+};
+
+static pid_t pid_of(mp_process *p)
+{
+    pid_t pid = 0;
+    MP_ASSERT_OK(mp_process_pid(p, &pid));
+    return pid;
+}
+
+/* Exit code: the status of wait (the lock released after it). */
+static int child_cwait(void *arg)
+{
+    struct ck *k = arg;
+    if (mp_condition_acquire(k->c, MP_FOREVER) != MP_OK)
+        return 100;
+    mp_event_set(k->ready);
+    mp_status s = mp_condition_wait(k->c, k->timeout);
+    mp_condition_release(k->c);
+    return (int)s;
+}
+
+static mp_process *start_cwaiter(struct ck *k, double timeout)
+{
+    k->timeout = timeout;
+    MP_ASSERT_OK(mp_event_clear(k->ready));
+    mp_process *p = mpt_start(child_cwait, k);
+    MP_ASSERT_OK(mp_event_wait(k->ready, 10.0));
+    MP_ASSERT_OK(mp_condition_acquire(k->c, MP_FOREVER));
+    MP_ASSERT_OK(mp_condition_release(k->c));
+    return p;
+}
+
+static void ck_new(struct ck *k)
+{
+    MP_ASSERT_OK(mp_condition_new(&k->c, NULL));
+    MP_ASSERT_OK(mp_event_new(&k->ready));
+}
+
+static void ck_free(struct ck *k)
+{
+    mp_event_free(k->ready);
+    mp_condition_free(k->c);
+}
+
+static void kill_join(mp_process *p)
+{
+    MP_ASSERT_OK(mp_process_kill(p));
+    cr_assert_eq(mpt_join(p), -SIGKILL);
+}
+
+MPT_TEST(condition, COND_WAITER_KILLED_NOTIFY, "COND-WAITER-KILLED-NOTIFY: notify(1) skips a waiter SIGKILLed in wait and wakes the next live one")
+{
+    struct ck k;
+    ck_new(&k);
+    mp_process *dead = start_cwaiter(&k, 10.0); /* the oldest: notify's first pick */
+    mp_process *live = start_cwaiter(&k, 10.0);
+    mpt_wait_asleep(pid_of(dead));
+    kill_join(dead);
+    double t0 = mpt_now();
+    MPT_ASSERT_PROMPT(mp_condition_acquire(k.c, MP_FOREVER), MP_OK);
+    MPT_ASSERT_PROMPT(mp_condition_notify(k.c, 1), MP_OK);
+    MP_ASSERT_OK(mp_condition_release(k.c));
+    cr_assert_eq(mpt_join(live), MP_OK, "the live waiter was not notified");
+    cr_assert(mpt_now() - t0 < mpt_slack(2.0), "the live waiter took %.3f s", mpt_now() - t0);
+    ck_free(&k);
+}
+
+MPT_TEST(condition, COND_WAITER_KILLED_NOTIFY_ALL, "COND-WAITER-KILLED-NOTIFY-ALL: with a waiter SIGKILLed in wait, notify_all returns at once and wakes every live waiter")
+{
+    struct ck k;
+    ck_new(&k);
+    mp_process *a = start_cwaiter(&k, 10.0);
+    mp_process *dead = start_cwaiter(&k, 10.0);
+    mp_process *c = start_cwaiter(&k, 10.0);
+    mpt_wait_asleep(pid_of(dead));
+    kill_join(dead);
+    double t0 = mpt_now();
+    MP_ASSERT_OK(mp_condition_acquire(k.c, MP_FOREVER));
+    MPT_ASSERT_PROMPT(mp_condition_notify_all(k.c), MP_OK);
+    MP_ASSERT_OK(mp_condition_release(k.c));
+    cr_assert_eq(mpt_join(a), MP_OK, "the first live waiter was not woken");
+    cr_assert_eq(mpt_join(c), MP_OK, "the last live waiter was not woken");
+    cr_assert(mpt_now() - t0 < mpt_slack(2.0), "the live waiters took %.3f s", mpt_now() - t0);
+    ck_free(&k);
+}
+
+MPT_TEST(condition, COND_WAITER_KILLED_NOTIFIED, "COND-WAITER-KILLED-NOTIFIED: a waiter killed after notify(1) chose it, before it got the lock back, takes that notification with it; the lock is free")
+{
+    struct ck k;
+    ck_new(&k);
+    mp_process *dead = start_cwaiter(&k, 10.0);
+    mp_process *next = start_cwaiter(&k, 10.0);
+    MP_ASSERT_OK(mp_condition_acquire(k.c, MP_FOREVER));
+    MP_ASSERT_OK(mp_condition_notify(k.c, 1)); /* the oldest: dead */
+    /* Asleep: waking, or blocked on the lock we hold -- in wait() either way. */
+    mpt_wait_asleep(pid_of(dead));
+    kill_join(dead);
+    MP_ASSERT_OK(mp_condition_release(k.c));
+    /* The notification is not passed on: the next waiter stays in wait. */
+    MP_ASSERT_STATUS(mp_process_join(next, 0.3), MP_TIMEOUT);
+    /* The dead waiter never held the lock again, so it is not abandoned. */
+    MPT_ASSERT_PROMPT(mp_condition_acquire(k.c, MP_FOREVER), MP_OK);
+    MP_ASSERT_OK(mp_condition_notify(k.c, 1));
+    MP_ASSERT_OK(mp_condition_release(k.c));
+    cr_assert_eq(mpt_join(next), MP_OK, "a later notify did not wake the next waiter");
+    ck_free(&k);
+}
+
+/* Takes the lock (free only once the waiter is in wait), notifies, says so,
+ * and is killed holding the lock. */
+static int child_notify_hold(void *arg)
+{
+    struct ck *k = arg;
+    if (mp_condition_acquire(k->c, MP_FOREVER) != MP_OK)
+        return 1;
+    if (mp_condition_notify(k->c, 1) != MP_OK)
+        return 2;
+    mp_event_set(k->ready);
+    for (;;)
+        pause();
+}
+
+MPT_TEST(condition, COND_LOCK_HOLDER_KILLED, "COND-LOCK-HOLDER-KILLED: a notified waiter whose notifier is SIGKILLed holding the lock returns MP_EOWNERDEAD from wait, holding the lock")
+{
+    struct ck k;
+    ck_new(&k);
+    mp_process *waiter = start_cwaiter(&k, 10.0);
+    MP_ASSERT_OK(mp_event_clear(k.ready));
+    mp_process *holder = mpt_start(child_notify_hold, &k);
+    MP_ASSERT_OK(mp_event_wait(k.ready, 10.0));
+    /* Not joined yet: the dead holder is a zombie while the waiter decides. */
+    MP_ASSERT_OK(mp_process_kill(holder));
+    double t0 = mpt_now();
+    cr_assert_eq(mpt_join(waiter), MP_EOWNERDEAD, "wait did not report the dead holder");
+    cr_assert(mpt_now() - t0 < mpt_slack(3.0), "took %.3f s to notice", mpt_now() - t0);
+    cr_assert_eq(mpt_join(holder), -SIGKILL);
+    /* The waiter released the lock it took over. */
+    MPT_ASSERT_PROMPT(mp_condition_acquire(k.c, MP_NOWAIT), MP_OK);
+    MP_ASSERT_OK(mp_condition_release(k.c));
+    ck_free(&k);
 }

@@ -468,6 +468,113 @@ MPT_TEST(pipe, PIPE_RECV_PEER_KILLED_MID_MESSAGE,
     mp_conn_free(k.b);
 }
 
+/* A message no socket buffer holds, so that its sender blocks in send. */
+#define STUCK_SIZE ((size_t)8 << 20)
+
+struct stuck_send {
+    mp_conn *a, *b;     /* a receives, b sends */
+    mp_event *ready;    /* the receiver child has closed its copy of b */
+    mp_event *sending;  /* the sender's next call is the large send */
+};
+
+static pid_t pid_of(mp_process *p)
+{
+    pid_t pid = 0;
+    MP_ASSERT_OK(mp_process_pid(p, &pid));
+    return pid;
+}
+
+/* Exit code: the status of a send of STUCK_SIZE bytes (after an optional
+ * small message), or death by a signal. */
+static int child_send_stuck(void *arg)
+{
+    struct stuck_send *k = arg;
+    mp_conn_close(k->a);
+    if (mp_conn_send_bytes(k->b, "first", 5) != MP_OK)
+        return 100;
+    unsigned char *msg = malloc(STUCK_SIZE);
+    if (!msg)
+        return 101;
+    pattern(msg, STUCK_SIZE, 5);
+    mp_event_set(k->sending);
+    mp_status s = mp_conn_send_bytes(k->b, msg, STUCK_SIZE);
+    free(msg);
+    return (int)s;
+}
+
+/* Holds the receiving end, reads nothing, and is killed. */
+static int child_recv_idle(void *arg)
+{
+    struct stuck_send *k = arg;
+    if (mp_conn_close(k->b) != MP_OK)
+        return 1;
+    mp_event_set(k->ready);
+    for (;;)
+        pause();
+}
+
+static void stuck_new(struct stuck_send *k)
+{
+    new_pipe(&k->a, &k->b, false);
+    MP_ASSERT_OK(mp_event_new(&k->ready));
+    MP_ASSERT_OK(mp_event_new(&k->sending));
+}
+
+static void stuck_free(struct stuck_send *k)
+{
+    mp_event_free(k->ready);
+    mp_event_free(k->sending);
+    mp_conn_free(k->a);
+    mp_conn_free(k->b);
+}
+
+MPT_TEST(pipe, PIPE_SEND_PEER_KILLED,
+         "PIPE-SEND-PEER-KILLED: a sender blocked in a large send gets MP_EOF promptly when the receiver is SIGKILLed; SIGPIPE does not kill it")
+{
+    struct stuck_send k;
+    stuck_new(&k);
+    mp_process *rx = mpt_start(child_recv_idle, &k);
+    MP_ASSERT_OK(mp_event_wait(k.ready, 10.0));
+    mp_process *tx = mpt_start(child_send_stuck, &k);
+    /* Every other copy of the receiving end is closed: only rx holds one. */
+    MP_ASSERT_OK(mp_conn_close(k.a));
+    MP_ASSERT_OK(mp_conn_close(k.b));
+    MP_ASSERT_OK(mp_event_wait(k.sending, 10.0));
+    mpt_wait_asleep(pid_of(tx));
+    bool alive = false;
+    MP_ASSERT_OK(mp_process_is_alive(tx, &alive));
+    cr_assert(alive, "the sender did not block in its send");
+    MP_ASSERT_OK(mp_process_kill(rx));
+    double t0 = mpt_now();
+    int code = mpt_join(tx);
+    cr_assert(code != -SIGPIPE, "SIGPIPE killed the sender");
+    cr_assert_eq(code, MP_EOF, "the blocked send returned %s", mp_status_name((mp_status)code));
+    cr_assert(mpt_now() - t0 < mpt_slack(2.0), "the sender took %.3f s", mpt_now() - t0);
+    cr_assert_eq(mpt_join(rx), -SIGKILL);
+    stuck_free(&k);
+}
+
+MPT_TEST(pipe, PIPE_SEND_KILLED_MID_MESSAGE,
+         "PIPE-SEND-KILLED-MID-MESSAGE: a sender SIGKILLed while blocked in a large send: the earlier message arrives, then MP_EPROTO, then MP_EOF")
+{
+    struct stuck_send k;
+    stuck_new(&k);
+    mp_process *tx = mpt_start(child_send_stuck, &k);
+    MP_ASSERT_OK(mp_conn_close(k.b));
+    MP_ASSERT_OK(mp_event_wait(k.sending, 10.0));
+    mpt_wait_asleep(pid_of(tx));
+    MP_ASSERT_OK(mp_process_kill(tx));
+    cr_assert_eq(mpt_join(tx), -SIGKILL);
+    expect_str(k.a, "first");
+    void *buf = NULL;
+    size_t len = 0;
+    MPT_ASSERT_PROMPT(mp_conn_recv_bytes(k.a, &buf, &len, 0), MP_EPROTO);
+    cr_assert(buf == NULL, "part of the message was delivered");
+    MPT_ASSERT_PROMPT(mp_conn_recv_bytes(k.a, &buf, &len, 0), MP_EOF);
+    cr_assert(buf == NULL);
+    stuck_free(&k);
+}
+
 /* ------------------------------------------------------------ framing */
 
 MPT_TEST(pipe, PIPE_WIRE_FORMAT,

@@ -2,8 +2,10 @@
  * limit that holds across processes. */
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "mpt.h"
 
@@ -161,4 +163,111 @@ MPT_TEST(semaphore, SEM_CROSS_PROCESS_LIMIT, "SEM-CROSS-PROCESS-LIMIT: six proce
     cr_assert_eq(value_of(a.s), 2);
     mp_semaphore_free(a.s);
     munmap(sh, sizeof *sh);
+}
+
+/* ------------------------------------------------------ killed processes */
+
+struct semkid {
+    mp_semaphore *s;
+    mp_event *ready;
+};
+
+static pid_t pid_of(mp_process *p)
+{
+    pid_t pid = 0;
+    MP_ASSERT_OK(mp_process_pid(p, &pid));
+    return pid;
+}
+
+/* Says it is about to block, then blocks in acquire: the first child is
+ * killed there, the second is served by a release. */
+static int child_acquire(void *arg)
+{
+    struct semkid *k = arg;
+    mp_event_set(k->ready);
+    return (int)mp_semaphore_acquire(k->s, 5.0);
+}
+
+/* Takes a unit, says so, and keeps it until it is killed. */
+static int child_hold_unit(void *arg)
+{
+    struct semkid *k = arg;
+    if (mp_semaphore_acquire(k->s, MP_NOWAIT) != MP_OK)
+        return 1;
+    mp_event_set(k->ready);
+    for (;;)
+        pause();
+}
+
+/* Starts fn, and returns once the child said so (and, when `asleep`, once
+ * the kernel shows it asleep in the call that followed). */
+static mp_process *start_ready(mp_target_fn fn, struct semkid *k, bool asleep)
+{
+    MP_ASSERT_OK(mp_event_clear(k->ready));
+    mp_process *p = mpt_start(fn, k);
+    MP_ASSERT_OK(mp_event_wait(k->ready, 10.0));
+    if (asleep)
+        mpt_wait_asleep(pid_of(p));
+    return p;
+}
+
+MPT_TEST(semaphore, SEM_KILLED_WAITER, "SEM-KILLED-WAITER: a process SIGKILLed while blocked in acquire takes no unit; a later release serves a live waiter")
+{
+    struct semkid k = {0};
+    MP_ASSERT_OK(mp_semaphore_new(&k.s, 0));
+    MP_ASSERT_OK(mp_event_new(&k.ready));
+    mp_process *dead = start_ready(child_acquire, &k, true);
+    MP_ASSERT_OK(mp_process_kill(dead));
+    cr_assert_eq(mpt_join(dead), -SIGKILL);
+    cr_assert_eq(value_of(k.s), 0);
+    /* With nobody waiting, the released unit stays there. */
+    MPT_ASSERT_PROMPT(mp_semaphore_release(k.s), MP_OK);
+    cr_assert_eq(value_of(k.s), 1);
+    MPT_ASSERT_PROMPT(mp_semaphore_acquire(k.s, MP_NOWAIT), MP_OK);
+    /* With a live waiter asleep, one release wakes it. */
+    mp_process *live = start_ready(child_acquire, &k, true);
+    double t0 = mpt_now();
+    MPT_ASSERT_PROMPT(mp_semaphore_release(k.s), MP_OK);
+    cr_assert_eq(mpt_join(live), MP_OK, "the live waiter was not served");
+    cr_assert(mpt_now() - t0 < mpt_slack(2.0), "the live waiter took %.3f s", mpt_now() - t0);
+    cr_assert_eq(value_of(k.s), 0);
+    mp_event_free(k.ready);
+    mp_semaphore_free(k.s);
+}
+
+MPT_TEST(semaphore, SEM_KILLED_HOLDER, "SEM-KILLED-HOLDER: a unit taken by a process that is then killed is lost (no owner) until some process releases one")
+{
+    struct semkid k = {0};
+    MP_ASSERT_OK(mp_semaphore_new(&k.s, 2));
+    MP_ASSERT_OK(mp_event_new(&k.ready));
+    mp_process *p = start_ready(child_hold_unit, &k, false);
+    cr_assert_eq(value_of(k.s), 1);
+    MP_ASSERT_OK(mp_process_kill(p));
+    cr_assert_eq(mpt_join(p), -SIGKILL);
+    cr_assert_eq(value_of(k.s), 1, "the dead holder's unit came back");
+    MPT_ASSERT_PROMPT(mp_semaphore_acquire(k.s, MP_NOWAIT), MP_OK);
+    MPT_ASSERT_TIMED(mp_semaphore_acquire(k.s, 0.1), MP_TIMEOUT, 0.1);
+    MP_ASSERT_OK(mp_semaphore_release(k.s)); /* on the dead holder's behalf */
+    MPT_ASSERT_PROMPT(mp_semaphore_acquire(k.s, MP_NOWAIT), MP_OK);
+    cr_assert_eq(value_of(k.s), 0);
+    mp_event_free(k.ready);
+    mp_semaphore_free(k.s);
+}
+
+MPT_TEST(semaphore, BSEM_KILLED_HOLDER_RELEASE, "BSEM-KILLED-HOLDER-RELEASE: a survivor may release the unit of a killed BoundedSemaphore holder; one more release is MP_ESTATE")
+{
+    struct semkid k = {0};
+    MP_ASSERT_OK(mp_bounded_semaphore_new(&k.s, 1));
+    MP_ASSERT_OK(mp_event_new(&k.ready));
+    mp_process *p = start_ready(child_hold_unit, &k, false);
+    MP_ASSERT_OK(mp_process_kill(p));
+    cr_assert_eq(mpt_join(p), -SIGKILL);
+    cr_assert_eq(value_of(k.s), 0);
+    MPT_ASSERT_PROMPT(mp_semaphore_acquire(k.s, MP_NOWAIT), MP_TIMEOUT);
+    MPT_ASSERT_PROMPT(mp_semaphore_release(k.s), MP_OK);
+    cr_assert_eq(value_of(k.s), 1);
+    MPT_ASSERT_PROMPT(mp_semaphore_release(k.s), MP_ESTATE);
+    cr_assert_eq(value_of(k.s), 1);
+    mp_event_free(k.ready);
+    mp_semaphore_free(k.s);
 }

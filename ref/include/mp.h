@@ -217,7 +217,13 @@ MP_EXTERN void mp_lock_free(mp_lock *l);
 
 /* Semaphore(value) / BoundedSemaphore(value): over-release of a bounded one is
  * MP_ESTATE (ValueError) [BSEM-OVER-RELEASE]; a plain one may go above its
- * initial value [SEM-UNBOUNDED-RELEASE]. */
+ * initial value [SEM-UNBOUNDED-RELEASE].  A plain Semaphore(UINT_MAX) is
+ * MP_EINVAL and a release past UINT_MAX MP_ESTATE [BAD-SIZE-LIMIT].  A process
+ * killed while blocked in acquire takes no unit and leaves nothing held: the
+ * next release serves a live waiter [SEM-KILLED-WAITER].  A semaphore has no
+ * owner (as in CPython): a unit acquired by a process that is then killed is
+ * lost until some process releases one in its place [SEM-KILLED-HOLDER]
+ * [BSEM-KILLED-HOLDER-RELEASE]. */
 MP_EXTERN mp_status mp_semaphore_new(mp_semaphore **out, unsigned value);
 MP_EXTERN mp_status mp_bounded_semaphore_new(mp_semaphore **out, unsigned value);
 MP_EXTERN mp_status mp_semaphore_acquire(mp_semaphore *s, double timeout);
@@ -227,14 +233,20 @@ MP_EXTERN void mp_semaphore_free(mp_semaphore *s);
 
 /* Condition(lock): lock NULL makes a new RLock, owned by the condition;
  * otherwise the lock must outlive the condition.  wait/notify without holding
- * the lock: MP_ENOTOWNER [COND-NOT-OWNER].  wait: MP_OK when notified,
+ * the lock: MP_ENOTOWNER [COND-NOT-OWNER]; release without holding it: as the
+ * lock's release (MP_ENOTOWNER for an RLock, MP_ESTATE for a Lock)
+ * [BAD-ORDER-SYNC].  wait: MP_OK when notified,
  * MP_TIMEOUT otherwise [COND-WAIT-TIMEOUT]; the lock is held again on return
  * either way, an RLock at its former depth [COND-RLOCK-DEPTH].  notify(n)
  * wakes exactly min(n, waiting) waiters, oldest first [COND-NOTIFY-N];
  * notify_all every waiter present [COND-NOTIFY-ALL].  At most 128 threads may
  * wait on one condition at once: one more gets MP_ENOMEM.  If the lock's
  * holder died while a waiter was away, wait returns MP_EOWNERDEAD (lock
- * held). */
+ * held) [COND-LOCK-HOLDER-KILLED].  A waiter killed while in wait is skipped:
+ * notify(n) wakes live waiters only [COND-WAITER-KILLED-NOTIFY] and notify_all
+ * does not wait for the dead [COND-WAITER-KILLED-NOTIFY-ALL]; one killed after
+ * notify chose it, before wait returned, takes that notification with it
+ * [COND-WAITER-KILLED-NOTIFIED]. */
 typedef bool (*mp_predicate_fn)(void *arg);
 MP_EXTERN mp_status mp_condition_new(mp_condition **out, mp_lock *lock);
 MP_EXTERN mp_status mp_condition_acquire(mp_condition *c, double timeout);
@@ -264,8 +276,20 @@ MP_EXTERN void mp_event_free(mp_event *e);
  * wait that times out [BAR-TIMEOUT], an abort() [BAR-ABORT], or an action
  * failing (returning non-zero) [BAR-ACTION-FAIL] breaks the barrier: every
  * waiter and every later wait gets MP_EBROKEN until reset() [BAR-RESET].
- * default_timeout (seconds or MP_FOREVER; parties 0 is MP_EINVAL) is used by
- * mp_barrier_wait(b, MP_BARRIER_DEFAULT, ...) [BAR-DEFAULT-TIMEOUT]. */
+ * default_timeout (seconds or MP_FOREVER; NaN, MP_BARRIER_DEFAULT and parties
+ * 0 are MP_EINVAL [BAD-SIZE-LIMIT]) is used by
+ * mp_barrier_wait(b, MP_BARRIER_DEFAULT, ...) [BAR-DEFAULT-TIMEOUT].
+ * A caller that dies inside wait (waiting, running the action, released but
+ * not yet returned, or waiting for the previous generation to drain) breaks
+ * the barrier, as abort() would: the waiting parties, even with MP_FOREVER,
+ * get MP_EBROKEN within about 0.2 s [BAR-PARTY-KILLED], the arrival that
+ * would complete the generation gets it at once and no action runs
+ * [BAR-PARTY-KILLED-LAST-ARRIVES] [BAR-ACTION-KILLED]; reset() then makes it
+ * usable, the dead counted out [BAR-PARTY-KILLED-RESET].  (CPython hangs in
+ * all of these.)  A party that dies between two waits is one that never
+ * arrives, and so is a death among more concurrent callers than parties
+ * (only `parties` callers at a time are watched).  The barrier's shared
+ * memory grows by 48 bytes per party (a robust mutex each). */
 typedef int (*mp_barrier_action_fn)(void *arg);
 #define MP_BARRIER_DEFAULT ((double)-INFINITY)
 MP_EXTERN mp_status mp_barrier_new(mp_barrier **out, unsigned parties,
@@ -308,6 +332,10 @@ MP_EXTERN mp_value *mp_dict(void);
  * freeing every item given) [VAL-SEQ-ERRORS]. */
 MP_EXTERN mp_value *mp_list_of(size_t n, ...);
 MP_EXTERN mp_value *mp_tuple_of(size_t n, ...);
+/* Frees v and everything in it, however deep it nests.  copy, equal, repr and
+ * hashing stop at 1000 levels of nesting, Python's recursion limit: copy is
+ * NULL and repr MP_EINVAL (RecursionError), equal false, such a tuple key
+ * MP_ETYPE [VAL-DEEP-NESTING]. */
 MP_EXTERN void mp_value_free(mp_value *v);
 /* A deep copy [VAL-COPY]. */
 MP_EXTERN mp_value *mp_value_copy(const mp_value *v);
@@ -378,7 +406,8 @@ MP_EXTERN mp_status mp_value_decode(const void *buf, size_t len, mp_value **out)
  * MP_FULL at its deadline, as on a full queue.
  * After close, put in the calling process is MP_CLOSED [Q-CLOSE-THEN-PUT]
  * (other processes may still put [Q-CLOSE-PER-PROCESS]); items already queued
- * can still be got [Q-CLOSE-GET-REMAINING].  Messages of 0 bytes
+ * can still be got [Q-CLOSE-GET-REMAINING], then get is MP_EMPTY as on any
+ * empty queue [BAD-QUEUE-CLOSED].  Messages of 0 bytes
  * [Q-MSG-EMPTY] up to MP_MSG_MAX [Q-MSG-64MIB]; larger ones are MP_EMSGSIZE
  * before anything is read or queued [Q-MSG-TOO-LARGE].
  * A process killed in the middle of a put delivers nothing of that message
@@ -457,7 +486,11 @@ static inline mp_status mp_queue_get_nowait(mp_queue *q, mp_value **out)
  * then MP_EOF (CPython: OSError "got end of file during message")
  * [PIPE-RECV-TRUNCATED] [PIPE-RECV-PEER-KILLED-MID-MESSAGE].  Sending when
  * every copy of the peer end is closed is MP_EOF (CPython's BrokenPipeError);
- * SIGPIPE is never raised [PIPE-SEND-TO-CLOSED-PEER].  NULL handles and
+ * SIGPIPE is never raised [PIPE-SEND-TO-CLOSED-PEER], also for a send blocked
+ * on a full buffer when the receiver dies [PIPE-SEND-PEER-KILLED].  A sender
+ * killed in the middle of a message never delivers part of it as a message:
+ * the receiver gets what was sent before, then MP_EPROTO, then MP_EOF
+ * [PIPE-SEND-KILLED-MID-MESSAGE].  NULL handles and
  * output pointers: MP_EINVAL [PIPE-NULL-ARGS]. */
 typedef struct mp_conn mp_conn;
 
@@ -570,7 +603,8 @@ MP_EXTERN mp_status mp_pool_apply_async(mp_pool *p, mp_task_fn fn, const mp_valu
                                         mp_result_cb callback, mp_error_cb error_callback,
                                         void *ud, mp_async_result **out);
 
-/* map(func, iterable, chunksize): args is a list or tuple; the result is a
+/* map(func, iterable, chunksize): args is a list or tuple (else MP_ETYPE, also
+ * for map_async, imap and imap_unordered [BAD-POOL-TYPE]); the result is a
  * list in the order of args [POOL-MAP-ORDER], [] for no args
  * [POOL-MAP-EMPTY] (map_async of no args is ready at once and, as in
  * CPython, runs no callback).  chunksize 0 is CPython's default, ceil(len / (4 *
@@ -776,7 +810,8 @@ MP_EXTERN mp_status mp_hmac_sha256(const void *key, size_t keylen, const void *m
  * "Event" or "Queue".  init: dict -- NULL or a dict (copied); list -- NULL or a
  * list or tuple (list(range(5)) [MGR-LIST-INIT]); Namespace -- NULL or a dict
  * of str keys; Value -- the value (NULL: None); Queue -- NULL or an int
- * maxsize (<= 0: unbounded); Lock and Event -- NULL.  name NULL: a new
+ * maxsize (<= 0: unbounded); Lock and Event -- NULL; an init of another type
+ * is MP_ETYPE (TypeError).  name NULL: a new
  * object; else get-or-create the object of that name, which lives until the
  * server ends, so that other clients can find it; an existing name of another
  * typeid is MP_ETYPE [MGR-NAMED-GET-OR-CREATE]. */
@@ -793,7 +828,7 @@ MP_EXTERN mp_status mp_manager_event(mp_manager *m, mp_proxy **out);
 MP_EXTERN mp_status mp_manager_queue(mp_manager *m, long maxsize, mp_proxy **out);
 
 /* BaseProxy._callmethod(method, args): args NULL (no arguments) or a list or
- * tuple of them; *result (NULL to discard it) gets the method's value, None
+ * tuple of them (else MP_ETYPE); *result (NULL to discard it) gets the method's value, None
  * for methods without one [MGR-CALL-GENERIC]. */
 MP_EXTERN mp_status mp_proxy_call(mp_proxy *p, const char *method, const mp_value *args,
                                   mp_value **result);
@@ -805,7 +840,8 @@ MP_EXTERN void mp_proxy_free(mp_proxy *p);
  * [MGR-DICT-CONTAINS-LEN] [MGR-DICT-VIEWS] [MGR-DICT-UPDATE] [MGR-DICT-POP]
  * [MGR-DICT-SETDEFAULT] [MGR-DICT-CLEAR-COPY] [MGR-DICT-NUMERIC-KEYS]
  * [MGR-DICT-UNHASHABLE].  get is d[key]; keys/values/items are lists (items
- * of 2-tuples); pop with dflt NULL raises KeyError; copy is a dict. */
+ * of 2-tuples); pop with dflt NULL raises KeyError; copy is a dict; update of
+ * anything but a dict is MP_ETYPE. */
 MP_EXTERN mp_status mp_mdict_get(mp_proxy *d, const mp_value *key, mp_value **val);
 MP_EXTERN mp_status mp_mdict_set(mp_proxy *d, const mp_value *key, const mp_value *val);
 MP_EXTERN mp_status mp_mdict_del(mp_proxy *d, const mp_value *key);
@@ -826,10 +862,10 @@ MP_EXTERN mp_status mp_mdict_copy(mp_proxy *d, mp_value **dict);
  * out of range is MP_EINDEX [MGR-LIST-INDEX-ERROR]; remove/index of a missing
  * item is MP_EINVAL (ValueError) [MGR-LIST-REMOVE-INDEX-COUNT].  Slices follow
  * Python's l[start:stop:step], MP_SLICE_NONE standing for an omitted bound
- * [MGR-LIST-SLICE]; sort is stable, MP_ETYPE for unorderable items
+ * [MGR-LIST-SLICE], step 0 being MP_EINVAL (ValueError) [BAD-MANAGER-ARGS]; sort is stable, MP_ETYPE for unorderable items
  * [MGR-LIST-SORT]. */
 #define MP_SLICE_NONE PTRDIFF_MIN
-/* append(item), extend(list or tuple) [MGR-LIST-APPEND-EXTEND]. */
+/* append(item), extend(list or tuple; else MP_ETYPE) [MGR-LIST-APPEND-EXTEND]. */
 MP_EXTERN mp_status mp_mlist_append(mp_proxy *l, const mp_value *item);
 MP_EXTERN mp_status mp_mlist_extend(mp_proxy *l, const mp_value *seq);
 MP_EXTERN mp_status mp_mlist_insert(mp_proxy *l, ptrdiff_t i, const mp_value *item);

@@ -8,8 +8,6 @@
 
 #include <limits.h>
 
-/* How long a lock waiter sleeps before it checks that the holder is alive. */
-#define LIVENESS_SLICE 0.1
 /* Spins before sleeping: a critical section of a few hundred ns is cheaper to
  * wait out than a futex round trip. */
 #define SPINS 100
@@ -25,18 +23,15 @@ static inline void cpu_relax(void)
 
 /* ----------------------------------------------------------------- lock */
 
-enum nap { NAP_WOKEN, NAP_SLICE, NAP_DEADLINE };
-
-/* Sleep while *w == val, until d or the end of one liveness slice. */
-static enum nap nap(_Atomic uint32_t *w, uint32_t val, const mp__deadline *d)
+enum mp__nap mp__nap(_Atomic uint32_t *w, uint32_t val, const mp__deadline *d)
 {
     mp__deadline s;
-    mp__deadline_init(&s, LIVENESS_SLICE);
+    mp__deadline_init(&s, MP__LIVENESS_SLICE);
     bool last = !d->forever && (d->at.tv_sec < s.at.tv_sec ||
                                 (d->at.tv_sec == s.at.tv_sec && d->at.tv_nsec <= s.at.tv_nsec));
     if (mp__futex_wait(w, val, last ? d : &s) == MP_TIMEOUT)
-        return last ? NAP_DEADLINE : NAP_SLICE;
-    return NAP_WOKEN;
+        return last ? MP__NAP_DEADLINE : MP__NAP_SLICE;
+    return MP__NAP_WOKEN;
 }
 
 mp_status mp__lock_take(mp_lock *l, int32_t tid, const mp__deadline *d)
@@ -56,10 +51,10 @@ mp_status mp__lock_take(mp_lock *l, int32_t tid, const mp__deadline *d)
      * the deadline: the wake may have been meant for us, and dropping it
      * would strand another sleeper. */
     while ((c = atomic_exchange_explicit(&l->word, 2, memory_order_acquire)) != 0) {
-        enum nap r = nap(&l->word, 2, d);
-        if (r == NAP_DEADLINE)
+        enum mp__nap r = mp__nap(&l->word, 2, d);
+        if (r == MP__NAP_DEADLINE)
             return MP_TIMEOUT;
-        if (r != NAP_SLICE)
+        if (r != MP__NAP_SLICE)
             continue;
         int32_t o = atomic_load_explicit(&l->owner, memory_order_relaxed);
         if (o != 0 && o != tid && !mp__tid_alive(o) &&

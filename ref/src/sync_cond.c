@@ -2,7 +2,9 @@
  * guarded by an mp_lock (sync.c); sleeping is on process-shared futexes. */
 #include "sync.h"
 
+#include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 
 static const mp__deadline forever = {.forever = true};
 
@@ -200,20 +202,53 @@ void mp_condition_free(mp_condition *c) { mp__shm_free(c, sizeof *c); }
 /* threading.Barrier's state machine (multiprocessing uses it with a shared
  * Condition): filling, draining (releasing one generation), resetting,
  * broken.  Waiting is a broadcast-only condition variable: seq changes at
- * every state change and sleepers wait for it to differ. */
+ * every state change and sleepers wait for it to differ.
+ *
+ * A caller SIGKILLed inside wait() never leaves nor arrives, so a generation
+ * could never fill correctly nor drain (CPython's Barrier hangs).  Each call
+ * therefore holds a slot for all but its first and last few instructions: a
+ * robust process-shared mutex, which the kernel marks (FUTEX_OWNER_DIED) when
+ * its holder dies, so that a trylock tells a dead caller from a live one in
+ * user space -- zombies and reused tids included -- where reading /proc costs
+ * ~10 us.  The trylock that takes a slot is the claim itself, made before the
+ * barrier's lock is taken and undone after it is dropped, so that a caller
+ * killed while queueing for the lock or on its way out is watched too.  Sleepers
+ * wake every liveness slice and, at most once a slice between them all,
+ * sweep the slots; the last arrival sweeps before tripping.  A dead caller
+ * breaks the barrier, like abort() [BAR-PARTY-KILLED] (after a reset() it is
+ * only forgotten [BAR-PARTY-KILLED-RESET]), and one that had arrived is
+ * counted out, so that draining ends.  There are `parties` slots: a caller
+ * beyond them (more threads than parties calling at once) waits unwatched. */
 enum { B_RESETTING = -1, B_BROKEN = -2, B_FILLING = 0, B_DRAINING = 1 };
+
+enum { SLOT_RAW, SLOT_INITING, SLOT_READY };
+
+struct b_slot {
+    pthread_mutex_t held;  /* by the caller in the slot; robust */
+    _Atomic uint32_t init; /* SLOT_*: held is set up lazily, parties may be huge */
+    int32_t idx;           /* the holder's arrival index, else -1; under the lock */
+};
 
 struct mp_barrier {
     mp_lock lock; /* guards everything below but the reads of n_waiting/broken */
     _Atomic uint32_t seq;
     _Atomic uint32_t sleepers;
     _Atomic int32_t state;
-    _Atomic uint32_t count;
+    _Atomic uint32_t count; /* arrived and not left: slots with idx >= 0 + unwatched */
+    uint32_t unwatched;     /* arrived callers without a slot */
+    _Atomic uint32_t span;  /* slot[span..] were never claimed: sweeps stop there */
     uint32_t parties;
+    double swept;           /* mp__now() of the last sweep */
     mp_barrier_action_fn action;
     void *arg;
     double timeout;
+    struct b_slot slot[];
 };
+
+static size_t b_size(uint32_t parties)
+{
+    return sizeof(mp_barrier) + (size_t)parties * sizeof(struct b_slot);
+}
 
 static void b_broadcast(mp_barrier *b)
 {
@@ -228,22 +263,116 @@ static void b_break(mp_barrier *b)
     b_broadcast(b);
 }
 
+static bool b_slot_ready(struct b_slot *s)
+{
+    uint32_t st = atomic_load(&s->init);
+    if (st == SLOT_READY)
+        return true;
+    if (st != SLOT_RAW || !atomic_compare_exchange_strong(&s->init, &st, SLOT_INITING))
+        return false; /* another caller is setting it up */
+    pthread_mutexattr_t a;
+    int e = pthread_mutexattr_init(&a);
+    if (e == 0 && (e = pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED)) == 0 &&
+        (e = pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST)) == 0)
+        e = pthread_mutex_init(&s->held, &a);
+    pthread_mutexattr_destroy(&a);
+    s->idx = -1;
+    atomic_store(&s->init, e == 0 ? SLOT_READY : SLOT_RAW);
+    return e == 0;
+}
+
+/* Without the lock: claim a free slot for the calling thread (NULL if none).
+ * *heir: it was held by a caller that died unswept. */
+static struct b_slot *b_slot_take(mp_barrier *b, bool *heir)
+{
+    for (uint32_t i = 0; i < b->parties; i++) {
+        struct b_slot *s = &b->slot[i];
+        if (!b_slot_ready(s))
+            continue;
+        uint32_t sp = atomic_load(&b->span);
+        while (sp <= i && !atomic_compare_exchange_weak(&b->span, &sp, i + 1))
+            ;
+        int e = pthread_mutex_trylock(&s->held);
+        if (e == EOWNERDEAD)
+            pthread_mutex_consistent(&s->held);
+        if (e == 0 || e == EOWNERDEAD) {
+            *heir = e == EOWNERDEAD;
+            return s;
+        }
+    }
+    return NULL;
+}
+
+/* After the lock is dropped, so that a caller killed on its way out is
+ * watched to the end (idx was reset under the lock). */
+static void b_slot_give(struct b_slot *s)
+{
+    if (s)
+        pthread_mutex_unlock(&s->held);
+}
+
+/* With the lock held: find the callers that died inside wait, break the
+ * barrier for them (not after a reset) and count out those that had arrived;
+ * also repairs a count left half updated by a holder of the lock that died.
+ * Unless forced, at most once a liveness slice.  Whether it found any. */
+static bool b_sweep(mp_barrier *b, bool force)
+{
+    double now = mp__now();
+    if (!force && now - b->swept < MP__LIVENESS_SLICE)
+        return false;
+    b->swept = now;
+    bool dead = false;
+    uint32_t n = b->unwatched, span = atomic_load(&b->span);
+    for (uint32_t i = 0; i < span; i++) {
+        struct b_slot *s = &b->slot[i];
+        if (atomic_load(&s->init) != SLOT_READY)
+            continue;
+        /* Busy: held by a live caller, maybe this one (a robust mutex's
+         * trylock by its holder is EBUSY too). */
+        int e = pthread_mutex_trylock(&s->held);
+        if (e == EBUSY) {
+            n += s->idx >= 0;
+            continue;
+        }
+        if (e == EOWNERDEAD) {
+            pthread_mutex_consistent(&s->held);
+            dead = true;
+        }
+        s->idx = -1;
+        if (e == 0 || e == EOWNERDEAD)
+            pthread_mutex_unlock(&s->held);
+    }
+    atomic_store(&b->count, n);
+    int32_t st = atomic_load(&b->state);
+    if (dead && (st == B_FILLING || st == B_DRAINING)) {
+        b_break(b);
+    } else if (n == 0 && (st == B_DRAINING || st == B_RESETTING)) {
+        atomic_store(&b->state, B_FILLING);
+        b_broadcast(b);
+    }
+    return dead;
+}
+
 static void b_lock(mp_barrier *b, int32_t tid)
 {
     /* A process killed inside wait() may have left count/state half done. */
-    if (mp__lock_take(&b->lock, tid, &forever) == MP_EOWNERDEAD)
+    if (mp__lock_take(&b->lock, tid, &forever) == MP_EOWNERDEAD) {
         b_break(b);
+        b_sweep(b, true);
+    }
 }
 
-/* Called and returns with the lock held. */
-static mp_status b_sleep(mp_barrier *b, int32_t tid, const mp__deadline *d)
+/* Called and returns with the lock held; sweeps after a slice. */
+static enum mp__nap b_sleep(mp_barrier *b, int32_t tid, const mp__deadline *d)
 {
     uint32_t s = atomic_load(&b->seq);
     atomic_fetch_add(&b->sleepers, 1);
     mp__lock_drop(&b->lock);
-    mp_status r = mp__futex_wait(&b->seq, s, d);
+    enum mp__nap r = mp__nap(&b->seq, s, d);
     b_lock(b, tid);
     atomic_fetch_sub(&b->sleepers, 1);
+    if (r == MP__NAP_SLICE)
+        b_sweep(b, false);
     return r;
 }
 
@@ -255,7 +384,7 @@ mp_status mp_barrier_new(mp_barrier **out, unsigned parties, mp_barrier_action_f
     if (isnan(default_timeout) || default_timeout == MP_BARRIER_DEFAULT)
         return mp__err(MP_EINVAL, "Barrier: default_timeout must be seconds or MP_FOREVER");
     mp_barrier *b;
-    mp_status s = mp__shm_alloc(sizeof *b, (void **)&b);
+    mp_status s = mp__shm_alloc(b_size(parties), (void **)&b);
     if (s != MP_OK)
         return s;
     b->parties = parties;
@@ -274,19 +403,35 @@ mp_status mp_barrier_wait(mp_barrier *b, double timeout, unsigned *index)
     mp_status r = mp__deadline_init(&d, timeout == MP_BARRIER_DEFAULT ? b->timeout : timeout);
     if (r != MP_OK)
         return r;
+    bool heir = false;
+    struct b_slot *slot = b_slot_take(b, &heir);
     int32_t tid = mp__gettid();
     b_lock(b, tid);
+    if (heir) { /* a death found by the claim: as by a sweep */
+        slot->idx = -1;
+        if (atomic_load(&b->state) >= B_FILLING)
+            b_break(b);
+        b_sweep(b, true);
+    }
     /* Wait for the previous generation to drain or a reset to finish. */
     while (atomic_load(&b->state) == B_DRAINING || atomic_load(&b->state) == B_RESETTING)
         b_sleep(b, tid, &forever);
     if (atomic_load(&b->state) == B_BROKEN) {
         mp__lock_drop(&b->lock);
+        b_slot_give(slot);
         return mp__err(MP_EBROKEN, "barrier.wait: the barrier is broken");
     }
     uint32_t idx = atomic_fetch_add(&b->count, 1);
+    if (slot)
+        slot->idx = (int32_t)idx;
+    else
+        b->unwatched++;
     if (idx + 1 == b->parties) {
-        /* The last to arrive runs the action before anyone is released. */
-        if (b->action && b->action(b->arg) != 0) {
+        /* The last to arrive runs the action before anyone is released, but
+         * not for a generation with a dead party. */
+        if (idx > 0 && b_sweep(b, true)) {
+            r = mp__err(MP_EBROKEN, "barrier.wait: a party died while waiting; the barrier is broken");
+        } else if (b->action && b->action(b->arg) != 0) {
             b_break(b);
             r = mp__err(MP_EBROKEN, "barrier.wait: the action failed; the barrier is broken");
         } else {
@@ -295,13 +440,18 @@ mp_status mp_barrier_wait(mp_barrier *b, double timeout, unsigned *index)
         }
     } else {
         while (atomic_load(&b->state) == B_FILLING)
-            if (b_sleep(b, tid, &d) == MP_TIMEOUT && atomic_load(&b->state) == B_FILLING) {
+            if (b_sleep(b, tid, &d) == MP__NAP_DEADLINE && atomic_load(&b->state) == B_FILLING) {
                 b_break(b);
                 break;
             }
         if (atomic_load(&b->state) < 0)
-            r = mp__err(MP_EBROKEN, "barrier.wait: the barrier was broken (timeout, abort or reset)");
+            r = mp__err(MP_EBROKEN, "barrier.wait: the barrier was broken (timeout, abort, reset "
+                                    "or a party died)");
     }
+    if (slot)
+        slot->idx = -1;
+    else
+        b->unwatched--;
     if (atomic_fetch_sub(&b->count, 1) == 1) {
         int32_t st = atomic_load(&b->state);
         if (st == B_DRAINING || st == B_RESETTING) {
@@ -310,6 +460,7 @@ mp_status mp_barrier_wait(mp_barrier *b, double timeout, unsigned *index)
         }
     }
     mp__lock_drop(&b->lock);
+    b_slot_give(slot);
     if (r == MP_OK && index)
         *index = idx;
     return r;
@@ -365,4 +516,8 @@ mp_status mp_barrier_broken(mp_barrier *b, bool *broken)
     return MP_OK;
 }
 
-void mp_barrier_free(mp_barrier *b) { mp__shm_free(b, sizeof *b); }
+void mp_barrier_free(mp_barrier *b)
+{
+    if (b)
+        mp__shm_free(b, b_size(b->parties));
+}
