@@ -1573,6 +1573,20 @@ MPT_TEST(pool, POOL_WORKER_NAME, "POOL-WORKER-NAME: in a worker mp_current_name(
 
 static int term_fd = -1;
 
+/* Both workers of p busy in t_wait (ev never set): a busy worker cannot leave
+ * on the pool's stop flag before terminate's signal reaches it. */
+static void two_busy(mp_pool *p, mp_async_result *r[2])
+{
+    for (int i = 0; i < 2; i++) {
+        mp_value *a = mp_int(i);
+        MP_ASSERT_OK(mp_pool_apply_async(p, t_wait, a, NULL, NULL, NULL, &r[i]));
+        mp_value_free(a);
+    }
+    for (double t0 = mpt_now(); atomic_load(&sh->started) < 2 && mpt_now() - t0 < 10;)
+        sched_yield();
+    cr_assert_eq(atomic_load(&sh->started), 2, "the two tasks did not start");
+}
+
 static void on_term(int sig)
 {
     (void)sig;
@@ -1593,6 +1607,7 @@ static void init_term(const mp_value *args)
 
 MPT_TEST(pool, POOL_TERMINATE_SIGTERM, "POOL-TERMINATE-SIGTERM: terminate stops each worker with SIGTERM, as CPython's Process.terminate")
 {
+    fixtures_new(true);
     int fds[2];
     cr_assert_eq(pipe(fds), 0);
     term_fd = fds[1];
@@ -1605,9 +1620,14 @@ MPT_TEST(pool, POOL_TERMINATE_SIGTERM, "POOL-TERMINATE-SIGTERM: terminate stops 
         got += (size_t)n;
     }
     cr_assert_str_eq(buf, "II");
+    mp_async_result *r[2];
+    two_busy(p, r);
     MP_ASSERT_OK(mp_pool_terminate(p));
     MP_ASSERT_OK(mp_pool_join(p));
     mp_pool_free(p);
+    for (int i = 0; i < 2; i++)
+        mp_async_result_free(r[i]);
+    fixtures_free();
     close(fds[1]);
     memset(buf, 0, sizeof buf);
     size_t got = 0;
@@ -1627,6 +1647,7 @@ static void init_ignore_term(const mp_value *args)
 
 MPT_TEST(pool, POOL_TERMINATE_SIGKILL_GRACE, "POOL-TERMINATE-SIGKILL-GRACE: a worker that ignores SIGTERM gets SIGKILL after 1 s and terminate returns")
 {
+    fixtures_new(true);
     int fds[2];
     cr_assert_eq(pipe(fds), 0);
     term_fd = fds[1];
@@ -1638,9 +1659,14 @@ MPT_TEST(pool, POOL_TERMINATE_SIGKILL_GRACE, "POOL-TERMINATE-SIGKILL-GRACE: a wo
         cr_assert(n > 0, "a worker did not start");
         got += (size_t)n;
     }
+    mp_async_result *r[2];
+    two_busy(p, r);
     MPT_ASSERT_TIMED(mp_pool_terminate(p), MP_OK, 1.0);
     MPT_ASSERT_PROMPT(mp_pool_join(p), MP_OK);
     mp_pool_free(p);
+    for (int i = 0; i < 2; i++)
+        mp_async_result_free(r[i]);
+    fixtures_free();
     close(fds[0]);
     close(fds[1]);
 }
