@@ -1,6 +1,7 @@
 """Helpers shared by the Python twins (standard library only)."""
 import atexit
 import multiprocessing as mp
+import os
 import threading
 import time
 
@@ -70,16 +71,28 @@ def locked(lock):
     return not got[0]
 
 
-def wait_asleep(tid, timeout=10.0):
-    """Until /proc shows thread `tid` of this process asleep ('S') in five
-    readings in a row, 2 ms apart: how a twin knows a thread is blocked in a
-    call (mpt_wait_asleep in conformance/mpt.c)."""
-    path = f'/proc/self/task/{tid}/stat'
-    deadline = now() + timeout
-    seen = 0
-    while seen < 5:
-        assert now() < deadline, f'thread {tid} not asleep after {timeout} s'
-        with open(path) as f:
-            state = f.read().rsplit(')', 1)[1].split()[0]
-        seen = seen + 1 if state == 'S' else 0
-        time.sleep(0.002)
+def wait_asleep(pid, path=None, timeout=10.0):
+    """After a process or thread said its next step is a blocking call, watch
+    it until /proc shows it asleep ('S') in five readings in a row, 2 ms apart
+    (mpt_wait_asleep in conformance/mpt.c).  A thread id works as a pid here:
+    /proc/<tid>/stat exists for every thread."""
+    path = path or f'/proc/{pid}/stat'
+    deadline, streak = now() + timeout, 0
+    while streak < 5:
+        try:
+            with open(path) as f:
+                s = f.read()
+            st = s[s.rindex(')') + 2]
+        except OSError:
+            st = '?'
+        streak = streak + 1 if st == 'S' else 0
+        assert now() < deadline, f'{pid} never went to sleep'
+        time.sleep(0.002)  # observation interval, not synchronisation
+
+
+def pid_gone(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False

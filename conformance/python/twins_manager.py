@@ -24,6 +24,7 @@ from multiprocessing import connection
 from multiprocessing.managers import DictProxy, ListProxy, RemoteError, SyncManager
 
 import twin
+from twin import pid_gone, wait_asleep
 
 CTX = mp.get_context('fork')
 FRAME_MAX = 64 << 20  # MP_MANAGER_FRAME_MAX
@@ -92,12 +93,6 @@ def still_works(d, v):
     assert got == v, f'd["alive"] = {got!r}, want {v!r}'
 
 
-def pid_gone(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    return False
 
 
 def join(p, timeout=30.0):
@@ -112,20 +107,6 @@ def start(target, *args):
     return p
 
 
-def wait_asleep(pid):
-    """After a process said its next step is a blocking call, watch it until
-    it is asleep in that call (five consecutive 'S' observations)."""
-    t0, streak = twin.now(), 0
-    while streak < 5:
-        try:
-            with open(f'/proc/{pid}/stat') as f:
-                s = f.read()
-            st = s[s.rindex(')') + 2]
-        except OSError:
-            st = '?'
-        streak = streak + 1 if st == 'S' else 0
-        assert twin.now() - t0 < 10, f'{pid} never went to sleep'
-        time.sleep(0.002)  # observation interval, not synchronisation
 
 
 def remove_leftovers(path):
@@ -1147,14 +1128,6 @@ def MGR_QUEUE_GET_WOKEN():
 
 # ----------------------------------------------------------- killed clients
 
-def _proc_asleep(pid, timeout=10.0):
-    """Until process `pid` shows asleep ('S') in five readings 2 ms apart."""
-    deadline, seen = twin.now() + timeout, 0
-    while seen < 5:
-        assert twin.now() < deadline, f'process {pid} not asleep after {timeout} s'
-        with open(f'/proc/{pid}/stat') as f:
-            seen = seen + 1 if f.read().rsplit(')', 1)[1].split()[0] == 'S' else 0
-        time.sleep(0.002)
 
 
 def _killed_in_get(ready, q):
@@ -1171,7 +1144,7 @@ def _kill_blocked(target, *args):
     p = CTX.Process(target=target, args=args)
     p.start()
     assert args[0].wait(10)
-    _proc_asleep(p.pid)
+    wait_asleep(p.pid)
     p.kill()
     p.join()
     assert p.exitcode == -signal.SIGKILL, p.exitcode

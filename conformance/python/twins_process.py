@@ -11,6 +11,7 @@ import atexit, ctypes, multiprocessing as mp, multiprocessing.util, os, re, sign
     threading
 
 import twin
+from twin import pid_gone
 
 _D = _L = None  # (read, write): test -> children releases; lifeline, never written
 
@@ -103,12 +104,6 @@ def ppid_of(pid):
     return int(s[s.rindex(')') + 2:].split()[1])
 
 
-def pid_gone(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    return False
 
 
 def gone_or_kill(pid):

@@ -17,6 +17,7 @@ import threading
 import time
 
 import twin
+from twin import wait_asleep  # noqa: F401 (other twins import it from here)
 
 MIB = 1 << 20
 
@@ -77,21 +78,6 @@ def proc_state(pid):
     return s[s.rindex(')') + 2]
 
 
-def wait_asleep(pid, path=None):
-    """After a process said its next step is a blocking call, watch it until
-    it is asleep in that call (five consecutive 'S' observations)."""
-    path = path or f'/proc/{pid}/stat'
-    t0, streak = time.monotonic(), 0
-    while streak < 5:
-        try:
-            with open(path) as f:
-                s = f.read()
-            st = s[s.rindex(')') + 2]
-        except OSError:
-            st = '?'
-        streak = streak + 1 if st == 'S' else 0
-        assert time.monotonic() - t0 < 10, f'{pid} never went to sleep'
-        time.sleep(0.002)  # observation interval, not synchronisation
 
 
 def full_queue(maxsize):
