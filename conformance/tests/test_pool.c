@@ -1605,31 +1605,44 @@ static void init_term(const mp_value *args)
     (void)w;
 }
 
-MPT_TEST(pool, POOL_TERMINATE_SIGTERM, "POOL-TERMINATE-SIGTERM: terminate stops each worker with SIGTERM, as CPython's Process.terminate")
+/* Pool(2) whose initializer `init` writes "I" to the pipe fds: returns once
+ * both workers ran it and are busy in t_wait (results in r). */
+static mp_pool *busy_pool(mp_pool_init_fn init, int fds[2], mp_async_result *r[2])
 {
     fixtures_new(true);
-    int fds[2];
     cr_assert_eq(pipe(fds), 0);
     term_fd = fds[1];
     mp_pool *p = NULL;
-    MP_ASSERT_OK(mp_pool_new(&p, 2, init_term, NULL, 0));
-    char buf[8] = {0};
+    MP_ASSERT_OK(mp_pool_new(&p, 2, init, NULL, 0));
+    char buf[3] = {0};
     for (size_t got = 0; got < 2;) { /* both workers have their handler */
         ssize_t n = read(fds[0], buf + got, 2 - got);
         cr_assert(n > 0, "a worker did not start");
         got += (size_t)n;
     }
     cr_assert_str_eq(buf, "II");
-    mp_async_result *r[2];
     two_busy(p, r);
-    MP_ASSERT_OK(mp_pool_terminate(p));
-    MP_ASSERT_OK(mp_pool_join(p));
-    mp_pool_free(p);
+    return p;
+}
+
+static void busy_pool_end(mp_async_result *r[2])
+{
     for (int i = 0; i < 2; i++)
         mp_async_result_free(r[i]);
     fixtures_free();
+}
+
+MPT_TEST(pool, POOL_TERMINATE_SIGTERM, "POOL-TERMINATE-SIGTERM: terminate stops each worker with SIGTERM, as CPython's Process.terminate")
+{
+    int fds[2];
+    mp_async_result *r[2];
+    mp_pool *p = busy_pool(init_term, fds, r);
+    MP_ASSERT_OK(mp_pool_terminate(p));
+    MP_ASSERT_OK(mp_pool_join(p));
+    mp_pool_free(p);
+    busy_pool_end(r);
     close(fds[1]);
-    memset(buf, 0, sizeof buf);
+    char buf[8] = {0};
     size_t got = 0;
     for (ssize_t n; got < sizeof buf - 1 && (n = read(fds[0], buf + got, sizeof buf - 1 - got)) > 0;)
         got += (size_t)n;
@@ -1647,26 +1660,13 @@ static void init_ignore_term(const mp_value *args)
 
 MPT_TEST(pool, POOL_TERMINATE_SIGKILL_GRACE, "POOL-TERMINATE-SIGKILL-GRACE: a worker that ignores SIGTERM gets SIGKILL after 1 s and terminate returns")
 {
-    fixtures_new(true);
     int fds[2];
-    cr_assert_eq(pipe(fds), 0);
-    term_fd = fds[1];
-    mp_pool *p = NULL;
-    MP_ASSERT_OK(mp_pool_new(&p, 2, init_ignore_term, NULL, 0));
-    char buf[3] = {0};
-    for (size_t got = 0; got < 2;) {
-        ssize_t n = read(fds[0], buf + got, 2 - got);
-        cr_assert(n > 0, "a worker did not start");
-        got += (size_t)n;
-    }
     mp_async_result *r[2];
-    two_busy(p, r);
+    mp_pool *p = busy_pool(init_ignore_term, fds, r);
     MPT_ASSERT_TIMED(mp_pool_terminate(p), MP_OK, 1.0);
     MPT_ASSERT_PROMPT(mp_pool_join(p), MP_OK);
     mp_pool_free(p);
-    for (int i = 0; i < 2; i++)
-        mp_async_result_free(r[i]);
-    fixtures_free();
+    busy_pool_end(r);
     close(fds[0]);
     close(fds[1]);
 }
