@@ -30,6 +30,7 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -97,6 +98,8 @@ typedef struct conn {
     pid_t pid;
     unsigned char *out, *in;
     size_t out_cap, in_cap, in_len, in_off;
+    double last_wait; /* seconds the previous reply took (MGR__SPIN_S) */
+    bool spin;        /* poll for replies: more than one CPU */
     struct conn *next_idle;
     struct conn *prev, *next; /* every connection of the endpoint */
 } conn;
@@ -318,6 +321,32 @@ static mp_status send_all(int fd, const unsigned char *p, size_t n)
     return MP_OK;
 }
 
+/* recv() for a reply: polls for up to MGR__SPIN_S first while the server
+ * answers promptly (see manager.h), then sleeps. */
+static ssize_t recv_reply(conn *c)
+{
+    void *buf = c->in + c->in_len;
+    size_t n = c->in_cap - c->in_len;
+    double t0 = mp__now(), t = t0;
+    if (c->spin && c->last_wait <= MGR__SPIN_GATE) {
+        for (unsigned k = 1; t - t0 < MGR__SPIN_S; k++) {
+            ssize_t r = recv(c->fd, buf, n, MSG_DONTWAIT);
+            if (r >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) {
+                c->last_wait = mp__now() - t0;
+                return r;
+            }
+            sched_yield();
+            if ((k & 3) == 0)
+                t = mp__now();
+        }
+    }
+    ssize_t r = recv(c->fd, buf, n, 0);
+    int err = errno;
+    c->last_wait = mp__now() - t0;
+    errno = err;
+    return r;
+}
+
 /* Read one frame into c->in; *p and *n: its payload (valid until the next read).
  * d: a deadline (the handshake), or NULL to wait as long as it takes. */
 static mp_status read_frame(conn *c, size_t max, const mp__deadline *d, unsigned char **p,
@@ -364,7 +393,8 @@ static mp_status read_frame(conn *c, size_t max, const mp__deadline *d, unsigned
                 return mp__err(MP_TIMEOUT, "manager: the server did not answer the handshake "
                                            "within %.0f s", HANDSHAKE_TIMEOUT);
         }
-        ssize_t r = recv(c->fd, c->in + c->in_len, c->in_cap - c->in_len, 0);
+        ssize_t r = d ? recv(c->fd, c->in + c->in_len, c->in_cap - c->in_len, 0)
+                      : recv_reply(c);
         if (r > 0) {
             c->in_len += (size_t)r;
             continue;
@@ -499,6 +529,7 @@ static mp_status conn_open(ep *e, conn **out)
     if (!c)
         return mp__err(MP_ENOMEM, "manager: out of memory");
     c->fd = -1;
+    c->spin = mp__cpus_many();
     if ((st = sock_connect(&a, &d, &c->fd)) || (st = handshake(c, e, &d))) {
         if (c->fd >= 0)
             close(c->fd);

@@ -19,6 +19,7 @@
 #include <math.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdio_ext.h>
@@ -90,6 +91,8 @@ typedef struct srv {
     mp_value *names; /* dict: name -> oid */
     client *clients, *dead, *resumes;
     double listen_rearm; /* 0: armed */
+    double last_idle; /* seconds the previous wait for work took (MGR__SPIN_S) */
+    bool spin;        /* poll for work: more than one CPU */
 } srv;
 
 static volatile sig_atomic_t stop_flag;
@@ -1713,6 +1716,33 @@ static void free_all(srv *s)
     mp_value_free(s->names);
 }
 
+/* epoll_pwait() that polls for up to MGR__SPIN_S before it sleeps while the
+ * clients keep calling (see manager.h).  ms: the caller's timeout (0: do not
+ * wait, -1: forever); polling first delays a timer by at most the window,
+ * never fires it early. */
+static int wait_events(srv *s, struct epoll_event *evs, int max, int ms, const sigset_t *mask)
+{
+    if (ms == 0)
+        return epoll_pwait(s->ep, evs, max, 0, mask);
+    double t0 = mp__now(), t = t0;
+    if (s->spin && s->last_idle <= MGR__SPIN_GATE) {
+        for (unsigned k = 1; t - t0 < MGR__SPIN_S; k++) {
+            int n = epoll_pwait(s->ep, evs, max, 0, mask);
+            if (n != 0 || stop_flag) {
+                s->last_idle = mp__now() - t0;
+                return n;
+            }
+            sched_yield();
+            if ((k & 3) == 0)
+                t = mp__now();
+        }
+    }
+    int n = epoll_pwait(s->ep, evs, max, ms, mask), err = errno;
+    s->last_idle = mp__now() - t0;
+    errno = err;
+    return n;
+}
+
 static void loop(srv *s, const sigset_t *waitmask)
 {
     struct epoll_event evs[64];
@@ -1734,7 +1764,7 @@ static void loop(srv *s, const sigset_t *waitmask)
             double d = (next - mp__now()) * 1e3;
             ms = d <= 0 ? 0 : d > 1e9 ? 1000000000 : (int)ceil(d);
         }
-        int n = epoll_pwait(s->ep, evs, 64, ms, waitmask);
+        int n = wait_events(s, evs, 64, ms, waitmask);
         if (n < 0 && errno != EINTR) {
             logf_("epoll_wait: %s; stopping", strerror(errno));
             return;
@@ -1812,6 +1842,7 @@ _Noreturn void mp__mgr_serve(int lfd, const unsigned char *key, size_t keylen,
 
     srv s = {.lfd = lfd, .tcp = tcp, .key = key, .keylen = keylen, .pfd = -1};
     s.names = mp_dict();
+    s.spin = mp__cpus_many();
     s.ep = epoll_create1(EPOLL_CLOEXEC);
     if (s.ep < 0 || !s.names) {
         logf_("cannot start: %s", s.names ? strerror(errno) : "out of memory");

@@ -59,6 +59,10 @@ MP__HIDDEN void mp__shm_free(void *p, size_t size);
  * Liveness of a thread or process id (tid): false only when it surely is gone. */
 MP__HIDDEN bool mp__tid_alive(int32_t tid);
 MP__HIDDEN int32_t mp__gettid(void);
+/* True when the calling thread may run on more than one CPU: only then can
+ * polling for a peer's answer beat sleeping (on one CPU the poller holds the
+ * CPU the peer needs). */
+MP__HIDDEN bool mp__cpus_many(void);
 /* Children forked outside mp_process (pool workers).  Before fork the parent
  * takes the next number of CPython's process counter and formats the child's
  * name "<prefix>-<identity>" (CPython: ForkPoolWorker-1) into *id; right after

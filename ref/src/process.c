@@ -108,6 +108,12 @@ static void atfork_init(void) { pthread_atfork(atfork_prepare, atfork_parent, at
 
 /* ------------------------------------------------------------------ tids */
 
+bool mp__cpus_many(void)
+{
+    cpu_set_t set;
+    return sched_getaffinity(0, sizeof set, &set) != 0 || CPU_COUNT(&set) > 1;
+}
+
 int32_t mp__gettid(void)
 {
     if (MP__UNLIKELY(cached_tid == 0)) {
