@@ -139,6 +139,9 @@ def groups(cfg):
     out.append(impls("pool.create_close_join", {"workers": 2}))
     for w in ("manager.dict_set", "manager.dict_get", "manager.list_append"):
         out.append(impls(w, {}))
+    # Four clients on two CPUs: more callers than CPUs, where polling for a
+    # reply must not starve the server (ref/src/manager.h).
+    out.append(impls("manager.dict_set", {"processes": 4}))
     if cfg.only:
         out = [[s for s in g if any(t[0].startswith(o) for t in s.targets for o in cfg.only)]
                for g in out]

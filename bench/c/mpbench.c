@@ -23,7 +23,7 @@ static int mpfail(mpb_res *r, const char *what, mp_status s)
 
 /* ------------------------------------------------------------ the state */
 
-enum wkind { W_QSTREAM, W_QLAT, W_PSTREAM, W_PPING, W_LOCK, W_SEM, W_EVENT };
+enum wkind { W_QSTREAM, W_QLAT, W_PSTREAM, W_PPING, W_LOCK, W_SEM, W_EVENT, W_MSET };
 
 typedef struct st st;
 typedef struct child_arg {
@@ -47,6 +47,9 @@ struct st {
     mp_lock *lock;
     mp_semaphore *sem;
     mp_event *e1, *e2;
+    mp_manager *m;
+    mp_proxy *md, *ml;
+    mp_value *mk;
     int ack[2];
 };
 
@@ -127,6 +130,10 @@ static void teardown(void *p)
     mp_semaphore_free(s->sem);
     mp_event_free(s->e1);
     mp_event_free(s->e2);
+    mp_proxy_free(s->md);
+    mp_proxy_free(s->ml);
+    mp_manager_free(s->m); /* after the children: they use it */
+    mp_value_free(s->mk);
     mp_value_free(s->val);
     free(s->payload);
     free(s);
@@ -693,52 +700,42 @@ static int pool_ccj_round(void *p, long n, int64_t *ops, mpb_res *r)
 }
 
 /* ------------------------------------------------------------ manager */
-/* Operations through proxies from the main process: each is one round trip
- * to the manager's server process, as from any child. */
-
-typedef struct mst {
-    mp_manager *m;
-    mp_proxy *d, *l;
-    mp_value *k;
-} mst;
+/* Operations through proxies: each is one round trip to the manager's server
+ * process.  From the main process, or (dict_set processes=K) from K children
+ * sharing the dict, each doing n/K of them. */
 
 static int manager_setup(void **out, mpb_res *r)
 {
-    mst *s = *out = calloc(1, sizeof *s);
+    st *s = *out = st_new(W_MSET);
     if (!s) return mpb_fail(r, MPB_ERROR, "out of memory");
     mp_status rc = mp_manager_start(&s->m, NULL);
     if (rc != MP_OK) return mpfail(r, "manager.start", rc);
-    if ((rc = mp_manager_dict(s->m, NULL, &s->d)) != MP_OK) return mpfail(r, "manager.dict", rc);
-    if ((rc = mp_manager_list(s->m, NULL, &s->l)) != MP_OK) return mpfail(r, "manager.list", rc);
+    if ((rc = mp_manager_dict(s->m, NULL, &s->md)) != MP_OK) return mpfail(r, "manager.dict", rc);
+    if ((rc = mp_manager_list(s->m, NULL, &s->ml)) != MP_OK) return mpfail(r, "manager.list", rc);
     mp_value *one = mp_int(1);
-    s->k = mp_str("k");
-    if (!one || !s->k) {
+    s->mk = mp_str("k");
+    if (!one || !s->mk) {
         mp_value_free(one);
         return mpb_fail(r, MPB_ERROR, "out of memory");
     }
-    rc = mp_mdict_set(s->d, s->k, one);
+    rc = mp_mdict_set(s->md, s->mk, one);
     mp_value_free(one);
     return rc == MP_OK ? 0 : mpfail(r, "dict.set", rc);
 }
 
-static void manager_teardown(void *p)
+static int mdict_set_setup(void **out, mpb_res *r)
 {
-    mst *s = p;
-    if (!s) return;
-    mp_proxy_free(s->d);
-    mp_proxy_free(s->l);
-    mp_manager_free(s->m);
-    mp_value_free(s->k);
-    free(s);
+    if (manager_setup(out, r) != 0) return -1;
+    long procs = mpb_param_long("processes", 1);
+    if (procs < 1 || procs > MPB_MAX_CHILD) return mpb_fail(r, MPB_ERROR, "bad processes");
+    return procs > 1 ? spawn(*out, (int)procs, r) : 0;
 }
 
-static int mdict_set_round(void *p, long n, int64_t *ops, mpb_res *r)
+static int mdict_sets(st *s, long n, mpb_res *r)
 {
-    mst *s = p;
-    (void)ops;
     for (long i = 0; i < n; i++) {
         mp_value *k = mp_int(i & 1023), *v = mp_int(i);
-        mp_status rc = k && v ? mp_mdict_set(s->d, k, v) : MP_ENOMEM;
+        mp_status rc = k && v ? mp_mdict_set(s->md, k, v) : MP_ENOMEM;
         mp_value_free(k);
         mp_value_free(v);
         if (rc != MP_OK) return mpfail(r, "dict.set", rc);
@@ -746,13 +743,20 @@ static int mdict_set_round(void *p, long n, int64_t *ops, mpb_res *r)
     return 0;
 }
 
+static int mdict_set_round(void *p, long n, int64_t *ops, mpb_res *r)
+{
+    st *s = p;
+    if (s->nproc == 0) return mdict_sets(s, n, r);
+    return team_round(p, n, ops, r);
+}
+
 static int mdict_get_round(void *p, long n, int64_t *ops, mpb_res *r)
 {
-    mst *s = p;
+    st *s = p;
     (void)ops;
     for (long i = 0; i < n; i++) {
         mp_value *v = NULL;
-        mp_status rc = mp_mdict_get(s->d, s->k, &v);
+        mp_status rc = mp_mdict_get(s->md, s->mk, &v);
         int bad = rc != MP_OK ? mpfail(r, "dict.get", rc) : int_check(v, 1, r, "dict.get");
         mp_value_free(v);
         if (bad) return -1;
@@ -762,14 +766,14 @@ static int mdict_get_round(void *p, long n, int64_t *ops, mpb_res *r)
 
 static int mlist_append_round(void *p, long n, int64_t *ops, mpb_res *r)
 {
-    mst *s = p;
+    st *s = p;
     (void)ops;
     /* l[:] = [] first, as CPython's side does: one request. */
-    mp_status rc = mp_mlist_del_slice(s->l, MP_SLICE_NONE, MP_SLICE_NONE, MP_SLICE_NONE);
+    mp_status rc = mp_mlist_del_slice(s->ml, MP_SLICE_NONE, MP_SLICE_NONE, MP_SLICE_NONE);
     if (rc != MP_OK) return mpfail(r, "list.del_slice", rc);
     for (long i = 0; i < n; i++) {
         mp_value *v = mp_int(i);
-        rc = v ? mp_mlist_append(s->l, v) : MP_ENOMEM;
+        rc = v ? mp_mlist_append(s->ml, v) : MP_ENOMEM;
         mp_value_free(v);
         if (rc != MP_OK) return mpfail(r, "list.append", rc);
     }
@@ -793,6 +797,7 @@ static int child_main(void *arg)
         case W_LOCK:
         case W_SEM: acqrel(s, n / s->team.nchild, &r); break;
         case W_EVENT: event_child(s, n, &r); break;
+        case W_MSET: mdict_sets(s, n / s->team.nchild, &r); break;
         }
         mpb_child_done(&s->team, &r);
         if (r.kind != MPB_OK) return 1;
@@ -819,12 +824,12 @@ static const mpb_workload table[] = {
     {"pool.imap_unordered", "throughput", "tasks/s", 64, 100, pool_setup,
      pool_imap_unordered_round, pool_teardown, pool_prepare},
     {"pool.create_close_join", "latency", "s", 2, 1, pool_ccj_setup, pool_ccj_round, NULL, NULL},
-    {"manager.dict_set", "throughput", "ops/s", 64, 100, manager_setup, mdict_set_round,
-     manager_teardown, NULL},
+    {"manager.dict_set", "throughput", "ops/s", 64, 100, mdict_set_setup, mdict_set_round,
+     teardown, NULL},
     {"manager.dict_get", "throughput", "ops/s", 64, 100, manager_setup, mdict_get_round,
-     manager_teardown, NULL},
+     teardown, NULL},
     {"manager.list_append", "throughput", "ops/s", 64, 100, manager_setup, mlist_append_round,
-     manager_teardown, NULL},
+     teardown, NULL},
 };
 
 int main(int argc, char **argv)

@@ -456,10 +456,28 @@ class ManagerBase:
 
 
 class ManagerDictSet(ManagerBase):
-    def round(self, n, ops):
+    """processes=K > 1: K children share the dict, n/K sets each."""
+
+    def setup(self):
+        super().setup()
+        self.procs = procs = p_int("processes", 1)
+        self.team = Team([self.sets] * procs) if procs > 1 else None
+
+    def sets(self, n):
         d = self.d
-        for i in range(n):
+        for i in range(n // self.procs):
             d[i & 1023] = i
+
+    def round(self, n, ops):
+        if self.team:
+            self.team.round(n)
+        else:
+            self.sets(n)
+
+    def teardown(self):
+        if self.team:
+            self.team.close()
+        super().teardown()
 
 
 class ManagerDictGet(ManagerBase):
