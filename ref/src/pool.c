@@ -1671,10 +1671,12 @@ static void *handler_main(void *arg)
 
 mp_status mp_task_error(mp_status s, const char *fmt, ...)
 {
+    if (!fmt)
+        return mp__err(s, "%s", "");
     char buf[256];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(buf, sizeof buf, fmt ? fmt : "", ap);
+    vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
     return mp__err(s, "%s", buf);
 }
