@@ -517,6 +517,9 @@ WORKLOADS = {
 
 # ------------------------------------------------------------------ main
 
+WARM_BYTES, WARM_S = 32 << 20, 0.2
+
+
 def round4(n):
     return 4 if n < 4 else (n + 3) // 4 * 4
 
@@ -577,6 +580,15 @@ def main(argv):
     try:
         w.setup()
         set_up = True
+        if not quick and size > 0 and not latency:
+            # Streams are steady-state figures: move WARM_BYTES (or as much as
+            # WARM_S allows) untimed first, as bench/common/bench.c does.
+            goal, moved, wn, spent = WARM_BYTES // size, 0, n0, 0.0
+            while moved < goal and spent < WARM_S:
+                wn = round4(min(wn, goal - moved))
+                spent += one_round(w, wn, latency)[1]
+                moved += wn
+                wn *= 4
         if quick:
             n, samples = round4(qn), 1
         elif n > 0:
