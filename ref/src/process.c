@@ -425,9 +425,8 @@ mp_status mp_process_daemon(const mp_process *p, bool *daemon)
 static void become_child(mp_process *self)
 {
     /* The child's own copy of the object holds its name: no strdup(), whose
-     * first call in a child costs a dozen page faults (lazy symbol binding,
-     * malloc's arena, fresh heap), each a copy-on-write or first touch
-     * (about 20 us on a VM): a third of a process start. */
+     * first call in a child cost about 7 page faults (lazy symbol binding,
+     * malloc's arena, a fresh heap page), 4% of a process start. */
     cur_name = self->name;
     cur_ident = self->ident;
     atomic_store(&counter, 0);
