@@ -274,20 +274,13 @@ class PipePingPong:
         self.team.close()
 
 
-class AcquireRelease:
-    metric, unit, n0, quick_n = "throughput", "ops/s", 1024, 4096
-    make = None
+class Spread:
+    """processes=K: the round's n operations (self.ops) run in this process
+    (K = 1) or in K children, n/K each."""
 
-    def setup(self):
-        self.obj = self.make()
+    def spread(self):
         self.procs = procs = p_int("processes", 1)
         self.team = Team([self.ops] * procs) if procs > 1 else None
-
-    def ops(self, n):
-        acq, rel = self.obj.acquire, self.obj.release
-        for _ in range(n // self.procs):
-            acq()
-            rel()
 
     def round(self, n, ops):
         if self.team:
@@ -298,6 +291,21 @@ class AcquireRelease:
     def teardown(self):
         if self.team:
             self.team.close()
+
+
+class AcquireRelease(Spread):
+    metric, unit, n0, quick_n = "throughput", "ops/s", 1024, 4096
+    make = None
+
+    def setup(self):
+        self.obj = self.make()
+        self.spread()
+
+    def ops(self, n):
+        acq, rel = self.obj.acquire, self.obj.release
+        for _ in range(n // self.procs):
+            acq()
+            rel()
 
 
 class LockAR(AcquireRelease):
@@ -455,29 +463,21 @@ class ManagerBase:
         self.mgr.shutdown()
 
 
-class ManagerDictSet(ManagerBase):
+class ManagerDictSet(Spread, ManagerBase):
     """processes=K > 1: K children share the dict, n/K sets each."""
 
     def setup(self):
-        super().setup()
-        self.procs = procs = p_int("processes", 1)
-        self.team = Team([self.sets] * procs) if procs > 1 else None
+        ManagerBase.setup(self)
+        self.spread()
 
-    def sets(self, n):
+    def ops(self, n):
         d = self.d
         for i in range(n // self.procs):
             d[i & 1023] = i
 
-    def round(self, n, ops):
-        if self.team:
-            self.team.round(n)
-        else:
-            self.sets(n)
-
     def teardown(self):
-        if self.team:
-            self.team.close()
-        super().teardown()
+        Spread.teardown(self)
+        ManagerBase.teardown(self)
 
 
 class ManagerDictGet(ManagerBase):
