@@ -452,6 +452,26 @@ def put_big(q, n, seed):
     q.put(seeded(n, seed), timeout=30)
 
 
+def put_full_stream(q, n, seed, count):
+    for i in range(count):
+        q.put(seeded(n, seed + i), timeout=30)
+
+
+def Q_FULL_STREAM_INTACT():
+    # Queue(2) and 256 KiB messages (the C test: 4 MiB - 8): CPython's
+    # unbounded queue never makes a put wait (its feeder thread buffers), so
+    # the bound keeps it full.
+    q = mp.Queue(2)
+    n, count = 256 * 1024, 24
+    with Procs() as ps:
+        p = ps.start(put_full_stream, q, n, 300, count)
+        for i in range(count):
+            got = q.get(timeout=30)
+            assert got == seeded(n, 300 + i), f'message {i} damaged or out of order'
+        assert join(p) == 0
+    assert q.qsize() == 0
+
+
 def Q_MSG_64MIB():
     # 16 MiB, not 64: CPython moves (and this machine touches) 64 MiB in several
     # seconds, and nothing in CPython's framing changes between the two sizes

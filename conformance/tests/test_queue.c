@@ -726,6 +726,34 @@ static int put_big(void *a)
     return put_seeded(b->q, b->size, b->seed, 30.0) ? 1 : 0;
 }
 
+#define FULL_N 24
+
+static int put_full_stream(void *a)
+{
+    big_arg *b = a;
+    for (int i = 0; i < FULL_N; i++)
+        if (put_seeded(b->q, b->size, b->seed + (uint64_t)i, 30.0))
+            return 1;
+    return 0;
+}
+
+/* The space a get frees must not be reused before the message is copied
+ * out.  4 MiB - 8 bytes: with an 8-byte header, four such messages fill a
+ * 16 MiB buffer exactly, so in a library built that way (ref) the waiting
+ * put lands right on the message being got; any other layout just streams. */
+MPT_TEST(queue, Q_FULL_STREAM_INTACT, "Q-FULL-STREAM-INTACT: a producer kept waiting for room; every message arrives intact, in order")
+{
+    mp_queue *q = NULL;
+    MP_ASSERT_OK(mp_queue_new(&q, 0));
+    big_arg a = {q, 4 * MIB - 8, 300};
+    mp_process *p = mpt_start(put_full_stream, &a);
+    for (int i = 0; i < FULL_N; i++)
+        get_seeded(q, a.size, a.seed + (uint64_t)i, 30.0);
+    cr_assert_eq(mpt_join(p), 0);
+    cr_assert_eq(qsize(q), 0);
+    mp_queue_free(q);
+}
+
 MPT_TEST(queue, Q_MSG_64MIB, "Q-MSG-64MIB: a 64 MiB message from another process arrives intact")
 {
     mp_queue *q = NULL;
