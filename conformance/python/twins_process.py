@@ -346,10 +346,18 @@ def PROC_TERMINATE_NO_EXIT_HANDLING():
     assert out == b'', f'output flushed: {out!r}'
 
 
-def _grand_report_block(b):
-    child_init()
+def _grand_report_wait_block(b):
+    """Reports its pid, then, once released, reports it again -- proof that
+    it outlived its parent -- and blocks."""
+    b.send(os.getpid())
+    wait_release()
     b.send(os.getpid())
     block_forever()
+
+
+def _grand_report_block(b):
+    child_init()
+    _grand_report_wait_block(b)
 
 
 def _start_grand_then_block(a, b):
@@ -360,24 +368,41 @@ def _start_grand_then_block(a, b):
     block_forever()
 
 
-def PROC_TERMINATE_ORPHANS():
-    # Make this process the subreaper, as the C suite's runner is, so that the
-    # orphan comes to us and we can reap it.
+def _fork_grand_then_block(a, b):
+    child_init()
+    if os.fork() == 0:
+        _grand_report_wait_block(b)
+    a.send('ready')
+    block_forever()
+
+
+def _orphan_twin(target, same_group=False):
+    """Starts target(a, b), which makes a grandchild, terminates the child and
+    asks the grandchild whether it is still alive (asked, not read from /proc:
+    a signal sent to it may not have been delivered yet).  This process is made
+    the subreaper, as the C suite's runner is, so the orphan comes to us."""
     PR_SET_CHILD_SUBREAPER = 36
     assert ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
     _pipes()
     ra, wa = mp.Pipe(False)
     rb, wb = mp.Pipe(False)
-    p = start(_start_grand_then_block, wa, wb)
+    p = start(target, wa, wb)
     get(ra)
     g = get(rb)
+    if same_group:
+        assert os.getpgid(g) == os.getpgid(p.pid), 'the fork()ed grandchild left the child\'s group'
     p.terminate()
     # join() without a timeout: CPython's join(t) waits for EOF on the child's
     # sentinel pipe, whose write end the orphan inherited, so it would return
     # only after t here, though the child is dead.
     p.join()
     code = p.exitcode
-    alive = not pid_gone(g)
+    wb.close()
+    release()
+    try:
+        again = get(rb)
+    except EOFError:
+        again = None
     parent = ppid_of(g)
     try:
         os.kill(g, signal.SIGKILL)
@@ -385,9 +410,19 @@ def PROC_TERMINATE_ORPHANS():
         pass
     reaped = os.waitpid(g, 0)[0] if parent == os.getpid() else None
     assert code == -signal.SIGTERM, code
-    assert alive, f'grandchild {g} was ended with its parent'
+    assert again == g, f'grandchild {g} was ended with its parent'
     assert parent == os.getpid(), f'orphan\'s parent is {parent}, not this subreaper'
     assert reaped == g
+
+
+def PROC_TERMINATE_ORPHANS():
+    _orphan_twin(_start_grand_then_block)
+
+
+def PROC_TERMINATE_ORPHANS_FORK():
+    # The grandchild comes from a plain os.fork(), so it shares the child's
+    # process group: a terminate that signals the group would end it too.
+    _orphan_twin(_fork_grand_then_block, same_group=True)
 
 
 def PROC_TERMINATE_ENDED_NOOP():

@@ -524,12 +524,21 @@ MPT_TEST(process, PROC_TERMINATE_NO_EXIT_HANDLING,
     t_close();
 }
 
+/* A grandchild: reports its pid on b, then, once the test releases it
+ * (d), reports it again -- proof that it outlived its parent -- and blocks. */
+static void grand_report_wait_block(void)
+{
+    put_int(T.b.w, (int)getpid());
+    wait_byte(T.d.r);
+    put_int(T.b.w, (int)getpid());
+    block_forever();
+}
+
 static int grand_report_block(void *arg)
 {
     child_init();
     (void)arg;
-    put_int(T.b.w, (int)getpid());
-    block_forever();
+    grand_report_wait_block();
     return 0;
 }
 
@@ -545,26 +554,65 @@ static int start_grand_then_block(void *arg)
     return 0;
 }
 
+/* The grandchild made by the child started for this test: a signal meant for
+ * the child alone must leave it running.  Whether it is alive is asked, not
+ * read from /proc: a signal sent to it may not have been delivered yet.  It
+ * answers on b, which nobody else holds now that the child is gone. */
+static void check_orphan_survives(mp_process *p, pid_t g)
+{
+    MP_ASSERT_OK(mp_process_terminate(p));
+    int code = mpt_join(p);
+    closefd(&T.b.w);
+    release();
+    int again = 0;
+    bool alive = read_all(T.b.r, &again, sizeof again);
+    /* Reparented to the nearest subreaper: this test process (see mpt.c). */
+    pid_t parent = ppid_of(g);
+    kill(g, SIGKILL);
+    pid_t reaped = waitpid(g, NULL, 0);
+    cr_assert_eq(code, -SIGTERM);
+    cr_assert(alive, "grandchild %d was ended with its parent", (int)g);
+    cr_assert_eq(again, (int)g);
+    cr_assert_eq(parent, getpid(), "orphan's parent is %d", (int)parent);
+    cr_assert_eq(reaped, g);
+    t_close();
+}
+
 MPT_TEST(process, PROC_TERMINATE_ORPHANS,
          "PROC-TERMINATE-ORPHANS: terminate does not end the child's own children: they become orphans")
 {
     t_reset();
     mp_process *p = mpt_start(start_grand_then_block, NULL);
     wait_byte(T.a.r);
-    pid_t g = (pid_t)get_int(T.b.r);
-    MP_ASSERT_OK(mp_process_terminate(p));
-    int code = mpt_join(p);
-    bool alive = !pid_gone(g);
-    /* Reparented to the nearest subreaper: this test process (see mpt.c). */
-    pid_t parent = ppid_of(g);
-    kill(g, SIGKILL);
-    int st = 0;
-    pid_t reaped = waitpid(g, &st, 0);
-    cr_assert_eq(code, -SIGTERM);
-    cr_assert(alive, "grandchild %d was ended with its parent", (int)g);
-    cr_assert_eq(parent, getpid(), "orphan's parent is %d", (int)parent);
-    cr_assert_eq(reaped, g);
-    t_close();
+    check_orphan_survives(p, (pid_t)get_int(T.b.r));
+}
+
+/* The grandchild is made with a plain fork(), so it shares the child's
+ * process group: a terminate that signals the group would end it too. */
+static int fork_grand_then_block(void *arg)
+{
+    child_init();
+    (void)arg;
+    pid_t g = fork();
+    if (g < 0)
+        return 90;
+    if (g == 0)
+        grand_report_wait_block();
+    send_byte(T.a.w);
+    block_forever();
+    return 0;
+}
+
+MPT_TEST(process, PROC_TERMINATE_ORPHANS_FORK,
+         "PROC-TERMINATE-ORPHANS-FORK: terminate does not end a grandchild made with plain fork() in the child's process group")
+{
+    t_reset();
+    mp_process *p = mpt_start(fork_grand_then_block, NULL);
+    wait_byte(T.a.r);
+    pid_t g = (pid_t)get_int(T.b.r), child = 0;
+    MP_ASSERT_OK(mp_process_pid(p, &child));
+    cr_assert_eq(getpgid(g), getpgid(child), "the fork()ed grandchild left the child's group");
+    check_orphan_survives(p, g);
 }
 
 MPT_TEST(process, PROC_TERMINATE_ENDED_NOOP,

@@ -164,7 +164,9 @@ MP_EXTERN mp_status mp_process_pid(const mp_process *p, pid_t *pid);
 MP_EXTERN mp_status mp_process_exitcode(mp_process *p, int *code);
 /* SIGTERM [PROC-TERMINATE-SENDS-SIGTERM] / SIGKILL.  The child runs no exit
  * handling [PROC-TERMINATE-NO-EXIT-HANDLING] and its own children live on as
- * orphans [PROC-TERMINATE-ORPHANS].  Before start: MP_ESTATE
+ * orphans [PROC-TERMINATE-ORPHANS]; the signal goes to the child alone, not
+ * to its process group, so a grandchild made with a plain fork() lives on too
+ * [PROC-TERMINATE-ORPHANS-FORK].  Before start: MP_ESTATE
  * [PROC-TERMINATE-BEFORE-START].  After the end: no effect
  * [PROC-TERMINATE-ENDED-NOOP]. */
 MP_EXTERN mp_status mp_process_terminate(mp_process *p);
