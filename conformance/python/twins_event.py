@@ -2,7 +2,7 @@
 
 multiprocessing.Event: wait returns False on a timeout (MP_TIMEOUT).
 """
-import multiprocessing as mp, multiprocessing.util, sys, threading
+import multiprocessing as mp, multiprocessing.util, sys, threading, time
 
 import twin
 from twin import prompt
@@ -70,3 +70,27 @@ def EVT_CROSS_PROCESS():
     assert reply.is_set()
     p.join(30.0)
     assert p.exitcode == 0, f'the parent\'s set did not wake the child (exitcode {p.exitcode})'
+
+
+def _child_timed_wait(go, reply):
+    t0 = time.monotonic()
+    r = go.wait(0.3)
+    el = time.monotonic() - t0
+    reply.set()
+    if r is not False:
+        sys.exit(1)
+    if el < 0.3:
+        sys.exit(2)
+    sys.exit(0 if go.wait(10.0) else 4)
+
+
+def EVT_WAIT_TIMEOUT_CHILD():
+    go, reply = mp.Event(), mp.Event()
+    p = mp.Process(target=_child_timed_wait, args=(go, reply))
+    p.start()
+    assert reply.wait(30.0), 'the child\'s timed wait did not end'
+    go.set()
+    p.join(30.0)
+    assert p.exitcode != 1, 'the child\'s wait(0.3) did not return False'
+    assert p.exitcode != 2, 'the child\'s wait(0.3) returned early'
+    assert p.exitcode == 0, f'child exit code {p.exitcode}'

@@ -122,3 +122,37 @@ MPT_TEST(event, EVT_CROSS_PROCESS, "EVT-CROSS-PROCESS: an Event set by the paren
     mp_event_free(p.go);
     mp_event_free(p.reply);
 }
+
+/* The child times its own wait: 0 when wait(0.3) was MP_TIMEOUT no earlier
+ * than 0.3 s and the next wait(10) saw the parent's set, else a code. */
+static int child_timed_wait(void *arg)
+{
+    struct ping *p = arg;
+    double t0 = mpt_now();
+    mp_status s = mp_event_wait(p->go, 0.3);
+    double el = mpt_now() - t0;
+    if (mp_event_set(p->reply) != MP_OK)
+        return 3;
+    if (s != MP_TIMEOUT)
+        return 1;
+    if (el < 0.3)
+        return 2;
+    return mp_event_wait(p->go, 10.0) == MP_OK ? 0 : 4;
+}
+
+MPT_TEST(event, EVT_WAIT_TIMEOUT_CHILD, "EVT-WAIT-TIMEOUT-CHILD: a child's wait(t) on an Event nobody sets is MP_TIMEOUT after t, never earlier, and its next wait sees a set made afterwards")
+{
+    struct ping p;
+    MP_ASSERT_OK(mp_event_new(&p.go));
+    MP_ASSERT_OK(mp_event_new(&p.reply));
+    mp_process *c = mpt_start(child_timed_wait, &p);
+    /* Set only once the child's timed wait is over (it sets reply then). */
+    MP_ASSERT_OK(mp_event_wait(p.reply, 30.0));
+    MP_ASSERT_OK(mp_event_set(p.go));
+    int code = mpt_join(c);
+    cr_assert(code != 1, "the child's wait(0.3) was not MP_TIMEOUT");
+    cr_assert(code != 2, "the child's wait(0.3) returned early");
+    cr_assert_eq(code, 0, "child exit code %d", code);
+    mp_event_free(p.go);
+    mp_event_free(p.reply);
+}

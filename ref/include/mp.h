@@ -262,7 +262,8 @@ MP_EXTERN mp_status mp_condition_notify(mp_condition *c, unsigned n);
 MP_EXTERN mp_status mp_condition_notify_all(mp_condition *c);
 MP_EXTERN void mp_condition_free(mp_condition *c);
 
-/* Event: wait returns MP_OK when set, MP_TIMEOUT otherwise [EVT-WAIT-TIMEOUT];
+/* Event: wait returns MP_OK when set, MP_TIMEOUT otherwise [EVT-WAIT-TIMEOUT]
+ * [EVT-WAIT-TIMEOUT-CHILD];
  * set wakes every waiter [EVT-SET-WAKES-ALL], also if clear() follows at once
  * (threading.Event's behaviour). */
 MP_EXTERN mp_status mp_event_new(mp_event **out);
