@@ -1,9 +1,52 @@
-"""Helpers shared by the Python twins (standard library only)."""
+"""Helpers shared by the Python twins (standard library only).
+
+The implementation under test is the module named by the environment variable
+MP_TWIN_MODULE (default `multiprocessing`; conformance/impls/*.json names
+`billiard`, `multiprocess`, ...).  Twins never import multiprocessing
+themselves: they take `mp` from here (`from twin import mp`) and reach the
+submodules as attributes (mp.managers, mp.connection, mp.reduction, mp.util,
+mp.pool), all imported below so that those attributes exist.
+"""
 import atexit
-import multiprocessing as mp
+import importlib
 import os
 import threading
 import time
+
+MODULE = os.environ.get('MP_TWIN_MODULE', 'multiprocessing')
+mp = importlib.import_module(MODULE)
+SUBMODULES = ('util', 'connection', 'managers', 'pool', 'reduction', 'sharedctypes',
+              'synchronize', 'queues')
+for _sub in SUBMODULES:
+    importlib.import_module(f'{MODULE}.{_sub}')
+
+
+def uses(*apis):
+    """Declare the documented API a twin needs beyond what it names as mp.X in
+    its own code (which the runner reads itself): dotted paths from the module
+    under test, e.g. @uses('managers.SyncManager.Barrier', 'Queue.cancel_join_thread').
+    An implementation without one of them reports the row `unsupported`
+    without running it."""
+    def mark(fn):
+        fn.twin_uses = tuple(getattr(fn, 'twin_uses', ())) + apis
+        return fn
+    return mark
+
+
+def lacks(path):
+    """Whether the module under test lacks the dotted API path (a first part
+    naming a submodule is imported)."""
+    obj = mp
+    for i, part in enumerate(path.split('.')):
+        if not hasattr(obj, part) and i == 0:
+            try:
+                importlib.import_module(f'{MODULE}.{part}')
+            except ImportError:
+                return True
+        if not hasattr(obj, part):
+            return True
+        obj = getattr(obj, part)
+    return False
 
 
 def now():
@@ -42,7 +85,10 @@ def kill_children_at_exit():
     exits, so a failing twin leaves nothing behind."""
     def _cleanup():
         for p in mp.active_children():
-            p.kill()
+            try:
+                os.kill(p.pid, 9)
+            except ProcessLookupError:
+                pass
             p.join()
     atexit.register(_cleanup)
 

@@ -5,9 +5,10 @@ BrokenBarrierError is MP_EBROKEN; wait() returns the party's index.  An
 action fails in Python by raising (its return value is ignored): that is the
 twin of a C action returning non-zero.
 """
-import functools, multiprocessing as mp, multiprocessing.util, os, sys, threading
+import functools, os, sys, threading
 
 import twin
+from twin import mp
 from twin import prompt
 
 Broken = threading.BrokenBarrierError

@@ -5,9 +5,10 @@ multiprocessing.Condition: wait/wait_for return False on a timeout
 thread that is "waiting" is known to be inside wait() because it announced
 itself while holding the lock and only wait() released it.
 """
-import multiprocessing as mp, multiprocessing.util, sys, threading
+import sys, threading
 
 import twin
+from twin import mp
 from twin import prompt, locked
 
 

@@ -4,10 +4,11 @@ multiprocessing.Lock: acquire(block, timeout) returns False where the C API
 returns MP_TIMEOUT; release of an unlocked Lock raises ValueError (MP_ESTATE).
 Children report through their exit code (sys.exit); ordering uses Events.
 """
-import math, multiprocessing as mp, multiprocessing.util, os, sys, tempfile, \
+import math, os, sys, tempfile, \
     threading
 
 import twin
+from twin import mp
 from twin import prompt, locked
 
 

@@ -18,13 +18,17 @@ typeids registered with a callable that returns one object kept by the server
 never with sleeps; every manager is shut down in a finally (or a with), and
 twin.kill_children_at_exit() kills what a failing twin leaves behind.
 """
-import ctypes, gc, math, multiprocessing as mp, os, queue, select, shutil, signal, socket, \
+import ctypes, gc, math, os, queue, select, shutil, signal, socket, \
     stat, struct, tempfile, threading, time
-from multiprocessing import connection
-from multiprocessing.managers import DictProxy, ListProxy, RemoteError, SyncManager
 
 import twin
+from twin import mp
 from twin import pid_gone, wait_asleep
+connection = mp.connection
+DictProxy = mp.managers.DictProxy
+ListProxy = mp.managers.ListProxy
+RemoteError = mp.managers.RemoteError
+SyncManager = mp.managers.SyncManager
 
 CTX = mp.get_context('fork')
 FRAME_MAX = 64 << 20  # MP_MANAGER_FRAME_MAX

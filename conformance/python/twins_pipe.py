@@ -6,7 +6,6 @@ writes them with write(2).  Statuses map to exceptions as in the README:
 MP_EOF EOFError, MP_CLOSED / MP_EACCES / MP_EPROTO / MP_EMSGSIZE OSError (told
 apart by the end's closed / readable state), MP_EINVAL ValueError."""
 import mmap
-import multiprocessing as mp
 import os
 import pickle
 import select
@@ -15,7 +14,8 @@ import threading
 import time
 
 import twin
-from multiprocessing.reduction import ForkingPickler
+from twin import mp
+ForkingPickler = mp.reduction.ForkingPickler
 from twins_queue import MIB, Procs, join, prompt, seeded, wait_asleep
 
 MP_MSG_MAX = 1 << 30

@@ -19,7 +19,6 @@ terminates the pool, so nothing outlives the twin.  imap(f, 3) raises its
 TypeError at the first next() (CPython iterates the argument lazily); the
 twin accepts it there."""
 import math
-import multiprocessing as mp
 import os
 import re
 import select
@@ -29,6 +28,7 @@ import threading
 import time
 
 import twin
+from twin import mp
 
 LONG = 30.0  # bound for things that must happen (never reached when they do)
 LOST = 5.0   # how long a differs twin waits for what CPython never delivers

@@ -10,13 +10,13 @@ MP_NOWAIT, the twin gets it with a timeout; everything else is mirrored as is.
 Processes are sequenced with Events and Pipes, never with sleeps."""
 import hashlib
 import math
-import multiprocessing as mp
 import os
 import queue
 import threading
 import time
 
 import twin
+from twin import mp
 from twin import wait_asleep  # noqa: F401 (other twins import it from here)
 
 MIB = 1 << 20

@@ -4,9 +4,10 @@ multiprocessing.RLock: a release by a non-owner raises AssertionError
 (MP_ENOTOWNER); acquire returns False on a timeout (MP_TIMEOUT).  Children
 report through their exit code; ordering uses Events.
 """
-import multiprocessing as mp, multiprocessing.util, sys, threading
+import sys, threading
 
 import twin
+from twin import mp
 from twin import prompt, locked
 
 

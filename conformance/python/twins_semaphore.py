@@ -4,9 +4,10 @@ multiprocessing.Semaphore / BoundedSemaphore: acquire returns False on a
 timeout (MP_TIMEOUT), get_value() is mp_semaphore_value, and an over-release
 of a BoundedSemaphore raises ValueError (MP_ESTATE).
 """
-import multiprocessing as mp, multiprocessing.util, os, sys, threading
+import os, sys, threading
 
 import twin
+from twin import mp
 from twin import prompt
 
 
