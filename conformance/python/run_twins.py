@@ -409,7 +409,7 @@ def main(argv=None):
     ap.add_argument('--out', default=os.path.join(ROOT, 'reports', 'out'))
     ap.add_argument('--timeout', type=float, default=60)
     ap.add_argument('--jobs', type=int, default=2)
-    ap.add_argument('--filter', default='', help='only rows whose ID contains this')
+    ap.add_argument('--filter', default='', help='only rows whose ID contains one of these (comma-separated)')
     ap.add_argument('--baseline', help="judge against another run's JSON")
     ap.add_argument('--expect-dir', default=EXPECT)
     ap.add_argument('--impls-dir', default=IMPLS)
@@ -429,7 +429,7 @@ def main(argv=None):
         print(f'wrote {path}')
         return 0
     impl = load_impl(a.impl, a.impls_dir)
-    rows = [r for r in rows if a.filter in r['id']]
+    rows = [r for r in rows if any(f in r['id'] for f in a.filter.split(','))]
     t0 = time.monotonic()
     out, info = run_impl(impl, rows, sources, a.out, a.timeout, a.jobs)
     exp = (baseline_expectations(a.baseline) if a.baseline

@@ -8,6 +8,7 @@ submodules as attributes (mp.managers, mp.connection, mp.reduction, mp.util,
 mp.pool), all imported below so that those attributes exist.
 """
 import atexit
+import faulthandler
 import importlib
 import os
 import threading
@@ -77,7 +78,16 @@ def assert_raises(exc, fn, *args, **kw):
         fn(*args, **kw)
     except exc:
         return
-    raise AssertionError(f'{exc.__name__} not raised by {getattr(fn, "__name__", fn)}')
+    raise AssertionError(f'{getattr(exc, "__name__", exc)} not raised by {getattr(fn, "__name__", fn)}')
+
+
+def kill(p):
+    """SIGKILL a started Process through os.kill: the documented way every
+    implementation has (Process.kill() is 3.7+ and billiard lacks it)."""
+    try:
+        os.kill(p.pid, 9)
+    except ProcessLookupError:
+        pass
 
 
 def kill_children_at_exit():
@@ -93,9 +103,26 @@ def kill_children_at_exit():
     atexit.register(_cleanup)
 
 
+class bounded:
+    """`with twin.bounded(seconds):` a call that must not block: if the block
+    has not finished after `seconds`, faulthandler prints every thread's stack
+    and ends the twin with exit status 1 (a fail that names the stuck call),
+    instead of hanging until the runner's timeout.  Not nestable."""
+
+    def __init__(self, seconds):
+        self.seconds = seconds
+
+    def __enter__(self):
+        faulthandler.dump_traceback_later(self.seconds, exit=True)
+
+    def __exit__(self, *exc):
+        faulthandler.cancel_dump_traceback_later()
+
+
 def prompt(fn, *args, bound=1.0):
     t0 = now()
-    r = fn(*args)
+    with bounded(bound + 5.0):
+        r = fn(*args)
     el = now() - t0
     assert el <= bound, f'{getattr(fn, "__name__", fn)}{args} blocked for {el:.3f} s'
     return r

@@ -68,7 +68,8 @@ def _sweep(entries):
     bad = []
     for label, excs, fn in entries:
         try:
-            _raises(excs, fn)
+            with twin.bounded(5.0):
+                _raises(excs, fn)
         except AssertionError as e:
             bad.append(f'{label}: {e}')
         except Exception as e:  # raised, but not what the row says

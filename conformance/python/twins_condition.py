@@ -270,7 +270,7 @@ def _start_cwaiter(c, ready, timeout=10.0):
 
 
 def _kill_join(p):
-    p.kill()
+    twin.kill(p)
     p.join(10)
     assert p.exitcode == -9, p.exitcode
 
@@ -360,6 +360,6 @@ def COND_LOCK_HOLDER_KILLED():
     holder = mp.Process(target=_child_notify_hold, args=(c, ready))
     holder.start()
     assert ready.wait(10.0)
-    holder.kill()
+    twin.kill(holder)
     _exit_within(waiter, 3.0, 'the notified waiter')
     holder.join(10)

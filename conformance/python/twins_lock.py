@@ -166,7 +166,7 @@ def _owner_dead(join_first):
     p = start(_child_hold, lk, held)
     assert held.wait(10.0)
     assert lk.acquire(False) is False
-    p.kill()
+    twin.kill(p)
     if join_first:
         assert join_code(p) == -9
     # No EOWNERDEAD in Python: the nearest thing is that acquire succeeds.

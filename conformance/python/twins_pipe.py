@@ -297,7 +297,7 @@ def PIPE_SEND_PEER_KILLED():
         assert sending.wait(10)
         wait_asleep(tx.pid)
         assert tx.exitcode is None, 'the sender did not block in its send'
-        rx.kill()
+        twin.kill(rx)
         t0 = time.monotonic()
         code = join(tx, 10)
         assert code != -signal.SIGPIPE, ("the receiver's death killed the blocked sender with "
@@ -316,7 +316,7 @@ def PIPE_SEND_KILLED_MID_MESSAGE():
         b.close()
         assert sending.wait(10)
         wait_asleep(tx.pid)
-        tx.kill()
+        twin.kill(tx)
         assert join(tx) == -signal.SIGKILL
         expect(a, b'first')
         r, t = bounded(a.recv_bytes, 10)

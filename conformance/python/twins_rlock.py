@@ -165,7 +165,7 @@ def RLOCK_OWNER_DEAD():
     lk, held = mp.RLock(), mp.Event()
     p = start(_child_hold, lk, held)
     assert held.wait(10.0)
-    p.kill()
+    twin.kill(p)
     assert join_code(p) == -9
     # No EOWNERDEAD in Python: the nearest thing is that acquire succeeds.
     t0 = twin.now()

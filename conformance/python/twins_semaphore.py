@@ -140,7 +140,7 @@ def _start_ready(fn, s, ready, asleep):
 
 
 def _kill_join(p):
-    p.kill()
+    twin.kill(p)
     p.join(10)
     assert p.exitcode == -9, p.exitcode
 
