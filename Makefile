@@ -132,10 +132,15 @@ endif
 
 # One result per catalogue row: reports/out/conformance-<name>.json and .md
 # (conformance/FORMAT.md).  Fails if any row fails, crashes or times out.
+# IMPL naming a Python entry of conformance/impls/ runs the twins (matrix.mk).
+ifneq ($(shell grep -ls '"kind": *"python"' conformance/impls/$(IMPL).json 2>/dev/null),)
+conformance: conformance-twins
+else
 conformance: $(B)/conformance/suite-$(IMPL_NAME) catalogue-check
 	$(PYTHON) conformance/run.py --suite $(B)/conformance/suite-$(IMPL_NAME) \
 	  --name $(IMPL_NAME) --path $(if $(IMPL),$(IMPL),$(B)/libmpref.a) \
 	  $(if $(IMPL),,--strict) -- $(CRIT_ARGS)
+endif
 
 conformance-asan: $(B)/conformance/suite-asan
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 $(PYTHON) conformance/run.py \
@@ -150,6 +155,9 @@ catalogue-check: $(B)/conformance/suite-ref
 	@$(PYTHON) conformance/catalogue.py check --suite $(B)/conformance/suite-ref
 	@$(PYTHON) conformance/badinput_coverage.py
 	@$(PYTHON) conformance/mutants/mutate.py --check --work $(B)/mutants
+	@mkdir -p $(B)/expect && $(PYTHON) conformance/python/run_twins.py --gen-expect \
+	  --expect-dir $(B)/expect >/dev/null && cmp -s $(B)/expect/cpython.tsv conformance/expect/cpython.tsv || \
+	  { echo "conformance/expect/cpython.tsv is out of date: run conformance/python/run_twins.py --gen-expect"; exit 1; }
 
 # ---------------------------------------------------------------- check
 # THE test command (README, .ci/run): every step fails the whole on failure.
@@ -169,3 +177,4 @@ clean:
 -include reports/reports.mk
 -include conformance/mutants/mutants.mk
 -include ref/fuzz/fuzz.mk
+-include conformance/matrix.mk

@@ -1,103 +1,471 @@
 #!/usr/bin/env python3
-"""Run the Python twins of the catalogue against CPython's multiprocessing.
+"""Run the Python twins of the catalogue against one Python implementation of
+multiprocessing, and judge the results against that implementation's
+expected outcomes.
 
-A twin is a function named after its row (Q-GET-TIMEOUT-EMPTY -> Q_GET_TIMEOUT_EMPTY)
-in conformance/python/twins_<component>.py; it raises AssertionError when CPython
-does not behave as the row says.  Each twin runs in its own interpreter with a
-timeout, so a hang or a crash is that row's result, never the runner's.
+  run_twins.py [--impl NAME] [--filter S] [--baseline OTHER.json]
+  run_twins.py --gen-expect        rewrite conformance/expect/cpython.tsv from the catalogue
 
-Rows whose `cpython` column is 'C-only: ...' are recorded as `absent` with the
-reason; rows marked 'differs: ...' run their twin and record the outcome with
-the catalogue's explanation.  Output: reports/out/conformance-cpython.json in
-the format of conformance/FORMAT.md.  Standard library only.
+The implementation is data: conformance/impls/NAME.json gives the interpreter
+and the module (multiprocessing, billiard, multiprocess, ...); the twins reach
+it through conformance/python/twin.py, which imports the module named by
+MP_TWIN_MODULE.  A twin is a function named after its row (Q-GET-TIMEOUT-EMPTY ->
+Q_GET_TIMEOUT_EMPTY) in conformance/python/twins_<component>.py; it raises
+when the implementation does not behave as the row says.
+
+Results (conformance/FORMAT.md): pass, fail, crash (killed by a signal),
+timeout, unsupported (the implementation lacks an API the twin uses: the mp.X
+names in its code and its @twin.uses declarations; the twin is not run),
+absent (no twin: C-only row or none written), error (the harness could not run
+the row: the module or the twins file does not import).
+
+Each twin runs in its own session with its output in files, so a grandchild
+holding stderr cannot turn an exit into a timeout; after the twin's process
+ends, whatever is left of its session is killed and recorded as leftovers.
+The full stderr of a row that does not pass is kept in
+reports/out/twins-NAME/<ROW>.stderr and named in the JSON.
+
+Expected outcomes: conformance/expect/cpython.tsv (generated from the
+catalogue's cpython column) for every implementation, overlaid by
+conformance/expect/NAME.tsv (row, expected, reason).  Each row's verdict is
+'as expected', 'new failure' or 'newly passing' (or 'error'); --baseline
+compares with another run's JSON instead.  Exit status: 0 when nothing is a new
+failure, 1 on a new failure, 2 on a harness error.  Standard library only.
 """
-import argparse, concurrent.futures as cf, datetime, importlib.util, json, os, platform, \
+import argparse, ast, concurrent.futures as cf, csv, datetime, json, os, signal, \
     subprocess, sys, time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.dirname(HERE))
+CONF = os.path.dirname(HERE)
+ROOT = os.path.dirname(CONF)
+IMPLS = os.path.join(CONF, 'impls')
+EXPECT = os.path.join(CONF, 'expect')
+sys.path.insert(0, CONF)
 import catalogue  # noqa: E402
-import run as crun  # noqa: E402
+
+RESULTS = ('pass', 'fail', 'unsupported', 'crash', 'timeout', 'absent', 'error')
+HARNESS_EXIT = 97   # the bootstrap could not import twin.py / the module / the twins file
+GRACE = 2.0         # how long a twin's leftovers get to end on their own
+SUBMODULES = ('util', 'connection', 'managers', 'pool', 'reduction', 'sharedctypes',
+              'synchronize', 'queues', 'shared_memory', 'context', 'heap', 'process',
+              'resource_tracker', 'spawn', 'popen_fork', 'dummy')
 
 
-def twins_of(component):
-    path = os.path.join(HERE, f'twins_{component}.py')
-    if not os.path.exists(path):
-        return set()
-    spec = importlib.util.spec_from_file_location(f'twins_{component}', path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return {n for n in dir(mod) if n.isupper() and callable(getattr(mod, n))}
-
-
-def run_one(component, fn, timeout):
-    code = (f'import sys; sys.path.insert(0, {HERE!r}); import twins_{component} as m; '
-            f'm.{fn}()')
-    t0 = time.time()
+# ------------------------------------------------------------------ implementations
+def load_impl(name, impls_dir=IMPLS):
+    """conformance/impls/NAME.json as a dict; exit status 2 if there is none."""
+    path = os.path.join(impls_dir, f'{name}.json')
     try:
-        p = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
-                           timeout=timeout, start_new_session=True)
+        with open(path) as f:
+            impl = json.load(f)
+    except (OSError, ValueError) as e:
+        print(f'run_twins: no implementation {name!r} ({path}: {e})', file=sys.stderr)
+        sys.exit(2)
+    if impl.get('kind') != 'python':
+        print(f'run_twins: {name} is of kind {impl.get("kind")!r}; `make conformance '
+              'IMPL=...` runs C libraries', file=sys.stderr)
+        sys.exit(2)
+    return impl
+
+
+# ------------------------------------------------------------------ twins and their API
+def twin_sources(twins_dir=HERE):
+    """{component: (path, ast.Module)} for every twins_<component>.py."""
+    out = {}
+    for fn in sorted(os.listdir(twins_dir)):
+        if fn.startswith('twins_') and fn.endswith('.py'):
+            path = os.path.join(twins_dir, fn)
+            with open(path) as f:
+                out[fn[6:-3]] = (path, ast.parse(f.read(), path))
+    return out
+
+
+def mp_names(node):
+    """The mp.X (and mp.<submodule>.X) paths named under an AST node."""
+    found = set()
+    for n in ast.walk(node):
+        if isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name) and n.value.id == 'mp':
+            found.add(n.attr)
+        if (isinstance(n, ast.Attribute) and isinstance(n.value, ast.Attribute)
+                and isinstance(n.value.value, ast.Name) and n.value.value.id == 'mp'
+                and n.value.attr in SUBMODULES):
+            found.discard(n.value.attr)
+            found.add(f'{n.value.attr}.{n.attr}')
+    return found
+
+
+def api_uses(tree):
+    """{twin name: sorted API paths it names}, following calls to the module's
+    own functions and classes (not other modules')."""
+    defs = {n.name: n for n in tree.body
+            if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+    direct = {k: mp_names(v) for k, v in defs.items()}
+    calls = {k: {n.id for n in ast.walk(v) if isinstance(n, ast.Name) and n.id in defs}
+             for k, v in defs.items()}
+    out = {}
+    for name in defs:
+        if not (name.isupper() and isinstance(defs[name], ast.FunctionDef)):
+            continue
+        seen, todo, apis = set(), [name], set()
+        while todo:
+            k = todo.pop()
+            if k in seen:
+                continue
+            seen.add(k)
+            apis |= direct[k]
+            todo.extend(calls[k])
+        out[name] = sorted(apis)
+    return out
+
+
+PROBE = r'''
+import json, platform, sys, traceback
+sys.path[:0] = [{here!r}, {twins!r}]
+uses = json.loads({uses!r})
+out = {{'executable': sys.executable, 'python': platform.python_version(),
+        'python_implementation': platform.python_implementation(), 'components': {{}}}}
+try:
+    import twin
+except BaseException:
+    out['error'] = traceback.format_exc()
+    print(json.dumps(out)); sys.exit(0)
+v = {version!r}
+out['module'] = twin.MODULE
+out['module_version'] = platform.python_version() if v == 'python' else str(getattr(twin.mp, v, '?'))
+for comp, fns in uses.items():
+    try:
+        m = __import__('twins_' + comp)
+    except BaseException:
+        out['components'][comp] = {{'error': traceback.format_exc()}}
+        continue
+    res = {{}}
+    for fn, apis in fns.items():
+        f = getattr(m, fn, None)
+        if f is None:
+            continue
+        apis = sorted(set(apis) | set(getattr(f, 'twin_uses', ())))
+        res[fn] = [a for a in apis if twin.lacks(a)]
+    out['components'][comp] = {{'missing': res}}
+print(json.dumps(out))
+'''
+
+RUN = ('import sys, traceback\nsys.path[:0] = [{here!r}, {twins!r}]\n'
+       'try:\n    import twin, twins_{comp} as m\n'
+       'except BaseException:\n    traceback.print_exc()\n    sys.exit({code})\n'
+       'm.{fn}()\n')
+
+
+def child_env(impl):
+    env = dict(os.environ, MP_TWIN_MODULE=impl['module'], PYTHONDONTWRITEBYTECODE='1')
+    return env
+
+
+def probe(impl, uses, twins_dir=HERE, timeout=120):
+    """Ask the implementation's interpreter which twins it can run: a dict with
+    the interpreter's identity and, per component, the APIs each twin lacks
+    (or the traceback of an import that failed)."""
+    code = PROBE.format(here=HERE, twins=twins_dir, uses=json.dumps(uses),
+                        version=impl.get('version', 'python'))
+    try:
+        p = subprocess.run([impl['interpreter'], '-c', code], capture_output=True, text=True,
+                           env=child_env(impl), timeout=timeout, cwd=ROOT,
+                           stdin=subprocess.DEVNULL, start_new_session=True)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return {'error': f'cannot run {impl["interpreter"]}: {e}'}
+    try:
+        return json.loads(p.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        return {'error': f'{impl["interpreter"]} exited {p.returncode}: {p.stderr[-2000:]}'}
+
+
+# ------------------------------------------------------------------ running one twin
+def session_members(sid):
+    """Live (not zombie) processes whose session id is sid, as (pid, cmdline)."""
+    found = []
+    for d in os.listdir('/proc'):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f'/proc/{d}/stat') as f:
+                stat = f.read()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(')') + 2:].split()
+        if int(fields[3]) == sid and fields[0] != 'Z':
+            try:
+                with open(f'/proc/{d}/cmdline', 'rb') as f:
+                    cmd = f.read().replace(b'\0', b' ').decode(errors='replace').strip()
+            except OSError:
+                cmd = '?'
+            found.append((int(d), cmd[:200]))
+    return found
+
+
+def end_session(sid, grace):
+    """Give the session's remaining processes `grace` seconds to end, then kill
+    them; return what had to be killed."""
+    deadline = time.monotonic() + grace
+    left = session_members(sid)
+    while left and time.monotonic() < deadline:
+        time.sleep(0.02)  # polling for others' exit, no synchronisation to wait on
+        left = session_members(sid)
+    for pid, _ in left:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    return [{'pid': pid, 'cmdline': cmd} for pid, cmd in left]
+
+
+def run_one(argv, env, cwd, logbase, timeout, grace=GRACE):
+    """Run one twin process in its own session, output to logbase.{out,err}.
+    Returns (result, duration, message, leftovers)."""
+    t0 = time.monotonic()
+    with open(logbase + '.stdout', 'wb') as out, open(logbase + '.stderr', 'wb') as err:
+        try:
+            p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
+                                 env=env, cwd=cwd, start_new_session=True)
+        except OSError as e:
+            return 'error', 0.0, f'cannot start {argv[0]}: {e}', []
+    try:
+        rc, timed_out = p.wait(timeout), False
     except subprocess.TimeoutExpired:
-        return 'timeout', time.time() - t0, f'no result after {timeout} s'
-    dur = time.time() - t0
-    if p.returncode == 0:
-        return 'pass', dur, ''
-    err = p.stderr.strip().splitlines()
-    last = err[-1] if err else f'exit {p.returncode}'
-    if p.returncode < 0:
-        return 'crash', dur, f'signal {-p.returncode}: {last}'
-    return 'fail', dur, '\n'.join(err[-6:])
+        timed_out = True
+        try:
+            os.killpg(p.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        rc = p.wait()
+    dur = time.monotonic() - t0
+    leftovers = end_session(p.pid, 0 if timed_out else grace)
+    with open(logbase + '.stderr', 'rb') as f:
+        lines = f.read().decode(errors='replace').strip().splitlines()
+    last = '\n'.join(lines[-6:])
+    if timed_out:
+        return 'timeout', dur, f'no result after {timeout} s\n{last}'.strip(), leftovers
+    if rc == 0:
+        return 'pass', dur, '', leftovers
+    if rc < 0:
+        return 'crash', dur, f'signal {-rc}\n{last}'.strip(), leftovers
+    if rc == HARNESS_EXIT:
+        return 'error', dur, f'the twin could not be loaded\n{last}', leftovers
+    return 'fail', dur, last or f'exit {rc}', leftovers
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument('--out', default='reports/out')
-    ap.add_argument('--timeout', type=float, default=60)
-    ap.add_argument('--filter', default='')
-    a = ap.parse_args()
-    rows, _ = catalogue.load()
-    rows = [r for r in rows if a.filter in r['id']]
-    cache, jobs = {}, {}
-    out = []
-    with cf.ThreadPoolExecutor(max_workers=2) as ex:
+# ------------------------------------------------------------------ expectations
+def catalogue_expectations(rows, sources):
+    """The CPython expectation of every row, from the catalogue's cpython
+    column: twin -> pass, differs -> fail, C-only -> absent; a row without the
+    column or without a twin function -> absent."""
+    have = {c: set(api_uses(t)) for c, (_, t) in sources.items()}
+    exp = {}
+    for r in rows:
+        cp = (r.get('cpython') or '').strip()
+        fn = r['id'].replace('-', '_')
+        if cp.startswith('C-only'):
+            exp[r['id']] = ('absent', cp)
+        elif cp.startswith('differs'):
+            exp[r['id']] = ('fail', cp)
+        elif cp == 'twin':
+            exp[r['id']] = ('pass', 'catalogue: twin')
+        elif fn in have.get(r['component'], ()):
+            exp[r['id']] = ('pass', 'a twin without a cpython column')
+        else:
+            exp[r['id']] = ('absent', 'no Python twin written yet')
+    return exp
+
+
+def read_expect(path):
+    """{row: (expected, reason)} from a TSV file (row, expected, reason; '#'
+    lines and a header line starting with 'row' are skipped)."""
+    exp = {}
+    if not os.path.exists(path):
+        return exp
+    with open(path, newline='') as f:
+        for n, rec in enumerate(csv.reader(f, delimiter='\t', quoting=csv.QUOTE_NONE), 1):
+            if not rec or rec[0].startswith('#') or rec[0] == 'row':
+                continue
+            if len(rec) < 2 or rec[1] not in RESULTS or rec[1] == 'error':
+                raise ValueError(f'{path}:{n}: want row<TAB>result<TAB>reason, '
+                                 f'result one of {RESULTS[:-1]}')
+            exp[rec[0]] = (rec[1], rec[2] if len(rec) > 2 else '')
+    return exp
+
+
+def write_expect(path, exp, header):
+    with open(path, 'w') as f:
+        f.write(header)
+        f.write('row\texpected\treason\n')
+        for row, (res, why) in exp.items():
+            f.write(f'{row}\t{res}\t{why}\n')
+
+
+def expectations(name, rows, sources, expect_dir=EXPECT):
+    """cpython.tsv (or, without it, the catalogue) overlaid by NAME.tsv."""
+    exp = catalogue_expectations(rows, sources)
+    exp.update(read_expect(os.path.join(expect_dir, 'cpython.tsv')))
+    if name != 'cpython':
+        exp.update(read_expect(os.path.join(expect_dir, f'{name}.tsv')))
+    return exp
+
+
+def verdict(expected, got):
+    if got == 'error':
+        return 'error'
+    if got == expected:
+        return 'as expected'
+    return 'newly passing' if got == 'pass' else 'new failure'
+
+
+def judge(out_rows, exp):
+    """Set each row's expected/verdict; return the exit status (0, 1 or 2)."""
+    status = 0
+    for r in out_rows:
+        e, why = exp.get(r['id'], ('absent', 'not in the expectations'))
+        r['expected'], r['expected_reason'] = e, why
+        r['verdict'] = verdict(e, r['result'])
+        if r['verdict'] == 'error':
+            status = 2
+        elif r['verdict'] == 'new failure' and status == 0:
+            status = 1
+    return status
+
+
+def baseline_expectations(path):
+    with open(path) as f:
+        doc = json.load(f)
+    name = doc.get('impl', {}).get('name', path)
+    return {r['id']: (r['result'] if r['result'] != 'error' else 'absent',
+                      f'baseline {name}: ' + (r.get('message') or '').split('\n')[0][:200])
+            for r in doc['rows']}
+
+
+# ------------------------------------------------------------------ the run
+def machine():
+    try:
+        import run as crun
+        return crun.machine()
+    except Exception as e:  # noqa: BLE001 - the report says what is missing
+        return {'error': f'conformance/run.py machine(): {e}'}
+
+
+def run_impl(impl, rows, sources, out_dir, timeout, jobs, twins_dir=HERE, grace=GRACE):
+    """Run every row's twin under impl (rows: catalogue dicts with id,
+    component, cpython); return (rows with results, probe info)."""
+    uses = {c: api_uses(t) for c, (_, t) in sources.items()}
+    info = probe(impl, uses, twins_dir)
+    logdir = os.path.join(out_dir, f'twins-{impl["name"]}')
+    os.makedirs(logdir, exist_ok=True)
+    for fn in os.listdir(logdir):
+        os.unlink(os.path.join(logdir, fn))
+    results, jobs_of = {}, {}
+    env = child_env(impl)
+    exe = info.get('executable') or impl['interpreter']
+    with cf.ThreadPoolExecutor(max_workers=jobs) as ex:
         for r in rows:
             comp, fn = r['component'], r['id'].replace('-', '_')
-            cp = r.get('cpython', '').strip()
-            if comp not in cache:
-                cache[comp] = twins_of(comp)
+            cp = (r.get('cpython') or '').strip()
             if cp.startswith('C-only'):
-                continue
-            if fn in cache[comp]:
-                jobs[r['id']] = ex.submit(run_one, comp, fn, a.timeout)
-        for r in rows:
-            cp = r.get('cpython', '').strip()
-            if r['id'] in jobs:
-                res, dur, msg = jobs[r['id']].result()
-                if cp.startswith('differs') and res != 'pass':
-                    msg = f'{cp} | {msg}'
-            elif cp.startswith('C-only'):
-                res, dur, msg = 'absent', 0.0, cp
+                results[r['id']] = ('absent', 0.0, cp, [])
+            elif fn not in uses.get(comp, {}):
+                results[r['id']] = ('absent', 0.0, 'no Python twin written yet', [])
+            elif 'error' in info:
+                results[r['id']] = ('error', 0.0, f'{impl["name"]}: {info["error"]}'.strip(), [])
+            elif 'error' in info['components'].get(comp, {}):
+                results[r['id']] = ('error', 0.0, 'twins_%s does not import: %s'
+                                    % (comp, info['components'][comp]['error']), [])
+            elif info['components'].get(comp, {}).get('missing', {}).get(fn):
+                lacks = info['components'][comp]['missing'][fn]
+                results[r['id']] = ('unsupported', 0.0, f'{impl["module"]} lacks '
+                                    + ', '.join(lacks), [])
             else:
-                res, dur, msg = 'absent', 0.0, 'no Python twin written yet'
-            out.append({'id': r['id'], 'component': r['component'], 'result': res,
-                        'duration': round(dur, 4), 'message': msg[:2000]})
-    summary = dict.fromkeys(['pass', 'fail', 'unsupported', 'crash', 'timeout', 'absent'], 0)
+                code = RUN.format(here=HERE, twins=twins_dir, comp=comp, fn=fn,
+                                  code=HARNESS_EXIT)
+                jobs_of[r['id']] = ex.submit(run_one, [exe, '-c', code], env, ROOT,
+                                             os.path.join(logdir, r['id']), timeout, grace)
+        out = []
+        for r in rows:
+            res, dur, msg, left = (jobs_of[r['id']].result() if r['id'] in jobs_of
+                                   else results[r['id']])
+            row = {'id': r['id'], 'component': r['component'], 'result': res,
+                   'duration': round(dur, 4), 'message': msg[:2000]}
+            if r['id'] in jobs_of:
+                base = os.path.join(logdir, r['id'])
+                if res == 'pass':
+                    os.unlink(base + '.stderr')
+                else:
+                    row['stderr'] = os.path.relpath(base + '.stderr', out_dir)
+                if os.path.getsize(base + '.stdout') == 0:
+                    os.unlink(base + '.stdout')
+            if left:
+                row['leftovers'] = left
+            out.append(row)
+    return out, info
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    ap.add_argument('--impl', default='cpython', help='an entry of conformance/impls/')
+    ap.add_argument('--out', default=os.path.join(ROOT, 'reports', 'out'))
+    ap.add_argument('--timeout', type=float, default=60)
+    ap.add_argument('--jobs', type=int, default=2)
+    ap.add_argument('--filter', default='', help='only rows whose ID contains one of these (comma-separated)')
+    ap.add_argument('--baseline', help="judge against another run's JSON")
+    ap.add_argument('--expect-dir', default=EXPECT)
+    ap.add_argument('--impls-dir', default=IMPLS)
+    ap.add_argument('--gen-expect', action='store_true',
+                    help='write expect/cpython.tsv from the catalogue and exit')
+    a = ap.parse_args(argv)
+    rows, errors = catalogue.load()
+    if errors:
+        print('\n'.join(errors), file=sys.stderr)
+        return 2
+    sources = twin_sources()
+    if a.gen_expect:
+        path = os.path.join(a.expect_dir, 'cpython.tsv')
+        write_expect(path, catalogue_expectations(rows, sources),
+                     '# Generated by `conformance/python/run_twins.py --gen-expect` from the\n'
+                     "# catalogue's cpython column; do not edit (edit the catalogue).\n")
+        print(f'wrote {path}')
+        return 0
+    impl = load_impl(a.impl, a.impls_dir)
+    rows = [r for r in rows if any(f in r['id'] for f in a.filter.split(','))]
+    t0 = time.monotonic()
+    out, info = run_impl(impl, rows, sources, a.out, a.timeout, a.jobs)
+    exp = (baseline_expectations(a.baseline) if a.baseline
+           else expectations(impl['name'], rows, sources, a.expect_dir))
+    status = judge(out, exp)
+    summary = dict.fromkeys(RESULTS, 0)
+    verdicts = dict.fromkeys(['as expected', 'new failure', 'newly passing', 'error'], 0)
     for r in out:
         summary[r['result']] += 1
+        verdicts[r['verdict']] += 1
     doc = {'format': 'mp-conformance', 'version': 1,
-           'impl': {'name': 'cpython', 'path': sys.executable,
-                    'build': {'python': platform.python_version(),
-                              'implementation': platform.python_implementation()}},
-           'machine': crun.machine(),
+           'impl': {'name': impl['name'], 'kind': 'python', 'path': info.get('executable'),
+                    'module': impl['module'], 'module_version': info.get('module_version'),
+                    'build': {'python': info.get('python'),
+                              'implementation': info.get('python_implementation'),
+                              'interpreter': impl['interpreter']}},
+           'machine': machine(),
            'date': datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ'),
-           'rows': out, 'summary': summary, 'leftovers': []}
+           'judged_against': a.baseline or 'expect',
+           'rows': out, 'summary': summary, 'verdicts': verdicts,
+           'leftovers': [dict(x, row=r['id']) for r in out for x in r.get('leftovers', [])],
+           'seconds': round(time.monotonic() - t0, 1)}
+    if 'error' in info:
+        doc['error'] = info['error']
     os.makedirs(a.out, exist_ok=True)
-    path = os.path.join(a.out, 'conformance-cpython.json')
+    path = os.path.join(a.out, f'conformance-{impl["name"]}.json')
     with open(path, 'w') as f:
         json.dump(doc, f, indent=1)
-    print('conformance[cpython]: ' + ', '.join(f'{k} {v}' for k, v in summary.items()) +
-          f' -> {path}')
-    return 0
+    for r in out:
+        if r['verdict'] != 'as expected':
+            print(f'  {r["verdict"]:13} {r["id"]}: {r["result"]} (expected {r["expected"]})'
+                  + (f' -> {r["stderr"]}' if r.get('stderr') else ''))
+    print(f'conformance[{impl["name"]}]: ' + ', '.join(f'{k} {v}' for k, v in summary.items())
+          + ' | ' + ', '.join(f'{k} {v}' for k, v in verdicts.items())
+          + f' | leftovers {len(doc["leftovers"])} | {doc["seconds"]} s -> {path}')
+    return status
 
 
 if __name__ == '__main__':

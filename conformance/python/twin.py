@@ -1,9 +1,53 @@
-"""Helpers shared by the Python twins (standard library only)."""
+"""Helpers shared by the Python twins (standard library only).
+
+The implementation under test is the module named by the environment variable
+MP_TWIN_MODULE (default `multiprocessing`; conformance/impls/*.json names
+`billiard`, `multiprocess`, ...).  Twins never import multiprocessing
+themselves: they take `mp` from here (`from twin import mp`) and reach the
+submodules as attributes (mp.managers, mp.connection, mp.reduction, mp.util,
+mp.pool), all imported below so that those attributes exist.
+"""
 import atexit
-import multiprocessing as mp
+import faulthandler
+import importlib
 import os
 import threading
 import time
+
+MODULE = os.environ.get('MP_TWIN_MODULE', 'multiprocessing')
+mp = importlib.import_module(MODULE)
+SUBMODULES = ('util', 'connection', 'managers', 'pool', 'reduction', 'sharedctypes',
+              'synchronize', 'queues')
+for _sub in SUBMODULES:
+    importlib.import_module(f'{MODULE}.{_sub}')
+
+
+def uses(*apis):
+    """Declare the documented API a twin needs beyond what it names as mp.X in
+    its own code (which the runner reads itself): dotted paths from the module
+    under test, e.g. @uses('managers.SyncManager.Barrier', 'Queue.cancel_join_thread').
+    An implementation without one of them reports the row `unsupported`
+    without running it."""
+    def mark(fn):
+        fn.twin_uses = tuple(getattr(fn, 'twin_uses', ())) + apis
+        return fn
+    return mark
+
+
+def lacks(path):
+    """Whether the module under test lacks the dotted API path (a first part
+    naming a submodule is imported)."""
+    obj = mp
+    for i, part in enumerate(path.split('.')):
+        if not hasattr(obj, part) and i == 0:
+            try:
+                importlib.import_module(f'{MODULE}.{part}')
+            except ImportError:
+                return True
+        if not hasattr(obj, part):
+            return True
+        obj = getattr(obj, part)
+    return False
 
 
 def now():
@@ -34,7 +78,16 @@ def assert_raises(exc, fn, *args, **kw):
         fn(*args, **kw)
     except exc:
         return
-    raise AssertionError(f'{exc.__name__} not raised by {getattr(fn, "__name__", fn)}')
+    raise AssertionError(f'{getattr(exc, "__name__", exc)} not raised by {getattr(fn, "__name__", fn)}')
+
+
+def kill(p):
+    """SIGKILL a started Process through os.kill: the documented way every
+    implementation has (Process.kill() is 3.7+ and billiard lacks it)."""
+    try:
+        os.kill(p.pid, 9)
+    except ProcessLookupError:
+        pass
 
 
 def kill_children_at_exit():
@@ -42,14 +95,34 @@ def kill_children_at_exit():
     exits, so a failing twin leaves nothing behind."""
     def _cleanup():
         for p in mp.active_children():
-            p.kill()
+            try:
+                os.kill(p.pid, 9)
+            except ProcessLookupError:
+                pass
             p.join()
     atexit.register(_cleanup)
 
 
+class bounded:
+    """`with twin.bounded(seconds):` a call that must not block: if the block
+    has not finished after `seconds`, faulthandler prints every thread's stack
+    and ends the twin with exit status 1 (a fail that names the stuck call),
+    instead of hanging until the runner's timeout.  Not nestable."""
+
+    def __init__(self, seconds):
+        self.seconds = seconds
+
+    def __enter__(self):
+        faulthandler.dump_traceback_later(self.seconds, exit=True)
+
+    def __exit__(self, *exc):
+        faulthandler.cancel_dump_traceback_later()
+
+
 def prompt(fn, *args, bound=1.0):
     t0 = now()
-    r = fn(*args)
+    with bounded(bound + 5.0):
+        r = fn(*args)
     el = now() - t0
     assert el <= bound, f'{getattr(fn, "__name__", fn)}{args} blocked for {el:.3f} s'
     return r

@@ -6,8 +6,6 @@ MP_EACCES ~ OSError), and raises AssertionError when CPython behaves
 otherwise.  Rows marked 'differs' in the catalogue are expected to fail here:
 their twins check what mp.h says, so the runner records how CPython differs."""
 import math
-import multiprocessing as mp
-import multiprocessing.managers
 import os
 import queue
 import signal
@@ -15,6 +13,7 @@ import threading
 import time
 
 import twin
+from twin import mp
 
 twin.kill_children_at_exit()
 mp.set_start_method('fork', force=True)
@@ -69,7 +68,8 @@ def _sweep(entries):
     bad = []
     for label, excs, fn in entries:
         try:
-            _raises(excs, fn)
+            with twin.bounded(5.0):
+                _raises(excs, fn)
         except AssertionError as e:
             bad.append(f'{label}: {e}')
         except Exception as e:  # raised, but not what the row says

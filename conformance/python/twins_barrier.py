@@ -5,9 +5,10 @@ BrokenBarrierError is MP_EBROKEN; wait() returns the party's index.  An
 action fails in Python by raising (its return value is ignored): that is the
 twin of a C action returning non-zero.
 """
-import functools, multiprocessing as mp, multiprocessing.util, os, sys, threading
+import functools, os, sys, threading
 
 import twin
+from twin import mp
 from twin import prompt
 
 Broken = threading.BrokenBarrierError
@@ -252,7 +253,7 @@ def _results_within(parties, limit):
 
 
 def _kill_join(p):
-    p.kill()
+    twin.kill(p)
     p.join(10)
     assert p.exitcode == -9, p.exitcode
 
@@ -262,7 +263,7 @@ def BAR_PARTY_KILLED():
     dead = _start_child_party(b, 1)
     ts = [_Party(b, None), _Party(b, 30.0)]
     _await_n_waiting(b, 3)
-    dead.kill()
+    twin.kill(dead)
     got = _results_within(ts, 3.0)
     assert got == ['EBROKEN', 'EBROKEN'], f'survivors: {got}'
     dead.join(10)
@@ -319,7 +320,7 @@ def BAR_ACTION_KILLED():
     victim = mp.Process(target=_child_victim, args=(b,))
     victim.start()
     assert _in_action.wait(10.0)
-    victim.kill()
+    twin.kill(victim)
     got = _results_within(ts, 3.0)
     assert got == ['EBROKEN', 'EBROKEN'], f'waiting parties: {got}'
     victim.join(10)

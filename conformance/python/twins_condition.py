@@ -5,9 +5,10 @@ multiprocessing.Condition: wait/wait_for return False on a timeout
 thread that is "waiting" is known to be inside wait() because it announced
 itself while holding the lock and only wait() released it.
 """
-import multiprocessing as mp, multiprocessing.util, sys, threading
+import sys, threading
 
 import twin
+from twin import mp
 from twin import prompt, locked
 
 
@@ -269,7 +270,7 @@ def _start_cwaiter(c, ready, timeout=10.0):
 
 
 def _kill_join(p):
-    p.kill()
+    twin.kill(p)
     p.join(10)
     assert p.exitcode == -9, p.exitcode
 
@@ -359,6 +360,6 @@ def COND_LOCK_HOLDER_KILLED():
     holder = mp.Process(target=_child_notify_hold, args=(c, ready))
     holder.start()
     assert ready.wait(10.0)
-    holder.kill()
+    twin.kill(holder)
     _exit_within(waiter, 3.0, 'the notified waiter')
     holder.join(10)

@@ -2,9 +2,10 @@
 
 multiprocessing.Event: wait returns False on a timeout (MP_TIMEOUT).
 """
-import multiprocessing as mp, multiprocessing.util, sys, threading, time
+import sys, threading, time
 
 import twin
+from twin import mp
 from twin import prompt
 
 

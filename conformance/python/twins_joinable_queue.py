@@ -2,11 +2,11 @@
 CPython's multiprocessing.JoinableQueue (fork start method).  CPython's join()
 has no timeout: a join that should return at once is timed, and one that never
 returns is reported by the runner's timeout."""
-import multiprocessing as mp
 import queue
 import time
 
 import twin
+from twin import mp
 from twins_queue import Procs, join, prompt
 
 

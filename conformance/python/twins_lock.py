@@ -4,10 +4,11 @@ multiprocessing.Lock: acquire(block, timeout) returns False where the C API
 returns MP_TIMEOUT; release of an unlocked Lock raises ValueError (MP_ESTATE).
 Children report through their exit code (sys.exit); ordering uses Events.
 """
-import math, multiprocessing as mp, multiprocessing.util, os, sys, tempfile, \
+import math, os, sys, tempfile, \
     threading
 
 import twin
+from twin import mp
 from twin import prompt, locked
 
 
@@ -165,7 +166,7 @@ def _owner_dead(join_first):
     p = start(_child_hold, lk, held)
     assert held.wait(10.0)
     assert lk.acquire(False) is False
-    p.kill()
+    twin.kill(p)
     if join_first:
         assert join_code(p) == -9
     # No EOWNERDEAD in Python: the nearest thing is that acquire succeeds.

@@ -18,13 +18,17 @@ typeids registered with a callable that returns one object kept by the server
 never with sleeps; every manager is shut down in a finally (or a with), and
 twin.kill_children_at_exit() kills what a failing twin leaves behind.
 """
-import ctypes, gc, math, multiprocessing as mp, os, queue, select, shutil, signal, socket, \
+import ctypes, gc, math, os, queue, select, shutil, signal, socket, \
     stat, struct, tempfile, threading, time
-from multiprocessing import connection
-from multiprocessing.managers import DictProxy, ListProxy, RemoteError, SyncManager
 
 import twin
+from twin import mp
 from twin import pid_gone, wait_asleep
+connection = mp.connection
+DictProxy = mp.managers.DictProxy
+ListProxy = mp.managers.ListProxy
+RemoteError = mp.managers.RemoteError
+SyncManager = mp.managers.SyncManager
 
 CTX = mp.get_context('fork')
 FRAME_MAX = 64 << 20  # MP_MANAGER_FRAME_MAX
@@ -501,7 +505,7 @@ def MGR_PARENT_DIES_SERVER_GOES():
     assert r.poll(10), 'no news from the child'
     spid, path = r.recv()
     assert spid > 0 and os.path.lexists(path)
-    p.kill()
+    twin.kill(p)
     p.join()
     assert p.exitcode == -signal.SIGKILL, p.exitcode
     fd = os.pidfd_open(spid)
@@ -648,8 +652,10 @@ def MGR_PROXY_FREE_RELEASES():
         d, l = m.dict(), m.list([1, 2])
         assert m._number_of_objects() == n0 + 2
         del d
+        gc.collect()  # a proxy is released when it is collected (PyPy has no refcounts)
         assert m._number_of_objects() == n0 + 1
         del l
+        gc.collect()
         assert m._number_of_objects() == n0
 
 
@@ -914,12 +920,7 @@ def MGR_LIST_INDEX_ERROR():
         twin.assert_raises(IndexError, l.__getitem__, 3)
         twin.assert_raises(IndexError, l.__getitem__, -4)
         twin.assert_raises(IndexError, l.__getitem__, -(2 ** 63 - 1))
-        try:
-            l[3] = 0
-        except IndexError as e:
-            assert 'assignment index out of range' in str(e), str(e)
-        else:
-            raise AssertionError('l[3] = 0 did not raise')
+        twin.assert_raises(IndexError, l.__setitem__, 3, 0)
         twin.assert_raises(IndexError, l.__delitem__, -4)
         assert l[:] == [1, 2, 3], l[:]
 
@@ -1003,7 +1004,7 @@ def MGR_LOCK_ACQUIRE_TIMEOUT():
         assert twin.prompt(l.acquire, False, bound=PROMPT) is False
         assert twin.prompt(lambda: l.acquire(timeout=0), bound=PROMPT) is False
         twin.assert_timed(lambda: l.acquire(timeout=0.3), None, 0.3)
-        twin.assert_raises(ValueError, l.acquire, timeout=math.nan)
+        twin.assert_raises((ValueError, OverflowError), l.acquire, timeout=math.nan)
         l.release()
         assert l.acquire(timeout=0.3)
         l.release()
@@ -1145,7 +1146,7 @@ def _kill_blocked(target, *args):
     p.start()
     assert args[0].wait(10)
     wait_asleep(p.pid)
-    p.kill()
+    twin.kill(p)
     p.join()
     assert p.exitcode == -signal.SIGKILL, p.exitcode
 

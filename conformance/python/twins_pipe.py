@@ -6,7 +6,6 @@ writes them with write(2).  Statuses map to exceptions as in the README:
 MP_EOF EOFError, MP_CLOSED / MP_EACCES / MP_EPROTO / MP_EMSGSIZE OSError (told
 apart by the end's closed / readable state), MP_EINVAL ValueError."""
 import mmap
-import multiprocessing as mp
 import os
 import pickle
 import select
@@ -15,7 +14,8 @@ import threading
 import time
 
 import twin
-from multiprocessing.reduction import ForkingPickler
+from twin import mp
+ForkingPickler = mp.reduction.ForkingPickler
 from twins_queue import MIB, Procs, join, prompt, seeded, wait_asleep
 
 MP_MSG_MAX = 1 << 30
@@ -297,7 +297,7 @@ def PIPE_SEND_PEER_KILLED():
         assert sending.wait(10)
         wait_asleep(tx.pid)
         assert tx.exitcode is None, 'the sender did not block in its send'
-        rx.kill()
+        twin.kill(rx)
         t0 = time.monotonic()
         code = join(tx, 10)
         assert code != -signal.SIGPIPE, ("the receiver's death killed the blocked sender with "
@@ -316,7 +316,7 @@ def PIPE_SEND_KILLED_MID_MESSAGE():
         b.close()
         assert sending.wait(10)
         wait_asleep(tx.pid)
-        tx.kill()
+        twin.kill(tx)
         assert join(tx) == -signal.SIGKILL
         expect(a, b'first')
         r, t = bounded(a.recv_bytes, 10)

@@ -19,7 +19,6 @@ terminates the pool, so nothing outlives the twin.  imap(f, 3) raises its
 TypeError at the first next() (CPython iterates the argument lazily); the
 twin accepts it there."""
 import math
-import multiprocessing as mp
 import os
 import re
 import select
@@ -29,6 +28,7 @@ import threading
 import time
 
 import twin
+from twin import mp
 
 LONG = 30.0  # bound for things that must happen (never reached when they do)
 LOST = 5.0   # how long a differs twin waits for what CPython never delivers
@@ -347,22 +347,27 @@ def POOL_ERROR_CALLBACK():
         p.join()
 
 
+def t_gated(i):
+    """Returns i once the parent sets _GATES[i] (inherited: set before the pool)."""
+    assert _GATES[i].wait(LONG), f'gate {i} never opened'
+    return i
+
+
 def POOL_CALLBACK_ONE_THREAD():
-    fixtures()
+    global _GATES
     rc = Rec()
-    ms = [400, 10, 250, 100, 600, 50]  # completion order differs from submission order
-    with mp.Pool(3) as p:
-        rs = [p.apply_async(t_work, (m,), callback=rc.ok) for m in ms]
-        for r in rs:
-            r.wait(LONG)
-            assert r.ready()
+    _GATES = [mp.Event() for _ in range(6)]
+    order = [3, 0, 5, 1, 4, 2]  # completion order differs from submission order
+    with mp.Pool(6) as p:  # one worker per task, so each waits on its own gate
+        rs = [p.apply_async(t_gated, (i,), callback=rc.ok) for i in range(6)]
+        for i in order:  # task i completes, its callback runs, then the next
+            _GATES[i].set()
+            rs[i].wait(LONG)
+            assert rs[i].ready()
         with rc.mu:
-            assert len(rc.vals) == 6
             assert len(set(rc.thr)) == 1, 'callbacks ran on two threads'
             assert rc.thr[0] != threading.get_ident(), 'callbacks ran on the caller\'s thread'
-            # Pool(3) runs 400,10,250 first; then 100 (after 10), 600 (after
-            # 100), 50 (after 250): they end at 10,110,250,300,400,710 ms
-            assert rc.vals == [10, 100, 250, 50, 400, 600], f'completion order {rc.vals}'
+            assert rc.vals == order, f'completion order {order}, callbacks {rc.vals}'
         p.close()
         p.join()
 
@@ -1076,7 +1081,7 @@ def POOL_TERMINATE_SIGKILL_GRACE():
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-        c.kill()
+        twin.kill(c)
         c.join()
         for fd in (ready_r, ready_w, done_r, done_w):
             os.close(fd)

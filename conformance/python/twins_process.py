@@ -7,10 +7,11 @@ blocked on them sees EOF, and ends, if the twin's process dies.  A twin that
 fails leaves no process behind: twin.kill_children_at_exit() (an atexit handler that runs before
 multiprocessing's own) kills and joins the children still running.
 """
-import atexit, ctypes, multiprocessing as mp, multiprocessing.util, os, re, signal, sys, \
+import atexit, ctypes, os, re, signal, sys, \
     threading
 
 import twin
+from twin import mp
 from twin import pid_gone
 
 _D = _L = None  # (read, write): test -> children releases; lifeline, never written

@@ -10,13 +10,13 @@ MP_NOWAIT, the twin gets it with a timeout; everything else is mirrored as is.
 Processes are sequenced with Events and Pipes, never with sleeps."""
 import hashlib
 import math
-import multiprocessing as mp
 import os
 import queue
 import threading
 import time
 
 import twin
+from twin import mp
 from twin import wait_asleep  # noqa: F401 (other twins import it from here)
 
 MIB = 1 << 20
@@ -36,7 +36,8 @@ def seeded(n, seed):
 def prompt(exc, fn, *args, limit=1.0, **kw):
     """fn(*args) raises exc within limit seconds."""
     t0 = time.monotonic()
-    twin.assert_raises(exc, fn, *args, **kw)
+    with twin.bounded(limit + 5.0):
+        twin.assert_raises(exc, fn, *args, **kw)
     el = time.monotonic() - t0
     assert el < limit, f'{exc.__name__} took {el:.3f} s, not at once'
 
@@ -65,7 +66,7 @@ class Procs:
     def __exit__(self, *exc):
         for p in self.ps:
             if p.exitcode is None:
-                p.kill()
+                twin.kill(p)
             p.join(10)
 
 
@@ -582,7 +583,7 @@ def ready_then_get(q, ready):
 
 
 def kill_and_reap(p):
-    p.kill()
+    twin.kill(p)
     p.join(10)
     assert p.exitcode == -9, f'exit code {p.exitcode}'
 

@@ -4,9 +4,10 @@ multiprocessing.RLock: a release by a non-owner raises AssertionError
 (MP_ENOTOWNER); acquire returns False on a timeout (MP_TIMEOUT).  Children
 report through their exit code; ordering uses Events.
 """
-import multiprocessing as mp, multiprocessing.util, sys, threading
+import sys, threading
 
 import twin
+from twin import mp
 from twin import prompt, locked
 
 
@@ -164,7 +165,7 @@ def RLOCK_OWNER_DEAD():
     lk, held = mp.RLock(), mp.Event()
     p = start(_child_hold, lk, held)
     assert held.wait(10.0)
-    p.kill()
+    twin.kill(p)
     assert join_code(p) == -9
     # No EOWNERDEAD in Python: the nearest thing is that acquire succeeds.
     t0 = twin.now()

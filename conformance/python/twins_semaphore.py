@@ -4,9 +4,10 @@ multiprocessing.Semaphore / BoundedSemaphore: acquire returns False on a
 timeout (MP_TIMEOUT), get_value() is mp_semaphore_value, and an over-release
 of a BoundedSemaphore raises ValueError (MP_ESTATE).
 """
-import multiprocessing as mp, multiprocessing.util, os, sys, threading
+import os, sys, threading
 
 import twin
+from twin import mp
 from twin import prompt
 
 
@@ -139,7 +140,7 @@ def _start_ready(fn, s, ready, asleep):
 
 
 def _kill_join(p):
-    p.kill()
+    twin.kill(p)
     p.join(10)
     assert p.exitcode == -9, p.exitcode
 

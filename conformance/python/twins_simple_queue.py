@@ -2,10 +2,10 @@
 multiprocessing.SimpleQueue (fork start method).  CPython's SimpleQueue has no
 timeouts and no qsize: where the C test uses them the twin uses the nearest
 thing (a blocking get whose hang the runner's timeout reports)."""
-import multiprocessing as mp
 import threading
 
 import twin
+from twin import mp
 from twins_queue import Procs, join
 
 

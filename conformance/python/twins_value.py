@@ -12,7 +12,8 @@ import random
 import time
 
 import twin
-from multiprocessing.reduction import ForkingPickler
+from twin import mp
+ForkingPickler = mp.reduction.ForkingPickler
 
 INT64_MAX = (1 << 63) - 1
 INT64_MIN = -(1 << 63)

@@ -1,0 +1,222 @@
+#!/usr/bin/env python3
+"""Self-test of run_twins.py (`make twins-selftest`): the expectation logic and
+the runner's fail-closed behaviour, with fake twins and a fake implementation
+module in a temporary directory.  No real twin runs; a few seconds."""
+import json, os, subprocess, sys, tempfile, textwrap, time, unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import run_twins as rt  # noqa: E402
+
+FAKE_TWINS = '''
+import os, subprocess, sys, time
+import twin
+from twin import mp
+
+
+def helper():
+    return mp.Barrier(2)
+
+
+def FAKE_PASS():
+    assert mp.Lock is not None
+
+
+def FAKE_FAIL():
+    assert 1 == 2, 'the fake row fails'
+
+
+def FAKE_UNSUP():
+    helper()
+
+
+@twin.uses('managers.NoSuchThing')
+def FAKE_UNSUP_DECLARED():
+    pass
+
+
+def FAKE_HANG():
+    time.sleep(60)
+
+
+def FAKE_GRANDCHILD():
+    # a grandchild that keeps stdout/stderr open after the twin exits
+    p = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])
+    with open(os.environ['FAKE_PIDFILE'], 'w') as f:
+        f.write(str(p.pid))
+    print('grandchild started', file=sys.stderr)
+
+
+def FAKE_CRASH():
+    os.kill(os.getpid(), 9)
+'''
+
+SUBS = ('util', 'connection', 'managers', 'pool', 'reduction', 'sharedctypes',
+        'synchronize', 'queues')
+
+
+def gone(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    with open(f'/proc/{pid}/stat') as f:
+        return f.read().rsplit(')', 1)[1].split()[0] == 'Z'
+
+
+class Expectations(unittest.TestCase):
+    def rows(self, *results):
+        return [{'id': f'R-{i}', 'result': r} for i, r in enumerate(results)]
+
+    def test_verdicts(self):
+        v = rt.verdict
+        self.assertEqual(v('pass', 'pass'), 'as expected')
+        self.assertEqual(v('fail', 'fail'), 'as expected')
+        self.assertEqual(v('pass', 'fail'), 'new failure')
+        self.assertEqual(v('pass', 'timeout'), 'new failure')
+        self.assertEqual(v('fail', 'timeout'), 'new failure')
+        self.assertEqual(v('pass', 'absent'), 'new failure')
+        self.assertEqual(v('fail', 'pass'), 'newly passing')
+        self.assertEqual(v('unsupported', 'pass'), 'newly passing')
+        self.assertEqual(v('pass', 'error'), 'error')
+        self.assertEqual(v('error', 'error'), 'error')
+
+    def test_exit_status(self):
+        exp = {'R-0': ('pass', ''), 'R-1': ('fail', 'known'), 'R-2': ('absent', '')}
+        self.assertEqual(rt.judge(self.rows('pass', 'fail', 'absent'), exp), 0)
+        self.assertEqual(rt.judge(self.rows('pass', 'pass', 'absent'), exp), 0)  # newly passing
+        self.assertEqual(rt.judge(self.rows('fail', 'fail', 'absent'), exp), 1)
+        self.assertEqual(rt.judge(self.rows('fail', 'fail', 'error'), exp), 2)
+        rows = self.rows('pass', 'pass', 'absent')
+        rt.judge(rows, exp)
+        self.assertEqual([r['verdict'] for r in rows], ['as expected', 'newly passing', 'as expected'])
+        self.assertEqual(rows[1]['expected_reason'], 'known')
+
+    def test_overlay_files(self):
+        with tempfile.TemporaryDirectory() as d:
+            with open(os.path.join(d, 'cpython.tsv'), 'w') as f:
+                f.write('# comment\nrow\texpected\treason\nA-ROW\tpass\tx\nB-ROW\tfail\tdiffers\n')
+            with open(os.path.join(d, 'alt.tsv'), 'w') as f:
+                f.write('A-ROW\tunsupported\talt lacks it\n')
+            cat = [{'id': 'A-ROW', 'component': 'c', 'cpython': 'twin'},
+                   {'id': 'B-ROW', 'component': 'c', 'cpython': 'differs: y'},
+                   {'id': 'C-ROW', 'component': 'c', 'cpython': 'C-only: z'}]
+            e = rt.expectations('alt', cat, {}, d)
+            self.assertEqual(e['A-ROW'], ('unsupported', 'alt lacks it'))
+            self.assertEqual(e['B-ROW'][0], 'fail')
+            self.assertEqual(e['C-ROW'][0], 'absent')
+            self.assertEqual(rt.expectations('cpython', cat, {}, d)['A-ROW'][0], 'pass')
+            with open(os.path.join(d, 'bad.tsv'), 'w') as f:
+                f.write('A-ROW\tbroken\twhy\n')
+            self.assertRaises(ValueError, rt.expectations, 'bad', cat, {}, d)
+
+    def test_baseline(self):
+        with tempfile.TemporaryDirectory() as d:
+            p = os.path.join(d, 'b.json')
+            with open(p, 'w') as f:
+                json.dump({'impl': {'name': 'other'}, 'rows': [
+                    {'id': 'R-0', 'result': 'pass'}, {'id': 'R-1', 'result': 'fail',
+                                                      'message': 'boom'}]}, f)
+            exp = rt.baseline_expectations(p)
+            self.assertEqual(exp['R-1'], ('fail', 'baseline other: boom'))
+            self.assertEqual(rt.judge(self.rows('pass', 'pass'), exp), 0)
+            self.assertEqual(rt.judge(self.rows('fail', 'fail'), exp), 1)
+
+    def test_no_twin_imports_multiprocessing(self):
+        for c, (path, tree) in rt.twin_sources().items():
+            for n in rt.ast.walk(tree):
+                names = ([a.name for a in n.names] if isinstance(n, rt.ast.Import) else
+                         [n.module or ''] if isinstance(n, rt.ast.ImportFrom) else [])
+                for name in names:
+                    self.assertNotEqual(name.split('.')[0], 'multiprocessing',
+                                        f'{path}:{n.lineno} imports {name}: use `from twin import mp`')
+
+
+class Runner(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory()
+        d = cls.tmp.name
+        cls.twins = os.path.join(d, 'twins')
+        pkg = os.path.join(d, 'mods', 'fakemp')
+        os.makedirs(cls.twins)
+        os.makedirs(pkg)
+        with open(os.path.join(cls.twins, 'twins_fake.py'), 'w') as f:
+            f.write(FAKE_TWINS)
+        with open(os.path.join(pkg, '__init__.py'), 'w') as f:
+            f.write('Lock = object\n')  # no Barrier
+        for s in SUBS:
+            open(os.path.join(pkg, s + '.py'), 'w').close()
+        cls.pidfile = os.path.join(d, 'grandchild.pid')
+        os.environ['FAKE_PIDFILE'] = cls.pidfile
+        os.environ['PYTHONPATH'] = os.path.join(d, 'mods')
+        cls.out = os.path.join(d, 'out')
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.tmp.cleanup()
+
+    def impl(self, module):
+        return {'name': 'fake', 'kind': 'python', 'interpreter': sys.executable,
+                'module': module, 'version': 'python'}
+
+    def run_fake(self, module, ids, timeout=1.5):
+        rows = [{'id': i, 'component': 'fake', 'cpython': 'twin'} for i in ids]
+        t0 = time.monotonic()
+        out, info = rt.run_impl(self.impl(module), rows, rt.twin_sources(self.twins), self.out,
+                                timeout, 2, self.twins, grace=0.2)
+        return {r['id']: r for r in out}, info, time.monotonic() - t0
+
+    def test_results(self):
+        ids = ['FAKE-PASS', 'FAKE-FAIL', 'FAKE-UNSUP', 'FAKE-UNSUP-DECLARED', 'FAKE-HANG',
+               'FAKE-GRANDCHILD', 'FAKE-CRASH', 'FAKE-NONE']
+        res, info, took = self.run_fake('fakemp', ids)
+        got = {k: v['result'] for k, v in res.items()}
+        self.assertEqual(got, {'FAKE-PASS': 'pass', 'FAKE-FAIL': 'fail',
+                               'FAKE-UNSUP': 'unsupported', 'FAKE-UNSUP-DECLARED': 'unsupported',
+                               'FAKE-HANG': 'timeout', 'FAKE-GRANDCHILD': 'pass',
+                               'FAKE-CRASH': 'crash', 'FAKE-NONE': 'absent'}, res)
+        self.assertIn('Barrier', res['FAKE-UNSUP']['message'])
+        self.assertIn('managers.NoSuchThing', res['FAKE-UNSUP-DECLARED']['message'])
+        self.assertIn('the fake row fails', res['FAKE-FAIL']['message'])
+        # the full stderr of a row that did not pass is kept and named
+        with open(os.path.join(self.out, res['FAKE-FAIL']['stderr'])) as f:
+            self.assertIn('AssertionError', f.read())
+        # the grandchild holding stderr: real result, recorded and killed
+        self.assertLess(res['FAKE-GRANDCHILD']['duration'], 1.4)
+        with open(self.pidfile) as f:
+            gpid = int(f.read())
+        self.assertEqual([x['pid'] for x in res['FAKE-GRANDCHILD']['leftovers']], [gpid])
+        deadline = time.monotonic() + 5
+        while not gone(gpid) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        self.assertTrue(gone(gpid), 'the grandchild survived')
+        self.assertGreaterEqual(res['FAKE-HANG']['duration'], 1.5)
+        self.assertLess(took, 10)
+
+    def test_module_missing_is_error_everywhere(self):
+        res, info, _ = self.run_fake('no_such_mp_module', ['FAKE-PASS', 'FAKE-FAIL', 'FAKE-NONE'])
+        self.assertIn('error', info)
+        self.assertEqual({k: v['result'] for k, v in res.items()},
+                         {'FAKE-PASS': 'error', 'FAKE-FAIL': 'error', 'FAKE-NONE': 'absent'})
+        self.assertEqual(rt.judge(list(res.values()), {'FAKE-PASS': ('pass', '')}), 2)
+
+    def test_main_exit_2_when_module_missing(self):
+        d = os.path.join(self.tmp.name, 'impls')
+        os.makedirs(d, exist_ok=True)
+        with open(os.path.join(d, 'broken.json'), 'w') as f:
+            json.dump(dict(self.impl('no_such_mp_module'), name='broken'), f)
+        p = subprocess.run([sys.executable, os.path.join(HERE, 'run_twins.py'), '--impl', 'broken',
+                            '--impls-dir', d, '--out', self.out, '--filter', 'EVENT-'],
+                           capture_output=True, text=True)
+        self.assertEqual(p.returncode, 2, p.stdout + p.stderr)
+        with open(os.path.join(self.out, 'conformance-broken.json')) as f:
+            doc = json.load(f)
+        self.assertTrue(doc['rows'] and all(r['result'] == 'error' for r in doc['rows']))
+        p = subprocess.run([sys.executable, os.path.join(HERE, 'run_twins.py'), '--impl', 'nope',
+                            '--impls-dir', d], capture_output=True, text=True)
+        self.assertEqual(p.returncode, 2)
+
+
+if __name__ == '__main__':
+    unittest.main(verbosity=1)
