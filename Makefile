@@ -165,6 +165,7 @@ check: all catalogue-check
 	$(MAKE) --no-print-directory conformance
 	$(MAKE) --no-print-directory conformance-asan
 	$(MAKE) --no-print-directory examples-check
+	$(MAKE) --no-print-directory twins-selftest
 	$(MAKE) --no-print-directory bench-quick
 	$(MAKE) --no-print-directory report-check
 
