@@ -551,7 +551,11 @@ MP_EXTERN void mp_conn_free(mp_conn *c);
  *                 abort(), exit()); the message names the signal or exit code.
  *                 The worker is replaced and the other tasks complete
  *                 (CPython hangs here: bpo-22393) [POOL-WORKER-KILLED-NO-HANG]
- *                 [POOL-WORKER-ABORT] [POOL-WORKER-EXIT].
+ *                 [POOL-WORKER-ABORT] [POOL-WORKER-EXIT].  Whatever instant
+ *                 the worker dies at, also just after the task returned, the
+ *                 outcome is the complete result or MP_EWORKERLOST, never a
+ *                 wait without end [POOL-APPLY-WORKER-KILLED-ANYTIME]
+ *                 [POOL-ASYNC-WORKER-KILLED-ANYTIME].
  *   MP_CLOSED     the pool was terminated (or freed) before the task finished
  *                 [POOL-TERMINATE-PENDING-FAIL].
  * A map-style call fails as a whole with the first failing chunk's outcome. */
