@@ -461,6 +461,22 @@ def POOL_GET_TIMEOUT_ZERO_NOT_READY():
         p.join()
 
 
+def POOL_GET_TIMEOUT_MAP_QUEUED():
+    fixtures()
+    with mp.Pool(1) as p:
+        m = p.map_async(t_wait, [5], chunksize=1)
+        wait_started(1)
+        q = p.apply_async(t_sq, (3,))
+        twin.assert_timed(lambda: m.get(0.25), mp.TimeoutError, 0.25)
+        twin.assert_timed(lambda: q.get(0.15), mp.TimeoutError, 0.15)
+        assert not q.ready(), 'the task queued behind a blocked one is ready'
+        _EV.set()
+        assert m.get(LONG) == [5]
+        assert q.get(LONG) == 9
+        p.close()
+        p.join()
+
+
 def POOL_READY_WAIT():
     fixtures()
     with mp.Pool(1) as p:

@@ -649,6 +649,43 @@ MPT_TEST(pool, POOL_GET_TIMEOUT_ZERO_NOT_READY, "POOL-GET-TIMEOUT-ZERO-NOT-READY
     fixtures_free();
 }
 
+MPT_TEST(pool, POOL_GET_TIMEOUT_MAP_QUEUED, "POOL-GET-TIMEOUT-MAP-QUEUED: get(t) of a map_async whose chunk runs blocked, and of an apply_async queued behind it, return MP_TIMEOUT after t, never earlier; both succeed once the chunk can finish")
+{
+    fixtures_new(true);
+    mp_pool *p = pool_new(1);
+    mp_value *l = ints(5, 6), *a = mp_int(3);
+    mp_async_result *m = NULL, *q = NULL;
+    const mp_value *v = NULL;
+    MP_ASSERT_OK(mp_pool_map_async(p, t_wait, l, 1, NULL, NULL, NULL, &m));
+    for (double t0 = mpt_now(); atomic_load(&sh->started) < 1;) {
+        cr_assert(mpt_now() - t0 < mpt_slack(10), "the chunk never started");
+        MPT_ASSERT_TIMED(mp_async_result_get(m, 0.01, &v), MP_TIMEOUT, 0.01);
+    }
+    MP_ASSERT_OK(mp_pool_apply_async(p, t_sq, a, NULL, NULL, NULL, &q));
+    MPT_ASSERT_TIMED(mp_async_result_get(m, 0.25, &v), MP_TIMEOUT, 0.25);
+    MPT_ASSERT_TIMED(mp_async_result_get(q, 0.15, &v), MP_TIMEOUT, 0.15);
+    cr_assert(v == NULL);
+    bool ready = true;
+    MP_ASSERT_OK(mp_async_result_ready(q, &ready));
+    cr_assert(!ready, "the task queued behind a blocked one is ready");
+    MP_ASSERT_OK(mp_event_set(ev));
+    MP_ASSERT_OK(mp_async_result_get(m, 10, &v));
+    size_t n = 0;
+    MP_ASSERT_OK(mp_seq_len(v, &n));
+    cr_assert_eq(n, 1);
+    const mp_value *it = NULL;
+    MP_ASSERT_OK(mp_seq_get(v, 0, &it));
+    cr_assert_eq(as_int(it), 5);
+    MP_ASSERT_OK(mp_async_result_get(q, 10, &v));
+    cr_assert_eq(as_int(v), 9);
+    mp_async_result_free(m);
+    mp_async_result_free(q);
+    mp_value_free(a);
+    mp_value_free(l);
+    pool_end(p);
+    fixtures_free();
+}
+
 MPT_TEST(pool, POOL_GET_SAME_VALUE, "POOL-GET-SAME-VALUE: every get of a finished result returns the same borrowed value")
 {
     mp_pool *p = pool_new(1);

@@ -643,8 +643,9 @@ MP_EXTERN void mp_imap_free(mp_imap *it);
 
 /* AsyncResult.  get: MP_OK and *result borrowed from r (valid until
  * mp_async_result_free; the same value on every call), MP_TIMEOUT when not
- * ready by the deadline [POOL-GET-TIMEOUT] (at once for a timeout of 0
- * [POOL-GET-TIMEOUT-ZERO-NOT-READY]), or the task's failure outcome.  wait:
+ * ready by the deadline [POOL-GET-TIMEOUT] [POOL-GET-TIMEOUT-MAP-QUEUED]
+ * (at once for a timeout of 0 [POOL-GET-TIMEOUT-ZERO-NOT-READY]), or the
+ * task's failure outcome.  wait:
  * MP_OK when ready, else MP_TIMEOUT.  successful before ready: MP_ESTATE
  * (CPython's ValueError) [POOL-SUCCESSFUL-NOT-READY].  Waiting on the result
  * of a not yet finished task from a callback (it could never finish) is
