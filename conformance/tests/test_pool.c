@@ -1477,7 +1477,7 @@ static void assert_pool_usable(mp_pool *p, int n, int k)
     mp_value_free(a);
 }
 
-enum { SWEEP = 240, ASYNC_SWEEP = 160 };
+enum { SWEEP = 160, ASYNC_SWEEP = 120 };
 
 /* apply has no timeout: the calls run on this thread, which posts a
  * semaphore after each, and the test waits for each post with a bound. */
