@@ -20,6 +20,7 @@ TypeError at the first next() (CPython iterates the argument lazily); the
 twin accepts it there."""
 import math
 import os
+import random
 import re
 import select
 import signal
@@ -188,6 +189,16 @@ def t_report_and_block(_):
 
 def t_add(a, b):
     return a + b
+
+
+def t_alarm(k, us):
+    """Arms a one-shot timer of us microseconds (SIGALRM, default action:
+    the worker dies a moment later, wherever it then is) and returns k * k."""
+    if us > 0:
+        signal.signal(signal.SIGALRM, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGALRM})
+        signal.setitimer(signal.ITIMER_REAL, us / 1e6)
+    return k * k
 
 
 def t_meet(_):
@@ -451,6 +462,22 @@ def POOL_GET_TIMEOUT_ZERO_NOT_READY():
         _EV.set()
         r.wait(LONG)
         assert twin.prompt(r.get, 0) == 1
+        p.close()
+        p.join()
+
+
+def POOL_GET_TIMEOUT_MAP_QUEUED():
+    fixtures()
+    with mp.Pool(1) as p:
+        m = p.map_async(t_wait, [5], chunksize=1)
+        wait_started(1)
+        q = p.apply_async(t_sq, (3,))
+        twin.assert_timed(lambda: m.get(0.25), mp.TimeoutError, 0.25)
+        twin.assert_timed(lambda: q.get(0.15), mp.TimeoutError, 0.15)
+        assert not q.ready(), 'the task queued behind a blocked one is ready'
+        _EV.set()
+        assert m.get(LONG) == [5]
+        assert q.get(LONG) == 9
         p.close()
         p.join()
 
@@ -901,6 +928,77 @@ def POOL_WORKER_LOST_IN_MAP():
         else:
             raise AssertionError('the map returned a value')
         assert p.map(t_sq, range(4), chunksize=1) == [0, 1, 4, 9]
+        p.close()
+        p.join()
+
+
+# ====================================== a worker killed at any instant
+# The C rows' sweeps, shorter: CPython loses a task whose worker dies (its
+# get() never returns, bpo-22393), which the first few calls show.
+
+ALARM_SWEEP = 40
+
+
+def alarm_outcome(what, k, get):
+    """The task's outcome within LOST seconds: True if it gave k * k, False if
+    it failed (a worker lost); CPython's TimeoutError is the difference."""
+    try:
+        v = never_arrives(f'{what} #{k}', get, 'bpo-22393: CPython loses the task of a '
+                          'worker that dies')
+    except AssertionError:
+        raise
+    except Exception:  # noqa: BLE001 - a lost worker is an allowed outcome
+        return False
+    assert v == k * k, f'{what} #{k} gave {v!r}'
+    return True
+
+
+def alarm_usable(p, n, k):
+    """One of n + 1 calls of a task arming no timer gives its result (at most
+    n timers, one per worker, are still pending), and so does apply."""
+    ok = False
+    for _ in range(n + 1):
+        if alarm_outcome('the pool after the sweep', k, p.apply_async(t_alarm, (k, 0)).get):
+            ok = True
+            break
+    assert ok, f'none of {n + 1} calls after the sweep gave a result'
+    assert p.apply(t_alarm, (k, 0)) == k * k
+
+
+def POOL_APPLY_WORKER_KILLED_ANYTIME():
+    rng = random.Random()
+    with mp.Pool(2) as p:
+        # apply(f, a) is apply_async(f, a).get(): the get bounded here
+        for k in range(ALARM_SWEEP):
+            alarm_outcome('apply', k, p.apply_async(t_alarm, (k, rng.randint(1, 60))).get)
+        alarm_usable(p, 2, 11)
+        p.close()
+        p.join()
+
+
+def POOL_ASYNC_WORKER_KILLED_ANYTIME():
+    rng = random.Random()
+    with mp.Pool(2) as p:
+        k = 0
+        while k < ALARM_SWEEP:
+            burst = 8 if (k // 8) % 2 else 1
+            rs = [p.apply_async(t_alarm, (k + b, rng.randint(1, 60))) for b in range(burst)]
+            for r in rs:
+                alarm_outcome('apply_async', k, r.get)
+                k += 1
+        for m in range(ALARM_SWEEP // 8):
+            # the C task takes one (k, us) tuple: starmap is its Python spelling
+            r = p.starmap_async(t_alarm, [(i, rng.randint(1, 60)) for i in range(4)],
+                                chunksize=1)
+            try:
+                v = never_arrives(f'map_async #{m}', r.get, 'bpo-22393: CPython loses the '
+                                  'chunk of a worker that dies')
+            except AssertionError:
+                raise
+            except Exception:  # noqa: BLE001 - a lost worker is an allowed outcome
+                continue
+            assert v == [i * i for i in range(4)], f'map_async #{m} gave {v!r}'
+        alarm_usable(p, 2, 12)
         p.close()
         p.join()
 

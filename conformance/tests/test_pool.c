@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -644,6 +645,43 @@ MPT_TEST(pool, POOL_GET_TIMEOUT_ZERO_NOT_READY, "POOL-GET-TIMEOUT-ZERO-NOT-READY
     MPT_ASSERT_PROMPT(mp_async_result_get(r, 0, &v), MP_OK);
     mp_async_result_free(r);
     mp_value_free(a);
+    pool_end(p);
+    fixtures_free();
+}
+
+MPT_TEST(pool, POOL_GET_TIMEOUT_MAP_QUEUED, "POOL-GET-TIMEOUT-MAP-QUEUED: get(t) of a map_async whose chunk runs blocked, and of an apply_async queued behind it, return MP_TIMEOUT after t, never earlier; both succeed once the chunk can finish")
+{
+    fixtures_new(true);
+    mp_pool *p = pool_new(1);
+    mp_value *l = ints(5, 6), *a = mp_int(3);
+    mp_async_result *m = NULL, *q = NULL;
+    const mp_value *v = NULL;
+    MP_ASSERT_OK(mp_pool_map_async(p, t_wait, l, 1, NULL, NULL, NULL, &m));
+    for (double t0 = mpt_now(); atomic_load(&sh->started) < 1;) {
+        cr_assert(mpt_now() - t0 < mpt_slack(10), "the chunk never started");
+        MPT_ASSERT_TIMED(mp_async_result_get(m, 0.01, &v), MP_TIMEOUT, 0.01);
+    }
+    MP_ASSERT_OK(mp_pool_apply_async(p, t_sq, a, NULL, NULL, NULL, &q));
+    MPT_ASSERT_TIMED(mp_async_result_get(m, 0.25, &v), MP_TIMEOUT, 0.25);
+    MPT_ASSERT_TIMED(mp_async_result_get(q, 0.15, &v), MP_TIMEOUT, 0.15);
+    cr_assert(v == NULL);
+    bool ready = true;
+    MP_ASSERT_OK(mp_async_result_ready(q, &ready));
+    cr_assert(!ready, "the task queued behind a blocked one is ready");
+    MP_ASSERT_OK(mp_event_set(ev));
+    MP_ASSERT_OK(mp_async_result_get(m, 10, &v));
+    size_t n = 0;
+    MP_ASSERT_OK(mp_seq_len(v, &n));
+    cr_assert_eq(n, 1);
+    const mp_value *it = NULL;
+    MP_ASSERT_OK(mp_seq_get(v, 0, &it));
+    cr_assert_eq(as_int(it), 5);
+    MP_ASSERT_OK(mp_async_result_get(q, 10, &v));
+    cr_assert_eq(as_int(v), 9);
+    mp_async_result_free(m);
+    mp_async_result_free(q);
+    mp_value_free(a);
+    mp_value_free(l);
     pool_end(p);
     fixtures_free();
 }
@@ -1361,6 +1399,188 @@ MPT_TEST(pool, POOL_WORKER_LOST_IN_MAP, "POOL-WORKER-LOST-IN-MAP: a map whose ch
     MP_ASSERT_OK(mp_pool_map(p, t_sq, l, 1, &r));
     mp_value_free(r);
     mp_value_free(l);
+    pool_end(p);
+}
+
+/* ============================================ a worker killed at any instant
+ *
+ * t_alarm arms a one-shot timer of arg[1] microseconds (1-60) and returns
+ * arg[0] squared at once: SIGALRM, default action, kills the worker a moment
+ * after the task returned, at whatever instruction it is then running --
+ * sending the result, publishing it, claiming the next task, going to sleep.
+ * Whatever the instant, the task's outcome must be the correct result or
+ * MP_EWORKERLOST, never a wait without end.  (The timer may also fire before
+ * the task returns, or in a task the same worker claimed next.) */
+static mp_status t_alarm(const mp_value *a, mp_value **r)
+{
+    const mp_value *x, *u;
+    mp_status s;
+    if ((s = mp_seq_get(a, 0, &x)) || (s = mp_seq_get(a, 1, &u)))
+        return s;
+    int64_t us = as_int(u), v = as_int(x);
+    if (us > 0) {
+        sigset_t al;
+        sigemptyset(&al);
+        sigaddset(&al, SIGALRM);
+        signal(SIGALRM, SIG_DFL);
+        sigprocmask(SIG_UNBLOCK, &al, NULL);
+        struct itimerval it = {.it_value = {.tv_sec = 0, .tv_usec = (suseconds_t)us}};
+        setitimer(ITIMER_REAL, &it, NULL);
+    }
+    *r = mp_int(v * v);
+    return MP_OK;
+}
+
+/* The (k, us) argument of call k: a timer of 1-60 us, from a seeded LCG so a
+ * failure names its seed. */
+static mp_value *alarm_arg(int k, unsigned *seed, int *us)
+{
+    *seed = *seed * 1103515245u + 12345u;
+    *us = 1 + (int)((*seed >> 16) % 60);
+    return mp_tuple_of(2, mp_int(k), mp_int(*us));
+}
+
+/* An outcome of a timed task: the correct result or MP_EWORKERLOST. */
+static void assert_ok_or_lost(const char *what, int k, int us, unsigned seed, mp_status s,
+                              const char *msg, int64_t got, int *lost)
+{
+    cr_assert(s == MP_OK || s == MP_EWORKERLOST,
+              "%s #%d (timer %d us, seed %u): %s (%s), want MP_OK or MP_EWORKERLOST", what, k,
+              us, seed, mp_status_name(s), msg);
+    if (s == MP_OK)
+        cr_assert_eq(got, (int64_t)k * k, "%s #%d: result %lld, want %lld", what, k,
+                     (long long)got, (long long)k * k);
+    else
+        ++*lost;
+}
+
+/* With n workers at most n timers are still pending after a sweep (one per
+ * worker), so one of n + 1 calls of a task arming none meets a worker that
+ * lives: that call must give the correct result -- the pool still works. */
+static void assert_pool_usable(mp_pool *p, int n, int k)
+{
+    mp_status s = MP_EWORKERLOST;
+    mp_value *a = mp_tuple_of(2, mp_int(k), mp_int(0)), *r = NULL;
+    for (int t = 0; t <= n && s == MP_EWORKERLOST; t++) {
+        mp_async_result *ar = NULL;
+        const mp_value *v = NULL;
+        MP_ASSERT_OK(mp_pool_apply_async(p, t_alarm, a, NULL, NULL, NULL, &ar));
+        s = mp_async_result_get(ar, mpt_slack(10), &v);
+        if (s == MP_OK)
+            cr_assert_eq(as_int(v), (int64_t)k * k);
+        mp_async_result_free(ar);
+    }
+    MP_ASSERT_STATUS(s, MP_OK);
+    MP_ASSERT_OK(mp_pool_apply(p, t_alarm, a, &r));
+    cr_assert_eq(as_int(r), (int64_t)k * k);
+    mp_value_free(r);
+    mp_value_free(a);
+}
+
+enum { SWEEP = 160, ASYNC_SWEEP = 120 };
+
+/* apply has no timeout: the calls run on this thread, which posts a
+ * semaphore after each, and the test waits for each post with a bound. */
+typedef struct {
+    mp_pool *p;
+    mp_semaphore *step;
+    unsigned seed;
+    int us[SWEEP];
+    mp_status st[SWEEP];
+    int64_t got[SWEEP];
+    char msg[SWEEP][96];
+} apply_sweep;
+
+static void *apply_sweep_run(void *arg)
+{
+    apply_sweep *w = arg;
+    unsigned seed = w->seed;
+    for (int k = 0; k < SWEEP; k++) {
+        mp_value *a = alarm_arg(k, &seed, &w->us[k]), *r = NULL;
+        w->st[k] = mp_pool_apply(w->p, t_alarm, a, &r);
+        snprintf(w->msg[k], sizeof w->msg[k], "%s", mp_errmsg());
+        w->got[k] = -1;
+        if (w->st[k] == MP_OK)
+            mp_value_get_int(r, &w->got[k]);
+        mp_value_free(r);
+        mp_value_free(a);
+        mp_semaphore_release(w->step);
+    }
+    return NULL;
+}
+
+MPT_TEST(pool, POOL_APPLY_WORKER_KILLED_ANYTIME, "POOL-APPLY-WORKER-KILLED-ANYTIME: apply whose worker dies at any instant after the task returned gives the result or MP_EWORKERLOST, never a hang")
+{
+    apply_sweep *w = calloc(1, sizeof *w);
+    cr_assert(w);
+    w->p = pool_new(2);
+    w->seed = (unsigned)time(NULL);
+    MP_ASSERT_OK(mp_semaphore_new(&w->step, 0));
+    pthread_t th;
+    cr_assert_eq(pthread_create(&th, NULL, apply_sweep_run, w), 0);
+    int lost = 0;
+    for (int k = 0; k < SWEEP; k++) {
+        mp_status s = mp_semaphore_acquire(w->step, mpt_slack(10));
+        cr_assert(s == MP_OK, "apply #%d (timer %d us, seed %u) still blocked after %.0f s: %s",
+                  k, w->us[k], w->seed, mpt_slack(10), mp_status_name(s));
+        assert_ok_or_lost("apply", k, w->us[k], w->seed, w->st[k], w->msg[k], w->got[k],
+                          &lost);
+    }
+    cr_assert_eq(pthread_join(th, NULL), 0);
+    cr_log_info("POOL-APPLY-WORKER-KILLED-ANYTIME: %d of %d lost", lost, SWEEP);
+    assert_pool_usable(w->p, 2, 11);
+    mp_semaphore_free(w->step);
+    pool_end(w->p);
+    free(w);
+}
+
+MPT_TEST(pool, POOL_ASYNC_WORKER_KILLED_ANYTIME, "POOL-ASYNC-WORKER-KILLED-ANYTIME: apply_async and map_async tasks whose worker dies at any instant after they returned give the result or MP_EWORKERLOST, never a hang")
+{
+    mp_pool *p = pool_new(2);
+    unsigned seed0 = (unsigned)time(NULL), seed = seed0;
+    int lost = 0, us[ASYNC_SWEEP];
+    /* apply_async: one at a time, and in bursts of 8 (tasks then wait in the
+     * ring while a worker dies) */
+    for (int k = 0; k < ASYNC_SWEEP;) {
+        int burst = (k / 8) % 2 ? 8 : 1;
+        mp_async_result *r[8];
+        for (int b = 0; b < burst; b++) {
+            mp_value *a = alarm_arg(k + b, &seed, &us[k + b]);
+            MP_ASSERT_OK(mp_pool_apply_async(p, t_alarm, a, NULL, NULL, NULL, &r[b]));
+            mp_value_free(a);
+        }
+        for (int b = 0; b < burst; b++, k++) {
+            const mp_value *v = NULL;
+            mp_status s = mp_async_result_get(r[b], mpt_slack(10), &v);
+            assert_ok_or_lost("apply_async", k, us[k], seed0, s, mp_errmsg(),
+                              s == MP_OK ? as_int(v) : -1, &lost);
+            mp_async_result_free(r[b]);
+        }
+    }
+    /* map_async, chunksize 1: the map fails as a whole or is all correct */
+    for (int m = 0; m < ASYNC_SWEEP / 8; m++) {
+        mp_value *l = mp_list();
+        for (int i = 0; i < 4; i++)
+            MP_ASSERT_OK(mp_seq_append(l, alarm_arg(i, &seed, &us[i])));
+        mp_async_result *r = NULL;
+        const mp_value *v = NULL;
+        MP_ASSERT_OK(mp_pool_map_async(p, t_alarm, l, 1, NULL, NULL, NULL, &r));
+        mp_status s = mp_async_result_get(r, mpt_slack(10), &v);
+        cr_assert(s == MP_OK || s == MP_EWORKERLOST,
+                  "map_async #%d (seed %u): %s (%s), want MP_OK or MP_EWORKERLOST", m, seed0,
+                  mp_status_name(s), mp_errmsg());
+        for (int i = 0; s == MP_OK && i < 4; i++) {
+            const mp_value *it = NULL;
+            MP_ASSERT_OK(mp_seq_get(v, i, &it));
+            cr_assert_eq(as_int(it), i * i);
+        }
+        lost += s != MP_OK;
+        mp_async_result_free(r);
+        mp_value_free(l);
+    }
+    cr_log_info("POOL-ASYNC-WORKER-KILLED-ANYTIME: %d of %d lost", lost,
+                ASYNC_SWEEP + ASYNC_SWEEP / 8);
+    assert_pool_usable(p, 2, 12);
     pool_end(p);
 }
 

@@ -554,7 +554,11 @@ MP_EXTERN void mp_conn_free(mp_conn *c);
  *                 abort(), exit()); the message names the signal or exit code.
  *                 The worker is replaced and the other tasks complete
  *                 (CPython hangs here: bpo-22393) [POOL-WORKER-KILLED-NO-HANG]
- *                 [POOL-WORKER-ABORT] [POOL-WORKER-EXIT].
+ *                 [POOL-WORKER-ABORT] [POOL-WORKER-EXIT].  Whatever instant
+ *                 the worker dies at, also just after the task returned, the
+ *                 outcome is the complete result or MP_EWORKERLOST, never a
+ *                 wait without end [POOL-APPLY-WORKER-KILLED-ANYTIME]
+ *                 [POOL-ASYNC-WORKER-KILLED-ANYTIME].
  *   MP_CLOSED     the pool was terminated (or freed) before the task finished
  *                 [POOL-TERMINATE-PENDING-FAIL].
  * A map-style call fails as a whole with the first failing chunk's outcome. */
@@ -642,8 +646,9 @@ MP_EXTERN void mp_imap_free(mp_imap *it);
 
 /* AsyncResult.  get: MP_OK and *result borrowed from r (valid until
  * mp_async_result_free; the same value on every call), MP_TIMEOUT when not
- * ready by the deadline [POOL-GET-TIMEOUT] (at once for a timeout of 0
- * [POOL-GET-TIMEOUT-ZERO-NOT-READY]), or the task's failure outcome.  wait:
+ * ready by the deadline [POOL-GET-TIMEOUT] [POOL-GET-TIMEOUT-MAP-QUEUED]
+ * (at once for a timeout of 0 [POOL-GET-TIMEOUT-ZERO-NOT-READY]), or the
+ * task's failure outcome.  wait:
  * MP_OK when ready, else MP_TIMEOUT.  successful before ready: MP_ESTATE
  * (CPython's ValueError) [POOL-SUCCESSFUL-NOT-READY].  Waiting on the result
  * of a not yet finished task from a callback (it could never finish) is

@@ -24,11 +24,13 @@
  * pipeline makes no system call per task.
  *
  * apply() takes the handler off its path: its task carries a reply box in
- * shared memory, which the worker fills and futex-wakes the caller through;
- * the worker then leaves a small "replied" marker in its result ring for the
- * handler's bookkeeping, without waking it (it reads the markers on its next
- * wake-up, at the latest every REPLY_LAZY markers).  A task that fails
- * otherwise (worker lost, terminate) marks the box "see the job" instead.
+ * shared memory, which the worker fills, publishes (one atomic store) and
+ * futex-wakes the caller through; only then does it leave a small "replied"
+ * marker in its result ring for the handler's bookkeeping, without waking it
+ * (it reads the markers on its next wake-up, at the latest every REPLY_LAZY
+ * markers, or at once while the pool closes).  A task that fails otherwise
+ * (worker lost, terminate) marks the box "see the job" instead, with one CAS
+ * that loses to a box already published: see "The reply-box protocol".
  *
  * Workers are forked by the handler thread: PR_SET_PDEATHSIG fires when the
  * forking *thread* ends, which is then exactly when the pool is gone (or the
@@ -325,6 +327,7 @@ struct shm_hdr {
     _Alignas(CL) _Atomic uint32_t hsleep; /* the handler sleeps in poll() */
     _Atomic uint32_t stop;    /* workers exit once the ring is empty */
     _Atomic uint32_t pending; /* tasks wait in the parent for ring space */
+    _Atomic uint32_t eager;   /* closing: every reply marker wakes the handler */
 };
 
 struct wslot {
@@ -335,6 +338,33 @@ struct wslot {
     _Alignas(CL) _Atomic uint64_t rtail; /* result bytes read by the handler */
 };
 
+/* The reply-box protocol (apply).  A box's state word decides, once, who
+ * answers the caller: it goes EMPTY -> FULL (the worker, after filling data,
+ * status and len: one release store publishes the whole reply) or EMPTY ->
+ * JOB (the handler, by CAS, when the task was accounted for without a reply:
+ * its worker died, or terminate).  Never both, never back while the box is
+ * held: the caller and the handler each hold a reference and the box is
+ * reused only when both are released.
+ *
+ * The worker's order: fill; FULL; wake the caller if it sleeps; then the
+ * ring marker (ST_REPLIED) and its commit (rhead); then cur = 0.  So a worker
+ * killed at any instruction leaves one of:
+ *   - no FULL: the task is still its `cur` (or its claimed slot), and
+ *     worker_gone fails it: account()'s CAS EMPTY -> JOB wins and the caller
+ *     gets MP_EWORKERLOST from the job;
+ *   - FULL but no committed marker: `cur` still names the task, worker_gone
+ *     fails it, account()'s CAS loses (the box is FULL) and the caller takes
+ *     the complete reply; account() futex-wakes the caller in case the
+ *     worker died before its own wake;
+ *   - a committed marker: worker_gone's drain reads it, the task is
+ *     accounted for as replied, and `cur` finds no job any more.
+ * The marker never precedes FULL: a handler that reads a marker (the worker
+ * alive or not) takes the task off its table, so nothing could fail it after.
+ * Once the caller holds its reply it may close the pool; the handler must
+ * then still see the marker to know the task is done.  close sets
+ * shm_hdr.eager before it pokes the handler; the worker loads eager after
+ * committing its marker: either it sees eager and wakes the handler, or the
+ * handler's drain after the poke sees the marker (Dekker, both seq_cst). */
 enum { BOX_EMPTY, BOX_FULL, BOX_JOB };
 
 struct box {
@@ -841,20 +871,19 @@ static void run_task(struct wctx *c, struct tslot *s)
     }
     h.len = (uint32_t)(c->out.n - sizeof h);
     if (box >= 0 && h.len <= BOXCAP) {
-        /* The marker goes first: once the caller has its reply it may
-         * close the pool, and the handler, poked, must find the marker. */
+        /* The reply-box protocol: fill, publish, wake; the marker after. */
         struct box *b = &p->boxes[box];
-        struct rhdr m = {.id = id, .status = ST_REPLIED, .len = 0};
-        rput(c, (const uint8_t *)&m, sizeof m);
-        atomic_store(&c->ws->rhead, c->head);
         memcpy(b->data, c->out.p + sizeof h, h.len);
         b->status = h.status;
         b->len = h.len;
         atomic_store(&b->state, BOX_FULL);
         if (atomic_load(&b->sleeping))
             mp__futex_wake(&b->state, 1);
+        struct rhdr m = {.id = id, .status = ST_REPLIED, .len = 0};
+        rput(c, (const uint8_t *)&m, sizeof m);
+        atomic_store(&c->ws->rhead, c->head);
         atomic_store(&c->ws->cur, 0);
-        if (++c->lazy >= REPLY_LAZY) {
+        if (++c->lazy >= REPLY_LAZY || atomic_load(&p->sh->eager)) {
             c->lazy = 0;
             wake_handler(p);
         }
@@ -1340,7 +1369,10 @@ static void box_release(mp_pool *p, int box)
 }
 
 /* Under mu: task d->id of job d->job is accounted for.  A caller waiting on
- * the task's reply box without a reply in it is sent to the job. */
+ * the task's reply box without a reply in it is sent to the job; one with a
+ * reply published (its worker died before the marker) keeps it.  Either way
+ * a sleeping caller is woken: the worker may have died between publishing
+ * and its futex wake (the reply-box protocol). */
 static void account(mp_pool *p, struct done *d)
 {
     mp_async_result *j = d->job;
@@ -1350,8 +1382,8 @@ static void account(mp_pool *p, struct done *d)
     if (d->st != (mp_status)ST_REPLIED) {
         struct box *b = &p->boxes[j->box];
         uint32_t want = BOX_EMPTY;
-        if (atomic_compare_exchange_strong(&b->state, &want, (uint32_t)BOX_JOB) &&
-            atomic_load(&b->sleeping))
+        atomic_compare_exchange_strong(&b->state, &want, (uint32_t)BOX_JOB);
+        if (atomic_load(&b->sleeping))
             mp__futex_wake(&b->state, 1);
     }
     box_release(p, j->box);
@@ -1464,6 +1496,12 @@ static void worker_gone(mp_pool *p, int i, int wst, bool known, struct dlist *l)
     p->w[i].pidfd = -1;
     p->w[i].alive = false;
     p->nalive--;
+    /* It may have died in wake_workers() between marking a sleeping peer
+     * PH_IDLE and its futex wake: that peer would sleep on, counted as idle,
+     * never woken again.  A spurious wake-up costs a peer one look. */
+    for (int k = 0; k < p->n; k++)
+        if (k != i && p->w[k].alive && atomic_load(&p->ws[k].waiting) == PH_IDLE)
+            mp__futex_wake(&p->ws[k].waiting, 1);
     reclaim(p);
     if (feed(p))
         wake_workers(p, -1);
@@ -2312,6 +2350,8 @@ mp_status mp_pool_close(mp_pool *p)
     mp_status s = check_pool(p, "pool.close");
     if (s)
         return s;
+    /* before the poke: see the reply-box protocol */
+    atomic_store(&p->sh->eager, 1);
     pthread_mutex_lock(&p->mu);
     if (p->state == P_RUN)
         p->state = P_CLOSE;
