@@ -169,3 +169,4 @@ clean:
 -include reports/reports.mk
 -include conformance/mutants/mutants.mk
 -include ref/fuzz/fuzz.mk
+-include torture/torture.mk
