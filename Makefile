@@ -179,3 +179,4 @@ clean:
 -include conformance/mutants/mutants.mk
 -include ref/fuzz/fuzz.mk
 -include conformance/matrix.mk
+-include torture/torture.mk
