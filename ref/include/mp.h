@@ -367,7 +367,11 @@ MP_EXTERN mp_status mp_seq_get(const mp_value *seq, ptrdiff_t i, const mp_value 
  * value in place, keeping the first key [VAL-DICT-KEY-NUMERIC-EQUAL]
  * [VAL-REPR-TUTORIAL-DICT]; get/del of a missing key: MP_EKEY
  * [VAL-DICT-MISSING]; unhashable key (list, dict, tuple holding one):
- * MP_ETYPE [VAL-DICT-UNHASHABLE].  O(1) average [VAL-DICT-LARGE]. */
+ * MP_ETYPE [VAL-DICT-UNHASHABLE].  O(1) average [VAL-DICT-LARGE], also for
+ * keys chosen to collide: hashes are keyed with a per-process secret and a
+ * NaN hashes by identity (it equals only itself), so decoding or building a
+ * dict takes time linear in its keys for any input
+ * [VAL-DICT-COLLIDING-KEYS-LINEAR]. */
 MP_EXTERN mp_status mp_dict_set(mp_value *d, mp_value *key, mp_value *val);
 MP_EXTERN mp_status mp_dict_get(const mp_value *d, const mp_value *key, const mp_value **val);
 MP_EXTERN mp_status mp_dict_del(mp_value *d, const mp_value *key);
