@@ -1019,20 +1019,25 @@ def MGR_LOCK_RELEASE_UNLOCKED():
         twin.assert_raises(RuntimeError, l.release)
 
 
-def _hold_lock(lock, ev):
+def _hold_lock(lock, held, go):
     if not lock.acquire(False):
         os._exit(1)
-    ev.set()  # exits holding it: a manager Lock is not released by a death
+    held.set()
+    os._exit(0 if go.wait(30) else 3)  # alive, holding it, until told to go
 
 
 def MGR_LOCK_ACROSS_PROCESSES():
     with CTX.Manager() as m:
-        lock, ev = m.Lock(), m.Event()
-        assert join(start(_hold_lock, lock, ev)) == 0
-        assert ev.wait(0)
+        lock, held, go = m.Lock(), m.Event(), m.Event()
+        p = start(_hold_lock, lock, held, go)
+        assert held.wait(10)
         assert twin.prompt(lock.acquire, False, bound=PROMPT) is False
         lock.release()  # Lock, not RLock: anyone may release
         assert lock.acquire(False)
+        go.set()
+        assert join(p) == 0
+        assert twin.prompt(lock.acquire, False, bound=PROMPT) is False  # still ours
+        lock.release()
 
 
 def _wait_event(ready, ev):
@@ -1176,3 +1181,182 @@ def MGR_CLIENT_KILLED_LOCK_WAITER():
         lk.release()
         assert lk.acquire(timeout=5.0), 'the Lock went to the dead waiter'
         lk.release()
+
+
+def _killed_holding(ready, q, lk):
+    if not lk.acquire(False):
+        os._exit(1)
+    ready.set()
+    q.get()  # killed here
+
+
+def MGR_LOCK_HOLDER_DISCONNECT():
+    """differs: CPython's manager Lock has no owner: the dead holder's Lock
+    stays held forever."""
+    with manager() as m:
+        ready, q, lk = m.Event(), m.Queue(), m.Lock()
+        _kill_blocked(_killed_holding, ready, q, lk)
+        assert lk.acquire(timeout=5.0), "the dead holder's Lock stays held"
+        lk.release()
+
+
+# ----------------------------------------------- hostile and idle clients
+
+def _stop(m):
+    """Ends a server whose accepting thread may be stuck or gone (CPython's
+    accepter does each handshake itself and dies of an AuthenticationError),
+    where shutdown() would hang on a connection nobody accepts."""
+    m._process.kill()
+    m._process.join(10)
+
+
+def _unxorshift(x, sh):
+    r = x
+    for _ in range(64 // sh + 1):
+        r = x ^ (r >> sh)
+    return r
+
+
+def _hostile_keys(kind, n):
+    """The C test's keys: NaNs, ints differing above bit 32, splitmix64-inverted ints."""
+    m64 = (1 << 64) - 1
+    out = []
+    for i in range(n):
+        if kind == 0:
+            out.append(float('nan'))
+        elif kind == 1:
+            out.append((i + 1) << 32)
+        else:
+            y = _unxorshift(((i + 1) << 24) & m64, 31)
+            y = _unxorshift((y * pow(0x94d049bb133111eb, -1, 1 << 64)) & m64, 27)
+            y = _unxorshift((y * pow(0xbf58476d1ce4e5b9, -1, 1 << 64)) & m64, 30)
+            y = y - (1 << 64) if y >> 63 else y  # int64, as msgpack carries it
+            out.append(y)
+    return out
+
+
+def MGR_HOSTILE_DICT_NO_STALL():
+    m = manager(authkey=b'k')
+    try:
+        d = m.dict()
+        still_works(d, 0)
+        for kind in range(3):
+            keys = _hostile_keys(kind, 100000)
+            made = []
+            t = threading.Thread(target=lambda: made.append(m.dict(dict.fromkeys(keys))))
+            t.start()  # its own connection, as the C test's raw client
+            t0 = twin.now()
+            d['alive'] = kind
+            assert d['alive'] == kind
+            el = twin.now() - t0
+            assert el < 5.0, f'kind {kind}: the other client waited {el:.1f} s'
+            t.join(30)
+            assert made, f'kind {kind}: the hostile dict was not made'
+            made.clear()
+    finally:
+        m.shutdown()
+
+
+def MGR_HANDSHAKE_DEADLINE():
+    """differs: CPython's server has no handshake deadline: a connection that
+    never answers the challenge keeps its thread and descriptor forever."""
+    m = manager(authkey=b'k')
+    s = None
+    try:
+        t0 = twin.now()
+        s = raw_connect(m.address)
+        raw_frame(s)  # the challenge
+        assert closed_within(s, 5.0 + 3.0), 'an idle connection was never closed'
+        el = twin.now() - t0
+        assert el >= 5.0, f'closed after {el:.3f} s, before the deadline'
+    finally:
+        if s:
+            s.close()
+        _stop(m)
+
+
+def MGR_IDLE_CONNECTIONS_NO_LOCKOUT():
+    """differs: CPython's server keeps every connection awaiting the
+    handshake, with no deadline or cap, and accepts slowly (backlog 16, about
+    18 connections a second here): the row's 1,200 idle connections cannot
+    even be opened within 40 s."""
+    import resource
+    idle_n = 1200
+    orig = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (1024, orig[1]))
+    m = manager(address=('127.0.0.1', 0), authkey=b'k')
+    resource.setrlimit(resource.RLIMIT_NOFILE, (idle_n + 256, orig[1]))
+    idle = []
+    try:
+        end = twin.now() + 40.0
+        while len(idle) < idle_n and twin.now() < end:
+            try:  # a full backlog (16) times a connect out: try again
+                idle.append(socket.create_connection(m.address, timeout=1.0))
+            except OSError:
+                pass
+        assert len(idle) == idle_n, \
+            f'only {len(idle)} of {idle_n} idle connections accepted in 40 s'
+        got = []
+
+        def legit():
+            c = SyncManager(address=m.address, authkey=b'k')
+            c.connect()
+            dd = c.dict()
+            dd['k'] = 1
+            got.append(dd['k'])
+        t = threading.Thread(target=legit, daemon=True)
+        t0 = twin.now()
+        t.start()
+        t.join(3.0)
+        el = twin.now() - t0
+        assert got == [1], f'the client with the key still waits after {el:.1f} s'
+    finally:
+        for x in idle:
+            x.close()
+        _stop(m)
+        resource.setrlimit(resource.RLIMIT_NOFILE, orig)
+
+
+def MGR_WRONG_DIGEST_REFUSED():
+    """differs: CPython's server also refuses it and runs no request, but
+    sends a pickled ('#TRACEBACK', ...) after #FAILURE#.  CPython's own wire
+    format (3.11: HMAC-MD5 of a 20-byte challenge; 3.12+: a {digest} prefix),
+    answered with a digest made with the wrong key, then a pipelined request:
+    #FAILURE#, then EOF, never anything else."""
+    import hmac
+    m = manager(authkey=b'right')
+    s = None
+    try:
+        s = raw_connect(m.address)
+        ch = raw_frame(s)
+        assert ch.startswith(b'#CHALLENGE#'), ch[:16]
+        msg = ch[len(b'#CHALLENGE#'):]
+        if msg.startswith(b'{'):
+            alg = msg[1:msg.index(b'}')].decode()
+            dig = b'{' + alg.encode() + b'}' + hmac.new(b'wrong', msg, alg).digest()
+        else:
+            dig = hmac.new(b'wrong', msg, 'md5').digest()
+        from multiprocessing.reduction import ForkingPickler
+        req = bytes(ForkingPickler.dumps((None, 'create', ('dict',), {})))
+        s.sendall(struct.pack('!i', len(dig)) + dig + struct.pack('!i', len(req)) + req)
+        assert raw_frame(s) == b'#FAILURE#', 'no #FAILURE#'
+        rest = b''
+        end = twin.now() + 2.0
+        while twin.now() < end:
+            r, _, _ = select.select([s], [], [], max(0.0, end - twin.now()))
+            if not r:
+                continue
+            try:
+                b = s.recv(4096)
+            except ConnectionResetError:
+                b = b''
+            if not b:
+                break
+            rest += b
+        else:
+            raise AssertionError('the connection stayed open')
+        assert rest == b'', f'more after #FAILURE#: {rest[:40]!r}'
+    finally:
+        if s:
+            s.close()
+        _stop(m)

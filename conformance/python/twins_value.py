@@ -276,6 +276,54 @@ def VAL_DICT_LARGE():
     assert el < 1.5, f'10^5 keys took {el:.3f} s'
 
 
+def _unxorshift(x, s):
+    r = x
+    for _ in range(64 // s + 1):
+        r = x ^ (r >> s)
+    return r
+
+
+def _flood_keys(kind, n):
+    """The C test's colliding keys (see test_value.c flood_key)."""
+    m64 = (1 << 64) - 1
+    for i in range(n):
+        if kind == 0:
+            yield float('nan')
+        elif kind == 1:
+            yield (i + 1) << 32
+        else:
+            y = ((i + 1) << 24) & m64
+            y = _unxorshift(y, 31)
+            y = (y * pow(0x94d049bb133111eb, -1, 1 << 64)) & m64
+            y = _unxorshift(y, 27)
+            y = (y * pow(0xbf58476d1ce4e5b9, -1, 1 << 64)) & m64
+            y = _unxorshift(y, 30)
+            yield y
+
+
+def VAL_DICT_COLLIDING_KEYS_LINEAR():
+    """CPython hashes NaN by identity (3.10+) and perturbs its probes with the
+    whole hash, so these keys spread out.  Stopped at the row's 10 s bound."""
+    import signal
+
+    def late(*_):
+        raise AssertionError('200,000 colliding keys still inserting after 10 s')
+    n = 200000
+    signal.signal(signal.SIGALRM, late)
+    signal.alarm(10)
+    try:
+        for kind in range(3):
+            keys = list(_flood_keys(kind, n))
+            d = roundtrip(dict.fromkeys(keys))  # pickle stands in for msgpack
+            assert len(d) == n, (kind, len(d))
+            d = {}
+            for k in keys:
+                d[k] = None
+            assert len(d) == n, (kind, len(d))
+    finally:
+        signal.alarm(0)
+
+
 # ------------------------------------------------------------------- codec
 
 def VAL_ROUNDTRIP_TYPES():

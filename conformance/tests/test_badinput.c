@@ -1577,6 +1577,8 @@ static const mp_manager_opts opts_unix_no_dir = {"unix:/nonexistent-badinput/soc
     X("mp_mlock_release", MP_ESTATE, mp_mlock_release(c->lk))                 \
     X("mp_manager_create", MP_ETYPE, mp_manager_create(c->m, "Queue", c->key, NULL, &c->pout)) \
     X("mp_manager_create", MP_ETYPE, mp_manager_create(c->m, "Namespace", c->lst, NULL, &c->pout)) \
+    X("mp_manager_create", MP_ETYPE, mp_manager_create(c->m, "Lock", c->val, NULL, &c->pout)) \
+    X("mp_manager_create", MP_ETYPE, mp_manager_create(c->m, "Event", c->val, NULL, &c->pout)) \
     X("mp_manager_list", MP_ETYPE, mp_manager_list(c->m, c->dct, &c->pout))   \
     X("mp_manager_dict", MP_ETYPE, mp_manager_dict(c->m, c->lst, &c->pout))   \
     X("mp_proxy_call", MP_ETYPE, mp_proxy_call(c->d, "__len__", c->val, &c->res)) \

@@ -1,5 +1,8 @@
 /* Manager and proxies: tutorial §14 and CPython's multiprocessing.managers. */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <math.h>
+#include <netinet/in.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
@@ -10,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
@@ -137,6 +141,29 @@ static int raw_connect(const char *path)
     cr_assert(fd >= 0);
     cr_assert(connect(fd, (struct sockaddr *)&un, sizeof un) == 0, "connect: %s",
               strerror(errno));
+    return fd;
+}
+
+/* A TCP manager on 127.0.0.1 with this key. */
+static mp_manager *start_tcp(const char *key)
+{
+    mp_manager *m = NULL;
+    mp_manager_opts o = {.address = "tcp:127.0.0.1:0", .authkey = key, .authkey_len = strlen(key)};
+    MP_ASSERT_OK(mp_manager_start(&m, &o));
+    return m;
+}
+
+/* A raw TCP connection to a "tcp:127.0.0.1:PORT" manager. */
+static int raw_connect_tcp(mp_manager *m)
+{
+    const char *a = NULL;
+    MP_ASSERT_OK(mp_manager_address(m, &a));
+    cr_assert(strncmp(a, "tcp:127.0.0.1:", 14) == 0, "address %s", a);
+    struct sockaddr_in in = {.sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(a + 14))};
+    in.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    cr_assert(fd >= 0, "socket: %s", strerror(errno));
+    cr_assert(connect(fd, (struct sockaddr *)&in, sizeof in) == 0, "connect: %s", strerror(errno));
     return fd;
 }
 
@@ -710,6 +737,213 @@ MPT_TEST(manager, MGR_SILENT_CLIENT_NO_STALL,
     close(half);
     still_works(d, 99);
     mp_proxy_free(d);
+    mp_manager_free(m);
+}
+
+/* A request creating a dict from a map of n keys that collide in common
+ * hashes (see test_value.c, VAL-DICT-COLLIDING-KEYS-LINEAR): NaNs (kind 0),
+ * ints differing only above bit 32 (1), splitmix64-inverted ints (2).
+ * Framed: [0, "create", "dict", {key: None, ...}, None]. */
+static uint64_t unxorshift(uint64_t x, int sh)
+{
+    uint64_t r = x;
+    for (int i = 0; i < 64 / sh + 1; i++)
+        r = x ^ (r >> sh);
+    return r;
+}
+
+static uint64_t inverse_odd(uint64_t a)
+{
+    uint64_t x = a;
+    for (int i = 0; i < 6; i++)
+        x *= 2 - a * x;
+    return x;
+}
+
+static uint64_t hostile_key(int kind, uint64_t i)
+{
+    if (kind == 0) {
+        double d = NAN;
+        uint64_t b;
+        memcpy(&b, &d, sizeof b);
+        return b;
+    }
+    if (kind == 1)
+        return (i + 1) << 32;
+    uint64_t y = unxorshift((i + 1) << 24, 31) * inverse_odd(0x94d049bb133111ebull);
+    y = unxorshift(y, 27) * inverse_odd(0xbf58476d1ce4e5b9ull);
+    return unxorshift(y, 30);
+}
+
+static unsigned char *hostile_request(int kind, size_t n, size_t *len)
+{
+    static const unsigned char head[] = {0x95, 0x00, 0xa6, 'c', 'r', 'e', 'a', 't', 'e',
+                                         0xa4, 'd', 'i', 'c', 't', 0xdf};
+    size_t total = 4 + sizeof head + 4 + n * 10 + 1;
+    unsigned char *b = malloc(total), *p = b + 4 + sizeof head;
+    cr_assert(b != NULL);
+    put32(b, (uint32_t)(total - 4));
+    memcpy(b + 4, head, sizeof head);
+    put32(p, (uint32_t)n);
+    p += 4;
+    for (size_t i = 0; i < n; i++, p += 10) {
+        uint64_t k = hostile_key(kind, i);
+        p[0] = kind == 0 ? 0xcb : 0xd3;
+        for (int j = 0; j < 8; j++)
+            p[1 + j] = (unsigned char)(k >> (56 - 8 * j));
+        p[9] = 0xc0;
+    }
+    *p++ = 0xc0;
+    *len = total;
+    return b;
+}
+
+MPT_TEST(manager, MGR_HOSTILE_DICT_NO_STALL,
+         "MGR-HOSTILE-DICT-NO-STALL: a request holding a dict of 100,000 colliding keys does not stall another client's call")
+{
+    /* A hang check: a quadratic dict needs tens of seconds per request here
+     * (40,000 NaN keys alone took 3-4 s to decode), a linear one well under
+     * one; the other client's call must be answered within 5 s. */
+    enum { N = 100000 };
+    mp_manager *m = start_key("k");
+    mp_proxy *d = mdict(m);
+    still_works(d, 0);
+    int fd = raw_connect(sock_path(m));
+    raw_auth(fd, "k");
+    for (int kind = 0; kind < 3; kind++) {
+        size_t len;
+        unsigned char *req = hostile_request(kind, N, &len);
+        raw_write(fd, req, len); /* returns once the server has read most of it */
+        free(req);
+        double t0 = mpt_now();
+        mp_value *k = mp_str("alive"), *x = mp_int(kind), *r = NULL;
+        MP_ASSERT_OK(mp_mdict_set(d, k, x));
+        MP_ASSERT_OK(mp_mdict_get(d, k, &r));
+        double el = mpt_now() - t0;
+        cr_assert(mp_value_equal(r, x));
+        mp_value_free(k);
+        mp_value_free(x);
+        mp_value_free(r);
+        cr_log_info("kind %d: the other client's set+get took %.3f s", kind, el);
+        cr_assert(el < mpt_slack(5.0), "kind %d: the other client waited %.1f s", kind, el);
+        unsigned char rep[16];
+        size_t n = raw_frame(fd, rep, sizeof rep); /* [0, oid]: the dict was made */
+        cr_assert(n >= 3 && rep[0] == 0x92 && rep[1] == 0x00, "kind %d: create failed", kind);
+    }
+    close(fd);
+    mp_proxy_free(d);
+    mp_manager_free(m);
+}
+
+MPT_TEST(manager, MGR_HANDSHAKE_DEADLINE,
+         "MGR-HANDSHAKE-DEADLINE: a connection that has not passed the handshake is closed MP_MANAGER_HANDSHAKE_TIMEOUT s after it was accepted, never earlier")
+{
+    mp_manager *m = start_tcp("k");
+    double t0 = mpt_now(); /* before connect: the server's clock starts later */
+    int idle = raw_connect_tcp(m), half = raw_connect_tcp(m);
+    unsigned char ch[64], part[4 + 10] = {0, 0, 0, 75}; /* claims 75 bytes, sends 10 */
+    raw_frame(idle, ch, sizeof ch);
+    raw_frame(half, ch, sizeof ch);
+    raw_write(half, part, sizeof part);
+    cr_assert(closed_within(idle, MP_MANAGER_HANDSHAKE_TIMEOUT + mpt_slack(3.0)),
+              "an idle connection was never closed");
+    double el = mpt_now() - t0;
+    cr_assert(el >= MP_MANAGER_HANDSHAKE_TIMEOUT, "closed after %.3f s, before the deadline", el);
+    cr_assert(closed_within(half, mpt_slack(3.0)), "a half-sent handshake was never closed");
+    cr_log_info("idle connection closed after %.3f s", el);
+    close(idle);
+    close(half);
+    /* The server goes on: a client with the key gets in. */
+    const char *a = NULL;
+    mp_manager *c = NULL;
+    MP_ASSERT_OK(mp_manager_address(m, &a));
+    MPT_ASSERT_PROMPT(mp_manager_connect(&c, a, "k", 1), MP_OK);
+    mp_manager_free(c);
+    mp_manager_free(m);
+}
+
+MPT_TEST(manager, MGR_IDLE_CONNECTIONS_NO_LOCKOUT,
+         "MGR-IDLE-CONNECTIONS-NO-LOCKOUT: with 1,200 idle connections open to a TCP manager that has 1024 descriptors, a client with the key is served at once")
+{
+    enum { IDLE = 1200 };
+    struct rlimit orig, lim;
+    cr_assert(getrlimit(RLIMIT_NOFILE, &orig) == 0);
+    cr_assert(orig.rlim_max == RLIM_INFINITY || orig.rlim_max >= IDLE + 256,
+              "RLIMIT_NOFILE hard limit %llu: cannot open %d connections",
+              (unsigned long long)orig.rlim_max, IDLE);
+    /* The server gets the usual default of 1024 descriptors, fewer than the
+     * idle connections; this process gets room for them. */
+    lim = orig;
+    lim.rlim_cur = 1024;
+    cr_assert(setrlimit(RLIMIT_NOFILE, &lim) == 0);
+    mp_manager *m = start_tcp("k");
+    lim.rlim_cur = IDLE + 256;
+    cr_assert(setrlimit(RLIMIT_NOFILE, &lim) == 0, "setrlimit: %s", strerror(errno));
+    static int fds[IDLE];
+    for (int i = 0; i < IDLE; i++)
+        fds[i] = raw_connect_tcp(m);
+    const char *a = NULL;
+    MP_ASSERT_OK(mp_manager_address(m, &a));
+    double t0 = mpt_now();
+    mp_manager *c = NULL;
+    MP_ASSERT_OK(mp_manager_connect(&c, a, "k", 1));
+    mp_proxy *d = mdict(c);
+    mp_value *k = mp_str("k"), *x = mp_int(1), *r = NULL;
+    MP_ASSERT_OK(mp_mdict_set(d, k, x));
+    MP_ASSERT_OK(mp_mdict_get(d, k, &r));
+    double el = mpt_now() - t0;
+    cr_assert(mp_value_equal(r, x));
+    cr_log_info("connect + dict + set + get beside %d idle connections: %.3f s", IDLE, el);
+    /* Below the handshake deadline: the idle ones must not merely time out. */
+    cr_assert(el < mpt_slack(3.0), "the client with the key waited %.1f s", el);
+    mp_value_free(k);
+    mp_value_free(x);
+    mp_value_free(r);
+    mp_proxy_free(d);
+    mp_manager_free(c);
+    for (int i = 0; i < IDLE; i++)
+        close(fds[i]);
+    mp_manager_free(m);
+    cr_assert(setrlimit(RLIMIT_NOFILE, &orig) == 0);
+}
+
+MPT_TEST(manager, MGR_WRONG_DIGEST_REFUSED,
+         "MGR-WRONG-DIGEST-REFUSED: a raw client answering the challenge with a wrong digest gets #FAILURE# and EOF; its pipelined request is never run")
+{
+    mp_manager *m = start_tcp("right");
+    mp_manager *c = NULL;
+    const char *a = NULL;
+    size_t before = 0, after = 0;
+    MP_ASSERT_OK(mp_manager_address(m, &a));
+    MP_ASSERT_OK(mp_manager_connect(&c, a, "right", 5));
+    MP_ASSERT_OK(mp_manager_object_count(c, &before));
+    int fd = raw_connect_tcp(m);
+    unsigned char ch[64];
+    size_t n = raw_frame(fd, ch, sizeof ch);
+    cr_assert(n == 11 + 32 && memcmp(ch, "#CHALLENGE#", 11) == 0);
+    /* The answer, keyed with the wrong key, then at once a request:
+     * [0, "create", "dict", None, "intruder"]. */
+    static const unsigned char req[24] = {0x95, 0x00, 0xa6, 'c', 'r', 'e', 'a', 't', 'e',
+                                          0xa4, 'd',  'i',  'c', 't', 0xc0, 0xa8, 'i', 'n',
+                                          't',  'r',  'u',  'd', 'e', 'r'};
+    unsigned char msg[4 + 32 + 11 + 32 + 4 + sizeof req];
+    put32(msg, 32 + 11 + 32);
+    MP_ASSERT_OK(mp_hmac_sha256("wrong", 5, ch + 11, 32, msg + 4));
+    memcpy(msg + 36, "#CHALLENGE#", 11);
+    memset(msg + 47, 9, 32);
+    put32(msg + 79, sizeof req);
+    memcpy(msg + 83, req, sizeof req);
+    raw_write(fd, msg, sizeof msg);
+    n = raw_frame(fd, ch, sizeof ch);
+    cr_assert(n == 9 && memcmp(ch, "#FAILURE#", 9) == 0, "no #FAILURE# (%zu bytes)", n);
+    cr_assert(closed_within(fd, mpt_slack(2.0)), "the connection stayed open");
+    close(fd);
+    MP_ASSERT_OK(mp_manager_object_count(c, &after));
+    cr_assert_eq(after, before, "the refused client's request ran: %zu objects, was %zu", after, before);
+    mp_proxy *p = NULL; /* nor was its name taken */
+    MP_ASSERT_OK(mp_manager_create(c, "list", NULL, "intruder", &p));
+    mp_proxy_free(p);
+    mp_manager_free(c);
     mp_manager_free(m);
 }
 
@@ -1677,29 +1911,40 @@ MPT_TEST(manager, MGR_LOCK_RELEASE_UNLOCKED, "MGR-LOCK-RELEASE-UNLOCKED: releasi
     mp_manager_free(m);
 }
 
+struct holdarg {
+    mp_proxy *lock, *held, *go;
+};
+
+/* Take the lock, say so, and stay alive (holding it) until told to go. */
 static int hold_lock(void *arg)
 {
-    struct lockarg *a = arg;
+    struct holdarg *a = arg;
     if (mp_mlock_acquire(a->lock, 0))
         return 1;
-    if (mp_mevent_set(a->ev))
+    if (mp_mevent_set(a->held))
         return 2;
-    return 0; /* exits holding it: a manager Lock is not released by a death */
+    return mp_mevent_wait(a->go, 30) ? 3 : 0;
 }
 
 MPT_TEST(manager, MGR_LOCK_ACROSS_PROCESSES, "MGR-LOCK-ACROSS-PROCESSES: a lock taken in one process excludes others until any process releases it")
 {
     mp_manager *m = start();
-    struct lockarg a;
+    struct holdarg a;
     MP_ASSERT_OK(mp_manager_lock(m, &a.lock));
-    MP_ASSERT_OK(mp_manager_event(m, &a.ev));
-    cr_assert_eq(mpt_join(mpt_start(hold_lock, &a)), 0);
-    MP_ASSERT_OK(mp_mevent_wait(a.ev, 0));
+    MP_ASSERT_OK(mp_manager_event(m, &a.held));
+    MP_ASSERT_OK(mp_manager_event(m, &a.go));
+    mp_process *p = mpt_start(hold_lock, &a);
+    MP_ASSERT_OK(mp_mevent_wait(a.held, 10));
     MPT_ASSERT_PROMPT(mp_mlock_acquire(a.lock, 0), MP_TIMEOUT);
     MP_ASSERT_OK(mp_mlock_release(a.lock)); /* Lock, not RLock: anyone may release */
     MP_ASSERT_OK(mp_mlock_acquire(a.lock, 0));
+    MP_ASSERT_OK(mp_mevent_set(a.go));
+    cr_assert_eq(mpt_join(p), 0);
+    MPT_ASSERT_PROMPT(mp_mlock_acquire(a.lock, 0), MP_TIMEOUT); /* still ours */
+    MP_ASSERT_OK(mp_mlock_release(a.lock));
     mp_proxy_free(a.lock);
-    mp_proxy_free(a.ev);
+    mp_proxy_free(a.held);
+    mp_proxy_free(a.go);
     mp_manager_free(m);
 }
 
@@ -1965,5 +2210,69 @@ MPT_TEST(manager, MGR_CLIENT_KILLED_LOCK_WAITER, "MGR-CLIENT-KILLED-LOCK-WAITER:
     MP_ASSERT_OK(mp_mlock_release(a.lock));
     mp_proxy_free(a.lock);
     mp_proxy_free(a.ready);
+    mp_manager_free(m);
+}
+
+/* Take the lock, say so, then block in a get until killed. */
+static int killed_holding(void *arg)
+{
+    struct killarg *a = arg;
+    if (mp_mlock_acquire(a->lock, 0))
+        return 1;
+    if (mp_mevent_set(a->ready))
+        return 2;
+    mp_value *v = NULL;
+    mp_mqueue_get(a->q, &v, MP_FOREVER); /* killed here */
+    return 3;
+}
+
+/* Wait for the lock: the dead holder's lock must come with MP_EOWNERDEAD. */
+static int owner_dead_waiter(void *arg)
+{
+    struct killarg *a = arg;
+    if (mp_mevent_set(a->ready))
+        return 1;
+    mp_status st = mp_mlock_acquire(a->lock, 30);
+    if (st != MP_EOWNERDEAD)
+        return 10 + (int)st;
+    return mp_mlock_release(a->lock) ? 2 : 0;
+}
+
+MPT_TEST(manager, MGR_LOCK_HOLDER_DISCONNECT, "MGR-LOCK-HOLDER-DISCONNECT: a manager Lock whose holder's connection closed goes to the waiter, or the next acquirer, with MP_EOWNERDEAD, held")
+{
+    mp_manager *m = start();
+    struct killarg a = {0}, b = {0};
+    MP_ASSERT_OK(mp_manager_event(m, &a.ready));
+    MP_ASSERT_OK(mp_manager_event(m, &b.ready));
+    MP_ASSERT_OK(mp_manager_queue(m, 0, &a.q));
+    MP_ASSERT_OK(mp_manager_lock(m, &a.lock));
+    b.lock = a.lock;
+    /* Nobody waiting: the next acquire takes it over. */
+    kill_blocked(killed_holding, &a);
+    MPT_ASSERT_PROMPT(mp_mlock_acquire(a.lock, 5.0), MP_EOWNERDEAD);
+    MPT_ASSERT_PROMPT(mp_mlock_acquire(a.lock, 0), MP_TIMEOUT); /* held: by us */
+    MP_ASSERT_OK(mp_mlock_release(a.lock));
+    MP_ASSERT_STATUS(mp_mlock_release(a.lock), MP_ESTATE);
+    /* A waiter blocked in acquire: it is handed the lock. */
+    MP_ASSERT_OK(mp_mevent_clear(a.ready));
+    mp_process *holder = mpt_start(killed_holding, &a);
+    MP_ASSERT_OK(mp_mevent_wait(a.ready, 10));
+    pid_t hpid = 0, wpid = 0;
+    MP_ASSERT_OK(mp_process_pid(holder, &hpid));
+    mpt_wait_asleep(hpid);
+    mp_process *waiter = mpt_start(owner_dead_waiter, &b);
+    MP_ASSERT_OK(mp_mevent_wait(b.ready, 10));
+    MP_ASSERT_OK(mp_process_pid(waiter, &wpid));
+    mpt_wait_asleep(wpid); /* blocked in acquire */
+    MP_ASSERT_OK(mp_process_kill(holder));
+    MP_ASSERT_OK(mp_process_join(holder, MP_FOREVER));
+    mp_process_free(holder);
+    cr_assert_eq(mpt_join(waiter), 0, "the waiter did not get MP_EOWNERDEAD");
+    MPT_ASSERT_PROMPT(mp_mlock_acquire(a.lock, 0), MP_OK); /* the waiter released it */
+    MP_ASSERT_OK(mp_mlock_release(a.lock));
+    mp_proxy_free(a.lock);
+    mp_proxy_free(a.q);
+    mp_proxy_free(a.ready);
+    mp_proxy_free(b.ready);
     mp_manager_free(m);
 }

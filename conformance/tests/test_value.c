@@ -543,6 +543,120 @@ MPT_TEST(value, VAL_DICT_LARGE,
     cr_assert(el < mpt_slack(1.5), "10^5 keys took %.3f s", el);
 }
 
+/* Keys that collide in common dict hashes, in msgpack: n NaNs (one hash for
+ * all of them unless NaN hashes by identity, as CPython >= 3.10 does), and n
+ * ints that collide in an unkeyed int hash: values differing only above bit
+ * 32 (an identity hash -- CPython's is the value mod 2^61-1 -- masked to the
+ * index bits, with no probe perturbation), and inverses of splitmix64's
+ * finalizer with the low 24 bits zero (a common int mixer).  (Multiples of
+ * 2^61-1, CPython's full-hash collisions, are only four in int64.)  Every key
+ * maps to nil. */
+enum { FLOOD_NAN, FLOOD_HIGH_BITS, FLOOD_SPLITMIX, FLOOD_KINDS };
+static const char *const flood_name[] = {"NaN", "ints differing above bit 32",
+                                         "splitmix64-inverted ints"};
+
+static uint64_t unxorshift(uint64_t x, int s)
+{
+    uint64_t r = x;
+    for (int i = 0; i < 64 / s + 1; i++)
+        r = x ^ (r >> s);
+    return r;
+}
+
+static uint64_t inverse_odd(uint64_t a) /* a * result == 1 mod 2^64 */
+{
+    uint64_t x = a;
+    for (int i = 0; i < 6; i++)
+        x *= 2 - a * x;
+    return x;
+}
+
+static int64_t flood_key(int kind, uint64_t i)
+{
+    switch (kind) {
+    case FLOOD_HIGH_BITS:
+        return (int64_t)((i + 1) << 32);
+    default: { /* splitmix64's finalizer run backwards from (i + 1) << 24 */
+        uint64_t y = (i + 1) << 24;
+        y = unxorshift(y, 31);
+        y *= inverse_odd(0x94d049bb133111ebull);
+        y = unxorshift(y, 27);
+        y *= inverse_odd(0xbf58476d1ce4e5b9ull);
+        return (int64_t)unxorshift(y, 30);
+    }
+    }
+}
+
+static void be_put(unsigned char *p, uint64_t v, int n)
+{
+    for (int i = n - 1; i >= 0; i--, v >>= 8)
+        p[i] = (unsigned char)v;
+}
+
+/* The msgpack map {key: None, ...} of n keys of one kind; *len its size. */
+static unsigned char *flood_map(int kind, size_t n, size_t *len)
+{
+    unsigned char *b = malloc(5 + n * 10), *p = b;
+    cr_assert(b != NULL);
+    *p = 0xdf;
+    be_put(p + 1, n, 4);
+    p += 5;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t bits;
+        if (kind == FLOOD_NAN) {
+            double d = NAN;
+            memcpy(&bits, &d, sizeof bits);
+            *p = 0xcb;
+        } else {
+            bits = (uint64_t)flood_key(kind, i);
+            *p = 0xd3;
+        }
+        be_put(p + 1, bits, 8);
+        p[9] = 0xc0;
+        p += 10;
+    }
+    *len = (size_t)(p - b);
+    return b;
+}
+
+MPT_TEST(value, VAL_DICT_COLLIDING_KEYS_LINEAR,
+         "VAL-DICT-COLLIDING-KEYS-LINEAR: 200,000 NaN keys, or ints crafted to collide, decode and insert in linear time")
+{
+    /* A hang check, not a speed test: at these sizes a quadratic dict takes
+     * minutes (40,000 NaN keys alone took 3-4 s), a linear one well under a
+     * second, and the bound is 10 s for all of it. */
+    enum { N = 200000 };
+    double t0 = mpt_now();
+    for (int kind = 0; kind < FLOOD_KINDS; kind++) {
+        size_t len, n = 0;
+        unsigned char *buf = flood_map(kind, N, &len);
+        mp_value *v = NULL;
+        double t = mpt_now();
+        MP_ASSERT_OK(mp_value_decode(buf, len, &v));
+        free(buf);
+        MP_ASSERT_OK(mp_dict_len(v, &n));
+        cr_assert_eq(n, (size_t)N, "%s: %zu keys decoded", flood_name[kind], n);
+        mp_value_free(v);
+        /* The same keys through mp_dict_set; ints must be found again. */
+        mp_value *d = mp_dict();
+        for (size_t i = 0; i < N; i++)
+            MP_ASSERT_OK(mp_dict_set(d, kind == FLOOD_NAN ? mp_float(NAN) : mp_int(flood_key(kind, i)),
+                                     mp_none()));
+        MP_ASSERT_OK(mp_dict_len(d, &n));
+        cr_assert_eq(n, (size_t)N, "%s: %zu keys set", flood_name[kind], n);
+        for (size_t i = 0; kind != FLOOD_NAN && i < N; i += 997) {
+            mp_value *k = mp_int(flood_key(kind, i));
+            const mp_value *x = NULL;
+            MP_ASSERT_OK(mp_dict_get(d, k, &x));
+            mp_value_free(k);
+        }
+        mp_value_free(d);
+        cr_log_info("%s: %d keys decoded and set in %.3f s", flood_name[kind], N, mpt_now() - t);
+        cr_assert(mpt_now() - t0 < mpt_slack(10.0), "%s: still busy after %.1f s",
+                  flood_name[kind], mpt_now() - t0);
+    }
+}
+
 /* ---------------------------------------------------------------- codec */
 
 MPT_TEST(value, VAL_ROUNDTRIP_TYPES,

@@ -183,6 +183,10 @@ static bool rig_open(rig *r, bool auth)
         if (r->s.clients)
             r->s.clients->prev = c;
         r->s.clients = c;
+        if (c->state == C_AUTH) { /* as accept_all() does: a stranger with a deadline */
+            c->since = mp__now();
+            stranger_add(&r->s, c);
+        }
         r->c[i] = c;
         r->peer[i] = sv[1];
         r->authed[i] = c->state == C_READY;

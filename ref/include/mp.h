@@ -370,7 +370,11 @@ MP_EXTERN mp_status mp_seq_get(const mp_value *seq, ptrdiff_t i, const mp_value 
  * value in place, keeping the first key [VAL-DICT-KEY-NUMERIC-EQUAL]
  * [VAL-REPR-TUTORIAL-DICT]; get/del of a missing key: MP_EKEY
  * [VAL-DICT-MISSING]; unhashable key (list, dict, tuple holding one):
- * MP_ETYPE [VAL-DICT-UNHASHABLE].  O(1) average [VAL-DICT-LARGE]. */
+ * MP_ETYPE [VAL-DICT-UNHASHABLE].  O(1) average [VAL-DICT-LARGE], also for
+ * keys chosen to collide: hashes are keyed with a per-process secret and a
+ * NaN hashes by identity (it equals only itself), so decoding or building a
+ * dict takes time linear in its keys for any input
+ * [VAL-DICT-COLLIDING-KEYS-LINEAR]. */
 MP_EXTERN mp_status mp_dict_set(mp_value *d, mp_value *key, mp_value *val);
 MP_EXTERN mp_status mp_dict_get(const mp_value *d, const mp_value *key, const mp_value **val);
 MP_EXTERN mp_status mp_dict_del(mp_value *d, const mp_value *key);
@@ -728,7 +732,16 @@ MP_EXTERN void mp_pool_free(mp_pool *p);
  * [MGR-SILENT-CLIENT-NO-STALL].  A client that sends garbage, a malformed
  * request [MGR-GARBAGE-CLIENT] [MGR-GARBAGE-AFTER-AUTH], or a frame longer
  * than MP_MANAGER_FRAME_MAX [MGR-OVERSIZED-FRAME] is disconnected (the frame
- * is never allocated) and every other client goes on.
+ * is never allocated) and every other client goes on.  A connection that has
+ * not passed the handshake MP_MANAGER_HANDSHAKE_TIMEOUT seconds after it was
+ * accepted is closed, never earlier [MGR-HANDSHAKE-DEADLINE]; at most 256
+ * such connections are kept at once, a new one closing the oldest, so that a
+ * client with the key gets in however many idle connections others hold open
+ * [MGR-IDLE-CONNECTIONS-NO-LOCKOUT].  A client with the wrong key never gets
+ * to make a request: the server answers "#FAILURE#" and closes
+ * [MGR-WRONG-DIGEST-REFUSED].  Work on one request is linear in its size,
+ * a dict whose keys all collide included, so that one client's large request
+ * cannot stall the others for long [MGR-HOSTILE-DICT-NO-STALL].
  *
  * Proxies.  A proxy names one object on the server; values passed to a proxy
  * are copied (encoded) and stay the caller's; results are new values owned by
@@ -776,7 +789,8 @@ MP_EXTERN void mp_pool_free(mp_pool *p);
  *              step) with nil for Python's None
  *   Namespace  __getattr__(name) __setattr__(name, v) __delattr__(name) copy
  *   Value      get set(v)
- *   Lock       acquire(timeout) -> true / false, release, locked
+ *   Lock       acquire(timeout) -> true / false (status MP_EOWNERDEAD, held,
+ *              when the holder's connection closed), release, locked
  *   Event      set clear is_set wait(timeout) -> true / false
  *   Queue      put(item, timeout) get(timeout) qsize empty full
  *              (MP_FULL / MP_EMPTY at the deadline) */
@@ -784,6 +798,8 @@ typedef struct mp_manager mp_manager;
 typedef struct mp_proxy mp_proxy;
 
 #define MP_MANAGER_FRAME_MAX ((size_t)64 << 20)
+/* Seconds a connection has to pass the handshake (see Robustness). */
+#define MP_MANAGER_HANDSHAKE_TIMEOUT 5.0
 
 typedef struct mp_manager_opts {
     const char *address; /* NULL: a private Unix socket (see above) */
@@ -819,7 +835,8 @@ MP_EXTERN mp_status mp_hmac_sha256(const void *key, size_t keylen, const void *m
  * list or tuple (list(range(5)) [MGR-LIST-INIT]); Namespace -- NULL or a dict
  * of str keys; Value -- the value (NULL: None); Queue -- NULL or an int
  * maxsize (<= 0: unbounded); Lock and Event -- NULL; an init of another type
- * is MP_ETYPE (TypeError).  name NULL: a new
+ * (a Lock or Event given any init included: threading.Lock(42)) is MP_ETYPE
+ * (TypeError) and makes nothing [BAD-MANAGER-ARGS].  name NULL: a new
  * object; else get-or-create the object of that name, which lives until the
  * server ends, so that other clients can find it; an existing name of another
  * typeid is MP_ETYPE [MGR-NAMED-GET-OR-CREATE]. */
@@ -907,7 +924,13 @@ MP_EXTERN mp_status mp_mvalue_set(mp_proxy *v, const mp_value *val);
 
 /* Lock proxy (threading.Lock in the server): acquire MP_OK or MP_TIMEOUT
  * [MGR-LOCK-ACQUIRE-TIMEOUT] [MGR-LOCK-ACROSS-PROCESSES]; release unlocked:
- * MP_ESTATE [MGR-LOCK-RELEASE-UNLOCKED]. */
+ * MP_ESTATE [MGR-LOCK-RELEASE-UNLOCKED].  The server knows which connection
+ * took the lock: when that connection closes while holding it (its process
+ * died, exited or freed its manager handle), the lock goes to the first
+ * waiter, whose acquire returns MP_EOWNERDEAD with the lock held, as a local
+ * Lock's does; with nobody waiting the next acquire gets MP_EOWNERDEAD and
+ * the lock (CPython's manager Lock stays held forever)
+ * [MGR-LOCK-HOLDER-DISCONNECT].  Any process may still release it. */
 MP_EXTERN mp_status mp_mlock_acquire(mp_proxy *l, double timeout);
 MP_EXTERN mp_status mp_mlock_release(mp_proxy *l);
 

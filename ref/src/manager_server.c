@@ -10,7 +10,15 @@
  * arrived, never to a length a frame header merely claims.  Any client that
  * breaks the protocol is logged and dropped; a dropped client is freed only
  * at the end of a loop turn, so events already collected for it are safe to
- * skip. */
+ * skip.
+ *
+ * Before its handshake a connection is a stranger: it gets
+ * MP_MANAGER_HANDSHAKE_TIMEOUT seconds to pass it, and at most
+ * MGR__UNAUTH_MAX strangers are kept at once -- a new one pushes out the
+ * oldest -- so that idle connections cannot hold the server's descriptors and
+ * lock out a client that knows the key.  A Lock remembers the connection that
+ * holds it; when that connection goes, the Lock goes to its first waiter, or
+ * to the next acquirer, with MP_EOWNERDEAD, as a local Lock does. */
 #include "manager.h"
 
 #include <errno.h>
@@ -33,6 +41,11 @@
 #define DEFER ((mp_status)1000) /* a handler's "the reply comes later" */
 #define IN_MIN ((size_t)64 << 10)
 #define FRAMES_PER_TURN 64 /* fairness: then let other clients run */
+/* Connections that have not yet passed the handshake.  Enough for a burst of
+ * legitimate clients connecting at once (each needs one round trip); a
+ * stranger is pushed out only by MGR__UNAUTH_MAX newer ones, so a client
+ * that knows the key passes unless that many connect during its round trip. */
+#define MGR__UNAUTH_MAX 256
 
 enum { C_AUTH, C_READY };
 enum { W_ACQUIRE, W_EVENT, W_GET, W_PUT };
@@ -60,6 +73,9 @@ struct client {
     unsigned char *out;
     size_t out_off, out_len, out_cap;
     waiter *w;
+    double since;        /* C_AUTH: when accepted (the handshake deadline runs from it) */
+    unsigned held;       /* Locks this connection holds */
+    client *aprev, *anext; /* C_AUTH: the strangers, oldest first */
     client *prev, *next; /* live clients */
     client *dnext;       /* dead list: freed at the end of the loop turn */
     client *rnext;       /* resume list: buffered frames to serve */
@@ -69,6 +85,8 @@ struct obj {
     int type;
     bool used;
     bool flag; /* Lock: locked; Event: set */
+    bool orphan; /* Lock: its holder's connection closed while holding it */
+    client *holder; /* Lock: the connection whose acquire took it, if still held */
     uint32_t gen;
     long refs;
     mp_value *v; /* dict, list, Namespace (a dict), Value */
@@ -90,6 +108,10 @@ typedef struct srv {
     size_t live_objs;
     mp_value *names; /* dict: name -> oid */
     client *clients, *dead, *resumes;
+    client *strangers, *strangers_tail; /* C_AUTH clients, oldest first */
+    size_t nstrangers;
+    size_t pushed_out, timed_out; /* strangers dropped since the last log line */
+    double quiet_until;           /* no such log line before this */
     double listen_rearm; /* 0: armed */
     double last_idle; /* seconds the previous wait for work took (MGR__SPIN_S) */
     bool spin;        /* poll for work: more than one CPU */
@@ -172,6 +194,38 @@ static void unlink_waiter(waiter *w)
     free(w);
 }
 
+static void stranger_add(srv *s, client *c)
+{
+    c->aprev = s->strangers_tail;
+    c->anext = NULL;
+    if (s->strangers_tail)
+        s->strangers_tail->anext = c;
+    else
+        s->strangers = c;
+    s->strangers_tail = c;
+    s->nstrangers++;
+}
+
+/* c passed the handshake, or is gone. */
+static void stranger_remove(srv *s, client *c)
+{
+    if (c->aprev)
+        c->aprev->anext = c->anext;
+    else
+        s->strangers = c->anext;
+    if (c->anext)
+        c->anext->aprev = c->aprev;
+    else
+        s->strangers_tail = c->aprev;
+    c->aprev = c->anext = NULL;
+    s->nstrangers--;
+}
+
+static void lock_holder_gone(srv *s, obj *o);
+
+/* Close c's connection and forget it (freed at the end of the loop turn).
+ * Its waiter is withdrawn; each Lock it holds goes on as lock_holder_gone()
+ * says.  Safe to call again, and from inside a reply to c. */
 static void drop(srv *s, client *c, const char *why)
 {
     if (c->dead)
@@ -183,6 +237,8 @@ static void drop(srv *s, client *c, const char *why)
     epoll_ctl(s->ep, EPOLL_CTL_DEL, c->fd, NULL);
     close(c->fd);
     c->dead = true;
+    if (c->state == C_AUTH)
+        stranger_remove(s, c);
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -191,6 +247,10 @@ static void drop(srv *s, client *c, const char *why)
         c->next->prev = c->prev;
     c->dnext = s->dead;
     s->dead = c;
+    /* Only a client that holds a Lock pays for this walk. */
+    for (uint32_t i = 0; c->held && i < s->nobj; i++)
+        if (s->objs[i].used && s->objs[i].type == MGR__T_LOCK && s->objs[i].holder == c)
+            lock_holder_gone(s, &s->objs[i]);
 }
 
 static void resume(srv *s, client *c)
@@ -320,6 +380,8 @@ static void obj_release(srv *s, obj *o)
         mp__err(MP_CLOSED, "%s object released while waiting", mp__mgr_typeids[o->type]);
         finish(s, o->wh, MP_CLOSED, NULL);
     }
+    if (o->holder)
+        o->holder->held--;
     mp_value_free(o->v);
     for (size_t k = 0; k < o->qlen; k++)
         mp_value_free(o->q[(o->qhead + k) % o->qcap]);
@@ -1139,6 +1201,36 @@ static mp_status l_reverse(call *k)
 
 /* ---- Lock, Event */
 
+/* The Lock o is now held by c (NULL: by nobody, or by a closed connection). */
+static void lock_hold(obj *o, client *c)
+{
+    if (o->holder)
+        o->holder->held--;
+    o->holder = c;
+    if (c)
+        c->held++;
+}
+
+/* The connection holding o closed.  Its first waiter takes o over and is
+ * answered MP_EOWNERDEAD; with no waiter o stays locked, orphaned, and the
+ * next acquire takes it with MP_EOWNERDEAD [MGR-LOCK-HOLDER-DISCONNECT] (a
+ * release by anyone still unlocks it, as for any Lock). */
+static void lock_holder_gone(srv *s, obj *o)
+{
+    lock_hold(o, NULL);
+    if (!o->wh) {
+        o->orphan = true;
+        return;
+    }
+    waiter *w = o->wh;
+    lock_hold(o, w->c);
+    o->orphan = false;
+    /* finish() may drop w->c (a failed send), which hands o on again. */
+    finish(s, w, mp__err(MP_EOWNERDEAD, "Lock.acquire: the previous holder's connection "
+                                        "closed while holding it; now held by the caller"),
+           NULL);
+}
+
 static mp_status lk_acquire(call *k)
 {
     double t;
@@ -1147,8 +1239,15 @@ static mp_status lk_acquire(call *k)
         return st;
     if (!k->o->flag) {
         k->o->flag = true;
+        lock_hold(k->o, k->c);
         k->bres = mp_bool(true);
         return MP_OK;
+    }
+    if (k->o->orphan) {
+        k->o->orphan = false;
+        lock_hold(k->o, k->c);
+        return mp__err(MP_EOWNERDEAD, "Lock.acquire: the previous holder's connection closed "
+                                      "while holding it; now held by the caller");
     }
     if (t <= 0) {
         k->bres = mp_bool(false);
@@ -1161,10 +1260,14 @@ static mp_status lk_release(call *k)
 {
     if (!k->o->flag)
         return mp__err(MP_ESTATE, "RuntimeError: release unlocked lock");
-    if (k->o->wh) /* hand it over: stays locked */
+    k->o->orphan = false;
+    if (k->o->wh) { /* hand it over: stays locked */
+        lock_hold(k->o, k->o->wh->c);
         finish(k->s, k->o->wh, MP_OK, mp_bool(true));
-    else
+    } else {
+        lock_hold(k->o, NULL);
         k->o->flag = false;
+    }
     return MP_OK;
 }
 
@@ -1340,8 +1443,10 @@ static mp_status init_obj(obj *o, mp_value *init)
         mp_value_free(init);
         return MP_OK;
     }
-    default:
-        mp_value_free(init);
+    default: /* threading.Lock(42), threading.Event(42): TypeError */
+        if (init)
+            return mp__err(MP_ETYPE, "TypeError: %s() takes no arguments",
+                           mp__mgr_typeids[o->type]);
         return MP_OK;
     }
     return o->v ? MP_OK : oom();
@@ -1534,6 +1639,7 @@ static void handshake(srv *s, client *c, const unsigned char *p, size_t n)
     mp_hmac_sha256(s->key, s->keylen, p + MGR__DIGEST + MGR__TAG_CH_LEN, MGR__NONCE,
                    q + MGR__TAG_OK_LEN);
     c->state = C_READY;
+    stranger_remove(s, c);
     flush(s, c);
 }
 
@@ -1653,6 +1759,12 @@ static void accept_all(srv *s)
         if (s->clients)
             s->clients->prev = c;
         s->clients = c;
+        c->since = mp__now();
+        stranger_add(s, c);
+        if (s->nstrangers > MGR__UNAUTH_MAX) { /* the oldest makes room [MGR-IDLE-CONNECTIONS-NO-LOCKOUT] */
+            s->pushed_out++;
+            drop(s, s->strangers, NULL);
+        }
         mp__mgr_random(c->nonce, MGR__NONCE);
         unsigned char *p = frame(s, c, MGR__TAG_CH_LEN + MGR__NONCE);
         if (!p)
@@ -1667,6 +1779,22 @@ static void accept_all(srv *s)
 static double expire(srv *s)
 {
     double now = mp__now(), next = INFINITY;
+    /* Strangers are in accept order, so the oldest deadline is the first
+     * [MGR-HANDSHAKE-DEADLINE]. */
+    while (s->strangers && s->strangers->since + MP_MANAGER_HANDSHAKE_TIMEOUT <= now) {
+        s->timed_out++;
+        drop(s, s->strangers, NULL);
+    }
+    if (s->strangers)
+        next = s->strangers->since + MP_MANAGER_HANDSHAKE_TIMEOUT;
+    /* One line a second at most, however many strangers come and go. */
+    if ((s->pushed_out || s->timed_out) && now >= s->quiet_until) {
+        logf_("dropped %zu connections without a handshake within %g s and %zu pushed out "
+              "by newer ones (at most %d at once)", s->timed_out,
+              (double)MP_MANAGER_HANDSHAKE_TIMEOUT, s->pushed_out, MGR__UNAUTH_MAX);
+        s->timed_out = s->pushed_out = 0;
+        s->quiet_until = now + 1.0;
+    }
     for (client *c = s->clients; c; c = c->next) {
         waiter *w = c->w;
         if (!w || isinf(w->deadline))

@@ -17,7 +17,11 @@
 #include <string.h>
 #include <stdatomic.h>
 #include <stddef.h>
+#include <pthread.h>
 #include <sys/auxv.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
 #include <sys/mman.h>
 
 #define DICT_SMALL 8 /* up to this many entries a linear scan beats hashing */
@@ -310,25 +314,46 @@ static uint64_t mix64(uint64_t x)
     return x ^ (x >> 31);
 }
 
-/* Seeded per process (the kernel's AT_RANDOM bytes) so that peers cannot
- * aim colliding str keys at a dict. */
-static uint64_t hash_seed(void)
+/* The per-process secret every hash is keyed with, so that no peer can aim
+ * colliding keys at a dict [VAL-DICT-COLLIDING-KEYS-LINEAR]: an unkeyed int
+ * hash (CPython's is the value mod 2^61-1; an unkeyed mixer can be inverted)
+ * lets one message put thousands of distinct keys on one probe chain, and
+ * decoding it becomes quadratic.  Hash values never leave the process (no
+ * mp.h call returns one), so they need not equal Python's hash().  Taken from
+ * getrandom(); the kernel's AT_RANDOM bytes (which glibc also uses for its
+ * stack canary and pointer guard, hence mixed, never used raw) are the
+ * fallback.  A forked child keeps its parent's secret, as CPython keeps
+ * PYTHONHASHSEED's. */
+static uint64_t hash_key[2];
+static pthread_once_t hash_key_once = PTHREAD_ONCE_INIT;
+
+static void hash_key_init(void)
 {
-    static _Atomic uint64_t seed;
-    uint64_t s = atomic_load_explicit(&seed, memory_order_relaxed);
-    if (MP__UNLIKELY(!s)) {
+    uint64_t k[2] = {0, 0};
+    if (getrandom(k, sizeof k, GRND_NONBLOCK) != (ssize_t)sizeof k) {
         const unsigned char *r = (const unsigned char *)getauxval(AT_RANDOM);
+        struct timespec t;
+        clock_gettime(CLOCK_MONOTONIC, &t);
         if (r)
-            memcpy(&s, r + 8, sizeof s);
-        s |= 1;
-        atomic_store_explicit(&seed, s, memory_order_relaxed);
+            memcpy(k, r, sizeof k);
+        k[0] = mix64(k[0] ^ mix64((uint64_t)t.tv_nsec ^ 0x6d70686173680001ull));
+        k[1] = mix64(k[1] ^ mix64((uint64_t)getpid() ^ (uint64_t)(uintptr_t)&t));
     }
-    return s;
+    hash_key[0] = k[0] | 1;
+    hash_key[1] = k[1];
+}
+
+/* A 64-bit word hashed with the secret: two keyed rounds, so that a
+ * difference between two inputs says nothing about their slots. */
+static uint64_t hash_word(uint64_t x)
+{
+    pthread_once(&hash_key_once, hash_key_init);
+    return mix64(mix64(x ^ hash_key[0]) + hash_key[1]);
 }
 
 static uint64_t hash_bytes(const unsigned char *p, size_t n, uint64_t h)
 {
-    h ^= mix64(n + hash_seed());
+    h = hash_word((uint64_t)n ^ (h << 60));
     for (; n >= 8; p += 8, n -= 8) {
         uint64_t w;
         memcpy(&w, p, 8);
@@ -348,7 +373,11 @@ static bool float_as_int(double d, int64_t *i)
     return true;
 }
 
-/* Equal numbers hash equal across bool/int/float, as Python's hash(). */
+/* Equal numbers hash equal across bool/int/float, as Python's hash().  A NaN
+ * equals nothing but itself, so it hashes by identity, as CPython >= 3.10
+ * does: n NaN keys are n distinct keys, and with one shared hash they would
+ * all sit on one probe chain.  So a NaN's hash is its node's; a copy of it is
+ * a new NaN with a new hash (value.copy recomputes them). */
 static uint64_t hash_value(const mp_value *k)
 {
     int64_t i;
@@ -356,21 +385,23 @@ static uint64_t hash_value(const mp_value *k)
     case MP_T_NONE:
         return 0x6e6f6e65ull;
     case MP_T_BOOL:
-        return mix64((uint64_t)k->u.b);
+        return hash_word((uint64_t)k->u.b);
     case MP_T_INT:
-        return mix64((uint64_t)k->u.i);
+        return hash_word((uint64_t)k->u.i);
     case MP_T_FLOAT:
         if (float_as_int(k->u.d, &i))
-            return mix64((uint64_t)i);
+            return hash_word((uint64_t)i);
+        if (isnan(k->u.d))
+            return hash_word((uint64_t)(uintptr_t)k ^ 0x6e616e0000000000ull);
         uint64_t bits;
         memcpy(&bits, &k->u.d, sizeof bits);
-        return mix64(bits ^ 0xf10a7ull);
+        return hash_word(bits ^ 0xf10a7ull);
     case MP_T_STR:
         return hash_bytes((const unsigned char *)k->u.s.p, k->u.s.len, 1);
     case MP_T_BYTES:
         return hash_bytes((const unsigned char *)k->u.s.p, k->u.s.len, 2);
     case MP_T_TUPLE: {
-        uint64_t h = mix64(k->u.q.len ^ 0x7475706c65ull);
+        uint64_t h = hash_word(k->u.q.len ^ 0x7475706c65ull);
         for (size_t j = 0; j < k->u.q.len; j++)
             h = mix64(h ^ hash_value(k->u.q.items[j])) + j;
         return h;
@@ -855,7 +886,7 @@ static mp_value *copy_rec(const mp_value *v, int depth)
                 mp_value_free(c);
                 return NULL;
             }
-            dict_append(c->u.dict, k, x, e->hash);
+            dict_append(c->u.dict, k, x, hash_value(k)); /* a NaN's is its own */
         }
         return c;
     }
