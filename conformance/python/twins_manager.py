@@ -1277,9 +1277,11 @@ def MGR_HANDSHAKE_DEADLINE():
 
 def MGR_IDLE_CONNECTIONS_NO_LOCKOUT():
     """differs: CPython's server keeps every connection awaiting the
-    handshake, with no deadline or cap, and accepts slowly (backlog 16, about
-    18 connections a second here): the row's 1,200 idle connections cannot
-    even be opened within 40 s."""
+    handshake, with no deadline or cap, and accepts slowly (about 18
+    connections a second here): the 1,200 idle connections cannot be opened
+    within 10 s.  The client with the key is tried first, with whatever idle
+    connections could be opened (CPython serves it beside ~180); that all
+    1,200 were accepted is checked after."""
     import resource
     idle_n = 1200
     orig = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -1288,14 +1290,12 @@ def MGR_IDLE_CONNECTIONS_NO_LOCKOUT():
     resource.setrlimit(resource.RLIMIT_NOFILE, (idle_n + 256, orig[1]))
     idle = []
     try:
-        end = twin.now() + 40.0
+        end = twin.now() + 10.0
         while len(idle) < idle_n and twin.now() < end:
-            try:  # a full backlog (16) times a connect out: try again
+            try:  # a full backlog times a connect out: try again
                 idle.append(socket.create_connection(m.address, timeout=1.0))
             except OSError:
                 pass
-        assert len(idle) == idle_n, \
-            f'only {len(idle)} of {idle_n} idle connections accepted in 40 s'
         got = []
 
         def legit():
@@ -1309,7 +1309,10 @@ def MGR_IDLE_CONNECTIONS_NO_LOCKOUT():
         t.start()
         t.join(3.0)
         el = twin.now() - t0
-        assert got == [1], f'the client with the key still waits after {el:.1f} s'
+        assert got == [1], \
+            f'the client with the key still waits after {el:.1f} s ({len(idle)} idle connections)'
+        assert len(idle) == idle_n, \
+            f'only {len(idle)} of {idle_n} idle connections accepted in 10 s'
     finally:
         for x in idle:
             x.close()
