@@ -7,6 +7,7 @@ report through their exit code; ordering uses Events.
 import multiprocessing as mp, multiprocessing.util, sys, threading
 
 import twin
+import twins_lock
 from twin import prompt, locked
 
 
@@ -174,3 +175,7 @@ def RLOCK_OWNER_DEAD():
                  f'{el:.2f} s: the dead owner\'s RLock is never given back')
     lk.release()
     assert not locked(lk), 'taken over at a depth other than 1'
+
+
+def RLOCK_OWNER_KILLED_ANYTIME():
+    twins_lock.killed_anytime(mp.RLock(), 2)

@@ -206,8 +206,10 @@ typedef struct mp_barrier mp_barrier;
  * acquire: MP_OK, or MP_TIMEOUT (Python's False) [LOCK-ACQUIRE-TIMEOUT].  If
  * the holder died holding the lock, the waiter that takes it over gets
  * MP_EOWNERDEAD and holds it (an RLock at depth 1) [LOCK-OWNER-DEAD]
- * [RLOCK-OWNER-DEAD]; waiters notice within about 0.1 s of the holder's
- * thread being gone (a killed child is gone once it has been joined). */
+ * [RLOCK-OWNER-DEAD], whatever instruction of acquire or release the holder
+ * died at [LOCK-OWNER-KILLED-ANYTIME] [RLOCK-OWNER-KILLED-ANYTIME]; waiters
+ * notice within about 0.1 s of the holder's thread being gone (a killed
+ * child is gone once it has been joined). */
 MP_EXTERN mp_status mp_lock_new(mp_lock **out);
 MP_EXTERN mp_status mp_rlock_new(mp_lock **out);
 MP_EXTERN mp_status mp_lock_acquire(mp_lock *l, double timeout);
