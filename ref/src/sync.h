@@ -17,7 +17,9 @@
  * the waiters' liveness check (an owner field stored in a second step had
  * one).  count is the RLock depth, touched only by the holder and set anew
  * by whoever takes the word, so a depth left half-updated by a dead holder is
- * never read. */
+ * never read.  A dead holder is told from a live one by mp__tid_alive (a
+ * zombie counts as dead); only a tid reused by a new thread before a waiter
+ * looks would make the lock seem held until that thread ends. */
 #define MP__LOCK_WAITERS 0x80000000u
 #define MP__LOCK_TID 0x3fffffffu /* FUTEX_TID_MASK; pid_max is at most 2^22 */
 
