@@ -3,9 +3,12 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <sched.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -138,4 +141,50 @@ FILE *mpt_tmpfile(void)
     FILE *f = tmpfile();
     cr_assert(f != NULL, "tmpfile: %s", strerror(errno));
     return f;
+}
+
+struct killer {
+    mp_target_fn fn;
+    void *arg;
+    long delay_ns;    /* of the child's own timer; 0: the parent kills */
+    _Atomic int entered; /* shared: the child is about to call fn */
+};
+
+static int killed_child(void *arg)
+{
+    struct killer *k = arg;
+    if (k->delay_ns > 0) {
+        timer_t t;
+        struct sigevent ev = {.sigev_notify = SIGEV_SIGNAL, .sigev_signo = SIGKILL};
+        struct itimerspec when = {.it_value = {0, k->delay_ns}};
+        if (timer_create(CLOCK_MONOTONIC, &ev, &t) != 0 || timer_settime(t, 0, &when, NULL) != 0)
+            return 90;
+    }
+    atomic_store(&k->entered, 1);
+    return k->fn(k->arg);
+}
+
+int mpt_kill_at_random(mp_target_fn fn, void *arg, unsigned r)
+{
+    struct killer *k = mmap(NULL, sizeof *k, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+                            -1, 0);
+    cr_assert(k != MAP_FAILED, "mmap: %s", strerror(errno));
+    unsigned seed = r * 2654435761u + 12345u;
+    unsigned x = (unsigned)rand_r(&seed);
+    k->fn = fn;
+    k->arg = arg;
+    k->delay_ns = r % 2 == 0 ? 1000 + (long)(x % 60000) : 0;
+    mp_process *p = mpt_start(killed_child, k);
+    if (k->delay_ns == 0) {
+        double t0 = mpt_now();
+        while (!atomic_load(&k->entered) && mpt_now() - t0 < mpt_slack(10.0))
+            sched_yield();
+        double until = mpt_now() + (double)(x % 150000) * 1e-9;
+        while (mpt_now() < until) /* a random instant, not a synchronisation */
+            ;
+        MP_ASSERT_OK(mp_process_kill(p));
+    }
+    int code = mpt_join(p);
+    munmap(k, sizeof *k);
+    return code;
 }

@@ -81,6 +81,16 @@ int mpt_join(mp_process *p);
  * standing in for synchronisation.  Fails the test after 10 s (scaled). */
 void mpt_wait_asleep(pid_t tid);
 
+/* Start a child running fn(arg) -- a loop that must never return -- and have
+ * it SIGKILLed at a pseudo-random instant a few microseconds into fn, then
+ * reap it; returns its exit code (-9 when it was killed as meant).  Round r
+ * (seeding the delay) also picks the killer: on even rounds the child arms a
+ * one-shot CLOCK_MONOTONIC timer that sends it SIGKILL after 1-60 us, on odd
+ * rounds the parent kills it 0-150 us after it has entered fn.  Either way
+ * the signal usually arrives by an interrupt, and so lands at whatever
+ * instruction the child was at -- also the middle of an mp call. */
+int mpt_kill_at_random(mp_target_fn fn, void *arg, unsigned r);
+
 /* A private scratch file (unlinked on teardown) for children to write to. */
 FILE *mpt_tmpfile(void);
 

@@ -324,3 +324,45 @@ def BAR_ACTION_KILLED():
     got = _results_within(ts, 3.0)
     assert got == ['EBROKEN', 'EBROKEN'], f'waiting parties: {got}'
     victim.join(10)
+
+
+def _child_abort_reset(b, started):
+    started.set()
+    while True:
+        b.abort()
+        b.reset()
+
+
+class _WaitResetWait(threading.Thread):
+    """wait(3); on EBROKEN reset() and wait(3) again; got is both outcomes."""
+    def __init__(self, b):
+        super().__init__(daemon=True)
+        self.b, self.got = b, None
+        self.start()
+
+    def run(self):
+        first = outcome(self.b.wait, 3.0)[0]
+        second = 'OK'
+        if first == 'EBROKEN':
+            self.b.reset()
+            second = outcome(self.b.wait, 3.0)[0]
+        self.got = (first, second)
+
+
+def BAR_KILLED_ANYTIME():
+    import random
+    rng = random.Random(15)
+    b = mp.Barrier(1)
+    for r in range(30):
+        started = mp.Event()
+        p = mp.Process(target=_child_abort_reset, args=(b, started))
+        p.start()
+        assert started.wait(10.0)
+        until = time.monotonic() + rng.uniform(0.0, 0.002)
+        while time.monotonic() < until:  # a random instant, not a synchronisation
+            pass
+        _kill_join(p)
+        got = _results_within([_WaitResetWait(b)], 8.0)[0]
+        assert got != 'blocked', (f'round {r}: a wait after a caller was killed at a random instant '
+                                  f'is still blocked after 8 s: the Barrier\'s lock is never given back')
+        assert got[0] in ('OK', 'EBROKEN') and got[1] == 'OK', f'round {r}: {got}'

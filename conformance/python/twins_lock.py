@@ -188,6 +188,48 @@ def LOCK_OWNER_DEAD_UNJOINED():
     _owner_dead(False)
 
 
+def _child_churn(lk, started, depth):
+    started.set()
+    while True:
+        for _ in range(depth):
+            lk.acquire()
+        for _ in range(depth):
+            lk.release()
+
+
+def killed_anytime(lk, depth, rounds=40):
+    """A child loops acquire/release (depth levels) and is killed at a random
+    instant; each time, a bounded acquire must get the lock back, and at
+    depth 1 (one release frees it).  Shared with twins_rlock.py."""
+    import random
+    rng = random.Random(15)
+    for r in range(rounds):
+        started = mp.Event()
+        p = start(_child_churn, lk, started, depth)
+        assert started.wait(10.0)
+        until = twin.now() + rng.uniform(0.0, 0.002)
+        while twin.now() < until:  # a random instant, not a synchronisation
+            pass
+        p.kill()
+        assert join_code(p) == -9
+        # No EOWNERDEAD in Python: the nearest thing is that acquire succeeds.
+        t0 = twin.now()
+        got = lk.acquire(timeout=3.0)
+        el = twin.now() - t0
+        assert got, (f'round {r}: acquire(timeout=3.0) after the holder was killed at a random '
+                     f'instant returned {got} after {el:.2f} s: the dead holder\'s lock is never '
+                     f'given back')
+        if depth > 1:
+            assert lk.acquire(False), f'round {r}: not re-entrant after the takeover'
+            lk.release()
+        lk.release()
+        assert not locked(lk), f'round {r}: still held after the release'
+
+
+def LOCK_OWNER_KILLED_ANYTIME():
+    killed_anytime(mp.Lock(), 1)
+
+
 def _child_hello(lk, fd, i):
     if not lk.acquire():
         sys.exit(1)

@@ -1339,8 +1339,7 @@ def MGR_WRONG_DIGEST_REFUSED():
             dig = b'{' + alg.encode() + b'}' + hmac.new(b'wrong', msg, alg).digest()
         else:
             dig = hmac.new(b'wrong', msg, 'md5').digest()
-        from multiprocessing.reduction import ForkingPickler
-        req = bytes(ForkingPickler.dumps((None, 'create', ('dict',), {})))
+        req = bytes(mp.reduction.ForkingPickler.dumps((None, 'create', ('dict',), {})))
         s.sendall(struct.pack('!i', len(dig)) + dig + struct.pack('!i', len(req)) + req)
         assert raw_frame(s) == b'#FAILURE#', 'no #FAILURE#'
         rest = b''

@@ -8,6 +8,7 @@ import sys, threading
 
 import twin
 from twin import mp
+import twins_lock
 from twin import prompt, locked
 
 
@@ -175,3 +176,7 @@ def RLOCK_OWNER_DEAD():
                  f'{el:.2f} s: the dead owner\'s RLock is never given back')
     lk.release()
     assert not locked(lk), 'taken over at a depth other than 1'
+
+
+def RLOCK_OWNER_KILLED_ANYTIME():
+    twins_lock.killed_anytime(mp.RLock(), 2)

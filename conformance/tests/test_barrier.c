@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <stdatomic.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "mpt.h"
@@ -460,4 +461,71 @@ MPT_TEST(barrier, BAR_ACTION_KILLED, "BAR-ACTION-KILLED: a party SIGKILLed while
         MP_ASSERT_STATUS(p[i].got[0], MP_OK);
     mp_barrier_free(b);
     mp_event_free(in_action);
+}
+
+/* BAR-KILLED-ANYTIME: a caller killed at any instruction of a Barrier call --
+ * also right after taking the Barrier's internal lock or right before letting
+ * it go -- must not leave that lock held for good.  A child loops abort() and
+ * reset() on a Barrier(1) (each takes and drops the lock) until it is
+ * SIGKILLed at a random instant; then a wait, run in a thread so that a hang
+ * fails the test instead of stalling it, must return within a bounded time:
+ * MP_OK, or MP_EBROKEN when the death left the barrier broken, after which
+ * reset() and a second wait pass. */
+#define KILL_ROUNDS 60
+
+static int child_abort_reset(void *arg)
+{
+    for (;;)
+        if (mp_barrier_abort(arg) != MP_OK || mp_barrier_reset(arg) != MP_OK)
+            return 1;
+}
+
+struct bounded {
+    mp_barrier *b;
+    mp_status first, second;
+    unsigned index;
+    _Atomic bool done;
+};
+
+static void *bounded_thread(void *arg)
+{
+    struct bounded *w = arg;
+    w->first = mp_barrier_wait(w->b, 3.0, &w->index);
+    w->second = MP_OK;
+    if (w->first == MP_EBROKEN) {
+        w->second = mp_barrier_reset(w->b);
+        if (w->second == MP_OK)
+            w->second = mp_barrier_wait(w->b, 3.0, &w->index);
+    }
+    atomic_store(&w->done, true);
+    return NULL;
+}
+
+MPT_TEST(barrier, BAR_KILLED_ANYTIME, "BAR-KILLED-ANYTIME: a caller killed at any instant of abort/reset never leaves the Barrier's lock held: the next wait returns in bounded time (MP_OK, or MP_EBROKEN, then reset makes it pass)")
+{
+    mp_barrier *b = NULL;
+    MP_ASSERT_OK(mp_barrier_new(&b, 1, NULL, NULL, MP_FOREVER));
+    int broken = 0;
+    for (int r = 0; r < KILL_ROUNDS; r++) {
+        cr_assert_eq(mpt_kill_at_random(child_abort_reset, b, (unsigned)r), -SIGKILL, "round %d", r);
+        struct bounded w = {.b = b};
+        pthread_t t;
+        cr_assert(pthread_create(&t, NULL, bounded_thread, &w) == 0);
+        double t0 = mpt_now();
+        while (!atomic_load(&w.done) && mpt_now() - t0 < mpt_slack(8.0)) {
+            struct timespec ms = {0, 1000000};
+            nanosleep(&ms, NULL); /* polls for the result, within a bound */
+        }
+        cr_assert(atomic_load(&w.done),
+                  "round %d: a wait after the caller's death is still blocked after %.1f s", r,
+                  mpt_now() - t0);
+        pthread_join(t, NULL);
+        cr_assert(w.first == MP_OK || w.first == MP_EBROKEN, "round %d: first wait: %s", r,
+                  mp_status_name(w.first));
+        MP_ASSERT_STATUS(w.second, MP_OK);
+        cr_assert_eq(w.index, 0);
+        broken += w.first == MP_EBROKEN;
+    }
+    cr_log_info("%d rounds, %d found the barrier broken", KILL_ROUNDS, broken);
+    mp_barrier_free(b);
 }

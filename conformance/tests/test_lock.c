@@ -393,3 +393,42 @@ MPT_TEST(lock, LOCK_TUTORIAL_15, "LOCK-TUTORIAL-15: ten processes each print \"h
     mp_lock_free(l);
     fclose(f);
 }
+
+/* LOCK-OWNER-KILLED-ANYTIME: a holder may die at any instruction of acquire or
+ * release -- also between taking the lock and recording itself as the owner
+ * -- and a waiter must still get the Lock, at once or by taking it over.  A
+ * child loops acquire/release until it is SIGKILLed at a random instant (by
+ * its own microsecond timer or by the parent); after each death the parent's
+ * bounded acquire must succeed (MP_OK or MP_EOWNERDEAD), never time out. */
+#define KILL_ROUNDS 80
+
+static int child_churn(void *arg)
+{
+    mp_lock *l = arg;
+    for (;;) {
+        if (mp_lock_acquire(l, MP_FOREVER) != MP_OK)
+            return 1;
+        if (mp_lock_release(l) != MP_OK)
+            return 2;
+    }
+}
+
+MPT_TEST(lock, LOCK_OWNER_KILLED_ANYTIME, "LOCK-OWNER-KILLED-ANYTIME: a holder killed at any instant of acquire/release never leaves the Lock held for good: a waiter gets it with MP_OK or MP_EOWNERDEAD")
+{
+    mp_lock *l = new_lock();
+    int dead = 0;
+    for (int r = 0; r < KILL_ROUNDS; r++) {
+        cr_assert_eq(mpt_kill_at_random(child_churn, l, (unsigned)r), -9, "round %d", r);
+        double t0 = mpt_now();
+        mp_status s = mp_lock_acquire(l, mpt_slack(3.0));
+        cr_assert(s == MP_OK || s == MP_EOWNERDEAD,
+                  "round %d: acquire after the holder's death: %s (%s) after %.3f s", r,
+                  mp_status_name(s), mp_errmsg(), mpt_now() - t0);
+        dead += s == MP_EOWNERDEAD;
+        MP_ASSERT_STATUS(mp_lock_acquire(l, MP_NOWAIT), MP_TIMEOUT);
+        MP_ASSERT_OK(mp_lock_release(l));
+        cr_assert(!is_locked(l));
+    }
+    cr_log_info("%d rounds, %d taken over from a dead holder", KILL_ROUNDS, dead);
+    mp_lock_free(l);
+}

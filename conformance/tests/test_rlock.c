@@ -1,6 +1,7 @@
 /* RLock: re-entrancy, ownership by thread, timeouts, processes, owner death.
  * Children report through their exit code; ordering uses Events. */
 #include <pthread.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 #include "mpt.h"
@@ -189,6 +190,47 @@ MPT_TEST(rlock, RLOCK_OWNER_DEAD, "RLOCK-OWNER-DEAD: an RLock whose owner was ki
     cr_assert(!is_locked(h.l));
     mp_event_free(h.held);
     mp_lock_free(h.l);
+}
+
+/* RLOCK-OWNER-KILLED-ANYTIME: as LOCK-OWNER-KILLED-ANYTIME, for an owner
+ * that churns between depth 0, 1 and 2 and is killed at a random instant
+ * (also between taking the RLock and recording itself, or half-way through
+ * a depth change): a waiter's bounded acquire gets it with MP_OK or
+ * MP_EOWNERDEAD, at depth 1 either way (one release frees it). */
+#define KILL_ROUNDS 80
+
+static int child_churn(void *arg)
+{
+    mp_lock *l = arg;
+    for (;;) {
+        if (mp_lock_acquire(l, MP_FOREVER) != MP_OK || mp_lock_acquire(l, MP_FOREVER) != MP_OK)
+            return 1;
+        if (mp_lock_release(l) != MP_OK || mp_lock_release(l) != MP_OK)
+            return 2;
+    }
+}
+
+MPT_TEST(rlock, RLOCK_OWNER_KILLED_ANYTIME, "RLOCK-OWNER-KILLED-ANYTIME: an owner killed at any instant of acquire/release (depth 1 or 2) never leaves the RLock held for good: a waiter owns it at depth 1 with MP_OK or MP_EOWNERDEAD")
+{
+    mp_lock *l = new_rlock();
+    int dead = 0;
+    for (int r = 0; r < KILL_ROUNDS; r++) {
+        cr_assert_eq(mpt_kill_at_random(child_churn, l, (unsigned)r), -9, "round %d", r);
+        double t0 = mpt_now();
+        mp_status s = mp_lock_acquire(l, mpt_slack(3.0));
+        cr_assert(s == MP_OK || s == MP_EOWNERDEAD,
+                  "round %d: acquire after the owner's death: %s (%s) after %.3f s", r,
+                  mp_status_name(s), mp_errmsg(), mpt_now() - t0);
+        dead += s == MP_EOWNERDEAD;
+        MP_ASSERT_OK(mp_lock_acquire(l, MP_NOWAIT)); /* re-entrant: ours */
+        MP_ASSERT_OK(mp_lock_release(l));
+        cr_assert(is_locked(l), "round %d: depth below 1 after the takeover", r);
+        MP_ASSERT_OK(mp_lock_release(l));
+        cr_assert(!is_locked(l), "round %d: depth above 1 after the takeover", r);
+        MP_ASSERT_STATUS(mp_lock_release(l), MP_ENOTOWNER);
+    }
+    cr_log_info("%d rounds, %d taken over from a dead owner", KILL_ROUNDS, dead);
+    mp_lock_free(l);
 }
 
 MPT_TEST(rlock, RLOCK_NAN_TIMEOUT, "RLOCK-NAN-TIMEOUT: acquire with a NaN timeout is MP_EINVAL, also for the owner, and the depth is unchanged")

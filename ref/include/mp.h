@@ -208,8 +208,10 @@ typedef struct mp_barrier mp_barrier;
  * acquire: MP_OK, or MP_TIMEOUT (Python's False) [LOCK-ACQUIRE-TIMEOUT].  If
  * the holder died holding the lock, the waiter that takes it over gets
  * MP_EOWNERDEAD and holds it (an RLock at depth 1) [LOCK-OWNER-DEAD]
- * [RLOCK-OWNER-DEAD]; waiters notice within about 0.1 s of the holder's
- * thread being gone (a killed child is gone once it has been joined). */
+ * [RLOCK-OWNER-DEAD], whatever instruction of acquire or release the holder
+ * died at [LOCK-OWNER-KILLED-ANYTIME] [RLOCK-OWNER-KILLED-ANYTIME]; waiters
+ * notice within about 0.1 s of the holder's thread being gone (a killed
+ * child is gone once it has been joined). */
 MP_EXTERN mp_status mp_lock_new(mp_lock **out);
 MP_EXTERN mp_status mp_rlock_new(mp_lock **out);
 MP_EXTERN mp_status mp_lock_acquire(mp_lock *l, double timeout);
@@ -288,8 +290,10 @@ MP_EXTERN void mp_event_free(mp_event *e);
  * get MP_EBROKEN within about 0.2 s [BAR-PARTY-KILLED], the arrival that
  * would complete the generation gets it at once and no action runs
  * [BAR-PARTY-KILLED-LAST-ARRIVES] [BAR-ACTION-KILLED]; reset() then makes it
- * usable, the dead counted out [BAR-PARTY-KILLED-RESET].  (CPython hangs in
- * all of these.)  A party that dies between two waits is one that never
+ * usable, the dead counted out [BAR-PARTY-KILLED-RESET].  A caller killed at
+ * any instruction of wait, abort or reset never leaves the barrier's lock
+ * held: the next call gets through, MP_EBROKEN if the death left the barrier
+ * broken [BAR-KILLED-ANYTIME].  (CPython hangs in all of these.)  A party that dies between two waits is one that never
  * arrives, and so is a death among more concurrent callers than parties
  * (only `parties` callers at a time are watched).  The barrier's shared
  * memory grows by 48 bytes per party (a robust mutex each). */

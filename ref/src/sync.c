@@ -34,52 +34,80 @@ enum mp__nap mp__nap(_Atomic uint32_t *w, uint32_t val, const mp__deadline *d)
     return MP__NAP_WOKEN;
 }
 
+/* Contract: returns holding l -- its word naming tid, with MP__LOCK_WAITERS
+ * -- with MP_OK, or with MP_EOWNERDEAD after taking it over from a holder
+ * whose thread is gone; else MP_TIMEOUT at d, not holding it.
+ *
+ * Why a takeover cannot miss a dead holder: whoever holds l is named by word
+ * from the very instruction that took it (CAS 0 -> tid here and in
+ * mp_lock_acquire) to the one that lets it go (the exchange in
+ * mp__lock_drop), so after a holder's death word either is 0 or names it.
+ * Sleepers wake every liveness slice and check the tid in word; the takeover
+ * is a CAS from that exact word, so it cannot steal from a holder that
+ * released meanwhile (nor from a new one), and of several waiters that find
+ * the same dead holder exactly one wins. */
 mp_status mp__lock_take(mp_lock *l, int32_t tid, const mp__deadline *d)
 {
+    const uint32_t me = (uint32_t)tid;
     uint32_t c = 0;
     for (int i = 0; i < SPINS; i++) {
         c = 0;
-        if (atomic_compare_exchange_weak_explicit(&l->word, &c, 1, memory_order_acquire,
+        if (atomic_compare_exchange_weak_explicit(&l->word, &c, me, memory_order_acquire,
                                                   memory_order_relaxed))
-            goto taken;
-        if (c == 2)
+            return MP_OK;
+        if (c & MP__LOCK_WAITERS)
             break; /* others sleep already: queue up rather than spin */
         cpu_relax();
     }
-    /* Every pass that finds it held marks it 2, so the release wakes us.  A
-     * futex that returned woken must be followed by the exchange even past
-     * the deadline: the wake may have been meant for us, and dropping it
-     * would strand another sleeper. */
-    while ((c = atomic_exchange_explicit(&l->word, 2, memory_order_acquire)) != 0) {
-        enum mp__nap r = mp__nap(&l->word, 2, d);
+    /* From here on the word is taken with MP__LOCK_WAITERS (others may sleep,
+     * so our release must wake), and every pass that finds it held sets the
+     * bit before sleeping so that the release wakes us.  A futex that
+     * returned woken is followed by another try even past the deadline: the
+     * wake may have been meant for us, and dropping it would strand another
+     * sleeper. */
+    c = atomic_load_explicit(&l->word, memory_order_relaxed);
+    for (;;) {
+        if (c == 0) {
+            if (atomic_compare_exchange_strong_explicit(&l->word, &c, me | MP__LOCK_WAITERS,
+                                                        memory_order_acquire,
+                                                        memory_order_relaxed))
+                return MP_OK;
+            continue; /* c is the word that beat us */
+        }
+        if (!(c & MP__LOCK_WAITERS)) {
+            if (!atomic_compare_exchange_strong_explicit(&l->word, &c, c | MP__LOCK_WAITERS,
+                                                         memory_order_relaxed,
+                                                         memory_order_relaxed))
+                continue;
+            c |= MP__LOCK_WAITERS;
+        }
+        enum mp__nap r = mp__nap(&l->word, c, d);
         if (r == MP__NAP_DEADLINE)
             return MP_TIMEOUT;
+        c = atomic_load_explicit(&l->word, memory_order_relaxed);
         if (r != MP__NAP_SLICE)
             continue;
-        int32_t o = atomic_load_explicit(&l->owner, memory_order_relaxed);
-        if (o != 0 && o != tid && !mp__tid_alive(o) &&
-            atomic_compare_exchange_strong(&l->owner, &o, tid)) {
-            /* Ours now.  Word 0 here means a third party released the dead
-             * holder's Lock meanwhile: then this is an ordinary acquire. */
-            c = atomic_exchange_explicit(&l->word, 2, memory_order_acquire);
-            atomic_store_explicit(&l->owner, tid, memory_order_relaxed);
-            if (c == 0)
-                return MP_OK;
+        int32_t o = (int32_t)(c & MP__LOCK_TID);
+        if (o == 0 || o == tid || mp__tid_alive(o))
+            continue;
+        if (atomic_compare_exchange_strong_explicit(&l->word, &c, me | MP__LOCK_WAITERS,
+                                                    memory_order_acquire, memory_order_relaxed)) {
             mp__err(MP_EOWNERDEAD, "lock.acquire: tid %d died holding the lock; the caller holds it now",
                     (int)o);
             return MP_EOWNERDEAD;
         }
+        /* Released or taken over by someone else meanwhile: c is the new word. */
     }
-taken:
-    atomic_store_explicit(&l->owner, tid, memory_order_relaxed);
-    return MP_OK;
 }
 
+/* Contract: one exchange to 0, so the lock is held (and named) up to that
+ * instruction and free after it; wakes one sleeper if the word said some may
+ * sleep.  A caller killed between the exchange and the wake leaves the
+ * sleepers to find the word free at their next liveness slice. */
 uint32_t mp__lock_drop(mp_lock *l)
 {
-    atomic_store_explicit(&l->owner, 0, memory_order_relaxed);
     uint32_t c = atomic_exchange_explicit(&l->word, 0, memory_order_release);
-    if (c == 2)
+    if (c & MP__LOCK_WAITERS)
         mp__futex_wake(&l->word, 1);
     return c;
 }
@@ -107,18 +135,17 @@ mp_status mp_lock_acquire(mp_lock *l, double timeout)
     if (isnan(timeout))
         return mp__err(MP_EINVAL, "lock.acquire: timeout is NaN");
     int32_t tid = mp__gettid();
-    if (l->recursive && atomic_load_explicit(&l->owner, memory_order_relaxed) == tid) {
+    if (l->recursive && mp__lock_owner(l) == tid) {
         if (l->count == UINT32_MAX)
             return mp__err(MP_ESTATE, "rlock.acquire: recursion depth overflow");
         l->count++;
         return MP_OK;
     }
+    /* The fast path: one CAS both takes the lock and names its holder. */
     uint32_t c = 0;
     mp_status s = MP_OK;
-    if (atomic_compare_exchange_strong_explicit(&l->word, &c, 1, memory_order_acquire,
-                                                memory_order_relaxed)) {
-        atomic_store_explicit(&l->owner, tid, memory_order_relaxed);
-    } else {
+    if (!atomic_compare_exchange_strong_explicit(&l->word, &c, (uint32_t)tid, memory_order_acquire,
+                                                 memory_order_relaxed)) {
         if (!(timeout > 0))
             return mp__err(MP_TIMEOUT, "lock.acquire: held by another (timeout %g)", timeout);
         mp__deadline d;
@@ -137,7 +164,7 @@ mp_status mp_lock_release(mp_lock *l)
     if (!l)
         return mp__err(MP_EINVAL, "lock.release: lock is NULL");
     if (l->recursive) {
-        if (atomic_load_explicit(&l->owner, memory_order_relaxed) != mp__gettid())
+        if (mp__lock_owner(l) != mp__gettid())
             return mp__err(MP_ENOTOWNER, "rlock.release: not owned by the calling thread");
         if (--l->count > 0)
             return MP_OK;

@@ -5,18 +5,36 @@
 #include "mp_internal.h"
 
 /* Lock and RLock share this struct, in anonymous MAP_SHARED memory.
- * word is Drepper's mutex ("Futexes are tricky", mutex 3): 0 free, 1 held,
- * 2 held and maybe waiters, so an uncontended acquire/release is one atomic
- * each and the release wakes only when someone may sleep.  owner is the tid
- * of the holder, written right after taking word and cleared right before
- * dropping it: a waiter that finds it naming a dead thread takes the lock
- * over (MP_EOWNERDEAD).  count is the RLock depth, touched only by the owner. */
+ *
+ * word is the whole state, as in the kernel's robust-futex protocol: 0 when
+ * free, else the holder's tid (bits 0-29) plus MP__LOCK_WAITERS when someone
+ * may sleep on it.  Acquire is one CAS 0 -> tid, release one exchange to 0
+ * (then a wake if MP__LOCK_WAITERS was set), a takeover one CAS from the dead
+ * holder's exact word to the taker's.  Each of these changes who holds the
+ * lock and who is recorded as holding it in the same atomic instruction, so
+ * a holder killed at any instruction either does not hold the lock or is
+ * named by word -- there is no window in which a dead holder is invisible to
+ * the waiters' liveness check (an owner field stored in a second step had
+ * one).  count is the RLock depth, touched only by the holder and set anew
+ * by whoever takes the word, so a depth left half-updated by a dead holder is
+ * never read.  A dead holder is told from a live one by mp__tid_alive (a
+ * zombie counts as dead); only a tid reused by a new thread before a waiter
+ * looks would make the lock seem held until that thread ends. */
+#define MP__LOCK_WAITERS 0x80000000u
+#define MP__LOCK_TID 0x3fffffffu /* FUTEX_TID_MASK; pid_max is at most 2^22 */
+
 struct mp_lock {
     _Atomic uint32_t word;
-    _Atomic int32_t owner;
     uint32_t count;
     bool recursive;
 };
+
+/* The tid holding l (0: free).  Only the holder itself may rely on the answer
+ * staying true. */
+static inline int32_t mp__lock_owner(mp_lock *l)
+{
+    return (int32_t)(atomic_load_explicit(&l->word, memory_order_relaxed) & MP__LOCK_TID);
+}
 
 /* Take the word of l for tid (blocking until d): MP_OK, MP_TIMEOUT, or
  * MP_EOWNERDEAD (taken over from a dead holder).  Leaves count alone. */
@@ -28,7 +46,8 @@ MP__HIDDEN mp_status mp__lock_take(mp_lock *l, int32_t tid, const mp__deadline *
 enum mp__nap { MP__NAP_WOKEN, MP__NAP_SLICE, MP__NAP_DEADLINE };
 MP__HIDDEN enum mp__nap mp__nap(_Atomic uint32_t *w, uint32_t val, const mp__deadline *d);
 
-/* Clear owner and drop the word; returns the old word (0: was not held). */
+/* Drop the word (one exchange to 0) and wake a sleeper if one may sleep;
+ * returns the old word (0: was not held). */
 MP__HIDDEN uint32_t mp__lock_drop(mp_lock *l);
 
 #endif

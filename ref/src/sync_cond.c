@@ -84,7 +84,7 @@ mp_status mp_condition_release(mp_condition *c)
 
 static bool holds(mp_condition *c, int32_t tid)
 {
-    return atomic_load_explicit(&c->lock->owner, memory_order_relaxed) == tid;
+    return mp__lock_owner(c->lock) == tid;
 }
 
 /* Trylock a slot's `alive`: true when the caller now holds it, i.e. no live
