@@ -17,7 +17,9 @@ it, and a row that should have run but has none is `error`, with the reason.
   "test has already ended, invalid state 'timeout'" abort, a signal, the suite
   timeout) costs only its own component: rows it reported in its live output
   before dying keep that result, the rest are `error` with the runner's exit
-  status and last lines of output.
+  status and last lines of output.  (Criterion writes its XML, TAP and JSON
+  reports only when the run ends; the live [PASS]/[FAIL] lines are what
+  survives a runner that dies.)
 - This process is a child subreaper: every process the run orphans (Criterion
   puts each test worker in a session of its own) is reparented here.  After
   the runners, every process still descended from this one is recorded in
@@ -27,7 +29,7 @@ Exit status: 2 when any row is `error` (the harness could not run it); else 1
 when a row failed, crashed or timed out, or processes were left over (with
 --strict, unsupported and absent rows fail too); else 0.
 """
-import argparse, ctypes, datetime, json, os, platform, re, signal, subprocess, sys, tempfile
+import argparse, ctypes, datetime, json, os, platform, re, signal, subprocess, sys
 import threading, time
 import xml.etree.ElementTree as ET
 
@@ -269,7 +271,7 @@ class Runner:
     def __init__(self, comp, a, logdir):
         self.comp = comp
         self.log = os.path.join(logdir, f'{comp}.log')
-        self.xml = tempfile.mktemp(prefix=f'mpconf-{comp}-', suffix='.xml')
+        self.xml = os.path.join(logdir, f'{comp}.xml')  # removed once read
         self.cmd = [a.suite, f'--filter={comp}/*', f'--xml={self.xml}', '--always-succeed',
                     '--verbose', '--color=never'] + a.rest
         self.rc, self.reason, self.results, self.elapsed = None, '', {}, 0.0
@@ -277,6 +279,10 @@ class Runner:
 
     def run(self, deadline, started):
         t0 = time.time()
+        try:
+            os.unlink(self.xml)  # a stale report must never stand in for this run's
+        except FileNotFoundError:
+            pass
         if t0 >= deadline:
             self.reason = f'the runner of {self.comp} did not start: the suite timeout had passed'
             return
@@ -326,7 +332,10 @@ def run_all(runners, jobs, deadline, on_start):
                 if not queue:
                     return
                 r = queue.pop(0)
-            r.run(deadline, on_start)
+            try:
+                r.run(deadline, on_start)
+            except Exception as e:  # the driver's own bug: the rows are errors
+                r.reason = f'the driver failed on {r.comp}: {e!r}'
 
     threads = [threading.Thread(target=worker) for _ in range(max(1, jobs))]
     for t in threads:

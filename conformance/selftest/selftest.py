@@ -13,9 +13,10 @@ loaded.  Three runs of run.py, each checked row by row:
           child and a hung test: fail, fail, timeout; the rest pass; the
           orphans of the hung test are leftovers, killed; exit 1; no process
           of the run is left
-  killed  the event runner is SIGKILLed while its 4th test runs: the rows it
-          reported keep their results, the rest of event are `error`, status
-          still passes; exit 2; no process of the run is left
+  killed  the event runner is SIGKILLed while its 4th test hangs (its child
+          and grandchild started): the rows it reported keep their results,
+          the rest of event are `error`, status still passes; exit 2; no
+          process of the run is left
 
 Exit status 0 when every check holds, 1 otherwise.
 """
@@ -54,6 +55,25 @@ def processes_of(exe):
                     found.append(int(d))
             except OSError:
                 pass
+    return found
+
+
+def descendants_of(root):
+    """Live processes descended from root."""
+    parent = {}
+    for d in os.listdir('/proc'):
+        if d.isdigit():
+            try:
+                with open(f'/proc/{d}/stat') as f:
+                    parent[int(d)] = int(f.read().rsplit(')', 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                pass
+    found, todo = [], [root]
+    while todo:
+        p = todo.pop()
+        kids = [c for c, pp in parent.items() if pp == p]
+        found += [c for c in kids if alive(c)]
+        todo += kids
     return found
 
 
@@ -114,7 +134,8 @@ def case_killed(a):
             running = '[RUN ] event::EVT_SET_WAKES_ALL' in open(log).read()
         except (OSError, ValueError):
             runner, running = None, False
-        if runner and running:
+        # The test worker has started its child and grandchild: 3 below the runner.
+        if runner and running and len(descendants_of(runner)) >= 3:
             os.kill(runner, signal.SIGKILL)
             killed = True
         else:
