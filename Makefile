@@ -27,7 +27,8 @@ EX_BIN  := $(EX_SRC:ref/examples/%.c=$(B)/examples/%)
 T_SRC   := $(wildcard conformance/tests/*.c) conformance/mpt.c
 T_HDR   := conformance/mpt.h ref/include/mp.h
 CFLAGS_T := $(STD) -Wall -Wextra -Werror $(OPT) -pthread -Iref/include -Iconformance
-CRIT_ARGS ?= --jobs=2
+CRIT_ARGS ?= --jobs=1
+RUNNERS ?= 2
 DEPS_STAMP := $(B)/.deps-ok
 
 # IMPL: the library the conformance suite (and benchmarks) run against.
@@ -35,7 +36,7 @@ IMPL    ?=
 IMPL_NAME = $(if $(IMPL),$(basename $(notdir $(IMPL))),ref)
 
 .PHONY: all lib examples check conformance conformance-asan conformance-cpython catalogue-check \
-        examples-check deps install clean help bench bench-quick report
+        runner-selftest examples-check deps install clean help bench bench-quick report
 
 all: lib examples $(B)/conformance/suite-ref
 
@@ -43,6 +44,7 @@ help:
 	@echo "make            build libmpref.a/.so, mpref.pc, examples and the suite"
 	@echo "make check      THE test command: build, conformance (plain + ASan/UBSan), examples"
 	@echo "make conformance [IMPL=path/to/lib.so|.a]   run the suite against a library"
+	@echo "make runner-selftest   the conformance runner fails closed (part of check)"
 	@echo "make install PREFIX=/usr/local"
 	@echo "make deps       install missing Debian packages (root) or print the command"
 	@echo "make report     the main job: conformance + benchmarks -> reports/out/index.html"
@@ -131,7 +133,9 @@ $(B)/conformance/suite-$(IMPL_NAME): $(T_SRC) $(T_HDR) $(IMPL) | $(DEPS_STAMP)
 endif
 
 # One result per catalogue row: reports/out/conformance-<name>.json and .md
-# (conformance/FORMAT.md).  Fails if any row fails, crashes or times out.
+# (conformance/FORMAT.md).  Exit 1 if any row fails, crashes or times out,
+# 2 if the harness could not run a row (`error`).  RUNNERS components run at
+# once, one Criterion runner each, with CRIT_ARGS.
 # IMPL naming a Python entry of conformance/impls/ runs the twins (matrix.mk).
 ifneq ($(shell grep -ls '"kind": *"python"' conformance/impls/$(IMPL).json 2>/dev/null),)
 conformance: conformance-twins
@@ -139,13 +143,39 @@ else
 conformance: $(B)/conformance/suite-$(IMPL_NAME) catalogue-check
 	$(PYTHON) conformance/run.py --suite $(B)/conformance/suite-$(IMPL_NAME) \
 	  --name $(IMPL_NAME) --path $(if $(IMPL),$(IMPL),$(B)/libmpref.a) \
-	  $(if $(IMPL),,--strict) -- $(CRIT_ARGS)
+	  --runners $(RUNNERS) $(if $(IMPL),,--strict) -- $(CRIT_ARGS)
 endif
 
 conformance-asan: $(B)/conformance/suite-asan
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 $(PYTHON) conformance/run.py \
 	  --suite $(B)/conformance/suite-asan --name ref-asan --path $(B)/asan/libmpref.a --strict \
-	  --out $(B)/conformance -- $(CRIT_ARGS)
+	  --out $(B)/conformance --runners $(RUNNERS) -- $(CRIT_ARGS)
+
+# The runner's own tests: it fails closed (conformance/selftest/selftest.py).
+# Fixture tests misbehave on purpose; a copy of the library aborts on load.
+ST      := $(B)/selftest
+ST_OBJ  := $(ST)/fixtures.o $(ST)/test_status.o $(ST)/mpt.o
+$(ST)/%.o: conformance/selftest/%.c $(T_HDR) | $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_T) -fPIC -Wno-override-init -c $< -o $@
+$(ST)/%.o: conformance/tests/%.c $(T_HDR) | $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_T) -c $< -o $@
+$(ST)/mpt.o: conformance/mpt.c $(T_HDR) | $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_T) -c $< -o $@
+$(ST)/suite-ok: $(ST_OBJ) $(B)/libmpref.a
+	$(CC) $(CFLAGS_T) $(ST_OBJ) -o $@ $(B)/libmpref.a -lcriterion $(LIBS)
+$(ST)/abort/libmpabort.so: $(LIB_OBJ) $(ST)/abort_ctor.o
+	@mkdir -p $(@D)
+	$(CC) -shared -Wl,-soname,libmpabort.so -o $@ $^ $(LIBS)
+$(ST)/suite-abort: $(ST_OBJ) $(ST)/abort/libmpabort.so
+	$(CC) $(CFLAGS_T) $(ST_OBJ) -o $@ $(abspath $(ST)/abort/libmpabort.so) \
+	  -Wl,-rpath,$(abspath $(ST)/abort) -lcriterion $(LIBS)
+
+runner-selftest: $(ST)/suite-ok $(ST)/suite-abort
+	$(PYTHON) conformance/selftest/selftest.py --ok $(ST)/suite-ok --abort $(ST)/suite-abort \
+	  --work $(ST)/out
 
 # The same rows checked against CPython itself by the Python twins.
 conformance-cpython: | $(DEPS_STAMP)
@@ -162,6 +192,7 @@ catalogue-check: $(B)/conformance/suite-ref
 # ---------------------------------------------------------------- check
 # THE test command (README, .ci/run): every step fails the whole on failure.
 check: all catalogue-check
+	$(MAKE) --no-print-directory runner-selftest
 	$(MAKE) --no-print-directory conformance
 	$(MAKE) --no-print-directory conformance-asan
 	$(MAKE) --no-print-directory examples-check

@@ -51,47 +51,114 @@ void mpt_setup(void)
     fds_at_start = count_fds();
 }
 
-/* Children of this process that are still there, killed and reaped so that
- * nothing outlives the test; returns how many there were. */
-static int reap_children(void)
+/* One line of /proc/<pid>/stat: its parent and state ('Z' for a zombie). */
+static bool proc_stat(pid_t pid, pid_t *ppid, char *state)
 {
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return false;
+    size_t k = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[k] = 0;
+    char *rp = strrchr(buf, ')');
+    int pp = 0;
+    if (!rp || sscanf(rp + 2, "%c %d", state, &pp) != 2)
+        return false;
+    *ppid = (pid_t)pp;
+    return true;
+}
+
+/* The processes descended from this one, as read from /proc: up to `cap`
+ * pids into `out`, the number of live (non-zombie) ones into *live.  Returns
+ * how many there are (which may exceed cap). */
+static int descendants(pid_t *out, int cap, int *live)
+{
+    enum { MAXP = 32768 };
+    static pid_t pid[MAXP], ppid[MAXP];
+    static char state[MAXP];
+    static bool mine[MAXP];
     int n = 0;
-    pid_t self = getpid();
     DIR *d = opendir("/proc");
     if (!d)
         return 0;
-    for (struct dirent *e; (e = readdir(d));) {
-        char path[64], buf[512];
-        pid_t pid = (pid_t)atoi(e->d_name);
-        if (pid <= 0)
-            continue;
-        snprintf(path, sizeof path, "/proc/%d/stat", pid);
-        FILE *f = fopen(path, "r");
-        if (!f)
-            continue;
-        size_t k = fread(buf, 1, sizeof buf - 1, f);
-        fclose(f);
-        buf[k] = 0;
-        char *rp = strrchr(buf, ')');
-        int ppid = 0;
-        char state = 0;
-        if (rp && sscanf(rp + 2, "%c %d", &state, &ppid) == 2 && ppid == self) {
+    for (struct dirent *e; (e = readdir(d)) && n < MAXP;) {
+        pid_t p = (pid_t)atoi(e->d_name);
+        if (p > 0 && proc_stat(p, &ppid[n], &state[n])) {
+            pid[n] = p;
+            mine[n] = false;
             n++;
-            kill(pid, SIGKILL);
-            waitpid(pid, NULL, 0);
         }
     }
     closedir(d);
-    return n;
+    /* Mark the children of getpid(), then their children, until no change. */
+    pid_t self = getpid();
+    for (bool grew = true; grew;) {
+        grew = false;
+        for (int i = 0; i < n; i++) {
+            if (mine[i])
+                continue;
+            bool m = ppid[i] == self;
+            for (int j = 0; j < n && !m; j++)
+                m = mine[j] && pid[j] == ppid[i];
+            if (m)
+                mine[i] = grew = true;
+        }
+    }
+    int found = 0;
+    *live = 0;
+    for (int i = 0; i < n; i++)
+        if (mine[i]) {
+            if (found < cap)
+                out[found] = pid[i];
+            found++;
+            if (state[i] != 'Z')
+                (*live)++;
+        }
+    return found;
+}
+
+/* Every process descended from this one killed (SIGKILL) and reaped, so that
+ * nothing a test started outlives it.  Orphaned grandchildren are reparented
+ * to this process (a child subreaper), so all of them end up reaped here; a
+ * process forked while we look is caught on the next round.  Returns how many
+ * live descendants there were at the first look. */
+static int kill_descendants(void)
+{
+    pid_t pids[1024];
+    int first = -1;
+    double t0 = mpt_now();
+    for (;;) {
+        int live = 0;
+        int n = descendants(pids, 1024, &live);
+        (void)live;
+        if (first < 0)
+            first = n; /* a zombie left unjoined counts too */
+        for (int i = 0; i < n && i < 1024; i++)
+            kill(pids[i], SIGKILL);
+        while (waitpid(-1, NULL, WNOHANG) > 0)
+            ;
+        if (n == 0 || mpt_now() - t0 > 10.0)
+            break;
+        struct timespec ts = {0, 1000000}; /* a killed process takes a moment to die */
+        nanosleep(&ts, NULL);
+    }
+    return first;
 }
 
 void mpt_teardown(void)
 {
-    int left = reap_children();
+    int left = kill_descendants();
     int fds = count_fds();
-    cr_assert(left == 0, "test left %d child process(es) behind (killed now)", left);
+    cr_assert(left == 0, "test left %d process(es) behind (killed now)", left);
     cr_assert(fds == fds_at_start, "test leaked fds: %d open at start, %d at end",
               fds_at_start, fds);
+}
+
+void mpt_fini(void)
+{
+    kill_descendants();
 }
 
 mp_process *mpt_start(mp_target_fn fn, void *arg)

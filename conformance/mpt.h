@@ -7,8 +7,8 @@
  *
  * The suite name is the catalogue file (conformance/catalogue/queue.tsv), the
  * test name is the row ID with '-' written '_'.  Every MPT_TEST checks after
- * its body that it left no extra fd open and no child process (live, zombie,
- * or orphaned grandchild: the test process is a child subreaper). */
+ * its body that it left no extra fd open and no process behind (child,
+ * zombie, or orphaned grandchild: the test process is a child subreaper). */
 #ifndef MPT_H
 #define MPT_H
 
@@ -18,19 +18,27 @@
 
 #include "mp.h"
 
+/* .init of every test: makes the test process a child subreaper. */
 void mpt_setup(void);
+/* End of every body: kills and reaps every process the test left behind and
+ * fails the test if there was one, or if an fd leaked. */
 void mpt_teardown(void);
+/* .fini of every test, run even when an assertion ended the body early: kills
+ * and reaps every descendant, so that nothing a failed test started outlives
+ * it and the library's exit-time join of its children finds none alive. */
+void mpt_fini(void);
 double mpt_now(void);                 /* CLOCK_MONOTONIC seconds */
 /* Upper bounds of timing assertions are multiplied by MPT_TIMEOUT_MULTIPLIER
  * (default 1) for slow machines. */
 double mpt_slack(double seconds);
 
 /* The leak check runs at the end of the body (Criterion does not fail a test
- * for an assertion in .fini). */
+ * for an assertion in .fini); the clean-up runs again in .fini, which
+ * Criterion also runs after a failed assertion. */
 #define MPT_TEST(suite, id, desc, ...)                                          \
     static void mpt_body_##suite##_##id(void);                                  \
-    Test(suite, id, .description = desc, .init = mpt_setup, .timeout = 60,      \
-         ##__VA_ARGS__)                                                         \
+    Test(suite, id, .description = desc, .init = mpt_setup, .fini = mpt_fini,  \
+         .timeout = 60, ##__VA_ARGS__)                                          \
     {                                                                           \
         mpt_body_##suite##_##id();                                              \
         mpt_teardown();                                                         \

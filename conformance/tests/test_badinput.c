@@ -1936,29 +1936,40 @@ static void storm_stop(storm *s)
 }
 
 #define EINTR_WAIT 0.1
+#define EINTR_MIN_SIGNALS 10
+#define EINTR_ATTEMPTS 5
 
-/* Each timed entry must take its whole timeout, under the storm. */
+/* Each timed entry must take its whole timeout (never less), under the storm,
+ * and return its real outcome.  The storm must really reach the call: on a
+ * busy machine the thread may run too seldom to take EINTR_MIN_SIGNALS
+ * signals in 0.1 s, and then the call is made again (up to EINTR_ATTEMPTS
+ * times; every attempt is held to the status and to the bounds). */
 static void sweep_timed(const char *table, const entry *t, size_t n, call_fn call, void *ctx)
 {
     int bad = 0;
     for (size_t i = 0; i < n; i++) {
-        sig_atomic_t before = g_alarms;
-        double t0 = mpt_now();
-        mp_status s = call(i, ctx);
-        double el = mpt_now() - t0;
-        if (s != t[i].want) {
-            cr_log_error("%s[%zu]: %s under signals: got %s (%s), want %s", table, i, t[i].expr,
-                         mp_status_name(s), mp_errmsg(), mp_status_name(t[i].want));
-            bad++;
+        int most = 0;
+        for (int attempt = 0; attempt < EINTR_ATTEMPTS && most < EINTR_MIN_SIGNALS; attempt++) {
+            sig_atomic_t before = g_alarms;
+            double t0 = mpt_now();
+            mp_status s = call(i, ctx);
+            double el = mpt_now() - t0;
+            int got = (int)(g_alarms - before);
+            most = got > most ? got : most;
+            if (s != t[i].want) {
+                cr_log_error("%s[%zu]: %s under signals: got %s (%s), want %s", table, i,
+                             t[i].expr, mp_status_name(s), mp_errmsg(), mp_status_name(t[i].want));
+                bad++;
+            }
+            if (el < EINTR_WAIT || el > EINTR_WAIT + mpt_slack(5.0)) {
+                cr_log_error("%s[%zu]: %s took %.6f s for %.3f s under signals", table, i,
+                             t[i].expr, el, EINTR_WAIT);
+                bad++;
+            }
         }
-        if (el < EINTR_WAIT || el > EINTR_WAIT + mpt_slack(2.0)) {
-            cr_log_error("%s[%zu]: %s took %.6f s for %.3f s under signals", table, i,
-                         t[i].expr, el, EINTR_WAIT);
-            bad++;
-        }
-        if (g_alarms - before < 10) {
-            cr_log_error("%s[%zu]: only %d signals arrived during the call", table, i,
-                         (int)(g_alarms - before));
+        if (most < EINTR_MIN_SIGNALS) {
+            cr_log_error("%s[%zu]: at most %d signals arrived during one of %d calls", table, i,
+                         most, EINTR_ATTEMPTS);
             bad++;
         }
     }
