@@ -49,6 +49,10 @@ typedef struct mpb_workload {
     /* Optional: make the round's input (a map's argument list) before the clock
      * starts, as a program has its data before it calls map.  0 or fills r. */
     int (*prepare)(void *st, long n, mpb_res *r);
+    /* Optional: check the round's results after the clock stops (a map's n
+     * results), so that a heavy check is outside the figure on every side.
+     * 0 or fills r. */
+    int (*check)(void *st, long n, mpb_res *r);
 } mpb_workload;
 
 /* Parameters given as key=value on the command line. */
