@@ -4,7 +4,8 @@
  *
  * A standalone single-producer / single-consumer byte ring between two
  * forked processes, written apart from osfloor.c (no shared code) in the
- * simplest form that is known to be fast: it never sleeps (both sides spin),
+ * simplest form that is known to be fast: it never sleeps (a side that must
+ * wait spins, yielding the CPU now and then),
  * each side publishes its index only every BATCH records with a release store
  * and keeps a private copy of the peer's, indices sit on separate cache
  * lines, records are [u64 len][payload padded to 8].  It prints the message
@@ -15,6 +16,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -26,7 +28,9 @@
 #include <unistd.h>
 
 #define CAP ((uint64_t)16 << 20)
+#ifndef BATCH
 #define BATCH 32
+#endif
 
 struct shared {
     _Alignas(64) _Atomic uint64_t w; /* bytes written (producer) */
@@ -48,6 +52,18 @@ static inline void pause_cpu(void)
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_ia32_pause();
 #endif
+}
+
+/* A side that finds the ring full (empty) spins a little, then yields: on a
+ * machine with more runnable processes than CPUs its peer may not be running
+ * at all, and a pure spinner would burn the slice the peer needs. */
+static inline void backoff(unsigned *k)
+{
+    if (++*k < 256) pause_cpu();
+    else {
+        *k = 0;
+        sched_yield();
+    }
 }
 
 static void copy_in(struct shared *s, uint64_t at, const void *p, size_t n)
@@ -72,11 +88,11 @@ static void producer(struct shared *s, size_t size)
     unsigned pend = 0;
     while (atomic_load_explicit(&s->go, memory_order_acquire) == 0) pause_cpu();
     while (atomic_load_explicit(&s->go, memory_order_relaxed) == 1) {
-        while (CAP - (w - rc) < rec) {
+        for (unsigned k = 0; CAP - (w - rc) < rec;) {
             atomic_store_explicit(&s->w, w, memory_order_release);
             pend = 0;
             rc = atomic_load_explicit(&s->r, memory_order_acquire);
-            pause_cpu();
+            if (CAP - (w - rc) < rec) backoff(&k);
         }
         uint64_t len = size;
         copy_in(s, w, &len, 8);
@@ -95,7 +111,7 @@ static int consumer(struct shared *s, size_t size)
 {
     unsigned char *dst = malloc(size + 1);
     uint64_t r = 0, wc = 0, n = 0;
-    unsigned pend = 0;
+    unsigned pend = 0, k = 0;
     for (;;) {
         if (r == wc) {
             atomic_store_explicit(&s->r, r, memory_order_release);
@@ -104,9 +120,10 @@ static int consumer(struct shared *s, size_t size)
             wc = atomic_load_explicit(&s->w, memory_order_acquire);
             if (r == wc) {
                 if (atomic_load_explicit(&s->go, memory_order_acquire) == 3) break;
-                pause_cpu();
+                backoff(&k);
                 continue;
             }
+            k = 0;
         }
         uint64_t len;
         copy_out(s, r, &len, 8);
