@@ -37,6 +37,9 @@ SIZES = [64, 1024, 65536, 1048576]
 TUTORIALS = ["tutorial_process", "tutorial_subclass", "tutorial_lock", "tutorial_queue",
              "tutorial_pipe", "tutorial_manager"]
 FORMAT_VERSION = 1
+# Figures with a "tasks" parameter time exactly that many operations per
+# sample on every side (no calibration).
+TASKS = 1000000
 # malloc=fixed figures: both sides (the library's program and CPython's) run
 # with these glibc malloc thresholds, so neither returns its large message
 # buffers to the OS between messages (and faults them back in).  Setting any
@@ -147,8 +150,11 @@ def groups(cfg):
     for w in (1, 2, 4):
         out.append(impls("pool.apply_async", {"workers": w}))
     out.append(impls("pool.apply", {"workers": 2}))
-    for cs in (1, "default"):
-        out.append(impls("pool.map", {"workers": 2, "chunksize": cs}))
+    out.append(impls("pool.map", {"workers": 2, "chunksize": 1}))
+    # Default chunksize: both sides map the same 1M tasks a sample (TASKS),
+    # so both split the list into the same chunks (CPython's default chunksize
+    # is len / (4 x workers)) and a "1M tasks" label is what was timed.
+    out.append(impls("pool.map", {"workers": 2, "chunksize": "default", "tasks": TASKS}))
     out.append(impls("pool.imap_unordered", {"workers": 2}))
     out.append(impls("pool.create_close_join", {"workers": 2}))
     for w in ("manager.dict_set", "manager.dict_get", "manager.list_append"):
@@ -275,10 +281,15 @@ def run_group(cfg, sides):
             for s in sides[rot:] + sides[:rot]:
                 if st[s.key]["status"] != "ok":
                     continue
+                fixed = s.targets[0][1].get("tasks")
                 # The first invocation calibrates n (its growing rounds are
-                # its warm-up); the others run n after a warm-up round.
-                invoke(s, ["-t", str(cfg.seconds)] if k == 0 else
-                       ["-n", str(st[s.key]["n"]), "-s", "1"])
+                # its warm-up); the others run n after a warm-up round.  A
+                # figure with "tasks" runs that n from the start.
+                if fixed:
+                    invoke(s, ["-n", str(fixed), "-s", "1"])
+                else:
+                    invoke(s, ["-t", str(cfg.seconds)] if k == 0 else
+                           ["-n", str(st[s.key]["n"]), "-s", "1"])
 
     figs, results = [], []
     for s in sides:

@@ -857,9 +857,11 @@ static int child_main(void *arg)
 }
 
 static const mpb_workload table[] = {
-    {"queue.stream", "throughput", "msg/s", 64, 256, qstream_setup, team_round, teardown, NULL, NULL},
+    {"queue.stream", "throughput", "msg/s", 64, 256, qstream_setup, team_round, teardown, NULL,
+     NULL},
     {"queue.latency", "latency", "s", 16, 64, qlat_setup, qlat_round, teardown, NULL, NULL},
-    {"pipe.stream", "throughput", "msg/s", 64, 256, pstream_setup, team_round, teardown, NULL, NULL},
+    {"pipe.stream", "throughput", "msg/s", 64, 256, pstream_setup, team_round, teardown, NULL,
+     NULL},
     {"pipe.pingpong", "latency", "s", 16, 64, pping_setup, pping_round, teardown, NULL, NULL},
     {"lock.acquire_release", "throughput", "ops/s", 1024, 4096, lock_setup, sync_round,
      teardown, NULL, NULL},
@@ -874,7 +876,8 @@ static const mpb_workload table[] = {
      pool_prepare, pool_map_check},
     {"pool.imap_unordered", "throughput", "tasks/s", 64, 100, pool_setup,
      pool_imap_unordered_round, pool_teardown, pool_prepare, pool_imap_unordered_check},
-    {"pool.create_close_join", "latency", "s", 2, 1, pool_ccj_setup, pool_ccj_round, NULL, NULL, NULL},
+    {"pool.create_close_join", "latency", "s", 2, 1, pool_ccj_setup, pool_ccj_round, NULL, NULL,
+     NULL},
     {"manager.dict_set", "throughput", "ops/s", 64, 100, mdict_set_setup, mdict_set_round,
      teardown, NULL, NULL},
     {"manager.dict_get", "throughput", "ops/s", 64, 100, manager_setup, mdict_get_round,

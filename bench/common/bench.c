@@ -493,8 +493,9 @@ int mpb_main(int argc, char **argv, const mpb_workload *table, size_t count)
     if (strcmp(mpb_param_str("malloc", "default"), "fixed") == 0 &&
         (!getenv("MALLOC_MMAP_THRESHOLD_") || !getenv("MALLOC_TRIM_THRESHOLD_") ||
          !getenv("MALLOC_TOP_PAD_"))) {
-        mpb_fail(&r, MPB_ERROR, "malloc=fixed needs MALLOC_MMAP_THRESHOLD_, "
-                                "MALLOC_TRIM_THRESHOLD_ and MALLOC_TOP_PAD_ (bench/run.py sets them)");
+        mpb_fail(&r, MPB_ERROR,
+                 "malloc=fixed needs MALLOC_MMAP_THRESHOLD_, MALLOC_TRIM_THRESHOLD_ and "
+                 "MALLOC_TOP_PAD_ (bench/run.py sets them)");
         print_result(w, &r, 0, NULL);
         return 0;
     }

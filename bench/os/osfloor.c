@@ -72,11 +72,11 @@ static void futex_wake(_Atomic uint32_t *a)
  *   waker:    (its index stores) ...; FENCE; if load(F): F = 0; S++; wake(S)
  * The two FENCEs (seq_cst) make the classic store-then-load pair: either the
  * waker's load sees F = 1, or the sleeper's re-check sees the waker's index.
- * A waker that saw F = 1 bumps S after the sleeper read seq (F was raised
- * after that read), so futex_wait either finds S changed and returns at once
- * or is asleep already and is woken.  A stale "F = 0" landing on a newer
- * "F = 1" only makes that futex_wait return early: the sleeper always loops
- * and re-checks.
+ * A waker that saw F = 1 (its exchange acq_rel, the sleeper's store release)
+ * bumps S after the sleeper read seq, so futex_wait either finds S changed
+ * and returns at once or is asleep already and is woken.  Only the waker
+ * clears F (by exchange) and only the sleeper raises it; a spurious return
+ * just loops: the sleeper always re-checks its condition.
  * The fence is the one costly instruction, so a side does the waker half
  * only at a *wake point*: every WAKE_EVERY records or WAKE_BYTES bytes, at
  * the end of its burst (ring_flush), and before it waits itself.  Records
@@ -84,11 +84,12 @@ static void futex_wake(_Atomic uint32_t *a)
  * next one, never longer: a producer that stops producing flushes, and a side
  * never sleeps without waking its peer first, so both cannot sleep at once.
  *
- * The old ring (bounded 5 ms waits, "a lost wake-up not yet understood")
- * paid atomic_fetch_add + atomic_exchange per record per side and had a
- * stall in ~1 run of 15 at 1 KiB that was never reproduced with its waits
- * unbounded (100 runs, bench/README.md); its protocol was sound on paper.
- * This one keeps the same argument but states it, and runs unbounded. */
+ * The old ring (os.shmring: bounded 5 ms waits over "a lost wake-up not yet
+ * understood") paid an atomic_fetch_add and an atomic_exchange per record per
+ * side.  Its stall (~1 run in 15 at 1 KiB, November) did not come back in
+ * 100 runs with its waits made unbounded, and its slow path, all seq_cst, is
+ * the protocol above: the cause was not found (bench/README.md).  This ring
+ * runs unbounded and was stress-tested so. */
 #define WAKE_EVERY 64
 #define WAKE_BYTES ((uint64_t)256 << 10)
 typedef struct ring {
@@ -118,8 +119,10 @@ static void wake_point(_Atomic uint32_t *flag, _Atomic uint32_t *seq, rside *me)
     me->since = 0;
     me->since_bytes = 0;
     atomic_thread_fence(memory_order_seq_cst);
+    /* acq_rel: reading the sleeper's (release) flag orders its earlier read
+     * of seq before our increment, so it cannot have read the new value. */
     if (atomic_load_explicit(flag, memory_order_relaxed) &&
-        atomic_exchange_explicit(flag, 0, memory_order_relaxed)) {
+        atomic_exchange_explicit(flag, 0, memory_order_acq_rel)) {
         atomic_fetch_add(seq, 1);
         futex_wake(seq);
     }
@@ -138,7 +141,7 @@ static void ring_wait(ring *g, rside *me, bool (*ready)(ring *, rside *), _Atomi
     wake_point(peer_flag, peer_seq, me);
     for (;;) {
         uint32_t v = atomic_load(seq);
-        atomic_store_explicit(flag, 1, memory_order_relaxed);
+        atomic_store_explicit(flag, 1, memory_order_release);
         atomic_thread_fence(memory_order_seq_cst);
         if (ready(g, me)) {
             atomic_store_explicit(flag, 0, memory_order_relaxed);
@@ -266,7 +269,8 @@ static void ring_diag(mpb_team *t, char *buf, size_t len)
     fst *s = t->owner;
     ring *g = s->rg;
     if (!g) return;
-    snprintf(buf, len, "ring head %llu tail %llu data_seq %u room_seq %u prod_sleep %u cons_sleep %u",
+    snprintf(buf, len,
+             "ring head %llu tail %llu data_seq %u room_seq %u prod_sleep %u cons_sleep %u",
              (unsigned long long)atomic_load(&g->head), (unsigned long long)atomic_load(&g->tail),
              atomic_load(&g->data_seq), atomic_load(&g->room_seq), atomic_load(&g->prod_sleep),
              atomic_load(&g->cons_sleep));
@@ -567,7 +571,7 @@ static void fx_pass(_Atomic uint32_t *w, uint32_t v)
     atomic_store_explicit(&w[0], v, memory_order_release);
     atomic_thread_fence(memory_order_seq_cst);
     if (atomic_load_explicit(&w[1], memory_order_relaxed) &&
-        atomic_exchange_explicit(&w[1], 0, memory_order_relaxed))
+        atomic_exchange_explicit(&w[1], 0, memory_order_acq_rel))
         futex_wake(&w[0]);
 }
 
@@ -580,7 +584,7 @@ static void fx_await(_Atomic uint32_t *w, uint32_t v, bool spin)
     for (;;) {
         uint32_t cur = atomic_load_explicit(&w[0], memory_order_acquire);
         if (cur == v) return;
-        atomic_store_explicit(&w[1], 1, memory_order_relaxed);
+        atomic_store_explicit(&w[1], 1, memory_order_release);
         atomic_thread_fence(memory_order_seq_cst);
         if (atomic_load_explicit(&w[0], memory_order_acquire) == v) {
             atomic_store_explicit(&w[1], 0, memory_order_relaxed);
