@@ -2,6 +2,7 @@
 #   make bench         full run, <= 10 min: reports/data/<run-id>.json
 #   make bench-quick   every workload once, small (< 60 s): $(B)/bench/data/<run-id>.json
 #   make bench IMPL=path/to/lib.so|.a    the same workloads against another library
+#   make bench-ringcheck   osfloor's ring against an independent SPSC ring program
 # BENCH_SAMPLES / BENCH_SECONDS tune the full run; BENCH_ARGS passes more
 # options to bench/run.py (e.g. BENCH_ARGS='--only queue.').
 
@@ -41,6 +42,26 @@ endif
 $(BENCH_OSF): bench/os/osfloor.c $(BENCH_COMMON)
 	@mkdir -p $(@D)
 	$(CC) $(BENCH_CFLAGS) bench/os/osfloor.c bench/common/bench.c -o $@ -pthread
+
+$(B)/bench/ringcheck: bench/os/ringcheck.c
+	@mkdir -p $(@D)
+	$(CC) $(STD) $(WARN) $(OPT) bench/os/ringcheck.c -o $@
+
+# osfloor's ring (os.ring) beside bench/os/ringcheck.c, a ring program that
+# shares no code with it, alternately, best of three each, per size: the
+# floor should reach at least half of the yardstick on the same machine.
+RINGCHECK_SIZES ?= 64 1024 1048576
+.PHONY: bench-ringcheck
+bench-ringcheck: $(BENCH_OSF) $(B)/bench/ringcheck
+	@for sz in $(RINGCHECK_SIZES); do best_f=0; best_c=0; \
+	  for i in 1 2 3; do \
+	    f=$$($(BENCH_OSF) stream mech=ring size=$$sz -t 0.5 | sed -n 's/.*"samples":\[\([0-9.e+]*\).*/\1/p'); \
+	    c=$$($(B)/bench/ringcheck $$sz 0.5 | sed -n 's/.*: \([0-9.e+]*\) msg\/s/\1/p'); \
+	    best_f=$$(echo "$$f $$best_f" | awk '{print ($$1 > $$2) ? $$1 : $$2}'); \
+	    best_c=$$(echo "$$c $$best_c" | awk '{print ($$1 > $$2) ? $$1 : $$2}'); \
+	  done; \
+	  echo "$$sz $$best_f $$best_c" | awk '{printf "ringcheck size=%s: os.ring %.4g msg/s, independent ring %.4g msg/s, ratio %.2f\n", $$1, $$2, $$3, ($$3 > 0) ? $$2 / $$3 : 0}'; \
+	done
 
 # The tutorial's C examples are timed whole by hyperfine.  One that does not
 # build (yet) is skipped by the driver ("unsupported"), so it must not stop

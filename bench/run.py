@@ -37,6 +37,15 @@ SIZES = [64, 1024, 65536, 1048576]
 TUTORIALS = ["tutorial_process", "tutorial_subclass", "tutorial_lock", "tutorial_queue",
              "tutorial_pipe", "tutorial_manager"]
 FORMAT_VERSION = 1
+# Figures with a "tasks" parameter time exactly that many operations per
+# sample on every side (no calibration).
+TASKS = 1000000
+# malloc=fixed figures: both sides (the library's program and CPython's) run
+# with these glibc malloc thresholds, so neither returns its large message
+# buffers to the OS between messages (and faults them back in).  Setting any
+# of them also turns off glibc's dynamic mmap threshold.
+MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": str(32 << 20), "MALLOC_TRIM_THRESHOLD_": str(256 << 20),
+              "MALLOC_TOP_PAD_": str(16 << 20)}
 
 # workload -> (metric, unit); the programs print the same (checked).
 META = {
@@ -59,6 +68,38 @@ META = {
 }
 
 
+# The headline figures (result field "headline": true, the report's history
+# section), chosen like for like: the library's value API against CPython's
+# objects, its bytes API against CPython's send_bytes-style path (a
+# SimpleQueue's put/get without pickling; a Pipe's send_bytes), the 1 MiB
+# stream with both sides on the same malloc thresholds, and map on the same
+# 1M tasks on both sides.  (workload, params that must match.)
+HEADLINES = [
+    ("queue.stream", {"kind": "Queue", "size": 64, "producers": 1, "consumers": 1,
+                      "api": "value"}),
+    ("queue.stream", {"kind": "SimpleQueue", "size": 64, "producers": 1, "consumers": 1,
+                      "api": "bytes"}),
+    ("queue.stream", {"kind": "Queue", "size": 1048576, "producers": 1, "consumers": 1,
+                      "api": "bytes", "malloc": "fixed"}),
+    ("pipe.stream", {"duplex": False, "api": "bytes", "size": 64}),
+    ("pipe.pingpong", {"api": "bytes", "size": 64}),
+    ("pool.apply_async", {"workers": 2}),
+    ("pool.apply", {"workers": 2}),
+    ("pool.map", {"chunksize": "default", "tasks": 1000000}),
+    ("manager.dict_set", {}),
+    ("process.start_join", {}),
+]
+
+
+def is_headline(w, params):
+    for hw, hp in HEADLINES:
+        if hw == w and all(params.get(k) == v for k, v in hp.items()) and \
+                (hp or not params) and (hw != "queue.stream" or
+                                        ("malloc" in hp) == ("malloc" in params)):
+            return True
+    return False
+
+
 def arg(v):
     return ("true" if v else "false") if isinstance(v, bool) else str(v)
 
@@ -68,8 +109,8 @@ class Side:
     and the figures (workload, params) its samples belong to.  A floor
     interleaved with several figures serves all of them."""
 
-    def __init__(self, impl, argv, targets):
-        self.impl, self.argv, self.targets = impl, argv, targets
+    def __init__(self, impl, argv, targets, env=None):
+        self.impl, self.argv, self.targets, self.env = impl, argv, targets, env
         self.key = "%s %s" % (impl, " ".join(argv[1:]))
 
 
@@ -82,8 +123,9 @@ def groups(cfg):
     a list of Sides.  Figures that share floors are grouped so that each floor
     is measured once, in the same machine state as all of them."""
     def impls(w, p):
-        return [Side(cfg.impl, [cfg.mpbench, w] + kv(p), [(w, p)]),
-                Side("cpython", [sys.executable, "-S", PYBENCH, w] + kv(p), [(w, p)])]
+        env = MALLOC_ENV if p.get("malloc") == "fixed" else None
+        return [Side(cfg.impl, [cfg.mpbench, w] + kv(p), [(w, p)], env),
+                Side("cpython", [sys.executable, "-S", PYBENCH, w] + kv(p), [(w, p)], env)]
 
     def floor(name, w, targets, **kw):
         return Side(name, [cfg.osfloor, w] + kv(kw), targets)
@@ -96,8 +138,14 @@ def groups(cfg):
         figs = [("queue.stream", {"kind": k, "size": size, "producers": 1, "consumers": 1,
                                   "api": "bytes"}) for k in ("Queue", "SimpleQueue")]
         figs += [("pipe.stream", {"duplex": d, "api": "bytes", "size": size}) for d in (False, True)]
+        if size == SIZES[-1]:
+            # The same 1 MiB figures with both sides on fixed malloc thresholds
+            # (MALLOC_ENV): glibc otherwise hands CPython's ~2 MiB buffers back
+            # to the OS after every message and faults them in again.
+            fixed = [(w, dict(p, malloc="fixed")) for w, p in figs]
+            figs += fixed[:1] if cfg.kind == "quick" else fixed
         g = [s for w, p in figs for s in impls(w, p)]
-        mechs = ["pipe", "socketpair", "shmring"] + (["pipe1m"] if size >= 65536 else [])
+        mechs = ["ring", "pipebuf", "sockbuf"] + (["pipe1mbuf"] if size >= 65536 else [])
         g += [floor("os." + m, "stream", figs, mech=m, size=size) for m in mechs]
         out.append(g)
     for kind in ("Queue", "SimpleQueue"):
@@ -112,7 +160,8 @@ def groups(cfg):
         figs = [("queue.latency", {"kind": k, "size": 64, "idle_us": idle})
                 for k in ("Queue", "SimpleQueue")]
         g = [s for w, p in figs for s in impls(w, p)]
-        g += [floor("os." + m, "wake", figs, mech=m, size=64, idle_us=idle) for m in ("futex", "pipe")]
+        g += [floor("os." + m, "wake", figs, mech=m, size=64, idle_us=idle)
+              for m in ("futex", "futexspin", "pipebuf")]
         out.append(g)
     for duplex in (False, True):
         for size in sizes:
@@ -121,8 +170,8 @@ def groups(cfg):
     pv = ("pipe.pingpong", {"duplex": True, "api": "value", "size": 64})
     ev = ("event.pingpong", {})
     g = impls(*pb) + impls(*pv) + impls(*ev)
-    g += [floor("os." + m, "pingpong", [pb], mech=m, size=64) for m in ("pipe", "socketpair")]
-    g += [floor("os.futex", "pingpong", [pb, ev], mech="futex", size=64)]
+    g += [floor("os." + m, "pingpong", [pb], mech=m, size=64) for m in ("pipebuf", "sockbuf")]
+    g += [floor("os." + m, "pingpong", [pb, ev], mech=m, size=64) for m in ("futex", "futexspin")]
     out.append(g)
     for procs in (1, 2):
         lk = ("lock.acquire_release", {"processes": procs})
@@ -133,8 +182,11 @@ def groups(cfg):
     for w in (1, 2, 4):
         out.append(impls("pool.apply_async", {"workers": w}))
     out.append(impls("pool.apply", {"workers": 2}))
-    for cs in (1, "default"):
-        out.append(impls("pool.map", {"workers": 2, "chunksize": cs}))
+    out.append(impls("pool.map", {"workers": 2, "chunksize": 1}))
+    # Default chunksize: both sides map the same 1M tasks a sample (TASKS),
+    # so both split the list into the same chunks (CPython's default chunksize
+    # is len / (4 x workers)) and a "1M tasks" label is what was timed.
+    out.append(impls("pool.map", {"workers": 2, "chunksize": "default", "tasks": TASKS}))
     out.append(impls("pool.imap_unordered", {"workers": 2}))
     out.append(impls("pool.create_close_join", {"workers": 2}))
     for w in ("manager.dict_set", "manager.dict_get", "manager.list_append"):
@@ -152,15 +204,16 @@ def groups(cfg):
 
 # ------------------------------------------------------------------ running
 
-def run_program(argv, timeout):
-    """(parsed JSON or None, error message).  The program runs in its own
-    session; whatever of it is left afterwards (a child stuck on a failed
-    peer) is killed by process group.  Output goes through a file so that a
+def run_program(argv, timeout, env=None):
+    """(parsed JSON or None, error message); env: variables added to ours.
+    The program runs in its own session; whatever of it is left afterwards (a
+    child stuck on a failed peer) is killed by process group.  Output goes through a file so that a
     straggler holding stdout cannot stall us."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         try:
             p = subprocess.Popen(argv, stdout=out, stderr=err, stdin=subprocess.DEVNULL,
-                                 start_new_session=True, cwd=ROOT)
+                                 start_new_session=True, cwd=ROOT,
+                                 env=dict(os.environ, **env) if env else None)
         except OSError as e:
             return None, "cannot run %s: %s" % (argv[0], e)
         timed_out = False
@@ -221,11 +274,11 @@ def fmt(v, unit):
 def run_group(cfg, sides):
     """Measures the sides of a group interleaved; returns (figures, results)
     with figures the (workload, params) of the group in order."""
-    st = {s.key: {"status": "ok", "message": "", "samples": [], "raw": [], "n": 0}
-          for s in sides}
+    st = {s.key: {"status": "ok", "message": "", "samples": [], "raw": [], "n": 0,
+                  "cpu_s": [], "minflt": []} for s in sides}
 
     def invoke(s, extra):
-        res, err = run_program(s.argv + extra, cfg.timeout)
+        res, err = run_program(s.argv + extra, cfg.timeout, s.env)
         d = st[s.key]
         if res is None:
             d["status"], d["message"] = "error", err
@@ -241,6 +294,13 @@ def run_group(cfg, sides):
             return None
         d["n"] = res.get("n", 0)
         d["samples"] += res["samples"]
+        # Cost per sample (CPU seconds and minor faults of the whole side);
+        # kept only while every invocation gave it for every sample.
+        for k in ("cpu_s", "minflt"):
+            if d[k] is not None and len(res.get(k) or []) == len(res["samples"]):
+                d[k] += res[k]
+            else:
+                d[k] = None
         d["raw"] += res.get("raw_ns", [])
         return res
 
@@ -253,10 +313,15 @@ def run_group(cfg, sides):
             for s in sides[rot:] + sides[:rot]:
                 if st[s.key]["status"] != "ok":
                     continue
+                fixed = s.targets[0][1].get("tasks")
                 # The first invocation calibrates n (its growing rounds are
-                # its warm-up); the others run n after a warm-up round.
-                invoke(s, ["-t", str(cfg.seconds)] if k == 0 else
-                       ["-n", str(st[s.key]["n"]), "-s", "1"])
+                # its warm-up); the others run n after a warm-up round.  A
+                # figure with "tasks" runs that n from the start.
+                if fixed:
+                    invoke(s, ["-n", str(fixed), "-s", "1"])
+                else:
+                    invoke(s, ["-t", str(cfg.seconds)] if k == 0 else
+                           ["-n", str(st[s.key]["n"]), "-s", "1"])
 
     figs, results = [], []
     for s in sides:
@@ -281,6 +346,12 @@ def run_group(cfg, sides):
             }
             if len(s.targets) > 1:
                 r["shared_measurement"] = True
+            if s.env:
+                r["env"] = s.env
+            if is_headline(w, params):
+                r["headline"] = True
+            if d["status"] == "ok" and d["cpu_s"] is not None and d["minflt"] is not None:
+                r["cpu_s"], r["minflt"] = d["cpu_s"], d["minflt"]
             if "size" in params:
                 r["bytes_per_op"] = params["size"]
             if metric == "latency" and d["status"] == "ok":
@@ -498,6 +569,7 @@ def main():
                      "sides rotate from sample to sample",
             "pinning": "none: processes are not pinned to CPUs",
             "python_start_method": "fork",
+            "malloc_fixed_env": MALLOC_ENV,
             "timeout_s": cfg.timeout,
             "hyperfine_warmup": cfg.hf_warmup,
             "hyperfine_runs": cfg.hf_runs if quick else

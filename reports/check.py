@@ -6,7 +6,9 @@
 2. compare / regress on the fixture: the known verdicts and exit codes;
 3. the report rendered from the fixture into a temporary directory: every
    PNG a real plot, every SVG well-formed, index.html and report.md refer
-   only to files that exist; the conformance matrix alone.
+   only to files that exist; the conformance matrix alone;
+4. the cost columns (CPU time, page faults) on a copy of the fixture that
+   carries them.
 """
 import argparse
 import concurrent.futures
@@ -221,6 +223,32 @@ def check_render(c, out):
          'matrix alone: totals per implementation', text[-300:])
 
 
+def check_cost(c, tmp):
+    """The cost columns (bench/FORMAT.md: cpu_s, minflt per sample) on a copy
+    of the fixture where every usable result carries them: 1000 operations a
+    sample, 0.5 CPU-s and 20 minor faults each -> 2e+03 ops per CPU-s and
+    0.02 faults per operation."""
+    data = os.path.join(tmp, 'cost-data')
+    os.makedirs(data, exist_ok=True)
+    for x in 'abc':
+        with open(os.path.join(TD, f'run-{x}.json')) as f:
+            d = json.load(f)
+        for r in d['results']:
+            if r.get('samples'):
+                r['ops_per_sample'] = 1000
+                r['cpu_s'] = [0.5] * len(r['samples'])
+                r['minflt'] = [20] * len(r['samples'])
+        with open(os.path.join(data, f'run-{x}.json'), 'w') as f:
+            json.dump(d, f)
+    out = os.path.join(tmp, 'cost-report')
+    rc, text = run([tool('report.py'), '--data-dir', data, '--conf-dir', TD, '--catalogue',
+                    os.path.join(TD, 'catalogue'), '--out', out, 'render'], tmp)
+    md = open(os.path.join(out, 'report.md')).read() if rc == 0 else ''
+    c.ok(rc == 0 and '| ops per CPU-s | faults / op |' in md and '| 2e+03 | 0.02 |' in md,
+         'report.md: ops per CPU-s and faults per operation beside throughput',
+         f'exit {rc}: {text[-300:]}')
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -241,6 +269,7 @@ def main():
             shutil.rmtree(out, ignore_errors=True)
         os.makedirs(out, exist_ok=True)
         check_render(c, out)
+        check_cost(c, tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     dt = time.monotonic() - t0

@@ -165,6 +165,24 @@ def fmt_range(s, unit):
     return f'{_num(s["min"] * f)} .. {_num(s["max"] * f)} {u}'
 
 
+def cost_cells(r):
+    """(operations per CPU-second, minor faults per operation) of a result
+    that records its cost (cpu_s and minflt per sample, ops_per_sample), as
+    medians over its samples; '' where it does not.  CPU is that of every
+    process of the side, so 2 busy processes at 1 M msg/s show 0.5 M/CPU-s."""
+    n = r.get('ops_per_sample') or 0
+    cpu, flt = r.get('cpu_s'), r.get('minflt')
+    per_cpu = per_op = ''
+    if n > 0 and cpu and len(cpu) == len(r.get('samples') or []):
+        vals = sorted(n / c for c in cpu if c > 0)
+        if vals:
+            per_cpu = _num((vals[(len(vals) - 1) // 2] + vals[len(vals) // 2]) / 2)
+    if n > 0 and flt and len(flt) == len(r.get('samples') or []):
+        f = sorted(flt)
+        per_op = _num((f[(len(f) - 1) // 2] + f[len(f) // 2]) / 2 / n)
+    return per_cpu, per_op
+
+
 # ---------------------------------------------------------------- bench model
 class Bench:
     """The figures the report shows: the primary run (all its impls) plus the
@@ -260,8 +278,10 @@ def bench_tables(bench):
         os_impls = sorted({r['impl'] for r, _ in figs if r['impl'].startswith('os.')})
         has_cpy = any(r['impl'] == 'cpython' for r, _ in figs)
         metrics = sorted({r.get('metric', '') for r, _ in figs})
+        has_cost = any(r.get('cpu_s') or r.get('minflt') for r, _ in figs)
         head = vary + ['impl'] + (['metric'] if len(metrics) > 1 else []) + \
-            ['n', 'median [95% CI]', 'P05 / P25 / P75 / P95', 'min .. max']
+            ['n', 'median [95% CI]', 'P05 / P25 / P75 / P95', 'min .. max'] + \
+            (['ops per CPU-s', 'faults / op'] if has_cost else [])
         if has_cpy:
             head.append('vs cpython')
         head += [f'vs {o}' for o in os_impls]
@@ -276,6 +296,8 @@ def bench_tables(bench):
                 note.append(f'from run {d["run"].get("id")} (not interleaved)')
             if not R.usable(r):
                 row += [str(len(r.get('samples') or [])), r.get('status', '?'), '', '']
+                if has_cost:
+                    row += ['', '']
                 if has_cpy:
                     row.append('')
                 row += [''] * len(os_impls)
@@ -286,6 +308,8 @@ def bench_tables(bench):
             s = bench.summary(r)
             unit = r.get('unit', '')
             row += [str(s['n']), fmt_median_ci(s, unit), fmt_spread(s, unit), fmt_range(s, unit)]
+            if has_cost:
+                row += list(cost_cells(r))
             refs = (['cpython'] if has_cpy else []) + os_impls
             for ref_impl in refs:
                 ref = bench.find(r, ref_impl) if ref_impl != r['impl'] else None
@@ -307,6 +331,14 @@ def bench_tables(bench):
             rows.append(row)
         if const:
             notes.append('all rows: ' + ', '.join(f'{k}={v}' for k, v in const.items()))
+        if has_cost:
+            notes.append('ops per CPU-s: operations of a sample / CPU seconds (user + system) '
+                         'of every process of that side in it; faults / op: its minor page '
+                         'faults per operation (medians over the samples)')
+        if any((r.get('params') or {}).get('malloc') == 'fixed' for r, _ in figs):
+            notes.append('malloc=fixed: both sides ran with the same glibc thresholds '
+                         '(MALLOC_MMAP_THRESHOLD_, MALLOC_TRIM_THRESHOLD_, MALLOC_TOP_PAD_: '
+                         'run.params.malloc_fixed_env); other rows: glibc defaults')
         out.append((w, const, head, rows, notes))
     return out
 

@@ -521,7 +521,9 @@ static int proc_round(void *p, long n, int64_t *ops, mpb_res *r)
 
 /* ------------------------------------------------------------ pool */
 /* The trivial task of CPython's side (`lambda x: x`): the result is the
- * argument.  Every result is checked. */
+ * argument.  Every result is checked: apply/apply_async inside the round (as
+ * CPython's side does), map and imap_unordered after the clock stops (the
+ * workload's check hook; CPython's side the same), each result once. */
 
 typedef struct pst {
     mp_pool *pool;
@@ -529,6 +531,9 @@ typedef struct pst {
     mp_value *args; /* map/imap: [0, 1, ..., nargs-1], kept between rounds */
     long nargs;
     mp_async_result **rs;
+    mp_value *res;  /* map: the round's results, checked after the clock */
+    int64_t *got;   /* imap_unordered: the round's results, in arrival order */
+    long ngot, capgot;
 } pst;
 
 static mp_status ident(const mp_value *arg, mp_value **result)
@@ -566,6 +571,8 @@ static void pool_teardown(void *p)
         mp_pool_free(s->pool);
     }
     mp_value_free(s->args);
+    mp_value_free(s->res);
+    free(s->got);
     free(s->rs);
     free(s);
 }
@@ -634,29 +641,45 @@ static int pool_map_round(void *p, long n, int64_t *ops, mpb_res *r)
 {
     pst *s = p;
     (void)ops;
+    (void)n;
     const char *cs = mpb_param_str("chunksize", "default");
     size_t chunk = strcmp(cs, "default") == 0 ? 0 : (size_t)strtoul(cs, NULL, 10);
-    mp_value *res = NULL;
-    mp_status rc = mp_pool_map(s->pool, ident, s->args, chunk, &res);
-    if (rc != MP_OK) return mpfail(r, "pool.map", rc);
+    mp_value_free(s->res);
+    s->res = NULL;
+    mp_status rc = mp_pool_map(s->pool, ident, s->args, chunk, &s->res);
+    return rc == MP_OK ? 0 : mpfail(r, "pool.map", rc);
+}
+
+/* Every result, in order: result i is i (CPython's side compares the lists). */
+static int pool_map_check(void *p, long n, mpb_res *r)
+{
+    pst *s = p;
     size_t len = 0;
-    mp_seq_len(res, &len);
-    const mp_value *last = NULL;
-    int bad = len != (size_t)n ? mpb_fail(r, MPB_ERROR, "pool.map: %zu results for %ld", len, n)
-              : mp_seq_get(res, -1, &last) != MP_OK ? mpb_fail(r, MPB_ERROR, "pool.map: no result")
-                                                    : int_check(last, n - 1, r, "pool.map");
-    mp_value_free(res);
-    return bad;
+    mp_status rc = mp_seq_len(s->res, &len);
+    if (rc != MP_OK) return mpfail(r, "pool.map: result length", rc);
+    if (len != (size_t)n) return mpb_fail(r, MPB_ERROR, "pool.map: %zu results for %ld", len, n);
+    for (long i = 0; i < n; i++) {
+        const mp_value *v = NULL;
+        if ((rc = mp_seq_get(s->res, i, &v)) != MP_OK) return mpfail(r, "pool.map: result", rc);
+        if (int_check(v, i, r, "pool.map") != 0) return -1;
+    }
+    return 0;
 }
 
 static int pool_imap_unordered_round(void *p, long n, int64_t *ops, mpb_res *r)
 {
     pst *s = p;
     (void)ops;
+    if (s->capgot < n) {
+        int64_t *g = realloc(s->got, (size_t)n * sizeof *g);
+        if (!g) return mpb_fail(r, MPB_ERROR, "out of memory");
+        s->got = g;
+        s->capgot = n;
+    }
+    s->ngot = 0;
     mp_imap *it = NULL;
     mp_status rc = mp_pool_imap_unordered(s->pool, ident, s->args, 1, &it);
     if (rc != MP_OK) return mpfail(r, "pool.imap_unordered", rc);
-    long got = 0;
     int bad = 0;
     for (;;) {
         mp_value *v = NULL;
@@ -666,12 +689,40 @@ static int pool_imap_unordered_round(void *p, long n, int64_t *ops, mpb_res *r)
             bad = mpfail(r, "imap.next", rc);
             break;
         }
+        int64_t x = -1;
+        rc = mp_value_get_int(v, &x);
         mp_value_free(v);
-        got++;
+        if (rc != MP_OK) {
+            bad = mpfail(r, "imap.next: result", rc);
+            break;
+        }
+        if (s->ngot == n) {
+            bad = mpb_fail(r, MPB_ERROR, "imap_unordered: more than %ld results", n);
+            break;
+        }
+        s->got[s->ngot++] = x; /* kept as CPython's side keeps its list */
     }
     mp_imap_free(it);
-    if (!bad && got != n)
-        bad = mpb_fail(r, MPB_ERROR, "imap_unordered: %ld results for %ld", got, n);
+    return bad;
+}
+
+/* Every result exactly once: the results are a permutation of 0..n-1. */
+static int pool_imap_unordered_check(void *p, long n, mpb_res *r)
+{
+    pst *s = p;
+    if (s->ngot != n)
+        return mpb_fail(r, MPB_ERROR, "imap_unordered: %ld results for %ld", s->ngot, n);
+    unsigned char *seen = calloc((size_t)n, 1);
+    if (!seen) return mpb_fail(r, MPB_ERROR, "out of memory");
+    int bad = 0;
+    for (long i = 0; i < n && !bad; i++) {
+        int64_t x = s->got[i];
+        if (x < 0 || x >= n || seen[x])
+            bad = mpb_fail(r, MPB_ERROR, "imap_unordered: result %lld missing or repeated",
+                           (long long)x);
+        else seen[x] = 1;
+    }
+    free(seen);
     return bad;
 }
 
@@ -806,30 +857,33 @@ static int child_main(void *arg)
 }
 
 static const mpb_workload table[] = {
-    {"queue.stream", "throughput", "msg/s", 64, 256, qstream_setup, team_round, teardown, NULL},
-    {"queue.latency", "latency", "s", 16, 64, qlat_setup, qlat_round, teardown, NULL},
-    {"pipe.stream", "throughput", "msg/s", 64, 256, pstream_setup, team_round, teardown, NULL},
-    {"pipe.pingpong", "latency", "s", 16, 64, pping_setup, pping_round, teardown, NULL},
+    {"queue.stream", "throughput", "msg/s", 64, 256, qstream_setup, team_round, teardown, NULL,
+     NULL},
+    {"queue.latency", "latency", "s", 16, 64, qlat_setup, qlat_round, teardown, NULL, NULL},
+    {"pipe.stream", "throughput", "msg/s", 64, 256, pstream_setup, team_round, teardown, NULL,
+     NULL},
+    {"pipe.pingpong", "latency", "s", 16, 64, pping_setup, pping_round, teardown, NULL, NULL},
     {"lock.acquire_release", "throughput", "ops/s", 1024, 4096, lock_setup, sync_round,
-     teardown, NULL},
+     teardown, NULL, NULL},
     {"semaphore.acquire_release", "throughput", "ops/s", 1024, 4096, sem_setup, sync_round,
-     teardown, NULL},
-    {"event.pingpong", "latency", "s", 16, 64, event_setup, event_round, teardown, NULL},
-    {"process.start_join", "latency", "s", 4, 4, proc_setup, proc_round, NULL, NULL},
+     teardown, NULL, NULL},
+    {"event.pingpong", "latency", "s", 16, 64, event_setup, event_round, teardown, NULL, NULL},
+    {"process.start_join", "latency", "s", 4, 4, proc_setup, proc_round, NULL, NULL, NULL},
     {"pool.apply_async", "throughput", "tasks/s", 64, 100, pool_setup, pool_apply_async_round,
-     pool_teardown, NULL},
-    {"pool.apply", "latency", "s", 16, 32, pool_setup, pool_apply_round, pool_teardown, NULL},
+     pool_teardown, NULL, NULL},
+    {"pool.apply", "latency", "s", 16, 32, pool_setup, pool_apply_round, pool_teardown, NULL, NULL},
     {"pool.map", "throughput", "tasks/s", 256, 400, pool_setup, pool_map_round, pool_teardown,
-     pool_prepare},
+     pool_prepare, pool_map_check},
     {"pool.imap_unordered", "throughput", "tasks/s", 64, 100, pool_setup,
-     pool_imap_unordered_round, pool_teardown, pool_prepare},
-    {"pool.create_close_join", "latency", "s", 2, 1, pool_ccj_setup, pool_ccj_round, NULL, NULL},
+     pool_imap_unordered_round, pool_teardown, pool_prepare, pool_imap_unordered_check},
+    {"pool.create_close_join", "latency", "s", 2, 1, pool_ccj_setup, pool_ccj_round, NULL, NULL,
+     NULL},
     {"manager.dict_set", "throughput", "ops/s", 64, 100, mdict_set_setup, mdict_set_round,
-     teardown, NULL},
+     teardown, NULL, NULL},
     {"manager.dict_get", "throughput", "ops/s", 64, 100, manager_setup, mdict_get_round,
-     teardown, NULL},
+     teardown, NULL, NULL},
     {"manager.list_append", "throughput", "ops/s", 64, 100, manager_setup, mlist_append_round,
-     teardown, NULL},
+     teardown, NULL, NULL},
 };
 
 int main(int argc, char **argv)

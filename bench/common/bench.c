@@ -4,9 +4,11 @@
 #define MPB_WARM_BYTES (32L << 20)
 #define MPB_WARM_S 0.2
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/resource.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -217,14 +219,140 @@ static int cmp_i64(const void *a, const void *b)
 
 typedef struct run_out {
     double *samples;
+    double *cpu_s;       /* per sample: CPU seconds of the whole side */
+    long long *minflt;   /* per sample: minor page faults of the whole side */
     int64_t **raw;
     long *raw_n;
     int nsamples;
 } run_out;
 
+/* ---------------------------------------------------------------- cost */
+/* CPU time (user + system) and minor page faults of the whole side: this
+ * process (all its threads), the children it reaped, and every live
+ * descendant (its team, a pool's workers, a manager's server), found through
+ * /proc/<pid>/task/<tid>/children.  A descendant counts its threads' run
+ * time (/proc/<pid>/task/<tid>/schedstat, ns) plus what its reaped children
+ * used (cutime/cstime, cminflt of /proc/<pid>/stat), so a process that ends
+ * during a round moves from "live" to its parent's "reaped" total and the
+ * difference of two snapshots is the round's cost.  Resolution: 1 us for
+ * this process (getrusage), 1 ns for live descendants, a clock tick (10 ms)
+ * for what descendants reaped (none of the workloads does, in a round).
+ * Not seen: a descendant's thread that ended in the round (its time is
+ * dropped), a grandchild re-parented to init. */
+typedef struct mpb_cost {
+    double cpu_s;
+    long long minflt;
+} mpb_cost;
+
+static ssize_t read_small(const char *path, char *buf, size_t cap)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    ssize_t k = read(fd, buf, cap - 1);
+    close(fd);
+    if (k >= 0) buf[k] = 0;
+    return k;
+}
+
+/* One descendant's own cost; appends its children's pids to kids. */
+static void proc_cost_add(pid_t pid, mpb_cost *c, double tick, pid_t *kids, int *nkids,
+                          int maxkids)
+{
+    char path[320], buf[4096];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    if (read_small(path, buf, sizeof buf) <= 0) return;
+    char *p = strrchr(buf, ')'); /* the command name may hold spaces */
+    if (!p || !p[1]) return;
+    /* fields 3.. after ") ": state ppid pgrp session tty tpgid flags minflt
+     * cminflt majflt cmajflt utime stime cutime cstime */
+    long long f[15] = {0};
+    char *q = p + 2;
+    for (int i = 0; i < 15 && *q; i++) {
+        if (i == 0) { /* state: one character */
+            q += 2;
+            continue;
+        }
+        f[i] = strtoll(q, &q, 10);
+        while (*q == ' ') q++;
+    }
+    c->minflt += f[7] + f[8];
+    double reaped = (double)(f[13] + f[14]) * tick, own = (double)(f[11] + f[12]) * tick;
+    snprintf(path, sizeof path, "/proc/%d/task", (int)pid);
+    DIR *d = opendir(path);
+    if (!d) return;
+    double run = 0;
+    bool have_run = true;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.') continue;
+        snprintf(path, sizeof path, "/proc/%d/task/%s/schedstat", (int)pid, e->d_name);
+        if (read_small(path, buf, sizeof buf) > 0) run += (double)strtoull(buf, NULL, 10) / 1e9;
+        else have_run = false;
+        snprintf(path, sizeof path, "/proc/%d/task/%s/children", (int)pid, e->d_name);
+        if (read_small(path, buf, sizeof buf) <= 0) continue;
+        for (char *k = buf; *k;) {
+            char *end;
+            long child = strtol(k, &end, 10);
+            if (end == k) break;
+            k = end;
+            while (*k == ' ' || *k == '\n') k++;
+            if (*nkids < maxkids) kids[(*nkids)++] = (pid_t)child;
+        }
+    }
+    closedir(d);
+    c->cpu_s += reaped + (have_run ? run : own);
+}
+
+/* Adds every descendant of pid (breadth first, at most 256). */
+static void descendants_add(pid_t pid, mpb_cost *c, double tick)
+{
+    enum { MAXP = 256 };
+    pid_t q[MAXP];
+    int n = 0;
+    /* This process's own children (through its tasks' children files). */
+    char path[320], buf[4096];
+    snprintf(path, sizeof path, "/proc/%d/task", (int)pid);
+    DIR *d = opendir(path);
+    if (!d) return;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.') continue;
+        snprintf(path, sizeof path, "/proc/%d/task/%s/children", (int)pid, e->d_name);
+        if (read_small(path, buf, sizeof buf) <= 0) continue;
+        for (char *k = buf; *k;) {
+            char *end;
+            long child = strtol(k, &end, 10);
+            if (end == k) break;
+            k = end;
+            while (*k == ' ' || *k == '\n') k++;
+            if (n < MAXP) q[n++] = (pid_t)child;
+        }
+    }
+    closedir(d);
+    for (int i = 0; i < n; i++) proc_cost_add(q[i], c, tick, q, &n, MAXP);
+}
+
+static void cost_now(mpb_cost *c)
+{
+    static double tick;
+    if (tick == 0) {
+        long hz = sysconf(_SC_CLK_TCK);
+        tick = 1.0 / (double)(hz > 0 ? hz : 100);
+    }
+    struct rusage self, kids;
+    getrusage(RUSAGE_SELF, &self);
+    getrusage(RUSAGE_CHILDREN, &kids);
+    c->cpu_s = (double)(self.ru_utime.tv_sec + self.ru_stime.tv_sec + kids.ru_utime.tv_sec +
+                        kids.ru_stime.tv_sec) +
+               (double)(self.ru_utime.tv_usec + self.ru_stime.tv_usec + kids.ru_utime.tv_usec +
+                        kids.ru_stime.tv_usec) / 1e6;
+    c->minflt = self.ru_minflt + kids.ru_minflt;
+    descendants_add(getpid(), c, tick);
+}
+
 /* One round: n operations; stores the sample (ops/s or median seconds). */
 static int one_round(const mpb_workload *w, void *st, long n, bool latency, double *sample,
-                     double *elapsed, int64_t **raw_keep, mpb_res *r)
+                     double *elapsed, int64_t **raw_keep, mpb_cost *cost, mpb_res *r)
 {
     int64_t *ops = NULL;
     if (latency) {
@@ -235,9 +363,15 @@ static int one_round(const mpb_workload *w, void *st, long n, bool latency, doub
         free(ops);
         return -1;
     }
+    mpb_cost c0, c1;
+    cost_now(&c0); /* outside the clock: it reads /proc */
     int64_t t0 = mpb_now_ns();
     int rc = w->round(st, n, ops, r);
     int64_t t1 = mpb_now_ns();
+    cost_now(&c1);
+    cost->cpu_s = c1.cpu_s - c0.cpu_s;
+    cost->minflt = c1.minflt - c0.minflt;
+    if (rc == 0 && w->check) rc = w->check(st, n, r);
     if (rc != 0) {
         free(ops);
         return -1;
@@ -280,6 +414,13 @@ static void print_result(const mpb_workload *w, const mpb_res *r, long n, const 
             w ? w->metric : "", w ? w->unit : "", n);
     for (int i = 0; o && i < o->nsamples; i++) fprintf(f, "%s%.9g", i ? "," : "", o->samples[i]);
     fputs("]", f);
+    if (o && o->nsamples) {
+        fputs(",\"cpu_s\":[", f);
+        for (int i = 0; i < o->nsamples; i++) fprintf(f, "%s%.6f", i ? "," : "", o->cpu_s[i]);
+        fputs("],\"minflt\":[", f);
+        for (int i = 0; i < o->nsamples; i++) fprintf(f, "%s%lld", i ? "," : "", o->minflt[i]);
+        fputs("]", f);
+    }
     if (o && o->raw) {
         fputs(",\"raw_ns\":[", f);
         for (int i = 0; i < o->nsamples; i++) {
@@ -347,7 +488,21 @@ int mpb_main(int argc, char **argv, const mpb_workload *table, size_t count)
 
     mpb_res r = {.kind = MPB_OK};
     run_out o = {0};
+    /* malloc=fixed: the figure is defined by glibc's thresholds, which glibc
+     * reads from the environment at the first malloc; run.py sets them. */
+    if (strcmp(mpb_param_str("malloc", "default"), "fixed") == 0 &&
+        (!getenv("MALLOC_MMAP_THRESHOLD_") || !getenv("MALLOC_TRIM_THRESHOLD_") ||
+         !getenv("MALLOC_TOP_PAD_"))) {
+        mpb_fail(&r, MPB_ERROR,
+                 "malloc=fixed needs MALLOC_MMAP_THRESHOLD_, MALLOC_TRIM_THRESHOLD_ and "
+                 "MALLOC_TOP_PAD_ (bench/run.py sets them)");
+        print_result(w, &r, 0, NULL);
+        return 0;
+    }
     o.samples = calloc((size_t)samples, sizeof *o.samples);
+    o.cpu_s = calloc((size_t)samples, sizeof *o.cpu_s);
+    o.minflt = calloc((size_t)samples, sizeof *o.minflt);
+    mpb_cost cost;
     if (latency) {
         o.raw = calloc((size_t)samples, sizeof *o.raw);
         o.raw_n = calloc((size_t)samples, sizeof *o.raw_n);
@@ -370,7 +525,7 @@ int mpb_main(int argc, char **argv, const mpb_workload *table, size_t count)
         while (moved < goal && spent < MPB_WARM_S) {
             if (wn > goal - moved) wn = goal - moved;
             wn = round_n(wn);
-            if (one_round(w, st, wn, latency, &s, &e, NULL, &r) != 0) goto out;
+            if (one_round(w, st, wn, latency, &s, &e, NULL, &cost, &r) != 0) goto out;
             moved += wn;
             spent += e;
             wn *= 4;
@@ -381,11 +536,11 @@ int mpb_main(int argc, char **argv, const mpb_workload *table, size_t count)
         samples = 1;
     } else if (n > 0) {
         n = round_n(n > nmax ? nmax : n);
-        if (one_round(w, st, round_n(n / 10), latency, &s, &e, NULL, &r) != 0) goto out;
+        if (one_round(w, st, round_n(n / 10), latency, &s, &e, NULL, &cost, &r) != 0) goto out;
     } else { /* calibrate */
         n = round_n(n0);
         for (;;) {
-            if (one_round(w, st, n, latency, &s, &e, NULL, &r) != 0) goto out;
+            if (one_round(w, st, n, latency, &s, &e, NULL, &cost, &r) != 0) goto out;
             if (e >= seconds / 10 || n >= nmax) break;
             double f = e > 0 ? seconds / 10 / e * 1.5 : 16;
             n = round_n((long)((double)n * (f < 2 ? 2 : f > 16 ? 16 : f)));
@@ -400,11 +555,14 @@ int mpb_main(int argc, char **argv, const mpb_workload *table, size_t count)
             n = round_n(want > (double)nmax ? nmax : (long)want);
             free(raw);
             raw = NULL;
-            if (one_round(w, st, n, latency, &s, &e, latency ? &raw : NULL, &r) != 0) goto out;
+            if (one_round(w, st, n, latency, &s, &e, latency ? &raw : NULL, &cost, &r) != 0)
+                goto out;
             if (e >= seconds / 2 || n >= nmax || k == 3) break;
         }
         samples = 0;
         o.samples[0] = s;
+        o.cpu_s[0] = cost.cpu_s;
+        o.minflt[0] = cost.minflt;
         if (latency) {
             o.raw[0] = raw;
             o.raw_n[0] = n;
@@ -413,8 +571,11 @@ int mpb_main(int argc, char **argv, const mpb_workload *table, size_t count)
     }
     for (int i = 0; i < samples; i++) {
         int64_t *raw = NULL;
-        if (one_round(w, st, n, latency, &s, &e, latency ? &raw : NULL, &r) != 0) goto out;
+        if (one_round(w, st, n, latency, &s, &e, latency ? &raw : NULL, &cost, &r) != 0)
+            goto out;
         o.samples[i] = s;
+        o.cpu_s[i] = cost.cpu_s;
+        o.minflt[i] = cost.minflt;
         if (latency) {
             o.raw[i] = raw;
             o.raw_n[i] = n;
@@ -428,5 +589,7 @@ out:
     free(o.raw);
     free(o.raw_n);
     free(o.samples);
+    free(o.cpu_s);
+    free(o.minflt);
     return 0;
 }

@@ -4,7 +4,10 @@
  * A program run is one invocation of one workload:
  *     prog WORKLOAD [key=value ...] [-n N] [-t SECONDS] [-s SAMPLES] [-q]
  * and prints exactly one JSON line on stdout (see bench/README.md):
- *     {"status":"ok","metric":..,"unit":..,"n":N,"samples":[..],"raw_ns":[[..]],"message":""}
+ *     {"status":"ok","metric":..,"unit":..,"n":N,"samples":[..],"cpu_s":[..],
+ *      "minflt":[..],"raw_ns":[[..]],"message":""}
+ * cpu_s / minflt: per sample, the CPU seconds and minor page faults of the
+ * whole side (this process, its reaped children, its live descendants).
  * Exit status 0 whenever that line could be written (also for "unsupported"
  * and "error" statuses); anything else means the program itself is broken.
  *
@@ -49,6 +52,10 @@ typedef struct mpb_workload {
     /* Optional: make the round's input (a map's argument list) before the clock
      * starts, as a program has its data before it calls map.  0 or fills r. */
     int (*prepare)(void *st, long n, mpb_res *r);
+    /* Optional: check the round's results after the clock stops (a map's n
+     * results), so that a heavy check is outside the figure on every side.
+     * 0 or fills r. */
+    int (*check)(void *st, long n, mpb_res *r);
 } mpb_workload;
 
 /* Parameters given as key=value on the command line. */

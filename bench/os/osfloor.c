@@ -1,12 +1,15 @@
 /* osfloor -- the raw OS limit under the mp workloads, in plain C with fork():
- *   stream   mech=pipe|pipe1m|socketpair|shmring size=N   one writer child, one reader child
- *   pingpong mech=pipe|socketpair|futex size=N            parent <-> echo child round trip
- *   wake     mech=futex|pipe size=N idle_us=N             parent -> sleeping child, one way
+ *   stream   mech=ring|pipebuf|sockbuf|pipe1mbuf size=N   one writer child, one reader child
+ *   pingpong mech=futex|futexspin|pipebuf|sockbuf size=N  parent <-> echo child round trip
+ *   wake     mech=futex|futexspin|pipebuf size=N idle_us=N parent -> sleeping child, one way
  *   mutex    processes=1|2                                pshared pthread mutex lock+unlock
  *   fork                                                  fork + _exit(0) + waitpid
  * Messages use the framing of CPython's Connection: a 4-byte length, then
  * the payload; the receiver reads both into a preallocated buffer (no
- * per-message allocation: this is the floor). */
+ * per-message allocation: this is the floor).  The *buf mechs read ahead
+ * 64 KiB and parse frames from that buffer, as ref's Pipe does; the plain
+ * pipe/socketpair/pipe1m mechs (two read()s per message, CPython's way) are
+ * kept for comparison by hand.  Spinning and ring size are ref's. */
 #include "../common/bench.h"
 
 #include <errno.h>
@@ -31,15 +34,19 @@
 #define CPU_RELAX() ((void)0)
 #endif
 
-/* Bounded at 5 ms: the shared-memory ring stalled in about 1 run of 15 with
- * a consumer neither sleeping nor consuming (a lost wake-up not yet
- * understood, bench/README.md); a bounded sleep turns that into a late
- * wake-up instead of a hang.  Streams rarely sleep, so the floor's figures
- * do not depend on it. */
+/* Ref's tuning, so that a floor spins and sleeps as ref does
+ * (ref/src/queue.c: RING_BYTES, SPIN_ITERS). */
+#define REF_RING_BYTES ((size_t)16 << 20)
+#define REF_SPIN_ITERS 4000
+/* Ref's Pipe reads ahead this much (ref/src/pipe.c: RBUF_CAP). */
+#define RBUF_CAP ((size_t)64 << 10)
+
+/* Unbounded: every sleeper here is woken by a protocol that cannot lose a
+ * wake-up (see the ring's comment below); a hang is a bug to see, not to
+ * hide. */
 static void futex_wait(_Atomic uint32_t *a, uint32_t expect)
 {
-    struct timespec ts = {0, 5000000};
-    syscall(SYS_futex, a, FUTEX_WAIT, expect, &ts, NULL, 0);
+    syscall(SYS_futex, a, FUTEX_WAIT, expect, NULL, NULL, 0);
 }
 
 static void futex_wake(_Atomic uint32_t *a)
@@ -47,20 +54,175 @@ static void futex_wake(_Atomic uint32_t *a)
     syscall(SYS_futex, a, FUTEX_WAKE, 1, NULL, NULL, 0);
 }
 
-/* SPSC ring in MAP_SHARED memory.  Records are 8-byte aligned: a 4-byte
- * length then the payload, which may wrap.  A side that must wait announces
- * it (prod_wait/cons_wait) and sleeps on the peer's sequence word, so wakes
- * cost a syscall only when someone sleeps (seq_cst orders announce/recheck). */
-#define RING_CAP (4u << 20)
+/* ---- the single-producer / single-consumer ring (mech=ring)
+ *
+ * Built as the fast ones are: each index on its own cache line, written by
+ * one side only with a plain release store (no read-modify-write on the hot
+ * path); each side keeps a private copy of the peer's index and reloads it
+ * only when that copy says "full" / "empty", so the peer's line moves only
+ * then; records are [u32 len | u32 0][payload padded to 8], 8-byte aligned,
+ * so a header never straddles the end and a payload is at most two memcpy()s;
+ * 16 MiB, ref's ring size; a waiting side spins REF_SPIN_ITERS pause loops,
+ * as ref's queue does, before it sleeps.
+ *
+ * Sleeping, and why no wake-up is lost (a futex wait with no time-out).
+ * Each direction has a flag ("I sleep") and a sequence word (the futex):
+ *   sleeper:  seq = load(S); store(F, 1); FENCE; if condition still false:
+ *             futex_wait(S, seq)          -- then loop and re-check
+ *   waker:    (its index stores) ...; FENCE; if load(F): F = 0; S++; wake(S)
+ * The two FENCEs (seq_cst) make the classic store-then-load pair: either the
+ * waker's load sees F = 1, or the sleeper's re-check sees the waker's index.
+ * A waker that saw F = 1 (its exchange acq_rel, the sleeper's store release)
+ * bumps S after the sleeper read seq, so futex_wait either finds S changed
+ * and returns at once or is asleep already and is woken.  Only the waker
+ * clears F (by exchange) and only the sleeper raises it; a spurious return
+ * just loops: the sleeper always re-checks its condition.
+ * The fence is the one costly instruction, so a side does the waker half
+ * only at a *wake point*: every WAKE_EVERY records or WAKE_BYTES bytes, at
+ * the end of its burst (ring_flush), and before it waits itself.  Records
+ * published between two wake points may sit behind a sleeping peer until the
+ * next one, never longer: a producer that stops producing flushes, and a side
+ * never sleeps without waking its peer first, so both cannot sleep at once.
+ *
+ * The old ring (os.shmring: bounded 5 ms waits over "a lost wake-up not yet
+ * understood") paid an atomic_fetch_add and an atomic_exchange per record per
+ * side.  Its stall (~1 run in 15 at 1 KiB, November) did not come back in
+ * 100 runs with its waits made unbounded, and its slow path, all seq_cst, is
+ * the protocol above: the cause was not found (bench/README.md).  This ring
+ * runs unbounded and was stress-tested so. */
+#define WAKE_EVERY 64
+#define WAKE_BYTES ((uint64_t)256 << 10)
 typedef struct ring {
-    _Alignas(64) _Atomic uint64_t head; /* written by the producer */
-    _Atomic uint32_t pseq;
-    _Atomic uint32_t cons_wait;
-    _Alignas(64) _Atomic uint64_t tail; /* written by the consumer */
-    _Atomic uint32_t cseq;
-    _Atomic uint32_t prod_wait;
+    _Alignas(64) _Atomic uint64_t head; /* bytes published: producer only */
+    _Alignas(64) _Atomic uint64_t tail; /* bytes consumed: consumer only */
+    _Alignas(64) _Atomic uint32_t data_seq; /* consumer sleeps on it */
+    _Atomic uint32_t cons_sleep;
+    _Alignas(64) _Atomic uint32_t room_seq; /* producer sleeps on it */
+    _Atomic uint32_t prod_sleep;
     _Alignas(64) unsigned char data[];
 } ring;
+
+/* One side's private view: its own index, its copy of the peer's, and what it
+ * did since its last wake point. */
+typedef struct rside {
+    uint64_t mine, peer;
+    uint64_t since_bytes;
+    unsigned since;
+    uint64_t need; /* producer: the room the record being put waits for */
+} rside;
+
+static inline void relax(void) { CPU_RELAX(); }
+
+/* The waker half (see above): wake the peer if it sleeps. */
+static void wake_point(_Atomic uint32_t *flag, _Atomic uint32_t *seq, rside *me)
+{
+    me->since = 0;
+    me->since_bytes = 0;
+    atomic_thread_fence(memory_order_seq_cst);
+    /* acq_rel: reading the sleeper's (release) flag orders its earlier read
+     * of seq before our increment, so it cannot have read the new value. */
+    if (atomic_load_explicit(flag, memory_order_relaxed) &&
+        atomic_exchange_explicit(flag, 0, memory_order_acq_rel)) {
+        atomic_fetch_add(seq, 1);
+        futex_wake(seq);
+    }
+}
+
+/* The sleeper half: wait until ready(g, me) (which refreshes me->peer). */
+static void ring_wait(ring *g, rside *me, bool (*ready)(ring *, rside *), _Atomic uint32_t *flag,
+                      _Atomic uint32_t *seq, _Atomic uint32_t *peer_flag,
+                      _Atomic uint32_t *peer_seq)
+{
+    for (int i = 0; i < REF_SPIN_ITERS; i++) {
+        if (ready(g, me)) return;
+        relax();
+    }
+    /* Never sleep owing the peer a wake-up. */
+    wake_point(peer_flag, peer_seq, me);
+    for (;;) {
+        uint32_t v = atomic_load(seq);
+        atomic_store_explicit(flag, 1, memory_order_release);
+        atomic_thread_fence(memory_order_seq_cst);
+        if (ready(g, me)) {
+            atomic_store_explicit(flag, 0, memory_order_relaxed);
+            return;
+        }
+        futex_wait(seq, v);
+    }
+}
+
+static bool room_ok(ring *g, rside *p)
+{
+    p->peer = atomic_load_explicit(&g->tail, memory_order_acquire);
+    return REF_RING_BYTES - (p->mine - p->peer) >= p->need;
+}
+
+static bool data_ok(ring *g, rside *c)
+{
+    c->peer = atomic_load_explicit(&g->head, memory_order_acquire);
+    return c->peer != c->mine;
+}
+
+static void ring_put(ring *g, rside *p, const void *buf, uint32_t len)
+{
+    uint64_t need = (8 + (uint64_t)len + 7) & ~(uint64_t)7;
+    if (REF_RING_BYTES - (p->mine - p->peer) < need) { /* cached tail says full */
+        p->need = need;
+        if (!room_ok(g, p))
+            ring_wait(g, p, room_ok, &g->prod_sleep, &g->room_seq, &g->cons_sleep,
+                      &g->data_seq);
+    }
+    size_t at = (size_t)(p->mine % REF_RING_BYTES);
+    uint32_t hdr[2] = {len, 0};
+    memcpy(g->data + at, hdr, 8);
+    size_t off = (at + 8) % REF_RING_BYTES;
+    size_t first = REF_RING_BYTES - off < len ? REF_RING_BYTES - off : len;
+    memcpy(g->data + off, buf, first);
+    memcpy(g->data, (const char *)buf + first, len - first);
+    p->mine += need;
+    atomic_store_explicit(&g->head, p->mine, memory_order_release);
+    p->since_bytes += need;
+    if (++p->since >= WAKE_EVERY || p->since_bytes >= WAKE_BYTES)
+        wake_point(&g->cons_sleep, &g->data_seq, p);
+}
+
+static uint32_t ring_get(ring *g, rside *c, void *buf)
+{
+    if (c->peer == c->mine && !data_ok(g, c)) /* cached head says empty */
+        ring_wait(g, c, data_ok, &g->cons_sleep, &g->data_seq, &g->prod_sleep, &g->room_seq);
+    size_t at = (size_t)(c->mine % REF_RING_BYTES);
+    uint32_t hdr[2];
+    memcpy(hdr, g->data + at, 8);
+    uint32_t len = hdr[0];
+    size_t off = (at + 8) % REF_RING_BYTES;
+    size_t first = REF_RING_BYTES - off < len ? REF_RING_BYTES - off : len;
+    memcpy(buf, g->data + off, first);
+    memcpy((char *)buf + first, g->data, len - first);
+    uint64_t need = (8 + (uint64_t)len + 7) & ~(uint64_t)7;
+    c->mine += need;
+    atomic_store_explicit(&g->tail, c->mine, memory_order_release);
+    c->since_bytes += need;
+    if (++c->since >= WAKE_EVERY || c->since_bytes >= WAKE_BYTES)
+        wake_point(&g->prod_sleep, &g->room_seq, c);
+    return len;
+}
+
+/* End of a burst: nothing this side published may wait behind a sleeper. */
+static void ring_flush(ring *g, rside *me, bool producer)
+{
+    if (producer) wake_point(&g->cons_sleep, &g->data_seq, me);
+    else wake_point(&g->prod_sleep, &g->room_seq, me);
+}
+
+/* ---- buffered framing (mech=pipebuf|sockbuf|pipe1mbuf): ref's Pipe reads
+ * ahead up to RBUF_CAP and parses frames from that buffer; after a frame
+ * larger than the buffer it reads only what it is asked for (reading ahead
+ * would copy the next large payload twice).  Same here. */
+typedef struct rdbuf {
+    unsigned char *b;
+    size_t pos, len;
+    bool big;
+} rdbuf;
 
 typedef struct fst {
     mpb_team team;
@@ -72,6 +234,9 @@ typedef struct fst {
     int fds[4]; /* stream: [0] read [1] write; pingpong pipe: + [2] read [3] write */
     int ack[2];
     ring *rg;
+    rside rs; /* this process's side of the ring (each child has its own copy) */
+    rdbuf rd; /* buffered mechs: this process's read-ahead */
+    bool buffered, spin;
     size_t shm_len;
     _Atomic uint32_t *fx; /* futex words / mutex in shared memory */
     pthread_mutex_t *mtx;
@@ -104,10 +269,11 @@ static void ring_diag(mpb_team *t, char *buf, size_t len)
     fst *s = t->owner;
     ring *g = s->rg;
     if (!g) return;
-    snprintf(buf, len, "ring head %llu tail %llu pseq %u cseq %u prod_wait %u cons_wait %u",
+    snprintf(buf, len,
+             "ring head %llu tail %llu data_seq %u room_seq %u prod_sleep %u cons_sleep %u",
              (unsigned long long)atomic_load(&g->head), (unsigned long long)atomic_load(&g->tail),
-             atomic_load(&g->pseq), atomic_load(&g->cseq), atomic_load(&g->prod_wait),
-             atomic_load(&g->cons_wait));
+             atomic_load(&g->data_seq), atomic_load(&g->room_seq), atomic_load(&g->prod_sleep),
+             atomic_load(&g->cons_sleep));
 }
 
 static int spawn(fst *s, int n, mpb_res *r)
@@ -142,6 +308,8 @@ static fst *fst_new(int kind)
     for (int i = 0; i < MPB_MAX_CHILD; i++) s->team.ctl[i][0] = s->team.ctl[i][1] = -1;
     s->mech = mpb_param_str("mech", "pipe");
     s->size = (size_t)mpb_param_long("size", 64);
+    s->buffered = strstr(s->mech, "buf") != NULL;
+    s->spin = strcmp(s->mech, "futexspin") == 0;
     return s;
 }
 
@@ -172,6 +340,7 @@ static void teardown(void *p)
     if (s->shm_len) munmap(s->rg ? (void *)s->rg : (void *)s->fx, s->shm_len);
     free(s->payload);
     free(s->rbuf);
+    free(s->rd.b);
     free(s);
 }
 
@@ -191,14 +360,14 @@ static int shm(fst *s, size_t len, void **out, mpb_res *r)
 
 static int make_channel(fst *s, int *fds, mpb_res *r)
 {
-    if (strcmp(s->mech, "socketpair") == 0) {
+    if (strncmp(s->mech, "sock", 4) == 0) { /* socketpair, sockbuf */
         if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0)
             return sysfail(r, "socketpair");
         return 0;
     }
     if (pipe2(fds, O_CLOEXEC) != 0) return sysfail(r, "pipe");
     /* The largest pipe buffer an unprivileged process gets by default. */
-    if (strcmp(s->mech, "pipe1m") == 0 && fcntl(fds[1], F_SETPIPE_SZ, 1 << 20) < 0)
+    if (strncmp(s->mech, "pipe1m", 6) == 0 && fcntl(fds[1], F_SETPIPE_SZ, 1 << 20) < 0)
         return sysfail(r, "F_SETPIPE_SZ");
     return 0;
 }
@@ -222,7 +391,10 @@ static int frame_send(int fd, const void *buf, uint32_t len)
     return 0;
 }
 
-static int frame_recv(int fd, void *buf, size_t cap, size_t *len)
+/* Unbuffered (mech=pipe|socketpair|pipe1m): two read()s per message, as
+ * CPython's Connection does.  Kept for comparison by hand; run.py measures
+ * the buffered floors. */
+static int frame_recv_raw(int fd, void *buf, size_t cap, size_t *len)
 {
     uint32_t n;
     if (mpb_read_full(fd, &n, 4) != 0) return -1;
@@ -234,59 +406,60 @@ static int frame_recv(int fd, void *buf, size_t cap, size_t *len)
     return mpb_read_full(fd, buf, n);
 }
 
-/* ---- ring */
-
-static void ring_put(ring *g, const void *buf, uint32_t len)
+/* Make rd hold at least want (<= RBUF_CAP) unread bytes. */
+static int rd_fill(rdbuf *rd, int fd, size_t want)
 {
-    uint64_t need = (4 + (uint64_t)len + 7) & ~(uint64_t)7;
-    uint64_t h = atomic_load_explicit(&g->head, memory_order_relaxed);
-    for (int spin = 0;; spin++) {
-        uint64_t t = atomic_load_explicit(&g->tail, memory_order_acquire);
-        if (RING_CAP - (h - t) >= need) break;
-        if (spin < 200) {
-            CPU_RELAX();
-            continue;
-        }
-        uint32_t seq = atomic_load(&g->cseq);
-        atomic_store(&g->prod_wait, 1);
-        if (RING_CAP - (h - atomic_load(&g->tail)) < need) futex_wait(&g->cseq, seq);
-        atomic_store(&g->prod_wait, 0);
+    size_t have = rd->len - rd->pos;
+    if (have >= want) return 0;
+    if (rd->pos + want > RBUF_CAP) {
+        memmove(rd->b, rd->b + rd->pos, have);
+        rd->pos = 0;
+        rd->len = have;
     }
-    size_t pos = (size_t)(h % RING_CAP);
-    memcpy(g->data + pos, &len, 4);
-    size_t off = (pos + 4) % RING_CAP, first = RING_CAP - off < len ? RING_CAP - off : len;
-    memcpy(g->data + off, buf, first);
-    memcpy(g->data, (const char *)buf + first, len - first);
-    atomic_store(&g->head, h + need);
-    atomic_fetch_add(&g->pseq, 1);
-    /* Clearing the flag makes this the only wake while the sleeper wakes up. */
-    if (atomic_exchange(&g->cons_wait, 0)) futex_wake(&g->pseq);
+    while (rd->len - rd->pos < want) {
+        size_t room = rd->big ? want - (rd->len - rd->pos) : RBUF_CAP - rd->len;
+        ssize_t k = read(fd, rd->b + rd->len, room);
+        if (k < 0 && errno == EINTR) continue;
+        if (k <= 0) {
+            if (k == 0) errno = EPIPE;
+            return -1;
+        }
+        rd->len += (size_t)k;
+    }
+    return 0;
 }
 
-static uint32_t ring_get(ring *g, void *buf)
+/* One frame into buf (capacity cap), parsed from the read-ahead buffer. */
+static int frame_recv_buf(rdbuf *rd, int fd, void *buf, size_t cap, size_t *len)
 {
-    uint64_t t = atomic_load_explicit(&g->tail, memory_order_relaxed);
-    for (int spin = 0;; spin++) {
-        if (atomic_load_explicit(&g->head, memory_order_acquire) != t) break;
-        if (spin < 200) {
-            CPU_RELAX();
-            continue;
-        }
-        uint32_t seq = atomic_load(&g->pseq);
-        atomic_store(&g->cons_wait, 1);
-        if (atomic_load(&g->head) == t) futex_wait(&g->pseq, seq);
-        atomic_store(&g->cons_wait, 0);
+    if (rd_fill(rd, fd, 4) != 0) return -1;
+    uint32_t n;
+    memcpy(&n, rd->b + rd->pos, 4);
+    if (n > cap) {
+        errno = EMSGSIZE;
+        return -1;
     }
-    size_t pos = (size_t)(t % RING_CAP);
-    uint32_t len;
-    memcpy(&len, g->data + pos, 4);
-    size_t off = (pos + 4) % RING_CAP, first = RING_CAP - off < len ? RING_CAP - off : len;
-    memcpy(buf, g->data + off, first);
-    memcpy((char *)buf + first, g->data, len - first);
-    atomic_store(&g->tail, t + ((4 + (uint64_t)len + 7) & ~(uint64_t)7));
-    atomic_fetch_add(&g->cseq, 1);
-    if (atomic_exchange(&g->prod_wait, 0)) futex_wake(&g->cseq);
-    return len;
+    rd->pos += 4;
+    *len = n;
+    if (4 + (size_t)n <= RBUF_CAP) {
+        rd->big = false;
+        if (rd_fill(rd, fd, n) != 0) return -1;
+        memcpy(buf, rd->b + rd->pos, n);
+        rd->pos += n;
+        return 0;
+    }
+    rd->big = true;
+    size_t have = rd->len - rd->pos;
+    if (have > n) have = n;
+    memcpy(buf, rd->b + rd->pos, have);
+    rd->pos += have;
+    return mpb_read_full(fd, (char *)buf + have, n - have);
+}
+
+static int frame_recv(fst *s, int fd, void *buf, size_t cap, size_t *len)
+{
+    return s->buffered ? frame_recv_buf(&s->rd, fd, buf, cap, len)
+                       : frame_recv_raw(fd, buf, cap, len);
 }
 
 /* ------------------------------------------------------------ workloads */
@@ -297,17 +470,32 @@ static int buffers(fst *s, mpb_res *r)
     s->rbuf = malloc(s->size + 8);
     if (!s->payload || !s->rbuf) return mpb_fail(r, MPB_ERROR, "out of memory");
     memset(s->rbuf, 0, s->size + 8); /* fault it in before the children fork */
+    if (s->buffered) {
+        if (!(s->rd.b = malloc(RBUF_CAP))) return mpb_fail(r, MPB_ERROR, "out of memory");
+        memset(s->rd.b, 0, RBUF_CAP);
+    }
     return 0;
+}
+
+static bool mech_is(const fst *s, const char *const *names)
+{
+    for (; *names; names++)
+        if (strcmp(s->mech, *names) == 0) return true;
+    return false;
 }
 
 static int stream_setup(void **out, mpb_res *r)
 {
+    static const char *const mechs[] = {"ring", "pipebuf", "sockbuf", "pipe1mbuf",
+                                        "pipe", "socketpair", "pipe1m", NULL};
     fst *s = *out = fst_new(K_STREAM);
     if (!s) return mpb_fail(r, MPB_ERROR, "out of memory");
+    if (!mech_is(s, mechs)) return mpb_fail(r, MPB_ERROR, "stream: unknown mech '%s'", s->mech);
     if (buffers(s, r) != 0) return -1;
-    if (strcmp(s->mech, "shmring") == 0) {
-        if (s->size + 16 > RING_CAP / 2) return mpb_fail(r, MPB_ERROR, "message too big for ring");
-        if (shm(s, sizeof(ring) + RING_CAP, (void **)&s->rg, r) != 0) return -1;
+    if (strcmp(s->mech, "ring") == 0) {
+        if (s->size + 16 > REF_RING_BYTES / 2)
+            return mpb_fail(r, MPB_ERROR, "message too big for ring");
+        if (shm(s, sizeof(ring) + REF_RING_BYTES, (void **)&s->rg, r) != 0) return -1;
     } else if (make_channel(s, s->fds, r) != 0) {
         return -1;
     }
@@ -328,10 +516,10 @@ static void stream_child(fst *s, int idx, long n, mpb_res *r)
     for (long i = 0; i < n; i++) {
         size_t len = s->size;
         if (s->rg) {
-            if (idx == 0) ring_put(s->rg, s->payload, (uint32_t)s->size);
-            else len = ring_get(s->rg, s->rbuf);
+            if (idx == 0) ring_put(s->rg, &s->rs, s->payload, (uint32_t)s->size);
+            else len = ring_get(s->rg, &s->rs, s->rbuf);
         } else if (idx == 0 ? frame_send(s->fds[1], s->payload, (uint32_t)s->size)
-                            : frame_recv(s->fds[0], s->rbuf, s->size + 8, &len)) {
+                            : frame_recv(s, s->fds[0], s->rbuf, s->size + 8, &len)) {
             sysfail(r, idx == 0 ? "send" : "recv");
             return;
         }
@@ -340,18 +528,22 @@ static void stream_child(fst *s, int idx, long n, mpb_res *r)
             return;
         }
     }
+    if (s->rg) ring_flush(s->rg, &s->rs, idx == 0);
 }
 
 /* Ping-pong: pipe uses two pipes (fds[0..1] parent->child, fds[2..3] back);
  * socketpair one pair (parent fds[0], child fds[1]); futex two words. */
 static int ping_setup(void **out, mpb_res *r)
 {
+    static const char *const mechs[] = {"futex", "futexspin", "pipebuf", "sockbuf",
+                                        "pipe", "socketpair", NULL};
     fst *s = *out = fst_new(K_PING);
     if (!s) return mpb_fail(r, MPB_ERROR, "out of memory");
+    if (!mech_is(s, mechs)) return mpb_fail(r, MPB_ERROR, "pingpong: unknown mech '%s'", s->mech);
     if (buffers(s, r) != 0) return -1;
-    if (strcmp(s->mech, "futex") == 0) {
+    if (strncmp(s->mech, "futex", 5) == 0) {
         if (shm(s, 4096, (void **)&s->fx, r) != 0) return -1;
-    } else if (strcmp(s->mech, "socketpair") == 0) {
+    } else if (strncmp(s->mech, "sock", 4) == 0) {
         if (make_channel(s, s->fds, r) != 0) return -1;
     } else if (make_channel(s, s->fds, r) != 0 || make_channel(s, s->fds + 2, r) != 0) {
         return -1;
@@ -361,24 +553,45 @@ static int ping_setup(void **out, mpb_res *r)
 
 static int ping_fd(fst *s, bool parent, bool out)
 {
-    if (strcmp(s->mech, "socketpair") == 0) return parent ? s->fds[0] : s->fds[1];
+    if (strncmp(s->mech, "sock", 4) == 0) return parent ? s->fds[0] : s->fds[1];
     /* pipe: parent writes fds[1], child reads fds[0]; child writes fds[3], parent reads fds[2] */
     if (parent) return out ? s->fds[1] : s->fds[2];
     return out ? s->fds[3] : s->fds[0];
 }
 
-/* Futex ping-pong without spinning: every hop is a real sleep and wake-up,
- * which is what a blocking recv costs. */
+/* Futex hand-over: w[0] is the value, w[1] the "I sleep" flag (same line).
+ * mech=futex sleeps at once: every hop is a real sleep and wake-up, what a
+ * blocking recv costs.  mech=futexspin first spins REF_SPIN_ITERS, as ref's
+ * queue get does, so a peer that answers within ~10-40 us is caught awake.
+ * Either way the waker calls futex_wake only when the flag says someone
+ * sleeps; the protocol is the ring's (store, FENCE, load on both sides), here
+ * with the value word itself as the futex. */
 static void fx_pass(_Atomic uint32_t *w, uint32_t v)
 {
-    atomic_store(w, v);
-    futex_wake(w);
+    atomic_store_explicit(&w[0], v, memory_order_release);
+    atomic_thread_fence(memory_order_seq_cst);
+    if (atomic_load_explicit(&w[1], memory_order_relaxed) &&
+        atomic_exchange_explicit(&w[1], 0, memory_order_acq_rel))
+        futex_wake(&w[0]);
 }
 
-static void fx_await(_Atomic uint32_t *w, uint32_t v)
+static void fx_await(_Atomic uint32_t *w, uint32_t v, bool spin)
 {
-    uint32_t cur;
-    while ((cur = atomic_load(w)) != v) futex_wait(w, cur);
+    for (int i = 0; spin && i < REF_SPIN_ITERS; i++) {
+        if (atomic_load_explicit(&w[0], memory_order_acquire) == v) return;
+        CPU_RELAX();
+    }
+    for (;;) {
+        uint32_t cur = atomic_load_explicit(&w[0], memory_order_acquire);
+        if (cur == v) return;
+        atomic_store_explicit(&w[1], 1, memory_order_release);
+        atomic_thread_fence(memory_order_seq_cst);
+        if (atomic_load_explicit(&w[0], memory_order_acquire) == v) {
+            atomic_store_explicit(&w[1], 0, memory_order_relaxed);
+            return;
+        }
+        futex_wait(&w[0], cur);
+    }
 }
 
 static int ping_round(void *p, long n, int64_t *ops, mpb_res *r)
@@ -391,12 +604,12 @@ static int ping_round(void *p, long n, int64_t *ops, mpb_res *r)
         if (fx) {
             uint32_t v = atomic_load(&s->fx[0]) + 1;
             fx_pass(&s->fx[0], v);
-            fx_await(&s->fx[16], v);
+            fx_await(&s->fx[16], v, s->spin);
         } else {
             size_t len;
             if (frame_send(ping_fd(s, true, true), s->payload, (uint32_t)s->size) != 0)
                 return sysfail(r, "send");
-            if (frame_recv(ping_fd(s, true, false), s->rbuf, s->size + 8, &len) != 0)
+            if (frame_recv(s, ping_fd(s, true, false), s->rbuf, s->size + 8, &len) != 0)
                 return sysfail(r, "recv");
         }
         ops[i] = mpb_now_ns() - t0;
@@ -409,12 +622,12 @@ static void ping_child(fst *s, long n, mpb_res *r)
     for (long i = 0; i < n; i++) {
         if (s->fx) {
             uint32_t v = atomic_load(&s->fx[16]) + 1;
-            fx_await(&s->fx[0], v);
+            fx_await(&s->fx[0], v, s->spin);
             fx_pass(&s->fx[16], v);
             continue;
         }
         size_t len;
-        if (frame_recv(ping_fd(s, false, false), s->rbuf, s->size + 8, &len) != 0 ||
+        if (frame_recv(s, ping_fd(s, false, false), s->rbuf, s->size + 8, &len) != 0 ||
             frame_send(ping_fd(s, false, true), s->rbuf, (uint32_t)len) != 0) {
             sysfail(r, "echo");
             return;
@@ -426,12 +639,15 @@ static void ping_child(fst *s, long n, mpb_res *r)
  * futex slot) while the child sleeps; the child answers the delay on a pipe. */
 static int wake_setup(void **out, mpb_res *r)
 {
+    static const char *const mechs[] = {"futex", "futexspin", "pipebuf", "sockbuf",
+                                        "pipe", "socketpair", NULL};
     fst *s = *out = fst_new(K_WAKE);
     if (!s) return mpb_fail(r, MPB_ERROR, "out of memory");
+    if (!mech_is(s, mechs)) return mpb_fail(r, MPB_ERROR, "wake: unknown mech '%s'", s->mech);
     if (s->size < 8) s->size = 8;
     if (buffers(s, r) != 0) return -1;
     if (pipe2(s->ack, O_CLOEXEC) != 0) return sysfail(r, "pipe");
-    if (strcmp(s->mech, "futex") == 0) {
+    if (strncmp(s->mech, "futex", 5) == 0) {
         if (shm(s, 4096, (void **)&s->fx, r) != 0) return -1;
     } else if (make_channel(s, s->fds, r) != 0) {
         return -1;
@@ -466,11 +682,11 @@ static void wake_child(fst *s, long n, mpb_res *r)
     for (long i = 0; i < n; i++) {
         int64_t t0, d;
         if (s->fx) {
-            fx_await(&s->fx[0], ++s->seen);
+            fx_await(&s->fx[0], ++s->seen, s->spin);
             t0 = atomic_load((_Atomic int64_t *)(void *)&s->fx[32]);
         } else {
             size_t len;
-            if (frame_recv(s->fds[0], s->rbuf, s->size + 8, &len) != 0) {
+            if (frame_recv(s, s->fds[0], s->rbuf, s->size + 8, &len) != 0) {
                 sysfail(r, "recv");
                 d = -1;
                 mpb_write_full(s->ack[1], &d, 8);
@@ -558,11 +774,11 @@ static void child_loop(fst *s, int idx)
 }
 
 static const mpb_workload table[] = {
-    {"stream", "throughput", "msg/s", 64, 256, stream_setup, team_round, teardown, NULL},
-    {"pingpong", "latency", "s", 16, 64, ping_setup, ping_round, teardown, NULL},
-    {"wake", "latency", "s", 16, 64, wake_setup, wake_round, teardown, NULL},
-    {"mutex", "throughput", "ops/s", 1024, 4096, mutex_setup, mutex_round, teardown, NULL},
-    {"fork", "latency", "s", 4, 4, fork_setup, fork_round, NULL, NULL},
+    {"stream", "throughput", "msg/s", 64, 256, stream_setup, team_round, teardown, NULL, NULL},
+    {"pingpong", "latency", "s", 16, 64, ping_setup, ping_round, teardown, NULL, NULL},
+    {"wake", "latency", "s", 16, 64, wake_setup, wake_round, teardown, NULL, NULL},
+    {"mutex", "throughput", "ops/s", 1024, 4096, mutex_setup, mutex_round, teardown, NULL, NULL},
+    {"fork", "latency", "s", 4, 4, fork_setup, fork_round, NULL, NULL, NULL},
 };
 
 int main(int argc, char **argv)

@@ -10,6 +10,7 @@ Children get plain os.pipe() control pipes, as the C harness does.
 import json
 import multiprocessing as mp
 import os
+import resource
 import struct
 import sys
 import time
@@ -144,24 +145,43 @@ def make_queue():
 
 
 class QueueStream:
-    """Queue.put/get of a bytes object.  CPython has no bytes API on queues:
-    api=bytes and api=value both put the bytes object (pickled)."""
+    """Queue.put/get of a bytes object (api=value: CPython objects, pickled).
+    CPython's queues have no bytes API.  api=bytes on a SimpleQueue is its
+    put/get without the pickling: the queue's own lock, then send_bytes /
+    recv_bytes on its connection -- the send_bytes-style twin of the library's
+    put_bytes.  A Queue pickles in its feeder thread, which has no such path:
+    there api=bytes puts the bytes object, as api=value does."""
     metric, unit, n0, quick_n = "throughput", "msg/s", 64, 256
 
     def setup(self):
         self.size = p_int("size", 64)
         self.P, self.C = p_int("producers", 1), p_int("consumers", 1)
         self.q = make_queue()
+        self.raw = p_str("api", "bytes") == "bytes" and p_str("kind", "Queue") == "SimpleQueue"
         self.msg = payload(self.size)
         self.team = Team([self.producer] * self.P + [self.consumer] * self.C)
 
     def producer(self, n):
         put, msg = self.q.put, self.msg
+        if self.raw:
+            lock, send = self.q._wlock, self.q._writer.send_bytes
+            for _ in range(n // self.P):
+                with lock:
+                    send(msg)
+            return
         for _ in range(n // self.P):
             put(msg)
 
     def consumer(self, n):
         get, size = self.q.get, self.size
+        if self.raw:
+            lock, recv = self.q._rlock, self.q._reader.recv_bytes
+            for _ in range(n // self.C):
+                with lock:
+                    m = recv()
+                if len(m) != size:
+                    raise Fail("queue.get: wrong size")
+            return
         for _ in range(n // self.C):
             if len(get()) != size:
                 raise Fail("queue.get: wrong size")
@@ -411,22 +431,28 @@ class PoolApply(PoolBase):
 
 
 class PoolMap(PoolBase):
+    """Every result is checked after the clock stops (check), as on the C side."""
     metric, unit, n0, quick_n = "throughput", "tasks/s", 256, 400
 
     def round(self, n, ops):
         cs = p_str("chunksize", "default")
         kw = {} if cs == "default" else {"chunksize": int(cs)}
-        if len(self.pool.map(_ident, self.args, **kw)) != n:
-            raise Fail("map: wrong result")
+        self.res = self.pool.map(_ident, self.args, **kw)
+
+    def check(self, n):
+        if self.res != self.args:  # result i is i, in order
+            raise Fail("map: wrong results")
 
 
 class PoolImapUnordered(PoolBase):
     metric, unit, n0, quick_n = "throughput", "tasks/s", 64, 100
 
     def round(self, n, ops):
-        k = sum(1 for _ in self.pool.imap_unordered(_ident, self.args))
-        if k != n:
-            raise Fail("imap_unordered: wrong count")
+        self.res = list(self.pool.imap_unordered(_ident, self.args))
+
+    def check(self, n):
+        if sorted(self.res) != self.args:  # each of 0..n-1 exactly once
+            raise Fail("imap_unordered: results missing or repeated")
 
 
 class PoolCreateCloseJoin:
@@ -524,18 +550,83 @@ def round4(n):
     return 4 if n < 4 else (n + 3) // 4 * 4
 
 
+TICK = 1.0 / (os.sysconf("SC_CLK_TCK") or 100)
+
+
+def _children(pid):
+    """The children of pid, through its tasks' children files, and its tids."""
+    kids, tids = [], []
+    try:
+        tids = os.listdir("/proc/%d/task" % pid)
+    except OSError:
+        return kids, tids
+    for tid in tids:
+        try:
+            with open("/proc/%d/task/%s/children" % (pid, tid)) as f:
+                kids += [int(x) for x in f.read().split()]
+        except OSError:
+            pass
+    return kids, tids
+
+
+def _proc_cost(pid, tids):
+    """(cpu seconds, minor faults) of one descendant: its threads' run time
+    (schedstat, ns) plus what its reaped children used (cutime/cstime,
+    cminflt), as bench/common/bench.c's proc_cost_add()."""
+    try:
+        with open("/proc/%d/stat" % pid, "rb") as f:
+            text = f.read()
+    except OSError:
+        return 0.0, 0
+    f = text[text.rindex(b")") + 2:].split()
+    # f[0] state ... f[7] minflt f[8] cminflt f[11..14] utime stime cutime cstime
+    run, have = 0.0, True
+    for tid in tids:
+        try:
+            with open("/proc/%d/task/%s/schedstat" % (pid, tid)) as g:
+                run += int(g.read().split()[0]) / 1e9
+        except (OSError, ValueError, IndexError):
+            have = False
+    own = run if have else (int(f[11]) + int(f[12])) * TICK
+    return own + (int(f[13]) + int(f[14])) * TICK, int(f[7]) + int(f[8])
+
+
+def cost_now():
+    """(cpu seconds, minor faults) of the whole side so far: this process
+    and the children it reaped (getrusage), plus every live descendant
+    (/proc), as bench/common/bench.c's cost_now() counts them."""
+    a, b = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = a.ru_utime + a.ru_stime + b.ru_utime + b.ru_stime
+    flt = a.ru_minflt + b.ru_minflt
+    todo = _children(os.getpid())[0]
+    while todo and len(todo) < 256:
+        pid = todo.pop()
+        kids, tids = _children(pid)
+        c, m = _proc_cost(pid, tids)
+        cpu += c
+        flt += m
+        todo += kids
+    return cpu, flt
+
+
 def one_round(w, n, latency):
+    """(sample, elapsed s, per-op ns or None, (cpu s, minor faults))."""
     ops = []
     if hasattr(w, "prepare"):  # the round's input, made before the clock starts
         w.prepare(n)
+    c0 = cost_now()  # outside the clock: it reads /proc
     t0 = now_ns()
     w.round(n, ops)
     e = max((now_ns() - t0) / 1e9, 1e-9)
+    c1 = cost_now()
+    if hasattr(w, "check"):  # heavy result checks run after the clock stops
+        w.check(n)
+    cost = (round(c1[0] - c0[0], 6), c1[1] - c0[1])
     if latency:
         if len(ops) != n:
             raise Fail("internal: %d latencies for %d operations" % (len(ops), n))
-        return sorted(ops)[n // 2] / 1e9, e, ops
-    return n / e, e, None
+        return sorted(ops)[n // 2] / 1e9, e, ops, cost
+    return n / e, e, None, cost
 
 
 def main(argv):
@@ -567,6 +658,15 @@ def main(argv):
         print("mpbench.py: unknown workload %r (-l lists them)" % name, file=sys.stderr)
         return 2
     w = cls()
+    if p_str("malloc", "default") == "fixed" and not all(
+            os.environ.get(k) for k in ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_",
+                                        "MALLOC_TOP_PAD_")):
+        # glibc reads its thresholds at the first malloc: too late to set here.
+        sys.stdout.write(json.dumps({
+            "status": "error", "workload": name, "metric": w.metric, "unit": w.unit, "n": 0,
+            "samples": [], "message": "malloc=fixed needs MALLOC_MMAP_THRESHOLD_, "
+            "MALLOC_TRIM_THRESHOLD_ and MALLOC_TOP_PAD_ (bench/run.py sets them)"}) + "\n")
+        return 0
     latency = w.metric == "latency"
     nmax = NMAX_LATENCY if latency else NMAX
     n0, qn = w.n0, w.quick_n
@@ -575,7 +675,7 @@ def main(argv):
         n0, qn = min(n0, (1 << 21) // size), min(qn, (1 << 23) // size)
     out = {"status": "ok", "workload": name, "metric": w.metric, "unit": w.unit,
            "n": 0, "samples": [], "message": ""}
-    raws, vals = [], []
+    raws, vals, cpus, flts = [], [], [], []
     set_up = False
     try:
         w.setup()
@@ -597,7 +697,7 @@ def main(argv):
         else:
             n = round4(n0)
             while True:
-                _, e, _ = one_round(w, n, latency)
+                _, e, _, _ = one_round(w, n, latency)
                 if e >= seconds / 10 or n >= nmax:
                     break
                 f = min(16, max(2, seconds / 10 / e * 1.5))
@@ -606,16 +706,20 @@ def main(argv):
             # round is long enough; the last one is this invocation's sample.
             for k in range(4):
                 n = round4(min(nmax, int(n * seconds / e)))
-                s, e, raw = one_round(w, n, latency)
+                s, e, raw, cost = one_round(w, n, latency)
                 if e >= seconds / 2 or n >= nmax:
                     break
             vals.append(s)
+            cpus.append(cost[0])
+            flts.append(cost[1])
             if latency:
                 raws.append(raw)
             samples = 0
         for _ in range(samples):
-            s, _, raw = one_round(w, n, latency)
+            s, _, raw, cost = one_round(w, n, latency)
             vals.append(s)
+            cpus.append(cost[0])
+            flts.append(cost[1])
             if latency:
                 raws.append(raw)
     except Fail as e:
@@ -634,6 +738,7 @@ def main(argv):
     out["n"] = n
     if out["status"] == "ok":
         out["samples"] = vals
+        out["cpu_s"], out["minflt"] = cpus, flts
         if latency:
             out["raw_ns"] = raws
     sys.stdout.write(json.dumps(out, separators=(",", ":")) + "\n")
