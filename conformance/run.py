@@ -125,31 +125,6 @@ def sweep(limit=10.0):
         time.sleep(0.01)
 
 
-def session_leftovers(sid):
-    """Kill (SIGKILL) every process of session `sid`; returns their pids.
-    Kept for conformance/mutants/mutate.py.  It misses what Criterion runs in
-    sessions of their own (the test workers and their children): run.py
-    itself uses become_subreaper() and sweep() instead."""
-    left = []
-    for d in os.listdir('/proc'):
-        if not d.isdigit():
-            continue
-        try:
-            with open(f'/proc/{d}/stat') as f:
-                stat = f.read()
-        except OSError:
-            continue
-        fields = stat[stat.rfind(')') + 2:].split()
-        if int(fields[3]) == sid:  # field 6 of stat: session id
-            left.append(int(d))
-    for pid in left:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except OSError:
-            pass
-    return left
-
-
 def describe_exit(rc):
     if rc is None:
         return 'did not exit'

@@ -39,12 +39,12 @@ documented as equivalent), 1 when one survived, is stale or does not build, 2
 on a usage error.
 """
 import argparse, concurrent.futures, datetime, glob, json, os, queue, re, shlex, shutil
-import signal, subprocess, sys, threading, time
+import signal, subprocess, sys, tempfile, threading, time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.normpath(os.path.join(HERE, '..', '..'))
 sys.path.insert(0, os.path.join(ROOT, 'conformance'))
-import run as conformance_run  # noqa: E402  (session_leftovers, machine)
+import run as conformance_run  # noqa: E402  (machine)
 import catalogue  # noqa: E402
 
 ROW_SUITE = {r['id']: r['component'] for r in catalogue.load()[0]}
@@ -213,6 +213,12 @@ def run_criterion(libdir, pattern, cfg, timeout, deadline, logf=None):
     if logf:
         logf.write('$ ' + ' '.join(shlex.quote(c) for c in cmd) + '\n')
         logf.flush()
+    # Under conformance/reap.py, a subreaper of its own: what the run leaves
+    # (test workers live in sessions of their own) is found and killed there.
+    fd, report = tempfile.mkstemp(prefix='mutant-reap-', suffix='.json')
+    os.close(fd)
+    cmd = [sys.executable, os.path.join(ROOT, 'conformance', 'reap.py'), '--report', report,
+           '--'] + cmd
     p = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                          stdin=subprocess.DEVNULL, start_new_session=True)
     lines = queue.Queue()
@@ -261,10 +267,7 @@ def run_criterion(libdir, pattern, cfg, timeout, deadline, logf=None):
                 results[key] = (result, secs, (why + ' ' + msg).strip()[:500])
             current = None
     if limit_hit:
-        try:
-            os.killpg(p.pid, signal.SIGKILL)
-        except OSError:
-            pass
+        p.terminate()  # reap.py kills the suite's group, then sweeps
         if current and current not in results:
             results[current] = ('timeout', 0.0, 'still running when the run limit ended it')
     try:
@@ -272,7 +275,13 @@ def run_criterion(libdir, pattern, cfg, timeout, deadline, logf=None):
     except subprocess.TimeoutExpired:
         os.killpg(p.pid, signal.SIGKILL)
         p.wait()
-    leftovers = conformance_run.session_leftovers(p.pid)
+    try:
+        with open(report) as f:
+            leftovers = json.load(f)
+    except (OSError, ValueError):
+        leftovers = []  # reap.py itself was killed: nothing was swept
+    finally:
+        os.unlink(report)
     return results, leftovers, limit_hit
 
 
