@@ -363,3 +363,53 @@ def COND_LOCK_HOLDER_KILLED():
     twin.kill(holder)
     _exit_within(waiter, 3.0, 'the notified waiter')
     holder.join(10)
+
+
+def _child_hold_silent(c, ready):
+    c.acquire()
+    ready.set()
+    while True:
+        time.sleep(100)  # killed by the parent holding the lock
+
+
+def COND_HOLDER_KILLED_WAKES_WAITERS():
+    """CPython: the dead holder's lock is never released, so the acquire
+    after its death times out and the waiters stay blocked."""
+    c, ready = mp.Condition(), mp.Event()
+    a = _start_cwaiter(c, ready)
+    b = _start_cwaiter(c, ready)
+    ready.clear()
+    h = mp.Process(target=_child_hold_silent, args=(c, ready))
+    h.start()
+    assert ready.wait(10.0)
+    _kill_join(h)
+    assert c.acquire(timeout=5.0), 'the lock of the killed holder was never given back'
+    c.release()
+    assert _exit_within(a, 2.0, 'the first waiter') == 0
+    assert _exit_within(b, 2.0, 'the second waiter') == 0
+
+
+def _child_notify_loop(c):
+    while True:
+        with c:
+            c.notify(1)
+
+
+def COND_NOTIFIER_KILLED_ANYTIME():
+    """A child loops acquire/notify/release and is killed at a random instant
+    (the C row single-steps every instruction; Python cannot); a live
+    notify(1) afterwards must get through and the waiter come back."""
+    import random
+    rng = random.Random(15)
+    for r in range(5):
+        c, ready = mp.Condition(), mp.Event()
+        w = _start_cwaiter(c, ready)
+        wait_asleep(w.pid)
+        p = mp.Process(target=_child_notify_loop, args=(c,))
+        p.start()
+        until = twin.now() + rng.uniform(0.005, 0.02)
+        while twin.now() < until:  # a random instant, not a synchronisation
+            pass
+        _kill_join(p)
+        _bounded(_notify(c, 1), 3.0)
+        assert _exit_within(w, 2.0, f'round {r}: the waiter') == 0

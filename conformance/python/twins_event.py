@@ -95,3 +95,76 @@ def EVT_WAIT_TIMEOUT_CHILD():
     assert p.exitcode != 1, 'the child\'s wait(0.3) did not return False'
     assert p.exitcode != 2, 'the child\'s wait(0.3) returned early'
     assert p.exitcode == 0, f'child exit code {p.exitcode}'
+
+
+
+def EVT_SET_WAKES_PROMPT():
+    """15 rounds: two threads asleep in wait(); the median time from set() to
+    the last one's return is far below a polling period."""
+    import queue as q
+    import statistics
+    e = mp.Event()
+    rounds = 15
+    go, done, tids = threading.Semaphore(0), q.Queue(), q.Queue()
+
+    def waiter():
+        tids.put(threading.get_native_id())
+        for _ in range(rounds):
+            go.acquire()
+            done.put((e.wait(30.0), twin.now()))
+
+    ts = [threading.Thread(target=waiter) for _ in range(2)]
+    for t in ts:
+        t.start()
+    ids = [tids.get(timeout=10) for _ in ts]
+    lat = []
+    for _ in range(rounds):
+        e.clear()
+        for _ in ts:
+            go.release()
+        for tid in ids:
+            twin.wait_asleep(tid)  # blocked in wait
+        t0 = twin.now()
+        e.set()
+        back = [done.get(timeout=10) for _ in ts]
+        assert all(ok for ok, _ in back), 'a wait did not return True'
+        lat.append(max(at for _, at in back) - t0)
+    for t in ts:
+        t.join()
+    med = statistics.median(lat)
+    assert med < 0.02, f'median {med:.4f} s from set to the last waiter\'s return'
+
+
+def _child_set_loop(e):
+    while True:
+        e.set()
+        e.clear()
+
+
+def EVT_SETTER_KILLED_ANYTIME():
+    """A child loops set/clear and is killed at a random instant (the C row
+    single-steps; Python cannot); a thread asleep in wait meanwhile, and a live
+    set() afterwards, must both come back within a bound.  CPython's set and
+    clear hold the Event's Condition lock, which a killed child never gives
+    back: the live set() blocks."""
+    import random
+    rng = random.Random(15)
+    for r in range(10):
+        e = mp.Event()
+        back = []
+        t = threading.Thread(target=lambda: back.append(e.wait(10.0)), daemon=True)
+        t.start()
+        p = mp.Process(target=_child_set_loop, args=(e,))
+        p.start()
+        until = twin.now() + rng.uniform(0.005, 0.02)
+        while twin.now() < until:  # a random instant, not a synchronisation
+            pass
+        twin.kill(p)
+        p.join(10)
+        assert p.exitcode == -9, p.exitcode
+        s = threading.Thread(target=e.set, daemon=True)
+        s.start()
+        s.join(2.0)
+        assert not s.is_alive(), f'round {r}: set() after the setter\'s death blocked for 2 s'
+        t.join(2.0)
+        assert back == [True], f'round {r}: the waiter is still in wait'

@@ -183,3 +183,71 @@ def BSEM_KILLED_HOLDER_RELEASE():
     assert s.get_value() == 1
     twin.assert_raises(ValueError, s.release)
     assert s.get_value() == 1
+
+
+def SEM_RELEASE_WAKES_PROMPT():
+    """15 hand-offs to a thread asleep in acquire(): the median time from
+    release() to its return is far below a polling period."""
+    import queue as q
+    import statistics
+    s = mp.Semaphore(0)
+    rounds = 15
+    go, done, tids = threading.Semaphore(0), q.Queue(), q.Queue()
+
+    def waiter():
+        tids.put(threading.get_native_id())
+        for _ in range(rounds):
+            go.acquire()
+            done.put((s.acquire(timeout=30.0), twin.now()))
+
+    t = threading.Thread(target=waiter)
+    t.start()
+    tid = tids.get(timeout=10)
+    lat = []
+    for _ in range(rounds):
+        go.release()
+        twin.wait_asleep(tid)  # blocked in acquire
+        t0 = twin.now()
+        s.release()
+        ok, at = done.get(timeout=10)
+        assert ok, 'acquire did not succeed'
+        lat.append(at - t0)
+    t.join()
+    assert s.get_value() == 0
+    med = statistics.median(lat)
+    assert med < 0.02, f'median hand-off {med:.4f} s'
+
+
+def _child_release_once(s):
+    s.release()
+    while True:
+        os.pause()
+
+
+def SEM_RELEASER_KILLED_ANYTIME():
+    """A child releases once and is killed at a random instant around it (the
+    C row single-steps every instruction; Python cannot).  If the unit is
+    there, the thread asleep in acquire must take it within a bound; if not,
+    a live release must wake it.  (glibc's sem_post, under CPython's SemLock,
+    also adds the unit before it wakes, with no bounded sleep behind it; the
+    window of a few instructions is out of reach of random kills.)"""
+    import random
+    rng = random.Random(15)
+    for r in range(20):
+        s = mp.Semaphore(0)
+        back = []
+        t = threading.Thread(target=lambda: back.append(s.acquire(timeout=10.0)), daemon=True)
+        t.start()
+        twin.wait_asleep(t.native_id)
+        p = mp.Process(target=_child_release_once, args=(s,))
+        p.start()
+        until = twin.now() + rng.uniform(0.0, 0.01)
+        while twin.now() < until:  # a random instant, not a synchronisation
+            pass
+        twin.kill(p)
+        p.join(10)
+        assert p.exitcode == -9, p.exitcode
+        if not back and s.get_value() == 0:
+            s.release()  # the child had not released: a live release
+        t.join(2.0)
+        assert back == [True], f'round {r}: the waiter is still asleep in acquire'

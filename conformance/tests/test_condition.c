@@ -6,9 +6,12 @@
 #include <signal.h>
 #include <stdatomic.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "mpt.h"
+#include "step_kill.h"
 
 struct pool {
     mp_condition *c;
@@ -496,4 +499,154 @@ MPT_TEST(condition, COND_LOCK_HOLDER_KILLED, "COND-LOCK-HOLDER-KILLED: a notifie
     MPT_ASSERT_PROMPT(mp_condition_acquire(k.c, MP_NOWAIT), MP_OK);
     MP_ASSERT_OK(mp_condition_release(k.c));
     ck_free(&k);
+}
+
+/* Takes the lock and is killed holding it, without notifying: as if it had
+ * changed what the waiters wait for and died before its notify. */
+static int child_hold_silent(void *arg)
+{
+    struct ck *k = arg;
+    if (mp_condition_acquire(k->c, MP_FOREVER) != MP_OK)
+        return 1;
+    mp_event_set(k->ready);
+    for (;;)
+        pause();
+}
+
+MPT_TEST(condition, COND_HOLDER_KILLED_WAKES_WAITERS, "COND-HOLDER-KILLED-WAKES-WAITERS: taking the lock over from a holder SIGKILLed before it could notify wakes every waiter, which returns MP_OK")
+{
+    struct ck k;
+    ck_new(&k);
+    mp_process *a = start_cwaiter(&k, 10.0);
+    mp_process *b = start_cwaiter(&k, 10.0);
+    MP_ASSERT_OK(mp_event_clear(k.ready));
+    mp_process *holder = mpt_start(child_hold_silent, &k);
+    MP_ASSERT_OK(mp_event_wait(k.ready, 10.0));
+    kill_join(holder);
+    double t0 = mpt_now();
+    MP_ASSERT_STATUS(mp_condition_acquire(k.c, 5.0), MP_EOWNERDEAD);
+    MP_ASSERT_OK(mp_condition_release(k.c));
+    cr_assert_eq(mpt_join(a), MP_OK, "the first waiter was not woken");
+    cr_assert_eq(mpt_join(b), MP_OK, "the second waiter was not woken");
+    cr_assert(mpt_now() - t0 < mpt_slack(2.0), "the waiters took %.3f s", mpt_now() - t0);
+    ck_free(&k);
+}
+
+/* COND-NOTIFIER-KILLED-ANYTIME: a notifier killed at any instruction of
+ * acquire + notify(1) (here: at each one in turn, single-stepped; it dies
+ * holding the lock once it has it) must not leave the thread asleep in wait
+ * unwoken: after the kill a live thread takes the lock (MP_OK, or
+ * MP_EOWNERDEAD from the dead notifier), notifies and releases, and the
+ * waiter must be back from wait within a bound -- notified by the dead
+ * notifier or by the live one.  Each kill costs a liveness slice (the lock's
+ * takeover), so rounds run in batches of lanes, each lane its own Condition,
+ * waiter and checker thread; the stepping itself stays in the main thread
+ * (the tracer). */
+#define LANES 24
+#define KILLED_WAIT 30.0 /* the waiter's own timeout: beyond the whole sweep */
+
+struct lane {
+    mp_condition *c;
+    pthread_t waiter, checker;
+    _Atomic pid_t tid;
+    _Atomic int in;       /* the waiter holds the lock, about to wait */
+    _Atomic double back;  /* when its wait returned; 0 before */
+    mp_status wst, ast;   /* the waiter's wait, the checker's acquire */
+    double late;          /* from the checker's release to the waiter's return */
+    long n;
+};
+
+static void *lane_waiter(void *arg)
+{
+    struct lane *l = arg;
+    atomic_store(&l->tid, (pid_t)syscall(SYS_gettid));
+    if ((l->wst = mp_condition_acquire(l->c, MP_FOREVER)) != MP_OK)
+        return NULL;
+    atomic_store(&l->in, 1);
+    l->wst = mp_condition_wait(l->c, KILLED_WAIT);
+    atomic_store(&l->back, mpt_now());
+    mp_condition_release(l->c);
+    return NULL;
+}
+
+static void *lane_checker(void *arg)
+{
+    struct lane *l = arg;
+    l->ast = mp_condition_acquire(l->c, 5.0);
+    if (l->ast != MP_OK && l->ast != MP_EOWNERDEAD)
+        return NULL;
+    mp_condition_notify(l->c, 1);
+    mp_condition_release(l->c);
+    double t0 = mpt_now();
+    while (atomic_load(&l->back) == 0 && mpt_now() - t0 < mpt_slack(1.0)) {
+        struct timespec ms = {0, 1000000};
+        nanosleep(&ms, NULL);
+    }
+    double back = atomic_load(&l->back);
+    l->late = back == 0 ? mpt_now() - t0 : back - t0;
+    return NULL;
+}
+
+static void op_notify(void *arg)
+{
+    mp_condition *c = arg;
+    mp_condition_acquire(c, MP_FOREVER);
+    mp_condition_notify(c, 1);
+}
+
+MPT_TEST(condition, COND_NOTIFIER_KILLED_ANYTIME, "COND-NOTIFIER-KILLED-ANYTIME: a notifier SIGKILLed at any instruction of acquire + notify never leaves the waiter asleep: a live notify afterwards (or the dead one) wakes it")
+{
+    static struct lane lane[LANES];
+    /* First calls made here, not in each child: with a shared library, the
+     * children step the same instructions every time. */
+    mp_condition *c0 = NULL;
+    MP_ASSERT_OK(mp_condition_new(&c0, NULL));
+    MP_ASSERT_OK(mp_condition_acquire(c0, MP_FOREVER));
+    MP_ASSERT_OK(mp_condition_notify(c0, 1));
+    MP_ASSERT_OK(mp_condition_release(c0));
+    mp_condition_free(c0);
+    long n = 0;
+    int owner_dead = 0;
+    for (bool over = false; !over;) {
+        cr_assert(n < STEP_KILL_MAX, "acquire + notify did not return within %d instructions",
+                  STEP_KILL_MAX);
+        for (int i = 0; i < LANES; i++) { /* a waiter asleep in wait in each lane */
+            struct lane *l = &lane[i];
+            *l = (struct lane){.n = -1};
+            MP_ASSERT_OK(mp_condition_new(&l->c, NULL));
+            cr_assert(pthread_create(&l->waiter, NULL, lane_waiter, l) == 0);
+            while (!atomic_load(&l->in) && l->wst == MP_OK)
+                sched_yield();
+            MP_ASSERT_OK(l->wst);
+            /* Free only once the waiter is inside wait. */
+            MP_ASSERT_OK(mp_condition_acquire(l->c, MP_FOREVER));
+            MP_ASSERT_OK(mp_condition_release(l->c));
+            mpt_wait_asleep(atomic_load(&l->tid));
+        }
+        int used = 0;
+        for (; used < LANES && !over; used++, n++) {
+            lane[used].n = n;
+            over = step_kill(op_notify, lane[used].c, n);
+        }
+        for (int i = 0; i < LANES; i++)
+            cr_assert(pthread_create(&lane[i].checker, NULL, lane_checker, &lane[i]) == 0);
+        for (int i = 0; i < LANES; i++) {
+            struct lane *l = &lane[i];
+            pthread_join(l->checker, NULL);
+            cr_assert(l->ast == MP_OK || l->ast == MP_EOWNERDEAD,
+                      "notifier killed after %ld instructions: the live acquire got %s", l->n,
+                      mp_status_name(l->ast));
+            cr_assert(atomic_load(&l->back) != 0,
+                      "notifier killed after %ld instructions: the waiter is still asleep in "
+                      "wait %.3f s after a live notify", l->n, l->late);
+            pthread_join(l->waiter, NULL);
+            cr_assert(l->wst == MP_OK || l->wst == MP_EOWNERDEAD,
+                      "notifier killed after %ld instructions: wait returned %s", l->n,
+                      mp_status_name(l->wst));
+            owner_dead += (l->ast == MP_EOWNERDEAD) + (l->wst == MP_EOWNERDEAD);
+            mp_condition_free(l->c);
+        }
+    }
+    cr_log_info("acquire + notify swept over %ld instructions; the lock was taken over from the "
+                "dead notifier %d times", n, owner_dead);
 }

@@ -3,11 +3,16 @@
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <semaphore.h>
 #include <stdatomic.h>
+#include <stdlib.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "mpt.h"
+#include "step_kill.h"
 
 static unsigned value_of(mp_semaphore *s)
 {
@@ -270,4 +275,164 @@ MPT_TEST(semaphore, BSEM_KILLED_HOLDER_RELEASE, "BSEM-KILLED-HOLDER-RELEASE: a s
     cr_assert_eq(value_of(k.s), 1);
     mp_event_free(k.ready);
     mp_semaphore_free(k.s);
+}
+
+/* SEM-RELEASE-WAKES-PROMPT: without the wake-up a waiter would only find the
+ * unit at its next look (a liveness check, a poll), tenths of a second later
+ * in ref; the median over 15 hand-offs from release() to the sleeping
+ * waiter's return must be far below that. */
+#define PROMPT_ROUNDS 15
+
+struct prompt {
+    mp_semaphore *s;
+    sem_t go, done;
+    _Atomic pid_t tid;
+    _Atomic double back;
+    _Atomic int bad;
+};
+
+static void *prompt_thread(void *arg)
+{
+    struct prompt *p = arg;
+    atomic_store(&p->tid, (pid_t)syscall(SYS_gettid));
+    for (int k = 0; k < PROMPT_ROUNDS; k++) {
+        sem_wait(&p->go);
+        if (mp_semaphore_acquire(p->s, 30.0) != MP_OK)
+            atomic_store(&p->bad, 1);
+        atomic_store(&p->back, mpt_now());
+        sem_post(&p->done);
+    }
+    return NULL;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+MPT_TEST(semaphore, SEM_RELEASE_WAKES_PROMPT, "SEM-RELEASE-WAKES-PROMPT: release wakes a thread asleep in acquire at once (median hand-off far below a polling period)")
+{
+    struct prompt p = {0};
+    double lat[PROMPT_ROUNDS];
+    MP_ASSERT_OK(mp_semaphore_new(&p.s, 0));
+    sem_init(&p.go, 0, 0);
+    sem_init(&p.done, 0, 0);
+    pthread_t t;
+    cr_assert(pthread_create(&t, NULL, prompt_thread, &p) == 0);
+    for (int k = 0; k < PROMPT_ROUNDS; k++) {
+        sem_post(&p.go);
+        while (atomic_load(&p.tid) == 0)
+            sched_yield();
+        mpt_wait_asleep(atomic_load(&p.tid)); /* blocked in acquire */
+        double t0 = mpt_now();
+        MP_ASSERT_OK(mp_semaphore_release(p.s));
+        sem_wait(&p.done);
+        lat[k] = atomic_load(&p.back) - t0;
+    }
+    pthread_join(t, NULL);
+    cr_assert_eq(atomic_load(&p.bad), 0, "an acquire did not return MP_OK");
+    cr_assert_eq(value_of(p.s), 0);
+    qsort(lat, PROMPT_ROUNDS, sizeof lat[0], cmp_double);
+    cr_assert(lat[PROMPT_ROUNDS / 2] < 0.02,
+              "median hand-off %.4f s: release did not wake the sleeping waiter",
+              lat[PROMPT_ROUNDS / 2]);
+    sem_destroy(&p.go);
+    sem_destroy(&p.done);
+    mp_semaphore_free(p.s);
+}
+
+/* SEM-RELEASER-KILLED-ANYTIME: a releaser killed at any instruction of
+ * release (here: at each one in turn, single-stepped) must not leave a
+ * thread asleep in acquire while the unit it released is there.  After each
+ * kill: a unit there (value 1), or a waiter already back, means the release
+ * happened, and the waiter must have the unit within a bound, with no other
+ * release to wake it; otherwise the release did not happen (or the waiter
+ * took the unit and is on its way out, which a later round sees) and the
+ * sweep goes on with the same waiter. */
+#define KILLED_WAIT 30.0 /* the waiter's own timeout: beyond the whole sweep */
+
+struct kwaiter {
+    mp_semaphore *s;
+    pthread_t t;
+    _Atomic pid_t tid;
+    _Atomic double back; /* when acquire returned; 0 before */
+    mp_status st;
+};
+
+static void *kwaiter_thread(void *arg)
+{
+    struct kwaiter *w = arg;
+    atomic_store(&w->tid, (pid_t)syscall(SYS_gettid));
+    w->st = mp_semaphore_acquire(w->s, KILLED_WAIT);
+    atomic_store(&w->back, mpt_now());
+    return NULL;
+}
+
+static void kwaiter_start(struct kwaiter *w)
+{
+    atomic_store(&w->tid, 0);
+    atomic_store(&w->back, 0.0);
+    w->st = MP_ENOTSUP;
+    cr_assert(pthread_create(&w->t, NULL, kwaiter_thread, w) == 0);
+    while (atomic_load(&w->tid) == 0)
+        sched_yield();
+    mpt_wait_asleep(atomic_load(&w->tid)); /* asleep in acquire */
+}
+
+/* The waiter must be back with MP_OK within the bound after t0 (looked at
+ * every millisecond, so that a failure shows then, not at its timeout). */
+static void kwaiter_end(struct kwaiter *w, double t0, long n, const char *how)
+{
+    while (atomic_load(&w->back) == 0 && mpt_now() - t0 < mpt_slack(1.0)) {
+        struct timespec ms = {0, 1000000};
+        nanosleep(&ms, NULL);
+    }
+    cr_assert(atomic_load(&w->back) != 0,
+              "releaser killed after %ld instructions: the waiter is still asleep in acquire "
+              "%.3f s after %s, the Semaphore at %u", n, mpt_now() - t0, how, value_of(w->s));
+    pthread_join(w->t, NULL);
+    MP_ASSERT_STATUS(w->st, MP_OK);
+}
+
+static void op_release(void *arg)
+{
+    mp_semaphore_release(arg);
+}
+
+MPT_TEST(semaphore, SEM_RELEASER_KILLED_ANYTIME, "SEM-RELEASER-KILLED-ANYTIME: a releaser SIGKILLed at any instruction of release never leaves a thread asleep in acquire while the unit it released is there")
+{
+    struct kwaiter w;
+    MP_ASSERT_OK(mp_semaphore_new(&w.s, 1));
+    /* First calls made here, not in each child: with a shared library, the
+     * children step the same instructions every time. */
+    MP_ASSERT_OK(mp_semaphore_acquire(w.s, MP_NOWAIT));
+    MP_ASSERT_OK(mp_semaphore_release(w.s));
+    MP_ASSERT_OK(mp_semaphore_acquire(w.s, MP_NOWAIT));
+    kwaiter_start(&w);
+    int landed = 0;
+    long n = 0;
+    for (bool over = false; !over; n++) {
+        cr_assert(n < STEP_KILL_MAX, "release did not return within %d instructions",
+                  STEP_KILL_MAX);
+        over = step_kill(op_release, w.s, n);
+        unsigned v = value_of(w.s);
+        cr_assert(v <= 1, "value %u after one release", v);
+        double t0 = mpt_now();
+        if (v == 1 || atomic_load(&w.back) != 0) {
+            landed++;
+            kwaiter_end(&w, t0, n, "the releaser's death");
+        } else if (over) {
+            kwaiter_end(&w, t0, n, "release returned");
+        } else {
+            continue; /* not released (or taken, the waiter on its way): sweep on */
+        }
+        while (mp_semaphore_acquire(w.s, MP_NOWAIT) == MP_OK)
+            ; /* a unit the waiter did not need: it had one from an earlier round */
+        if (!over)
+            kwaiter_start(&w);
+    }
+    cr_log_info("release swept over %ld instructions, %d kills after the unit was added", n,
+                landed);
+    mp_semaphore_free(w.s);
 }

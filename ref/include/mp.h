@@ -227,7 +227,10 @@ MP_EXTERN void mp_lock_free(mp_lock *l);
  * next release serves a live waiter [SEM-KILLED-WAITER].  A semaphore has no
  * owner (as in CPython): a unit acquired by a process that is then killed is
  * lost until some process releases one in its place [SEM-KILLED-HOLDER]
- * [BSEM-KILLED-HOLDER-RELEASE]. */
+ * [BSEM-KILLED-HOLDER-RELEASE].  release wakes a sleeping acquire at once
+ * [SEM-RELEASE-WAKES-PROMPT]; a releaser killed at any instruction of release
+ * never leaves an acquire asleep while its unit is there: the sleeper takes
+ * it within about 0.1 s [SEM-RELEASER-KILLED-ANYTIME]. */
 MP_EXTERN mp_status mp_semaphore_new(mp_semaphore **out, unsigned value);
 MP_EXTERN mp_status mp_bounded_semaphore_new(mp_semaphore **out, unsigned value);
 MP_EXTERN mp_status mp_semaphore_acquire(mp_semaphore *s, double timeout);
@@ -250,7 +253,14 @@ MP_EXTERN void mp_semaphore_free(mp_semaphore *s);
  * notify(n) wakes live waiters only [COND-WAITER-KILLED-NOTIFY] and notify_all
  * does not wait for the dead [COND-WAITER-KILLED-NOTIFY-ALL]; one killed after
  * notify chose it, before wait returned, takes that notification with it
- * [COND-WAITER-KILLED-NOTIFIED]. */
+ * [COND-WAITER-KILLED-NOTIFIED].  A notifier killed at any instruction of
+ * notify leaves each waiter either notified (it returns within about 0.1 s)
+ * or still waiting for the next notify [COND-NOTIFIER-KILLED-ANYTIME].  Taking
+ * the lock over from a dead holder through the Condition (acquire or wait
+ * returning MP_EOWNERDEAD) wakes every waiter, which returns MP_OK: the dead
+ * holder may have changed what they wait for and died before notifying
+ * [COND-HOLDER-KILLED-WAKES-WAITERS] (re-check the predicate, as wait_for
+ * does).  A takeover through mp_lock_acquire on the lock itself does not. */
 typedef bool (*mp_predicate_fn)(void *arg);
 MP_EXTERN mp_status mp_condition_new(mp_condition **out, mp_lock *lock);
 MP_EXTERN mp_status mp_condition_acquire(mp_condition *c, double timeout);
@@ -266,8 +276,11 @@ MP_EXTERN void mp_condition_free(mp_condition *c);
 
 /* Event: wait returns MP_OK when set, MP_TIMEOUT otherwise [EVT-WAIT-TIMEOUT]
  * [EVT-WAIT-TIMEOUT-CHILD];
- * set wakes every waiter [EVT-SET-WAKES-ALL], also if clear() follows at once
- * (threading.Event's behaviour). */
+ * set wakes every waiter [EVT-SET-WAKES-ALL] at once [EVT-SET-WAKES-PROMPT],
+ * also if clear() follows at once (threading.Event's behaviour).  A setter
+ * killed at any instruction of set never leaves a waiter asleep on a set
+ * Event: it returns within about 0.1 s, or at once on a later set() by anyone
+ * [EVT-SETTER-KILLED-ANYTIME]. */
 MP_EXTERN mp_status mp_event_new(mp_event **out);
 MP_EXTERN mp_status mp_event_set(mp_event *e);
 MP_EXTERN mp_status mp_event_clear(mp_event *e);

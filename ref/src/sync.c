@@ -250,10 +250,14 @@ mp_status mp_semaphore_acquire(mp_semaphore *s, double timeout)
     mp__deadline_init(&d, timeout);
     mp_status r = MP_OK;
     /* seq_cst increment, then re-check: a release either sees us counted or
-     * we see its increment (and futex_wait refuses to sleep on a changed 0). */
+     * we see its increment (and futex_wait refuses to sleep on a changed 0).
+     * Each sleep is one liveness slice at most, after which the value is
+     * looked at again: a wake that never comes (its releaser killed between
+     * the increment and the wake, or a woken waiter killed before it took
+     * the unit) costs one slice, not the whole wait. */
     atomic_fetch_add(&s->waiters, 1);
     while (!sem_trydown(s)) {
-        if (mp__futex_wait(&s->value, 0, &d) == MP_TIMEOUT && !sem_trydown(s)) {
+        if (mp__nap(&s->value, 0, &d) == MP__NAP_DEADLINE && !sem_trydown(s)) {
             r = mp__err(MP_TIMEOUT, "semaphore.acquire: timed out after %.3f s", timeout);
             break;
         }
@@ -262,6 +266,13 @@ mp_status mp_semaphore_acquire(mp_semaphore *s, double timeout)
     return r;
 }
 
+/* Contract: one CAS adds the unit, then a wake if anyone may sleep.  A
+ * releaser killed at any instruction has either not added the unit or added
+ * it; in the second case a sleeper that its wake never reached takes the
+ * unit at the end of its current liveness slice (mp_semaphore_acquire), so
+ * no acquire sleeps on for longer than one slice while a unit is there.
+ * waiters can only be left too high (a waiter killed between its increment
+ * and decrement), which costs a futile wake, never a missed one. */
 mp_status mp_semaphore_release(mp_semaphore *s)
 {
     if (!s)
@@ -292,7 +303,17 @@ void mp_semaphore_free(mp_semaphore *s) { mp__shm_free(s, sizeof *s); }
 
 /* word = (number of sets << 1) | flag.  A waiter sleeps on the word it saw
  * while clear; any set changes the word, so a set() followed at once by a
- * clear() still wakes every waiter with MP_OK (threading.Event's behaviour). */
+ * clear() still wakes every waiter with MP_OK (threading.Event's behaviour).
+ *
+ * Why a setter killed at any instruction leaves nobody asleep on a set
+ * Event: set changes the word in one CAS and only then wakes, so a setter
+ * killed between the two leaves the word changed and the sleepers unwoken.
+ * Every sleep is bounded by a liveness slice (mp__nap), after which the
+ * waiter compares the word again, so such a sleeper returns MP_OK within one
+ * slice; and a later set() that finds the flag already set still wakes the
+ * sleepers when there are any, so a live setter wakes them at once.  waiters
+ * can only be left too high (a waiter killed inside wait), which costs
+ * futile wakes, never a missed one. */
 struct mp_event {
     _Atomic uint32_t word;
     _Atomic uint32_t waiters;
@@ -305,15 +326,16 @@ mp_status mp_event_new(mp_event **out)
     return mp__shm_alloc(sizeof(mp_event), (void **)out);
 }
 
+/* Contract: sets the flag (a CAS that also counts the set) and wakes every
+ * sleeper, also when the flag was set already: its setter may have died
+ * before its wake (see above).  No system call when nobody waits. */
 mp_status mp_event_set(mp_event *e)
 {
     if (!e)
         return mp__err(MP_EINVAL, "event.set: event is NULL");
     uint32_t w = atomic_load(&e->word);
-    do {
-        if (w & 1)
-            return MP_OK;
-    } while (!atomic_compare_exchange_weak(&e->word, &w, (w + 2) | 1));
+    while (!(w & 1) && !atomic_compare_exchange_weak(&e->word, &w, (w + 2) | 1))
+        ;
     if (atomic_load(&e->waiters) > 0)
         mp__futex_wake(&e->word, INT_MAX);
     return MP_OK;
@@ -335,6 +357,9 @@ mp_status mp_event_is_set(mp_event *e, bool *set)
     return MP_OK;
 }
 
+/* Contract: MP_OK once the word differs from the clear word first seen (a
+ * set happened, even if cleared again since), MP_TIMEOUT at the deadline if
+ * it never did.  Sleeps one liveness slice at a time (see above). */
 mp_status mp_event_wait(mp_event *e, double timeout)
 {
     if (!e)
@@ -351,7 +376,7 @@ mp_status mp_event_wait(mp_event *e, double timeout)
     atomic_fetch_add(&e->waiters, 1);
     mp_status r = MP_OK;
     while (atomic_load(&e->word) == w) {
-        if (mp__futex_wait(&e->word, w, &d) == MP_TIMEOUT && atomic_load(&e->word) == w) {
+        if (mp__nap(&e->word, w, &d) == MP__NAP_DEADLINE && atomic_load(&e->word) == w) {
             r = mp__err(MP_TIMEOUT, "event.wait: not set after %.3f s", timeout);
             break;
         }

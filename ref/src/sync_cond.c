@@ -24,7 +24,25 @@ static const mp__deadline forever = {.forever = true};
  * (FUTEX_OWNER_DIED) when its holder dies, so that a trylock tells a dead
  * waiter from a live one in user space -- zombies and reused tids included
  * -- where reading /proc cost ~11 us per woken waiter (the Barrier's slots,
- * below, work the same way). */
+ * below, work the same way).
+ *
+ * Why nobody killed at any instruction leaves a waiter asleep that a notify
+ * meant to wake (or a later one should): there is no count of waiters to get
+ * out of step with the slots -- notify counts and picks the SLOT_WAITING
+ * slots themselves, below `span`, which only grows and may only be too high.
+ * The one step that notifies a waiter is the store of SLOT_SIGNALLED into its
+ * slot; the futex wake after it only hurries the waiter, who otherwise finds
+ * the store at the end of its current liveness slice (cond_wait sleeps one
+ * slice at a time).  So a notifier killed before that store has not notified
+ * that waiter, whom the next notify finds still waiting; one killed after it
+ * has, and the waiter returns within a slice.
+ *
+ * A holder of the lock may also be killed after it changed what the waiters
+ * wait for and before its notify (or inside it).  Whoever then takes the
+ * lock over from the dead holder through the Condition (acquire, or a
+ * waiter's wait getting it back) wakes every waiter, as notify_all would:
+ * they return MP_OK and re-check their predicate (as wait_for does), rather
+ * than sleep on for a notify that died with its notifier. */
 #define COND_SLOTS 128
 
 enum { SLOT_FREE, SLOT_WAITING, SLOT_SIGNALLED };
@@ -39,7 +57,7 @@ struct mp_condition {
     mp_lock *lock;
     mp_lock own; /* the RLock used when the caller gives none */
     uint64_t next_ticket;
-    uint32_t nwaiting; /* slots in SLOT_WAITING */
+    uint32_t span; /* slot[span..] were never taken: only grows */
     struct cond_slot slot[COND_SLOTS];
 };
 
@@ -68,11 +86,18 @@ mp_status mp_condition_new(mp_condition **out, mp_lock *lock)
     return MP_OK;
 }
 
+static void wake_all(mp_condition *c);
+
+/* Contract: the lock's acquire; MP_EOWNERDEAD (taken over from a dead
+ * holder) also wakes every waiter (see above). */
 mp_status mp_condition_acquire(mp_condition *c, double timeout)
 {
     if (!c)
         return mp__err(MP_EINVAL, "condition.acquire: condition is NULL");
-    return mp_lock_acquire(c->lock, timeout);
+    mp_status s = mp_lock_acquire(c->lock, timeout);
+    if (s == MP_EOWNERDEAD)
+        wake_all(c);
+    return s;
 }
 
 mp_status mp_condition_release(mp_condition *c)
@@ -97,16 +122,19 @@ static bool slot_claim(struct cond_slot *s)
     return e == 0 || e == EOWNERDEAD;
 }
 
-/* A free slot, else one whose waiter died (killed while waiting); held. */
+/* With the lock held: the lowest free slot, else one whose waiter died
+ * (killed while waiting or after it was notified); its `alive` held, span
+ * covering it. */
 static struct cond_slot *slot_get(mp_condition *c)
 {
     for (int pass = 0; pass < 2; pass++)
-        for (int i = 0; i < COND_SLOTS; i++) {
+        for (uint32_t i = 0; i < (pass == 0 ? COND_SLOTS : c->span); i++) {
             struct cond_slot *s = &c->slot[i];
             uint32_t st = atomic_load_explicit(&s->state, memory_order_relaxed);
             /* A free slot whose `alive` is busy: its waiter is on its way out. */
             if ((st == SLOT_FREE) == (pass == 0) && slot_claim(s)) {
-                c->nwaiting -= st == SLOT_WAITING;
+                if (c->span <= i)
+                    c->span = i + 1; /* before the slot can be SLOT_WAITING */
                 return s;
             }
         }
@@ -122,12 +150,13 @@ static mp_status cond_wait(mp_condition *c, int32_t tid, const mp__deadline *d)
         return mp__err(MP_ENOMEM, "condition.wait: more than %d waiters at once", COND_SLOTS);
     s->ticket = c->next_ticket++;
     atomic_store_explicit(&s->state, SLOT_WAITING, memory_order_relaxed);
-    c->nwaiting++;
     mp_lock *l = c->lock;
     uint32_t depth = l->count;
     mp__lock_drop(l);
+    /* One liveness slice at a time: a notifier killed between marking the
+     * slot and waking it costs this waiter one slice. */
     while (atomic_load_explicit(&s->state, memory_order_acquire) == SLOT_WAITING)
-        if (mp__futex_wait(&s->state, SLOT_WAITING, d) == MP_TIMEOUT)
+        if (mp__nap(&s->state, SLOT_WAITING, d) == MP__NAP_DEADLINE)
             break;
     mp_status r = mp__lock_take(l, tid, &forever);
     if (l->recursive)
@@ -135,11 +164,12 @@ static mp_status cond_wait(mp_condition *c, int32_t tid, const mp__deadline *d)
     /* Signalled after the timeout but before we got the lock back counts as
      * notified: the notifier has counted this waiter as woken. */
     uint32_t st = atomic_load_explicit(&s->state, memory_order_relaxed);
-    c->nwaiting -= st == SLOT_WAITING;
     atomic_store_explicit(&s->state, SLOT_FREE, memory_order_relaxed);
     pthread_mutex_unlock(&s->alive);
-    if (r != MP_OK)
-        return r; /* MP_EOWNERDEAD: held again, but the lock's data is suspect */
+    if (r != MP_OK) { /* MP_EOWNERDEAD: held again, but the lock's data is suspect */
+        wake_all(c);
+        return r;
+    }
     if (st != SLOT_SIGNALLED)
         return mp__err(MP_TIMEOUT, "condition.wait: not notified before the timeout");
     return MP_OK;
@@ -180,10 +210,15 @@ mp_status mp_condition_wait_for(mp_condition *c, mp_predicate_fn pred, void *arg
     return MP_OK;
 }
 
-/* A waiter whose thread is gone is dropped rather than counted as woken. */
-static unsigned signal_slot(mp_condition *c, struct cond_slot *s)
+/* Contract: with the lock held, notify the waiter of a SLOT_WAITING slot:
+ * 1 if it was live (its slot is SLOT_SIGNALLED -- the one store that
+ * notifies it -- and woken), 0 if its thread is gone (the slot is freed
+ * rather than counted as woken).  Killed before the store: not notified, the
+ * slot still waiting (or, if killed holding its `alive`, reclaimable as a
+ * dead waiter's); killed after it: notified, the waiter sees it within a
+ * liveness slice. */
+static unsigned signal_slot(struct cond_slot *s)
 {
-    c->nwaiting--;
     if (slot_claim(s)) { /* its waiter died */
         atomic_store_explicit(&s->state, SLOT_FREE, memory_order_relaxed);
         pthread_mutex_unlock(&s->alive);
@@ -194,31 +229,50 @@ static unsigned signal_slot(mp_condition *c, struct cond_slot *s)
     return 1;
 }
 
+static bool slot_waiting(const struct cond_slot *s)
+{
+    return atomic_load_explicit(&s->state, memory_order_relaxed) == SLOT_WAITING;
+}
+
+/* Contract: wakes min(n, live waiters) waiters, oldest first, counting and
+ * choosing them from the slots alone (nothing to be left inconsistent by a
+ * caller killed half-way).  No system call when nobody waits. */
 static mp_status notify(mp_condition *c, unsigned n, const char *what)
 {
     if (!c)
         return mp__err(MP_EINVAL, "condition.%s: condition is NULL", what);
     if (!holds(c, mp__gettid()))
         return mp__err(MP_ENOTOWNER, "condition.%s: the lock is not held by the caller", what);
-    if (n >= c->nwaiting) { /* everyone: order does not matter */
-        for (int i = 0; i < COND_SLOTS && c->nwaiting > 0; i++)
-            if (atomic_load_explicit(&c->slot[i].state, memory_order_relaxed) == SLOT_WAITING)
-                signal_slot(c, &c->slot[i]);
+    const uint32_t span = c->span;
+    unsigned waiting = 0;
+    for (uint32_t i = 0; i < span; i++)
+        waiting += slot_waiting(&c->slot[i]);
+    if (n >= waiting) { /* everyone: order does not matter */
+        for (uint32_t i = 0; i < span; i++)
+            if (slot_waiting(&c->slot[i]))
+                signal_slot(&c->slot[i]);
         return MP_OK;
     }
-    while (n > 0 && c->nwaiting > 0) {
+    while (n > 0) {
         struct cond_slot *oldest = NULL;
-        for (int i = 0; i < COND_SLOTS; i++) {
+        for (uint32_t i = 0; i < span; i++) {
             struct cond_slot *s = &c->slot[i];
-            if (atomic_load_explicit(&s->state, memory_order_relaxed) == SLOT_WAITING &&
-                (!oldest || s->ticket < oldest->ticket))
+            if (slot_waiting(s) && (!oldest || s->ticket < oldest->ticket))
                 oldest = s;
         }
         if (!oldest)
             break;
-        n -= signal_slot(c, oldest);
+        n -= signal_slot(oldest);
     }
     return MP_OK;
+}
+
+/* With the lock taken over from a dead holder: notify_all. */
+static void wake_all(mp_condition *c)
+{
+    for (uint32_t i = 0; i < c->span; i++)
+        if (slot_waiting(&c->slot[i]))
+            signal_slot(&c->slot[i]);
 }
 
 mp_status mp_condition_notify(mp_condition *c, unsigned n) { return notify(c, n, "notify"); }
