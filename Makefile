@@ -25,7 +25,7 @@ EX_SRC  := $(wildcard ref/examples/*.c)
 EX_BIN  := $(EX_SRC:ref/examples/%.c=$(B)/examples/%)
 
 T_SRC   := $(wildcard conformance/tests/*.c) conformance/mpt.c
-T_HDR   := conformance/mpt.h ref/include/mp.h
+T_HDR   := conformance/mpt.h $(wildcard conformance/tests/*.h) ref/include/mp.h
 CFLAGS_T := $(STD) -Wall -Wextra -Werror $(OPT) -pthread -Iref/include -Iconformance
 CRIT_ARGS ?= --jobs=1
 RUNNERS ?= 2

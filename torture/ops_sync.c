@@ -251,6 +251,15 @@ void sc_semaphore(trial *t, void **ctx)
 }
 
 /* ------------------------------------------------------------- Condition */
+/* The lock was taken over from a dead holder: that holder is out of the
+ * critical section now, so its marker goes (the taker may not enter it yet:
+ * it waits for its turn, and the peer, woken, may enter first). */
+static void ownerdead_taken(long *got_ownerdead)
+{
+    ++*got_ownerdead;
+    cs_leave();
+}
+
 /* A ping-pong: side `me` waits for S->turn == me, passes the turn and
  * notifies.  The victim is side 0; after its death the runner plays side 0. */
 static bool pingpong_round(int me, bool victim, long *got_ownerdead)
@@ -266,7 +275,7 @@ static bool pingpong_round(int me, bool victim, long *got_ownerdead)
     if (victim)
         set_phase(PH_HELD);
     if (s == MP_EOWNERDEAD)
-        ++*got_ownerdead;
+        ownerdead_taken(got_ownerdead);
     double end = now() + BOUND;
     while (atomic_load(&S->turn) != me && !atomic_load(&S->stop)) {
         double left = end - now();
@@ -280,7 +289,7 @@ static bool pingpong_round(int me, bool victim, long *got_ownerdead)
         if (victim)
             set_phase(PH_HELD);
         if (s == MP_EOWNERDEAD)
-            ++*got_ownerdead;
+            ownerdead_taken(got_ownerdead);
         else if (s != MP_OK && s != MP_TIMEOUT) {
             child_fail("side %d: wait: %s", me, mp_status_name(s));
             return false;
