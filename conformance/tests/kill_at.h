@@ -11,12 +11,13 @@
  *   kat_kill_at(&k, i)  a fresh victim runs the call and is SIGKILLed just
  *                       before it executes instruction i of that trace
  *   kat_swept(&k, i)    whether a sweep kills before instruction i: every
- *                       one from KAT_BEFORE before the publish on, every
- *                       KAT_STRIDE-th before it (a trial costs a process)
+ *                       one from KAT_BEFORE before the publish on, and
+ *                       KAT_EARLY spread evenly before that (a trial costs a
+ *                       process, and nothing is published there yet)
  *
  * The victim is an mp_process child (so the objects it uses are shared by
  * mp.h's rule), which makes itself traced (PTRACE_TRACEME) and stops; the call
- * runs between that stop and a second one.  kat_kill_at finds instruction i
+ * runs after that stop, then a store to shared memory ends the trace.  kat_kill_at finds instruction i
  * as the n-th execution of its address (n counted in the trace) with a
  * breakpoint on x86-64, else by single-stepping i times (slower, portable).
  * Each trial is a new process forked from the same parent, so it runs the
@@ -26,16 +27,19 @@
  * address, which is still a kill inside the call.
  *
  * Uses POSIX, Linux's ptrace and /proc, and mp.h only; include it in a test
- * file after mpt.h.  The tracer is the test process itself. */
+ * file after mpt.h.  The tracer is the test process itself.  KAT_VERBOSE=1 in
+ * the environment prints the size of each calibrated trace. */
 #ifndef KILL_AT_H
 #define KILL_AT_H
 
 #include <errno.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/ptrace.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -53,10 +57,12 @@ typedef struct kat {
     uintptr_t *trace;          /* kat_calibrate: address of each instruction */
     size_t n;                  /* instructions in the trace */
     size_t publish;            /* first instruction that changed probe() (0: none) */
+    _Atomic int *returned;     /* shared: set by the victim once the call returned */
 } kat;
 
 #define KAT_BEFORE 8
-#define KAT_STRIDE 8
+#define KAT_EARLY 32
+#define KAT_STRIDE 8 /* the rows check the slower property every 8th kill */
 
 enum { KAT_KILLED, KAT_MISSED };
 
@@ -68,6 +74,7 @@ static int kat_victim(void *a)
         return 77;
     raise(SIGSTOP);
     k->call(k->arg);
+    atomic_store(k->returned, 1);
     raise(SIGSTOP);
     for (;;)
         pause(); /* SIGKILLed here at the latest */
@@ -129,6 +136,12 @@ static uintptr_t kat_pc(pid_t pid)
 static void kat_calibrate(kat *k)
 {
     free(k->trace);
+    if (!k->returned) {
+        k->returned = mmap(NULL, sizeof *k->returned, PROT_READ | PROT_WRITE,
+                           MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        cr_assert(k->returned != MAP_FAILED, "mmap: %s", strerror(errno));
+    }
+    atomic_store(k->returned, 0);
     size_t cap = 4096;
     k->trace = malloc(cap * sizeof *k->trace);
     k->n = 0;
@@ -148,27 +161,39 @@ static void kat_calibrate(kat *k)
                   strerror(errno));
         int sig = kat_wait_stop(pid);
         cr_assert(sig != 0, "the victim died during calibration");
-        if (sig == SIGSTOP)
-            break; /* the stop after the call */
         cr_assert_eq(sig, SIGTRAP, "victim stopped by signal %d while stepped", sig);
         if (k->publish == SIZE_MAX && k->probe(k->arg) != before)
             k->publish = k->n;
         k->n++;
+        if (atomic_load(k->returned))
+            break; /* the call is over: the trace ends with the store saying so */
         cr_assert(k->n < ((size_t)1 << 22), "the call ran more than 4M instructions");
     }
     if (k->publish == SIZE_MAX)
         k->publish = 0; /* never seen: sweep every instruction */
+    if (getenv("KAT_VERBOSE"))
+        fprintf(stderr, "kill_at: the call ran %zu instructions, the probe changed at %zu\n",
+                k->n, k->publish);
     kat_kill(p, pid);
+}
+
+/* What kat_calibrate allocated. */
+static void kat_free(kat *k)
+{
+    free(k->trace);
+    if (k->returned)
+        munmap(k->returned, sizeof *k->returned);
 }
 
 static bool kat_swept(const kat *k, size_t i)
 {
-    return i + KAT_BEFORE >= k->publish || i % KAT_STRIDE == 0;
+    size_t early = k->publish / KAT_EARLY + 1;
+    return i + KAT_BEFORE >= k->publish || i % early == 0;
 }
 
 /* Before instruction i of the trace (i < n): KAT_KILLED.  KAT_MISSED: the
- * victim reached the end of the call first (it ran another path); it is
- * killed there, its call complete. */
+ * victim returned from the call first (it ran another path); it is killed
+ * at its stop after the call, the call complete. */
 static int kat_kill_at(kat *k, size_t i)
 {
     pid_t pid;

@@ -277,7 +277,7 @@ MPT_TEST(joinable_queue, JQ_KILLED_TASK_DONE_ANYTIME, "JQ-KILLED-TASK-DONE-ANYTI
     /* A first round, so that the victims find everything resolved. */
     pthread_t t = start_joiner(&s);
     settle_join(&s, t, false, 0);
-    kat k = {victim_task_done, all_done, &s, NULL, 0, 0};
+    kat k = {victim_task_done, all_done, &s, NULL, 0, 0, NULL};
     t = start_joiner(&s);
     kat_calibrate(&k);
     settle_join(&s, t, true, k.n);
@@ -292,7 +292,7 @@ MPT_TEST(joinable_queue, JQ_KILLED_TASK_DONE_ANYTIME, "JQ-KILLED-TASK-DONE-ANYTI
     }
     cr_assert(missed <= trials / 10, "%zu of %zu kills missed their instruction", missed,
               trials);
-    free(k.trace);
+    kat_free(&k);
     close(s.done[0]);
     close(s.done[1]);
     mp_queue_free(s.q);

@@ -1353,7 +1353,7 @@ MPT_TEST(queue, Q_KILLED_WAKER_ANYTIME, "Q-KILLED-WAKER-ANYTIME: a producer kill
      * everything the call needs resolved and all run one path. */
     kat_wait_asleep(s.tid);
     settle_put(&s, false, false, 0);
-    kat k = {victim_put, sweep_qsize, &s, NULL, 0, 0};
+    kat k = {victim_put, sweep_qsize, &s, NULL, 0, 0, NULL};
     s.id = 1;
     kat_wait_asleep(s.tid);
     kat_calibrate(&k);
@@ -1374,7 +1374,7 @@ MPT_TEST(queue, Q_KILLED_WAKER_ANYTIME, "Q-KILLED-WAKER-ANYTIME: a producer kill
     rec e = {'E', 0};
     MP_ASSERT_OK(mp_queue_put_bytes(s.q, &e, sizeof e, MP_NOWAIT));
     pthread_join(t, NULL);
-    free(k.trace);
+    kat_free(&k);
     closepipe(&s.recs);
     mp_queue_free(s.q);
 }
@@ -1395,14 +1395,14 @@ static void *sweep_producer(void *a)
     return NULL;
 }
 
+/* The buffer is not freed: the victim is killed, and its trace ends with
+ * the call. */
 static int victim_get(void *a)
 {
     sweep *s = a;
     void *b = NULL;
     size_t n = 0;
-    mp_status st = mp_queue_get_bytes(s->q, &b, &n, MP_FOREVER);
-    free(b);
-    return st ? 1 : 0;
+    return mp_queue_get_bytes(s->q, &b, &n, MP_FOREVER) ? 1 : 0;
 }
 
 /* After a trial (the victim killed before instruction `at` of its get): if
@@ -1443,7 +1443,7 @@ MPT_TEST(queue, Q_KILLED_WAKER_ROOM_ANYTIME, "Q-KILLED-WAKER-ROOM-ANYTIME: a con
     uint32_t last = 0;
     kat_wait_asleep(s.tid);
     settle_get(&s, false, &last, 0); /* resolves what the victims' get will need */
-    kat k = {victim_get, sweep_qsize, &s, NULL, 0, 0};
+    kat k = {victim_get, sweep_qsize, &s, NULL, 0, 0, NULL};
     kat_wait_asleep(s.tid);
     kat_calibrate(&k);
     settle_get(&s, true, &last, k.n);
@@ -1466,7 +1466,7 @@ MPT_TEST(queue, Q_KILLED_WAKER_ROOM_ANYTIME, "Q-KILLED-WAKER-ROOM-ANYTIME: a con
         free(b);
     }
     pthread_join(t, NULL);
-    free(k.trace);
+    kat_free(&k);
     closepipe(&s.recs);
     mp_queue_free(s.q);
 }
