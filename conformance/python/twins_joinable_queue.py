@@ -7,7 +7,7 @@ import time
 
 import twin
 from twin import mp
-from twins_queue import Procs, join, prompt
+from twins_queue import Procs, join, prompt, wake_prompt
 
 
 def prompt_ok(fn, *args, limit=1.0):
@@ -102,3 +102,13 @@ def JQ_WORKERS():
         for k, w in enumerate(ws):
             assert join(w) == 0, f'worker {k} failed'
     prompt_ok(q.join)
+
+
+def JQ_TASK_DONE_WAKES_PROMPT():
+    q = mp.JoinableQueue()
+
+    def one_unfinished():
+        q.put(9)
+        q.get(timeout=5)
+
+    wake_prompt(q.join, q.task_done, prepare=one_unfinished)

@@ -630,6 +630,79 @@ def Q_KILLED_CONSUMER():
         q.cancel_join_thread()
 
 
+# ------------------------------------------------------ prompt hand-offs
+
+def wake_prompt(wait, wake, prepare=None, want='ok', rounds=15, limit=0.02):
+    """conformance/tests/wake_prompt.h: in each round a thread blocks in
+    wait(), /proc shows it asleep, the main thread calls wake(); the median
+    latency from wake() to wait() returning is far below a polling period.
+    wait() returns 'ok' or the name of the exception it raised."""
+    import statistics
+    go, done, tids = threading.Semaphore(0), queue.Queue(), queue.Queue()
+    woken_at = [0.0]
+
+    def waiter():
+        tids.put(threading.get_native_id())
+        for _ in range(rounds):
+            go.acquire()
+            try:
+                wait()
+                r = 'ok'
+            except Exception as e:  # noqa: BLE001 (reported as the outcome)
+                r = type(e).__name__
+            done.put((r, twin.now() - woken_at[0]))
+
+    t = threading.Thread(target=waiter, daemon=True)
+    t.start()
+    tid = tids.get(timeout=10)
+    lat = []
+    for k in range(rounds):
+        if prepare:
+            prepare()
+        go.release()
+        twin.wait_asleep(tid)
+        woken_at[0] = twin.now()
+        wake()
+        r, el = done.get(timeout=30)
+        assert r == want, f'round {k}: the woken call gave {r} after {el:.3f} s, want {want}'
+        lat.append(el)
+    t.join(10)
+    med = statistics.median(lat)
+    assert med < limit, f'median hand-off {med:.4f} s'
+
+
+def Q_PUT_WAKES_PROMPT():
+    q = mp.Queue()
+    try:
+        wake_prompt(lambda: q.get(timeout=30), lambda: q.put('w'))
+    finally:
+        q.cancel_join_thread()
+
+
+def Q_GET_WAKES_PROMPT():
+    q = full_queue(1)
+    try:
+        wake_prompt(lambda: q.put('p', timeout=30), lambda: q.get(timeout=5))
+    finally:
+        q.cancel_join_thread()
+
+
+def Q_CLOSE_WAKES_PROMPT():
+    qs = []
+
+    def prepare():
+        qs.append(full_queue(1))
+
+    try:
+        # CPython's close() leaves a put blocked on a full queue blocked: the
+        # first round's put gives queue.Full at its own timeout.
+        wake_prompt(lambda: qs[-1].put('p', timeout=2.0), lambda: qs[-1].close(),
+                    prepare=prepare, want='ValueError')
+    finally:
+        for q in qs:
+            q.cancel_join_thread()
+
+
 # ------------------------------------------------------------ misuse etc.
 
 def Q_TASK_DONE_EINVAL():

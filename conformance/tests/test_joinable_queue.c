@@ -183,3 +183,143 @@ MPT_TEST(joinable_queue, JQ_WORKERS, "JQ-WORKERS: with several worker processes 
     mp_queue_free(s->q);
     munmap(s, sizeof *s);
 }
+
+/* --------------------------------------- task_done killed at any instruction
+ * (kill_at.h; the same sweep as Q-KILLED-WAKER-ANYTIME) */
+
+#include <poll.h>
+#include <pthread.h>
+
+#include "kill_at.h"
+
+typedef struct join_sweep {
+    mp_queue *q;
+    int done[2];       /* the joiner writes its status here */
+    _Atomic pid_t tid; /* the joining thread */
+} join_sweep;
+
+static void *joiner(void *a)
+{
+    join_sweep *s = a;
+    atomic_store(&s->tid, gettid());
+    int st = mp_queue_join(s->q, 60.0);
+    while (write(s->done[1], &st, sizeof st) < 0 && errno == EINTR) {
+    }
+    return NULL;
+}
+
+/* 1 when nothing is unfinished (a join that does not wait says so). */
+static size_t all_done(void *a)
+{
+    join_sweep *s = a;
+    return mp_queue_join(s->q, 0) == MP_OK;
+}
+
+static int victim_task_done(void *a)
+{
+    join_sweep *s = a;
+    return mp_queue_task_done(s->q) ? 1 : 0;
+}
+
+/* The joiner's status within `timeout` seconds; -1 if it did not return. */
+static int joiner_status(join_sweep *s, double timeout)
+{
+    struct pollfd pf = {s->done[0], POLLIN, 0};
+    int n, st = -1;
+    while ((n = poll(&pf, 1, (int)(timeout * 1000) + 1)) < 0 && errno == EINTR) {
+    }
+    if (n == 1)
+        cr_assert(read(s->done[0], &st, sizeof st) == (ssize_t)sizeof st);
+    return st;
+}
+
+/* One unfinished item and a thread asleep in join. */
+static pthread_t start_joiner(join_sweep *s)
+{
+    put_u32(s->q, 7);
+    get_any(s->q);
+    atomic_store(&s->tid, 0);
+    pthread_t t;
+    cr_assert(pthread_create(&t, NULL, joiner, s) == 0);
+    while (!atomic_load(&s->tid))
+        sched_yield();
+    kat_wait_asleep(s->tid);
+    return t;
+}
+
+/* After the victim's task_done was killed before instruction `at` (or
+ * completed): if it counted, the joiner returns without help (checked when
+ * `alone`); the survivor's task_done (MP_OK, or MP_ESTATE if the victim's
+ * counted) then lets it return in any case. */
+static void settle_join(join_sweep *s, pthread_t t, bool alone, size_t at)
+{
+    double bound = mpt_slack(5.0);
+    int st = -1;
+    if (alone && all_done(s)) {
+        st = joiner_status(s, bound);
+        cr_assert(st == MP_OK, "task_done killed before instruction %zu: every task is "
+                  "done, but join did not return within %.1f s (%d)", at, bound, st);
+    }
+    mp_status td = mp_queue_task_done(s->q);
+    cr_assert(td == MP_OK || td == MP_ESTATE, "task_done: %s", mp_status_name(td));
+    if (st == -1)
+        st = joiner_status(s, bound);
+    cr_assert(st == MP_OK, "task_done killed before instruction %zu: join did not return "
+              "within %.1f s of the last task_done (%d)", at, bound, st);
+    pthread_join(t, NULL);
+}
+
+MPT_TEST(joinable_queue, JQ_KILLED_TASK_DONE_ANYTIME, "JQ-KILLED-TASK-DONE-ANYTIME: a process killed before any instruction of task_done never leaves join asleep: it returns if the task counted, and after the next task_done")
+{
+    join_sweep s = {0};
+    MP_ASSERT_OK(mp_joinable_queue_new(&s.q, 0));
+    cr_assert(pipe2(s.done, O_CLOEXEC) == 0);
+    /* A first round, so that the victims find everything resolved. */
+    pthread_t t = start_joiner(&s);
+    settle_join(&s, t, false, 0);
+    kat k = {victim_task_done, all_done, &s, NULL, 0, 0, NULL};
+    t = start_joiner(&s);
+    kat_calibrate(&k);
+    settle_join(&s, t, true, k.n);
+    size_t missed = 0, trials = 0;
+    for (size_t i = 0; i < k.n; i++) {
+        if (!kat_swept(&k, i))
+            continue;
+        t = start_joiner(&s);
+        missed += kat_kill_at(&k, i) == KAT_MISSED;
+        trials++;
+        settle_join(&s, t, (i - k.publish) % KAT_STRIDE == 1, i);
+    }
+    cr_assert(missed <= trials / 10, "%zu of %zu kills missed their instruction", missed,
+              trials);
+    kat_free(&k);
+    close(s.done[0]);
+    close(s.done[1]);
+    mp_queue_free(s.q);
+}
+
+/* ------------------------------------------------------ prompt hand-off */
+
+#include "wake_prompt.h"
+
+static void jq_one_unfinished(void *a)
+{
+    put_u32(a, 9);
+    get_any(a);
+}
+
+static mp_status jq_join(void *a) { return mp_queue_join(a, 30.0); }
+
+static void jq_task_done(void *a) { MP_ASSERT_OK(mp_queue_task_done(a)); }
+
+MPT_TEST(joinable_queue, JQ_TASK_DONE_WAKES_PROMPT, "JQ-TASK-DONE-WAKES-PROMPT: the last task_done wakes a join asleep at once (median hand-off far below a polling period)")
+{
+    mp_queue *q = NULL;
+    MP_ASSERT_OK(mp_joinable_queue_new(&q, 0));
+    prompt h = {.arg = q, .prepare = jq_one_unfinished, .wait = jq_join, .wake = jq_task_done,
+                .want = MP_OK};
+    double median = prompt_run(&h);
+    cr_assert(median < PROMPT_MEDIAN_S, "median hand-off %.4f s: task_done did not wake the "
+              "sleeping join", median);
+    mp_queue_free(q);
+}

@@ -1133,6 +1133,344 @@ MPT_TEST(queue, Q_KILLED_CONSUMER_STREAM, "Q-KILLED-CONSUMER-STREAM: a consumer 
     mp_queue_free(q);
 }
 
+/* ------------------------------------------------------ prompt hand-offs */
+
+#include "wake_prompt.h"
+
+typedef struct pq {
+    mp_queue *q;
+} pq;
+
+static mp_status pq_get(void *a)
+{
+    void *b = NULL;
+    size_t n = 0;
+    mp_status st = mp_queue_get_bytes(((pq *)a)->q, &b, &n, 30.0);
+    free(b);
+    return st;
+}
+
+static mp_status pq_put(void *a) { return mp_queue_put_bytes(((pq *)a)->q, "p", 1, 30.0); }
+
+static void pq_wake_put(void *a) { MP_ASSERT_OK(mp_queue_put_bytes(((pq *)a)->q, "w", 1, MP_NOWAIT)); }
+
+static void pq_wake_get(void *a)
+{
+    void *b = NULL;
+    size_t n = 0;
+    MP_ASSERT_OK(mp_queue_get_bytes(((pq *)a)->q, &b, &n, MP_NOWAIT));
+    free(b);
+}
+
+static void pq_new_full(void *a)
+{
+    pq *p = a;
+    mp_queue_free(p->q);
+    p->q = full_queue(1);
+}
+
+static void pq_close(void *a) { MP_ASSERT_OK(mp_queue_close(((pq *)a)->q)); }
+
+MPT_TEST(queue, Q_PUT_WAKES_PROMPT, "Q-PUT-WAKES-PROMPT: put wakes a get asleep on an empty queue at once (median hand-off far below a polling period)")
+{
+    pq p = {NULL};
+    MP_ASSERT_OK(mp_queue_new(&p.q, 0));
+    prompt h = {.arg = &p, .wait = pq_get, .wake = pq_wake_put, .want = MP_OK};
+    double median = prompt_run(&h);
+    cr_assert(median < PROMPT_MEDIAN_S, "median hand-off %.4f s: put did not wake the "
+              "sleeping get", median);
+    mp_queue_free(p.q);
+}
+
+MPT_TEST(queue, Q_GET_WAKES_PROMPT, "Q-GET-WAKES-PROMPT: get wakes a put asleep on a full queue at once (median hand-off far below a polling period)")
+{
+    pq p = {full_queue(1)};
+    prompt h = {.arg = &p, .wait = pq_put, .wake = pq_wake_get, .want = MP_OK};
+    double median = prompt_run(&h);
+    cr_assert(median < PROMPT_MEDIAN_S, "median hand-off %.4f s: get did not wake the "
+              "sleeping put", median);
+    mp_queue_free(p.q);
+}
+
+MPT_TEST(queue, Q_CLOSE_WAKES_PROMPT, "Q-CLOSE-WAKES-PROMPT: close wakes a put asleep on a full queue at once (median hand-off far below a polling period)")
+{
+    pq p = {NULL};
+    prompt h = {.arg = &p, .prepare = pq_new_full, .wait = pq_put, .wake = pq_close,
+                .want = MP_CLOSED};
+    double median = prompt_run(&h);
+    cr_assert(median < PROMPT_MEDIAN_S, "median hand-off %.4f s: close did not wake the "
+              "sleeping put", median);
+    mp_queue_free(p.q);
+}
+
+/* ------------------------------------------ wakers killed at any instruction
+ *
+ * A peer thread sleeps inside a call while a victim process runs the call
+ * that should wake it; the victim is SIGKILLed before one instruction of that
+ * call, in turn before each of them from a little before the moment its
+ * effect shows (kill_at.h).  Whatever the instant, the sleeper must not stay
+ * asleep while what it waits for holds, and the next survivor's call must
+ * wake it: between the publishing store and the wake-up it owes the sleeper,
+ * a waker that dies can strand it.  That it gets what it waits for without
+ * help is checked on every KAT_STRIDE-th kill after the publish (each may
+ * cost the sleeper a re-check period of the implementation's), that a
+ * survivor's call wakes it on every kill. */
+
+#include <poll.h>
+
+#include "kill_at.h"
+
+typedef struct rec {
+    uint32_t tag, id;
+} rec;
+
+typedef struct sweep {
+    mp_queue *q;
+    pipefd recs;             /* the sleeping consumer reports here */
+    _Atomic pid_t tid;       /* the sleeping thread */
+    _Atomic int stop;
+    _Atomic int peer_status; /* the first non-MP_OK status of the sleeper */
+    uint32_t id;             /* the current trial, read by the victim */
+} sweep;
+
+/* Read one record within `timeout` seconds; false if none came. */
+static bool read_rec(int fd, rec *r, double timeout)
+{
+    struct pollfd pf = {fd, POLLIN, 0};
+    int n;
+    while ((n = poll(&pf, 1, (int)(timeout * 1000) + 1)) < 0 && errno == EINTR) {
+    }
+    if (n != 1)
+        return false;
+    ssize_t got;
+    while ((got = read(fd, r, sizeof *r)) < 0 && errno == EINTR) {
+    }
+    cr_assert_eq(got, (ssize_t)sizeof *r, "record pipe: %zd", got);
+    return true;
+}
+
+static void write_rec(int fd, uint32_t tag, uint32_t id)
+{
+    rec r = {tag, id};
+    while (write(fd, &r, sizeof r) < 0 && errno == EINTR) {
+    }
+}
+
+/* Until qsize(q) == want, within the wide bound; false if it never is. */
+static bool await_qsize(mp_queue *q, size_t want)
+{
+    double t0 = mpt_now();
+    while (qsize(q) != want) {
+        if (mpt_now() - t0 > mpt_slack(5.0))
+            return false;
+        struct timespec ts = {0, 200000};
+        nanosleep(&ts, NULL);
+    }
+    return true;
+}
+
+static size_t sweep_qsize(void *a)
+{
+    sweep *s = a;
+    size_t n = 0;
+    mp_queue_qsize(s->q, &n);
+    return n;
+}
+
+/* The sleeping consumer: reports every message; 'E' ends it. */
+static void *sweep_consumer(void *a)
+{
+    sweep *s = a;
+    atomic_store(&s->tid, gettid());
+    for (;;) {
+        void *b = NULL;
+        size_t n = 0;
+        mp_status st = mp_queue_get_bytes(s->q, &b, &n, 60.0);
+        if (st || n != sizeof(rec)) {
+            atomic_store(&s->peer_status, st ? (int)st : -1);
+            write_rec(s->recs.w, 'X', 0);
+            free(b);
+            return NULL;
+        }
+        rec r;
+        memcpy(&r, b, sizeof r);
+        free(b);
+        write_rec(s->recs.w, r.tag, r.id);
+        if (r.tag == 'E')
+            return NULL;
+    }
+}
+
+static int victim_put(void *a)
+{
+    sweep *s = a;
+    rec r = {'V', s->id};
+    return mp_queue_put_bytes(s->q, &r, sizeof r, MP_FOREVER) ? 1 : 0;
+}
+
+/* After trial s->id, the victim killed before instruction `at` (past the
+ * call: complete): if its message is in the queue, the consumer gets it
+ * without help (checked when `alone`); a survivor's put then reaches the
+ * consumer -- the victim's message at most once, and before it. */
+static void settle_put(sweep *s, bool complete, bool alone, size_t at)
+{
+    double bound = mpt_slack(5.0);
+    bool got_v = false;
+    rec r;
+    if (complete || (alone && qsize(s->q) == 1)) {
+        cr_assert(read_rec(s->recs.r, &r, bound),
+                  "victim killed before instruction %zu of its put: its message is in the "
+                  "queue, but the consumer sleeping in get did not get it within %.1f s",
+                  at, bound);
+        cr_assert(r.tag == 'V' && r.id == s->id, "trial %u: got %c%u", s->id, r.tag, r.id);
+        got_v = true;
+    }
+    rec sr = {'S', s->id};
+    MP_ASSERT_OK(mp_queue_put_bytes(s->q, &sr, sizeof sr, MP_NOWAIT));
+    for (;;) {
+        cr_assert(read_rec(s->recs.r, &r, bound),
+                  "victim killed before instruction %zu of its put: the consumer sleeping "
+                  "in get missed the next put too (nothing within %.1f s)", at, bound);
+        cr_assert(r.tag != 'X', "the consumer's get: %s", mp_status_name(s->peer_status));
+        if (r.tag == 'S' && r.id == s->id)
+            break;
+        cr_assert(r.tag == 'V' && r.id == s->id && !got_v, "trial %u: got %c%u", s->id,
+                  r.tag, r.id);
+        got_v = true;
+    }
+    cr_assert_eq(qsize(s->q), 0);
+}
+
+MPT_TEST(queue, Q_KILLED_WAKER_ANYTIME, "Q-KILLED-WAKER-ANYTIME: a producer killed before any instruction of a put never leaves a consumer asleep in get: it gets the message if it was queued, and the next put wakes it")
+{
+    sweep s = {.recs = mkpipe()};
+    MP_ASSERT_OK(mp_queue_new(&s.q, 0));
+    pthread_t t;
+    cr_assert(pthread_create(&t, NULL, sweep_consumer, &s) == 0);
+    while (!atomic_load(&s.tid))
+        sched_yield();
+    /* A first round trip, so that the victims (forked from here) find
+     * everything the call needs resolved and all run one path. */
+    kat_wait_asleep(s.tid);
+    settle_put(&s, false, false, 0);
+    kat k = {victim_put, sweep_qsize, &s, NULL, 0, 0, NULL};
+    s.id = 1;
+    kat_wait_asleep(s.tid);
+    kat_calibrate(&k);
+    settle_put(&s, true, true, k.n);
+    size_t missed = 0, trials = 0;
+    for (size_t i = 0; i < k.n; i++) {
+        if (!kat_swept(&k, i))
+            continue;
+        s.id = (uint32_t)i + 2;
+        kat_wait_asleep(s.tid);
+        int r = kat_kill_at(&k, i);
+        trials++;
+        missed += r == KAT_MISSED;
+        settle_put(&s, r == KAT_MISSED, (i - k.publish) % KAT_STRIDE == 1, i);
+    }
+    cr_assert(missed <= trials / 10, "%zu of %zu kills missed their instruction (the put "
+              "ran another path than calibrated)", missed, trials);
+    rec e = {'E', 0};
+    MP_ASSERT_OK(mp_queue_put_bytes(s.q, &e, sizeof e, MP_NOWAIT));
+    pthread_join(t, NULL);
+    kat_free(&k);
+    closepipe(&s.recs);
+    mp_queue_free(s.q);
+}
+
+/* The sleeping producer of a full Queue(2): puts P1, P2, ... until stopped. */
+static void *sweep_producer(void *a)
+{
+    sweep *s = a;
+    atomic_store(&s->tid, gettid());
+    for (uint32_t i = 1; !atomic_load(&s->stop); i++) {
+        rec r = {'P', i};
+        mp_status st = mp_queue_put_bytes(s->q, &r, sizeof r, 60.0);
+        if (st) {
+            atomic_store(&s->peer_status, (int)st);
+            return NULL;
+        }
+    }
+    return NULL;
+}
+
+/* The buffer is not freed: the victim is killed, and its trace ends with
+ * the call. */
+static int victim_get(void *a)
+{
+    sweep *s = a;
+    void *b = NULL;
+    size_t n = 0;
+    return mp_queue_get_bytes(s->q, &b, &n, MP_FOREVER) ? 1 : 0;
+}
+
+/* After a trial (the victim killed before instruction `at` of its get): if
+ * it took an item, the producer sleeping on the full queue fills the room
+ * without help (checked when `alone`); a survivor's get takes the next item
+ * in order and makes room, which the producer fills too. */
+static void settle_get(sweep *s, bool alone, uint32_t *last, size_t at)
+{
+    double bound = mpt_slack(5.0);
+    if (alone)
+        cr_assert(await_qsize(s->q, 2),
+                  "consumer killed before instruction %zu of its get: it made room, but "
+                  "the producer sleeping in put did not fill it within %.1f s", at, bound);
+    void *b = NULL;
+    size_t n = 0;
+    MP_ASSERT_OK(mp_queue_get_bytes(s->q, &b, &n, MP_NOWAIT)); /* one is always there */
+    rec r;
+    cr_assert_eq(n, sizeof r);
+    memcpy(&r, b, sizeof r);
+    free(b);
+    cr_assert(r.tag == 'P' && r.id > *last, "got %c%u after P%u", r.tag, r.id, *last);
+    *last = r.id;
+    cr_assert(await_qsize(s->q, 2),
+              "consumer killed before instruction %zu of its get: after the next get, the "
+              "producer sleeping in put did not fill the queue within %.1f s", at, bound);
+    cr_assert_eq(atomic_load(&s->peer_status), MP_OK, "the producer's put: %s",
+                 mp_status_name(atomic_load(&s->peer_status)));
+}
+
+MPT_TEST(queue, Q_KILLED_WAKER_ROOM_ANYTIME, "Q-KILLED-WAKER-ROOM-ANYTIME: a consumer killed before any instruction of a get never leaves a producer asleep on a full queue: it fills the room if there is some, and the next get wakes it")
+{
+    sweep s = {.recs = mkpipe()};
+    MP_ASSERT_OK(mp_queue_new(&s.q, 2));
+    pthread_t t;
+    cr_assert(pthread_create(&t, NULL, sweep_producer, &s) == 0);
+    while (!atomic_load(&s.tid))
+        sched_yield();
+    uint32_t last = 0;
+    kat_wait_asleep(s.tid);
+    settle_get(&s, false, &last, 0); /* resolves what the victims' get will need */
+    kat k = {victim_get, sweep_qsize, &s, NULL, 0, 0, NULL};
+    kat_wait_asleep(s.tid);
+    kat_calibrate(&k);
+    settle_get(&s, true, &last, k.n);
+    size_t missed = 0, trials = 0;
+    for (size_t i = 0; i < k.n; i++) {
+        if (!kat_swept(&k, i))
+            continue;
+        kat_wait_asleep(s.tid);
+        missed += kat_kill_at(&k, i) == KAT_MISSED;
+        trials++;
+        settle_get(&s, (i - k.publish) % KAT_STRIDE == 1, &last, i);
+    }
+    cr_assert(missed <= trials / 10, "%zu of %zu kills missed their instruction (the get "
+              "ran another path than calibrated)", missed, trials);
+    atomic_store(&s.stop, 1);
+    for (int i = 0; i < 2; i++) { /* room for its last put */
+        void *b = NULL;
+        size_t n = 0;
+        MP_ASSERT_OK(mp_queue_get_bytes(s.q, &b, &n, 5.0));
+        free(b);
+    }
+    pthread_join(t, NULL);
+    kat_free(&k);
+    closepipe(&s.recs);
+    mp_queue_free(s.q);
+}
+
 /* ------------------------------------------------------------ misuse etc. */
 
 MPT_TEST(queue, Q_TASK_DONE_EINVAL, "Q-TASK-DONE-EINVAL: task_done and join on a Queue (not joinable) are MP_EINVAL")

@@ -21,7 +21,10 @@
  * except a streamer (below).  Sleeping is a futex on a sequence word with a
  * "someone sleeps" flag: the waker pays a syscall only when the flag is set
  * and clears it, and a killed sleeper costs at most one spurious wake (a
- * counter of waiters would stay wrong forever).
+ * counter of waiters would stay wrong forever).  Every sleep is bounded by
+ * WAKE_SLICE_S, after which the sleeper re-checks and raises its flag again,
+ * so a waker killed half-way through its wake costs a survivor at most one
+ * slice (see "wake / wait" for why no window wedges a survivor).
  *
  * Messages up to SINGLE_MAX are one record.  The producer copies, then
  * advances the tail; the consumer copies out, then advances the head.  So:
@@ -70,6 +73,7 @@
 #define SPIN_ITERS 4000              /* ~10-40 us before a futex sleep */
 #define PROBE_S 0.02                 /* streaming consumer checks the producer */
 #define LOCK_SLICE_S 0.05            /* lock waiters re-check close this often */
+#define WAKE_SLICE_S 0.1             /* longest futex sleep (the locks' liveness slice) */
 
 enum { K_MSG = 1, K_FIRST = 2, K_CONT = 3, K_FINAL = 4 };
 enum { KIND_QUEUE, KIND_SIMPLE, KIND_JOINABLE };
@@ -159,9 +163,53 @@ static inline void ring_set_word(mp_queue *q, uint32_t at, uint64_t w)
     memcpy(q->ring + (at & q->mask), &w, 8);
 }
 
+static bool ts_before(const struct timespec *a, const struct timespec *b)
+{
+    return a->tv_sec < b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
+}
+
+/* now + secs, but no later than d. */
+static void slice(const mp__deadline *d, double secs, mp__deadline *out)
+{
+    mp__deadline_init(out, secs);
+    if (d && !d->forever && ts_before(&d->at, &out->at))
+        *out = *d;
+}
+
 /* ------------------------------------------------------------ wake / wait */
 
-/* Publishers call this after their seq_cst commit store. */
+/* The protocol, and why no window wedges a survivor.
+ *
+ * A sleeper waits for a word W (wpos, rpos, done) to change.  It reads the
+ * sequence word (v = seq), raises its side's flag, re-reads W, and only if W
+ * is unchanged calls FUTEX_WAIT(seq, v) -- for at most WAKE_SLICE_S.  A
+ * publisher stores W (its commit), then, only if the flag is up, clears it,
+ * bumps seq and calls FUTEX_WAKE.  All of it is seq_cst, so either the
+ * publisher sees the flag or the sleeper sees the new W; and a wake landing
+ * between the sleeper's read of seq and its FUTEX_WAIT changed seq, so the
+ * kernel refuses to sleep.  No wake is lost while every process runs on.
+ *
+ * A process can be SIGKILLed at any instruction, though.  A publisher killed
+ * after its commit but before its FUTEX_WAKE (before, in the middle of, or
+ * after clearing the flag) leaves a sleeper asleep with W changed, and the
+ * flag possibly down, so that later publishers skip the wake too.  No
+ * ordering of the three steps closes that: some instant always lies between
+ * the commit and the syscall.  So no sleep is unbounded: after a slice the
+ * sleeper returns to its caller, which re-checks its condition (and its
+ * deadline) and, to sleep again, comes back here and raises the flag again.
+ * A dead waker thus costs each survivor at most one slice, like a dead lock
+ * holder (the locks' liveness slice is the same 0.1 s), and the flag is
+ * never left down under a sleeper for longer than that.  A killed sleeper
+ * leaves the flag up: one spurious FUTEX_WAKE by the next publisher.
+ *
+ * The slice does not cost the fast path: a publisher still pays no syscall
+ * when nobody sleeps, and a sleeper spins before it sleeps.  In a running
+ * stream a sleeper is woken by a FUTEX_WAKE long before its slice ends; a
+ * slice runs out only when nothing happens for 0.1 s (an idle queue, where
+ * one re-check per slice is noise) or when a waker died. */
+
+/* Publishers call this after their seq_cst commit store.  Killed anywhere
+ * in here, a sleeper notices at its next slice. */
 static inline void wake(_Atomic uint32_t *seq, _Atomic uint32_t *flag)
 {
     if (MP__UNLIKELY(atomic_load(flag)) && atomic_exchange(flag, 0)) {
@@ -170,6 +218,7 @@ static inline void wake(_Atomic uint32_t *seq, _Atomic uint32_t *flag)
     }
 }
 
+/* wake() whether or not the flag is up (close, a withdrawn stream). */
 static void wake_force(_Atomic uint32_t *seq, _Atomic uint32_t *flag)
 {
     atomic_store(flag, 0);
@@ -177,8 +226,9 @@ static void wake_force(_Atomic uint32_t *seq, _Atomic uint32_t *flag)
     mp__futex_wake(seq, INT_MAX);
 }
 
-/* Wait until *p differs from seen (or a wake on seq, or the deadline).  The
- * sequence is read before the flag is raised, and *p re-read after: a
+/* Wait until *p differs from seen (or a wake on seq, or the deadline, or one
+ * slice: the caller re-checks its condition and deadline and calls again).
+ * The sequence is read before the flag is raised, and *p re-read after: a
  * publisher either sees the flag or its commit is seen here (both sides
  * seq_cst), and a wake that lands before the sleep changes seq so the futex
  * does not sleep. */
@@ -197,20 +247,9 @@ static void wait_change(_Atomic uint64_t *p, uint64_t seen, _Atomic uint32_t *se
     if (atomic_load(p) != seen || (closed && atomic_load(closed)) ||
         (word2 && atomic_load(word2) != word2_seen))
         return;
-    mp__futex_wait(seq, v, d);
-}
-
-static bool ts_before(const struct timespec *a, const struct timespec *b)
-{
-    return a->tv_sec < b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
-}
-
-/* now + secs, but no later than d. */
-static void slice(const mp__deadline *d, double secs, mp__deadline *out)
-{
-    mp__deadline_init(out, secs);
-    if (d && !d->forever && ts_before(&d->at, &out->at))
-        *out = *d;
+    mp__deadline sl;
+    slice(d, WAKE_SLICE_S, &sl);
+    mp__futex_wait(seq, v, &sl);
 }
 
 /* ------------------------------------------------------------------ locks */
@@ -744,6 +783,9 @@ mp_status mp_queue_task_done(mp_queue *q)
         if (atomic_compare_exchange_weak(&s->done, &dn, dn + 1))
             break;
     }
+    /* The same protocol as wake(), on the done word itself: a task_done
+     * killed between its increment and the FUTEX_WAKE costs a joiner one
+     * slice. */
     if (atomic_load(&s->join_flag) && atomic_exchange(&s->join_flag, 0))
         mp__futex_wake(&s->done, INT_MAX);
     return MP_OK;
@@ -769,6 +811,8 @@ mp_status mp_queue_join(mp_queue *q, double timeout)
             return MP_OK;
         if (!d.forever && mp__deadline_passed(&d))
             return mp__err(MP_TIMEOUT, "queue.join: tasks unfinished at the deadline");
-        mp__futex_wait(&s->done, dn, &d);
+        mp__deadline sl; /* bounded: see "wake / wait" (a killed task_done) */
+        slice(&d, WAKE_SLICE_S, &sl);
+        mp__futex_wait(&s->done, dn, &sl);
     }
 }
