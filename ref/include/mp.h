@@ -437,7 +437,13 @@ MP_EXTERN mp_status mp_value_decode(const void *buf, size_t len, mp_value **out)
  * A process killed in the middle of a put delivers nothing of that message
  * [Q-KILLED-PRODUCER] [Q-KILLED-PRODUCER-STREAM]; one killed in the middle of
  * a get leaves that message to the next get, except a message larger than
- * the queue's buffer, which is then lost alone [Q-KILLED-CONSUMER-STREAM]. */
+ * the queue's buffer, which is then lost alone [Q-KILLED-CONSUMER-STREAM].
+ * A process killed at any instant of put, get or task_done never leaves a
+ * waiter asleep while what it waits for holds: the waiter notices within
+ * about 0.1 s [Q-KILLED-WAKER-ANYTIME] [Q-KILLED-WAKER-ROOM-ANYTIME]
+ * [JQ-KILLED-TASK-DONE-ANYTIME]; otherwise put, get, close and task_done wake
+ * a waiter at once, not at its next look [Q-PUT-WAKES-PROMPT]
+ * [Q-GET-WAKES-PROMPT] [Q-CLOSE-WAKES-PROMPT] [JQ-TASK-DONE-WAKES-PROMPT]. */
 typedef struct mp_queue mp_queue;
 #define MP_MSG_MAX ((size_t)1 << 30)
 
