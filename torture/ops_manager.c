@@ -215,7 +215,11 @@ static int lock_peer_waiter(void *arg)
     (void)arg;
     double t0 = now();
     mp_status s = TIMED("surviving waiter's acquire", mp_mlock_acquire(G.lk, BOUND));
-    if (s != MP_OK) {
+    /* MP_EOWNERDEAD: the server granted the lock to the dead waiter before it
+     * saw the disconnect, then passed it on [MGR-LOCK-HOLDER-DISCONNECT]. */
+    if (s == MP_EOWNERDEAD)
+        atomic_fetch_add(&S->ownerdead, 1);
+    else if (s != MP_OK) {
         child_fail("surviving waiter: acquire: %s after %.1f s (the dead waiter was granted "
                    "the lock?)",
                    mp_status_name(s), now() - t0);
@@ -232,8 +236,8 @@ static int lock_peer_waiter(void *arg)
 /* Waiter: the runner holds the lock, the victim and a survivor wait; after
  * the victim's death the runner releases and the survivor must get it.
  * Holder: the victim loops acquire/release while a survivor does dict round
- * trips; a lock the dead held (mp.h gives the manager Lock no owner) is
- * released by the runner in its place, and must be free otherwise. */
+ * trips; the server hands a lock the dead held to the next acquire, with
+ * MP_EOWNERDEAD, and it must be free otherwise. */
 void sc_mgr_lock(trial *t, void **ctx)
 {
     mp_manager *m = mgr_get(t, ctx);
@@ -260,6 +264,9 @@ void sc_mgr_lock(trial *t, void **ctx)
             fail(t, "runner's release: %s", mp_status_name(s));
         finish(t, peer, "the surviving waiter");
         collect_child_failures(t);
+        if (atomic_load(&S->ownerdead) && t->death_phase != PH_CALL)
+            fail(t, "the surviving waiter got MP_EOWNERDEAD, yet the victim died %s",
+                 phase_name(t->death_phase));
         if (!t->failures && (s = mp_mlock_acquire(G.lk, MP_NOWAIT)) != MP_OK)
             fail(t, "the lock is not free after the survivor released it: %s (the dead waiter "
                     "holds it?)",
@@ -277,16 +284,17 @@ void sc_mgr_lock(trial *t, void **ctx)
             finish(t, peer, "the surviving client");
         }
         collect_child_failures(t);
-        s = mp_mlock_acquire(G.lk, MP_NOWAIT);
-        if (s == MP_TIMEOUT) {
-            if (t->death_phase == PH_IDLE)
-                fail(t, "the lock is held though the dead client had released it");
-            mp_status r = mp_mlock_release(G.lk);
-            if (r != MP_OK && !(r == MP_ESTATE && t->death_phase == PH_CALL))
-                fail(t, "release in place of the dead holder: %s", mp_status_name(r));
-            s = mp_mlock_acquire(G.lk, 1.0);
-        }
-        if (s != MP_OK) {
+        /* The server hands a dead client's lock on: the next acquire gets it,
+         * with MP_EOWNERDEAD when the victim held it, MP_OK when it held
+         * nothing, either when it died inside acquire or release
+         * [MGR-LOCK-HOLDER-DISCONNECT]. */
+        s = mp_mlock_acquire(G.lk, BOUND);
+        bool owned = s == MP_EOWNERDEAD;
+        if ((owned && t->death_phase == PH_IDLE) || (s == MP_OK && t->death_phase == PH_HELD)) {
+            fail(t, "acquire after a client died %s: %s", phase_name(t->death_phase),
+                 mp_status_name(s));
+            mp_mlock_release(G.lk);
+        } else if (s != MP_OK && !owned) {
             fail(t, "acquire after the holder's death: %s", mp_status_name(s));
             server_check(t, s, "acquire");
         } else {
