@@ -80,6 +80,17 @@ def never_arrives(what, get, reason):
         raise AssertionError(f'{what}: still pending after {LOST} s ({reason})') from None
 
 
+def finish(p):
+    """The end of a twin whose row says nothing of close and join: terminate
+    and join, as the end of `with Pool()` would.  close+join is the subject of
+    POOL-JOIN-WAITS, POOL-MAXTASKSPERCHILD-CLOSE and the few rows that keep it;
+    elsewhere it only added billiard's 30 s join after a map spread over
+    several workers (expect/repro/billiard/POOL-JOIN-AFTER-MAP.py) to rows
+    that do not ask about it."""
+    p.terminate()
+    p.join()
+
+
 def nxt(it, timeout):
     """The iterator's next item within timeout.  CPython's imap with a
     chunksize above 1 returns a plain generator (no next(timeout)): its
@@ -228,15 +239,13 @@ def POOL_NEW_SIZE():
         wait_started(3)  # three distinct processes: the three run at once
         _EV.set()
         assert [r.get(LONG) for r in rs] == [0, 1, 2]
-        p.close()
-        p.join()
+        finish(p)
 
 
 def POOL_DEFAULT_SIZE():
     with mp.Pool(None) as p:
         assert len(p._pool) == os.cpu_count(), f'{len(p._pool)} != {os.cpu_count()}'
-        p.close()
-        p.join()
+        finish(p)
 
 
 # ================================================================== apply
@@ -246,15 +255,13 @@ def POOL_APPLY_RESULT():
         for i in range(5):
             r = p.apply(t_sq, (i + 3,))
             assert r == (i + 3) ** 2, r
-        p.close()
-        p.join()
+        finish(p)
 
 
 def POOL_APPLY_NONE():
     with mp.Pool(1) as p:
         assert p.apply(t_none, (1,)) is None
-        p.close()
-        p.join()
+        finish(p)
 
 
 def POOL_APPLY_BLOCKS():
@@ -265,8 +272,7 @@ def POOL_APPLY_BLOCKS():
         assert twin.now() - t0 >= 0.150, 'apply returned before the task\'s work was done'
         assert _CUR.value == 0, 'the task was still running when apply returned'
         assert _MAX.value == 1
-        p.close()
-        p.join()
+        finish(p)
 
 
 def POOL_APPLY_ERROR():
@@ -278,8 +284,7 @@ def POOL_APPLY_ERROR():
         else:
             raise AssertionError('apply of a failing task did not raise')
         assert p.apply(t_sq, (42,)) == 42 * 42, 'the pool did not go on'
-        p.close()
-        p.join()
+        finish(p)
 
 
 def POOL_VALUES_ROUNDTRIP():
@@ -288,8 +293,7 @@ def POOL_VALUES_ROUNDTRIP():
         r = p.apply(t_ident, (a,))
         assert type(r) is tuple, type(r)
         assert r == a and repr(r) == repr(a), f'{r!r} != {a!r}'
-        p.close()
-        p.join()
+        finish(p)
 
 
 def POOL_LARGE_VALUES():
@@ -298,8 +302,7 @@ def POOL_LARGE_VALUES():
         for _ in range(2):
             r = p.apply(t_ident, (a,))
             assert type(r) is bytes and r == a, 'the bytes changed on their way'
-        p.close()
-        p.join()
+        finish(p)
 
 
 # ============================================================ apply_async
@@ -312,8 +315,7 @@ def POOL_APPLY_ASYNC_RETURNS_AT_ONCE():
         _EV.set()
         assert r.get(LONG) == 5
         assert r.ready()
-        p.close()
-        p.join()
+        finish(p)
 
 
 def POOL_APPLY_ASYNC_CALLBACK():
@@ -324,8 +326,7 @@ def POOL_APPLY_ASYNC_CALLBACK():
         with rc.mu:
             assert rc.vals == [81], f'callback not run before get returned: {rc.vals}'
             assert rc.errs == []
-        p.close()
-        p.join()
+        finish(p)
 
 
 def POOL_ERROR_CALLBACK():
@@ -343,8 +344,7 @@ def POOL_ERROR_CALLBACK():
             assert rc.vals == []
             assert isinstance(rc.errs[0], ValueError) and 'bad item 17' in str(rc.errs[0]), \
                 f'error_callback got {rc.errs[0]!r}'
-        p.close()
-        p.join()
+        finish(p)
 
 
 def t_gated(i):
@@ -368,8 +368,7 @@ def POOL_CALLBACK_ONE_THREAD():
             assert len(set(rc.thr)) == 1, 'callbacks ran on two threads'
             assert rc.thr[0] != threading.get_ident(), 'callbacks ran on the caller\'s thread'
             assert rc.vals == order, f'completion order {order}, callbacks {rc.vals}'
-        p.close()
-        p.join()
+        finish(p)
 
 
 def POOL_CALLBACK_CAN_SUBMIT():
@@ -382,8 +381,7 @@ def POOL_CALLBACK_CAN_SUBMIT():
         assert r.ready()
         assert len(second) == 1, 'the callback could not submit'
         assert second[0].get(LONG) == 100
-        p.close()
-        p.join()
+        finish(p)
 
 
 def POOL_WAIT_IN_CALLBACK():
@@ -412,8 +410,7 @@ def POOL_WAIT_IN_CALLBACK():
         assert out and isinstance(out[0], Exception), f'the wait in the callback gave {out}'
         _EV.set()
         assert pending.get(LONG) == 1
-        p.close()
-        p.join()
+        finish(p)
 
 
 # ============================================================ AsyncResult
@@ -427,8 +424,7 @@ def POOL_GET_TIMEOUT():
         assert not r.ready()
         _EV.set()
         assert r.get(10) == 1
-        p.close()
-        p.join()
+        finish(p)
 
 
 def POOL_GET_TIMEOUT_ZERO_NOT_READY():
@@ -451,8 +447,7 @@ def POOL_GET_TIMEOUT_ZERO_NOT_READY():
         _EV.set()
         r.wait(LONG)
         assert twin.prompt(r.get, 0) == 1
-        p.close()
-        p.join()
+        finish(p)
 
 
 def POOL_READY_WAIT():
@@ -464,8 +459,7 @@ def POOL_READY_WAIT():
         r.wait(LONG)
         assert r.ready()
         twin.prompt(r.wait, 0)
-        p.close()
-        p.join()
+        finish(p)
 
 
 def POOL_SUCCESSFUL_NOT_READY():
@@ -476,8 +470,7 @@ def POOL_SUCCESSFUL_NOT_READY():
         _EV.set()
         r.wait(LONG)
         assert r.successful() is True
-        p.close()
-        p.join()
+        finish(p)
 
 
 def POOL_SUCCESSFUL():
@@ -488,8 +481,7 @@ def POOL_SUCCESSFUL():
         bad.wait(LONG)
         assert good.successful() is True
         assert bad.successful() is False
-        p.close()
-        p.join()
+        finish(p)
 
 
 # ==================================================================== map
@@ -501,16 +493,14 @@ def POOL_MAP_ORDER():
             assert type(r) is list
             assert r == [i * i for i in range(100)], f'chunksize {cs}: {r}'
         assert p.map(t_sq, (4, 5, 6)) == [16, 25, 36]
-        p.close()
-        p.join()
+        finish(p)
 
 
 def POOL_MAP_EMPTY():
     with mp.Pool(2) as p:
         assert p.map(t_sq, []) == []
         assert p.starmap(t_add, []) == []
-        p.close()
-        p.join()
+        finish(p)
 
 
 def assert_chunks(r, n, cs):
@@ -530,16 +520,14 @@ def assert_chunks(r, n, cs):
 def POOL_MAP_CHUNKSIZE():
     with mp.Pool(2, maxtasksperchild=1) as p:
         assert_chunks(p.map(t_pid_seq, range(23), chunksize=5), 23, 5)
-        p.close()
-        p.join()
+        finish(p)
 
 
 def POOL_MAP_DEFAULT_CHUNKSIZE():
     with mp.Pool(2, maxtasksperchild=1) as p:
         # ceil(41 / 8) = 6, not 5
         assert_chunks(p.map(t_pid_seq, range(41)), 41, 6)
-        p.close()
-        p.join()
+        finish(p)
 
 
 def POOL_MAP_ERROR():
@@ -551,8 +539,7 @@ def POOL_MAP_ERROR():
         else:
             raise AssertionError('map with a failing item did not raise')
         assert p.map(t_sq, range(10), chunksize=2) == [i * i for i in range(10)]
-        p.close()
-        p.join()
+        finish(p)
 
 
 def POOL_MAP_NOT_SEQUENCE():
@@ -561,8 +548,7 @@ def POOL_MAP_NOT_SEQUENCE():
         # CPython iterates imap's argument lazily: the TypeError comes at the
         # first next(), not at the call.
         twin.assert_raises(TypeError, lambda: next(p.imap(t_sq, 3)))
-        p.close()
-        p.join()
+        finish(p)
 
 
 def POOL_MAP_ASYNC():
@@ -577,8 +563,7 @@ def POOL_MAP_ASYNC():
         with rc.mu:
             assert rc.vals == [list(range(6))], f'callback got {rc.vals}'
             assert rc.errs == []
-        p.close()
-        p.join()
+        finish(p)
 
 
 def POOL_MAP_ASYNC_ERROR_CALLBACK():
@@ -600,8 +585,7 @@ def POOL_STARMAP():
         r = p.starmap(t_add, [(i, 10 * i) for i in range(10)], chunksize=3)
         assert r == [11 * i for i in range(10)], r
         twin.assert_raises(TypeError, p.starmap, t_add, [(1, 2), 3])
-        p.close()
-        p.join()
+        finish(p)
 
 
 def POOL_STARMAP_ASYNC():
@@ -612,8 +596,7 @@ def POOL_STARMAP_ASYNC():
         assert r.get(LONG) == want
         with rc.mu:
             assert rc.vals == [want], rc.vals
-        p.close()
-        p.join()
+        finish(p)
 
 
 # =================================================================== imap
@@ -627,8 +610,7 @@ def POOL_IMAP_ORDER():
             twin.assert_raises(StopIteration, nxt, it, LONG)
             # timeout 0 (an exhausted generator cannot block: plain next)
             twin.assert_raises(StopIteration, getattr(it, 'next', lambda _: next(it)), 0)
-        p.close()
-        p.join()
+        finish(p)
 
 
 def POOL_IMAP_UNORDERED_ALL():
@@ -640,8 +622,7 @@ def POOL_IMAP_UNORDERED_ALL():
         twin.assert_raises(StopIteration, it.next, LONG)
         assert sorted(got) == [1, 2, 3, 4, 300], f'not every result once: {got}'
         assert got[4] == 300, f'the slow task\'s result should come last: {got}'
-        p.close()
-        p.join()
+        finish(p)
 
 
 def POOL_IMAP_NEXT_TIMEOUT():
@@ -652,8 +633,7 @@ def POOL_IMAP_NEXT_TIMEOUT():
         prompt_raises(mp.TimeoutError, it.next, 0)
         _EV.set()
         assert [it.next(LONG) for _ in range(2)] == [0, 1]
-        p.close()
-        p.join()
+        finish(p)
 
 
 def POOL_IMAP_ERROR():
@@ -670,8 +650,7 @@ def POOL_IMAP_ERROR():
                 continue
             assert it.next(LONG) == i * i
         twin.assert_raises(StopIteration, it.next, LONG)
-        p.close()
-        p.join()
+        finish(p)
 
 
 # ============================================================= busy waits
@@ -691,8 +670,7 @@ def POOL_BUSY_WAITS():
         assert mx >= 2, f'tasks did not run in parallel (at most {mx} at once)'
         assert el >= 4 * T / 1000, f'10 tasks of {T} ms took {el:.3f} s < ceil(10/3)*T'
         assert el <= 4 * T / 1000 + 2.0, f'10 tasks of {T} ms took {el:.3f} s'
-        p.close()
-        p.join()
+        finish(p)
 
 
 # ================================================== close/join/terminate
@@ -803,8 +781,7 @@ def POOL_MANY_TASKS():
         for i, r in enumerate(rs):
             v = r.get(LONG)
             assert v == i * i, f'task {i} gave {v}'
-        p.close()
-        p.join()
+        finish(p)
 
 
 # ========================================================= dying workers
@@ -831,8 +808,7 @@ def assert_lost(fn, want):
             raise AssertionError('the task whose worker died returned a value')
         with rc.mu:
             assert len(rc.errs) == 1, f'error_callback ran {len(rc.errs)} times'
-        p.close()
-        p.join()
+        finish(p)
 
 
 def POOL_WORKER_KILLED_NO_HANG():
@@ -863,8 +839,7 @@ def POOL_WORKER_KILLED_EXTERNALLY():
             assert 'signal 9' in str(e) or 'SIGKILL' in str(e), repr(e)
         else:
             raise AssertionError('the task of the killed worker returned a value')
-        p.close()
-        p.join()
+        finish(p)
 
 
 def POOL_WORKER_REPLACED():
@@ -884,8 +859,7 @@ def POOL_WORKER_REPLACED():
             pass
         else:
             raise AssertionError('the task whose worker died returned a value')
-        p.close()
-        p.join()
+        finish(p)
 
 
 def POOL_WORKER_LOST_IN_MAP():
@@ -901,8 +875,7 @@ def POOL_WORKER_LOST_IN_MAP():
         else:
             raise AssertionError('the map returned a value')
         assert p.map(t_sq, range(4), chunksize=1) == [0, 1, 4, 9]
-        p.close()
-        p.join()
+        finish(p)
 
 
 # ======================================================= maxtasksperchild
@@ -914,8 +887,7 @@ def POOL_MAXTASKSPERCHILD_RECYCLE():
         for pid in set(r):
             assert r.count(pid) <= 2, f'worker {pid} ran {r.count(pid)} tasks'
         assert len(set(r)) >= 6, f'only {len(set(r))} workers for 12 tasks at 2 each'
-        p.close()
-        p.join()
+        finish(p)
 
 
 def POOL_MAXTASKSPERCHILD_CLOSE():
@@ -991,8 +963,7 @@ def POOL_WORKER_NAME():
             assert pid != os.getpid(), 'a task ran in the parent'
             for name2, pid2 in r[:i]:
                 assert (pid == pid2) == (name == name2), f'pids {pid2}/{pid} but names {name2}/{name}'
-        p.close()
-        p.join()
+        finish(p)
     assert mp.current_process().name == 'MainProcess', "the parent's name changed"
 
 
