@@ -398,17 +398,21 @@ def POOL_WAIT_IN_CALLBACK():
                 out.append(e)
 
         r = p.apply_async(t_sq, (1,), callback=wait_in_callback)
-        r.wait(LOST)
-        if not r.ready():
-            # Unblock the result-handler thread (only this thread can ever set
-            # `pending`), or terminate() would join it forever.
-            pending._event.set()
-            _EV.set()
-            raise AssertionError(f'the callback\'s wait() on a pending result was still '
-                                 f'blocked after {LOST} s: the result-handler thread is '
-                                 f'deadlocked')
-        assert out and isinstance(out[0], Exception), f'the wait in the callback gave {out}'
-        _EV.set()
+        try:
+            r.wait(LOST)
+            if not r.ready():
+                raise AssertionError(f'the callback\'s wait() on a pending result was '
+                                     f'still blocked after {LOST} s: the result-handler '
+                                     f'thread is deadlocked')
+            assert out and isinstance(out[0], Exception), \
+                f'the wait in the callback gave {out} (ready() {r.ready()})'
+        finally:
+            _EV.set()  # the pending task may end now
+            if not out:
+                # The callback is still blocked in wait(): only the result-
+                # handler thread it blocks could set `pending`, and terminate()
+                # would join that thread forever.
+                pending._event.set()
         assert pending.get(LONG) == 1
         finish(p)
 
@@ -972,12 +976,30 @@ def POOL_WORKER_NAME():
 _REC = struct.Struct('ii')  # (pid, signal) written whole: one write < PIPE_BUF
 
 
+_TERM_W = None  # the worker's end of the pipe that records SIGTERM
+
+
 def init_sigterm(ready_w, term_w):
+    global _TERM_W
+    _TERM_W = term_w
+    os.write(ready_w, _REC.pack(os.getpid(), 0))
+
+
+def t_wait_recording_term(a):
+    """t_wait with a SIGTERM handler that records the signal.  The task sets
+    it, not the initializer: billiard's worker installs its own SIGTERM
+    handler after running the initializer."""
     def on_term(signum, _frame):
-        os.write(term_w, _REC.pack(os.getpid(), signum))
+        os.write(_TERM_W, _REC.pack(os.getpid(), signum))
         os._exit(0)
     signal.signal(signal.SIGTERM, on_term)
-    os.write(ready_w, _REC.pack(os.getpid(), 0))
+    return t_wait(a)
+
+
+def t_wait_ignoring_term(a):
+    """t_wait in a worker that ignores SIGTERM (set by the task: see above)."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    return t_wait(a)
 
 
 def read_recs(fd, n, timeout=LONG):
@@ -1004,7 +1026,7 @@ def POOL_TERMINATE_SIGTERM():
             # (Like the C test, this does not check the row's SIGKILL after 1 s:
             # CPython has none, and its terminate then waits forever in join.)
             for _ in range(2):
-                p.apply_async(t_wait, (1,))
+                p.apply_async(t_wait_recording_term, (1,))
             wait_started(2)
             p.terminate()
             p.join()
@@ -1018,14 +1040,13 @@ def POOL_TERMINATE_SIGTERM():
 
 
 def init_ignore_sigterm(ready_w):
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     os.write(ready_w, _REC.pack(os.getpid(), 0))
 
 
 def _grace_scenario(ready_w, done_w):
     p = mp.Pool(2, initializer=init_ignore_sigterm, initargs=(ready_w,))
     for _ in range(2):  # busy, so terminate signals them (see POOL_TERMINATE_SIGTERM)
-        p.apply_async(t_wait, (1,))
+        p.apply_async(t_wait_ignoring_term, (1,))
     wait_started(2)
     p.terminate()
     p.join()
