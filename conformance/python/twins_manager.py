@@ -1022,8 +1022,8 @@ def MGR_LIST_SORT():
         s.append(1)
         try:
             s.sort()
-        except TypeError as e:
-            assert 'not supported between' in str(e), str(e)
+        except TypeError:  # the row is the status, not CPython's wording
+            pass
         else:
             raise AssertionError('sorting unlike types did not raise')
         assert s[:] == ['a', 'b', 'é', 1], s[:]

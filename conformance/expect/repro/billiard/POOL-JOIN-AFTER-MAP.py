@@ -3,8 +3,10 @@ more than one worker: each worker, before exiting, waits (300 x 0.1 s) for its
 on_ready counter to reach the number of tasks it completed, but the result
 handler credits every chunk of a job to the job's first worker only, so the
 other worker's counter never gets there ('could not ensure all messages were
-consumed prior to exiting').  CPython's join returns as soon as the workers
-have taken their sentinel.
+consumed prior to exiting').  terminate() waits the same way: the SIGTERMed
+worker runs the same wait on its way out (seen as 60 s runner timeouts of pool
+twins, stacks in billiard's Process.join from Pool._terminate_pool).
+CPython's join returns as soon as the workers have taken their sentinel.
 Run: python3 POOL-JOIN-AFTER-MAP.py [multiprocessing]  (default billiard)."""
 import importlib, sys, time
 
