@@ -1188,23 +1188,37 @@ def MGR_QUEUE_GET_WOKEN():
 
 
 
-def _killed_in_get(ready, q):
-    ready.set()
+def _killed_in_get(ready_w, q):
+    q.qsize()                 # connect and authenticate before the signal
+    os.write(ready_w, b'r')   # no reply to wait for: the next sleep is get's
     q.get()
 
 
-def _killed_in_acquire(ready, lk):
-    ready.set()
+def _killed_in_acquire(ready_w, lk):
+    assert lk.acquire(False) is False  # connected; the parent holds it
+    os.write(ready_w, b'r')
     lk.acquire()
 
 
-def _kill_blocked(target, *args):
-    p = CTX.Process(target=target, args=args)
-    p.start()
-    assert args[0].wait(10)
-    wait_asleep(p.pid)
-    twin.kill(p)
-    p.join()
+def _kill_blocked(target, obj):
+    """Start target(ready_w, obj) in a child, and SIGKILL it once it sleeps in
+    its blocking call.  The child signals through a pipe, which has no reply
+    to sleep in, after its proxy's connection is made: so its first sleep
+    after the signal is the blocking call, its request already sent (a
+    manager Event there let the child be killed still waiting for set()'s
+    reply, before it asked anything: the row then passed by luck)."""
+    r, w = os.pipe()
+    try:
+        p = CTX.Process(target=target, args=(w, obj))
+        p.start()
+        assert select.select([r], [], [], 10)[0], 'the child never got to its call'
+        os.read(r, 1)
+        wait_asleep(p.pid)
+        twin.kill(p)
+        p.join()
+    finally:
+        os.close(r)
+        os.close(w)
     assert p.exitcode == -signal.SIGKILL, p.exitcode
 
 
@@ -1212,8 +1226,8 @@ def MGR_CLIENT_KILLED_GET():
     """differs: CPython's server thread of the dead client stays in get, takes
     the next item and loses it."""
     with manager() as m:
-        ready, q = m.Event(), m.Queue()
-        _kill_blocked(_killed_in_get, ready, q)
+        q = m.Queue()
+        _kill_blocked(_killed_in_get, q)
         q.put('after')
         try:
             got = q.get(timeout=5.0)
@@ -1227,9 +1241,9 @@ def MGR_CLIENT_KILLED_LOCK_WAITER():
     """differs: CPython's server thread of the dead client takes the Lock at
     the next release and holds it forever."""
     with manager() as m:
-        ready, lk = m.Event(), m.Lock()
+        lk = m.Lock()
         assert lk.acquire(False)
-        _kill_blocked(_killed_in_acquire, ready, lk)
+        _kill_blocked(_killed_in_acquire, lk)
         lk.release()
         assert lk.acquire(timeout=5.0), 'the Lock went to the dead waiter'
         lk.release()
