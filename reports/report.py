@@ -704,8 +704,9 @@ def _total_cell(t):
 
 def _cell_html(cell, link_from, short=120, differs=False):
     """One result cell: the result (a link to the row's stderr log when the
-    run kept one), the message as a tooltip and, unless it passed, its first
-    `short` characters; the expected result and reason when they differ."""
+    run kept one), the message as a tooltip and, unless it passed, its last
+    line (the exception, for a twin); the expected result and its reason
+    in the tooltip when the row is expected not to pass."""
     e = html.escape
     res, msg, extra = cell
     label = e(res)
@@ -717,7 +718,8 @@ def _cell_html(cell, link_from, short=120, differs=False):
     tip = msg
     if extra.get('reason') and extra.get('expected') not in (None, 'pass', 'absent'):
         tip = (f'expected {extra["expected"]}: {extra["reason"]}\n' + msg).strip()
-    small = msg[:short] if msg and res != 'pass' else ''
+    last = [x for x in (msg or '').strip().splitlines() if x.strip()]
+    small = last[-1].strip()[:short] if last and res != 'pass' else ''  # the exception line
     if extra.get('verdict') in ('new failure', 'newly passing'):
         small = f'{extra["verdict"]}' + (f': {small}' if small else '')
     return (f'<td class="r-{e(res)}" title="{e(tip)}">{label}'
