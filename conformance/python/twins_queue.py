@@ -303,6 +303,15 @@ def Q_QSIZE_EMPTY_FULL():
     assert q.full() and q.qsize() == 2
     assert q.get(timeout=5) == '1' and q.get(timeout=5) == '22'
     assert q.empty() and q.qsize() == 0
+    # The check above races with CPython's feeder thread (once in a while
+    # it has written before empty() looks): 20 more tries make the row's
+    # verdict the same every run.
+    early = 0
+    for i in range(20):
+        q.put_nowait(i)
+        early += q.empty()
+        assert q.get(timeout=5) == i
+    assert not early, f'empty() was True right after a put in {early} of 20 tries'
 
 
 # -------------------------------------------------------------------- close
