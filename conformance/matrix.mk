@@ -12,7 +12,7 @@ MATRIX_IMPLS ?= cpython cpython-debian pypy billiard multiprocess
 MATRIX_PKGS  := pypy3 python3-billiard python3-multiprocess
 DEPS_MATRIX  := $(B)/.deps-matrix-ok
 TWINS        := $(PYTHON) conformance/python/run_twins.py
-TWINS_ARGS   ?=
+TWINS_ARGS   ?= --jobs 3
 
 .PHONY: deps-matrix conformance-matrix conformance-twins twins-selftest expect-cpython
 

@@ -207,7 +207,8 @@ def check_render(c, out):
          f'index.html: {len(refs.imgs)} images, {len(refs.links)} links, all exist',
          f'{len(refs.imgs)} imgs vs {len(pngs)} PNGs; missing: {missing}')
     for want in ('Conformance matrix', 'Q-FULL-TIMEOUT', 'vs cpython', 'vs os.shmring',
-                 'REGRESSED', 'Throughput against message size', 'data-images-missing'):
+                 'REGRESSED', 'Throughput against message size', 'data-images-missing',
+                 'Conformance at a glance', 'Differences from cpython', '<details'):
         c.ok(want in page, f'index.html contains {want!r}')
     md = open(os.path.join(out, 'report.md')).read()
     mimgs = re.findall(r'!\[[^\]]*\]\(([^)]+)\)', md)

@@ -564,23 +564,31 @@ def load_catalogue(cat_dir=CATALOGUE_DIR):
 
 
 def conformance_matrix(conf_dir, cat_dir=CATALOGUE_DIR):
-    """(impl names, [(component, id, behaviour, {impl: (result, message)})],
-    per-component totals {comp: {impl: {result: n}}}, notes)."""
+    """(impl names, [(component, id, behaviour, {impl: Cell})],
+    per-component totals {comp: {impl: {result: n}}}, notes).  A Cell is
+    (result, message, extra); extra holds the row's stderr log (an absolute
+    path, when the run kept one and it exists), the expected result and its
+    reason, and the verdict, as far as the run recorded them."""
     results, errors = R.list_conformance(conf_dir)
     notes = [f'unreadable: {e}' for e in errors]
     cat = load_catalogue(cat_dir)
 
     def rank(n):
-        return (0 if n not in ('cpython',) else 1, n)
+        return (0 if n == 'ref' else 1 if n == 'cpython' else 2, n)
     impls = sorted({R.conf_impl_name(d) for d in results}, key=rank)
     by_impl = {R.conf_impl_name(d): d for d in results}
     rows = {}
     for name, d in by_impl.items():
+        base = os.path.dirname(d['_path'])
         for x in d.get('rows') or []:
             rid = x.get('id', '?')
             comp = x.get('component') or cat.get(rid, {}).get('component', '?')
+            log = os.path.join(base, x['stderr']) if x.get('stderr') else None
+            extra = {'log': log if log and os.path.exists(log) else None,
+                     'expected': x.get('expected'), 'reason': x.get('expected_reason', ''),
+                     'verdict': x.get('verdict')}
             rows.setdefault(rid, {'component': comp, 'cells': {}})['cells'][name] = (
-                x.get('result', '?'), x.get('message', ''))
+                x.get('result', '?'), x.get('message', ''), extra)
         if d.get('leftovers'):
             notes.append(f'{name}: {len(d["leftovers"])} leftover process(es) killed after '
                          'the suite: ' + ', '.join(map(str, d['leftovers'][:5])))
@@ -588,20 +596,102 @@ def conformance_matrix(conf_dir, cat_dir=CATALOGUE_DIR):
         build = meta.get('build') or {}
         notes.append(f'{name}: {R.rel(d["_path"])}, {d.get("date", "?")}'
                      + (f', {meta.get("path")}' if meta.get('path') else '')
+                     + (f', {meta["module"]} {meta.get("module_version", "")}'.rstrip()
+                        if meta.get('module') else '')
                      + (f', commit {str(build.get("git"))[:7]}' if build.get('git') else '')
-                     + (' (dirty)' if build.get('dirty') else ''))
+                     + (' (dirty)' if build.get('dirty') else '')
+                     + (f', {d["seconds"]} s' if d.get('seconds') is not None else ''))
     if by_impl:
         for rid, c in cat.items():
             rows.setdefault(rid, {'component': c['component'], 'cells': {}})
     table = []
     totals = {}
     for rid, v in sorted(rows.items(), key=lambda kv: (kv[1]['component'], kv[0])):
-        cells = {i: v['cells'].get(i, ('absent', '')) for i in impls}
+        cells = {i: v['cells'].get(i, ('absent', '', {})) for i in impls}
         table.append((v['component'], rid, cat.get(rid, {}).get('behaviour', ''), cells))
-        for i, (res, _) in cells.items():
+        for i, (res, _, _) in cells.items():
             t = totals.setdefault(v['component'], {}).setdefault(i, {})
             t[res] = t.get(res, 0) + 1
     return impls, table, totals, notes
+
+
+REFERENCE = 'cpython'  # the implementation every other one is compared with
+
+
+def differs_from_reference(cells, impl, ref=REFERENCE):
+    """Whether impl's result for a row differs from the reference's, both
+    having run it (absent and error on either side say nothing)."""
+    if impl == ref or ref not in cells:
+        return False
+    a, b = cells[impl][0], cells[ref][0]
+    return a != b and 'absent' not in (a, b) and 'error' not in (a, b)
+
+
+def matrix_summary(impls, table):
+    """Per implementation: rows passing, differing from CPython, unsupported,
+    harness errors, failing otherwise (fail/crash/timeout), run, and the
+    run's verdicts against its expectations when it recorded them."""
+    out = []
+    for i in impls:
+        n = {'pass': 0, 'differ': 0, 'unsupported': 0, 'error': 0, 'bad': 0, 'run': 0,
+             'new failure': 0, 'newly passing': 0, 'judged': False}
+        for _, _, _, cells in table:
+            res, _, extra = cells[i]
+            n['run'] += res not in ('absent', 'error')
+            n['pass'] += res == 'pass'
+            n['unsupported'] += res == 'unsupported'
+            n['error'] += res == 'error'
+            n['bad'] += res in ('fail', 'crash', 'timeout')
+            n['differ'] += differs_from_reference(cells, i)
+            if extra.get('verdict'):
+                n['judged'] = True
+                n[extra['verdict']] = n.get(extra['verdict'], 0) + 1
+        out.append((i, n))
+    return out
+
+
+def _summary_status(i, n):
+    if n['error']:
+        return 'harness errors'
+    if not n['judged']:
+        return '-'
+    if n['new failure']:
+        return f'{n["new failure"]} new failure(s)'
+    return 'as expected' + (f' ({n["newly passing"]} newly passing)' if n['newly passing'] else '')
+
+
+SUMMARY_HEAD = ('implementation', 'rows passing', f'differ from {REFERENCE}', 'unsupported',
+                'harness errors', 'fail/crash/timeout', 'rows run', 'against expect/')
+
+
+def matrix_summary_md(impls, table):
+    if not impls:
+        return []
+    lines = ['| ' + ' | '.join(SUMMARY_HEAD) + ' |', '|' + '---|' * len(SUMMARY_HEAD)]
+    for i, n in matrix_summary(impls, table):
+        lines.append(f'| {i} | {n["pass"]} | ' + ('-' if i == REFERENCE else str(n['differ']))
+                     + f' | {n["unsupported"]} | {n["error"]} | {n["bad"]} | {n["run"]} | '
+                     + _summary_status(i, n) + ' |')
+    return lines + ['']
+
+
+def matrix_summary_html(impls, table):
+    """The at-a-glance table for the top of the page."""
+    e = html.escape
+    if not impls:
+        return ('<p class="warn">No conformance results (reports/out/conformance-*.json): '
+                'run <code>make matrix</code>.</p>')
+    out = ['<table class="summary"><tr>' + ''.join(f'<th>{e(h)}</th>' for h in SUMMARY_HEAD)
+           + '</tr>']
+    for i, n in matrix_summary(impls, table):
+        st = _summary_status(i, n)
+        cls = 'r-fail' if n['error'] or n['new failure'] else 'r-pass' if st.startswith('as') else ''
+        out.append(f'<tr><td><a href="#impl-{e(i)}">{e(i)}</a></td><td>{n["pass"]}</td>'
+                   f'<td>{"-" if i == REFERENCE else n["differ"]}</td><td>{n["unsupported"]}</td>'
+                   f'<td class="{"r-fail" if n["error"] else ""}">{n["error"]}</td>'
+                   f'<td>{n["bad"]}</td><td>{n["run"]}</td><td class="{cls}">{e(st)}</td></tr>')
+    out.append('</table>')
+    return '\n'.join(out)
 
 
 def matrix_md(impls, table, totals, notes):
@@ -616,12 +706,21 @@ def matrix_md(impls, table, totals, notes):
             for k, n in t.get(i, {}).items():
                 grand[i][k] = grand[i].get(k, 0) + n
     lines.append('| **all** | ' + ' | '.join(f'**{_total_cell(grand[i])}**' for i in impls) + ' |')
+    diff = [r for r in table if any(differs_from_reference(r[3], i) for i in impls)]
+    if REFERENCE in impls:
+        lines += ['', f'### Differences from {REFERENCE}', '',
+                  f'{len(diff)} rows where an implementation\'s result is not {REFERENCE}\'s.', '',
+                  '| component | row | ' + ' | '.join(impls) + ' |', '|---|---|' + '---|' * len(impls)]
+        for comp, rid, beh, cells in diff:
+            lines.append(f'| {comp} | {rid} | ' + ' | '.join(
+                (f'**{cells[i][0]}**' if differs_from_reference(cells, i) else cells[i][0])
+                for i in impls) + ' |')
     lines += ['', '### Rows', '', '| component | row | behaviour | ' + ' | '.join(impls) + ' |',
               '|---|---|---|' + '---|' * len(impls)]
     for comp, rid, beh, cells in table:
         cs = []
         for i in impls:
-            res, msg = cells[i]
+            res, msg = cells[i][0], cells[i][1]
             cs.append(res if res == 'pass' or not msg else f'{res}: {msg}'.replace('|', '\\|'))
         lines.append(f'| {comp} | {rid} | {beh.replace("|", "/")} | ' + ' | '.join(cs) + ' |')
     lines.append('')
@@ -635,12 +734,54 @@ def _total_cell(t):
     return f'{t.get("pass", 0)}/{total} pass' + (f' ({", ".join(rest)})' if rest else '')
 
 
-def matrix_html(impls, table, totals, notes):
+def _cell_html(cell, link_from, short=120, differs=False):
+    """One result cell: the result (a link to the row's stderr log when the
+    run kept one), the message as a tooltip and, unless it passed, its last
+    line (the exception, for a twin); the expected result and its reason
+    in the tooltip when the row is expected not to pass."""
+    e = html.escape
+    res, msg, extra = cell
+    label = e(res)
+    log = extra.get('log')
+    if log and link_from:
+        label = f'<a href="{e(os.path.relpath(log, link_from))}">{label}</a>'
+    if differs:
+        label = f'<b>{label}</b>'
+    tip = msg
+    if extra.get('reason') and extra.get('expected') not in (None, 'pass', 'absent'):
+        tip = (f'expected {extra["expected"]}: {extra["reason"]}\n' + msg).strip()
+    last = [x for x in (msg or '').strip().splitlines() if x.strip()]
+    small = last[-1].strip()[:short] if last and res != 'pass' else ''  # the exception line
+    if extra.get('verdict') in ('new failure', 'newly passing'):
+        small = f'{extra["verdict"]}' + (f': {small}' if small else '')
+    return (f'<td class="r-{e(res)}" title="{e(tip)}">{label}'
+            + (f'<br><small>{e(small)}</small>' if small else '') + '</td>')
+
+
+def matrix_html(impls, table, totals, notes, link_from=None):
+    """The matrix: differences from CPython first (open), then the totals per
+    component and every row, collapsed.  link_from: the directory the page is
+    written to, so cells can link to the rows' stderr logs."""
     e = html.escape
     if not impls:
         return '<p class="warn">No conformance results (reports/out/conformance-*.json): run <code>make conformance</code>.</p>'
-    out = ['<h3>Totals per component</h3>', '<table><tr><th>component</th>' +
-           ''.join(f'<th>{e(i)}</th>' for i in impls) + '</tr>']
+    head = ''.join(f'<th id="impl-{e(i)}">{e(i)}</th>' for i in impls)
+    out = []
+    if REFERENCE in impls:
+        diff = [r for r in table if any(differs_from_reference(r[3], i) for i in impls)]
+        out += [f'<details open><summary><b>Differences from {e(REFERENCE)}</b>: {len(diff)} rows '
+                f'where an implementation\'s result is not {e(REFERENCE)}\'s (bold); hover a cell '
+                'for its message and expectation, click it for the log</summary>',
+                '<table class="matrix"><tr><th>component</th><th>row</th><th>behaviour</th>'
+                + ''.join(f'<th>{e(i)}</th>' for i in impls) + '</tr>']
+        for comp, rid, beh, cells in diff:
+            out.append(f'<tr><td>{e(comp)}</td><td><code>{e(rid)}</code></td><td>{e(beh)}</td>'
+                       + ''.join(_cell_html(cells[i], link_from,
+                                            differs=differs_from_reference(cells, i))
+                                 for i in impls) + '</tr>')
+        out.append('</table></details>')
+    out += [f'<details><summary><b>Totals per component</b> ({len(totals)} components)</summary>',
+            '<table><tr><th>component</th>' + ''.join(f'<th>{e(i)}</th>' for i in impls) + '</tr>']
     grand = {i: {} for i in impls}
     for comp, t in sorted(totals.items()):
         out.append(f'<tr><td>{e(comp)}</td>' + ''.join(
@@ -651,15 +792,15 @@ def matrix_html(impls, table, totals, notes):
                 grand[i][k] = grand[i].get(k, 0) + n
     out.append('<tr class="total"><td>all</td>' + ''.join(
         f'<td class="{_total_class(grand[i])}">{e(_total_cell(grand[i]))}</td>' for i in impls)
-        + '</tr></table>')
-    out += ['<h3>Rows</h3>', '<table class="matrix"><tr><th>component</th><th>row</th>'
-            '<th>behaviour</th>' + ''.join(f'<th>{e(i)}</th>' for i in impls) + '</tr>']
+        + '</tr></table></details>')
+    out += [f'<details><summary><b>Rows</b>: all {len(table)}</summary>',
+            '<table class="matrix"><tr><th>component</th><th>row</th>'
+            '<th>behaviour</th>' + head + '</tr>']
     for comp, rid, beh, cells in table:
-        cs = ''.join(f'<td class="r-{e(cells[i][0])}" title="{e(cells[i][1])}">{e(cells[i][0])}'
-                     + (f'<br><small>{e(cells[i][1][:120])}</small>' if cells[i][1] and cells[i][0] != 'pass' else '')
-                     + '</td>' for i in impls)
+        cs = ''.join(_cell_html(cells[i], link_from, differs=differs_from_reference(cells, i))
+                     for i in impls)
         out.append(f'<tr><td>{e(comp)}</td><td><code>{e(rid)}</code></td><td>{e(beh)}</td>{cs}</tr>')
-    out.append('</table>')
+    out.append('</table></details>')
     out.append('<ul class="notes">' + ''.join(f'<li>{e(n)}</li>' for n in notes) + '</ul>')
     return '\n'.join(out)
 
@@ -677,6 +818,7 @@ body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1400px;padding:0
 table{border-collapse:collapse;margin:.5em 0 1.5em;font-size:13px}
 td,th{border:1px solid #ccc;padding:3px 7px;text-align:left;vertical-align:top}
 th{background:#f0f0f0} tr.total td{font-weight:bold}
+details{margin:.5em 0 1em} summary{cursor:pointer;margin:.3em 0}
 .r-pass{background:#e6f4e6}.r-fail,.r-crash,.r-timeout{background:#fbe3e3}
 .r-unsupported{background:#fff4d6}.r-absent{background:#f2f2f2;color:#777}
 .warn{background:#fff4d6;border-left:4px solid #e0a800;padding:.4em .8em}
@@ -772,7 +914,8 @@ def render(data_dir, conf_dir, out_dir, impl, notes=(), baseline=None, primary=N
     md.append('')
     if notes or errors:
         md += ['## Notes', ''] + [f'- {n}' for n in notes] + [f'- problem: {e}' for e in errors] + ['']
-    md += ['## Conformance matrix', ''] + matrix_md(impls, mtable, totals, mnotes)
+    md += ['## Conformance matrix', ''] + matrix_summary_md(impls, mtable) \
+        + matrix_md(impls, mtable, totals, mnotes)
     md += ['## Benchmarks', '']
     if not bench.primary:
         md += [f'No benchmark results of {impl} in {R.rel(data_dir)}.', '']
@@ -804,11 +947,12 @@ def render(data_dir, conf_dir, out_dir, impl, notes=(), baseline=None, primary=N
     e = html.escape
     h = ['<!DOCTYPE html>', '<html lang="en"><head><meta charset="utf-8">',
          f'<title>mp report: {e(impl)}</title>', f'<style>{CSS}</style>', '</head><body>',
-         f'<h1>mp report: {e(impl)}</h1>', f'<p>{e(md[2])}</p>']
+         f'<h1>mp report: {e(impl)}</h1>', f'<p>{e(md[2])}</p>',
+         '<h2>Conformance at a glance</h2>', matrix_summary_html(impls, mtable)]
     if notes or errors:
         h.append('<h2>Notes</h2><ul>' + ''.join(f'<li class="warn">{e(n)}</li>' for n in notes)
                  + ''.join(f'<li class="fail">problem: {e(x)}</li>' for x in errors) + '</ul>')
-    h += ['<h2>Conformance matrix</h2>', matrix_html(impls, mtable, totals, mnotes),
+    h += ['<h2>Conformance matrix</h2>', matrix_html(impls, mtable, totals, mnotes, out_dir),
           '<h2>Benchmarks</h2>']
     if not bench.primary:
         h.append(f'<p class="warn">No benchmark results of {e(impl)} in '
@@ -853,11 +997,13 @@ def write_matrix(conf_dir, out_dir, cat_dir=CATALOGUE_DIR):
     os.makedirs(out_dir, exist_ok=True)
     impls, table, totals, notes = conformance_matrix(conf_dir, cat_dir)
     with open(os.path.join(out_dir, 'matrix.md'), 'w') as f:
-        f.write('\n'.join(['# Conformance matrix', ''] + matrix_md(impls, table, totals, notes)) + '\n')
+        f.write('\n'.join(['# Conformance matrix', ''] + matrix_summary_md(impls, table)
+                          + matrix_md(impls, table, totals, notes)) + '\n')
     with open(os.path.join(out_dir, 'matrix.html'), 'w') as f:
         f.write('<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
                 f'<title>Conformance matrix</title><style>{CSS}</style></head><body>'
-                '<h1>Conformance matrix</h1>' + matrix_html(impls, table, totals, notes)
+                '<h1>Conformance matrix</h1>' + matrix_summary_html(impls, table)
+                + matrix_html(impls, table, totals, notes, out_dir)
                 + '</body></html>\n')
     return impls, table
 

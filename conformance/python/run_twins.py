@@ -149,7 +149,11 @@ for comp, fns in uses.items():
 print(json.dumps(out))
 '''
 
-RUN = ('import sys, traceback\nsys.path[:0] = [{here!r}, {twins!r}]\n'
+# SIGUSR1 (no twin uses it) makes a twin print every thread's stack: the
+# runner sends it before killing a twin that timed out, so the log says where.
+RUN = ('import faulthandler, signal, sys, traceback\n'
+       'faulthandler.register(signal.SIGUSR1, all_threads=True)\n'
+       'sys.path[:0] = [{here!r}, {twins!r}]\n'
        'try:\n    import twin, twins_{comp} as m\n'
        'except BaseException:\n    traceback.print_exc()\n    sys.exit({code})\n'
        'm.{fn}()\n')
@@ -231,6 +235,11 @@ def run_one(argv, env, cwd, logbase, timeout, grace=GRACE):
         rc, timed_out = p.wait(timeout), False
     except subprocess.TimeoutExpired:
         timed_out = True
+        try:
+            os.kill(p.pid, signal.SIGUSR1)  # the stacks, into the row's stderr
+            p.wait(1.0)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            pass
         try:
             os.killpg(p.pid, signal.SIGKILL)
         except ProcessLookupError:

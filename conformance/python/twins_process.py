@@ -275,6 +275,7 @@ def PROC_EXITCODE_SIGTERM():
     assert code == -signal.SIGTERM, code
 
 
+@twin.uses('Process.kill')  # the row is about kill() (3.7+)
 def PROC_EXITCODE_SIGKILL():
     _pipes()
     r, w = mp.Pipe(False)
@@ -426,6 +427,7 @@ def PROC_TERMINATE_ORPHANS_FORK():
     _orphan_twin(_fork_grand_then_block, same_group=True)
 
 
+@twin.uses('Process.kill')  # the row is about kill() (3.7+)
 def PROC_TERMINATE_ENDED_NOOP():
     p = start(_exit_arg, 6)
     p.join()
@@ -488,9 +490,14 @@ def _report_pid(w):
     w.send((os.getpid(), mp.current_process().pid, parent.pid if parent else None))
 
 
+def _report_own_pid(w):
+    child_init()
+    w.send((os.getpid(),))
+
+
 def PROC_PID():
     r, w = mp.Pipe(False)
-    p = mp.Process(target=_report_pid, args=(w,))
+    p = mp.Process(target=_report_own_pid, args=(w,))
     assert p.pid is None, p.pid
     p.start()
     assert p.pid == get(r)[0]
