@@ -106,6 +106,27 @@ def BAR_TIMEOUT():
     assert st == 'EBROKEN', f'wait(-1) alone: {st}'
 
 
+def _party_waits_broken(b):
+    t0 = time.monotonic()
+    try:
+        b.wait(30.0)
+    except Broken:
+        sys.exit(0 if time.monotonic() - t0 < 20.0 else 2)
+    sys.exit(1)
+
+
+def BAR_TIMEOUT_WAKES_PARTIES():
+    b = mp.Barrier(3)
+    p = mp.Process(target=_party_waits_broken, args=(b,))
+    p.start()
+    wait_asleep(p.pid)
+    twin.assert_timed(lambda: b.wait(0.3), Broken, 0.3)
+    p.join(30.0)
+    assert p.exitcode != 2, 'the party asleep in wait was not woken when the barrier broke'
+    assert p.exitcode == 0, f'the sleeping party\'s wait did not raise BrokenBarrierError ({p.exitcode})'
+    assert b.broken
+
+
 def BAR_DEFAULT_TIMEOUT():
     b = mp.Barrier(2, timeout=0.15)
     twin.assert_timed(b.wait, Broken, 0.15)

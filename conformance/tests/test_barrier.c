@@ -125,6 +125,36 @@ MPT_TEST(barrier, BAR_TIMEOUT, "BAR-TIMEOUT: a wait(t) that the other parties mi
     mp_barrier_free(b);
 }
 
+/* A party asleep in wait: 0 when a wait elsewhere broke the barrier (its own
+ * 30 s never ran out), 1 for another status, 2 when it was not woken. */
+static int party_waits_broken(void *arg)
+{
+    mp_barrier *b = arg;
+    double t0 = mpt_now();
+    mp_status s = mp_barrier_wait(b, 30.0, NULL);
+    if (s != MP_EBROKEN)
+        return 1;
+    return mpt_now() - t0 < 20.0 ? 0 : 2;
+}
+
+MPT_TEST(barrier, BAR_TIMEOUT_WAKES_PARTIES, "BAR-TIMEOUT-WAKES-PARTIES: a wait(t) that times out returns MP_EBROKEN after t, never earlier, and a party asleep in wait in another process gets MP_EBROKEN")
+{
+    mp_barrier *b = NULL;
+    MP_ASSERT_OK(mp_barrier_new(&b, 3, NULL, NULL, MP_FOREVER));
+    mp_process *p = mpt_start(party_waits_broken, b);
+    pid_t pid = 0;
+    MP_ASSERT_OK(mp_process_pid(p, &pid));
+    mpt_wait_asleep(pid);
+    MPT_ASSERT_TIMED(mp_barrier_wait(b, 0.3, NULL), MP_EBROKEN, 0.3);
+    int code = mpt_join(p);
+    cr_assert(code != 2, "the party asleep in wait was not woken when the barrier broke");
+    cr_assert_eq(code, 0, "the sleeping party's wait did not return MP_EBROKEN (exit %d)", code);
+    bool broken = false;
+    MP_ASSERT_OK(mp_barrier_broken(b, &broken));
+    cr_assert(broken);
+    mp_barrier_free(b);
+}
+
 MPT_TEST(barrier, BAR_DEFAULT_TIMEOUT, "BAR-DEFAULT-TIMEOUT: wait(MP_BARRIER_DEFAULT) uses the barrier's default timeout")
 {
     mp_barrier *b = NULL;

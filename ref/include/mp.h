@@ -293,7 +293,8 @@ MP_EXTERN void mp_event_free(mp_event *e);
  * exactly one of the released callers before any returns [BAR-ACTION].  A
  * wait that times out [BAR-TIMEOUT], an abort() [BAR-ABORT], or an action
  * failing (returning non-zero) [BAR-ACTION-FAIL] breaks the barrier: every
- * waiter and every later wait gets MP_EBROKEN until reset() [BAR-RESET].
+ * waiter, also one asleep in another process [BAR-TIMEOUT-WAKES-PARTIES], and
+ * every later wait gets MP_EBROKEN until reset() [BAR-RESET].
  * default_timeout (seconds or MP_FOREVER; NaN, MP_BARRIER_DEFAULT and parties
  * 0 are MP_EINVAL [BAD-SIZE-LIMIT]) is used by
  * mp_barrier_wait(b, MP_BARRIER_DEFAULT, ...) [BAR-DEFAULT-TIMEOUT].
