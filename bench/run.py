@@ -65,6 +65,7 @@ META = {
     "manager.dict_set": ("throughput", "ops/s"),
     "manager.dict_get": ("throughput", "ops/s"),
     "manager.list_append": ("throughput", "ops/s"),
+    "manager.get_under_load": ("latency", "s"),
 }
 
 
@@ -194,6 +195,10 @@ def groups(cfg):
     # Four clients on two CPUs: more callers than CPUs, where polling for a
     # reply must not starve the server (ref/src/manager.h).
     out.append(impls("manager.dict_set", {"processes": 4}))
+    # One client's round trips while another floods the server with large or
+    # hostile (all-NaN-key) requests: its p99 is what flooding costs others.
+    out.append([s for h in ("none", "big", "nan")
+                for s in impls("manager.get_under_load", {"hostile": h, "keys": 40000})])
     if cfg.only:
         out = [[s for s in g if any(t[0].startswith(o) for t in s.targets for o in cfg.only)]
                for g in out]

@@ -9,6 +9,7 @@
 #include "../common/bench.h"
 
 #include <errno.h>
+#include <math.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,6 +51,7 @@ struct st {
     mp_manager *m;
     mp_proxy *md, *ml;
     mp_value *mk;
+    mp_process *hostile; /* manager.get_under_load: the client that floods */
     int ack[2];
 };
 
@@ -104,6 +106,16 @@ static void teardown(void *p)
 {
     st *s = p;
     if (!s) return;
+    if (s->hostile) {
+        /* It stops at its next request once e1 is set; one request of the
+         * largest kind takes milliseconds. */
+        if (s->e1) mp_event_set(s->e1);
+        if (mp_process_join(s->hostile, 30.0) == MP_TIMEOUT) {
+            mp_process_kill(s->hostile);
+            mp_process_join(s->hostile, 5.0);
+        }
+        mp_process_free(s->hostile);
+    }
     if (s->nproc > 0) {
         mpb_res ignore;
         mpb_team_go(&s->team, 0, &ignore);
@@ -831,6 +843,89 @@ static int mlist_append_round(void *p, long n, int64_t *ops, mpb_res *r)
     return 0;
 }
 
+/* One client's dict.get round trips while another client of the same
+ * manager floods it (#15): hostile=big sends d['h'] = {i: i for i in
+ * range(keys)} request after request, hostile=nan the same with NaN keys
+ * (each equal only to itself: a decoder that hashes NaN by value is
+ * quadratic), hostile=none is the baseline.  The flooding client starts
+ * before the rounds and has finished one request before the first one; the
+ * figure's p99 is what a well-behaved client suffers. */
+
+static const char *hostile_kind(void) { return mpb_param_str("hostile", "none"); }
+
+static mp_value *hostile_payload(const char *kind, long keys)
+{
+    mp_value *d = mp_dict();
+    for (long i = 0; d && i < keys; i++) {
+        mp_value *k = strcmp(kind, "nan") == 0 ? mp_float(NAN) : mp_int(i);
+        if (mp_dict_set(d, k, mp_int(i)) != MP_OK) {
+            mp_value_free(d);
+            return NULL;
+        }
+    }
+    return d;
+}
+
+/* The flooding client: e2 once its first request is answered, then on until
+ * e1 is set.  Exit status 1 if a request failed. */
+static int hostile_main(void *arg)
+{
+    st *s = arg;
+    mp_value *big = hostile_payload(hostile_kind(), mpb_param_long("keys", 40000));
+    mp_value *key = mp_str("h");
+    if (!big || !key) return 1;
+    for (bool first = true;; first = false) {
+        if (mp_mdict_set(s->md, key, big) != MP_OK) return 1;
+        if (first && mp_event_set(s->e2) != MP_OK) return 1;
+        bool stop = false;
+        if (mp_event_is_set(s->e1, &stop) != MP_OK) return 1;
+        if (stop) break;
+    }
+    mp_value_free(big);
+    mp_value_free(key);
+    return 0;
+}
+
+static int mget_load_setup(void **out, mpb_res *r)
+{
+    if (manager_setup(out, r) != 0) return -1;
+    st *s = *out;
+    const char *kind = hostile_kind();
+    if (strcmp(kind, "none") == 0) return 0;
+    if (strcmp(kind, "big") != 0 && strcmp(kind, "nan") != 0)
+        return mpb_fail(r, MPB_ERROR, "hostile: none, big or nan");
+    mp_status rc = mp_event_new(&s->e1);
+    if (rc == MP_OK) rc = mp_event_new(&s->e2);
+    if (rc != MP_OK) return mpfail(r, "event.new", rc);
+    if ((rc = mp_process_new(&s->hostile, hostile_main, s)) != MP_OK ||
+        (rc = mp_process_start(s->hostile)) != MP_OK)
+        return mpfail(r, "process (the flooding client)", rc);
+    if ((rc = mp_event_wait(s->e2, 60.0)) != MP_OK)
+        return mpfail(r, "the flooding client's first request", rc);
+    return 0;
+}
+
+static int mget_load_round(void *p, long n, int64_t *ops, mpb_res *r)
+{
+    st *s = p;
+    for (long i = 0; i < n; i++) {
+        int64_t t0 = mpb_now_ns();
+        mp_value *v = NULL;
+        mp_status rc = mp_mdict_get(s->md, s->mk, &v);
+        int bad = rc != MP_OK ? mpfail(r, "dict.get", rc) : int_check(v, 1, r, "dict.get");
+        mp_value_free(v);
+        if (bad) return -1;
+        ops[i] = mpb_now_ns() - t0;
+    }
+    if (s->hostile) {
+        bool alive = false;
+        mp_status rc = mp_process_is_alive(s->hostile, &alive);
+        if (rc != MP_OK) return mpfail(r, "process.is_alive", rc);
+        if (!alive) return mpb_fail(r, MPB_ERROR, "the flooding client ended early");
+    }
+    return 0;
+}
+
 /* ------------------------------------------------------------ children */
 
 static int child_main(void *arg)
@@ -883,6 +978,8 @@ static const mpb_workload table[] = {
     {"manager.dict_get", "throughput", "ops/s", 64, 100, manager_setup, mdict_get_round,
      teardown, NULL, NULL},
     {"manager.list_append", "throughput", "ops/s", 64, 100, manager_setup, mlist_append_round,
+     teardown, NULL, NULL},
+    {"manager.get_under_load", "latency", "s", 16, 64, mget_load_setup, mget_load_round,
      teardown, NULL, NULL},
 };
 

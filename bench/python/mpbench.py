@@ -521,6 +521,60 @@ class ManagerListAppend(ManagerBase):
             append(i)
 
 
+def _flood(d, stop, ready, kind, keys):
+    """The flooding client of ManagerGetUnderLoad (see mpbench.c)."""
+    big = {(float("nan") if kind == "nan" else i): i for i in range(keys)}
+    first = True
+    while True:
+        d["h"] = big
+        if first:
+            ready.set()
+            first = False
+        if stop.is_set():
+            break
+
+
+class ManagerGetUnderLoad(ManagerBase):
+    """dict.get round trips while another client floods the manager with
+    d['h'] = a dict of `keys` keys (hostile=big: ints; nan: NaN keys, each
+    equal only to itself); hostile=none is the baseline."""
+    metric, unit, n0, quick_n = "latency", "s", 16, 64
+
+    def setup(self):
+        ManagerBase.setup(self)
+        self.kind = p_str("hostile", "none")
+        self.proc = None
+        if self.kind == "none":
+            return
+        if self.kind not in ("big", "nan"):
+            raise Fail("hostile: none, big or nan")
+        self.stop, ready = CTX.Event(), CTX.Event()
+        self.proc = CTX.Process(target=_flood, daemon=True,
+                                args=(self.d, self.stop, ready, self.kind, p_int("keys", 40000)))
+        self.proc.start()
+        if not ready.wait(60):
+            raise Fail("the flooding client's first request")
+
+    def round(self, n, ops):
+        d = self.d
+        for _ in range(n):
+            t0 = now_ns()
+            if d["k"] != 1:
+                raise Fail("dict.get: wrong value")
+            ops.append(now_ns() - t0)
+        if self.proc is not None and not self.proc.is_alive():
+            raise Fail("the flooding client ended early")
+
+    def teardown(self):
+        if self.proc is not None:
+            self.stop.set()
+            self.proc.join(30)
+            if self.proc.is_alive():
+                self.proc.kill()
+                self.proc.join(5)
+        ManagerBase.teardown(self)
+
+
 WORKLOADS = {
     "queue.stream": QueueStream,
     "queue.latency": QueueLatency,
@@ -538,6 +592,7 @@ WORKLOADS = {
     "manager.dict_set": ManagerDictSet,
     "manager.dict_get": ManagerDictGet,
     "manager.list_append": ManagerListAppend,
+    "manager.get_under_load": ManagerGetUnderLoad,
 }
 
 
