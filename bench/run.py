@@ -37,6 +37,9 @@ SIZES = [64, 1024, 65536, 1048576]
 TUTORIALS = ["tutorial_process", "tutorial_subclass", "tutorial_lock", "tutorial_queue",
              "tutorial_pipe", "tutorial_manager"]
 FORMAT_VERSION = 1
+# Scaling curves: processes on each side (producers, consumers, workers,
+# clients); quick runs take the ends.
+SCALE = (1, 2, 4, 8)
 # Figures with a "tasks" parameter time exactly that many operations per
 # sample on every side (no calibration).
 TASKS = 1000000
@@ -149,9 +152,19 @@ def groups(cfg):
         mechs = ["ring", "pipebuf", "sockbuf"] + (["pipe1mbuf"] if size >= 65536 else [])
         g += [floor("os." + m, "stream", figs, mech=m, size=size) for m in mechs]
         out.append(g)
+    # Scaling (#16): producers x consumers from 1x1 to 8x8 for a Queue of
+    # 64-byte messages; other kinds and sizes at 2x1 and 2x2.
+    scale = SCALE if cfg.kind != "quick" else (1, 8)
+    for prod in scale:
+        for cons in scale:
+            if (prod, cons) != (1, 1):  # 1x1 is in the stream group above
+                out.append(impls("queue.stream", {"kind": "Queue", "size": 64, "producers": prod,
+                                                  "consumers": cons, "api": "bytes"}))
     for kind in ("Queue", "SimpleQueue"):
         for size in sizes:
             for prod, cons in ((2, 1), (2, 2)):
+                if kind == "Queue" and size == 64:
+                    continue  # in the grid above
                 out.append(impls("queue.stream", {"kind": kind, "size": size, "producers": prod,
                                                   "consumers": cons, "api": "bytes"}))
         for prod, cons in ((1, 1), (2, 1), (2, 2)):
@@ -180,7 +193,7 @@ def groups(cfg):
         out.append(impls(*lk) + impls(*sm) + [floor("os.mutex", "mutex", [lk], processes=procs)])
     out.append(impls("process.start_join", {}) +
                [floor("os.fork", "fork", [("process.start_join", {})])])
-    for w in (1, 2, 4):
+    for w in scale:
         out.append(impls("pool.apply_async", {"workers": w}))
     out.append(impls("pool.apply", {"workers": 2}))
     out.append(impls("pool.map", {"workers": 2, "chunksize": 1}))
@@ -194,7 +207,8 @@ def groups(cfg):
         out.append(impls(w, {}))
     # Four clients on two CPUs: more callers than CPUs, where polling for a
     # reply must not starve the server (ref/src/manager.h).
-    out.append(impls("manager.dict_set", {"processes": 4}))
+    for procs in scale:  # processes=1 is the {} figure's work, labelled for the curve
+        out.append(impls("manager.dict_set", {"processes": procs}))
     # One client's round trips while another floods the server with large or
     # hostile (all-NaN-key) requests: its p99 is what flooding costs others.
     out.append([s for h in ("none", "big", "nan")

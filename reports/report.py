@@ -31,7 +31,7 @@ import plots as P
 import runs as R
 import stats as S
 
-SCALE_KEYS = ('workers', 'processes', 'nworkers', 'pool_size')
+SCALE_KEYS = ('workers', 'processes', 'producers', 'nworkers', 'pool_size')
 SIZE_KEYS = ('size',)
 RESULT_ORDER = ('pass', 'fail', 'unsupported', 'crash', 'timeout', 'absent')
 
@@ -183,6 +183,17 @@ def cost_cells(r):
     return per_cpu, per_op
 
 
+def cpu_per_op(r):
+    """(median, min, max) CPU seconds per operation over r's samples, or
+    None when r does not record its cost."""
+    n = r.get('ops_per_sample') or 0
+    cpu = r.get('cpu_s')
+    if n <= 0 or not cpu or len(cpu) != len(r.get('samples') or []):
+        return None
+    v = sorted(c / n for c in cpu)
+    return (v[(len(v) - 1) // 2] + v[len(v) // 2]) / 2, v[0], v[-1]
+
+
 # ---------------------------------------------------------------- bench model
 class Bench:
     """The figures the report shows: the primary run (all its impls) plus the
@@ -321,6 +332,8 @@ def bench_tables(bench):
                 cell = S.fmt_factor(sd, lo, hi)
                 if verdict == S.NOT_SIGNIFICANT:
                     cell += f' (n.s., p={p:.2f})'
+                if is_not_a_floor(r, ref_impl, verdict):
+                    cell += ' ' + NOT_A_FLOOR
                 row.append(cell)
             note += S.sample_warnings(r['samples'])
             if 'p50' in r or 'p99' in r:
@@ -341,6 +354,41 @@ def bench_tables(bench):
                          'run.params.malloc_fixed_env); other rows: glibc defaults')
         out.append((w, const, head, rows, notes))
     return out
+
+
+NOT_A_FLOOR = '[floor not a floor]'
+
+
+def is_not_a_floor(r, floor_impl, verdict):
+    """True when implementation r (not CPython, not a floor) beats the OS
+    floor floor_impl beyond noise: that floor is not the best a careful C
+    program does, and ratios against it say little (#16)."""
+    return (floor_impl.startswith('os.') and verdict == S.IMPROVED and
+            r['impl'] != 'cpython' and not r['impl'].startswith('os.'))
+
+
+def floors_beaten(bench):
+    """[(figure label, impl, floor, 'Nx faster ...')] of every figure of the
+    primary run that beats one of its floors beyond noise."""
+    out = []
+    for r, d in bench.figures:
+        if d is not bench.primary or not R.usable(r) or r['impl'].startswith('os.') \
+                or r['impl'] == 'cpython':
+            continue
+        for fl in sorted({x['impl'] for x, _ in bench.figures if x['impl'].startswith('os.')}):
+            ref = bench.find(r, fl)
+            v = bench.vs(r, ref) if ref else None
+            if v and is_not_a_floor(r, fl, v[4]):
+                out.append((R.figure_label(r), r['impl'], fl, S.fmt_factor(*v[:3])))
+    return out
+
+
+def floors_lines(bench):
+    beaten = floors_beaten(bench)
+    if not beaten:
+        return ['Every figure is at or below each of its OS floors (none beaten beyond noise).']
+    return [f'{NOT_A_FLOOR} {lab}: {impl} is {f} than {fl}; that floor is not the limit'
+            for lab, impl, fl, f in beaten]
 
 
 def _series_colour(bench):
@@ -400,9 +448,26 @@ def make_plots(bench, out_dir, baseline_cmp, errors):
                 tics = [(x, str(x)) for x in xs]
                 vals = [p[1] for s in series for p in s[2]]
                 logy = bool(P._log_ok(vals))
-                attempt('scaling', title, stem, P.lines_with_errors, title, xlabel,
+                xl = xlabel if k != 'producers' else 'producer processes'
+                attempt('scaling', title, stem, P.lines_with_errors, title, xl,
                         f'{metric} ({unit}{", log scale" if logy else ""}; median, 95% CI)',
                         series, logx=False, logy=logy, xtics=tics, key='top left')
+                # What each operation cost in CPU (every process of the side).
+                cseries = []
+                for impl, colour, _ in series:
+                    pts = [(r['params'][k],) + c for r in rs if r['impl'] == impl
+                           for c in [cpu_per_op(r)] if c]
+                    if pts:
+                        cseries.append((impl, colour, pts))
+                if cseries:
+                    f, u = P.unit_scale('s', [p[1] for s_ in cseries for p in s_[2]])
+                    cseries = [(i, c, [(x, m * f, lo * f, hi * f) for x, m, lo, hi in pts])
+                               for i, c, pts in cseries]
+                    ctitle = f'{w}: CPU per operation vs {k}' + (f' ({restp})' if restp else '')
+                    attempt('scaling', ctitle, stem + '-cpu', P.lines_with_errors, ctitle, xl,
+                            f'CPU time per operation ({u}, user + system; median, '
+                            'min..max of samples)', cseries, logx=False, logy=False,
+                            xtics=tics, key='top left')
 
     # Latency / time distributions, one plot per workload; parameterless
     # workloads of one family (tutorial.*) share a plot.
@@ -846,7 +911,7 @@ window.addEventListener('load', function () {
 
 SECTION_TITLES = [('size', 'Throughput against message size'),
                   ('latency', 'Latency and time distributions'),
-                  ('scaling', 'Pool scaling by worker count'),
+                  ('scaling', 'Scaling with processes (queue producers x consumers, pool workers, manager clients), with CPU per operation'),
                   ('ratio', 'Ratios with the noise band'),
                   ('history', 'History of the headline figures')]
 
@@ -921,6 +986,7 @@ def render(data_dir, conf_dir, out_dir, impl, notes=(), baseline=None, primary=N
         md += [f'No benchmark results of {impl} in {R.rel(data_dir)}.', '']
     else:
         md += [f'- {x}' for x in _meta_lines(bench.primary)]
+        md += [f'- {x}' for x in floors_lines(bench)]
         for d in bench.other_runs:
             md.append(f'- also: latest run of {d["run"].get("impl")}: {R.run_title(d)} '
                       '(a separate run: ratios against it are not interleaved)')
@@ -958,7 +1024,9 @@ def render(data_dir, conf_dir, out_dir, impl, notes=(), baseline=None, primary=N
         h.append(f'<p class="warn">No benchmark results of {e(impl)} in '
                  f'{e(R.rel(data_dir))}.</p>')
     else:
-        h.append('<ul>' + ''.join(f'<li>{e(x)}</li>' for x in _meta_lines(bench.primary)) + '</ul>')
+        h.append('<ul>' + ''.join(f'<li>{e(x)}</li>' for x in _meta_lines(bench.primary)) +
+                 ''.join(f'<li class="{"warn" if x.startswith(NOT_A_FLOOR) else ""}">{e(x)}</li>'
+                         for x in floors_lines(bench)) + '</ul>')
         for w, const, head, rows, tnotes in tables:
             h.append(f'<h3>{e(w)}</h3>' + ''.join(f'<p><i>{e(n)}</i></p>' for n in tnotes))
             h.append('<table><tr>' + ''.join(f'<th>{e(c)}</th>' for c in head) + '</tr>')

@@ -398,9 +398,10 @@ static int one_round(const mpb_workload *w, void *st, long n, bool latency, doub
 
 static long round_n(long n)
 {
-    /* Multiples of 4 let 1, 2 or 4 producers/consumers split a round evenly. */
-    if (n < 4) return 4;
-    return (n + 3) / 4 * 4;
+    /* Multiples of 8 let 1, 2, 4 or 8 producers/consumers split a round
+     * evenly (bench/python/mpbench.py rounds the same way). */
+    if (n < 8) return 8;
+    return (n + 7) / 8 * 8;
 }
 
 static void print_result(const mpb_workload *w, const mpb_res *r, long n, const run_out *o)

@@ -75,7 +75,7 @@ int mpb_main(int argc, char **argv, const mpb_workload *table, size_t count);
  * and all share a done pipe (one mpb_res per child per round).  How children
  * are started is the caller's business (mp_process or fork); only the pipes
  * live here. */
-#define MPB_MAX_CHILD 8
+#define MPB_MAX_CHILD 16 /* queue.stream 8 producers x 8 consumers */
 #define MPB_STALL_S 30
 typedef struct mpb_team {
     int nchild;

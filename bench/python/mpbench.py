@@ -601,8 +601,10 @@ WORKLOADS = {
 WARM_BYTES, WARM_S = 32 << 20, 0.2
 
 
-def round4(n):
-    return 4 if n < 4 else (n + 3) // 4 * 4
+def round8(n):
+    """Multiples of 8: 1, 2, 4 or 8 producers/consumers split a round evenly
+    (bench/common/bench.c rounds the same way)."""
+    return 8 if n < 8 else (n + 7) // 8 * 8
 
 
 TICK = 1.0 / (os.sysconf("SC_CLK_TCK") or 100)
@@ -740,27 +742,27 @@ def main(argv):
             # WARM_S allows) untimed first, as bench/common/bench.c does.
             goal, moved, wn, spent = WARM_BYTES // size, 0, n0, 0.0
             while moved < goal and spent < WARM_S:
-                wn = round4(min(wn, goal - moved))
+                wn = round8(min(wn, goal - moved))
                 spent += one_round(w, wn, latency)[1]
                 moved += wn
                 wn *= 4
         if quick:
-            n, samples = round4(qn), 1
+            n, samples = round8(qn), 1
         elif n > 0:
-            n = round4(min(n, nmax))
-            one_round(w, round4(n // 10), latency)
+            n = round8(min(n, nmax))
+            one_round(w, round8(n // 10), latency)
         else:
-            n = round4(n0)
+            n = round8(n0)
             while True:
                 _, e, _, _ = one_round(w, n, latency)
                 if e >= seconds / 10 or n >= nmax:
                     break
                 f = min(16, max(2, seconds / 10 / e * 1.5))
-                n = min(nmax, round4(int(n * f)))
+                n = min(nmax, round8(int(n * f)))
             # Cold first rounds can stop the growth early: rescale until a
             # round is long enough; the last one is this invocation's sample.
             for k in range(4):
-                n = round4(min(nmax, int(n * seconds / e)))
+                n = round8(min(nmax, int(n * seconds / e)))
                 s, e, raw, cost = one_round(w, n, latency)
                 if e >= seconds / 2 or n >= nmax:
                     break
