@@ -215,6 +215,10 @@ def check_render(c, out):
     c.ok(len(mimgs) == len(pngs) and all(os.path.exists(os.path.join(out, m)) for m in mimgs),
          f'report.md: {len(mimgs)} images, all exist')
     c.ok('| ref | 10 | 25.7 [' in md, 'report.md: medians with 95% intervals per workload')
+    # Run C comes from host ci-2, A and B from ci-1: grouped, and said.
+    c.ok('runs from 2 machines' in md and 'machine ci-2' in md and 'machine ci-1' in md
+         and 'across 2 machines' in page,
+         'runs from several machines are grouped by machine and the history says so')
     # The fixture's ref beats its os.pipe floor at 1 KiB (1.5e6 against 8.4e5
     # msg/s) but not os.shmring: flagged, automatically, only there.
     beaten = [l for l in md.split('\n') if l.startswith('- [floor not a floor]')]

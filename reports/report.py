@@ -211,10 +211,17 @@ class Bench:
         for r in self.primary['results']:
             self.figures.append((r, self.primary))
         own = {r['impl'] for r in self.primary['results']}
+        self.machine = R.machine_of(self.primary)
+        # Other implementations' latest runs: from the primary's machine when
+        # there is one (a run from another machine is used only when none is,
+        # and its notes say so).
         latest_other = {}
         for d in self.runs:
             ri = d['run'].get('impl')
             if ri and ri != impl and ri not in own:
+                if ri in latest_other and R.machine_of(latest_other[ri]) == self.machine \
+                        and R.machine_of(d) != self.machine:
+                    continue
                 latest_other[ri] = d
         for ri, d in sorted(latest_other.items()):
             self.other_runs.append(d)
@@ -305,6 +312,8 @@ def bench_tables(bench):
             note = []
             if d is not bench.primary:
                 note.append(f'from run {d["run"].get("id")} (not interleaved)')
+                if R.machine_of(d) != bench.machine:
+                    note.append(f'ANOTHER MACHINE: {R.machine_of(d)}; not comparable')
             if not R.usable(r):
                 row += [str(len(r.get('samples') or [])), r.get('status', '?'), '', '']
                 if has_cost:
@@ -380,6 +389,23 @@ def floors_beaten(bench):
             v = bench.vs(r, ref) if ref else None
             if v and is_not_a_floor(r, fl, v[4]):
                 out.append((R.figure_label(r), r['impl'], fl, S.fmt_factor(*v[:3])))
+    return out
+
+
+def machines_lines(bench):
+    """The runs of the data directory grouped by machine, the primary's first."""
+    by = {}
+    for d in bench.runs:
+        by.setdefault(R.machine_of(d), []).append(d)
+    if len(by) <= 1:
+        return [f'all {len(bench.runs)} runs come from one machine: {bench.machine}']
+    out = [f'runs from {len(by)} machines; figures are compared only within one machine '
+           'unless a line says otherwise']
+    for m in sorted(by, key=lambda m: (m != bench.machine, m)):
+        runs = by[m]
+        impls = sorted({d['run'].get('impl', '?') for d in runs})
+        out.append(f'machine {m}{" (this report)" if m == bench.machine else ""}: '
+                   f'{len(runs)} runs ({", ".join(impls)}), latest {runs[-1]["run"].get("id")}')
     return out
 
 
@@ -537,7 +563,10 @@ def make_plots(bench, out_dir, baseline_cmp, errors):
 
     # History of each headline figure across saved runs.
     if len(bench.history) >= 2:
-        labels = [R.short_commit(d) for d in bench.history]
+        hosts = {R.machine_of(d) for d in bench.history}
+        # Across machines, every point says where it was measured.
+        labels = [R.short_commit(d) + (f'@{d["run"].get("machine", {}).get("hostname", "?")}'
+                                       if len(hosts) > 1 else '') for d in bench.history]
         for r in headline_figures(bench):
             key = R.figure_key(r)
             pts = []
@@ -551,7 +580,8 @@ def make_plots(bench, out_dir, baseline_cmp, errors):
             unit = r.get('unit', '')
             f, u = P.unit_scale(unit, [p[1] for p in pts])
             pts = [(i, m * f, lo * f, hi * f) for i, m, lo, hi in pts]
-            title = f'history: {R.figure_label(r)} ({r.get("metric")})'
+            title = f'history: {R.figure_label(r)} ({r.get("metric")})' + \
+                (f', across {len(hosts)} machines' if len(hosts) > 1 else '')
             stem = re.sub(r'[^A-Za-z0-9_.-]+', '_', f'history-{R.figure_label(r)}').strip('_')
             attempt('history', title, stem, P.history, title,
                     f'{r.get("metric")} ({u}; median, 95% CI)', labels, pts,
@@ -986,7 +1016,7 @@ def render(data_dir, conf_dir, out_dir, impl, notes=(), baseline=None, primary=N
         md += [f'No benchmark results of {impl} in {R.rel(data_dir)}.', '']
     else:
         md += [f'- {x}' for x in _meta_lines(bench.primary)]
-        md += [f'- {x}' for x in floors_lines(bench)]
+        md += [f'- {x}' for x in machines_lines(bench) + floors_lines(bench)]
         for d in bench.other_runs:
             md.append(f'- also: latest run of {d["run"].get("impl")}: {R.run_title(d)} '
                       '(a separate run: ratios against it are not interleaved)')
@@ -1025,6 +1055,7 @@ def render(data_dir, conf_dir, out_dir, impl, notes=(), baseline=None, primary=N
                  f'{e(R.rel(data_dir))}.</p>')
     else:
         h.append('<ul>' + ''.join(f'<li>{e(x)}</li>' for x in _meta_lines(bench.primary)) +
+                 ''.join(f'<li>{e(x)}</li>' for x in machines_lines(bench)) +
                  ''.join(f'<li class="{"warn" if x.startswith(NOT_A_FLOOR) else ""}">{e(x)}</li>'
                          for x in floors_lines(bench)) + '</ul>')
         for w, const, head, rows, tnotes in tables:

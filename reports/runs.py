@@ -205,6 +205,13 @@ def machine_differences(a, b):
     return out
 
 
+def machine_of(d):
+    """The machine a run was measured on, as a short label: host, CPU model
+    and cores.  Runs with different labels are never compared silently."""
+    m = d.get('run', {}).get('machine', {})
+    return f'{m.get("hostname", "?")} ({m.get("cpu_model", "?")}, {m.get("cores", "?")} cores)'
+
+
 def run_title(d):
     run = d.get('run', {})
     git = run.get('git', {})
