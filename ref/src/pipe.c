@@ -19,6 +19,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <poll.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -36,8 +37,20 @@
  * bigger chunks (1 MiB: ~7.7 vs ~5 GB/s).  The kernel caps it at wmem_max. */
 #define SNDBUF_WANT (1 << 20)
 
+/* A receiver whose previous wait was under PIPE_SPIN_GATE (its peer answers
+ * promptly, as in a ping-pong) polls the socket, non-blocking and yielding the
+ * CPU between tries, for up to PIPE_SPIN_S before it sleeps in read(2): the
+ * manager's rule (manager.h), for the same reason -- a sleeping receiver
+ * costs a cross-CPU wake-up on every message of a round trip.  A receiver
+ * that waited long (an idle worker, a blocked consumer) sleeps at once, and on
+ * one CPU (affinity) nobody polls: the poller would hold the CPU its peer
+ * needs. */
+#define PIPE_SPIN_S 50e-6
+#define PIPE_SPIN_GATE 1e-3
+
 struct mp_conn {
     int fd;           /* -1 once closed */
+    double last_wait; /* seconds the previous blocking receive waited */
     bool readable;
     bool writable;
     bool broken;      /* a bad header desynchronised the stream */
@@ -162,15 +175,47 @@ mp_status mp_conn_send(mp_conn *c, const mp_value *v)
 
 /* ------------------------------------------------------------ receiving */
 
+/* Poll c for up to PIPE_SPIN_S (see PIPE_SPIN_S): the count of a recv that
+ * found data, or -1 (errno EAGAIN when the window ran out; any other errno
+ * is left for the blocking read to report). */
+static ssize_t poll_some(mp_conn *c, void *p, size_t n)
+{
+    if (c->last_wait > PIPE_SPIN_GATE || !mp__cpus_many()) {
+        errno = EAGAIN;
+        return -1;
+    }
+    double t0 = mp__now(), t = t0;
+    for (unsigned k = 1; t - t0 < PIPE_SPIN_S; k++) {
+        ssize_t r = recv(c->fd, p, n, MSG_DONTWAIT);
+        if (r >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK))
+            return r;
+        sched_yield();
+        if ((k & 3) == 0)
+            t = mp__now();
+    }
+    errno = EAGAIN;
+    return -1;
+}
+
 /* One read(2) of at most n bytes into p: the count, 0 at EOF, or -1 with the
  * status in *st.  ECONNRESET is how an AF_UNIX socket reports, once, that the
- * peer closed with data of ours unread: for us it is the end of the stream. */
-static ssize_t read_some(int fd, void *p, size_t n, mp_status *st, const char *what)
+ * peer closed with data of ours unread: for us it is the end of the stream.
+ * Polls briefly first when the peer has been answering promptly. */
+static ssize_t read_some(mp_conn *c, void *p, size_t n, mp_status *st, const char *what)
 {
+    int fd = c->fd;
+    double t0 = mp__now();
+    ssize_t k0 = poll_some(c, p, n);
+    if (k0 >= 0) {
+        c->last_wait = mp__now() - t0;
+        return k0;
+    }
     for (;;) {
         ssize_t k = read(fd, p, n);
-        if (k >= 0)
+        if (k >= 0) {
+            c->last_wait = mp__now() - t0;
             return k;
+        }
         int e = errno;
         if (e == EINTR)
             continue;
@@ -210,7 +255,7 @@ static mp_status fill(mp_conn *c, size_t want, const char *what)
          * would copy the next large payload twice. */
         size_t room = c->big ? want - (c->rlen - c->rpos) : RBUF_CAP - c->rlen;
         mp_status st = MP_OK;
-        ssize_t k = read_some(c->fd, c->rbuf + c->rlen, room, &st, what);
+        ssize_t k = read_some(c, c->rbuf + c->rlen, room, &st, what);
         if (k < 0)
             return st;
         if (k == 0)
@@ -303,7 +348,7 @@ static mp_status take_frame(mp_conn *c, size_t hlen, size_t size, void *dst, con
     c->rpos += have;
     for (size_t got = have; got < size;) {
         mp_status st = MP_OK;
-        ssize_t k = read_some(c->fd, (char *)dst + got, size - got, &st, what);
+        ssize_t k = read_some(c, (char *)dst + got, size - got, &st, what);
         if (k < 0)
             return st;
         if (k == 0)
@@ -346,7 +391,7 @@ static mp_status take_frame_grow(mp_conn *c, size_t hlen, size_t size, char **bu
             *capp = cap;
         }
         mp_status st = MP_OK;
-        ssize_t k = read_some(c->fd, *bufp + got, *capp - got, &st, what);
+        ssize_t k = read_some(c, *bufp + got, *capp - got, &st, what);
         if (k < 0)
             return st;
         if (k == 0)
