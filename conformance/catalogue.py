@@ -19,33 +19,51 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ID_RE = re.compile(r'^[A-Z][A-Z0-9]*(-[A-Z0-9]+)+$')
 
 
-def load():
+CATALOGUE_DIR = os.path.join(HERE, 'catalogue')
+
+
+def load(cat_dir=CATALOGUE_DIR):
+    """(rows, errors): every row of every <component>.tsv in cat_dir, in file
+    then line order, as a dict of its columns plus 'component'; errors lists
+    what is malformed (the rows that can be read are still returned).  The one
+    reader of the catalogue: conformance/, the twins, mutants and reports/ all
+    call it."""
     rows, errors = [], []
-    for path in sorted(glob.glob(os.path.join(HERE, 'catalogue', '*.tsv'))):
-        comp = os.path.splitext(os.path.basename(path))[0]
-        with open(path, newline='') as f:
-            reader = csv.reader(f, delimiter='\t', quoting=csv.QUOTE_NONE)
-            header = next(reader, None)
-            if header[:3] != ['id', 'behaviour', 'source']:
-                errors.append(f'{path}: header must start with id, behaviour, source')
-                continue
-            for n, rec in enumerate(reader, 2):
-                if not rec or not ''.join(rec).strip():
-                    continue
-                if len(rec) < 3 or not all(x.strip() for x in rec[:3]):
-                    errors.append(f'{path}:{n}: a row needs id, behaviour and source')
-                    continue
-                row = dict(zip(header, rec))
-                row['component'] = comp
-                if not ID_RE.match(row['id']):
-                    errors.append(f'{path}:{n}: bad row ID {row["id"]!r}')
-                rows.append(row)
+    for path in sorted(glob.glob(os.path.join(cat_dir, '*.tsv'))):
+        try:
+            rows += _load_file(path, errors)
+        except (OSError, csv.Error, UnicodeDecodeError) as e:
+            errors.append(f'{path}: unreadable: {e}')
     seen = set()
     for r in rows:
         if r['id'] in seen:
             errors.append(f'duplicate row ID {r["id"]}')
         seen.add(r['id'])
     return rows, errors
+
+
+def _load_file(path, errors):
+    """The rows of one <component>.tsv; what is malformed goes to errors."""
+    comp = os.path.splitext(os.path.basename(path))[0]
+    rows = []
+    with open(path, newline='') as f:
+        reader = csv.reader(f, delimiter='\t', quoting=csv.QUOTE_NONE)
+        header = next(reader, None) or []
+        if header[:3] != ['id', 'behaviour', 'source']:
+            errors.append(f'{path}: header must start with id, behaviour, source')
+            return rows
+        for n, rec in enumerate(reader, 2):
+            if not rec or not ''.join(rec).strip():
+                continue
+            if len(rec) < 3 or not all(x.strip() for x in rec[:3]):
+                errors.append(f'{path}:{n}: a row needs id, behaviour and source')
+                continue
+            row = dict(zip(header, rec))
+            row['component'] = comp
+            if not ID_RE.match(row['id']):
+                errors.append(f'{path}:{n}: bad row ID {row["id"]!r}')
+            rows.append(row)
+    return rows
 
 
 def suite_tests(binary):
