@@ -159,6 +159,10 @@ def check(binary):
     cited = set(re.findall(r'\[([A-Z][A-Z0-9]*(?:-[A-Z0-9]+)+)\]', open(header).read()))
     for c in sorted(cited - ids):
         errors.append(f'mp.h cites [{c}], which is not a catalogue row')
+    for r in rows:
+        if r['id'] not in cited:
+            errors.append(f'row {r["id"]} ({r["component"]}.tsv) has no [{r["id"]}] '
+                          'sentence in mp.h')
     methods, where = cpython_test_methods()
     if methods is None:
         print(f'catalogue: ERROR: cannot verify CPython test citations: {where}; '
