@@ -8,8 +8,9 @@ Columns (tab-separated, header line first):
              'CPython test: Class.method' (a test of Lib/test/_test_multiprocessing.py
              that checks what the row says; several joined by ', '; a note in
              parentheses may follow), 'CPython docs: <docs.python.org section>',
-             'tutorial §N' (/work/shared/TUTORIAL.md) or 'STYLE: <practice>' (the
-             project's style guide).  The first citation must be one of these.
+             'tutorial §N' (a numbered statement of the tutorial the project
+             implements) or 'STYLE: <practice>' (the project's style guide).
+             The first citation must be one of these.
   cpython    (optional) 'twin' if a Python twin can check the row against CPython,
              'C-only: <reason>', or 'differs: <which is right and why>'
 The test proving a row is the Criterion test <component>::<ID with '-' as '_'>.
