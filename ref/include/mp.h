@@ -19,6 +19,17 @@
  *     of the calling thread (never NULL).
  *   - Misuse is a status, never an abort.  An implementation that lacks a
  *     component returns MP_ENOTSUP from every call of it.
+ *   - Every descriptor the library creates (Pipe ends, Queues, the
+ *     synchronisation objects, a started process, a pool with its results and
+ *     iterators, a manager, its proxies and a connected handle) is
+ *     close-on-exec, so that an exec()ed program inherits none of them
+ *     [FD-CLOEXEC-ALL].
+ *   - A signal handler (installed without SA_RESTART) never cuts a wait
+ *     short: a timed wait interrupted by signals still waits its whole
+ *     timeout and returns its real outcome [EINTR-RETRY-TIMED], and a call
+ *     blocked without a timeout (Pipe recv_bytes, Queue get_bytes, Lock
+ *     acquire, process join, a pool result's get) keeps waiting until its
+ *     real outcome arrives [EINTR-RETRY-FOREVER].
  *   - Objects made before mp_process_start() are shared with the child
  *     (inheritance, as with CPython's fork start method).  Buffers returned to
  *     the caller are malloc()ed; release them with free().
@@ -30,8 +41,16 @@
  *                            (CLOCK_MONOTONIC).
  *   0 or MP_NOWAIT           block=False (or block=True, timeout=0): try once.
  *   t < 0                    as 0, which is what CPython's multiprocessing does
- *                            (get(True, -1) raises queue.Empty at once).
- *   NaN                      MP_EINVAL.
+ *                            (get(True, -1) raises queue.Empty at once): -1,
+ *                            -1e-300, -1e300 and -INFINITY fail at once when
+ *                            the call would block (MP_TIMEOUT, MP_FULL,
+ *                            MP_EMPTY; MP_EBROKEN for a Barrier) and complete
+ *                            when it can [BAD-TIMEOUT-NEGATIVE], the manager's
+ *                            Lock, Event and Queue proxies included
+ *                            [BAD-TIMEOUT-NEGATIVE-MANAGER].
+ *   NaN                      MP_EINVAL, at once, even when the call could
+ *                            complete, and nothing changes; so for every call
+ *                            that takes a timeout [BAD-TIMEOUT-NAN].
  */
 #ifndef MP_H
 #define MP_H
@@ -58,7 +77,8 @@ extern "C" {
 /* ------------------------------------------------------------------ status */
 
 /* X(name, python_equivalent, message).  One table; mp_status_name() and
- * mp_strerror() are generated from it. */
+ * mp_strerror() are generated from it.  MP_OK is 0, and every status has its
+ * own MP_ name and a message [ST-OK-ZERO]. */
 #define MP_STATUS_MAP(X)                                                       \
     X(OK, "-", "success")                                                      \
     X(EINVAL, "ValueError/TypeError", "invalid argument")                     \
@@ -92,12 +112,15 @@ typedef enum mp_status {
     MP__STATUS_COUNT
 } mp_status;
 
-/* "MP_EMPTY" for MP_EMPTY; "MP_UNKNOWN" for a value outside the table. */
+/* "MP_EMPTY" for MP_EMPTY; "MP_UNKNOWN" for a value outside the table, never
+ * NULL [ST-UNKNOWN].  Both accept any int (negative, INT_MAX, INT_MIN) without
+ * crashing [BAD-STATUS-ANY-INT]. */
 MP_EXTERN const char *mp_status_name(mp_status s);
 /* "queue is empty" for MP_EMPTY; "unknown status" outside the table. */
 MP_EXTERN const char *mp_strerror(mp_status s);
-/* Detail of the calling thread's last failure, e.g. "queue.get: timed out
- * after 0.300 s".  Never NULL; "" before any failure. */
+/* Detail of the calling thread's last failure (e.g. "queue.get: timed out
+ * after 0.300 s"): after a failed call it is a non-empty detail
+ * [ST-ERRMSG].  Never NULL; "" before any failure. */
 MP_EXTERN const char *mp_errmsg(void);
 
 /* ---------------------------------------------------------------- timeouts */
@@ -144,7 +167,10 @@ MP_EXTERN mp_status mp_process_set_daemon(mp_process *p, bool daemon);
 MP_EXTERN mp_status mp_process_daemon(const mp_process *p, bool *daemon);
 /* Start once: a second start is MP_ESTATE [PROC-START-TWICE], as is starting
  * a process object made by another process [PROC-START-NOT-CREATOR] or
- * starting from a daemonic process [PROC-DAEMON-NO-CHILDREN]. */
+ * starting from a daemonic process [PROC-DAEMON-NO-CHILDREN].  Calls out of
+ * order are MP_ESTATE at once: join (also with MP_FOREVER), terminate and
+ * kill before start; start, set_daemon or close while it runs; start after it
+ * ended [BAD-ORDER-PROCESS]. */
 MP_EXTERN mp_status mp_process_start(mp_process *p);
 /* MP_OK when the process has ended (exitcode then known) [PROC-JOIN-WAITS]
  * [PROC-JOIN-TIMEOUT-ENDS] [PROC-JOIN-ENDED-OK], MP_TIMEOUT when it is still
@@ -173,7 +199,11 @@ MP_EXTERN mp_status mp_process_terminate(mp_process *p);
 MP_EXTERN mp_status mp_process_kill(mp_process *p);
 /* Release the process's resources; MP_ESTATE while it runs
  * [PROC-CLOSE-RUNNING].  Idempotent; every other call afterwards returns
- * MP_CLOSED [PROC-CLOSED-CALLS].  NULL arguments: MP_EINVAL [PROC-NULL-ARGS]. */
+ * MP_CLOSED [PROC-CLOSED-CALLS], whether the process never started or ran
+ * (close again is MP_OK, free releases the handle) [BAD-PROCESS-CLOSED].
+ * NULL arguments: MP_EINVAL [PROC-NULL-ARGS]; every mp_process_* call given
+ * a NULL handle, output or callback is MP_EINVAL with a message and writes
+ * no output, and mp_process_free(NULL) is a no-op [BAD-PROCESS-NULL]. */
 MP_EXTERN mp_status mp_process_close(mp_process *p);
 /* Free the handle.  A child still running is not lost: it is joined (or, if
  * daemonic, terminated) when the parent exits, as CPython does
@@ -192,7 +222,9 @@ MP_EXTERN int mp_cpu_count(void);
 /* ---------------------------------------------------------- synchronisation */
 /* All shared with processes started after they were made.  Lock and RLock
  * share one type, as do Semaphore and BoundedSemaphore.  *_free unmaps the
- * object in the calling process only (children keep their copy). */
+ * object in the calling process only (children keep their copy).  Every call
+ * below given a NULL handle, output or predicate is MP_EINVAL with a message
+ * and changes nothing; every *_free(NULL) is a no-op [BAD-SYNC-NULL]. */
 
 typedef struct mp_lock mp_lock;
 typedef struct mp_semaphore mp_semaphore;
@@ -200,18 +232,37 @@ typedef struct mp_condition mp_condition;
 typedef struct mp_event mp_event;
 typedef struct mp_barrier mp_barrier;
 
-/* Lock: any process may release it [LOCK-RELEASE-OTHER-PROCESS]; release
+/* Lock: acquire on a free Lock is MP_OK and makes it locked; release frees
+ * it [LOCK-ACQUIRE-RELEASE].  It excludes threads [LOCK-MUTEX-THREADS] and
+ * processes alike: while the parent holds it, a child's acquire(0) is
+ * MP_TIMEOUT at once and acquire(t) MP_TIMEOUT at t, never earlier
+ * [LOCK-CROSS-PROCESS-HELD]; ten processes that each print a line in several
+ * writes while holding it print ten whole lines (tutorial §15)
+ * [LOCK-TUTORIAL-15].  release gives the Lock to a thread asleep in acquire
+ * [LOCK-RELEASE-WAKES], waking it at once, not at a later poll
+ * [LOCK-RELEASE-WAKES-PROMPT].  Any process may release it
+ * [LOCK-RELEASE-OTHER-PROCESS]; release
  * when unlocked is MP_ESTATE (ValueError) [LOCK-RELEASE-UNLOCKED].  A Lock is
  * not re-entrant [LOCK-TRYACQUIRE-HELD].  RLock: owned by the acquiring
  * thread, re-entrant [RLOCK-REENTRANT]; release by another thread or process
- * is MP_ENOTOWNER (AssertionError) [RLOCK-OTHER-THREAD] [RLOCK-OTHER-PROCESS].
+ * is MP_ENOTOWNER (AssertionError) [RLOCK-OTHER-THREAD] [RLOCK-OTHER-PROCESS],
+ * and so is release of an RLock nobody holds [RLOCK-RELEASE-UNOWNED].  A
+ * thread blocked on an RLock gets it once the owner has released every level,
+ * and is then a re-entrant owner itself [RLOCK-HANDOFF].  A child may own an
+ * RLock: it acquires it re-entrantly and releases it, and then a further
+ * release in the child, or one in the parent, is MP_ENOTOWNER
+ * [RLOCK-CHILD-OWNER].  NULL handles and outputs are MP_EINVAL and
+ * mp_lock_free(NULL) is a no-op [LOCK-NULL-ARGS]; acquire with a NaN timeout
+ * is MP_EINVAL and leaves a Lock as it was [LOCK-NAN-TIMEOUT], an RLock at its
+ * depth, also when its owner calls [RLOCK-NAN-TIMEOUT].
  * acquire: MP_OK, or MP_TIMEOUT (Python's False) [LOCK-ACQUIRE-TIMEOUT].  If
  * the holder died holding the lock, the waiter that takes it over gets
  * MP_EOWNERDEAD and holds it (an RLock at depth 1) [LOCK-OWNER-DEAD]
  * [RLOCK-OWNER-DEAD], whatever instruction of acquire or release the holder
  * died at [LOCK-OWNER-KILLED-ANYTIME] [RLOCK-OWNER-KILLED-ANYTIME]; waiters
- * notice within about 0.1 s of the holder's thread being gone (a killed
- * child is gone once it has been joined). */
+ * notice within about 0.1 s of the holder's thread being gone; a killed
+ * child is gone from its death, joined or not (a zombie holder counts as
+ * dead) [LOCK-OWNER-DEAD-UNJOINED]. */
 MP_EXTERN mp_status mp_lock_new(mp_lock **out);
 MP_EXTERN mp_status mp_rlock_new(mp_lock **out);
 MP_EXTERN mp_status mp_lock_acquire(mp_lock *l, double timeout);
@@ -219,7 +270,15 @@ MP_EXTERN mp_status mp_lock_release(mp_lock *l);
 MP_EXTERN mp_status mp_lock_locked(mp_lock *l, bool *locked);
 MP_EXTERN void mp_lock_free(mp_lock *l);
 
-/* Semaphore(value) / BoundedSemaphore(value): over-release of a bounded one is
+/* Semaphore(value) / BoundedSemaphore(value): Semaphore(2) admits two
+ * acquires, a third acquire(0) is MP_TIMEOUT, and each release gives one unit
+ * back, as mp_semaphore_value shows [SEM-ACQUIRE-RELEASE].  acquire(t) at 0
+ * is MP_TIMEOUT at t, never earlier, and at once for 0 or a negative t
+ * [SEM-ACQUIRE-TIMEOUT]; release wakes a thread blocked in acquire, which
+ * takes the unit [SEM-RELEASE-WAKES].  Processes share the count: six
+ * processes passing through one Semaphore(2) are never more than two inside
+ * at once [SEM-CROSS-PROCESS-LIMIT].  NULL handles and outputs and a NaN
+ * timeout are MP_EINVAL [SEM-NULL-ARGS].  Over-release of a bounded one is
  * MP_ESTATE (ValueError) [BSEM-OVER-RELEASE]; a plain one may go above its
  * initial value [SEM-UNBOUNDED-RELEASE].  A plain Semaphore(UINT_MAX) is
  * MP_EINVAL and a release past UINT_MAX MP_ESTATE [BAD-SIZE-LIMIT].  A process
@@ -239,12 +298,19 @@ MP_EXTERN mp_status mp_semaphore_value(mp_semaphore *s, unsigned *value);
 MP_EXTERN void mp_semaphore_free(mp_semaphore *s);
 
 /* Condition(lock): lock NULL makes a new RLock, owned by the condition;
- * otherwise the lock must outlive the condition.  wait/notify without holding
+ * otherwise the condition acquires and releases that lock, which keeps its
+ * kind (a Lock stays non-re-entrant) and must outlive the condition
+ * [COND-USER-LOCK].  NULL handles are MP_EINVAL, and so is a NaN timeout of
+ * wait or acquire [COND-NULL-ARGS].  It works across processes: a child's
+ * notify wakes the parent's wait_for, the parent's notify a child's wait
+ * [COND-CROSS-PROCESS].  wait/notify without holding
  * the lock: MP_ENOTOWNER [COND-NOT-OWNER]; release without holding it: as the
  * lock's release (MP_ENOTOWNER for an RLock, MP_ESTATE for a Lock)
  * [BAD-ORDER-SYNC].  wait: MP_OK when notified,
  * MP_TIMEOUT otherwise [COND-WAIT-TIMEOUT]; the lock is held again on return
- * either way, an RLock at its former depth [COND-RLOCK-DEPTH].  notify(n)
+ * either way, an RLock at its former depth [COND-RLOCK-DEPTH].  notify(1)
+ * wakes exactly one waiter, which returns MP_OK holding the lock again
+ * [COND-NOTIFY]; notify(n)
  * wakes exactly min(n, waiting) waiters, oldest first [COND-NOTIFY-N];
  * notify_all every waiter present [COND-NOTIFY-ALL].  At most 128 threads may
  * wait on one condition at once: one more gets MP_ENOMEM.  If the lock's
@@ -274,7 +340,11 @@ MP_EXTERN mp_status mp_condition_notify(mp_condition *c, unsigned n);
 MP_EXTERN mp_status mp_condition_notify_all(mp_condition *c);
 MP_EXTERN void mp_condition_free(mp_condition *c);
 
-/* Event: wait returns MP_OK when set, MP_TIMEOUT otherwise [EVT-WAIT-TIMEOUT]
+/* Event: starts clear; set makes is_set true and wait MP_OK at once, clear
+ * makes it false again [EVT-SET-CLEAR].  An Event set by the parent wakes a
+ * waiting child, one set by a child the waiting parent [EVT-CROSS-PROCESS].
+ * NULL handles and outputs and a NaN timeout are MP_EINVAL [EVT-NULL-ARGS].
+ * wait returns MP_OK when set, MP_TIMEOUT otherwise [EVT-WAIT-TIMEOUT]
  * [EVT-WAIT-TIMEOUT-CHILD];
  * set wakes every waiter [EVT-SET-WAKES-ALL] at once [EVT-SET-WAKES-PROMPT],
  * also if clear() follows at once (threading.Event's behaviour).  A setter
@@ -290,7 +360,14 @@ MP_EXTERN void mp_event_free(mp_event *e);
 
 /* Barrier(parties, action, timeout).  wait stores the arrival index
  * (0..parties-1) when index is not NULL [BAR-WAIT-INDEX]; the action runs in
- * exactly one of the released callers before any returns [BAR-ACTION].  A
+ * exactly one of the released callers before any returns [BAR-ACTION], also
+ * when the parties are processes: three processes pass a Barrier(3) round
+ * after round with distinct indexes and one action per round
+ * [BAR-CROSS-PROCESS].  A Barrier of one party never blocks and its index is
+ * always 0 [BAR-SINGLE-PARTY].  parties gives the number of parties,
+ * n_waiting the number waiting now [BAR-N-WAITING].  Zero parties, NULL
+ * handles or outputs and NaN timeouts are MP_EINVAL, and a wait with a NaN
+ * timeout does not break the Barrier [BAR-BAD-ARGS].  A
  * wait that times out [BAR-TIMEOUT], an abort() [BAR-ABORT], or an action
  * failing (returning non-zero) [BAR-ACTION-FAIL] breaks the barrier: every
  * waiter, also one asleep in another process [BAR-TIMEOUT-WAKES-PARTIES], and
@@ -328,7 +405,15 @@ MP_EXTERN void mp_barrier_free(mp_barrier *b);
 /* What Python sends: None, bool, int (64-bit), float, str (UTF-8), bytes,
  * list, tuple, dict (insertion-ordered; keys are scalars; keys compare as in
  * Python, so 1, 1.0 and True are the same key).  A value is a tree with one
- * owner; containers take ownership of what is added to them. */
+ * owner; containers take ownership of what is added to them.
+ * Every call below given a NULL value, item, key or output is MP_EINVAL and
+ * changes nothing; where no status is returned, constructors and
+ * mp_value_copy give NULL, mp_value_equal false, mp_value_type MP_T_NONE,
+ * and mp_value_free does nothing [BAD-VALUE-NULL].  A typed call on a value
+ * of the wrong type is MP_ETYPE (an unhashable key too), a container added to
+ * itself MP_EINVAL, an index out of range (PTRDIFF_MIN, PTRDIFF_MAX and
+ * SIZE_MAX included) MP_EINDEX, a missing key MP_EKEY and invalid UTF-8 a
+ * NULL str; none of these changes anything [BAD-VALUE-TYPE]. */
 
 typedef struct mp_value mp_value;
 typedef enum mp_type {
@@ -444,20 +529,74 @@ MP_EXTERN mp_status mp_value_decode(const void *buf, size_t len, mp_value **out)
  * about 0.1 s [Q-KILLED-WAKER-ANYTIME] [Q-KILLED-WAKER-ROOM-ANYTIME]
  * [JQ-KILLED-TASK-DONE-ANYTIME]; otherwise put, get, close and task_done wake
  * a waiter at once, not at its next look [Q-PUT-WAKES-PROMPT]
- * [Q-GET-WAKES-PROMPT] [Q-CLOSE-WAKES-PROMPT] [JQ-TASK-DONE-WAKES-PROMPT]. */
+ * [Q-GET-WAKES-PROMPT] [Q-CLOSE-WAKES-PROMPT] [JQ-TASK-DONE-WAKES-PROMPT].
+ * After a producer died part-way through a large message, another producer's
+ * next message reaches a consumer that was already waiting, intact
+ * [Q-KILLED-PRODUCER-STREAM-NEXT]; a producer killed at any moment of a
+ * flood of puts leaves an intact, gapless, in-order prefix of its messages
+ * and a working queue [Q-KILLED-PRODUCER-ANYTIME]; a consumer killed while
+ * blocked in get on an empty queue takes nothing, and the others put and get
+ * as before [Q-KILLED-CONSUMER].
+ *
+ * SimpleQueue has no maxsize: 10000 puts without a get all succeed at once
+ * and come out in order [SQ-UNBOUNDED]; it returns values and bytes equal to
+ * those put, in order [SQ-PUT-GET], also from a child to its parent
+ * [SQ-CROSS-PROCESS]; empty is true when it is new, false after a put and
+ * true again after the get [SQ-EMPTY]; get waits for a message another
+ * process puts later [SQ-GET-BLOCKS], and get(t) on an empty one is MP_EMPTY
+ * at t, never earlier, at once without blocking [SQ-GET-TIMEOUT-EMPTY];
+ * after close, put is MP_CLOSED and queued messages can still be got
+ * [SQ-CLOSE].  JoinableQueue(2) takes two items; a third put is MP_FULL, at
+ * once without blocking and at its deadline otherwise [JQ-MAXSIZE]. */
 typedef struct mp_queue mp_queue;
 #define MP_MSG_MAX ((size_t)1 << 30)
 
+/* A NULL out is MP_EINVAL [Q-NEW-NULL-OUT] [SQ-NEW-NULL-OUT]
+ * [JQ-NEW-NULL-OUT]; mp_queue_free(NULL) is a no-op.  Every call on a NULL
+ * queue is MP_EINVAL [Q-NULL-HANDLE]; a NULL value, a NULL buffer with a
+ * nonzero length or a NULL output pointer is MP_EINVAL and changes nothing
+ * [Q-NULL-ARGS]; so for every mp_queue_* call, at once (also with
+ * MP_FOREVER), with a message, taking and queueing nothing [BAD-QUEUE-NULL].
+ * A NaN timeout is MP_EINVAL for put and get, and nothing is put or taken
+ * [Q-NAN-TIMEOUT]. */
 MP_EXTERN mp_status mp_queue_new(mp_queue **out, long maxsize);
 MP_EXTERN mp_status mp_simple_queue_new(mp_queue **out);
 MP_EXTERN mp_status mp_joinable_queue_new(mp_queue **out, long maxsize);
+/* get returns a value equal to the one put, nested containers, floats,
+ * bytes, bools and None included [Q-PUT-GET-VALUE]; get_bytes returns
+ * exactly the bytes put_bytes put, in a malloc()ed buffer [Q-PUT-GET-BYTES];
+ * get of a message that is no encoded value is MP_EPROTO and consumes it
+ * [Q-GET-MALFORMED].  Messages come out in the order they were put [Q-FIFO];
+ * threads of one process may share one handle, nothing lost or reordered
+ * [Q-THREADS]; with 4 producer and 4 consumer processes on one Queue(64)
+ * every message is delivered exactly once, intact, each producer's in its
+ * order [Q-MPMC-CHECKSUM].  Messages of every size up to 12 MiB (around
+ * framing, page and buffer boundaries) and 60 MiB of traffic wrapping the
+ * buffer arrive intact [Q-MSG-SIZES]; a producer that puts messages of
+ * nearly 4 MiB faster than the consumer gets them waits for the room the consumer frees,
+ * and every message arrives intact and in order [Q-FULL-STREAM-INTACT].
+ * Two processes each putting [42, None, 'hello'] are both got and joined by
+ * their parent (tutorial §10) [Q-TUTORIAL].
+ * put with a timeout of 0, a negative one or -INFINITY on a full queue is
+ * MP_FULL at once [Q-PUT-NEGATIVE-TIMEOUT]; a put with MP_FOREVER on a full
+ * queue returns MP_OK once another process gets an item
+ * [Q-PUT-BLOCKS-UNTIL-ROOM], and a put with a timeout succeeds when room
+ * appears before its deadline [Q-PUT-TIMEOUT-ROOM].  get without blocking
+ * returns an available item at once [Q-GET-NOWAIT-AVAILABLE]; with 0, a
+ * negative timeout or -INFINITY on an empty queue it is MP_EMPTY at once, as
+ * CPython's get(True, -1) [Q-GET-NEGATIVE-TIMEOUT]; a get with MP_FOREVER
+ * returns the item another process puts later [Q-GET-BLOCKS-UNTIL-PUT], and
+ * one with a timeout an item put before its deadline
+ * [Q-GET-TIMEOUT-RECEIVES]. */
 MP_EXTERN mp_status mp_queue_put(mp_queue *q, const mp_value *v, double timeout);
 MP_EXTERN mp_status mp_queue_get(mp_queue *q, mp_value **out, double timeout);
 MP_EXTERN mp_status mp_queue_put_bytes(mp_queue *q, const void *buf, size_t len,
                                        double timeout);
 MP_EXTERN mp_status mp_queue_get_bytes(mp_queue *q, void **buf, size_t *len,
                                        double timeout);
-/* Approximate when other processes use the queue concurrently, as in CPython. */
+/* qsize counts the queued items, and empty and full follow puts and gets
+ * [Q-QSIZE-EMPTY-FULL]: exact when no other process uses the queue,
+ * approximate when other processes use it concurrently, as in CPython. */
 MP_EXTERN mp_status mp_queue_qsize(mp_queue *q, size_t *n);
 MP_EXTERN mp_status mp_queue_empty(mp_queue *q, bool *empty);
 MP_EXTERN mp_status mp_queue_full(mp_queue *q, bool *full);
@@ -467,14 +606,26 @@ MP_EXTERN mp_status mp_queue_close(mp_queue *q);
 /* CPython's feeder-thread controls.  put() here copies the message into shared
  * memory before it returns, so there is no feeder thread to join or cancel:
  * both return MP_OK (join_thread after close, as CPython requires, else
- * MP_ESTATE) [Q-JOIN-THREAD]. */
+ * MP_ESTATE) [Q-JOIN-THREAD].  cancel_join_thread is MP_OK before and after
+ * close and loses no queued item, which put already copied into shared
+ * memory [Q-CANCEL-JOIN-THREAD]. */
 MP_EXTERN mp_status mp_queue_join_thread(mp_queue *q);
 MP_EXTERN mp_status mp_queue_cancel_join_thread(mp_queue *q);
 /* JoinableQueue only (on another kind of queue: MP_EINVAL, Python's
- * AttributeError) [Q-TASK-DONE-EINVAL].  task_done more times than items put
+ * AttributeError) [Q-TASK-DONE-EINVAL], a SimpleQueue included
+ * [SQ-TASK-DONE-EINVAL].  task_done more times than items put
  * is MP_ESTATE (ValueError) [JQ-TASK-DONE-TOO-MANY]; join waits until every
  * item put has been task_done()d: MP_OK [JQ-JOIN-WAITS], or MP_TIMEOUT at the
- * deadline [JQ-JOIN-TIMEOUT]. */
+ * deadline [JQ-JOIN-TIMEOUT]; three worker processes that get and task_done
+ * 300 items release the join once all are done [JQ-WORKERS].  With nothing
+ * unfinished join is MP_OK at once [JQ-JOIN-NOTHING-PUT]; with unfinished
+ * items and a timeout of 0 or less it is MP_TIMEOUT at once, and a NaN
+ * timeout is MP_EINVAL [JQ-JOIN-NOWAIT].  task_done counts against puts, not
+ * gets: it may come before the get, and join then returns while the item is
+ * still queued [JQ-TASK-DONE-COUNTS-PUTS].  Calls out of order fail at once:
+ * task_done and join on a Queue or SimpleQueue are MP_EINVAL, join_thread
+ * before close is MP_ESTATE, and a task_done too many is MP_ESTATE without
+ * spoiling a later join [BAD-ORDER-QUEUE]. */
 MP_EXTERN mp_status mp_queue_task_done(mp_queue *q);
 MP_EXTERN mp_status mp_queue_join(mp_queue *q, double timeout);
 MP_EXTERN void mp_queue_free(mp_queue *q);
@@ -493,7 +644,12 @@ static inline mp_status mp_queue_get_nowait(mp_queue *q, mp_value **out)
  * closed, recv returns what is still buffered, then MP_EOF
  * [PIPE-RECV-EOF-AFTER-CLOSE] [PIPE-RECV-BUFFERED-THEN-EOF].  Calls on a closed
  * end: MP_CLOSED; close is idempotent [PIPE-CLOSED-END-CALLS]; free closes
- * [PIPE-FREE-CLOSES].
+ * [PIPE-FREE-CLOSES].  Every mp_conn_* call on a closed end is MP_CLOSED at
+ * once, poll with MP_FOREVER and with a message still pending included, and
+ * close again is MP_OK [BAD-PIPE-CLOSED].  On a one-way pipe every send call
+ * on the receive end and every receive call (poll too, even with MP_FOREVER)
+ * on the send end is MP_EACCES at once, and the pipe works on afterwards
+ * [BAD-PIPE-DIRECTION].
  *
  * An end is process-local memory around a descriptor: a child started after
  * mp_pipe() gets a copy [PIPE-CHILD-SENDS], so both processes hold the
@@ -522,7 +678,10 @@ static inline mp_status mp_queue_get_nowait(mp_queue *q, mp_value **out)
  * killed in the middle of a message never delivers part of it as a message:
  * the receiver gets what was sent before, then MP_EPROTO, then MP_EOF
  * [PIPE-SEND-KILLED-MID-MESSAGE].  NULL handles and
- * output pointers: MP_EINVAL [PIPE-NULL-ARGS]. */
+ * output pointers: MP_EINVAL [PIPE-NULL-ARGS]; every mp_pipe / mp_conn_* call
+ * given a NULL end, value, buffer or output is MP_EINVAL at once with a
+ * message, sending and consuming nothing, and mp_conn_free(NULL) is a no-op
+ * [BAD-PIPE-NULL]. */
 typedef struct mp_conn mp_conn;
 
 MP_EXTERN mp_status mp_pipe(mp_conn **a, mp_conn **b, bool duplex);
@@ -534,7 +693,9 @@ MP_EXTERN mp_status mp_conn_recv(mp_conn *c, mp_value **out);
 MP_EXTERN mp_status mp_conn_send_bytes(mp_conn *c, const void *buf, size_t len);
 /* send_bytes(buf, offset, size) sends buf[offset, offset + size)
  * [PIPE-SEND-BYTES-RANGE]; offset > buflen or offset + size > buflen:
- * MP_EINVAL, nothing sent [PIPE-SEND-BYTES-RANGE-INVALID]. */
+ * MP_EINVAL, nothing sent [PIPE-SEND-BYTES-RANGE-INVALID], also when
+ * offset + size wraps around SIZE_MAX; offset == buflen with size 0 is a
+ * valid empty message [BAD-SIZE-RANGE]. */
 MP_EXTERN mp_status mp_conn_send_bytes_range(mp_conn *c, const void *buf, size_t buflen,
                                              size_t offset, size_t size);
 /* *buf is malloc()ed (not NULL, even for an empty message).  maxlength 0: no
@@ -545,7 +706,8 @@ MP_EXTERN mp_status mp_conn_send_bytes_range(mp_conn *c, const void *buf, size_t
 MP_EXTERN mp_status mp_conn_recv_bytes(mp_conn *c, void **buf, size_t *len,
                                        size_t maxlength);
 /* Into buf + offset; *len = the message's size [PIPE-RECV-BYTES-INTO].
- * offset > buflen: MP_EINVAL [PIPE-RECV-BYTES-INTO-OFFSET-INVALID].  Too small:
+ * offset > buflen: MP_EINVAL, nothing consumed
+ * [PIPE-RECV-BYTES-INTO-OFFSET-INVALID] [BAD-SIZE-RANGE].  Too small:
  * MP_EMSGSIZE, *len = the message's size, and the message is kept for the next
  * receive (CPython's BufferTooShort carries it in the exception)
  * [PIPE-RECV-BYTES-INTO-TOO-SMALL]. */
@@ -566,9 +728,19 @@ MP_EXTERN void mp_conn_free(mp_conn *c);
  * A task takes a worker when one is free; while every worker is busy, tasks
  * wait [POOL-BUSY-WAITS] (tutorial §16).  Arguments are encoded when the call
  * is made (the caller keeps ownership of what it passes); results are decoded
- * in the parent.  Every call is thread-safe, also from a callback.  A pool
- * belongs to the process that made it: calls from another process (a forked
- * child) are MP_ESTATE.  In a worker, mp_current_name() is "ForkPoolWorker-N",
+ * in the parent: nested values of every type reach the task and come back
+ * equal [POOL-VALUES-ROUNDTRIP], arguments and results of several MiB
+ * (larger than the pool's shared rings) included [POOL-LARGE-VALUES].  Many
+ * more tasks than the rings hold all run, each result reaching its own
+ * AsyncResult [POOL-MANY-TASKS].  Every call is thread-safe, also from a
+ * callback: a callback may submit another task to the same pool
+ * [POOL-CALLBACK-CAN-SUBMIT].  A pool belongs to the process that made it:
+ * calls from another process (a forked child) are MP_ESTATE
+ * [POOL-FORKED-CHILD-ESTATE].  A NULL pool, result, iterator, function,
+ * argument or output is MP_EINVAL [POOL-NULL-ARGS], at once (also with
+ * MP_FOREVER) and submitting nothing, and mp_pool_free, mp_async_result_free
+ * and mp_imap_free of NULL are no-ops [BAD-POOL-NULL].  In a worker,
+ * mp_current_name() is "ForkPoolWorker-N",
  * N a new number of the process counter per worker, as in CPython
  * [POOL-WORKER-NAME].
  *
@@ -582,14 +754,22 @@ MP_EXTERN void mp_conn_free(mp_conn *c);
  *                 abort(), exit()); the message names the signal or exit code.
  *                 The worker is replaced and the other tasks complete
  *                 (CPython hangs here: bpo-22393) [POOL-WORKER-KILLED-NO-HANG]
- *                 [POOL-WORKER-ABORT] [POOL-WORKER-EXIT].  Whatever instant
- *                 the worker dies at, also just after the task returned, the
- *                 outcome is the complete result or MP_EWORKERLOST, never a
+ *                 [POOL-WORKER-ABORT] [POOL-WORKER-EXIT], also when it is
+ *                 killed from outside: that task alone fails and later work
+ *                 runs [POOL-WORKER-KILLED-EXTERNALLY].  The replacement
+ *                 gives the pool its full size again: two tasks that need
+ *                 each other both run [POOL-WORKER-REPLACED].  A map whose
+ *                 chunk loses its worker fails with MP_EWORKERLOST instead of
+ *                 hanging, and later maps work [POOL-WORKER-LOST-IN-MAP].
+ *                 Whatever instant the worker dies at, also just after the
+ *                 task returned, the outcome is the complete result or
+ *                 MP_EWORKERLOST, never a
  *                 wait without end [POOL-APPLY-WORKER-KILLED-ANYTIME]
  *                 [POOL-ASYNC-WORKER-KILLED-ANYTIME].
  *   MP_CLOSED     the pool was terminated (or freed) before the task finished
  *                 [POOL-TERMINATE-PENDING-FAIL].
- * A map-style call fails as a whole with the first failing chunk's outcome. */
+ * A map-style call fails as a whole with the first failing chunk's outcome:
+ * MP_EREMOTE and the failing item's message [POOL-MAP-ERROR]. */
 typedef struct mp_pool mp_pool;
 typedef struct mp_async_result mp_async_result;
 typedef struct mp_imap mp_imap;
@@ -606,8 +786,9 @@ MP_EXTERN mp_status mp_task_error(mp_status s, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)))
 #endif
     ;
-/* Runs once in every worker (also in replacements) before its first task,
- * with a copy of initargs (None when initargs is NULL) [POOL-INITIALIZER]. */
+/* Runs once in every worker before its first task, with a copy of initargs
+ * (None when initargs is NULL) [POOL-INITIALIZER], and in every replacement
+ * worker too [POOL-INITIALIZER-REPLACEMENT]. */
 typedef void (*mp_pool_init_fn)(const mp_value *initargs);
 /* Callbacks run in the parent, on the pool's one result-handling thread, in
  * completion order, before get() of that result returns
@@ -620,32 +801,43 @@ typedef void (*mp_error_cb)(mp_status status, const char *msg, void *ud);
  * workers live as long as the pool; else a worker exits after that many tasks
  * (a map chunk is one task) and is replaced; no task is lost, also while
  * closing [POOL-MAXTASKSPERCHILD-RECYCLE] [POOL-MAXTASKSPERCHILD-CLOSE].
- * The workers are running when this returns. */
+ * The workers are running when this returns: Pool(n) has n workers, which
+ * mp_pool_size reports, and n tasks run at once [POOL-NEW-SIZE]. */
 MP_EXTERN mp_status mp_pool_new(mp_pool **out, int processes, mp_pool_init_fn initializer,
                                 const mp_value *initargs, long maxtasksperchild);
 /* Number of worker processes (Python's len(pool._pool)). */
 MP_EXTERN mp_status mp_pool_size(mp_pool *p, int *processes);
 
-/* apply(func, args): blocks until the task ends; *result is the caller's (NULL
- * stays NULL only on failure; None is an mp_none()) [POOL-APPLY-RESULT]. */
+/* apply(func, args): blocks until the task ends, so its work is done when
+ * apply returns [POOL-APPLY-BLOCKS]; *result is the caller's (NULL
+ * stays NULL only on failure; None is an mp_none()) [POOL-APPLY-RESULT], and
+ * a task that stores no result gives None [POOL-APPLY-NONE]. */
 MP_EXTERN mp_status mp_pool_apply(mp_pool *p, mp_task_fn fn, const mp_value *arg,
                                   mp_value **result);
 /* apply_async: returns at once [POOL-APPLY-ASYNC-RETURNS-AT-ONCE]; callback
  * or error_callback (either may be NULL) runs when the task ends
- * [POOL-APPLY-ASYNC-CALLBACK].  *out: free it with mp_async_result_free (the
- * task still runs if it is freed first). */
+ * [POOL-APPLY-ASYNC-CALLBACK].  *out: free it with mp_async_result_free; it
+ * may be freed before the task ends, which still runs, its callback too
+ * [POOL-RESULT-FREED-EARLY].  The tutorial's example (§18): with Pool(3), ten
+ * apply_async(Foo, i, callback=Bar) calls return at once, so 'end' is printed
+ * first, then Bar gets each of 100..109 once [POOL-TUTORIAL-EXAMPLE]. */
 MP_EXTERN mp_status mp_pool_apply_async(mp_pool *p, mp_task_fn fn, const mp_value *arg,
                                         mp_result_cb callback, mp_error_cb error_callback,
                                         void *ud, mp_async_result **out);
 
 /* map(func, iterable, chunksize): args is a list or tuple (else MP_ETYPE, also
- * for map_async, imap and imap_unordered [BAD-POOL-TYPE]); the result is a
- * list in the order of args [POOL-MAP-ORDER], [] for no args
+ * for map_async, imap and imap_unordered [BAD-POOL-TYPE] [POOL-MAP-NOT-SEQUENCE]);
+ * the result is a list in the order of args [POOL-MAP-ORDER], [] for no args
  * [POOL-MAP-EMPTY] (map_async of no args is ready at once and, as in
  * CPython, runs no callback).  chunksize 0 is CPython's default, ceil(len / (4 *
- * processes)); items travel in chunks of that many [POOL-MAP-CHUNKSIZE].
+ * processes)) [POOL-MAP-DEFAULT-CHUNKSIZE]; items travel in chunks of that
+ * many [POOL-MAP-CHUNKSIZE].
  * starmap: each item must be a list or tuple (else MP_ETYPE) and is the arg
- * of one call, standing for f(*item) [POOL-STARMAP]. */
+ * of one call, standing for f(*item) [POOL-STARMAP].  map_async returns at
+ * once, and its callback gets the whole result list before get() returns it
+ * [POOL-MAP-ASYNC]; a failing one calls its error_callback exactly once, with
+ * the failing item's message [POOL-MAP-ASYNC-ERROR-CALLBACK]; starmap_async
+ * gives starmap's list through get and the callback [POOL-STARMAP-ASYNC]. */
 MP_EXTERN mp_status mp_pool_map(mp_pool *p, mp_task_fn fn, const mp_value *args,
                                 size_t chunksize, mp_value **result);
 MP_EXTERN mp_status mp_pool_map_async(mp_pool *p, mp_task_fn fn, const mp_value *args,
@@ -670,17 +862,22 @@ MP_EXTERN mp_status mp_pool_imap(mp_pool *p, mp_task_fn fn, const mp_value *args
 MP_EXTERN mp_status mp_pool_imap_unordered(mp_pool *p, mp_task_fn fn, const mp_value *args,
                                            size_t chunksize, mp_imap **out);
 MP_EXTERN mp_status mp_imap_next(mp_imap *it, double timeout, mp_value **item);
+/* May be called before the iterator is exhausted; the pool works on
+ * [POOL-IMAP-FREE-EARLY]. */
 MP_EXTERN void mp_imap_free(mp_imap *it);
 
 /* AsyncResult.  get: MP_OK and *result borrowed from r (valid until
- * mp_async_result_free; the same value on every call), MP_TIMEOUT when not
+ * mp_async_result_free; the same value on every call [POOL-GET-SAME-VALUE]),
+ * MP_TIMEOUT when not
  * ready by the deadline [POOL-GET-TIMEOUT] [POOL-GET-TIMEOUT-MAP-QUEUED]
  * (at once for a timeout of 0 [POOL-GET-TIMEOUT-ZERO-NOT-READY]), or the
- * task's failure outcome.  wait:
- * MP_OK when ready, else MP_TIMEOUT.  successful before ready: MP_ESTATE
+ * task's failure outcome.  ready is false while the task runs and true
+ * after; wait is MP_OK once it is ready, else MP_TIMEOUT [POOL-READY-WAIT].
+ * successful is true after a task that succeeded, false after one that
+ * failed [POOL-SUCCESSFUL]; before ready it is MP_ESTATE
  * (CPython's ValueError) [POOL-SUCCESSFUL-NOT-READY].  Waiting on the result
  * of a not yet finished task from a callback (it could never finish) is
- * MP_ESTATE. */
+ * MP_ESTATE, not a deadlock of the result thread [POOL-WAIT-IN-CALLBACK]. */
 MP_EXTERN mp_status mp_async_result_get(mp_async_result *r, double timeout,
                                         const mp_value **result);
 MP_EXTERN mp_status mp_async_result_wait(mp_async_result *r, double timeout);
@@ -691,13 +888,20 @@ MP_EXTERN void mp_async_result_free(mp_async_result *r);
 /* close: no more tasks; a later submit is MP_ESTATE (CPython's ValueError
  * "Pool not running") [POOL-CLOSE-THEN-SUBMIT]; submitted tasks still run
  * and the workers exit when they are done.  Idempotent.
- * terminate: stops the workers now with SIGTERM, as CPython does (SIGKILL for
- * one still alive 1 s later: a task may block or catch SIGTERM)
- * [POOL-TERMINATE-SIGTERM], and returns once they are gone; results still
+ * terminate: stops the workers now with SIGTERM, as CPython does
+ * [POOL-TERMINATE-SIGTERM] (SIGKILL for one still alive 1 s later: a task may
+ * block or catch SIGTERM, and terminate and join still return
+ * [POOL-TERMINATE-SIGKILL-GRACE]), and returns once they are gone: workers
+ * running long tasks stop at once and join returns promptly after it
+ * [POOL-TERMINATE-PROMPT]; results still
  * pending fail with MP_CLOSED [POOL-TERMINATE-PENDING-FAIL].
  * join: only after close or terminate, else MP_ESTATE
  * [POOL-JOIN-BEFORE-CLOSE]; waits for every task, callback and worker
- * [POOL-JOIN-WAITS].  join/terminate from a callback: MP_ESTATE.
+ * [POOL-JOIN-WAITS].  join/terminate from a callback: MP_ESTATE.  Calls out
+ * of order are MP_ESTATE at once: join before close, successful before
+ * ready, and after close (idempotent) or terminate every submit (apply,
+ * apply_async, map, map_async, starmap, starmap_async, imap, imap_unordered),
+ * which submits nothing [BAD-ORDER-POOL].
  * free: the end of `with Pool() as p:` (terminate, join, free); results and
  * iterators stay valid and must be freed separately [POOL-SCOPED].  Nothing
  * is left behind: no thread, descriptor or process [POOL-NO-LEAKS]. */
@@ -717,7 +921,10 @@ MP_EXTERN void mp_pool_free(mp_pool *p);
  * it listens [MGR-START-SHUTDOWN].  mp_manager_shutdown() stops it, reaps it
  * and removes its socket file and private directory [MGR-SHUTDOWN-CLEANS];
  * it is idempotent, every other call on the handle afterwards is MP_CLOSED
- * [MGR-SHUTDOWN-IDEMPOTENT].  mp_manager_free() is the end of
+ * [MGR-SHUTDOWN-IDEMPOTENT]: shutdown again is MP_OK, every call on a proxy
+ * of that server is MP_EDEAD at once (its typeid stays readable), and
+ * connecting to the old address is MP_EDEAD [BAD-MANAGER-CLOSED].
+ * mp_manager_free() is the end of
  * `with Manager() as manager:`: shutdown, then free [MGR-SCOPED-FREE].  Only
  * the process that started the server may shut it down: in another process
  * (a forked child) shutdown is MP_ESTATE and free releases the local handle
@@ -765,7 +972,12 @@ MP_EXTERN void mp_pool_free(mp_pool *p);
  * to make a request: the server answers "#FAILURE#" and closes
  * [MGR-WRONG-DIGEST-REFUSED].  Work on one request is linear in its size,
  * a dict whose keys all collide included, so that one client's large request
- * cannot stall the others for long [MGR-HOSTILE-DICT-NO-STALL].
+ * cannot stall the others for long [MGR-HOSTILE-DICT-NO-STALL].  A client
+ * SIGKILLed while blocked in a Queue get takes no item with it: the server
+ * drops its request, and the next put reaches a live getter or stays queued
+ * [MGR-CLIENT-KILLED-GET]; one SIGKILLed while waiting for a Lock is never
+ * granted it, so a release leaves the Lock to live processes
+ * [MGR-CLIENT-KILLED-LOCK-WAITER].
  *
  * Proxies.  A proxy names one object on the server; values passed to a proxy
  * are copied (encoded) and stay the caller's; results are new values owned by
@@ -773,14 +985,21 @@ MP_EXTERN void mp_pool_free(mp_pool *p);
  * in mp_errmsg() [MGR-ERROR-MESSAGE]: KeyError MP_EKEY, IndexError MP_EINDEX,
  * ValueError MP_EINVAL, TypeError (an unhashable key, sorting unlike types)
  * MP_ETYPE, an unknown method or a typed call on a proxy of another type
- * (AttributeError) MP_EINVAL [MGR-UNKNOWN-METHOD] [MGR-WRONG-PROXY-TYPE].
+ * (AttributeError) MP_EINVAL [MGR-UNKNOWN-METHOD] [MGR-WRONG-PROXY-TYPE]:
+ * every typed call (mp_mdict_*, mp_mlist_*, mp_mns_*, mp_mvalue_*,
+ * mp_mlock_*, mp_mevent_*, mp_mqueue_*) on a proxy of another type, and an
+ * unknown method, is MP_EINVAL at once, also with MP_FOREVER, and changes
+ * nothing [BAD-PROXY-TYPE].
  * A server that is gone gives MP_EDEAD, promptly, never a hang
  * [MGR-SERVER-KILLED] [MGR-PROXY-AFTER-SHUTDOWN].  A request or reply larger
  * than MP_MANAGER_FRAME_MAX is MP_EMSGSIZE and changes nothing
  * [MGR-REQUEST-TOO-LARGE].  Proxies are thread-safe: each calling thread uses
  * its own connection (made on first use, then kept for reuse)
  * [MGR-PROXY-THREADS].  NULL handles, outputs and values are MP_EINVAL
- * [MGR-NULL-ARGS].
+ * [MGR-NULL-ARGS]: every mp_manager_*, mp_proxy_* and typed proxy call (and
+ * mp_current_authkey, mp_hmac_sha256) given a NULL handle, proxy, string,
+ * key, value or output is MP_EINVAL at once with a message, and no object is
+ * made or changed; the frees of NULL are no-ops [BAD-MANAGER-NULL].
  *
  * Proxies and managers in children.  Proxies and manager handles made before
  * mp_process_start() work in the child [MGR-PROXY-IN-CHILD]: a forked child
@@ -959,7 +1178,8 @@ MP_EXTERN mp_status mp_mlock_acquire(mp_proxy *l, double timeout);
 MP_EXTERN mp_status mp_mlock_release(mp_proxy *l);
 
 /* Event proxy: wait MP_OK when set, else MP_TIMEOUT [MGR-EVENT-WAIT-SET]
- * [MGR-EVENT-WAIT-TIMEOUT]. */
+ * [MGR-EVENT-WAIT-TIMEOUT].  One set releases every process blocked in wait,
+ * not only the first [MGR-EVENT-SET-WAKES-ALL]. */
 MP_EXTERN mp_status mp_mevent_set(mp_proxy *e);
 MP_EXTERN mp_status mp_mevent_clear(mp_proxy *e);
 MP_EXTERN mp_status mp_mevent_is_set(mp_proxy *e, bool *set);
