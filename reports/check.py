@@ -215,6 +215,9 @@ def check_render(c, out):
     c.ok(len(mimgs) == len(pngs) and all(os.path.exists(os.path.join(out, m)) for m in mimgs),
          f'report.md: {len(mimgs)} images, all exist')
     c.ok('| ref | 10 | 25.7 [' in md, 'report.md: medians with 95% intervals per workload')
+    c.ok('Speed at a glance' in page and 'than CPython' in page and 'regression verdict' in page
+         and page.index('Speed at a glance') < page.index('Conformance matrix</h2>'),
+         'the top of index.html gives the headline ratios and the regression verdict')
     # Run C comes from host ci-2, A and B from ci-1: grouped, and said.
     c.ok('runs from 2 machines' in md and 'machine ci-2' in md and 'machine ci-1' in md
          and 'across 2 machines' in page,

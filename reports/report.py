@@ -407,6 +407,30 @@ def machines_lines(bench):
     return out
 
 
+def speed_glance(bench, baseline_cmp):
+    """Lines for the top of the page: each headline figure of each tested
+    implementation against CPython (ratio of medians, 95% interval), and the
+    regression verdict against the baseline or previous run."""
+    out = []
+    for r in headline_figures(bench):
+        ref = bench.find(r, 'cpython')
+        v = bench.vs(r, ref) if ref is not None else None
+        if v is None:
+            continue
+        sd, lo, hi, p, verdict = v
+        out.append(f'{R.figure_label(r)}: {S.fmt_factor(sd, lo, hi)} than CPython'
+                   + (' (not significant)' if verdict == S.NOT_SIGNIFICANT else ''))
+    if baseline_cmp is not None:
+        c, what = baseline_cmp
+        s = c['summary']
+        out.append(f'regression verdict against {what}: '
+                   f'{"REGRESSED" if s["regressed"] else "no regression"} ({C.summary_line(c)})')
+    else:
+        out.append('regression verdict: no baseline or previous run of this implementation '
+                   'to compare with')
+    return out
+
+
 def floors_lines(bench):
     beaten = floors_beaten(bench)
     if not beaten:
@@ -1005,6 +1029,8 @@ def render(data_dir, conf_dir, out_dir, impl, notes=(), baseline=None, primary=N
         md += ['## Notes', ''] + [f'- {n}' for n in notes] + [f'- problem: {e}' for e in errors] + ['']
     md += ['## Conformance matrix', ''] + matrix_summary_md(impls, mtable) \
         + matrix_md(impls, mtable, totals, mnotes)
+    if bench.primary:
+        md += ['## Speed at a glance', ''] + [f'- {x}' for x in speed_glance(bench, baseline_cmp)] + ['']
     md += ['## Benchmarks', '']
     if not bench.primary:
         md += [f'No benchmark results of {impl} in {R.rel(data_dir)}.', '']
@@ -1039,6 +1065,10 @@ def render(data_dir, conf_dir, out_dir, impl, notes=(), baseline=None, primary=N
          f'<title>mp report: {e(impl)}</title>', f'<style>{CSS}</style>', '</head><body>',
          f'<h1>mp report: {e(impl)}</h1>', f'<p>{e(md[2])}</p>',
          '<h2>Conformance at a glance</h2>', matrix_summary_html(impls, mtable)]
+    if bench.primary:
+        h.append('<h2>Speed at a glance</h2><ul>' +
+                 ''.join(f'<li class="{"fail" if "REGRESSED" in x else ""}">{html.escape(x)}</li>'
+                         for x in speed_glance(bench, baseline_cmp)) + '</ul>')
     if notes or errors:
         h.append('<h2>Notes</h2><ul>' + ''.join(f'<li class="warn">{e(n)}</li>' for n in notes)
                  + ''.join(f'<li class="fail">problem: {e(x)}</li>' for x in errors) + '</ul>')
