@@ -17,6 +17,7 @@ import sys
 import tempfile
 import time
 
+import pngcheck
 import runs as R
 
 FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
@@ -108,8 +109,10 @@ def main():
            if i.get('data-loaded') != 'yes' or int(i.get('data-natural-width') or 0) <= 0]
     shot = os.path.join(os.path.dirname(page), 'browser-screenshot.png')
     s = chromium(browser, [f'--screenshot={shot}', '--window-size=1400,2400', 'file://' + page])
-    shot_note = (f'screenshot {os.path.relpath(shot)}' if s.returncode == 0 and os.path.exists(shot)
-                 else f'no screenshot (exit {s.returncode})')
+    shot_bad = ['not taken'] if s.returncode != 0 or not os.path.exists(shot) \
+        else pngcheck.check(shot)[0]
+    shot_note = (f'screenshot {os.path.relpath(shot)}' if not shot_bad
+                 else f'screenshot unusable (exit {s.returncode}: {"; ".join(shot_bad)})')
     print(f'browser-check: {ver}: {os.path.relpath(page)}: {n} images, '
           f'{n - len(bad)} loaded, {len(bad)} missing ({dt:.1f} s); {shot_note}')
     for src in bad:
@@ -117,7 +120,7 @@ def main():
     if n == 0:
         print('browser-check: the report has no images')
         return 1
-    return 1 if bad else 0
+    return 1 if bad or shot_bad else 0
 
 
 if __name__ == '__main__':

@@ -3,7 +3,8 @@
 #   make fuzz-quick   the same, 10 s per target (CI)
 #   make check-deep   ThreadSanitizer drivers, valgrind on every example, leak checker
 #                     around the conformance suite and the examples, fuzz-quick,
-#                     torture (torture/README.md)
+#                     torture (torture/README.md), the HTML report in headless
+#                     Chromium (report-browser-check)
 #   make fuzz-seeds   regenerate the committed seed corpora (ref/fuzz/corpus)
 # Included by the top Makefile; uses its B, CC, CFLAGS_LIB, LIBS, LIB_SRC, EX_BIN,
 # DEPS_STAMP, PYTHON.
@@ -76,7 +77,7 @@ leakcheck-deep: $(B)/conformance/suite-ref $(EX_BIN)
 
 check-deep: | $(DEPS_STAMP)
 	@start=$$(date +%s); fail=0; \
-	for t in tsan valgrind-examples leakcheck-deep fuzz-quick torture; do \
+	for t in tsan valgrind-examples leakcheck-deep fuzz-quick torture report-browser-check; do \
 	  s=$$(date +%s); \
 	  if $(MAKE) --no-print-directory $$t; then r=ok; else r=FAILED; fail=1; fi; \
 	  echo "check-deep: $$t $$r ($$(( $$(date +%s) - s )) s)"; \
