@@ -3,6 +3,8 @@
 #   make bench-quick   every workload once, small (< 60 s): $(B)/bench/data/<run-id>.json
 #   make bench IMPL=path/to/lib.so|.a    the same workloads against another library
 #   make bench-ringcheck   osfloor's ring against an independent SPSC ring program
+#   make bench-peers   the full run, headline figures also under PyPy, billiard,
+#                      multiprocess and Debian's CPython (conformance/impls/)
 # BENCH_SAMPLES / BENCH_SECONDS tune the full run; BENCH_ARGS passes more
 # options to bench/run.py (e.g. BENCH_ARGS='--only queue.').
 
@@ -66,7 +68,7 @@ bench-ringcheck: $(BENCH_OSF) $(B)/bench/ringcheck
 # The tutorial's C examples are timed whole by hyperfine.  One that does not
 # build (yet) is skipped by the driver ("unsupported"), so it must not stop
 # the benchmark: build them best-effort.
-.PHONY: bench-examples
+.PHONY: bench-examples bench-peers
 bench-examples:
 ifeq ($(IMPL),)
 	@$(MAKE) -k --no-print-directory $(addprefix $(B)/examples/,$(BENCH_TUT)) >/dev/null 2>&1 || \
@@ -85,6 +87,13 @@ BENCH_RUN = $(PYTHON) bench/run.py --impl $(IMPL_NAME) --mpbench $(BENCH_MPB) \
 bench: $(BENCH_MPB) $(BENCH_OSF) bench-examples
 	$(BENCH_RUN) --kind full --samples $(BENCH_SAMPLES) --seconds $(BENCH_SECONDS) \
 	  --out $(BENCH_DATA) $(BENCH_ARGS)
+
+# The headline figures also under every Python peer of conformance/impls/
+# (PyPy, billiard, multiprocess, Debian's CPython), in the same interleaved
+# groups: real peers beside CPython, ref and the OS floors.
+bench-peers: $(BENCH_MPB) $(BENCH_OSF) bench-examples deps-matrix
+	$(BENCH_RUN) --kind full --samples $(BENCH_SAMPLES) --seconds $(BENCH_SECONDS) \
+	  --out $(BENCH_DATA) --peers all $(BENCH_ARGS)
 
 bench-quick: $(BENCH_MPB) $(BENCH_OSF) bench-examples
 	$(BENCH_RUN) --kind quick --out $(BENCH_QUICK_DATA) $(BENCH_ARGS)

@@ -95,6 +95,39 @@ HEADLINES = [
 ]
 
 
+IMPLS_DIR = os.path.join(ROOT, "conformance", "impls")
+
+
+def load_peers(spec):
+    """The Python peers named in spec ('' none, 'all', or 'a,b'), each a dict
+    with name, interpreter (resolved on PATH) and module, from
+    conformance/impls/<name>.json.  ValueError for an unknown or unusable
+    name: a peer asked for and not measured would be a silent gap."""
+    if not spec:
+        return []
+    if spec == "all":
+        names = sorted(f[:-5] for f in os.listdir(IMPLS_DIR) if f.endswith(".json"))
+    else:
+        names = [n.strip() for n in spec.split(",") if n.strip()]
+    peers = []
+    for n in names:
+        try:
+            with open(os.path.join(IMPLS_DIR, n + ".json")) as f:
+                d = json.load(f)
+        except (OSError, ValueError) as e:
+            raise ValueError("--peers: %s: %s" % (n, e))
+        if d.get("kind") != "python" or d.get("name") == "cpython":
+            if spec == "all":
+                continue
+            raise ValueError("--peers: %s is not a Python peer of cpython" % n)
+        interp = shutil.which(d["interpreter"])
+        if not interp:
+            raise ValueError("--peers: %s: interpreter %s not found (make deps-matrix)"
+                             % (n, d["interpreter"]))
+        peers.append({"name": d["name"], "interpreter": interp, "module": d["module"]})
+    return peers
+
+
 def is_headline(w, params):
     for hw, hp in HEADLINES:
         if hw == w and all(params.get(k) == v for k, v in hp.items()) and \
@@ -128,8 +161,14 @@ def groups(cfg):
     is measured once, in the same machine state as all of them."""
     def impls(w, p):
         env = MALLOC_ENV if p.get("malloc") == "fixed" else None
-        return [Side(cfg.impl, [cfg.mpbench, w] + kv(p), [(w, p)], env),
-                Side("cpython", [sys.executable, "-S", PYBENCH, w] + kv(p), [(w, p)], env)]
+        sides = [Side(cfg.impl, [cfg.mpbench, w] + kv(p), [(w, p)], env),
+                 Side("cpython", [sys.executable, "-S", PYBENCH, w] + kv(p), [(w, p)], env)]
+        if is_headline(w, p):  # peers run the headline figures, in the same group
+            for peer in cfg.peers:
+                penv = dict(env or {}, MP_BENCH_MODULE=peer["module"])
+                sides.append(Side(peer["name"], [peer["interpreter"], PYBENCH, w] + kv(p),
+                                  [(w, p)], penv))
+        return sides
 
     def floor(name, w, targets, **kw):
         return Side(name, [cfg.osfloor, w] + kv(kw), targets)
@@ -534,9 +573,17 @@ def main():
     ap.add_argument("--only", action="append", default=[],
                     help="run only workloads starting with this prefix (repeatable; "
                          "'tutorial' for the hyperfine part)")
+    ap.add_argument("--peers", default="",
+                    help="Python implementations (conformance/impls/<name>.json, kind python; "
+                         "'all' for every one but cpython) measured beside CPython on the "
+                         "headline figures")
     cfg = ap.parse_args()
     if cfg.samples < 1 or cfg.seconds <= 0:
         ap.error("--samples >= 1 and --seconds > 0")
+    try:
+        cfg.peers = load_peers(cfg.peers)
+    except ValueError as e:
+        ap.error(str(e))
     quick = cfg.kind == "quick"
     if cfg.timeout is None:
         cfg.timeout = 30.0 if quick else 60.0

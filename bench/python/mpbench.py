@@ -7,14 +7,18 @@ Standard library only.  Start method: fork (CPython's default on Linux up to
 3.13), chosen explicitly so that a newer CPython measures the same thing.
 Children get plain os.pipe() control pipes, as the C harness does.
 """
+import importlib
 import json
-import multiprocessing as mp
 import os
 import resource
 import struct
 import sys
 import time
 
+# The implementation measured: CPython's multiprocessing, or a peer with the
+# same API (billiard, multiprocess; PyPy's own multiprocessing under pypy3):
+# bench/run.py --peers sets this from conformance/impls/<name>.json.
+mp = importlib.import_module(os.environ.get("MP_BENCH_MODULE") or "multiprocessing")
 CTX = mp.get_context("fork")
 NMAX = 1 << 26
 NMAX_LATENCY = 1 << 20
@@ -158,6 +162,9 @@ class QueueStream:
         self.P, self.C = p_int("producers", 1), p_int("consumers", 1)
         self.q = make_queue()
         self.raw = p_str("api", "bytes") == "bytes" and p_str("kind", "Queue") == "SimpleQueue"
+        if self.raw and not all(hasattr(self.q, a) for a in ("_wlock", "_writer", "_rlock",
+                                                              "_reader")):
+            raise Fail("this SimpleQueue has no send_bytes path (_wlock/_writer)", UNSUP)
         self.msg = payload(self.size)
         self.team = Team([self.producer] * self.P + [self.consumer] * self.C)
 
