@@ -85,6 +85,7 @@ static void check_replies(rig *r, int i)
     r->rlen[i] -= off;
 }
 
+/* Read everything the server has sent each client so far, and check it. */
 static void drain(rig *r)
 {
     for (int i = 0; i < NCLI; i++) {
@@ -156,6 +157,8 @@ static void rig_open(rig *r, bool stranger0)
         CHECK(r->authed[i] == !(stranger0 && i == 0));
 }
 
+/* End the server (its clients dropped, objects freed), check its last
+ * replies, close our ends. */
 static void rig_close(rig *r)
 {
     mp__mgr_srv_fini(&r->s);
@@ -184,6 +187,7 @@ static void feed(rig *r, int i, const uint8_t *p, size_t n)
     }
 }
 
+/* One input (format at the top of this file): a fresh server per input. */
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 1)

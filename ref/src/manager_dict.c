@@ -37,6 +37,7 @@ static mp_status d_get(call *k)
     return MP_OK;
 }
 
+/* d[key] = value (both taken). */
 static mp_status d_setitem(call *k)
 {
     mp_value *key = k->a[0], *val = k->a[1];
@@ -45,6 +46,7 @@ static mp_status d_setitem(call *k)
     return st ? wrap(st) : MP_OK;
 }
 
+/* del d[key]: KeyError when missing. */
 static mp_status d_delitem(call *k)
 {
     mp_status st = mp_dict_del(k->o->v, k->a[0]);
@@ -53,6 +55,7 @@ static mp_status d_delitem(call *k)
     return st ? wrap(st) : MP_OK;
 }
 
+/* key in d; a lookup error other than a missing key is reported, not False. */
 static mp_status d_contains(call *k)
 {
     const mp_value *v;
@@ -63,7 +66,8 @@ static mp_status d_contains(call *k)
     return MP_OK;
 }
 
-/* 0 keys, 1 values, 2 items */
+/* keys(), values(), items(): a new list of copies (what: 0 keys, 1 values,
+ * 2 items as (key, value) tuples). */
 static mp_status d_view(call *k, int what)
 {
     size_t n = 0;
@@ -163,6 +167,7 @@ static mp_status d_setdefault(call *k)
     return MP_OK;
 }
 
+/* clear(): a new empty dict replaces the old one. */
 static mp_status d_clear(call *k)
 {
     mp_value *d = mp_dict();
@@ -192,6 +197,7 @@ static mp_status ns_missing(call *k)
     return mp__err(MP_EKEY, "AttributeError: 'Namespace' object has no attribute '%s'", name);
 }
 
+/* ns.name: AttributeError when it has no such attribute. */
 static mp_status ns_getattr(call *k)
 {
     mp_value *key = NULL;
@@ -205,6 +211,7 @@ static mp_status ns_getattr(call *k)
     return MP_OK;
 }
 
+/* ns.name = value: a str name, stored as a dict item. */
 static mp_status ns_setattr(call *k)
 {
     mp_value *key = NULL;
@@ -214,6 +221,7 @@ static mp_status ns_setattr(call *k)
     return d_setitem(k);
 }
 
+/* del ns.name: AttributeError when it has no such attribute. */
 static mp_status ns_delattr(call *k)
 {
     mp_value *key = NULL;
@@ -233,6 +241,7 @@ static mp_status v_get(call *k)
     return MP_OK;
 }
 
+/* set(value): the new value (taken) replaces the old one. */
 static mp_status v_set(call *k)
 {
     mp_value_free(k->o->v);

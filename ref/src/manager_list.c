@@ -75,6 +75,7 @@ static bool norm(size_t n, int64_t i, size_t *out)
     return true;
 }
 
+/* append(x) (taken). */
 static mp_status l_append(call *k)
 {
     mp_status st = list_insert(k, LN(k), &k->a[0], 1);
@@ -83,6 +84,7 @@ static mp_status l_append(call *k)
     return st;
 }
 
+/* extend(list or tuple): its items move to the end of the list. */
 static mp_status l_extend(call *k)
 {
     mp_value *src = k->a[0];
@@ -129,6 +131,7 @@ static mp_status l_pop(call *k)
     return MP_OK;
 }
 
+/* ValueError: <repr of x> is not in list. */
 static mp_status not_in_list(const mp_value *x)
 {
     char *r = NULL;
@@ -138,6 +141,7 @@ static mp_status not_in_list(const mp_value *x)
     return st;
 }
 
+/* remove(x): the first item equal to x; ValueError when none is. */
 static mp_status l_remove(call *k)
 {
     for (size_t j = 0; j < LN(k); j++)
@@ -159,6 +163,7 @@ static size_t clamp_bound(const mp_value *v, size_t n, size_t dflt)
     return (uint64_t)i > n ? n : (size_t)i;
 }
 
+/* index(x[, i[, j]]): the first position of x within [i, j); ValueError. */
 static mp_status l_index(call *k)
 {
     size_t n = LN(k), a = clamp_bound(k->n > 1 ? k->a[1] : NULL, n, 0),
@@ -169,6 +174,7 @@ static mp_status l_index(call *k)
     return not_in_list(k->a[0]);
 }
 
+/* count(x): how many items equal x. */
 static mp_status l_count(call *k)
 {
     int64_t c = 0;
@@ -177,6 +183,7 @@ static mp_status l_count(call *k)
     return set_res(k, mp_int(c));
 }
 
+/* x in l: by equality. */
 static mp_status l_contains(call *k)
 {
     for (size_t j = 0; j < LN(k); j++)
@@ -188,6 +195,8 @@ static mp_status l_contains(call *k)
     return MP_OK;
 }
 
+/* l[i] (negative from the end): IndexError out of range, TypeError for a
+ * non-integer index. */
 static mp_status l_getitem(call *k)
 {
     int64_t i;
@@ -201,6 +210,7 @@ static mp_status l_getitem(call *k)
     return MP_OK;
 }
 
+/* l[i] = x (taken): IndexError out of range. */
 static mp_status l_setitem(call *k)
 {
     int64_t i;
@@ -216,6 +226,7 @@ static mp_status l_setitem(call *k)
     return MP_OK;
 }
 
+/* del l[i]: IndexError out of range. */
 static mp_status l_delitem(call *k)
 {
     int64_t i;
@@ -373,6 +384,9 @@ static bool is_num(const mp_value *v)
     return v->type == MP_T_INT || v->type == MP_T_BOOL || v->type == MP_T_FLOAT;
 }
 
+/* a < b as Python compares: numbers by value, str/bytes by code points,
+ * lists/tuples lexicographically; other pairs set *err (TypeError, the first
+ * message kept) and return false. */
 static bool py_lt(const mp_value *a, const mp_value *b, bool *err)
 {
     if (is_num(a) && is_num(b)) {
@@ -426,6 +440,7 @@ static void merge_sort(mp_value **v, mp_value **tmp, size_t n, bool *err)
     memcpy(v, tmp, n * sizeof *v);
 }
 
+/* Reverse v[0..n) in place. */
 static void reverse(mp_value **v, size_t n)
 {
     for (size_t i = 0; i < n / 2; i++) {
