@@ -278,7 +278,7 @@ static void handshake(srv *s, client *c, const unsigned char *p, size_t n)
                  memcmp(p + MGR__DIGEST, MGR__TAG_CHALLENGE, MGR__TAG_CH_LEN) == 0;
     if (!shape || !mp__mgr_ct_equal(p, want, MGR__DIGEST)) {
         mp__mgr_log("authentication failed: %s; client refused",
-              shape ? "digest received was wrong (wrong authkey)" : "malformed handshake");
+                    shape ? "digest received was wrong (wrong authkey)" : "malformed handshake");
         unsigned char *q = mp__mgr_frame(s, c, MGR__TAG_OK_LEN);
         if (q) {
             memcpy(q, MGR__TAG_FAILURE, MGR__TAG_OK_LEN);

@@ -116,9 +116,9 @@ static double expire(srv *s)
         next = s->strangers->since + MP_MANAGER_HANDSHAKE_TIMEOUT;
     /* One line a second at most, however many strangers come and go. */
     if ((s->pushed_out || s->timed_out) && now >= s->quiet_until) {
-        mp__mgr_log("dropped %zu connections without a handshake within %g s and %zu pushed out "
-              "by newer ones (at most %d at once)", s->timed_out,
-              (double)MP_MANAGER_HANDSHAKE_TIMEOUT, s->pushed_out, MGR__UNAUTH_MAX);
+        mp__mgr_log("dropped %zu connections without a handshake within %g s and %zu pushed "
+                    "out by newer ones (at most %d at once)", s->timed_out,
+                    (double)MP_MANAGER_HANDSHAKE_TIMEOUT, s->pushed_out, MGR__UNAUTH_MAX);
         s->timed_out = s->pushed_out = 0;
         s->quiet_until = now + 1.0;
     }

@@ -35,9 +35,10 @@ void mp__mgr_lock_holder_gone(srv *s, obj *o)
     lock_hold(o, w->c);
     o->orphan = false;
     /* mp__mgr_finish() may drop w->c (a failed send), which hands o on again. */
-    mp__mgr_finish(s, w, mp__err(MP_EOWNERDEAD, "Lock.acquire: the previous holder's connection "
-                                        "closed while holding it; now held by the caller"),
-           NULL);
+    mp__mgr_finish(s, w,
+                   mp__err(MP_EOWNERDEAD, "Lock.acquire: the previous holder's connection "
+                                          "closed while holding it; now held by the caller"),
+                   NULL);
 }
 
 /* acquire([timeout]): True at once when free; an orphaned Lock is taken
