@@ -1,14 +1,15 @@
 /* libFuzzer target: the manager server's input path -- framing, the
- * handshake's shape checks, the request parser and every method handler --
- * run in-process.
+ * handshake, the request parser and every method handler -- run in-process
+ * by the server's own loop.
  *
- * The server (ref/src/manager_server.c) has no separable parse entry point:
- * its request() is static and works on the server's own state.  So this file
- * includes that source and drives the real server functions (serve_input,
- * flush, expire, free_all) on clients connected through socketpairs, one loop
- * turn at a time with a zero epoll timeout instead of the server's blocking
- * wait.  Objects created by early requests stay for later ones, so sequences
- * such as create -> append -> getslice are reached; the first object's id is
+ * The clients are socketpairs handed to the server as accepted connections
+ * (mp__mgr_adopt: each is sent its challenge), and the loop runs one turn at
+ * a time with mp__mgr_turn(block = false): the real turn of
+ * ref/src/manager_loop.c (deadlines, resumed clients, epoll events, reaping
+ * dropped clients) that never sleeps.  Each client passes the real handshake
+ * (its digest computed with the authkey) unless flags say otherwise.
+ * Objects created by early requests stay for later ones, so sequences such as
+ * create -> append -> getslice are reached; the first object's id is
  * (1 << 32) | 1.  Two clients take turns so that a blocked acquire or get of
  * one is woken by the other.
  *
@@ -16,11 +17,15 @@
  * each payload sent as one frame (4-byte length + payload).
  *   flags & 1: raw mode -- the rest is written as it is to client 0 (framing
  *              itself: lengths, oversized and truncated frames);
- *   flags & 2: client 0 starts unauthenticated (the handshake's checks);
+ *   flags & 2: client 0 does not answer its challenge: the input is its
+ *              answer (the handshake's checks);
  *   flags & 4: the clients hang up at the end, before the last turns. */
-#include "../src/manager_server.c"
+#include "../src/manager_server.h"
 
+#include <errno.h>
+#include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -36,10 +41,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
     } while (0)
 #define TURNS_MAX 4096
 
+static const unsigned char key[] = "fuzz-authkey";
+
 typedef struct rig {
     srv s;
-    client *c[NCLI];
     int peer[NCLI];
+    bool gone[NCLI];   /* the server closed its end */
     bool authed[NCLI];
     unsigned char *rbuf[NCLI]; /* replies received, not yet checked */
     size_t rlen[NCLI], rcap[NCLI];
@@ -78,6 +85,7 @@ static void check_replies(rig *r, int i)
     r->rlen[i] -= off;
 }
 
+/* Read everything the server has sent each client so far, and check it. */
 static void drain(rig *r)
 {
     for (int i = 0; i < NCLI; i++) {
@@ -99,56 +107,14 @@ static void drain(rig *r)
     }
 }
 
-/* One turn of loop(), never blocking.  Returns whether anything happened. */
+/* One turn of the server's loop, never blocking, then read the replies.
+ * Returns whether anything happened. */
 static bool turn(rig *r)
 {
-    srv *s = &r->s;
-    bool busy = false;
-    expire(s);
-    client *rs = s->resumes;
-    s->resumes = NULL;
-    for (; rs; rs = rs->rnext) {
-        rs->resume = false;
-        busy = true;
-        if (!rs->dead)
-            serve_input(s, rs, false);
-    }
-    struct epoll_event evs[16];
-    int n = epoll_wait(s->ep, evs, 16, 0);
-    for (int i = 0; i < n; i++) {
-        client *c = evs[i].data.ptr;
-        uint32_t ev = evs[i].events;
-        if (c->dead)
-            continue;
-        busy = true;
-        if (ev & (EPOLLERR | EPOLLHUP)) {
-            drop(s, c, NULL);
-            continue;
-        }
-        if (ev & EPOLLOUT)
-            flush(s, c);
-        if (!c->dead && (ev & EPOLLIN))
-            serve_input(s, c, true);
-        else if (!c->dead && (ev & EPOLLRDHUP) && !(c->events & EPOLLIN))
-            drop(s, c, NULL);
-    }
-    for (client **pp = &s->resumes; *pp;)
-        if ((*pp)->dead)
-            *pp = (*pp)->rnext;
-        else
-            pp = &(*pp)->rnext;
-    for (client *c = s->dead, *nx; c; c = nx) {
-        nx = c->dnext;
-        for (int i = 0; i < NCLI; i++)
-            if (r->c[i] == c)
-                r->c[i] = NULL;
-        free(c->in);
-        free(c->out);
-        free(c);
-    }
-    s->dead = NULL;
+    int st = mp__mgr_turn(&r->s, NULL, false);
+    CHECK(st != MGR__TURN_STOP); /* no parent to lose; epoll does not fail */
     drain(r);
-    return busy || s->resumes;
+    return st == MGR__TURN_BUSY;
 }
 
 static void settle(rig *r)
@@ -157,51 +123,48 @@ static void settle(rig *r)
         ;
 }
 
-static bool rig_open(rig *r, bool auth)
+/* Answer client i's challenge, already in its socket (mp__mgr_adopt sent
+ * it), as a client with the key does: digest, #CHALLENGE#, our nonce. */
+static void answer_challenge(rig *r, int i)
 {
-    static const unsigned char key[] = "fuzz-authkey";
-    memset(r, 0, sizeof *r);
-    r->s = (srv){.lfd = -1, .pfd = -1, .key = key, .keylen = sizeof key - 1};
-    r->s.names = mp_dict();
-    r->s.ep = epoll_create1(EPOLL_CLOEXEC);
-    if (!r->s.names || r->s.ep < 0)
-        abort();
-    for (int i = 0; i < NCLI; i++) {
-        int sv[2];
-        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0)
-            abort();
-        client *c = calloc(1, sizeof *c);
-        if (!c)
-            abort();
-        c->fd = sv[0];
-        c->events = EPOLLIN | EPOLLRDHUP;
-        c->state = auth && i == 0 ? C_AUTH : C_READY;
-        struct epoll_event e = {.events = c->events, .data.ptr = c};
-        if (epoll_ctl(r->s.ep, EPOLL_CTL_ADD, c->fd, &e) < 0)
-            abort();
-        c->next = r->s.clients;
-        if (r->s.clients)
-            r->s.clients->prev = c;
-        r->s.clients = c;
-        if (c->state == C_AUTH) { /* as accept_all() does: a stranger with a deadline */
-            c->since = mp__now();
-            stranger_add(&r->s, c);
-        }
-        r->c[i] = c;
-        r->peer[i] = sv[1];
-        r->authed[i] = c->state == C_READY;
-    }
-    return true;
+    unsigned char ch[4 + MGR__TAG_CH_LEN + MGR__NONCE];
+    CHECK(recv(r->peer[i], ch, sizeof ch, MSG_DONTWAIT) == (ssize_t)sizeof ch);
+    CHECK(mgr__rd32(ch) == MGR__TAG_CH_LEN + MGR__NONCE);
+    unsigned char ans[4 + MGR__DIGEST + MGR__TAG_CH_LEN + MGR__NONCE] = {0};
+    mgr__be32(ans, MGR__DIGEST + MGR__TAG_CH_LEN + MGR__NONCE);
+    CHECK(mp_hmac_sha256(key, sizeof key - 1, ch + 4 + MGR__TAG_CH_LEN, MGR__NONCE, ans + 4) ==
+          MP_OK);
+    memcpy(ans + 4 + MGR__DIGEST, MGR__TAG_CHALLENGE, MGR__TAG_CH_LEN);
+    CHECK(send(r->peer[i], ans, sizeof ans, MSG_DONTWAIT | MSG_NOSIGNAL) == (ssize_t)sizeof ans);
 }
 
+/* A server with NCLI clients connected; each passes the handshake, except
+ * client 0 when stranger0 (it is left to answer its challenge itself). */
+static void rig_open(rig *r, bool stranger0)
+{
+    memset(r, 0, sizeof *r);
+    CHECK(mp__mgr_srv_init(&r->s, -1, key, sizeof key - 1, false));
+    for (int i = 0; i < NCLI; i++) {
+        int sv[2];
+        CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) == 0);
+        mp__mgr_adopt(&r->s, sv[0]);
+        r->peer[i] = sv[1];
+        if (!(stranger0 && i == 0))
+            answer_challenge(r, i);
+    }
+    settle(r);
+    for (int i = 0; i < NCLI; i++)
+        CHECK(r->authed[i] == !(stranger0 && i == 0));
+}
+
+/* End the server (its clients dropped, objects freed), check its last
+ * replies, close our ends. */
 static void rig_close(rig *r)
 {
-    free_all(&r->s);
-    close(r->s.ep);
+    mp__mgr_srv_fini(&r->s);
     drain(r); /* the replies the last turns made */
     for (int i = 0; i < NCLI; i++) {
-        if (r->peer[i] >= 0)
-            close(r->peer[i]);
+        close(r->peer[i]);
         free(r->rbuf[i]);
     }
 }
@@ -209,19 +172,22 @@ static void rig_close(rig *r)
 /* Send all of p to client i's socket, letting the server read while it is full. */
 static void feed(rig *r, int i, const uint8_t *p, size_t n)
 {
-    while (n > 0 && r->c[i]) {
+    while (n > 0 && !r->gone[i]) {
         ssize_t k = send(r->peer[i], p, n, MSG_DONTWAIT | MSG_NOSIGNAL);
         if (k > 0) {
             p += k;
             n -= (size_t)k;
         } else if (k < 0 && errno == EINTR) {
             continue;
+        } else if (k < 0 && (errno == EPIPE || errno == ECONNRESET)) {
+            r->gone[i] = true; /* the server dropped it: the rest is dropped */
         } else if (!turn(r)) {
             return; /* the server no longer reads from it: the rest is dropped */
         }
     }
 }
 
+/* One input (format at the top of this file): a fresh server per input. */
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 1)

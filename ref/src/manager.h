@@ -1,5 +1,6 @@
 /* Internal pieces shared by the manager's client (manager.c) and its server
- * (manager_server.c): the wire constants and small msgpack writers. */
+ * (manager_*.c, see manager_server.h): the wire constants and small msgpack
+ * writers. */
 #ifndef MP_MANAGER_H
 #define MP_MANAGER_H
 

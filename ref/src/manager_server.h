@@ -1,0 +1,253 @@
+/* The manager server's private header: its state (srv, client, obj, waiter)
+ * and the seams between its files.  Only the server's files include it (and
+ * ref/fuzz/fuzz_manager.c, which drives the real loop through mp__mgr_turn).
+ *
+ *   manager_loop.c     the process: signals, accept, deadlines, the epoll
+ *                      loop and one turn of it (mp__mgr_turn), shutdown
+ *   manager_conn.c     one connection: framing, read/write buffers, the
+ *                      handshake, replies, drop, finishing a waiter
+ *   manager_objects.c  the object table, requests -> method dispatch, the
+ *                      manager's own methods (create, incref, decref, ...)
+ *   manager_dict.c     dict, Namespace (a dict of attribute names), Value
+ *   manager_list.c     list, with Python's slices and sort
+ *   manager_sync.c     Lock (with its holder) and Event
+ *   manager_queue.c    Queue
+ *
+ * Every request runs to completion on the server's single thread, so a
+ * handler owns the whole state while it runs: nothing here is locked. */
+#ifndef MP_MANAGER_SERVER_H
+#define MP_MANAGER_SERVER_H
+
+#include "manager.h"
+
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#define DEFER ((mp_status)1000) /* a handler's "the reply comes later" */
+/* Connections that have not yet passed the handshake.  Enough for a burst of
+ * legitimate clients connecting at once (each needs one round trip); a
+ * stranger is pushed out only by MGR__UNAUTH_MAX newer ones, so a client
+ * that knows the key passes unless that many connect during its round trip. */
+#define MGR__UNAUTH_MAX 256
+
+enum { C_AUTH, C_READY };
+enum { W_ACQUIRE, W_EVENT, W_GET, W_PUT };
+
+typedef struct obj obj;
+typedef struct client client;
+
+typedef struct waiter {
+    client *c;
+    obj *o;
+    int kind;
+    double deadline; /* INFINITY: none */
+    mp_value *item;  /* W_PUT: the item to put */
+    struct waiter *prev, *next;
+} waiter;
+
+struct client {
+    int fd;
+    int state;
+    bool dead, resume;
+    uint32_t events;
+    unsigned char nonce[MGR__NONCE];
+    unsigned char *in;
+    size_t in_off, in_len, in_cap;
+    unsigned char *out;
+    size_t out_off, out_len, out_cap;
+    waiter *w;
+    double since;        /* C_AUTH: when accepted (the handshake deadline runs from it) */
+    unsigned held;       /* Locks this connection holds */
+    client *aprev, *anext; /* C_AUTH: the strangers, oldest first */
+    client *prev, *next; /* live clients */
+    client *dnext;       /* dead list: freed at the end of the loop turn */
+    client *rnext;       /* resume list: buffered frames to serve */
+};
+
+struct obj {
+    int type;
+    bool used;
+    bool flag; /* Lock: locked; Event: set */
+    bool orphan; /* Lock: its holder's connection closed while holding it */
+    client *holder; /* Lock: the connection whose acquire took it, if still held */
+    uint32_t gen;
+    long refs;
+    mp_value *v; /* dict, list, Namespace (a dict), Value */
+    mp_value **q; /* Queue: ring */
+    size_t qhead, qlen, qcap;
+    long maxsize;
+    waiter *wh, *wt;
+    uint32_t next_free;
+};
+
+typedef struct srv {
+    int ep;
+    int lfd, pfd;
+    bool tcp;
+    const unsigned char *key;
+    size_t keylen;
+    obj *objs;
+    uint32_t nobj, cap_obj, free_head; /* free_head: index + 1, 0 = none */
+    size_t live_objs;
+    mp_value *names; /* dict: name -> oid */
+    client *clients, *dead, *resumes;
+    client *strangers, *strangers_tail; /* C_AUTH clients, oldest first */
+    size_t nstrangers;
+    size_t pushed_out, timed_out; /* strangers dropped since the last log line */
+    double quiet_until;           /* no such log line before this */
+    double listen_rearm; /* 0: armed */
+    double last_idle; /* seconds the previous wait for work took (MGR__SPIN_S) */
+    bool spin;        /* poll for work: more than one CPU */
+} srv;
+
+/* ---- manager_loop.c: the process and its loop ------------------------------ */
+
+/* Set up s around the listening socket lfd (-1: none, as in the fuzzer):
+ * the epoll set and the name table; the listener is not yet watched.
+ * Returns false (errno set, or s->names NULL: out of memory) on failure;
+ * mp__mgr_srv_fini() then still cleans up. */
+MP__HIDDEN bool mp__mgr_srv_init(srv *s, int lfd, const unsigned char *key, size_t keylen,
+                                 bool tcp);
+/* Drop every client, free every object and close the epoll set. */
+MP__HIDDEN void mp__mgr_srv_fini(srv *s);
+/* Take the connected, non-blocking socket fd as a new client: a stranger
+ * that is sent its challenge at once and must answer it in time.  On
+ * failure fd is closed.  (accept_all() calls it for each connection.) */
+MP__HIDDEN void mp__mgr_adopt(srv *s, int fd);
+/* One turn of the server's loop: expire deadlines, serve clients with
+ * buffered frames, wait for events (block: until the next deadline; else
+ * not at all), handle them, free the clients dropped meanwhile.  Returns
+ * MGR__TURN_STOP when the server must end (epoll failed, the parent died),
+ * MGR__TURN_BUSY when anything was done or is pending, else MGR__TURN_IDLE. */
+enum { MGR__TURN_STOP = -1, MGR__TURN_IDLE = 0, MGR__TURN_BUSY = 1 };
+MP__HIDDEN int mp__mgr_turn(srv *s, const sigset_t *waitmask, bool block);
+
+/* ---- manager_conn.c: one connection ---------------------------------------- */
+
+/* One line on stderr, "mp manager <pid>: ...", written at once. */
+MP__HIDDEN void mp__mgr_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Watch c for what it can do now: output pending -> EPOLLOUT, else input
+ * unless it has a waiter; hang-ups always. */
+MP__HIDDEN void mp__mgr_arm(srv *s, client *c);
+/* Close c's connection and forget it (freed at the end of the loop turn);
+ * why: a log line, or NULL.  Safe to call again, and from inside a reply to c. */
+MP__HIDDEN void mp__mgr_drop(srv *s, client *c, const char *why);
+/* Send what c's output buffer holds, as far as the socket takes it. */
+MP__HIDDEN void mp__mgr_flush(srv *s, client *c);
+/* Queue a frame of len payload bytes; returns where to write them (NULL:
+ * out of memory, c dropped). */
+MP__HIDDEN unsigned char *mp__mgr_frame(srv *s, client *c, size_t len);
+/* Queue c's reply [st, res or the error message] and send it. */
+MP__HIDDEN void mp__mgr_reply(srv *s, client *c, mp_status st, const mp_value *res);
+/* A waiter's request is over: answer it, let its client go on. */
+MP__HIDDEN void mp__mgr_finish(srv *s, waiter *w, mp_status st, const mp_value *res);
+/* c is a new stranger (C_AUTH), the newest. */
+MP__HIDDEN void mp__mgr_stranger_add(srv *s, client *c);
+/* Handle the complete frames in c's buffer, then read more while allowed. */
+MP__HIDDEN void mp__mgr_serve_input(srv *s, client *c, bool readable);
+
+/* ---- manager_objects.c: objects, dispatch --------------------------------- */
+
+typedef struct call {
+    srv *s;
+    client *c;
+    obj *o;
+    mp_value **a; /* arguments; a handler may take one (set it NULL) */
+    size_t n;
+    const char *method;
+    mp_value *res;       /* owned result */
+    const mp_value *bres; /* or a borrowed one */
+} call;
+
+/* A handler answers k: MP_OK with k->res or k->bres (NULL: None), an error
+ * status with mp__err's message set, or DEFER (mp__mgr_defer). */
+typedef mp_status (*handler)(call *k);
+typedef struct method {
+    const char *name;
+    handler fn;
+    uint8_t min, max; /* how many arguments it takes */
+} method;
+
+/* Decode the request frame p[0..n) of c, run its method, reply (unless the
+ * method deferred).  A malformed request drops c. */
+MP__HIDDEN void mp__mgr_request(srv *s, client *c, const unsigned char *p, size_t n);
+/* Free o: its waiters are answered MP_CLOSED, its slot goes to the free list. */
+MP__HIDDEN void mp__mgr_obj_release(srv *s, obj *o);
+/* Make k's client wait on k->o (kind W_*, timeout seconds, INFINITY: none;
+ * item: W_PUT's item, taken).  Returns DEFER, or MP_ENOMEM. */
+MP__HIDDEN mp_status mp__mgr_defer(call *k, int kind, double timeout, mp_value *item);
+/* Handlers several types share: len() and copy(). */
+MP__HIDDEN mp_status mp__mgr_len(call *k);
+MP__HIDDEN mp_status mp__mgr_copy(call *k);
+
+/* The method tables, one per type (NULL-terminated). */
+MP__HIDDEN extern const method mp__mgr_dict_methods[], mp__mgr_ns_methods[],
+    mp__mgr_value_methods[], mp__mgr_list_methods[], mp__mgr_lock_methods[],
+    mp__mgr_event_methods[], mp__mgr_queue_methods[];
+
+/* ---- manager_sync.c -------------------------------------------------------- */
+
+/* The connection holding the Lock o closed: o goes to its first waiter or
+ * stays orphaned (see manager_sync.c). */
+MP__HIDDEN void mp__mgr_lock_holder_gone(srv *s, obj *o);
+
+/* ---- small helpers of the handlers ----------------------------------------- */
+
+static inline mp_status oom(void)
+{
+    return mp__err(MP_ENOMEM, "MemoryError: server out of memory");
+}
+
+/* A library status from a value call, as the Python exception it stands for. */
+static inline mp_status wrap(mp_status st)
+{
+    char m[200];
+    snprintf(m, sizeof m, "%s", mp_errmsg());
+    return mp__err(st, "%s: %s", st == MP_ENOMEM ? "MemoryError" : st == MP_ETYPE ? "TypeError"
+                                                                                   : "Error", m);
+}
+
+/* k's result is v (owned); NULL: out of memory. */
+static inline mp_status set_res(call *k, mp_value *v)
+{
+    if (!v)
+        return oom();
+    k->res = v;
+    return MP_OK;
+}
+
+static inline mp_status key_error(const mp_value *key)
+{
+    char *r = NULL;
+    mp_value_repr(key, &r);
+    mp_status st = mp__err(MP_EKEY, "KeyError: %s", r ? r : "?");
+    free(r);
+    return st;
+}
+
+/* A timeout argument: None (or absent) -> INFINITY, negative -> 0, NaN or
+ * not a number -> ValueError. */
+static inline mp_status get_timeout(const mp_value *v, double *t)
+{
+    if (!v || v->type == MP_T_NONE) {
+        *t = INFINITY;
+        return MP_OK;
+    }
+    if (mp_value_get_float(v, t) != MP_OK || isnan(*t))
+        return mp__err(MP_EINVAL, "ValueError: timeout must be a number, not NaN");
+    if (*t < 0)
+        *t = 0;
+    return MP_OK;
+}
+
+static inline mp_status get_index(const mp_value *v, int64_t *i, const char *what)
+{
+    if (!v || (v->type != MP_T_INT && v->type != MP_T_BOOL))
+        return mp__err(MP_ETYPE, "TypeError: %s indices must be integers", what);
+    mp_value_get_int(v, i);
+    return MP_OK;
+}
+
+#endif
