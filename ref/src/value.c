@@ -481,9 +481,10 @@ mp_status mp_value_get_float(const mp_value *v, double *out)
     return s;
 }
 
-mp_status mp_value_get_str(const mp_value *v, const char **p, size_t *len)
+/* The bytes of a str or bytes value (type t): *p, and *len unless len is NULL. */
+static mp_status get_blob(const mp_value *v, mp_type t, const char **p, size_t *len)
 {
-    mp_status s = check_get(v, p, v && v->type == MP_T_STR, "str");
+    mp_status s = check_get(v, p, v && v->type == t, t == MP_T_STR ? "str" : "bytes");
     if (!s) {
         *p = v->u.s.p;
         if (len)
@@ -492,14 +493,17 @@ mp_status mp_value_get_str(const mp_value *v, const char **p, size_t *len)
     return s;
 }
 
+mp_status mp_value_get_str(const mp_value *v, const char **p, size_t *len)
+{
+    return get_blob(v, MP_T_STR, p, len);
+}
+
 mp_status mp_value_get_bytes(const mp_value *v, const void **p, size_t *len)
 {
-    mp_status s = check_get(v, p, v && v->type == MP_T_BYTES, "bytes");
-    if (!s) {
-        *p = v->u.s.p;
-        if (len)
-            *len = v->u.s.len;
-    }
+    const char *c;
+    mp_status s = get_blob(v, MP_T_BYTES, p ? &c : NULL, len);
+    if (!s)
+        *p = c;
     return s;
 }
 
