@@ -70,6 +70,8 @@ static mp_status seq_size(const mp_value *v, int depth, size_t *out)
     return MP_OK;
 }
 
+/* The exact encoded size of v at nesting `depth`; MP_EINVAL for a NULL
+ * value or nesting past MP_VALUE_MAX_DEPTH, MP_EMSGSIZE past msgpack's limits. */
 static mp_status value_size(const mp_value *v, int depth, size_t *out)
 {
     if (!v)
@@ -136,6 +138,7 @@ typedef struct wbuf {
     char *p, *end;
 } wbuf;
 
+/* msgpack-c's write callback: copies into the exactly sized buffer. */
 static int wb_write(void *data, const char *buf, size_t len)
 {
     wbuf *w = data;
@@ -148,6 +151,7 @@ static int wb_write(void *data, const char *buf, size_t len)
     return 0;
 }
 
+/* Packs v (already sized by value_size, so nothing can fail here). */
 static void pack(msgpack_packer *pk, const mp_value *v)
 {
     switch ((mp_type)v->type) {
@@ -210,6 +214,7 @@ void mp__value_encode_into(const mp_value *v, void *buf, size_t len)
     assert(w.p == w.end);
 }
 
+/* Contract in value.h. */
 mp_status mp__value_encode_ex(const mp_value *v, size_t headroom, void **buf, size_t *len)
 {
     size_t n;
@@ -241,6 +246,7 @@ typedef struct dec {
 } dec;
 
 static mp_status bad(const dec *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Records MP_EPROTO with the message and the byte offset of d->p. */
 static mp_status bad(const dec *d, const char *fmt, ...)
 {
     char what[160];
@@ -274,6 +280,8 @@ static bool field(dec *d, size_t n, uint64_t *x)
 /* Every dec_* function writes *out only on success. */
 static mp_status dec_value(dec *d, int depth, mp_value **out);
 
+/* n items of a list or tuple (type t); MP_EPROTO past MP_VALUE_MAX_DEPTH
+ * or when the input cannot hold n items, before anything is allocated. */
 static mp_status dec_seq(dec *d, int depth, uint64_t n, mp_type t, mp_value **out)
 {
     if (depth >= MP_VALUE_MAX_DEPTH)
@@ -296,6 +304,8 @@ static mp_status dec_seq(dec *d, int depth, uint64_t n, mp_type t, mp_value **ou
     return MP_OK;
 }
 
+/* n key/value pairs into a dict; keys must be hashable, and the last of
+ * equal keys wins (Python's dict(pairs)).  Input must hold 2n bytes first. */
 static mp_status dec_map(dec *d, int depth, uint64_t n, mp_value **out)
 {
     if (depth >= MP_VALUE_MAX_DEPTH)
@@ -331,6 +341,7 @@ static mp_status dec_map(dec *d, int depth, uint64_t n, mp_value **out)
     return MP_OK;
 }
 
+/* A str (UTF-8 checked) or bin of n bytes (type t). */
 static mp_status dec_blob(dec *d, uint64_t n, mp_type t, mp_value **out)
 {
     if (n > left(d))
@@ -347,6 +358,8 @@ static mp_status dec_blob(dec *d, uint64_t n, mp_type t, mp_value **out)
     return MP_OK;
 }
 
+/* An ext of n payload bytes: only type 1 (a tuple), whose payload must be
+ * exactly one array. */
 static mp_status dec_ext(dec *d, int depth, uint64_t n, mp_value **out)
 {
     uint64_t type;
@@ -495,6 +508,7 @@ static mp_status dec_value(dec *d, int depth, mp_value **out)
     return dec_sized(d, depth, c, out);
 }
 
+/* Contract in mp.h: exactly one value filling buf; MP_EPROTO otherwise. */
 mp_status mp_value_decode(const void *buf, size_t len, mp_value **out)
 {
     if (!out || (!buf && len))

@@ -22,12 +22,14 @@ static mp_value none_v = {.type = MP_T_NONE, .flags = MP__VF_STATIC};
 static mp_value true_v = {.type = MP_T_BOOL, .flags = MP__VF_STATIC, .u.b = true};
 static mp_value false_v = {.type = MP_T_BOOL, .flags = MP__VF_STATIC, .u.b = false};
 
+/* Records MP_ENOMEM for `what`; returns NULL for the constructors to pass on. */
 static mp_value *oom(const char *what)
 {
     mp__err(MP_ENOMEM, "%s: out of memory", what);
     return NULL;
 }
 
+/* A malloc'd scalar node of type t (value unset), or NULL with MP_ENOMEM. */
 static mp_value *scalar_new(mp_type t)
 {
     mp_value *v = malloc(sizeof *v);
@@ -51,6 +53,9 @@ struct mp__vblock {
  * instead of a page fault per 4 KiB (several microseconds each on a VM). */
 #define VBLOCK_MAP ((size_t)256 << 10)
 
+/* Room for n scalar nodes in one allocation, mapped with its pages populated
+ * from VBLOCK_MAP bytes; NULL when n is 0 or too large or memory runs out
+ * (the caller then takes malloc'd nodes: mp__vblock_int/float accept NULL). */
 mp__vblock *mp__vblock_new(size_t n)
 {
     if (n == 0 || n > UINT32_MAX || n > (SIZE_MAX - sizeof(mp__vblock)) / sizeof(mp_value))
@@ -85,6 +90,8 @@ static void vblock_unref(mp__vblock *b, size_t k)
         free(b);
 }
 
+/* The next node of b (one more reference on b), or a malloc'd node when b is
+ * NULL or full; NULL with MP_ENOMEM when that fails. */
 static mp_value *vblock_take(mp__vblock *b, mp_type t)
 {
     if (!b || b->used == b->cap)
@@ -144,6 +151,8 @@ mp_value *mp_float(double d)
     return v;
 }
 
+/* A str or bytes (type t) of len bytes stored after the value, NUL-terminated,
+ * contents unset; NULL with MP_ENOMEM. */
 mp_value *mp__blob_new(mp_type t, size_t len)
 {
     if (len > SIZE_MAX - sizeof(mp_value) - 1)
@@ -159,6 +168,7 @@ mp_value *mp__blob_new(mp_type t, size_t len)
     return v;
 }
 
+/* Contract in value.h.  Every byte is checked; ASCII 8 bytes at a time. */
 bool mp__utf8_valid(const char *str, size_t len)
 {
     const unsigned char *s = (const unsigned char *)str, *end = s + len;
@@ -202,6 +212,8 @@ bool mp__utf8_valid(const char *str, size_t len)
     return true;
 }
 
+/* Contract in mp.h: NULL with MP_EINVAL for a NULL pointer with len > 0 or
+ * text that is not valid UTF-8 [VAL-STR-UTF8]. */
 mp_value *mp_strn(const char *s, size_t len)
 {
     if (!s && len) {
@@ -227,6 +239,8 @@ mp_value *mp_str(const char *s)
     return mp_strn(s, strlen(s));
 }
 
+/* Contract in mp.h: a copy of len bytes; NULL with MP_EINVAL for a NULL
+ * pointer with len > 0. */
 mp_value *mp_bytes(const void *p, size_t len)
 {
     if (!p && len) {
@@ -239,6 +253,8 @@ mp_value *mp_bytes(const void *p, size_t len)
     return v;
 }
 
+/* A list or tuple (type t) with room for n items stored inline, len 0; NULL
+ * with MP_ENOMEM. */
 mp_value *mp__seq_new(mp_type t, size_t n)
 {
     if (n > (SIZE_MAX - sizeof(mp_value)) / sizeof(mp_value *))
@@ -257,6 +273,8 @@ mp_value *mp__seq_new(mp_type t, size_t n)
 mp_value *mp_list(void) { return mp__seq_new(MP_T_LIST, 0); }
 mp_value *mp_tuple(void) { return mp__seq_new(MP_T_TUPLE, 0); }
 
+/* mp_list_of / mp_tuple_of: takes all n items whatever happens; NULL (every
+ * item freed) when one is NULL or memory runs out. */
 static mp_value *seq_of(mp_type t, size_t n, va_list ap)
 {
     mp_value *v = mp__seq_new(t, n);
@@ -303,6 +321,8 @@ typedef struct vstack {
     size_t n, cap;
 } vstack;
 
+/* Frees v and everything in it, recursing below MP__NEST_MAX levels; deeper
+ * containers are pushed on `later` for the caller to free from depth 0. */
 static void free_rec(mp_value *v, int depth, vstack *later)
 {
     if (!v || (v->flags & MP__VF_STATIC))
@@ -350,6 +370,8 @@ static void free_rec(mp_value *v, int depth, vstack *later)
     free(v);
 }
 
+/* Contract in mp.h: NULL and the singletons are ignored; never fails, however
+ * deep v nests [VAL-DEEP-NESTING]. */
 void mp_value_free(mp_value *v)
 {
     if (!v || (v->flags & MP__VF_STATIC))
@@ -373,7 +395,6 @@ mp_status mp__too_deep(const char *what)
 
 /* A deep copy of v; NULL (with the error recorded) when memory runs out or v
  * nests deeper than MP__NEST_MAX.  The singletons are returned as they are. */
-
 static mp_value *copy_rec(const mp_value *v, int depth)
 {
     mp_value *c = NULL;
@@ -518,6 +539,8 @@ static mp_status check_seq(const mp_value *q, const char *what)
     return MP_OK;
 }
 
+/* Contract in mp.h: takes item, also on failure (freed); MP_EINVAL for a NULL
+ * item or the sequence itself, MP_ETYPE for a non-sequence [VAL-SEQ-ERRORS]. */
 mp_status mp_seq_append(mp_value *q, mp_value *item)
 {
     mp_status s = check_seq(q, "seq.append");
@@ -552,6 +575,7 @@ mp_status mp_seq_append(mp_value *q, mp_value *item)
     return MP_OK;
 }
 
+/* Contract in mp.h: *len = number of items of a list or tuple. */
 mp_status mp_seq_len(const mp_value *q, size_t *len)
 {
     mp_status s = check_seq(q, "seq.len");
@@ -562,6 +586,8 @@ mp_status mp_seq_len(const mp_value *q, size_t *len)
     return s;
 }
 
+/* Contract in mp.h: item i (negative counts from the end, as in Python), a
+ * borrowed pointer; MP_EINDEX when out of range [VAL-SEQ-INDEX]. */
 mp_status mp_seq_get(const mp_value *q, ptrdiff_t i, const mp_value **item)
 {
     mp_status s = check_seq(q, "seq.get");

@@ -53,6 +53,8 @@ static uint64_t mix64(uint64_t x)
 static uint64_t hash_key[2];
 static pthread_once_t hash_key_once = PTHREAD_ONCE_INIT;
 
+/* Fills hash_key once per process (pthread_once): getrandom(), else AT_RANDOM
+ * mixed with the time and pid. */
 static void hash_key_init(void)
 {
     uint64_t k[2] = {0, 0};
@@ -77,6 +79,8 @@ static uint64_t hash_word(uint64_t x)
     return mix64(mix64(x ^ hash_key[0]) + hash_key[1]);
 }
 
+/* Keyed hash of n bytes at p; h separates domains (1 str, 2 bytes) so that
+ * equal text and bytes do not always share a hash. */
 static uint64_t hash_bytes(const unsigned char *p, size_t n, uint64_t h)
 {
     h = hash_word((uint64_t)n ^ (h << 60));
@@ -393,6 +397,8 @@ static mp_status check_key(const mp_value *k, const char *what)
     return MP_OK;
 }
 
+/* Contract in mp.h: takes key and val, also on failure (freed); an equal key
+ * already present keeps its first key object and gets the new value. */
 mp_status mp_dict_set(mp_value *dv, mp_value *key, mp_value *val)
 {
     mp_status s = check_dict(dv, "dict.set");
@@ -433,6 +439,7 @@ mp_status mp_dict_set(mp_value *dv, mp_value *key, mp_value *val)
     return MP_OK;
 }
 
+/* Contract in mp.h: *val borrowed from the dict; MP_EKEY when absent. */
 mp_status mp_dict_get(const mp_value *dv, const mp_value *key, const mp_value **val)
 {
     mp_status s = check_dict(dv, "dict.get");
@@ -449,6 +456,7 @@ mp_status mp_dict_get(const mp_value *dv, const mp_value *key, const mp_value **
     return MP_OK;
 }
 
+/* Contract in mp.h: removes and frees the entry; MP_EKEY when absent. */
 mp_status mp_dict_del(mp_value *dv, const mp_value *key)
 {
     mp_status s = check_dict(dv, "dict.del");
@@ -471,6 +479,7 @@ mp_status mp_dict_del(mp_value *dv, const mp_value *key)
     return MP_OK;
 }
 
+/* Contract in mp.h: *len = number of keys. */
 mp_status mp_dict_len(const mp_value *dv, size_t *len)
 {
     mp_status s = check_dict(dv, "dict.len");
@@ -482,6 +491,8 @@ mp_status mp_dict_len(const mp_value *dv, size_t *len)
     return MP_OK;
 }
 
+/* Contract in mp.h: the i-th entry in insertion order, borrowed; MP_EINDEX
+ * when i >= len. */
 mp_status mp_dict_item(const mp_value *dv, size_t i, const mp_value **key, const mp_value **val)
 {
     mp_status s = check_dict(dv, "dict.item");

@@ -21,6 +21,8 @@ typedef struct sbuf {
     bool oom;
 } sbuf;
 
+/* Room for `more` bytes and a NUL in b; false (and b->oom, sticky) when memory
+ * runs out, after which every sb_* call is a no-op. */
 static bool sb_grow(sbuf *b, size_t more)
 {
     if (b->oom)
@@ -61,6 +63,7 @@ static void sb_putc(sbuf *b, char c)
         b->p[b->len++] = c;
 }
 
+/* pfx followed by x as `digits` lowercase hex digits. */
 static void sb_hex(sbuf *b, const char *pfx, uint32_t x, int digits)
 {
     static const char hex[] = "0123456789abcdef";
@@ -352,6 +355,7 @@ static size_t sci_digits(const char *t, char *digits, int *e)
     return nd;
 }
 
+/* Whether digits (nd of them, d.ddd form) times 10^e reads back as want. */
 static bool reads_back(const char *digits, size_t nd, int e, double want)
 {
     char t[48];
@@ -530,6 +534,8 @@ static bool repr_value(sbuf *b, const mp_value *v, int depth)
     return true;
 }
 
+/* Contract in mp.h: *out a malloc'd NUL-terminated repr the caller frees;
+ * MP_EINVAL nested deeper than MP__NEST_MAX, MP_ENOMEM. */
 mp_status mp_value_repr(const mp_value *v, char **out)
 {
     if (!v || !out)
