@@ -70,6 +70,8 @@ static mp_status seq_size(const mp_value *v, int depth, size_t *out)
     return MP_OK;
 }
 
+/* The exact encoded size of v at nesting `depth`; MP_EINVAL for a NULL
+ * value or nesting past MP_VALUE_MAX_DEPTH, MP_EMSGSIZE past msgpack's limits. */
 static mp_status value_size(const mp_value *v, int depth, size_t *out)
 {
     if (!v)
@@ -136,6 +138,7 @@ typedef struct wbuf {
     char *p, *end;
 } wbuf;
 
+/* msgpack-c's write callback: copies into the exactly sized buffer. */
 static int wb_write(void *data, const char *buf, size_t len)
 {
     wbuf *w = data;
@@ -148,6 +151,7 @@ static int wb_write(void *data, const char *buf, size_t len)
     return 0;
 }
 
+/* Packs v (already sized by value_size, so nothing can fail here). */
 static void pack(msgpack_packer *pk, const mp_value *v)
 {
     switch ((mp_type)v->type) {
@@ -210,6 +214,7 @@ void mp__value_encode_into(const mp_value *v, void *buf, size_t len)
     assert(w.p == w.end);
 }
 
+/* Contract in value.h. */
 mp_status mp__value_encode_ex(const mp_value *v, size_t headroom, void **buf, size_t *len)
 {
     size_t n;
@@ -241,6 +246,7 @@ typedef struct dec {
 } dec;
 
 static mp_status bad(const dec *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Records MP_EPROTO with the message and the byte offset of d->p. */
 static mp_status bad(const dec *d, const char *fmt, ...)
 {
     char what[160];
@@ -274,6 +280,8 @@ static bool field(dec *d, size_t n, uint64_t *x)
 /* Every dec_* function writes *out only on success. */
 static mp_status dec_value(dec *d, int depth, mp_value **out);
 
+/* n items of a list or tuple (type t); MP_EPROTO past MP_VALUE_MAX_DEPTH
+ * or when the input cannot hold n items, before anything is allocated. */
 static mp_status dec_seq(dec *d, int depth, uint64_t n, mp_type t, mp_value **out)
 {
     if (depth >= MP_VALUE_MAX_DEPTH)
@@ -296,6 +304,8 @@ static mp_status dec_seq(dec *d, int depth, uint64_t n, mp_type t, mp_value **ou
     return MP_OK;
 }
 
+/* n key/value pairs into a dict; keys must be hashable, and the last of
+ * equal keys wins (Python's dict(pairs)).  Input must hold 2n bytes first. */
 static mp_status dec_map(dec *d, int depth, uint64_t n, mp_value **out)
 {
     if (depth >= MP_VALUE_MAX_DEPTH)
@@ -331,6 +341,7 @@ static mp_status dec_map(dec *d, int depth, uint64_t n, mp_value **out)
     return MP_OK;
 }
 
+/* A str (UTF-8 checked) or bin of n bytes (type t). */
 static mp_status dec_blob(dec *d, uint64_t n, mp_type t, mp_value **out)
 {
     if (n > left(d))
@@ -347,6 +358,8 @@ static mp_status dec_blob(dec *d, uint64_t n, mp_type t, mp_value **out)
     return MP_OK;
 }
 
+/* An ext of n payload bytes: only type 1 (a tuple), whose payload must be
+ * exactly one array. */
 static mp_status dec_ext(dec *d, int depth, uint64_t n, mp_value **out)
 {
     uint64_t type;
@@ -380,6 +393,7 @@ static mp_status dec_ext(dec *d, int depth, uint64_t n, mp_value **out)
     return MP_OK;
 }
 
+/* A value made by a constructor: MP_ENOMEM when it could not be made. */
 static mp_status mk(mp_value *v, mp_value **out)
 {
     if (!v)
@@ -388,12 +402,89 @@ static mp_status mk(mp_value *v, mp_value **out)
     return MP_OK;
 }
 
+/* The error of a type byte c whose length or value field is cut short. */
+static mp_status truncated_after(dec *d, uint8_t c)
+{
+    return bad(d, "truncated input after type byte 0x%02x", c);
+}
+
+/* float 32 (0xca) and float 64 (0xcb). */
+static mp_status dec_float(dec *d, uint8_t c, mp_value **out)
+{
+    uint64_t x;
+    if (!field(d, c == 0xca ? 4 : 8, &x))
+        return truncated_after(d, c);
+    if (c == 0xca) {
+        uint32_t u = (uint32_t)x;
+        float f;
+        memcpy(&f, &u, sizeof f);
+        return mk(mp_float(f), out);
+    }
+    double f;
+    memcpy(&f, &x, sizeof f);
+    return mk(mp_float(f), out);
+}
+
+/* uint 8..64 (0xcc..0xcf): past the int64 range is an error, not a wrap. */
+static mp_status dec_uint(dec *d, uint8_t c, mp_value **out)
+{
+    uint64_t x;
+    if (!field(d, (size_t)1 << (c - 0xcc), &x))
+        return truncated_after(d, c);
+    if (x > INT64_MAX) {
+        d->p -= 9;
+        return bad(d, "integer %llu out of the int64 range", (unsigned long long)x);
+    }
+    return mk(mp_int((int64_t)x), out);
+}
+
+/* int 8..64 (0xd0..0xd3), sign-extended. */
+static mp_status dec_int(dec *d, uint8_t c, mp_value **out)
+{
+    uint64_t x;
+    size_t n = (size_t)1 << (c - 0xd0);
+    if (!field(d, n, &x))
+        return truncated_after(d, c);
+    int64_t i = n == 8 ? (int64_t)x : (int64_t)(x << (64 - 8 * n)) >> (64 - 8 * n);
+    return mk(mp_int(i), out);
+}
+
+/* The families with a length or count field after the type byte: bin 8..32,
+ * ext 8..32, fixext 1..16 (length in the type byte), str 8..32, array 16/32,
+ * map 16/32.  Any other byte here is invalid (0xc1). */
+static mp_status dec_sized(dec *d, int depth, uint8_t c, mp_value **out)
+{
+    uint64_t n;
+    if (c >= 0xd4 && c <= 0xd8) /* fixext */
+        return dec_ext(d, depth, (uint64_t)1 << (c - 0xd4), out);
+    if (c >= 0xc4 && c <= 0xc9) { /* bin, ext: 1, 2, 4 bytes */
+        uint8_t first = c <= 0xc6 ? 0xc4 : 0xc7;
+        if (!field(d, (size_t)1 << (c - first), &n))
+            return truncated_after(d, c);
+        return c <= 0xc6 ? dec_blob(d, n, MP_T_BYTES, out) : dec_ext(d, depth, n, out);
+    }
+    if (c >= 0xd9 && c <= 0xdb) { /* str: 1, 2, 4 bytes */
+        if (!field(d, (size_t)1 << (c - 0xd9), &n))
+            return truncated_after(d, c);
+        return dec_blob(d, n, MP_T_STR, out);
+    }
+    if (c >= 0xdc && c <= 0xdf) { /* array, map: 2, 4 bytes */
+        if (!field(d, (c & 1) ? 4 : 2, &n))
+            return truncated_after(d, c);
+        return c <= 0xdd ? dec_seq(d, depth, n, MP_T_LIST, out) : dec_map(d, depth, n, out);
+    }
+    d->p--; /* 0xc1: never used */
+    return bad(d, "invalid msgpack byte 0x%02x", c);
+}
+
+/* One value at d->p, nested `depth` deep: the fix families (one byte holds
+ * the type and a small value, length or count) first, as they are the most
+ * common, then one step per family.  Writes *out only on success. */
 static mp_status dec_value(dec *d, int depth, mp_value **out)
 {
     if (d->p >= d->end)
         return bad(d, "truncated input");
     uint8_t c = *d->p++;
-    uint64_t x = 0;
     if (c <= 0x7f)
         return mk(mp_int(c), out);
     if (c >= 0xe0)
@@ -404,72 +495,20 @@ static mp_status dec_value(dec *d, int depth, mp_value **out)
         return dec_seq(d, depth, c & 0x0f, MP_T_LIST, out);
     if (c <= 0xbf)
         return dec_blob(d, c & 0x1f, MP_T_STR, out);
-    switch (c) {
-    case 0xc0:
+    if (c == 0xc0)
         return mk(mp_none(), out);
-    case 0xc2:
-        return mk(mp_bool(false), out);
-    case 0xc3:
-        return mk(mp_bool(true), out);
-    case 0xc4: case 0xc5: case 0xc6:
-        if (!field(d, (size_t)1 << (c - 0xc4), &x))
-            break;
-        return dec_blob(d, x, MP_T_BYTES, out);
-    case 0xc7: case 0xc8: case 0xc9:
-        if (!field(d, (size_t)1 << (c - 0xc7), &x))
-            break;
-        return dec_ext(d, depth, x, out);
-    case 0xca: {
-        if (!field(d, 4, &x))
-            break;
-        uint32_t u = (uint32_t)x;
-        float f;
-        memcpy(&f, &u, sizeof f);
-        return mk(mp_float(f), out);
-    }
-    case 0xcb: {
-        if (!field(d, 8, &x))
-            break;
-        double f;
-        memcpy(&f, &x, sizeof f);
-        return mk(mp_float(f), out);
-    }
-    case 0xcc: case 0xcd: case 0xce: case 0xcf:
-        if (!field(d, (size_t)1 << (c - 0xcc), &x))
-            break;
-        if (x > INT64_MAX) {
-            d->p -= 9;
-            return bad(d, "integer %llu out of the int64 range", (unsigned long long)x);
-        }
-        return mk(mp_int((int64_t)x), out);
-    case 0xd0: case 0xd1: case 0xd2: case 0xd3: {
-        size_t n = (size_t)1 << (c - 0xd0);
-        if (!field(d, n, &x))
-            break;
-        int64_t i = n == 8 ? (int64_t)x : (int64_t)(x << (64 - 8 * n)) >> (64 - 8 * n);
-        return mk(mp_int(i), out);
-    }
-    case 0xd4: case 0xd5: case 0xd6: case 0xd7: case 0xd8:
-        return dec_ext(d, depth, (uint64_t)1 << (c - 0xd4), out);
-    case 0xd9: case 0xda: case 0xdb:
-        if (!field(d, (size_t)1 << (c - 0xd9), &x))
-            break;
-        return dec_blob(d, x, MP_T_STR, out);
-    case 0xdc: case 0xdd:
-        if (!field(d, c == 0xdc ? 2 : 4, &x))
-            break;
-        return dec_seq(d, depth, x, MP_T_LIST, out);
-    case 0xde: case 0xdf:
-        if (!field(d, c == 0xde ? 2 : 4, &x))
-            break;
-        return dec_map(d, depth, x, out);
-    default: /* 0xc1: never used */
-        d->p--;
-        return bad(d, "invalid msgpack byte 0x%02x", c);
-    }
-    return bad(d, "truncated input after type byte 0x%02x", c);
+    if (c == 0xc2 || c == 0xc3)
+        return mk(mp_bool(c == 0xc3), out);
+    if (c == 0xca || c == 0xcb)
+        return dec_float(d, c, out);
+    if (c >= 0xcc && c <= 0xcf)
+        return dec_uint(d, c, out);
+    if (c >= 0xd0 && c <= 0xd3)
+        return dec_int(d, c, out);
+    return dec_sized(d, depth, c, out);
 }
 
+/* Contract in mp.h: exactly one value filling buf; MP_EPROTO otherwise. */
 mp_status mp_value_decode(const void *buf, size_t len, mp_value **out)
 {
     if (!out || (!buf && len))

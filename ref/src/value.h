@@ -1,6 +1,11 @@
-/* Internal layout of mp_value, shared by value.c (the type, dict, repr) and
- * codec.c (msgpack), plus the encoder entry points the queue and the pipe use
- * to avoid a copy. */
+/* Internal layout of mp_value, shared by the rooms of the value type:
+ *   value.c       the core: construction, scalar blocks, UTF-8, free, copy,
+ *                 typed access, sequences
+ *   value_dict.c  keys: the keyed hash, equality (which must agree with it)
+ *                 and the compact dict
+ *   value_repr.c  repr(), as CPython 3.11 prints
+ *   codec.c       the wire form (msgpack)
+ * plus the encoder entry points the queue and the pipe use to avoid a copy. */
 #ifndef MP_VALUE_H
 #define MP_VALUE_H
 
@@ -57,7 +62,7 @@ struct mp_value {
             mp_value **items;
             size_t len, cap;
         } q;
-        mp__dict *dict; /* allocated with the value (see value.c) */
+        mp__dict *dict; /* allocated with the value (see value_dict.c) */
     } u;
 };
 
@@ -81,5 +86,32 @@ MP__HIDDEN mp_value *mp__vblock_float(mp__vblock *b, double d);
 MP__HIDDEN void mp__vblock_done(mp__vblock *b);
 /* UTF-8 as Python's codec accepts it (no surrogates, overlongs, > U+10FFFF). */
 MP__HIDDEN bool mp__utf8_valid(const char *s, size_t len);
+
+/* ---- shared by value.c, value_dict.c and value_repr.c ----------------------
+ * Values built with the API may nest without limit.  Walks that recurse stop
+ * here, as Python's repr/copy/== stop at its recursion limit with
+ * RecursionError: copy and repr fail with MP_EINVAL, equal says false, and a
+ * tuple nested deeper is not a usable key.  free never fails: below this
+ * depth it recurses, deeper containers wait on a heap stack (value.c). */
+#define MP__NEST_MAX 1000
+
+/* Records "<what>: nested deeper than MP__NEST_MAX" and returns MP_EINVAL. */
+MP__HIDDEN mp_status mp__too_deep(const char *what);
+
+/* bool, int or float: the types that compare (and hash) as numbers. */
+static inline bool mp__is_num(const mp_value *v)
+{
+    return v->type == MP_T_BOOL || v->type == MP_T_INT || v->type == MP_T_FLOAT;
+}
+
+/* The integer of a bool or int value. */
+static inline int64_t mp__int_of(const mp_value *v)
+{
+    return v->type == MP_T_BOOL ? v->u.b : v->u.i;
+}
+
+/* Add key k -> v to d, k hashable and known to be absent (a copy's keys).
+ * Takes k and v on MP_OK; on MP_ENOMEM both stay the caller's. */
+MP__HIDDEN mp_status mp__dict_add_new(mp__dict *d, mp_value *k, mp_value *v);
 
 #endif
