@@ -52,7 +52,8 @@ mp_status mp_task_error(mp_status s, const char *fmt, ...)
     return mp__err(s, "%s", buf);
 }
 
-/* ------------------------------------------------------------ life of a pool */
+/* ------------------------------------------------------------ life of a pool
+ * (the contracts of the mp_* calls are in mp.h) */
 
 /* Wake the handler thread whether or not it sleeps (close, terminate). */
 static void poke(mp_pool *p)
@@ -187,6 +188,8 @@ mp_status mp_pool_size(mp_pool *p, int *processes)
     return MP_OK;
 }
 
+/* Every call on a pool: not NULL, and made in the process that created it
+ * (a forked child holds a copy it must not drive). */
 static mp_status check_pool(mp_pool *p, const char *what)
 {
     if (!p)
@@ -266,6 +269,8 @@ static mp_status submit(mp_pool *p, mp_async_result *j, mp_task_fn fn, const mp_
     return s;
 }
 
+/* map's args: a list or tuple (*n its length); starmap's: of lists or
+ * tuples.  MP_EINVAL / MP_ETYPE otherwise. */
 static mp_status check_seq_arg(const mp_value *args, size_t *n, bool star, const char *what)
 {
     if (!args)
@@ -512,6 +517,8 @@ mp_status mp_pool_close(mp_pool *p)
     return MP_OK;
 }
 
+/* Join the handler thread once, however many threads join or terminate at
+ * the same time: the first joins, the others wait for it. */
 static void join_thread(mp_pool *p)
 {
     pthread_mutex_lock(&p->mu);

@@ -146,6 +146,7 @@ static bool want_workers(const mp_pool *p)
     return p->state == P_RUN || (p->state == P_CLOSE && p->live > 0);
 }
 
+/* The reason a task of a dead worker gets: its signal or exit code. */
 static void describe_exit(char *buf, size_t len, pid_t pid, int wst, bool known)
 {
     if (!known)
@@ -441,6 +442,8 @@ static void idle(mp_pool *p, struct dlist *l, const struct pass *ps)
         p->hlast = mp__now() - t0;
 }
 
+/* Runs until terminate, or until a closed pool's workers have all exited;
+ * then frees the pool itself if mp_pool_free was called from a callback. */
 void *mp__pool_handler_main(void *arg)
 {
     mp_pool *p = arg;

@@ -42,6 +42,7 @@ bool mp__tab_grow(mp_pool *p)
     return true;
 }
 
+/* Contracts: pool_internal.h. */
 bool mp__tab_put(mp_pool *p, uint64_t id, mp_async_result *j)
 {
     if ((p->tabn + 1) * 2 > p->tabcap && !mp__tab_grow(p))
@@ -135,6 +136,7 @@ mp_async_result *mp__job_new(int kind, size_t nchunks, mp_result_cb cb, mp_error
     return j;
 }
 
+/* Free a chunk's values (the NULL ones taken already) and message. */
 static void chunk_clear(struct chunk *c)
 {
     for (size_t i = 0; i < c->n; i++)
@@ -146,6 +148,8 @@ static void chunk_clear(struct chunk *c)
     c->n = 0;
 }
 
+/* A failed map: free the result list with the items the chunks that
+ * arrived put there. */
 static void list_drop(mp_async_result *j)
 {
     for (size_t i = 0; i < j->nchunks; i++)
@@ -205,6 +209,7 @@ static void job_complete(mp_async_result *j)
     pthread_mutex_unlock(&j->mu);
 }
 
+/* Free what a result not handed to a job holds. */
 void mp__done_free(struct done *d)
 {
     struct chunk tmp = {.items = d->items, .n = d->n, .msg = d->msg};
@@ -280,6 +285,7 @@ static bool take_chunk(mp_async_result *j, struct done *d)
     return false;
 }
 
+/* The job's last outstanding chunk drops the pool's reference. */
 void mp__job_deliver(struct done *d)
 {
     mp_async_result *j = d->job;

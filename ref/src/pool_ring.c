@@ -184,6 +184,8 @@ size_t mp__pool_feed(mp_pool *p)
     return k;
 }
 
+/* The arguments are encoded straight into the arena (or the pending
+ * entry): no intermediate buffer. */
 mp_status mp__pool_enqueue(mp_pool *p, uint64_t id, mp_task_fn fn, int box,
                            const mp_value *const *v, size_t n, size_t len, size_t *published)
 {
@@ -246,6 +248,8 @@ static void await_task(mp_pool *p, int i, double *last)
     *last = mp__now() - t0;
 }
 
+/* One CAS on the slot claims it; the hint `claim` is advanced by whoever
+ * sees it behind, so a worker killed between the two never stalls it. */
 struct tslot *mp__pool_claim(mp_pool *p, int i, double *last)
 {
     struct shm_hdr *sh = p->sh;
@@ -477,6 +481,8 @@ static bool box_ready(const void *arg)
     return atomic_load_explicit(&b->state, memory_order_acquire) != BOX_EMPTY;
 }
 
+/* Spin (adaptive, per thread), then sleep on the state word, announced
+ * through `sleeping` so the worker wakes only a sleeper. */
 uint32_t mp__pool_box_wait(mp_pool *p, int box)
 {
     static const mp__deadline forever = {.forever = true};
