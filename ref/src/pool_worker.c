@@ -16,7 +16,7 @@
 /* One worker's state across its tasks. */
 struct wctx {
     mp_pool *p;
-    int i, lazy; /* lazy: reply markers since the handler was last woken */
+    int lazy; /* reply markers since the handler was last woken */
     struct wslot *ws;
     struct rwriter w;
     /* the payload of the result message being built (after its rhdr) */
@@ -222,7 +222,7 @@ _Noreturn void mp__pool_worker_main(mp_pool *p, int i, mp__child_id *id)
         p->init(p->initargs ? p->initargs : none);
         mp_value_free(none);
     }
-    struct wctx c = {.p = p, .i = i, .ws = &p->ws[i]};
+    struct wctx c = {.p = p, .ws = &p->ws[i]};
     c.w = (struct rwriter){.p = p, .ws = &p->ws[i], .ring = p->rings + (size_t)i * RRING};
     long done = 0;
     double last = 0;
