@@ -280,11 +280,7 @@ size_t mp__array_header_encode(size_t n, void *buf)
 
 /* ---------------------------------------------------------------- decoding */
 
-typedef struct dec {
-    const uint8_t *p, *end, *start;
-    unsigned flags; /* MP__DEC_* */
-    mp__vblock *blk; /* MP__DEC_BULK: where the current sequence's numbers go */
-} dec;
+typedef mp__decoder dec; /* codec.h */
 
 static mp_status bad(const dec *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static mp_status bad(const dec *d, const char *fmt, ...)
@@ -575,24 +571,40 @@ mp_status mp_value_decode(const void *buf, size_t len, mp_value **out)
     return MP_OK;
 }
 
+mp_status mp__values_open(mp__decoder *d, const void *buf, size_t len, unsigned flags,
+                          size_t *n)
+{
+    *d = (dec){buf, (const uint8_t *)buf + len, buf, flags, NULL};
+    uint64_t count = 0;
+    uint8_t c = len ? *d->p++ : 0;
+    if ((c & 0xf0) == 0x90)
+        count = c & 0x0f;
+    else if ((c != 0xdc && c != 0xdd) || !field(d, c == 0xdc ? 2 : 4, &count))
+        return bad(d, "not an array of values");
+    if (count > left(d)) /* each item takes at least one byte */
+        return bad(d, "array of %llu items longer than the input", (unsigned long long)count);
+    *n = (size_t)count;
+    return MP_OK;
+}
+
+mp_status mp__values_next(mp__decoder *d, mp_value **out)
+{
+    return dec_value(d, 0, out);
+}
+
 mp_status mp__values_decode(const void *buf, size_t len, unsigned flags, mp_value ***items,
                             size_t *n)
 {
-    dec d = {buf, (const uint8_t *)buf + len, buf, flags, NULL};
-    uint64_t count = 0;
-    uint8_t c = len ? *d.p++ : 0;
-    if ((c & 0xf0) == 0x90)
-        count = c & 0x0f;
-    else if ((c != 0xdc && c != 0xdd) || !field(&d, c == 0xdc ? 2 : 4, &count))
-        return bad(&d, "not an array of values");
-    if (count > left(&d)) /* each item takes at least one byte */
-        return bad(&d, "array of %llu items longer than the input", (unsigned long long)count);
-    mp_value **v = malloc((count ? (size_t)count : 1) * sizeof *v);
+    dec d;
+    size_t count;
+    mp_status st = mp__values_open(&d, buf, len, flags, &count);
+    if (st)
+        return st;
+    mp_value **v = malloc((count ? count : 1) * sizeof *v);
     if (!v)
-        return mp__err(MP_ENOMEM, "value.decode: out of memory for %llu items",
-                       (unsigned long long)count);
+        return mp__err(MP_ENOMEM, "value.decode: out of memory for %zu items", count);
     size_t got = 0;
-    mp_status st = dec_items(&d, 0, (size_t)count, v, &got);
+    st = dec_items(&d, 0, count, v, &got);
     if (!st && d.p != d.end)
         st = bad(&d, "%llu trailing bytes after the array", (unsigned long long)(d.end - d.p));
     if (st) {
@@ -602,6 +614,6 @@ mp_status mp__values_decode(const void *buf, size_t len, unsigned flags, mp_valu
         return st;
     }
     *items = v;
-    *n = (size_t)count;
+    *n = count;
     return MP_OK;
 }

@@ -42,4 +42,17 @@ enum { MP__DEC_TRUSTED = 1, MP__DEC_BULK = 2 };
 MP__HIDDEN mp_status mp__values_decode(const void *buf, size_t len, unsigned flags,
                                        mp_value ***items, size_t *n);
 
+/* The same array read one item at a time, so that a consumer can free each
+ * item before the next is made (a worker running a chunk's arguments).
+ * open: *n items follow (the buffer must stay unchanged while reading).
+ * next: the next item (decoded as a value of its own).  Errors as above. */
+typedef struct mp__decoder {
+    const uint8_t *p, *end, *start;
+    unsigned flags;  /* MP__DEC_* */
+    mp__vblock *blk; /* MP__DEC_BULK: where the current sequence's numbers go */
+} mp__decoder;
+MP__HIDDEN mp_status mp__values_open(mp__decoder *d, const void *buf, size_t len,
+                                     unsigned flags, size_t *n);
+MP__HIDDEN mp_status mp__values_next(mp__decoder *d, mp_value **out);
+
 #endif

@@ -19,6 +19,9 @@ struct wctx {
     int lazy; /* reply markers since the handler was last woken */
     struct wslot *ws;
     struct rwriter w;
+    /* the task's argument bytes, copied out of the arena */
+    uint8_t *in;
+    size_t incap;
     /* the payload of the result message being built (after its rhdr) */
     uint8_t *out;
     size_t len, cap;
@@ -57,15 +60,28 @@ static mp_status task_failed(struct wctx *c, mp_status st, const char *fmt, ...)
 }
 
 /* Step 1: hold the task (cur names it before the slot is released, so a
- * worker killed at any instant leaves a trace), decode its arguments
- * straight from the arena, and release the slot.  *args: n values. */
-static mp_status take_args(struct wctx *c, struct tslot *s, mp_value ***args, size_t *n)
+ * worker killed at any instant leaves a trace), copy its argument bytes out
+ * of the arena (one memcpy: the slot is released at once, and each argument
+ * is decoded only when its turn comes), and open them in *d (*n values). */
+static mp_status take_args(struct wctx *c, struct tslot *s, mp__decoder *d, size_t *n)
 {
     mp_pool *p = c->p;
+    size_t len = (size_t)s->len;
     atomic_store(&c->ws->cur, s->id);
-    mp_status ts = mp__values_decode(mp__pool_task_args(p, s), (size_t)s->len,
-                                     MP__DEC_TRUSTED, args, n);
+    bool have = len <= c->incap;
+    if (!have) {
+        uint8_t *q = realloc(c->in, len);
+        if ((have = q != NULL)) {
+            c->in = q;
+            c->incap = len;
+        }
+    }
+    if (have)
+        memcpy(c->in, mp__pool_task_args(p, s), len);
     mp__pool_task_release(p, s);
+    if (!have)
+        return task_failed(c, MP_ENOMEM, "MP_ENOMEM: worker out of memory");
+    mp_status ts = mp__values_open(d, c->in, len, MP__DEC_TRUSTED, n);
     if (ts)
         return task_failed(c, ts, "%s: argument could not be decoded: %s", mp_status_name(ts),
                            mp_errmsg());
@@ -95,22 +111,27 @@ static mp_status append_result(struct wctx *c, const mp_value *res)
     return MP_OK;
 }
 
-/* Step 2: call fn on each argument in turn (each is freed after its call),
- * appending the results.  Stops at the first failure. */
-static mp_status call_all(struct wctx *c, mp_task_fn fn, mp_value **args, size_t n)
+/* Step 2: decode each argument in turn, call fn on it, free it, append the
+ * result.  Stops at the first failure. */
+static mp_status call_all(struct wctx *c, mp_task_fn fn, mp__decoder *d, size_t n)
 {
     mp_status st = MP_OK;
     if (!reserve(c, MP__ARRAY_HDR_MAX))
         st = task_failed(c, MP_ENOMEM, "MP_ENOMEM: worker out of memory");
     else
         c->len += mp__array_header_encode(n, c->out + c->len);
-    size_t k = 0;
-    for (; k < n && !st; k++) {
-        mp_value *res = NULL;
+    for (size_t k = 0; k < n && !st; k++) {
+        mp_value *arg = NULL, *res = NULL;
+        mp_status ts = mp__values_next(d, &arg);
+        if (ts) {
+            st = task_failed(c, ts, "%s: argument could not be decoded: %s",
+                             mp_status_name(ts), mp_errmsg());
+            break;
+        }
         if (*mp_errmsg())
             mp__err(MP_OK, "%s", ""); /* a stale message must not name this task */
-        mp_status ts = fn(args[k], &res);
-        mp_value_free(args[k]);
+        ts = fn(arg, &res);
+        mp_value_free(arg);
         if (ts) {
             const char *m = mp_errmsg();
             st = task_failed(c, MP_EREMOTE, "%s: %s", mp_status_name(ts),
@@ -120,8 +141,6 @@ static mp_status call_all(struct wctx *c, mp_task_fn fn, mp_value **args, size_t
         }
         mp_value_free(res);
     }
-    for (; k < n; k++)
-        mp_value_free(args[k]);
     return st;
 }
 
@@ -184,20 +203,24 @@ static void run_task(struct wctx *c, struct tslot *s)
     uint64_t id = s->id;
     mp_task_fn fn = s->fn;
     int box = s->box;
-    mp_value **args = NULL;
+    mp__decoder d;
     size_t n = 0;
     c->len = 0;
     c->oversize = false;
-    mp_status st = take_args(c, s, &args, &n);
+    mp_status st = take_args(c, s, &d, &n);
     if (!st)
-        st = call_all(c, fn, args, n);
-    free(args);
+        st = call_all(c, fn, &d, n);
     send_outcome(c, id, box, st);
     /* Do not keep a huge buffer of one odd task for the worker's lifetime. */
     if (c->cap > KEEP_MAX) {
         free(c->out);
         c->out = NULL;
         c->cap = 0;
+    }
+    if (c->incap > KEEP_MAX) {
+        free(c->in);
+        c->in = NULL;
+        c->incap = 0;
     }
 }
 
