@@ -12,8 +12,11 @@
  * counts before reading them: five bytes claiming 2^32 elements would cost
  * gigabytes.  Here every declared element must be backed by at least one byte
  * of input before anything is allocated, so memory stays proportional to the
- * input, and nesting is bounded by MP_VALUE_MAX_DEPTH. */
-#include "value.h"
+ * input, and nesting is bounded by MP_VALUE_MAX_DEPTH.
+ *
+ * Arrays of values with no list around them (codec.h) use the same pieces:
+ * the pool frames a task's arguments and a task's results that way. */
+#include "codec.h"
 
 #include <assert.h>
 #include <stdarg.h>
@@ -239,11 +242,50 @@ mp_status mp_value_encode(const mp_value *v, void **buf, size_t *len)
     return mp__value_encode_ex(v, 0, buf, len);
 }
 
+/* ------------------------------------------------- arrays of values (codec.h) */
+
+mp_status mp__values_encoded_size(const mp_value *const *v, size_t n, size_t *len)
+{
+    if (n > UINT32_MAX)
+        return too_big("an array", n);
+    size_t total = count_hdr(n);
+    for (size_t j = 0; j < n; j++) {
+        size_t s;
+        mp_status st = value_size(v[j], 0, &s);
+        if (st)
+            return st;
+        total += s;
+    }
+    *len = total;
+    return MP_OK;
+}
+
+void mp__values_encode_into(const mp_value *const *v, size_t n, void *buf, size_t len)
+{
+    wbuf w = {buf, (char *)buf + len};
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &w, wb_write);
+    msgpack_pack_array(&pk, n);
+    for (size_t j = 0; j < n; j++)
+        pack(&pk, v[j]);
+    assert(w.p == w.end);
+}
+
+size_t mp__array_header_encode(size_t n, void *buf)
+{
+    assert(n <= UINT32_MAX);
+    size_t len = count_hdr(n);
+    wbuf w = {buf, (char *)buf + len};
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &w, wb_write);
+    msgpack_pack_array(&pk, n);
+    assert(w.p == w.end);
+    return len;
+}
+
 /* ---------------------------------------------------------------- decoding */
 
-typedef struct dec {
-    const uint8_t *p, *end, *start;
-} dec;
+typedef mp__decoder dec; /* codec.h */
 
 static mp_status bad(const dec *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Records MP_EPROTO with the message and the byte offset of d->p. */
@@ -280,6 +322,34 @@ static bool field(dec *d, size_t n, uint64_t *x)
 /* Every dec_* function writes *out only on success. */
 static mp_status dec_value(dec *d, int depth, mp_value **out);
 
+/* The first byte of an int or a float. */
+static bool is_number(uint8_t c)
+{
+    return c <= 0x7f || c >= 0xe0 || (c >= 0xca && c <= 0xd3);
+}
+
+/* Decode n values of nesting depth `depth` into items[0..n); *got counts
+ * those decoded, also on failure.  With MP__DEC_BULK the numbers of the run
+ * take their nodes from one block (see codec.h); a nested container starts
+ * its own. */
+static mp_status dec_items(dec *d, int depth, size_t n, mp_value **items, size_t *got)
+{
+    mp__vblock *outer = d->blk, *blk = NULL;
+    mp_status st = MP_OK;
+    d->blk = NULL;
+    for (size_t j = 0; j < n; j++) {
+        if ((d->flags & MP__DEC_BULK) && !blk && n - j >= MP__BULK_MIN && d->p < d->end &&
+            is_number(*d->p))
+            d->blk = blk = mp__vblock_new(n - j);
+        if ((st = dec_value(d, depth, &items[j])))
+            break;
+        *got = j + 1;
+    }
+    mp__vblock_done(blk);
+    d->blk = outer;
+    return st;
+}
+
 /* n items of a list or tuple (type t); MP_EPROTO past MP_VALUE_MAX_DEPTH
  * or when the input cannot hold n items, before anything is allocated. */
 static mp_status dec_seq(dec *d, int depth, uint64_t n, mp_type t, mp_value **out)
@@ -292,13 +362,10 @@ static mp_status dec_seq(dec *d, int depth, uint64_t n, mp_type t, mp_value **ou
     mp_value *v = mp__seq_new(t, (size_t)n);
     if (!v)
         return MP_ENOMEM;
-    for (size_t j = 0; j < n; j++) {
-        mp_status st = dec_value(d, depth + 1, &v->u.q.items[j]);
-        if (st) {
-            mp_value_free(v);
-            return st;
-        }
-        v->u.q.len = j + 1;
+    mp_status st = dec_items(d, depth + 1, (size_t)n, v->u.q.items, &v->u.q.len);
+    if (st) {
+        mp_value_free(v);
+        return st;
     }
     *out = v;
     return MP_OK;
@@ -315,6 +382,8 @@ static mp_status dec_map(dec *d, int depth, uint64_t n, mp_value **out)
     mp_value *v = mp__dict_new((size_t)n);
     if (!v)
         return MP_ENOMEM;
+    mp__vblock *outer = d->blk;
+    d->blk = NULL; /* keys and values take malloc'd nodes */
     for (size_t j = 0; j < n; j++) {
         mp_value *k = NULL, *x = NULL;
         const uint8_t *at = d->p;
@@ -334,9 +403,11 @@ static mp_status dec_map(dec *d, int depth, uint64_t n, mp_value **out)
         }
         if (st) {
             mp_value_free(v);
+            d->blk = outer;
             return st;
         }
     }
+    d->blk = outer;
     *out = v;
     return MP_OK;
 }
@@ -347,7 +418,7 @@ static mp_status dec_blob(dec *d, uint64_t n, mp_type t, mp_value **out)
     if (n > left(d))
         return bad(d, "%s of %llu bytes longer than the input", t == MP_T_STR ? "str" : "bin",
                    (unsigned long long)n);
-    if (t == MP_T_STR && !mp__utf8_valid((const char *)d->p, (size_t)n))
+    if (t == MP_T_STR && !(d->flags & MP__DEC_TRUSTED) && !mp__utf8_valid((const char *)d->p, (size_t)n))
         return bad(d, "str of %llu bytes is not valid UTF-8", (unsigned long long)n);
     mp_value *v = mp__blob_new(t, (size_t)n);
     if (!v)
@@ -369,7 +440,7 @@ static mp_status dec_ext(dec *d, int depth, uint64_t n, mp_value **out)
         return bad(d, "unknown ext type %d", (int8_t)type);
     if (n > left(d))
         return bad(d, "ext of %llu bytes longer than the input", (unsigned long long)n);
-    dec sub = {d->p, d->p + n, d->start};
+    dec sub = {d->p, d->p + n, d->start, d->flags, NULL};
     uint64_t count = 0;
     uint8_t c = 0;
     if (n == 0 || ((c = *sub.p++) & 0xf0) != 0x90) {
@@ -402,6 +473,17 @@ static mp_status mk(mp_value *v, mp_value **out)
     return MP_OK;
 }
 
+/* An int or a float: from the current block (MP__DEC_BULK), else malloc'd. */
+static mp_status mk_int(dec *d, int64_t i, mp_value **out)
+{
+    return mk(d->blk ? mp__vblock_int(d->blk, i) : mp_int(i), out);
+}
+
+static mp_status mk_float(dec *d, double f, mp_value **out)
+{
+    return mk(d->blk ? mp__vblock_float(d->blk, f) : mp_float(f), out);
+}
+
 /* The error of a type byte c whose length or value field is cut short. */
 static mp_status truncated_after(dec *d, uint8_t c)
 {
@@ -418,11 +500,11 @@ static mp_status dec_float(dec *d, uint8_t c, mp_value **out)
         uint32_t u = (uint32_t)x;
         float f;
         memcpy(&f, &u, sizeof f);
-        return mk(mp_float(f), out);
+        return mk_float(d, f, out);
     }
     double f;
     memcpy(&f, &x, sizeof f);
-    return mk(mp_float(f), out);
+    return mk_float(d, f, out);
 }
 
 /* uint 8..64 (0xcc..0xcf): past the int64 range is an error, not a wrap. */
@@ -435,7 +517,7 @@ static mp_status dec_uint(dec *d, uint8_t c, mp_value **out)
         d->p -= 9;
         return bad(d, "integer %llu out of the int64 range", (unsigned long long)x);
     }
-    return mk(mp_int((int64_t)x), out);
+    return mk_int(d, (int64_t)x, out);
 }
 
 /* int 8..64 (0xd0..0xd3), sign-extended. */
@@ -446,7 +528,7 @@ static mp_status dec_int(dec *d, uint8_t c, mp_value **out)
     if (!field(d, n, &x))
         return truncated_after(d, c);
     int64_t i = n == 8 ? (int64_t)x : (int64_t)(x << (64 - 8 * n)) >> (64 - 8 * n);
-    return mk(mp_int(i), out);
+    return mk_int(d, i, out);
 }
 
 /* The families with a length or count field after the type byte: bin 8..32,
@@ -486,9 +568,9 @@ static mp_status dec_value(dec *d, int depth, mp_value **out)
         return bad(d, "truncated input");
     uint8_t c = *d->p++;
     if (c <= 0x7f)
-        return mk(mp_int(c), out);
+        return mk_int(d, c, out);
     if (c >= 0xe0)
-        return mk(mp_int((int8_t)c), out);
+        return mk_int(d, (int8_t)c, out);
     if (c <= 0x8f)
         return dec_map(d, depth, c & 0x0f, out);
     if (c <= 0x9f)
@@ -515,7 +597,7 @@ mp_status mp_value_decode(const void *buf, size_t len, mp_value **out)
         return mp__err(MP_EINVAL, "value.decode: NULL %s", out ? "buffer" : "output");
     if (len == 0)
         return mp__err(MP_EPROTO, "value.decode: empty input");
-    dec d = {buf, (const uint8_t *)buf + len, buf};
+    dec d = {buf, (const uint8_t *)buf + len, buf, 0, NULL};
     mp_value *v = NULL;
     mp_status st = dec_value(&d, 0, &v);
     if (st)
@@ -525,5 +607,52 @@ mp_status mp_value_decode(const void *buf, size_t len, mp_value **out)
         return bad(&d, "%llu trailing bytes after the value", (unsigned long long)(d.end - d.p));
     }
     *out = v;
+    return MP_OK;
+}
+
+mp_status mp__values_open(mp__decoder *d, const void *buf, size_t len, unsigned flags,
+                          size_t *n)
+{
+    *d = (dec){buf, (const uint8_t *)buf + len, buf, flags, NULL};
+    uint64_t count = 0;
+    uint8_t c = len ? *d->p++ : 0;
+    if ((c & 0xf0) == 0x90)
+        count = c & 0x0f;
+    else if ((c != 0xdc && c != 0xdd) || !field(d, c == 0xdc ? 2 : 4, &count))
+        return bad(d, "not an array of values");
+    if (count > left(d)) /* each item takes at least one byte */
+        return bad(d, "array of %llu items longer than the input", (unsigned long long)count);
+    *n = (size_t)count;
+    return MP_OK;
+}
+
+mp_status mp__values_next(mp__decoder *d, mp_value **out)
+{
+    return dec_value(d, 0, out);
+}
+
+mp_status mp__values_decode(const void *buf, size_t len, unsigned flags, mp_value ***items,
+                            size_t *n)
+{
+    dec d;
+    size_t count;
+    mp_status st = mp__values_open(&d, buf, len, flags, &count);
+    if (st)
+        return st;
+    mp_value **v = malloc((count ? count : 1) * sizeof *v);
+    if (!v)
+        return mp__err(MP_ENOMEM, "value.decode: out of memory for %zu items", count);
+    size_t got = 0;
+    st = dec_items(&d, 0, count, v, &got);
+    if (!st && d.p != d.end)
+        st = bad(&d, "%llu trailing bytes after the array", (unsigned long long)(d.end - d.p));
+    if (st) {
+        for (size_t j = 0; j < got; j++)
+            mp_value_free(v[j]);
+        free(v);
+        return st;
+    }
+    *items = v;
+    *n = count;
     return MP_OK;
 }
