@@ -18,6 +18,7 @@
  * the object was made; only the process that made the proxy gives it back
  * (mp_proxy_free), so a child freeing its inherited copy cannot release an
  * object its parent still uses. */
+#include "auth.h"
 #include "manager.h"
 
 #include <errno.h>
@@ -34,7 +35,6 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -55,40 +55,6 @@ int mp__mgr_typeid(const char *name)
         if (strcmp(name, mp__mgr_typeids[i]) == 0)
             return i;
     return -1;
-}
-
-void mp__mgr_random(void *buf, size_t n)
-{
-    unsigned char *p = buf;
-    while (n) {
-        ssize_t r = getrandom(p, n, 0);
-        if (r < 0) {
-            if (errno == EINTR)
-                continue;
-            /* No getrandom (very old kernel): the clock is a weak but unique seed. */
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            uint64_t x = (uint64_t)ts.tv_nsec ^ (uint64_t)ts.tv_sec << 30 ^ (uint64_t)getpid();
-            for (; n; n--) {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                *p++ = (unsigned char)x;
-            }
-            return;
-        }
-        p += r;
-        n -= (size_t)r;
-    }
-}
-
-bool mp__mgr_ct_equal(const void *a, const void *b, size_t n)
-{
-    const volatile unsigned char *x = a, *y = b;
-    unsigned char d = 0;
-    for (size_t i = 0; i < n; i++)
-        d |= x[i] ^ y[i];
-    return d == 0;
 }
 
 /* ---------------------------------------------------------------- state */
@@ -511,7 +477,7 @@ static mp_status handshake(conn *c, const ep *e, const mp__deadline *d)
     unsigned char want[MGR__DIGEST];
     mp_hmac_sha256(e->key, e->keylen, nonce, sizeof nonce, want);
     if (n != MGR__TAG_OK_LEN + MGR__DIGEST || memcmp(p, MGR__TAG_WELCOME, MGR__TAG_OK_LEN) ||
-        !mp__mgr_ct_equal(p + MGR__TAG_OK_LEN, want, MGR__DIGEST))
+        !mp__digest_equal(p + MGR__TAG_OK_LEN, want, MGR__DIGEST))
         return mp__err(MP_EAUTH, "manager: authentication failed: the server did not prove "
                                  "it knows the authkey");
     return MP_OK;
