@@ -1,5 +1,5 @@
-/* Internal pieces shared by the manager's client (manager.c) and its server
- * (manager_server.c): the wire constants and small msgpack writers. */
+/* Internal pieces shared by the manager's client (manager_client.h) and its
+ * server (manager_server.c): the wire constants and small msgpack writers. */
 #ifndef MP_MANAGER_H
 #define MP_MANAGER_H
 
