@@ -117,6 +117,7 @@ static void atfork_child(void)
 
 void mp__mgr_once(void) { pthread_once(&g_once, once_init); }
 
+/* Registers the fork handlers and the exit handler (mp__mgr_once). */
 static void once_init(void)
 {
     pthread_atfork(atfork_prepare, atfork_parent, atfork_child);

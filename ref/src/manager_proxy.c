@@ -104,6 +104,8 @@ mp_status mp_manager_queue(mp_manager *m, long maxsize, mp_proxy **out)
     return st;
 }
 
+/* The generic call: args a list or tuple (or NULL: none) spread as the
+ * method's arguments.  MP_ETYPE for another kind of args. */
 mp_status mp_proxy_call(mp_proxy *p, const char *method, const mp_value *args,
                         mp_value **result)
 {

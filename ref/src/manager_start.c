@@ -300,6 +300,8 @@ static void list_started(mp_manager *m)
     pthread_mutex_unlock(&mp__mgr_mu);
 }
 
+/* mp.h's contract.  The steps are in the file's head comment; on failure
+ * nothing is left behind (no listener, socket file, directory or child). */
 mp_status mp_manager_start(mp_manager **out, const mp_manager_opts *opts)
 {
     if (!out)
@@ -336,6 +338,9 @@ mp_status mp_manager_start(mp_manager **out, const mp_manager_opts *opts)
 
 /* --------------------------------------------------------------- connect */
 
+/* mp.h's contract: a handle on a running server (owner 0: never stopped by
+ * us), authenticated once now so that a wrong key or a dead server is seen
+ * here (MP_EAUTH, MP_EDEAD) rather than at the first call. */
 mp_status mp_manager_connect(mp_manager **out, const char *address, const void *authkey,
                              size_t authkey_len)
 {
@@ -413,6 +418,8 @@ mp_status mp_manager_object_count(mp_manager *m, size_t *n)
     return st;
 }
 
+/* Idempotent.  Stops the server only in the process that started it
+ * (MP_ESTATE elsewhere); a connected handle is just marked closed. */
 mp_status mp_manager_shutdown(mp_manager *m)
 {
     if (!m)
@@ -428,6 +435,8 @@ mp_status mp_manager_shutdown(mp_manager *m)
     return MP_OK;
 }
 
+/* Shuts down what this process may shut down, then frees the handle; a
+ * child's inherited copy only leaves the started list. */
 void mp_manager_free(mp_manager *m)
 {
     if (!m)
