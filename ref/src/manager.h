@@ -1,6 +1,5 @@
-/* Internal pieces shared by the manager's client (manager.c) and its server
- * (manager_*.c, see manager_server.h): the wire constants and small msgpack
- * writers. */
+/* Internal pieces shared by the manager's client (manager_client.h) and its
+ * server (manager_server.h): the wire constants and small msgpack writers. */
 #ifndef MP_MANAGER_H
 #define MP_MANAGER_H
 
@@ -39,7 +38,6 @@ MP__HIDDEN extern const char *const mp__mgr_typeids[MGR__T_COUNT];
 MP__HIDDEN int mp__mgr_typeid(const char *name); /* -1 when unknown */
 
 MP__HIDDEN void mp__mgr_random(void *buf, size_t n);
-MP__HIDDEN bool mp__mgr_ct_equal(const void *a, const void *b, size_t n);
 
 /* The server; never returns.  lfd listens; sock_path/dir (may be NULL) are
  * removed when it ends; parent is the pid whose death ends it. */

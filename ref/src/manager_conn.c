@@ -15,6 +15,7 @@
  * lists; objects only through a waiter's unlinking and, on a drop, the Locks
  * the client held (mp__mgr_lock_holder_gone). */
 #include "manager_server.h"
+#include "auth.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -276,7 +277,7 @@ static void handshake(srv *s, client *c, const unsigned char *p, size_t n)
     mp_hmac_sha256(s->key, s->keylen, c->nonce, MGR__NONCE, want);
     bool shape = n == MGR__DIGEST + MGR__TAG_CH_LEN + MGR__NONCE &&
                  memcmp(p + MGR__DIGEST, MGR__TAG_CHALLENGE, MGR__TAG_CH_LEN) == 0;
-    if (!shape || !mp__mgr_ct_equal(p, want, MGR__DIGEST)) {
+    if (!shape || !mp__digest_equal(p, want, MGR__DIGEST)) {
         mp__mgr_log("authentication failed: %s; client refused",
                     shape ? "digest received was wrong (wrong authkey)" : "malformed handshake");
         unsigned char *q = mp__mgr_frame(s, c, MGR__TAG_OK_LEN);
