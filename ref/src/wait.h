@@ -41,13 +41,13 @@ static inline void mp__cpu_relax(void)
  * read, for checks of a few ns) or in seconds (budget_s, the clock read
  * every clock_every tries, a power of 2). */
 typedef struct mp__spin_tuning {
-    unsigned iters;        /* budget in tries; 0: budget_s instead */
-    double budget_s;       /* budget in seconds (needs an mp__spinner) */
-    unsigned clock_every;  /* read the clock every this many tries (power of 2) */
-    double gate_s;         /* adaptive: spin only if the previous wait took <= this */
-    double yield_after_s;  /* past this, sched_yield() at each clock read */
-    bool yield;            /* sched_yield() between tries, not mp__cpu_relax() */
-    bool look_once;        /* gate shut: still try once (a cheap check; not a syscall) */
+    unsigned iters;       /* budget in tries; 0: budget_s instead */
+    double budget_s;      /* budget in seconds (needs an mp__spinner) */
+    unsigned clock_every; /* read the clock every this many tries (power of 2) */
+    double gate_s;        /* adaptive: spin only if the previous wait took <= this */
+    double yield_after_s; /* past this, sched_yield() at each clock read */
+    bool yield;           /* sched_yield() between tries, not mp__cpu_relax() */
+    bool look_once;       /* gate shut: still try once (a cheap check; not a syscall) */
 } mp__spin_tuning;
 
 /* The tunings, one per use, each with where it was measured.  A change of
@@ -95,11 +95,20 @@ static const struct mp__wait_tunings {
     .lock = {.iters = 100},
     .sem = {.iters = 100},
     .queue = {.iters = 4000},
-    .pool = {.budget_s = 50e-6, .clock_every = 32, .gate_s = 50e-6, .yield_after_s = INFINITY,
+    .pool = {.budget_s = 50e-6,
+             .clock_every = 32,
+             .gate_s = 50e-6,
+             .yield_after_s = INFINITY,
              .look_once = true},
-    .pool_spare = {.budget_s = 50e-6, .clock_every = 32, .gate_s = 50e-6,
-                   .yield_after_s = 20e-6, .look_once = true},
-    .mgr = {.budget_s = 50e-6, .clock_every = 4, .gate_s = 1e-3, .yield_after_s = INFINITY,
+    .pool_spare = {.budget_s = 50e-6,
+                   .clock_every = 32,
+                   .gate_s = 50e-6,
+                   .yield_after_s = 20e-6,
+                   .look_once = true},
+    .mgr = {.budget_s = 50e-6,
+            .clock_every = 4,
+            .gate_s = 1e-3,
+            .yield_after_s = INFINITY,
             .yield = true},
     .liveness_slice_s = 0.1,
 };
