@@ -22,7 +22,7 @@
  * "someone sleeps" flag: the waker pays a syscall only when the flag is set
  * and clears it, and a killed sleeper costs at most one spurious wake (a
  * counter of waiters would stay wrong forever).  Every sleep is bounded by
- * WAKE_SLICE_S, after which the sleeper re-checks and raises its flag again,
+ * one liveness slice (mp__nap), after which the sleeper re-checks and raises its flag again,
  * so a waker killed half-way through its wake costs a survivor at most one
  * slice (see "wake / wait" for why no window wedges a survivor).
  *
@@ -54,7 +54,7 @@
  * when RING_BYTES are waiting, put blocks (or MP_FULL at its deadline), as a
  * full queue does -- not a hang at exit.
  */
-#include "mp_internal.h"
+#include "wait.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -70,10 +70,8 @@
 #define SINGLE_MAX (RING_BYTES / 2) /* larger records are streamed */
 #define CHUNK_MAX ((size_t)1 << 20)
 #define CHUNK_MIN ((size_t)64 << 10) /* streamers wait for this much room */
-#define SPIN_ITERS 4000              /* ~10-40 us before a futex sleep */
 #define PROBE_S 0.02                 /* streaming consumer checks the producer */
 #define LOCK_SLICE_S 0.05            /* lock waiters re-check close this often */
-#define WAKE_SLICE_S 0.1             /* longest futex sleep (the locks' liveness slice) */
 
 enum { K_MSG = 1, K_FIRST = 2, K_CONT = 3, K_FINAL = 4 };
 enum { KIND_QUEUE, KIND_SIMPLE, KIND_JOINABLE };
@@ -109,15 +107,6 @@ struct mp_queue {
     int kind;
     _Atomic bool closed; /* per process, as CPython's close() */
 };
-
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#elif defined(__aarch64__)
-    __asm__ __volatile__("yield");
-#endif
-}
 
 static inline uint32_t lo(uint64_t p) { return (uint32_t)p; }
 static inline uint32_t hi(uint64_t p) { return (uint32_t)(p >> 32); }
@@ -163,26 +152,13 @@ static inline void ring_set_word(mp_queue *q, uint32_t at, uint64_t w)
     memcpy(q->ring + (at & q->mask), &w, 8);
 }
 
-static bool ts_before(const struct timespec *a, const struct timespec *b)
-{
-    return a->tv_sec < b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
-}
-
-/* now + secs, but no later than d. */
-static void slice(const mp__deadline *d, double secs, mp__deadline *out)
-{
-    mp__deadline_init(out, secs);
-    if (d && !d->forever && ts_before(&d->at, &out->at))
-        *out = *d;
-}
-
 /* ------------------------------------------------------------ wake / wait */
 
 /* The protocol, and why no window wedges a survivor.
  *
  * A sleeper waits for a word W (wpos, rpos, done) to change.  It reads the
  * sequence word (v = seq), raises its side's flag, re-reads W, and only if W
- * is unchanged calls FUTEX_WAIT(seq, v) -- for at most WAKE_SLICE_S.  A
+ * is unchanged calls FUTEX_WAIT(seq, v) -- for at most a slice (mp__nap).  A
  * publisher stores W (its commit), then, only if the flag is up, clears it,
  * bumps seq and calls FUTEX_WAKE.  All of it is seq_cst, so either the
  * publisher sees the flag or the sleeper sees the new W; and a wake landing
@@ -232,24 +208,32 @@ static void wake_force(_Atomic uint32_t *seq, _Atomic uint32_t *flag)
  * publisher either sees the flag or its commit is seen here (both sides
  * seq_cst), and a wake that lands before the sleep changes seq so the futex
  * does not sleep. */
+struct change_try {
+    _Atomic uint64_t *p;
+    uint64_t seen;
+};
+
+/* A try of wait_change's spin (mp__wait_tunings.queue): *p moved on. */
+static inline bool changed(void *arg)
+{
+    struct change_try *a = arg;
+    return atomic_load_explicit(a->p, memory_order_relaxed) != a->seen;
+}
+
 static void wait_change(_Atomic uint64_t *p, uint64_t seen, _Atomic uint32_t *seq,
                         _Atomic uint32_t *flag, _Atomic bool *closed,
                         _Atomic uint32_t *word2, uint32_t word2_seen,
                         const mp__deadline *d)
 {
-    for (int i = 0; i < SPIN_ITERS; i++) {
-        if (atomic_load_explicit(p, memory_order_relaxed) != seen)
-            return;
-        cpu_relax();
-    }
+    struct change_try a = {.p = p, .seen = seen};
+    if (mp__spin_until(NULL, &mp__wait_tunings.queue, changed, &a))
+        return;
     uint32_t v = atomic_load(seq);
     atomic_store(flag, 1);
     if (atomic_load(p) != seen || (closed && atomic_load(closed)) ||
         (word2 && atomic_load(word2) != word2_seen))
         return;
-    mp__deadline sl;
-    slice(d, WAKE_SLICE_S, &sl);
-    mp__futex_wait(seq, v, &sl);
+    mp__nap(seq, v, d);
 }
 
 /* ------------------------------------------------------------------ locks */
@@ -301,7 +285,7 @@ static mp_status side_lock(mp_queue *q, int side, const mp__deadline *d)
                                     : __atomic_load_n(&s->cs_active, __ATOMIC_RELAXED) != 0))
             return MP_TIMEOUT;
         mp__deadline sl;
-        slice(once ? NULL : d, once ? 0.001 : LOCK_SLICE_S, &sl);
+        mp__deadline_slice(once ? NULL : d, once ? 0.001 : LOCK_SLICE_S, &sl);
         r = pthread_mutex_clocklock(m, CLOCK_MONOTONIC, &sl.at);
         if (r != ETIMEDOUT)
             return locked(q, side, r);
@@ -583,7 +567,7 @@ static int read_stream(mp_queue *q, uint8_t *dst)
             return STREAM_ABORTED;
         }
         mp__deadline sl;
-        slice(NULL, PROBE_S, &sl);
+        mp__deadline_slice(NULL, PROBE_S, &sl);
         wait_change(&s->wpos, w, &s->data_seq, &s->data_flag, NULL, &s->pstream, s->cs_id, &sl);
         if (atomic_load(&s->wpos) == w && mp__deadline_passed(&sl)) {
             /* Silence: is the producer still there?  Its robust lock tells. */
@@ -811,8 +795,6 @@ mp_status mp_queue_join(mp_queue *q, double timeout)
             return MP_OK;
         if (!d.forever && mp__deadline_passed(&d))
             return mp__err(MP_TIMEOUT, "queue.join: tasks unfinished at the deadline");
-        mp__deadline sl; /* bounded: see "wake / wait" (a killed task_done) */
-        slice(&d, WAKE_SLICE_S, &sl);
-        mp__futex_wait(&s->done, dn, &sl);
+        mp__nap(&s->done, dn, &d); /* bounded: see "wake / wait" (a killed task_done) */
     }
 }

@@ -8,30 +8,27 @@
 
 #include <limits.h>
 
-/* Spins before sleeping: a critical section of a few hundred ns is cheaper to
- * wait out than a futex round trip. */
-#define SPINS 100
-
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#elif defined(__aarch64__)
-    __asm__ __volatile__("yield");
-#endif
-}
-
 /* ----------------------------------------------------------------- lock */
 
-enum mp__nap mp__nap(_Atomic uint32_t *w, uint32_t val, const mp__deadline *d)
+/* One try of mp__lock_take's spin (mp__wait_tunings.lock): take the free
+ * word (a->got), or end the spin once another waiter may sleep -- queue up
+ * behind it rather than spin. */
+struct lock_try {
+    mp_lock *l;
+    uint32_t me;
+    bool got;
+};
+
+static inline bool lock_try(void *arg)
 {
-    mp__deadline s;
-    mp__deadline_init(&s, MP__LIVENESS_SLICE);
-    bool last = !d->forever && (d->at.tv_sec < s.at.tv_sec ||
-                                (d->at.tv_sec == s.at.tv_sec && d->at.tv_nsec <= s.at.tv_nsec));
-    if (mp__futex_wait(w, val, last ? d : &s) == MP_TIMEOUT)
-        return last ? MP__NAP_DEADLINE : MP__NAP_SLICE;
-    return MP__NAP_WOKEN;
+    struct lock_try *a = arg;
+    uint32_t c = 0;
+    if (atomic_compare_exchange_weak_explicit(&a->l->word, &c, a->me, memory_order_acquire,
+                                              memory_order_relaxed)) {
+        a->got = true;
+        return true;
+    }
+    return c & MP__LOCK_WAITERS;
 }
 
 /* Contract: returns holding l -- its word naming tid, with MP__LOCK_WAITERS
@@ -49,23 +46,16 @@ enum mp__nap mp__nap(_Atomic uint32_t *w, uint32_t val, const mp__deadline *d)
 mp_status mp__lock_take(mp_lock *l, int32_t tid, const mp__deadline *d)
 {
     const uint32_t me = (uint32_t)tid;
-    uint32_t c = 0;
-    for (int i = 0; i < SPINS; i++) {
-        c = 0;
-        if (atomic_compare_exchange_weak_explicit(&l->word, &c, me, memory_order_acquire,
-                                                  memory_order_relaxed))
-            return MP_OK;
-        if (c & MP__LOCK_WAITERS)
-            break; /* others sleep already: queue up rather than spin */
-        cpu_relax();
-    }
+    struct lock_try a = {.l = l, .me = me};
+    if (mp__spin_until(NULL, &mp__wait_tunings.lock, lock_try, &a) && a.got)
+        return MP_OK;
     /* From here on the word is taken with MP__LOCK_WAITERS (others may sleep,
      * so our release must wake), and every pass that finds it held sets the
      * bit before sleeping so that the release wakes us.  A futex that
      * returned woken is followed by another try even past the deadline: the
      * wake may have been meant for us, and dropping it would strand another
      * sleeper. */
-    c = atomic_load_explicit(&l->word, memory_order_relaxed);
+    uint32_t c = atomic_load_explicit(&l->word, memory_order_relaxed);
     for (;;) {
         if (c == 0) {
             if (atomic_compare_exchange_strong_explicit(&l->word, &c, me | MP__LOCK_WAITERS,
@@ -231,6 +221,9 @@ static bool sem_trydown(mp_semaphore *s)
     return false;
 }
 
+/* sem_trydown as a try of mp__spin_until (mp__wait_tunings.sem). */
+static inline bool sem_try(void *s) { return sem_trydown(s); }
+
 mp_status mp_semaphore_acquire(mp_semaphore *s, double timeout)
 {
     if (!s)
@@ -241,11 +234,8 @@ mp_status mp_semaphore_acquire(mp_semaphore *s, double timeout)
         return MP_OK;
     if (!(timeout > 0))
         return mp__err(MP_TIMEOUT, "semaphore.acquire: value is 0 (timeout %g)", timeout);
-    for (int i = 0; i < SPINS; i++) {
-        cpu_relax();
-        if (sem_trydown(s))
-            return MP_OK;
-    }
+    if (mp__spin_until(NULL, &mp__wait_tunings.sem, sem_try, s))
+        return MP_OK;
     mp__deadline d;
     mp__deadline_init(&d, timeout);
     mp_status r = MP_OK;

@@ -2,7 +2,7 @@
 #ifndef MP_SYNC_H
 #define MP_SYNC_H
 
-#include "mp_internal.h"
+#include "wait.h"
 
 /* Lock and RLock share this struct, in anonymous MAP_SHARED memory.
  *
@@ -39,13 +39,6 @@ static inline int32_t mp__lock_owner(mp_lock *l)
 /* Take the word of l for tid (blocking until d): MP_OK, MP_TIMEOUT, or
  * MP_EOWNERDEAD (taken over from a dead holder).  Leaves count alone. */
 MP__HIDDEN mp_status mp__lock_take(mp_lock *l, int32_t tid, const mp__deadline *d);
-/* How long a waiter sleeps before it checks that its peers are alive. */
-#define MP__LIVENESS_SLICE 0.1
-
-/* Sleep while *w == val, until d or the end of one liveness slice. */
-enum mp__nap { MP__NAP_WOKEN, MP__NAP_SLICE, MP__NAP_DEADLINE };
-MP__HIDDEN enum mp__nap mp__nap(_Atomic uint32_t *w, uint32_t val, const mp__deadline *d);
-
 /* Drop the word (one exchange to 0) and wake a sleeper if one may sleep;
  * returns the old word (0: was not held). */
 MP__HIDDEN uint32_t mp__lock_drop(mp_lock *l);

@@ -401,7 +401,7 @@ static void b_slot_give(struct b_slot *s)
 static bool b_sweep(mp_barrier *b, bool force)
 {
     double now = mp__now();
-    if (!force && now - b->swept < MP__LIVENESS_SLICE)
+    if (!force && now - b->swept < mp__wait_tunings.liveness_slice_s)
         return false;
     b->swept = now;
     bool dead = false;

@@ -1,0 +1,188 @@
+/* The one waiting path of the library: spin, optionally yield, then sleep on
+ * a futex in liveness slices -- and the one table of its tunings.
+ *
+ * A waiter first spins on a cheap check: a wake-up through the kernel costs
+ * a system call on each side and a context switch, so a peer that answers
+ * within a few microseconds is cheaper to wait out.  mp__spin_until() is
+ * that spin; a tuning (mp__wait_tunings below) says how long it lasts (tries
+ * or seconds), whether it gives the CPU away between tries, and whether it is
+ * adaptive: spin only if the previous wait was short (mp__spinner.last), so
+ * that a thread whose waits are whole round trips sleeps at once and leaves
+ * the CPU to the one with work.  Then the caller raises its "someone sleeps"
+ * flag by its own protocol and sleeps with mp__nap(), which never sleeps past
+ * one liveness slice: a waker killed between its store and its FUTEX_WAKE
+ * costs a sleeper one slice, not the whole wait (sync.c, queue.c explain
+ * why no ordering of the steps can avoid that window).
+ *
+ * Users: sync.c (lock, semaphore, event), sync_cond.c (condition, barrier),
+ * queue.c (data/room/join waits), pool.c (workers, handler, result waits),
+ * manager.c (a client's reply) and manager_server.c (the server's epoll). */
+#ifndef MP_WAIT_H
+#define MP_WAIT_H
+
+#include "mp_internal.h"
+
+#include <math.h>
+#include <sched.h>
+
+/* One pause of a spin loop: tells the CPU (and a hypervisor) that this is a
+ * busy-wait, which saves power and hands the core's resources to an SMT
+ * sibling -- perhaps the very peer we wait for. */
+static inline void mp__cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
+/* How one kind of waiter spins.  Either a budget in tries (iters: no clock
+ * read, for checks of a few ns) or in seconds (budget_s, the clock read
+ * every clock_every tries, a power of 2). */
+typedef struct mp__spin_tuning {
+    unsigned iters;       /* budget in tries; 0: budget_s instead */
+    double budget_s;      /* budget in seconds (needs an mp__spinner) */
+    unsigned clock_every; /* read the clock every this many tries (power of 2) */
+    double gate_s;        /* adaptive: spin only if the previous wait took <= this */
+    double yield_after_s; /* past this, sched_yield() at each clock read */
+    bool yield;           /* sched_yield() between tries, not mp__cpu_relax() */
+    bool look_once;       /* gate shut: still try once (a cheap check; not a syscall) */
+} mp__spin_tuning;
+
+/* The tunings, one per use, each with where it was measured.  A change of
+ * policy is an edit here.  (static const in a header: every field is a
+ * compile-time constant at each use, so the spins compile as before.) */
+static const struct mp__wait_tunings {
+    /* mp_lock acquire (sync.c): 100 CAS tries, stopping early once another
+     * waiter sleeps.  A critical section of a few hundred ns is cheaper to
+     * wait out than a futex round trip; 100 is from the first snapshot
+     * (28fbea2), not measured since. */
+    mp__spin_tuning lock;
+    /* Semaphore acquire (sync.c): as lock. */
+    mp__spin_tuning sem;
+    /* A queue waiting for data, room or a stream chunk (queue.c): 4000 tries,
+     * about 10-40 us before the futex sleep.  From the first snapshot
+     * (28fbea2); queue.latency idle_us=0 is the figure it serves. */
+    mp__spin_tuning queue;
+    /* Pool threads (pool.c: idle worker, handler, apply/get waits): 50 us,
+     * adaptive with the same gate.  A futex or eventfd wake costs a system
+     * call on each side and a context switch (about 5 us each on a
+     * paravirtualised machine); a pipeline that keeps moving within this
+     * window makes none.  In a ping-pong such as apply() every wait is a
+     * whole round trip, so the gate shuts and the threads sleep at once. */
+    mp__spin_tuning pool;
+    /* A pool worker spinning while a lower-numbered worker spins too (a
+     * spare): past 20 us it yields its CPU at each clock read, to the
+     * submitter or handler that would otherwise wait for it.  Pool(2)
+     * apply_async on 2 vCPUs: 150 k -> 300 k tasks/s (04a1e3f); the last
+     * spinner stays prompt, so one worker, apply() and map() are unchanged. */
+    mp__spin_tuning pool_spare;
+    /* Manager client waiting for its reply, server waiting in epoll
+     * (manager.c, manager_server.c): polls the non-blocking syscall with a
+     * sched_yield() between tries for up to 50 us, only while the previous
+     * wait took <= 1 ms (the peer is busy calling); the clock every 4 tries.
+     * dict.set from one client 29 k -> 77 k calls/s on 2 vCPUs, ten clients
+     * on two CPUs 66 k calls/s (45 k without polling) (9111bf3).  The caller
+     * sets mp__spinner.off on one CPU: the poller would hold the CPU its
+     * peer needs. */
+    mp__spin_tuning mgr;
+    /* Longest futex sleep of every waiter that may outlive a killed waker
+     * (mp__nap; the queue's data/room/join waits).  One re-check per 0.1 s
+     * of an idle wait is noise; a dead waker costs a survivor one slice. */
+    double liveness_slice_s;
+} mp__wait_tunings = {
+    .lock = {.iters = 100},
+    .sem = {.iters = 100},
+    .queue = {.iters = 4000},
+    .pool = {.budget_s = 50e-6,
+             .clock_every = 32,
+             .gate_s = 50e-6,
+             .yield_after_s = INFINITY,
+             .look_once = true},
+    .pool_spare = {.budget_s = 50e-6,
+                   .clock_every = 32,
+                   .gate_s = 50e-6,
+                   .yield_after_s = 20e-6,
+                   .look_once = true},
+    .mgr = {.budget_s = 50e-6,
+            .clock_every = 4,
+            .gate_s = 1e-3,
+            .yield_after_s = INFINITY,
+            .yield = true},
+    .liveness_slice_s = 0.1,
+};
+
+/* The memory of an adaptive waiter (one per waiting thread or connection;
+ * zero-initialised is ready to use). */
+typedef struct mp__spinner {
+    double last;  /* seconds the previous wait took: gates the next spin */
+    double start; /* when the current wait began (set by mp__spin_until) */
+    bool off;     /* never spin (e.g. one CPU); the gate stays shut */
+} mp__spinner;
+
+/* Spin until ready(arg) is true, within the budget of t; true if it became
+ * ready, false when the budget ran out (or the gate was shut): the caller
+ * then sleeps by its own protocol and, when it wakes, calls
+ * mp__spin_slept().  ready() may be a load, a CAS that takes the object
+ * (its result kept in *arg), or a non-blocking system call (errno is as it
+ * left it on a true return).
+ *
+ * st: an adaptive waiter's memory, or NULL for a budget in tries (no gate,
+ * no clock).  With st: st->start is set to now; the spin runs only if
+ * !st->off and st->last <= t->gate_s (else, with t->look_once, ready() is
+ * tried once -- without reopening the gate); a spin that ends ready sets
+ * st->last to its length.
+ *
+ * Per try: ready(), then mp__cpu_relax() or sched_yield() (t->yield), and
+ * every t->clock_every tries a clock read that ends the spin at t->budget_s
+ * and yields past t->yield_after_s.  Inline so that a static ready() and the
+ * tuning's constants fold into the caller's loop. */
+static inline __attribute__((always_inline)) bool
+mp__spin_until(mp__spinner *st, const mp__spin_tuning *t, bool (*ready)(void *), void *arg)
+{
+    double start = 0;
+    if (st) {
+        st->start = start = mp__now();
+        if (st->off || st->last > t->gate_s)
+            return t->look_once && ready(arg);
+    }
+    for (unsigned k = 1;; k++) {
+        if (ready(arg)) {
+            if (st)
+                st->last = mp__now() - start;
+            return true;
+        }
+        if (t->yield)
+            sched_yield();
+        else
+            mp__cpu_relax();
+        if (t->iters) {
+            if (k >= t->iters)
+                return false;
+        } else if ((k & (t->clock_every - 1)) == 0) {
+            double e = mp__now() - start;
+            if (e >= t->budget_s)
+                return false;
+            if (e >= t->yield_after_s)
+                sched_yield();
+        }
+    }
+}
+
+/* After a sleep that followed mp__spin_until(st, ...): the whole wait, spin
+ * included, is what gates the next spin. */
+static inline void mp__spin_slept(mp__spinner *st) { st->last = mp__now() - st->start; }
+
+/* now + secs, but no later than d (NULL: no deadline).  True when d is the
+ * earlier, i.e. the slice ends at the caller's deadline. */
+MP__HIDDEN bool mp__deadline_slice(const mp__deadline *d, double secs, mp__deadline *out);
+
+/* Sleep while *w == val (FUTEX_WAIT), until d or the end of one liveness
+ * slice, whichever is first: MP__NAP_WOKEN (woken, value changed or EINTR),
+ * MP__NAP_SLICE (the slice ran out: re-check, look at the peers' liveness,
+ * raise the flag again and nap again) or MP__NAP_DEADLINE. */
+enum mp__nap { MP__NAP_WOKEN, MP__NAP_SLICE, MP__NAP_DEADLINE };
+MP__HIDDEN enum mp__nap mp__nap(_Atomic uint32_t *w, uint32_t val, const mp__deadline *d);
+
+#endif
