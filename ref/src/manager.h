@@ -4,6 +4,7 @@
 #define MP_MANAGER_H
 
 #include "value.h"
+#include "wait.h"
 
 #include <string.h>
 
@@ -17,20 +18,8 @@
 /* Handshake frames are small; a longer one is garbage (CPython: 256). */
 #define MGR__HANDSHAKE_MAX 256
 
-/* A client waiting for its reply, and the server waiting for the next
- * request, poll (non-blocking, yielding the CPU between tries) for up to
- * MGR__SPIN_S before they sleep.  A sleeping peer costs a wake-up on each side
- * of every call (a cross-CPU wake on a paravirtualised machine: about 10 us
- * each way); a peer that answers within the window costs none: dict.set from
- * one client 29 k -> 77 k calls/s on 2 vCPUs.  A side polls only while its
- * previous wait was under MGR__SPIN_GATE (its peer is busy calling), so a
- * client whose call blocks (queue.get, lock.acquire) or a server whose clients
- * went quiet sleeps at once; the yield lets other processes on the CPU run,
- * which keeps ten clients on two CPUs at 66 k calls/s (45 k without polling);
- * on one CPU (affinity) nobody polls: the poller would hold the CPU its peer
- * needs. */
-#define MGR__SPIN_S 50e-6
-#define MGR__SPIN_GATE 1e-3
+/* How the client (waiting for its reply) and the server (waiting for the next
+ * request) poll before they sleep: wait.h, mp__wait_tunings.mgr. */
 
 enum { MGR__T_DICT, MGR__T_LIST, MGR__T_NS, MGR__T_VALUE, MGR__T_LOCK, MGR__T_EVENT,
        MGR__T_QUEUE, MGR__T_COUNT };

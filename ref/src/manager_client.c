@@ -45,8 +45,7 @@ typedef struct conn {
     pid_t pid;
     unsigned char *out, *in;
     size_t out_cap, in_cap, in_len, in_off;
-    double last_wait; /* seconds the previous reply took (MGR__SPIN_S) */
-    bool spin;        /* poll for replies: more than one CPU */
+    mp__spinner wait; /* polls for replies (mp__wait_tunings.mgr); off on one CPU */
     struct conn *next_idle;
     struct conn *prev, *next; /* every connection of the endpoint */
 } conn;
@@ -251,28 +250,31 @@ static mp_status send_all(int fd, const unsigned char *p, size_t n)
     return MP_OK;
 }
 
-/* recv() for a reply: polls for up to MGR__SPIN_S first while the server
- * answers promptly (see manager.h), then sleeps. */
+struct recv_try {
+    int fd;
+    void *buf;
+    size_t n;
+    ssize_t r;
+};
+
+/* A try of recv_reply's poll: a non-blocking recv() that did not say EAGAIN. */
+static bool recv_try(void *arg)
+{
+    struct recv_try *a = arg;
+    a->r = recv(a->fd, a->buf, a->n, MSG_DONTWAIT);
+    return a->r >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK);
+}
+
+/* recv() for a reply: polls first while the server answers promptly
+ * (mp__wait_tunings.mgr in wait.h), then sleeps. */
 static ssize_t recv_reply(conn *c)
 {
-    void *buf = c->in + c->in_len;
-    size_t n = c->in_cap - c->in_len;
-    double t0 = mp__now(), t = t0;
-    if (c->spin && c->last_wait <= MGR__SPIN_GATE) {
-        for (unsigned k = 1; t - t0 < MGR__SPIN_S; k++) {
-            ssize_t r = recv(c->fd, buf, n, MSG_DONTWAIT);
-            if (r >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) {
-                c->last_wait = mp__now() - t0;
-                return r;
-            }
-            sched_yield();
-            if ((k & 3) == 0)
-                t = mp__now();
-        }
-    }
-    ssize_t r = recv(c->fd, buf, n, 0);
+    struct recv_try a = {.fd = c->fd, .buf = c->in + c->in_len, .n = c->in_cap - c->in_len};
+    if (mp__spin_until(&c->wait, &mp__wait_tunings.mgr, recv_try, &a))
+        return a.r;
+    ssize_t r = recv(c->fd, a.buf, a.n, 0);
     int err = errno;
-    c->last_wait = mp__now() - t0;
+    mp__spin_slept(&c->wait);
     errno = err;
     return r;
 }
@@ -467,7 +469,7 @@ static mp_status conn_open(ep *e, conn **out)
     if (!c)
         return mp__err(MP_ENOMEM, "manager: out of memory");
     c->fd = -1;
-    c->spin = mp__cpus_many();
+    c->wait.off = !mp__cpus_many();
     if ((st = sock_connect(&a, &d, &c->fd)) || (st = handshake(c, e, &d))) {
         if (c->fd >= 0)
             close(c->fd);

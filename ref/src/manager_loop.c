@@ -177,29 +177,33 @@ void mp__mgr_srv_fini(srv *s)
         close(s->ep);
 }
 
-/* epoll_pwait() that polls for up to MGR__SPIN_S before it sleeps while the
- * clients keep calling (see manager.h).  ms: the caller's timeout (0: do not
+struct epoll_try {
+    int ep, max, n;
+    struct epoll_event *evs;
+    const sigset_t *mask;
+};
+
+/* A try of wait_events' poll: events, an error, or a stop signal. */
+static bool epoll_try(void *arg)
+{
+    struct epoll_try *a = arg;
+    a->n = epoll_pwait(a->ep, a->evs, a->max, 0, a->mask);
+    return a->n != 0 || stop_flag;
+}
+
+/* epoll_pwait() that polls first while the clients keep calling
+ * (mp__wait_tunings.mgr in wait.h).  ms: the caller's timeout (0: do not
  * wait, -1: forever); polling first delays a timer by at most the window,
  * never fires it early. */
 static int wait_events(srv *s, struct epoll_event *evs, int max, int ms, const sigset_t *mask)
 {
     if (ms == 0)
         return epoll_pwait(s->ep, evs, max, 0, mask);
-    double t0 = mp__now(), t = t0;
-    if (s->spin && s->last_idle <= MGR__SPIN_GATE) {
-        for (unsigned k = 1; t - t0 < MGR__SPIN_S; k++) {
-            int n = epoll_pwait(s->ep, evs, max, 0, mask);
-            if (n != 0 || stop_flag) {
-                s->last_idle = mp__now() - t0;
-                return n;
-            }
-            sched_yield();
-            if ((k & 3) == 0)
-                t = mp__now();
-        }
-    }
+    struct epoll_try a = {.ep = s->ep, .max = max, .evs = evs, .mask = mask};
+    if (mp__spin_until(&s->idle, &mp__wait_tunings.mgr, epoll_try, &a))
+        return a.n;
     int n = epoll_pwait(s->ep, evs, max, ms, mask), err = errno;
-    s->last_idle = mp__now() - t0;
+    mp__spin_slept(&s->idle);
     errno = err;
     return n;
 }
@@ -366,7 +370,7 @@ _Noreturn void mp__mgr_serve(int lfd, const unsigned char *key, size_t keylen,
         cleanup_files();
         _exit(1);
     }
-    s.spin = mp__cpus_many();
+    s.idle.off = !mp__cpus_many();
     watch(&s, parent);
 
     while (!stop_flag && mp__mgr_turn(&s, &waitmask, true) != MGR__TURN_STOP)

@@ -98,8 +98,7 @@ typedef struct srv {
     size_t pushed_out, timed_out; /* strangers dropped since the last log line */
     double quiet_until;           /* no such log line before this */
     double listen_rearm; /* 0: armed */
-    double last_idle; /* seconds the previous wait for work took (MGR__SPIN_S) */
-    bool spin;        /* poll for work: more than one CPU */
+    mp__spinner idle; /* polls for work (mp__wait_tunings.mgr); off on one CPU */
 } srv;
 
 /* ---- manager_loop.c: the process and its loop ------------------------------ */

@@ -15,11 +15,11 @@
  * destination, and after such a message the next header is read on its own, so
  * a stream of large messages costs no extra copy. */
 #include "mp_internal.h"
+#include "wait.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <poll.h>
-#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -37,20 +37,17 @@
  * bigger chunks (1 MiB: ~7.7 vs ~5 GB/s).  The kernel caps it at wmem_max. */
 #define SNDBUF_WANT (1 << 20)
 
-/* A receiver whose previous wait was under PIPE_SPIN_GATE (its peer answers
- * promptly, as in a ping-pong) polls the socket, non-blocking and yielding the
- * CPU between tries, for up to PIPE_SPIN_S before it sleeps in read(2): the
- * manager's rule (manager.h), for the same reason -- a sleeping receiver
- * costs a cross-CPU wake-up on every message of a round trip.  A receiver
- * that waited long (an idle worker, a blocked consumer) sleeps at once, and on
- * one CPU (affinity) nobody polls: the poller would hold the CPU its peer
- * needs. */
-#define PIPE_SPIN_S 50e-6
-#define PIPE_SPIN_GATE 1e-3
+/* A receiver whose previous wait was short (its peer answers promptly, as in
+ * a ping-pong) polls the socket, non-blocking and yielding the CPU between
+ * tries, before it sleeps in read(2): the manager's rule (wait.h,
+ * mp__wait_tunings.mgr), for the same reason -- a sleeping receiver costs a
+ * cross-CPU wake-up on every message of a round trip.  A receiver that waited
+ * long (an idle worker, a blocked consumer) sleeps at once, and on one CPU
+ * (affinity) nobody polls: the poller would hold the CPU its peer needs. */
 
 struct mp_conn {
     int fd;           /* -1 once closed */
-    double last_wait; /* seconds the previous blocking receive waited */
+    mp__spinner wait; /* the previous receive's wait gates the next poll */
     bool readable;
     bool writable;
     bool broken;      /* a bad header desynchronised the stream */
@@ -175,26 +172,20 @@ mp_status mp_conn_send(mp_conn *c, const mp_value *v)
 
 /* ------------------------------------------------------------ receiving */
 
-/* Poll c for up to PIPE_SPIN_S (see PIPE_SPIN_S): the count of a recv that
- * found data, or -1 (errno EAGAIN when the window ran out; any other errno
- * is left for the blocking read to report). */
-static ssize_t poll_some(mp_conn *c, void *p, size_t n)
+struct recv_try {
+    int fd;
+    void *p;
+    size_t n;
+    ssize_t r;
+};
+
+/* A try of read_some's poll: a non-blocking recv() that did not say EAGAIN
+ * (data, EOF, or an error the caller reports). */
+static bool recv_try(void *arg)
 {
-    if (c->last_wait > PIPE_SPIN_GATE || !mp__cpus_many()) {
-        errno = EAGAIN;
-        return -1;
-    }
-    double t0 = mp__now(), t = t0;
-    for (unsigned k = 1; t - t0 < PIPE_SPIN_S; k++) {
-        ssize_t r = recv(c->fd, p, n, MSG_DONTWAIT);
-        if (r >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK))
-            return r;
-        sched_yield();
-        if ((k & 3) == 0)
-            t = mp__now();
-    }
-    errno = EAGAIN;
-    return -1;
+    struct recv_try *a = arg;
+    a->r = recv(a->fd, a->p, a->n, MSG_DONTWAIT);
+    return a->r >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK);
 }
 
 /* One read(2) of at most n bytes into p: the count, 0 at EOF, or -1 with the
@@ -204,16 +195,14 @@ static ssize_t poll_some(mp_conn *c, void *p, size_t n)
 static ssize_t read_some(mp_conn *c, void *p, size_t n, mp_status *st, const char *what)
 {
     int fd = c->fd;
-    double t0 = mp__now();
-    ssize_t k0 = poll_some(c, p, n);
-    if (k0 >= 0) {
-        c->last_wait = mp__now() - t0;
-        return k0;
-    }
+    struct recv_try a = {.fd = fd, .p = p, .n = n};
+    c->wait.off = c->wait.last <= mp__wait_tunings.mgr.gate_s && !mp__cpus_many();
+    if (mp__spin_until(&c->wait, &mp__wait_tunings.mgr, recv_try, &a) && a.r >= 0)
+        return a.r;
     for (;;) {
         ssize_t k = read(fd, p, n);
         if (k >= 0) {
-            c->last_wait = mp__now() - t0;
+            mp__spin_slept(&c->wait);
             return k;
         }
         int e = errno;

@@ -420,7 +420,7 @@ static size_t handle_pass(mp_pool *p, struct dlist *l, struct pass *ps)
     return got;
 }
 
-static bool rings_busy_v(const void *arg)
+static bool rings_busy_v(void *arg)
 {
     return mp__pool_rings_busy(arg);
 }

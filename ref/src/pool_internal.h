@@ -57,6 +57,7 @@
 
 #include "codec.h"
 #include "mp_internal.h"
+#include "wait.h"
 #include "value.h"
 
 #include <assert.h>
@@ -72,17 +73,9 @@
 #define RRING ((size_t)512 << 10)
 #define MAX_WORKERS 1024
 #define CL 64
-/* How long an idle thread (worker, handler, waiter) spins before it sleeps.
- * A futex or eventfd wake costs a system call on each side and a context
- * switch (about 5 us each on a paravirtualised machine); a pipeline that
- * keeps moving within this window makes none. */
-#define SPIN_S 50e-6
-/* A worker that spins while a lower-numbered worker spins too is a spare:
- * past this it yields its CPU between checks, to the submitter or the
- * handler that would otherwise wait for it (more threads than CPUs).  Pool(2)
- * apply_async on 2 vCPUs: 150 k -> 300 k tasks/s; the last spinner stays
- * prompt, so one worker, apply() and map() are unchanged. */
-#define SPARE_YIELD_S 20e-6
+/* How long an idle thread (worker, handler, waiter) spins before it sleeps,
+ * and when a spare worker yields: wait.h, mp__wait_tunings.pool and
+ * .pool_spare. */
 
 #define TERM_GRACE 1.0 /* seconds a worker has to die of SIGTERM before SIGKILL */
 #define NBOX 64
@@ -305,42 +298,22 @@ struct mp_pool {
 
 /* ------------------------------------------------------ waiting by spinning */
 
-static inline void cpu_relax(void)
+/* Spin until ready(arg) (wait.h: mp__wait_tunings.pool, or .pool_spare for a
+ * worker that spins while a lower-numbered worker spins too); true if it
+ * became ready.  Adaptive: a thread spins only if its previous wait (*last,
+ * seconds, set here on success and by the caller after it slept: *last =
+ * mp__now() - *start) was within the window.  In a ping-pong such as apply(),
+ * where every wait is a whole round trip, the threads then sleep at once and
+ * leave the CPUs to the one with work; in a stream they keep catching work
+ * without system calls. */
+static inline bool spin(double *last, bool (*ready)(void *), void *arg, double *start, bool spare)
 {
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#elif defined(__aarch64__)
-    __asm__ __volatile__("yield");
-#endif
-}
-
-/* Spin up to SPIN_S until ready(arg); true if it became ready.  Adaptive:
- * a thread spins only if its previous wait (*last, seconds, updated here on
- * success and by the caller after it slept) was shorter than the window.  In
- * a ping-pong such as apply(), where every wait is a whole round trip, the
- * threads then sleep at once and leave the CPUs to the one with work; in a
- * stream they keep catching work without system calls.  spare: yield the CPU
- * between checks after SPARE_YIELD_S. */
-static inline bool spin(double *last, bool (*ready)(const void *), const void *arg,
-                        double *start, bool spare)
-{
-    *start = mp__now();
-    if (*last > SPIN_S)
-        return ready(arg);
-    for (unsigned k = 1;; k++) {
-        if (ready(arg)) {
-            *last = mp__now() - *start;
-            return true;
-        }
-        cpu_relax();
-        if ((k & 31) == 0) {
-            double t = mp__now() - *start;
-            if (t >= SPIN_S)
-                return false;
-            if (spare && t >= SPARE_YIELD_S)
-                sched_yield();
-        }
-    }
+    mp__spinner st = {.last = *last};
+    bool r = mp__spin_until(&st, spare ? &mp__wait_tunings.pool_spare : &mp__wait_tunings.pool,
+                            ready, arg);
+    *last = st.last;
+    *start = st.start;
+    return r;
 }
 
 /* ------------------------------------------- pool_ring.c: the shared memory */

@@ -304,7 +304,7 @@ void mp__job_deliver(struct done *d)
 
 /* ------------------------------------------------------------ the caller's side */
 
-static bool job_ready(const void *arg)
+static bool job_ready(void *arg)
 {
     const mp_async_result *j = arg;
     return atomic_load_explicit(&j->ready, memory_order_acquire);

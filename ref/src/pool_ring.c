@@ -217,7 +217,7 @@ mp_status mp__pool_enqueue(mp_pool *p, uint64_t id, mp_task_fn fn, int box,
 
 /* ------------------------------------------------- task ring: the consumers */
 
-static bool task_or_stop(const void *arg)
+static bool task_or_stop(void *arg)
 {
     const struct shm_hdr *sh = arg;
     return atomic_load_explicit(&sh->claim, memory_order_relaxed) <
@@ -475,7 +475,7 @@ void mp__pool_box_release(mp_pool *p, int box)
         p->boxfree |= (uint64_t)1 << box;
 }
 
-static bool box_ready(const void *arg)
+static bool box_ready(void *arg)
 {
     const struct box *b = arg;
     return atomic_load_explicit(&b->state, memory_order_acquire) != BOX_EMPTY;
