@@ -12,7 +12,9 @@ OPT     ?= -O2 -g
 CFLAGS_LIB := $(STD) $(WARN) $(OPT) -fPIC -fvisibility=hidden -pthread \
               -Iref/include -Iref/src
 MSGPACK_LIBS := -lmsgpackc
-LIBS    := $(MSGPACK_LIBS) -pthread -lm
+# libcrypto: HMAC-MD5 of multiprocessing.connection's handshake (listener.c).
+CRYPTO_LIBS := $(shell pkg-config --libs libcrypto 2>/dev/null || echo -lcrypto)
+LIBS    := $(MSGPACK_LIBS) $(CRYPTO_LIBS) -pthread -lm
 
 SAN     := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
@@ -56,7 +58,7 @@ help:
 
 # ---------------------------------------------------------------- deps
 # clang, libclang-rt-14-dev (libFuzzer, TSan) and valgrind serve check-deep.
-DEB_PKGS := libcriterion-dev libmsgpack-dev hyperfine gnuplot-nox pkg-config \
+DEB_PKGS := libcriterion-dev libmsgpack-dev libssl-dev hyperfine gnuplot-nox pkg-config \
             clang libclang-rt-14-dev valgrind
 deps: $(DEPS_STAMP)
 $(DEPS_STAMP):
