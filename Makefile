@@ -12,7 +12,8 @@ OPT     ?= -O2 -g
 CFLAGS_LIB := $(STD) $(WARN) $(OPT) -fPIC -fvisibility=hidden -pthread \
               -Iref/include -Iref/src
 MSGPACK_LIBS := -lmsgpackc
-# libcrypto: the manager's HMAC-SHA256 and constant-time digest comparison (auth.c).
+# libcrypto: the manager's HMAC-SHA256 and constant-time digest comparison
+# (auth.c), HMAC-MD5 of multiprocessing.connection's handshake (listener.c).
 CRYPTO_LIBS := $(shell pkg-config --libs libcrypto 2>/dev/null || echo -lcrypto)
 LIBS    := $(MSGPACK_LIBS) $(CRYPTO_LIBS) -pthread -lm
 

@@ -56,6 +56,7 @@ META = {
     "queue.latency": ("latency", "s"),
     "pipe.stream": ("throughput", "msg/s"),
     "pipe.pingpong": ("latency", "s"),
+    "connection.wait": ("latency", "s"),
     "lock.acquire_release": ("throughput", "ops/s"),
     "semaphore.acquire_release": ("throughput", "ops/s"),
     "event.pingpong": ("latency", "s"),
@@ -223,6 +224,11 @@ def groups(cfg):
     pv = ("pipe.pingpong", {"duplex": True, "api": "value", "size": 64})
     ev = ("event.pingpong", {})
     g = impls(*pb) + impls(*pv) + impls(*ev)
+    # A Listener/Client round trip (Unix, TCP) beside the Pipe's (issue #18
+    # target: within 10%), and wait() over 100 connections.
+    for t in ("unix", "tcp"):
+        g += impls("pipe.pingpong", {"duplex": True, "api": "bytes", "size": 64, "transport": t})
+    g += impls("connection.wait", {"conns": 100, "api": "bytes", "size": 64})
     g += [floor("os." + m, "pingpong", [pb], mech=m, size=64) for m in ("pipebuf", "sockbuf")]
     g += [floor("os." + m, "pingpong", [pb, ev], mech=m, size=64) for m in ("futex", "futexspin")]
     out.append(g)

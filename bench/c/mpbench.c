@@ -24,7 +24,9 @@ static int mpfail(mpb_res *r, const char *what, mp_status s)
 
 /* ------------------------------------------------------------ the state */
 
-enum wkind { W_QSTREAM, W_QLAT, W_PSTREAM, W_PPING, W_LOCK, W_SEM, W_EVENT, W_MSET };
+enum wkind { W_QSTREAM, W_QLAT, W_PSTREAM, W_PPING, W_LOCK, W_SEM, W_EVENT, W_MSET, W_CWAIT };
+
+#define CWAIT_MAX 1024
 
 typedef struct st st;
 typedef struct child_arg {
@@ -45,6 +47,9 @@ struct st {
     mp_value *val;
     mp_queue *q;
     mp_conn *a, *b;
+    mp_conn **wa, **wb;     /* connection.wait: the parent's and the child's ends */
+    mp_waitable *wv;
+    int nconn;
     mp_lock *lock;
     mp_semaphore *sem;
     mp_event *e1, *e2;
@@ -138,6 +143,13 @@ static void teardown(void *p)
     mp_queue_free(s->q);
     mp_conn_free(s->a);
     mp_conn_free(s->b);
+    for (int i = 0; i < s->nconn; i++) {
+        mp_conn_free(s->wa[i]);
+        mp_conn_free(s->wb[i]);
+    }
+    free(s->wa);
+    free(s->wb);
+    free(s->wv);
     mp_lock_free(s->lock);
     mp_semaphore_free(s->sem);
     mp_event_free(s->e1);
@@ -319,11 +331,30 @@ static void qlat_child(st *s, long n, mpb_res *r)
 
 /* ------------------------------------------------------------ pipe */
 
+/* transport=pipe (default): mp_pipe.  transport=unix|tcp: the two ends of
+ * one Listener/Client connection (no authkey: the handshake is not part of a
+ * round trip), made in the parent before the children start, so that the
+ * same workload code times a Listener/Client round trip beside a Pipe's. */
 static int pipe_make(st *s, mpb_res *r)
 {
     bool duplex = mpb_param_bool("duplex", true);
-    mp_status rc = mp_pipe(&s->a, &s->b, duplex);
-    return rc == MP_OK ? 0 : mpfail(r, "pipe.new", rc);
+    const char *t = mpb_param_str("transport", "pipe");
+    if (strcmp(t, "pipe") == 0) {
+        mp_status rc = mp_pipe(&s->a, &s->b, duplex);
+        return rc == MP_OK ? 0 : mpfail(r, "pipe.new", rc);
+    }
+    if (!duplex) return mpb_fail(r, MPB_ERROR, "transport=%s needs duplex=true", t);
+    const char *addr = strcmp(t, "tcp") == 0 ? "tcp:127.0.0.1:0" : NULL;
+    if (addr == NULL && strcmp(t, "unix") != 0)
+        return mpb_fail(r, MPB_ERROR, "transport=%s: pipe, unix or tcp", t);
+    mp_listener *l = NULL;
+    const char *bound = NULL;
+    mp_status rc = mp_listener_new(&l, addr, 1, NULL, 0);
+    if (rc == MP_OK) rc = mp_listener_address(l, &bound);
+    if (rc == MP_OK) rc = mp_client(&s->b, bound, NULL, 0);
+    if (rc == MP_OK) rc = mp_listener_accept(l, &s->a);
+    mp_listener_free(l);
+    return rc == MP_OK ? 0 : mpfail(r, "Listener/Client", rc);
 }
 
 static int pstream_setup(void **out, mpb_res *r)
@@ -403,6 +434,64 @@ static void pping_child(st *s, long n, mpb_res *r)
         mp_value *v = NULL;
         if (conn_recv_check(s, s->b, r, &buf, &v) != 0) return;
         int bad = conn_send(s, s->b, buf, v, r);
+        free(buf);
+        mp_value_free(v);
+        if (bad) return;
+    }
+}
+
+/* ------------------------------------------------------------ wait */
+
+/* connection.wait: conns=N duplex Pipes; per operation the parent sends on
+ * pipe i (round robin), waits over all N of its ends, receives the echo from
+ * the one wait reported.  The child echoes on its end of pipe i. */
+static int cwait_setup(void **out, mpb_res *r)
+{
+    st *s = *out = st_new(W_CWAIT);
+    if (!s) return mpb_fail(r, MPB_ERROR, "out of memory");
+    long n = mpb_param_long("conns", 100);
+    if (n < 1 || n > CWAIT_MAX) return mpb_fail(r, MPB_ERROR, "conns=%ld: 1..%d", n, CWAIT_MAX);
+    if (common_payload(s, r) != 0) return -1;
+    s->wa = calloc((size_t)n, sizeof *s->wa);
+    s->wb = calloc((size_t)n, sizeof *s->wb);
+    s->wv = calloc((size_t)n, sizeof *s->wv);
+    if (!s->wa || !s->wb || !s->wv) return mpb_fail(r, MPB_ERROR, "out of memory");
+    for (long i = 0; i < n; i++) {
+        mp_status rc = mp_pipe(&s->wa[i], &s->wb[i], true);
+        if (rc != MP_OK) return mpfail(r, "pipe.new", rc);
+        s->nconn = (int)i + 1;
+        s->wv[i] = (mp_waitable){.conn = s->wa[i]};
+    }
+    return spawn(s, 1, r);
+}
+
+static int cwait_round(void *p, long n, int64_t *ops, mpb_res *r)
+{
+    st *s = p;
+    if (mpb_team_go(&s->team, n, r) != 0) return -1;
+    for (long i = 0; i < n; i++) {
+        int k = (int)(i % s->nconn);
+        int64_t t0 = mpb_now_ns();
+        if (conn_send(s, s->wa[k], s->payload, s->val, r) != 0) return -1;
+        size_t nready = 0;
+        mp_status rc = mp_connection_wait(s->wv, (size_t)s->nconn, MP_FOREVER, &nready);
+        if (rc != MP_OK) return mpfail(r, "connection.wait", rc);
+        if (nready != 1 || !s->wv[k].ready)
+            return mpb_fail(r, MPB_ERROR, "connection.wait: %zu ready, not pipe %d", nready, k);
+        if (conn_recv_check(s, s->wa[k], r, NULL, NULL) != 0) return -1;
+        ops[i] = mpb_now_ns() - t0;
+    }
+    return mpb_team_wait(&s->team, r);
+}
+
+static void cwait_child(st *s, long n, mpb_res *r)
+{
+    for (long i = 0; i < n; i++) {
+        mp_conn *c = s->wb[i % s->nconn];
+        void *buf = NULL;
+        mp_value *v = NULL;
+        if (conn_recv_check(s, c, r, &buf, &v) != 0) return;
+        int bad = conn_send(s, c, buf, v, r);
         free(buf);
         mp_value_free(v);
         if (bad) return;
@@ -940,6 +1029,7 @@ static int child_main(void *arg)
         case W_QLAT: qlat_child(s, n, &r); break;
         case W_PSTREAM: pstream_child(s, ca->idx, n, &r); break;
         case W_PPING: pping_child(s, n, &r); break;
+        case W_CWAIT: cwait_child(s, n, &r); break;
         case W_LOCK:
         case W_SEM: acqrel(s, n / s->team.nchild, &r); break;
         case W_EVENT: event_child(s, n, &r); break;
@@ -958,6 +1048,7 @@ static const mpb_workload table[] = {
     {"pipe.stream", "throughput", "msg/s", 64, 256, pstream_setup, team_round, teardown, NULL,
      NULL},
     {"pipe.pingpong", "latency", "s", 16, 64, pping_setup, pping_round, teardown, NULL, NULL},
+    {"connection.wait", "latency", "s", 16, 64, cwait_setup, cwait_round, teardown, NULL, NULL},
     {"lock.acquire_release", "throughput", "ops/s", 1024, 4096, lock_setup, sync_round,
      teardown, NULL, NULL},
     {"semaphore.acquire_release", "throughput", "ops/s", 1024, 4096, sem_setup, sync_round,

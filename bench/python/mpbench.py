@@ -267,6 +267,25 @@ class PipeStream:
         self.team.close()
 
 
+def conn_pair(transport):
+    """transport=pipe: CTX.Pipe(True).  unix|tcp: the two ends of one
+    Listener/Client connection (no authkey), made before the children start,
+    as bench/c/mpbench.c does."""
+    if transport == "pipe":
+        return CTX.Pipe(True)
+    from multiprocessing.connection import Listener, Client
+    if transport == "unix":
+        l = Listener(family="AF_UNIX")
+    elif transport == "tcp":
+        l = Listener(("127.0.0.1", 0))
+    else:
+        raise Fail(f"transport={transport}: pipe, unix or tcp")
+    with l:
+        b = Client(l.address)
+        a = l.accept()
+    return a, b
+
+
 class PipePingPong:
     metric, unit, n0, quick_n = "latency", "s", 16, 64
 
@@ -275,7 +294,7 @@ class PipePingPong:
             raise Fail("pipe.pingpong needs duplex=true")
         self.size = p_int("size", 64)
         self.value = p_str("api", "bytes") == "value"
-        self.a, self.b = CTX.Pipe(True)
+        self.a, self.b = conn_pair(p_str("transport", "pipe"))
         self.msg = payload(self.size)
         self.team = Team([self.echo])
 
@@ -293,6 +312,52 @@ class PipePingPong:
             t0 = now_ns()
             send(msg)
             if len(recv()) != size:
+                raise Fail("recv: wrong size")
+            ops.append(now_ns() - t0)
+        self.team.wait()
+
+    def teardown(self):
+        self.team.close()
+
+
+class ConnectionWait:
+    """conns=N duplex Pipes; per operation: send on pipe i (round robin),
+    multiprocessing.connection.wait over all N ends, receive the echo."""
+    metric, unit, n0, quick_n = "latency", "s", 16, 64
+
+    def setup(self):
+        from multiprocessing.connection import wait
+        self.wait = wait
+        self.size = p_int("size", 64)
+        self.value = p_str("api", "bytes") == "value"
+        n = p_int("conns", 100)
+        pairs = [CTX.Pipe(True) for _ in range(n)]
+        self.ends = [a for a, _ in pairs]
+        self.peers = [b for _, b in pairs]
+        self.msg = payload(self.size)
+        self.team = Team([self.echo])
+
+    def echo(self, n):
+        peers, k = self.peers, len(self.peers)
+        for i in range(n):
+            b = peers[i % k]
+            if self.value:
+                b.send(b.recv())
+            else:
+                b.send_bytes(b.recv_bytes())
+
+    def round(self, n, ops):
+        self.team.go(n)
+        ends, k, msg, size, wait = self.ends, len(self.ends), self.msg, self.size, self.wait
+        for i in range(n):
+            a = ends[i % k]
+            t0 = now_ns()
+            a.send(msg) if self.value else a.send_bytes(msg)
+            ready = wait(ends)
+            if ready != [a]:
+                raise Fail("wait: not the one pipe")
+            got = a.recv() if self.value else a.recv_bytes()
+            if len(got) != size:
                 raise Fail("recv: wrong size")
             ops.append(now_ns() - t0)
         self.team.wait()
@@ -587,6 +652,7 @@ WORKLOADS = {
     "queue.latency": QueueLatency,
     "pipe.stream": PipeStream,
     "pipe.pingpong": PipePingPong,
+    "connection.wait": ConnectionWait,
     "lock.acquire_release": LockAR,
     "semaphore.acquire_release": SemAR,
     "event.pingpong": EventPingPong,

@@ -528,3 +528,21 @@ def FD_CLOEXEC_ALL():
         pool.join()
         m.shutdown()
         del objs
+
+
+# --------------------------------------------------------------- connection
+
+def BAD_CONNECTION_CLOSED():
+    # CPython differs: wait() on a send-only end blocks (the sweep's bound
+    # ends the twin with a failure naming that call).
+    l = mp.connection.Listener(family='AF_UNIX')
+    l.close()
+    a, b = mp.Pipe()
+    a.close()
+    ro, wo = mp.Pipe(False)
+    _sweep([('accept', OSError, l.accept),
+            ('wait on a closed connection', (OSError, ValueError),
+             lambda: mp.connection.wait([a], None)),
+            ('wait on a send-only end', (OSError, ValueError),
+             lambda: mp.connection.wait([wo], None))])
+    l.close()

@@ -848,3 +848,145 @@ def PROC_START_THREADS():
         assert r['bad'] == 0, f'thread {i} had {r["bad"]} failures'
     ids = [k for r in res for k in r['ids']]
     assert len(ids) == 8 and len(set(ids)) == 8, f'duplicate names: {sorted(ids)}'
+
+
+# ------------------------------------------- sentinel, active_children, parent
+
+def _readable(fd, timeout=0.0):
+    import select
+    return bool(select.select([fd], [], [], timeout)[0])
+
+
+def _wait_release_child():
+    child_init()
+    wait_release()
+
+
+def PROC_SENTINEL_READY_AT_END():
+    _pipes()
+    p = start(_wait_release_child)
+    fd = p.sentinel
+    assert p.sentinel == fd, 'a second look gave another descriptor'
+    assert not _readable(fd), 'the sentinel is readable while the child runs'
+    assert not _readable(fd, 0.05), 'the sentinel became readable while the child runs'
+    release()
+    assert _readable(fd, 10.0), 'the sentinel is not readable after the child ended'
+    assert join_code(p) == 0
+
+
+def PROC_SENTINEL_AFTER_JOIN():
+    p = start(_exit_arg, 5)
+    p.join()
+    fd = p.sentinel
+    assert p.sentinel == fd
+    assert _readable(fd), 'the sentinel of a joined child is not readable'
+    p.close()
+
+
+def PROC_SENTINEL_BEFORE_START():
+    p = mp.Process(target=_ret0)
+    assert status(lambda: p.sentinel) == 'ESTATE', status(lambda: p.sentinel)
+
+
+def PROC_ACTIVE_CHILDREN():
+    _pipes()
+    idle = mp.Process(target=_ret0)
+    assert idle not in mp.active_children()
+    assert mp.active_children() == [], mp.active_children()
+    p = start(_wait_release_child)
+    assert mp.active_children() == [p], mp.active_children()
+    release()
+    p.join()
+    assert mp.active_children() == [], 'a joined child is listed'
+
+
+def PROC_ACTIVE_CHILDREN_REAPS():
+    p = start(_exit_arg, 3)
+    assert _readable(p.sentinel, 10.0), 'the child did not end'
+    assert not pid_gone(p.pid), 'the ended child was reaped before active_children'
+    assert mp.active_children() == [], 'an ended child is listed'
+    assert pid_gone(p.pid), f'active_children left the zombie of pid {p.pid}'
+    assert p.exitcode == 3, p.exitcode
+
+
+def PROC_PARENT_PROCESS_MAIN():
+    assert mp.parent_process() is None, mp.parent_process()
+
+
+def _report_parent(w):
+    child_init()
+    h = mp.parent_process()
+    out = {'pid': h.pid, 'alive': h.is_alive(), 'name': h.name,
+           'readable': _readable(h.sentinel)}
+    h.join(0.05)
+    out['alive_after_join'] = h.is_alive()
+    out['terminate'] = status(h.terminate)
+    out['exitcode'] = h.exitcode
+    w.send(out)
+
+
+def PROC_PARENT_PROCESS_CHILD():
+    _pipes()
+    r, w = mp.Pipe(False)
+    p = start(_report_parent, w)
+    out = get(r)
+    assert join_code(p) == 0
+    assert out['pid'] == os.getpid(), out
+    assert out['alive'] and out['alive_after_join'], out
+    assert out['name'] == 'MainProcess', out
+    assert not out['readable'], out
+    assert out['exitcode'] is None, out
+    assert out['terminate'] == 'ESTATE', out   # CPython: AttributeError (differs)
+
+
+def _grand_watch_parent(w):
+    child_init()
+    w.send(os.getpid())
+    h = mp.parent_process()
+    w.send(h is not None)
+    h.join()
+    out = [h.is_alive(), _readable(h.sentinel)]
+    h2 = mp.parent_process()
+    out += [h2.is_alive(), _readable(h2.sentinel)]
+    w.send(out)
+
+
+def _start_watcher_then_block(w, a):
+    child_init()
+    g = mp.Process(target=_grand_watch_parent, args=(w,))
+    g.start()
+    a.send('started')
+    block_forever()
+
+
+def PROC_PARENT_PROCESS_DIES():
+    PR_SET_CHILD_SUBREAPER = 36
+    assert ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
+    _pipes()
+    r, w = mp.Pipe(False)
+    ra, wa = mp.Pipe(False)
+    p = start(_start_watcher_then_block, w, wa)
+    get(ra)
+    g = get(r)
+    assert get(r) is True, 'no parent handle in the grandchild'
+    p.terminate()
+    assert join_code(p) == -signal.SIGTERM
+    out = get(r, 30.0)
+    _, st = os.waitpid(g, 0)
+    assert out == [False, True, False, True], out
+    assert os.WIFEXITED(st) and os.WEXITSTATUS(st) == 0, st
+
+
+def _init_block():
+    child_init()
+    block_forever()
+
+
+def PROC_MANY_TERMINATE():
+    _pipes()
+    ps = [start(_init_block) for _ in range(100)]
+    for p in ps:
+        p.terminate()
+    codes = [join_code(p) for p in ps]
+    bad = [c for c in codes if c != -signal.SIGTERM]
+    assert not bad, f'{len(bad)} of 100 did not report -SIGTERM: {bad[:5]}'

@@ -221,6 +221,9 @@ typedef struct pctx {
     bool b;
     pid_t pid;
     int code;
+    int fd;
+    size_t n;
+    mp_process *ps[1];
 } pctx;
 
 #define PROCESS_NULL(X)                                                         \
@@ -248,14 +251,19 @@ typedef struct pctx {
     X("mp_process_exitcode", MP_EINVAL, mp_process_exitcode(c->p, NULL))       \
     X("mp_process_terminate", MP_EINVAL, mp_process_terminate(NULL))           \
     X("mp_process_kill", MP_EINVAL, mp_process_kill(NULL))                     \
-    X("mp_process_close", MP_EINVAL, mp_process_close(NULL))
+    X("mp_process_close", MP_EINVAL, mp_process_close(NULL))                   \
+    X("mp_process_sentinel", MP_EINVAL, mp_process_sentinel(NULL, &c->fd))     \
+    X("mp_process_sentinel", MP_EINVAL, mp_process_sentinel(c->p, NULL))       \
+    X("mp_active_children", MP_EINVAL, mp_active_children(NULL, 1, &c->n))     \
+    X("mp_active_children", MP_EINVAL, mp_active_children(c->ps, 1, NULL))     \
+    X("mp_parent_process", MP_EINVAL, mp_parent_process(NULL))
 SWEEP(process_null, PROCESS_NULL, pctx)
 
 #define PROCESS_NULL_B(BX) BX("mp_process_free", (mp_process_free(NULL), true))
 BSWEEP(process_null_b, PROCESS_NULL_B, pctx)
 
 MPT_TEST(badinput, BAD_PROCESS_NULL,
-         "BAD-PROCESS-NULL: every mp_process_* call given a NULL handle, output or callback is MP_EINVAL with a message and writes no output; mp_process_free(NULL) is a no-op.")
+         "BAD-PROCESS-NULL: every mp_process_* call (and mp_active_children, mp_parent_process) given a NULL handle, output or callback is MP_EINVAL with a message and writes no output; mp_process_free(NULL) is a no-op.")
 {
     pctx c = {0};
     MP_ASSERT_OK(mp_process_new(&c.p, child_noop, NULL));
@@ -282,6 +290,7 @@ MPT_TEST(badinput, BAD_PROCESS_NULL,
     X("mp_process_exitcode", MP_CLOSED, mp_process_exitcode(c->p, &c->code))   \
     X("mp_process_terminate", MP_CLOSED, mp_process_terminate(c->p))           \
     X("mp_process_kill", MP_CLOSED, mp_process_kill(c->p))                     \
+    X("mp_process_sentinel", MP_CLOSED, mp_process_sentinel(c->p, &c->fd))     \
     X("mp_process_close", MP_OK, mp_process_close(c->p))
 SWEEP(process_closed, PROCESS_CLOSED, pctx)
 
@@ -905,6 +914,108 @@ MPT_TEST(badinput, BAD_PIPE_DIRECTION,
     MP_ASSERT_OK(mp_conn_recv(c.a, &c.got));
     cr_assert(mp_value_equal(c.got, c.v));
     pipe_free(&c);
+}
+
+/* ============================================================ connection */
+
+typedef struct nctx {
+    mp_listener *l, *lout;
+    mp_conn *a, *b, *ro, *wo, *out;
+    mp_waitable w[1], wneg[1], wbad[1], wclosed[1], wsendonly[1];
+    const char *s;
+    int fd;
+    size_t n;
+} nctx;
+
+#define CONNECTION_NULL(X)                                                      \
+    X("mp_connection_wait", MP_EINVAL, mp_connection_wait(NULL, 1, 0, &c->n))  \
+    X("mp_connection_wait", MP_EINVAL, mp_connection_wait(NULL, 1, MP_FOREVER, &c->n)) \
+    X("mp_connection_wait", MP_EINVAL, mp_connection_wait(NULL, 0, MP_FOREVER, &c->n)) \
+    X("mp_connection_wait", MP_EINVAL, mp_connection_wait(c->w, 1, NAN, &c->n)) \
+    X("mp_connection_wait", MP_EINVAL, mp_connection_wait(c->wneg, 1, MP_FOREVER, &c->n)) \
+    X("mp_connection_wait", MP_EINVAL, mp_connection_wait(c->wbad, 1, MP_FOREVER, &c->n)) \
+    X("mp_listener_new", MP_EINVAL, mp_listener_new(NULL, NULL, 0, NULL, 0))   \
+    X("mp_listener_new", MP_EINVAL, mp_listener_new(&c->lout, NULL, 0, NULL, 3)) \
+    X("mp_listener_new", MP_EINVAL, mp_listener_new(&c->lout, NULL, -1, NULL, 0)) \
+    X("mp_listener_new", MP_EINVAL, mp_listener_new(&c->lout, "bogus", 0, NULL, 0)) \
+    X("mp_listener_new", MP_EINVAL, mp_listener_new(&c->lout, "unix:", 0, NULL, 0)) \
+    X("mp_listener_new", MP_EINVAL, mp_listener_new(&c->lout, "tcp:127.0.0.1:99999", 0, NULL, 0)) \
+    X("mp_listener_accept", MP_EINVAL, mp_listener_accept(NULL, &c->out))       \
+    X("mp_listener_accept", MP_EINVAL, mp_listener_accept(c->l, NULL))          \
+    X("mp_listener_address", MP_EINVAL, mp_listener_address(NULL, &c->s))       \
+    X("mp_listener_address", MP_EINVAL, mp_listener_address(c->l, NULL))        \
+    X("mp_listener_fileno", MP_EINVAL, mp_listener_fileno(NULL, &c->fd))        \
+    X("mp_listener_fileno", MP_EINVAL, mp_listener_fileno(c->l, NULL))          \
+    X("mp_listener_close", MP_EINVAL, mp_listener_close(NULL))                  \
+    X("mp_client", MP_EINVAL, mp_client(NULL, "unix:/nonexistent/x", NULL, 0))  \
+    X("mp_client", MP_EINVAL, mp_client(&c->out, NULL, NULL, 0))                \
+    X("mp_client", MP_EINVAL, mp_client(&c->out, "unix:/nonexistent/x", NULL, 3)) \
+    X("mp_client", MP_EINVAL, mp_client(&c->out, "tcp:nohost", NULL, 0))        \
+    X("mp_client", MP_EINVAL, mp_client(&c->out, "bogus", NULL, 0))
+SWEEP(connection_null, CONNECTION_NULL, nctx)
+
+#define CONNECTION_NULL_B(BX) BX("mp_listener_free", (mp_listener_free(NULL), true))
+BSWEEP(connection_null_b, CONNECTION_NULL_B, nctx)
+
+static void connection_make(nctx *c)
+{
+    memset(c, 0, sizeof *c);
+    MP_ASSERT_OK(mp_listener_new(&c->l, NULL, 0, NULL, 0));
+    MP_ASSERT_OK(mp_pipe(&c->a, &c->b, true));
+    MP_ASSERT_OK(mp_pipe(&c->ro, &c->wo, false));
+    c->w[0] = (mp_waitable){.conn = c->a};
+    c->wneg[0] = (mp_waitable){.fd = -1};
+    c->wbad[0] = (mp_waitable){.fd = 1 << 20}; /* never open: beyond RLIMIT_NOFILE */
+    c->wsendonly[0] = (mp_waitable){.conn = c->wo};
+}
+
+static void connection_free(nctx *c)
+{
+    mp_listener_free(c->l);
+    mp_listener_free(c->lout);
+    mp_conn_free(c->a);
+    mp_conn_free(c->b);
+    mp_conn_free(c->ro);
+    mp_conn_free(c->wo);
+    mp_conn_free(c->out);
+}
+
+MPT_TEST(badinput, BAD_CONNECTION_NULL,
+         "BAD-CONNECTION-NULL: every mp_connection_wait / mp_listener_* / mp_client call given a NULL handle or output, a negative or unopened descriptor, a NaN timeout, nothing to wait for forever, a NULL authkey of nonzero length, a negative backlog or a malformed address is MP_EINVAL at once with a message, writing no output; mp_listener_free(NULL) is a no-op.")
+{
+    nctx c;
+    connection_make(&c);
+    MP_ASSERT_OK(mp_conn_send_bytes(c.b, "kept", 4));
+    RUN(connection_null, &c);
+    BRUN(connection_null_b, &c);
+    cr_assert(c.lout == NULL && c.out == NULL && c.n == 0, "an output was written");
+    void *buf = NULL;
+    size_t n = 0;
+    MP_ASSERT_OK(mp_conn_recv_bytes(c.a, &buf, &n, 0));
+    cr_assert(n == 4 && memcmp(buf, "kept", 4) == 0, "the pending message changed");
+    free(buf);
+    connection_free(&c);
+}
+
+#define CONNECTION_CLOSED(X)                                                    \
+    X("mp_listener_accept", MP_CLOSED, mp_listener_accept(c->l, &c->out))       \
+    X("mp_listener_address", MP_CLOSED, mp_listener_address(c->l, &c->s))       \
+    X("mp_listener_fileno", MP_CLOSED, mp_listener_fileno(c->l, &c->fd))        \
+    X("mp_listener_close", MP_OK, mp_listener_close(c->l))                      \
+    X("mp_connection_wait", MP_CLOSED, mp_connection_wait(c->w, 1, MP_FOREVER, &c->n)) \
+    X("mp_connection_wait", MP_EACCES, mp_connection_wait(c->wsendonly, 1, MP_FOREVER, &c->n))
+SWEEP(connection_closed, CONNECTION_CLOSED, nctx)
+
+MPT_TEST(badinput, BAD_CONNECTION_CLOSED,
+         "BAD-CONNECTION-CLOSED: after close every mp_listener_* call is MP_CLOSED at once and close again MP_OK; wait (even MP_FOREVER) on a closed connection is MP_CLOSED and on a send-only end MP_EACCES, at once.")
+{
+    nctx c;
+    connection_make(&c);
+    MP_ASSERT_OK(mp_listener_close(c.l));
+    MP_ASSERT_OK(mp_conn_close(c.a));
+    RUN(connection_closed, &c);
+    cr_assert(c.out == NULL && c.n == 0, "an output was written");
+    connection_free(&c);
 }
 
 /* ============================================================ size limits */

@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -1300,5 +1301,261 @@ MPT_TEST(process, PROC_FORK_NOT_INHERITED,
     cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "plain fork child status %#x", st);
     cr_assert(alive, "exiting a plain fork child ended its parent's daemonic child");
     cr_assert_eq(code, -SIGTERM);
+    t_close();
+}
+
+/* ------------------------------------------- sentinel, active_children, parent */
+
+/* poll(fd, POLLIN) within ms milliseconds (0: a look). */
+static bool readable_within(int fd, int ms)
+{
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    int r;
+    while ((r = poll(&p, 1, ms)) < 0 && errno == EINTR)
+        ;
+    return r > 0;
+}
+
+MPT_TEST(process, PROC_SENTINEL_READY_AT_END,
+         "PROC-SENTINEL-READY-AT-END: the sentinel is not readable while the child runs and becomes readable when it ends, before any join")
+{
+    t_reset();
+    mp_process *p = mpt_start(wait_release, NULL);
+    int fd = -1, again = -2;
+    MP_ASSERT_OK(mp_process_sentinel(p, &fd));
+    MP_ASSERT_OK(mp_process_sentinel(p, &again));
+    cr_assert_eq(fd, again, "a second call gave another descriptor");
+    cr_assert(!readable_within(fd, 0), "the sentinel is readable while the child runs");
+    cr_assert(!readable_within(fd, 50), "the sentinel became readable while the child runs");
+    release();
+    cr_assert(readable_within(fd, (int)(mpt_slack(10.0) * 1000)),
+              "the sentinel is not readable after the child ended");
+    cr_assert_eq(mpt_join(p), 0);
+    t_close();
+}
+
+MPT_TEST(process, PROC_SENTINEL_AFTER_JOIN,
+         "PROC-SENTINEL-AFTER-JOIN: the sentinel of a child already joined is readable at once, the same descriptor each time")
+{
+    mp_process *p = mpt_start(ret_arg, (void *)(intptr_t)5);
+    MP_ASSERT_OK(mp_process_join(p, MP_FOREVER));
+    int fd = -1, again = -2;
+    MP_ASSERT_OK(mp_process_sentinel(p, &fd));
+    MP_ASSERT_OK(mp_process_sentinel(p, &again));
+    cr_assert_eq(fd, again);
+    cr_assert(readable_within(fd, 0), "the sentinel of a joined child is not readable");
+    MP_ASSERT_OK(mp_process_close(p));
+    mp_process_free(p);
+}
+
+MPT_TEST(process, PROC_SENTINEL_BEFORE_START,
+         "PROC-SENTINEL-BEFORE-START: the sentinel of a process not yet started is MP_ESTATE, the output untouched")
+{
+    mp_process *p = NULL;
+    MP_ASSERT_OK(mp_process_new(&p, ret0, NULL));
+    int fd = -7;
+    MP_ASSERT_STATUS(mp_process_sentinel(p, &fd), MP_ESTATE);
+    cr_assert_eq(fd, -7);
+    cr_assert(mp_errmsg()[0], "no message");
+    mp_process_free(p);
+}
+
+MPT_TEST(process, PROC_ACTIVE_CHILDREN,
+         "PROC-ACTIVE-CHILDREN: active_children lists a started child while it runs, never one not started or joined")
+{
+    t_reset();
+    mp_process *idle = NULL, *out[4] = {0};
+    size_t n = 99;
+    MP_ASSERT_OK(mp_process_new(&idle, ret0, NULL));
+    MP_ASSERT_OK(mp_active_children(out, 4, &n));
+    cr_assert_eq(n, 0, "a process not started is listed");
+    mp_process *p = mpt_start(wait_release, NULL);
+    MP_ASSERT_OK(mp_active_children(out, 4, &n));
+    cr_assert_eq(n, 1, "%zu active children, want 1", n);
+    cr_assert_eq(out[0], p, "the running child is not the one listed");
+    MP_ASSERT_OK(mp_active_children(NULL, 0, &n));
+    cr_assert_eq(n, 1, "the count without room for handles");
+    release();
+    MP_ASSERT_OK(mp_process_join(p, MP_FOREVER));
+    MP_ASSERT_OK(mp_active_children(out, 4, &n));
+    cr_assert_eq(n, 0, "a joined child is listed");
+    mp_process_free(p);
+    mp_process_free(idle);
+    t_close();
+}
+
+MPT_TEST(process, PROC_ACTIVE_CHILDREN_REAPS,
+         "PROC-ACTIVE-CHILDREN-REAPS: active_children reaps a child that has ended unjoined: it is not listed, its zombie is gone and its exit code known")
+{
+    mp_process *p = mpt_start(ret_arg, (void *)(intptr_t)3);
+    int fd = -1;
+    pid_t pid = 0;
+    MP_ASSERT_OK(mp_process_pid(p, &pid));
+    MP_ASSERT_OK(mp_process_sentinel(p, &fd));
+    cr_assert(readable_within(fd, (int)(mpt_slack(10.0) * 1000)), "the child did not end");
+    cr_assert(!pid_gone(pid), "the ended child was reaped before active_children");
+    size_t n = 99;
+    mp_process *out[2];
+    MP_ASSERT_OK(mp_active_children(out, 2, &n));
+    cr_assert_eq(n, 0, "an ended child is listed");
+    cr_assert(pid_gone(pid), "active_children left the zombie of pid %d", (int)pid);
+    int code = 0;
+    MP_ASSERT_OK(mp_process_exitcode(p, &code));
+    cr_assert_eq(code, 3);
+    mp_process_free(p);
+}
+
+MPT_TEST(process, PROC_PARENT_PROCESS_MAIN,
+         "PROC-PARENT-PROCESS-MAIN: parent_process is NULL (None) in a process no mp_process started")
+{
+    mp_process *h = (mp_process *)&h;
+    MP_ASSERT_OK(mp_parent_process(&h));
+    cr_assert_null(h, "the main process has a parent handle");
+}
+
+static int report_parent(void *arg)
+{
+    child_init();
+    (void)arg;
+    mp_process *h = NULL;
+    int s = (int)mp_parent_process(&h);
+    put_int(T.a.w, s);
+    if (s != MP_OK || !h)
+        return 1;
+    pid_t pid = 0;
+    bool alive = false;
+    const char *name = "";
+    int fd = -1, code = 0;
+    put_int(T.a.w, (int)mp_process_pid(h, &pid));
+    put_int(T.a.w, (int)pid);
+    put_int(T.a.w, (int)mp_process_is_alive(h, &alive));
+    put_int(T.a.w, alive);
+    put_int(T.a.w, (int)mp_process_name(h, &name));
+    put_str(T.a.w, name);
+    put_int(T.a.w, (int)mp_process_sentinel(h, &fd));
+    put_int(T.a.w, readable_within(fd, 0));
+    put_int(T.a.w, (int)mp_process_join(h, 0.05));
+    put_int(T.a.w, (int)mp_process_terminate(h));
+    put_int(T.a.w, (int)mp_process_exitcode(h, &code));
+    put_int(T.a.w, code);
+    mp_process_free(h);
+    return 0;
+}
+
+MPT_TEST(process, PROC_PARENT_PROCESS_CHILD,
+         "PROC-PARENT-PROCESS-CHILD: in a child parent_process gives the parent's pid and name; it is alive, its sentinel not readable, join(t) times out, terminate is MP_ESTATE")
+{
+    t_reset();
+    mp_process *p = mpt_start(report_parent, NULL);
+    MP_ASSERT_STATUS(get_int(T.a.r), MP_OK);
+    MP_ASSERT_STATUS(get_int(T.a.r), MP_OK);
+    cr_assert_eq(get_int(T.a.r), (int)getpid(), "the parent's pid");
+    MP_ASSERT_STATUS(get_int(T.a.r), MP_OK);
+    cr_assert(get_int(T.a.r), "the parent is not alive");
+    MP_ASSERT_STATUS(get_int(T.a.r), MP_OK);
+    char name[64];
+    get_str(T.a.r, name, sizeof name);
+    cr_assert_str_eq(name, "MainProcess");
+    MP_ASSERT_STATUS(get_int(T.a.r), MP_OK);
+    cr_assert(!get_int(T.a.r), "the sentinel of a live parent is readable");
+    MP_ASSERT_STATUS(get_int(T.a.r), MP_TIMEOUT);
+    MP_ASSERT_STATUS(get_int(T.a.r), MP_ESTATE);
+    MP_ASSERT_STATUS(get_int(T.a.r), MP_OK);
+    cr_assert_eq(get_int(T.a.r), MP_EXITCODE_NONE, "the parent's exitcode");
+    cr_assert_eq(mpt_join(p), 0);
+    t_close();
+}
+
+/* The grandchild: reports its pid and that it has its parent's handle, then
+ * waits for the parent to die and reports what it sees. */
+static int grand_watch_parent(void *arg)
+{
+    child_init();
+    (void)arg;
+    mp_process *h = NULL, *h2 = NULL;
+    put_int(T.b.w, (int)getpid());
+    put_int(T.b.w, (int)mp_parent_process(&h));
+    if (!h)
+        return 1;
+    bool alive = false;
+    int fd = -1;
+    put_int(T.b.w, (int)mp_process_join(h, MP_FOREVER));
+    put_int(T.b.w, (int)mp_process_is_alive(h, &alive));
+    put_int(T.b.w, alive);
+    mp_process_sentinel(h, &fd);
+    put_int(T.b.w, readable_within(fd, 0));
+    put_int(T.b.w, (int)mp_parent_process(&h2));
+    alive = true;
+    fd = -1;
+    if (h2) {
+        mp_process_is_alive(h2, &alive);
+        mp_process_sentinel(h2, &fd);
+    }
+    put_int(T.b.w, alive);
+    put_int(T.b.w, fd >= 0 && readable_within(fd, 0));
+    mp_process_free(h2);
+    mp_process_free(h);
+    return 0;
+}
+
+static int start_watcher_then_block(void *arg)
+{
+    child_init();
+    (void)arg;
+    mp_process *g = NULL;
+    if (mp_process_new(&g, grand_watch_parent, NULL) || mp_process_start(g))
+        return 90;
+    send_byte(T.a.w);
+    block_forever();
+    return 0;
+}
+
+MPT_TEST(process, PROC_PARENT_PROCESS_DIES,
+         "PROC-PARENT-PROCESS-DIES: a grandchild whose parent is terminated sees it die: join returns, is_alive is false, the sentinel is readable, also on a handle made afterwards")
+{
+    t_reset();
+    mp_process *p = mpt_start(start_watcher_then_block, NULL);
+    wait_byte(T.a.r);
+    pid_t g = (pid_t)get_int(T.b.r);
+    MP_ASSERT_STATUS(get_int(T.b.r), MP_OK);
+    MP_ASSERT_OK(mp_process_terminate(p));
+    cr_assert_eq(mpt_join(p), -SIGTERM);
+    MP_ASSERT_STATUS(get_int(T.b.r), MP_OK);
+    MP_ASSERT_STATUS(get_int(T.b.r), MP_OK);
+    cr_assert(!get_int(T.b.r), "is_alive of the dead parent is true");
+    cr_assert(get_int(T.b.r), "the dead parent's sentinel is not readable");
+    MP_ASSERT_STATUS(get_int(T.b.r), MP_OK);
+    cr_assert(!get_int(T.b.r), "a handle made after the death: is_alive true");
+    cr_assert(get_int(T.b.r), "a handle made after the death: sentinel not readable");
+    int st = 0;
+    cr_assert_eq(waitpid(g, &st, 0), g, "the orphaned grandchild was not ours to reap");
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "grandchild status %#x", st);
+    t_close();
+}
+
+MPT_TEST(process, PROC_MANY_TERMINATE,
+         "PROC-MANY-TERMINATE: 100 processes started and then terminated at once all end, each with exitcode -SIGTERM")
+{
+    t_reset();
+    enum { N = 100 };
+    mp_process *ps[N];
+    for (int i = 0; i < N; i++) {
+        MP_ASSERT_OK(mp_process_new(&ps[i], ready_then_block, NULL));
+        MP_ASSERT_OK(mp_process_start(ps[i]));
+    }
+    for (int i = 0; i < N; i++)
+        MP_ASSERT_OK(mp_process_terminate(ps[i]));
+    int bad = 0;
+    for (int i = 0; i < N; i++) {
+        MP_ASSERT_OK(mp_process_join(ps[i], mpt_slack(30.0)));
+        int code = 0;
+        MP_ASSERT_OK(mp_process_exitcode(ps[i], &code));
+        if (code != -SIGTERM) {
+            cr_log_error("process %d: exitcode %d", i, code);
+            bad++;
+        }
+        mp_process_free(ps[i]);
+    }
+    cr_assert_eq(bad, 0, "%d of %d processes did not report -SIGTERM", bad, N);
     t_close();
 }

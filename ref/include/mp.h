@@ -194,7 +194,8 @@ MP_EXTERN mp_status mp_process_exitcode(mp_process *p, int *code);
  * to its process group, so a grandchild made with a plain fork() lives on too
  * [PROC-TERMINATE-ORPHANS-FORK].  Before start: MP_ESTATE
  * [PROC-TERMINATE-BEFORE-START].  After the end: no effect
- * [PROC-TERMINATE-ENDED-NOOP]. */
+ * [PROC-TERMINATE-ENDED-NOOP].  Many at once: 100 children started and then
+ * terminated one after another all end with -SIGTERM [PROC-MANY-TERMINATE]. */
 MP_EXTERN mp_status mp_process_terminate(mp_process *p);
 MP_EXTERN mp_status mp_process_kill(mp_process *p);
 /* Release the process's resources; MP_ESTATE while it runs
@@ -210,6 +211,28 @@ MP_EXTERN mp_status mp_process_close(mp_process *p);
  * [PROC-FREE-RUNNING-JOINED]. */
 MP_EXTERN void mp_process_free(mp_process *p);
 
+/* Process.sentinel: a descriptor, owned by the handle (closed by
+ * mp_process_close and mp_process_free), that is not readable while the
+ * process runs and becomes readable when it ends, also when the ending is
+ * noticed by nobody and the child is not joined [PROC-SENTINEL-READY-AT-END];
+ * asked for after the child has been joined it is readable at once
+ * [PROC-SENTINEL-AFTER-JOIN].  Every call returns the same descriptor.  For
+ * poll()/select() or mp_connection_wait().  Before start: MP_ESTATE
+ * (CPython's ValueError "process not started") [PROC-SENTINEL-BEFORE-START];
+ * only the parent has one (elsewhere MP_ESTATE), and the handle of
+ * mp_parent_process() has one too.  The reference needs pidfd_open (Linux
+ * 5.3): without it, MP_EOS. */
+MP_EXTERN mp_status mp_process_sentinel(mp_process *p, int *fd);
+/* multiprocessing.active_children(): first reaps every child of the calling
+ * process that has ended (CPython's _cleanup(): the zombie is gone, exit code
+ * known) [PROC-ACTIVE-CHILDREN-REAPS], then stores at most `cap` handles of
+ * the children still running into out (borrowed: the caller's own handles)
+ * and their number into *n, which may exceed cap, as snprintf's result
+ * [PROC-ACTIVE-CHILDREN].  Not started and ended children are never listed;
+ * nor are handles already given to mp_process_free() (no longer the caller's).
+ * out may be NULL when cap is 0; n NULL: MP_EINVAL. */
+MP_EXTERN mp_status mp_active_children(mp_process **out, size_t cap, size_t *n);
+
 /* The calling process: "MainProcess" in the top process
  * [PROC-CURRENT-NAME-MAIN], the name of the mp_process in a child
  * [PROC-START-RUNS-TARGET].  Parent pid as getppid() [PROC-PARENT-PID].
@@ -218,6 +241,16 @@ MP_EXTERN const char *mp_current_name(void);
 MP_EXTERN pid_t mp_current_pid(void);
 MP_EXTERN pid_t mp_parent_pid(void);
 MP_EXTERN int mp_cpu_count(void);
+/* multiprocessing.parent_process(): *out = NULL in a process that no
+ * mp_process started (CPython's None) [PROC-PARENT-PROCESS-MAIN]; in a child,
+ * a new handle on its parent (free it with mp_process_free), whose pid,
+ * name ("MainProcess" or the parent's name), is_alive, sentinel and
+ * join(timeout) work [PROC-PARENT-PROCESS-CHILD]; once the parent has ended,
+ * is_alive is false, join returns MP_OK and the sentinel is readable, also
+ * for a handle made after the parent's death [PROC-PARENT-PROCESS-DIES].
+ * start, terminate and kill on it are MP_ESTATE (it is not a child); its exit
+ * code stays MP_EXITCODE_NONE. */
+MP_EXTERN mp_status mp_parent_process(mp_process **out);
 
 /* ---------------------------------------------------------- synchronisation */
 /* All shared with processes started after they were made.  Lock and RLock
@@ -721,6 +754,89 @@ MP_EXTERN mp_status mp_conn_poll(mp_conn *c, double timeout);
 MP_EXTERN mp_status mp_conn_fileno(mp_conn *c, int *fd);
 MP_EXTERN mp_status mp_conn_close(mp_conn *c);
 MP_EXTERN void mp_conn_free(mp_conn *c);
+
+/* -------------------------------------------------------------- connection */
+/* multiprocessing.connection: wait(), Listener and Client.
+ *
+ * wait(object_list, timeout): each mp_waitable names a connection (conn not
+ * NULL; fd ignored) or a descriptor (conn NULL): a sentinel, a socket, a
+ * pipe, a Listener's fileno.  On MP_OK, ready is set on exactly the objects
+ * ready for reading -- a connection with a message, with a message already
+ * read ahead into its buffer, or at EOF; a descriptor readable or hung up; a
+ * sentinel whose process ended -- and cleared on the others, *nready their
+ * number (CPython's returned subset, in the order given)
+ * [CONN-WAIT-READY-SUBSET] [CONN-WAIT-EOF-READY] [CONN-WAIT-BUFFERED]
+ * [CONN-WAIT-SENTINEL] [CONN-WAIT-FD].  When nothing is ready by the deadline:
+ * MP_TIMEOUT (CPython's empty list), every ready cleared and *nready 0,
+ * never before the deadline [CONN-WAIT-TIMEOUT]; timeout 0 or negative looks
+ * once [CONN-WAIT-ZERO-POLL]; MP_FOREVER waits until something is ready
+ * [CONN-WAIT-FOREVER-WAKES].  A signal handled meanwhile neither ends the wait
+ * early nor fails it (PEP 475) [CONN-WAIT-EINTR].  A closed connection is
+ * MP_CLOSED, a send-only one MP_EACCES (as mp_conn_poll), a negative
+ * descriptor or one not open MP_EINVAL, n 0 with MP_FOREVER MP_EINVAL (it
+ * could never return; with a finite timeout it sleeps until the deadline, as
+ * CPython's wait([], t)); nready may be NULL. */
+typedef struct mp_waitable {
+    mp_conn *conn; /* a connection, or NULL for fd */
+    int fd;        /* a descriptor, when conn is NULL */
+    bool ready;    /* output */
+} mp_waitable;
+MP_EXTERN mp_status mp_connection_wait(mp_waitable *objs, size_t n, double timeout,
+                                       size_t *nready);
+
+/* Listener(address, backlog, authkey) and Client(address, authkey).
+ * Addresses are those of the manager: NULL for a Unix socket "listener" in a
+ * new private directory (mode 0700) under $TMPDIR or /tmp (CPython's
+ * arbitrary_address), "unix:/path", or "tcp:HOST:PORT" with PORT 0 picking a
+ * free port; anything else MP_EINVAL.  mp_listener_address() shows the bound
+ * address (the real port).  A connection made by accept or Client is an
+ * mp_conn, duplex, used with the mp_conn_* calls like a Pipe end, and speaks
+ * CPython's wire format, so either end may be CPython's own
+ * multiprocessing.connection [LSN-UNIX-ROUNDTRIP] [LSN-TCP-ROUNDTRIP]
+ * [LSN-CPYTHON-INTEROP].
+ *
+ * Authentication (CPython 3.11's deliver_challenge / answer_challenge).  The
+ * listener authenticates when its authkey is non-empty (NULL or length 0: no
+ * authentication, as CPython's `if self._authkey`); a client when its authkey
+ * is not NULL (an empty key too, as CPython's `authkey is not None`).  The
+ * side that delivers sends "#CHALLENGE#" + 20 random bytes, the other answers
+ * HMAC-MD5(key, those 20 bytes), and the deliverer sends "#WELCOME#", or
+ * "#FAILURE#" when the digest differs; each message is read with maxlength
+ * 256.  accept delivers then answers, Client answers then delivers.  With
+ * equal keys both ends pass [LSN-AUTHKEY-OK]; otherwise the client gets
+ * MP_EAUTH, and so does the accept, which closes that connection; the
+ * listener goes on accepting [LSN-AUTHKEY-WRONG].  A peer that breaks the
+ * handshake otherwise (a wrong first message, EOF) is MP_EAUTH too.
+ *
+ * accept blocks until a client connects (CPython's accept has no timeout: to
+ * bound it, wait on mp_listener_fileno() first); a signal does not end it.
+ * close closes the socket and removes the socket file (and the private
+ * directory) of a Unix listener; it is idempotent and every other call
+ * afterwards is MP_CLOSED [LSN-CLOSE-UNLINKS]; free closes.  Client of an
+ * address where nothing listens is MP_EOS at once (CPython's
+ * ConnectionRefusedError / FileNotFoundError) [LSN-CLIENT-NO-LISTENER]. */
+typedef struct mp_listener mp_listener;
+
+/* backlog 0: CPython's default, 1; negative: MP_EINVAL.  authkey NULL with a
+ * nonzero length: MP_EINVAL.  Misuse of any connection call -- a NULL handle
+ * or output, a negative or unopened descriptor, a NaN timeout, nothing to
+ * wait for forever, a malformed address -- is MP_EINVAL at once with a
+ * message, writing no output; mp_listener_free(NULL) is a no-op
+ * [BAD-CONNECTION-NULL].  After close every mp_listener_* call is MP_CLOSED
+ * at once and close again MP_OK; wait on a closed connection is MP_CLOSED,
+ * on a send-only end MP_EACCES, at once, even with MP_FOREVER
+ * [BAD-CONNECTION-CLOSED]. */
+MP_EXTERN mp_status mp_listener_new(mp_listener **out, const char *address, int backlog,
+                                    const void *authkey, size_t authkey_len);
+MP_EXTERN mp_status mp_listener_accept(mp_listener *l, mp_conn **out);
+/* "unix:/tmp/mp-XXXXXX/listener" or "tcp:127.0.0.1:40123"; owned by l. */
+MP_EXTERN mp_status mp_listener_address(mp_listener *l, const char **address);
+/* The listening socket, owned by l: readable when accept would not block. */
+MP_EXTERN mp_status mp_listener_fileno(mp_listener *l, int *fd);
+MP_EXTERN mp_status mp_listener_close(mp_listener *l);
+MP_EXTERN void mp_listener_free(mp_listener *l);
+MP_EXTERN mp_status mp_client(mp_conn **out, const char *address, const void *authkey,
+                              size_t authkey_len);
 
 /* -------------------------------------------------------------------- pool */
 /* Pool(processes, initializer, initargs, maxtasksperchild): worker processes

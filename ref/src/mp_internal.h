@@ -75,4 +75,12 @@ typedef struct mp__child_id {
 MP__HIDDEN void mp__child_prepare(mp__child_id *id, const char *prefix);
 MP__HIDDEN void mp__child_adopt(mp__child_id *id);
 
+/* ---- connections (pipe.c) --------------------------------------------------
+ * mp__conn_from_fd: a duplex mp_conn owning the connected socket fd (NULL when
+ * out of memory, fd left to the caller).  mp__conn_wait_check: a receive's
+ * checks (MP_CLOSED, MP_EACCES), then the descriptor and whether bytes are
+ * already read ahead (or the stream broken): a receive would not wait. */
+MP__HIDDEN mp_conn *mp__conn_from_fd(int fd);
+MP__HIDDEN mp_status mp__conn_wait_check(mp_conn *c, int *fd, bool *pending);
+
 #endif

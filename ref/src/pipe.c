@@ -571,6 +571,26 @@ static mp_conn *conn_new(int fd, bool readable, bool writable)
     return c;
 }
 
+/* For connection.c and listener.c: a duplex end around a connected socket
+ * (NULL when out of memory; fd is then still the caller's). */
+mp_conn *mp__conn_from_fd(int fd)
+{
+    return conn_new(fd, true, true);
+}
+
+/* For wait(): the checks of a receive (closed, send-only), the descriptor,
+ * and whether a receive would return without reading the socket (bytes read
+ * ahead, or a broken stream). */
+mp_status mp__conn_wait_check(mp_conn *c, int *fd, bool *pending)
+{
+    mp_status s = check_end(c, true, "connection.wait");
+    if (s != MP_OK)
+        return s;
+    *fd = c->fd;
+    *pending = c->broken || c->rlen > c->rpos;
+    return MP_OK;
+}
+
 mp_status mp_pipe(mp_conn **a, mp_conn **b, bool duplex)
 {
     if (!a || !b)

@@ -31,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -50,6 +51,8 @@ struct mp_process {
     int state;
     int exitcode;
     int waiters;   /* threads polling pidfd: it is closed by the last one */
+    int sentinel;  /* -1 until mp_process_sentinel() makes it; the handle's own */
+    bool is_parent; /* made by mp_parent_process(): the caller's parent */
     bool daemon;
     bool closed;
     bool freed;    /* freed by the user while running: the registry owns it */
@@ -67,6 +70,12 @@ static char *cur_name;
 static char *cur_ident;
 static bool cur_daemon;
 static _Atomic unsigned counter; /* CPython's _process_counter */
+/* The process that forked us (0 in the top process) and its name, as the
+ * parent knew them before the fork: getppid() after the fork may already be
+ * a reaper that adopted us. */
+static pid_t cur_parent_pid;
+static const char *cur_parent_name;
+static _Atomic pid_t prepared_parent; /* mp__child_prepare -> mp__child_adopt */
 
 static _Thread_local int32_t cached_tid;
 /* Set by mp_process_start, which holds reg_lock across its own fork(). */
@@ -197,6 +206,8 @@ static void destroy(mp_process *p)
 {
     if (p->pidfd >= 0)
         close(p->pidfd);
+    if (p->sentinel >= 0)
+        close(p->sentinel);
     free_unless_current(p->name);
     free_unless_current(p->ident);
     free(p);
@@ -318,6 +329,7 @@ static mp_status make(mp_process **out, mp_target_fn target, mp_run_fn run, void
     p->name = name;
     p->creator = getpid();
     p->pidfd = -1;
+    p->sentinel = -1;
     p->state = P_NEW;
     p->exitcode = MP_EXITCODE_NONE;
     *out = p;
@@ -427,6 +439,8 @@ static void become_child(mp_process *self)
     /* The child's own copy of the object holds its name: no strdup(), whose
      * first call in a child cost about 7 page faults (lazy symbol binding,
      * malloc's arena, a fresh heap page), 4% of a process start. */
+    cur_parent_pid = self->creator;
+    cur_parent_name = cur_name ? cur_name : "MainProcess";
     cur_name = self->name;
     cur_ident = self->ident;
     atomic_store(&counter, 0);
@@ -441,7 +455,9 @@ mp_status mp_process_start(mp_process *p)
         return mp__err(MP_EINVAL, "process.start: NULL process");
     LOCKED_CHECK(p, "start");
     mp_status s = MP_OK;
-    if (p->state != P_NEW)
+    if (p->is_parent)
+        s = mp__err(MP_ESTATE, "process.start: the parent process is not a child");
+    else if (p->state != P_NEW)
         s = mp__err(MP_ESTATE, "process.start: cannot start a process twice");
     else if (p->creator != getpid())
         s = mp__err(MP_ESTATE, "process.start: can only start a process object "
@@ -485,6 +501,143 @@ mp_status mp_process_start(mp_process *p)
     return MP_OK;
 }
 
+/* ------------------------------------------------------------ sentinels */
+
+/* A descriptor that is readable at once: the sentinel of a process already
+ * known to have ended (its pidfd is gone with the reap). */
+static int dead_fd(void)
+{
+    return eventfd(1, EFD_CLOEXEC);
+}
+
+static bool fd_readable(int fd)
+{
+    struct pollfd pfd = {.fd = fd, .events = POLLIN};
+    int r;
+    while ((r = poll(&pfd, 1, 0)) < 0 && errno == EINTR)
+        ;
+    return r > 0;
+}
+
+/* join() of the parent's handle: wait for its sentinel. */
+static mp_status wait_parent(int fd, const mp__deadline *d, double timeout)
+{
+    struct pollfd pfd = {.fd = fd, .events = POLLIN};
+    for (;;) {
+        struct timespec ts;
+        bool left = mp__deadline_remaining(d, &ts);
+        int r = ppoll(&pfd, 1, d->forever ? NULL : left ? &ts : &(struct timespec){0, 0},
+                      NULL);
+        if (r > 0)
+            return MP_OK;
+        if (r < 0 && errno != EINTR)
+            return mp__errno(errno, "process.join");
+        if (!left)
+            return mp__err(MP_TIMEOUT, "process.join: the parent is still running after "
+                                       "%.3f s", timeout > 0 ? timeout : 0.0);
+    }
+}
+
+mp_status mp_process_sentinel(mp_process *p, int *fd)
+{
+    if (!p || !fd)
+        return mp__err(MP_EINVAL, "process.sentinel: NULL argument");
+    LOCKED_CHECK(p, "sentinel");
+    mp_status s = MP_OK;
+    if (p->sentinel >= 0)
+        ;
+    else if (p->state == P_NEW)
+        s = mp__err(MP_ESTATE, "process.sentinel: process not started");
+    else if (p->creator != getpid())
+        s = mp__err(MP_ESTATE, "process.sentinel: only the parent has a child's sentinel");
+    else if (p->state == P_ENDED || try_reap(p)) {
+        if ((p->sentinel = dead_fd()) < 0)
+            s = mp__errno(errno, "process.sentinel: eventfd");
+    } else if (p->pidfd < 0) {
+        s = mp__err(MP_EOS, "process.sentinel: no pidfd for pid %d (needs Linux 5.3)",
+                    (int)p->pid);
+    } else if ((p->sentinel = fcntl(p->pidfd, F_DUPFD_CLOEXEC, 3)) < 0) {
+        s = mp__errno(errno, "process.sentinel: dup");
+    }
+    if (s == MP_OK)
+        *fd = p->sentinel;
+    pthread_mutex_unlock(&reg_lock);
+    return s;
+}
+
+mp_status mp_active_children(mp_process **out, size_t cap, size_t *n)
+{
+    if (!n || (!out && cap))
+        return mp__err(MP_EINVAL, "active_children: %s is NULL", n ? "out" : "n");
+    pthread_mutex_lock(&reg_lock);
+    reg_cleanup();
+    size_t k = 0;
+    for (mp_process *p = reg_head; p; p = p->next) {
+        if (p->freed)
+            continue;
+        if (k < cap)
+            out[k] = p;
+        k++;
+    }
+    pthread_mutex_unlock(&reg_lock);
+    *n = k;
+    return MP_OK;
+}
+
+mp_status mp_parent_process(mp_process **out)
+{
+    if (!out)
+        return mp__err(MP_EINVAL, "parent_process: out is NULL");
+    pid_t ppid = cur_parent_pid;
+    if (ppid == 0) {
+        *out = NULL;
+        return MP_OK;
+    }
+    mp_process *p = calloc(1, sizeof *p);
+    char *name = strdup(cur_parent_name ? cur_parent_name : "MainProcess");
+    char *ident = strdup("");
+    if (!p || !name || !ident) {
+        free(p);
+        free(name);
+        free(ident);
+        return mp__err(MP_ENOMEM, "parent_process: out of memory");
+    }
+    /* The pidfd names our parent only if we were still its child after it
+     * was opened: a parent that has died (its pid perhaps reused since) has
+     * handed us to a reaper first. */
+    int fd = (int)syscall(SYS_pidfd_open, ppid, 0);
+    if (fd >= 0 && getppid() != ppid) {
+        close(fd);
+        fd = -1;
+    }
+    if (fd < 0 && (errno == ENOSYS || errno == EMFILE || errno == ENFILE) &&
+        getppid() == ppid) {
+        int e = errno;
+        free(p);
+        free(name);
+        free(ident);
+        return mp__errno(e, "parent_process: pidfd_open");
+    }
+    if (fd < 0 && (fd = dead_fd()) < 0) {
+        int e = errno;
+        free(p);
+        free(name);
+        free(ident);
+        return mp__errno(e, "parent_process: eventfd");
+    }
+    p->name = name;
+    p->ident = ident;
+    p->creator = 0; /* nobody's child: start, join-as-parent, signals refused */
+    p->pid = ppid;
+    p->pidfd = -1;
+    p->sentinel = fd;
+    p->state = P_STARTED;
+    p->exitcode = MP_EXITCODE_NONE;
+    p->is_parent = true;
+    *out = p;
+    return MP_OK;
+}
+
 /* ------------------------------------------------------------ the child */
 
 /* Lock held.  Misuse from a process other than the creator. */
@@ -506,6 +659,11 @@ mp_status mp_process_join(mp_process *p, double timeout)
     if (s != MP_OK)
         return s;
     LOCKED_CHECK(p, "join");
+    if (p->is_parent) {
+        int fd = p->sentinel;
+        pthread_mutex_unlock(&reg_lock);
+        return wait_parent(fd, &d, timeout);
+    }
     s = check_parent(p, "join");
     if (s == MP_OK && p->state == P_NEW)
         s = mp__err(MP_ESTATE, "process.join: can only join a started process");
@@ -525,7 +683,9 @@ mp_status mp_process_is_alive(mp_process *p, bool *alive)
         return mp__err(MP_EINVAL, "process.is_alive: NULL argument");
     LOCKED_CHECK(p, "is_alive");
     mp_status s = MP_OK;
-    if (p->state != P_NEW && p->pid == getpid())
+    if (p->is_parent)
+        *alive = !fd_readable(p->sentinel);
+    else if (p->state != P_NEW && p->pid == getpid())
         *alive = true; /* CPython: current_process().is_alive() */
     else if (p->creator != getpid())
         s = mp__err(MP_ESTATE, "process.is_alive: can only test a child process");
@@ -567,6 +727,8 @@ static mp_status send_signal(mp_process *p, int sig, const char *what)
     mp_status s = MP_OK;
     if (p->state == P_NEW)
         s = mp__err(MP_ESTATE, "process.%s: process has not been started", what);
+    else if (p->is_parent)
+        s = mp__err(MP_ESTATE, "process.%s: the parent process is not a child", what);
     else if (p->state == P_STARTED && kill(p->pid, sig) == -1 && errno != ESRCH)
         s = mp__errno(errno, what); /* ESRCH: it has just ended, as CPython */
     pthread_mutex_unlock(&reg_lock);
@@ -583,7 +745,7 @@ mp_status mp_process_close(mp_process *p)
     pthread_mutex_lock(&reg_lock);
     mp_status s = MP_OK;
     if (!p->closed) {
-        bool running = p->state == P_STARTED &&
+        bool running = !p->is_parent && p->state == P_STARTED &&
                        (p->creator != getpid() || p->pid == getpid() || !try_reap(p));
         if (running) {
             s = mp__err(MP_ESTATE, "process.close: cannot close a process while it is "
@@ -591,6 +753,10 @@ mp_status mp_process_close(mp_process *p)
         } else {
             reg_remove(p);
             release_pidfd(p);
+            if (p->sentinel >= 0) {
+                close(p->sentinel);
+                p->sentinel = -1;
+            }
             p->closed = true;
         }
     }
@@ -623,12 +789,15 @@ void mp__child_prepare(mp__child_id *id, const char *prefix)
 {
     unsigned n = atomic_fetch_add(&counter, 1) + 1;
     const char *parent = cur_ident ? cur_ident : "";
+    atomic_store(&prepared_parent, getpid());
     snprintf(id->ident, sizeof id->ident, "%s%s%u", parent, *parent ? ":" : "", n);
     snprintf(id->name, sizeof id->name, "%s-%s", prefix, id->ident);
 }
 
 void mp__child_adopt(mp__child_id *id)
 {
+    cur_parent_pid = atomic_load(&prepared_parent);
+    cur_parent_name = cur_name ? cur_name : "MainProcess";
     cur_name = id->name;
     cur_ident = id->ident;
     atomic_store(&counter, 0);
