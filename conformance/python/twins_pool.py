@@ -690,12 +690,25 @@ def POOL_IMAP_ORDER():
         finish(p)
 
 
+def t_held_or_quick(a):
+    """300 waits for the twin's event (after saying it started); any other
+    value comes back at once."""
+    if a == 300:
+        return t_wait(a)
+    return a
+
+
 def POOL_IMAP_UNORDERED_ALL():
+    """The first task is held until the other four results have come back
+    (an event, not a 300 ms sleep that a busy machine can outlast): so its
+    result must come last."""
     fixtures()
     with pool(2) as p:
-        # 300 ms first, then short ones: the first result comes last
-        it = p.imap_unordered(t_work, [300, 1, 2, 3, 4])
-        got = [it.next(LONG) for _ in range(5)]
+        it = p.imap_unordered(t_held_or_quick, [300, 1, 2, 3, 4], chunksize=1)
+        wait_started(1)
+        got = [it.next(LONG) for _ in range(4)]
+        _EV.set()
+        got.append(it.next(LONG))
         twin.assert_raises(StopIteration, it.next, LONG)
         assert sorted(got) == [1, 2, 3, 4, 300], f'not every result once: {got}'
         assert got[4] == 300, f'the slow task\'s result should come last: {got}'
