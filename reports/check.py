@@ -234,8 +234,20 @@ def check_render(c, out):
                     '--out', out, 'matrix'], out)
     mm = open(os.path.join(out, 'matrix.md')).read() if rc == 0 else ''
     c.ok(rc == 0 and '| **all** | **10/13 pass (1 fail, 1 unsupported, 1 absent)** | '
-         '**8/13 pass (1 fail, 4 absent)** |' in mm and os.path.exists(os.path.join(out, 'matrix.html')),
+         '**8/13 pass (1 fail, 4 absent)** | **6/13 pass (1 fail, 1 unsupported, 1 crash, '
+         '1 timeout, 2 absent, 1 error)** |' in mm and os.path.exists(os.path.join(out, 'matrix.html')),
          'matrix alone: totals per implementation', text[-300:])
+    # Conformance at a glance: one column per result kind, error included
+    # (the fixture's `other` has one row of each).
+    c.ok('| implementation | pass | fail | unsupported | crash | timeout | absent | error | '
+         in mm and '| other | 6 | 1 | 1 | 1 | 1 | 2 | 1 | 5 | 10 | harness errors |' in mm,
+         'matrix at a glance: every result kind counted, harness errors included',
+         '\n'.join(l for l in mm.splitlines() if l.startswith('| other') or 'implementation' in l))
+    glance = page.split('Conformance at a glance', 1)[-1].split('</table>', 1)[0]
+    c.ok(all(f'<th>{k}</th>' in glance for k in ('pass', 'fail', 'unsupported', 'crash',
+                                                 'timeout', 'absent', 'error'))
+         and '<td class="r-fail">1</td>' in glance,
+         'index.html at a glance: a column per result kind, the error count marked', glance[:400])
 
 
 def check_cost(c, tmp):

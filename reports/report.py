@@ -31,7 +31,7 @@ import stats as S
 
 SCALE_KEYS = ('workers', 'processes', 'producers', 'nworkers', 'pool_size')
 SIZE_KEYS = ('size',)
-RESULT_ORDER = ('pass', 'fail', 'unsupported', 'crash', 'timeout', 'absent')
+RESULT_ORDER = ('pass', 'fail', 'unsupported', 'crash', 'timeout', 'absent', 'error')
 
 
 # ---------------------------------------------------------------- freshness
@@ -741,20 +741,19 @@ def differs_from_reference(cells, impl, ref=REFERENCE):
 
 
 def matrix_summary(impls, table):
-    """Per implementation: rows passing, differing from CPython, unsupported,
-    harness errors, failing otherwise (fail/crash/timeout), run, and the
-    run's verdicts against its expectations when it recorded them."""
+    """Per implementation: how many rows had each result of RESULT_ORDER
+    (pass ... error; a result outside it counts as 'other'), how many differ
+    from CPython, how many ran, and the run's verdicts against its
+    expectations when it recorded them."""
     out = []
     for i in impls:
-        n = {'pass': 0, 'differ': 0, 'unsupported': 0, 'error': 0, 'bad': 0, 'run': 0,
-             'new failure': 0, 'newly passing': 0, 'judged': False}
+        n = dict.fromkeys(RESULT_ORDER, 0)
+        n.update({'other': 0, 'differ': 0, 'run': 0, 'new failure': 0, 'newly passing': 0,
+                  'judged': False})
         for _, _, _, cells in table:
             res, _, extra = cells[i]
             n['run'] += res not in ('absent', 'error')
-            n['pass'] += res == 'pass'
-            n['unsupported'] += res == 'unsupported'
-            n['error'] += res == 'error'
-            n['bad'] += res in ('fail', 'crash', 'timeout')
+            n[res if res in RESULT_ORDER else 'other'] += 1
             n['differ'] += differs_from_reference(cells, i)
             if extra.get('verdict'):
                 n['judged'] = True
@@ -773,8 +772,19 @@ def _summary_status(i, n):
     return 'as expected' + (f' ({n["newly passing"]} newly passing)' if n['newly passing'] else '')
 
 
-SUMMARY_HEAD = ('implementation', 'rows passing', f'differ from {REFERENCE}', 'unsupported',
-                'harness errors', 'fail/crash/timeout', 'rows run', 'against expect/')
+SUMMARY_HEAD = (('implementation',) + RESULT_ORDER
+                + (f'differ from {REFERENCE}', 'rows run', 'against expect/'))
+
+
+def _summary_counts(i, n):
+    """The count columns of one implementation's summary row, as strings:
+    every result of RESULT_ORDER (error is the harness's), then the rows
+    differing from the reference and the rows run; results outside
+    RESULT_ORDER, if any, are added to the error column's text."""
+    cols = [str(n[k]) for k in RESULT_ORDER]
+    if n['other']:
+        cols[RESULT_ORDER.index('error')] += f' (+{n["other"]} unknown)'
+    return cols + ['-' if i == REFERENCE else str(n['differ']), str(n['run'])]
 
 
 def matrix_summary_md(impls, table):
@@ -782,8 +792,7 @@ def matrix_summary_md(impls, table):
         return []
     lines = ['| ' + ' | '.join(SUMMARY_HEAD) + ' |', '|' + '---|' * len(SUMMARY_HEAD)]
     for i, n in matrix_summary(impls, table):
-        lines.append(f'| {i} | {n["pass"]} | ' + ('-' if i == REFERENCE else str(n['differ']))
-                     + f' | {n["unsupported"]} | {n["error"]} | {n["bad"]} | {n["run"]} | '
+        lines.append(f'| {i} | ' + ' | '.join(_summary_counts(i, n)) + ' | '
                      + _summary_status(i, n) + ' |')
     return lines + ['']
 
@@ -799,10 +808,11 @@ def matrix_summary_html(impls, table):
     for i, n in matrix_summary(impls, table):
         st = _summary_status(i, n)
         cls = 'r-fail' if n['error'] or n['new failure'] else 'r-pass' if st.startswith('as') else ''
-        out.append(f'<tr><td><a href="#impl-{e(i)}">{e(i)}</a></td><td>{n["pass"]}</td>'
-                   f'<td>{"-" if i == REFERENCE else n["differ"]}</td><td>{n["unsupported"]}</td>'
-                   f'<td class="{"r-fail" if n["error"] else ""}">{n["error"]}</td>'
-                   f'<td>{n["bad"]}</td><td>{n["run"]}</td><td class="{cls}">{e(st)}</td></tr>')
+        cells = ''.join(
+            f'<td class="{"r-fail" if h == "error" and (n["error"] or n["other"]) else ""}">'
+            f'{e(v)}</td>' for h, v in zip(SUMMARY_HEAD[1:], _summary_counts(i, n)))
+        out.append(f'<tr><td><a href="#impl-{e(i)}">{e(i)}</a></td>{cells}'
+                   f'<td class="{cls}">{e(st)}</td></tr>')
     out.append('</table>')
     return '\n'.join(out)
 

@@ -358,11 +358,28 @@ def machine():
         return {'error': f'conformance/run.py machine(): {e}'}
 
 
+def previous_durations(path):
+    """{row: seconds} from an earlier run's JSON (empty when there is none):
+    the order in which to start the twins."""
+    try:
+        with open(path) as f:
+            return {r['id']: float(r.get('duration') or 0) for r in json.load(f)['rows']}
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+
+
 def run_impl(impl, rows, sources, out_dir, timeout, jobs, twins_dir=HERE, grace=GRACE):
     """Run every row's twin under impl (rows: catalogue dicts with id,
-    component, cpython); return (rows with results, probe info)."""
+    component, cpython); return (rows with results, probe info).  The twins
+    start longest first, by the durations of the previous run of the same
+    implementation (a row without one counts as long), so that no long twin
+    starts last and runs alone while the other job slots sit idle; the
+    results keep the catalogue's order."""
     uses = {c: api_uses(t) for c, (_, t) in sources.items()}
     info = probe(impl, uses, twins_dir)
+    before = previous_durations(os.path.join(out_dir, f'conformance-{impl["name"]}.json'))
+    rows_in = rows
+    rows = sorted(rows, key=lambda r: -before.get(r['id'], timeout))
     logdir = os.path.join(out_dir, f'twins-{impl["name"]}')
     os.makedirs(logdir, exist_ok=True)
     for fn in os.listdir(logdir):
@@ -393,7 +410,7 @@ def run_impl(impl, rows, sources, out_dir, timeout, jobs, twins_dir=HERE, grace=
                 jobs_of[r['id']] = ex.submit(run_one, [exe, '-c', code], env, ROOT,
                                              os.path.join(logdir, r['id']), timeout, grace)
         out = []
-        for r in rows:
+        for r in rows_in:
             res, dur, msg, left = (jobs_of[r['id']].result() if r['id'] in jobs_of
                                    else results[r['id']])
             row = {'id': r['id'], 'component': r['component'], 'result': res,

@@ -5,7 +5,7 @@ multiprocessing.Condition: wait/wait_for return False on a timeout
 thread that is "waiting" is known to be inside wait() because it announced
 itself while holding the lock and only wait() released it.
 """
-import select, sys, threading
+import os, select, sys, threading
 
 import twin
 from twin import mp
@@ -407,7 +407,13 @@ def COND_HOLDER_KILLED_WAKES_WAITERS():
     assert _exit_within(b, 2.0, 'the second waiter') == 0
 
 
-def _child_notify_loop(c):
+def _child_notify_loop(c, ready_w):
+    """Loops acquire/notify(1)/release; says so through a pipe after the
+    first round, so the kill lands inside the loop (a child killed before it
+    ever ran, which a busy machine allows, would test nothing)."""
+    with c:
+        c.notify(1)
+    os.write(ready_w, b'r')
     while True:
         with c:
             c.notify(1)
@@ -423,8 +429,12 @@ def COND_NOTIFIER_KILLED_ANYTIME():
         c, ready = mp.Condition(), mp.Event()
         w = _start_cwaiter(c, ready)
         wait_asleep(w.pid)
-        p = mp.Process(target=_child_notify_loop, args=(c,))
+        rd, wr = os.pipe()
+        p = mp.Process(target=_child_notify_loop, args=(c, wr))
         p.start()
+        os.close(wr)
+        assert select.select([rd], [], [], 10)[0], f'round {r}: the notifier never looped'
+        os.close(rd)
         until = twin.now() + rng.uniform(0.005, 0.02)
         while twin.now() < until:  # a random instant, not a synchronisation
             pass

@@ -2,7 +2,7 @@
 
 multiprocessing.Event: wait returns False on a timeout (MP_TIMEOUT).
 """
-import sys, threading, time
+import os, select, sys, threading, time
 
 import twin
 from twin import mp
@@ -135,7 +135,13 @@ def EVT_SET_WAKES_PROMPT():
     assert med < 0.02, f'median {med:.4f} s from set to the last waiter\'s return'
 
 
-def _child_set_loop(e):
+def _child_set_loop(e, ready_w):
+    """Loops set/clear; says so through a pipe after the first round, so the
+    kill lands inside the loop (a child killed before it ever ran, which a
+    busy machine allows, would test nothing)."""
+    e.set()
+    e.clear()
+    os.write(ready_w, b'r')
     while True:
         e.set()
         e.clear()
@@ -154,8 +160,12 @@ def EVT_SETTER_KILLED_ANYTIME():
         back = []
         t = threading.Thread(target=lambda: back.append(e.wait(10.0)), daemon=True)
         t.start()
-        p = mp.Process(target=_child_set_loop, args=(e,))
+        rd, wr = os.pipe()
+        p = mp.Process(target=_child_set_loop, args=(e, wr))
         p.start()
+        os.close(wr)
+        assert select.select([rd], [], [], 10)[0], f'round {r}: the setter never looped'
+        os.close(rd)
         until = twin.now() + rng.uniform(0.005, 0.02)
         while twin.now() < until:  # a random instant, not a synchronisation
             pass

@@ -33,6 +33,7 @@ SyncManager = mp.managers.SyncManager
 CTX = mp.get_context('fork')
 FRAME_MAX = 64 << 20  # MP_MANAGER_FRAME_MAX
 PROMPT = 1.0          # MPT_ASSERT_PROMPT's bound
+DEAD_GETTER_WINDOW = 2.0  # MGR-CLIENT-KILLED-GET: how long a put item is watched
 PR_SET_CHILD_SUBREAPER = 36
 
 twin.kill_children_at_exit()
@@ -1234,6 +1235,14 @@ def MGR_CLIENT_KILLED_GET():
         q = m.Queue()
         _kill_blocked(_killed_in_get, q)
         q.put('after')
+        # Nobody of ours asks before DEAD_GETTER_WINDOW s have passed or the
+        # item is gone: a get of ours would race the dead client's server
+        # thread, already woken by the put, for the item (CPython and
+        # billiard let ours win about 1 run in 10, and the row then passed
+        # by luck).  A server that dropped the dead request leaves it queued.
+        until = twin.now() + DEAD_GETTER_WINDOW
+        while q.qsize() and twin.now() < until:
+            time.sleep(0.01)  # watching for a taker that may not exist
         try:
             got = q.get(timeout=5.0)
         except queue.Empty:
