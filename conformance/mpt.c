@@ -287,11 +287,12 @@ void mpt_closepipe(mpt_pipefd *p)
     mpt_closefd(&p->w);
 }
 
-bool mpt_write_all(int fd, const void *buf, size_t len)
+/* Moves exactly len bytes through fd, one way or the other (mpt_write_all,
+ * mpt_read_all). */
+static bool xfer_all(int fd, char *b, size_t len, bool out)
 {
-    const char *b = buf;
     while (len) {
-        ssize_t n = write(fd, b, len);
+        ssize_t n = out ? write(fd, b, len) : read(fd, b, len);
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0)
@@ -302,19 +303,14 @@ bool mpt_write_all(int fd, const void *buf, size_t len)
     return true;
 }
 
+bool mpt_write_all(int fd, const void *buf, size_t len)
+{
+    return xfer_all(fd, (char *)buf, len, true);
+}
+
 bool mpt_read_all(int fd, void *buf, size_t len)
 {
-    char *b = buf;
-    while (len) {
-        ssize_t n = read(fd, b, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return false;
-        b += n;
-        len -= (size_t)n;
-    }
-    return true;
+    return xfer_all(fd, buf, len, false);
 }
 
 void mpt_sleep(double s)
