@@ -14,8 +14,8 @@ BENCH_DATA ?= reports/data
 BENCH_QUICK_DATA ?= $(B)/bench/data
 BENCH_ARGS ?=
 
-BENCH_CFLAGS := $(STD) $(WARN) $(OPT) -pthread -Iref/include
-BENCH_COMMON := bench/common/bench.c bench/common/bench.h
+BENCH_CFLAGS := $(STD) $(WARN) $(OPT) -pthread -Iref/include -I$(B)/bench/gen
+BENCH_COMMON := bench/common/bench.c bench/common/bench.h $(B)/bench/gen/calibration.h
 BENCH_MPB := $(B)/bench/mpbench-$(IMPL_NAME)
 BENCH_OSF := $(B)/bench/osfloor
 BENCH_TUT := $(basename $(notdir $(wildcard ref/examples/tutorial_*.c)))
@@ -30,6 +30,14 @@ else
 BENCH_LINK := $(abspath $(IMPL)) -Wl,-rpath,$(BENCH_LIBDIR) -Wl,-rpath,$(abspath $(dir $(IMPL)))
 BENCH_EXDIR := $(B)/bench/ex-$(IMPL_NAME)
 endif
+
+# The calibration's constants for C, from the one file mpbench.py reads too.
+$(B)/bench/gen/calibration.h: bench/calibration.json
+	@mkdir -p $(@D)
+	$(PYTHON) -c 'import json, sys; d = json.load(open(sys.argv[1])); \
+	  print("/* Generated from bench/calibration.json by bench/bench.mk: edit that file. */"); \
+	  [print("#define MPB_CAL_%s %r" % (k.upper(), v)) for k, v in d.items() if k != "doc"]' \
+	  $< > $@.tmp && mv $@.tmp $@
 
 $(B)/bench/mpbench-$(IMPL_NAME): bench/c/mpbench.c $(BENCH_COMMON) ref/include/mp.h \
 		$(if $(IMPL),$(IMPL),$(B)/libmpref.a) | $(DEPS_STAMP)

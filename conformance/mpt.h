@@ -13,8 +13,13 @@
 #define MPT_H
 
 #include <criterion/criterion.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <sys/types.h>
 
 #include "mp.h"
 
@@ -99,7 +104,156 @@ void mpt_wait_asleep(pid_t tid);
  * instruction the child was at -- also the middle of an mp call. */
 int mpt_kill_at_random(mp_target_fn fn, void *arg, unsigned r);
 
+/* mpt_wait_asleep for a sweep that calls it hundreds of times: two readings
+ * 0.2 ms apart.  A reading that is wrong only makes one trial weaker; fails
+ * the test after 10 s (scaled), as mpt_wait_asleep. */
+void mpt_wait_asleep_quick(pid_t tid);
+
 /* A private scratch file (unlinked on teardown) for children to write to. */
 FILE *mpt_tmpfile(void);
+
+/* ------------------------------------------------ small shared fixtures */
+
+/* An OS pipe, both ends close-on-exec; an end closed is -1. */
+typedef struct mpt_pipefd {
+    int r, w;
+} mpt_pipefd;
+/* A new pipe; fails the test if pipe2 fails. */
+mpt_pipefd mpt_pipe(void);
+/* Closes each end still open (>= 0) and marks it -1: calling it twice, or
+ * after closing one end with mpt_closefd, is harmless. */
+void mpt_closepipe(mpt_pipefd *p);
+/* close(*fd) if *fd >= 0, then *fd = -1. */
+void mpt_closefd(int *fd);
+/* Writes / reads exactly len bytes, retrying EINTR and short transfers;
+ * false on EOF or an error (errno set), true once all len bytes moved. */
+bool mpt_write_all(int fd, const void *buf, size_t len);
+bool mpt_read_all(int fd, void *buf, size_t len);
+/* Sleeps s seconds, resuming after a signal (never shorter).  For pacing a
+ * peer, never as a stand-in for synchronisation. */
+void mpt_sleep(double s);
+/* The pid of a started process; fails the test if mp_process_pid fails. */
+pid_t mpt_pid(mp_process *p);
+/* mp_lock_locked(l), asserted MP_OK (Lock and RLock alike). */
+bool mpt_locked(mp_lock *l);
+/* Gets one message from q (any queue kind) within `timeout` and asserts that
+ * its bytes are the string `want`. */
+void mpt_get_str(mp_queue *q, const char *want, double timeout);
+
+/* ------------------------------------- "this call wakes a sleeper at once"
+ *
+ * An implementation may bound its sleeps (ref re-checks every 0.1 s, so that
+ * a waker killed half-way costs a sleeper one period at most); then a lost
+ * wake-up no longer hangs, it only makes each hand-off late.  mpt_prompt_median
+ * measures it: in each round `waiters` threads block in `wait`, the kernel
+ * shows each asleep (mpt_wait_asleep), the main thread calls `wake`, and the
+ * latency from that call to the return of the LAST waiter is recorded.  A
+ * row asserts that the median is below MPT_PROMPT_MEDIAN_S, far below any
+ * polling period. */
+#define MPT_PROMPT_ROUNDS 15      /* default rounds */
+#define MPT_PROMPT_MAX_ROUNDS 63
+#define MPT_PROMPT_MAX_WAITERS 4
+#define MPT_PROMPT_MEDIAN_S 0.02
+
+typedef struct mpt_prompt {
+    void *arg;
+    void (*prepare)(void *arg);   /* main thread, before each round (optional) */
+    mp_status (*wait)(void *arg); /* each waiter thread: the blocking call */
+    void (*after)(void *arg);     /* the waiter, after its return was timed (optional),
+                                     e.g. to release what wait took */
+    void (*wake)(void *arg);      /* main thread, once every waiter sleeps */
+    mp_status want;               /* what every wait must return */
+    int waiters;                  /* threads per round: 0 means 1 */
+    int rounds;                   /* 0 means MPT_PROMPT_ROUNDS */
+} mpt_prompt;
+
+/* Runs the rounds and returns the median latency in seconds.  Fails the
+ * test as soon as a wait returns another status than `want` (naming the
+ * round and both statuses); joins its threads before returning. */
+double mpt_prompt_median(const mpt_prompt *p);
+
+/* A thread asleep in a blocking call, for rows that kill its waker: */
+typedef struct mpt_sleeper {
+    mp_status (*call)(void *arg); /* the blocking call, run by the thread */
+    void *arg;
+    pthread_t t;
+    _Atomic pid_t tid;
+    _Atomic double back;          /* when call returned (mpt_now); 0 before */
+    mp_status st;                 /* what call returned, once back */
+} mpt_sleeper;
+/* Starts the thread (call and arg set, the rest zeroed here) and returns once
+ * the kernel shows it asleep (mpt_wait_asleep). */
+void mpt_sleeper_start(mpt_sleeper *w);
+/* Looks every millisecond until the thread is back or `until` (mpt_now time)
+ * has passed.  Back: joins it and returns true (w->st is what call
+ * returned).  Not back: returns false and leaves it running. */
+bool mpt_sleeper_wait(mpt_sleeper *w, double until);
+
+/* ------------------------------------ SIGKILL before one instruction of a call
+ *
+ * A randomly timed kill almost never lands in a window a few instructions
+ * wide (say, between a commit store and the FUTEX_WAKE that announces it), so
+ * rows about "killed at any instruction" place the kill with ptrace instead:
+ *
+ *   mpt_kat_calibrate(&k)   a victim runs the call once, single-stepped, to
+ *                           its end: the trace is the address of every
+ *                           instruction it ran (k.n of them); k.publish is
+ *                           the first after which k.probe (the parent's
+ *                           view, e.g. qsize) changed
+ *   mpt_kat_kill_at(&k, i)  a fresh victim runs the call and is SIGKILLed
+ *                           just before it executes instruction i (< k.n)
+ *   mpt_kat_swept(&k, i)    whether a thinned sweep kills before instruction
+ *                           i: every one from MPT_KAT_BEFORE before the
+ *                           publish on, and MPT_KAT_EARLY spread evenly before
+ *                           that (a trial costs a process, and nothing is
+ *                           published there yet).  A row may sweep every i.
+ *
+ * The victim is an mp_process child (so the objects it uses are shared by
+ * mp.h's rule) that makes itself traced (PTRACE_TRACEME) and stops; the call
+ * runs after that stop, then a store to shared memory ends the trace.  Each
+ * trial finds instruction i as the n-th execution of its address (n counted
+ * in the trace) with a breakpoint on x86-64, else by single-stepping i times
+ * (slower, portable).  Each trial is a new process forked from the same
+ * parent, so it runs the same instructions as the calibration unless the
+ * call takes another path (the parent's heap changed, a peer was not asleep):
+ * then the breakpoint is not reached and the trial reports MPT_KAT_MISSED (the
+ * call ran to its end), or stops elsewhere on the same address, which is
+ * still a kill inside the call.  The victim reads `arg` when it is forked, so
+ * a row may point it at new objects between trials.
+ *
+ * Uses POSIX, Linux's ptrace and /proc, and mp.h only; the tracer is the
+ * calling thread, which must make every call of one mpt_kat.  A system that
+ * refuses ptrace fails the row (fail closed).  KAT_VERBOSE=1 in the
+ * environment prints the size of each calibrated trace. */
+typedef struct mpt_kat {
+    int (*call)(void *arg);     /* runs in the victim; its result is ignored */
+    size_t (*probe)(void *arg); /* optional: runs in the parent between two steps */
+    void *arg;
+    /* Filled by mpt_kat_calibrate: */
+    uintptr_t *trace;           /* the address of each instruction */
+    size_t n;                   /* instructions in the trace */
+    size_t publish;             /* first instruction that changed probe() (0: none) */
+    _Atomic int *returned;      /* shared: set by the victim once the call returned */
+} mpt_kat;
+
+#define MPT_KAT_BEFORE 8
+#define MPT_KAT_EARLY 32
+#define MPT_KAT_STRIDE 8 /* rows check a slower property every 8th kill */
+
+enum { MPT_KAT_KILLED, MPT_KAT_MISSED };
+
+/* Runs the call once, single-stepped, recording its instructions; the victim
+ * is SIGKILLed after the call (so the call completed: the caller counts it
+ * as a trial that ran to the end).  May be called again (a new trace). */
+void mpt_kat_calibrate(mpt_kat *k);
+/* Kills a fresh victim before instruction i of the trace (i < k->n):
+ * MPT_KAT_KILLED.  MPT_KAT_MISSED: the victim returned from the call first
+ * (it ran another path); it is killed after the call, the call complete.
+ * The victim is reaped either way. */
+int mpt_kat_kill_at(mpt_kat *k, size_t i);
+/* Whether a thinned sweep kills before instruction i (see above). */
+bool mpt_kat_swept(const mpt_kat *k, size_t i);
+/* Frees what mpt_kat_calibrate allocated. */
+void mpt_kat_free(mpt_kat *k);
 
 #endif

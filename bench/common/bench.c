@@ -1,8 +1,8 @@
 /* The harness shared by bench/c (mp.h) and bench/os (raw OS floor). */
 #include "bench.h"
-
-#define MPB_WARM_BYTES (32L << 20)
-#define MPB_WARM_S 0.2
+/* The calibration's constants, generated from bench/calibration.json (which
+ * also states the algorithm that mpb_main and bench/python/mpbench.py run). */
+#include "calibration.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -17,10 +17,6 @@
 #include <unistd.h>
 
 #define MPB_MAX_PARAMS 16
-/* Rounds never exceed this many operations: keeps memory of unbounded queues
- * and of per-operation latency arrays in check. */
-#define MPB_NMAX (1L << 26)
-#define MPB_NMAX_LATENCY (1L << 20)
 
 static const char *pkeys[MPB_MAX_PARAMS], *pvals[MPB_MAX_PARAMS];
 static int nparams;
@@ -396,12 +392,13 @@ static int one_round(const mpb_workload *w, void *st, long n, bool latency, doub
     return 0;
 }
 
+/* round(n) of bench/calibration.json: a multiple of MPB_CAL_ROUND_MULTIPLE,
+ * at least one. */
 static long round_n(long n)
 {
-    /* Multiples of 8 let 1, 2, 4 or 8 producers/consumers split a round
-     * evenly (bench/python/mpbench.py rounds the same way). */
-    if (n < 8) return 8;
-    return (n + 7) / 8 * 8;
+    const long m = MPB_CAL_ROUND_MULTIPLE;
+    if (n < m) return m;
+    return (n + m - 1) / m * m;
 }
 
 static void print_result(const mpb_workload *w, const mpb_res *r, long n, const run_out *o)
@@ -478,11 +475,14 @@ int mpb_main(int argc, char **argv, const mpb_workload *table, size_t count)
     fflush(stdout);
 
     bool latency = strcmp(w->metric, "latency") == 0;
-    long nmax = latency ? MPB_NMAX_LATENCY : MPB_NMAX;
+    /* Rounds never exceed nmax operations: keeps memory of unbounded queues
+     * and of per-operation latency arrays in check. */
+    long nmax = latency ? (long)MPB_CAL_N_MAX_LATENCY : (long)MPB_CAL_N_MAX;
     long size = mpb_param_long("size", 0);
     long n0 = w->n0, qn = w->quick_n;
     if (size > 0) { /* big messages: fewer of them */
-        long cap0 = (1L << 21) / size, capq = (1L << 23) / size;
+        long cap0 = (long)MPB_CAL_FIRST_ROUND_BYTES / size;
+        long capq = (long)MPB_CAL_QUICK_ROUND_BYTES / size;
         if (n0 > cap0) n0 = cap0;
         if (qn > capq) qn = capq;
     }
@@ -517,19 +517,19 @@ int mpb_main(int argc, char **argv, const mpb_workload *table, size_t count)
      * touched everywhere after one lap.  Left in, that cost decides where
      * calibration stops (a 2 -> 1 stream of 1 KiB measured 0.23 M msg/s
      * calibrated from cold, 1.5 M warm).  So every stream first moves
-     * MPB_WARM_BYTES (two laps of ref's 16 MiB queue ring) untimed, in rounds
-     * of growing size, or as much as MPB_WARM_S allows: a slow side has no
-     * ring to warm. */
+     * MPB_CAL_WARM_BYTES (two laps of ref's 16 MiB queue ring) untimed, in
+     * rounds of growing size, or as much as MPB_CAL_WARM_SECONDS allows: a slow
+     * side has no ring to warm.  Steps 1-4 of bench/calibration.json. */
     if (!quick && size > 0 && !latency) {
-        long goal = (long)(MPB_WARM_BYTES / size), moved = 0, wn = n0;
+        long goal = (long)MPB_CAL_WARM_BYTES / size, moved = 0, wn = n0;
         double spent = 0;
-        while (moved < goal && spent < MPB_WARM_S) {
+        while (moved < goal && spent < MPB_CAL_WARM_SECONDS) {
             if (wn > goal - moved) wn = goal - moved;
             wn = round_n(wn);
             if (one_round(w, st, wn, latency, &s, &e, NULL, &cost, &r) != 0) goto out;
             moved += wn;
             spent += e;
-            wn *= 4;
+            wn *= MPB_CAL_WARM_GROWTH;
         }
     }
     if (quick) {
@@ -537,14 +537,18 @@ int mpb_main(int argc, char **argv, const mpb_workload *table, size_t count)
         samples = 1;
     } else if (n > 0) {
         n = round_n(n > nmax ? nmax : n);
-        if (one_round(w, st, round_n(n / 10), latency, &s, &e, NULL, &cost, &r) != 0) goto out;
+        if (one_round(w, st, round_n(n / MPB_CAL_WARMUP_DIVISOR), latency, &s, &e, NULL, &cost,
+                      &r) != 0)
+            goto out;
     } else { /* calibrate */
         n = round_n(n0);
         for (;;) {
             if (one_round(w, st, n, latency, &s, &e, NULL, &cost, &r) != 0) goto out;
-            if (e >= seconds / 10 || n >= nmax) break;
-            double f = e > 0 ? seconds / 10 / e * 1.5 : 16;
-            n = round_n((long)((double)n * (f < 2 ? 2 : f > 16 ? 16 : f)));
+            if (e >= seconds / MPB_CAL_GROW_UNTIL_DIVISOR || n >= nmax) break;
+            double f = e > 0 ? seconds / MPB_CAL_GROW_UNTIL_DIVISOR / e * MPB_CAL_GROW_OVERSHOOT
+                             : MPB_CAL_GROW_MAX;
+            f = f < MPB_CAL_GROW_MIN ? MPB_CAL_GROW_MIN : f > MPB_CAL_GROW_MAX ? MPB_CAL_GROW_MAX : f;
+            n = round_n((long)((double)n * f));
             if (n > nmax) n = nmax;
         }
         /* The first rounds pay cold costs (page faults, lazy set-up), which
@@ -558,7 +562,9 @@ int mpb_main(int argc, char **argv, const mpb_workload *table, size_t count)
             raw = NULL;
             if (one_round(w, st, n, latency, &s, &e, latency ? &raw : NULL, &cost, &r) != 0)
                 goto out;
-            if (e >= seconds / 2 || n >= nmax || k == 3) break;
+            if (e >= seconds / MPB_CAL_RESCALE_UNTIL_DIVISOR || n >= nmax ||
+                k == MPB_CAL_RESCALE_ROUNDS - 1)
+                break;
         }
         samples = 0;
         o.samples[0] = s;

@@ -20,8 +20,11 @@ import time
 # bench/run.py --peers sets this from conformance/impls/<name>.json.
 mp = importlib.import_module(os.environ.get("MP_BENCH_MODULE") or "multiprocessing")
 CTX = mp.get_context("fork")
-NMAX = 1 << 26
-NMAX_LATENCY = 1 << 20
+# The calibration's constants, and the algorithm main() runs (as
+# bench/common/bench.c does): one file for both harnesses.
+with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..",
+                       "calibration.json")) as _f:
+    CAL = json.load(_f)
 RES = struct.Struct("<i252s")  # the C harness's mpb_res: kind, message
 OK, UNSUP, ERROR = 0, 1, 2
 now_ns = time.monotonic_ns  # CLOCK_MONOTONIC, as in C
@@ -671,13 +674,11 @@ WORKLOADS = {
 
 # ------------------------------------------------------------------ main
 
-WARM_BYTES, WARM_S = 32 << 20, 0.2
-
-
 def round8(n):
-    """Multiples of 8: 1, 2, 4 or 8 producers/consumers split a round evenly
-    (bench/common/bench.c rounds the same way)."""
-    return 8 if n < 8 else (n + 7) // 8 * 8
+    """round(n) of bench/calibration.json: a multiple of round_multiple (8: 1,
+    2, 4 or 8 producers/consumers split a round evenly), at least one."""
+    m = CAL["round_multiple"]
+    return m if n < m else (n + m - 1) // m * m
 
 
 TICK = 1.0 / (os.sysconf("SC_CLK_TCK") or 100)
@@ -798,11 +799,12 @@ def main(argv):
             "MALLOC_TRIM_THRESHOLD_ and MALLOC_TOP_PAD_ (bench/run.py sets them)"}) + "\n")
         return 0
     latency = w.metric == "latency"
-    nmax = NMAX_LATENCY if latency else NMAX
+    nmax = CAL["n_max_latency"] if latency else CAL["n_max"]
     n0, qn = w.n0, w.quick_n
     size = p_int("size", 0)
     if size > 0:
-        n0, qn = min(n0, (1 << 21) // size), min(qn, (1 << 23) // size)
+        n0 = min(n0, CAL["first_round_bytes"] // size)
+        qn = min(qn, CAL["quick_round_bytes"] // size)
     out = {"status": "ok", "workload": name, "metric": w.metric, "unit": w.unit,
            "n": 0, "samples": [], "message": ""}
     raws, vals, cpus, flts = [], [], [], []
@@ -810,34 +812,37 @@ def main(argv):
     try:
         w.setup()
         set_up = True
+        # Steps 1-4 of bench/calibration.json, as bench/common/bench.c runs them.
         if not quick and size > 0 and not latency:
-            # Streams are steady-state figures: move WARM_BYTES (or as much as
-            # WARM_S allows) untimed first, as bench/common/bench.c does.
-            goal, moved, wn, spent = WARM_BYTES // size, 0, n0, 0.0
-            while moved < goal and spent < WARM_S:
+            # Streams are steady-state figures: move warm_bytes (or as much as
+            # warm_seconds allows) untimed first.
+            goal, moved, wn, spent = CAL["warm_bytes"] // size, 0, n0, 0.0
+            while moved < goal and spent < CAL["warm_seconds"]:
                 wn = round8(min(wn, goal - moved))
                 spent += one_round(w, wn, latency)[1]
                 moved += wn
-                wn *= 4
+                wn *= CAL["warm_growth"]
         if quick:
             n, samples = round8(qn), 1
         elif n > 0:
             n = round8(min(n, nmax))
-            one_round(w, round8(n // 10), latency)
+            one_round(w, round8(n // CAL["warmup_divisor"]), latency)
         else:
             n = round8(n0)
             while True:
                 _, e, _, _ = one_round(w, n, latency)
-                if e >= seconds / 10 or n >= nmax:
+                if e >= seconds / CAL["grow_until_divisor"] or n >= nmax:
                     break
-                f = min(16, max(2, seconds / 10 / e * 1.5))
+                f = (seconds / CAL["grow_until_divisor"] / e * CAL["grow_overshoot"]
+                     if e > 0 else CAL["grow_max"])
+                f = min(CAL["grow_max"], max(CAL["grow_min"], f))
                 n = min(nmax, round8(int(n * f)))
             # Cold first rounds can stop the growth early: rescale until a
             # round is long enough; the last one is this invocation's sample.
-            for k in range(4):
+            for k in range(CAL["rescale_rounds"]):
                 n = round8(min(nmax, int(n * seconds / e)))
                 s, e, raw, cost = one_round(w, n, latency)
-                if e >= seconds / 2 or n >= nmax:
+                if e >= seconds / CAL["rescale_until_divisor"] or n >= nmax:
                     break
             vals.append(s)
             cpus.append(cost[0])

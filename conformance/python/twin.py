@@ -145,6 +145,58 @@ def prompt(fn, *args, bound=1.0):
     return r
 
 
+def start(target, *args, **kw):
+    """A started mp.Process running target(*args) (keyword arguments go to
+    Process, e.g. daemon=True)."""
+    p = mp.Process(target=target, args=args, **kw)
+    p.start()
+    return p
+
+
+def join_code(p, timeout=30.0):
+    """Joins p for at most timeout seconds and returns its exit code; fails
+    when it is still running then."""
+    p.join(timeout)
+    assert p.exitcode is not None, f'{p.name} still running after {timeout} s'
+    return p.exitcode
+
+
+def kill_join(p):
+    """SIGKILLs a started Process (kill) and joins it: it must have died of
+    that signal (exit code -9) within 10 s."""
+    kill(p)
+    p.join(10)
+    assert p.exitcode == -9, p.exitcode
+
+
+def notowner(fn, *args):
+    """'ENOTOWNER' when fn(*args) raises AssertionError (what CPython raises
+    for a release by a non-owner), 'OK' when it returns, else the exception
+    as 'Type: message'."""
+    try:
+        fn(*args)
+    except AssertionError:
+        return 'ENOTOWNER'
+    except Exception as e:  # noqa: BLE001
+        return f'{type(e).__name__}: {e}'
+    return 'OK'
+
+
+def prompt_raises(exc, fn, *args, bound=1.0, **kw):
+    """fn(*args, **kw) must raise exc within bound seconds; returns the
+    exception, its traceback dropped (a connection in its frames would stay
+    open and keep a peer waiting for our hang-up)."""
+    t0 = now()
+    try:
+        fn(*args, **kw)
+    except exc as e:
+        el = now() - t0
+        e.__traceback__ = None
+        assert el <= bound, f'{getattr(fn, "__name__", fn)} blocked for {el:.3f} s'
+        return e
+    raise AssertionError(f'{getattr(fn, "__name__", fn)}{args} did not raise {exc}')
+
+
 def locked(lock):
     """Whether another thread finds the lock taken (it gives it back at once)."""
     got = []

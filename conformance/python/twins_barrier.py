@@ -273,12 +273,6 @@ def _results_within(parties, limit):
     return got
 
 
-def _kill_join(p):
-    twin.kill(p)
-    p.join(10)
-    assert p.exitcode == -9, p.exitcode
-
-
 def BAR_PARTY_KILLED():
     b = mp.Barrier(4)
     dead = _start_child_party(b, 1)
@@ -295,7 +289,7 @@ def BAR_PARTY_KILLED():
 def BAR_PARTY_KILLED_LAST_ARRIVES():
     actions = []
     b = mp.Barrier(2, action=lambda: actions.append(1))
-    _kill_join(_start_child_party(b, 1))
+    twin.kill_join(_start_child_party(b, 1))
     got = _results_within([_Party(b, None)], 1.0)
     assert got == ['EBROKEN'], f'the last arrival: {got}'
     assert actions == [], 'the action ran for a generation with a dead party'
@@ -304,7 +298,7 @@ def BAR_PARTY_KILLED_LAST_ARRIVES():
 
 def BAR_PARTY_KILLED_RESET():
     b = mp.Barrier(2)
-    _kill_join(_start_child_party(b, 1))
+    twin.kill_join(_start_child_party(b, 1))
     t = threading.Thread(target=b.reset, daemon=True)
     t.start()
     t.join(1.0)
@@ -382,7 +376,7 @@ def BAR_KILLED_ANYTIME():
         until = time.monotonic() + rng.uniform(0.0, 0.002)
         while time.monotonic() < until:  # a random instant, not a synchronisation
             pass
-        _kill_join(p)
+        twin.kill_join(p)
         got = _results_within([_WaitResetWait(b)], 8.0)[0]
         assert got != 'blocked', (f'round {r}: a wait after a caller was killed at a random instant '
                                   f'is still blocked after 8 s: the Barrier\'s lock is never given back')

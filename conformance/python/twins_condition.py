@@ -9,21 +9,10 @@ import os, select, sys, threading
 
 import twin
 from twin import mp
-from twin import prompt, locked
+from twin import notowner, prompt, locked
 
 
 twin.kill_children_at_exit()
-
-
-def notowner(fn, *args):
-    """'ENOTOWNER' when fn raises AssertionError, else what it did."""
-    try:
-        fn(*args)
-    except AssertionError:
-        return 'ENOTOWNER'
-    except Exception as e:  # noqa: BLE001
-        return f'{type(e).__name__}: {e}'
-    return 'OK'
 
 
 class Pool:
@@ -270,12 +259,6 @@ def _start_cwaiter(c, ready, timeout=10.0):
     return p
 
 
-def _kill_join(p):
-    twin.kill(p)
-    p.join(10)
-    assert p.exitcode == -9, p.exitcode
-
-
 def _bounded(fn, limit):
     """fn() in a daemon thread; fails when it has not returned within limit s,
     and raises what fn raised."""
@@ -326,7 +309,7 @@ def COND_WAITER_KILLED_NOTIFY():
     dead = _start_cwaiter(c, ready)
     live = _start_cwaiter(c, ready)
     wait_asleep(dead.pid)
-    _kill_join(dead)
+    twin.kill_join(dead)
     _bounded(_notify(c, 1), 2.0)
     assert _exit_within(live, 2.0, 'the live waiter') == 0
 
@@ -337,7 +320,7 @@ def COND_WAITER_KILLED_NOTIFY_ALL():
     dead = _start_cwaiter(c, ready)
     z = _start_cwaiter(c, ready)
     wait_asleep(dead.pid)
-    _kill_join(dead)
+    twin.kill_join(dead)
     _bounded(_notify(c, None), 2.0)
     assert _exit_within(a, 2.0, 'the first live waiter') == 0
     assert _exit_within(z, 2.0, 'the last live waiter') == 0
@@ -354,7 +337,7 @@ def COND_WAITER_KILLED_NOTIFIED():
     assert c.acquire(timeout=10.0)
     c.notify()  # one, the oldest: dead
     wait_asleep(dead.pid)  # blocked on the lock we hold: still in wait()
-    _kill_join(dead)
+    twin.kill_join(dead)
     c.release()
     assert not _ended_within(nxt, 0.3), 'the notification was passed on'
     assert twin.locked(c) is False, 'the lock was left held'
@@ -400,7 +383,7 @@ def COND_HOLDER_KILLED_WAKES_WAITERS():
     h = mp.Process(target=_child_hold_silent, args=(c, ready))
     h.start()
     assert ready.wait(10.0)
-    _kill_join(h)
+    twin.kill_join(h)
     assert c.acquire(timeout=5.0), 'the lock of the killed holder was never given back'
     c.release()
     assert _exit_within(a, 2.0, 'the first waiter') == 0
@@ -438,6 +421,6 @@ def COND_NOTIFIER_KILLED_ANYTIME():
         until = twin.now() + rng.uniform(0.005, 0.02)
         while twin.now() < until:  # a random instant, not a synchronisation
             pass
-        _kill_join(p)
+        twin.kill_join(p)
         _bounded(_notify(c, 1), 3.0)
         assert _exit_within(w, 2.0, f'round {r}: the waiter') == 0

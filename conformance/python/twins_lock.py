@@ -9,7 +9,7 @@ import math, os, sys, tempfile, \
 
 import twin
 from twin import mp
-from twin import prompt, locked
+from twin import join_code, locked, prompt, start
 
 
 twin.kill_children_at_exit()
@@ -23,18 +23,6 @@ def raises(exc, fn, *args):
     except Exception as e:  # noqa: BLE001
         raise AssertionError(f'{fn.__name__} raised {type(e).__name__}: {e}, not {exc.__name__}')
     return False
-
-
-def start(target, *args):
-    p = mp.Process(target=target, args=args)
-    p.start()
-    return p
-
-
-def join_code(p, timeout=30.0):
-    p.join(timeout)
-    assert p.exitcode is not None, f'{p.name} still running after {timeout} s'
-    return p.exitcode
 
 
 def LOCK_ACQUIRE_RELEASE():

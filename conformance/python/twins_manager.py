@@ -23,7 +23,7 @@ import ctypes, gc, math, os, queue, select, shutil, signal, socket, \
 
 import twin
 from twin import mp
-from twin import pid_gone, wait_asleep
+from twin import pid_gone, prompt_raises, wait_asleep
 connection = mp.connection
 DictProxy = mp.managers.DictProxy
 ListProxy = mp.managers.ListProxy
@@ -60,21 +60,6 @@ def manager(cls=SyncManager, **kw):
     return m
 
 
-def prompt_raises(exc, fn, *args, bound=PROMPT, **kw):
-    """fn(*args) raises exc within bound seconds; returns the exception."""
-    t0 = twin.now()
-    try:
-        fn(*args, **kw)
-    except exc as e:
-        el = twin.now() - t0
-        # Drop the frames the traceback holds: a connection in them would stay
-        # open and keep a peer waiting for our hang-up.
-        e.__traceback__ = None
-        assert el <= bound, f'{getattr(fn, "__name__", fn)} blocked for {el:.3f} s'
-        return e
-    raise AssertionError(f'{getattr(fn, "__name__", fn)}{args} did not raise {exc}')
-
-
 def remote_raises(name, fn, *args):
     """fn(*args) fails on the server with the exception called name.  CPython
     re-raises it as such for a method's #ERROR, but sends a failure outside one
@@ -98,8 +83,6 @@ def still_works(d, v):
     assert got == v, f'd["alive"] = {got!r}, want {v!r}'
 
 
-
-
 def join(p, timeout=30.0):
     p.join(timeout)
     assert p.exitcode is not None, f'{p.name} still running after {timeout} s'
@@ -110,8 +93,6 @@ def start(target, *args):
     p = CTX.Process(target=target, args=args)
     p.start()
     return p
-
-
 
 
 def remove_leftovers(path):
@@ -1191,7 +1172,6 @@ def MGR_QUEUE_GET_WOKEN():
 
 
 # ----------------------------------------------------------- killed clients
-
 
 
 def _killed_in_get(ready_w, q):

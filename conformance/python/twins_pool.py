@@ -32,6 +32,7 @@ import time
 
 import twin
 from twin import mp
+from twin import prompt_raises
 
 LONG = 30.0  # bound for things that must happen (never reached when they do)
 LOST = 5.0   # how long a differs twin waits for what CPython never delivers
@@ -73,20 +74,6 @@ def fixtures():
 def wait_started(n):
     for i in range(n):
         assert _STARTED.acquire(timeout=LONG), f'only {i} of {n} tasks started in {LONG} s'
-
-
-def prompt_raises(exc, fn, *args, bound=1.0, **kw):
-    """fn(*args) raises exc within bound seconds; returns the exception."""
-    t0 = twin.now()
-    try:
-        fn(*args, **kw)
-    except exc as e:
-        got = e
-    else:
-        raise AssertionError(f'{exc.__name__} not raised by {getattr(fn, "__name__", fn)}')
-    el = twin.now() - t0
-    assert el <= bound, f'{exc.__name__} took {el:.3f} s, not at once'
-    return got
 
 
 def never_arrives(what, get, reason, since=None):

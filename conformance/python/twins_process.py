@@ -12,7 +12,7 @@ import atexit, ctypes, os, re, signal, sys, \
 
 import twin
 from twin import mp
-from twin import pid_gone
+from twin import join_code, pid_gone, prompt, start
 
 _D = _L = None  # (read, write): test -> children releases; lifeline, never written
 
@@ -55,14 +55,6 @@ def get(conn, timeout=10.0):
     return conn.recv()
 
 
-def prompt(fn, *args, bound=1.0):
-    t0 = twin.now()
-    r = fn(*args)
-    el = twin.now() - t0
-    assert el <= bound, f'{getattr(fn, "__name__", fn)} blocked for {el:.3f} s'
-    return r
-
-
 def status(fn, *args):
     """The C status a call maps to: 'OK', 'ESTATE' (AssertionError/ValueError) or
     the name of any other exception."""
@@ -73,18 +65,6 @@ def status(fn, *args):
     except Exception as e:  # noqa: BLE001 - reported, not hidden
         return f'{type(e).__name__}: {e}'
     return 'OK'
-
-
-def start(target, *args, **kw):
-    p = mp.Process(target=target, args=args, **kw)
-    p.start()
-    return p
-
-
-def join_code(p, timeout=30.0):
-    p.join(timeout)
-    assert p.exitcode is not None, f'{p.name} still running after {timeout} s'
-    return p.exitcode
 
 
 def read_to_eof(fd):
@@ -103,8 +83,6 @@ def ppid_of(pid):
     except OSError:
         return 0
     return int(s[s.rindex(')') + 2:].split()[1])
-
-
 
 
 def gone_or_kill(pid):

@@ -647,7 +647,7 @@ def Q_KILLED_CONSUMER():
 # ------------------------------------------------------ prompt hand-offs
 
 def wake_prompt(wait, wake, prepare=None, want='ok', rounds=15, limit=0.02):
-    """conformance/tests/wake_prompt.h: in each round a thread blocks in
+    """mpt_prompt_median (conformance/mpt.h): in each round a thread blocks in
     wait(), /proc shows it asleep, the main thread calls wake(); the median
     latency from wake() to wait() returning is far below a polling period.
     wait() returns 'ok' or the name of the exception it raised."""

@@ -8,34 +8,11 @@ import sys, threading
 
 import twin
 from twin import mp
+from twin import join_code, locked, notowner, prompt, start
 import twins_lock
-from twin import prompt, locked
 
 
 twin.kill_children_at_exit()
-
-
-def notowner(fn):
-    """'ENOTOWNER' when fn raises AssertionError, else what it did."""
-    try:
-        fn()
-    except AssertionError:
-        return 'ENOTOWNER'
-    except Exception as e:  # noqa: BLE001
-        return f'{type(e).__name__}: {e}'
-    return 'OK'
-
-
-def start(target, *args):
-    p = mp.Process(target=target, args=args)
-    p.start()
-    return p
-
-
-def join_code(p, timeout=30.0):
-    p.join(timeout)
-    assert p.exitcode is not None, f'{p.name} still running after {timeout} s'
-    return p.exitcode
 
 
 def RLOCK_REENTRANT():

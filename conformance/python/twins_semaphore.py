@@ -139,15 +139,9 @@ def _start_ready(fn, s, ready, asleep):
     return p
 
 
-def _kill_join(p):
-    twin.kill(p)
-    p.join(10)
-    assert p.exitcode == -9, p.exitcode
-
-
 def SEM_KILLED_WAITER():
     s, ready = mp.Semaphore(0), mp.Event()
-    _kill_join(_start_ready(_child_acquire, s, ready, True))
+    twin.kill_join(_start_ready(_child_acquire, s, ready, True))
     assert s.get_value() == 0, s.get_value()
     prompt(s.release)
     assert s.get_value() == 1, 'the dead waiter took the release'
@@ -165,7 +159,7 @@ def SEM_KILLED_HOLDER():
     s, ready = mp.Semaphore(2), mp.Event()
     p = _start_ready(_child_hold_unit, s, ready, False)
     assert s.get_value() == 1
-    _kill_join(p)
+    twin.kill_join(p)
     assert s.get_value() == 1, "the dead holder's unit came back"
     assert prompt(lambda: s.acquire(False)) is True
     twin.assert_timed(lambda: s.acquire(timeout=0.1), None, 0.1)
@@ -176,7 +170,7 @@ def SEM_KILLED_HOLDER():
 
 def BSEM_KILLED_HOLDER_RELEASE():
     s, ready = mp.BoundedSemaphore(1), mp.Event()
-    _kill_join(_start_ready(_child_hold_unit, s, ready, False))
+    twin.kill_join(_start_ready(_child_hold_unit, s, ready, False))
     assert s.get_value() == 0
     assert prompt(lambda: s.acquire(False)) is False
     prompt(s.release)

@@ -11,7 +11,6 @@
 #include <unistd.h>
 
 #include "mpt.h"
-#include "step_kill.h"
 
 struct pool {
     mp_condition *c;
@@ -361,13 +360,6 @@ struct ck {
     double timeout;
 };
 
-static pid_t pid_of(mp_process *p)
-{
-    pid_t pid = 0;
-    MP_ASSERT_OK(mp_process_pid(p, &pid));
-    return pid;
-}
-
 /* Exit code: the status of wait (the lock released after it). */
 static int child_cwait(void *arg)
 {
@@ -415,7 +407,7 @@ MPT_TEST(condition, COND_WAITER_KILLED_NOTIFY, "COND-WAITER-KILLED-NOTIFY: notif
     ck_new(&k);
     mp_process *dead = start_cwaiter(&k, 10.0); /* the oldest: notify's first pick */
     mp_process *live = start_cwaiter(&k, 10.0);
-    mpt_wait_asleep(pid_of(dead));
+    mpt_wait_asleep(mpt_pid(dead));
     kill_join(dead);
     double t0 = mpt_now();
     MPT_ASSERT_PROMPT(mp_condition_acquire(k.c, MP_FOREVER), MP_OK);
@@ -433,7 +425,7 @@ MPT_TEST(condition, COND_WAITER_KILLED_NOTIFY_ALL, "COND-WAITER-KILLED-NOTIFY-AL
     mp_process *a = start_cwaiter(&k, 10.0);
     mp_process *dead = start_cwaiter(&k, 10.0);
     mp_process *c = start_cwaiter(&k, 10.0);
-    mpt_wait_asleep(pid_of(dead));
+    mpt_wait_asleep(mpt_pid(dead));
     kill_join(dead);
     double t0 = mpt_now();
     MP_ASSERT_OK(mp_condition_acquire(k.c, MP_FOREVER));
@@ -454,7 +446,7 @@ MPT_TEST(condition, COND_WAITER_KILLED_NOTIFIED, "COND-WAITER-KILLED-NOTIFIED: a
     MP_ASSERT_OK(mp_condition_acquire(k.c, MP_FOREVER));
     MP_ASSERT_OK(mp_condition_notify(k.c, 1)); /* the oldest: dead */
     /* Asleep: waking, or blocked on the lock we hold -- in wait() either way. */
-    mpt_wait_asleep(pid_of(dead));
+    mpt_wait_asleep(mpt_pid(dead));
     kill_join(dead);
     MP_ASSERT_OK(mp_condition_release(k.c));
     /* The notification is not passed on: the next waiter stays in wait. */
@@ -533,14 +525,14 @@ MPT_TEST(condition, COND_HOLDER_KILLED_WAKES_WAITERS, "COND-HOLDER-KILLED-WAKES-
 }
 
 /* COND-NOTIFIER-KILLED-ANYTIME: a notifier killed at any instruction of
- * acquire + notify(1) (here: at each one in turn, single-stepped; it dies
- * holding the lock once it has it) must not leave the thread asleep in wait
+ * acquire + notify(1) (here: before each one in turn, mpt_kat; it dies
+ * holding the lock once it has it, and after the whole call in the calibration) must not leave the thread asleep in wait
  * unwoken: after the kill a live thread takes the lock (MP_OK, or
  * MP_EOWNERDEAD from the dead notifier), notifies and releases, and the
  * waiter must be back from wait within a bound -- notified by the dead
  * notifier or by the live one.  Each kill costs a liveness slice (the lock's
  * takeover), so rounds run in batches of lanes, each lane its own Condition,
- * waiter and checker thread; the stepping itself stays in the main thread
+ * waiter and checker thread; the kills are placed from the main thread
  * (the tracer). */
 #define LANES 24
 #define KILLED_WAIT 30.0 /* the waiter's own timeout: beyond the whole sweep */
@@ -587,11 +579,14 @@ static void *lane_checker(void *arg)
     return NULL;
 }
 
-static void op_notify(void *arg)
+/* The victim's call: acquire + notify the Condition *arg points at (a lane's,
+ * set by the tracer before each trial). */
+static int op_notify(void *arg)
 {
-    mp_condition *c = arg;
+    mp_condition *c = *(mp_condition **)arg;
     mp_condition_acquire(c, MP_FOREVER);
     mp_condition_notify(c, 1);
+    return 0;
 }
 
 MPT_TEST(condition, COND_NOTIFIER_KILLED_ANYTIME, "COND-NOTIFIER-KILLED-ANYTIME: a notifier SIGKILLed at any instruction of acquire + notify never leaves the waiter asleep: a live notify afterwards (or the dead one) wakes it")
@@ -605,14 +600,14 @@ MPT_TEST(condition, COND_NOTIFIER_KILLED_ANYTIME, "COND-NOTIFIER-KILLED-ANYTIME:
     MP_ASSERT_OK(mp_condition_notify(c0, 1));
     MP_ASSERT_OK(mp_condition_release(c0));
     mp_condition_free(c0);
-    long n = 0;
+    mp_condition *target = NULL;
+    mpt_kat k = {.call = op_notify, .arg = &target};
+    long n = -1; /* -1: the calibration, the call run to its end */
     int owner_dead = 0;
-    for (bool over = false; !over;) {
-        cr_assert(n < STEP_KILL_MAX, "acquire + notify did not return within %d instructions",
-                  STEP_KILL_MAX);
+    while (n < (long)k.n) {
         for (int i = 0; i < LANES; i++) { /* a waiter asleep in wait in each lane */
             struct lane *l = &lane[i];
-            *l = (struct lane){.n = -1};
+            *l = (struct lane){.n = -2}; /* -2: no kill, only the live notify */
             MP_ASSERT_OK(mp_condition_new(&l->c, NULL));
             cr_assert(pthread_create(&l->waiter, NULL, lane_waiter, l) == 0);
             while (!atomic_load(&l->in) && l->wst == MP_OK)
@@ -623,10 +618,13 @@ MPT_TEST(condition, COND_NOTIFIER_KILLED_ANYTIME, "COND-NOTIFIER-KILLED-ANYTIME:
             MP_ASSERT_OK(mp_condition_release(l->c));
             mpt_wait_asleep(atomic_load(&l->tid));
         }
-        int used = 0;
-        for (; used < LANES && !over; used++, n++) {
+        for (int used = 0; used < LANES && n < (long)k.n; used++, n++) {
             lane[used].n = n;
-            over = step_kill(op_notify, lane[used].c, n);
+            target = lane[used].c;
+            if (n < 0)
+                mpt_kat_calibrate(&k);
+            else
+                mpt_kat_kill_at(&k, (size_t)n);
         }
         for (int i = 0; i < LANES; i++)
             cr_assert(pthread_create(&lane[i].checker, NULL, lane_checker, &lane[i]) == 0);
@@ -634,19 +632,20 @@ MPT_TEST(condition, COND_NOTIFIER_KILLED_ANYTIME, "COND-NOTIFIER-KILLED-ANYTIME:
             struct lane *l = &lane[i];
             pthread_join(l->checker, NULL);
             cr_assert(l->ast == MP_OK || l->ast == MP_EOWNERDEAD,
-                      "notifier killed after %ld instructions: the live acquire got %s", l->n,
-                      mp_status_name(l->ast));
+                      "notifier killed before instruction %ld (-1: after the call): the live "
+                      "acquire got %s", l->n, mp_status_name(l->ast));
             cr_assert(atomic_load(&l->back) != 0,
-                      "notifier killed after %ld instructions: the waiter is still asleep in "
-                      "wait %.3f s after a live notify", l->n, l->late);
+                      "notifier killed before instruction %ld (-1: after the call): the waiter "
+                      "is still asleep in wait %.3f s after a live notify", l->n, l->late);
             pthread_join(l->waiter, NULL);
             cr_assert(l->wst == MP_OK || l->wst == MP_EOWNERDEAD,
-                      "notifier killed after %ld instructions: wait returned %s", l->n,
-                      mp_status_name(l->wst));
+                      "notifier killed before instruction %ld (-1: after the call): wait "
+                      "returned %s", l->n, mp_status_name(l->wst));
             owner_dead += (l->ast == MP_EOWNERDEAD) + (l->wst == MP_EOWNERDEAD);
             mp_condition_free(l->c);
         }
     }
-    cr_log_info("acquire + notify swept over %ld instructions; the lock was taken over from the "
-                "dead notifier %d times", n, owner_dead);
+    cr_log_info("acquire + notify swept over %zu instructions; the lock was taken over from the "
+                "dead notifier %d times", k.n, owner_dead);
+    mpt_kat_free(&k);
 }

@@ -9,7 +9,6 @@
 #include <unistd.h>
 
 #include "mpt.h"
-#include "step_kill.h"
 
 static bool is_set(mp_event *e)
 {
@@ -169,168 +168,101 @@ MPT_TEST(event, EVT_WAIT_TIMEOUT_CHILD, "EVT-WAIT-TIMEOUT-CHILD: a child's wait(
  * set at its next look (a liveness check, a poll), tenths of a second later
  * in ref; the median over 15 rounds of the time from set() until both
  * sleeping waiters have returned must be far below that. */
-#define PROMPT_ROUNDS 15
+static void pe_clear(void *e) { MP_ASSERT_OK(mp_event_clear(e)); }
 
-struct prompt {
-    mp_event *e;
-    sem_t go, done;
-    _Atomic pid_t tid[2];
-    _Atomic double back[2]; /* when each waiter returned, this round */
-    _Atomic int bad;
-};
+static mp_status pe_wait(void *e) { return mp_event_wait(e, 30.0); }
 
-struct prompt_arg {
-    struct prompt *p;
-    int i;
-};
-
-static void *prompt_thread(void *arg)
-{
-    struct prompt_arg *a = arg;
-    struct prompt *p = a->p;
-    atomic_store(&p->tid[a->i], (pid_t)syscall(SYS_gettid));
-    for (int k = 0; k < PROMPT_ROUNDS; k++) {
-        sem_wait(&p->go);
-        if (mp_event_wait(p->e, 30.0) != MP_OK)
-            atomic_store(&p->bad, 1);
-        atomic_store(&p->back[a->i], mpt_now());
-        sem_post(&p->done);
-    }
-    return NULL;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
+static void pe_set(void *e) { MP_ASSERT_OK(mp_event_set(e)); }
 
 MPT_TEST(event, EVT_SET_WAKES_PROMPT, "EVT-SET-WAKES-PROMPT: set wakes the threads asleep in wait at once (median time to the last one's return far below a polling period)")
 {
-    struct prompt p = {0};
-    struct prompt_arg a[2] = {{&p, 0}, {&p, 1}};
-    pthread_t t[2];
-    double lat[PROMPT_ROUNDS];
-    MP_ASSERT_OK(mp_event_new(&p.e));
-    sem_init(&p.go, 0, 0);
-    sem_init(&p.done, 0, 0);
-    for (int i = 0; i < 2; i++)
-        cr_assert(pthread_create(&t[i], NULL, prompt_thread, &a[i]) == 0);
-    for (int k = 0; k < PROMPT_ROUNDS; k++) {
-        MP_ASSERT_OK(mp_event_clear(p.e));
-        sem_post(&p.go);
-        sem_post(&p.go);
-        for (int i = 0; i < 2; i++) {
-            while (atomic_load(&p.tid[i]) == 0)
-                sched_yield();
-            mpt_wait_asleep(atomic_load(&p.tid[i])); /* blocked in wait */
-        }
-        double t0 = mpt_now();
-        MP_ASSERT_OK(mp_event_set(p.e));
-        sem_wait(&p.done);
-        sem_wait(&p.done);
-        double b0 = atomic_load(&p.back[0]), b1 = atomic_load(&p.back[1]);
-        lat[k] = (b0 > b1 ? b0 : b1) - t0;
-    }
-    for (int i = 0; i < 2; i++)
-        pthread_join(t[i], NULL);
-    cr_assert_eq(atomic_load(&p.bad), 0, "a wait did not return MP_OK");
-    qsort(lat, PROMPT_ROUNDS, sizeof lat[0], cmp_double);
-    cr_assert(lat[PROMPT_ROUNDS / 2] < 0.02,
+    mp_event *e = NULL;
+    MP_ASSERT_OK(mp_event_new(&e));
+    mpt_prompt h = {.arg = e, .prepare = pe_clear, .wait = pe_wait, .wake = pe_set,
+                    .want = MP_OK, .waiters = 2};
+    double median = mpt_prompt_median(&h);
+    cr_assert(median < MPT_PROMPT_MEDIAN_S,
               "median %.4f s from set to the last waiter's return: set did not wake them all",
-              lat[PROMPT_ROUNDS / 2]);
-    sem_destroy(&p.go);
-    sem_destroy(&p.done);
-    mp_event_free(p.e);
+              median);
+    mp_event_free(e);
 }
 
 /* EVT-SETTER-KILLED-ANYTIME: a setter killed at any instruction of set()
- * (here: at each one in turn, single-stepped) must not leave a waiter
- * asleep on a set Event.  set marks the Event and then wakes; a setter killed
- * between the two must still not strand a thread already asleep in wait.
- * After each kill: if the Event is set, the waiter must return MP_OK within
- * a bound (on odd rounds after a live process's set(), which finds the flag
- * already set, on even rounds by itself); if it is not, the waiter stays and
- * the sweep goes on with it; a live set() ends it at the last round. */
+ * (here: before each one in turn, mpt_kat) must not leave a waiter asleep on
+ * a set Event.  set marks the Event and then wakes; a setter killed between
+ * the two must still not strand a thread already asleep in wait.  After each
+ * kill: if the Event is set, the waiter must return MP_OK within a bound (on
+ * odd instructions after a live process's set(), which finds the flag
+ * already set, on even ones by itself); if it is not, the waiter stays and
+ * the sweep goes on with it.  The calibration (a set run to its end) and a
+ * live set() after the sweep must wake their waiters too. */
 #define KILLED_WAIT 30.0 /* the waiter's own timeout: beyond the whole sweep */
 
-struct kwaiter {
-    mp_event *e;
-    pthread_t t;
-    _Atomic pid_t tid;
-    _Atomic double back; /* when wait returned; 0 before */
-    mp_status st;
-};
-
-static void *kwaiter_thread(void *arg)
+static mp_status kw_wait(void *e)
 {
-    struct kwaiter *w = arg;
-    atomic_store(&w->tid, (pid_t)syscall(SYS_gettid));
-    w->st = mp_event_wait(w->e, KILLED_WAIT);
-    atomic_store(&w->back, mpt_now());
-    return NULL;
+    return mp_event_wait(e, KILLED_WAIT);
 }
 
-static void kwaiter_start(struct kwaiter *w)
+/* A new Event, and a thread asleep in wait on it. */
+static void kwaiter_start(mpt_sleeper *w)
 {
-    MP_ASSERT_OK(mp_event_new(&w->e));
-    atomic_store(&w->tid, 0);
-    atomic_store(&w->back, 0.0);
-    w->st = MP_ENOTSUP;
-    cr_assert(pthread_create(&w->t, NULL, kwaiter_thread, w) == 0);
-    while (atomic_load(&w->tid) == 0)
-        sched_yield();
-    mpt_wait_asleep(atomic_load(&w->tid)); /* asleep in wait */
+    mp_event *e = NULL;
+    MP_ASSERT_OK(mp_event_new(&e));
+    *w = (mpt_sleeper){.call = kw_wait, .arg = e};
+    mpt_sleeper_start(w);
 }
 
-/* The waiter must return MP_OK within the bound after t0; it is looked at
- * every millisecond up to the bound (a failure is reported then, not at the
- * waiter's own timeout) and joined. */
-static void kwaiter_end(struct kwaiter *w, double t0, long n, const char *how)
+/* The waiter must return MP_OK within the bound after t0 (a failure is
+ * reported then, not at the waiter's own timeout); frees its Event. */
+static void kwaiter_end(mpt_sleeper *w, double t0, long n, const char *how)
 {
-    while (atomic_load(&w->back) == 0 && mpt_now() - t0 < mpt_slack(1.0)) {
-        struct timespec ms = {0, 1000000};
-        nanosleep(&ms, NULL);
-    }
-    double back = atomic_load(&w->back);
-    cr_assert(back != 0, "setter killed after %ld instructions, Event set: the waiter is still "
-                         "asleep in wait %.3f s after %s", n, mpt_now() - t0, how);
-    pthread_join(w->t, NULL);
+    cr_assert(mpt_sleeper_wait(w, t0 + mpt_slack(1.0)),
+              "setter killed before instruction %ld, Event set: the waiter is still asleep "
+              "in wait %.3f s after %s", n, mpt_now() - t0, how);
     MP_ASSERT_STATUS(w->st, MP_OK);
-    mp_event_free(w->e);
+    mp_event_free(w->arg);
 }
 
-static void op_set(void *arg)
+/* The victim's call: set the waiter's current Event. */
+static int op_set(void *arg)
 {
-    mp_event_set(arg);
+    mpt_sleeper *w = arg;
+    mp_event_set(w->arg);
+    return 0;
 }
 
 MPT_TEST(event, EVT_SETTER_KILLED_ANYTIME, "EVT-SETTER-KILLED-ANYTIME: a setter SIGKILLed at any instruction of set never leaves a thread asleep in wait on a set Event; a live set wakes it too")
 {
-    struct kwaiter w;
+    mpt_sleeper w;
     /* A first call of set made here, not in each child: with a shared
-     * library, the children step the same instructions every time. */
-    MP_ASSERT_OK(mp_event_new(&w.e));
-    MP_ASSERT_OK(mp_event_set(w.e));
-    mp_event_free(w.e);
+     * library, the children run the same instructions every time. */
+    mp_event *e0 = NULL;
+    MP_ASSERT_OK(mp_event_new(&e0));
+    MP_ASSERT_OK(mp_event_set(e0));
+    mp_event_free(e0);
+    mpt_kat k = {.call = op_set, .arg = &w};
+    kwaiter_start(&w);
+    mpt_kat_calibrate(&k);
+    cr_assert(is_set(w.arg), "set returned but the Event is not set");
+    kwaiter_end(&w, mpt_now(), (long)k.n, "set returned");
     kwaiter_start(&w);
     int landed = 0;
-    long n = 0;
-    for (bool over = false; !over; n++) {
-        cr_assert(n < STEP_KILL_MAX, "set did not return within %d instructions", STEP_KILL_MAX);
-        over = step_kill(op_set, w.e, n);
-        if (!is_set(w.e)) {
-            cr_assert(!over, "set returned but the Event is not set");
+    size_t missed = 0;
+    for (size_t i = 0; i < k.n; i++) {
+        missed += mpt_kat_kill_at(&k, i) == MPT_KAT_MISSED;
+        if (!is_set(w.arg))
             continue; /* killed before it set: the same waiter sleeps on */
-        }
         landed++;
         double t0 = mpt_now();
-        if (n % 2)
-            MP_ASSERT_OK(mp_event_set(w.e)); /* a live set of a set Event */
-        kwaiter_end(&w, t0, n, n % 2 ? "a live set()" : "the setter's death");
-        if (!over)
-            kwaiter_start(&w);
+        if (i % 2)
+            MP_ASSERT_OK(mp_event_set(w.arg)); /* a live set of a set Event */
+        kwaiter_end(&w, t0, (long)i, i % 2 ? "a live set()" : "the setter's death");
+        kwaiter_start(&w);
     }
-    cr_log_info("set swept over %ld instructions, %d kills after the Event was set",
-                n, landed);
+    double t0 = mpt_now();
+    MP_ASSERT_OK(mp_event_set(w.arg));
+    kwaiter_end(&w, t0, (long)k.n, "a live set()");
+    cr_log_info("set swept over %zu instructions, %d kills after the Event was set, %zu "
+                "trials ran another path", k.n, landed, missed);
+    mpt_kat_free(&k);
 }

@@ -185,12 +185,11 @@ MPT_TEST(joinable_queue, JQ_WORKERS, "JQ-WORKERS: with several worker processes 
 }
 
 /* --------------------------------------- task_done killed at any instruction
- * (kill_at.h; the same sweep as Q-KILLED-WAKER-ANYTIME) */
+ * (mpt_kat in mpt.h; the same sweep as Q-KILLED-WAKER-ANYTIME) */
 
 #include <poll.h>
 #include <pthread.h>
 
-#include "kill_at.h"
 
 typedef struct join_sweep {
     mp_queue *q;
@@ -243,7 +242,7 @@ static pthread_t start_joiner(join_sweep *s)
     cr_assert(pthread_create(&t, NULL, joiner, s) == 0);
     while (!atomic_load(&s->tid))
         sched_yield();
-    kat_wait_asleep(s->tid);
+    mpt_wait_asleep_quick(s->tid);
     return t;
 }
 
@@ -277,22 +276,22 @@ MPT_TEST(joinable_queue, JQ_KILLED_TASK_DONE_ANYTIME, "JQ-KILLED-TASK-DONE-ANYTI
     /* A first round, so that the victims find everything resolved. */
     pthread_t t = start_joiner(&s);
     settle_join(&s, t, false, 0);
-    kat k = {victim_task_done, all_done, &s, NULL, 0, 0, NULL};
+    mpt_kat k = {.call = victim_task_done, .probe = all_done, .arg = &s};
     t = start_joiner(&s);
-    kat_calibrate(&k);
+    mpt_kat_calibrate(&k);
     settle_join(&s, t, true, k.n);
     size_t missed = 0, trials = 0;
     for (size_t i = 0; i < k.n; i++) {
-        if (!kat_swept(&k, i))
+        if (!mpt_kat_swept(&k, i))
             continue;
         t = start_joiner(&s);
-        missed += kat_kill_at(&k, i) == KAT_MISSED;
+        missed += mpt_kat_kill_at(&k, i) == MPT_KAT_MISSED;
         trials++;
-        settle_join(&s, t, (i - k.publish) % KAT_STRIDE == 1, i);
+        settle_join(&s, t, (i - k.publish) % MPT_KAT_STRIDE == 1, i);
     }
     cr_assert(missed <= trials / 10, "%zu of %zu kills missed their instruction", missed,
               trials);
-    kat_free(&k);
+    mpt_kat_free(&k);
     close(s.done[0]);
     close(s.done[1]);
     mp_queue_free(s.q);
@@ -300,7 +299,6 @@ MPT_TEST(joinable_queue, JQ_KILLED_TASK_DONE_ANYTIME, "JQ-KILLED-TASK-DONE-ANYTI
 
 /* ------------------------------------------------------ prompt hand-off */
 
-#include "wake_prompt.h"
 
 static void jq_one_unfinished(void *a)
 {
@@ -316,10 +314,10 @@ MPT_TEST(joinable_queue, JQ_TASK_DONE_WAKES_PROMPT, "JQ-TASK-DONE-WAKES-PROMPT: 
 {
     mp_queue *q = NULL;
     MP_ASSERT_OK(mp_joinable_queue_new(&q, 0));
-    prompt h = {.arg = q, .prepare = jq_one_unfinished, .wait = jq_join, .wake = jq_task_done,
+    mpt_prompt h = {.arg = q, .prepare = jq_one_unfinished, .wait = jq_join, .wake = jq_task_done,
                 .want = MP_OK};
-    double median = prompt_run(&h);
-    cr_assert(median < PROMPT_MEDIAN_S, "median hand-off %.4f s: task_done did not wake the "
+    double median = mpt_prompt_median(&h);
+    cr_assert(median < MPT_PROMPT_MEDIAN_S, "median hand-off %.4f s: task_done did not wake the "
               "sleeping join", median);
     mp_queue_free(q);
 }

@@ -23,21 +23,14 @@ static mp_lock *new_lock(void)
     return l;
 }
 
-static bool is_locked(mp_lock *l)
-{
-    bool b = false;
-    MP_ASSERT_OK(mp_lock_locked(l, &b));
-    return b;
-}
-
 MPT_TEST(lock, LOCK_ACQUIRE_RELEASE, "LOCK-ACQUIRE-RELEASE: acquire takes a free Lock, release frees it")
 {
     mp_lock *l = new_lock();
-    cr_assert(!is_locked(l));
+    cr_assert(!mpt_locked(l));
     MPT_ASSERT_PROMPT(mp_lock_acquire(l, MP_FOREVER), MP_OK);
-    cr_assert(is_locked(l));
+    cr_assert(mpt_locked(l));
     MP_ASSERT_OK(mp_lock_release(l));
-    cr_assert(!is_locked(l));
+    cr_assert(!mpt_locked(l));
     MP_ASSERT_OK(mp_lock_acquire(l, MP_NOWAIT));
     MP_ASSERT_OK(mp_lock_release(l));
     mp_lock_free(l);
@@ -50,7 +43,7 @@ MPT_TEST(lock, LOCK_TRYACQUIRE_HELD, "LOCK-TRYACQUIRE-HELD: acquire(0) or acquir
     MPT_ASSERT_PROMPT(mp_lock_acquire(l, MP_NOWAIT), MP_TIMEOUT);
     MPT_ASSERT_PROMPT(mp_lock_acquire(l, -1.0), MP_TIMEOUT);
     MPT_ASSERT_PROMPT(mp_lock_acquire(l, -INFINITY), MP_TIMEOUT);
-    cr_assert(is_locked(l));
+    cr_assert(mpt_locked(l));
     MP_ASSERT_OK(mp_lock_release(l));
     mp_lock_free(l);
 }
@@ -72,7 +65,7 @@ MPT_TEST(lock, LOCK_RELEASE_UNLOCKED, "LOCK-RELEASE-UNLOCKED: release of an unlo
     MP_ASSERT_OK(mp_lock_acquire(l, MP_FOREVER));
     MP_ASSERT_OK(mp_lock_release(l));
     MP_ASSERT_STATUS(mp_lock_release(l), MP_ESTATE);
-    cr_assert(!is_locked(l));
+    cr_assert(!mpt_locked(l));
     mp_lock_free(l);
 }
 
@@ -94,7 +87,7 @@ MPT_TEST(lock, LOCK_NAN_TIMEOUT, "LOCK-NAN-TIMEOUT: acquire with a NaN timeout i
 {
     mp_lock *l = new_lock();
     MP_ASSERT_STATUS(mp_lock_acquire(l, NAN), MP_EINVAL);
-    cr_assert(!is_locked(l));
+    cr_assert(!mpt_locked(l));
     MP_ASSERT_OK(mp_lock_acquire(l, MP_FOREVER));
     MP_ASSERT_STATUS(mp_lock_acquire(l, NAN), MP_EINVAL);
     MP_ASSERT_OK(mp_lock_release(l));
@@ -135,7 +128,7 @@ MPT_TEST(lock, LOCK_MUTEX_THREADS, "LOCK-MUTEX-THREADS: 4 threads contending for
         pthread_join(t[i], NULL);
     cr_assert_eq(c.bad, 0);
     cr_assert_eq(c.n, 4 * 20000L);
-    cr_assert(!is_locked(c.l));
+    cr_assert(!mpt_locked(c.l));
     mp_lock_free(c.l);
 }
 
@@ -166,7 +159,7 @@ MPT_TEST(lock, LOCK_RELEASE_WAKES, "LOCK-RELEASE-WAKES: release by another threa
     MP_ASSERT_OK(mp_lock_release(w.l));
     pthread_join(t, NULL);
     MP_ASSERT_STATUS(w.got, MP_OK);
-    cr_assert(!is_locked(w.l));
+    cr_assert(!mpt_locked(w.l));
     mp_event_free(w.started);
     mp_lock_free(w.l);
 }
@@ -203,7 +196,7 @@ MPT_TEST(lock, LOCK_RELEASE_OTHER_PROCESS, "LOCK-RELEASE-OTHER-PROCESS: a child 
     mp_lock *l = new_lock();
     MP_ASSERT_OK(mp_lock_acquire(l, MP_FOREVER));
     cr_assert_eq(mpt_join(mpt_start(child_release, l)), MP_OK);
-    cr_assert(!is_locked(l));
+    cr_assert(!mpt_locked(l));
     MP_ASSERT_OK(mp_lock_acquire(l, MP_NOWAIT));
     MP_ASSERT_OK(mp_lock_release(l));
     mp_lock_free(l);
@@ -236,7 +229,7 @@ MPT_TEST(lock, LOCK_OWNER_DEAD, "LOCK-OWNER-DEAD: when the holder is killed, a w
     double t0 = mpt_now();
     MP_ASSERT_STATUS(mp_lock_acquire(h.l, 30.0), MP_EOWNERDEAD);
     cr_assert(mpt_now() - t0 < mpt_slack(3.0), "took %.3f s to notice", mpt_now() - t0);
-    cr_assert(is_locked(h.l));
+    cr_assert(mpt_locked(h.l));
     MP_ASSERT_STATUS(mp_lock_acquire(h.l, MP_NOWAIT), MP_TIMEOUT);
     MP_ASSERT_OK(mp_lock_release(h.l));
     MP_ASSERT_OK(mp_lock_acquire(h.l, MP_NOWAIT));
@@ -268,66 +261,24 @@ MPT_TEST(lock, LOCK_OWNER_DEAD_UNJOINED, "LOCK-OWNER-DEAD-UNJOINED: a holder kil
  * released and the hand-off latency measured; the median of many hand-offs
  * must be far below anything a polling waiter would show (0.1 s slices in
  * ref, and any poll period a wake-up-less implementation might use). */
-struct handoff {
-    mp_lock *l;
-    sem_t go, done;
-    _Atomic pid_t tid;
-    _Atomic double released_at;
-    double lat[31];
-    int rounds;
-    mp_status st;
-};
+static void pl_acquire_main(void *l) { MP_ASSERT_OK(mp_lock_acquire(l, 10.0)); }
 
-static void *handoff_thread(void *arg)
-{
-    struct handoff *h = arg;
-    atomic_store(&h->tid, (pid_t)syscall(SYS_gettid));
-    for (int k = 0; k < h->rounds; k++) {
-        sem_wait(&h->go);
-        mp_status st = mp_lock_acquire(h->l, 30.0);
-        h->lat[k] = mpt_now() - atomic_load(&h->released_at);
-        if (st != MP_OK) {
-            h->st = st;
-            sem_post(&h->done);
-            return NULL;
-        }
-        mp_lock_release(h->l);
-        sem_post(&h->done);
-    }
-    return NULL;
-}
+static mp_status pl_acquire(void *l) { return mp_lock_acquire(l, 30.0); }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
+static void pl_release_waiter(void *l) { mp_lock_release(l); }
+
+static void pl_release(void *l) { MP_ASSERT_OK(mp_lock_release(l)); }
 
 MPT_TEST(lock, LOCK_RELEASE_WAKES_PROMPT, "LOCK-RELEASE-WAKES-PROMPT: release wakes a waiter asleep in acquire at once (median hand-off far below a polling period)")
 {
-    struct handoff h = {.l = new_lock(), .rounds = 31, .st = MP_OK};
-    sem_init(&h.go, 0, 0);
-    sem_init(&h.done, 0, 0);
-    pthread_t t;
-    cr_assert(pthread_create(&t, NULL, handoff_thread, &h) == 0);
-    for (int k = 0; k < h.rounds; k++) {
-        MP_ASSERT_OK(mp_lock_acquire(h.l, 10.0));
-        sem_post(&h.go);
-        while (atomic_load(&h.tid) == 0)
-            sched_yield();
-        mpt_wait_asleep(atomic_load(&h.tid)); /* the waiter is blocked in acquire */
-        atomic_store(&h.released_at, mpt_now());
-        MP_ASSERT_OK(mp_lock_release(h.l));
-        sem_wait(&h.done);
-        MP_ASSERT_OK(h.st);
-    }
-    pthread_join(t, NULL);
-    qsort(h.lat, (size_t)h.rounds, sizeof h.lat[0], cmp_double);
-    double median = h.lat[h.rounds / 2];
-    cr_assert(median < 0.02, "median hand-off %.4f s: release did not wake the sleeping waiter", median);
-    sem_destroy(&h.go);
-    sem_destroy(&h.done);
-    mp_lock_free(h.l);
+    mp_lock *l = new_lock();
+    mpt_prompt h = {.arg = l, .prepare = pl_acquire_main, .wait = pl_acquire,
+                    .after = pl_release_waiter, .wake = pl_release, .want = MP_OK,
+                    .rounds = 31};
+    double median = mpt_prompt_median(&h);
+    cr_assert(median < MPT_PROMPT_MEDIAN_S,
+              "median hand-off %.4f s: release did not wake the sleeping waiter", median);
+    mp_lock_free(l);
 }
 
 /* §15: ten processes print "hello world i" under the lock.  Each line goes
@@ -389,7 +340,7 @@ MPT_TEST(lock, LOCK_TUTORIAL_15, "LOCK-TUTORIAL-15: ten processes each print \"h
     cr_assert_eq(lines, 10);
     for (int i = 0; i < 10; i++)
         cr_assert_eq(seen[i], 1, "line %d seen %d times", i, seen[i]);
-    cr_assert(!is_locked(l));
+    cr_assert(!mpt_locked(l));
     mp_lock_free(l);
     fclose(f);
 }
@@ -427,7 +378,7 @@ MPT_TEST(lock, LOCK_OWNER_KILLED_ANYTIME, "LOCK-OWNER-KILLED-ANYTIME: a holder k
         dead += s == MP_EOWNERDEAD;
         MP_ASSERT_STATUS(mp_lock_acquire(l, MP_NOWAIT), MP_TIMEOUT);
         MP_ASSERT_OK(mp_lock_release(l));
-        cr_assert(!is_locked(l));
+        cr_assert(!mpt_locked(l));
     }
     cr_log_info("%d rounds, %d taken over from a dead holder", KILL_ROUNDS, dead);
     mp_lock_free(l);

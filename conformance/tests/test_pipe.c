@@ -71,13 +71,6 @@ static bool pattern_ok(const unsigned char *p, size_t n, uint64_t seed)
     return true;
 }
 
-static void sleep_s(double s)
-{
-    struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
-    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-        ;
-}
-
 /* A thread that sends messages (after an optional delay), so that one test
  * process can both send more than a socket buffer holds and receive it. */
 struct sender {
@@ -95,7 +88,7 @@ static void *sender_main(void *arg)
 {
     struct sender *s = arg;
     if (s->delay > 0)
-        sleep_s(s->delay);
+        mpt_sleep(s->delay);
     s->sent_at = mpt_now();
     s->st = MP_OK;
     for (size_t i = 0; i < s->n && s->st == MP_OK; i++)
@@ -477,13 +470,6 @@ struct stuck_send {
     mp_event *sending;  /* the sender's next call is the large send */
 };
 
-static pid_t pid_of(mp_process *p)
-{
-    pid_t pid = 0;
-    MP_ASSERT_OK(mp_process_pid(p, &pid));
-    return pid;
-}
-
 /* Exit code: the status of a send of STUCK_SIZE bytes (after an optional
  * small message), or death by a signal. */
 static int child_send_stuck(void *arg)
@@ -540,7 +526,7 @@ MPT_TEST(pipe, PIPE_SEND_PEER_KILLED,
     MP_ASSERT_OK(mp_conn_close(k.a));
     MP_ASSERT_OK(mp_conn_close(k.b));
     MP_ASSERT_OK(mp_event_wait(k.sending, 10.0));
-    mpt_wait_asleep(pid_of(tx));
+    mpt_wait_asleep(mpt_pid(tx));
     bool alive = false;
     MP_ASSERT_OK(mp_process_is_alive(tx, &alive));
     cr_assert(alive, "the sender did not block in its send");
@@ -562,7 +548,7 @@ MPT_TEST(pipe, PIPE_SEND_KILLED_MID_MESSAGE,
     mp_process *tx = mpt_start(child_send_stuck, &k);
     MP_ASSERT_OK(mp_conn_close(k.b));
     MP_ASSERT_OK(mp_event_wait(k.sending, 10.0));
-    mpt_wait_asleep(pid_of(tx));
+    mpt_wait_asleep(mpt_pid(tx));
     MP_ASSERT_OK(mp_process_kill(tx));
     cr_assert_eq(mpt_join(tx), -SIGKILL);
     expect_str(k.a, "first");

@@ -79,13 +79,6 @@ static mp_value *ints(int64_t from, int64_t to)
     return l;
 }
 
-static void sleep_s(double s)
-{
-    struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
-    while (nanosleep(&ts, &ts) < 0 && errno == EINTR) {
-    }
-}
-
 static int thread_count(void)
 {
     int n = 0;
@@ -167,7 +160,7 @@ static mp_status t_work(const mp_value *a, mp_value **r)
     int now = atomic_fetch_add(&sh->cur, 1) + 1;
     for (int m = atomic_load(&sh->max); now > m && !atomic_compare_exchange_weak(&sh->max, &m, now);) {
     }
-    sleep_s((double)ms / 1000);
+    mpt_sleep((double)ms / 1000);
     atomic_fetch_sub(&sh->cur, 1);
     *r = mp_int(ms);
     return MP_OK;
@@ -1708,7 +1701,7 @@ static void bar(const mp_value *v, void *ud)
 
 static mp_status foo(const mp_value *a, mp_value **r)
 {
-    sleep_s(0.1); /* the tutorial's 2 s of work, shortened */
+    mpt_sleep(0.1); /* the tutorial's 2 s of work, shortened */
     *r = mp_int(as_int(a) + 100);
     return MP_OK;
 }

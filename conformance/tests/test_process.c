@@ -15,61 +15,6 @@
 
 /* ---------------------------------------------------------------- helpers */
 
-typedef struct pipefd {
-    int r, w;
-} pipefd;
-
-static pipefd mkpipe(void)
-{
-    int fd[2];
-    cr_assert(pipe2(fd, O_CLOEXEC) == 0, "pipe2: %s", strerror(errno));
-    return (pipefd){fd[0], fd[1]};
-}
-
-static void closefd(int *fd)
-{
-    if (*fd >= 0)
-        close(*fd);
-    *fd = -1;
-}
-
-static void closepipe(pipefd *p)
-{
-    closefd(&p->r);
-    closefd(&p->w);
-}
-
-static bool write_all(int fd, const void *buf, size_t len)
-{
-    const char *b = buf;
-    while (len) {
-        ssize_t n = write(fd, b, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return false;
-        b += n;
-        len -= (size_t)n;
-    }
-    return true;
-}
-
-/* Reads exactly len bytes; false on EOF or error. */
-static bool read_all(int fd, void *buf, size_t len)
-{
-    char *b = buf;
-    while (len) {
-        ssize_t n = read(fd, b, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return false;
-        b += n;
-        len -= (size_t)n;
-    }
-    return true;
-}
-
 /* Everything up to EOF (the caller closed its own write end). */
 static size_t read_to_eof(int fd, char *buf, size_t cap)
 {
@@ -86,12 +31,12 @@ static size_t read_to_eof(int fd, char *buf, size_t cap)
     return got;
 }
 
-static void put_int(int fd, int v) { write_all(fd, &v, sizeof v); }
+static void put_int(int fd, int v) { mpt_write_all(fd, &v, sizeof v); }
 
 static int get_int(int fd)
 {
     int v = 0;
-    cr_assert(read_all(fd, &v, sizeof v), "child did not report (EOF)");
+    cr_assert(mpt_read_all(fd, &v, sizeof v), "child did not report (EOF)");
     return v;
 }
 
@@ -99,14 +44,14 @@ static void put_str(int fd, const char *s)
 {
     int n = (int)strlen(s);
     put_int(fd, n);
-    write_all(fd, s, (size_t)n);
+    mpt_write_all(fd, s, (size_t)n);
 }
 
 static void get_str(int fd, char *buf, size_t cap)
 {
     int n = get_int(fd);
     cr_assert(n >= 0 && (size_t)n < cap, "bad string length %d", n);
-    cr_assert(read_all(fd, buf, (size_t)n));
+    cr_assert(mpt_read_all(fd, buf, (size_t)n));
     buf[n] = 0;
 }
 
@@ -114,10 +59,10 @@ static void get_str(int fd, char *buf, size_t cap)
 static void wait_byte(int fd)
 {
     char c;
-    read_all(fd, &c, 1);
+    mpt_read_all(fd, &c, 1);
 }
 
-static void send_byte(int fd) { write_all(fd, "x", 1); }
+static void send_byte(int fd) { mpt_write_all(fd, "x", 1); }
 
 /* Parent pid from /proc/<pid>/stat (0 if unreadable). */
 static pid_t ppid_of(pid_t pid)
@@ -168,7 +113,7 @@ static int exitcode_of(mp_process *p)
  * sees EOF and ends instead of holding the runner's pipes forever. */
 static struct {
     bool ready;
-    pipefd a, b, c, d, l;
+    mpt_pipefd a, b, c, d, l;
     mp_process *other;
     int grand_daemon;
     bool grand_free;
@@ -177,29 +122,29 @@ static struct {
 static void t_reset(void)
 {
     memset(&T, 0, sizeof T);
-    T.a = mkpipe();
-    T.b = mkpipe();
-    T.c = mkpipe();
-    T.d = mkpipe();
-    T.l = mkpipe();
+    T.a = mpt_pipe();
+    T.b = mpt_pipe();
+    T.c = mpt_pipe();
+    T.d = mpt_pipe();
+    T.l = mpt_pipe();
     T.ready = true;
 }
 
 static void t_close(void)
 {
-    closepipe(&T.a);
-    closepipe(&T.b);
-    closepipe(&T.c);
-    closepipe(&T.d);
-    closepipe(&T.l);
+    mpt_closepipe(&T.a);
+    mpt_closepipe(&T.b);
+    mpt_closepipe(&T.c);
+    mpt_closepipe(&T.d);
+    mpt_closepipe(&T.l);
     T.ready = false;
 }
 
 static void child_init(void)
 {
     if (T.ready) {
-        closefd(&T.d.w);
-        closefd(&T.l.w);
+        mpt_closefd(&T.d.w);
+        mpt_closefd(&T.l.w);
     }
 }
 
@@ -294,7 +239,7 @@ MPT_TEST(process, PROC_JOIN_WAITS,
 {
     t_reset();
     mp_process *p = mpt_start(wait_release_then_mark, NULL);
-    closefd(&T.b.w); /* only the child writes b now */
+    mpt_closefd(&T.b.w); /* only the child writes b now */
     release();
     MP_ASSERT_OK(mp_process_join(p, MP_FOREVER));
     /* The child's last action is already visible: it had ended. */
@@ -476,11 +421,11 @@ MPT_TEST(process, PROC_TERMINATE_SENDS_SIGTERM,
 {
     t_reset();
     mp_process *p = mpt_start(handle_term, NULL);
-    closefd(&T.b.w); /* EOF, not a hang, if the handler never runs */
+    mpt_closefd(&T.b.w); /* EOF, not a hang, if the handler never runs */
     wait_byte(T.a.r);
     MP_ASSERT_OK(mp_process_terminate(p));
     char sig = 0;
-    cr_assert(read_all(T.b.r, &sig, 1));
+    cr_assert(mpt_read_all(T.b.r, &sig, 1));
     cr_assert_eq(sig, SIGTERM, "child got signal %d", sig);
     cr_assert_eq(mpt_join(p), 40);
     t_close();
@@ -509,7 +454,7 @@ MPT_TEST(process, PROC_EXIT_FLUSHES_STDIO,
     t_reset();
     mp_process *p = mpt_start(buffered_write, NULL);
     cr_assert_eq(mpt_join(p), 0);
-    closefd(&T.b.w);
+    mpt_closefd(&T.b.w);
     char out[64];
     read_to_eof(T.b.r, out, sizeof out);
     cr_assert_str_eq(out, "buffered");
@@ -524,7 +469,7 @@ MPT_TEST(process, PROC_TERMINATE_NO_EXIT_HANDLING,
     wait_byte(T.a.r);
     MP_ASSERT_OK(mp_process_terminate(p));
     cr_assert_eq(mpt_join(p), -SIGTERM);
-    closefd(&T.b.w);
+    mpt_closefd(&T.b.w);
     char out[64];
     cr_assert_eq(read_to_eof(T.b.r, out, sizeof out), 0, "output flushed: '%s'", out);
     t_close();
@@ -568,10 +513,10 @@ static void check_orphan_survives(mp_process *p, pid_t g)
 {
     MP_ASSERT_OK(mp_process_terminate(p));
     int code = mpt_join(p);
-    closefd(&T.b.w);
+    mpt_closefd(&T.b.w);
     release();
     int again = 0;
-    bool alive = read_all(T.b.r, &again, sizeof again);
+    bool alive = mpt_read_all(T.b.r, &again, sizeof again);
     /* Reparented to the nearest subreaper: this test process (see mpt.c). */
     pid_t parent = ppid_of(g);
     kill(g, SIGKILL);
@@ -650,7 +595,7 @@ MPT_TEST(process, PROC_CHILD_NO_ATEXIT,
     mp_process *p = mpt_start(ret0, NULL);
     atexit_fd = -1;
     cr_assert_eq(mpt_join(p), 0);
-    closefd(&T.b.w);
+    mpt_closefd(&T.b.w);
     char out[16];
     cr_assert_eq(read_to_eof(T.b.r, out, sizeof out), 0, "atexit handler ran in the child");
     t_close();
@@ -1257,7 +1202,7 @@ MPT_TEST(process, PROC_START_THREADS,
         cr_assert_eq(pthread_create(&th[i], NULL, starter, &res[i]), 0);
     for (int i = 0; i < N_THREADS; i++)
         pthread_join(th[i], NULL);
-    closefd(&T.a.w);
+    mpt_closefd(&T.a.w);
     char buf[64];
     cr_assert_eq(read_to_eof(T.a.r, buf, sizeof buf), N_THREADS * N_PER_THREAD);
     for (int i = 0; i < N_THREADS; i++) {

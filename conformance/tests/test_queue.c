@@ -78,38 +78,11 @@ static void put_str(mp_queue *q, const char *s)
     MP_ASSERT_OK(mp_queue_put_bytes(q, s, strlen(s), MP_NOWAIT));
 }
 
-static void get_str(mp_queue *q, const char *want, double timeout)
-{
-    void *b = NULL;
-    size_t len = 0;
-    MP_ASSERT_OK(mp_queue_get_bytes(q, &b, &len, timeout));
-    cr_assert(len == strlen(want) && memcmp(b, want, len) == 0, "got %.*s, want %s",
-              (int)len, (char *)b, want);
-    free(b);
-}
-
 static size_t qsize(mp_queue *q)
 {
     size_t n = 99;
     MP_ASSERT_OK(mp_queue_qsize(q, &n));
     return n;
-}
-
-typedef struct pipefd {
-    int r, w;
-} pipefd;
-
-static pipefd mkpipe(void)
-{
-    int fd[2];
-    cr_assert(pipe2(fd, O_CLOEXEC) == 0, "pipe2: %s", strerror(errno));
-    return (pipefd){fd[0], fd[1]};
-}
-
-static void closepipe(pipefd *p)
-{
-    close(p->r);
-    close(p->w);
 }
 
 static void signal_byte(int fd)
@@ -201,7 +174,7 @@ MPT_TEST(queue, Q_NULL_ARGS, "Q-NULL-ARGS: NULL value, buffer or output pointers
     MP_ASSERT_STATUS(mp_queue_empty(q, NULL), MP_EINVAL);
     MP_ASSERT_STATUS(mp_queue_full(q, NULL), MP_EINVAL);
     cr_assert_eq(qsize(q), 1, "a rejected call consumed the message");
-    get_str(q, "kept", 0);
+    mpt_get_str(q, "kept", 0);
     mp_queue_free(q);
 }
 
@@ -377,7 +350,7 @@ MPT_TEST(queue, Q_PUT_NEGATIVE_TIMEOUT, "Q-PUT-NEGATIVE-TIMEOUT: put with timeou
 
 typedef struct hs_arg {
     mp_queue *q;
-    pipefd go;
+    mpt_pipefd go;
 } hs_arg;
 
 static int get_after_go(void *a)
@@ -397,26 +370,26 @@ static int get_after_go(void *a)
 MPT_TEST(queue, Q_PUT_BLOCKS_UNTIL_ROOM, "Q-PUT-BLOCKS-UNTIL-ROOM: a blocking put on a full queue returns once another process makes room")
 {
     mp_queue *q = full_queue(1);
-    hs_arg h = {q, mkpipe()};
+    hs_arg h = {q, mpt_pipe()};
     mp_process *p = mpt_start(get_after_go, &h);
     signal_byte(h.go.w);
     MP_ASSERT_OK(mp_queue_put_bytes(q, "y", 1, MP_FOREVER));
     cr_assert_eq(mpt_join(p), 0, "the child did not get the first message");
-    get_str(q, "y", MP_NOWAIT);
-    closepipe(&h.go);
+    mpt_get_str(q, "y", MP_NOWAIT);
+    mpt_closepipe(&h.go);
     mp_queue_free(q);
 }
 
 MPT_TEST(queue, Q_PUT_TIMEOUT_ROOM, "Q-PUT-TIMEOUT-ROOM: a put with a timeout succeeds when room appears before the deadline")
 {
     mp_queue *q = full_queue(1);
-    hs_arg h = {q, mkpipe()};
+    hs_arg h = {q, mpt_pipe()};
     mp_process *p = mpt_start(get_after_go, &h);
     signal_byte(h.go.w);
     MP_ASSERT_OK(mp_queue_put_bytes(q, "y", 1, 30.0));
     cr_assert_eq(mpt_join(p), 0);
-    get_str(q, "y", MP_NOWAIT);
-    closepipe(&h.go);
+    mpt_get_str(q, "y", MP_NOWAIT);
+    mpt_closepipe(&h.go);
     mp_queue_free(q);
 }
 
@@ -441,7 +414,7 @@ MPT_TEST(queue, Q_GET_NOWAIT_AVAILABLE, "Q-GET-NOWAIT-AVAILABLE: get without blo
     MP_ASSERT_OK(mp_queue_new(&q, 0));
     put_str(q, "here");
     double t0 = mpt_now();
-    get_str(q, "here", MP_NOWAIT);
+    mpt_get_str(q, "here", MP_NOWAIT);
     cr_assert(mpt_now() - t0 < mpt_slack(1.0));
     mp_queue_free(q);
 }
@@ -482,12 +455,12 @@ MPT_TEST(queue, Q_GET_BLOCKS_UNTIL_PUT, "Q-GET-BLOCKS-UNTIL-PUT: a blocking get 
 {
     mp_queue *q = NULL;
     MP_ASSERT_OK(mp_queue_new(&q, 0));
-    hs_arg h = {q, mkpipe()};
+    hs_arg h = {q, mpt_pipe()};
     mp_process *p = mpt_start(put_after_go, &h);
     signal_byte(h.go.w);
-    get_str(q, "late", MP_FOREVER);
+    mpt_get_str(q, "late", MP_FOREVER);
     cr_assert_eq(mpt_join(p), 0);
-    closepipe(&h.go);
+    mpt_closepipe(&h.go);
     mp_queue_free(q);
 }
 
@@ -495,12 +468,12 @@ MPT_TEST(queue, Q_GET_TIMEOUT_RECEIVES, "Q-GET-TIMEOUT-RECEIVES: a get with a ti
 {
     mp_queue *q = NULL;
     MP_ASSERT_OK(mp_queue_new(&q, 0));
-    hs_arg h = {q, mkpipe()};
+    hs_arg h = {q, mpt_pipe()};
     mp_process *p = mpt_start(put_after_go, &h);
     signal_byte(h.go.w);
-    get_str(q, "late", 30.0);
+    mpt_get_str(q, "late", 30.0);
     cr_assert_eq(mpt_join(p), 0);
-    closepipe(&h.go);
+    mpt_closepipe(&h.go);
     mp_queue_free(q);
 }
 
@@ -514,7 +487,7 @@ MPT_TEST(queue, Q_MAXSIZE_EXACT, "Q-MAXSIZE-EXACT: Queue(3) takes exactly 3 item
         MP_ASSERT_OK(mp_queue_put_bytes(q, "abc", 3, MP_NOWAIT));
     MPT_ASSERT_PROMPT(mp_queue_put_bytes(q, "abc", 3, MP_NOWAIT), MP_FULL);
     MPT_ASSERT_PROMPT(mp_queue_put_bytes(q, "", 0, MP_NOWAIT), MP_FULL);
-    get_str(q, "abc", MP_NOWAIT);
+    mpt_get_str(q, "abc", MP_NOWAIT);
     MP_ASSERT_OK(mp_queue_put_bytes(q, "abc", 3, MP_NOWAIT));
     MPT_ASSERT_PROMPT(mp_queue_put_bytes(q, "abc", 3, MP_NOWAIT), MP_FULL);
     cr_assert_eq(qsize(q), 3);
@@ -552,8 +525,8 @@ MPT_TEST(queue, Q_QSIZE_EMPTY_FULL, "Q-QSIZE-EMPTY-FULL: qsize counts items; emp
     put_str(q, "22");
     MP_ASSERT_OK(mp_queue_full(q, &f));
     cr_assert(f && qsize(q) == 2);
-    get_str(q, "1", 0);
-    get_str(q, "22", 0);
+    mpt_get_str(q, "1", 0);
+    mpt_get_str(q, "22", 0);
     MP_ASSERT_OK(mp_queue_empty(q, &e));
     cr_assert(e && qsize(q) == 0);
     mp_queue_free(q);
@@ -583,8 +556,8 @@ MPT_TEST(queue, Q_CLOSE_GET_REMAINING, "Q-CLOSE-GET-REMAINING: items queued befo
     put_str(q, "a");
     put_str(q, "b");
     MP_ASSERT_OK(mp_queue_close(q));
-    get_str(q, "a", MP_NOWAIT);
-    get_str(q, "b", 1.0);
+    mpt_get_str(q, "a", MP_NOWAIT);
+    mpt_get_str(q, "b", 1.0);
     void *b = NULL;
     size_t n = 0;
     MPT_ASSERT_PROMPT(mp_queue_get_bytes(q, &b, &n, MP_NOWAIT), MP_EMPTY);
@@ -636,13 +609,13 @@ MPT_TEST(queue, Q_CLOSE_PER_PROCESS, "Q-CLOSE-PER-PROCESS: close ends putting in
 {
     mp_queue *q = NULL;
     MP_ASSERT_OK(mp_queue_new(&q, 0));
-    hs_arg h = {q, mkpipe()};
+    hs_arg h = {q, mpt_pipe()};
     mp_process *p = mpt_start(put_after_go_status, &h);
     MP_ASSERT_OK(mp_queue_close(q));
     signal_byte(h.go.w);
     cr_assert_eq(mpt_join(p), 0, "the child's put failed after the parent's close");
-    get_str(q, "child", 5.0);
-    closepipe(&h.go);
+    mpt_get_str(q, "child", 5.0);
+    mpt_closepipe(&h.go);
     mp_queue_free(q);
 }
 
@@ -654,7 +627,7 @@ MPT_TEST(queue, Q_JOIN_THREAD, "Q-JOIN-THREAD: join_thread is MP_ESTATE before c
     MP_ASSERT_STATUS(mp_queue_join_thread(q), MP_ESTATE);
     MP_ASSERT_OK(mp_queue_close(q));
     MPT_ASSERT_PROMPT(mp_queue_join_thread(q), MP_OK);
-    get_str(q, "x", 0);
+    mpt_get_str(q, "x", 0);
     mp_queue_free(q);
 }
 
@@ -666,7 +639,7 @@ MPT_TEST(queue, Q_CANCEL_JOIN_THREAD, "Q-CANCEL-JOIN-THREAD: cancel_join_thread 
     MP_ASSERT_OK(mp_queue_cancel_join_thread(q));
     MP_ASSERT_OK(mp_queue_close(q));
     MP_ASSERT_OK(mp_queue_cancel_join_thread(q));
-    get_str(q, "x", 0);
+    mpt_get_str(q, "x", 0);
     mp_queue_free(q);
 }
 
@@ -774,7 +747,7 @@ MPT_TEST(queue, Q_MSG_TOO_LARGE, "Q-MSG-TOO-LARGE: a message over MP_MSG_MAX is 
     MPT_ASSERT_PROMPT(mp_queue_put_bytes(q, &one, SIZE_MAX, MP_NOWAIT), MP_EMSGSIZE);
     cr_assert_eq(qsize(q), 0);
     put_str(q, "next");
-    get_str(q, "next", 0);
+    mpt_get_str(q, "next", 0);
     mp_queue_free(q);
 }
 
@@ -914,7 +887,7 @@ MPT_TEST(queue, Q_MPMC_CHECKSUM, "Q-MPMC-CHECKSUM: 4 producer and 4 consumer pro
 
 typedef struct kill_arg {
     mp_queue *q;
-    pipefd ready;
+    mpt_pipefd ready;
     size_t size;
 } kill_arg;
 
@@ -946,12 +919,12 @@ static void kill_and_reap(mp_process *p)
 MPT_TEST(queue, Q_KILLED_PRODUCER, "Q-KILLED-PRODUCER: a producer killed while blocked in put on a full queue delivers nothing; others put and get normally")
 {
     mp_queue *q = full_queue(1);
-    kill_arg k = {q, mkpipe(), 100};
+    kill_arg k = {q, mpt_pipe(), 100};
     mp_process *p = mpt_start(ready_then_put, &k);
     await_byte(k.ready.r);
     wait_asleep(p);
     kill_and_reap(p);
-    get_str(q, "f", MP_NOWAIT);
+    mpt_get_str(q, "f", MP_NOWAIT);
     void *b = NULL;
     size_t n = 0;
     MPT_ASSERT_PROMPT(mp_queue_get_bytes(q, &b, &n, MP_NOWAIT), MP_EMPTY);
@@ -959,7 +932,7 @@ MPT_TEST(queue, Q_KILLED_PRODUCER, "Q-KILLED-PRODUCER: a producer killed while b
     MPT_ASSERT_PROMPT(mp_queue_put_bytes(q, "x", 1, MP_NOWAIT), MP_FULL);
     get_seeded(q, 200, 5, MP_NOWAIT);
     cr_assert_eq(qsize(q), 0);
-    closepipe(&k.ready);
+    mpt_closepipe(&k.ready);
     mp_queue_free(q);
 }
 
@@ -969,7 +942,7 @@ MPT_TEST(queue, Q_KILLED_PRODUCER_STREAM, "Q-KILLED-PRODUCER-STREAM: a producer 
     MP_ASSERT_OK(mp_queue_new(&q, 0));
     /* 32 MiB cannot sit in any reasonable buffer with nobody reading: the
      * put blocks part-way, holding whatever the producers serialise on. */
-    kill_arg k = {q, mkpipe(), 32 * MIB};
+    kill_arg k = {q, mpt_pipe(), 32 * MIB};
     mp_process *p = mpt_start(ready_then_put, &k);
     await_byte(k.ready.r);
     wait_asleep(p);
@@ -983,7 +956,7 @@ MPT_TEST(queue, Q_KILLED_PRODUCER_STREAM, "Q-KILLED-PRODUCER-STREAM: a producer 
     get_seeded(q, 300, 6, 5.0);
     get_seeded(q, 9 * MIB, 7, 5.0);
     cr_assert_eq(qsize(q), 0);
-    closepipe(&k.ready);
+    mpt_closepipe(&k.ready);
     mp_queue_free(q);
 }
 
@@ -1003,7 +976,7 @@ MPT_TEST(queue, Q_KILLED_PRODUCER_STREAM_NEXT, "Q-KILLED-PRODUCER-STREAM-NEXT: a
 {
     mp_queue *q = NULL;
     MP_ASSERT_OK(mp_queue_new(&q, 0));
-    kill_arg k = {q, mkpipe(), 32 * MIB};
+    kill_arg k = {q, mpt_pipe(), 32 * MIB};
     mp_process *p = mpt_start(ready_then_put, &k);
     await_byte(k.ready.r);
     wait_asleep(p);
@@ -1015,7 +988,7 @@ MPT_TEST(queue, Q_KILLED_PRODUCER_STREAM_NEXT, "Q-KILLED-PRODUCER-STREAM-NEXT: a
     MP_ASSERT_OK(put_seeded(q, 1000, 8, 20.0));
     cr_assert_eq(mpt_join(cons), 0, "the consumer did not get the next message intact");
     cr_assert_eq(qsize(q), 0);
-    closepipe(&k.ready);
+    mpt_closepipe(&k.ready);
     mp_queue_free(q);
 }
 
@@ -1075,7 +1048,7 @@ MPT_TEST(queue, Q_KILLED_PRODUCER_ANYTIME, "Q-KILLED-PRODUCER-ANYTIME: a produce
     }
     cr_assert_eq(qsize(q), 0);
     put_str(q, "survivor");
-    get_str(q, "survivor", 1.0);
+    mpt_get_str(q, "survivor", 1.0);
     mp_queue_free(q);
 }
 
@@ -1083,7 +1056,7 @@ MPT_TEST(queue, Q_KILLED_CONSUMER, "Q-KILLED-CONSUMER: a consumer killed while b
 {
     mp_queue *q = NULL;
     MP_ASSERT_OK(mp_queue_new(&q, 0));
-    kill_arg k = {q, mkpipe(), 0};
+    kill_arg k = {q, mpt_pipe(), 0};
     mp_process *p = mpt_start(ready_then_get, &k);
     await_byte(k.ready.r);
     wait_asleep(p);
@@ -1093,7 +1066,7 @@ MPT_TEST(queue, Q_KILLED_CONSUMER, "Q-KILLED-CONSUMER: a consumer killed while b
     MP_ASSERT_OK(put_seeded(q, 9 * MIB, 12, 5.0));
     get_seeded(q, 9 * MIB, 12, 5.0);
     cr_assert_eq(qsize(q), 0);
-    closepipe(&k.ready);
+    mpt_closepipe(&k.ready);
     mp_queue_free(q);
 }
 
@@ -1110,7 +1083,7 @@ MPT_TEST(queue, Q_KILLED_CONSUMER_STREAM, "Q-KILLED-CONSUMER-STREAM: a consumer 
 {
     mp_queue *q = NULL;
     MP_ASSERT_OK(mp_queue_new(&q, 0));
-    kill_arg pk = {q, mkpipe(), 32 * MIB};
+    kill_arg pk = {q, mpt_pipe(), 32 * MIB};
     mp_process *prod = mpt_start(big_then_after, &pk);
     await_byte(pk.ready.r);
     wait_asleep(prod); /* the buffer is full: the producer waits for room */
@@ -1119,23 +1092,22 @@ MPT_TEST(queue, Q_KILLED_CONSUMER_STREAM, "Q-KILLED-CONSUMER-STREAM: a consumer 
     cr_assert(kill(ppid, SIGSTOP) == 0);
     /* The consumer drains the buffer and waits for the rest of the
      * message, which the stopped producer cannot send. */
-    kill_arg ck = {q, mkpipe(), 0};
+    kill_arg ck = {q, mpt_pipe(), 0};
     mp_process *cons = mpt_start(ready_then_get, &ck);
     await_byte(ck.ready.r);
     wait_asleep(cons);
     kill_and_reap(cons);
     cr_assert(kill(ppid, SIGCONT) == 0);
-    get_str(q, "after", 20.0);
+    mpt_get_str(q, "after", 20.0);
     cr_assert_eq(mpt_join(prod), 0);
     cr_assert_eq(qsize(q), 0);
-    closepipe(&pk.ready);
-    closepipe(&ck.ready);
+    mpt_closepipe(&pk.ready);
+    mpt_closepipe(&ck.ready);
     mp_queue_free(q);
 }
 
 /* ------------------------------------------------------ prompt hand-offs */
 
-#include "wake_prompt.h"
 
 typedef struct pq {
     mp_queue *q;
@@ -1175,9 +1147,9 @@ MPT_TEST(queue, Q_PUT_WAKES_PROMPT, "Q-PUT-WAKES-PROMPT: put wakes a get asleep 
 {
     pq p = {NULL};
     MP_ASSERT_OK(mp_queue_new(&p.q, 0));
-    prompt h = {.arg = &p, .wait = pq_get, .wake = pq_wake_put, .want = MP_OK};
-    double median = prompt_run(&h);
-    cr_assert(median < PROMPT_MEDIAN_S, "median hand-off %.4f s: put did not wake the "
+    mpt_prompt h = {.arg = &p, .wait = pq_get, .wake = pq_wake_put, .want = MP_OK};
+    double median = mpt_prompt_median(&h);
+    cr_assert(median < MPT_PROMPT_MEDIAN_S, "median hand-off %.4f s: put did not wake the "
               "sleeping get", median);
     mp_queue_free(p.q);
 }
@@ -1185,9 +1157,9 @@ MPT_TEST(queue, Q_PUT_WAKES_PROMPT, "Q-PUT-WAKES-PROMPT: put wakes a get asleep 
 MPT_TEST(queue, Q_GET_WAKES_PROMPT, "Q-GET-WAKES-PROMPT: get wakes a put asleep on a full queue at once (median hand-off far below a polling period)")
 {
     pq p = {full_queue(1)};
-    prompt h = {.arg = &p, .wait = pq_put, .wake = pq_wake_get, .want = MP_OK};
-    double median = prompt_run(&h);
-    cr_assert(median < PROMPT_MEDIAN_S, "median hand-off %.4f s: get did not wake the "
+    mpt_prompt h = {.arg = &p, .wait = pq_put, .wake = pq_wake_get, .want = MP_OK};
+    double median = mpt_prompt_median(&h);
+    cr_assert(median < MPT_PROMPT_MEDIAN_S, "median hand-off %.4f s: get did not wake the "
               "sleeping put", median);
     mp_queue_free(p.q);
 }
@@ -1195,10 +1167,10 @@ MPT_TEST(queue, Q_GET_WAKES_PROMPT, "Q-GET-WAKES-PROMPT: get wakes a put asleep 
 MPT_TEST(queue, Q_CLOSE_WAKES_PROMPT, "Q-CLOSE-WAKES-PROMPT: close wakes a put asleep on a full queue at once (median hand-off far below a polling period)")
 {
     pq p = {NULL};
-    prompt h = {.arg = &p, .prepare = pq_new_full, .wait = pq_put, .wake = pq_close,
+    mpt_prompt h = {.arg = &p, .prepare = pq_new_full, .wait = pq_put, .wake = pq_close,
                 .want = MP_CLOSED};
-    double median = prompt_run(&h);
-    cr_assert(median < PROMPT_MEDIAN_S, "median hand-off %.4f s: close did not wake the "
+    double median = mpt_prompt_median(&h);
+    cr_assert(median < MPT_PROMPT_MEDIAN_S, "median hand-off %.4f s: close did not wake the "
               "sleeping put", median);
     mp_queue_free(p.q);
 }
@@ -1208,17 +1180,16 @@ MPT_TEST(queue, Q_CLOSE_WAKES_PROMPT, "Q-CLOSE-WAKES-PROMPT: close wakes a put a
  * A peer thread sleeps inside a call while a victim process runs the call
  * that should wake it; the victim is SIGKILLed before one instruction of that
  * call, in turn before each of them from a little before the moment its
- * effect shows (kill_at.h).  Whatever the instant, the sleeper must not stay
+ * effect shows (mpt_kat in mpt.h).  Whatever the instant, the sleeper must not stay
  * asleep while what it waits for holds, and the next survivor's call must
  * wake it: between the publishing store and the wake-up it owes the sleeper,
  * a waker that dies can strand it.  That it gets what it waits for without
- * help is checked on every KAT_STRIDE-th kill after the publish (each may
+ * help is checked on every MPT_KAT_STRIDE-th kill after the publish (each may
  * cost the sleeper a re-check period of the implementation's), that a
  * survivor's call wakes it on every kill. */
 
 #include <poll.h>
 
-#include "kill_at.h"
 
 typedef struct rec {
     uint32_t tag, id;
@@ -1226,7 +1197,7 @@ typedef struct rec {
 
 typedef struct sweep {
     mp_queue *q;
-    pipefd recs;             /* the sleeping consumer reports here */
+    mpt_pipefd recs;             /* the sleeping consumer reports here */
     _Atomic pid_t tid;       /* the sleeping thread */
     _Atomic int stop;
     _Atomic int peer_status; /* the first non-MP_OK status of the sleeper */
@@ -1343,7 +1314,7 @@ static void settle_put(sweep *s, bool complete, bool alone, size_t at)
 
 MPT_TEST(queue, Q_KILLED_WAKER_ANYTIME, "Q-KILLED-WAKER-ANYTIME: a producer killed before any instruction of a put never leaves a consumer asleep in get: it gets the message if it was queued, and the next put wakes it")
 {
-    sweep s = {.recs = mkpipe()};
+    sweep s = {.recs = mpt_pipe()};
     MP_ASSERT_OK(mp_queue_new(&s.q, 0));
     pthread_t t;
     cr_assert(pthread_create(&t, NULL, sweep_consumer, &s) == 0);
@@ -1351,31 +1322,31 @@ MPT_TEST(queue, Q_KILLED_WAKER_ANYTIME, "Q-KILLED-WAKER-ANYTIME: a producer kill
         sched_yield();
     /* A first round trip, so that the victims (forked from here) find
      * everything the call needs resolved and all run one path. */
-    kat_wait_asleep(s.tid);
+    mpt_wait_asleep_quick(s.tid);
     settle_put(&s, false, false, 0);
-    kat k = {victim_put, sweep_qsize, &s, NULL, 0, 0, NULL};
+    mpt_kat k = {.call = victim_put, .probe = sweep_qsize, .arg = &s};
     s.id = 1;
-    kat_wait_asleep(s.tid);
-    kat_calibrate(&k);
+    mpt_wait_asleep_quick(s.tid);
+    mpt_kat_calibrate(&k);
     settle_put(&s, true, true, k.n);
     size_t missed = 0, trials = 0;
     for (size_t i = 0; i < k.n; i++) {
-        if (!kat_swept(&k, i))
+        if (!mpt_kat_swept(&k, i))
             continue;
         s.id = (uint32_t)i + 2;
-        kat_wait_asleep(s.tid);
-        int r = kat_kill_at(&k, i);
+        mpt_wait_asleep_quick(s.tid);
+        int r = mpt_kat_kill_at(&k, i);
         trials++;
-        missed += r == KAT_MISSED;
-        settle_put(&s, r == KAT_MISSED, (i - k.publish) % KAT_STRIDE == 1, i);
+        missed += r == MPT_KAT_MISSED;
+        settle_put(&s, r == MPT_KAT_MISSED, (i - k.publish) % MPT_KAT_STRIDE == 1, i);
     }
     cr_assert(missed <= trials / 10, "%zu of %zu kills missed their instruction (the put "
               "ran another path than calibrated)", missed, trials);
     rec e = {'E', 0};
     MP_ASSERT_OK(mp_queue_put_bytes(s.q, &e, sizeof e, MP_NOWAIT));
     pthread_join(t, NULL);
-    kat_free(&k);
-    closepipe(&s.recs);
+    mpt_kat_free(&k);
+    mpt_closepipe(&s.recs);
     mp_queue_free(s.q);
 }
 
@@ -1434,27 +1405,27 @@ static void settle_get(sweep *s, bool alone, uint32_t *last, size_t at)
 
 MPT_TEST(queue, Q_KILLED_WAKER_ROOM_ANYTIME, "Q-KILLED-WAKER-ROOM-ANYTIME: a consumer killed before any instruction of a get never leaves a producer asleep on a full queue: it fills the room if there is some, and the next get wakes it")
 {
-    sweep s = {.recs = mkpipe()};
+    sweep s = {.recs = mpt_pipe()};
     MP_ASSERT_OK(mp_queue_new(&s.q, 2));
     pthread_t t;
     cr_assert(pthread_create(&t, NULL, sweep_producer, &s) == 0);
     while (!atomic_load(&s.tid))
         sched_yield();
     uint32_t last = 0;
-    kat_wait_asleep(s.tid);
+    mpt_wait_asleep_quick(s.tid);
     settle_get(&s, false, &last, 0); /* resolves what the victims' get will need */
-    kat k = {victim_get, sweep_qsize, &s, NULL, 0, 0, NULL};
-    kat_wait_asleep(s.tid);
-    kat_calibrate(&k);
+    mpt_kat k = {.call = victim_get, .probe = sweep_qsize, .arg = &s};
+    mpt_wait_asleep_quick(s.tid);
+    mpt_kat_calibrate(&k);
     settle_get(&s, true, &last, k.n);
     size_t missed = 0, trials = 0;
     for (size_t i = 0; i < k.n; i++) {
-        if (!kat_swept(&k, i))
+        if (!mpt_kat_swept(&k, i))
             continue;
-        kat_wait_asleep(s.tid);
-        missed += kat_kill_at(&k, i) == KAT_MISSED;
+        mpt_wait_asleep_quick(s.tid);
+        missed += mpt_kat_kill_at(&k, i) == MPT_KAT_MISSED;
         trials++;
-        settle_get(&s, (i - k.publish) % KAT_STRIDE == 1, &last, i);
+        settle_get(&s, (i - k.publish) % MPT_KAT_STRIDE == 1, &last, i);
     }
     cr_assert(missed <= trials / 10, "%zu of %zu kills missed their instruction (the get "
               "ran another path than calibrated)", missed, trials);
@@ -1466,8 +1437,8 @@ MPT_TEST(queue, Q_KILLED_WAKER_ROOM_ANYTIME, "Q-KILLED-WAKER-ROOM-ANYTIME: a con
         free(b);
     }
     pthread_join(t, NULL);
-    kat_free(&k);
-    closepipe(&s.recs);
+    mpt_kat_free(&k);
+    mpt_closepipe(&s.recs);
     mp_queue_free(s.q);
 }
 

@@ -14,23 +14,16 @@ static mp_lock *new_rlock(void)
     return l;
 }
 
-static bool is_locked(mp_lock *l)
-{
-    bool b = false;
-    MP_ASSERT_OK(mp_lock_locked(l, &b));
-    return b;
-}
-
 MPT_TEST(rlock, RLOCK_REENTRANT, "RLOCK-REENTRANT: the owner acquires again without blocking; it is free after as many releases")
 {
     mp_lock *l = new_rlock();
     for (int i = 0; i < 3; i++)
         MPT_ASSERT_PROMPT(mp_lock_acquire(l, i == 1 ? MP_NOWAIT : MP_FOREVER), MP_OK);
     for (int i = 0; i < 3; i++) {
-        cr_assert(is_locked(l), "free after %d of 3 releases", i);
+        cr_assert(mpt_locked(l), "free after %d of 3 releases", i);
         MP_ASSERT_OK(mp_lock_release(l));
     }
-    cr_assert(!is_locked(l));
+    cr_assert(!mpt_locked(l));
     MP_ASSERT_STATUS(mp_lock_release(l), MP_ENOTOWNER);
     mp_lock_free(l);
 }
@@ -39,7 +32,7 @@ MPT_TEST(rlock, RLOCK_RELEASE_UNOWNED, "RLOCK-RELEASE-UNOWNED: release of an RLo
 {
     mp_lock *l = new_rlock();
     MP_ASSERT_STATUS(mp_lock_release(l), MP_ENOTOWNER);
-    cr_assert(!is_locked(l));
+    cr_assert(!mpt_locked(l));
     mp_lock_free(l);
 }
 
@@ -74,9 +67,9 @@ MPT_TEST(rlock, RLOCK_OTHER_THREAD, "RLOCK-OTHER-THREAD: another thread's releas
     cr_assert(o.waited >= 0.15 && o.waited < 0.15 + mpt_slack(2.0), "waited %.3f s", o.waited);
     /* the owner's depth is untouched by the failed release */
     MP_ASSERT_OK(mp_lock_release(o.l));
-    cr_assert(is_locked(o.l));
+    cr_assert(mpt_locked(o.l));
     MP_ASSERT_OK(mp_lock_release(o.l));
-    cr_assert(!is_locked(o.l));
+    cr_assert(!mpt_locked(o.l));
     mp_lock_free(o.l);
 }
 
@@ -112,7 +105,7 @@ MPT_TEST(rlock, RLOCK_HANDOFF, "RLOCK-HANDOFF: a thread blocked on an RLock gets
     pthread_join(t, NULL);
     MP_ASSERT_STATUS(h.got, MP_OK);
     cr_assert(h.depth_ok);
-    cr_assert(!is_locked(h.l));
+    cr_assert(!mpt_locked(h.l));
     mp_event_free(h.started);
     mp_lock_free(h.l);
 }
@@ -132,7 +125,7 @@ MPT_TEST(rlock, RLOCK_OTHER_PROCESS, "RLOCK-OTHER-PROCESS: in a child, an RLock 
     mp_lock *l = new_rlock();
     MP_ASSERT_OK(mp_lock_acquire(l, MP_FOREVER));
     cr_assert_eq(mpt_join(mpt_start(child_misuse, l)), 0);
-    cr_assert(is_locked(l));
+    cr_assert(mpt_locked(l));
     MP_ASSERT_OK(mp_lock_release(l));
     mp_lock_free(l);
 }
@@ -155,7 +148,7 @@ MPT_TEST(rlock, RLOCK_CHILD_OWNER, "RLOCK-CHILD-OWNER: a child acquires a free R
     MP_ASSERT_OK(mp_lock_acquire(l, MP_FOREVER));
     MP_ASSERT_OK(mp_lock_release(l));
     cr_assert_eq(mpt_join(mpt_start(child_owns, l)), 0);
-    cr_assert(!is_locked(l));
+    cr_assert(!mpt_locked(l));
     MP_ASSERT_STATUS(mp_lock_release(l), MP_ENOTOWNER);
     mp_lock_free(l);
 }
@@ -187,7 +180,7 @@ MPT_TEST(rlock, RLOCK_OWNER_DEAD, "RLOCK-OWNER-DEAD: an RLock whose owner was ki
     MP_ASSERT_STATUS(mp_lock_acquire(h.l, 30.0), MP_EOWNERDEAD);
     cr_assert(mpt_now() - t0 < mpt_slack(3.0), "took %.3f s to notice", mpt_now() - t0);
     MP_ASSERT_OK(mp_lock_release(h.l));
-    cr_assert(!is_locked(h.l));
+    cr_assert(!mpt_locked(h.l));
     mp_event_free(h.held);
     mp_lock_free(h.l);
 }
@@ -224,9 +217,9 @@ MPT_TEST(rlock, RLOCK_OWNER_KILLED_ANYTIME, "RLOCK-OWNER-KILLED-ANYTIME: an owne
         dead += s == MP_EOWNERDEAD;
         MP_ASSERT_OK(mp_lock_acquire(l, MP_NOWAIT)); /* re-entrant: ours */
         MP_ASSERT_OK(mp_lock_release(l));
-        cr_assert(is_locked(l), "round %d: depth below 1 after the takeover", r);
+        cr_assert(mpt_locked(l), "round %d: depth below 1 after the takeover", r);
         MP_ASSERT_OK(mp_lock_release(l));
-        cr_assert(!is_locked(l), "round %d: depth above 1 after the takeover", r);
+        cr_assert(!mpt_locked(l), "round %d: depth above 1 after the takeover", r);
         MP_ASSERT_STATUS(mp_lock_release(l), MP_ENOTOWNER);
     }
     cr_log_info("%d rounds, %d taken over from a dead owner", KILL_ROUNDS, dead);
@@ -237,10 +230,10 @@ MPT_TEST(rlock, RLOCK_NAN_TIMEOUT, "RLOCK-NAN-TIMEOUT: acquire with a NaN timeou
 {
     mp_lock *l = new_rlock();
     MP_ASSERT_STATUS(mp_lock_acquire(l, NAN), MP_EINVAL);
-    cr_assert(!is_locked(l));
+    cr_assert(!mpt_locked(l));
     MP_ASSERT_OK(mp_lock_acquire(l, MP_FOREVER));
     MP_ASSERT_STATUS(mp_lock_acquire(l, NAN), MP_EINVAL);
     MP_ASSERT_OK(mp_lock_release(l));
-    cr_assert(!is_locked(l));
+    cr_assert(!mpt_locked(l));
     mp_lock_free(l);
 }

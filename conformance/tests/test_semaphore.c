@@ -12,7 +12,6 @@
 #include <unistd.h>
 
 #include "mpt.h"
-#include "step_kill.h"
 
 static unsigned value_of(mp_semaphore *s)
 {
@@ -177,13 +176,6 @@ struct semkid {
     mp_event *ready;
 };
 
-static pid_t pid_of(mp_process *p)
-{
-    pid_t pid = 0;
-    MP_ASSERT_OK(mp_process_pid(p, &pid));
-    return pid;
-}
-
 /* Says it is about to block, then blocks in acquire: the first child is
  * killed there, the second is served by a release. */
 static int child_acquire(void *arg)
@@ -212,7 +204,7 @@ static mp_process *start_ready(mp_target_fn fn, struct semkid *k, bool asleep)
     mp_process *p = mpt_start(fn, k);
     MP_ASSERT_OK(mp_event_wait(k->ready, 10.0));
     if (asleep)
-        mpt_wait_asleep(pid_of(p));
+        mpt_wait_asleep(mpt_pid(p));
     return p;
 }
 
@@ -281,158 +273,103 @@ MPT_TEST(semaphore, BSEM_KILLED_HOLDER_RELEASE, "BSEM-KILLED-HOLDER-RELEASE: a s
  * unit at its next look (a liveness check, a poll), tenths of a second later
  * in ref; the median over 15 hand-offs from release() to the sleeping
  * waiter's return must be far below that. */
-#define PROMPT_ROUNDS 15
+static mp_status ps_acquire(void *s) { return mp_semaphore_acquire(s, 30.0); }
 
-struct prompt {
-    mp_semaphore *s;
-    sem_t go, done;
-    _Atomic pid_t tid;
-    _Atomic double back;
-    _Atomic int bad;
-};
-
-static void *prompt_thread(void *arg)
-{
-    struct prompt *p = arg;
-    atomic_store(&p->tid, (pid_t)syscall(SYS_gettid));
-    for (int k = 0; k < PROMPT_ROUNDS; k++) {
-        sem_wait(&p->go);
-        if (mp_semaphore_acquire(p->s, 30.0) != MP_OK)
-            atomic_store(&p->bad, 1);
-        atomic_store(&p->back, mpt_now());
-        sem_post(&p->done);
-    }
-    return NULL;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
+static void ps_release(void *s) { MP_ASSERT_OK(mp_semaphore_release(s)); }
 
 MPT_TEST(semaphore, SEM_RELEASE_WAKES_PROMPT, "SEM-RELEASE-WAKES-PROMPT: release wakes a thread asleep in acquire at once (median hand-off far below a polling period)")
 {
-    struct prompt p = {0};
-    double lat[PROMPT_ROUNDS];
-    MP_ASSERT_OK(mp_semaphore_new(&p.s, 0));
-    sem_init(&p.go, 0, 0);
-    sem_init(&p.done, 0, 0);
-    pthread_t t;
-    cr_assert(pthread_create(&t, NULL, prompt_thread, &p) == 0);
-    for (int k = 0; k < PROMPT_ROUNDS; k++) {
-        sem_post(&p.go);
-        while (atomic_load(&p.tid) == 0)
-            sched_yield();
-        mpt_wait_asleep(atomic_load(&p.tid)); /* blocked in acquire */
-        double t0 = mpt_now();
-        MP_ASSERT_OK(mp_semaphore_release(p.s));
-        sem_wait(&p.done);
-        lat[k] = atomic_load(&p.back) - t0;
-    }
-    pthread_join(t, NULL);
-    cr_assert_eq(atomic_load(&p.bad), 0, "an acquire did not return MP_OK");
-    cr_assert_eq(value_of(p.s), 0);
-    qsort(lat, PROMPT_ROUNDS, sizeof lat[0], cmp_double);
-    cr_assert(lat[PROMPT_ROUNDS / 2] < 0.02,
-              "median hand-off %.4f s: release did not wake the sleeping waiter",
-              lat[PROMPT_ROUNDS / 2]);
-    sem_destroy(&p.go);
-    sem_destroy(&p.done);
-    mp_semaphore_free(p.s);
+    mp_semaphore *sem = NULL;
+    MP_ASSERT_OK(mp_semaphore_new(&sem, 0));
+    mpt_prompt h = {.arg = sem, .wait = ps_acquire, .wake = ps_release, .want = MP_OK};
+    double median = mpt_prompt_median(&h);
+    cr_assert_eq(value_of(sem), 0);
+    cr_assert(median < MPT_PROMPT_MEDIAN_S,
+              "median hand-off %.4f s: release did not wake the sleeping waiter", median);
+    mp_semaphore_free(sem);
 }
 
 /* SEM-RELEASER-KILLED-ANYTIME: a releaser killed at any instruction of
- * release (here: at each one in turn, single-stepped) must not leave a
- * thread asleep in acquire while the unit it released is there.  After each
- * kill: a unit there (value 1), or a waiter already back, means the release
+ * release (here: before each one in turn, mpt_kat) must not leave a thread
+ * asleep in acquire while the unit it released is there.  After each kill: a
+ * unit there (value 1), or a waiter already back, means the release
  * happened, and the waiter must have the unit within a bound, with no other
  * release to wake it; otherwise the release did not happen (or the waiter
  * took the unit and is on its way out, which a later round sees) and the
- * sweep goes on with the same waiter. */
+ * sweep goes on with the same waiter.  The calibration (a release run to its
+ * end) and a live release after the sweep must wake their waiters too. */
 #define KILLED_WAIT 30.0 /* the waiter's own timeout: beyond the whole sweep */
 
-struct kwaiter {
-    mp_semaphore *s;
-    pthread_t t;
-    _Atomic pid_t tid;
-    _Atomic double back; /* when acquire returned; 0 before */
-    mp_status st;
-};
-
-static void *kwaiter_thread(void *arg)
+static mp_status kw_acquire(void *s)
 {
-    struct kwaiter *w = arg;
-    atomic_store(&w->tid, (pid_t)syscall(SYS_gettid));
-    w->st = mp_semaphore_acquire(w->s, KILLED_WAIT);
-    atomic_store(&w->back, mpt_now());
-    return NULL;
+    return mp_semaphore_acquire(s, KILLED_WAIT);
 }
 
-static void kwaiter_start(struct kwaiter *w)
+/* A thread asleep in acquire on s. */
+static void kwaiter_start(mpt_sleeper *w, mp_semaphore *s)
 {
-    atomic_store(&w->tid, 0);
-    atomic_store(&w->back, 0.0);
-    w->st = MP_ENOTSUP;
-    cr_assert(pthread_create(&w->t, NULL, kwaiter_thread, w) == 0);
-    while (atomic_load(&w->tid) == 0)
-        sched_yield();
-    mpt_wait_asleep(atomic_load(&w->tid)); /* asleep in acquire */
+    *w = (mpt_sleeper){.call = kw_acquire, .arg = s};
+    mpt_sleeper_start(w);
 }
 
-/* The waiter must be back with MP_OK within the bound after t0 (looked at
- * every millisecond, so that a failure shows then, not at its timeout). */
-static void kwaiter_end(struct kwaiter *w, double t0, long n, const char *how)
+/* The waiter must be back with MP_OK within the bound after t0 (a failure
+ * shows then, not at its timeout); then any unit it did not need (it had one
+ * from an earlier round) is taken back, so that the value is 0 again. */
+static void kwaiter_end(mpt_sleeper *w, double t0, long n, const char *how)
 {
-    while (atomic_load(&w->back) == 0 && mpt_now() - t0 < mpt_slack(1.0)) {
-        struct timespec ms = {0, 1000000};
-        nanosleep(&ms, NULL);
-    }
-    cr_assert(atomic_load(&w->back) != 0,
-              "releaser killed after %ld instructions: the waiter is still asleep in acquire "
-              "%.3f s after %s, the Semaphore at %u", n, mpt_now() - t0, how, value_of(w->s));
-    pthread_join(w->t, NULL);
+    cr_assert(mpt_sleeper_wait(w, t0 + mpt_slack(1.0)),
+              "releaser killed before instruction %ld: the waiter is still asleep in acquire "
+              "%.3f s after %s, the Semaphore at %u", n, mpt_now() - t0, how,
+              value_of(w->arg));
     MP_ASSERT_STATUS(w->st, MP_OK);
+    while (mp_semaphore_acquire(w->arg, MP_NOWAIT) == MP_OK)
+        ;
 }
 
-static void op_release(void *arg)
+static int op_release(void *arg)
 {
     mp_semaphore_release(arg);
+    return 0;
 }
 
 MPT_TEST(semaphore, SEM_RELEASER_KILLED_ANYTIME, "SEM-RELEASER-KILLED-ANYTIME: a releaser SIGKILLed at any instruction of release never leaves a thread asleep in acquire while the unit it released is there")
 {
-    struct kwaiter w;
-    MP_ASSERT_OK(mp_semaphore_new(&w.s, 1));
+    mpt_sleeper w;
+    mp_semaphore *s = NULL;
+    MP_ASSERT_OK(mp_semaphore_new(&s, 1));
     /* First calls made here, not in each child: with a shared library, the
-     * children step the same instructions every time. */
-    MP_ASSERT_OK(mp_semaphore_acquire(w.s, MP_NOWAIT));
-    MP_ASSERT_OK(mp_semaphore_release(w.s));
-    MP_ASSERT_OK(mp_semaphore_acquire(w.s, MP_NOWAIT));
-    kwaiter_start(&w);
+     * children run the same instructions every time. */
+    MP_ASSERT_OK(mp_semaphore_acquire(s, MP_NOWAIT));
+    MP_ASSERT_OK(mp_semaphore_release(s));
+    MP_ASSERT_OK(mp_semaphore_acquire(s, MP_NOWAIT));
+    mpt_kat k = {.call = op_release, .arg = s};
+    kwaiter_start(&w, s);
+    mpt_kat_calibrate(&k);
+    kwaiter_end(&w, mpt_now(), (long)k.n, "release returned");
+    kwaiter_start(&w, s);
     int landed = 0;
-    long n = 0;
-    for (bool over = false; !over; n++) {
-        cr_assert(n < STEP_KILL_MAX, "release did not return within %d instructions",
-                  STEP_KILL_MAX);
-        over = step_kill(op_release, w.s, n);
-        unsigned v = value_of(w.s);
+    size_t missed = 0;
+    for (size_t i = 0; i < k.n; i++) {
+        int r = mpt_kat_kill_at(&k, i);
+        missed += r == MPT_KAT_MISSED;
+        unsigned v = value_of(s);
         cr_assert(v <= 1, "value %u after one release", v);
         double t0 = mpt_now();
         if (v == 1 || atomic_load(&w.back) != 0) {
             landed++;
-            kwaiter_end(&w, t0, n, "the releaser's death");
-        } else if (over) {
-            kwaiter_end(&w, t0, n, "release returned");
+            kwaiter_end(&w, t0, (long)i, "the releaser's death");
+        } else if (r == MPT_KAT_MISSED) {
+            kwaiter_end(&w, t0, (long)i, "release returned");
         } else {
             continue; /* not released (or taken, the waiter on its way): sweep on */
         }
-        while (mp_semaphore_acquire(w.s, MP_NOWAIT) == MP_OK)
-            ; /* a unit the waiter did not need: it had one from an earlier round */
-        if (!over)
-            kwaiter_start(&w);
+        kwaiter_start(&w, s);
     }
-    cr_log_info("release swept over %ld instructions, %d kills after the unit was added", n,
-                landed);
-    mp_semaphore_free(w.s);
+    double t0 = mpt_now();
+    MP_ASSERT_OK(mp_semaphore_release(s));
+    kwaiter_end(&w, t0, (long)k.n, "a live release()");
+    cr_log_info("release swept over %zu instructions, %d kills after the unit was added, %zu "
+                "trials ran another path", k.n, landed, missed);
+    mpt_kat_free(&k);
+    mp_semaphore_free(s);
 }

@@ -10,16 +10,6 @@
 
 #include "mpt.h"
 
-static void get_str(mp_queue *q, const char *want, double timeout)
-{
-    void *b = NULL;
-    size_t len = 0;
-    MP_ASSERT_OK(mp_queue_get_bytes(q, &b, &len, timeout));
-    cr_assert(len == strlen(want) && memcmp(b, want, len) == 0, "got %.*s, want %s",
-              (int)len, (char *)b, want);
-    free(b);
-}
-
 typedef struct sq_arg {
     mp_queue *q;
     int go_r, go_w;
@@ -41,7 +31,7 @@ MPT_TEST(simple_queue, SQ_PUT_GET, "SQ-PUT-GET: values and bytes put come out eq
     mp_value *out = NULL;
     MP_ASSERT_OK(mp_queue_get(q, &out, MP_FOREVER));
     cr_assert(mp_value_equal(v, out));
-    get_str(q, "raw", MP_FOREVER);
+    mpt_get_str(q, "raw", MP_FOREVER);
     mp_value_free(v);
     mp_value_free(out);
     mp_queue_free(q);
@@ -57,7 +47,7 @@ MPT_TEST(simple_queue, SQ_EMPTY, "SQ-EMPTY: empty is true on a new queue, false 
     MP_ASSERT_OK(mp_queue_put_bytes(q, "x", 1, MP_FOREVER));
     MP_ASSERT_OK(mp_queue_empty(q, &e));
     cr_assert(!e);
-    get_str(q, "x", MP_NOWAIT);
+    mpt_get_str(q, "x", MP_NOWAIT);
     MP_ASSERT_OK(mp_queue_empty(q, &e));
     cr_assert(e);
     mp_queue_free(q);
@@ -151,7 +141,7 @@ MPT_TEST(simple_queue, SQ_CLOSE, "SQ-CLOSE: after close put is MP_CLOSED and que
     MP_ASSERT_OK(mp_queue_close(q));
     MP_ASSERT_OK(mp_queue_close(q));
     MP_ASSERT_STATUS(mp_queue_put_bytes(q, "b", 1, MP_FOREVER), MP_CLOSED);
-    get_str(q, "a", MP_NOWAIT);
+    mpt_get_str(q, "a", MP_NOWAIT);
     void *b = NULL;
     size_t len = 0;
     MPT_ASSERT_PROMPT(mp_queue_get_bytes(q, &b, &len, MP_NOWAIT), MP_EMPTY);
