@@ -10,6 +10,7 @@
  * HMAC-MD5 comes from OpenSSL's libcrypto (MD5 is what 3.11 speaks; 3.12
  * moved to a negotiated digest that still accepts it). */
 #include "mp_internal.h"
+#include "address.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -45,45 +46,7 @@ struct mp_listener {
 
 /* ------------------------------------------------------------ addresses */
 
-typedef struct addr {
-    bool tcp;
-    char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
-    char host[256], port[16];
-} addr;
-
-static mp_status parse_address(const char *s, addr *a, const char *what)
-{
-    memset(a, 0, sizeof *a);
-    if (strncmp(s, "unix:", 5) == 0) {
-        size_t n = strlen(s + 5);
-        if (n == 0 || n >= sizeof a->path)
-            return mp__err(MP_EINVAL, "%s: unix socket path '%s' is empty or too long", what,
-                           s + 5);
-        memcpy(a->path, s + 5, n + 1);
-        return MP_OK;
-    }
-    if (strncmp(s, "tcp:", 4) == 0) {
-        const char *h = s + 4, *colon = strrchr(h, ':');
-        if (!colon || colon == h)
-            return mp__err(MP_EINVAL, "%s: '%s' is not tcp:HOST:PORT", what, s);
-        size_t hl = (size_t)(colon - h);
-        if (h[0] == '[' && hl >= 2 && h[hl - 1] == ']') { /* [::1] */
-            h++;
-            hl -= 2;
-        }
-        char *end;
-        long port = strtol(colon + 1, &end, 10);
-        if (hl == 0 || hl >= sizeof a->host || *end || end == colon + 1 || port < 0 ||
-            port > 65535)
-            return mp__err(MP_EINVAL, "%s: '%s' is not tcp:HOST:PORT", what, s);
-        memcpy(a->host, h, hl);
-        snprintf(a->port, sizeof a->port, "%ld", port);
-        a->tcp = true;
-        return MP_OK;
-    }
-    return mp__err(MP_EINVAL, "%s: address '%s' is neither unix:PATH nor tcp:HOST:PORT", what,
-                   s);
-}
+typedef mp__addr addr; /* address.h */
 
 /* ------------------------------------------------------------ handshake */
 
@@ -250,7 +213,7 @@ mp_status mp_listener_new(mp_listener **out, const char *address, int backlog,
         return mp__err(MP_EINVAL, "%s: negative backlog %d", what, backlog);
     addr a = {0};
     mp_status s;
-    if (address && (s = parse_address(address, &a, what)) != MP_OK)
+    if (address && (s = mp__parse_address(address, &a, what)) != MP_OK)
         return s;
     mp_listener *l = calloc(1, sizeof *l);
     if (!l)
@@ -467,7 +430,7 @@ mp_status mp_client(mp_conn **out, const char *address, const void *authkey,
     if (!authkey && authkey_len)
         return mp__err(MP_EINVAL, "%s: NULL authkey with a nonzero length", what);
     addr a;
-    mp_status s = parse_address(address, &a, what);
+    mp_status s = mp__parse_address(address, &a, what);
     if (s != MP_OK)
         return s;
     int fd = -1;

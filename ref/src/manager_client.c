@@ -187,43 +187,6 @@ void mp__mgr_ep_unref(ep *e)
     free(e);
 }
 
-/* ------------------------------------------------------------ addresses */
-
-/* Parses unix:PATH or tcp:HOST:PORT (HOST may be [v6]) into *a.  MP_EINVAL,
- * with what (the calling operation) in the message, for anything else. */
-mp_status mp__mgr_parse_address(const char *s, addr *a, const char *what)
-{
-    memset(a, 0, sizeof *a);
-    if (strncmp(s, "unix:", 5) == 0) {
-        size_t n = strlen(s + 5);
-        if (n == 0 || n >= sizeof a->path)
-            return mp__err(MP_EINVAL, "%s: unix socket path '%s' is empty or too long", what,
-                           s + 5);
-        memcpy(a->path, s + 5, n + 1);
-        return MP_OK;
-    }
-    if (strncmp(s, "tcp:", 4) == 0) {
-        const char *h = s + 4, *colon = strrchr(h, ':');
-        if (!colon || colon == h)
-            return mp__err(MP_EINVAL, "%s: '%s' is not tcp:HOST:PORT", what, s);
-        size_t hl = (size_t)(colon - h);
-        if (h[0] == '[' && hl >= 2 && h[hl - 1] == ']') { /* [::1] */
-            h++;
-            hl -= 2;
-        }
-        char *end;
-        long port = strtol(colon + 1, &end, 10);
-        if (hl == 0 || hl >= sizeof a->host || *end || end == colon + 1 || port < 0 ||
-            port > 65535)
-            return mp__err(MP_EINVAL, "%s: '%s' is not tcp:HOST:PORT", what, s);
-        memcpy(a->host, h, hl);
-        snprintf(a->port, sizeof a->port, "%ld", port);
-        a->tcp = true;
-        return MP_OK;
-    }
-    return mp__err(MP_EINVAL, "%s: address '%s' is neither unix:PATH nor tcp:HOST:PORT", what, s);
-}
-
 /* ------------------------------------------------------------ frame I/O */
 
 /* MP_EDEAD with the errno (0: an orderly close) that showed the server gone. */
@@ -250,27 +213,12 @@ static mp_status send_all(int fd, const unsigned char *p, size_t n)
     return MP_OK;
 }
 
-struct recv_try {
-    int fd;
-    void *buf;
-    size_t n;
-    ssize_t r;
-};
-
-/* A try of recv_reply's poll: a non-blocking recv() that did not say EAGAIN. */
-static bool recv_try(void *arg)
-{
-    struct recv_try *a = arg;
-    a->r = recv(a->fd, a->buf, a->n, MSG_DONTWAIT);
-    return a->r >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK);
-}
-
 /* recv() for a reply: polls first while the server answers promptly
  * (mp__wait_tunings.mgr in wait.h), then sleeps. */
 static ssize_t recv_reply(conn *c)
 {
-    struct recv_try a = {.fd = c->fd, .buf = c->in + c->in_len, .n = c->in_cap - c->in_len};
-    if (mp__spin_until(&c->wait, &mp__wait_tunings.mgr, recv_try, &a))
+    mp__recv_try a = {.fd = c->fd, .buf = c->in + c->in_len, .n = c->in_cap - c->in_len};
+    if (mp__spin_until(&c->wait, &mp__wait_tunings.mgr, mp__recv_ready, &a))
         return a.r;
     ssize_t r = recv(c->fd, a.buf, a.n, 0);
     int err = errno;
@@ -460,7 +408,7 @@ static mp_status handshake(conn *c, const ep *e, const mp__deadline *d)
 static mp_status conn_open(ep *e, conn **out)
 {
     addr a;
-    mp_status st = mp__mgr_parse_address(e->address, &a, "manager");
+    mp_status st = mp__parse_address(e->address, &a, "manager");
     if (st)
         return st;
     mp__deadline d;

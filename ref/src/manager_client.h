@@ -9,6 +9,7 @@
 #ifndef MP_MANAGER_CLIENT_H
 #define MP_MANAGER_CLIENT_H
 
+#include "address.h"
 #include "manager.h"
 
 #include <pthread.h>
@@ -45,12 +46,8 @@ struct mp_proxy {
     pid_t owner;
 };
 
-/* A parsed address: unix:PATH or tcp:HOST:PORT. */
-typedef struct addr {
-    bool tcp;
-    char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
-    char host[256], port[16];
-} addr;
+/* A parsed address: unix:PATH or tcp:HOST:PORT (address.h). */
+typedef mp__addr addr;
 
 /* ---- process-wide state (manager_client.c) ----
  * mp__mgr_mu guards every endpoint's lists and the list of started managers;
@@ -65,7 +62,6 @@ MP__HIDDEN void mp__mgr_once(void);
 MP__HIDDEN pid_t mp__mgr_self_pid(void);
 
 /* ---- endpoints and calls (manager_client.c) ---- */
-MP__HIDDEN mp_status mp__mgr_parse_address(const char *s, addr *a, const char *what);
 MP__HIDDEN mp_status mp__mgr_ep_new(ep **out, const char *address, const void *key,
                                     size_t keylen);
 MP__HIDDEN void mp__mgr_ep_ref(ep *e);

@@ -206,7 +206,7 @@ static mp_status start_options(const mp_manager_opts *opts, addr *a, const void 
         return mp__err(MP_EINVAL, "manager.start: NULL authkey with a nonzero length");
     memset(a, 0, sizeof *a);
     mp_status st;
-    if (address && (st = mp__mgr_parse_address(address, a, "manager.start")))
+    if (address && (st = mp__parse_address(address, a, "manager.start")))
         return st;
     if (a->tcp && (!*key || !*keylen))
         return mp__err(MP_EINVAL, "manager.start: a TCP manager needs an explicit, non-empty "
@@ -349,7 +349,7 @@ mp_status mp_manager_connect(mp_manager **out, const char *address, const void *
     if (!authkey && authkey_len)
         return mp__err(MP_EINVAL, "manager.connect: NULL authkey with a nonzero length");
     addr a;
-    mp_status st = mp__mgr_parse_address(address, &a, "manager.connect");
+    mp_status st = mp__parse_address(address, &a, "manager.connect");
     if (st)
         return st;
     if (!authkey) {

@@ -172,22 +172,6 @@ mp_status mp_conn_send(mp_conn *c, const mp_value *v)
 
 /* ------------------------------------------------------------ receiving */
 
-struct recv_try {
-    int fd;
-    void *p;
-    size_t n;
-    ssize_t r;
-};
-
-/* A try of read_some's poll: a non-blocking recv() that did not say EAGAIN
- * (data, EOF, or an error the caller reports). */
-static bool recv_try(void *arg)
-{
-    struct recv_try *a = arg;
-    a->r = recv(a->fd, a->p, a->n, MSG_DONTWAIT);
-    return a->r >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK);
-}
-
 /* One read(2) of at most n bytes into p: the count, 0 at EOF, or -1 with the
  * status in *st.  ECONNRESET is how an AF_UNIX socket reports, once, that the
  * peer closed with data of ours unread: for us it is the end of the stream.
@@ -195,9 +179,9 @@ static bool recv_try(void *arg)
 static ssize_t read_some(mp_conn *c, void *p, size_t n, mp_status *st, const char *what)
 {
     int fd = c->fd;
-    struct recv_try a = {.fd = fd, .p = p, .n = n};
+    mp__recv_try a = {.fd = fd, .buf = p, .n = n};
     c->wait.off = c->wait.last <= mp__wait_tunings.mgr.gate_s && !mp__cpus_many();
-    if (mp__spin_until(&c->wait, &mp__wait_tunings.mgr, recv_try, &a) && a.r >= 0)
+    if (mp__spin_until(&c->wait, &mp__wait_tunings.mgr, mp__recv_ready, &a) && a.r >= 0)
         return a.r;
     for (;;) {
         ssize_t k = read(fd, p, n);

@@ -16,14 +16,17 @@
  *
  * Users: sync.c (lock, semaphore, event), sync_cond.c (condition, barrier),
  * queue.c (data/room/join waits), pool.c (workers, handler, result waits),
- * manager.c (a client's reply) and manager_server.c (the server's epoll). */
+ * manager_client.c (a client's reply), manager_loop.c (the server's epoll)
+ * and pipe.c (a receiver whose peer answers promptly). */
 #ifndef MP_WAIT_H
 #define MP_WAIT_H
 
 #include "mp_internal.h"
 
+#include <errno.h>
 #include <math.h>
 #include <sched.h>
+#include <sys/socket.h>
 
 /* One pause of a spin loop: tells the CPU (and a hypervisor) that this is a
  * busy-wait, which saves power and hands the core's resources to an SMT
@@ -168,6 +171,24 @@ mp__spin_until(mp__spinner *st, const mp__spin_tuning *t, bool (*ready)(void *),
                 sched_yield();
         }
     }
+}
+
+/* A socket polled by mp__spin_until: mp__recv_ready(&try) is one
+ * non-blocking recv() of up to n bytes into buf, ready unless it said EAGAIN
+ * (data, EOF, or an error -- left in errno -- that the caller's blocking call
+ * then reports).  Used by the manager client and Pipe receivers. */
+typedef struct mp__recv_try {
+    int fd;
+    void *buf;
+    size_t n;
+    ssize_t r; /* the recv's result */
+} mp__recv_try;
+
+static inline bool mp__recv_ready(void *arg)
+{
+    mp__recv_try *a = arg;
+    a->r = recv(a->fd, a->buf, a->n, MSG_DONTWAIT);
+    return a->r >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK);
 }
 
 /* After a sleep that followed mp__spin_until(st, ...): the whole wait, spin
