@@ -94,17 +94,48 @@ def mp_names(node):
     return found
 
 
-def api_uses(tree):
+def _shared_defs(twins_dir=HERE):
+    """twin.py's top-level functions and classes: helpers the twins share."""
+    path = os.path.join(twins_dir, 'twin.py')
+    if not os.path.exists(path):
+        return {}
+    with open(path) as f:
+        tree = ast.parse(f.read(), path)
+    return {n.name: n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+
+
+def api_uses(tree, shared=None):
     """{twin name: sorted API paths it names}, following calls to the module's
-    own functions and classes (not other modules')."""
-    defs = {n.name: n for n in tree.body
-            if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+    own functions and classes and to twin.py's shared helpers (twin.X, or X
+    imported from twin), so that a twin that starts its processes through
+    twin.start still declares mp.Process."""
+    if shared is None:
+        shared = _shared_defs()
+    from_twin = {a.asname or a.name for n in tree.body if isinstance(n, ast.ImportFrom)
+                 and n.module == 'twin' for a in n.names}
+    own = {n.name: n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+    defs = dict(own)
+    for k, v in shared.items():
+        defs.setdefault('twin.' + k, v)
+        if k in from_twin and k not in own:
+            defs[k] = v
+
+    def called(node, in_shared):
+        out = set()
+        for n in ast.walk(node):
+            if isinstance(n, ast.Name):
+                if n.id in defs and (not in_shared or 'twin.' + n.id in defs):
+                    out.add(n.id if not in_shared else 'twin.' + n.id)
+            elif (isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name)
+                  and n.value.id == 'twin' and 'twin.' + n.attr in defs):
+                out.add('twin.' + n.attr)
+        return out
     direct = {k: mp_names(v) for k, v in defs.items()}
-    calls = {k: {n.id for n in ast.walk(v) if isinstance(n, ast.Name) and n.id in defs}
+    calls = {k: called(v, k.startswith('twin.') or (k in from_twin and k not in own))
              for k, v in defs.items()}
     out = {}
-    for name in defs:
-        if not (name.isupper() and isinstance(defs[name], ast.FunctionDef)):
+    for name in own:
+        if not (name.isupper() and isinstance(own[name], ast.FunctionDef)):
             continue
         seen, todo, apis = set(), [name], set()
         while todo:
