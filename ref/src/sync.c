@@ -347,6 +347,21 @@ mp_status mp_event_is_set(mp_event *e, bool *set)
     return MP_OK;
 }
 
+/* This thread's memory of its previous Event wait (it gates the spin). */
+static _Thread_local mp__spinner ev_spinner;
+
+struct ev_try {
+    mp_event *e;
+    uint32_t seen;
+};
+
+/* A try of mp_event_wait's spin: the word moved on from the clear word seen. */
+static bool ev_changed(void *arg)
+{
+    struct ev_try *t = arg;
+    return atomic_load_explicit(&t->e->word, memory_order_acquire) != t->seen;
+}
+
 /* Contract: MP_OK once the word differs from the clear word first seen (a
  * set happened, even if cleared again since), MP_TIMEOUT at the deadline if
  * it never did.  Sleeps one liveness slice at a time (see above). */
@@ -361,6 +376,11 @@ mp_status mp_event_wait(mp_event *e, double timeout)
         return MP_OK;
     if (!(timeout > 0))
         return mp__err(MP_TIMEOUT, "event.wait: not set (timeout %g)", timeout);
+    /* Spin first (mp__wait_tunings.event), not yet counted as a waiter, so a
+     * set that lands within the window costs neither side a system call. */
+    struct ev_try t = {e, w};
+    if (mp__spin_until(&ev_spinner, &mp__wait_tunings.event, ev_changed, &t))
+        return MP_OK;
     mp__deadline d;
     mp__deadline_init(&d, timeout);
     atomic_fetch_add(&e->waiters, 1);
@@ -372,6 +392,7 @@ mp_status mp_event_wait(mp_event *e, double timeout)
         }
     }
     atomic_fetch_sub(&e->waiters, 1);
+    mp__spin_slept(&ev_spinner);
     return r;
 }
 

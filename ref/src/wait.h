@@ -64,6 +64,16 @@ static const struct mp__wait_tunings {
     mp__spin_tuning lock;
     /* Semaphore acquire (sync.c): as lock. */
     mp__spin_tuning sem;
+    /* Event wait (sync.c): up to 50 us of polls with a sched_yield()
+     * between them, adaptive as the manager's -- a waiter whose previous
+     * wait was short (a ping-pong: the peer sets within a round trip)
+     * catches the set without a futex sleep, and the setter makes no
+     * FUTEX_WAKE (the waiter is not counted while it polls); a waiter whose
+     * waits are long sleeps at once.  Yielding, not pausing: on 2 loaded
+     * vCPUs a pausing spinner held the CPU its setter needed (ping-pong
+     * 11 us -> 62 us); yielding kept it at 10 us, and on idle CPUs the set
+     * is seen within a poll. */
+    mp__spin_tuning event;
     /* A queue waiting for data, room or a stream chunk (queue.c): 4000 tries,
      * about 10-40 us before the futex sleep.  From the first snapshot
      * (28fbea2); queue.latency idle_us=0 is the figure it serves. */
@@ -97,6 +107,11 @@ static const struct mp__wait_tunings {
 } mp__wait_tunings = {
     .lock = {.iters = 100},
     .sem = {.iters = 100},
+    .event = {.budget_s = 50e-6,
+              .clock_every = 4,
+              .gate_s = 50e-6,
+              .yield_after_s = INFINITY,
+              .yield = true},
     .queue = {.iters = 4000},
     .pool = {.budget_s = 50e-6,
              .clock_every = 32,
