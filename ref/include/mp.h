@@ -944,8 +944,8 @@ MP_EXTERN mp_status mp_pool_apply_async(mp_pool *p, mp_task_fn fn, const mp_valu
 /* map(func, iterable, chunksize): args is a list or tuple (else MP_ETYPE, also
  * for map_async, imap and imap_unordered [BAD-POOL-TYPE] [POOL-MAP-NOT-SEQUENCE]);
  * the result is a list in the order of args [POOL-MAP-ORDER], [] for no args
- * [POOL-MAP-EMPTY] (map_async of no args is ready at once and, as in
- * CPython, runs no callback).  chunksize 0 is CPython's default, ceil(len / (4 *
+ * [POOL-MAP-EMPTY] (map_async of no args is ready at once, with any chunksize
+ * [POOL-MAP-ASYNC-EMPTY], and, as in CPython, runs no callback).  chunksize 0 is CPython's default, ceil(len / (4 *
  * processes)) [POOL-MAP-DEFAULT-CHUNKSIZE]; items travel in chunks of that
  * many [POOL-MAP-CHUNKSIZE].
  * starmap: each item must be a list or tuple (else MP_ETYPE) and is the arg
@@ -1020,7 +1020,11 @@ MP_EXTERN void mp_async_result_free(mp_async_result *r);
  * which submits nothing [BAD-ORDER-POOL].
  * free: the end of `with Pool() as p:` (terminate, join, free); results and
  * iterators stay valid and must be freed separately [POOL-SCOPED].  Nothing
- * is left behind: no thread, descriptor or process [POOL-NO-LEAKS]. */
+ * is left behind: no thread, descriptor or process [POOL-NO-LEAKS].
+ * A Pool works in a child process as in the main one [POOL-IN-CHILD].  A
+ * process may end with a pool it never closed (by exit() or by its target
+ * returning): it exits promptly, and the pool's workers end with it
+ * [POOL-LIVE-AT-EXIT]. */
 MP_EXTERN mp_status mp_pool_close(mp_pool *p);
 MP_EXTERN mp_status mp_pool_terminate(mp_pool *p);
 MP_EXTERN mp_status mp_pool_join(mp_pool *p);
