@@ -187,6 +187,7 @@ conformance-cpython: | $(DEPS_STAMP)
 catalogue-check: $(B)/conformance/suite-ref
 	@$(PYTHON) conformance/catalogue.py check --suite $(B)/conformance/suite-ref
 	@$(PYTHON) conformance/badinput_coverage.py
+	@$(PYTHON) conformance/coverage.py
 	@$(PYTHON) conformance/mutants/mutate.py --check --work $(B)/mutants
 	@mkdir -p $(B)/expect && $(PYTHON) conformance/python/run_twins.py --gen-expect \
 	  --expect-dir $(B)/expect >/dev/null && cmp -s $(B)/expect/cpython.tsv conformance/expect/cpython.tsv || \

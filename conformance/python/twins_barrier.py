@@ -381,3 +381,32 @@ def BAR_KILLED_ANYTIME():
         assert got != 'blocked', (f'round {r}: a wait after a caller was killed at a random instant '
                                   f'is still blocked after 8 s: the Barrier\'s lock is never given back')
         assert got[0] in ('OK', 'EBROKEN') and got[1] == 'OK', f'round {r}: {got}'
+
+
+# ------------------------------------------------ CPython's tests, continued
+
+THOUSAND = 1000
+
+
+def _thousand_party(b, fd):
+    """Passes b THOUSAND times, writing the pass number (4 bytes, one atomic
+    pipe write) after each pass."""
+    for i in range(THOUSAND):
+        b.wait()
+        os.write(fd, i.to_bytes(4, 'little'))
+
+
+def BAR_THOUSAND():
+    r, w = os.pipe()
+    b = mp.Barrier(3)
+    ps = [twin.start(_thousand_party, b, w) for _ in range(3)]
+    os.close(w)
+    with os.fdopen(r, 'rb') as f:
+        for i in range(THOUSAND):
+            for k in range(3):
+                got = f.read(4)
+                assert len(got) == 4, f'the parties stopped reporting at pass {i}'
+                got = int.from_bytes(got, 'little')
+                assert got == i, f'report {k} of pass {i} was pass {got}: not in step'
+    for i, p in enumerate(ps):
+        assert twin.join_code(p, 30.0) == 0, f'party {i} failed ({p.exitcode})'

@@ -27,6 +27,7 @@ import re
 import select
 import signal
 import struct
+import sys
 import threading
 import time
 
@@ -1226,3 +1227,54 @@ def POOL_TERMINATE_SIGKILL_GRACE():
         c.join()
         for fd in (ready_r, ready_w, done_r, done_w):
             os.close(fd)
+
+
+# ------------------------------------------------ CPython's tests, continued
+
+def POOL_MAP_ASYNC_EMPTY():
+    with pool(2) as p:
+        for cs in (None, 1):
+            r = p.map_async(t_sq, [], chunksize=cs)
+            assert twin.prompt(r.get, LONG) == [], f'chunksize {cs}'
+        finish(p)
+
+
+def _pool_in_child():
+    """A child's own Pool(2): map, check, close, join (an assertion failing
+    here is the child's exit code 1)."""
+    p = mp.Pool(2)
+    assert p.map(t_sq, range(10)) == [i * i for i in range(10)]
+    p.close()
+    p.join()
+
+
+def POOL_IN_CHILD():
+    c = twin.start(_pool_in_child)
+    assert twin.join_code(c, LONG) == 0
+
+
+def _live_pool_at_exit(exit_mode, w):
+    """Makes a Pool(2), maps on it, sends its workers' pids on w, then ends
+    with the pool still running: sys.exit(0) (C's exit(0)) or returning."""
+    p = mp.Pool(2)
+    assert p.map(t_sq, range(8), chunksize=1) == [i * i for i in range(8)]
+    w.send([x.pid for x in p._pool])
+    w.close()
+    if exit_mode:
+        sys.exit(0)
+
+
+def POOL_LIVE_AT_EXIT():
+    for exit_mode in (0, 1):
+        r, w = mp.Pipe(False)
+        c = twin.start(_live_pool_at_exit, exit_mode, w)
+        w.close()
+        assert r.poll(LONG), 'the child sent no worker pids'
+        pids = r.recv()
+        r.close()
+        assert twin.join_code(c, 20.0) == 0, f'exit_mode {exit_mode}: exit code {c.exitcode}'
+        deadline = twin.now() + 10.0
+        while not all(twin.pid_gone(pid) for pid in pids) and twin.now() < deadline:
+            time.sleep(0.002)  # polling: an orphan's end has no event here
+        assert all(twin.pid_gone(pid) for pid in pids), \
+            f'exit_mode {exit_mode}: workers {pids} still there after their process ended'

@@ -968,3 +968,26 @@ def PROC_MANY_TERMINATE():
     codes = [join_code(p) for p in ps]
     bad = [c for c in codes if c != -signal.SIGTERM]
     assert not bad, f'{len(bad)} of 100 did not report -SIGTERM: {bad[:5]}'
+
+
+# ------------------------------------------------ CPython's tests, continued
+
+def _tree_visit(w, node):
+    """Sends node (the path from the root), then, above depth 2, starts and
+    joins child node+[0] and then child node+[1]; a failing child fails it."""
+    w.send(node)
+    if len(node) < 2:
+        for i in range(2):
+            p = start(_tree_visit, w, node + [i])
+            p.join()
+            if p.exitcode:
+                sys.exit(p.exitcode)
+
+
+def PROC_NESTED_TREE():
+    r, w = mp.Pipe(False)
+    _tree_visit(w, [])
+    got = []
+    while r.poll(0):
+        got.append(r.recv())
+    assert got == [[], [0], [0, 0], [0, 1], [1], [1, 0], [1, 1]], got

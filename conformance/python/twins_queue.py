@@ -12,6 +12,7 @@ import hashlib
 import math
 import os
 import queue
+import sys
 import threading
 import time
 
@@ -739,3 +740,34 @@ def Q_TUTORIAL():
             r = repr(q.get(timeout=10))
             assert r == "[42, None, 'hello']", r
         assert join(p1) == 0 and join(p2) == 0
+
+
+# ------------------------------------------------ CPython's tests, continued
+
+def _q_grandchild(q):
+    """get without blocking on the empty queue is queue.Empty (exit 1 if
+    not), then put 'grandchild'."""
+    try:
+        q.get_nowait()
+        sys.exit(1)
+    except queue.Empty:
+        pass
+    q.put('grandchild')
+
+
+def _q_in_child():
+    """A child's Queue, used by a daemonic child of its own (exit codes name
+    the step that failed)."""
+    q = mp.Queue()
+    g = mp.Process(target=_q_grandchild, args=(q,), daemon=True)
+    g.start()
+    g.join()
+    if g.exitcode != 0:
+        sys.exit(10 + g.exitcode)
+    if q.get(timeout=10.0) != 'grandchild':
+        sys.exit(5)
+
+
+def Q_IN_CHILD():
+    c = twin.start(_q_in_child)
+    assert join(c) == 0, f'the child failed at step {c.exitcode}'

@@ -559,3 +559,49 @@ MPT_TEST(barrier, BAR_KILLED_ANYTIME, "BAR-KILLED-ANYTIME: a caller killed at an
     cr_log_info("%d rounds, %d found the barrier broken", KILL_ROUNDS, broken);
     mp_barrier_free(b);
 }
+
+/* ------------------------------------------------ CPython's tests, continued */
+
+enum { THOUSAND = 1000 };
+
+struct thousand {
+    mp_barrier *b;
+    int fd; /* the write end of a pipe all parties share */
+};
+
+/* Contract: a child party passing x->b THOUSAND times, writing the pass
+ * number i (4 bytes: one atomic pipe write) after each pass.  Returns 0, or
+ * 1 when a wait or a write failed. */
+static int thousand_party(void *arg)
+{
+    struct thousand *x = arg;
+    for (int32_t i = 0; i < THOUSAND; i++)
+        if (mp_barrier_wait(x->b, MP_FOREVER, NULL) != MP_OK ||
+            write(x->fd, &i, sizeof i) != sizeof i)
+            return 1;
+    return 0;
+}
+
+MPT_TEST(barrier, BAR_THOUSAND, "BAR-THOUSAND: three processes pass one Barrier(3) 1000 times in step: every party's report of pass i comes before any report of pass i+1")
+{
+    int fds[2];
+    cr_assert_eq(pipe(fds), 0);
+    struct thousand x = {.fd = fds[1]};
+    MP_ASSERT_OK(mp_barrier_new(&x.b, 3, NULL, NULL, MP_FOREVER));
+    mp_process *p[3];
+    for (int i = 0; i < 3; i++)
+        p[i] = mpt_start(thousand_party, &x);
+    close(fds[1]);
+    for (int32_t i = 0; i < THOUSAND; i++)
+        for (int k = 0; k < 3; k++) {
+            int32_t got = -1;
+            cr_assert_eq(read(fds[0], &got, sizeof got), (ssize_t)sizeof got,
+                         "the parties stopped reporting at pass %d", (int)i);
+            cr_assert_eq(got, i, "report %d of pass %d was pass %d: not in step", k, (int)i,
+                         (int)got);
+        }
+    close(fds[0]);
+    for (int i = 0; i < 3; i++)
+        cr_assert_eq(mpt_join(p[i]), 0, "party %d failed", i);
+    mp_barrier_free(x.b);
+}

@@ -1883,3 +1883,119 @@ MPT_TEST(pool, POOL_TERMINATE_SIGKILL_GRACE, "POOL-TERMINATE-SIGKILL-GRACE: a wo
     close(fds[0]);
     close(fds[1]);
 }
+
+/* ------------------------------------------- CPython's tests, continued */
+
+MPT_TEST(pool, POOL_MAP_ASYNC_EMPTY, "POOL-MAP-ASYNC-EMPTY: map_async of no arguments, with chunksize 1 or the default, is ready at once: get gives an empty list without waiting")
+{
+    mp_pool *p = pool_new(2);
+    mp_value *l = mp_list();
+    for (size_t cs = 0; cs < 2; cs++) {
+        mp_async_result *r = NULL;
+        MP_ASSERT_OK(mp_pool_map_async(p, t_sq, l, cs, NULL, NULL, NULL, &r));
+        const mp_value *v = NULL;
+        MPT_ASSERT_PROMPT(mp_async_result_get(r, mpt_slack(10.0), &v), MP_OK); /* no stall */
+        size_t n = 99;
+        MP_ASSERT_OK(mp_seq_len(v, &n));
+        cr_assert_eq(n, 0, "chunksize %zu: %zu results of no arguments", cs, n);
+        mp_async_result_free(r);
+    }
+    mp_value_free(l);
+    pool_end(p);
+}
+
+/* Contract: the target of a child that makes its own Pool(2), maps t_sq over
+ * 0..9, checks the squares, then closes, joins and frees it.  Returns 0 when
+ * all of that worked, else the step that failed (2..6): a child cannot use
+ * Criterion's assertions. */
+static int pool_in_child(void *arg)
+{
+    (void)arg;
+    mp_pool *p = NULL;
+    if (mp_pool_new(&p, 2, NULL, NULL, 0) != MP_OK)
+        return 2;
+    mp_value *a = mp_list(), *r = NULL;
+    for (int i = 0; i < 10; i++)
+        mp_seq_append(a, mp_int(i));
+    int rc = mp_pool_map(p, t_sq, a, 0, &r) == MP_OK ? 0 : 3;
+    size_t n = 0;
+    if (!rc && (mp_seq_len(r, &n) != MP_OK || n != 10))
+        rc = 4;
+    for (size_t i = 0; !rc && i < n; i++) {
+        const mp_value *v;
+        int64_t x = -1;
+        if (mp_seq_get(r, (ptrdiff_t)i, &v) != MP_OK || mp_value_get_int(v, &x) != MP_OK ||
+            x != (int64_t)(i * i))
+            rc = 5;
+    }
+    if ((mp_pool_close(p) != MP_OK || mp_pool_join(p) != MP_OK) && !rc)
+        rc = 6;
+    mp_pool_free(p);
+    mp_value_free(a);
+    mp_value_free(r);
+    return rc;
+}
+
+MPT_TEST(pool, POOL_IN_CHILD, "POOL-IN-CHILD: a Pool made in a child process runs its tasks there and closes and joins: the child exits 0 and leaves no worker behind")
+{
+    mp_process *c = mpt_start(pool_in_child, NULL);
+    int code = mpt_join(c);
+    cr_assert_eq(code, 0, "the child's pool failed at step %d (see pool_in_child)", code);
+    /* no worker of the child's pool left: checked by the teardown (the test
+     * process is a subreaper, so an orphaned worker would be ours) */
+}
+
+/* Contract: the target of a child that makes a Pool(2), runs a map on it,
+ * then ends with the pool still running: through exit(0) when exit_mode is
+ * set, else by returning 0.  A failure before that returns 2. */
+static int exit_mode;
+static int live_pool_at_exit(void *arg)
+{
+    (void)arg;
+    mp_pool *p = NULL;
+    if (mp_pool_new(&p, 2, NULL, NULL, 0) != MP_OK)
+        return 2;
+    mp_value *a = mp_list(), *r = NULL;
+    for (int i = 0; i < 8; i++)
+        mp_seq_append(a, mp_int(i));
+    size_t n = 0;
+    if (mp_pool_map(p, t_sq, a, 1, &r) != MP_OK || mp_seq_len(r, &n) != MP_OK || n != 8)
+        return 2;
+    if (exit_mode)
+        exit(0); /* the pool, never closed, is still running */
+    return 0;
+}
+
+/* Contract: true once this process has no child left, reaping every one that
+ * ends, within `timeout` seconds.  The test process is a child subreaper, so
+ * the workers of a pool whose process ended are its children now. */
+static bool children_all_end(double timeout)
+{
+    double end = mpt_now() + timeout;
+    for (;;) {
+        pid_t w = waitpid(-1, NULL, WNOHANG);
+        if (w < 0 && errno == ECHILD)
+            return true;
+        if (w > 0)
+            continue;
+        if (mpt_now() > end)
+            return false;
+        struct timespec ts = {0, 2000000}; /* polling: an orphan's end has no event here */
+        nanosleep(&ts, NULL);
+    }
+}
+
+MPT_TEST(pool, POOL_LIVE_AT_EXIT, "POOL-LIVE-AT-EXIT: a process that ends with a Pool it never closed, by exit(0) or by its target returning 0, exits 0 promptly and its workers end with it")
+{
+    for (exit_mode = 0; exit_mode < 2; exit_mode++) {
+        const char *how = exit_mode ? "exit(0)" : "return 0";
+        mp_process *c = mpt_start(live_pool_at_exit, NULL);
+        MP_ASSERT_STATUS(mp_process_join(c, mpt_slack(20.0)), MP_OK); /* no hang */
+        int code = 99;
+        MP_ASSERT_OK(mp_process_exitcode(c, &code));
+        mp_process_free(c);
+        cr_assert_eq(code, 0, "%s with a live pool: exit code %d", how, code);
+        cr_assert(children_all_end(mpt_slack(10.0)),
+                  "%s: a worker of the pool is still running after its process ended", how);
+    }
+}

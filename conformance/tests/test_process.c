@@ -1504,3 +1504,68 @@ MPT_TEST(process, PROC_MANY_TERMINATE,
     cr_assert_eq(bad, 0, "%d of %d processes did not report -SIGTERM", bad, N);
     t_close();
 }
+
+/* ------------------------------------------------ CPython's tests, continued */
+
+struct tree_node {
+    mp_conn *w;  /* the send end every node of the tree shares */
+    char id[4];  /* the path from the root: "", "0", "01", ... */
+};
+
+static int tree_visit(mp_conn *w, const char *id);
+
+/* Contract: a child's target: visits its node of the tree (tree_visit). */
+static int tree_child(void *arg)
+{
+    struct tree_node *n = arg;
+    return tree_visit(n->w, n->id);
+}
+
+/* Contract: sends id on w, then, above depth 2, starts and joins child id+"0"
+ * and then child id+"1" in turn.  Returns 0, or non-zero when a send, a
+ * process call or a descendant failed (a child cannot use cr_assert). */
+static int tree_visit(mp_conn *w, const char *id)
+{
+    if (mp_conn_send_bytes(w, id, strlen(id)) != MP_OK)
+        return 1;
+    if (strlen(id) >= 2)
+        return 0;
+    for (int i = 0; i < 2; i++) {
+        struct tree_node c = {.w = w};
+        snprintf(c.id, sizeof c.id, "%s%d", id, i);
+        mp_process *p = NULL;
+        int code = -1;
+        mp_status s = mp_process_new(&p, tree_child, &c);
+        if (!s)
+            s = mp_process_start(p);
+        if (!s)
+            s = mp_process_join(p, MP_FOREVER);
+        if (!s)
+            s = mp_process_exitcode(p, &code);
+        mp_process_free(p);
+        if (s)
+            return 2;
+        if (code)
+            return code;
+    }
+    return 0;
+}
+
+MPT_TEST(process, PROC_NESTED_TREE, "PROC-NESTED-TREE: a tree of nested children, each process starting and joining two children in turn, two levels deep, runs in order: what they send on one inherited Pipe end arrives in preorder")
+{
+    mp_conn *r = NULL, *w = NULL;
+    MP_ASSERT_OK(mp_pipe(&r, &w, false));
+    cr_assert_eq(tree_visit(w, ""), 0, "a node of the tree failed");
+    static const char *const want[] = {"", "0", "00", "01", "1", "10", "11"};
+    for (size_t i = 0; i < sizeof want / sizeof *want; i++) {
+        void *buf = NULL;
+        size_t len = 0;
+        MP_ASSERT_OK(mp_conn_recv_bytes(r, &buf, &len, 16));
+        cr_assert(len == strlen(want[i]) && memcmp(buf, want[i], len) == 0,
+                  "message %zu is '%.*s', want '%s'", i, (int)len, (char *)buf, want[i]);
+        free(buf);
+    }
+    MP_ASSERT_STATUS(mp_conn_poll(r, 0), MP_TIMEOUT); /* nothing more */
+    mp_conn_free(r);
+    mp_conn_free(w);
+}

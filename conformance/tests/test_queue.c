@@ -1485,3 +1485,56 @@ MPT_TEST(queue, Q_TUTORIAL, "Q-TUTORIAL: two processes each put [42, None, 'hell
     cr_assert_eq(mpt_join(p2), 0);
     mp_queue_free(q);
 }
+
+/* ------------------------------------------------ CPython's tests, continued */
+
+/* Contract: a grandchild's target: get without blocking on the empty queue
+ * `arg` must be MP_EMPTY (1 if not), then it puts the str "grandchild" (2 if
+ * that fails); 0 on success. */
+static int q_grandchild(void *arg)
+{
+    mp_queue *q = arg;
+    mp_value *v = NULL;
+    if (mp_queue_get_nowait(q, &v) != MP_EMPTY)
+        return 1;
+    v = mp_str("grandchild");
+    mp_status s = mp_queue_put(q, v, MP_FOREVER);
+    mp_value_free(v);
+    return s == MP_OK ? 0 : 2;
+}
+
+/* Contract: a child's target: makes a Queue, starts a daemonic child of its
+ * own on it (q_grandchild), joins it and gets what it put.  Returns 0 when
+ * all of that worked, else the step that failed: 10 + the grandchild's exit
+ * code, or 3..5. */
+static int q_in_child(void *arg)
+{
+    (void)arg;
+    mp_queue *q = NULL;
+    mp_process *g = NULL;
+    int code = -1, rc = 0;
+    if (mp_queue_new(&q, 0) != MP_OK)
+        return 3;
+    if (mp_process_new(&g, q_grandchild, q) != MP_OK || mp_process_set_daemon(g, true) ||
+        mp_process_start(g) != MP_OK || mp_process_join(g, MP_FOREVER) != MP_OK ||
+        mp_process_exitcode(g, &code) != MP_OK)
+        rc = 4;
+    else if (code != 0)
+        rc = 10 + code;
+    mp_value *v = NULL;
+    const char *s = NULL;
+    size_t n = 0;
+    if (!rc && (mp_queue_get(q, &v, 10.0) != MP_OK || mp_value_get_str(v, &s, &n) != MP_OK ||
+                n != 10 || memcmp(s, "grandchild", 10) != 0))
+        rc = 5;
+    mp_value_free(v);
+    mp_process_free(g);
+    mp_queue_free(q);
+    return rc;
+}
+
+MPT_TEST(queue, Q_IN_CHILD, "Q-IN-CHILD: a Queue made in a child process works between it and a daemonic child of its own: the grandchild's get without blocking is MP_EMPTY and what it puts then reaches the child")
+{
+    int code = mpt_join(mpt_start(q_in_child, NULL));
+    cr_assert_eq(code, 0, "the child failed at step %d (see q_in_child)", code);
+}

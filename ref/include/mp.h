@@ -159,6 +159,9 @@ MP_EXTERN mp_status mp_process_data(const mp_process *p, void **data);
 /* Name defaults to "Process-N" (N counts processes made by this process)
  * [PROC-NAME-DEFAULT], "Process-N:M" in child Process-N
  * [PROC-NAME-GRANDCHILD]; setting it copies the string [PROC-NAME-SET].
+ * A child may start and join children of its own, to any depth: a tree of
+ * them sharing one inherited Pipe end runs in the order of its starts and
+ * joins [PROC-NESTED-TREE].
  * Daemon (default false) must be set before start, else MP_ESTATE
  * [PROC-DAEMON-FLAG]. */
 MP_EXTERN mp_status mp_process_set_name(mp_process *p, const char *name);
@@ -396,7 +399,8 @@ MP_EXTERN void mp_event_free(mp_event *e);
  * exactly one of the released callers before any returns [BAR-ACTION], also
  * when the parties are processes: three processes pass a Barrier(3) round
  * after round with distinct indexes and one action per round
- * [BAR-CROSS-PROCESS].  A Barrier of one party never blocks and its index is
+ * [BAR-CROSS-PROCESS], and a thousand rounds in a row stay in step: no party
+ * passes round i+1 before every party has passed round i [BAR-THOUSAND].  A Barrier of one party never blocks and its index is
  * always 0 [BAR-SINGLE-PARTY].  parties gives the number of parties,
  * n_waiting the number waiting now [BAR-N-WAITING].  Zero parties, NULL
  * handles or outputs and NaN timeouts are MP_EINVAL, and a wait with a NaN
@@ -541,7 +545,8 @@ MP_EXTERN mp_status mp_value_decode(const void *buf, size_t len, mp_value **out)
  * [Q-MAXSIZE-EXACT].  put: MP_FULL when no room by the deadline (queue.Full)
  * [Q-PUT-NOWAIT-FULL] [Q-PUT-TIMEOUT-FULL]; get: MP_EMPTY when nothing by the
  * deadline (queue.Empty) [Q-GET-NOWAIT-EMPTY] [Q-GET-TIMEOUT-EMPTY].  Each
- * producer's messages arrive in its order [Q-FIFO-PER-PRODUCER].
+ * producer's messages arrive in its order [Q-FIFO-PER-PRODUCER].  A queue
+ * made in a child process serves it and its own children alike [Q-IN-CHILD].
  * put returns once the message is in the queue's shared memory: a child may
  * exit right after putting and be joined before the queue is drained
  * [Q-JOIN-BEFORE-DRAIN].  An "unbounded" queue may still be bounded by the
@@ -944,8 +949,8 @@ MP_EXTERN mp_status mp_pool_apply_async(mp_pool *p, mp_task_fn fn, const mp_valu
 /* map(func, iterable, chunksize): args is a list or tuple (else MP_ETYPE, also
  * for map_async, imap and imap_unordered [BAD-POOL-TYPE] [POOL-MAP-NOT-SEQUENCE]);
  * the result is a list in the order of args [POOL-MAP-ORDER], [] for no args
- * [POOL-MAP-EMPTY] (map_async of no args is ready at once and, as in
- * CPython, runs no callback).  chunksize 0 is CPython's default, ceil(len / (4 *
+ * [POOL-MAP-EMPTY] (map_async of no args is ready at once, with any chunksize
+ * [POOL-MAP-ASYNC-EMPTY], and, as in CPython, runs no callback).  chunksize 0 is CPython's default, ceil(len / (4 *
  * processes)) [POOL-MAP-DEFAULT-CHUNKSIZE]; items travel in chunks of that
  * many [POOL-MAP-CHUNKSIZE].
  * starmap: each item must be a list or tuple (else MP_ETYPE) and is the arg
@@ -1020,7 +1025,11 @@ MP_EXTERN void mp_async_result_free(mp_async_result *r);
  * which submits nothing [BAD-ORDER-POOL].
  * free: the end of `with Pool() as p:` (terminate, join, free); results and
  * iterators stay valid and must be freed separately [POOL-SCOPED].  Nothing
- * is left behind: no thread, descriptor or process [POOL-NO-LEAKS]. */
+ * is left behind: no thread, descriptor or process [POOL-NO-LEAKS].
+ * A Pool works in a child process as in the main one [POOL-IN-CHILD].  A
+ * process may end with a pool it never closed (by exit() or by its target
+ * returning): it exits promptly, and the pool's workers end with it
+ * [POOL-LIVE-AT-EXIT]. */
 MP_EXTERN mp_status mp_pool_close(mp_pool *p);
 MP_EXTERN mp_status mp_pool_terminate(mp_pool *p);
 MP_EXTERN mp_status mp_pool_join(mp_pool *p);
