@@ -12,6 +12,9 @@ double mp__now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
+/* Contract in mp_internal.h.  The fraction of a second is rounded up to the
+ * next nanosecond and the timeout capped at 1e9 s, so the sum cannot
+ * overflow. */
 mp_status mp__deadline_init(mp__deadline *d, double timeout)
 {
     if (isnan(timeout))
@@ -35,6 +38,8 @@ mp_status mp__deadline_init(mp__deadline *d, double timeout)
     return MP_OK;
 }
 
+/* Contract in mp_internal.h.  Reads the clock once; a deadline equal to now
+ * has nothing left. */
 bool mp__deadline_remaining(const mp__deadline *d, struct timespec *ts)
 {
     if (d->forever)
@@ -59,6 +64,8 @@ bool mp__deadline_passed(const mp__deadline *d)
     return !mp__deadline_remaining(d, &ts);
 }
 
+/* Contract in mp_internal.h.  INT_MAX when the remainder does not fit
+ * poll()'s int. */
 int mp__deadline_poll_ms(const mp__deadline *d)
 {
     struct timespec ts;

@@ -244,6 +244,9 @@ mp_status mp_value_encode(const mp_value *v, void **buf, size_t *len)
 
 /* ------------------------------------------------- arrays of values (codec.h) */
 
+/* Contract in codec.h.  Sizes without writing: value_size walks the same
+ * cases as pack, so mp__values_encode_into can assert that it wrote exactly
+ * len. */
 mp_status mp__values_encoded_size(const mp_value *const *v, size_t n, size_t *len)
 {
     if (n > UINT32_MAX)
@@ -260,6 +263,8 @@ mp_status mp__values_encoded_size(const mp_value *const *v, size_t n, size_t *le
     return MP_OK;
 }
 
+/* Contract in codec.h.  buf must hold len bytes, len from
+ * mp__values_encoded_size for the same values (asserted at the end). */
 void mp__values_encode_into(const mp_value *const *v, size_t n, void *buf, size_t len)
 {
     wbuf w = {buf, (char *)buf + len};
@@ -271,6 +276,8 @@ void mp__values_encode_into(const mp_value *const *v, size_t n, void *buf, size_
     assert(w.p == w.end);
 }
 
+/* Contract in codec.h.  n <= UINT32_MAX (asserted: the caller sized the
+ * array with mp__values_encoded_size, which refuses more). */
 size_t mp__array_header_encode(size_t n, void *buf)
 {
     assert(n <= UINT32_MAX);
@@ -610,6 +617,8 @@ mp_status mp_value_decode(const void *buf, size_t len, mp_value **out)
     return MP_OK;
 }
 
+/* Contract in codec.h.  Reads only the array header; a count larger than
+ * the bytes left is refused here, so that no caller allocates for it. */
 mp_status mp__values_open(mp__decoder *d, const void *buf, size_t len, unsigned flags,
                           size_t *n)
 {
@@ -631,6 +640,8 @@ mp_status mp__values_next(mp__decoder *d, mp_value **out)
     return dec_value(d, 0, out);
 }
 
+/* Contract in codec.h.  On any error the items decoded so far are freed and
+ * *items, *n are left untouched. */
 mp_status mp__values_decode(const void *buf, size_t len, unsigned flags, mp_value ***items,
                             size_t *n)
 {

@@ -32,6 +32,10 @@ static mp_status wait_loop(struct pollfd *p, size_t n, const mp__deadline *d,
     }
 }
 
+/* Contract in mp.h.  Every object is validated before anything is written;
+ * a connection with bytes already buffered (pending) makes the poll a
+ * single look, so a buffered message is never waited on behind an idle
+ * descriptor. */
 mp_status mp_connection_wait(mp_waitable *objs, size_t n, double timeout, size_t *nready)
 {
     static const char what[] = "connection.wait";

@@ -50,6 +50,9 @@ typedef mp__addr addr; /* address.h */
 
 /* ------------------------------------------------------------ handshake */
 
+/* HMAC-MD5 of msg under key (an empty key as CPython's hmac allows) into
+ * out.  MP_EOS when libcrypto cannot compute it (e.g.  MD5 disabled by a
+ * FIPS policy).  For the handshake below. */
 static mp_status hmac_md5(const unsigned char *key, size_t keylen, const unsigned char *msg,
                           size_t len, unsigned char out[MD5_LEN])
 {
@@ -135,6 +138,10 @@ static void tune_tcp(int fd)
     (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 }
 
+/* A listening Unix stream socket bound at path (which must fit sun_path:
+ * the address parser checked it), close-on-exec, in *out.  MP_EOS
+ * (MP_ENOMEM) and no descriptor on failure; the caller unlinks the path
+ * when it is done. */
 static mp_status listen_unix(const char *path, int backlog, int *out, const char *what)
 {
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
@@ -152,6 +159,10 @@ static mp_status listen_unix(const char *path, int backlog, int *out, const char
     return MP_OK;
 }
 
+/* A listening TCP socket on the first of a's resolved addresses that binds,
+ * with SO_REUSEADDR as CPython sets it, in *out, and the address actually
+ * bound (the real port for port 0) as "tcp:host:port" in bound[cap].
+ * MP_EOS and no descriptor on failure. */
 static mp_status listen_tcp(const addr *a, int backlog, int *out, char *bound, size_t cap,
                             const char *what)
 {
@@ -201,6 +212,9 @@ static mp_status listen_tcp(const addr *a, int backlog, int *out, char *bound, s
 
 /* ------------------------------------------------------------ Listener */
 
+/* Contract in mp.h.  Without an address, a Unix socket in a fresh 0700
+ * directory under $TMPDIR (or /tmp) that close removes; every failure path
+ * frees what was made, the socket file included. */
 mp_status mp_listener_new(mp_listener **out, const char *address, int backlog,
                           const void *authkey, size_t authkey_len)
 {
@@ -275,6 +289,9 @@ static mp_status check_open(mp_listener *l, const char *what)
     return MP_OK;
 }
 
+/* Contract in mp.h.  With an authkey the listener challenges first and
+ * answers second, the mirror of mp_client; a failed handshake frees the
+ * connection.  A close from another thread ends accept with MP_CLOSED. */
 mp_status mp_listener_accept(mp_listener *l, mp_conn **out)
 {
     static const char what[] = "Listener.accept";
@@ -310,6 +327,7 @@ mp_status mp_listener_accept(mp_listener *l, mp_conn **out)
     return MP_OK;
 }
 
+/* Contract in mp.h.  The string belongs to the listener until it is freed. */
 mp_status mp_listener_address(mp_listener *l, const char **address)
 {
     mp_status s = check_open(l, "Listener.address");
@@ -321,6 +339,7 @@ mp_status mp_listener_address(mp_listener *l, const char **address)
     return MP_OK;
 }
 
+/* Contract in mp.h.  The descriptor stays the listener's. */
 mp_status mp_listener_fileno(mp_listener *l, int *fd)
 {
     mp_status s = check_open(l, "Listener.fileno");
@@ -332,6 +351,8 @@ mp_status mp_listener_fileno(mp_listener *l, int *fd)
     return MP_OK;
 }
 
+/* Contract in mp.h.  Idempotent; shutdown() before close() so that an
+ * accept blocked in another thread returns. */
 mp_status mp_listener_close(mp_listener *l)
 {
     if (!l)
@@ -355,6 +376,7 @@ mp_status mp_listener_close(mp_listener *l)
     return MP_OK;
 }
 
+/* Contract in mp.h.  Closes first; the key is wiped before it is freed. */
 void mp_listener_free(mp_listener *l)
 {
     if (!l)
@@ -369,6 +391,10 @@ void mp_listener_free(mp_listener *l)
 
 /* ------------------------------------------------------------ Client */
 
+/* A connected, close-on-exec stream socket to a in *out: Unix at once, TCP
+ * trying each resolved address in turn (with TCP_NODELAY).  EINTR is
+ * retried; MP_EOS naming the address and the last error on failure, no
+ * descriptor left open.  For mp_client. */
 static mp_status connect_addr(const addr *a, int *out, const char *what)
 {
     if (!a->tcp) {
@@ -421,6 +447,8 @@ static mp_status connect_addr(const addr *a, int *out, const char *what)
     return MP_OK;
 }
 
+/* Contract in mp.h.  With an authkey the client answers first and
+ * challenges second, the mirror of mp_listener_accept. */
 mp_status mp_client(mp_conn **out, const char *address, const void *authkey,
                     size_t authkey_len)
 {

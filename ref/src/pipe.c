@@ -61,6 +61,9 @@ struct mp_conn {
 
 /* ------------------------------------------------------------ checks */
 
+/* The checks every call on an end makes first: MP_EINVAL for NULL,
+ * MP_CLOSED for a closed handle, MP_EACCES for the wrong direction
+ * (want_read: a receive).  Changes nothing. */
 static mp_status check_end(mp_conn *c, bool want_read, const char *what)
 {
     if (!c)
@@ -87,6 +90,12 @@ static mp_status wait_fd(int fd, short events, const char *what)
 
 /* ------------------------------------------------------------ sending */
 
+/* Send n bytes of buf as one frame (a 4-byte big-endian length, then the
+ * payload) with as few sendmsg() calls as the socket allows, resuming after
+ * a short write or EINTR and blocking in poll() on a non-blocking
+ * descriptor.  MP_EMSGSIZE before anything is written, MP_EOF when the peer
+ * has closed (no SIGPIPE).  A failure part-way leaves a partial frame on
+ * the stream. */
 static mp_status send_frame(mp_conn *c, const void *buf, size_t n, const char *what)
 {
     if (n > MP_MSG_MAX)
@@ -128,6 +137,7 @@ static mp_status send_frame(mp_conn *c, const void *buf, size_t n, const char *w
     }
 }
 
+/* Contract in mp.h. */
 mp_status mp_conn_send_bytes(mp_conn *c, const void *buf, size_t len)
 {
     mp_status s = check_end(c, false, "conn.send_bytes");
@@ -138,6 +148,8 @@ mp_status mp_conn_send_bytes(mp_conn *c, const void *buf, size_t len)
     return send_frame(c, buf, len, "conn.send_bytes");
 }
 
+/* Contract in mp.h.  offset and size are checked against buflen without
+ * overflow (size is compared with buflen - offset). */
 mp_status mp_conn_send_bytes_range(mp_conn *c, const void *buf, size_t buflen,
                                    size_t offset, size_t size)
 {
@@ -153,6 +165,8 @@ mp_status mp_conn_send_bytes_range(mp_conn *c, const void *buf, size_t buflen,
     return send_frame(c, buf ? (const char *)buf + offset : buf, size, "conn.send_bytes");
 }
 
+/* Contract in mp.h.  Encodes whole first: a value that does not encode
+ * writes nothing. */
 mp_status mp_conn_send(mp_conn *c, const mp_value *v)
 {
     mp_status s = check_end(c, false, "conn.send");
@@ -331,10 +345,11 @@ static mp_status take_frame(mp_conn *c, size_t hlen, size_t size, void *dst, con
     return MP_OK;
 }
 
+#define GROW_FIRST ((size_t)1 << 20)
+
 /* A large payload into *bufp (capacity *capp, grown with realloc as bytes
  * arrive).  A peer's header may claim up to MP_MSG_MAX: memory is committed
  * in proportion to what the peer really sends, never to what it claims. */
-#define GROW_FIRST ((size_t)1 << 20)
 static mp_status take_frame_grow(mp_conn *c, size_t hlen, size_t size, char **bufp,
                                  size_t *capp, const char *what)
 {
@@ -386,6 +401,8 @@ static mp_status bad_length(mp_conn *c, size_t size, size_t max, const char *wha
                    size, max);
 }
 
+/* Contract in mp.h.  A message that fits the read-ahead is copied once from
+ * it; a larger one grows its buffer as the bytes arrive (take_frame_grow). */
 mp_status mp_conn_recv_bytes(mp_conn *c, void **buf, size_t *len, size_t maxlength)
 {
     static const char what[] = "conn.recv_bytes";
@@ -419,6 +436,8 @@ mp_status mp_conn_recv_bytes(mp_conn *c, void **buf, size_t *len, size_t maxleng
     return MP_OK;
 }
 
+/* Contract in mp.h.  A message too long for the buffer is left unread, its
+ * size in *len, so that the caller can retry with a larger buffer. */
 mp_status mp_conn_recv_bytes_into(mp_conn *c, void *buf, size_t buflen, size_t offset,
                                   size_t *len)
 {
@@ -445,6 +464,9 @@ mp_status mp_conn_recv_bytes_into(mp_conn *c, void *buf, size_t buflen, size_t o
     return MP_OK;
 }
 
+/* Contract in mp.h.  Decodes in place from the read-ahead when the message
+ * fits it; a large message's buffer (vbuf) is kept for the next one unless
+ * it grew past VBUF_KEEP. */
 mp_status mp_conn_recv(mp_conn *c, mp_value **out)
 {
     static const char what[] = "conn.recv";
@@ -481,6 +503,8 @@ mp_status mp_conn_recv(mp_conn *c, mp_value **out)
 
 /* ------------------------------------------------------------ the rest */
 
+/* Contract in mp.h.  Bytes already read ahead, or a broken stream, answer
+ * at once without a system call. */
 mp_status mp_conn_poll(mp_conn *c, double timeout)
 {
     mp_status s = check_end(c, true, "conn.poll");
@@ -506,6 +530,7 @@ mp_status mp_conn_poll(mp_conn *c, double timeout)
     }
 }
 
+/* Contract in mp.h. */
 mp_status mp_conn_fileno(mp_conn *c, int *fd)
 {
     if (!c || !fd)
@@ -516,6 +541,8 @@ mp_status mp_conn_fileno(mp_conn *c, int *fd)
     return MP_OK;
 }
 
+/* Contract in mp.h.  Idempotent; frees the buffers, so a closed end holds
+ * no memory but the struct. */
 mp_status mp_conn_close(mp_conn *c)
 {
     if (!c)
@@ -540,6 +567,9 @@ void mp_conn_free(mp_conn *c)
     free(c);
 }
 
+/* A new end around fd with the given directions (NULL when out of memory;
+ * fd stays the caller's).  A writable end asks for a larger send buffer,
+ * best effort.  For mp_pipe and mp__conn_from_fd. */
 static mp_conn *conn_new(int fd, bool readable, bool writable)
 {
     mp_conn *c = calloc(1, sizeof *c);
@@ -575,6 +605,8 @@ mp_status mp__conn_wait_check(mp_conn *c, int *fd, bool *pending)
     return MP_OK;
 }
 
+/* Contract in mp.h.  One socketpair in both modes; a one-way pipe only
+ * marks its ends receive-only and send-only (check_end enforces it). */
 mp_status mp_pipe(mp_conn **a, mp_conn **b, bool duplex)
 {
     if (!a || !b)

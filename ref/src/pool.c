@@ -40,6 +40,8 @@ static const char *state_name(int s)
     return s == P_RUN ? "running" : s == P_CLOSE ? "closed" : "terminated";
 }
 
+/* Contract in mp.h.  Formats into a bounded buffer first, so a long message
+ * is cut rather than lost; fmt NULL records an empty message. */
 mp_status mp_task_error(mp_status s, const char *fmt, ...)
 {
     if (!fmt)
@@ -63,6 +65,9 @@ static void poke(mp_pool *p)
     }
 }
 
+/* Contract in pool_internal.h.  Safe on a pool that pool_alloc left half
+ * made: every field is tested first or is NULL from calloc, and mu and cv
+ * are always initialised. */
 void mp__pool_release(mp_pool *p)
 {
     if (p->map)
@@ -156,6 +161,8 @@ static mp_status pool_start(mp_pool *p)
     return MP_OK;
 }
 
+/* Contract in mp.h.  pool_alloc, then pool_start; each releases what it
+ * made on failure, so nothing leaks on any error path. */
 mp_status mp_pool_new(mp_pool **out, int processes, mp_pool_init_fn initializer,
                       const mp_value *initargs, long maxtasksperchild)
 {
@@ -475,6 +482,8 @@ mp_status mp_pool_starmap(mp_pool *p, mp_task_fn fn, const mp_value *args, size_
     return run_sync(p, -1, fn, args, chunksize, result, "pool.starmap");
 }
 
+/* Contract in mp.h.  The job is the iterator: an mp_imap is an
+ * mp_async_result of kind J_IMAP. */
 mp_status mp_pool_imap(mp_pool *p, mp_task_fn fn, const mp_value *args, size_t chunksize,
                        mp_imap **out)
 {
@@ -487,6 +496,7 @@ mp_status mp_pool_imap(mp_pool *p, mp_task_fn fn, const mp_value *args, size_t c
     return s;
 }
 
+/* Contract in mp.h.  As mp_pool_imap, of kind J_IMAPU. */
 mp_status mp_pool_imap_unordered(mp_pool *p, mp_task_fn fn, const mp_value *args,
                                  size_t chunksize, mp_imap **out)
 {
@@ -502,6 +512,8 @@ mp_status mp_pool_imap_unordered(mp_pool *p, mp_task_fn fn, const mp_value *args
 
 
 
+/* Contract in mp.h.  Order matters: eager is set before the poke (see the
+ * reply-box protocol); the state changes under mu. */
 mp_status mp_pool_close(mp_pool *p)
 {
     mp_status s = check_pool(p, "pool.close");
@@ -535,6 +547,8 @@ static void join_thread(mp_pool *p)
     pthread_mutex_unlock(&p->mu);
 }
 
+/* Contract in mp.h.  From a callback (the handler thread itself) it only
+ * asks: the handler cannot join itself, and terminates when it returns. */
 mp_status mp_pool_terminate(mp_pool *p)
 {
     mp_status s = check_pool(p, "pool.terminate");
@@ -550,6 +564,8 @@ mp_status mp_pool_terminate(mp_pool *p)
     return MP_OK;
 }
 
+/* Contract in mp.h.  Reads the state under mu; refuses a running pool and a
+ * call from a callback (a thread cannot join itself). */
 mp_status mp_pool_join(mp_pool *p)
 {
     mp_status s = check_pool(p, "pool.join");
@@ -567,6 +583,9 @@ mp_status mp_pool_join(mp_pool *p)
     return MP_OK;
 }
 
+/* Contract in mp.h.  Only the creating process frees (a forked child's copy
+ * is the parent's); from a callback, the handler frees the pool as it
+ * exits. */
 void mp_pool_free(mp_pool *p)
 {
     if (!p || my_pid() != p->owner)

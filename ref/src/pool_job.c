@@ -56,6 +56,9 @@ bool mp__tab_put(mp_pool *p, uint64_t id, mp_async_result *j)
     return true;
 }
 
+/* Contract in pool_internal.h.  Linear probing with backward-shift
+ * deletion: the entries after the removed one that would no longer be found
+ * are moved up, so no tombstones accumulate.  Caller holds p->mu. */
 mp_async_result *mp__tab_take(mp_pool *p, uint64_t id)
 {
     if (!p->tabcap || !id)
@@ -388,6 +391,9 @@ static mp_status imap_take(mp_async_result *j, struct chunk *c, mp_value **item)
     return MP_OK;
 }
 
+/* Contract in mp.h.  Waits on the job's own mu and cv; refuses to sleep in
+ * the handler thread (a callback), where the awaited task could never
+ * finish. */
 mp_status mp_imap_next(mp_imap *it, double timeout, mp_value **item)
 {
     if (!it || !item)
@@ -430,6 +436,7 @@ void mp_imap_free(mp_imap *it)
         mp__job_unref(&it->r);
 }
 
+/* Contract in mp.h.  *result stays owned by r (freed with it). */
 mp_status mp_async_result_get(mp_async_result *r, double timeout, const mp_value **result)
 {
     if (!r || !result)
@@ -455,6 +462,8 @@ mp_status mp_async_result_ready(mp_async_result *r, bool *ready)
     return MP_OK;
 }
 
+/* Contract in mp.h.  ready is read with acquire order, so st is the
+ * handler's final one. */
 mp_status mp_async_result_successful(mp_async_result *r, bool *successful)
 {
     if (!r || !successful)

@@ -15,6 +15,9 @@
 
 /* ------------------------------------------------------------------ layout */
 
+/* Contract in pool_internal.h.  Every part starts on a page boundary; the
+ * big region is reserved with MAP_NORESERVE, trying smaller bigmax values
+ * where address space is limited (the first mapping that succeeds wins). */
 mp_status mp__pool_map_shm(mp_pool *p)
 {
     size_t pg = (size_t)sysconf(_SC_PAGESIZE);
@@ -163,6 +166,10 @@ static void publish(mp_pool *p, uint64_t id, mp_task_fn fn, int box, size_t len,
     atomic_store(&p->sh->pub, ++p->pubseq);
 }
 
+/* Contract in pool_internal.h.  Caller holds p->mu.  Moves queued tasks
+ * into the ring in order until one does not fit; `pending` tells the
+ * workers whether the parent still holds some.  Returns how many were
+ * published. */
 size_t mp__pool_feed(mp_pool *p)
 {
     size_t k = 0;
@@ -417,6 +424,8 @@ size_t mp__pool_drain(mp_pool *p, int i, struct dlist *l)
     return msgs;
 }
 
+/* Contract in pool_internal.h.  The handler thread only (it reads p->w); a
+ * dead worker's ring does not count. */
 bool mp__pool_rings_busy(const mp_pool *p)
 {
     for (int i = 0; i < p->n; i++)
@@ -429,6 +438,9 @@ bool mp__pool_rings_busy(const mp_pool *p)
 
 /* -------------------------------------------------------------- reply boxes */
 
+/* Contract in pool_internal.h.  Caller holds p->mu.  The lowest free box,
+ * with two references (the caller's and the handler's), its state reset; -1
+ * when all NBOX are in use. */
 int mp__pool_box_take(mp_pool *p)
 {
     if (!p->boxfree)

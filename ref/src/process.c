@@ -98,6 +98,10 @@ static void atfork_parent(void)
         pthread_mutex_unlock(&reg_lock);
 }
 
+/* pthread_atfork's child handler: the registry lists the parent's children,
+ * which are not this process's, so it is emptied (their pidfds closed) and
+ * its lock re-made (the forking thread held it).  The cached tid is reset:
+ * the child's only thread has a new one. */
 static void atfork_child(void)
 {
     for (mp_process *q = reg_head; q; q = q->next) {
@@ -132,6 +136,10 @@ int32_t mp__gettid(void)
     return cached_tid;
 }
 
+/* Contract in mp_internal.h.  kill(tid, 0) finds zombies too, so a tid that
+ * kill() still sees is read in /proc: a zombie (Z) or dead (X) counts as
+ * gone.  errno is preserved; any failure to read says alive (fail safe: a
+ * lock is never taken from a holder that may live). */
 bool mp__tid_alive(int32_t tid)
 {
     if (tid <= 0)
@@ -162,6 +170,8 @@ bool mp__tid_alive(int32_t tid)
 
 /* -------------------------------------------------------------- registry */
 
+/* Lock held.  Puts p, not listed, at the head of the registry of started,
+ * unreaped children. */
 static void reg_add(mp_process *p)
 {
     p->prev = NULL;
@@ -172,6 +182,7 @@ static void reg_add(mp_process *p)
     p->listed = true;
 }
 
+/* Lock held.  Takes p off the registry if it is on it; idempotent. */
 static void reg_remove(mp_process *p)
 {
     if (!p->listed)
@@ -202,6 +213,9 @@ static void free_unless_current(char *s)
         free(s);
 }
 
+/* Frees p and its descriptors; the caller has taken it off the registry and
+ * no thread waits on it.  Strings that are the child's current name/ident
+ * are kept (free_unless_current). */
 static void destroy(mp_process *p)
 {
     if (p->pidfd >= 0)
@@ -306,6 +320,9 @@ static void exit_children(void)
 
 /* ------------------------------------------------------------- handles */
 
+/* The constructor behind mp_process_new and mp_process_new_run: a P_NEW
+ * handle named "Process-<ident>", ident numbered below the caller's own as
+ * CPython's _identity.  MP_ENOMEM with nothing allocated. */
 static mp_status make(mp_process **out, mp_target_fn target, mp_run_fn run, void *arg)
 {
     pthread_once(&atfork_once, atfork_init);
@@ -368,6 +385,8 @@ static mp_status check_open(const mp_process *p, const char *what)
         }                                                                       \
     } while (0)
 
+/* Contract in mp.h.  Takes the registry lock, as every accessor does, for
+ * the closed check. */
 mp_status mp_process_data(const mp_process *p, void **data)
 {
     if (!p || !data)
@@ -378,6 +397,8 @@ mp_status mp_process_data(const mp_process *p, void **data)
     return MP_OK;
 }
 
+/* Contract in mp.h.  The copy is made before the lock is taken, and freed
+ * again if the handle turns out closed. */
 mp_status mp_process_set_name(mp_process *p, const char *name)
 {
     if (!p || !name)
@@ -397,6 +418,7 @@ mp_status mp_process_set_name(mp_process *p, const char *name)
     return s;
 }
 
+/* Contract in mp.h.  The string stays the handle's. */
 mp_status mp_process_name(const mp_process *p, const char **name)
 {
     if (!p || !name)
@@ -407,6 +429,8 @@ mp_status mp_process_name(const mp_process *p, const char **name)
     return MP_OK;
 }
 
+/* Contract in mp.h.  Under the registry lock, so a racing start sees the
+ * flag or refuses it. */
 mp_status mp_process_set_daemon(mp_process *p, bool daemon)
 {
     if (!p)
@@ -421,6 +445,7 @@ mp_status mp_process_set_daemon(mp_process *p, bool daemon)
     return s;
 }
 
+/* Contract in mp.h. */
 mp_status mp_process_daemon(const mp_process *p, bool *daemon)
 {
     if (!p || !daemon)
@@ -449,6 +474,10 @@ static void become_child(mp_process *self)
     self->state = P_STARTED;
 }
 
+/* Contract in mp.h.  Forks holding the registry lock (in_start keeps the
+ * atfork handlers off it), so no other thread's registry change is copied
+ * half done; stdio is flushed first so that buffered output is not written
+ * twice.  The child never returns from here. */
 mp_status mp_process_start(mp_process *p)
 {
     if (!p)
@@ -538,6 +567,9 @@ static mp_status wait_parent(int fd, const mp__deadline *d, double timeout)
     }
 }
 
+/* Contract in mp.h.  A dup of the pidfd (close-on-exec), made once and kept
+ * until close; for a child already reaped, an eventfd that is readable at
+ * once. */
 mp_status mp_process_sentinel(mp_process *p, int *fd)
 {
     if (!p || !fd)
@@ -565,6 +597,8 @@ mp_status mp_process_sentinel(mp_process *p, int *fd)
     return s;
 }
 
+/* Contract in mp.h.  Reaps first (as CPython's active_children joins the
+ * finished); handles freed while running are not listed. */
 mp_status mp_active_children(mp_process **out, size_t cap, size_t *n)
 {
     if (!n || (!out && cap))
@@ -584,6 +618,10 @@ mp_status mp_active_children(mp_process **out, size_t cap, size_t *n)
     return MP_OK;
 }
 
+/* Contract in mp.h.  A new handle (the caller frees it) whose sentinel is a
+ * pidfd of the parent, or a readable eventfd when the parent is already
+ * gone; a pidfd opened after the parent died is refused by the getppid()
+ * check, since the pid may name another process by then. */
 mp_status mp_parent_process(mp_process **out)
 {
     if (!out)
@@ -650,6 +688,9 @@ static mp_status check_parent(const mp_process *p, const char *what)
     return MP_OK;
 }
 
+/* Contract in mp.h.  The parent's handle waits on its sentinel without the
+ * registry lock; a child's waits in wait_locked, which drops the lock while
+ * it sleeps. */
 mp_status mp_process_join(mp_process *p, double timeout)
 {
     if (!p)
@@ -677,6 +718,7 @@ mp_status mp_process_join(mp_process *p, double timeout)
     return s;
 }
 
+/* Contract in mp.h.  Reaps a child that has ended (as CPython's is_alive). */
 mp_status mp_process_is_alive(mp_process *p, bool *alive)
 {
     if (!p || !alive)
@@ -697,6 +739,7 @@ mp_status mp_process_is_alive(mp_process *p, bool *alive)
     return s;
 }
 
+/* Contract in mp.h. */
 mp_status mp_process_pid(const mp_process *p, pid_t *pid)
 {
     if (!p || !pid)
@@ -707,6 +750,7 @@ mp_status mp_process_pid(const mp_process *p, pid_t *pid)
     return MP_OK;
 }
 
+/* Contract in mp.h.  Reaps a child that has ended, so the code is current. */
 mp_status mp_process_exitcode(mp_process *p, int *code)
 {
     if (!p || !code)
@@ -719,6 +763,9 @@ mp_status mp_process_exitcode(mp_process *p, int *code)
     return MP_OK;
 }
 
+/* terminate and kill: sig to a started child under the registry lock, so
+ * that a child is never signalled after its reap (its pid may be reused
+ * then).  ESRCH (it has just ended) is not an error. */
 static mp_status send_signal(mp_process *p, int sig, const char *what)
 {
     if (!p)
@@ -738,6 +785,8 @@ static mp_status send_signal(mp_process *p, int sig, const char *what)
 mp_status mp_process_terminate(mp_process *p) { return send_signal(p, SIGTERM, "terminate"); }
 mp_status mp_process_kill(mp_process *p) { return send_signal(p, SIGKILL, "kill"); }
 
+/* Contract in mp.h.  Refuses a child still running (after one reap try);
+ * idempotent otherwise. */
 mp_status mp_process_close(mp_process *p)
 {
     if (!p)
@@ -764,6 +813,9 @@ mp_status mp_process_close(mp_process *p)
     return s;
 }
 
+/* Contract in mp.h.  A running child's handle is only marked freed: it
+ * stays on the registry and exit_children (or reg_cleanup) frees it once
+ * reaped. */
 void mp_process_free(mp_process *p)
 {
     if (!p)
@@ -794,6 +846,8 @@ void mp__child_prepare(mp__child_id *id, const char *prefix)
     snprintf(id->name, sizeof id->name, "%s-%s", prefix, id->ident);
 }
 
+/* Contract in mp_internal.h.  Called in the new worker right after fork,
+ * with the id its parent prepared. */
 void mp__child_adopt(mp__child_id *id)
 {
     cur_parent_pid = atomic_load(&prepared_parent);

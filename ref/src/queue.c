@@ -56,6 +56,7 @@
  */
 #include "wait.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
@@ -115,8 +116,13 @@ static inline size_t pad8(size_t n) { return (n + 7) & ~(size_t)7; }
 
 /* ------------------------------------------------------------------ ring */
 
+/* Copy n bytes from src into the ring at position at, in two pieces when
+ * they cross the end.  Requires n <= cap (checked) and the caller holding
+ * the producer lock with at..at+n unpublished room; changes nothing shared
+ * but those bytes. */
 static void ring_put(mp_queue *q, uint32_t at, const void *src, size_t n)
 {
+    assert(n <= q->s->cap);
     uint32_t off = at & q->mask;
     size_t first = (size_t)q->s->cap - off;
     if (n <= first) {
@@ -127,8 +133,12 @@ static void ring_put(mp_queue *q, uint32_t at, const void *src, size_t n)
     }
 }
 
+/* Copy n bytes at position at out of the ring into dst, in two pieces when
+ * they cross the end.  Requires n <= cap (checked) and the caller holding
+ * the consumer lock over published bytes; changes nothing shared. */
 static void ring_get(mp_queue *q, uint32_t at, void *dst, size_t n)
 {
+    assert(n <= q->s->cap);
     uint32_t off = at & q->mask;
     size_t first = (size_t)q->s->cap - off;
     if (n <= first) {
@@ -142,6 +152,7 @@ static void ring_get(mp_queue *q, uint32_t at, void *dst, size_t n)
 /* 8-byte aligned: never wraps. */
 static inline uint64_t ring_word(mp_queue *q, uint32_t at)
 {
+    assert((at & 7) == 0);
     uint64_t w;
     memcpy(&w, q->ring + (at & q->mask), 8);
     return w;
@@ -149,6 +160,7 @@ static inline uint64_t ring_word(mp_queue *q, uint32_t at)
 
 static inline void ring_set_word(mp_queue *q, uint32_t at, uint64_t w)
 {
+    assert((at & 7) == 0);
     memcpy(q->ring + (at & q->mask), &w, 8);
 }
 
@@ -220,6 +232,12 @@ static inline bool changed(void *arg)
     return atomic_load_explicit(a->p, memory_order_relaxed) != a->seen;
 }
 
+/* Sleep per the protocol above until *p differs from seen, the handle is
+ * closed (closed, may be NULL), *word2 differs from word2_seen (word2 may
+ * be NULL), a wake, the deadline or one slice.  Only a streamer
+ * (put_stream, read_stream) calls it holding its side's lock; the others
+ * drop it first.  Returns nothing: the caller re-checks its condition and
+ * deadline. */
 static void wait_change(_Atomic uint64_t *p, uint64_t seen, _Atomic uint32_t *seq,
                         _Atomic uint32_t *flag, _Atomic bool *closed,
                         _Atomic uint32_t *word2, uint32_t word2_seen,
@@ -250,6 +268,10 @@ static void repair_producer(mp_queue *q)
     }
 }
 
+/* The result r of locking side's mutex: on EOWNERDEAD repairs the producer
+ * side (the consumer side's repair is the caller's) and makes the mutex
+ * consistent.  MP_OK with the lock held, else the error of r with it not
+ * held.  For side_lock and read_stream's probe. */
 static mp_status locked(mp_queue *q, int side, int r)
 {
     pthread_mutex_t *m = side == SIDE_P ? &q->s->plock : &q->s->clock_;
@@ -301,6 +323,10 @@ static void side_unlock(mp_queue *q, int side)
 
 /* ---------------------------------------------------------------- create */
 
+/* The one constructor of the three kinds: maps header and ring, initialises
+ * the two robust process-shared mutexes.  maxsize <= 0 or >= UINT32_MAX is
+ * unbounded.  On failure nothing is left allocated; what names the kind in
+ * messages. */
 static mp_status queue_new(mp_queue **out, long maxsize, int kind, const char *what)
 {
     if (!out)
@@ -390,6 +416,7 @@ static mp_status put_stream(mp_queue *q, const uint8_t *buf, size_t len,
     for (;;) {
         uint64_t w = atomic_load_explicit(&s->wpos, memory_order_relaxed);
         uint64_t r = atomic_load(&s->rpos);
+        assert(lo(w) - lo(r) <= s->cap); /* the consumer never passes wpos */
         size_t room = s->cap - (lo(w) - lo(r));
         size_t meta = first ? 8 : 0;
         size_t avail = room > HDR + meta ? (room - HDR - meta) & ~(size_t)7 : 0;
@@ -432,6 +459,11 @@ static mp_status put_stream(mp_queue *q, const uint8_t *buf, size_t len,
     return st;
 }
 
+/* Put len bytes of buf as one message: a single record committed with one
+ * store after the copy, or streamed (put_stream) when too big for one.
+ * MP_FULL at the deadline, MP_CLOSED, MP_EINVAL, MP_EMSGSIZE; never holds
+ * the producer lock while it sleeps for room.  For mp_queue_put and
+ * mp_queue_put_bytes. */
 static mp_status put_raw(mp_queue *q, const void *buf, size_t len, double timeout,
                          const char *what)
 {
@@ -466,6 +498,7 @@ static mp_status put_raw(mp_queue *q, const void *buf, size_t len, double timeou
         }
         uint64_t w = atomic_load_explicit(&s->wpos, memory_order_relaxed);
         uint64_t r = atomic_load(&s->rpos);
+        assert(lo(w) - lo(r) <= s->cap); /* the consumer never passes wpos */
         bool room_items = !s->maxsize || hi(w) - hi(r) < s->maxsize;
         if (room_items && s->cap - (lo(w) - lo(r)) >= need) {
             if (stream)
@@ -492,6 +525,8 @@ mp_status mp_queue_put_bytes(mp_queue *q, const void *buf, size_t len, double ti
     return put_raw(q, buf, len, timeout, "queue.put_bytes");
 }
 
+/* Contract in mp.h.  Encodes first, so the lock is never held while
+ * encoding. */
 mp_status mp_queue_put(mp_queue *q, const mp_value *v, double timeout)
 {
     if (!q)
@@ -541,6 +576,7 @@ static int read_stream(mp_queue *q, uint8_t *dst)
     for (;;) {
         uint64_t r = atomic_load_explicit(&s->rpos, memory_order_relaxed);
         uint64_t w = atomic_load(&s->wpos);
+        assert(lo(w) - lo(r) <= s->cap); /* no producer passes rpos + cap */
         if (lo(r) != lo(w)) {
             uint64_t h = ring_word(q, lo(r));
             uint32_t kind = hi(h), n = lo(h);
@@ -548,6 +584,8 @@ static int read_stream(mp_queue *q, uint8_t *dst)
                 s->cs_active = 0; /* its producer gave up: the next message */
                 return STREAM_ABORTED;
             }
+            /* A published header's record was published with it. */
+            assert(HDR + pad8(n) <= lo(w) - lo(r));
             if (dst && s->cs_got + n <= s->cs_total)
                 ring_get(q, lo(r) + HDR, dst + s->cs_got, n);
             s->cs_got += n;
@@ -580,6 +618,11 @@ static int read_stream(mp_queue *q, uint8_t *dst)
     }
 }
 
+/* Take one message into a malloc()ed *out of *outlen bytes (the caller
+ * frees it): a single record copied out then committed, or a stream
+ * received whole (a withdrawn one is skipped).  MP_EMPTY at the deadline,
+ * MP_ENOMEM (a streamed message is then dropped), MP_EINVAL.  For
+ * mp_queue_get and mp_queue_get_bytes. */
 static mp_status get_raw(mp_queue *q, void **out, size_t *outlen, double timeout,
                          const char *what)
 {
@@ -602,10 +645,13 @@ static mp_status get_raw(mp_queue *q, void **out, size_t *outlen, double timeout
             read_stream(q, NULL);
         uint64_t r = atomic_load_explicit(&s->rpos, memory_order_relaxed);
         uint64_t w = atomic_load(&s->wpos);
+        assert(lo(w) - lo(r) <= s->cap); /* no producer passes rpos + cap */
         if (lo(r) != lo(w)) {
             uint64_t h = ring_word(q, lo(r));
             uint32_t kind = hi(h), n = lo(h);
             if (kind == K_MSG) {
+                /* A published header's record was published with it. */
+                assert(HDR + pad8(n) <= lo(w) - lo(r));
                 void *p = malloc(n ? n : 1);
                 if (!p) {
                     side_unlock(q, SIDE_C);
@@ -623,6 +669,7 @@ static mp_status get_raw(mp_queue *q, void **out, size_t *outlen, double timeout
                 return MP_OK;
             }
             if (kind == K_FIRST) {
+                assert(n >= 8 && HDR + pad8(n) <= lo(w) - lo(r)); /* meta, as K_MSG */
                 uint64_t meta = ring_word(q, lo(r) + HDR);
                 size_t total = lo(meta);
                 uint8_t *p = malloc(total ? total : 1);
@@ -672,6 +719,8 @@ mp_status mp_queue_get_bytes(mp_queue *q, void **buf, size_t *len, double timeou
     return get_raw(q, buf, len, timeout, "queue.get_bytes");
 }
 
+/* Contract in mp.h.  Decodes after the consumer lock is released; the
+ * message is consumed even when it does not decode. */
 mp_status mp_queue_get(mp_queue *q, mp_value **out, double timeout)
 {
     if (!q)
@@ -713,6 +762,8 @@ mp_status mp_queue_empty(mp_queue *q, bool *empty)
     return MP_OK;
 }
 
+/* Contract in mp.h.  Full by count (maxsize) or by bytes (not even an empty
+ * record fits); a snapshot, read without a lock. */
 mp_status mp_queue_full(mp_queue *q, bool *full)
 {
     if (!q || !full)
@@ -724,6 +775,8 @@ mp_status mp_queue_full(mp_queue *q, bool *full)
     return MP_OK;
 }
 
+/* Contract in mp.h.  Closes this process's handle only, as CPython's
+ * close(). */
 mp_status mp_queue_close(mp_queue *q)
 {
     if (!q)
@@ -753,6 +806,8 @@ mp_status mp_queue_cancel_join_thread(mp_queue *q)
 
 /* ------------------------------------------------------------- joinable */
 
+/* Contract in mp.h.  The CAS refuses to count past the items pushed, so
+ * done never exceeds the pushed count whoever races. */
 mp_status mp_queue_task_done(mp_queue *q)
 {
     if (!q)
@@ -775,6 +830,8 @@ mp_status mp_queue_task_done(mp_queue *q)
     return MP_OK;
 }
 
+/* Contract in mp.h.  The flag is raised before the re-check, as in
+ * wait_change, so a task_done either sees it or is seen. */
 mp_status mp_queue_join(mp_queue *q, double timeout)
 {
     if (!q)

@@ -19,6 +19,9 @@ struct lock_try {
     bool got;
 };
 
+/* The try described above: true ends the spin, with a->got when the CAS
+ * took the free word (acquire order); false to spin on.  Changes only
+ * a->got. */
 static inline bool lock_try(void *arg)
 {
     struct lock_try *a = arg;
@@ -102,6 +105,8 @@ uint32_t mp__lock_drop(mp_lock *l)
     return c;
 }
 
+/* The constructor of Lock and RLock: a zeroed (free) lock in its own shared
+ * mapping, so that processes forked later share it.  what names the kind. */
 static mp_status lock_new(mp_lock **out, bool recursive, const char *what)
 {
     if (!out)
@@ -118,6 +123,9 @@ static mp_status lock_new(mp_lock **out, bool recursive, const char *what)
 mp_status mp_lock_new(mp_lock **out) { return lock_new(out, false, "Lock"); }
 mp_status mp_rlock_new(mp_lock **out) { return lock_new(out, true, "RLock"); }
 
+/* Contract in mp.h.  The fast path is one CAS that names the holder;
+ * otherwise mp__lock_take, which may take the lock over from a dead holder
+ * (MP_EOWNERDEAD, held).  An RLock's count is set after the word is ours. */
 mp_status mp_lock_acquire(mp_lock *l, double timeout)
 {
     if (!l)
@@ -149,6 +157,9 @@ mp_status mp_lock_acquire(mp_lock *l, double timeout)
     return s;
 }
 
+/* Contract in mp.h.  An RLock checks its owner and drops only the last
+ * level; a Lock may be released by any thread (as CPython's), and of two
+ * racing releases the exchange in mp__lock_drop lets exactly one succeed. */
 mp_status mp_lock_release(mp_lock *l)
 {
     if (!l)
@@ -185,6 +196,9 @@ struct mp_semaphore {
     uint32_t max;             /* the bound, or UINT32_MAX */
 };
 
+/* The constructor of Semaphore and BoundedSemaphore: value in a fresh
+ * shared mapping, max the bound (UINT32_MAX when unbounded, so an unbounded
+ * value stays below it).  MP_EINVAL for a value too large. */
 static mp_status sem_new(mp_semaphore **out, unsigned value, bool bounded, const char *what)
 {
     if (!out)
@@ -211,6 +225,8 @@ mp_status mp_bounded_semaphore_new(mp_semaphore **out, unsigned value)
     return sem_new(out, value, true, "BoundedSemaphore");
 }
 
+/* Take one unit if there is one, by CAS (acquire order): true when taken.
+ * Never sleeps; any caller. */
 static bool sem_trydown(mp_semaphore *s)
 {
     uint32_t v = atomic_load_explicit(&s->value, memory_order_relaxed);
@@ -224,6 +240,8 @@ static bool sem_trydown(mp_semaphore *s)
 /* sem_trydown as a try of mp__spin_until (mp__wait_tunings.sem). */
 static inline bool sem_try(void *s) { return sem_trydown(s); }
 
+/* Contract in mp.h.  Try, spin, then sleep counted in waiters, one liveness
+ * slice at a time (below). */
 mp_status mp_semaphore_acquire(mp_semaphore *s, double timeout)
 {
     if (!s)

@@ -2,6 +2,7 @@
  * guarded by an mp_lock (sync.c); sleeping is on process-shared futexes. */
 #include "sync.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
@@ -61,6 +62,9 @@ struct mp_condition {
     struct cond_slot slot[COND_SLOTS];
 };
 
+/* Contract in mp.h.  Every slot's `alive` mutex is set up here, robust and
+ * process-shared, before any process can fork with the condition; lock NULL
+ * means the condition's own RLock. */
 mp_status mp_condition_new(mp_condition **out, mp_lock *lock)
 {
     if (!out)
@@ -148,6 +152,7 @@ static mp_status cond_wait(mp_condition *c, int32_t tid, const mp__deadline *d)
     struct cond_slot *s = slot_get(c);
     if (!s)
         return mp__err(MP_ENOMEM, "condition.wait: more than %d waiters at once", COND_SLOTS);
+    assert((uint32_t)(s - c->slot) < c->span); /* so that notify looks at it */
     s->ticket = c->next_ticket++;
     atomic_store_explicit(&s->state, SLOT_WAITING, memory_order_relaxed);
     mp_lock *l = c->lock;
@@ -175,6 +180,8 @@ static mp_status cond_wait(mp_condition *c, int32_t tid, const mp__deadline *d)
     return MP_OK;
 }
 
+/* Contract in mp.h.  The ownership check comes before any slot is taken, so
+ * a caller that does not hold the lock changes nothing. */
 mp_status mp_condition_wait(mp_condition *c, double timeout)
 {
     if (!c)
@@ -189,6 +196,9 @@ mp_status mp_condition_wait(mp_condition *c, double timeout)
     return cond_wait(c, tid, &d);
 }
 
+/* Contract in mp.h.  One deadline for all the waits: the predicate is
+ * re-checked after each wake (a notify, a takeover or a timeout), and an
+ * MP_EOWNERDEAD from cond_wait ends the loop, the lock held. */
 mp_status mp_condition_wait_for(mp_condition *c, mp_predicate_fn pred, void *arg, double timeout)
 {
     if (!c || !pred)
@@ -244,6 +254,7 @@ static mp_status notify(mp_condition *c, unsigned n, const char *what)
     if (!holds(c, mp__gettid()))
         return mp__err(MP_ENOTOWNER, "condition.%s: the lock is not held by the caller", what);
     const uint32_t span = c->span;
+    assert(span <= COND_SLOTS); /* only ever slot_get's i + 1 */
     unsigned waiting = 0;
     for (uint32_t i = 0; i < span; i++)
         waiting += slot_waiting(&c->slot[i]);
@@ -270,6 +281,7 @@ static mp_status notify(mp_condition *c, unsigned n, const char *what)
 /* With the lock taken over from a dead holder: notify_all. */
 static void wake_all(mp_condition *c)
 {
+    assert(c->span <= COND_SLOTS); /* only ever slot_get's i + 1 */
     for (uint32_t i = 0; i < c->span; i++)
         if (slot_waiting(&c->slot[i]))
             signal_slot(&c->slot[i]);
@@ -346,6 +358,10 @@ static void b_break(mp_barrier *b)
     b_broadcast(b);
 }
 
+/* Without the lock: set up slot s's robust `held` mutex the first time
+ * anyone needs it (INITING by CAS, so one caller does it).  True when s is
+ * usable; false while another caller sets it up or if the set-up failed (it
+ * is then RAW again for a later try).  For b_slot_take only. */
 static bool b_slot_ready(struct b_slot *s)
 {
     uint32_t st = atomic_load(&s->init);
@@ -406,6 +422,7 @@ static bool b_sweep(mp_barrier *b, bool force)
     b->swept = now;
     bool dead = false;
     uint32_t n = b->unwatched, span = atomic_load(&b->span);
+    assert(span <= b->parties); /* only ever b_slot_take's i + 1 */
     for (uint32_t i = 0; i < span; i++) {
         struct b_slot *s = &b->slot[i];
         if (atomic_load(&s->init) != SLOT_READY)
@@ -459,6 +476,8 @@ static enum mp__nap b_sleep(mp_barrier *b, int32_t tid, const mp__deadline *d)
     return r;
 }
 
+/* Contract in mp.h.  The slots come zeroed (SLOT_RAW) from the shared
+ * mapping and are set up lazily by b_slot_ready: parties may be large. */
 mp_status mp_barrier_new(mp_barrier **out, unsigned parties, mp_barrier_action_fn action,
                          void *arg, double default_timeout)
 {
@@ -478,6 +497,10 @@ mp_status mp_barrier_new(mp_barrier **out, unsigned parties, mp_barrier_action_f
     return MP_OK;
 }
 
+/* Contract in mp.h.  Order matters: the slot is claimed before the lock is
+ * taken and given back after it is dropped, so a caller killed anywhere
+ * between is seen by a sweep; the last arrival sweeps before it trips, so a
+ * generation with a dead party is broken rather than released. */
 mp_status mp_barrier_wait(mp_barrier *b, double timeout, unsigned *index)
 {
     if (!b)
@@ -491,6 +514,7 @@ mp_status mp_barrier_wait(mp_barrier *b, double timeout, unsigned *index)
     int32_t tid = mp__gettid();
     b_lock(b, tid);
     if (heir) { /* a death found by the claim: as by a sweep */
+        assert(slot); /* heir is set only with a slot */
         slot->idx = -1;
         if (atomic_load(&b->state) >= B_FILLING)
             b_break(b);
@@ -549,6 +573,8 @@ mp_status mp_barrier_wait(mp_barrier *b, double timeout, unsigned *index)
     return r;
 }
 
+/* Contract in mp.h.  Takes the lock (b_lock sweeps after a dead holder), so
+ * the state change and broadcast are ordered with every waiter's re-check. */
 mp_status mp_barrier_abort(mp_barrier *b)
 {
     if (!b)
@@ -559,6 +585,9 @@ mp_status mp_barrier_abort(mp_barrier *b)
     return MP_OK;
 }
 
+/* Contract in mp.h.  Under the lock: with nobody inside the barrier it
+ * fills again at once; otherwise the waiters leave broken and the last one
+ * out refills, except that a draining generation finishes normally. */
 mp_status mp_barrier_reset(mp_barrier *b)
 {
     if (!b)

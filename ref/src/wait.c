@@ -1,6 +1,8 @@
 /* Sleeping in liveness slices (wait.h): the futex half of the waiting path. */
 #include "wait.h"
 
+/* Contract in wait.h.  The slice is started from now (mp__deadline_init
+ * cannot fail for a finite secs); d is copied whole when it ends no later. */
 bool mp__deadline_slice(const mp__deadline *d, double secs, mp__deadline *out)
 {
     mp__deadline_init(out, secs);
