@@ -9,7 +9,9 @@
  * dropped; a dropped client is freed only at the end of a loop turn
  * (manager_loop.c), so events already collected for it are safe to skip.
  * A complete frame goes to mp__mgr_request (manager_objects.c), or, before
- * the handshake, to handshake() here.
+ * the handshake, to handshake() here; a large one is first decoded by the
+ * helper thread (manager_offload.c), its client unwatched meanwhile, and
+ * comes back through mp__mgr_decoded.
  *
  * May touch: a client's fields, the strangers list, the dead and resume
  * lists; objects only through a waiter's unlinking and, on a drop, the Locks
