@@ -9,7 +9,9 @@
  * dropped; a dropped client is freed only at the end of a loop turn
  * (manager_loop.c), so events already collected for it are safe to skip.
  * A complete frame goes to mp__mgr_request (manager_objects.c), or, before
- * the handshake, to handshake() here.
+ * the handshake, to handshake() here; a large one is first decoded by the
+ * helper thread (manager_offload.c), its client unwatched meanwhile, and
+ * comes back through mp__mgr_decoded.
  *
  * May touch: a client's fields, the strangers list, the dead and resume
  * lists; objects only through a waiter's unlinking and, on a drop, the Locks
@@ -63,19 +65,32 @@ static bool grow(unsigned char **p, size_t *cap, size_t need)
 
 /* --------------------------------------------------------------- clients */
 
-/* See manager_server.h.  A dead client is left alone. */
+/* See manager_server.h.  A dead client is left alone.  A client whose
+ * request is being decoded off the loop (c->job) is out of the epoll set
+ * until it is back, so that not even its hang-up is seen before the request
+ * is applied (as when decoded inline). */
 void mp__mgr_arm(srv *s, client *c)
 {
     if (c->dead)
         return;
+    if (c->job) {
+        if (!c->unwatched && epoll_ctl(s->ep, EPOLL_CTL_DEL, c->fd, NULL) == 0)
+            c->unwatched = true;
+        return;
+    }
     uint32_t ev = EPOLLRDHUP;
     if (c->out_off < c->out_len)
         ev |= EPOLLOUT;
     else if (!c->w)
         ev |= EPOLLIN;
-    if (ev != c->events) {
+    if (c->unwatched || ev != c->events) {
         struct epoll_event e = {.events = ev, .data.ptr = c};
-        epoll_ctl(s->ep, EPOLL_CTL_MOD, c->fd, &e);
+        if (epoll_ctl(s->ep, c->unwatched ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, c->fd, &e) < 0 &&
+            c->unwatched) {
+            mp__mgr_drop(s, c, "cannot watch the connection again");
+            return;
+        }
+        c->unwatched = false;
         c->events = ev;
     }
 }
@@ -137,7 +152,9 @@ void mp__mgr_drop(srv *s, client *c, const char *why)
         mp__mgr_log("dropped a client: %s", why);
     if (c->w)
         unlink_waiter(c->w);
-    epoll_ctl(s->ep, EPOLL_CTL_DEL, c->fd, NULL);
+    mp__mgr_offload_cancel(c);
+    if (!c->unwatched)
+        epoll_ctl(s->ep, EPOLL_CTL_DEL, c->fd, NULL);
     close(c->fd);
     c->dead = true;
     if (c->state == C_AUTH)
@@ -192,7 +209,7 @@ void mp__mgr_flush(srv *s, client *c)
             c->out = NULL;
             c->out_cap = 0;
         }
-        if (!(c->events & EPOLLIN) && !c->w)
+        if (!(c->events & EPOLLIN) && !c->w && !c->job)
             resume(s, c); /* frames may wait in its input buffer */
     }
     mp__mgr_arm(s, c);
@@ -357,7 +374,7 @@ void mp__mgr_serve_input(srv *s, client *c, bool readable)
 {
     int budget = FRAMES_PER_TURN;
     for (;;) {
-        if (c->dead || c->w || c->out_off < c->out_len)
+        if (c->dead || c->w || c->job || c->out_off < c->out_len)
             break;
         size_t have = c->in_len - c->in_off;
         /* c->in is NULL until the first read: no arithmetic on it then */
@@ -381,7 +398,7 @@ void mp__mgr_serve_input(srv *s, client *c, bool readable)
                 c->in_off += need;
                 if (c->state == C_AUTH)
                     handshake(s, c, p + 4, flen);
-                else
+                else if (!mp__mgr_offload_decode(s, c, p + 4, flen))
                     mp__mgr_request(s, c, p + 4, flen);
                 continue;
             }
@@ -402,5 +419,19 @@ void mp__mgr_serve_input(srv *s, client *c, bool readable)
             c->in_cap = 0;
         }
     }
+    mp__mgr_arm(s, c);
+}
+
+/* See manager_server.h. */
+void mp__mgr_decoded(srv *s, client *c, mp_status st, mp_value *req)
+{
+    if (st != MP_OK) {
+        mp_value_free(req);
+        mp__mgr_drop(s, c, "malformed request");
+        return;
+    }
+    mp__mgr_apply(s, c, req);
+    mp__mgr_dispose(s, req);
+    resume(s, c);
     mp__mgr_arm(s, c);
 }

@@ -37,12 +37,13 @@ static mp_status d_get(call *k)
     return MP_OK;
 }
 
-/* d[key] = value (both taken). */
+/* d[key] = value (both taken); a large value replaced is freed off the loop. */
 static mp_status d_setitem(call *k)
 {
-    mp_value *key = k->a[0], *val = k->a[1];
+    mp_value *key = k->a[0], *val = k->a[1], *old;
     k->a[0] = k->a[1] = NULL;
-    mp_status st = mp_dict_set(k->o->v, key, val);
+    mp_status st = mp__dict_set_keep(k->o->v, key, val, &old);
+    mp__mgr_dispose(k->s, old);
     return st ? wrap(st) : MP_OK;
 }
 

@@ -1,13 +1,15 @@
 /* The manager's server process: one epoll loop over every client.
  *
- * Every request runs to completion before the next one is read, so each
- * operation is atomic without locks.  Nothing blocks the loop: sockets are
+ * Every request runs to completion on the loop before the next one of its
+ * client is read, so each operation is atomic without locks.  Nothing blocks the loop: sockets are
  * non-blocking, and a request that must wait (Lock.acquire, Event.wait,
  * Queue.get/put) becomes a waiter with a deadline and is answered later.
  * This file owns the process (signals, descriptors, the parent watch, its
  * end), accepting connections, the deadlines of waiters and strangers, and
  * the loop; one turn of it is mp__mgr_turn, which the fuzzer drives too
- * (ref/fuzz/fuzz_manager.c).  A connection's own life is manager_conn.c.
+ * (ref/fuzz/fuzz_manager.c).  The real server also starts the helper thread
+ * of manager_offload.c, which decodes large requests off the loop; the
+ * fuzzer's server has none, so its turns stay deterministic.  A connection's own life is manager_conn.c.
  *
  * Before its handshake a connection is a stranger: it gets
  * MP_MANAGER_HANDSHAKE_TIMEOUT seconds to pass it, and at most
@@ -159,6 +161,7 @@ bool mp__mgr_srv_init(srv *s, int lfd, const unsigned char *key, size_t keylen, 
 /* See manager_server.h. */
 void mp__mgr_srv_fini(srv *s)
 {
+    mp__mgr_offload_stop(s);
     while (s->clients)
         mp__mgr_drop(s, s->clients, NULL);
     for (client *c = s->dead, *n; c; c = n) {
@@ -247,6 +250,10 @@ static bool on_event(srv *s, void *ptr, uint32_t ev)
     }
     if (ptr == &tag_parent)
         return false; /* the process that started us is gone */
+    if (s->off && ptr == (void *)s->off) {
+        mp__mgr_offload_done(s); /* requests decoded by the helper */
+        return true;
+    }
     client *c = ptr;
     if (c->dead)
         return true;
@@ -371,6 +378,11 @@ _Noreturn void mp__mgr_serve(int lfd, const unsigned char *key, size_t keylen,
         _exit(1);
     }
     s.idle.off = !mp__cpus_many();
+    /* A large request is decoded by a helper thread meanwhile the loop serves
+     * the others (#15); without one, inline. */
+    if (!mp__mgr_offload_start(&s, MGR__OFFLOAD_MIN))
+        mp__mgr_log("no helper thread (%s); large requests are decoded inline",
+                    strerror(errno));
     watch(&s, parent);
 
     while (!stop_flag && mp__mgr_turn(&s, &waitmask, true) != MGR__TURN_STOP)

@@ -268,9 +268,20 @@ static const method *const tables[MGR__T_COUNT] = {
 void mp__mgr_request(srv *s, client *c, const unsigned char *p, size_t n)
 {
     mp_value *req = NULL;
-    if (mp_value_decode(p, n, &req) != MP_OK || req->type != MP_T_LIST || req->u.q.len < 2 ||
-        req->u.q.items[0]->type != MP_T_INT || req->u.q.items[1]->type != MP_T_STR) {
+    if (mp_value_decode(p, n, &req) != MP_OK) {
         mp_value_free(req);
+        mp__mgr_drop(s, c, "malformed request");
+        return;
+    }
+    mp__mgr_apply(s, c, req);
+    mp_value_free(req);
+}
+
+/* See manager_server.h. */
+void mp__mgr_apply(srv *s, client *c, mp_value *req)
+{
+    if (req->type != MP_T_LIST || req->u.q.len < 2 ||
+        req->u.q.items[0]->type != MP_T_INT || req->u.q.items[1]->type != MP_T_STR) {
         mp__mgr_drop(s, c, "malformed request");
         return;
     }
@@ -304,5 +315,4 @@ out:
     if (st != DEFER)
         mp__mgr_reply(s, c, st, k.res ? k.res : k.bres);
     mp_value_free(k.res);
-    mp_value_free(req);
 }

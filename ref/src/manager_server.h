@@ -12,9 +12,13 @@
  *   manager_list.c     list, with Python's slices and sort
  *   manager_sync.c     Lock (with its holder) and Event
  *   manager_queue.c    Queue
+ *   manager_offload.c  the helper thread: decodes large requests, frees
+ *                      large values, off the loop
  *
- * Every request runs to completion on the server's single thread, so a
- * handler owns the whole state while it runs: nothing here is locked. */
+ * Every request runs to completion on the server's loop thread, so a
+ * handler owns the whole state while it runs: nothing here is locked.  The
+ * helper thread of manager_offload.c touches none of it: it only turns
+ * bytes into a value and frees values handed to it. */
 #ifndef MP_MANAGER_SERVER_H
 #define MP_MANAGER_SERVER_H
 
@@ -37,6 +41,8 @@ enum { W_ACQUIRE, W_EVENT, W_GET, W_PUT };
 
 typedef struct obj obj;
 typedef struct client client;
+typedef struct mgr_job mgr_job;
+typedef struct mgr_offload mgr_offload;
 
 typedef struct waiter {
     client *c;
@@ -58,6 +64,8 @@ struct client {
     unsigned char *out;
     size_t out_off, out_len, out_cap;
     waiter *w;
+    mgr_job *job;        /* its request being decoded off the loop (manager_offload.c) */
+    bool unwatched;      /* out of the epoll set while job is out */
     double since;        /* C_AUTH: when accepted (the handshake deadline runs from it) */
     unsigned held;       /* Locks this connection holds */
     client *aprev, *anext; /* C_AUTH: the strangers, oldest first */
@@ -99,6 +107,8 @@ typedef struct srv {
     double quiet_until;           /* no such log line before this */
     double listen_rearm; /* 0: armed */
     mp__spinner idle; /* polls for work (mp__wait_tunings.mgr); off on one CPU */
+    mgr_offload *off;   /* the helper thread; NULL: everything inline */
+    size_t offload_min; /* frames from this size are decoded by it */
 } srv;
 
 /* ---- manager_loop.c: the process and its loop ------------------------------ */
@@ -146,6 +156,34 @@ MP__HIDDEN void mp__mgr_finish(srv *s, waiter *w, mp_status st, const mp_value *
 MP__HIDDEN void mp__mgr_stranger_add(srv *s, client *c);
 /* Handle the complete frames in c's buffer, then read more while allowed. */
 MP__HIDDEN void mp__mgr_serve_input(srv *s, client *c, bool readable);
+/* c's request, decoded off the loop, is back: st and req (taken) as
+ * mp_value_decode gave them.  Apply it (or drop c: malformed), then let c go
+ * on: watched again, its buffered frames served next turn. */
+MP__HIDDEN void mp__mgr_decoded(srv *s, client *c, mp_status st, mp_value *req);
+
+/* ---- manager_offload.c: the helper thread ----------------------------------- */
+
+/* Frames from this size go to the helper (the real server only). */
+#define MGR__OFFLOAD_MIN ((size_t)64 << 10)
+/* Start the helper, its eventfd watched by s->ep (data.ptr: s->off); frames
+ * of min bytes or more are then decoded by it.  false (errno): not started,
+ * everything stays inline. */
+MP__HIDDEN bool mp__mgr_offload_start(srv *s, size_t min);
+/* Stop the helper (after the job it is on), free every job left; a client
+ * whose job was out no longer has one.  Nothing when not started. */
+MP__HIDDEN void mp__mgr_offload_stop(srv *s);
+/* Hand c's request frame p[0..n) (copied) to the helper when it runs and n
+ * reaches s->offload_min: then true, c->job set; c is answered through
+ * mp__mgr_decoded.  false: decode it inline. */
+MP__HIDDEN bool mp__mgr_offload_decode(srv *s, client *c, const unsigned char *p, size_t n);
+/* c is being dropped: its job's result, if one is out, is freed unapplied. */
+MP__HIDDEN void mp__mgr_offload_cancel(client *c);
+/* The eventfd is readable: apply every decoded request that is back, in the
+ * order the helper finished them (mp__mgr_decoded). */
+MP__HIDDEN void mp__mgr_offload_done(srv *s);
+/* Free v (taken; NULL: nothing): a large dict or list by the helper, the
+ * rest at once. */
+MP__HIDDEN void mp__mgr_dispose(srv *s, mp_value *v);
 
 /* ---- manager_objects.c: objects, dispatch --------------------------------- */
 
@@ -172,6 +210,9 @@ typedef struct method {
 /* Decode the request frame p[0..n) of c, run its method, reply (unless the
  * method deferred).  A malformed request drops c. */
 MP__HIDDEN void mp__mgr_request(srv *s, client *c, const unsigned char *p, size_t n);
+/* The same for the decoded request req (borrowed; a handler may take its
+ * arguments, set NULL): the caller frees it. */
+MP__HIDDEN void mp__mgr_apply(srv *s, client *c, mp_value *req);
 /* Free o: its waiters are answered MP_CLOSED, its slot goes to the free list. */
 MP__HIDDEN void mp__mgr_obj_release(srv *s, obj *o);
 /* Make k's client wait on k->o (kind W_*, timeout seconds, INFINITY: none;

@@ -113,5 +113,9 @@ static inline int64_t mp__int_of(const mp_value *v)
 /* Add key k -> v to d, k hashable and known to be absent (a copy's keys).
  * Takes k and v on MP_OK; on MP_ENOMEM both stay the caller's. */
 MP__HIDDEN mp_status mp__dict_add_new(mp__dict *d, mp_value *k, mp_value *v);
+/* mp_dict_set, but a value it replaces is not freed: it goes to *old (the
+ * caller's to free; NULL when none was replaced). */
+MP__HIDDEN mp_status mp__dict_set_keep(mp_value *dv, mp_value *key, mp_value *val,
+                                       mp_value **old);
 
 #endif

@@ -401,6 +401,14 @@ static mp_status check_key(const mp_value *k, const char *what)
  * already present keeps its first key object and gets the new value. */
 mp_status mp_dict_set(mp_value *dv, mp_value *key, mp_value *val)
 {
+    return mp__dict_set_keep(dv, key, val, NULL);
+}
+
+/* See value.h. */
+mp_status mp__dict_set_keep(mp_value *dv, mp_value *key, mp_value *val, mp_value **old)
+{
+    if (old)
+        *old = NULL;
     mp_status s = check_dict(dv, "dict.set");
     if (!s)
         s = check_key(key, "dict.set");
@@ -423,8 +431,12 @@ mp_status mp_dict_set(mp_value *dv, mp_value *key, mp_value *val)
     if (f != SIZE_MAX) {
         /* Python keeps the first key object: d[1] = a; d[True] = b -> {1: b} */
         mp__dent *e = &d->ent[f];
-        if (e->val != val)
-            mp_value_free(e->val);
+        if (e->val != val) {
+            if (old)
+                *old = e->val;
+            else
+                mp_value_free(e->val);
+        }
         e->val = val;
         if (key != e->key && key != val)
             mp_value_free(key);
