@@ -1422,3 +1422,59 @@ def MGR_WRONG_DIGEST_REFUSED():
         if s:
             s.close()
         _stop(m)
+
+
+# ---- iterating proxies (CPython's test_list_iter, test_dict_iter)
+
+def MGR_LIST_ITER():
+    with CTX.Manager() as m:
+        n0 = m._number_of_objects()
+        a = m.list(list(range(10)))
+        it = iter(a)
+        assert list(it) == list(range(10))
+        assert list(it) == []  # exhausted
+        it = iter(a)
+        del a  # the iterator keeps the list
+        gc.collect()
+        assert list(it) == list(range(10))
+        del it
+        gc.collect()
+        assert m._number_of_objects() == n0, (m._number_of_objects(), n0)
+
+
+def MGR_LIST_ITER_SEES_CHANGES():
+    with CTX.Manager() as m:
+        a = m.list([0, 1, 2])
+        it = iter(a)
+        a[0] = 100
+        assert next(it) == 100
+        a.append(3)
+        assert list(it) == [1, 2, 3]
+
+
+def MGR_DICT_ITER():
+    with CTX.Manager() as m:
+        d = m.dict()
+        indices = list(range(65, 70))
+        for i in indices:
+            d[i] = chr(i)
+        it = iter(d)
+        assert list(it) == indices
+        assert list(it) == []  # exhausted
+
+
+def MGR_DICT_ITER_CHANGED_SIZE():
+    with CTX.Manager() as m:
+        d = m.dict()
+        for i in range(65, 70):
+            d[i] = i
+        it = iter(d)
+        d.clear()
+        twin.assert_raises(RuntimeError, next, it)
+        d[1] = 1
+        twin.assert_raises(RuntimeError, next, it)  # sticky
+        it = iter(d)
+        d[1] = 2
+        assert next(it) == 1
+        d[2] = 2
+        twin.assert_raises(RuntimeError, next, it)

@@ -2276,3 +2276,105 @@ MPT_TEST(manager, MGR_LOCK_HOLDER_DISCONNECT, "MGR-LOCK-HOLDER-DISCONNECT: a man
     mp_proxy_free(b.ready);
     mp_manager_free(m);
 }
+
+/* ---- iterating proxies (CPython's test_list_iter, test_dict_iter) */
+
+/* Every item it gives, as a list repr; ends at MP_EOF (asserted). */
+static void iter_is(mp_proxy *it, const char *want)
+{
+    mp_value *all = G(mp_list()), *v = NULL;
+    mp_status st;
+    while ((st = mp_proxy_iter_next(it, &v)) == MP_OK) {
+        cr_assert(v != NULL);
+        mp_seq_append(all, v);
+        v = NULL;
+    }
+    MP_ASSERT_STATUS(st, MP_EOF);
+    cr_assert(v == NULL, "an output was written at the end");
+    assert_repr(all, want);
+}
+
+MPT_TEST(manager, MGR_LIST_ITER, "MGR-LIST-ITER: iter(list proxy) gives the items in order, then MP_EOF on every later call; the iterator keeps the list alive after its proxy is freed")
+{
+    mp_manager *m = start();
+    size_t n0 = 0, n = 0;
+    MP_ASSERT_OK(mp_manager_object_count(m, &n0));
+    mp_proxy *l = mlist(m, "0 1 2 3 4 5 6 7 8 9"), *it = NULL;
+    MP_ASSERT_OK(mp_mlist_iter(l, &it));
+    const char *typeid = NULL;
+    MP_ASSERT_OK(mp_proxy_typeid(it, &typeid));
+    cr_assert_str_eq(typeid, "Iterator");
+    iter_is(it, "[0, 1, 2, 3, 4, 5, 6, 7, 8, 9]");
+    iter_is(it, "[]"); /* exhausted, and stays so */
+    mp_proxy_free(it);
+    MP_ASSERT_OK(mp_mlist_iter(l, &it));
+    mp_proxy_free(l); /* the iterator still holds the list */
+    iter_is(it, "[0, 1, 2, 3, 4, 5, 6, 7, 8, 9]");
+    mp_proxy_free(it); /* and now both go */
+    MP_ASSERT_OK(mp_manager_object_count(m, &n));
+    cr_assert_eq(n, n0, "%zu objects left, %zu before", n, n0);
+    mp_manager_free(m);
+    gc();
+}
+
+MPT_TEST(manager, MGR_LIST_ITER_SEES_CHANGES, "MGR-LIST-ITER-SEES-CHANGES: a list iterator reads the list at each step: an item set after the iterator was made is the one it gives")
+{
+    mp_manager *m = start();
+    mp_proxy *l = mlist(m, "0 1 2"), *it = NULL;
+    MP_ASSERT_OK(mp_mlist_iter(l, &it));
+    MP_ASSERT_OK(mp_mlist_set(l, 0, I(100)));
+    mp_value *v = NULL;
+    MP_ASSERT_OK(mp_proxy_iter_next(it, &v));
+    expect(v, "100");
+    MP_ASSERT_OK(mp_mlist_append(l, I(3)));
+    iter_is(it, "[1, 2, 3]");
+    mp_proxy_free(it);
+    mp_proxy_free(l);
+    mp_manager_free(m);
+    gc();
+}
+
+MPT_TEST(manager, MGR_DICT_ITER, "MGR-DICT-ITER: iter(dict proxy) gives the keys in insertion order, then MP_EOF on every later call")
+{
+    mp_manager *m = start();
+    mp_proxy *d = mdict(m), *it = NULL;
+    for (int i = 65; i < 70; i++) {
+        char s[2] = {(char)i, 0};
+        MP_ASSERT_OK(mp_mdict_set(d, I(i), S(s)));
+    }
+    MP_ASSERT_OK(mp_mdict_iter(d, &it));
+    iter_is(it, "[65, 66, 67, 68, 69]");
+    iter_is(it, "[]");
+    mp_proxy_free(it);
+    mp_proxy_free(d);
+    mp_manager_free(m);
+    gc();
+}
+
+MPT_TEST(manager, MGR_DICT_ITER_CHANGED_SIZE, "MGR-DICT-ITER-CHANGED-SIZE: a dict iterator whose dict changed size since it was made is MP_ESTATE (RuntimeError), then and on every later call")
+{
+    mp_manager *m = start();
+    mp_proxy *d = mdict(m), *it = NULL;
+    for (int i = 65; i < 70; i++)
+        MP_ASSERT_OK(mp_mdict_set(d, I(i), I(i)));
+    MP_ASSERT_OK(mp_mdict_iter(d, &it));
+    MP_ASSERT_OK(mp_mdict_clear(d));
+    mp_value *v = NULL;
+    MP_ASSERT_STATUS(mp_proxy_iter_next(it, &v), MP_ESTATE);
+    cr_assert(v == NULL);
+    cr_assert(strstr(mp_errmsg(), "changed size") != NULL, "message: %s", mp_errmsg());
+    MP_ASSERT_OK(mp_mdict_set(d, I(1), I(1)));
+    MP_ASSERT_STATUS(mp_proxy_iter_next(it, &v), MP_ESTATE); /* sticky */
+    mp_proxy_free(it);
+    /* Growing mid-way is a change of size too; setting a key it has is not. */
+    MP_ASSERT_OK(mp_mdict_iter(d, &it));
+    MP_ASSERT_OK(mp_mdict_set(d, I(1), I(2)));
+    MP_ASSERT_OK(mp_proxy_iter_next(it, &v));
+    expect(v, "1");
+    MP_ASSERT_OK(mp_mdict_set(d, I(2), I(2)));
+    MP_ASSERT_STATUS(mp_proxy_iter_next(it, &v), MP_ESTATE);
+    mp_proxy_free(it);
+    mp_proxy_free(d);
+    mp_manager_free(m);
+    gc();
+}

@@ -1141,11 +1141,13 @@ MP_EXTERN void mp_pool_free(mp_pool *p);
  * (Python's names; args in brackets are optional):
  *   dict       __getitem__ __setitem__ __delitem__ __contains__ __len__ get(k[,d])
  *              keys values items update pop(k[,d]) setdefault(k[,d]) clear copy
+ *              __iter__ -> oid of a new Iterator (one reference, the caller's)
  *   list       __getitem__ __setitem__ __delitem__ (int index) __len__
  *              __contains__ append extend insert pop([i]) remove index(x[,i[,j]])
  *              count sort([reverse]) reverse copy, and getslice(start, stop,
  *              step), setslice(start, stop, step, seq), delslice(start, stop,
- *              step) with nil for Python's None
+ *              step) with nil for Python's None; __iter__ as dict's
+ *   Iterator   __next__ (MP_EOF: StopIteration; MP_ESTATE: RuntimeError)
  *   Namespace  __getattr__(name) __setattr__(name, v) __delattr__(name) copy
  *   Value      get set(v)
  *   Lock       acquire(timeout) -> true / false (status MP_EOWNERDEAD, held,
@@ -1307,6 +1309,21 @@ MP_EXTERN mp_status mp_mevent_wait(mp_proxy *e, double timeout);
 MP_EXTERN mp_status mp_mqueue_put(mp_proxy *q, const mp_value *item, double timeout);
 MP_EXTERN mp_status mp_mqueue_get(mp_proxy *q, mp_value **item, double timeout);
 MP_EXTERN mp_status mp_mqueue_qsize(mp_proxy *q, size_t *n);
+
+/* Iterating, iter(proxy): mp_mdict_iter (over the keys) and mp_mlist_iter
+ * make an iterator object on the server, which holds the dict or list alive,
+ * and an "Iterator" proxy on it (free it with mp_proxy_free).
+ * mp_proxy_iter_next gives the next key or item (the caller's), then MP_EOF
+ * at the end and on every call after it [MGR-LIST-ITER] [MGR-DICT-ITER].  A
+ * list iterator reads the list as it is at each step: an item set meanwhile
+ * is what it gives [MGR-LIST-ITER-SEES-CHANGES]; a dict whose size is no longer
+ * what it was when the iterator was made is MP_ESTATE (RuntimeError:
+ * dictionary changed size during iteration), on that call and every later
+ * one [MGR-DICT-ITER-CHANGED-SIZE].  mp_proxy_iter_next on a proxy that is
+ * not an iterator is MP_EINVAL, like every typed call on another type. */
+MP_EXTERN mp_status mp_mdict_iter(mp_proxy *d, mp_proxy **it);
+MP_EXTERN mp_status mp_mlist_iter(mp_proxy *l, mp_proxy **it);
+MP_EXTERN mp_status mp_proxy_iter_next(mp_proxy *it, mp_value **item);
 
 #ifdef __cplusplus
 }

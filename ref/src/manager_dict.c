@@ -260,7 +260,7 @@ const method mp__mgr_dict_methods[] = {
     {"items", d_items, 0, 0},         {"update", d_update, 1, 1},
     {"pop", d_pop, 1, 2},             {"setdefault", d_setdefault, 1, 2},
     {"clear", d_clear, 0, 0},         {"copy", mp__mgr_copy, 0, 0},
-    {NULL, NULL, 0, 0}};
+    {"__iter__", mp__mgr_iter, 0, 0}, {NULL, NULL, 0, 0}};
 
 const method mp__mgr_ns_methods[] = {
     {"__getattr__", ns_getattr, 1, 1}, {"__setattr__", ns_setattr, 2, 2},

@@ -497,4 +497,4 @@ const method mp__mgr_list_methods[] = {
     {"sort", l_sort, 0, 1},             {"reverse", l_reverse, 0, 0},
     {"copy", mp__mgr_copy, 0, 0},             {"getslice", l_getslice, 3, 3},
     {"setslice", l_setslice, 4, 4},     {"delslice", l_delslice, 3, 3},
-    {NULL, NULL, 0, 0}};
+    {"__iter__", mp__mgr_iter, 0, 0},   {NULL, NULL, 0, 0}};

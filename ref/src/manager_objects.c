@@ -37,9 +37,11 @@ static int64_t obj_id(srv *s, obj *o)
     return (int64_t)((uint64_t)o->gen << 32 | (uint64_t)(o - s->objs + 1));
 }
 
-/* See manager_server.h.  Also unlinks o's Lock holder and frees what o holds. */
+/* See manager_server.h.  Also unlinks o's Lock holder, frees what o holds
+ * and gives back an Iterator's reference on what it walks. */
 void mp__mgr_obj_release(srv *s, obj *o)
 {
+    int64_t target = o->type == MGR__T_ITER ? o->target : 0;
     while (o->wh) {
         mp__err(MP_CLOSED, "%s object released while waiting", mp__mgr_typeids[o->type]);
         mp__mgr_finish(s, o->wh, MP_CLOSED, NULL);
@@ -56,6 +58,9 @@ void mp__mgr_obj_release(srv *s, obj *o)
     o->next_free = s->free_head;
     s->free_head = idx + 1;
     s->live_objs--;
+    obj *t = target ? obj_get(s, target) : NULL;
+    if (t && --t->refs <= 0)
+        mp__mgr_obj_release(s, t);
 }
 
 /* A new object of type (refs 1, nothing else set), from the free list or a
@@ -73,6 +78,9 @@ static obj *obj_new(srv *s, int type)
             if (!p)
                 return NULL;
             memset(p + s->cap_obj, 0, (n - s->cap_obj) * sizeof *p);
+            for (uint32_t i = 0; i < s->nobj; i++) /* the table moved: so did o's waiters' o */
+                for (waiter *w = p[i].wh; w; w = w->next)
+                    w->o = &p[i];
             s->objs = p;
             s->cap_obj = n;
         }
@@ -128,6 +136,68 @@ mp_status mp__mgr_copy(call *k)
     k->bres = k->o->v; /* encoded as it is: no copy needed */
     return MP_OK;
 }
+
+/* ---- iterators */
+
+static size_t dict_size(obj *t)
+{
+    size_t n = 0;
+    mp_dict_len(t->v, &n);
+    return n;
+}
+
+/* See manager_server.h.  obj_new may move the table: k->o is looked up again. */
+mp_status mp__mgr_iter(call *k)
+{
+    int64_t tid = obj_id(k->s, k->o);
+    size_t used = 0;
+    if (k->o->type == MGR__T_DICT)
+        mp_dict_len(k->o->v, &used);
+    obj *it = obj_new(k->s, MGR__T_ITER);
+    if (!it)
+        return oom();
+    it->target = tid;
+    it->isize = used;
+    obj_get(k->s, tid)->refs++;
+    k->o = NULL;
+    return set_res(k, mp_int(obj_id(k->s, it)));
+}
+
+/* __next__: the next key of a dict or item of a list; MP_EOF (StopIteration)
+ * at the end and ever after; MP_ESTATE (RuntimeError) when the dict's size
+ * is not what it was when the iterator was made, and ever after (CPython's
+ * dict iterator).  A list iterator reads the list as it is now: items
+ * changed meanwhile are seen (CPython's list iterator). */
+static mp_status it_next(call *k)
+{
+    obj *it = k->o, *t = obj_get(k->s, it->target);
+    if (it->istate == ITER_BROKEN ||
+        (t && t->type == MGR__T_DICT && it->istate == ITER_LIVE && dict_size(t) != it->isize)) {
+        it->istate = ITER_BROKEN;
+        return mp__err(MP_ESTATE, "RuntimeError: dictionary changed size during iteration");
+    }
+    size_t n = 0;
+    if (t && it->istate == ITER_LIVE) {
+        if (t->type == MGR__T_DICT)
+            n = dict_size(t);
+        else
+            mp_seq_len(t->v, &n);
+    }
+    if (!t || it->istate == ITER_DONE || it->pos >= n) {
+        it->istate = ITER_DONE;
+        return mp__err(MP_EOF, "StopIteration");
+    }
+    const mp_value *v = NULL;
+    if (t->type == MGR__T_DICT)
+        mp_dict_item(t->v, it->pos, &v, NULL);
+    else
+        v = t->v->u.q.items[it->pos];
+    it->pos++;
+    k->bres = v;
+    return MP_OK;
+}
+
+const method mp__mgr_iter_methods[] = {{"__next__", it_next, 0, 0}, {NULL, NULL, 0, 0}};
 
 /* ---- the manager (oid 0) */
 
@@ -259,7 +329,8 @@ static const method manager_methods[] = {
 /* Indexed by MGR__T_*: each type's table lives in its own file. */
 static const method *const tables[MGR__T_COUNT] = {
     mp__mgr_dict_methods,  mp__mgr_list_methods,  mp__mgr_ns_methods,   mp__mgr_value_methods,
-    mp__mgr_lock_methods,  mp__mgr_event_methods, mp__mgr_queue_methods};
+    mp__mgr_lock_methods,  mp__mgr_event_methods, mp__mgr_queue_methods,
+    mp__mgr_iter_methods};
 
 /* ------------------------------------------------------------- requests */
 

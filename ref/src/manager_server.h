@@ -80,7 +80,13 @@ struct obj {
     long maxsize;
     waiter *wh, *wt;
     uint32_t next_free;
+    /* Iterator: the id of the dict or list it walks (one reference on it),
+     * the next position, the dict's size when made, and its state. */
+    int64_t target;
+    size_t pos, isize;
+    uint8_t istate; /* ITER_LIVE, ITER_DONE (StopIteration), ITER_BROKEN (RuntimeError) */
 };
+enum { ITER_LIVE, ITER_DONE, ITER_BROKEN };
 
 typedef struct srv {
     int ep;
@@ -180,11 +186,14 @@ MP__HIDDEN mp_status mp__mgr_defer(call *k, int kind, double timeout, mp_value *
 /* Handlers several types share: len() and copy(). */
 MP__HIDDEN mp_status mp__mgr_len(call *k);
 MP__HIDDEN mp_status mp__mgr_copy(call *k);
+/* __iter__ of a dict (over its keys) or a list: a new Iterator object
+ * holding one reference on k->o; its id is the result. */
+MP__HIDDEN mp_status mp__mgr_iter(call *k);
 
 /* The method tables, one per type (NULL-terminated). */
 MP__HIDDEN extern const method mp__mgr_dict_methods[], mp__mgr_ns_methods[],
     mp__mgr_value_methods[], mp__mgr_list_methods[], mp__mgr_lock_methods[],
-    mp__mgr_event_methods[], mp__mgr_queue_methods[];
+    mp__mgr_event_methods[], mp__mgr_queue_methods[], mp__mgr_iter_methods[];
 
 /* ---- manager_sync.c -------------------------------------------------------- */
 
