@@ -1454,7 +1454,17 @@ typedef struct mctx {
     X("mp_mlist_iter", MP_EINVAL, mp_mlist_iter(NULL, &c->pout))               \
     X("mp_mlist_iter", MP_EINVAL, mp_mlist_iter(c->l, NULL))                   \
     X("mp_proxy_iter_next", MP_EINVAL, mp_proxy_iter_next(NULL, &c->res))      \
-    X("mp_proxy_iter_next", MP_EINVAL, mp_proxy_iter_next(c->d, NULL))
+    X("mp_proxy_iter_next", MP_EINVAL, mp_proxy_iter_next(c->d, NULL))        \
+    X("mp_mdict_set_proxy", MP_EINVAL, mp_mdict_set_proxy(NULL, c->key, c->l)) \
+    X("mp_mdict_set_proxy", MP_EINVAL, mp_mdict_set_proxy(c->d, NULL, c->l))   \
+    X("mp_mdict_set_proxy", MP_EINVAL, mp_mdict_set_proxy(c->d, c->key, NULL)) \
+    X("mp_mdict_get_proxy", MP_EINVAL, mp_mdict_get_proxy(NULL, c->key, &c->pout)) \
+    X("mp_mdict_get_proxy", MP_EINVAL, mp_mdict_get_proxy(c->d, NULL, &c->pout)) \
+    X("mp_mdict_get_proxy", MP_EINVAL, mp_mdict_get_proxy(c->d, c->key, NULL)) \
+    X("mp_mlist_append_proxy", MP_EINVAL, mp_mlist_append_proxy(NULL, c->d))  \
+    X("mp_mlist_append_proxy", MP_EINVAL, mp_mlist_append_proxy(c->l, NULL))  \
+    X("mp_mlist_get_proxy", MP_EINVAL, mp_mlist_get_proxy(NULL, 0, &c->pout)) \
+    X("mp_mlist_get_proxy", MP_EINVAL, mp_mlist_get_proxy(c->l, 0, NULL))
 SWEEP(manager_null, MANAGER_NULL, mctx)
 
 #define MANAGER_NULL_B(BX)                                                      \
@@ -1577,6 +1587,10 @@ MPT_TEST(badinput, BAD_MANAGER_NULL,
     X("mp_mdict_iter", MP_EINVAL, mp_mdict_iter(c->l, &c->pout))              \
     X("mp_mlist_iter", MP_EINVAL, mp_mlist_iter(c->d, &c->pout))               \
     X("mp_proxy_iter_next", MP_EINVAL, mp_proxy_iter_next(c->d, &c->res))      \
+    X("mp_mdict_set_proxy", MP_EINVAL, mp_mdict_set_proxy(c->l, c->key, c->d)) \
+    X("mp_mdict_get_proxy", MP_EINVAL, mp_mdict_get_proxy(c->l, c->key, &c->pout)) \
+    X("mp_mlist_append_proxy", MP_EINVAL, mp_mlist_append_proxy(c->d, c->l))  \
+    X("mp_mlist_get_proxy", MP_EINVAL, mp_mlist_get_proxy(c->d, 0, &c->pout)) \
     X("mp_proxy_call", MP_EINVAL, mp_proxy_call(c->d, "no_such_method", NULL, NULL))
 SWEEP(proxy_type, PROXY_TYPE, mctx)
 
@@ -1651,6 +1665,10 @@ MPT_TEST(badinput, BAD_PROXY_TYPE,
     X("mp_mqueue_qsize", MP_EDEAD, mp_mqueue_qsize(c->q, &c->n))               \
     X("mp_mdict_iter", MP_EDEAD, mp_mdict_iter(c->d, &c->pout))                \
     X("mp_mlist_iter", MP_EDEAD, mp_mlist_iter(c->l, &c->pout))                \
+    X("mp_mdict_set_proxy", MP_EDEAD, mp_mdict_set_proxy(c->d, c->key, c->l)) \
+    X("mp_mdict_get_proxy", MP_EDEAD, mp_mdict_get_proxy(c->d, c->key, &c->pout)) \
+    X("mp_mlist_append_proxy", MP_EDEAD, mp_mlist_append_proxy(c->l, c->d))  \
+    X("mp_mlist_get_proxy", MP_EDEAD, mp_mlist_get_proxy(c->l, 0, &c->pout))  \
     X("mp_manager_connect", MP_EDEAD, mp_manager_connect(&c->mout, c->addr, NULL, 0))
 SWEEP(manager_closed, MANAGER_CLOSED, mctx)
 

@@ -37,11 +37,54 @@ static int64_t obj_id(srv *s, obj *o)
     return (int64_t)((uint64_t)o->gen << 32 | (uint64_t)(o - s->objs + 1));
 }
 
+/* Give back the reference of an Iterator on target (0: none) and those of a
+ * container on the ids in held (a dict, freed; NULL: none).  Releasing one
+ * object may release others, a chain of any length: they are queued on
+ * s->unref and given back in a loop, never by recursion.  Out of memory for
+ * the queue, a reference is kept: the object then lives until the server
+ * ends, never less. */
+static void unref(srv *s, int64_t target, mp_value *held)
+{
+    size_t n = 0;
+    if (held)
+        mp_dict_len(held, &n);
+    if (!target && !n) {
+        mp_value_free(held);
+        return;
+    }
+    bool outer = !s->unref;
+    if (outer && !(s->unref = mp_list())) {
+        mp_value_free(held);
+        return;
+    }
+    if (target)
+        mp_seq_append(s->unref, mp_int(target));
+    for (size_t i = 0; i < n; i++) {
+        const mp_value *id;
+        mp_dict_item(held, i, &id, NULL);
+        mp_seq_append(s->unref, mp_value_copy(id));
+    }
+    mp_value_free(held);
+    if (!outer)
+        return;
+    size_t len;
+    while (mp_seq_len(s->unref, &len) == MP_OK && len) {
+        mp_value *id = s->unref->u.q.items[--s->unref->u.q.len];
+        obj *t = obj_get(s, id->u.i);
+        mp_value_free(id);
+        if (t && --t->refs <= 0)
+            mp__mgr_obj_release(s, t);
+    }
+    mp_value_free(s->unref);
+    s->unref = NULL;
+}
+
 /* See manager_server.h.  Also unlinks o's Lock holder, frees what o holds
  * and gives back an Iterator's reference on what it walks. */
 void mp__mgr_obj_release(srv *s, obj *o)
 {
     int64_t target = o->type == MGR__T_ITER ? o->target : 0;
+    mp_value *held = o->held;
     while (o->wh) {
         mp__err(MP_CLOSED, "%s object released while waiting", mp__mgr_typeids[o->type]);
         mp__mgr_finish(s, o->wh, MP_CLOSED, NULL);
@@ -58,9 +101,7 @@ void mp__mgr_obj_release(srv *s, obj *o)
     o->next_free = s->free_head;
     s->free_head = idx + 1;
     s->live_objs--;
-    obj *t = target ? obj_get(s, target) : NULL;
-    if (t && --t->refs <= 0)
-        mp__mgr_obj_release(s, t);
+    unref(s, target, held);
 }
 
 /* A new object of type (refs 1, nothing else set), from the free list or a
@@ -198,6 +239,60 @@ static mp_status it_next(call *k)
 }
 
 const method mp__mgr_iter_methods[] = {{"__next__", it_next, 0, 0}, {NULL, NULL, 0, 0}};
+
+/* ---- proxies stored in containers */
+
+/* See manager_server.h.  The container k->o holds the object once, however
+ * many of its items refer to it. */
+mp_status mp__mgr_make_ref(call *k, size_t ai)
+{
+    int64_t id;
+    if (!k->a[ai] || k->a[ai]->type != MP_T_INT || mp_value_get_int(k->a[ai], &id))
+        return mp__err(MP_ETYPE, "TypeError: a proxy's id must be an int");
+    obj *t = obj_get(k->s, id);
+    if (!t)
+        return mp__err(MP_CLOSED, "the object (id %llx) no longer exists on the server",
+                       (unsigned long long)id);
+    mp_value *ref = mp_tuple_of(3, mp_str("<proxy>"), mp_str(mp__mgr_typeids[t->type]),
+                                mp_int(id));
+    if (!ref)
+        return oom();
+    ref->flags |= MGR__VF_REF;
+    if (!k->o->held && !(k->o->held = mp_dict())) {
+        mp_value_free(ref);
+        return oom();
+    }
+    const mp_value *had;
+    if (mp_dict_get(k->o->held, k->a[ai], &had) == MP_EKEY) {
+        mp_value *key = mp_int(id);
+        if (!key || mp_dict_set(k->o->held, key, mp_none())) {
+            mp_value_free(ref);
+            return oom();
+        }
+        t->refs++;
+    }
+    mp_value_free(k->a[ai]);
+    k->a[ai] = ref;
+    return MP_OK;
+}
+
+/* See manager_server.h. */
+mp_status mp__mgr_give_ref(call *k)
+{
+    const mp_value *v = k->bres;
+    k->bres = NULL;
+    obj *t = v && v->type == MP_T_TUPLE && (v->flags & MGR__VF_REF)
+                 ? obj_get(k->s, v->u.q.items[2]->u.i)
+                 : NULL;
+    if (!t)
+        return mp__err(MP_ETYPE, "TypeError: the item is not a proxy");
+    mp_value *r = mp_list_of(2, mp_str(mp__mgr_typeids[t->type]), mp_int(v->u.q.items[2]->u.i));
+    if (!r)
+        return oom();
+    t->refs++;
+    k->res = r;
+    return MP_OK;
+}
 
 /* ---- the manager (oid 0) */
 

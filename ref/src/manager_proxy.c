@@ -549,3 +549,89 @@ mp_status mp_proxy_iter_next(mp_proxy *it, mp_value **item)
     OUTCHK(item, MGR__T_ITER, "__next__");
     return tcall(it, MGR__T_ITER, "__next__", 0, NULL, item);
 }
+
+/* ---- proxies stored in containers */
+
+/* The proxy p as the argument of setproxy/appendproxy: its id, into *id
+ * (the caller frees it).  MP_EINVAL for NULL or a proxy of another server
+ * than c's (an id means nothing there). */
+static mp_status ref_arg(mp_proxy *c, mp_proxy *p, const char *what, mp_value **id)
+{
+    if (!p)
+        return mp__err(MP_EINVAL, "%s: NULL proxy to store", what);
+    if (c && strcmp(c->ep->address, p->ep->address) != 0)
+        return mp__err(MP_EINVAL, "%s: the proxy belongs to another manager (%s, not %s)",
+                       what, p->ep->address, c->ep->address);
+    if (!(*id = mp_int(p->oid)))
+        return mp__err(MP_ENOMEM, "%s: out of memory", what);
+    return MP_OK;
+}
+
+/* The reply [typeid, oid] of getproxy (consumed): a new proxy holding the
+ * reference the server took for it. */
+static mp_status ref_result(ep *e, mp_value *r, mp_status st, mp_proxy **out)
+{
+    if (st) {
+        mp_value_free(r);
+        return st;
+    }
+    const char *tname = NULL;
+    int type = -1;
+    if (r && r->type == MP_T_LIST && r->u.q.len == 2 &&
+        !mp_value_get_str(r->u.q.items[0], &tname, NULL))
+        for (int i = 0; i < MGR__T_COUNT; i++)
+            if (strcmp(tname, mp__mgr_typeids[i]) == 0)
+                type = i;
+    if (type < 0) {
+        mp_value_free(r);
+        return mp__err(MP_EPROTO, "manager: getproxy: malformed reply");
+    }
+    mp_value *id = r->u.q.items[1];
+    r->u.q.items[1] = NULL;
+    mp_value_free(r);
+    return adopt(e, id, MP_OK, type, out);
+}
+
+/* d[key] = proxy: the dict holds the object. */
+mp_status mp_mdict_set_proxy(mp_proxy *d, const mp_value *key, mp_proxy *val)
+{
+    mp_value *id = NULL;
+    mp_status st = pcheck(d, MGR__T_DICT, "setproxy");
+    if (st || (st = ref_arg(d, val, "dict.setproxy", &id)))
+        return st;
+    const mp_value *a[2] = {key, id};
+    st = tcall(d, MGR__T_DICT, "setproxy", 2, a, NULL);
+    mp_value_free(id);
+    return st;
+}
+
+/* A proxy to the object the proxy stored at d[key] refers to. */
+mp_status mp_mdict_get_proxy(mp_proxy *d, const mp_value *key, mp_proxy **out)
+{
+    OUTCHK(out, MGR__T_DICT, "getproxy");
+    mp_value *r = NULL;
+    mp_status st = tcall(d, MGR__T_DICT, "getproxy", 1, &key, &r);
+    return ref_result(d ? d->ep : NULL, r, st, out);
+}
+
+/* l.append(proxy): the list holds the object. */
+mp_status mp_mlist_append_proxy(mp_proxy *l, mp_proxy *item)
+{
+    mp_value *id = NULL;
+    mp_status st = pcheck(l, MGR__T_LIST, "appendproxy");
+    if (st || (st = ref_arg(l, item, "list.appendproxy", &id)))
+        return st;
+    const mp_value *a[1] = {id};
+    st = tcall(l, MGR__T_LIST, "appendproxy", 1, a, NULL);
+    mp_value_free(id);
+    return st;
+}
+
+/* A proxy to the object the proxy stored at l[i] refers to. */
+mp_status mp_mlist_get_proxy(mp_proxy *l, ptrdiff_t i, mp_proxy **out)
+{
+    OUTCHK(out, MGR__T_LIST, "getproxy");
+    mp_value *r = NULL;
+    mp_status st = idx_call(l, MGR__T_LIST, "getproxy", i, NULL, &r);
+    return ref_result(l ? l->ep : NULL, r, st, out);
+}

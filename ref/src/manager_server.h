@@ -84,6 +84,9 @@ struct obj {
      * the next position, the dict's size when made, and its state. */
     int64_t target;
     size_t pos, isize;
+    /* dict, list: the objects a proxy stored in it refers to (a dict oid ->
+     * None; NULL: none), each holding one reference until o is released. */
+    mp_value *held;
     uint8_t istate; /* ITER_LIVE, ITER_DONE (StopIteration), ITER_BROKEN (RuntimeError) */
 };
 enum { ITER_LIVE, ITER_DONE, ITER_BROKEN };
@@ -105,6 +108,7 @@ typedef struct srv {
     double quiet_until;           /* no such log line before this */
     double listen_rearm; /* 0: armed */
     mp__spinner idle; /* polls for work (mp__wait_tunings.mgr); off on one CPU */
+    mp_value *unref; /* while releasing: ids whose reference is to be given back */
 } srv;
 
 /* ---- manager_loop.c: the process and its loop ------------------------------ */
@@ -186,6 +190,16 @@ MP__HIDDEN mp_status mp__mgr_defer(call *k, int kind, double timeout, mp_value *
 /* Handlers several types share: len() and copy(). */
 MP__HIDDEN mp_status mp__mgr_len(call *k);
 MP__HIDDEN mp_status mp__mgr_copy(call *k);
+/* A proxy stored in a container is the tuple ("<proxy>", typeid, oid)
+ * marked with MGR__VF_REF, a flag the decoder never sets, so a client
+ * cannot forge one; the container holds a reference on the object.
+ * make_ref: k->a[ai], an oid, becomes that tuple (TypeError: not an int;
+ * MP_CLOSED: no such object).  give_ref: k->bres, the item just read,
+ * becomes the result [typeid, oid] with one more reference on the object,
+ * the caller's (TypeError when the item is not a proxy). */
+#define MGR__VF_REF 0x80
+MP__HIDDEN mp_status mp__mgr_make_ref(call *k, size_t ai);
+MP__HIDDEN mp_status mp__mgr_give_ref(call *k);
 /* __iter__ of a dict (over its keys) or a list: a new Iterator object
  * holding one reference on k->o; its id is the result. */
 MP__HIDDEN mp_status mp__mgr_iter(call *k);
