@@ -1562,3 +1562,24 @@ def MGR_PROXY_REF_LIFETIME():
         gc.collect()
         assert m._number_of_objects() == n0, \
             f'{m._number_of_objects()} objects after the container went, want {n0}'
+
+
+# ---- the manager's initializer (CPython's TestInitializers.test_manager_initializer)
+
+def _init_writes_pid(fd):
+    os.write(fd, struct.pack('i', os.getpid()))
+
+
+def MGR_INITIALIZER():
+    r, w = os.pipe()
+    m = SyncManager(ctx=CTX)
+    m.start(_init_writes_pid, (w,))
+    try:
+        os.close(w)
+        m.dict()  # served, so the initializer is done
+        got = struct.unpack('i', os.read(r, 4))[0]
+        assert got == m._process.pid, (got, m._process.pid)
+    finally:
+        m.shutdown()
+    assert os.read(r, 1) == b'', 'the initializer ran more than once'
+    os.close(r)

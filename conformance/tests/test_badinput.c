@@ -1683,10 +1683,10 @@ MPT_TEST(badinput, BAD_MANAGER_CLOSED,
     manager_free(&c);
 }
 
-static const mp_manager_opts opts_bad_address = {"carrier-pigeon:coop", NULL, 0};
-static const mp_manager_opts opts_tcp_no_key = {"tcp:127.0.0.1:0", NULL, 0};
-static const mp_manager_opts opts_tcp_empty_key = {"tcp:127.0.0.1:0", "", 0};
-static const mp_manager_opts opts_unix_no_dir = {"unix:/nonexistent-badinput/sock", NULL, 0};
+static const mp_manager_opts opts_bad_address = {.address = "carrier-pigeon:coop", .authkey = NULL};
+static const mp_manager_opts opts_tcp_no_key = {.address = "tcp:127.0.0.1:0", .authkey = NULL};
+static const mp_manager_opts opts_tcp_empty_key = {.address = "tcp:127.0.0.1:0", .authkey = ""};
+static const mp_manager_opts opts_unix_no_dir = {.address = "unix:/nonexistent-badinput/sock", .authkey = NULL};
 
 #define MANAGER_ARGS(X)                                                         \
     X("mp_manager_start", MP_EINVAL, mp_manager_start(&c->mout, &opts_bad_address)) \

@@ -2595,3 +2595,34 @@ MPT_TEST(manager, MGR_PROXY_REF_PLAIN, "MGR-PROXY-REF-PLAIN: read with the ordin
     mp_manager_free(m);
     gc();
 }
+
+/* ---- the manager's initializer (CPython's TestInitializers.test_manager_initializer) */
+
+/* Writes the server's pid to the pipe whose write end *arg is. */
+static void init_writes_pid(void *arg)
+{
+    pid_t pid = getpid();
+    if (write(*(int *)arg, &pid, sizeof pid) != (ssize_t)sizeof pid)
+        _exit(3);
+}
+
+MPT_TEST(manager, MGR_INITIALIZER, "MGR-INITIALIZER: the initializer runs once, in the server process, before it serves a request")
+{
+    int fds[2];
+    cr_assert(pipe(fds) == 0);
+    mp_manager_opts o = {.initializer = init_writes_pid, .initarg = &fds[1]};
+    mp_manager *m = NULL;
+    MP_ASSERT_OK(mp_manager_start(&m, &o));
+    close(fds[1]);
+    mp_proxy *d = mdict(m); /* served, so the initializer is done */
+    mp_proxy_free(d);
+    pid_t got = 0, server = 0;
+    cr_assert(read(fds[0], &got, sizeof got) == (ssize_t)sizeof got);
+    MP_ASSERT_OK(mp_manager_pid(m, &server));
+    cr_assert_eq(got, server, "initializer ran in %d, the server is %d", (int)got, (int)server);
+    MP_ASSERT_OK(mp_manager_shutdown(m));
+    char extra;
+    cr_assert(read(fds[0], &extra, 1) == 0, "the initializer ran more than once");
+    close(fds[0]);
+    mp_manager_free(m);
+}

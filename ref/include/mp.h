@@ -1168,6 +1168,11 @@ typedef struct mp_manager_opts {
     const char *address; /* NULL: a private Unix socket (see above) */
     const void *authkey; /* NULL: the process authkey (not allowed for TCP) */
     size_t authkey_len;
+    /* BaseManager.start(initializer, initargs): run once in the server
+     * process, as initializer(initarg), before it serves any request (calls
+     * made meanwhile wait) [MGR-INITIALIZER].  NULL: none. */
+    void (*initializer)(void *initarg);
+    void *initarg;
 } mp_manager_opts;
 
 /* opts NULL: every default. */
