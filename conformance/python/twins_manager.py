@@ -1422,3 +1422,164 @@ def MGR_WRONG_DIGEST_REFUSED():
         if s:
             s.close()
         _stop(m)
+
+
+# ---- iterating proxies (CPython's test_list_iter, test_dict_iter)
+
+def MGR_LIST_ITER():
+    with CTX.Manager() as m:
+        n0 = m._number_of_objects()
+        a = m.list(list(range(10)))
+        it = iter(a)
+        assert list(it) == list(range(10))
+        assert list(it) == []  # exhausted
+        it = iter(a)
+        del a  # the iterator keeps the list
+        gc.collect()
+        assert list(it) == list(range(10))
+        del it
+        gc.collect()
+        assert m._number_of_objects() == n0, (m._number_of_objects(), n0)
+
+
+def MGR_LIST_ITER_SEES_CHANGES():
+    with CTX.Manager() as m:
+        a = m.list([0, 1, 2])
+        it = iter(a)
+        a[0] = 100
+        assert next(it) == 100
+        a.append(3)
+        assert list(it) == [1, 2, 3]
+
+
+def MGR_DICT_ITER():
+    with CTX.Manager() as m:
+        d = m.dict()
+        indices = list(range(65, 70))
+        for i in indices:
+            d[i] = chr(i)
+        it = iter(d)
+        assert list(it) == indices
+        assert list(it) == []  # exhausted
+
+
+def MGR_DICT_ITER_CHANGED_SIZE():
+    with CTX.Manager() as m:
+        d = m.dict()
+        for i in range(65, 70):
+            d[i] = i
+        it = iter(d)
+        d.clear()
+        twin.assert_raises(RuntimeError, next, it)
+        d[1] = 1
+        twin.assert_raises(RuntimeError, next, it)  # sticky
+        it = iter(d)
+        d[1] = 2
+        assert next(it) == 1
+        d[2] = 2
+        twin.assert_raises(RuntimeError, next, it)
+
+
+# ---- proxies inside proxies (CPython's test_dict_proxy_nested,
+# test_list_proxy_in_list, test_nested_queue)
+
+def MGR_PROXY_IN_DICT():
+    with CTX.Manager() as m:
+        pets = m.dict(ferrets=2, hamsters=4)
+        supplies = m.dict(water=10, feed=3)
+        d = m.dict(pets=pets, supplies=supplies)
+        assert d['supplies']['water'] == 10
+        inner = d['supplies']
+        assert inner._token.typeid == 'dict', inner._token.typeid
+        inner['blankets'] = 5
+        del inner
+        assert supplies.copy() == {'water': 10, 'feed': 3, 'blankets': 5}, supplies.copy()
+        supplies['water'] = 7
+        assert d['supplies']['water'] == 7
+        del pets, supplies
+        gc.collect()
+        assert d['pets']['ferrets'] == 2
+        pets = d['pets']
+        supplies = d['supplies']
+        d.clear()
+        assert d.copy() == {}
+        assert supplies.copy() == {'water': 7, 'feed': 3, 'blankets': 5}, supplies.copy()
+        assert pets.copy() == {'ferrets': 2, 'hamsters': 4}, pets.copy()
+
+
+def MGR_PROXY_IN_LIST():
+    with CTX.Manager() as m:
+        a = m.list()
+        for _ in range(3):
+            a.append(m.list(range(3)))
+        gc.collect()
+        inner = [a[i] for i in (-3, -2, -1)]
+        inner[0][-1] = 55
+        assert inner[0][:] == [0, 1, 55]
+        assert a[0][:] == [0, 1, 55]
+        for i in range(1, 3):
+            assert inner[i][:] == [0, 1, 2]
+        assert inner[1].pop() == 2
+        assert len(inner[1]) == 2
+        assert len(inner[2]) == 3
+        del inner, a
+        b = m.list()
+        b.append(b)
+        again = b[0]
+        again.append(1)
+        assert len(b) == 2
+
+
+def MGR_QUEUE_IN_CONTAINER():
+    with CTX.Manager() as m:
+        a = m.list()
+        q = m.Queue()
+        a.append(q)
+        b = m.dict()
+        b[0] = q
+        r = a[0]
+        assert r._token.typeid == 'Queue', r._token.typeid
+        r.put(123)
+        del r
+        assert q.get(timeout=0) == 123
+        r = b[0]
+        r.put(456)
+        assert r.get(timeout=0) == 456
+
+
+def MGR_PROXY_REF_LIFETIME():
+    with CTX.Manager() as m:
+        n0 = m._number_of_objects()
+        d = m.dict()
+        inner = m.dict(x=1)
+        d['in'] = inner
+        d['again'] = inner
+        del inner
+        gc.collect()
+        d.clear()
+        assert m._number_of_objects() == n0 + 2, (m._number_of_objects(), n0)
+        del d
+        gc.collect()
+        assert m._number_of_objects() == n0, \
+            f'{m._number_of_objects()} objects after the container went, want {n0}'
+
+
+# ---- the manager's initializer (CPython's TestInitializers.test_manager_initializer)
+
+def _init_writes_pid(fd):
+    os.write(fd, struct.pack('i', os.getpid()))
+
+
+def MGR_INITIALIZER():
+    r, w = os.pipe()
+    m = SyncManager(ctx=CTX)
+    m.start(_init_writes_pid, (w,))
+    try:
+        os.close(w)
+        m.dict()  # served, so the initializer is done
+        got = struct.unpack('i', os.read(r, 4))[0]
+        assert got == m._process.pid, (got, m._process.pid)
+    finally:
+        m.shutdown()
+    assert os.read(r, 1) == b'', 'the initializer ran more than once'
+    os.close(r)

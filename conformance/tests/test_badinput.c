@@ -1448,7 +1448,23 @@ typedef struct mctx {
     X("mp_mqueue_get", MP_EINVAL, mp_mqueue_get(NULL, &c->res, 0))             \
     X("mp_mqueue_get", MP_EINVAL, mp_mqueue_get(c->q, NULL, 0))                \
     X("mp_mqueue_qsize", MP_EINVAL, mp_mqueue_qsize(NULL, &c->n))              \
-    X("mp_mqueue_qsize", MP_EINVAL, mp_mqueue_qsize(c->q, NULL))
+    X("mp_mqueue_qsize", MP_EINVAL, mp_mqueue_qsize(c->q, NULL))              \
+    X("mp_mdict_iter", MP_EINVAL, mp_mdict_iter(NULL, &c->pout))               \
+    X("mp_mdict_iter", MP_EINVAL, mp_mdict_iter(c->d, NULL))                   \
+    X("mp_mlist_iter", MP_EINVAL, mp_mlist_iter(NULL, &c->pout))               \
+    X("mp_mlist_iter", MP_EINVAL, mp_mlist_iter(c->l, NULL))                   \
+    X("mp_proxy_iter_next", MP_EINVAL, mp_proxy_iter_next(NULL, &c->res))      \
+    X("mp_proxy_iter_next", MP_EINVAL, mp_proxy_iter_next(c->d, NULL))        \
+    X("mp_mdict_set_proxy", MP_EINVAL, mp_mdict_set_proxy(NULL, c->key, c->l)) \
+    X("mp_mdict_set_proxy", MP_EINVAL, mp_mdict_set_proxy(c->d, NULL, c->l))   \
+    X("mp_mdict_set_proxy", MP_EINVAL, mp_mdict_set_proxy(c->d, c->key, NULL)) \
+    X("mp_mdict_get_proxy", MP_EINVAL, mp_mdict_get_proxy(NULL, c->key, &c->pout)) \
+    X("mp_mdict_get_proxy", MP_EINVAL, mp_mdict_get_proxy(c->d, NULL, &c->pout)) \
+    X("mp_mdict_get_proxy", MP_EINVAL, mp_mdict_get_proxy(c->d, c->key, NULL)) \
+    X("mp_mlist_append_proxy", MP_EINVAL, mp_mlist_append_proxy(NULL, c->d))  \
+    X("mp_mlist_append_proxy", MP_EINVAL, mp_mlist_append_proxy(c->l, NULL))  \
+    X("mp_mlist_get_proxy", MP_EINVAL, mp_mlist_get_proxy(NULL, 0, &c->pout)) \
+    X("mp_mlist_get_proxy", MP_EINVAL, mp_mlist_get_proxy(c->l, 0, NULL))
 SWEEP(manager_null, MANAGER_NULL, mctx)
 
 #define MANAGER_NULL_B(BX)                                                      \
@@ -1568,6 +1584,13 @@ MPT_TEST(badinput, BAD_MANAGER_NULL,
     X("mp_mqueue_get", MP_EINVAL, mp_mqueue_get(c->lk, &c->res, MP_FOREVER))   \
     X("mp_mqueue_qsize", MP_EINVAL, mp_mqueue_qsize(c->lk, &c->n))             \
     X("mp_proxy_call", MP_EINVAL, mp_proxy_call(c->lk, "keys", NULL, &c->res)) \
+    X("mp_mdict_iter", MP_EINVAL, mp_mdict_iter(c->l, &c->pout))              \
+    X("mp_mlist_iter", MP_EINVAL, mp_mlist_iter(c->d, &c->pout))               \
+    X("mp_proxy_iter_next", MP_EINVAL, mp_proxy_iter_next(c->d, &c->res))      \
+    X("mp_mdict_set_proxy", MP_EINVAL, mp_mdict_set_proxy(c->l, c->key, c->d)) \
+    X("mp_mdict_get_proxy", MP_EINVAL, mp_mdict_get_proxy(c->l, c->key, &c->pout)) \
+    X("mp_mlist_append_proxy", MP_EINVAL, mp_mlist_append_proxy(c->d, c->l))  \
+    X("mp_mlist_get_proxy", MP_EINVAL, mp_mlist_get_proxy(c->d, 0, &c->pout)) \
     X("mp_proxy_call", MP_EINVAL, mp_proxy_call(c->d, "no_such_method", NULL, NULL))
 SWEEP(proxy_type, PROXY_TYPE, mctx)
 
@@ -1577,7 +1600,7 @@ MPT_TEST(badinput, BAD_PROXY_TYPE,
     mctx c;
     manager_make(&c);
     RUN(proxy_type, &c);
-    cr_assert(!c.res, "an output was written");
+    cr_assert(!c.res && !c.pout, "an output was written");
     manager_unchanged(&c, 7);
     manager_free(&c);
 }
@@ -1640,6 +1663,12 @@ MPT_TEST(badinput, BAD_PROXY_TYPE,
     X("mp_mqueue_put", MP_EDEAD, mp_mqueue_put(c->q, c->val, MP_FOREVER))      \
     X("mp_mqueue_get", MP_EDEAD, mp_mqueue_get(c->q, &c->res, MP_FOREVER))     \
     X("mp_mqueue_qsize", MP_EDEAD, mp_mqueue_qsize(c->q, &c->n))               \
+    X("mp_mdict_iter", MP_EDEAD, mp_mdict_iter(c->d, &c->pout))                \
+    X("mp_mlist_iter", MP_EDEAD, mp_mlist_iter(c->l, &c->pout))                \
+    X("mp_mdict_set_proxy", MP_EDEAD, mp_mdict_set_proxy(c->d, c->key, c->l)) \
+    X("mp_mdict_get_proxy", MP_EDEAD, mp_mdict_get_proxy(c->d, c->key, &c->pout)) \
+    X("mp_mlist_append_proxy", MP_EDEAD, mp_mlist_append_proxy(c->l, c->d))  \
+    X("mp_mlist_get_proxy", MP_EDEAD, mp_mlist_get_proxy(c->l, 0, &c->pout))  \
     X("mp_manager_connect", MP_EDEAD, mp_manager_connect(&c->mout, c->addr, NULL, 0))
 SWEEP(manager_closed, MANAGER_CLOSED, mctx)
 
@@ -1654,10 +1683,10 @@ MPT_TEST(badinput, BAD_MANAGER_CLOSED,
     manager_free(&c);
 }
 
-static const mp_manager_opts opts_bad_address = {"carrier-pigeon:coop", NULL, 0};
-static const mp_manager_opts opts_tcp_no_key = {"tcp:127.0.0.1:0", NULL, 0};
-static const mp_manager_opts opts_tcp_empty_key = {"tcp:127.0.0.1:0", "", 0};
-static const mp_manager_opts opts_unix_no_dir = {"unix:/nonexistent-badinput/sock", NULL, 0};
+static const mp_manager_opts opts_bad_address = {.address = "carrier-pigeon:coop", .authkey = NULL};
+static const mp_manager_opts opts_tcp_no_key = {.address = "tcp:127.0.0.1:0", .authkey = NULL};
+static const mp_manager_opts opts_tcp_empty_key = {.address = "tcp:127.0.0.1:0", .authkey = ""};
+static const mp_manager_opts opts_unix_no_dir = {.address = "unix:/nonexistent-badinput/sock", .authkey = NULL};
 
 #define MANAGER_ARGS(X)                                                         \
     X("mp_manager_start", MP_EINVAL, mp_manager_start(&c->mout, &opts_bad_address)) \

@@ -2276,3 +2276,353 @@ MPT_TEST(manager, MGR_LOCK_HOLDER_DISCONNECT, "MGR-LOCK-HOLDER-DISCONNECT: a man
     mp_proxy_free(b.ready);
     mp_manager_free(m);
 }
+
+/* ---- iterating proxies (CPython's test_list_iter, test_dict_iter) */
+
+/* Every item it gives, as a list repr; ends at MP_EOF (asserted). */
+static void iter_is(mp_proxy *it, const char *want)
+{
+    mp_value *all = G(mp_list()), *v = NULL;
+    mp_status st;
+    while ((st = mp_proxy_iter_next(it, &v)) == MP_OK) {
+        cr_assert(v != NULL);
+        mp_seq_append(all, v);
+        v = NULL;
+    }
+    MP_ASSERT_STATUS(st, MP_EOF);
+    cr_assert(v == NULL, "an output was written at the end");
+    assert_repr(all, want);
+}
+
+MPT_TEST(manager, MGR_LIST_ITER, "MGR-LIST-ITER: iter(list proxy) gives the items in order, then MP_EOF on every later call; the iterator keeps the list alive after its proxy is freed")
+{
+    mp_manager *m = start();
+    size_t n0 = 0, n = 0;
+    MP_ASSERT_OK(mp_manager_object_count(m, &n0));
+    mp_proxy *l = mlist(m, "0 1 2 3 4 5 6 7 8 9"), *it = NULL;
+    MP_ASSERT_OK(mp_mlist_iter(l, &it));
+    const char *typeid = NULL;
+    MP_ASSERT_OK(mp_proxy_typeid(it, &typeid));
+    cr_assert_str_eq(typeid, "Iterator");
+    iter_is(it, "[0, 1, 2, 3, 4, 5, 6, 7, 8, 9]");
+    iter_is(it, "[]"); /* exhausted, and stays so */
+    mp_proxy_free(it);
+    MP_ASSERT_OK(mp_mlist_iter(l, &it));
+    mp_proxy_free(l); /* the iterator still holds the list */
+    iter_is(it, "[0, 1, 2, 3, 4, 5, 6, 7, 8, 9]");
+    mp_proxy_free(it); /* and now both go */
+    MP_ASSERT_OK(mp_manager_object_count(m, &n));
+    cr_assert_eq(n, n0, "%zu objects left, %zu before", n, n0);
+    mp_manager_free(m);
+    gc();
+}
+
+MPT_TEST(manager, MGR_LIST_ITER_SEES_CHANGES, "MGR-LIST-ITER-SEES-CHANGES: a list iterator reads the list at each step: an item set after the iterator was made is the one it gives")
+{
+    mp_manager *m = start();
+    mp_proxy *l = mlist(m, "0 1 2"), *it = NULL;
+    MP_ASSERT_OK(mp_mlist_iter(l, &it));
+    MP_ASSERT_OK(mp_mlist_set(l, 0, I(100)));
+    mp_value *v = NULL;
+    MP_ASSERT_OK(mp_proxy_iter_next(it, &v));
+    expect(v, "100");
+    MP_ASSERT_OK(mp_mlist_append(l, I(3)));
+    iter_is(it, "[1, 2, 3]");
+    mp_proxy_free(it);
+    mp_proxy_free(l);
+    mp_manager_free(m);
+    gc();
+}
+
+MPT_TEST(manager, MGR_DICT_ITER, "MGR-DICT-ITER: iter(dict proxy) gives the keys in insertion order, then MP_EOF on every later call")
+{
+    mp_manager *m = start();
+    mp_proxy *d = mdict(m), *it = NULL;
+    for (int i = 65; i < 70; i++) {
+        char s[2] = {(char)i, 0};
+        MP_ASSERT_OK(mp_mdict_set(d, I(i), S(s)));
+    }
+    MP_ASSERT_OK(mp_mdict_iter(d, &it));
+    iter_is(it, "[65, 66, 67, 68, 69]");
+    iter_is(it, "[]");
+    mp_proxy_free(it);
+    mp_proxy_free(d);
+    mp_manager_free(m);
+    gc();
+}
+
+MPT_TEST(manager, MGR_DICT_ITER_CHANGED_SIZE, "MGR-DICT-ITER-CHANGED-SIZE: a dict iterator whose dict changed size since it was made is MP_ESTATE (RuntimeError), then and on every later call")
+{
+    mp_manager *m = start();
+    mp_proxy *d = mdict(m), *it = NULL;
+    for (int i = 65; i < 70; i++)
+        MP_ASSERT_OK(mp_mdict_set(d, I(i), I(i)));
+    MP_ASSERT_OK(mp_mdict_iter(d, &it));
+    MP_ASSERT_OK(mp_mdict_clear(d));
+    mp_value *v = NULL;
+    MP_ASSERT_STATUS(mp_proxy_iter_next(it, &v), MP_ESTATE);
+    cr_assert(v == NULL);
+    cr_assert(strstr(mp_errmsg(), "changed size") != NULL, "message: %s", mp_errmsg());
+    MP_ASSERT_OK(mp_mdict_set(d, I(1), I(1)));
+    MP_ASSERT_STATUS(mp_proxy_iter_next(it, &v), MP_ESTATE); /* sticky */
+    mp_proxy_free(it);
+    /* Growing mid-way is a change of size too; setting a key it has is not. */
+    MP_ASSERT_OK(mp_mdict_iter(d, &it));
+    MP_ASSERT_OK(mp_mdict_set(d, I(1), I(2)));
+    MP_ASSERT_OK(mp_proxy_iter_next(it, &v));
+    expect(v, "1");
+    MP_ASSERT_OK(mp_mdict_set(d, I(2), I(2)));
+    MP_ASSERT_STATUS(mp_proxy_iter_next(it, &v), MP_ESTATE);
+    mp_proxy_free(it);
+    mp_proxy_free(d);
+    mp_manager_free(m);
+    gc();
+}
+
+/* ---- proxies inside proxies (CPython's test_dict_proxy_nested,
+ * test_list_proxy_in_list, test_nested_queue) */
+
+/* d[key][ikey] must be want (an int). */
+static void nested_is(mp_proxy *d, const char *key, const char *ikey, int64_t want)
+{
+    mp_proxy *in = NULL;
+    MP_ASSERT_OK(mp_mdict_get_proxy(d, S(key), &in));
+    mp_value *v = NULL;
+    MP_ASSERT_OK(mp_mdict_get(in, S(ikey), &v));
+    int64_t got = -1;
+    MP_ASSERT_OK(mp_value_get_int(v, &got));
+    mp_value_free(v);
+    cr_assert_eq(got, want, "[%s][%s] is %lld, want %lld", key, ikey, (long long)got,
+                 (long long)want);
+    mp_proxy_free(in);
+}
+
+static void set_int(mp_proxy *d, const char *key, int64_t v)
+{
+    MP_ASSERT_OK(mp_mdict_set(d, S(key), I(v)));
+}
+
+MPT_TEST(manager, MGR_PROXY_IN_DICT, "MGR-PROXY-IN-DICT: a proxy stored in a dict proxy reads back as a proxy to the same object: changes through either are seen through the other, also after the original proxy is freed")
+{
+    mp_manager *m = start();
+    mp_proxy *pets = mdict(m), *supplies = mdict(m), *d = mdict(m);
+    set_int(pets, "ferrets", 2);
+    set_int(pets, "hamsters", 4);
+    set_int(supplies, "water", 10);
+    set_int(supplies, "feed", 3);
+    MP_ASSERT_OK(mp_mdict_set_proxy(d, S("pets"), pets));
+    MP_ASSERT_OK(mp_mdict_set_proxy(d, S("supplies"), supplies));
+    nested_is(d, "supplies", "water", 10);
+    mp_proxy *in = NULL;
+    MP_ASSERT_OK(mp_mdict_get_proxy(d, S("supplies"), &in));
+    const char *typeid = NULL;
+    MP_ASSERT_OK(mp_proxy_typeid(in, &typeid));
+    cr_assert_str_eq(typeid, "dict");
+    set_int(in, "blankets", 5);
+    mp_proxy_free(in);
+    dict_is(supplies, "{'water': 10, 'feed': 3, 'blankets': 5}");
+    set_int(supplies, "water", 7);
+    nested_is(d, "supplies", "water", 7);
+    mp_proxy_free(pets);
+    mp_proxy_free(supplies);
+    nested_is(d, "pets", "ferrets", 2);
+    MP_ASSERT_OK(mp_mdict_get_proxy(d, S("pets"), &pets));
+    MP_ASSERT_OK(mp_mdict_get_proxy(d, S("supplies"), &supplies));
+    MP_ASSERT_OK(mp_mdict_clear(d));
+    dict_is(d, "{}");
+    dict_is(supplies, "{'water': 7, 'feed': 3, 'blankets': 5}");
+    dict_is(pets, "{'ferrets': 2, 'hamsters': 4}");
+    mp_proxy_free(pets);
+    mp_proxy_free(supplies);
+    mp_proxy_free(d);
+    mp_manager_free(m);
+    gc();
+}
+
+MPT_TEST(manager, MGR_PROXY_IN_LIST, "MGR-PROXY-IN-LIST: proxies stored in a list proxy read back as proxies to the same objects, each its own; a list may hold itself")
+{
+    mp_manager *m = start();
+    mp_proxy *a = mlist(m, NULL);
+    for (int i = 0; i < 3; i++) {
+        mp_proxy *inner = mlist(m, "0 1 2");
+        MP_ASSERT_OK(mp_mlist_append_proxy(a, inner));
+        mp_proxy_free(inner);
+    }
+    mp_proxy *in[3];
+    for (int i = 0; i < 3; i++)
+        MP_ASSERT_OK(mp_mlist_get_proxy(a, i - 3, &in[i])); /* a[-3], a[-2], a[-1] */
+    MP_ASSERT_OK(mp_mlist_set(in[0], -1, I(55)));
+    mp_value *v = NULL;
+    MP_ASSERT_OK(mp_mlist_copy(in[0], &v));
+    expect(v, "[0, 1, 55]");
+    mp_proxy *again = NULL;
+    MP_ASSERT_OK(mp_mlist_get_proxy(a, 0, &again));
+    MP_ASSERT_OK(mp_mlist_copy(again, &v));
+    expect(v, "[0, 1, 55]");
+    mp_proxy_free(again);
+    for (int i = 1; i < 3; i++) {
+        MP_ASSERT_OK(mp_mlist_copy(in[i], &v));
+        expect(v, "[0, 1, 2]");
+    }
+    MP_ASSERT_OK(mp_mlist_pop(in[1], -1, &v));
+    expect(v, "2");
+    size_t n = 0;
+    MP_ASSERT_OK(mp_mlist_len(in[1], &n));
+    cr_assert_eq(n, 2);
+    MP_ASSERT_OK(mp_mlist_len(in[2], &n));
+    cr_assert_eq(n, 3);
+    for (int i = 0; i < 3; i++)
+        mp_proxy_free(in[i]);
+    mp_proxy_free(a);
+    mp_proxy *b = mlist(m, NULL); /* b.append(b) */
+    MP_ASSERT_OK(mp_mlist_append_proxy(b, b));
+    MP_ASSERT_OK(mp_mlist_get_proxy(b, 0, &again));
+    MP_ASSERT_OK(mp_mlist_append(again, I(1)));
+    MP_ASSERT_OK(mp_mlist_len(b, &n));
+    cr_assert_eq(n, 2);
+    mp_proxy_free(again);
+    mp_proxy_free(b);
+    mp_manager_free(m);
+    gc();
+}
+
+MPT_TEST(manager, MGR_QUEUE_IN_CONTAINER, "MGR-QUEUE-IN-CONTAINER: a Queue proxy stored in a list or a dict proxy reads back as the same queue")
+{
+    mp_manager *m = start();
+    mp_proxy *a = mlist(m, NULL), *b = mdict(m), *q = NULL, *r = NULL;
+    MP_ASSERT_OK(mp_manager_queue(m, 0, &q));
+    MP_ASSERT_OK(mp_mlist_append_proxy(a, q));
+    MP_ASSERT_OK(mp_mdict_set_proxy(b, I(0), q));
+    MP_ASSERT_OK(mp_mlist_get_proxy(a, 0, &r));
+    const char *typeid = NULL;
+    MP_ASSERT_OK(mp_proxy_typeid(r, &typeid));
+    cr_assert_str_eq(typeid, "Queue");
+    MP_ASSERT_OK(mp_mqueue_put(r, I(123), MP_FOREVER));
+    mp_proxy_free(r);
+    mp_value *v = NULL;
+    MP_ASSERT_OK(mp_mqueue_get(q, &v, 0));
+    expect(v, "123");
+    MP_ASSERT_OK(mp_mdict_get_proxy(b, I(0), &r));
+    MP_ASSERT_OK(mp_mqueue_put(r, I(456), MP_FOREVER));
+    MP_ASSERT_OK(mp_mqueue_get(r, &v, 0));
+    expect(v, "456");
+    mp_proxy_free(r);
+    mp_proxy_free(q);
+    mp_proxy_free(a);
+    mp_proxy_free(b);
+    mp_manager_free(m);
+    gc();
+}
+
+MPT_TEST(manager, MGR_PROXY_REF_LIFETIME, "MGR-PROXY-REF-LIFETIME: an object a container refers to lives until the container is released, even when the item is removed; releasing the container releases what only it held, a long chain included")
+{
+    mp_manager *m = start();
+    size_t n0 = 0, n = 0;
+    MP_ASSERT_OK(mp_manager_object_count(m, &n0));
+    mp_proxy *d = mdict(m), *in = mdict(m);
+    set_int(in, "x", 1);
+    MP_ASSERT_OK(mp_mdict_set_proxy(d, S("in"), in));
+    MP_ASSERT_OK(mp_mdict_set_proxy(d, S("again"), in)); /* held once */
+    mp_proxy_free(in);
+    MP_ASSERT_OK(mp_mdict_clear(d)); /* removed, still held by d */
+    MP_ASSERT_OK(mp_manager_object_count(m, &n));
+    cr_assert_eq(n, n0 + 2, "%zu objects, want %zu", n, n0 + 2);
+    mp_proxy_free(d);
+    MP_ASSERT_OK(mp_manager_object_count(m, &n));
+    cr_assert_eq(n, n0, "%zu objects after the container went, want %zu", n, n0);
+    /* A chain: each list holds the next; only the head has a proxy. */
+    enum { CHAIN = 2000 };
+    mp_proxy *head = mlist(m, NULL), *cur = head;
+    for (int i = 0; i < CHAIN; i++) {
+        mp_proxy *next = mlist(m, NULL);
+        MP_ASSERT_OK(mp_mlist_append_proxy(cur, next));
+        if (cur != head)
+            mp_proxy_free(cur);
+        cur = next;
+    }
+    mp_proxy_free(cur);
+    MP_ASSERT_OK(mp_manager_object_count(m, &n));
+    cr_assert_eq(n, n0 + CHAIN + 1);
+    mp_proxy_free(head);
+    MP_ASSERT_OK(mp_manager_object_count(m, &n));
+    cr_assert_eq(n, n0, "%zu objects after the chain's head went, want %zu", n, n0);
+    mp_manager_free(m);
+    gc();
+}
+
+MPT_TEST(manager, MGR_PROXY_REF_PLAIN, "MGR-PROXY-REF-PLAIN: read with the ordinary calls a stored proxy is the tuple ('<proxy>', typeid, oid); a tuple like it stored as a value stays plain; get_proxy of another item is MP_ETYPE; storing another manager's proxy is MP_EINVAL")
+{
+    mp_manager *m = start(), *m2 = start();
+    mp_proxy *d = mdict(m), *l = mlist(m, NULL), *other = mdict(m2), *p = NULL;
+    MP_ASSERT_OK(mp_mdict_set_proxy(d, S("l"), l));
+    mp_value *v = NULL;
+    MP_ASSERT_OK(mp_mdict_get(d, S("l"), &v));
+    cr_assert_eq(mp_value_type(v), MP_T_TUPLE);
+    size_t len = 0;
+    MP_ASSERT_OK(mp_seq_len(v, &len));
+    cr_assert_eq(len, 3);
+    const mp_value *item = NULL;
+    const char *s = NULL;
+    MP_ASSERT_OK(mp_seq_get(v, 0, &item));
+    MP_ASSERT_OK(mp_value_get_str(item, &s, NULL));
+    cr_assert_str_eq(s, "<proxy>");
+    MP_ASSERT_OK(mp_seq_get(v, 1, &item));
+    MP_ASSERT_OK(mp_value_get_str(item, &s, NULL));
+    cr_assert_str_eq(s, "list");
+    /* The same tuple stored as a value is a plain tuple, not a proxy. */
+    MP_ASSERT_OK(mp_mdict_set(d, S("forged"), v));
+    mp_value_free(v);
+    MP_ASSERT_STATUS(mp_mdict_get_proxy(d, S("forged"), &p), MP_ETYPE);
+    cr_assert(p == NULL);
+    MP_ASSERT_OK(mp_mdict_set(d, S("n"), I(1)));
+    MP_ASSERT_STATUS(mp_mdict_get_proxy(d, S("n"), &p), MP_ETYPE);
+    MP_ASSERT_STATUS(mp_mdict_get_proxy(d, S("missing"), &p), MP_EKEY);
+    MP_ASSERT_OK(mp_mlist_append(l, I(1)));
+    MP_ASSERT_STATUS(mp_mlist_get_proxy(l, 0, &p), MP_ETYPE);
+    MP_ASSERT_STATUS(mp_mlist_get_proxy(l, 5, &p), MP_EINDEX);
+    cr_assert(p == NULL);
+    MP_ASSERT_STATUS(mp_mdict_set_proxy(d, S("x"), other), MP_EINVAL);
+    MP_ASSERT_STATUS(mp_mlist_append_proxy(l, other), MP_EINVAL);
+    bool in = true;
+    MP_ASSERT_OK(mp_mdict_contains(d, S("x"), &in));
+    cr_assert(!in);
+    MP_ASSERT_OK(mp_mlist_len(l, &len));
+    cr_assert_eq(len, 1);
+    mp_proxy_free(other);
+    mp_proxy_free(l);
+    mp_proxy_free(d);
+    mp_manager_free(m2);
+    mp_manager_free(m);
+    gc();
+}
+
+/* ---- the manager's initializer (CPython's TestInitializers.test_manager_initializer) */
+
+/* Writes the server's pid to the pipe whose write end *arg is. */
+static void init_writes_pid(void *arg)
+{
+    pid_t pid = getpid();
+    if (write(*(int *)arg, &pid, sizeof pid) != (ssize_t)sizeof pid)
+        _exit(3);
+}
+
+MPT_TEST(manager, MGR_INITIALIZER, "MGR-INITIALIZER: the initializer runs once, in the server process, before it serves a request")
+{
+    int fds[2];
+    cr_assert(pipe(fds) == 0);
+    mp_manager_opts o = {.initializer = init_writes_pid, .initarg = &fds[1]};
+    mp_manager *m = NULL;
+    MP_ASSERT_OK(mp_manager_start(&m, &o));
+    close(fds[1]);
+    mp_proxy *d = mdict(m); /* served, so the initializer is done */
+    mp_proxy_free(d);
+    pid_t got = 0, server = 0;
+    cr_assert(read(fds[0], &got, sizeof got) == (ssize_t)sizeof got);
+    MP_ASSERT_OK(mp_manager_pid(m, &server));
+    cr_assert_eq(got, server, "initializer ran in %d, the server is %d", (int)got, (int)server);
+    MP_ASSERT_OK(mp_manager_shutdown(m));
+    char extra;
+    cr_assert(read(fds[0], &extra, 1) == 0, "the initializer ran more than once");
+    close(fds[0]);
+    mp_manager_free(m);
+}

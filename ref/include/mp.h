@@ -1150,11 +1150,15 @@ MP_EXTERN void mp_pool_free(mp_pool *p);
  * (Python's names; args in brackets are optional):
  *   dict       __getitem__ __setitem__ __delitem__ __contains__ __len__ get(k[,d])
  *              keys values items update pop(k[,d]) setdefault(k[,d]) clear copy
+ *              __iter__ -> oid of a new Iterator (one reference, the caller's)
+ *              setproxy(k, oid) getproxy(k) -> [typeid, oid] (one reference,
+ *              the caller's); list: appendproxy(oid) getproxy(i)
  *   list       __getitem__ __setitem__ __delitem__ (int index) __len__
  *              __contains__ append extend insert pop([i]) remove index(x[,i[,j]])
  *              count sort([reverse]) reverse copy, and getslice(start, stop,
  *              step), setslice(start, stop, step, seq), delslice(start, stop,
- *              step) with nil for Python's None
+ *              step) with nil for Python's None; __iter__ as dict's
+ *   Iterator   __next__ (MP_EOF: StopIteration; MP_ESTATE: RuntimeError)
  *   Namespace  __getattr__(name) __setattr__(name, v) __delattr__(name) copy
  *   Value      get set(v)
  *   Lock       acquire(timeout) -> true / false (status MP_EOWNERDEAD, held,
@@ -1173,6 +1177,11 @@ typedef struct mp_manager_opts {
     const char *address; /* NULL: a private Unix socket (see above) */
     const void *authkey; /* NULL: the process authkey (not allowed for TCP) */
     size_t authkey_len;
+    /* BaseManager.start(initializer, initargs): run once in the server
+     * process, as initializer(initarg), before it serves any request (calls
+     * made meanwhile wait) [MGR-INITIALIZER].  NULL: none. */
+    void (*initializer)(void *initarg);
+    void *initarg;
 } mp_manager_opts;
 
 /* opts NULL: every default. */
@@ -1316,6 +1325,44 @@ MP_EXTERN mp_status mp_mevent_wait(mp_proxy *e, double timeout);
 MP_EXTERN mp_status mp_mqueue_put(mp_proxy *q, const mp_value *item, double timeout);
 MP_EXTERN mp_status mp_mqueue_get(mp_proxy *q, mp_value **item, double timeout);
 MP_EXTERN mp_status mp_mqueue_qsize(mp_proxy *q, size_t *n);
+
+/* Iterating, iter(proxy): mp_mdict_iter (over the keys) and mp_mlist_iter
+ * make an iterator object on the server, which holds the dict or list alive,
+ * and an "Iterator" proxy on it (free it with mp_proxy_free).
+ * mp_proxy_iter_next gives the next key or item (the caller's), then MP_EOF
+ * at the end and on every call after it [MGR-LIST-ITER] [MGR-DICT-ITER].  A
+ * list iterator reads the list as it is at each step: an item set meanwhile
+ * is what it gives [MGR-LIST-ITER-SEES-CHANGES]; a dict whose size is no longer
+ * what it was when the iterator was made is MP_ESTATE (RuntimeError:
+ * dictionary changed size during iteration), on that call and every later
+ * one [MGR-DICT-ITER-CHANGED-SIZE].  mp_proxy_iter_next on a proxy that is
+ * not an iterator is MP_EINVAL, like every typed call on another type. */
+MP_EXTERN mp_status mp_mdict_iter(mp_proxy *d, mp_proxy **it);
+MP_EXTERN mp_status mp_mlist_iter(mp_proxy *l, mp_proxy **it);
+MP_EXTERN mp_status mp_proxy_iter_next(mp_proxy *it, mp_value **item);
+
+/* Proxies inside proxies (CPython stores a proxy in a managed dict or list,
+ * and reading it back gives a proxy to the same object).  mp_mdict_set_proxy
+ * (d[key] = proxy) and mp_mlist_append_proxy store a reference to the object
+ * of any proxy of the same server (another server's: MP_EINVAL); the
+ * container holds the object from then on.  mp_mdict_get_proxy and
+ * mp_mlist_get_proxy read it back as a new proxy (the caller's, freed with
+ * mp_proxy_free) on that same object: a change through either proxy is seen
+ * through the other, also after every other proxy of the object was freed
+ * [MGR-PROXY-IN-DICT] [MGR-PROXY-IN-LIST]; a Queue stored so is the same
+ * queue [MGR-QUEUE-IN-CONTAINER].  An object a container refers to lives at
+ * least as long as the container: until the container is released, even
+ * when the item is replaced or removed (CPython keeps it until the server
+ * ends); releasing the container releases what only it held, a chain of any
+ * length included, and a container holding itself is kept until the server
+ * ends [MGR-PROXY-REF-LIFETIME].  Read with the ordinary calls (get, copy,
+ * items, pop, iteration), a stored proxy is the tuple ("<proxy>", typeid, oid);
+ * a tuple like it stored as a value is a plain tuple, and mp_*_get_proxy of an
+ * item that is not a stored proxy is MP_ETYPE [MGR-PROXY-REF-PLAIN]. */
+MP_EXTERN mp_status mp_mdict_set_proxy(mp_proxy *d, const mp_value *key, mp_proxy *val);
+MP_EXTERN mp_status mp_mdict_get_proxy(mp_proxy *d, const mp_value *key, mp_proxy **out);
+MP_EXTERN mp_status mp_mlist_append_proxy(mp_proxy *l, mp_proxy *item);
+MP_EXTERN mp_status mp_mlist_get_proxy(mp_proxy *l, ptrdiff_t i, mp_proxy **out);
 
 #ifdef __cplusplus
 }

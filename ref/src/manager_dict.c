@@ -251,6 +251,20 @@ static mp_status v_set(call *k)
     return MP_OK;
 }
 
+/* setproxy(key, oid): d[key] = the proxy of that object (the dict holds it). */
+static mp_status d_setproxy(call *k)
+{
+    mp_status st = mp__mgr_make_ref(k, 1);
+    return st ? st : d_setitem(k);
+}
+
+/* getproxy(key) -> [typeid, oid]: d[key], which must be a stored proxy. */
+static mp_status d_getproxy(call *k)
+{
+    mp_status st = d_getitem(k);
+    return st ? st : mp__mgr_give_ref(k);
+}
+
 /* ---- method tables */
 
 const method mp__mgr_dict_methods[] = {
@@ -261,7 +275,8 @@ const method mp__mgr_dict_methods[] = {
     {"items", d_items, 0, 0},         {"update", d_update, 1, 1},
     {"pop", d_pop, 1, 2},             {"setdefault", d_setdefault, 1, 2},
     {"clear", d_clear, 0, 0},         {"copy", mp__mgr_copy, 0, 0},
-    {NULL, NULL, 0, 0}};
+    {"__iter__", mp__mgr_iter, 0, 0}, {"setproxy", d_setproxy, 2, 2},
+    {"getproxy", d_getproxy, 1, 1},   {NULL, NULL, 0, 0}};
 
 const method mp__mgr_ns_methods[] = {
     {"__getattr__", ns_getattr, 1, 1}, {"__setattr__", ns_setattr, 2, 2},

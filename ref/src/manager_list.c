@@ -485,6 +485,20 @@ static mp_status l_reverse(call *k)
     return MP_OK;
 }
 
+/* appendproxy(oid): append the proxy of that object (the list holds it). */
+static mp_status l_appendproxy(call *k)
+{
+    mp_status st = mp__mgr_make_ref(k, 0);
+    return st ? st : l_append(k);
+}
+
+/* getproxy(i) -> [typeid, oid]: l[i], which must be a stored proxy. */
+static mp_status l_getproxy(call *k)
+{
+    mp_status st = l_getitem(k);
+    return st ? st : mp__mgr_give_ref(k);
+}
+
 /* ---- method tables */
 
 const method mp__mgr_list_methods[] = {
@@ -497,4 +511,5 @@ const method mp__mgr_list_methods[] = {
     {"sort", l_sort, 0, 1},             {"reverse", l_reverse, 0, 0},
     {"copy", mp__mgr_copy, 0, 0},             {"getslice", l_getslice, 3, 3},
     {"setslice", l_setslice, 4, 4},     {"delslice", l_delslice, 3, 3},
-    {NULL, NULL, 0, 0}};
+    {"__iter__", mp__mgr_iter, 0, 0},   {"appendproxy", l_appendproxy, 1, 1},
+    {"getproxy", l_getproxy, 1, 1},     {NULL, NULL, 0, 0}};

@@ -37,9 +37,54 @@ static int64_t obj_id(srv *s, obj *o)
     return (int64_t)((uint64_t)o->gen << 32 | (uint64_t)(o - s->objs + 1));
 }
 
-/* See manager_server.h.  Also unlinks o's Lock holder and frees what o holds. */
+/* Give back the reference of an Iterator on target (0: none) and those of a
+ * container on the ids in held (a dict, freed; NULL: none).  Releasing one
+ * object may release others, a chain of any length: they are queued on
+ * s->unref and given back in a loop, never by recursion.  Out of memory for
+ * the queue, a reference is kept: the object then lives until the server
+ * ends, never less. */
+static void unref(srv *s, int64_t target, mp_value *held)
+{
+    size_t n = 0;
+    if (held)
+        mp_dict_len(held, &n);
+    if (!target && !n) {
+        mp_value_free(held);
+        return;
+    }
+    bool outer = !s->unref;
+    if (outer && !(s->unref = mp_list())) {
+        mp_value_free(held);
+        return;
+    }
+    if (target)
+        mp_seq_append(s->unref, mp_int(target));
+    for (size_t i = 0; i < n; i++) {
+        const mp_value *id;
+        mp_dict_item(held, i, &id, NULL);
+        mp_seq_append(s->unref, mp_value_copy(id));
+    }
+    mp_value_free(held);
+    if (!outer)
+        return;
+    size_t len;
+    while (mp_seq_len(s->unref, &len) == MP_OK && len) {
+        mp_value *id = s->unref->u.q.items[--s->unref->u.q.len];
+        obj *t = obj_get(s, id->u.i);
+        mp_value_free(id);
+        if (t && --t->refs <= 0)
+            mp__mgr_obj_release(s, t);
+    }
+    mp_value_free(s->unref);
+    s->unref = NULL;
+}
+
+/* See manager_server.h.  Also unlinks o's Lock holder, frees what o holds
+ * and gives back an Iterator's reference on what it walks. */
 void mp__mgr_obj_release(srv *s, obj *o)
 {
+    int64_t target = o->type == MGR__T_ITER ? o->target : 0;
+    mp_value *held = o->held;
     while (o->wh) {
         mp__err(MP_CLOSED, "%s object released while waiting", mp__mgr_typeids[o->type]);
         mp__mgr_finish(s, o->wh, MP_CLOSED, NULL);
@@ -56,6 +101,7 @@ void mp__mgr_obj_release(srv *s, obj *o)
     o->next_free = s->free_head;
     s->free_head = idx + 1;
     s->live_objs--;
+    unref(s, target, held);
 }
 
 /* A new object of type (refs 1, nothing else set), from the free list or a
@@ -73,6 +119,9 @@ static obj *obj_new(srv *s, int type)
             if (!p)
                 return NULL;
             memset(p + s->cap_obj, 0, (n - s->cap_obj) * sizeof *p);
+            for (uint32_t i = 0; i < s->nobj; i++) /* the table moved: so did o's waiters' o */
+                for (waiter *w = p[i].wh; w; w = w->next)
+                    w->o = &p[i];
             s->objs = p;
             s->cap_obj = n;
         }
@@ -126,6 +175,122 @@ mp_status mp__mgr_len(call *k)
 mp_status mp__mgr_copy(call *k)
 {
     k->bres = k->o->v; /* encoded as it is: no copy needed */
+    return MP_OK;
+}
+
+/* ---- iterators */
+
+static size_t dict_size(obj *t)
+{
+    size_t n = 0;
+    mp_dict_len(t->v, &n);
+    return n;
+}
+
+/* See manager_server.h.  obj_new may move the table: k->o is looked up again. */
+mp_status mp__mgr_iter(call *k)
+{
+    int64_t tid = obj_id(k->s, k->o);
+    size_t used = 0;
+    if (k->o->type == MGR__T_DICT)
+        mp_dict_len(k->o->v, &used);
+    obj *it = obj_new(k->s, MGR__T_ITER);
+    if (!it)
+        return oom();
+    it->target = tid;
+    it->isize = used;
+    obj_get(k->s, tid)->refs++;
+    k->o = NULL;
+    return set_res(k, mp_int(obj_id(k->s, it)));
+}
+
+/* __next__: the next key of a dict or item of a list; MP_EOF (StopIteration)
+ * at the end and ever after; MP_ESTATE (RuntimeError) when the dict's size
+ * is not what it was when the iterator was made, and ever after (CPython's
+ * dict iterator).  A list iterator reads the list as it is now: items
+ * changed meanwhile are seen (CPython's list iterator). */
+static mp_status it_next(call *k)
+{
+    obj *it = k->o, *t = obj_get(k->s, it->target);
+    if (it->istate == ITER_BROKEN ||
+        (t && t->type == MGR__T_DICT && it->istate == ITER_LIVE && dict_size(t) != it->isize)) {
+        it->istate = ITER_BROKEN;
+        return mp__err(MP_ESTATE, "RuntimeError: dictionary changed size during iteration");
+    }
+    size_t n = 0;
+    if (t && it->istate == ITER_LIVE) {
+        if (t->type == MGR__T_DICT)
+            n = dict_size(t);
+        else
+            mp_seq_len(t->v, &n);
+    }
+    if (!t || it->istate == ITER_DONE || it->pos >= n) {
+        it->istate = ITER_DONE;
+        return mp__err(MP_EOF, "StopIteration");
+    }
+    const mp_value *v = NULL;
+    if (t->type == MGR__T_DICT)
+        mp_dict_item(t->v, it->pos, &v, NULL);
+    else
+        v = t->v->u.q.items[it->pos];
+    it->pos++;
+    k->bres = v;
+    return MP_OK;
+}
+
+const method mp__mgr_iter_methods[] = {{"__next__", it_next, 0, 0}, {NULL, NULL, 0, 0}};
+
+/* ---- proxies stored in containers */
+
+/* See manager_server.h.  The container k->o holds the object once, however
+ * many of its items refer to it. */
+mp_status mp__mgr_make_ref(call *k, size_t ai)
+{
+    int64_t id;
+    if (!k->a[ai] || k->a[ai]->type != MP_T_INT || mp_value_get_int(k->a[ai], &id))
+        return mp__err(MP_ETYPE, "TypeError: a proxy's id must be an int");
+    obj *t = obj_get(k->s, id);
+    if (!t)
+        return mp__err(MP_CLOSED, "the object (id %llx) no longer exists on the server",
+                       (unsigned long long)id);
+    mp_value *ref = mp_tuple_of(3, mp_str("<proxy>"), mp_str(mp__mgr_typeids[t->type]),
+                                mp_int(id));
+    if (!ref)
+        return oom();
+    ref->flags |= MGR__VF_REF;
+    if (!k->o->held && !(k->o->held = mp_dict())) {
+        mp_value_free(ref);
+        return oom();
+    }
+    const mp_value *had;
+    if (mp_dict_get(k->o->held, k->a[ai], &had) == MP_EKEY) {
+        mp_value *key = mp_int(id);
+        if (!key || mp_dict_set(k->o->held, key, mp_none())) {
+            mp_value_free(ref);
+            return oom();
+        }
+        t->refs++;
+    }
+    mp_value_free(k->a[ai]);
+    k->a[ai] = ref;
+    return MP_OK;
+}
+
+/* See manager_server.h. */
+mp_status mp__mgr_give_ref(call *k)
+{
+    const mp_value *v = k->bres;
+    k->bres = NULL;
+    obj *t = v && v->type == MP_T_TUPLE && (v->flags & MGR__VF_REF)
+                 ? obj_get(k->s, v->u.q.items[2]->u.i)
+                 : NULL;
+    if (!t)
+        return mp__err(MP_ETYPE, "TypeError: the item is not a proxy");
+    mp_value *r = mp_list_of(2, mp_str(mp__mgr_typeids[t->type]), mp_int(v->u.q.items[2]->u.i));
+    if (!r)
+        return oom();
+    t->refs++;
+    k->res = r;
     return MP_OK;
 }
 
@@ -259,7 +424,8 @@ static const method manager_methods[] = {
 /* Indexed by MGR__T_*: each type's table lives in its own file. */
 static const method *const tables[MGR__T_COUNT] = {
     mp__mgr_dict_methods,  mp__mgr_list_methods,  mp__mgr_ns_methods,   mp__mgr_value_methods,
-    mp__mgr_lock_methods,  mp__mgr_event_methods, mp__mgr_queue_methods};
+    mp__mgr_lock_methods,  mp__mgr_event_methods, mp__mgr_queue_methods,
+    mp__mgr_iter_methods};
 
 /* ------------------------------------------------------------- requests */
 

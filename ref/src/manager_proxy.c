@@ -15,12 +15,13 @@
 #include <stdlib.h>
 
 const char *const mp__mgr_typeids[MGR__T_COUNT] = {"dict", "list",  "Namespace", "Value",
-                                                   "Lock", "Event", "Queue"};
+                                                   "Lock", "Event", "Queue", "Iterator"};
 
-/* The MGR__T_ index of a typeid name, -1 when unknown. */
+/* The MGR__T_ index of a typeid create() makes, -1 when unknown (an
+ * Iterator is made only by __iter__). */
 int mp__mgr_typeid(const char *name)
 {
-    for (int i = 0; i < MGR__T_COUNT; i++)
+    for (int i = 0; i < MGR__T_ITER; i++)
         if (strcmp(name, mp__mgr_typeids[i]) == 0)
             return i;
     return -1;
@@ -500,4 +501,137 @@ mp_status mp_mqueue_qsize(mp_proxy *q, size_t *n)
     mp_value *r = NULL;
     mp_status st = tcall(q, MGR__T_QUEUE, "qsize", 0, NULL, &r);
     return get_size(r, st, n);
+}
+
+/* ---- iterators */
+
+/* *out = a proxy of the given type on the object the server just made (or
+ * incref'd) for this process, r its id (consumed).  On failure the
+ * reference is given back. */
+static mp_status adopt(ep *e, mp_value *r, mp_status st, int type, mp_proxy **out)
+{
+    int64_t oid = 0;
+    if (!st)
+        st = mp_value_get_int(r, &oid);
+    mp_value_free(r);
+    if (st)
+        return st;
+    mp_proxy *p = malloc(sizeof *p);
+    if (!p) {
+        mp_value *id = mp_int(oid);
+        if (id) {
+            const mp_value *args[1] = {id};
+            mp__mgr_call(e, 0, "decref", args, 1, NULL);
+            mp_value_free(id);
+        }
+        return mp__err(MP_ENOMEM, "%s: out of memory", mp__mgr_typeids[type]);
+    }
+    mp__mgr_ep_ref(e);
+    *p = (mp_proxy){.ep = e, .oid = oid, .type = type, .owner = mp__mgr_self_pid()};
+    *out = p;
+    return MP_OK;
+}
+
+/* iter(proxy): an Iterator proxy made on the server by __iter__. */
+static mp_status iter_of(mp_proxy *p, int type, mp_proxy **it)
+{
+    OUTCHK(it, type, "__iter__");
+    mp_value *r = NULL;
+    mp_status st = tcall(p, type, "__iter__", 0, NULL, &r);
+    return adopt(p ? p->ep : NULL, r, st, MGR__T_ITER, it);
+}
+mp_status mp_mdict_iter(mp_proxy *d, mp_proxy **it) { return iter_of(d, MGR__T_DICT, it); }
+mp_status mp_mlist_iter(mp_proxy *l, mp_proxy **it) { return iter_of(l, MGR__T_LIST, it); }
+
+/* next(it): MP_EOF at the end, MP_ESTATE when the dict changed size. */
+mp_status mp_proxy_iter_next(mp_proxy *it, mp_value **item)
+{
+    OUTCHK(item, MGR__T_ITER, "__next__");
+    return tcall(it, MGR__T_ITER, "__next__", 0, NULL, item);
+}
+
+/* ---- proxies stored in containers */
+
+/* The proxy p as the argument of setproxy/appendproxy: its id, into *id
+ * (the caller frees it).  MP_EINVAL for NULL or a proxy of another server
+ * than c's (an id means nothing there). */
+static mp_status ref_arg(mp_proxy *c, mp_proxy *p, const char *what, mp_value **id)
+{
+    if (!p)
+        return mp__err(MP_EINVAL, "%s: NULL proxy to store", what);
+    if (c && strcmp(c->ep->address, p->ep->address) != 0)
+        return mp__err(MP_EINVAL, "%s: the proxy belongs to another manager (%s, not %s)",
+                       what, p->ep->address, c->ep->address);
+    if (!(*id = mp_int(p->oid)))
+        return mp__err(MP_ENOMEM, "%s: out of memory", what);
+    return MP_OK;
+}
+
+/* The reply [typeid, oid] of getproxy (consumed): a new proxy holding the
+ * reference the server took for it. */
+static mp_status ref_result(ep *e, mp_value *r, mp_status st, mp_proxy **out)
+{
+    if (st) {
+        mp_value_free(r);
+        return st;
+    }
+    const char *tname = NULL;
+    int type = -1;
+    if (r && r->type == MP_T_LIST && r->u.q.len == 2 &&
+        !mp_value_get_str(r->u.q.items[0], &tname, NULL))
+        for (int i = 0; i < MGR__T_COUNT; i++)
+            if (strcmp(tname, mp__mgr_typeids[i]) == 0)
+                type = i;
+    if (type < 0) {
+        mp_value_free(r);
+        return mp__err(MP_EPROTO, "manager: getproxy: malformed reply");
+    }
+    mp_value *id = r->u.q.items[1];
+    r->u.q.items[1] = NULL;
+    mp_value_free(r);
+    return adopt(e, id, MP_OK, type, out);
+}
+
+/* d[key] = proxy: the dict holds the object. */
+mp_status mp_mdict_set_proxy(mp_proxy *d, const mp_value *key, mp_proxy *val)
+{
+    mp_value *id = NULL;
+    mp_status st = pcheck(d, MGR__T_DICT, "setproxy");
+    if (st || (st = ref_arg(d, val, "dict.setproxy", &id)))
+        return st;
+    const mp_value *a[2] = {key, id};
+    st = tcall(d, MGR__T_DICT, "setproxy", 2, a, NULL);
+    mp_value_free(id);
+    return st;
+}
+
+/* A proxy to the object the proxy stored at d[key] refers to. */
+mp_status mp_mdict_get_proxy(mp_proxy *d, const mp_value *key, mp_proxy **out)
+{
+    OUTCHK(out, MGR__T_DICT, "getproxy");
+    mp_value *r = NULL;
+    mp_status st = tcall(d, MGR__T_DICT, "getproxy", 1, &key, &r);
+    return ref_result(d ? d->ep : NULL, r, st, out);
+}
+
+/* l.append(proxy): the list holds the object. */
+mp_status mp_mlist_append_proxy(mp_proxy *l, mp_proxy *item)
+{
+    mp_value *id = NULL;
+    mp_status st = pcheck(l, MGR__T_LIST, "appendproxy");
+    if (st || (st = ref_arg(l, item, "list.appendproxy", &id)))
+        return st;
+    const mp_value *a[1] = {id};
+    st = tcall(l, MGR__T_LIST, "appendproxy", 1, a, NULL);
+    mp_value_free(id);
+    return st;
+}
+
+/* A proxy to the object the proxy stored at l[i] refers to. */
+mp_status mp_mlist_get_proxy(mp_proxy *l, ptrdiff_t i, mp_proxy **out)
+{
+    OUTCHK(out, MGR__T_LIST, "getproxy");
+    mp_value *r = NULL;
+    mp_status st = idx_call(l, MGR__T_LIST, "getproxy", i, NULL, &r);
+    return ref_result(l ? l->ep : NULL, r, st, out);
 }

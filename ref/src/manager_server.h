@@ -88,7 +88,16 @@ struct obj {
     long maxsize;
     waiter *wh, *wt;
     uint32_t next_free;
+    /* Iterator: the id of the dict or list it walks (one reference on it),
+     * the next position, the dict's size when made, and its state. */
+    int64_t target;
+    size_t pos, isize;
+    /* dict, list: the objects a proxy stored in it refers to (a dict oid ->
+     * None; NULL: none), each holding one reference until o is released. */
+    mp_value *held;
+    uint8_t istate; /* ITER_LIVE, ITER_DONE (StopIteration), ITER_BROKEN (RuntimeError) */
 };
+enum { ITER_LIVE, ITER_DONE, ITER_BROKEN };
 
 typedef struct srv {
     int ep;
@@ -109,6 +118,7 @@ typedef struct srv {
     mp__spinner idle; /* polls for work (mp__wait_tunings.mgr); off on one CPU */
     mgr_offload *off;   /* the helper thread; NULL: everything inline */
     size_t offload_min; /* frames from this size are decoded by it */
+    mp_value *unref; /* while releasing: ids whose reference is to be given back */
 } srv;
 
 /* ---- manager_loop.c: the process and its loop ------------------------------ */
@@ -221,11 +231,24 @@ MP__HIDDEN mp_status mp__mgr_defer(call *k, int kind, double timeout, mp_value *
 /* Handlers several types share: len() and copy(). */
 MP__HIDDEN mp_status mp__mgr_len(call *k);
 MP__HIDDEN mp_status mp__mgr_copy(call *k);
+/* A proxy stored in a container is the tuple ("<proxy>", typeid, oid)
+ * marked with MGR__VF_REF, a flag the decoder never sets, so a client
+ * cannot forge one; the container holds a reference on the object.
+ * make_ref: k->a[ai], an oid, becomes that tuple (TypeError: not an int;
+ * MP_CLOSED: no such object).  give_ref: k->bres, the item just read,
+ * becomes the result [typeid, oid] with one more reference on the object,
+ * the caller's (TypeError when the item is not a proxy). */
+#define MGR__VF_REF 0x80
+MP__HIDDEN mp_status mp__mgr_make_ref(call *k, size_t ai);
+MP__HIDDEN mp_status mp__mgr_give_ref(call *k);
+/* __iter__ of a dict (over its keys) or a list: a new Iterator object
+ * holding one reference on k->o; its id is the result. */
+MP__HIDDEN mp_status mp__mgr_iter(call *k);
 
 /* The method tables, one per type (NULL-terminated). */
 MP__HIDDEN extern const method mp__mgr_dict_methods[], mp__mgr_ns_methods[],
     mp__mgr_value_methods[], mp__mgr_list_methods[], mp__mgr_lock_methods[],
-    mp__mgr_event_methods[], mp__mgr_queue_methods[];
+    mp__mgr_event_methods[], mp__mgr_queue_methods[], mp__mgr_iter_methods[];
 
 /* ---- manager_sync.c -------------------------------------------------------- */
 

@@ -265,10 +265,11 @@ static void start_undo(mp_manager *m, int lfd)
     manager_release(m);
 }
 
-/* Forks the server on the listener lfd; in the child it serves and never
- * returns.  In the parent: lfd closed, m->owner/pid/pidfd set.  On a failed
+/* Forks the server on the listener lfd; in the child it runs opts'
+ * initializer, if any, then serves and never returns (requests wait on the
+ * listener meanwhile, so none is served before the initializer is done).  In the parent: lfd closed, m->owner/pid/pidfd set.  On a failed
  * fork m is undone and freed: MP_EOS (or MP_ENOMEM). */
-static mp_status start_server(mp_manager *m, int lfd, bool tcp)
+static mp_status start_server(mp_manager *m, int lfd, bool tcp, const mp_manager_opts *opts)
 {
     pid_t parent = getpid();
     pid_t pid = fork();
@@ -277,8 +278,11 @@ static mp_status start_server(mp_manager *m, int lfd, bool tcp)
         start_undo(m, lfd);
         return mp__errno(e, "manager.start: fork");
     }
-    if (pid == 0)
+    if (pid == 0) {
+        if (opts && opts->initializer)
+            opts->initializer(opts->initarg);
         mp__mgr_serve(lfd, m->ep->key, m->ep->keylen, m->sock_path, m->dir, parent, tcp);
+    }
     close(lfd);
     m->owner = parent;
     m->pid = pid;
@@ -329,7 +333,7 @@ mp_status mp_manager_start(mp_manager **out, const mp_manager_opts *opts)
         start_undo(m, lfd);
         return st;
     }
-    if ((st = start_server(m, lfd, a.tcp)))
+    if ((st = start_server(m, lfd, a.tcp, opts)))
         return st;
     list_started(m);
     *out = m;
