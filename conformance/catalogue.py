@@ -78,10 +78,10 @@ def _load_file(path, errors):
     return rows
 
 
-def suite_tests(binary):
-    out = subprocess.run([binary, '--list'], capture_output=True, text=True, check=True).stdout
+def parse_list(text):
+    """Criterion's --list output -> {(suite, test)} (also run.py's reader)."""
     tests, suite = set(), None
-    for line in out.splitlines():
+    for line in text.splitlines():
         m = re.match(r'^(\w+): \d+ tests?$', line)
         if m:
             suite = m.group(1)
@@ -90,6 +90,12 @@ def suite_tests(binary):
         if m and suite:
             tests.add((suite, m.group(1)))
     return tests
+
+
+def suite_tests(binary):
+    """The (suite, test) pairs a Criterion binary lists."""
+    out = subprocess.run([binary, '--list'], capture_output=True, text=True, check=True).stdout
+    return parse_list(out)
 
 
 CITE_FORMS = (re.compile(r'^CPython test: (?P<tests>.+)$'),

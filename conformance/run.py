@@ -147,18 +147,7 @@ def tail(path, n=8):
 
 # ------------------------------------------------------------ results
 
-def parse_list(text):
-    """Criterion's --list output -> {(suite, test)}."""
-    tests, suite = set(), None
-    for line in text.splitlines():
-        m = re.match(r'^(\w+): \d+ tests?$', line)
-        if m:
-            suite = m.group(1)
-            continue
-        m = re.match(r'^[│├└─\s]+(\w+)\s*$', line)
-        if m and suite:
-            tests.add((suite, m.group(1)))
-    return tests
+parse_list = catalogue.parse_list  # Criterion's --list output -> {(suite, test)}
 
 
 def verdict(status, kind, msg):
