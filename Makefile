@@ -15,7 +15,9 @@ MSGPACK_LIBS := -lmsgpackc
 # libcrypto: the manager's HMAC-SHA256 and constant-time digest comparison
 # (auth.c), HMAC-MD5 of multiprocessing.connection's handshake (listener.c).
 CRYPTO_LIBS := $(shell pkg-config --libs libcrypto 2>/dev/null || echo -lcrypto)
-LIBS    := $(MSGPACK_LIBS) $(CRYPTO_LIBS) -pthread -lm
+# libsodium: SipHash-2-4, the keyed hash of the dicts' keys (value_dict.c).
+SODIUM_LIBS := $(shell pkg-config --libs libsodium 2>/dev/null || echo -lsodium)
+LIBS    := $(MSGPACK_LIBS) $(CRYPTO_LIBS) $(SODIUM_LIBS) -pthread -lm
 
 SAN     := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
@@ -59,7 +61,7 @@ help:
 
 # ---------------------------------------------------------------- deps
 # clang, libclang-rt-14-dev (libFuzzer, TSan) and valgrind serve check-deep.
-DEB_PKGS := libcriterion-dev libmsgpack-dev libssl-dev hyperfine gnuplot-nox pkg-config \
+DEB_PKGS := libcriterion-dev libmsgpack-dev libssl-dev libsodium-dev hyperfine gnuplot-nox pkg-config \
             clang libclang-rt-14-dev valgrind
 deps: $(DEPS_STAMP)
 $(DEPS_STAMP):

@@ -22,77 +22,53 @@
 #include <stdlib.h>
 #include <string.h>
 #include <pthread.h>
-#include <sys/auxv.h>
-#include <sys/random.h>
-#include <time.h>
-#include <unistd.h>
+#include <sodium.h>
+#include <stdio.h>
 
 #define DICT_SMALL 8 /* up to this many entries a linear scan beats hashing */
 
 /* ------------------------------------------------------------------ hashing */
 
-static uint64_t mix64(uint64_t x)
-{
-    x ^= x >> 30;
-    x *= 0xbf58476d1ce4e5b9ull;
-    x ^= x >> 27;
-    x *= 0x94d049bb133111ebull;
-    return x ^ (x >> 31);
-}
-
 /* The per-process secret every hash is keyed with, so that no peer can aim
  * colliding keys at a dict [VAL-DICT-COLLIDING-KEYS-LINEAR]: an unkeyed int
- * hash (CPython's is the value mod 2^61-1; an unkeyed mixer can be inverted)
- * lets one message put thousands of distinct keys on one probe chain, and
- * decoding it becomes quadratic.  Hash values never leave the process (no
- * mp.h call returns one), so they need not equal Python's hash().  Taken from
- * getrandom(); the kernel's AT_RANDOM bytes (which glibc also uses for its
- * stack canary and pointer guard, hence mixed, never used raw) are the
- * fallback.  A forked child keeps its parent's secret, as CPython keeps
- * PYTHONHASHSEED's. */
-static uint64_t hash_key[2];
+ * hash (CPython's is the value mod 2^61-1) lets one message put thousands of
+ * distinct keys on one probe chain, and decoding it becomes quadratic.  The
+ * keyed hash is SipHash-2-4 from libsodium (crypto_shorthash), the function
+ * CPython and Rust key their string hashes with, not a mixer of our own; its
+ * key comes from libsodium's randombytes (getrandom).  Hash values never
+ * leave the process (no mp.h call returns one), so they need not equal
+ * Python's hash().  A forked child keeps its parent's secret, as CPython
+ * keeps PYTHONHASHSEED's.  Three keys separate the domains (numbers, str,
+ * bytes), so that equal text and bytes do not share a hash. */
+enum { KEY_WORD, KEY_STR, KEY_BYTES, KEY_TUPLE, KEYS };
+static unsigned char hash_key[KEYS][crypto_shorthash_KEYBYTES];
 static pthread_once_t hash_key_once = PTHREAD_ONCE_INIT;
 
-/* Fills hash_key once per process (pthread_once): getrandom(), else AT_RANDOM
- * mixed with the time and pid. */
+/* Fills hash_key once per process (pthread_once).  libsodium that cannot
+ * start leaves no safe key: abort with a message, as auth.c does for want
+ * of random bytes. */
 static void hash_key_init(void)
 {
-    uint64_t k[2] = {0, 0};
-    if (getrandom(k, sizeof k, GRND_NONBLOCK) != (ssize_t)sizeof k) {
-        const unsigned char *r = (const unsigned char *)getauxval(AT_RANDOM);
-        struct timespec t;
-        clock_gettime(CLOCK_MONOTONIC, &t);
-        if (r)
-            memcpy(k, r, sizeof k);
-        k[0] = mix64(k[0] ^ mix64((uint64_t)t.tv_nsec ^ 0x6d70686173680001ull));
-        k[1] = mix64(k[1] ^ mix64((uint64_t)getpid() ^ (uint64_t)(uintptr_t)&t));
+    if (sodium_init() < 0) {
+        fputs("mp: libsodium failed to start: no key for the dict hash\n", stderr);
+        abort();
     }
-    hash_key[0] = k[0] | 1;
-    hash_key[1] = k[1];
+    randombytes_buf(hash_key, sizeof hash_key);
 }
 
-/* A 64-bit word hashed with the secret: two keyed rounds, so that a
- * difference between two inputs says nothing about their slots. */
-static uint64_t hash_word(uint64_t x)
+/* SipHash-2-4 of n bytes at p with the key of a domain. */
+static uint64_t siphash(int key, const void *p, size_t n)
 {
     pthread_once(&hash_key_once, hash_key_init);
-    return mix64(mix64(x ^ hash_key[0]) + hash_key[1]);
+    unsigned char out[crypto_shorthash_BYTES];
+    crypto_shorthash(out, p, n, hash_key[key]);
+    uint64_t h;
+    memcpy(&h, out, sizeof h);
+    return h;
 }
 
-/* Keyed hash of n bytes at p; h separates domains (1 str, 2 bytes) so that
- * equal text and bytes do not always share a hash. */
-static uint64_t hash_bytes(const unsigned char *p, size_t n, uint64_t h)
-{
-    h = hash_word((uint64_t)n ^ (h << 60));
-    for (; n >= 8; p += 8, n -= 8) {
-        uint64_t w;
-        memcpy(&w, p, 8);
-        h = mix64(h ^ w) + 0x9e3779b97f4a7c15ull;
-    }
-    uint64_t w = 0;
-    memcpy(&w, p, n);
-    return mix64(h ^ w ^ ((uint64_t)n << 56));
-}
+/* A 64-bit word (a number's canonical bits) hashed with the secret. */
+static uint64_t hash_word(uint64_t x) { return siphash(KEY_WORD, &x, sizeof x); }
 
 /* A double that equals an int64 (integral and in range) converted, else false. */
 static bool float_as_int(double d, int64_t *i)
@@ -127,14 +103,18 @@ static uint64_t hash_value(const mp_value *k)
         memcpy(&bits, &k->u.d, sizeof bits);
         return hash_word(bits ^ 0xf10a7ull);
     case MP_T_STR:
-        return hash_bytes((const unsigned char *)k->u.s.p, k->u.s.len, 1);
+        return siphash(KEY_STR, k->u.s.p, k->u.s.len);
     case MP_T_BYTES:
-        return hash_bytes((const unsigned char *)k->u.s.p, k->u.s.len, 2);
+        return siphash(KEY_BYTES, k->u.s.p, k->u.s.len);
     case MP_T_TUPLE: {
-        uint64_t h = hash_word(k->u.q.len ^ 0x7475706c65ull);
-        for (size_t j = 0; j < k->u.q.len; j++)
-            h = mix64(h ^ hash_value(k->u.q.items[j])) + j;
-        return h;
+        /* Chained: each step hashes (hash so far, item's hash), so order
+         * counts and (a, b) and (b, a) differ. */
+        uint64_t h[2] = {k->u.q.len, 0};
+        for (size_t j = 0; j < k->u.q.len; j++) {
+            h[1] = hash_value(k->u.q.items[j]);
+            h[0] = siphash(KEY_TUPLE, h, sizeof h);
+        }
+        return h[0];
     }
     default:
         assert(!"unhashable");
