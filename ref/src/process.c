@@ -112,8 +112,11 @@ static void atfork_child(void)
         }
     }
     reg_head = NULL;
-    pthread_mutex_init(&reg_lock, NULL);
-    cached_tid = 0; /* the forking thread is the child's only thread */
+    /* An assignment, not pthread_mutex_init(): a function the parent never
+     * calls is bound lazily in every child, some 4 page faults each. */
+    reg_lock = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
+    if (cached_tid) /* a write to a fresh thread-local page costs a fault */
+        cached_tid = 0; /* the forking thread is the child's only thread */
 }
 
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
