@@ -27,6 +27,7 @@ static int mpfail(mpb_res *r, const char *what, mp_status s)
 enum wkind { W_QSTREAM, W_QLAT, W_PSTREAM, W_PPING, W_LOCK, W_SEM, W_EVENT, W_MSET, W_CWAIT };
 
 #define CWAIT_MAX 1024
+#define PPING_MAX_PAIRS 8 /* 1 + 2 x 7 children <= MPB_MAX_CHILD */
 
 typedef struct st st;
 typedef struct child_arg {
@@ -47,6 +48,8 @@ struct st {
     mp_value *val;
     mp_queue *q;
     mp_conn *a, *b;
+    mp_conn *pa[PPING_MAX_PAIRS], *pb[PPING_MAX_PAIRS]; /* pipe.pingpong pairs 1.. */
+    int pairs;
     mp_conn **wa, **wb;     /* connection.wait: the parent's and the child's ends */
     mp_waitable *wv;
     int nconn;
@@ -143,6 +146,10 @@ static void teardown(void *p)
     mp_queue_free(s->q);
     mp_conn_free(s->a);
     mp_conn_free(s->b);
+    for (int i = 1; i < s->pairs; i++) {
+        mp_conn_free(s->pa[i]);
+        mp_conn_free(s->pb[i]);
+    }
     for (int i = 0; i < s->nconn; i++) {
         mp_conn_free(s->wa[i]);
         mp_conn_free(s->wb[i]);
@@ -335,12 +342,15 @@ static void qlat_child(st *s, long n, mpb_res *r)
  * one Listener/Client connection (no authkey: the handshake is not part of a
  * round trip), made in the parent before the children start, so that the
  * same workload code times a Listener/Client round trip beside a Pipe's. */
-static int pipe_make(st *s, mpb_res *r)
+static int pipe_make_into(mp_conn **a, mp_conn **b, mpb_res *r);
+static int pipe_make(st *s, mpb_res *r) { return pipe_make_into(&s->a, &s->b, r); }
+
+static int pipe_make_into(mp_conn **a, mp_conn **b, mpb_res *r)
 {
     bool duplex = mpb_param_bool("duplex", true);
     const char *t = mpb_param_str("transport", "pipe");
     if (strcmp(t, "pipe") == 0) {
-        mp_status rc = mp_pipe(&s->a, &s->b, duplex);
+        mp_status rc = mp_pipe(a, b, duplex);
         return rc == MP_OK ? 0 : mpfail(r, "pipe.new", rc);
     }
     if (!duplex) return mpb_fail(r, MPB_ERROR, "transport=%s needs duplex=true", t);
@@ -351,8 +361,8 @@ static int pipe_make(st *s, mpb_res *r)
     const char *bound = NULL;
     mp_status rc = mp_listener_new(&l, addr, 1, NULL, 0);
     if (rc == MP_OK) rc = mp_listener_address(l, &bound);
-    if (rc == MP_OK) rc = mp_client(&s->b, bound, NULL, 0);
-    if (rc == MP_OK) rc = mp_listener_accept(l, &s->a);
+    if (rc == MP_OK) rc = mp_client(b, bound, NULL, 0);
+    if (rc == MP_OK) rc = mp_listener_accept(l, a);
     mp_listener_free(l);
     return rc == MP_OK ? 0 : mpfail(r, "Listener/Client", rc);
 }
@@ -407,8 +417,17 @@ static int pping_setup(void **out, mpb_res *r)
     if (!s) return mpb_fail(r, MPB_ERROR, "out of memory");
     if (!mpb_param_bool("duplex", true))
         return mpb_fail(r, MPB_ERROR, "pipe.pingpong needs duplex=true");
+    s->pairs = (int)mpb_param_long("pairs", 1);
+    if (s->pairs < 1 || s->pairs > PPING_MAX_PAIRS)
+        return mpb_fail(r, MPB_ERROR, "pairs=%d: 1..%d", s->pairs, PPING_MAX_PAIRS);
     if (common_payload(s, r) != 0 || pipe_make(s, r) != 0) return -1;
-    return spawn(s, 1, r); /* the child echoes on b; the parent times on a */
+    for (int k = 1; k < s->pairs; k++)
+        if (pipe_make_into(&s->pa[k], &s->pb[k], r) != 0) return -1;
+    /* Child 0 echoes on b while the parent times on a; pairs=P adds P-1
+     * pairs of children running the same ping-pong at the same time (child
+     * 2k-1 pings on pa[k], child 2k echoes on pb[k]), each n round trips a
+     * round: the parent's pair is timed among P busy pairs. */
+    return spawn(s, 2 * s->pairs - 1, r);
 }
 
 static int pping_round(void *p, long n, int64_t *ops, mpb_res *r)
@@ -427,13 +446,22 @@ fail:
     return -1;
 }
 
-static void pping_child(st *s, long n, mpb_res *r)
+static void pping_child(st *s, int idx, long n, mpb_res *r)
 {
+    mp_conn *echo = idx == 0 ? s->b : s->pb[(idx + 1) / 2];
+    if (idx % 2 == 1) { /* the pinger of pair (idx + 1) / 2 */
+        mp_conn *a = s->pa[(idx + 1) / 2];
+        for (long i = 0; i < n; i++)
+            if (conn_send(s, a, s->payload, s->val, r) != 0 ||
+                conn_recv_check(s, a, r, NULL, NULL) != 0)
+                return;
+        return;
+    }
     for (long i = 0; i < n; i++) {
         void *buf = NULL;
         mp_value *v = NULL;
-        if (conn_recv_check(s, s->b, r, &buf, &v) != 0) return;
-        int bad = conn_send(s, s->b, buf, v, r);
+        if (conn_recv_check(s, echo, r, &buf, &v) != 0) return;
+        int bad = conn_send(s, echo, buf, v, r);
         free(buf);
         mp_value_free(v);
         if (bad) return;
@@ -1028,7 +1056,7 @@ static int child_main(void *arg)
         case W_QSTREAM: qstream_child(s, ca->idx, n, &r); break;
         case W_QLAT: qlat_child(s, n, &r); break;
         case W_PSTREAM: pstream_child(s, ca->idx, n, &r); break;
-        case W_PPING: pping_child(s, n, &r); break;
+        case W_PPING: pping_child(s, ca->idx, n, &r); break;
         case W_CWAIT: cwait_child(s, n, &r); break;
         case W_LOCK:
         case W_SEM: acqrel(s, n / s->team.nchild, &r); break;
