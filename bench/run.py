@@ -129,13 +129,34 @@ def load_peers(spec):
     return peers
 
 
+# The figures of issue #16's speed targets (reports/targets.json) that
+# --impl-b's second library runs too, beside the headline figures: CPU per
+# operation of today's code against another build.
+TARGET_FIGURES = [
+    ("queue.stream", {"kind": "Queue", "size": 64, "producers": 1, "consumers": 1,
+                      "api": "bytes"}),
+    ("queue.stream", {"kind": "Queue", "size": 64, "producers": 1, "consumers": 1,
+                      "api": "value"}),
+    ("pipe.pingpong", {"duplex": True, "api": "bytes", "size": 64}),
+    ("event.pingpong", {}),
+    ("process.start_join", {}),
+]
+# Parameters that make a variant of a figure (the same workload under other
+# conditions): a figure carrying one is a headline only if the headline's
+# own parameters name it.
+VARIANT_KEYS = ("malloc", "pairs", "cpus")
+
+
 def is_headline(w, params):
     for hw, hp in HEADLINES:
         if hw == w and all(params.get(k) == v for k, v in hp.items()) and \
-                (hp or not params) and (hw != "queue.stream" or
-                                        ("malloc" in hp) == ("malloc" in params)):
+                (hp or not params) and all((k in hp) == (k in params) for k in VARIANT_KEYS):
             return True
     return False
+
+
+def is_target_figure(w, params):
+    return (w, params) in TARGET_FIGURES
 
 
 def arg(v):
@@ -147,8 +168,11 @@ class Side:
     and the figures (workload, params) its samples belong to.  A floor
     interleaved with several figures serves all of them."""
 
-    def __init__(self, impl, argv, targets, env=None):
+    def __init__(self, impl, argv, targets, env=None, windowed=False):
         self.impl, self.argv, self.targets, self.env = impl, argv, targets, env
+        # windowed: a program that times a window rather than n operations
+        # (ringcheck): every invocation is given -t SECONDS.
+        self.windowed = windowed
         self.key = "%s %s" % (impl, " ".join(argv[1:]))
 
 
@@ -164,6 +188,10 @@ def groups(cfg):
         env = MALLOC_ENV if p.get("malloc") == "fixed" else None
         sides = [Side(cfg.impl, [cfg.mpbench, w] + kv(p), [(w, p)], env),
                  Side("cpython", [sys.executable, "-S", PYBENCH, w] + kv(p), [(w, p)], env)]
+        if cfg.impl_b and (is_headline(w, p) or is_target_figure(w, p)):
+            # A second C library (--impl-b), its own mpbench, the same figure.
+            for name, prog in cfg.impl_b:
+                sides.append(Side(name, [prog, w] + kv(p), [(w, p)], env))
         if is_headline(w, p):  # peers run the headline figures, in the same group
             for peer in cfg.peers:
                 penv = dict(env or {}, MP_BENCH_MODULE=peer["module"])
@@ -191,6 +219,11 @@ def groups(cfg):
         g = [s for w, p in figs for s in impls(w, p)]
         mechs = ["ring", "pipebuf", "sockbuf"] + (["pipe1mbuf"] if size >= 65536 else [])
         g += [floor("os." + m, "stream", figs, mech=m, size=size) for m in mechs]
+        if size == SIZES[0] and cfg.ringcheck:
+            # The independent ring (bench/os/ringcheck.c) as a side of the same
+            # group: "os.ring >= 0.5x ringcheck" from one interleaved run (#16).
+            g.append(Side("os.ringcheck", [cfg.ringcheck, "--json", str(size)], figs,
+                          windowed=True))
         out.append(g)
     # Scaling (#16): producers x consumers from 1x1 to 8x8 for a Queue of
     # 64-byte messages; other kinds and sizes at 2x1 and 2x2.
@@ -232,6 +265,24 @@ def groups(cfg):
     g += [floor("os." + m, "pingpong", [pb], mech=m, size=64) for m in ("pipebuf", "sockbuf")]
     g += [floor("os." + m, "pingpong", [pb, ev], mech=m, size=64) for m in ("futex", "futexspin")]
     out.append(g)
+    # "No loss with 4 pairs on 2 CPUs, none when pinned to one CPU" (#16):
+    # the bytes ping-pong with pairs=4 concurrent pairs, and with the whole
+    # side pinned to one CPU (cpus=1, sched_setaffinity before it forks), on
+    # every side alike, beside the blocking floors under the same conditions.
+    for pairs, cpus in ((4, 0), (1, 1), (4, 1)):
+        extra = {"pairs": pairs} if pairs > 1 else {}
+        if cpus:
+            extra["cpus"] = cpus
+        pp = ("pipe.pingpong", dict({"duplex": True, "api": "bytes", "size": 64}, **extra))
+        figs = [pp]
+        g = impls(*pp)
+        if pairs == 1:  # Event ping-pong pinned (its program has no pairs)
+            ev1 = ("event.pingpong", dict(extra))
+            figs.append(ev1)
+            g += impls(*ev1)
+        g += [floor("os.sockbuf", "pingpong", [pp], mech="sockbuf", size=64, **extra),
+              floor("os.futex", "pingpong", figs, mech="futex", size=64, **extra)]
+        out.append(g)
     for procs in (1, 2):
         lk = ("lock.acquire_release", {"processes": procs})
         sm = ("semaphore.acquire_release", {"processes": procs})
@@ -376,6 +427,9 @@ def run_group(cfg, sides):
             rot = k % len(sides)
             for s in sides[rot:] + sides[:rot]:
                 if st[s.key]["status"] != "ok":
+                    continue
+                if s.windowed:
+                    invoke(s, ["-t", str(cfg.seconds)])
                     continue
                 fixed = s.targets[0][1].get("tasks")
                 # The first invocation calibrates n (its growing rounds are
@@ -579,6 +633,13 @@ def main():
     ap.add_argument("--only", action="append", default=[],
                     help="run only workloads starting with this prefix (repeatable; "
                          "'tutorial' for the hyperfine part)")
+    ap.add_argument("--impl-b", action="append", default=[], metavar="NAME=MPBENCH",
+                    help="a second C library's mpbench program (bench.mk: IMPL_B=NAME=lib), "
+                         "measured as side NAME on the headline and target figures, in the same "
+                         "interleaved groups (repeatable)")
+    ap.add_argument("--ringcheck", default="",
+                    help="bench/os/ringcheck.c's program: side os.ringcheck in the 64 B stream "
+                         "group")
     ap.add_argument("--peers", default="",
                     help="Python implementations (conformance/impls/<name>.json, kind python; "
                          "'all' for every one but cpython) measured beside CPython on the "
@@ -590,6 +651,19 @@ def main():
         cfg.peers = load_peers(cfg.peers)
     except ValueError as e:
         ap.error(str(e))
+    impl_b = []
+    for spec in cfg.impl_b:
+        name, sep, prog = spec.partition("=")
+        if not sep or not name or not os.access(prog, os.X_OK):
+            ap.error("--impl-b %s: NAME=path/to/mpbench (an executable)" % spec)
+        if name in (cfg.impl, "cpython") or name.startswith("os."):
+            ap.error("--impl-b %s: the name must differ from the other sides'" % spec)
+        impl_b.append((name, os.path.abspath(prog)))
+    cfg.impl_b = impl_b
+    if cfg.ringcheck:
+        if not os.access(cfg.ringcheck, os.X_OK):
+            ap.error("--ringcheck %s: not an executable" % cfg.ringcheck)
+        cfg.ringcheck = os.path.abspath(cfg.ringcheck)
     quick = cfg.kind == "quick"
     if cfg.timeout is None:
         cfg.timeout = 30.0 if quick else 60.0
@@ -639,9 +713,11 @@ def main():
             "warmup": "none" if quick else "a round of n/10 in every invocation",
             "order": "quick: one invocation per side, two groups at a time" if quick else
                      "sides rotate from sample to sample",
-            "pinning": "none: processes are not pinned to CPUs",
+            "pinning": "none: processes are not pinned to CPUs, except in figures with "
+                       "cpus=K (the whole side on the first K allowed CPUs, every side alike)",
             "python_start_method": "fork",
             "malloc_fixed_env": MALLOC_ENV,
+            "impl_b": {name: os.path.relpath(prog, ROOT) for name, prog in cfg.impl_b},
             "timeout_s": cfg.timeout,
             "hyperfine_warmup": cfg.hf_warmup,
             "hyperfine_runs": cfg.hf_runs if quick else
