@@ -141,6 +141,7 @@ TARGET_FIGURES = [
     ("event.pingpong", {}),
     ("process.start_join", {}),
 ]
+QUEUE_VALUE_64 = TARGET_FIGURES[1]
 # Parameters that make a variant of a figure (the same workload under other
 # conditions): a figure carrying one is a headline only if the headline's
 # own parameters name it.
@@ -217,6 +218,10 @@ def groups(cfg):
             fixed = [(w, dict(p, malloc="fixed")) for w, p in figs]
             figs += fixed[:1] if cfg.kind == "quick" else fixed
         g = [s for w, p in figs for s in impls(w, p)]
+        if size == SIZES[0]:
+            # The value API of a Queue in the same group: its target is a
+            # ratio to os.ring from one interleaving (reports/targets.json).
+            g += impls(*QUEUE_VALUE_64)
         mechs = ["ring", "pipebuf", "sockbuf"] + (["pipe1mbuf"] if size >= 65536 else [])
         g += [floor("os." + m, "stream", figs, mech=m, size=size) for m in mechs]
         if size == SIZES[0] and cfg.ringcheck:
@@ -241,8 +246,10 @@ def groups(cfg):
                 out.append(impls("queue.stream", {"kind": kind, "size": size, "producers": prod,
                                                   "consumers": cons, "api": "bytes"}))
         for prod, cons in ((1, 1), (2, 1), (2, 2)):
-            out.append(impls("queue.stream", {"kind": kind, "size": 64, "producers": prod,
-                                              "consumers": cons, "api": "value"}))
+            fig = ("queue.stream", {"kind": kind, "size": 64, "producers": prod,
+                                    "consumers": cons, "api": "value"})
+            if fig != QUEUE_VALUE_64:  # in the 64 B stream group
+                out.append(impls(*fig))
     for idle in (0, 1000):
         figs = [("queue.latency", {"kind": k, "size": 64, "idle_us": idle})
                 for k in ("Queue", "SimpleQueue")]
@@ -309,6 +316,11 @@ def groups(cfg):
     # hostile (all-NaN-key) requests: its p99 is what flooding costs others.
     out.append([s for h in ("none", "big", "nan")
                 for s in impls("manager.get_under_load", {"hostile": h, "keys": 40000})])
+    if cfg.targets:
+        # Only the groups holding a figure of reports/targets.json, whole (a
+        # ratio's two figures come from one interleaved group).
+        out = [g for g in out if any(is_target_figure(*t) or "pairs" in t[1] or "cpus" in t[1]
+                                     for s in g for t in s.targets)]
     if cfg.only:
         out = [[s for s in g if any(t[0].startswith(o) for t in s.targets for o in cfg.only)]
                for g in out]
@@ -633,6 +645,9 @@ def main():
     ap.add_argument("--only", action="append", default=[],
                     help="run only workloads starting with this prefix (repeatable; "
                          "'tutorial' for the hyperfine part)")
+    ap.add_argument("--targets", action="store_true",
+                    help="run only the groups that hold the figures of reports/targets.json "
+                         "(issue #16's speed targets), and no hyperfine")
     ap.add_argument("--impl-b", action="append", default=[], metavar="NAME=MPBENCH",
                     help="a second C library's mpbench program (bench.mk: IMPL_B=NAME=lib), "
                          "measured as side NAME on the headline and target figures, in the same "
@@ -690,8 +705,8 @@ def main():
     grps = groups(cfg)
     nfig = sum(len({(t[0], json.dumps(t[1], sort_keys=True)) for sd in g for t in sd.targets})
                for g in grps)
-    run_tut = not cfg.only or any("tutorial".startswith(o) or o.startswith("tutorial")
-                                  for o in cfg.only)
+    run_tut = not cfg.targets and (not cfg.only or any(
+        "tutorial".startswith(o) or o.startswith("tutorial") for o in cfg.only))
     print("bench: %s run %s, impl %s: %d figures in %d groups%s, %s" % (
         cfg.kind, run_id, cfg.impl, nfig, len(grps), " + hyperfine" if run_tut else "",
         "each side once (quick)" if quick else
