@@ -275,19 +275,17 @@ def groups(cfg):
     # "No loss with 4 pairs on 2 CPUs, none when pinned to one CPU" (#16):
     # the bytes ping-pong with pairs=4 concurrent pairs, and with the whole
     # side pinned to one CPU (cpus=1, sched_setaffinity before it forks), on
-    # every side alike, beside the blocking floors under the same conditions.
+    # every side alike, beside the blocking floors under the same conditions;
+    # the Event ping-pong the same way, beside the blocking futex.
     # (Quick: pairs=4 cpus=1 covers the code of pairs=4 alone.)
     for pairs, cpus in ((4, 0), (1, 1), (4, 1))[1 if cfg.kind == "quick" else 0:]:
         extra = {"pairs": pairs} if pairs > 1 else {}
         if cpus:
             extra["cpus"] = cpus
         pp = ("pipe.pingpong", dict({"duplex": True, "api": "bytes", "size": 64}, **extra))
-        figs = [pp]
-        g = impls(*pp)
-        if pairs == 1:  # Event ping-pong pinned (its program has no pairs)
-            ev1 = ("event.pingpong", dict(extra))
-            figs.append(ev1)
-            g += impls(*ev1)
+        ev1 = ("event.pingpong", dict(extra))
+        figs = [pp, ev1]
+        g = impls(*pp) + impls(*ev1)
         g += [floor("os.sockbuf", "pingpong", [pp], mech="sockbuf", size=64, **extra),
               floor("os.futex", "pingpong", figs, mech="futex", size=64, **extra)]
         out.append(g)

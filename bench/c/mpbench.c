@@ -74,6 +74,7 @@ struct st {
     mp_lock *lock;
     mp_semaphore *sem;
     mp_event *e1, *e2;
+    mp_event *pe1[PPING_MAX_PAIRS], *pe2[PPING_MAX_PAIRS]; /* event.pingpong pairs 1.. */
     mp_manager *m;
     mp_proxy *md, *ml;
     mp_value *mk;
@@ -179,6 +180,10 @@ static void teardown(void *p)
     mp_semaphore_free(s->sem);
     mp_event_free(s->e1);
     mp_event_free(s->e2);
+    for (int i = 1; i < PPING_MAX_PAIRS; i++) {
+        mp_event_free(s->pe1[i]);
+        mp_event_free(s->pe2[i]);
+    }
     mp_proxy_free(s->md);
     mp_proxy_free(s->ml);
     mp_manager_free(s->m); /* after the children: they use it */
@@ -599,10 +604,36 @@ static int event_setup(void **out, mpb_res *r)
 {
     st *s = *out = st_new(W_EVENT);
     if (!s) return mpb_fail(r, MPB_ERROR, "out of memory");
+    s->pairs = (int)mpb_param_long("pairs", 1);
+    if (s->pairs < 1 || s->pairs > PPING_MAX_PAIRS)
+        return mpb_fail(r, MPB_ERROR, "pairs=%d: 1..%d", s->pairs, PPING_MAX_PAIRS);
     mp_status rc = mp_event_new(&s->e1);
     if (rc == MP_OK) rc = mp_event_new(&s->e2);
+    for (int k = 1; k < s->pairs && rc == MP_OK; k++) {
+        rc = mp_event_new(&s->pe1[k]);
+        if (rc == MP_OK) rc = mp_event_new(&s->pe2[k]);
+    }
     if (rc != MP_OK) return mpfail(r, "event.new", rc);
-    return spawn(s, 1, r);
+    s->pe1[0] = s->e1;
+    s->pe2[0] = s->e2;
+    /* pairs=P: as pipe.pingpong, child 0 answers the parent, child 2k-1
+     * pings and child 2k answers on pair k's events. */
+    return spawn(s, 2 * s->pairs - 1, r);
+}
+
+/* n round trips of the pinging side on events e1 (ping) and e2 (pong); ops
+ * (if not NULL) gets each one's time.  0, or fills r. */
+static int event_ops(mp_event *e1, mp_event *e2, long n, int64_t *ops, mpb_res *r)
+{
+    for (long i = 0; i < n; i++) {
+        int64_t t0 = mpb_now_ns();
+        mp_status rc = mp_event_set(e1);
+        if (rc != MP_OK) return mpfail(r, "event.set", rc);
+        if ((rc = mp_event_wait(e2, MP_FOREVER)) != MP_OK) return mpfail(r, "event.wait", rc);
+        if ((rc = mp_event_clear(e2)) != MP_OK) return mpfail(r, "event.clear", rc);
+        if (ops) ops[i] = mpb_now_ns() - t0;
+    }
+    return 0;
 }
 
 /* Parent: set e1, wait e2, clear e2.  Child: wait e1, clear e1, set e2.  Each
@@ -611,24 +642,22 @@ static int event_round(void *p, long n, int64_t *ops, mpb_res *r)
 {
     st *s = p;
     if (mpb_team_go(&s->team, n, r) != 0) return -1;
-    for (long i = 0; i < n; i++) {
-        int64_t t0 = mpb_now_ns();
-        mp_status rc = mp_event_set(s->e1);
-        if (rc != MP_OK) return mpfail(r, "event.set", rc);
-        if ((rc = mp_event_wait(s->e2, MP_FOREVER)) != MP_OK) return mpfail(r, "event.wait", rc);
-        if ((rc = mp_event_clear(s->e2)) != MP_OK) return mpfail(r, "event.clear", rc);
-        ops[i] = mpb_now_ns() - t0;
-    }
+    if (event_ops(s->e1, s->e2, n, ops, r) != 0) return -1;
     return mpb_team_wait(&s->team, r);
 }
 
-static void event_child(st *s, long n, mpb_res *r)
+static void event_child(st *s, int idx, long n, mpb_res *r)
 {
+    int k = (idx + 1) / 2;
+    if (idx % 2 == 1) {
+        event_ops(s->pe1[k], s->pe2[k], n, NULL, r);
+        return;
+    }
     for (long i = 0; i < n; i++) {
-        mp_status rc = mp_event_wait(s->e1, MP_FOREVER);
+        mp_status rc = mp_event_wait(s->pe1[k], MP_FOREVER);
         if (rc != MP_OK) { mpfail(r, "event.wait", rc); return; }
-        if ((rc = mp_event_clear(s->e1)) != MP_OK) { mpfail(r, "event.clear", rc); return; }
-        if ((rc = mp_event_set(s->e2)) != MP_OK) { mpfail(r, "event.set", rc); return; }
+        if ((rc = mp_event_clear(s->pe1[k])) != MP_OK) { mpfail(r, "event.clear", rc); return; }
+        if ((rc = mp_event_set(s->pe2[k])) != MP_OK) { mpfail(r, "event.set", rc); return; }
     }
 }
 
@@ -1082,7 +1111,7 @@ static int child_main(void *arg)
         case W_CWAIT: cwait_child(s, n, &r); break;
         case W_LOCK:
         case W_SEM: acqrel(s, n / s->team.nchild, &r); break;
-        case W_EVENT: event_child(s, n, &r); break;
+        case W_EVENT: event_child(s, ca->idx, n, &r); break;
         case W_MSET: mdict_sets(s, n / s->team.nchild, &r); break;
         }
         mpb_child_done(&s->team, &r);

@@ -431,15 +431,32 @@ class EventPingPong:
     metric, unit, n0, quick_n = "latency", "s", 16, 64
 
     def setup(self):
+        pairs = p_int("pairs", 1)
+        if not 1 <= pairs <= 8:
+            raise Fail("pairs=%d: 1..8" % pairs)
         self.e1, self.e2 = CTX.Event(), CTX.Event()
-        self.team = Team([self.child])
+        # pairs=P: P-1 more pairs of children at the same time (as
+        # bench/c/mpbench.c does).
+        more = [(CTX.Event(), CTX.Event()) for _ in range(pairs - 1)]
+        kids = [lambda n: self.child(self.e1, self.e2, n)]
+        for e1, e2 in more:
+            kids += [lambda n, e1=e1, e2=e2: self.ping(e1, e2, n),
+                     lambda n, e1=e1, e2=e2: self.child(e1, e2, n)]
+        self.team = Team(kids)
 
-    def child(self, n):
-        e1, e2 = self.e1, self.e2
+    @staticmethod
+    def child(e1, e2, n):
         for _ in range(n):
             e1.wait()
             e1.clear()
             e2.set()
+
+    @staticmethod
+    def ping(e1, e2, n):
+        for _ in range(n):
+            e1.set()
+            e2.wait()
+            e2.clear()
 
     def round(self, n, ops):
         self.team.go(n)
