@@ -129,19 +129,30 @@ def load_peers(spec):
     return peers
 
 
-# The figures of issue #16's speed targets (reports/targets.json) that
-# --impl-b's second library runs too, beside the headline figures: CPU per
-# operation of today's code against another build.
-TARGET_FIGURES = [
-    ("queue.stream", {"kind": "Queue", "size": 64, "producers": 1, "consumers": 1,
-                      "api": "bytes"}),
-    ("queue.stream", {"kind": "Queue", "size": 64, "producers": 1, "consumers": 1,
-                      "api": "value"}),
-    ("pipe.pingpong", {"duplex": True, "api": "bytes", "size": 64}),
-    ("event.pingpong", {}),
-    ("process.start_join", {}),
-]
-QUEUE_VALUE_64 = TARGET_FIGURES[1]
+TARGETS_JSON = os.path.join(ROOT, "reports", "targets.json")
+
+
+def target_figures(path=TARGETS_JSON):
+    """The figures of the tested implementation (and of --impl-b's second
+    library) that issue #16's speed targets divide, from the one table of
+    them, reports/targets.json: [(workload, params)].  run.py --targets runs
+    the groups holding them; --impl-b's library runs them beside the
+    headline figures."""
+    with open(path) as f:
+        rows = json.load(f)["targets"]
+    out = []
+    for t in rows:
+        for side in (t["a"], t["b"]):
+            fig = (side["workload"], side["params"])
+            if side["impl"].startswith("$") and fig not in out:
+                out.append(fig)
+    return out
+
+
+TARGET_FIGURES = target_figures()
+# Measured in the 64 B stream group, beside os.ring (its target's divisor).
+QUEUE_VALUE_64 = ("queue.stream", {"kind": "Queue", "size": 64, "producers": 1, "consumers": 1,
+                                   "api": "value"})
 # Parameters that make a variant of a figure (the same workload under other
 # conditions): a figure carrying one is a headline only if the headline's
 # own parameters name it.
@@ -318,8 +329,7 @@ def groups(cfg):
     if cfg.targets:
         # Only the groups holding a figure of reports/targets.json, whole (a
         # ratio's two figures come from one interleaved group).
-        out = [g for g in out if any(is_target_figure(*t) or "pairs" in t[1] or "cpus" in t[1]
-                                     for s in g for t in s.targets)]
+        out = [g for g in out if any(is_target_figure(*t) for s in g for t in s.targets)]
     if cfg.only:
         out = [[s for s in g if any(t[0].startswith(o) for t in s.targets for o in cfg.only)]
                for g in out]
