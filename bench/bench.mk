@@ -5,6 +5,8 @@
 #   make bench-ringcheck   osfloor's ring against an independent SPSC ring program
 #   make bench-peers   the full run, headline figures also under PyPy, billiard,
 #                      multiprocess and Debian's CPython (conformance/impls/)
+#   make bench IMPL_B=NAME=path/to/lib.so|.a   a second C library as side NAME
+#                      (headline and target figures, same interleaved groups)
 # BENCH_SAMPLES / BENCH_SECONDS tune the full run; BENCH_ARGS passes more
 # options to bench/run.py (e.g. BENCH_ARGS='--only queue.').
 
@@ -88,20 +90,45 @@ else
 	    2>/dev/null || echo "bench: $$t does not build against $(IMPL); hyperfine skips it"; done
 endif
 
-BENCH_RUN = $(PYTHON) bench/run.py --impl $(IMPL_NAME) --mpbench $(BENCH_MPB) \
-	--osfloor $(BENCH_OSF) --examples $(BENCH_EXDIR) --cc '$(CC)' \
-	--cflags '$(BENCH_CFLAGS)'
+# IMPL_B=NAME=path/to/lib.so|.a: a second C library (another implementation,
+# or an older ref: bench/README.md), measured as side NAME beside IMPL on the
+# headline and target figures.  Its mpbench takes the calls that came later
+# (Listener/Client, wait) as weak references, so an older library links (its
+# figures for them: "unsupported"); a static archive is linked whole.
+IMPL_B ?=
+IMPL_B_NAME := $(firstword $(subst =, ,$(IMPL_B)))
+IMPL_B_LIB := $(patsubst $(IMPL_B_NAME)=%,%,$(IMPL_B))
+BENCH_MPB_B := $(if $(IMPL_B),$(B)/bench/mpbench-b-$(IMPL_B_NAME))
+BENCH_LIBDIR_B := $(abspath $(B)/bench/lib-b-$(IMPL_B_NAME))
+BENCH_COMMA := ,
+BENCH_LINK_B := $(if $(filter %.a,$(IMPL_B_LIB)),\
+  -Wl$(BENCH_COMMA)--whole-archive $(abspath $(IMPL_B_LIB)) -Wl$(BENCH_COMMA)--no-whole-archive,\
+  $(abspath $(IMPL_B_LIB)) -Wl$(BENCH_COMMA)-rpath$(BENCH_COMMA)$(BENCH_LIBDIR_B))
 
-bench: $(BENCH_MPB) $(BENCH_OSF) bench-examples
+ifneq ($(IMPL_B),)
+$(BENCH_MPB_B): bench/c/mpbench.c $(BENCH_COMMON) ref/include/mp.h $(IMPL_B_LIB) | $(DEPS_STAMP)
+	@mkdir -p $(@D) $(BENCH_LIBDIR_B)
+	@so=$$(readelf -d $(IMPL_B_LIB) 2>/dev/null | sed -n 's/.*(SONAME).*\[\(.*\)\].*/\1/p'); \
+	[ -z "$$so" ] || ln -sf $(abspath $(IMPL_B_LIB)) $(BENCH_LIBDIR_B)/$$so
+	$(CC) $(BENCH_CFLAGS) -DMPB_WEAK_LATE_APIS bench/c/mpbench.c bench/common/bench.c -o $@ \
+	  $(BENCH_LINK_B) $(LIBS)
+endif
+
+BENCH_RUN = $(PYTHON) bench/run.py --impl $(IMPL_NAME) --mpbench $(BENCH_MPB) \
+	--osfloor $(BENCH_OSF) --ringcheck $(B)/bench/ringcheck --examples $(BENCH_EXDIR) \
+	--cc '$(CC)' --cflags '$(BENCH_CFLAGS)' \
+	$(if $(IMPL_B),--impl-b $(IMPL_B_NAME)=$(BENCH_MPB_B))
+
+bench: $(BENCH_MPB) $(BENCH_OSF) $(B)/bench/ringcheck $(BENCH_MPB_B) bench-examples
 	$(BENCH_RUN) --kind full --samples $(BENCH_SAMPLES) --seconds $(BENCH_SECONDS) \
 	  --out $(BENCH_DATA) $(BENCH_ARGS)
 
 # The headline figures also under every Python peer of conformance/impls/
 # (PyPy, billiard, multiprocess, Debian's CPython), in the same interleaved
 # groups: real peers beside CPython, ref and the OS floors.
-bench-peers: $(BENCH_MPB) $(BENCH_OSF) bench-examples deps-matrix
+bench-peers: $(BENCH_MPB) $(BENCH_OSF) $(B)/bench/ringcheck $(BENCH_MPB_B) bench-examples deps-matrix
 	$(BENCH_RUN) --kind full --samples $(BENCH_SAMPLES) --seconds $(BENCH_SECONDS) \
 	  --out $(BENCH_DATA) --peers all $(BENCH_ARGS)
 
-bench-quick: $(BENCH_MPB) $(BENCH_OSF) bench-examples
+bench-quick: $(BENCH_MPB) $(BENCH_OSF) $(B)/bench/ringcheck $(BENCH_MPB_B) bench-examples
 	$(BENCH_RUN) --kind quick --out $(BENCH_QUICK_DATA) $(BENCH_ARGS)

@@ -129,13 +129,46 @@ def load_peers(spec):
     return peers
 
 
+TARGETS_JSON = os.path.join(ROOT, "reports", "targets.json")
+
+
+def target_figures(path=TARGETS_JSON):
+    """The figures of the tested implementation (and of --impl-b's second
+    library) that issue #16's speed targets divide, from the one table of
+    them, reports/targets.json: [(workload, params)].  run.py --targets runs
+    the groups holding them; --impl-b's library runs them beside the
+    headline figures."""
+    with open(path) as f:
+        rows = json.load(f)["targets"]
+    out = []
+    for t in rows:
+        for side in (t["a"], t["b"]):
+            fig = (side["workload"], side["params"])
+            if side["impl"].startswith("$") and fig not in out:
+                out.append(fig)
+    return out
+
+
+TARGET_FIGURES = target_figures()
+# Measured in the 64 B stream group, beside os.ring (its target's divisor).
+QUEUE_VALUE_64 = ("queue.stream", {"kind": "Queue", "size": 64, "producers": 1, "consumers": 1,
+                                   "api": "value"})
+# Parameters that make a variant of a figure (the same workload under other
+# conditions): a figure carrying one is a headline only if the headline's
+# own parameters name it.
+VARIANT_KEYS = ("malloc", "pairs", "cpus")
+
+
 def is_headline(w, params):
     for hw, hp in HEADLINES:
         if hw == w and all(params.get(k) == v for k, v in hp.items()) and \
-                (hp or not params) and (hw != "queue.stream" or
-                                        ("malloc" in hp) == ("malloc" in params)):
+                (hp or not params) and all((k in hp) == (k in params) for k in VARIANT_KEYS):
             return True
     return False
+
+
+def is_target_figure(w, params):
+    return (w, params) in TARGET_FIGURES
 
 
 def arg(v):
@@ -147,8 +180,11 @@ class Side:
     and the figures (workload, params) its samples belong to.  A floor
     interleaved with several figures serves all of them."""
 
-    def __init__(self, impl, argv, targets, env=None):
+    def __init__(self, impl, argv, targets, env=None, windowed=False):
         self.impl, self.argv, self.targets, self.env = impl, argv, targets, env
+        # windowed: a program that times a window rather than n operations
+        # (ringcheck): every invocation is given -t SECONDS.
+        self.windowed = windowed
         self.key = "%s %s" % (impl, " ".join(argv[1:]))
 
 
@@ -164,6 +200,10 @@ def groups(cfg):
         env = MALLOC_ENV if p.get("malloc") == "fixed" else None
         sides = [Side(cfg.impl, [cfg.mpbench, w] + kv(p), [(w, p)], env),
                  Side("cpython", [sys.executable, "-S", PYBENCH, w] + kv(p), [(w, p)], env)]
+        if cfg.impl_b and (is_headline(w, p) or is_target_figure(w, p)):
+            # A second C library (--impl-b), its own mpbench, the same figure.
+            for name, prog in cfg.impl_b:
+                sides.append(Side(name, [prog, w] + kv(p), [(w, p)], env))
         if is_headline(w, p):  # peers run the headline figures, in the same group
             for peer in cfg.peers:
                 penv = dict(env or {}, MP_BENCH_MODULE=peer["module"])
@@ -189,8 +229,17 @@ def groups(cfg):
             fixed = [(w, dict(p, malloc="fixed")) for w, p in figs]
             figs += fixed[:1] if cfg.kind == "quick" else fixed
         g = [s for w, p in figs for s in impls(w, p)]
+        if size == SIZES[0]:
+            # The value API of a Queue in the same group: its target is a
+            # ratio to os.ring from one interleaving (reports/targets.json).
+            g += impls(*QUEUE_VALUE_64)
         mechs = ["ring", "pipebuf", "sockbuf"] + (["pipe1mbuf"] if size >= 65536 else [])
         g += [floor("os." + m, "stream", figs, mech=m, size=size) for m in mechs]
+        if size == SIZES[0] and cfg.ringcheck:
+            # The independent ring (bench/os/ringcheck.c) as a side of the same
+            # group: "os.ring >= 0.5x ringcheck" from one interleaved run (#16).
+            g.append(Side("os.ringcheck", [cfg.ringcheck, "--json", str(size)], figs,
+                          windowed=True))
         out.append(g)
     # Scaling (#16): producers x consumers from 1x1 to 8x8 for a Queue of
     # 64-byte messages; other kinds and sizes at 2x1 and 2x2.
@@ -208,8 +257,10 @@ def groups(cfg):
                 out.append(impls("queue.stream", {"kind": kind, "size": size, "producers": prod,
                                                   "consumers": cons, "api": "bytes"}))
         for prod, cons in ((1, 1), (2, 1), (2, 2)):
-            out.append(impls("queue.stream", {"kind": kind, "size": 64, "producers": prod,
-                                              "consumers": cons, "api": "value"}))
+            fig = ("queue.stream", {"kind": kind, "size": 64, "producers": prod,
+                                    "consumers": cons, "api": "value"})
+            if fig != QUEUE_VALUE_64:  # in the 64 B stream group
+                out.append(impls(*fig))
     for idle in (0, 1000):
         figs = [("queue.latency", {"kind": k, "size": 64, "idle_us": idle})
                 for k in ("Queue", "SimpleQueue")]
@@ -232,6 +283,23 @@ def groups(cfg):
     g += [floor("os." + m, "pingpong", [pb], mech=m, size=64) for m in ("pipebuf", "sockbuf")]
     g += [floor("os." + m, "pingpong", [pb, ev], mech=m, size=64) for m in ("futex", "futexspin")]
     out.append(g)
+    # "No loss with 4 pairs on 2 CPUs, none when pinned to one CPU" (#16):
+    # the bytes ping-pong with pairs=4 concurrent pairs, and with the whole
+    # side pinned to one CPU (cpus=1, sched_setaffinity before it forks), on
+    # every side alike, beside the blocking floors under the same conditions;
+    # the Event ping-pong the same way, beside the blocking futex.
+    # (Quick: pairs=4 cpus=1 covers the code of pairs=4 alone.)
+    for pairs, cpus in ((4, 0), (1, 1), (4, 1))[1 if cfg.kind == "quick" else 0:]:
+        extra = {"pairs": pairs} if pairs > 1 else {}
+        if cpus:
+            extra["cpus"] = cpus
+        pp = ("pipe.pingpong", dict({"duplex": True, "api": "bytes", "size": 64}, **extra))
+        ev1 = ("event.pingpong", dict(extra))
+        figs = [pp, ev1]
+        g = impls(*pp) + impls(*ev1)
+        g += [floor("os.sockbuf", "pingpong", [pp], mech="sockbuf", size=64, **extra),
+              floor("os.futex", "pingpong", figs, mech="futex", size=64, **extra)]
+        out.append(g)
     for procs in (1, 2):
         lk = ("lock.acquire_release", {"processes": procs})
         sm = ("semaphore.acquire_release", {"processes": procs})
@@ -258,6 +326,10 @@ def groups(cfg):
     # hostile (all-NaN-key) requests: its p99 is what flooding costs others.
     out.append([s for h in ("none", "big", "nan")
                 for s in impls("manager.get_under_load", {"hostile": h, "keys": 40000})])
+    if cfg.targets:
+        # Only the groups holding a figure of reports/targets.json, whole (a
+        # ratio's two figures come from one interleaved group).
+        out = [g for g in out if any(is_target_figure(*t) for s in g for t in s.targets)]
     if cfg.only:
         out = [[s for s in g if any(t[0].startswith(o) for t in s.targets for o in cfg.only)]
                for g in out]
@@ -376,6 +448,9 @@ def run_group(cfg, sides):
             rot = k % len(sides)
             for s in sides[rot:] + sides[:rot]:
                 if st[s.key]["status"] != "ok":
+                    continue
+                if s.windowed:
+                    invoke(s, ["-t", str(cfg.seconds)])
                     continue
                 fixed = s.targets[0][1].get("tasks")
                 # The first invocation calibrates n (its growing rounds are
@@ -579,6 +654,16 @@ def main():
     ap.add_argument("--only", action="append", default=[],
                     help="run only workloads starting with this prefix (repeatable; "
                          "'tutorial' for the hyperfine part)")
+    ap.add_argument("--targets", action="store_true",
+                    help="run only the groups that hold the figures of reports/targets.json "
+                         "(issue #16's speed targets), and no hyperfine")
+    ap.add_argument("--impl-b", action="append", default=[], metavar="NAME=MPBENCH",
+                    help="a second C library's mpbench program (bench.mk: IMPL_B=NAME=lib), "
+                         "measured as side NAME on the headline and target figures, in the same "
+                         "interleaved groups (repeatable)")
+    ap.add_argument("--ringcheck", default="",
+                    help="bench/os/ringcheck.c's program: side os.ringcheck in the 64 B stream "
+                         "group")
     ap.add_argument("--peers", default="",
                     help="Python implementations (conformance/impls/<name>.json, kind python; "
                          "'all' for every one but cpython) measured beside CPython on the "
@@ -590,6 +675,19 @@ def main():
         cfg.peers = load_peers(cfg.peers)
     except ValueError as e:
         ap.error(str(e))
+    impl_b = []
+    for spec in cfg.impl_b:
+        name, sep, prog = spec.partition("=")
+        if not sep or not name or not os.access(prog, os.X_OK):
+            ap.error("--impl-b %s: NAME=path/to/mpbench (an executable)" % spec)
+        if name in (cfg.impl, "cpython") or name.startswith("os."):
+            ap.error("--impl-b %s: the name must differ from the other sides'" % spec)
+        impl_b.append((name, os.path.abspath(prog)))
+    cfg.impl_b = impl_b
+    if cfg.ringcheck:
+        if not os.access(cfg.ringcheck, os.X_OK):
+            ap.error("--ringcheck %s: not an executable" % cfg.ringcheck)
+        cfg.ringcheck = os.path.abspath(cfg.ringcheck)
     quick = cfg.kind == "quick"
     if cfg.timeout is None:
         cfg.timeout = 30.0 if quick else 60.0
@@ -616,8 +714,8 @@ def main():
     grps = groups(cfg)
     nfig = sum(len({(t[0], json.dumps(t[1], sort_keys=True)) for sd in g for t in sd.targets})
                for g in grps)
-    run_tut = not cfg.only or any("tutorial".startswith(o) or o.startswith("tutorial")
-                                  for o in cfg.only)
+    run_tut = not cfg.targets and (not cfg.only or any(
+        "tutorial".startswith(o) or o.startswith("tutorial") for o in cfg.only))
     print("bench: %s run %s, impl %s: %d figures in %d groups%s, %s" % (
         cfg.kind, run_id, cfg.impl, nfig, len(grps), " + hyperfine" if run_tut else "",
         "each side once (quick)" if quick else
@@ -639,9 +737,11 @@ def main():
             "warmup": "none" if quick else "a round of n/10 in every invocation",
             "order": "quick: one invocation per side, two groups at a time" if quick else
                      "sides rotate from sample to sample",
-            "pinning": "none: processes are not pinned to CPUs",
+            "pinning": "none: processes are not pinned to CPUs, except in figures with "
+                       "cpus=K (the whole side on the first K allowed CPUs, every side alike)",
             "python_start_method": "fork",
             "malloc_fixed_env": MALLOC_ENV,
+            "impl_b": {name: os.path.relpath(prog, ROOT) for name, prog in cfg.impl_b},
             "timeout_s": cfg.timeout,
             "hyperfine_warmup": cfg.hf_warmup,
             "hyperfine_runs": cfg.hf_runs if quick else

@@ -8,7 +8,10 @@
    PNG a real plot, every SVG well-formed, index.html and report.md refer
    only to files that exist; the conformance matrix alone;
 4. the cost columns (CPU time, page faults) on a copy of the fixture that
-   carries them.
+   carries them;
+5. the speed targets table (reports/targets.json) rendered from the targets
+   fixture (testdata/targets/run-t.json): its known verdicts in report.md and
+   index.html.
 """
 import argparse
 import concurrent.futures
@@ -281,6 +284,27 @@ def check_cost(c, tmp):
          f'scaling curves come with CPU per operation ({len(cpu_plots)} plots)', str(cpu_plots))
 
 
+def check_targets(c, tmp):
+    """The "Speed targets (issue #16)" table of a report rendered from
+    testdata/targets (one run; gen_fixture.py's TARGETS_RUN gives the
+    verdicts): 6 met, 4 missed, 6 not measured, in Markdown and HTML."""
+    out = os.path.join(tmp, 'targets-report')
+    rc, text = run([tool('report.py'), '--data-dir', os.path.join(TD, 'targets'), '--conf-dir',
+                    TD, '--catalogue', os.path.join(TD, 'catalogue'), '--out', out, 'render'], tmp)
+    md = open(os.path.join(out, 'report.md')).read() if rc == 0 else ''
+    page = open(os.path.join(out, 'index.html')).read() if rc == 0 else ''
+    want = '6 met, 4 missed, 6 not measured'
+    c.ok(rc == 0 and '## Speed targets (issue #16)' in md and want in md and
+         '| Pipe ping-pong 64 B vs the blocking socketpair round trip | ref | os.sockbuf | '
+         '12 us | 20 us | 0.6 | <= 0.5 | missed |' in md,
+         'report.md: the speed targets table with its known verdicts', f'exit {rc}: {text[-300:]}')
+    sec = page.partition('<h2>Speed targets (issue #16)</h2>')[2].partition('<h2>')[0]
+    c.ok(want in sec and sec.count('<tr class="r-pass">') == 6 and
+         sec.count('<tr class="r-fail">') == 4,
+         'index.html: the speed targets table, met and missed rows marked',
+         f'{sec.count("r-pass")} met, {sec.count("r-fail")} missed rows marked')
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -302,6 +326,7 @@ def main():
         os.makedirs(out, exist_ok=True)
         check_render(c, out)
         check_cost(c, tmp)
+        check_targets(c, tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     dt = time.monotonic() - t0

@@ -28,6 +28,7 @@ import compare as C
 import plots as P
 import runs as R
 import stats as S
+import targets as TG
 
 SCALE_KEYS = ('workers', 'processes', 'producers', 'nworkers', 'pool_size')
 SIZE_KEYS = ('size',)
@@ -429,6 +430,28 @@ def speed_glance(bench, baseline_cmp):
         out.append('regression verdict: no baseline or previous run of this implementation '
                    'to compare with')
     return out
+
+
+TARGETS_TITLE = 'Speed targets (issue #16)'
+
+
+def speed_targets(bench, noise, errors):
+    """(lines, head, rows) of the targets table (reports/targets.json) on the
+    primary run alone: both figures of a ratio come from one interleaved run.
+    A targets table that does not load is a problem of the report (errors)."""
+    try:
+        rows = TG.evaluate(bench.primary, bench.impl, noise)
+    except (OSError, ValueError) as e:
+        errors.append(f'speed targets: {e}')
+        return [], [], []
+    run = bench.primary['run']
+    lines = [f'{TG.summary_line(rows)}; run {run.get("id")}; definitions: '
+             'reports/targets.json']
+    if run.get('kind') == 'quick':
+        lines.append('a quick run (make bench-quick): one tiny sample per side, not a '
+                     'measurement; these verdicts mean nothing')
+    head, cells = TG.table(rows)
+    return lines, head, cells
 
 
 def floors_lines(bench):
@@ -1025,6 +1048,8 @@ def render(data_dir, conf_dir, out_dir, impl, notes=(), baseline=None, primary=N
                 baseline_cmp = (c, what)
     plots = make_plots(bench, out_dir, baseline_cmp, errors) if bench.primary else []
     tables = bench_tables(bench) if bench.primary else []
+    tg_lines, tg_head, tg_rows = speed_targets(bench, noise, errors) if bench.primary \
+        else ([], [], [])
     impls, mtable, totals, mnotes = conformance_matrix(conf_dir, cat_dir)
 
     # ---- Markdown
@@ -1041,6 +1066,12 @@ def render(data_dir, conf_dir, out_dir, impl, notes=(), baseline=None, primary=N
         + matrix_md(impls, mtable, totals, mnotes)
     if bench.primary:
         md += ['## Speed at a glance', ''] + [f'- {x}' for x in speed_glance(bench, baseline_cmp)] + ['']
+    if tg_rows:
+        md += [f'## {TARGETS_TITLE}', ''] + [f'- {x}' for x in tg_lines] + ['']
+        md.append('| ' + ' | '.join(tg_head) + ' |')
+        md.append('|' + '---|' * len(tg_head))
+        md += ['| ' + ' | '.join(c.replace('|', '\\|') for c in row) + ' |' for row in tg_rows]
+        md.append('')
     md += ['## Benchmarks', '']
     if not bench.primary:
         md += [f'No benchmark results of {impl} in {R.rel(data_dir)}.', '']
@@ -1079,6 +1110,14 @@ def render(data_dir, conf_dir, out_dir, impl, notes=(), baseline=None, primary=N
         h.append('<h2>Speed at a glance</h2><ul>' +
                  ''.join(f'<li class="{"fail" if "REGRESSED" in x else ""}">{html.escape(x)}</li>'
                          for x in speed_glance(bench, baseline_cmp)) + '</ul>')
+    if tg_rows:
+        h.append(f'<h2>{e(TARGETS_TITLE)}</h2><ul>' +
+                 ''.join(f'<li>{e(x)}</li>' for x in tg_lines) + '</ul>')
+        h.append('<table><tr>' + ''.join(f'<th>{e(c)}</th>' for c in tg_head) + '</tr>')
+        for row in tg_rows:
+            cls = {'met': 'r-pass', 'missed': 'r-fail'}.get(row[7].split(' (')[0], '')
+            h.append(f'<tr class="{cls}">' + ''.join(f'<td>{e(c)}</td>' for c in row) + '</tr>')
+        h.append('</table>')
     if notes or errors:
         h.append('<h2>Notes</h2><ul>' + ''.join(f'<li class="warn">{e(n)}</li>' for n in notes)
                  + ''.join(f'<li class="fail">problem: {e(x)}</li>' for x in errors) + '</ul>')

@@ -16,6 +16,24 @@
 #include <string.h>
 #include <unistd.h>
 
+/* Built with -DMPB_WEAK_LATE_APIS (bench.mk's IMPL_B program), the calls of
+ * mp.h that came later than the rest (Listener/Client, wait) are weak
+ * references: a library without them (an older ref, another implementation
+ * in progress, beside ref through bench/run.py --impl-b) still links, and
+ * their workloads report "unsupported".  Not by default: a weak reference
+ * does not pull a member out of a static archive such as libmpref.a. */
+#ifdef MPB_WEAK_LATE_APIS
+#pragma weak mp_client
+#pragma weak mp_connection_wait
+#pragma weak mp_listener_accept
+#pragma weak mp_listener_address
+#pragma weak mp_listener_free
+#pragma weak mp_listener_new
+#define MPB_HAS(f) ((f) != NULL)
+#else
+#define MPB_HAS(f) true
+#endif
+
 static int mpfail(mpb_res *r, const char *what, mp_status s)
 {
     return mpb_fail(r, s == MP_ENOTSUP ? MPB_UNSUP : MPB_ERROR, "%s: %s: %s", what,
@@ -27,6 +45,7 @@ static int mpfail(mpb_res *r, const char *what, mp_status s)
 enum wkind { W_QSTREAM, W_QLAT, W_PSTREAM, W_PPING, W_LOCK, W_SEM, W_EVENT, W_MSET, W_CWAIT };
 
 #define CWAIT_MAX 1024
+#define PPING_MAX_PAIRS 8 /* 1 + 2 x 7 children <= MPB_MAX_CHILD */
 
 typedef struct st st;
 typedef struct child_arg {
@@ -47,12 +66,15 @@ struct st {
     mp_value *val;
     mp_queue *q;
     mp_conn *a, *b;
+    mp_conn *pa[PPING_MAX_PAIRS], *pb[PPING_MAX_PAIRS]; /* pipe.pingpong pairs 1.. */
+    int pairs;
     mp_conn **wa, **wb;     /* connection.wait: the parent's and the child's ends */
     mp_waitable *wv;
     int nconn;
     mp_lock *lock;
     mp_semaphore *sem;
     mp_event *e1, *e2;
+    mp_event *pe1[PPING_MAX_PAIRS], *pe2[PPING_MAX_PAIRS]; /* event.pingpong pairs 1.. */
     mp_manager *m;
     mp_proxy *md, *ml;
     mp_value *mk;
@@ -143,6 +165,10 @@ static void teardown(void *p)
     mp_queue_free(s->q);
     mp_conn_free(s->a);
     mp_conn_free(s->b);
+    for (int i = 1; i < s->pairs; i++) {
+        mp_conn_free(s->pa[i]);
+        mp_conn_free(s->pb[i]);
+    }
     for (int i = 0; i < s->nconn; i++) {
         mp_conn_free(s->wa[i]);
         mp_conn_free(s->wb[i]);
@@ -154,6 +180,10 @@ static void teardown(void *p)
     mp_semaphore_free(s->sem);
     mp_event_free(s->e1);
     mp_event_free(s->e2);
+    for (int i = 1; i < PPING_MAX_PAIRS; i++) {
+        mp_event_free(s->pe1[i]);
+        mp_event_free(s->pe2[i]);
+    }
     mp_proxy_free(s->md);
     mp_proxy_free(s->ml);
     mp_manager_free(s->m); /* after the children: they use it */
@@ -335,24 +365,30 @@ static void qlat_child(st *s, long n, mpb_res *r)
  * one Listener/Client connection (no authkey: the handshake is not part of a
  * round trip), made in the parent before the children start, so that the
  * same workload code times a Listener/Client round trip beside a Pipe's. */
-static int pipe_make(st *s, mpb_res *r)
+static int pipe_make_into(mp_conn **a, mp_conn **b, mpb_res *r);
+static int pipe_make(st *s, mpb_res *r) { return pipe_make_into(&s->a, &s->b, r); }
+
+static int pipe_make_into(mp_conn **a, mp_conn **b, mpb_res *r)
 {
     bool duplex = mpb_param_bool("duplex", true);
     const char *t = mpb_param_str("transport", "pipe");
     if (strcmp(t, "pipe") == 0) {
-        mp_status rc = mp_pipe(&s->a, &s->b, duplex);
+        mp_status rc = mp_pipe(a, b, duplex);
         return rc == MP_OK ? 0 : mpfail(r, "pipe.new", rc);
     }
     if (!duplex) return mpb_fail(r, MPB_ERROR, "transport=%s needs duplex=true", t);
     const char *addr = strcmp(t, "tcp") == 0 ? "tcp:127.0.0.1:0" : NULL;
     if (addr == NULL && strcmp(t, "unix") != 0)
         return mpb_fail(r, MPB_ERROR, "transport=%s: pipe, unix or tcp", t);
+    if (!MPB_HAS(mp_listener_new) || !MPB_HAS(mp_listener_address) || !MPB_HAS(mp_client) ||
+        !MPB_HAS(mp_listener_accept) || !MPB_HAS(mp_listener_free))
+        return mpb_fail(r, MPB_UNSUP, "this library has no Listener/Client");
     mp_listener *l = NULL;
     const char *bound = NULL;
     mp_status rc = mp_listener_new(&l, addr, 1, NULL, 0);
     if (rc == MP_OK) rc = mp_listener_address(l, &bound);
-    if (rc == MP_OK) rc = mp_client(&s->b, bound, NULL, 0);
-    if (rc == MP_OK) rc = mp_listener_accept(l, &s->a);
+    if (rc == MP_OK) rc = mp_client(b, bound, NULL, 0);
+    if (rc == MP_OK) rc = mp_listener_accept(l, a);
     mp_listener_free(l);
     return rc == MP_OK ? 0 : mpfail(r, "Listener/Client", rc);
 }
@@ -407,8 +443,17 @@ static int pping_setup(void **out, mpb_res *r)
     if (!s) return mpb_fail(r, MPB_ERROR, "out of memory");
     if (!mpb_param_bool("duplex", true))
         return mpb_fail(r, MPB_ERROR, "pipe.pingpong needs duplex=true");
+    s->pairs = (int)mpb_param_long("pairs", 1);
+    if (s->pairs < 1 || s->pairs > PPING_MAX_PAIRS)
+        return mpb_fail(r, MPB_ERROR, "pairs=%d: 1..%d", s->pairs, PPING_MAX_PAIRS);
     if (common_payload(s, r) != 0 || pipe_make(s, r) != 0) return -1;
-    return spawn(s, 1, r); /* the child echoes on b; the parent times on a */
+    for (int k = 1; k < s->pairs; k++)
+        if (pipe_make_into(&s->pa[k], &s->pb[k], r) != 0) return -1;
+    /* Child 0 echoes on b while the parent times on a; pairs=P adds P-1
+     * pairs of children running the same ping-pong at the same time (child
+     * 2k-1 pings on pa[k], child 2k echoes on pb[k]), each n round trips a
+     * round: the parent's pair is timed among P busy pairs. */
+    return spawn(s, 2 * s->pairs - 1, r);
 }
 
 static int pping_round(void *p, long n, int64_t *ops, mpb_res *r)
@@ -427,13 +472,22 @@ fail:
     return -1;
 }
 
-static void pping_child(st *s, long n, mpb_res *r)
+static void pping_child(st *s, int idx, long n, mpb_res *r)
 {
+    mp_conn *echo = idx == 0 ? s->b : s->pb[(idx + 1) / 2];
+    if (idx % 2 == 1) { /* the pinger of pair (idx + 1) / 2 */
+        mp_conn *a = s->pa[(idx + 1) / 2];
+        for (long i = 0; i < n; i++)
+            if (conn_send(s, a, s->payload, s->val, r) != 0 ||
+                conn_recv_check(s, a, r, NULL, NULL) != 0)
+                return;
+        return;
+    }
     for (long i = 0; i < n; i++) {
         void *buf = NULL;
         mp_value *v = NULL;
-        if (conn_recv_check(s, s->b, r, &buf, &v) != 0) return;
-        int bad = conn_send(s, s->b, buf, v, r);
+        if (conn_recv_check(s, echo, r, &buf, &v) != 0) return;
+        int bad = conn_send(s, echo, buf, v, r);
         free(buf);
         mp_value_free(v);
         if (bad) return;
@@ -451,6 +505,7 @@ static int cwait_setup(void **out, mpb_res *r)
     if (!s) return mpb_fail(r, MPB_ERROR, "out of memory");
     long n = mpb_param_long("conns", 100);
     if (n < 1 || n > CWAIT_MAX) return mpb_fail(r, MPB_ERROR, "conns=%ld: 1..%d", n, CWAIT_MAX);
+    if (!MPB_HAS(mp_connection_wait)) return mpb_fail(r, MPB_UNSUP, "this library has no mp_connection_wait");
     if (common_payload(s, r) != 0) return -1;
     s->wa = calloc((size_t)n, sizeof *s->wa);
     s->wb = calloc((size_t)n, sizeof *s->wb);
@@ -549,10 +604,36 @@ static int event_setup(void **out, mpb_res *r)
 {
     st *s = *out = st_new(W_EVENT);
     if (!s) return mpb_fail(r, MPB_ERROR, "out of memory");
+    s->pairs = (int)mpb_param_long("pairs", 1);
+    if (s->pairs < 1 || s->pairs > PPING_MAX_PAIRS)
+        return mpb_fail(r, MPB_ERROR, "pairs=%d: 1..%d", s->pairs, PPING_MAX_PAIRS);
     mp_status rc = mp_event_new(&s->e1);
     if (rc == MP_OK) rc = mp_event_new(&s->e2);
+    for (int k = 1; k < s->pairs && rc == MP_OK; k++) {
+        rc = mp_event_new(&s->pe1[k]);
+        if (rc == MP_OK) rc = mp_event_new(&s->pe2[k]);
+    }
     if (rc != MP_OK) return mpfail(r, "event.new", rc);
-    return spawn(s, 1, r);
+    s->pe1[0] = s->e1;
+    s->pe2[0] = s->e2;
+    /* pairs=P: as pipe.pingpong, child 0 answers the parent, child 2k-1
+     * pings and child 2k answers on pair k's events. */
+    return spawn(s, 2 * s->pairs - 1, r);
+}
+
+/* n round trips of the pinging side on events e1 (ping) and e2 (pong); ops
+ * (if not NULL) gets each one's time.  0, or fills r. */
+static int event_ops(mp_event *e1, mp_event *e2, long n, int64_t *ops, mpb_res *r)
+{
+    for (long i = 0; i < n; i++) {
+        int64_t t0 = mpb_now_ns();
+        mp_status rc = mp_event_set(e1);
+        if (rc != MP_OK) return mpfail(r, "event.set", rc);
+        if ((rc = mp_event_wait(e2, MP_FOREVER)) != MP_OK) return mpfail(r, "event.wait", rc);
+        if ((rc = mp_event_clear(e2)) != MP_OK) return mpfail(r, "event.clear", rc);
+        if (ops) ops[i] = mpb_now_ns() - t0;
+    }
+    return 0;
 }
 
 /* Parent: set e1, wait e2, clear e2.  Child: wait e1, clear e1, set e2.  Each
@@ -561,24 +642,22 @@ static int event_round(void *p, long n, int64_t *ops, mpb_res *r)
 {
     st *s = p;
     if (mpb_team_go(&s->team, n, r) != 0) return -1;
-    for (long i = 0; i < n; i++) {
-        int64_t t0 = mpb_now_ns();
-        mp_status rc = mp_event_set(s->e1);
-        if (rc != MP_OK) return mpfail(r, "event.set", rc);
-        if ((rc = mp_event_wait(s->e2, MP_FOREVER)) != MP_OK) return mpfail(r, "event.wait", rc);
-        if ((rc = mp_event_clear(s->e2)) != MP_OK) return mpfail(r, "event.clear", rc);
-        ops[i] = mpb_now_ns() - t0;
-    }
+    if (event_ops(s->e1, s->e2, n, ops, r) != 0) return -1;
     return mpb_team_wait(&s->team, r);
 }
 
-static void event_child(st *s, long n, mpb_res *r)
+static void event_child(st *s, int idx, long n, mpb_res *r)
 {
+    int k = (idx + 1) / 2;
+    if (idx % 2 == 1) {
+        event_ops(s->pe1[k], s->pe2[k], n, NULL, r);
+        return;
+    }
     for (long i = 0; i < n; i++) {
-        mp_status rc = mp_event_wait(s->e1, MP_FOREVER);
+        mp_status rc = mp_event_wait(s->pe1[k], MP_FOREVER);
         if (rc != MP_OK) { mpfail(r, "event.wait", rc); return; }
-        if ((rc = mp_event_clear(s->e1)) != MP_OK) { mpfail(r, "event.clear", rc); return; }
-        if ((rc = mp_event_set(s->e2)) != MP_OK) { mpfail(r, "event.set", rc); return; }
+        if ((rc = mp_event_clear(s->pe1[k])) != MP_OK) { mpfail(r, "event.clear", rc); return; }
+        if ((rc = mp_event_set(s->pe2[k])) != MP_OK) { mpfail(r, "event.set", rc); return; }
     }
 }
 
@@ -1028,11 +1107,11 @@ static int child_main(void *arg)
         case W_QSTREAM: qstream_child(s, ca->idx, n, &r); break;
         case W_QLAT: qlat_child(s, n, &r); break;
         case W_PSTREAM: pstream_child(s, ca->idx, n, &r); break;
-        case W_PPING: pping_child(s, n, &r); break;
+        case W_PPING: pping_child(s, ca->idx, n, &r); break;
         case W_CWAIT: cwait_child(s, n, &r); break;
         case W_LOCK:
         case W_SEM: acqrel(s, n / s->team.nchild, &r); break;
-        case W_EVENT: event_child(s, n, &r); break;
+        case W_EVENT: event_child(s, ca->idx, n, &r); break;
         case W_MSET: mdict_sets(s, n / s->team.nchild, &r); break;
         }
         mpb_child_done(&s->team, &r);

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <sys/resource.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -435,6 +436,31 @@ static void print_result(const mpb_workload *w, const mpb_res *r, long n, const 
     fflush(f);
 }
 
+/* cpus=K (K >= 1): pins this process, before the workload starts any child,
+ * to the first K CPUs it may run on; every child inherits the mask, so the
+ * whole side shares those CPUs ("no loss when pinned to one CPU", #16).
+ * bench/python/mpbench.py does the same.  0, or fills r when the machine has
+ * fewer than K CPUs allowed or the call fails. */
+static int pin_cpus(mpb_res *r)
+{
+    long k = mpb_param_long("cpus", 0);
+    if (k <= 0) return 0;
+    cpu_set_t allowed, want;
+    if (sched_getaffinity(0, sizeof allowed, &allowed) != 0)
+        return mpb_fail(r, MPB_ERROR, "sched_getaffinity: %s", strerror(errno));
+    CPU_ZERO(&want);
+    long got = 0;
+    for (int c = 0; c < CPU_SETSIZE && got < k; c++)
+        if (CPU_ISSET(c, &allowed)) {
+            CPU_SET(c, &want);
+            got++;
+        }
+    if (got < k) return mpb_fail(r, MPB_ERROR, "cpus=%ld: only %ld CPUs allowed", k, got);
+    if (sched_setaffinity(0, sizeof want, &want) != 0)
+        return mpb_fail(r, MPB_ERROR, "sched_setaffinity: %s", strerror(errno));
+    return 0;
+}
+
 int mpb_main(int argc, char **argv, const mpb_workload *table, size_t count)
 {
     long n = 0;
@@ -510,6 +536,7 @@ int mpb_main(int argc, char **argv, const mpb_workload *table, size_t count)
     }
     void *st = NULL;
     double e = 0, s = 0;
+    if (pin_cpus(&r) != 0) goto out;
     if (w->setup(&st, &r) != 0) goto out;
     /* Streaming figures are steady-state figures.  Fresh shared memory costs
      * a first-touch page fault per 4 KiB page (about 20 us on a VM like this

@@ -224,6 +224,8 @@ typedef struct rdbuf {
     bool big;
 } rdbuf;
 
+#define PING_MAX_PAIRS 8 /* 1 + 2 x 7 children <= MPB_MAX_CHILD */
+
 typedef struct fst {
     mpb_team team;
     pid_t pids[MPB_MAX_CHILD];
@@ -232,6 +234,8 @@ typedef struct fst {
     size_t size;
     unsigned char *payload, *rbuf;
     int fds[4]; /* stream: [0] read [1] write; pingpong pipe: + [2] read [3] write */
+    int xfds[PING_MAX_PAIRS][4]; /* pingpong pairs=P: the fds of pairs 1..P-1 */
+    int pairs;
     int ack[2];
     ring *rg;
     rside rs; /* this process's side of the ring (each child has its own copy) */
@@ -303,6 +307,8 @@ static fst *fst_new(int kind)
     if (!s) return NULL;
     s->kind = kind;
     for (int i = 0; i < 4; i++) s->fds[i] = -1;
+    for (int k = 0; k < PING_MAX_PAIRS; k++)
+        for (int i = 0; i < 4; i++) s->xfds[k][i] = -1;
     s->ack[0] = s->ack[1] = -1;
     s->team.done[0] = s->team.done[1] = -1;
     for (int i = 0; i < MPB_MAX_CHILD; i++) s->team.ctl[i][0] = s->team.ctl[i][1] = -1;
@@ -335,6 +341,9 @@ static void teardown(void *p)
     mpb_team_close(&s->team);
     for (int i = 0; i < 4; i++)
         if (s->fds[i] >= 0) close(s->fds[i]);
+    for (int k = 0; k < PING_MAX_PAIRS; k++)
+        for (int i = 0; i < 4; i++)
+            if (s->xfds[k][i] >= 0) close(s->xfds[k][i]);
     for (int i = 0; i < 2; i++)
         if (s->ack[i] >= 0) close(s->ack[i]);
     if (s->shm_len) munmap(s->rg ? (void *)s->rg : (void *)s->fx, s->shm_len);
@@ -532,7 +541,11 @@ static void stream_child(fst *s, int idx, long n, mpb_res *r)
 }
 
 /* Ping-pong: pipe uses two pipes (fds[0..1] parent->child, fds[2..3] back);
- * socketpair one pair (parent fds[0], child fds[1]); futex two words. */
+ * socketpair one pair (parent fds[0], child fds[1]); futex two words.
+ * pairs=P: P-1 more pairs of children run the same ping-pong at the same
+ * time, n round trips each a round (child 2k-1 pings, child 2k echoes, on
+ * xfds[k] or the futex words of pair k), as bench/c/mpbench.c does; the
+ * parent's pair (with child 0) is the one timed. */
 static int ping_setup(void **out, mpb_res *r)
 {
     static const char *const mechs[] = {"futex", "futexspin", "pipebuf", "sockbuf",
@@ -541,22 +554,31 @@ static int ping_setup(void **out, mpb_res *r)
     if (!s) return mpb_fail(r, MPB_ERROR, "out of memory");
     if (!mech_is(s, mechs)) return mpb_fail(r, MPB_ERROR, "pingpong: unknown mech '%s'", s->mech);
     if (buffers(s, r) != 0) return -1;
+    s->pairs = (int)mpb_param_long("pairs", 1);
+    if (s->pairs < 1 || s->pairs > PING_MAX_PAIRS)
+        return mpb_fail(r, MPB_ERROR, "pairs=%d: 1..%d", s->pairs, PING_MAX_PAIRS);
     if (strncmp(s->mech, "futex", 5) == 0) {
+        /* pair k: words fx[32k] (ping) and fx[32k + 16] (pong), 128 bytes */
         if (shm(s, 4096, (void **)&s->fx, r) != 0) return -1;
-    } else if (strncmp(s->mech, "sock", 4) == 0) {
-        if (make_channel(s, s->fds, r) != 0) return -1;
-    } else if (make_channel(s, s->fds, r) != 0 || make_channel(s, s->fds + 2, r) != 0) {
-        return -1;
+    } else {
+        for (int k = 0; k < s->pairs; k++) {
+            int *fds = k ? s->xfds[k] : s->fds;
+            if (make_channel(s, fds, r) != 0) return -1;
+            if (strncmp(s->mech, "sock", 4) != 0 && make_channel(s, fds + 2, r) != 0) return -1;
+        }
     }
-    return spawn(s, 1, r);
+    return spawn(s, 2 * s->pairs - 1, r);
 }
 
-static int ping_fd(fst *s, bool parent, bool out)
+/* The fd of pair k's pinging side (the parent for pair 0) or echoing side,
+ * for sending (out) or receiving. */
+static int ping_fd(fst *s, int k, bool parent, bool out)
 {
-    if (strncmp(s->mech, "sock", 4) == 0) return parent ? s->fds[0] : s->fds[1];
+    int *fds = k ? s->xfds[k] : s->fds;
+    if (strncmp(s->mech, "sock", 4) == 0) return parent ? fds[0] : fds[1];
     /* pipe: parent writes fds[1], child reads fds[0]; child writes fds[3], parent reads fds[2] */
-    if (parent) return out ? s->fds[1] : s->fds[2];
-    return out ? s->fds[3] : s->fds[0];
+    if (parent) return out ? fds[1] : fds[2];
+    return out ? fds[3] : fds[0];
 }
 
 /* Futex hand-over: w[0] is the value, w[1] the "I sleep" flag (same line).
@@ -594,41 +616,55 @@ static void fx_await(_Atomic uint32_t *w, uint32_t v, bool spin)
     }
 }
 
+/* n round trips of pair k from its pinging side; ops (if not NULL) gets
+ * each one's time.  0, or fills r. */
+static int ping_ops(fst *s, int k, long n, int64_t *ops, mpb_res *r)
+{
+    _Atomic uint32_t *fx = s->fx ? s->fx + 32 * k : NULL;
+    for (long i = 0; i < n; i++) {
+        int64_t t0 = mpb_now_ns();
+        if (fx) {
+            uint32_t v = atomic_load(&fx[0]) + 1;
+            fx_pass(&fx[0], v);
+            fx_await(&fx[16], v, s->spin);
+        } else {
+            size_t len;
+            if (frame_send(ping_fd(s, k, true, true), s->payload, (uint32_t)s->size) != 0)
+                return sysfail(r, "send");
+            if (frame_recv(s, ping_fd(s, k, true, false), s->rbuf, s->size + 8, &len) != 0)
+                return sysfail(r, "recv");
+        }
+        if (ops) ops[i] = mpb_now_ns() - t0;
+    }
+    return 0;
+}
+
 static int ping_round(void *p, long n, int64_t *ops, mpb_res *r)
 {
     fst *s = p;
     if (mpb_team_go(&s->team, n, r) != 0) return -1;
-    bool fx = s->fx != NULL;
-    for (long i = 0; i < n; i++) {
-        int64_t t0 = mpb_now_ns();
-        if (fx) {
-            uint32_t v = atomic_load(&s->fx[0]) + 1;
-            fx_pass(&s->fx[0], v);
-            fx_await(&s->fx[16], v, s->spin);
-        } else {
-            size_t len;
-            if (frame_send(ping_fd(s, true, true), s->payload, (uint32_t)s->size) != 0)
-                return sysfail(r, "send");
-            if (frame_recv(s, ping_fd(s, true, false), s->rbuf, s->size + 8, &len) != 0)
-                return sysfail(r, "recv");
-        }
-        ops[i] = mpb_now_ns() - t0;
-    }
+    if (ping_ops(s, 0, n, ops, r) != 0) return -1;
     return mpb_team_wait(&s->team, r);
 }
 
-static void ping_child(fst *s, long n, mpb_res *r)
+static void ping_child(fst *s, int idx, long n, mpb_res *r)
 {
+    int k = (idx + 1) / 2;
+    if (idx % 2 == 1) { /* the pinger of pair k */
+        ping_ops(s, k, n, NULL, r);
+        return;
+    }
+    _Atomic uint32_t *fx = s->fx ? s->fx + 32 * k : NULL;
     for (long i = 0; i < n; i++) {
-        if (s->fx) {
-            uint32_t v = atomic_load(&s->fx[16]) + 1;
-            fx_await(&s->fx[0], v, s->spin);
-            fx_pass(&s->fx[16], v);
+        if (fx) {
+            uint32_t v = atomic_load(&fx[16]) + 1;
+            fx_await(&fx[0], v, s->spin);
+            fx_pass(&fx[16], v);
             continue;
         }
         size_t len;
-        if (frame_recv(s, ping_fd(s, false, false), s->rbuf, s->size + 8, &len) != 0 ||
-            frame_send(ping_fd(s, false, true), s->rbuf, (uint32_t)len) != 0) {
+        if (frame_recv(s, ping_fd(s, k, false, false), s->rbuf, s->size + 8, &len) != 0 ||
+            frame_send(ping_fd(s, k, false, true), s->rbuf, (uint32_t)len) != 0) {
             sysfail(r, "echo");
             return;
         }
@@ -764,7 +800,7 @@ static void child_loop(fst *s, int idx)
         mpb_res r = {.kind = MPB_OK};
         switch (s->kind) {
         case K_STREAM: stream_child(s, idx, n, &r); break;
-        case K_PING: ping_child(s, n, &r); break;
+        case K_PING: ping_child(s, idx, n, &r); break;
         case K_WAKE: wake_child(s, n, &r); break;
         case K_MUTEX: mutex_ops(s, n / s->team.nchild); break;
         }

@@ -297,15 +297,31 @@ class PipePingPong:
             raise Fail("pipe.pingpong needs duplex=true")
         self.size = p_int("size", 64)
         self.value = p_str("api", "bytes") == "value"
-        self.a, self.b = conn_pair(p_str("transport", "pipe"))
+        transport = p_str("transport", "pipe")
+        pairs = p_int("pairs", 1)
+        if not 1 <= pairs <= 8:
+            raise Fail("pairs=%d: 1..8" % pairs)
+        self.a, self.b = conn_pair(transport)
+        # pairs=P: P-1 more pairs of children ping-pong at the same time, n
+        # round trips each a round (as bench/c/mpbench.c does).
+        self.more = [conn_pair(transport) for _ in range(pairs - 1)]
         self.msg = payload(self.size)
-        self.team = Team([self.echo])
+        kids = [lambda n: self.echo(self.b, n)]
+        for a, b in self.more:
+            kids += [lambda n, a=a: self.ping(a, n), lambda n, b=b: self.echo(b, n)]
+        self.team = Team(kids)
 
-    def echo(self, n):
-        b = self.b
+    def echo(self, b, n):
         recv, send = (b.recv, b.send) if self.value else (b.recv_bytes, b.send_bytes)
         for _ in range(n):
             send(recv())
+
+    def ping(self, a, n):
+        recv, send = (a.recv, a.send) if self.value else (a.recv_bytes, a.send_bytes)
+        for _ in range(n):
+            send(self.msg)
+            if len(recv()) != self.size:
+                raise Fail("recv: wrong size")
 
     def round(self, n, ops):
         self.team.go(n)
@@ -415,15 +431,32 @@ class EventPingPong:
     metric, unit, n0, quick_n = "latency", "s", 16, 64
 
     def setup(self):
+        pairs = p_int("pairs", 1)
+        if not 1 <= pairs <= 8:
+            raise Fail("pairs=%d: 1..8" % pairs)
         self.e1, self.e2 = CTX.Event(), CTX.Event()
-        self.team = Team([self.child])
+        # pairs=P: P-1 more pairs of children at the same time (as
+        # bench/c/mpbench.c does).
+        more = [(CTX.Event(), CTX.Event()) for _ in range(pairs - 1)]
+        kids = [lambda n: self.child(self.e1, self.e2, n)]
+        for e1, e2 in more:
+            kids += [lambda n, e1=e1, e2=e2: self.ping(e1, e2, n),
+                     lambda n, e1=e1, e2=e2: self.child(e1, e2, n)]
+        self.team = Team(kids)
 
-    def child(self, n):
-        e1, e2 = self.e1, self.e2
+    @staticmethod
+    def child(e1, e2, n):
         for _ in range(n):
             e1.wait()
             e1.clear()
             e2.set()
+
+    @staticmethod
+    def ping(e1, e2, n):
+        for _ in range(n):
+            e1.set()
+            e2.wait()
+            e2.clear()
 
     def round(self, n, ops):
         self.team.go(n)
@@ -760,6 +793,19 @@ def one_round(w, n, latency):
     return n / e, e, None, cost
 
 
+def pin_cpus():
+    """cpus=K (K >= 1): pins this process, before the workload starts any
+    child, to the first K CPUs it may run on; the children inherit the mask
+    (bench/common/bench.c's pin_cpus, the same on every side)."""
+    k = p_int("cpus", 0)
+    if k <= 0:
+        return
+    allowed = sorted(os.sched_getaffinity(0))
+    if len(allowed) < k:
+        raise Fail("cpus=%d: only %d CPUs allowed" % (k, len(allowed)))
+    os.sched_setaffinity(0, allowed[:k])
+
+
 def main(argv):
     n, seconds, samples, quick, name = 0, 0.2, 1, False, None
     it = iter(argv[1:])
@@ -810,6 +856,7 @@ def main(argv):
     raws, vals, cpus, flts = [], [], [], []
     set_up = False
     try:
+        pin_cpus()
         w.setup()
         set_up = True
         # Steps 1-4 of bench/calibration.json, as bench/common/bench.c runs them.

@@ -11,6 +11,11 @@ Three runs of impl "ref" on fixed synthetic data, A -> B -> C:
   C vs B: noise only, and measured on another host (different-machine warning).
 process.start has 3 samples (too-few warning); manager.dict is unstable (30%).
 Three conformance files: ref, cpython and `other` (one row of each result).
+
+targets/run-t.json (a directory of its own, so it is no run of the others'
+data directory): one run with the figures of reports/targets.json and known
+ratios, read by reports/tests/test_targets.py and check.py (TARGETS_RUN's
+comment lists the expected verdict of each target).
 """
 import json
 import os
@@ -170,6 +175,54 @@ def dump(name, d):
         f.write('\n')
 
 
+# reports/targets.json's figures, impl -> median (5 samples around it, the
+# median exact), cpu_s per sample when given (1000 operations a sample).
+# Expected (noise 0.05): queue-bytes 0.30 met; queue-value 0.08 missed;
+# ring-check 0.625 met; pipe-pingpong 0.6 missed; event-pingpong 0.2 met;
+# process 1.25 met; pingpong-pairs4 1.04 met (within the noise allowance);
+# pingpong-cpus1 1.5 missed; pingpong-pairs4-cpus1 not measured (absent);
+# event-cpus1 not measured (ref's result is an error); event-pairs4 and
+# event-pairs4-cpus1 not measured (absent); cpu-queue-bytes 1.33
+# met; cpu-pipe-pingpong 2.5 missed; cpu-event-pingpong not measured (old
+# records no CPU); cpu-process not measured (old has no such figure).
+Q64 = {'kind': 'Queue', 'size': 64, 'producers': 1, 'consumers': 1}
+PP = {'duplex': True, 'api': 'bytes', 'size': 64}
+TARGETS_RUN = [
+    ('queue.stream', dict(Q64, api='bytes'), 'throughput', 'msg/s',
+     {'ref': (3.0e6, 0.002), 'old': (2.5e6, 0.0015), 'os.ring': (1.0e7, 0.0002),
+      'os.ringcheck': (1.6e7, 0.0002)}),
+    ('queue.stream', dict(Q64, api='value'), 'throughput', 'msg/s', {'ref': (0.8e6, 0.003)}),
+    ('pipe.pingpong', PP, 'latency', 's',
+     {'ref': (12e-6, 0.05), 'old': (15e-6, 0.02), 'os.sockbuf': (20e-6, 0.03)}),
+    ('pipe.pingpong', dict(PP, pairs=4), 'latency', 's',
+     {'ref': (41.6e-6, 0.1), 'os.sockbuf': (40e-6, 0.1)}),
+    ('pipe.pingpong', dict(PP, cpus=1), 'latency', 's',
+     {'ref': (30e-6, 0.03), 'os.sockbuf': (20e-6, 0.02)}),
+    ('event.pingpong', {}, 'latency', 's',
+     {'ref': (5e-6, 0.01), 'old': (6e-6, None), 'os.futex': (25e-6, 0.05)}),
+    ('event.pingpong', {'cpus': 1}, 'latency', 's', {'ref': None, 'os.futex': (9e-6, 0.02)}),
+    ('process.start_join', {}, 'latency', 's', {'ref': (2.0e-4, 0.2), 'os.fork': (1.6e-4, 0.15)}),
+]
+
+
+def targets_results():
+    res = []
+    for w, params, metric, unit, by in TARGETS_RUN:
+        for impl, v in by.items():
+            r = {'workload': w, 'impl': impl, 'params': params, 'metric': metric, 'unit': unit,
+                 'higher_is_better': metric == 'throughput', 'samples': [], 'status': 'ok',
+                 'message': '', 'ops_per_sample': 1000}
+            if v is None:
+                r.update(status='error', message='child 0 ended in the middle of a round')
+            else:
+                r['samples'] = [float(f'{v[0] * k:.6g}') for k in (0.99, 1.0, 1.01, 1.0, 1.02)]
+                if v[1] is not None:
+                    r['cpu_s'] = [v[1]] * 5
+                    r['minflt'] = [0] * 5
+            res.append(r)
+    return res
+
+
 def main():
     rng = random.Random(8)
     a = base_results(rng)
@@ -186,6 +239,11 @@ def main():
                            'c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3', c,
                            machine=dict(MACHINE, hostname='ci-2'),
                            future_field={'readers': 'must ignore this'}))
+    t = run('20261123T100000Z-d4d4d4d', '2026-11-23T10:00:00Z',
+            'd4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4', targets_results())
+    t['run']['params']['impl_b'] = {'old': 'build/bench/mpbench-b-old'}
+    os.makedirs(os.path.join(HERE, 'targets'), exist_ok=True)
+    dump(os.path.join('targets', 'run-t.json'), t)
     ref, cpy = conf_rows()
     dump('conformance-ref.json', conformance('ref', ref))
     dump('conformance-cpython.json', conformance('cpython', cpy))

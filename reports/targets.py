@@ -1,0 +1,173 @@
+"""Issue #16's speed targets, computed from one benchmark run.
+
+The targets themselves are data: reports/targets.json (its "doc" says what a
+row means).  This module reads that table and evaluates each row against the
+results of ONE run, so the two figures a ratio divides come from the same
+interleaved group and machine state.  The report (reports/report.py) shows the
+rows as "Speed targets (issue #16)"; nothing here asserts a target.
+"""
+import json
+import os
+
+import runs as R
+import stats as S
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TARGETS = os.path.join(HERE, 'targets.json')
+HEAD = ['target', 'a', 'b', 'a figure', 'b figure', 'ratio a/b', 'goal', 'verdict',
+        'CPU/op a', 'CPU/op b']
+MET, MISSED, ABSENT = 'met', 'missed', 'not measured'
+_SIDE_KEYS = {'workload', 'impl', 'params'}
+
+
+def load(path=TARGETS):
+    """The target rows of path, checked: every row has an id, a label, sides
+    a and b (workload, impl, params), a quantity 'median' or 'cpu_per_op', an
+    op '>=' or '<=' and a positive target.  ValueError names the first bad
+    row: a malformed table must not render as a table of 'not measured'."""
+    with open(path) as f:
+        rows = json.load(f).get('targets')
+    if not isinstance(rows, list) or not rows:
+        raise ValueError(f'{path}: no "targets" list')
+    seen = set()
+    for i, t in enumerate(rows):
+        where = f'{path}: target {i} ({t.get("id", "?") if isinstance(t, dict) else "?"})'
+        if not isinstance(t, dict) or not t.get('id') or not t.get('label'):
+            raise ValueError(f'{where}: needs an id and a label')
+        if t['id'] in seen:
+            raise ValueError(f'{where}: duplicate id')
+        seen.add(t['id'])
+        for side in ('a', 'b'):
+            s = t.get(side)
+            if not isinstance(s, dict) or set(s) != _SIDE_KEYS or \
+                    not isinstance(s['params'], dict):
+                raise ValueError(f'{where}: side {side} needs exactly workload, impl, params')
+        if t.get('quantity') not in ('median', 'cpu_per_op'):
+            raise ValueError(f'{where}: quantity is median or cpu_per_op')
+        if t.get('op') not in ('>=', '<='):
+            raise ValueError(f'{where}: op is >= or <=')
+        if not isinstance(t.get('target'), (int, float)) or t['target'] <= 0:
+            raise ValueError(f'{where}: target is a positive number')
+    return rows
+
+
+def cpu_per_op(r):
+    """Median CPU seconds per operation of result r (the whole side), or
+    None when r does not record its cost for every sample."""
+    n = r.get('ops_per_sample') or 0
+    cpu = r.get('cpu_s')
+    if n <= 0 or not cpu or len(cpu) != len(r.get('samples') or []):
+        return None
+    return S.median([c / n for c in cpu])
+
+
+def _impl_b(run):
+    names = sorted(((run.get('run') or {}).get('params') or {}).get('impl_b') or {})
+    return names[0] if names else None
+
+
+def _find(run, side, impl, impl_b):
+    """(result or None, impl name or None) for one side of a row in run."""
+    name = side['impl'].replace('$impl_b', impl_b or '\0').replace('$impl', impl) \
+        if side['impl'].startswith('$') else side['impl']
+    if '\0' in name:
+        return None, None
+    want = R.canon(side['params'])
+    for r in run.get('results') or []:
+        if r.get('workload') == side['workload'] and r.get('impl') == name and \
+                R.canon(r.get('params')) == want:
+            return r, name
+    return None, name
+
+
+def _value(r, quantity):
+    if r is None or not R.usable(r):
+        return None
+    return S.median(r['samples']) if quantity == 'median' else cpu_per_op(r)
+
+
+def evaluate(run, impl, noise, targets=None):
+    """One dict per target row of the run (a loaded result file): id, label,
+    a/b (impl names), a_value/b_value and unit, ratio (a/b or None), op,
+    goal (the target, widened by noise for "noise" rows), verdict (met,
+    missed, not measured), why (for not measured), a_cpu/b_cpu (CPU seconds
+    per operation, None where not recorded)."""
+    targets = load() if targets is None else targets
+    impl_b = _impl_b(run)
+    out = []
+    for t in targets:
+        ra, na = _find(run, t['a'], impl, impl_b)
+        rb, nb = _find(run, t['b'], impl, impl_b)
+        q = t['quantity']
+        va, vb = _value(ra, q), _value(rb, q)
+        goal = t['target'] * (1 + noise if t.get('noise') and t['op'] == '<=' else
+                              1 - noise if t.get('noise') else 1)
+        row = {'id': t['id'], 'label': t['label'], 'a': na or t['a']['impl'],
+               'b': nb or t['b']['impl'], 'a_value': va, 'b_value': vb,
+               'unit': 's' if q == 'cpu_per_op' else (ra or rb or {}).get('unit', ''),
+               'b_unit': 's' if q == 'cpu_per_op' else (rb or {}).get('unit', ''),
+               'ratio': None, 'op': t['op'], 'target': t['target'], 'goal': goal,
+               'noise': bool(t.get('noise')), 'quantity': q, 'verdict': ABSENT, 'why': '',
+               'a_cpu': cpu_per_op(ra) if ra else None,
+               'b_cpu': cpu_per_op(rb) if rb else None}
+        if na is None or nb is None:
+            row['why'] = 'no second library in this run (make bench IMPL_B=NAME=lib)'
+        elif ra is None or rb is None:
+            missing = [f'{n} {s["workload"]}[{R.params_label(s["params"])}]'
+                       for r, n, s in ((ra, na, t['a']), (rb, nb, t['b'])) if r is None]
+            row['why'] = 'not in this run: ' + '; '.join(missing)
+        elif va is None or vb is None or vb <= 0:
+            bad = [n for v, n, r in ((va, na, ra), (vb, nb, rb)) if v is None]
+            row['why'] = ('no CPU time recorded: ' if q == 'cpu_per_op' else
+                          'no usable samples: ') + ', '.join(
+                n + ('' if r.get('status') == 'ok' else
+                     f' ({r.get("status")}: {r.get("message") or "no message"})')
+                for n, r in ((na, ra), (nb, rb)) if n in bad)
+        else:
+            row['ratio'] = va / vb
+            ok = row['ratio'] >= goal if t['op'] == '>=' else row['ratio'] <= goal
+            row['verdict'] = MET if ok else MISSED
+        out.append(row)
+    return out
+
+
+def _fmt(v, unit):
+    if v is None:
+        return '-'
+    if unit == 's':
+        for f, u in ((1.0, 's'), (1e3, 'ms'), (1e6, 'us'), (1e9, 'ns')):
+            if abs(v) * f >= 1.0:
+                return f'{v * f:.3g} {u}'
+        return f'{v * 1e9:.3g} ns'
+    for f, p in ((1e-9, 'G'), (1e-6, 'M'), (1e-3, 'k')):
+        if abs(v) * f >= 1.0:
+            return f'{v * f:.3g}{p} {unit}'
+    return f'{v:.3g} {unit}'
+
+
+def goal_text(row):
+    g = f'{row["op"]} {row["target"]:g}'
+    if row['noise']:
+        g += f' (+ noise: {row["goal"]:.3g})'
+    return g
+
+
+def table(rows):
+    """(HEAD, rows of strings) for Markdown and HTML."""
+    out = []
+    for r in rows:
+        q = ' CPU/op' if r['quantity'] == 'cpu_per_op' else ''
+        verdict = r['verdict'] + (f' ({r["why"]})' if r['why'] else '')
+        out.append([r['label'], r['a'], r['b'],
+                    _fmt(r['a_value'], r['unit']) + (q if r['a_value'] is not None else ''),
+                    _fmt(r['b_value'], r['b_unit']) + (q if r['b_value'] is not None else ''),
+                    '-' if r['ratio'] is None else f'{r["ratio"]:.3g}', goal_text(r), verdict,
+                    _fmt(r['a_cpu'], 's'), _fmt(r['b_cpu'], 's')])
+    return HEAD, out
+
+
+def summary_line(rows):
+    n = {v: sum(1 for r in rows if r['verdict'] == v) for v in (MET, MISSED, ABSENT)}
+    return (f'{n[MET]} met, {n[MISSED]} missed, {n[ABSENT]} not measured '
+            f'(ratios of medians from one run; a goal "+ noise" allows the report\'s noise '
+            'threshold)')
