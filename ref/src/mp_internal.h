@@ -61,7 +61,8 @@ MP__HIDDEN bool mp__tid_alive(int32_t tid);
 MP__HIDDEN int32_t mp__gettid(void);
 /* True when the calling thread may run on more than one CPU: only then can
  * polling for a peer's answer beat sleeping (on one CPU the poller holds the
- * CPU the peer needs). */
+ * CPU the peer needs).  Cheap: the affinity is looked up again at most every
+ * 100 ms. */
 MP__HIDDEN bool mp__cpus_many(void);
 /* Children forked outside mp_process (pool workers).  Before fork the parent
  * takes the next number of CPython's process counter and formats the child's

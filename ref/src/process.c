@@ -124,10 +124,22 @@ static void atfork_init(void) { pthread_atfork(atfork_prepare, atfork_parent, at
 
 /* ------------------------------------------------------------------ tids */
 
+/* Contract in mp_internal.h.  The answer is kept for 100 ms (a coarse clock
+ * read is a few ns; sched_getaffinity a system call, which every receive
+ * would otherwise pay), per thread, since affinity is per thread. */
 bool mp__cpus_many(void)
 {
-    cpu_set_t set;
-    return sched_getaffinity(0, sizeof set, &set) != 0 || CPU_COUNT(&set) > 1;
+    static _Thread_local int64_t checked_ms = -1000;
+    static _Thread_local bool many;
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
+    int64_t ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+    if (ms - checked_ms >= 100) {
+        cpu_set_t set;
+        many = sched_getaffinity(0, sizeof set, &set) != 0 || CPU_COUNT(&set) > 1;
+        checked_ms = ms;
+    }
+    return many;
 }
 
 int32_t mp__gettid(void)

@@ -397,6 +397,7 @@ mp_status mp_event_wait(mp_event *e, double timeout)
     /* Spin first (mp__wait_tunings.event), not yet counted as a waiter, so a
      * set that lands within the window costs neither side a system call. */
     struct ev_try t = {e, w};
+    ev_spinner.off = !mp__cpus_many(); /* on one CPU the poller holds the setter's */
     if (mp__spin_until(&ev_spinner, &mp__wait_tunings.event, ev_changed, &t))
         return MP_OK;
     mp__deadline d;

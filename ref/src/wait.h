@@ -100,6 +100,13 @@ static const struct mp__wait_tunings {
      * sets mp__spinner.off on one CPU: the poller would hold the CPU its
      * peer needs. */
     mp__spin_tuning mgr;
+    /* A Pipe or Listener connection's receiver (pipe.c): as event -- polls
+     * the non-blocking read for up to 50 us, yielding between tries, only
+     * while the previous wait took <= 50 us, and never on one CPU.  The
+     * manager's 1 ms gate kept 4 ping-ponging pairs on 2 CPUs polling
+     * (their round trips 70-110 us): 1.1-1.6x the blocking round trip,
+     * where event's 50 us gate lost nothing (#16's no-loss rows). */
+    mp__spin_tuning pipe;
     /* Longest futex sleep of every waiter that may outlive a killed waker
      * (mp__nap; the queue's data/room/join waits).  One re-check per 0.1 s
      * of an idle wait is noise; a dead waker costs a survivor one slice. */
@@ -128,6 +135,11 @@ static const struct mp__wait_tunings {
             .gate_s = 1e-3,
             .yield_after_s = INFINITY,
             .yield = true},
+    .pipe = {.budget_s = 50e-6,
+             .clock_every = 4,
+             .gate_s = 50e-6,
+             .yield_after_s = INFINITY,
+             .yield = true},
     .liveness_slice_s = 0.1,
 };
 
