@@ -520,7 +520,7 @@ MPT_TEST(manager, MGR_JQ_TASK_DONE_JOIN, "MGR-JQ-TASK-DONE-JOIN: join on a manag
     mp_manager_free(m);
 }
 
-MPT_TEST(manager, MGR_JQ_TASK_DONE_TOO_MANY, "MGR-JQ-TASK-DONE-TOO-MANY: task_done on a manager JoinableQueue more often than items were put is MP_ESTATE")
+MPT_TEST(manager, MGR_JQ_TASK_DONE_TOO_MANY, "MGR-JQ-TASK-DONE-TOO-MANY: task_done on a manager JoinableQueue (or Queue) more often than items were put is MP_ESTATE")
 {
     mp_manager *m = start();
     mp_proxy *q = NULL;
@@ -532,6 +532,12 @@ MPT_TEST(manager, MGR_JQ_TASK_DONE_TOO_MANY, "MGR-JQ-TASK-DONE-TOO-MANY: task_do
     MP_ASSERT_OK(mp_mqueue_task_done(q));
     MP_ASSERT_STATUS(mp_mqueue_task_done(q), MP_ESTATE);
     MPT_ASSERT_PROMPT(mp_mqueue_join(q, 5), MP_OK);
+    /* A plain Queue is a queue.Queue too. */
+    mp_proxy *pq = NULL;
+    MP_ASSERT_OK(mp_manager_queue(m, 0, &pq));
+    MP_ASSERT_STATUS(mp_mqueue_task_done(pq), MP_ESTATE);
+    MPT_ASSERT_PROMPT(mp_mqueue_join(pq, 5), MP_OK);
+    mp_proxy_free(pq);
     mp_value_free(v);
     mp_value_free(got);
     mp_proxy_free(q);

@@ -1407,7 +1407,9 @@ MP_EXTERN mp_status mp_mevent_wait(mp_proxy *e, double timeout);
 MP_EXTERN mp_status mp_mqueue_put(mp_proxy *q, const mp_value *item, double timeout);
 MP_EXTERN mp_status mp_mqueue_get(mp_proxy *q, mp_value **item, double timeout);
 MP_EXTERN mp_status mp_mqueue_qsize(mp_proxy *q, size_t *n);
-/* JoinableQueue proxy: put, get and qsize are mp_mqueue_*.  mp_mqueue_join
+/* JoinableQueue proxy: put, get and qsize are mp_mqueue_*; task_done and
+ * join work on a Queue proxy too (both are queue.Queue in CPython's
+ * server).  mp_mqueue_join
  * waits until task_done was called once for every item put, MP_OK, or
  * MP_TIMEOUT at the timeout (CPython's join has none: MP_FOREVER)
  * [MGR-JQ-TASK-DONE-JOIN]; task_done more often than items were put is

@@ -153,15 +153,19 @@ mp_status mp_mbarrier_broken(mp_proxy *b, bool *broken)
 }
 #undef BA
 
-/* ---- JoinableQueue */
+/* ---- JoinableQueue (and Queue: both are queue.Queue in CPython's server) */
+static int queue_type(const mp_proxy *q)
+{
+    return q && q->type == MGR__T_QUEUE ? MGR__T_QUEUE : MGR__T_JQUEUE;
+}
 mp_status mp_mqueue_task_done(mp_proxy *q)
 {
-    return mp__mgr_tcall(q, MGR__T_JQUEUE, "task_done", 0, NULL, NULL);
+    return mp__mgr_tcall(q, queue_type(q), "task_done", 0, NULL, NULL);
 }
 mp_status mp_mqueue_join(mp_proxy *q, double timeout)
 {
     mp_value *r = NULL;
-    mp_status st = mp__mgr_timed(q, MGR__T_JQUEUE, "join", NULL, timeout, &r);
+    mp_status st = mp__mgr_timed(q, queue_type(q), "join", NULL, timeout, &r);
     return mp__mgr_true_or_timeout(r, st, "JoinableQueue.join", timeout);
 }
 

@@ -264,7 +264,7 @@ MP__HIDDEN extern const method mp__mgr_dict_methods[], mp__mgr_ns_methods[],
     mp__mgr_value_methods[], mp__mgr_list_methods[], mp__mgr_lock_methods[],
     mp__mgr_event_methods[], mp__mgr_queue_methods[], mp__mgr_iter_methods[],
     mp__mgr_rlock_methods[], mp__mgr_sem_methods[], mp__mgr_bsem_methods[],
-    mp__mgr_cond_methods[], mp__mgr_barrier_methods[], mp__mgr_jqueue_methods[],
+    mp__mgr_cond_methods[], mp__mgr_barrier_methods[],
     mp__mgr_array_methods[];
 
 /* ---- manager_sync.c -------------------------------------------------------- */
