@@ -1642,6 +1642,33 @@ def MGR_RLOCK_RELEASE_NOT_OWNER():
         prompt_raises(RuntimeError, rl.release)
 
 
+def _rlock_killed_holding(w, rl):
+    if not (rl.acquire(False) and rl.acquire(False)):
+        os._exit(1)
+    os.write(w, b'x')
+    time.sleep(3600)  # killed here
+
+
+def MGR_RLOCK_HOLDER_DISCONNECT():
+    """differs: CPython's RLock stays owned by the dead connection's server
+    thread: held forever."""
+    with manager() as m:
+        rl = m.RLock()
+        r, w = os.pipe()
+        try:
+            p = CTX.Process(target=_rlock_killed_holding, args=(w, rl))
+            p.start()
+            assert select.select([r], [], [], 10)[0], 'the child never took the RLock'
+            assert twin.prompt(rl.acquire, False, bound=PROMPT) is False
+            p.kill()
+            p.join()
+        finally:
+            os.close(r)
+            os.close(w)
+        assert rl.acquire(timeout=5.0), "the dead owner's RLock stays held"
+        rl.release()
+
+
 def _sem_taker(s, ready):
     ready.set()
     os._exit(0 if s.acquire(timeout=30) else 2)

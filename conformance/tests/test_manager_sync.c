@@ -135,6 +135,36 @@ MPT_TEST(manager, MGR_RLOCK_RELEASE_NOT_OWNER, "MGR-RLOCK-RELEASE-NOT-OWNER: rel
     mp_manager_free(m);
 }
 
+/* Take the RLock twice, say so, then block until killed. */
+static int rlock_killed_holding(void *arg)
+{
+    struct arg *a = arg;
+    if (mp_mlock_acquire(a->obj, 0) || mp_mlock_acquire(a->obj, 0))
+        return 1;
+    if (mp_mevent_set(a->ready))
+        return 2;
+    mp_mevent_wait(a->go, MP_FOREVER); /* killed here */
+    return 3;
+}
+
+MPT_TEST(manager, MGR_RLOCK_HOLDER_DISCONNECT, "MGR-RLOCK-HOLDER-DISCONNECT: a manager RLock whose owner was SIGKILLed holding it (twice) goes to the next acquirer with MP_EOWNERDEAD, held once")
+{
+    mp_manager *m = start();
+    struct arg a = {0};
+    make_arg(m, &a);
+    MP_ASSERT_OK(mp_manager_rlock(m, &a.obj));
+    mp_process *p = start_ready(rlock_killed_holding, &a);
+    MPT_ASSERT_PROMPT(mp_mlock_acquire(a.obj, 0), MP_TIMEOUT);
+    kill_reap(p);
+    MPT_ASSERT_PROMPT(mp_mlock_acquire(a.obj, 5.0), MP_EOWNERDEAD);
+    MP_ASSERT_OK(mp_mlock_acquire(a.obj, 0)); /* ours now: one level more */
+    MP_ASSERT_OK(mp_mlock_release(a.obj));
+    MP_ASSERT_OK(mp_mlock_release(a.obj));
+    MP_ASSERT_STATUS(mp_mlock_release(a.obj), MP_ENOTOWNER); /* the dead one's levels are gone */
+    free_arg(&a);
+    mp_manager_free(m);
+}
+
 /* ------------------------------------------------------------ Semaphore */
 
 /* Acquire (blocking) and report. */

@@ -1352,7 +1352,9 @@ MP_EXTERN mp_status mp_mlock_release(mp_proxy *l);
  * [MGR-RLOCK-RECURSIVE].  A release by another process or thread, or of an
  * unheld RLock, is MP_ENOTOWNER (RuntimeError) and changes nothing
  * [MGR-RLOCK-RELEASE-NOT-OWNER].  When the owner's connection closes while
- * holding it, it goes on as a Lock's does (MP_EOWNERDEAD, held).
+ * holding it, at any depth, it goes on as a Lock's does: to the first waiter,
+ * or else the next acquirer, with MP_EOWNERDEAD, held once
+ * [MGR-RLOCK-HOLDER-DISCONNECT] (CPython's stays held forever).
  * A Semaphore(value) lets value acquires through; the next waits for a
  * release, from any process, or times out [MGR-SEMAPHORE-COUNT]; a
  * BoundedSemaphore's release above its initial value is MP_ESTATE
