@@ -98,6 +98,7 @@ static mp_status position(call *k, size_t *pos)
     return MP_OK;
 }
 
+/* __getitem__(i): the item (borrowed into the reply). */
 static mp_status ar_get(call *k)
 {
     size_t p;
@@ -107,6 +108,7 @@ static mp_status ar_get(call *k)
     return st;
 }
 
+/* __setitem__(i, v): v checked against the typecode, then stored (taken). */
 static mp_status ar_set(call *k)
 {
     size_t p;
@@ -120,6 +122,7 @@ static mp_status ar_set(call *k)
     return MP_OK;
 }
 
+/* typecode: the one-character str. */
 static mp_status ar_typecode(call *k)
 {
     char tc[2] = {k->o->typecode, 0};

@@ -183,6 +183,7 @@ static mp_status cv_notify_n(call *k, int64_t n)
     return MP_OK;
 }
 
+/* notify([n]): n an int (TypeError else), default 1. */
 static mp_status cv_notify(call *k)
 {
     int64_t n = 1;
@@ -191,6 +192,7 @@ static mp_status cv_notify(call *k)
     return cv_notify_n(k, n);
 }
 
+/* notify_all(): every W_COND waiter. */
 static mp_status cv_notify_all(call *k) { return cv_notify_n(k, INT64_MAX); }
 
 /* ---- Semaphore, BoundedSemaphore */
@@ -233,6 +235,7 @@ static mp_status sem_release(call *k)
 
 /* ---- Barrier */
 
+/* How many callers wait at the Barrier o (its W_BARRIER waiters). */
 static size_t bar_waiting(const obj *o)
 {
     size_t n = 0;
@@ -296,6 +299,7 @@ void mp__mgr_cond_expire(srv *s, waiter *w)
         mp__mgr_barrier_break(s, w->o);
 }
 
+/* abort(): the Barrier breaks (every waiter MP_EBROKEN) and stays broken. */
 static mp_status bar_abort(call *k)
 {
     mp__mgr_barrier_break(k->s, k->o);
@@ -310,6 +314,7 @@ static mp_status bar_reset(call *k)
     return MP_OK;
 }
 
+/* n_waiting, parties, broken: the Barrier's state, as threading.Barrier's. */
 static mp_status bar_n_waiting(call *k) { return set_res(k, mp_int((int64_t)bar_waiting(k->o))); }
 static mp_status bar_parties(call *k) { return set_res(k, mp_int(k->o->bound)); }
 static mp_status bar_broken(call *k)

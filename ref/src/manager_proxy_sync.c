@@ -14,7 +14,8 @@
             return mp__err(MP_EINVAL, "%s.%s: NULL output", mp__mgr_typeids[t], m);        \
     } while (0)
 
-/* ---- making them */
+/* ---- making them: each is mp_manager_create of its typeid with its init
+ * (mp.h); MP_EINVAL for a NULL manager or out, as create's. */
 
 mp_status mp_manager_rlock(mp_manager *m, mp_proxy **out)
 {
@@ -87,7 +88,9 @@ mp_status mp_manager_array(mp_manager *m, char typecode, const mp_value *values,
     return st;
 }
 
-/* ---- Condition */
+/* ---- Condition: wait MP_OK (notified) or MP_TIMEOUT, both with the lock
+ * held again; notify and notify_all; MP_ENOTOWNER from the server when the
+ * caller does not hold the lock. */
 #define CV MGR__T_COND
 mp_status mp_mcond_wait(mp_proxy *c, double timeout)
 {
@@ -111,7 +114,8 @@ mp_status mp_mcond_notify_all(mp_proxy *c)
 }
 #undef CV
 
-/* ---- Barrier */
+/* ---- Barrier: wait gives the arrival index (MP_FOREVER: the Barrier's own
+ * timeout, sent as None); MP_EBROKEN from the server when broken. */
 #define BA MGR__T_BARRIER
 mp_status mp_mbarrier_wait(mp_proxy *b, double timeout, unsigned *index)
 {
@@ -158,6 +162,8 @@ static int queue_type(const mp_proxy *q)
 {
     return q && q->type == MGR__T_QUEUE ? MGR__T_QUEUE : MGR__T_JQUEUE;
 }
+/* task_done: MP_ESTATE (ValueError) when called too often; join: MP_OK when
+ * every item put is done, MP_TIMEOUT at the timeout. */
 mp_status mp_mqueue_task_done(mp_proxy *q)
 {
     return mp__mgr_tcall(q, queue_type(q), "task_done", 0, NULL, NULL);
@@ -183,6 +189,8 @@ static mp_status ar_idx(mp_proxy *a, const char *method, ptrdiff_t i, const mp_v
     mp_value_free(iv);
     return st;
 }
+/* get/set: MP_EINDEX out of range, MP_ETYPE (set) for an item of the wrong
+ * type; len; tolist: every item as a list. */
 mp_status mp_marray_get(mp_proxy *a, ptrdiff_t i, mp_value **item)
 {
     OUTCHK(item, AR, "__getitem__");
