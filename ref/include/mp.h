@@ -1165,9 +1165,9 @@ MP_EXTERN void mp_pool_free(mp_pool *p);
  *   Lock       acquire(timeout) -> true / false (status MP_EOWNERDEAD, held,
  *              when the holder's connection closed), release, locked
  *   Event      set clear is_set wait(timeout) -> true / false
- *   Queue      put(item, timeout) get(timeout) qsize empty full
- *              (MP_FULL / MP_EMPTY at the deadline)
- *   JoinableQueue  Queue's, task_done, join(timeout) -> true / false
+ *   Queue      put(item, timeout) get(timeout) qsize empty full task_done
+ *              join(timeout) -> true / false (MP_FULL / MP_EMPTY at the deadline)
+ *   JoinableQueue  the same as Queue
  *   RLock Semaphore BoundedSemaphore  acquire(timeout) -> true / false, release
  *   Condition  acquire release wait(timeout) -> true / false, notify(n) notify_all
  *   Barrier    wait(timeout; nil: its own) -> index, abort reset n_waiting
