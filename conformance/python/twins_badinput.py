@@ -288,7 +288,8 @@ def BAD_PROXY_TYPE():
                  'keys', 'values', 'items', 'update', 'pop', 'setdefault', 'clear', 'copy',
                  'append', 'extend', 'insert', 'remove', 'index', 'count', 'sort',
                  '__getattribute__', '__setattr__', '__delattr__', 'get', 'set', 'set_',
-                 'is_set', 'wait', 'put', 'qsize']
+                 'is_set', 'wait', 'put', 'qsize', 'notify', 'notify_all', 'abort', 'reset',
+                 'task_done', 'join']
         _sweep([(f'Lock.{n}', AttributeError, _attribute_error(lambda n=n: lk._callmethod(n)))
                 for n in names] +
                [(f'dict.{n}', AttributeError, _attribute_error(lambda n=n: d._callmethod(n)))

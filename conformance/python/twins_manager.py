@@ -1583,3 +1583,408 @@ def MGR_INITIALIZER():
         m.shutdown()
     assert os.read(r, 1) == b'', 'the initializer ran more than once'
     os.close(r)
+
+
+# ------------------- RLock, Semaphore, Condition, Barrier, JoinableQueue, Array
+# (SyncManager's threading objects, queue.Queue and array.array in the server;
+# C's mp_manager_rlock ... mp_manager_array.)
+
+def _hold_twice(rl, ready, go):
+    if not (rl.acquire(False) and rl.acquire(False)):
+        os._exit(1)
+    ready.set()
+    if not go.wait(30):
+        os._exit(2)
+    rl.release()
+    go.clear()
+    ready.clear()
+    ready.set()
+    if not go.wait(30):
+        os._exit(4)
+    rl.release()
+    os._exit(0)
+
+
+def MGR_RLOCK_RECURSIVE():
+    with CTX.Manager() as m:
+        rl, ready, go = m.RLock(), m.Event(), m.Event()
+        assert rl.acquire(False) and rl.acquire(False)
+        rl.release()
+        rl.release()
+        p = start(_hold_twice, rl, ready, go)
+        assert ready.wait(10)
+        assert twin.prompt(rl.acquire, False, bound=PROMPT) is False
+        ready.clear()
+        go.set()  # its first release
+        assert ready.wait(10)
+        assert twin.prompt(rl.acquire, False, bound=PROMPT) is False
+        go.set()  # its last release
+        assert rl.acquire(timeout=10)
+        assert join(p) == 0
+        rl.release()
+
+
+def _release_foreign(rl):
+    try:
+        rl.release()
+    except RuntimeError:
+        os._exit(0)
+    os._exit(1)
+
+
+def MGR_RLOCK_RELEASE_NOT_OWNER():
+    with CTX.Manager() as m:
+        rl = m.RLock()
+        prompt_raises(RuntimeError, rl.release)
+        assert rl.acquire(False)
+        assert join(start(_release_foreign, rl)) == 0
+        rl.release()  # still ours: exactly one level
+        prompt_raises(RuntimeError, rl.release)
+
+
+def _rlock_killed_holding(w, rl):
+    if not (rl.acquire(False) and rl.acquire(False)):
+        os._exit(1)
+    os.write(w, b'x')
+    time.sleep(3600)  # killed here
+
+
+def MGR_RLOCK_HOLDER_DISCONNECT():
+    """differs: CPython's RLock stays owned by the dead connection's server
+    thread: held forever."""
+    with manager() as m:
+        rl = m.RLock()
+        r, w = os.pipe()
+        try:
+            p = CTX.Process(target=_rlock_killed_holding, args=(w, rl))
+            p.start()
+            assert select.select([r], [], [], 10)[0], 'the child never took the RLock'
+            assert twin.prompt(rl.acquire, False, bound=PROMPT) is False
+            p.kill()
+            p.join()
+        finally:
+            os.close(r)
+            os.close(w)
+        assert rl.acquire(timeout=5.0), "the dead owner's RLock stays held"
+        rl.release()
+
+
+def _sem_taker(s, ready):
+    ready.set()
+    os._exit(0 if s.acquire(timeout=30) else 2)
+
+
+def MGR_SEMAPHORE_COUNT():
+    with CTX.Manager() as m:
+        s, ready = m.Semaphore(2), m.Event()
+        assert s.acquire(False) and s.acquire(False)
+        assert twin.prompt(s.acquire, False, bound=PROMPT) is False
+        twin.assert_timed(lambda: s.acquire(timeout=0.2), None, 0.2)
+        p = start(_sem_taker, s, ready)
+        assert ready.wait(10)
+        wait_asleep(p.pid)
+        s.release()  # goes to the child
+        assert join(p) == 0
+        assert twin.prompt(s.acquire, False, bound=PROMPT) is False
+        s.release()
+        assert s.acquire(False)
+
+
+def MGR_BSEM_OVER_RELEASE():
+    with CTX.Manager() as m:
+        b = m.BoundedSemaphore(1)
+        prompt_raises(ValueError, b.release)
+        assert b.acquire(False)
+        assert b.acquire(False) is False
+        b.release()
+        prompt_raises(ValueError, b.release)
+        assert b.acquire(False)
+        assert b.acquire(False) is False  # value was 1, not 2
+        s = m.Semaphore(1)
+        s.release()  # 2
+        assert s.acquire(False) and s.acquire(False)
+        assert s.acquire(False) is False
+
+
+def _cond_waiter(c, ready):
+    if not c.acquire(timeout=10):
+        os._exit(1)
+    ready.set()
+    if not c.wait(30):
+        os._exit(2)
+    c.release()  # held again: RuntimeError otherwise
+    os._exit(0)
+
+
+def MGR_CONDITION_NOTIFY():
+    with CTX.Manager() as m:
+        c, ready = m.Condition(), m.Event()
+        p = start(_cond_waiter, c, ready)
+        assert ready.wait(10)
+        assert c.acquire(timeout=10)  # its wait released the lock
+        c.notify(1)
+        c.release()  # the waiter needs it back
+        assert join(p) == 0
+        assert c.acquire(False)
+        c.release()
+
+
+def _cannot_take(lk):
+    os._exit(0 if lk.acquire(False) is False else 1)
+
+
+def MGR_CONDITION_WAIT_TIMEOUT():
+    with CTX.Manager() as m:
+        c = m.Condition()
+        assert c.acquire(False) and c.acquire(False)
+        twin.assert_timed(lambda: c.wait(0.3), None, 0.3)
+        assert c.wait(0) is False
+        c.release()
+        assert join(start(_cannot_take, c)) == 0  # still held once
+        c.release()
+        prompt_raises(RuntimeError, c.release)
+
+
+def MGR_CONDITION_NOT_OWNER():
+    with CTX.Manager() as m:
+        c = m.Condition()
+        prompt_raises(RuntimeError, c.wait, 5.0)
+        prompt_raises(RuntimeError, c.notify, 1)
+        prompt_raises(RuntimeError, c.notify_all)
+        prompt_raises(RuntimeError, c.release)
+        assert c.acquire(False)
+        c.notify(1)  # nobody waits: fine
+        c.notify_all()
+        c.release()
+
+
+def _cond_count_waiter(c, woke, ready):
+    if not c.acquire(timeout=10):
+        os._exit(1)
+    ready.put(1)  # while holding the lock
+    if not c.wait(30):
+        os._exit(2)
+    woke.put(1)
+    c.release()
+    os._exit(0)
+
+
+def MGR_CONDITION_NOTIFY_ALL():
+    with CTX.Manager() as m:
+        c, woke, ready = m.Condition(), m.Queue(), m.Queue()
+        ps = [start(_cond_count_waiter, c, woke, ready) for _ in range(3)]
+        for _ in range(3):
+            ready.get(timeout=10)
+        assert c.acquire(timeout=10)  # every waiter gave it up by waiting
+        c.notify(0)
+        c.notify(1)
+        c.release()
+        woke.get(timeout=10)
+        assert c.acquire(timeout=10)
+        assert woke.qsize() == 0, 'notify(0) + notify(1) woke more than one'
+        c.notify_all()
+        c.release()
+        woke.get(timeout=10)
+        woke.get(timeout=10)
+        for p in ps:
+            assert join(p) == 0
+
+
+def _cond_wait_forever(c, ready):
+    if not c.acquire(timeout=10):
+        os._exit(1)
+    ready.set()
+    c.wait()  # killed here
+    os._exit(2)
+
+
+def MGR_CLIENT_KILLED_COND_WAITER():
+    """differs: CPython's server thread of the dead client stays in wait and
+    takes the notify(1): the live waiter is not woken."""
+    with manager() as m:
+        c, ready = m.Condition(), m.Event()
+        dead = start(_cond_wait_forever, c, ready)
+        assert ready.wait(10)
+        assert c.acquire(timeout=10)  # it is in wait
+        c.release()
+        dead.kill()
+        dead.join()
+        ready.clear()
+        live = start(_cond_waiter, c, ready)
+        assert ready.wait(10)
+        assert c.acquire(timeout=10)  # the live one is in wait
+        c.notify(1)
+        c.release()
+        live.join(10)
+        if live.exitcode is None:
+            live.kill()
+            live.join()
+            raise AssertionError('the notify went to the dead waiter')
+        assert live.exitcode == 0, live.exitcode
+
+
+def _bar_waiter(b):
+    try:
+        os._exit(100 + b.wait(30))
+    except threading.BrokenBarrierError:
+        os._exit(50 + 11)  # 50 + MP_EBROKEN
+
+
+def _until_waiting(b, n):
+    until = twin.now() + 10
+    while b.n_waiting != n and twin.now() < until:
+        time.sleep(0.001)  # polling the server's count, as the C row does
+    assert b.n_waiting == n, (b.n_waiting, n)
+
+
+def MGR_BARRIER_WAIT():
+    with CTX.Manager() as m:
+        b = m.Barrier(3)
+        assert b.parties == 3
+        for _ in range(2):
+            p1 = start(_bar_waiter, b)
+            _until_waiting(b, 1)
+            p2 = start(_bar_waiter, b)
+            _until_waiting(b, 2)
+            assert twin.prompt(b.wait, 10, bound=PROMPT) == 2
+            assert join(p1) == 100 and join(p2) == 101
+            _until_waiting(b, 0)
+        assert not b.broken
+
+
+def MGR_BARRIER_BROKEN():
+    with CTX.Manager() as m:
+        b = m.Barrier(2)
+        twin.assert_timed(lambda: b.wait(0.3), threading.BrokenBarrierError, 0.3)
+        assert b.broken
+        prompt_raises(threading.BrokenBarrierError, b.wait, 5)
+        b.reset()
+        assert not b.broken
+        p = start(_bar_waiter, b)
+        _until_waiting(b, 1)
+        b.abort()
+        assert join(p) == 61
+        b.reset()
+        p = start(_bar_waiter, b)
+        _until_waiting(b, 1)
+        b.reset()
+        assert join(p) == 61
+        assert not b.broken
+        t = m.Barrier(2, timeout=0.2)
+        twin.assert_timed(t.wait, threading.BrokenBarrierError, 0.2)
+
+
+def _bar_wait_forever(b):
+    b.wait()  # killed here
+    os._exit(2)
+
+
+def MGR_CLIENT_KILLED_BARRIER():
+    """differs: CPython's server thread of the dead client stays a party in
+    wait: the Barrier is not broken, and the next wait trips it with the dead
+    party."""
+    with manager() as m:
+        b = m.Barrier(2)
+        p = start(_bar_wait_forever, b)
+        _until_waiting(b, 1)
+        p.kill()
+        p.join()
+        until = twin.now() + 5
+        while not b.broken and twin.now() < until:
+            time.sleep(0.01)  # polling the server's state, as the C row does
+        assert b.broken, "the dead party's Barrier is not broken"
+        prompt_raises(threading.BrokenBarrierError, b.wait, 10)
+
+
+def _jq_worker(q, ready, go):
+    for _ in range(3):
+        q.get(timeout=30)
+    ready.set()
+    if not go.wait(30):
+        os._exit(2)
+    for _ in range(3):
+        q.task_done()
+    os._exit(0)
+
+
+def MGR_JQ_TASK_DONE_JOIN():
+    """CPython's join has no timeout: a thread runs it."""
+    with CTX.Manager() as m:
+        q, ready, go = m.JoinableQueue(), m.Event(), m.Event()
+        twin.prompt(q.join, bound=PROMPT)  # nothing put
+        for _ in range(3):
+            q.put(7)
+        p = start(_jq_worker, q, ready, go)
+        assert ready.wait(10)
+        assert q.qsize() == 0
+        t = threading.Thread(target=q.join)
+        t.start()
+        t.join(0.2)
+        assert t.is_alive(), 'join returned before task_done'  # taken, not done
+        go.set()
+        t.join(10)
+        assert not t.is_alive()
+        assert join(p) == 0
+        twin.prompt(q.join, bound=PROMPT)
+
+
+def MGR_JQ_TASK_DONE_TOO_MANY():
+    with CTX.Manager() as m:
+        q = m.JoinableQueue()
+        prompt_raises(ValueError, q.task_done)
+        q.put('x')
+        assert q.get(timeout=5) == 'x'
+        q.task_done()
+        prompt_raises(ValueError, q.task_done)
+        twin.prompt(q.join, bound=PROMPT)
+        pq = m.Queue()  # a plain Queue is a queue.Queue too
+        prompt_raises(ValueError, pq.task_done)
+        twin.prompt(pq.join, bound=PROMPT)
+
+
+def _array_child(a):
+    if len(a) != 2 or a[1] != 1:
+        os._exit(1)
+    a[-2] = 2
+    os._exit(0)
+
+
+def MGR_ARRAY_GET_SET():
+    """tolist is list(a): ArrayProxy exposes only __len__, __getitem__ and
+    __setitem__."""
+    with CTX.Manager() as m:
+        a = m.Array('i', [0, 1])
+        assert a[0] == 0 and a[-1] == 1
+        assert join(start(_array_child, a)) == 0
+        assert list(a) == [2, 1], list(a)
+        d = m.Array('d', [0.5])
+        d[0] = 3
+        assert list(d) == [3.0] and type(d[0]) is float
+
+
+def MGR_ARRAY_INDEX_ERROR():
+    with CTX.Manager() as m:
+        a = m.Array('i', [0, 1])
+        prompt_raises(IndexError, a.__getitem__, 2)
+        prompt_raises(IndexError, a.__getitem__, -3)
+        prompt_raises(IndexError, a.__setitem__, 2, 1)
+        prompt_raises(TypeError, a.__setitem__, 0, 'x')
+        assert list(a) == [0, 1]
+
+
+def MGR_ARRAY_TYPECHECK():
+    """A refused create comes back as RemoteError carrying the server's
+    exception (ValueError, TypeError, OverflowError)."""
+    with CTX.Manager() as m:
+        before = m._number_of_objects()
+        for tc, items, exc in (('z', [300], 'ValueError'), ('i', ['x'], 'TypeError'),
+                               ('b', [300], 'OverflowError'), ('d', ['x'], 'TypeError')):
+            try:
+                m.Array(tc, items)
+            except RemoteError as e:
+                assert exc in str(e), (tc, items, str(e)[-200:])
+            else:
+                raise AssertionError(f'Array({tc!r}, {items!r}) was made')
+        assert m._number_of_objects() == before
+        a = m.Array('h', [300])
+        prompt_raises(OverflowError, a.__setitem__, 0, 1 << 20)

@@ -1319,6 +1319,7 @@ typedef struct mctx {
     const void *kp;
     pid_t pid;
     size_t n;
+    unsigned u;
     bool flag;
     unsigned char mac[32];
     char addr[256];
@@ -1449,6 +1450,36 @@ typedef struct mctx {
     X("mp_mqueue_get", MP_EINVAL, mp_mqueue_get(c->q, NULL, 0))                \
     X("mp_mqueue_qsize", MP_EINVAL, mp_mqueue_qsize(NULL, &c->n))              \
     X("mp_mqueue_qsize", MP_EINVAL, mp_mqueue_qsize(c->q, NULL))              \
+    X("mp_manager_rlock", MP_EINVAL, mp_manager_rlock(NULL, &c->pout))          \
+    X("mp_manager_rlock", MP_EINVAL, mp_manager_rlock(c->m, NULL))              \
+    X("mp_manager_semaphore", MP_EINVAL, mp_manager_semaphore(NULL, 1, &c->pout)) \
+    X("mp_manager_semaphore", MP_EINVAL, mp_manager_semaphore(c->m, 1, NULL))   \
+    X("mp_manager_bounded_semaphore", MP_EINVAL, mp_manager_bounded_semaphore(NULL, 1, &c->pout)) \
+    X("mp_manager_bounded_semaphore", MP_EINVAL, mp_manager_bounded_semaphore(c->m, 1, NULL)) \
+    X("mp_manager_condition", MP_EINVAL, mp_manager_condition(NULL, &c->pout))  \
+    X("mp_manager_condition", MP_EINVAL, mp_manager_condition(c->m, NULL))      \
+    X("mp_manager_barrier", MP_EINVAL, mp_manager_barrier(NULL, 2, MP_FOREVER, &c->pout)) \
+    X("mp_manager_barrier", MP_EINVAL, mp_manager_barrier(c->m, 2, MP_FOREVER, NULL)) \
+    X("mp_manager_joinable_queue", MP_EINVAL, mp_manager_joinable_queue(NULL, 0, &c->pout)) \
+    X("mp_manager_joinable_queue", MP_EINVAL, mp_manager_joinable_queue(c->m, 0, NULL)) \
+    X("mp_manager_array", MP_EINVAL, mp_manager_array(NULL, 'i', c->lst, &c->pout)) \
+    X("mp_manager_array", MP_EINVAL, mp_manager_array(c->m, 'i', c->lst, NULL)) \
+    X("mp_mcond_wait", MP_EINVAL, mp_mcond_wait(NULL, 0))                       \
+    X("mp_mcond_wait", MP_EINVAL, mp_mcond_wait(NULL, MP_FOREVER))              \
+    X("mp_mcond_notify", MP_EINVAL, mp_mcond_notify(NULL, 1))                   \
+    X("mp_mcond_notify_all", MP_EINVAL, mp_mcond_notify_all(NULL))              \
+    X("mp_mbarrier_wait", MP_EINVAL, mp_mbarrier_wait(NULL, MP_FOREVER, &c->u)) \
+    X("mp_mbarrier_abort", MP_EINVAL, mp_mbarrier_abort(NULL))                  \
+    X("mp_mbarrier_reset", MP_EINVAL, mp_mbarrier_reset(NULL))                  \
+    X("mp_mbarrier_parties", MP_EINVAL, mp_mbarrier_parties(NULL, &c->u))       \
+    X("mp_mbarrier_n_waiting", MP_EINVAL, mp_mbarrier_n_waiting(NULL, &c->u))   \
+    X("mp_mbarrier_broken", MP_EINVAL, mp_mbarrier_broken(NULL, &c->flag))      \
+    X("mp_mqueue_task_done", MP_EINVAL, mp_mqueue_task_done(NULL))              \
+    X("mp_mqueue_join", MP_EINVAL, mp_mqueue_join(NULL, MP_FOREVER))            \
+    X("mp_marray_get", MP_EINVAL, mp_marray_get(NULL, 0, &c->res))              \
+    X("mp_marray_set", MP_EINVAL, mp_marray_set(NULL, 0, c->val))               \
+    X("mp_marray_len", MP_EINVAL, mp_marray_len(NULL, &c->n))                   \
+    X("mp_marray_tolist", MP_EINVAL, mp_marray_tolist(NULL, &c->res))           \
     X("mp_mdict_iter", MP_EINVAL, mp_mdict_iter(NULL, &c->pout))               \
     X("mp_mdict_iter", MP_EINVAL, mp_mdict_iter(c->d, NULL))                   \
     X("mp_mlist_iter", MP_EINVAL, mp_mlist_iter(NULL, &c->pout))               \
@@ -1583,6 +1614,22 @@ MPT_TEST(badinput, BAD_MANAGER_NULL,
     X("mp_mqueue_put", MP_EINVAL, mp_mqueue_put(c->lk, c->val, MP_FOREVER))    \
     X("mp_mqueue_get", MP_EINVAL, mp_mqueue_get(c->lk, &c->res, MP_FOREVER))   \
     X("mp_mqueue_qsize", MP_EINVAL, mp_mqueue_qsize(c->lk, &c->n))             \
+    X("mp_mcond_wait", MP_EINVAL, mp_mcond_wait(c->lk, MP_FOREVER))             \
+    X("mp_mcond_notify", MP_EINVAL, mp_mcond_notify(c->lk, 1))                  \
+    X("mp_mcond_notify_all", MP_EINVAL, mp_mcond_notify_all(c->lk))             \
+    X("mp_mbarrier_wait", MP_EINVAL, mp_mbarrier_wait(c->lk, MP_FOREVER, &c->u)) \
+    X("mp_mbarrier_abort", MP_EINVAL, mp_mbarrier_abort(c->lk))                 \
+    X("mp_mbarrier_reset", MP_EINVAL, mp_mbarrier_reset(c->lk))                 \
+    X("mp_mbarrier_parties", MP_EINVAL, mp_mbarrier_parties(c->lk, &c->u))      \
+    X("mp_mbarrier_n_waiting", MP_EINVAL, mp_mbarrier_n_waiting(c->lk, &c->u))  \
+    X("mp_mbarrier_broken", MP_EINVAL, mp_mbarrier_broken(c->lk, &c->flag))     \
+    X("mp_mqueue_task_done", MP_EINVAL, mp_mqueue_task_done(c->lk))             \
+    X("mp_mqueue_join", MP_EINVAL, mp_mqueue_join(c->lk, MP_FOREVER))           \
+    X("mp_marray_get", MP_EINVAL, mp_marray_get(c->lk, 0, &c->res))             \
+    X("mp_marray_set", MP_EINVAL, mp_marray_set(c->lk, 0, c->val))              \
+    X("mp_marray_len", MP_EINVAL, mp_marray_len(c->lk, &c->n))                  \
+    X("mp_marray_tolist", MP_EINVAL, mp_marray_tolist(c->l, &c->res))           \
+    X("mp_mlock_acquire", MP_EINVAL, mp_mlock_acquire(c->e, MP_FOREVER))        \
     X("mp_proxy_call", MP_EINVAL, mp_proxy_call(c->lk, "keys", NULL, &c->res)) \
     X("mp_mdict_iter", MP_EINVAL, mp_mdict_iter(c->l, &c->pout))              \
     X("mp_mlist_iter", MP_EINVAL, mp_mlist_iter(c->d, &c->pout))               \
@@ -1595,7 +1642,7 @@ MPT_TEST(badinput, BAD_MANAGER_NULL,
 SWEEP(proxy_type, PROXY_TYPE, mctx)
 
 MPT_TEST(badinput, BAD_PROXY_TYPE,
-         "BAD-PROXY-TYPE: every typed proxy call (mp_mdict_*, mp_mlist_*, mp_mns_*, mp_mvalue_*, mp_mlock_*, mp_mevent_*, mp_mqueue_*) on a proxy of another type, and an unknown method, is MP_EINVAL (AttributeError) at once, also with MP_FOREVER, and changes nothing.")
+         "BAD-PROXY-TYPE: every typed proxy call (mp_mdict_*, mp_mlist_*, mp_mns_*, mp_mvalue_*, mp_mlock_*, mp_mevent_*, mp_mqueue_*, mp_mcond_*, mp_mbarrier_*, mp_marray_*) on a proxy of another type, and an unknown method, is MP_EINVAL (AttributeError) at once, also with MP_FOREVER, and changes nothing.")
 {
     mctx c;
     manager_make(&c);

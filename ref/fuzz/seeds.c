@@ -342,6 +342,48 @@ static void managers(void)
     rec(&b, 0, call(OID1, "get", 1, mp_none())); /* empty: waits, freed at the end */
     mgr_seed("queue", 0, &b);
 
+    rec(&b, 0, create("Condition", NULL));
+    rec(&b, 0, call(OID1, "acquire", 1, mp_float(1.0)));
+    rec(&b, 0, call(OID1, "acquire", 1, mp_none())); /* recursion 2 */
+    rec(&b, 1, call(OID1, "acquire", 1, mp_float(5))); /* waits for client 0 */
+    rec(&b, 0, call(OID1, "wait", 1, mp_float(0.001))); /* hands it to client 1 */
+    rec(&b, 1, call(OID1, "notify", 1, mp_int(1)));
+    rec(&b, 1, call(OID1, "release", 0));
+    rec(&b, 0, call(OID1, "notify_all", 0));
+    rec(&b, 0, call(OID1, "release", 0));
+    rec(&b, 0, call(OID1, "release", 0));
+    mgr_seed("condition-two-clients", 0, &b);
+
+    rec(&b, 0, create("Barrier", mp_list_of(2, mp_int(2), mp_none())));
+    rec(&b, 0, call(OID1, "wait", 1, mp_float(5)));
+    rec(&b, 1, call(OID1, "n_waiting", 0));
+    rec(&b, 1, call(OID1, "wait", 0));
+    rec(&b, 1, call(OID1, "wait", 1, mp_float(0)));
+    rec(&b, 0, call(OID1, "broken", 0));
+    rec(&b, 0, call(OID1, "reset", 0));
+    rec(&b, 0, create("BoundedSemaphore", mp_int(1)));
+    rec(&b, 0, call(OID2, "acquire", 1, mp_float(0)));
+    rec(&b, 1, call(OID2, "acquire", 1, mp_float(5))); /* waits for client 0 */
+    rec(&b, 0, call(OID2, "release", 0));
+    rec(&b, 1, call(OID2, "release", 0));
+    rec(&b, 1, call(OID2, "release", 0)); /* ValueError */
+    mgr_seed("barrier-semaphore", 0, &b);
+
+    rec(&b, 0, create("JoinableQueue", mp_int(0)));
+    rec(&b, 0, call(OID1, "put", 2, mp_int(1), mp_none()));
+    rec(&b, 1, call(OID1, "join", 1, mp_float(5))); /* waits for task_done */
+    rec(&b, 0, call(OID1, "get", 1, mp_float(0)));
+    rec(&b, 0, call(OID1, "task_done", 0));
+    rec(&b, 0, call(OID1, "task_done", 0)); /* ValueError */
+    rec(&b, 0, create("Array", mp_list_of(2, mp_str("h"), mp_list_of(2, mp_int(1), mp_int(-2)))));
+    rec(&b, 0, call(OID2, "__setitem__", 2, mp_int(-1), mp_int(70000))); /* OverflowError */
+    rec(&b, 0, call(OID2, "__setitem__", 2, mp_int(0), mp_int(7)));
+    rec(&b, 0, call(OID2, "__getitem__", 1, mp_int(2)));
+    rec(&b, 1, call(OID2, "tolist", 0));
+    rec(&b, 1, create("RLock", NULL));
+    rec(&b, 1, call(OID1 + 2, "release", 0)); /* not the owner */
+    mgr_seed("jqueue-array-rlock", 0, &b);
+
     rec(&b, 0, mp_list_of(5, mp_int(0), mp_str("create"), mp_str("dict"), mp_none(),
                           mp_str("shared")));
     rec(&b, 1, mp_list_of(5, mp_int(0), mp_str("create"), mp_str("list"), mp_none(),

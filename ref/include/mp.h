@@ -1112,7 +1112,8 @@ MP_EXTERN void mp_pool_free(mp_pool *p);
  * MP_ETYPE, an unknown method or a typed call on a proxy of another type
  * (AttributeError) MP_EINVAL [MGR-UNKNOWN-METHOD] [MGR-WRONG-PROXY-TYPE]:
  * every typed call (mp_mdict_*, mp_mlist_*, mp_mns_*, mp_mvalue_*,
- * mp_mlock_*, mp_mevent_*, mp_mqueue_*) on a proxy of another type, and an
+ * mp_mlock_*, mp_mevent_*, mp_mqueue_*, mp_mcond_*, mp_mbarrier_*,
+ * mp_marray_*) on a proxy of another type, and an
  * unknown method, is MP_EINVAL at once, also with MP_FOREVER, and changes
  * nothing [BAD-PROXY-TYPE].
  * A server that is gone gives MP_EDEAD, promptly, never a hang
@@ -1164,8 +1165,15 @@ MP_EXTERN void mp_pool_free(mp_pool *p);
  *   Lock       acquire(timeout) -> true / false (status MP_EOWNERDEAD, held,
  *              when the holder's connection closed), release, locked
  *   Event      set clear is_set wait(timeout) -> true / false
- *   Queue      put(item, timeout) get(timeout) qsize empty full
- *              (MP_FULL / MP_EMPTY at the deadline) */
+ *   Queue      put(item, timeout) get(timeout) qsize empty full task_done
+ *              join(timeout) -> true / false (MP_FULL / MP_EMPTY at the deadline)
+ *   JoinableQueue  the same as Queue
+ *   RLock Semaphore BoundedSemaphore  acquire(timeout) -> true / false, release
+ *   Condition  acquire release wait(timeout) -> true / false, notify(n) notify_all
+ *   Barrier    wait(timeout; nil: its own) -> index, abort reset n_waiting
+ *              parties broken (create's init: [parties, timeout or nil])
+ *   Array      __len__ __getitem__(i) __setitem__(i, v) tolist typecode
+ *              (create's init: [typecode, list]); Semaphore's init: its value */
 typedef struct mp_manager mp_manager;
 typedef struct mp_proxy mp_proxy;
 
@@ -1208,7 +1216,9 @@ MP_EXTERN mp_status mp_hmac_sha256(const void *key, size_t keylen, const void *m
                                    size_t msglen, unsigned char out[32]);
 
 /* Make an object.  typeid: "dict", "list", "Namespace", "Value", "Lock",
- * "Event" or "Queue".  init: dict -- NULL or a dict (copied); list -- NULL or a
+ * "Event", "Queue", "RLock", "Semaphore", "BoundedSemaphore", "Condition",
+ * "Barrier", "JoinableQueue" or "Array" (the last seven are easier made with
+ * their own calls below, which say their init).  init: dict -- NULL or a dict (copied); list -- NULL or a
  * list or tuple (list(range(5)) [MGR-LIST-INIT]); Namespace -- NULL or a dict
  * of str keys; Value -- the value (NULL: None); Queue -- NULL or an int
  * maxsize (<= 0: unbounded); Lock and Event -- NULL; an init of another type
@@ -1228,6 +1238,27 @@ MP_EXTERN mp_status mp_manager_value(mp_manager *m, const mp_value *init, mp_pro
 MP_EXTERN mp_status mp_manager_lock(mp_manager *m, mp_proxy **out);
 MP_EXTERN mp_status mp_manager_event(mp_manager *m, mp_proxy **out);
 MP_EXTERN mp_status mp_manager_queue(mp_manager *m, long maxsize, mp_proxy **out);
+/* manager.RLock(), Semaphore(value), BoundedSemaphore(value), Condition()
+ * (over its own RLock: CPython's Condition(lock) given a lock proxy is not
+ * offered), Barrier(parties, timeout) (parties 0: MP_EINVAL; timeout
+ * MP_FOREVER: none), JoinableQueue(maxsize), Array(typecode, values): typecode
+ * one of b B h H i I l L q Q f d (else MP_EINVAL, ValueError), values NULL
+ * or a list or tuple of items of that type (else MP_ETYPE; an int out of the
+ * typecode's range MP_EINVAL, OverflowError) [MGR-ARRAY-TYPECHECK].
+ * CPython's Manager().Pool() is not offered: it runs a Pool in the server,
+ * sent its tasks by pickle; a C task is a function pointer, which a client
+ * connected over TCP from another program cannot name (mp_pool_* runs C
+ * tasks in local workers). */
+MP_EXTERN mp_status mp_manager_rlock(mp_manager *m, mp_proxy **out);
+MP_EXTERN mp_status mp_manager_semaphore(mp_manager *m, unsigned value, mp_proxy **out);
+MP_EXTERN mp_status mp_manager_bounded_semaphore(mp_manager *m, unsigned value,
+                                                 mp_proxy **out);
+MP_EXTERN mp_status mp_manager_condition(mp_manager *m, mp_proxy **out);
+MP_EXTERN mp_status mp_manager_barrier(mp_manager *m, unsigned parties, double timeout,
+                                       mp_proxy **out);
+MP_EXTERN mp_status mp_manager_joinable_queue(mp_manager *m, long maxsize, mp_proxy **out);
+MP_EXTERN mp_status mp_manager_array(mp_manager *m, char typecode, const mp_value *values,
+                                     mp_proxy **out);
 
 /* BaseProxy._callmethod(method, args): args NULL (no arguments) or a list or
  * tuple of them (else MP_ETYPE); *result (NULL to discard it) gets the method's value, None
@@ -1311,6 +1342,59 @@ MP_EXTERN mp_status mp_mvalue_set(mp_proxy *v, const mp_value *val);
 MP_EXTERN mp_status mp_mlock_acquire(mp_proxy *l, double timeout);
 MP_EXTERN mp_status mp_mlock_release(mp_proxy *l);
 
+/* RLock, Semaphore, BoundedSemaphore and Condition proxies are acquired and
+ * released with mp_mlock_acquire and mp_mlock_release too (CPython's
+ * AcquirerProxy), MP_OK or MP_TIMEOUT.  An RLock (and a Condition's lock) is
+ * owned by the connection that acquired it: each thread of a process uses
+ * its own, so it is owned by the calling thread, as CPython's server thread
+ * per connection owns it.  Its owner may acquire it again, and must release
+ * it as many times; others wait until the last release
+ * [MGR-RLOCK-RECURSIVE].  A release by another process or thread, or of an
+ * unheld RLock, is MP_ENOTOWNER (RuntimeError) and changes nothing
+ * [MGR-RLOCK-RELEASE-NOT-OWNER].  When the owner's connection closes while
+ * holding it, at any depth, it goes on as a Lock's does: to the first waiter,
+ * or else the next acquirer, with MP_EOWNERDEAD, held once
+ * [MGR-RLOCK-HOLDER-DISCONNECT] (CPython's stays held forever).
+ * A Semaphore(value) lets value acquires through; the next waits for a
+ * release, from any process, or times out [MGR-SEMAPHORE-COUNT]; a
+ * BoundedSemaphore's release above its initial value is MP_ESTATE
+ * (ValueError) and changes nothing, a plain Semaphore's goes above it
+ * [MGR-BSEM-OVER-RELEASE].
+ *
+ * Condition proxy (threading.Condition over an RLock in the server).
+ * mp_mcond_wait releases the lock entirely, waits for a notify or the
+ * timeout, then takes the lock back (with its recursion) before returning:
+ * MP_OK when notified [MGR-CONDITION-NOTIFY], MP_TIMEOUT at the timeout,
+ * never before it, with the lock held again [MGR-CONDITION-WAIT-TIMEOUT].
+ * notify(n) wakes the n longest waiting (CPython's notify(n=1): n 0 wakes
+ * none), notify_all every one [MGR-CONDITION-NOTIFY-ALL].  wait and notify
+ * without holding the lock are MP_ENOTOWNER (RuntimeError)
+ * [MGR-CONDITION-NOT-OWNER].  A waiter whose client is SIGKILLed is dropped:
+ * a notify(1) then wakes a live waiter, not the dead one
+ * [MGR-CLIENT-KILLED-COND-WAITER].  wait_for (a predicate run in the server)
+ * is not offered: a C predicate cannot run there; loop on mp_mcond_wait. */
+MP_EXTERN mp_status mp_mcond_wait(mp_proxy *c, double timeout);
+MP_EXTERN mp_status mp_mcond_notify(mp_proxy *c, unsigned n);
+MP_EXTERN mp_status mp_mcond_notify_all(mp_proxy *c);
+
+/* Barrier proxy (threading.Barrier in the server).  mp_mbarrier_wait
+ * returns MP_OK with *index (NULL: not wanted) the arrival index, 0 to
+ * parties-1, once parties callers wait; then the Barrier is ready again
+ * [MGR-BARRIER-WAIT].  timeout MP_FOREVER: the Barrier's own timeout.  A
+ * wait that times out breaks the Barrier, never before the timeout; so does
+ * abort; a wait on a broken Barrier, and every wait broken meanwhile, is
+ * MP_EBROKEN (BrokenBarrierError); reset answers the waiters MP_EBROKEN
+ * and makes it whole again [MGR-BARRIER-BROKEN].  A waiter whose client is
+ * SIGKILLed breaks it, so that the others are answered MP_EBROKEN rather
+ * than wait for a party that will never come (threading.Barrier breaks when
+ * a wait is interrupted) [MGR-CLIENT-KILLED-BARRIER]. */
+MP_EXTERN mp_status mp_mbarrier_wait(mp_proxy *b, double timeout, unsigned *index);
+MP_EXTERN mp_status mp_mbarrier_abort(mp_proxy *b);
+MP_EXTERN mp_status mp_mbarrier_reset(mp_proxy *b);
+MP_EXTERN mp_status mp_mbarrier_parties(mp_proxy *b, unsigned *parties);
+MP_EXTERN mp_status mp_mbarrier_n_waiting(mp_proxy *b, unsigned *n);
+MP_EXTERN mp_status mp_mbarrier_broken(mp_proxy *b, bool *broken);
+
 /* Event proxy: wait MP_OK when set, else MP_TIMEOUT [MGR-EVENT-WAIT-SET]
  * [MGR-EVENT-WAIT-TIMEOUT].  One set releases every process blocked in wait,
  * not only the first [MGR-EVENT-SET-WAKES-ALL]. */
@@ -1325,6 +1409,25 @@ MP_EXTERN mp_status mp_mevent_wait(mp_proxy *e, double timeout);
 MP_EXTERN mp_status mp_mqueue_put(mp_proxy *q, const mp_value *item, double timeout);
 MP_EXTERN mp_status mp_mqueue_get(mp_proxy *q, mp_value **item, double timeout);
 MP_EXTERN mp_status mp_mqueue_qsize(mp_proxy *q, size_t *n);
+/* JoinableQueue proxy: put, get and qsize are mp_mqueue_*; task_done and
+ * join work on a Queue proxy too (both are queue.Queue in CPython's
+ * server).  mp_mqueue_join
+ * waits until task_done was called once for every item put, MP_OK, or
+ * MP_TIMEOUT at the timeout (CPython's join has none: MP_FOREVER)
+ * [MGR-JQ-TASK-DONE-JOIN]; task_done more often than items were put is
+ * MP_ESTATE (ValueError) [MGR-JQ-TASK-DONE-TOO-MANY]. */
+MP_EXTERN mp_status mp_mqueue_task_done(mp_proxy *q);
+MP_EXTERN mp_status mp_mqueue_join(mp_proxy *q, double timeout);
+
+/* Array proxy (array.array in the server): get and set an item (i < 0
+ * counts from the end), len, and tolist (a list of all items)
+ * [MGR-ARRAY-GET-SET]; an index out of range is MP_EINDEX (IndexError), an
+ * item of the wrong type MP_ETYPE, and neither changes anything
+ * [MGR-ARRAY-INDEX-ERROR].  Slices are not offered (tolist, then slice). */
+MP_EXTERN mp_status mp_marray_get(mp_proxy *a, ptrdiff_t i, mp_value **item);
+MP_EXTERN mp_status mp_marray_set(mp_proxy *a, ptrdiff_t i, const mp_value *item);
+MP_EXTERN mp_status mp_marray_len(mp_proxy *a, size_t *len);
+MP_EXTERN mp_status mp_marray_tolist(mp_proxy *a, mp_value **list);
 
 /* Iterating, iter(proxy): mp_mdict_iter (over the keys) and mp_mlist_iter
  * make an iterator object on the server, which holds the dict or list alive,

@@ -70,6 +70,22 @@ MP__HIDDEN mp_status mp__mgr_ep_authenticate(ep *e);
 MP__HIDDEN mp_status mp__mgr_call(ep *e, int64_t oid, const char *method,
                                   const mp_value *const *args, size_t nargs, mp_value **result);
 
+/* ---- typed calls shared by manager_proxy.c and manager_proxy_sync.c ---- */
+/* A call of method on p, which must be a proxy of type (MP_EINVAL else), with
+ * n arguments, none NULL (MP_EINVAL else). */
+MP__HIDDEN mp_status mp__mgr_tcall(mp_proxy *p, int type, const char *method, size_t n,
+                                   const mp_value *const *args, mp_value **res);
+/* The same with a timeout as the last argument (after item when non-NULL):
+ * NaN MP_EINVAL, negative 0.  true_or_timeout: r (consumed), the bool result
+ * of a timed wait; false is MP_TIMEOUT.  get_size/get_bool: r (consumed),
+ * an int / bool result, into *out. */
+MP__HIDDEN mp_status mp__mgr_timed(mp_proxy *p, int type, const char *method,
+                                   const mp_value *item, double timeout, mp_value **res);
+MP__HIDDEN mp_status mp__mgr_true_or_timeout(mp_value *r, mp_status st, const char *what,
+                                             double timeout);
+MP__HIDDEN mp_status mp__mgr_get_size(mp_value *r, mp_status st, size_t *out);
+MP__HIDDEN mp_status mp__mgr_get_bool(mp_value *r, mp_status st, bool *out);
+
 /* ---- the manager handle (manager_start.c) ---- */
 /* MP_EINVAL for NULL, MP_CLOSED once shut down; what names the operation. */
 MP__HIDDEN mp_status mp__mgr_check(mp_manager *m, const char *what);

@@ -142,14 +142,15 @@ static void stranger_remove(srv *s, client *c)
 }
 
 /* Close c's connection and forget it (freed at the end of the loop turn).
- * Its waiter is withdrawn; each Lock it holds goes on as mp__mgr_lock_holder_gone()
- * says.  Safe to call again, and from inside a reply to c. */
+ * Its waiter is withdrawn (a Barrier it waited on breaks); each Lock, RLock
+ * or Condition it holds goes on as mp__mgr_lock_holder_gone() says.  Safe to call again, and from inside a reply to c. */
 void mp__mgr_drop(srv *s, client *c, const char *why)
 {
     if (c->dead)
         return;
     if (why)
         mp__mgr_log("dropped a client: %s", why);
+    obj *barrier = c->w && c->w->kind == W_BARRIER ? c->w->o : NULL;
     if (c->w)
         unlink_waiter(c->w);
     mp__mgr_offload_cancel(c);
@@ -167,9 +168,13 @@ void mp__mgr_drop(srv *s, client *c, const char *why)
         c->next->prev = c->prev;
     c->dnext = s->dead;
     s->dead = c;
-    /* Only a client that holds a Lock pays for this walk. */
+    /* A party gone from a Barrier's wait breaks it: the others would wait
+     * for it in vain [MGR-CLIENT-KILLED-BARRIER]. */
+    if (barrier)
+        mp__mgr_barrier_break(s, barrier);
+    /* Only a client that holds a Lock, RLock or Condition pays for this walk. */
     for (uint32_t i = 0; c->held && i < s->nobj; i++)
-        if (s->objs[i].used && s->objs[i].type == MGR__T_LOCK && s->objs[i].holder == c)
+        if (s->objs[i].used && s->objs[i].holder == c)
             mp__mgr_lock_holder_gone(s, &s->objs[i]);
 }
 

@@ -140,6 +140,10 @@ static double expire(srv *s)
         case W_PUT:
             mp__mgr_finish(s, w, mp__err(MP_FULL, "queue.Full"), NULL);
             break;
+        case W_COND:
+        case W_BARRIER:
+            mp__mgr_cond_expire(s, w);
+            break;
         default:
             mp__mgr_finish(s, w, MP_OK, mp_bool(false));
         }

@@ -298,7 +298,8 @@ mp_status mp__mgr_give_ref(call *k)
 
 /* Give the new object o its state from create's init (taken on success;
  * NULL: none): a dict, Namespace (str keys), list (or tuple, made a list),
- * Value, or a Queue's maxsize; Lock and Event take none.  TypeError else. */
+ * Value, or a Queue's maxsize; Lock and Event take none; the types of
+ * manager_cond.c and manager_array.c check their own.  TypeError else. */
 static mp_status init_obj(obj *o, mp_value *init)
 {
     switch (o->type) {
@@ -328,7 +329,16 @@ static mp_status init_obj(obj *o, mp_value *init)
     case MGR__T_VALUE:
         o->v = init ? init : mp_none();
         break;
-    case MGR__T_QUEUE: {
+    case MGR__T_RLOCK:
+    case MGR__T_SEM:
+    case MGR__T_BSEM:
+    case MGR__T_COND:
+    case MGR__T_BARRIER:
+        return mp__mgr_init_sync(o, init);
+    case MGR__T_ARRAY:
+        return mp__mgr_init_array(o, init);
+    case MGR__T_QUEUE:
+    case MGR__T_JQUEUE: {
         int64_t m = 0;
         if (init && init->type != MP_T_NONE && mp_value_get_int(init, &m))
             return mp__err(MP_ETYPE, "TypeError: Queue(maxsize) needs an int");
@@ -424,8 +434,9 @@ static const method manager_methods[] = {
 /* Indexed by MGR__T_*: each type's table lives in its own file. */
 static const method *const tables[MGR__T_COUNT] = {
     mp__mgr_dict_methods,  mp__mgr_list_methods,  mp__mgr_ns_methods,   mp__mgr_value_methods,
-    mp__mgr_lock_methods,  mp__mgr_event_methods, mp__mgr_queue_methods,
-    mp__mgr_iter_methods};
+    mp__mgr_lock_methods,  mp__mgr_event_methods, mp__mgr_queue_methods, mp__mgr_rlock_methods,
+    mp__mgr_sem_methods,   mp__mgr_bsem_methods,  mp__mgr_cond_methods,  mp__mgr_barrier_methods,
+    mp__mgr_queue_methods, mp__mgr_array_methods, mp__mgr_iter_methods}; /* JoinableQueue: Queue's */
 
 /* ------------------------------------------------------------- requests */
 

@@ -14,8 +14,10 @@
 #include <math.h>
 #include <stdlib.h>
 
-const char *const mp__mgr_typeids[MGR__T_COUNT] = {"dict", "list",  "Namespace", "Value",
-                                                   "Lock", "Event", "Queue", "Iterator"};
+const char *const mp__mgr_typeids[MGR__T_COUNT] = {
+    "dict",      "list",      "Namespace",        "Value",     "Lock",
+    "Event",     "Queue",     "RLock",            "Semaphore", "BoundedSemaphore",
+    "Condition", "Barrier",   "JoinableQueue",    "Array",     "Iterator"};
 
 /* The MGR__T_ index of a typeid create() makes, -1 when unknown (an
  * Iterator is made only by __iter__). */
@@ -461,13 +463,49 @@ static mp_status true_or_timeout(mp_value *r, mp_status st, const char *what, do
     return st;
 }
 
+/* The shared helpers, for manager_proxy_sync.c. */
+mp_status mp__mgr_tcall(mp_proxy *p, int type, const char *method, size_t n,
+                        const mp_value *const *args, mp_value **res)
+{
+    return tcall(p, type, method, n, args, res);
+}
+mp_status mp__mgr_timed(mp_proxy *p, int type, const char *method, const mp_value *item,
+                        double timeout, mp_value **res)
+{
+    return timed(p, type, method, item, timeout, res);
+}
+mp_status mp__mgr_true_or_timeout(mp_value *r, mp_status st, const char *what, double timeout)
+{
+    return true_or_timeout(r, st, what, timeout);
+}
+mp_status mp__mgr_get_size(mp_value *r, mp_status st, size_t *out) { return get_size(r, st, out); }
+mp_status mp__mgr_get_bool(mp_value *r, mp_status st, bool *out) { return get_bool(r, st, out); }
+
+/* The type an acquire/release on l checks: l's own when it is one of
+ * CPython's AcquirerProxy types (Lock, RLock, Semaphore, BoundedSemaphore,
+ * and Condition), else Lock (so the call is MP_EINVAL). */
+static int acquirer(const mp_proxy *l)
+{
+    if (l && (l->type == MGR__T_RLOCK || l->type == MGR__T_SEM || l->type == MGR__T_BSEM ||
+              l->type == MGR__T_COND))
+        return l->type;
+    return MGR__T_LOCK;
+}
+
+/* The type a Queue call on q checks: JoinableQueue or Queue. */
+static int queue_type(const mp_proxy *q)
+{
+    return q && q->type == MGR__T_JQUEUE ? MGR__T_JQUEUE : MGR__T_QUEUE;
+}
+
 mp_status mp_mlock_acquire(mp_proxy *l, double timeout)
 {
     mp_value *r = NULL;
-    mp_status st = timed(l, MGR__T_LOCK, "acquire", NULL, timeout, &r);
-    return true_or_timeout(r, st, "Lock.acquire", timeout);
+    int type = acquirer(l);
+    mp_status st = timed(l, type, "acquire", NULL, timeout, &r);
+    return true_or_timeout(r, st, "acquire", timeout);
 }
-mp_status mp_mlock_release(mp_proxy *l) { return tcall(l, MGR__T_LOCK, "release", 0, NULL, NULL); }
+mp_status mp_mlock_release(mp_proxy *l) { return tcall(l, acquirer(l), "release", 0, NULL, NULL); }
 
 mp_status mp_mevent_set(mp_proxy *e) { return tcall(e, MGR__T_EVENT, "set", 0, NULL, NULL); }
 mp_status mp_mevent_clear(mp_proxy *e) { return tcall(e, MGR__T_EVENT, "clear", 0, NULL, NULL); }
@@ -488,18 +526,18 @@ mp_status mp_mqueue_put(mp_proxy *q, const mp_value *item, double timeout)
 {
     if (!item)
         return mp__err(MP_EINVAL, "Queue.put: NULL value");
-    return timed(q, MGR__T_QUEUE, "put", item, timeout, NULL);
+    return timed(q, queue_type(q), "put", item, timeout, NULL);
 }
 mp_status mp_mqueue_get(mp_proxy *q, mp_value **item, double timeout)
 {
     OUTCHK(item, MGR__T_QUEUE, "get");
-    return timed(q, MGR__T_QUEUE, "get", NULL, timeout, item);
+    return timed(q, queue_type(q), "get", NULL, timeout, item);
 }
 mp_status mp_mqueue_qsize(mp_proxy *q, size_t *n)
 {
     OUTCHK(n, MGR__T_QUEUE, "qsize");
     mp_value *r = NULL;
-    mp_status st = tcall(q, MGR__T_QUEUE, "qsize", 0, NULL, &r);
+    mp_status st = tcall(q, queue_type(q), "qsize", 0, NULL, &r);
     return get_size(r, st, n);
 }
 

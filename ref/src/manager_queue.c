@@ -1,5 +1,7 @@
-/* The manager server's Queue: a ring of values (o->q, o->qhead, o->qlen)
- * with an optional maxsize.  A put that finds a getter waiting hands the
+/* The manager server's Queue and JoinableQueue (both queue.Queue, as in
+ * CPython's server): a ring of values (o->q, o->qhead, o->qlen) with an
+ * optional maxsize, counting the items put and not yet task_done
+ * (o->unfinished); join waits (W_JOIN) until that is 0.  A put that finds a getter waiting hands the
  * item over; a get that frees a place completes the first blocked put.
  * Blocked calls are waiters (mp__mgr_defer); their deadline is answered
  * queue.Empty / queue.Full by manager_loop.c.
@@ -62,12 +64,14 @@ static mp_status q_put(call *k)
     obj *o = k->o;
     waiter *g = first_of(o, W_GET);
     if (g) { /* a getter waits, so the queue is empty: hand it over */
+        o->unfinished++;
         mp__mgr_finish(k->s, g, MP_OK, k->a[0]);
         return MP_OK;
     }
     if (!q_full(o)) {
         if (!q_push(o, k->a[0]))
             return oom();
+        o->unfinished++;
         k->a[0] = NULL;
         return MP_OK;
     }
@@ -92,6 +96,7 @@ static mp_status q_get(call *k)
         waiter *p = first_of(o, W_PUT);
         if (p) { /* room now: the first blocked put completes */
             if (q_push(o, p->item)) {
+                o->unfinished++;
                 p->item = NULL;
                 mp__mgr_finish(k->s, p, MP_OK, NULL);
             }
@@ -117,8 +122,39 @@ static mp_status q_isfull(call *k)
     return MP_OK;
 }
 
+/* task_done(): one item put is done; the last wakes every join.  More
+ * calls than items put: ValueError (MP_ESTATE). */
+static mp_status q_task_done(call *k)
+{
+    obj *o = k->o;
+    if (o->unfinished <= 0)
+        return mp__err(MP_ESTATE, "ValueError: task_done() called too many times");
+    waiter *w;
+    if (--o->unfinished == 0)
+        while ((w = first_of(o, W_JOIN)))
+            mp__mgr_finish(k->s, w, MP_OK, mp_bool(true));
+    return MP_OK;
+}
+
+/* join([timeout]): True when every item put is done, at once or later;
+ * False at the deadline (CPython's join has no timeout: None). */
+static mp_status q_join(call *k)
+{
+    double t;
+    mp_status st = get_timeout(k->n ? k->a[0] : NULL, &t);
+    if (st)
+        return st;
+    if (k->o->unfinished == 0 || t <= 0) {
+        k->bres = mp_bool(k->o->unfinished == 0);
+        return MP_OK;
+    }
+    return mp__mgr_defer(k, W_JOIN, t, NULL);
+}
+
 /* ---- method tables */
 
+/* Queue and JoinableQueue are both queue.Queue in CPython's server: one table. */
 const method mp__mgr_queue_methods[] = {
-    {"put", q_put, 1, 2},     {"get", q_get, 0, 1},     {"qsize", q_qsize, 0, 0},
-    {"empty", q_empty, 0, 0}, {"full", q_isfull, 0, 0}, {NULL, NULL, 0, 0}};
+    {"put", q_put, 1, 2},         {"get", q_get, 0, 1},     {"qsize", q_qsize, 0, 0},
+    {"empty", q_empty, 0, 0},     {"full", q_isfull, 0, 0}, {"task_done", q_task_done, 0, 0},
+    {"join", q_join, 0, 1},       {NULL, NULL, 0, 0}};

@@ -11,7 +11,9 @@
  *   manager_dict.c     dict, Namespace (a dict of attribute names), Value
  *   manager_list.c     list, with Python's slices and sort
  *   manager_sync.c     Lock (with its holder) and Event
- *   manager_queue.c    Queue
+ *   manager_cond.c     RLock, Semaphore, BoundedSemaphore, Condition, Barrier
+ *   manager_queue.c    Queue, JoinableQueue
+ *   manager_array.c    Array (array.array of one typecode)
  *   manager_offload.c  the helper thread: decodes large requests, frees
  *                      large values, off the loop
  *
@@ -37,7 +39,11 @@
 #define MGR__UNAUTH_MAX 256
 
 enum { C_AUTH, C_READY };
-enum { W_ACQUIRE, W_EVENT, W_GET, W_PUT };
+/* W_ACQUIRE: Lock, RLock, Semaphore, Condition acquire; W_COND: a Condition
+ * wait before its notify or deadline, W_REACQ: after it, taking the lock back
+ * (w->count the recursion to restore, w->ok what wait returns); W_BARRIER: a
+ * Barrier wait (w->count its index); W_JOIN: JoinableQueue.join. */
+enum { W_ACQUIRE, W_EVENT, W_GET, W_PUT, W_COND, W_REACQ, W_BARRIER, W_JOIN };
 
 typedef struct obj obj;
 typedef struct client client;
@@ -50,6 +56,8 @@ typedef struct waiter {
     int kind;
     double deadline; /* INFINITY: none */
     mp_value *item;  /* W_PUT: the item to put */
+    long count;      /* W_COND, W_REACQ: recursion to restore; W_BARRIER: index */
+    bool ok;         /* W_REACQ: notified (true) or timed out (false) */
     struct waiter *prev, *next;
 } waiter;
 
@@ -79,7 +87,13 @@ struct obj {
     bool used;
     bool flag; /* Lock: locked; Event: set */
     bool orphan; /* Lock: its holder's connection closed while holding it */
-    client *holder; /* Lock: the connection whose acquire took it, if still held */
+    client *holder; /* Lock, RLock, Condition: the connection whose acquire took it */
+    long count;     /* RLock, Condition: recursion; Semaphore: value */
+    long bound;     /* BoundedSemaphore: initial value; Barrier: parties */
+    double btimeout; /* Barrier: default timeout (INFINITY: none) */
+    bool broken;    /* Barrier */
+    long unfinished; /* JoinableQueue: items put and not yet task_done */
+    char typecode;  /* Array: its array.array typecode; o->v the list of items */
     uint32_t gen;
     long refs;
     mp_value *v; /* dict, list, Namespace (a dict), Value */
@@ -248,13 +262,30 @@ MP__HIDDEN mp_status mp__mgr_iter(call *k);
 /* The method tables, one per type (NULL-terminated). */
 MP__HIDDEN extern const method mp__mgr_dict_methods[], mp__mgr_ns_methods[],
     mp__mgr_value_methods[], mp__mgr_list_methods[], mp__mgr_lock_methods[],
-    mp__mgr_event_methods[], mp__mgr_queue_methods[], mp__mgr_iter_methods[];
+    mp__mgr_event_methods[], mp__mgr_queue_methods[], mp__mgr_iter_methods[],
+    mp__mgr_rlock_methods[], mp__mgr_sem_methods[], mp__mgr_bsem_methods[],
+    mp__mgr_cond_methods[], mp__mgr_barrier_methods[],
+    mp__mgr_array_methods[];
 
 /* ---- manager_sync.c -------------------------------------------------------- */
 
-/* The connection holding the Lock o closed: o goes to its first waiter or
- * stays orphaned (see manager_sync.c). */
+/* The connection holding the Lock, RLock or Condition o closed: o goes to
+ * its first waiter or stays orphaned (see manager_sync.c, manager_cond.c). */
 MP__HIDDEN void mp__mgr_lock_holder_gone(srv *s, obj *o);
+
+/* ---- manager_cond.c: RLock, Semaphore, Condition, Barrier ------------------ */
+
+/* See mp__mgr_lock_holder_gone: for an RLock or a Condition. */
+MP__HIDDEN void mp__mgr_rlock_holder_gone(srv *s, obj *o);
+/* The deadline of the W_COND or W_BARRIER waiter w passed: a Condition wait
+ * goes on to take its lock back (then answers False); a Barrier breaks. */
+MP__HIDDEN void mp__mgr_cond_expire(srv *s, waiter *w);
+/* Break the Barrier o: every waiter is answered MP_EBROKEN (a waiter's
+ * connection closed, its deadline passed, or abort). */
+MP__HIDDEN void mp__mgr_barrier_break(srv *s, obj *o);
+/* create's init for the new types (see manager_objects.c init_obj). */
+MP__HIDDEN mp_status mp__mgr_init_sync(obj *o, mp_value *init);
+MP__HIDDEN mp_status mp__mgr_init_array(obj *o, mp_value *init);
 
 /* ---- small helpers of the handlers ----------------------------------------- */
 

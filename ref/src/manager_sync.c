@@ -26,6 +26,10 @@ static void lock_hold(obj *o, client *c)
  * release by anyone still unlocks it, as for any Lock). */
 void mp__mgr_lock_holder_gone(srv *s, obj *o)
 {
+    if (o->type != MGR__T_LOCK) {
+        mp__mgr_rlock_holder_gone(s, o);
+        return;
+    }
     lock_hold(o, NULL);
     if (!o->wh) {
         o->orphan = true;
