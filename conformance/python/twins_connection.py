@@ -307,3 +307,95 @@ def LSN_CLIENT_NO_LISTENER():
         pass
     else:
         raise AssertionError('connected to a closed port')
+
+
+# -------------------------------------------------------------- descriptors
+
+def _read_to_eof(fd):
+    out = b''
+    while True:
+        k = os.read(fd, 64)
+        if not k:
+            return out
+        out += k
+
+
+def _fd_child(c):
+    w = mp.reduction.recv_handle(c)
+    os.write(w, b'child wrote')
+    os.close(w)
+    r, w = os.pipe()
+    os.write(w, b'from child')
+    os.close(w)
+    mp.reduction.send_handle(c, r, os.getppid())
+    os.close(r)
+
+
+def _fd_both_ways(at):
+    a, b = mp.Pipe(True)
+    r, w = os.pipe()
+    if at:
+        high = os.dup2(w, at)
+        os.close(w)
+        w = high
+    p = twin.start(_fd_child, b)
+    b.close()
+    mp.reduction.send_handle(a, w, p.pid)
+    os.close(w)
+    got = mp.reduction.recv_handle(a)
+    assert twin.join_code(p) == 0
+    assert _read_to_eof(r) == b'child wrote'
+    assert _read_to_eof(got) == b'from child'
+    os.close(r)
+    os.close(got)
+    a.close()
+
+
+def CONN_FD_TRANSFER():
+    _fd_both_ways(0)
+
+
+def CONN_FD_LARGE():
+    _fd_both_ways(300)
+
+
+def CONN_FD_MISSING():
+    a, b = mp.Pipe(True)
+    os.write(b.fileno(), b'\0')
+    try:
+        mp.reduction.recv_handle(a)
+    except RuntimeError:
+        pass
+    else:
+        raise AssertionError('recv_handle of a byte without a descriptor returned')
+    b.send_bytes(b'next')
+    assert a.recv_bytes() == b'next'
+    a.close()
+    b.close()
+
+
+def CONN_FD_AFTER_READAHEAD():
+    a, b = mp.Pipe(True)
+    pr, pw = os.pipe()
+    qr, qw = os.pipe()
+    os.set_blocking(qr, False)
+    b.send_bytes(b'm1')
+    b.send_bytes(b'm2')
+    mp.reduction.send_handle(b, pw, 0)
+    b.send_bytes(b'm3')
+    mp.reduction.send_handle(b, qw, 0)
+    b.send_bytes(b'm4')
+    os.close(pw)
+    os.close(qw)
+    assert a.recv_bytes() == b'm1'
+    assert a.recv_bytes() == b'm2'
+    w = mp.reduction.recv_handle(a)
+    os.write(w, b'through')
+    os.close(w)
+    assert _read_to_eof(pr) == b'through'
+    assert a.recv_bytes() == b'm3'
+    a.close()
+    b.close()
+    assert os.read(qr, 1) == b'', 'the untaken descriptor is still open'
+    os.close(pr)
+    os.close(qr)

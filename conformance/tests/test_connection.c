@@ -618,3 +618,212 @@ MPT_TEST(connection, LSN_CPYTHON_INTEROP,
     mp_conn_free(s);
     mp_listener_free(l);
 }
+
+/* ------------------------------------------------------------ descriptors */
+
+/* Read fd until EOF into buf (NUL-terminated); false on an error. */
+static bool read_to_eof(int fd, char *buf, size_t cap)
+{
+    size_t n = 0;
+    for (;;) {
+        ssize_t k = read(fd, buf + n, cap - 1 - n);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k < 0)
+            return false;
+        if (k == 0)
+            break;
+        n += (size_t)k;
+        if (n == cap - 1)
+            break;
+    }
+    buf[n] = 0;
+    return true;
+}
+
+/* The child's side of CONN-FD-TRANSFER and CONN-FD-LARGE: receive a
+ * descriptor on c and write "child wrote" through it; then send the read end
+ * of a pipe holding "from child".  Exit status 0, or the step that failed. */
+static int fd_child(mp_conn *c)
+{
+    int w = -1;
+    if (mp_conn_recv_fd(c, &w) != MP_OK || w < 0)
+        return 1;
+    if (!mpt_write_all(w, "child wrote", 11) || close(w) != 0)
+        return 2;
+    int q[2];
+    if (pipe(q) != 0 || !mpt_write_all(q[1], "from child", 10))
+        return 3;
+    close(q[1]);
+    if (mp_conn_send_fd(c, q[0]) != MP_OK)
+        return 4;
+    close(q[0]);
+    return 0;
+}
+
+/* Parent -> child then child -> parent over a Pipe; the parent's descriptor
+ * is first moved to `at` or above (0: where pipe() put it). */
+static void fd_both_ways(int at)
+{
+    mp_conn *a = NULL, *b = NULL;
+    MP_ASSERT_OK(mp_pipe(&a, &b, true));
+    int p[2];
+    cr_assert(pipe2(p, O_CLOEXEC) == 0);
+    if (at > 0) {
+        int high = fcntl(p[1], F_DUPFD_CLOEXEC, at);
+        cr_assert(high >= at, "F_DUPFD %d: %s", at, strerror(errno));
+        close(p[1]);
+        p[1] = high;
+    }
+    pid_t pid = fork();
+    cr_assert(pid >= 0);
+    if (pid == 0) {
+        close(p[0]);
+        close(p[1]);
+        _exit(fd_child(b));
+    }
+    mp_conn_free(b);
+    MP_ASSERT_OK(mp_conn_send_fd(a, p[1]));
+    close(p[1]);
+    int r = -1;
+    MP_ASSERT_OK(mp_conn_recv_fd(a, &r));
+    cr_assert(r >= 0);
+    int st = 0;
+    cr_assert_eq(waitpid(pid, &st, 0), pid);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child failed: status %#x", st);
+    char buf[64];
+    cr_assert(read_to_eof(p[0], buf, sizeof buf));
+    cr_assert_str_eq(buf, "child wrote");
+    cr_assert(read_to_eof(r, buf, sizeof buf));
+    cr_assert_str_eq(buf, "from child");
+    close(p[0]);
+    close(r);
+    mp_conn_free(a);
+}
+
+MPT_TEST(connection, CONN_FD_TRANSFER,
+         "CONN-FD-TRANSFER: a descriptor sent parent -> child and child -> parent over a Pipe works on the other side")
+{
+    fd_both_ways(0);
+}
+
+MPT_TEST(connection, CONN_FD_LARGE,
+         "CONN-FD-LARGE: a descriptor numbered above 256 is passed and works")
+{
+    fd_both_ways(300);
+}
+
+MPT_TEST(connection, CONN_FD_MISSING,
+         "CONN-FD-MISSING: recv_fd when a byte without a descriptor arrives is MP_EPROTO, the byte consumed")
+{
+    mp_conn *a = NULL, *b = NULL;
+    MP_ASSERT_OK(mp_pipe(&a, &b, true));
+    int bfd = -1;
+    MP_ASSERT_OK(mp_conn_fileno(b, &bfd));
+    cr_assert(mpt_write_all(bfd, "\0", 1));
+    int got = -7;
+    MP_ASSERT_STATUS(mp_conn_recv_fd(a, &got), MP_EPROTO);
+    cr_assert_eq(got, -7, "recv_fd wrote *fd on failure");
+    send_str(b, "next");
+    expect_str(a, "next");
+    mp_conn_free(a);
+    mp_conn_free(b);
+}
+
+MPT_TEST(connection, CONN_FD_AFTER_READAHEAD,
+         "CONN-FD-AFTER-READAHEAD: messages and descriptors keep their order though a receive read ahead past the marker; one never taken is closed by free")
+{
+    mp_conn *a = NULL, *b = NULL;
+    MP_ASSERT_OK(mp_pipe(&a, &b, true));
+    int p[2], q[2];
+    cr_assert(pipe2(p, O_CLOEXEC) == 0 && pipe2(q, O_CLOEXEC | O_NONBLOCK) == 0);
+    send_str(b, "m1");
+    send_str(b, "m2");
+    MP_ASSERT_OK(mp_conn_send_fd(b, p[1]));
+    send_str(b, "m3");
+    MP_ASSERT_OK(mp_conn_send_fd(b, q[1]));
+    send_str(b, "m4");
+    mpt_closefd(&p[1]);
+    mpt_closefd(&q[1]);
+    /* Everything is in the socket: the first receive reads ahead. */
+    expect_str(a, "m1");
+    expect_str(a, "m2");
+    int w = -1;
+    MP_ASSERT_OK(mp_conn_recv_fd(a, &w));
+    cr_assert(mpt_write_all(w, "through", 7));
+    close(w);
+    char buf[16];
+    cr_assert(read_to_eof(p[0], buf, sizeof buf));
+    cr_assert_str_eq(buf, "through");
+    expect_str(a, "m3");
+    /* The read of "m3" brought q[1]'s copy along; it is never taken: free
+     * must close it, or q[0] would not see EOF. */
+    mp_conn_free(a);
+    mp_conn_free(b);
+    char c;
+    ssize_t k;
+    while ((k = read(q[0], &c, 1)) < 0 && errno == EINTR)
+        ;
+    cr_assert_eq(k, 0, "the untaken descriptor is still open (read %zd, %s)", k,
+                 k < 0 ? strerror(errno) : "");
+    close(p[0]);
+    close(q[0]);
+}
+
+static const char fd_interop_py[] =
+    "import os, sys\n"
+    "from multiprocessing.connection import Client\n"
+    "from multiprocessing import reduction\n"
+    "with Client(sys.argv[1]) as c:\n"
+    "    assert c.recv_bytes() == b'before'\n"
+    "    fd = reduction.recv_handle(c)\n"
+    "    os.write(fd, b'py wrote')\n"
+    "    os.close(fd)\n"
+    "    c.send_bytes(b'after')\n"
+    "    r, w = os.pipe()\n"
+    "    os.write(w, b'from py')\n"
+    "    os.close(w)\n"
+    "    reduction.send_handle(c, r, os.getppid())\n"
+    "    os.close(r)\n"
+    "    c.send_bytes(b'last')\n"
+    "    assert c.recv_bytes() == b'bye'\n";
+
+MPT_TEST(connection, CONN_FD_CPYTHON_INTEROP,
+         "CONN-FD-CPYTHON-INTEROP: CPython's reduction.recv_handle takes a descriptor a C connection sent, and a C connection takes one CPython's send_handle sent, messages around them in order")
+{
+    mp_listener *l = NULL;
+    MP_ASSERT_OK(mp_listener_new(&l, NULL, 0, NULL, 0));
+    const char *addr = NULL;
+    MP_ASSERT_OK(mp_listener_address(l, &addr));
+    cr_assert(strncmp(addr, "unix:", 5) == 0, "address %s", addr);
+    pid_t py = fork();
+    cr_assert(py >= 0);
+    if (py == 0) {
+        execlp("python3", "python3", "-c", fd_interop_py, addr + 5, (char *)NULL);
+        _exit(127);
+    }
+    mp_conn *s = NULL;
+    MP_ASSERT_OK(mp_listener_accept(l, &s));
+    int p[2];
+    cr_assert(pipe2(p, O_CLOEXEC) == 0);
+    send_str(s, "before");
+    MP_ASSERT_OK(mp_conn_send_fd(s, p[1]));
+    mpt_closefd(&p[1]);
+    expect_str(s, "after");
+    int r = -1;
+    MP_ASSERT_OK(mp_conn_recv_fd(s, &r));
+    expect_str(s, "last");
+    send_str(s, "bye");
+    int st = 0;
+    cr_assert_eq(waitpid(py, &st, 0), py);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "python3 status %#x", st);
+    char buf[32];
+    cr_assert(read_to_eof(p[0], buf, sizeof buf));
+    cr_assert_str_eq(buf, "py wrote");
+    cr_assert(read_to_eof(r, buf, sizeof buf));
+    cr_assert_str_eq(buf, "from py");
+    close(p[0]);
+    close(r);
+    mp_conn_free(s);
+    mp_listener_free(l);
+}

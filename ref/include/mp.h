@@ -843,6 +843,31 @@ MP_EXTERN void mp_listener_free(mp_listener *l);
 MP_EXTERN mp_status mp_client(mp_conn **out, const char *address, const void *authkey,
                               size_t authkey_len);
 
+/* Passing a descriptor over a connection (CPython's reduction.send_handle /
+ * recv_handle, whose bytes on the wire these are: one byte, 1, carrying the
+ * descriptor as SCM_RIGHTS ancillary data, no acknowledgement).  send_fd
+ * sends a duplicate of fd (the caller keeps its own); recv_fd takes the next
+ * byte of the stream, which must be such a marker, and stores in *fd a new
+ * descriptor (close-on-exec) for the same open file: it works as the
+ * sender's does, between a parent and its child both ways
+ * [CONN-FD-TRANSFER], numbered above 256 too [CONN-FD-LARGE].  A byte that
+ * arrives without a descriptor is consumed and is MP_EPROTO (CPython's
+ * RuntimeError: malformed data on the stream, the nearest status)
+ * [CONN-FD-MISSING].  Ordinary messages before and after keep their order,
+ * and a descriptor is never lost because a receive read ahead past its
+ * marker; one received and never taken is closed by close/free
+ * [CONN-FD-AFTER-READAHEAD].  Either end may be CPython's own
+ * send_handle/recv_handle [CONN-FD-CPYTHON-INTEROP].  Works on Pipe ends
+ * (send on a sending end, receive on a receiving end: otherwise MP_EACCES)
+ * and on Listener/Client connections of a Unix address; an end that cannot
+ * carry descriptors (TCP, an implementation's pipe(2)) is MP_ENOTSUP.  A NULL
+ * handle or output, or fd negative or not open: MP_EINVAL [BAD-PIPE-NULL]; a
+ * closed end: MP_CLOSED [BAD-PIPE-CLOSED]; the wrong direction of a one-way
+ * Pipe: MP_EACCES [BAD-PIPE-DIRECTION].  send_fd to a closed peer is MP_EOF;
+ * recv_fd at the end of the stream is MP_EOF. */
+MP_EXTERN mp_status mp_conn_send_fd(mp_conn *c, int fd);
+MP_EXTERN mp_status mp_conn_recv_fd(mp_conn *c, int *fd);
+
 /* -------------------------------------------------------------------- pool */
 /* Pool(processes, initializer, initargs, maxtasksperchild): worker processes
  * (forked from the pool's handler thread) that run C task functions on values.
