@@ -399,3 +399,92 @@ def CONN_FD_AFTER_READAHEAD():
     assert os.read(qr, 1) == b'', 'the untaken descriptor is still open'
     os.close(pr)
     os.close(qr)
+
+
+# ---------------------------------------- Listener: addresses and accept
+
+def _families():
+    return [None, ('127.0.0.1', 0)]  # None: an AF_UNIX listener at a fresh path
+
+
+def LSN_MULTIPLE_BIND():
+    for address in _families():
+        with Listener(address) as l:
+            try:
+                Listener(l.address)
+            except OSError:
+                pass
+            else:
+                raise AssertionError(f'a second Listener bound {l.address!r}')
+            with Client(l.address) as c, l.accept() as s:
+                c.send_bytes(b'still there')
+                assert s.recv_bytes() == b'still there'
+
+
+def LSN_ABSTRACT_SOCKET():
+    name = f'\0mpt-abstract-{os.getpid()}'
+    l = Listener(name)
+    assert l.address in (name, name.encode()), l.address  # 3.11 gives bytes
+    assert not os.path.exists(name[1:])
+    with Client(l.address) as c, l.accept() as s:
+        c.send(1729)
+        assert s.recv() == 1729
+    l.close()
+    twin.assert_raises(OSError, l.accept)
+    twin.assert_raises(OSError, Client, name)
+    Listener(name).close()
+
+
+def LSN_INVALID_FAMILY():
+    twin.assert_raises(ValueError, Listener, r'\\.\test')
+    twin.assert_raises(ValueError, Client, r'\\.\test')
+
+
+def _hello_close(address):
+    with Client(address) as c:
+        c.send_bytes(b'hello')
+
+
+def LSN_CLIENT_GONE_BEFORE_ACCEPT():
+    for address in _families():
+        with Listener(address) as l:
+            assert twin.join_code(twin.start(_hello_close, l.address)) == 0
+            with l.accept() as s:
+                assert s.recv_bytes() == b'hello'
+                twin.assert_raises(EOFError, s.recv_bytes)
+
+
+def LSN_CLIENT_POLL():
+    for address in _families():
+        with Listener(address) as l, Client(l.address) as c, l.accept() as s:
+            assert not _prompt(c.poll, 0)
+            s.send_bytes(b'hello')
+            assert _prompt(c.poll, 1.0)
+            assert c.recv_bytes() == b'hello'
+
+
+def LSN_ACCEPT_EINTR():
+    got = []
+    old = signal.signal(signal.SIGUSR1, lambda *a: got.append(1))
+    signal.siginterrupt(signal.SIGUSR1, True)
+    try:
+        with Listener() as l:
+            main, tid = threading.main_thread().ident, threading.get_native_id()
+            path = f'/proc/{os.getpid()}/task/{tid}/stat'
+
+            def signal_then_connect():
+                for _ in range(3):
+                    twin.wait_asleep(tid, path)
+                    signal.pthread_kill(main, signal.SIGUSR1)
+                twin.wait_asleep(tid, path)
+                with Client(l.address) as c:
+                    c.send_bytes(b'after the signals')
+
+            t = threading.Thread(target=signal_then_connect, daemon=True)
+            t.start()
+            with l.accept() as s:
+                assert s.recv_bytes() == b'after the signals'
+            t.join(30)
+            assert len(got) == 3, got
+    finally:
+        signal.signal(signal.SIGUSR1, old)

@@ -827,3 +827,184 @@ MPT_TEST(connection, CONN_FD_CPYTHON_INTEROP,
     mp_conn_free(s);
     mp_listener_free(l);
 }
+
+/* ------------------------------------------- Listener: addresses, accept */
+
+MPT_TEST(connection, LSN_MULTIPLE_BIND,
+         "LSN-MULTIPLE-BIND: a second Listener at an address already bound (a Unix path, a TCP port) is MP_EOS and the first goes on accepting")
+{
+    const char *addrs[] = {NULL, "tcp:127.0.0.1:0"};
+    for (int i = 0; i < 2; i++) {
+        mp_listener *l = NULL, *l2 = NULL;
+        MP_ASSERT_OK(mp_listener_new(&l, addrs[i], 0, NULL, 0));
+        const char *bound = NULL;
+        MP_ASSERT_OK(mp_listener_address(l, &bound));
+        MP_ASSERT_STATUS(mp_listener_new(&l2, bound, 0, NULL, 0), MP_EOS);
+        cr_assert_null(l2, "a failed Listener was returned");
+        mp_conn *c = NULL, *s = NULL;
+        MP_ASSERT_OK(mp_client(&c, bound, NULL, 0));
+        MP_ASSERT_OK(mp_listener_accept(l, &s));
+        send_str(c, "still there");
+        expect_str(s, "still there");
+        mp_conn_free(c);
+        mp_conn_free(s);
+        mp_listener_free(l);
+    }
+}
+
+MPT_TEST(connection, LSN_ABSTRACT_SOCKET,
+         "LSN-ABSTRACT-SOCKET: a Listener at \"unix:@NAME\" (Linux's abstract namespace, CPython's '\\0NAME') reports that address, makes no file, serves a Client, and the name is free again after close")
+{
+    char addr[96], file[64];
+    snprintf(file, sizeof file, "mpt-abstract-%d", (int)getpid());
+    snprintf(addr, sizeof addr, "unix:@%s", file);
+    mp_listener *l = NULL;
+    MP_ASSERT_OK(mp_listener_new(&l, addr, 0, NULL, 0));
+    const char *bound = NULL;
+    MP_ASSERT_OK(mp_listener_address(l, &bound));
+    cr_assert_str_eq(bound, addr);
+    cr_assert(access(file, F_OK) != 0 && access(addr + 5, F_OK) != 0,
+              "an abstract address made a file");
+    mp_conn *c = NULL, *s = NULL;
+    MP_ASSERT_OK(mp_client(&c, addr, NULL, 0));
+    MP_ASSERT_OK(mp_listener_accept(l, &s));
+    mp_value *v = mp_int(1729), *got = NULL;
+    MP_ASSERT_OK(mp_conn_send(c, v));
+    MP_ASSERT_OK(mp_conn_recv(s, &got));
+    cr_assert(mp_value_equal(v, got));
+    mp_value_free(v);
+    mp_value_free(got);
+    mp_conn_free(c);
+    mp_conn_free(s);
+    MP_ASSERT_OK(mp_listener_close(l));
+    MP_ASSERT_STATUS(mp_listener_accept(l, &s), MP_CLOSED);
+    mp_listener_free(l);
+    /* Nothing listens there any more; the name can be bound again. */
+    MP_ASSERT_STATUS(mp_client(&c, addr, NULL, 0), MP_EOS);
+    MP_ASSERT_OK(mp_listener_new(&l, addr, 0, NULL, 0));
+    mp_listener_free(l);
+}
+
+MPT_TEST(connection, LSN_INVALID_FAMILY,
+         "LSN-INVALID-FAMILY: a Listener or Client address of an unknown family (a Windows pipe name, udp:, a bare path) is MP_EINVAL at once")
+{
+    const char *bad[] = {"\\\\.\\test", "\\\\.\\pipe\\x", "udp:127.0.0.1:0", "/tmp/x",
+                         "unix:", "unix:@"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        mp_listener *l = NULL;
+        mp_conn *c = NULL;
+        MPT_ASSERT_PROMPT(mp_listener_new(&l, bad[i], 0, NULL, 0), MP_EINVAL);
+        cr_assert_null(l, "%s: a listener was returned", bad[i]);
+        MPT_ASSERT_PROMPT(mp_client(&c, bad[i], NULL, 0), MP_EINVAL);
+        cr_assert_null(c, "%s: a connection was returned", bad[i]);
+    }
+}
+
+/* A Client that connects, sends "hello" and closes, reporting its status. */
+static int client_hello_close(void *arg)
+{
+    mp_conn *c = NULL;
+    mp_status s = mp_client(&c, arg, NULL, 0);
+    if (s == MP_OK)
+        s = mp_conn_send_bytes(c, "hello", 5);
+    mp_conn_free(c);
+    return s == MP_OK ? 0 : 10 + (int)s;
+}
+
+MPT_TEST(connection, LSN_CLIENT_GONE_BEFORE_ACCEPT,
+         "LSN-CLIENT-GONE-BEFORE-ACCEPT: a Client that connected, sent and closed (its process ended) before accept is accepted and its message received, then MP_EOF")
+{
+    const char *addrs[] = {NULL, "tcp:127.0.0.1:0"};
+    for (int i = 0; i < 2; i++) {
+        mp_listener *l = NULL;
+        MP_ASSERT_OK(mp_listener_new(&l, addrs[i], 0, NULL, 0));
+        const char *bound = NULL;
+        MP_ASSERT_OK(mp_listener_address(l, &bound));
+        mp_process *p = mpt_start(client_hello_close, (void *)bound);
+        cr_assert_eq(mpt_join(p), 0, "the client failed");
+        mp_conn *s = NULL;
+        MP_ASSERT_OK(mp_listener_accept(l, &s));
+        expect_str(s, "hello");
+        void *buf = NULL;
+        size_t n = 0;
+        MP_ASSERT_STATUS(mp_conn_recv_bytes(s, &buf, &n, 0), MP_EOF);
+        mp_conn_free(s);
+        mp_listener_free(l);
+    }
+}
+
+MPT_TEST(connection, LSN_CLIENT_POLL,
+         "LSN-CLIENT-POLL: poll on a Client's connection sees a message the accepted end sent (Unix and TCP)")
+{
+    const char *addrs[] = {NULL, "tcp:127.0.0.1:0"};
+    for (int i = 0; i < 2; i++) {
+        mp_listener *l = NULL;
+        MP_ASSERT_OK(mp_listener_new(&l, addrs[i], 0, NULL, 0));
+        const char *bound = NULL;
+        MP_ASSERT_OK(mp_listener_address(l, &bound));
+        mp_conn *c = NULL, *s = NULL;
+        MP_ASSERT_OK(mp_client(&c, bound, NULL, 0));
+        MP_ASSERT_OK(mp_listener_accept(l, &s));
+        MPT_ASSERT_PROMPT(mp_conn_poll(c, 0), MP_TIMEOUT);
+        send_str(s, "hello");
+        MPT_ASSERT_PROMPT(mp_conn_poll(c, 1.0), MP_OK);
+        expect_str(c, "hello");
+        mp_conn_free(c);
+        mp_conn_free(s);
+        mp_listener_free(l);
+    }
+}
+
+typedef struct acceptor {
+    mp_listener *l;
+    mp_conn *out;
+    mp_status s;
+    pid_t tid;
+    volatile int started;
+} acceptor;
+
+static void *accept_thread(void *arg)
+{
+    acceptor *t = arg;
+    t->tid = (pid_t)syscall(SYS_gettid);
+    __atomic_store_n(&t->started, 1, __ATOMIC_SEQ_CST);
+    t->s = mp_listener_accept(t->l, &t->out);
+    return NULL;
+}
+
+MPT_TEST(connection, LSN_ACCEPT_EINTR,
+         "LSN-ACCEPT-EINTR: signals handled (no SA_RESTART) while accept is asleep neither end nor fail it, and the Client that connects after is accepted")
+{
+    struct sigaction sa, old;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    cr_assert(sigaction(SIGUSR1, &sa, &old) == 0);
+    mp_listener *l = NULL;
+    MP_ASSERT_OK(mp_listener_new(&l, NULL, 0, NULL, 0));
+    const char *bound = NULL;
+    MP_ASSERT_OK(mp_listener_address(l, &bound));
+    acceptor t = {.l = l};
+    pthread_t th;
+    cr_assert(pthread_create(&th, NULL, accept_thread, &t) == 0);
+    while (!__atomic_load_n(&t.started, __ATOMIC_SEQ_CST))
+        sched_yield();
+    mpt_wait_asleep(t.tid);
+    g_signals = 0;
+    for (int i = 0; i < 3; i++) {
+        cr_assert(pthread_kill(th, SIGUSR1) == 0);
+        mpt_wait_asleep(t.tid);
+    }
+    cr_assert_eq(g_signals, 3, "%d of 3 signals handled", (int)g_signals);
+    cr_assert_null(t.out, "accept returned without a client");
+    mp_conn *c = NULL;
+    MP_ASSERT_OK(mp_client(&c, bound, NULL, 0));
+    send_str(c, "after the signals");
+    pthread_join(th, NULL);
+    MP_ASSERT_OK(t.s);
+    expect_str(t.out, "after the signals");
+    sigaction(SIGUSR1, &old, NULL);
+    mp_conn_free(c);
+    mp_conn_free(t.out);
+    mp_listener_free(l);
+}

@@ -792,9 +792,14 @@ MP_EXTERN mp_status mp_connection_wait(mp_waitable *objs, size_t n, double timeo
 /* Listener(address, backlog, authkey) and Client(address, authkey).
  * Addresses are those of the manager: NULL for a Unix socket "listener" in a
  * new private directory (mode 0700) under $TMPDIR or /tmp (CPython's
- * arbitrary_address), "unix:/path", or "tcp:HOST:PORT" with PORT 0 picking a
- * free port; anything else MP_EINVAL.  mp_listener_address() shows the bound
- * address (the real port).  A connection made by accept or Client is an
+ * arbitrary_address), "unix:/path", "unix:@NAME" for NAME in Linux's abstract
+ * Unix namespace (CPython's '\0NAME': no file; Listener and Client only, not
+ * the manager) [LSN-ABSTRACT-SOCKET], or "tcp:HOST:PORT" with PORT 0 picking a
+ * free port; anything else (another family, such as a Windows pipe name
+ * "\\.\pipe\x") MP_EINVAL [LSN-INVALID-FAMILY].  A second Listener at an
+ * address already bound (the path of a live Unix listener, a TCP port in
+ * use) is MP_EOS, and the first one goes on accepting [LSN-MULTIPLE-BIND].
+ * mp_listener_address() shows the bound address (the real port).  A connection made by accept or Client is an
  * mp_conn, duplex, used with the mp_conn_* calls like a Pipe end, and speaks
  * CPython's wire format, so either end may be CPython's own
  * multiprocessing.connection [LSN-UNIX-ROUNDTRIP] [LSN-TCP-ROUNDTRIP]
@@ -814,7 +819,12 @@ MP_EXTERN mp_status mp_connection_wait(mp_waitable *objs, size_t n, double timeo
  * handshake otherwise (a wrong first message, EOF) is MP_EAUTH too.
  *
  * accept blocks until a client connects (CPython's accept has no timeout: to
- * bound it, wait on mp_listener_fileno() first); a signal does not end it.
+ * bound it, wait on mp_listener_fileno() first); a signal handled meanwhile
+ * neither ends nor fails it, nor loses the client that connects after
+ * [LSN-ACCEPT-EINTR].  A client that connected, sent and closed before the
+ * accept is still accepted and its message received, then MP_EOF
+ * [LSN-CLIENT-GONE-BEFORE-ACCEPT]; poll on a Client's connection sees a
+ * message the accepted end sent [LSN-CLIENT-POLL].
  * close closes the socket and removes the socket file (and the private
  * directory) of a Unix listener; it is idempotent and every other call
  * afterwards is MP_CLOSED [LSN-CLOSE-UNLINKS]; free closes.  Client of an
