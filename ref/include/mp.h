@@ -1102,7 +1102,10 @@ MP_EXTERN void mp_pool_free(mp_pool *p);
  * [MGR-SOCKET-MODE-0600]; "unix:/path": that path (mode 0600, an existing
  * socket file there is an error: MP_EOS) [MGR-UNIX-PATH]; "tcp:HOST:PORT":
  * TCP, PORT 0 picks a free port, shown by mp_manager_address()
- * [MGR-TCP-CONNECT].  Anything else is MP_EINVAL [MGR-BAD-ADDRESS].
+ * [MGR-TCP-CONNECT]; a fixed port is free again at once when the manager
+ * there shut down, its connections still in TIME_WAIT (SO_REUSEADDR, as
+ * CPython's) [MGR-RAPID-RESTART].  Anything else is MP_EINVAL
+ * [MGR-BAD-ADDRESS].
  *
  * Authentication (CPython's BaseManager(address, authkey)).  Every connection
  * passes a mutual HMAC-SHA256 challenge before its first request; digests are
