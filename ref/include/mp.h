@@ -958,7 +958,10 @@ typedef void (*mp_error_cb)(mp_status status, const char *msg, void *ud);
  * (a map chunk is one task) and is replaced; no task is lost, also while
  * closing [POOL-MAXTASKSPERCHILD-RECYCLE] [POOL-MAXTASKSPERCHILD-CLOSE].
  * The workers are running when this returns: Pool(n) has n workers, which
- * mp_pool_size reports, and n tasks run at once [POOL-NEW-SIZE]. */
+ * mp_pool_size reports, and n tasks run at once [POOL-NEW-SIZE].  When a
+ * worker cannot be started (fork fails: RLIMIT_NPROC, no memory) the call is
+ * MP_EOS (MP_ENOMEM), *out untouched, and the workers already started are
+ * terminated and reaped before it returns [POOL-NEW-FAILS-MIDWAY]. */
 MP_EXTERN mp_status mp_pool_new(mp_pool **out, int processes, mp_pool_init_fn initializer,
                                 const mp_value *initargs, long maxtasksperchild);
 /* Number of worker processes (Python's len(pool._pool)). */
