@@ -307,3 +307,184 @@ def LSN_CLIENT_NO_LISTENER():
         pass
     else:
         raise AssertionError('connected to a closed port')
+
+
+# -------------------------------------------------------------- descriptors
+
+def _read_to_eof(fd):
+    out = b''
+    while True:
+        k = os.read(fd, 64)
+        if not k:
+            return out
+        out += k
+
+
+def _fd_child(c):
+    w = mp.reduction.recv_handle(c)
+    os.write(w, b'child wrote')
+    os.close(w)
+    r, w = os.pipe()
+    os.write(w, b'from child')
+    os.close(w)
+    mp.reduction.send_handle(c, r, os.getppid())
+    os.close(r)
+
+
+def _fd_both_ways(at):
+    a, b = mp.Pipe(True)
+    r, w = os.pipe()
+    if at:
+        high = os.dup2(w, at)
+        os.close(w)
+        w = high
+    p = twin.start(_fd_child, b)
+    b.close()
+    mp.reduction.send_handle(a, w, p.pid)
+    os.close(w)
+    got = mp.reduction.recv_handle(a)
+    assert twin.join_code(p) == 0
+    assert _read_to_eof(r) == b'child wrote'
+    assert _read_to_eof(got) == b'from child'
+    os.close(r)
+    os.close(got)
+    a.close()
+
+
+def CONN_FD_TRANSFER():
+    _fd_both_ways(0)
+
+
+def CONN_FD_LARGE():
+    _fd_both_ways(300)
+
+
+def CONN_FD_MISSING():
+    a, b = mp.Pipe(True)
+    os.write(b.fileno(), b'\0')
+    try:
+        mp.reduction.recv_handle(a)
+    except RuntimeError:
+        pass
+    else:
+        raise AssertionError('recv_handle of a byte without a descriptor returned')
+    b.send_bytes(b'next')
+    assert a.recv_bytes() == b'next'
+    a.close()
+    b.close()
+
+
+def CONN_FD_AFTER_READAHEAD():
+    a, b = mp.Pipe(True)
+    pr, pw = os.pipe()
+    qr, qw = os.pipe()
+    os.set_blocking(qr, False)
+    b.send_bytes(b'm1')
+    b.send_bytes(b'm2')
+    mp.reduction.send_handle(b, pw, 0)
+    b.send_bytes(b'm3')
+    mp.reduction.send_handle(b, qw, 0)
+    b.send_bytes(b'm4')
+    os.close(pw)
+    os.close(qw)
+    assert a.recv_bytes() == b'm1'
+    assert a.recv_bytes() == b'm2'
+    w = mp.reduction.recv_handle(a)
+    os.write(w, b'through')
+    os.close(w)
+    assert _read_to_eof(pr) == b'through'
+    assert a.recv_bytes() == b'm3'
+    a.close()
+    b.close()
+    assert os.read(qr, 1) == b'', 'the untaken descriptor is still open'
+    os.close(pr)
+    os.close(qr)
+
+
+# ---------------------------------------- Listener: addresses and accept
+
+def _families():
+    return [None, ('127.0.0.1', 0)]  # None: an AF_UNIX listener at a fresh path
+
+
+def LSN_MULTIPLE_BIND():
+    for address in _families():
+        with Listener(address) as l:
+            try:
+                Listener(l.address)
+            except OSError:
+                pass
+            else:
+                raise AssertionError(f'a second Listener bound {l.address!r}')
+            with Client(l.address) as c, l.accept() as s:
+                c.send_bytes(b'still there')
+                assert s.recv_bytes() == b'still there'
+
+
+def LSN_ABSTRACT_SOCKET():
+    name = f'\0mpt-abstract-{os.getpid()}'
+    l = Listener(name)
+    assert l.address in (name, name.encode()), l.address  # 3.11 gives bytes
+    assert not os.path.exists(name[1:])
+    with Client(l.address) as c, l.accept() as s:
+        c.send(1729)
+        assert s.recv() == 1729
+    l.close()
+    twin.assert_raises(OSError, l.accept)
+    twin.assert_raises(OSError, Client, name)
+    Listener(name).close()
+
+
+def LSN_INVALID_FAMILY():
+    twin.assert_raises(ValueError, Listener, r'\\.\test')
+    twin.assert_raises(ValueError, Client, r'\\.\test')
+
+
+def _hello_close(address):
+    with Client(address) as c:
+        c.send_bytes(b'hello')
+
+
+def LSN_CLIENT_GONE_BEFORE_ACCEPT():
+    for address in _families():
+        with Listener(address) as l:
+            assert twin.join_code(twin.start(_hello_close, l.address)) == 0
+            with l.accept() as s:
+                assert s.recv_bytes() == b'hello'
+                twin.assert_raises(EOFError, s.recv_bytes)
+
+
+def LSN_CLIENT_POLL():
+    for address in _families():
+        with Listener(address) as l, Client(l.address) as c, l.accept() as s:
+            assert not _prompt(c.poll, 0)
+            s.send_bytes(b'hello')
+            assert _prompt(c.poll, 1.0)
+            assert c.recv_bytes() == b'hello'
+
+
+def LSN_ACCEPT_EINTR():
+    got = []
+    old = signal.signal(signal.SIGUSR1, lambda *a: got.append(1))
+    signal.siginterrupt(signal.SIGUSR1, True)
+    try:
+        with Listener() as l:
+            main, tid = threading.main_thread().ident, threading.get_native_id()
+            path = f'/proc/{os.getpid()}/task/{tid}/stat'
+
+            def signal_then_connect():
+                for _ in range(3):
+                    twin.wait_asleep(tid, path)
+                    signal.pthread_kill(main, signal.SIGUSR1)
+                twin.wait_asleep(tid, path)
+                with Client(l.address) as c:
+                    c.send_bytes(b'after the signals')
+
+            t = threading.Thread(target=signal_then_connect, daemon=True)
+            t.start()
+            with l.accept() as s:
+                assert s.recv_bytes() == b'after the signals'
+            t.join(30)
+            assert len(got) == 3, got
+    finally:
+        signal.signal(signal.SIGUSR1, old)

@@ -1988,3 +1988,24 @@ def MGR_ARRAY_TYPECHECK():
         assert m._number_of_objects() == before
         a = m.Array('h', [300])
         prompt_raises(OverflowError, a.__setitem__, 0, 1 << 20)
+
+
+def MGR_RAPID_RESTART():
+    key = b'restart-key'
+    m = manager(address=('127.0.0.1', 0), authkey=key)
+    addr = m.address
+    # A client connected and idle when the server goes: the server closes
+    # first, leaving the port's connection in TIME_WAIT.
+    c = connection.Client(addr, authkey=key)
+    m.shutdown()
+    assert c.poll(10), 'the server did not close the connection'
+    c.close()
+    m = manager(address=addr, authkey=key)
+    try:
+        assert m.address == addr, m.address
+        d = m.dict()
+        d['k'] = 'v2'
+        assert d['k'] == 'v2'
+        del d
+    finally:
+        m.shutdown()

@@ -1278,3 +1278,69 @@ def POOL_LIVE_AT_EXIT():
             time.sleep(0.002)  # polling: an orphan's end has no event here
         assert all(twin.pid_gone(pid) for pid in pids), \
             f'exit_mode {exit_mode}: workers {pids} still there after their process ended'
+
+
+def _tasks_of_uid(uid):
+    n = 0
+    for pid in filter(str.isdigit, os.listdir('/proc')):
+        try:
+            with open(f'/proc/{pid}/status') as f:
+                st = dict(l.split(':', 1) for l in f if ':' in l)
+        except OSError:
+            continue
+        if int(st['Uid'].split()[0]) == uid:
+            n += int(st['Threads'])
+    return n
+
+
+def _pool_fails_midway():
+    """In a forked child: the step that failed, 0 when all held."""
+    import resource
+    ctx = mp.get_context('fork')
+    # Import what starting a pool imports while root can still read it all.
+    warm = ctx.Pool(1)
+    warm.close()
+    warm.join()
+    uid = 60000 + os.getpid() % 5000
+    others = _tasks_of_uid(uid)
+    soft, hard = resource.getrlimit(resource.RLIMIT_NPROC)
+    if hard != resource.RLIM_INFINITY and hard < others + 6:
+        return 2
+    # this process + 4 workers (+ 1 of slack); the 5th fork fails.
+    resource.setrlimit(resource.RLIMIT_NPROC, (others + 6, hard))
+    os.setgroups([])
+    os.setresgid(uid, uid, uid)
+    os.setresuid(uid, uid, uid)
+    try:
+        p = ctx.Pool(6)
+    except OSError:
+        pass
+    else:
+        p.terminate()
+        return 4
+    try:
+        os.waitpid(-1, os.WNOHANG)
+        return 7  # a worker (or its zombie) is left
+    except ChildProcessError:
+        pass
+    p = ctx.Pool(2)
+    p.close()
+    p.join()
+    return 0
+
+
+def POOL_NEW_FAILS_MIDWAY():
+    assert os.geteuid() == 0, \
+        'cannot check: needs root to run as another uid with RLIMIT_NPROC enforced'
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            code = _pool_fails_midway()
+        except BaseException:  # noqa: BLE001 - shown, then step 1
+            import traceback
+            traceback.print_exc()
+        finally:
+            os._exit(code)
+    _, st = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(st) == 0, f'failed at step {st >> 8} (status {st:#x})'

@@ -828,6 +828,11 @@ typedef struct cctx {
     X("mp_conn_poll", MP_EINVAL, mp_conn_poll(NULL, MP_FOREVER))               \
     X("mp_conn_fileno", MP_EINVAL, mp_conn_fileno(NULL, &c->fd))               \
     X("mp_conn_fileno", MP_EINVAL, mp_conn_fileno(c->a, NULL))                 \
+    X("mp_conn_send_fd", MP_EINVAL, mp_conn_send_fd(NULL, 2))                  \
+    X("mp_conn_send_fd", MP_EINVAL, mp_conn_send_fd(c->b, -1))                 \
+    X("mp_conn_send_fd", MP_EINVAL, mp_conn_send_fd(c->b, 1 << 20))            \
+    X("mp_conn_recv_fd", MP_EINVAL, mp_conn_recv_fd(NULL, &c->fd))             \
+    X("mp_conn_recv_fd", MP_EINVAL, mp_conn_recv_fd(c->a, NULL))               \
     X("mp_conn_close", MP_EINVAL, mp_conn_close(NULL))
 SWEEP(pipe_null, PIPE_NULL, cctx)
 
@@ -876,6 +881,8 @@ MPT_TEST(badinput, BAD_PIPE_NULL,
     X("mp_conn_poll", MP_CLOSED, mp_conn_poll(c->a, 0))                        \
     X("mp_conn_poll", MP_CLOSED, mp_conn_poll(c->a, MP_FOREVER))               \
     X("mp_conn_fileno", MP_CLOSED, mp_conn_fileno(c->a, &c->fd))               \
+    X("mp_conn_send_fd", MP_CLOSED, mp_conn_send_fd(c->a, 2))                  \
+    X("mp_conn_recv_fd", MP_CLOSED, mp_conn_recv_fd(c->a, &c->fd))             \
     X("mp_conn_close", MP_OK, mp_conn_close(c->a))
 SWEEP(pipe_closed, PIPE_CLOSED, cctx)
 
@@ -900,6 +907,8 @@ MPT_TEST(badinput, BAD_PIPE_CLOSED,
     X("mp_conn_recv_bytes_into", MP_EACCES, mp_conn_recv_bytes_into(c->b, c->small, 8, 0, &c->n)) \
     X("mp_conn_poll", MP_EACCES, mp_conn_poll(c->b, 0))                        \
     X("mp_conn_poll", MP_EACCES, mp_conn_poll(c->b, MP_FOREVER))               \
+    X("mp_conn_send_fd", MP_EACCES, mp_conn_send_fd(c->a, 2))                  \
+    X("mp_conn_recv_fd", MP_EACCES, mp_conn_recv_fd(c->b, &c->fd))             \
     X("mp_conn_fileno", MP_OK, mp_conn_fileno(c->a, &c->fd))                   \
     X("mp_conn_fileno", MP_OK, mp_conn_fileno(c->b, &c->fd))
 SWEEP(pipe_direction, PIPE_DIRECTION, cctx)

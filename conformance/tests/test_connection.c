@@ -618,3 +618,393 @@ MPT_TEST(connection, LSN_CPYTHON_INTEROP,
     mp_conn_free(s);
     mp_listener_free(l);
 }
+
+/* ------------------------------------------------------------ descriptors */
+
+/* Read fd until EOF into buf (NUL-terminated); false on an error. */
+static bool read_to_eof(int fd, char *buf, size_t cap)
+{
+    size_t n = 0;
+    for (;;) {
+        ssize_t k = read(fd, buf + n, cap - 1 - n);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k < 0)
+            return false;
+        if (k == 0)
+            break;
+        n += (size_t)k;
+        if (n == cap - 1)
+            break;
+    }
+    buf[n] = 0;
+    return true;
+}
+
+/* The child's side of CONN-FD-TRANSFER and CONN-FD-LARGE: receive a
+ * descriptor on c and write "child wrote" through it; then send the read end
+ * of a pipe holding "from child".  Exit status 0, or the step that failed. */
+static int fd_child(mp_conn *c)
+{
+    int w = -1;
+    if (mp_conn_recv_fd(c, &w) != MP_OK || w < 0)
+        return 1;
+    if (!mpt_write_all(w, "child wrote", 11) || close(w) != 0)
+        return 2;
+    int q[2];
+    if (pipe(q) != 0 || !mpt_write_all(q[1], "from child", 10))
+        return 3;
+    close(q[1]);
+    if (mp_conn_send_fd(c, q[0]) != MP_OK)
+        return 4;
+    close(q[0]);
+    return 0;
+}
+
+/* Parent -> child then child -> parent over a Pipe; the parent's descriptor
+ * is first moved to `at` or above (0: where pipe() put it). */
+static void fd_both_ways(int at)
+{
+    mp_conn *a = NULL, *b = NULL;
+    MP_ASSERT_OK(mp_pipe(&a, &b, true));
+    int p[2];
+    cr_assert(pipe2(p, O_CLOEXEC) == 0);
+    if (at > 0) {
+        int high = fcntl(p[1], F_DUPFD_CLOEXEC, at);
+        cr_assert(high >= at, "F_DUPFD %d: %s", at, strerror(errno));
+        close(p[1]);
+        p[1] = high;
+    }
+    pid_t pid = fork();
+    cr_assert(pid >= 0);
+    if (pid == 0) {
+        close(p[0]);
+        close(p[1]);
+        _exit(fd_child(b));
+    }
+    mp_conn_free(b);
+    MP_ASSERT_OK(mp_conn_send_fd(a, p[1]));
+    close(p[1]);
+    int r = -1;
+    MP_ASSERT_OK(mp_conn_recv_fd(a, &r));
+    cr_assert(r >= 0);
+    int st = 0;
+    cr_assert_eq(waitpid(pid, &st, 0), pid);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child failed: status %#x", st);
+    char buf[64];
+    cr_assert(read_to_eof(p[0], buf, sizeof buf));
+    cr_assert_str_eq(buf, "child wrote");
+    cr_assert(read_to_eof(r, buf, sizeof buf));
+    cr_assert_str_eq(buf, "from child");
+    close(p[0]);
+    close(r);
+    mp_conn_free(a);
+}
+
+MPT_TEST(connection, CONN_FD_TRANSFER,
+         "CONN-FD-TRANSFER: a descriptor sent parent -> child and child -> parent over a Pipe works on the other side")
+{
+    fd_both_ways(0);
+}
+
+MPT_TEST(connection, CONN_FD_LARGE,
+         "CONN-FD-LARGE: a descriptor numbered above 256 is passed and works")
+{
+    fd_both_ways(300);
+}
+
+MPT_TEST(connection, CONN_FD_MISSING,
+         "CONN-FD-MISSING: recv_fd when a byte without a descriptor arrives is MP_EPROTO, the byte consumed")
+{
+    mp_conn *a = NULL, *b = NULL;
+    MP_ASSERT_OK(mp_pipe(&a, &b, true));
+    int bfd = -1;
+    MP_ASSERT_OK(mp_conn_fileno(b, &bfd));
+    cr_assert(mpt_write_all(bfd, "\0", 1));
+    int got = -7;
+    MP_ASSERT_STATUS(mp_conn_recv_fd(a, &got), MP_EPROTO);
+    cr_assert_eq(got, -7, "recv_fd wrote *fd on failure");
+    send_str(b, "next");
+    expect_str(a, "next");
+    mp_conn_free(a);
+    mp_conn_free(b);
+}
+
+MPT_TEST(connection, CONN_FD_AFTER_READAHEAD,
+         "CONN-FD-AFTER-READAHEAD: messages and descriptors keep their order though a receive read ahead past the marker; one never taken is closed by free")
+{
+    mp_conn *a = NULL, *b = NULL;
+    MP_ASSERT_OK(mp_pipe(&a, &b, true));
+    int p[2], q[2];
+    cr_assert(pipe2(p, O_CLOEXEC) == 0 && pipe2(q, O_CLOEXEC | O_NONBLOCK) == 0);
+    send_str(b, "m1");
+    send_str(b, "m2");
+    MP_ASSERT_OK(mp_conn_send_fd(b, p[1]));
+    send_str(b, "m3");
+    MP_ASSERT_OK(mp_conn_send_fd(b, q[1]));
+    send_str(b, "m4");
+    mpt_closefd(&p[1]);
+    mpt_closefd(&q[1]);
+    /* Everything is in the socket: the first receive reads ahead. */
+    expect_str(a, "m1");
+    expect_str(a, "m2");
+    int w = -1;
+    MP_ASSERT_OK(mp_conn_recv_fd(a, &w));
+    cr_assert(mpt_write_all(w, "through", 7));
+    close(w);
+    char buf[16];
+    cr_assert(read_to_eof(p[0], buf, sizeof buf));
+    cr_assert_str_eq(buf, "through");
+    expect_str(a, "m3");
+    /* The read of "m3" brought q[1]'s copy along; it is never taken: free
+     * must close it, or q[0] would not see EOF. */
+    mp_conn_free(a);
+    mp_conn_free(b);
+    char c;
+    ssize_t k;
+    while ((k = read(q[0], &c, 1)) < 0 && errno == EINTR)
+        ;
+    cr_assert_eq(k, 0, "the untaken descriptor is still open (read %zd, %s)", k,
+                 k < 0 ? strerror(errno) : "");
+    close(p[0]);
+    close(q[0]);
+}
+
+static const char fd_interop_py[] =
+    "import os, sys\n"
+    "from multiprocessing.connection import Client\n"
+    "from multiprocessing import reduction\n"
+    "with Client(sys.argv[1]) as c:\n"
+    "    assert c.recv_bytes() == b'before'\n"
+    "    fd = reduction.recv_handle(c)\n"
+    "    os.write(fd, b'py wrote')\n"
+    "    os.close(fd)\n"
+    "    c.send_bytes(b'after')\n"
+    "    r, w = os.pipe()\n"
+    "    os.write(w, b'from py')\n"
+    "    os.close(w)\n"
+    "    reduction.send_handle(c, r, os.getppid())\n"
+    "    os.close(r)\n"
+    "    c.send_bytes(b'last')\n"
+    "    assert c.recv_bytes() == b'bye'\n";
+
+MPT_TEST(connection, CONN_FD_CPYTHON_INTEROP,
+         "CONN-FD-CPYTHON-INTEROP: CPython's reduction.recv_handle takes a descriptor a C connection sent, and a C connection takes one CPython's send_handle sent, messages around them in order")
+{
+    mp_listener *l = NULL;
+    MP_ASSERT_OK(mp_listener_new(&l, NULL, 0, NULL, 0));
+    const char *addr = NULL;
+    MP_ASSERT_OK(mp_listener_address(l, &addr));
+    cr_assert(strncmp(addr, "unix:", 5) == 0, "address %s", addr);
+    pid_t py = fork();
+    cr_assert(py >= 0);
+    if (py == 0) {
+        execlp("python3", "python3", "-c", fd_interop_py, addr + 5, (char *)NULL);
+        _exit(127);
+    }
+    mp_conn *s = NULL;
+    MP_ASSERT_OK(mp_listener_accept(l, &s));
+    int p[2];
+    cr_assert(pipe2(p, O_CLOEXEC) == 0);
+    send_str(s, "before");
+    MP_ASSERT_OK(mp_conn_send_fd(s, p[1]));
+    mpt_closefd(&p[1]);
+    expect_str(s, "after");
+    int r = -1;
+    MP_ASSERT_OK(mp_conn_recv_fd(s, &r));
+    expect_str(s, "last");
+    send_str(s, "bye");
+    int st = 0;
+    cr_assert_eq(waitpid(py, &st, 0), py);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "python3 status %#x", st);
+    char buf[32];
+    cr_assert(read_to_eof(p[0], buf, sizeof buf));
+    cr_assert_str_eq(buf, "py wrote");
+    cr_assert(read_to_eof(r, buf, sizeof buf));
+    cr_assert_str_eq(buf, "from py");
+    close(p[0]);
+    close(r);
+    mp_conn_free(s);
+    mp_listener_free(l);
+}
+
+/* ------------------------------------------- Listener: addresses, accept */
+
+MPT_TEST(connection, LSN_MULTIPLE_BIND,
+         "LSN-MULTIPLE-BIND: a second Listener at an address already bound (a Unix path, a TCP port) is MP_EOS and the first goes on accepting")
+{
+    const char *addrs[] = {NULL, "tcp:127.0.0.1:0"};
+    for (int i = 0; i < 2; i++) {
+        mp_listener *l = NULL, *l2 = NULL;
+        MP_ASSERT_OK(mp_listener_new(&l, addrs[i], 0, NULL, 0));
+        const char *bound = NULL;
+        MP_ASSERT_OK(mp_listener_address(l, &bound));
+        MP_ASSERT_STATUS(mp_listener_new(&l2, bound, 0, NULL, 0), MP_EOS);
+        cr_assert_null(l2, "a failed Listener was returned");
+        mp_conn *c = NULL, *s = NULL;
+        MP_ASSERT_OK(mp_client(&c, bound, NULL, 0));
+        MP_ASSERT_OK(mp_listener_accept(l, &s));
+        send_str(c, "still there");
+        expect_str(s, "still there");
+        mp_conn_free(c);
+        mp_conn_free(s);
+        mp_listener_free(l);
+    }
+}
+
+MPT_TEST(connection, LSN_ABSTRACT_SOCKET,
+         "LSN-ABSTRACT-SOCKET: a Listener at \"unix:@NAME\" (Linux's abstract namespace, CPython's '\\0NAME') reports that address, makes no file, serves a Client, and the name is free again after close")
+{
+    char addr[96], file[64];
+    snprintf(file, sizeof file, "mpt-abstract-%d", (int)getpid());
+    snprintf(addr, sizeof addr, "unix:@%s", file);
+    mp_listener *l = NULL;
+    MP_ASSERT_OK(mp_listener_new(&l, addr, 0, NULL, 0));
+    const char *bound = NULL;
+    MP_ASSERT_OK(mp_listener_address(l, &bound));
+    cr_assert_str_eq(bound, addr);
+    cr_assert(access(file, F_OK) != 0 && access(addr + 5, F_OK) != 0,
+              "an abstract address made a file");
+    mp_conn *c = NULL, *s = NULL;
+    MP_ASSERT_OK(mp_client(&c, addr, NULL, 0));
+    MP_ASSERT_OK(mp_listener_accept(l, &s));
+    mp_value *v = mp_int(1729), *got = NULL;
+    MP_ASSERT_OK(mp_conn_send(c, v));
+    MP_ASSERT_OK(mp_conn_recv(s, &got));
+    cr_assert(mp_value_equal(v, got));
+    mp_value_free(v);
+    mp_value_free(got);
+    mp_conn_free(c);
+    mp_conn_free(s);
+    MP_ASSERT_OK(mp_listener_close(l));
+    MP_ASSERT_STATUS(mp_listener_accept(l, &s), MP_CLOSED);
+    mp_listener_free(l);
+    /* Nothing listens there any more; the name can be bound again. */
+    MP_ASSERT_STATUS(mp_client(&c, addr, NULL, 0), MP_EOS);
+    MP_ASSERT_OK(mp_listener_new(&l, addr, 0, NULL, 0));
+    mp_listener_free(l);
+}
+
+MPT_TEST(connection, LSN_INVALID_FAMILY,
+         "LSN-INVALID-FAMILY: a Listener or Client address of an unknown family (a Windows pipe name, udp:, a bare path) is MP_EINVAL at once")
+{
+    const char *bad[] = {"\\\\.\\test", "\\\\.\\pipe\\x", "udp:127.0.0.1:0", "/tmp/x",
+                         "unix:", "unix:@"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        mp_listener *l = NULL;
+        mp_conn *c = NULL;
+        MPT_ASSERT_PROMPT(mp_listener_new(&l, bad[i], 0, NULL, 0), MP_EINVAL);
+        cr_assert_null(l, "%s: a listener was returned", bad[i]);
+        MPT_ASSERT_PROMPT(mp_client(&c, bad[i], NULL, 0), MP_EINVAL);
+        cr_assert_null(c, "%s: a connection was returned", bad[i]);
+    }
+}
+
+/* A Client that connects, sends "hello" and closes, reporting its status. */
+static int client_hello_close(void *arg)
+{
+    mp_conn *c = NULL;
+    mp_status s = mp_client(&c, arg, NULL, 0);
+    if (s == MP_OK)
+        s = mp_conn_send_bytes(c, "hello", 5);
+    mp_conn_free(c);
+    return s == MP_OK ? 0 : 10 + (int)s;
+}
+
+MPT_TEST(connection, LSN_CLIENT_GONE_BEFORE_ACCEPT,
+         "LSN-CLIENT-GONE-BEFORE-ACCEPT: a Client that connected, sent and closed (its process ended) before accept is accepted and its message received, then MP_EOF")
+{
+    const char *addrs[] = {NULL, "tcp:127.0.0.1:0"};
+    for (int i = 0; i < 2; i++) {
+        mp_listener *l = NULL;
+        MP_ASSERT_OK(mp_listener_new(&l, addrs[i], 0, NULL, 0));
+        const char *bound = NULL;
+        MP_ASSERT_OK(mp_listener_address(l, &bound));
+        mp_process *p = mpt_start(client_hello_close, (void *)bound);
+        cr_assert_eq(mpt_join(p), 0, "the client failed");
+        mp_conn *s = NULL;
+        MP_ASSERT_OK(mp_listener_accept(l, &s));
+        expect_str(s, "hello");
+        void *buf = NULL;
+        size_t n = 0;
+        MP_ASSERT_STATUS(mp_conn_recv_bytes(s, &buf, &n, 0), MP_EOF);
+        mp_conn_free(s);
+        mp_listener_free(l);
+    }
+}
+
+MPT_TEST(connection, LSN_CLIENT_POLL,
+         "LSN-CLIENT-POLL: poll on a Client's connection sees a message the accepted end sent (Unix and TCP)")
+{
+    const char *addrs[] = {NULL, "tcp:127.0.0.1:0"};
+    for (int i = 0; i < 2; i++) {
+        mp_listener *l = NULL;
+        MP_ASSERT_OK(mp_listener_new(&l, addrs[i], 0, NULL, 0));
+        const char *bound = NULL;
+        MP_ASSERT_OK(mp_listener_address(l, &bound));
+        mp_conn *c = NULL, *s = NULL;
+        MP_ASSERT_OK(mp_client(&c, bound, NULL, 0));
+        MP_ASSERT_OK(mp_listener_accept(l, &s));
+        MPT_ASSERT_PROMPT(mp_conn_poll(c, 0), MP_TIMEOUT);
+        send_str(s, "hello");
+        MPT_ASSERT_PROMPT(mp_conn_poll(c, 1.0), MP_OK);
+        expect_str(c, "hello");
+        mp_conn_free(c);
+        mp_conn_free(s);
+        mp_listener_free(l);
+    }
+}
+
+typedef struct acceptor {
+    mp_listener *l;
+    mp_conn *out;
+    mp_status s;
+    pid_t tid;
+    volatile int started;
+} acceptor;
+
+static void *accept_thread(void *arg)
+{
+    acceptor *t = arg;
+    t->tid = (pid_t)syscall(SYS_gettid);
+    __atomic_store_n(&t->started, 1, __ATOMIC_SEQ_CST);
+    t->s = mp_listener_accept(t->l, &t->out);
+    return NULL;
+}
+
+MPT_TEST(connection, LSN_ACCEPT_EINTR,
+         "LSN-ACCEPT-EINTR: signals handled (no SA_RESTART) while accept is asleep neither end nor fail it, and the Client that connects after is accepted")
+{
+    struct sigaction sa, old;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    cr_assert(sigaction(SIGUSR1, &sa, &old) == 0);
+    mp_listener *l = NULL;
+    MP_ASSERT_OK(mp_listener_new(&l, NULL, 0, NULL, 0));
+    const char *bound = NULL;
+    MP_ASSERT_OK(mp_listener_address(l, &bound));
+    acceptor t = {.l = l};
+    pthread_t th;
+    cr_assert(pthread_create(&th, NULL, accept_thread, &t) == 0);
+    while (!__atomic_load_n(&t.started, __ATOMIC_SEQ_CST))
+        sched_yield();
+    mpt_wait_asleep(t.tid);
+    g_signals = 0;
+    for (int i = 0; i < 3; i++) {
+        cr_assert(pthread_kill(th, SIGUSR1) == 0);
+        mpt_wait_asleep(t.tid);
+    }
+    cr_assert_eq(g_signals, 3, "%d of 3 signals handled", (int)g_signals);
+    cr_assert_null(t.out, "accept returned without a client");
+    mp_conn *c = NULL;
+    MP_ASSERT_OK(mp_client(&c, bound, NULL, 0));
+    send_str(c, "after the signals");
+    pthread_join(th, NULL);
+    MP_ASSERT_OK(t.s);
+    expect_str(t.out, "after the signals");
+    sigaction(SIGUSR1, &old, NULL);
+    mp_conn_free(c);
+    mp_conn_free(t.out);
+    mp_listener_free(l);
+}

@@ -2626,3 +2626,36 @@ MPT_TEST(manager, MGR_INITIALIZER, "MGR-INITIALIZER: the initializer runs once, 
     close(fds[0]);
     mp_manager_free(m);
 }
+
+MPT_TEST(manager, MGR_RAPID_RESTART,
+         "MGR-RAPID-RESTART: a TCP manager starts at once at the fixed address of one just shut down while a client was connected (SO_REUSEADDR)")
+{
+    static const char key[] = "restart-key";
+    mp_manager *m = start_tcp(key);
+    const char *a = NULL;
+    MP_ASSERT_OK(mp_manager_address(m, &a));
+    char addr[64];
+    snprintf(addr, sizeof addr, "%s", a);
+    cr_assert(atoi(addr + 14) > 0, "address %s", addr);
+    /* A client connected when the server goes, and idle: the server closes
+     * its end first, which leaves the port's connection in TIME_WAIT. */
+    mp_manager *c = NULL;
+    MP_ASSERT_OK(mp_manager_connect(&c, addr, key, strlen(key)));
+    MP_ASSERT_OK(mp_manager_shutdown(m));
+    mp_manager_free(m);
+    mp_manager_free(c);
+    mp_manager_opts o = {.address = addr, .authkey = key, .authkey_len = strlen(key)};
+    m = NULL;
+    MP_ASSERT_OK(mp_manager_start(&m, &o));
+    MP_ASSERT_OK(mp_manager_address(m, &a));
+    cr_assert_str_eq(a, addr);
+    c = NULL;
+    MP_ASSERT_OK(mp_manager_connect(&c, addr, key, strlen(key)));
+    mp_proxy *d = NULL;
+    MP_ASSERT_OK(mp_manager_create(c, "dict", NULL, NULL, &d));
+    MP_ASSERT_OK(mp_mdict_set(d, S("k"), S("v2")));
+    mp_proxy_free(d);
+    mp_manager_free(c);
+    mp_manager_free(m);
+    gc();
+}

@@ -10,7 +10,9 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <grp.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -1998,4 +2000,93 @@ MPT_TEST(pool, POOL_LIVE_AT_EXIT, "POOL-LIVE-AT-EXIT: a process that ends with a
         cr_assert(children_all_end(mpt_slack(10.0)),
                   "%s: a worker of the pool is still running after its process ended", how);
     }
+}
+
+/* ------------------------------------------- creation failing midway */
+
+/* Tasks (threads) whose real uid is uid, from /proc: a snapshot. */
+static long tasks_of_uid(uid_t uid)
+{
+    DIR *d = opendir("/proc");
+    if (!d)
+        return -1;
+    long n = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] < '0' || e->d_name[0] > '9')
+            continue;
+        char path[300], line[256];
+        snprintf(path, sizeof path, "/proc/%s/status", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f)
+            continue; /* gone meanwhile */
+        long ruid = -1, threads = 0;
+        while (fgets(line, sizeof line, f)) {
+            if (strncmp(line, "Uid:", 4) == 0)
+                ruid = strtol(line + 4, NULL, 10);
+            else if (strncmp(line, "Threads:", 8) == 0)
+                threads = strtol(line + 8, NULL, 10);
+        }
+        fclose(f);
+        if (ruid == (long)uid)
+            n += threads;
+    }
+    closedir(d);
+    return n;
+}
+
+/* In a forked child, as an unprivileged uid whose RLIMIT_NPROC leaves room
+ * for the pool's thread and three workers (plus one task of slack): Pool(4)
+ * must fail at the fourth fork, leave no child, and leave the room free --
+ * a Pool(2) then starts under the same limit.  Exit code 0 or the failed
+ * step. */
+static int pool_fails_midway(void)
+{
+    uid_t uid = (uid_t)(60000 + getpid() % 5000); /* a uid nothing else runs as */
+    long others = tasks_of_uid(uid);
+    if (others < 0)
+        return 2;
+    /* 1 (this process) + 1 (handler thread) + 3 workers. */
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NPROC, &rl) != 0 || rl.rlim_max < (rlim_t)(others + 5))
+        return 2;
+    rl.rlim_cur = (rlim_t)(others + 5); /* the hard limit stays */
+    if (setrlimit(RLIMIT_NPROC, &rl) != 0 || setgroups(0, NULL) != 0 ||
+        setresgid(uid, uid, uid) != 0 || setresuid(uid, uid, uid) != 0)
+        return 3;
+    mp_pool *p = NULL;
+    mp_status s = mp_pool_new(&p, 4, NULL, NULL, 0);
+    if (s == MP_OK)
+        return 4;
+    if (s != MP_EOS)
+        return 5;
+    if (p)
+        return 6;
+    if (waitpid(-1, NULL, WNOHANG) != -1 || errno != ECHILD)
+        return 7; /* a worker (or its zombie) is left */
+    if ((s = mp_pool_new(&p, 2, NULL, NULL, 0)) != MP_OK)
+        return 8;
+    if (mp_pool_close(p) != MP_OK || mp_pool_join(p) != MP_OK)
+        return 9;
+    mp_pool_free(p);
+    if (waitpid(-1, NULL, WNOHANG) != -1 || errno != ECHILD)
+        return 10;
+    return 0;
+}
+
+MPT_TEST(pool, POOL_NEW_FAILS_MIDWAY,
+         "POOL-NEW-FAILS-MIDWAY: when a worker's fork fails after others started (RLIMIT_NPROC), creation is MP_EOS and every started worker is gone, reaped")
+{
+    cr_assert(geteuid() == 0,
+              "cannot check: needs root to run as another uid with RLIMIT_NPROC enforced");
+    pid_t pid = fork();
+    cr_assert(pid >= 0);
+    if (pid == 0)
+        _exit(pool_fails_midway());
+    int st = 0;
+    cr_assert_eq(waitpid(pid, &st, 0), pid);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+              "failed at step %d (status %#x): 2 /proc or hard limit, 3 setrlimit/setuid, 4 Pool(4) started, 5 not MP_EOS, "
+              "6 *out set, 7 a worker left, 8 Pool(2) did not start, 9/10 Pool(2) end",
+              WIFEXITED(st) ? WEXITSTATUS(st) : -1, st);
 }

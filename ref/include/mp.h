@@ -792,9 +792,14 @@ MP_EXTERN mp_status mp_connection_wait(mp_waitable *objs, size_t n, double timeo
 /* Listener(address, backlog, authkey) and Client(address, authkey).
  * Addresses are those of the manager: NULL for a Unix socket "listener" in a
  * new private directory (mode 0700) under $TMPDIR or /tmp (CPython's
- * arbitrary_address), "unix:/path", or "tcp:HOST:PORT" with PORT 0 picking a
- * free port; anything else MP_EINVAL.  mp_listener_address() shows the bound
- * address (the real port).  A connection made by accept or Client is an
+ * arbitrary_address), "unix:/path", "unix:@NAME" for NAME in Linux's abstract
+ * Unix namespace (CPython's '\0NAME': no file; Listener and Client only, not
+ * the manager) [LSN-ABSTRACT-SOCKET], or "tcp:HOST:PORT" with PORT 0 picking a
+ * free port; anything else (another family, such as a Windows pipe name
+ * "\\.\pipe\x") MP_EINVAL [LSN-INVALID-FAMILY].  A second Listener at an
+ * address already bound (the path of a live Unix listener, a TCP port in
+ * use) is MP_EOS, and the first one goes on accepting [LSN-MULTIPLE-BIND].
+ * mp_listener_address() shows the bound address (the real port).  A connection made by accept or Client is an
  * mp_conn, duplex, used with the mp_conn_* calls like a Pipe end, and speaks
  * CPython's wire format, so either end may be CPython's own
  * multiprocessing.connection [LSN-UNIX-ROUNDTRIP] [LSN-TCP-ROUNDTRIP]
@@ -814,7 +819,12 @@ MP_EXTERN mp_status mp_connection_wait(mp_waitable *objs, size_t n, double timeo
  * handshake otherwise (a wrong first message, EOF) is MP_EAUTH too.
  *
  * accept blocks until a client connects (CPython's accept has no timeout: to
- * bound it, wait on mp_listener_fileno() first); a signal does not end it.
+ * bound it, wait on mp_listener_fileno() first); a signal handled meanwhile
+ * neither ends nor fails it, nor loses the client that connects after
+ * [LSN-ACCEPT-EINTR].  A client that connected, sent and closed before the
+ * accept is still accepted and its message received, then MP_EOF
+ * [LSN-CLIENT-GONE-BEFORE-ACCEPT]; poll on a Client's connection sees a
+ * message the accepted end sent [LSN-CLIENT-POLL].
  * close closes the socket and removes the socket file (and the private
  * directory) of a Unix listener; it is idempotent and every other call
  * afterwards is MP_CLOSED [LSN-CLOSE-UNLINKS]; free closes.  Client of an
@@ -842,6 +852,31 @@ MP_EXTERN mp_status mp_listener_close(mp_listener *l);
 MP_EXTERN void mp_listener_free(mp_listener *l);
 MP_EXTERN mp_status mp_client(mp_conn **out, const char *address, const void *authkey,
                               size_t authkey_len);
+
+/* Passing a descriptor over a connection (CPython's reduction.send_handle /
+ * recv_handle, whose bytes on the wire these are: one byte, 1, carrying the
+ * descriptor as SCM_RIGHTS ancillary data, no acknowledgement).  send_fd
+ * sends a duplicate of fd (the caller keeps its own); recv_fd takes the next
+ * byte of the stream, which must be such a marker, and stores in *fd a new
+ * descriptor (close-on-exec) for the same open file: it works as the
+ * sender's does, between a parent and its child both ways
+ * [CONN-FD-TRANSFER], numbered above 256 too [CONN-FD-LARGE].  A byte that
+ * arrives without a descriptor is consumed and is MP_EPROTO (CPython's
+ * RuntimeError: malformed data on the stream, the nearest status)
+ * [CONN-FD-MISSING].  Ordinary messages before and after keep their order,
+ * and a descriptor is never lost because a receive read ahead past its
+ * marker; one received and never taken is closed by close/free
+ * [CONN-FD-AFTER-READAHEAD].  Either end may be CPython's own
+ * send_handle/recv_handle [CONN-FD-CPYTHON-INTEROP].  Works on Pipe ends
+ * (send on a sending end, receive on a receiving end: otherwise MP_EACCES)
+ * and on Listener/Client connections of a Unix address; an end that cannot
+ * carry descriptors (TCP, an implementation's pipe(2)) is MP_ENOTSUP.  A NULL
+ * handle or output, or fd negative or not open: MP_EINVAL [BAD-PIPE-NULL]; a
+ * closed end: MP_CLOSED [BAD-PIPE-CLOSED]; the wrong direction of a one-way
+ * Pipe: MP_EACCES [BAD-PIPE-DIRECTION].  send_fd to a closed peer is MP_EOF;
+ * recv_fd at the end of the stream is MP_EOF. */
+MP_EXTERN mp_status mp_conn_send_fd(mp_conn *c, int fd);
+MP_EXTERN mp_status mp_conn_recv_fd(mp_conn *c, int *fd);
 
 /* -------------------------------------------------------------------- pool */
 /* Pool(processes, initializer, initargs, maxtasksperchild): worker processes
@@ -923,7 +958,10 @@ typedef void (*mp_error_cb)(mp_status status, const char *msg, void *ud);
  * (a map chunk is one task) and is replaced; no task is lost, also while
  * closing [POOL-MAXTASKSPERCHILD-RECYCLE] [POOL-MAXTASKSPERCHILD-CLOSE].
  * The workers are running when this returns: Pool(n) has n workers, which
- * mp_pool_size reports, and n tasks run at once [POOL-NEW-SIZE]. */
+ * mp_pool_size reports, and n tasks run at once [POOL-NEW-SIZE].  When a
+ * worker cannot be started (fork fails: RLIMIT_NPROC, no memory) the call is
+ * MP_EOS (MP_ENOMEM), *out untouched, and the workers already started are
+ * terminated and reaped before it returns [POOL-NEW-FAILS-MIDWAY]. */
 MP_EXTERN mp_status mp_pool_new(mp_pool **out, int processes, mp_pool_init_fn initializer,
                                 const mp_value *initargs, long maxtasksperchild);
 /* Number of worker processes (Python's len(pool._pool)). */
@@ -1067,7 +1105,10 @@ MP_EXTERN void mp_pool_free(mp_pool *p);
  * [MGR-SOCKET-MODE-0600]; "unix:/path": that path (mode 0600, an existing
  * socket file there is an error: MP_EOS) [MGR-UNIX-PATH]; "tcp:HOST:PORT":
  * TCP, PORT 0 picks a free port, shown by mp_manager_address()
- * [MGR-TCP-CONNECT].  Anything else is MP_EINVAL [MGR-BAD-ADDRESS].
+ * [MGR-TCP-CONNECT]; a fixed port is free again at once when the manager
+ * there shut down, its connections still in TIME_WAIT (SO_REUSEADDR, as
+ * CPython's) [MGR-RAPID-RESTART].  Anything else is MP_EINVAL
+ * [MGR-BAD-ADDRESS].
  *
  * Authentication (CPython's BaseManager(address, authkey)).  Every connection
  * passes a mutual HMAC-SHA256 challenge before its first request; digests are

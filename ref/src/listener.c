@@ -138,22 +138,23 @@ static void tune_tcp(int fd)
     (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 }
 
-/* A listening Unix stream socket bound at path (which must fit sun_path:
- * the address parser checked it), close-on-exec, in *out.  MP_EOS
- * (MP_ENOMEM) and no descriptor on failure; the caller unlinks the path
- * when it is done. */
-static mp_status listen_unix(const char *path, int backlog, int *out, const char *what)
+/* A listening Unix stream socket bound at a (a path, which must fit
+ * sun_path: the address parser checked it, or an abstract name),
+ * close-on-exec, in *out.  MP_EOS (MP_ENOMEM) and no descriptor on failure
+ * (EADDRINUSE: something is bound there already); the caller unlinks a
+ * path when it is done. */
+static mp_status listen_unix(const addr *a, int backlog, int *out, const char *what)
 {
-    struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    memcpy(sa.sun_path, path, strlen(path) + 1);
+    struct sockaddr_un sa;
+    socklen_t len = mp__unix_sockaddr(a, &sa);
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return mp__errno(errno, what);
-    if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(fd, backlog) < 0) {
+    if (bind(fd, (struct sockaddr *)&sa, len) < 0 || listen(fd, backlog) < 0) {
         int e = errno;
         close(fd);
-        return mp__err(e == ENOMEM ? MP_ENOMEM : MP_EOS, "%s: %s: %s", what, path,
-                       strerror(e));
+        return mp__err(e == ENOMEM ? MP_ENOMEM : MP_EOS, "%s: %s%s: %s", what,
+                       a->abstract ? "@" : "", a->path, strerror(e));
     }
     *out = fd;
     return MP_OK;
@@ -227,7 +228,7 @@ mp_status mp_listener_new(mp_listener **out, const char *address, int backlog,
         return mp__err(MP_EINVAL, "%s: negative backlog %d", what, backlog);
     addr a = {0};
     mp_status s;
-    if (address && (s = mp__parse_address(address, &a, what)) != MP_OK)
+    if (address && (s = mp__parse_address_abstract(address, &a, what)) != MP_OK)
         return s;
     mp_listener *l = calloc(1, sizeof *l);
     if (!l)
@@ -263,15 +264,16 @@ mp_status mp_listener_new(mp_listener **out, const char *address, int backlog,
                 snprintf(a.path, sizeof a.path, "%s/listener", dir);
         }
         if (s == MP_OK)
-            s = listen_unix(a.path, backlog, &l->fd, what);
-        if (s == MP_OK && !(l->path = strdup(a.path)))
+            s = listen_unix(&a, backlog, &l->fd, what);
+        /* An abstract name has no file: nothing to unlink at close. */
+        if (s == MP_OK && !a.abstract && !(l->path = strdup(a.path)))
             s = mp__err(MP_ENOMEM, "%s: out of memory", what);
-        snprintf(bound, sizeof bound, "unix:%s", a.path);
+        snprintf(bound, sizeof bound, "unix:%s%s", a.abstract ? "@" : "", a.path);
     }
     if (s == MP_OK && !(l->address = strdup(bound)))
         s = mp__err(MP_ENOMEM, "%s: out of memory", what);
     if (s != MP_OK) {
-        if (l->fd >= 0 && !a.tcp)
+        if (l->fd >= 0 && !a.tcp && !a.abstract)
             unlink(a.path);
         mp_listener_free(l);
         return s;
@@ -398,17 +400,18 @@ void mp_listener_free(mp_listener *l)
 static mp_status connect_addr(const addr *a, int *out, const char *what)
 {
     if (!a->tcp) {
-        struct sockaddr_un sa = {.sun_family = AF_UNIX};
-        memcpy(sa.sun_path, a->path, strlen(a->path) + 1);
+        struct sockaddr_un sa;
+        socklen_t len = mp__unix_sockaddr(a, &sa);
         int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
         if (fd < 0)
             return mp__errno(errno, what);
-        while (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+        while (connect(fd, (struct sockaddr *)&sa, len) < 0) {
             int e = errno;
             if (e == EINTR)
                 continue; /* a Unix connect completes or fails at once */
             close(fd);
-            return mp__err(MP_EOS, "%s: unix:%s: %s", what, a->path, strerror(e));
+            return mp__err(MP_EOS, "%s: unix:%s%s: %s", what, a->abstract ? "@" : "",
+                           a->path, strerror(e));
         }
         *out = fd;
         return MP_OK;
@@ -458,7 +461,7 @@ mp_status mp_client(mp_conn **out, const char *address, const void *authkey,
     if (!authkey && authkey_len)
         return mp__err(MP_EINVAL, "%s: NULL authkey with a nonzero length", what);
     addr a;
-    mp_status s = mp__parse_address(address, &a, what);
+    mp_status s = mp__parse_address_abstract(address, &a, what);
     if (s != MP_OK)
         return s;
     int fd = -1;

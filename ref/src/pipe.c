@@ -13,7 +13,17 @@
  * Receiving reads ahead into a per-end buffer so that a small message costs one
  * read(2); a message that does not fit the buffer is read straight into its
  * destination, and after such a message the next header is read on its own, so
- * a stream of large messages costs no extra copy. */
+ * a stream of large messages costs no extra copy.
+ *
+ * Descriptors (mp_conn_send_fd/recv_fd, CPython's reduction.send_handle):
+ * one byte on the stream carrying SCM_RIGHTS.  A plain read(2) of that byte
+ * would make the kernel close the descriptors, and the read-ahead may reach
+ * it during any receive, so every read of the socket is a recvmsg() with
+ * room for ancillary data; descriptors that arrive are queued on the end
+ * with the stream offset just past the read that brought them (the kernel
+ * ends a read at the segment that carries descriptors, so the marker byte
+ * is the last byte of that read) and wait there for recv_fd; close closes
+ * any still queued. */
 #include "mp_internal.h"
 #include "wait.h"
 
@@ -24,6 +34,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #define RBUF_CAP ((size_t)64 << 10)
@@ -57,7 +68,20 @@ struct mp_conn {
     size_t rlen;
     char *vbuf;       /* payload of a large value being decoded, kept */
     size_t vcap;
+    uint64_t rtotal;  /* bytes received from the socket so far */
+    struct pfd *fds;  /* descriptors received, not yet taken: [fhead, flen) */
+    size_t fhead, flen, fcap;
 };
+
+/* A received descriptor and the stream offset just past the read that
+ * brought it (its marker byte is the byte before `end`). */
+struct pfd {
+    uint64_t end;
+    int fd;
+};
+
+/* SCM_MAX_FD: the most descriptors one message can carry on Linux. */
+#define FDS_MAX 253
 
 /* ------------------------------------------------------------ checks */
 
@@ -186,19 +210,87 @@ mp_status mp_conn_send(mp_conn *c, const mp_value *v)
 
 /* ------------------------------------------------------------ receiving */
 
-/* One read(2) of at most n bytes into p: the count, 0 at EOF, or -1 with the
- * status in *st.  ECONNRESET is how an AF_UNIX socket reports, once, that the
+/* Queue the descriptors of every SCM_RIGHTS in m on c, stamped with the
+ * stream offset `end`.  A descriptor that cannot be queued (no memory) is
+ * closed: it is lost, never leaked. */
+static void keep_fds(mp_conn *c, struct msghdr *m, uint64_t end)
+{
+    for (struct cmsghdr *h = CMSG_FIRSTHDR(m); h; h = CMSG_NXTHDR(m, h)) {
+        if (h->cmsg_level != SOL_SOCKET || h->cmsg_type != SCM_RIGHTS)
+            continue;
+        size_t n = (h->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        const unsigned char *d = CMSG_DATA(h);
+        for (size_t i = 0; i < n; i++) {
+            int fd;
+            memcpy(&fd, d + i * sizeof fd, sizeof fd);
+            if (c->flen == c->fcap && c->fhead > 0) {
+                memmove(c->fds, c->fds + c->fhead, (c->flen - c->fhead) * sizeof *c->fds);
+                c->flen -= c->fhead;
+                c->fhead = 0;
+            }
+            if (c->flen == c->fcap) {
+                size_t cap = c->fcap ? c->fcap * 2 : 4;
+                struct pfd *p = realloc(c->fds, cap * sizeof *p);
+                if (!p) {
+                    close(fd);
+                    continue;
+                }
+                c->fds = p;
+                c->fcap = cap;
+            }
+            c->fds[c->flen++] = (struct pfd){.end = end, .fd = fd};
+        }
+    }
+}
+
+/* One recvmsg() of at most n bytes into p, with room for descriptors, which
+ * are queued on c (keep_fds): what read(2) would return, errno set on -1. */
+static ssize_t sock_read(mp_conn *c, void *p, size_t n, int flags)
+{
+    union {
+        char buf[CMSG_SPACE(FDS_MAX * sizeof(int))];
+        struct cmsghdr align;
+    } ctl;
+    struct iovec iov = {p, n};
+    struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
+                       .msg_controllen = sizeof ctl.buf};
+    ssize_t k = recvmsg(c->fd, &m, flags | MSG_CMSG_CLOEXEC);
+    if (k > 0) {
+        c->rtotal += (uint64_t)k;
+        if (m.msg_controllen > 0)
+            keep_fds(c, &m, c->rtotal);
+    }
+    return k;
+}
+
+/* The spinner's non-blocking try (mp__recv_ready through sock_read). */
+struct sock_try {
+    mp_conn *c;
+    void *buf;
+    size_t n;
+    ssize_t r;
+};
+
+static bool sock_ready(void *arg)
+{
+    struct sock_try *a = arg;
+    a->r = sock_read(a->c, a->buf, a->n, MSG_DONTWAIT);
+    return a->r >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK);
+}
+
+/* One read of at most n bytes into p (sock_read): the count, 0 at EOF, or -1
+ * with the status in *st.  ECONNRESET is how an AF_UNIX socket reports, once, that the
  * peer closed with data of ours unread: for us it is the end of the stream.
  * Polls briefly first when the peer has been answering promptly. */
 static ssize_t read_some(mp_conn *c, void *p, size_t n, mp_status *st, const char *what)
 {
     int fd = c->fd;
-    mp__recv_try a = {.fd = fd, .buf = p, .n = n};
+    struct sock_try a = {.c = c, .buf = p, .n = n};
     c->wait.off = c->wait.last <= mp__wait_tunings.mgr.gate_s && !mp__cpus_many();
-    if (mp__spin_until(&c->wait, &mp__wait_tunings.mgr, mp__recv_ready, &a) && a.r >= 0)
+    if (mp__spin_until(&c->wait, &mp__wait_tunings.mgr, sock_ready, &a) && a.r >= 0)
         return a.r;
     for (;;) {
-        ssize_t k = read(fd, p, n);
+        ssize_t k = sock_read(c, p, n, 0);
         if (k >= 0) {
             mp__spin_slept(&c->wait);
             return k;
@@ -501,6 +593,110 @@ mp_status mp_conn_recv(mp_conn *c, mp_value **out)
     return s;
 }
 
+/* ------------------------------------------------------------ descriptors */
+
+/* MP_OK when c's descriptor is a Unix socket, which can carry descriptors;
+ * MP_ENOTSUP otherwise (TCP, or a descriptor a caller replaced). */
+static mp_status fd_capable(mp_conn *c, const char *what)
+{
+    int dom = 0;
+    socklen_t len = sizeof dom;
+    if (getsockopt(c->fd, SOL_SOCKET, SO_DOMAIN, &dom, &len) < 0 || dom != AF_UNIX)
+        return mp__err(MP_ENOTSUP, "%s: this end cannot carry descriptors (not a Unix socket)",
+                       what);
+    return MP_OK;
+}
+
+/* Contract in mp.h.  CPython's sendfds: one byte, len(fds) % 256, with the
+ * descriptor as SCM_RIGHTS, no acknowledgement (Linux).  The byte goes out
+ * in a sendmsg() of its own, so the kernel keeps it a segment of its own. */
+mp_status mp_conn_send_fd(mp_conn *c, int fd)
+{
+    static const char what[] = "conn.send_fd";
+    mp_status s = check_end(c, false, what);
+    if (s != MP_OK)
+        return s;
+    if (fd < 0 || fcntl(fd, F_GETFD) < 0)
+        return mp__err(MP_EINVAL, "%s: %d is not an open descriptor", what, fd);
+    if ((s = fd_capable(c, what)) != MP_OK)
+        return s;
+    union {
+        char buf[CMSG_SPACE(sizeof(int))];
+        struct cmsghdr align;
+    } ctl;
+    memset(&ctl, 0, sizeof ctl);
+    unsigned char one = 1;
+    struct iovec iov = {&one, 1};
+    struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
+                       .msg_controllen = sizeof ctl.buf};
+    struct cmsghdr *h = CMSG_FIRSTHDR(&m);
+    h->cmsg_level = SOL_SOCKET;
+    h->cmsg_type = SCM_RIGHTS;
+    h->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(h), &fd, sizeof fd);
+    for (;;) {
+        ssize_t k = sendmsg(c->fd, &m, MSG_NOSIGNAL);
+        if (k == 1)
+            return MP_OK;
+        int e = k < 0 ? errno : EIO;
+        if (e == EINTR)
+            continue;
+        if (e == EAGAIN || e == EWOULDBLOCK) {
+            if ((s = wait_fd(c->fd, POLLOUT, what)) != MP_OK)
+                return s;
+            continue;
+        }
+        if (e == EPIPE || e == ECONNRESET)
+            return mp__err(MP_EOF, "%s: the peer end is closed (broken pipe)", what);
+        return mp__errno(e, what);
+    }
+}
+
+/* Close and drop the queued descriptors whose marker byte lies before
+ * stream offset `pos` (they came with bytes an ordinary receive took). */
+static void drop_stale_fds(mp_conn *c, uint64_t pos)
+{
+    while (c->fhead < c->flen && c->fds[c->fhead].end <= pos)
+        close(c->fds[c->fhead++].fd);
+}
+
+/* Contract in mp.h.  The next byte of the stream is the marker: it is taken
+ * from the read-ahead like any byte, and the descriptors that came with it
+ * are those queued with end == its offset + 1. */
+mp_status mp_conn_recv_fd(mp_conn *c, int *fd)
+{
+    static const char what[] = "conn.recv_fd";
+    mp_status s = check_end(c, true, what);
+    if (s != MP_OK)
+        return s;
+    if (!fd)
+        return mp__err(MP_EINVAL, "%s: output pointer is NULL", what);
+    if ((s = fd_capable(c, what)) != MP_OK)
+        return s;
+    if (c->broken)
+        return mp__err(MP_EPROTO, "%s: stream unusable after a bad message header", what);
+    s = fill(c, 1, what);
+    if (s == MP_EOF)
+        return mp__err(MP_EOF, "%s: end of file (the peer end is closed)", what);
+    if (s != MP_OK)
+        return s;
+    uint64_t pos = c->rtotal - (c->rlen - c->rpos); /* the marker's offset */
+    unsigned char marker = (unsigned char)c->rbuf[c->rpos++];
+    drop_stale_fds(c, pos);
+    size_t n = 0;
+    while (c->fhead + n < c->flen && c->fds[c->fhead + n].end == pos + 1)
+        n++;
+    if (n == 1 && marker == 1) {
+        *fd = c->fds[c->fhead++].fd;
+        return MP_OK;
+    }
+    drop_stale_fds(c, pos + 1);
+    if (n == 0)
+        return mp__err(MP_EPROTO, "%s: a byte without a descriptor arrived", what);
+    return mp__err(MP_EPROTO, "%s: %zu descriptors with marker %u, want 1 with marker 1", what,
+                   n, (unsigned)marker);
+}
+
 /* ------------------------------------------------------------ the rest */
 
 /* Contract in mp.h.  Bytes already read ahead, or a broken stream, answer
@@ -541,8 +737,8 @@ mp_status mp_conn_fileno(mp_conn *c, int *fd)
     return MP_OK;
 }
 
-/* Contract in mp.h.  Idempotent; frees the buffers, so a closed end holds
- * no memory but the struct. */
+/* Contract in mp.h.  Idempotent; frees the buffers and closes descriptors
+ * received but not taken, so a closed end holds no memory but the struct. */
 mp_status mp_conn_close(mp_conn *c)
 {
     if (!c)
@@ -552,6 +748,11 @@ mp_status mp_conn_close(mp_conn *c)
         close(c->fd);
         c->fd = -1;
     }
+    for (size_t i = c->fhead; i < c->flen; i++)
+        close(c->fds[i].fd);
+    free(c->fds);
+    c->fds = NULL;
+    c->fhead = c->flen = c->fcap = 0;
     free(c->rbuf);
     free(c->vbuf);
     c->rbuf = c->vbuf = NULL;
