@@ -50,8 +50,8 @@
 
 /* A receiver whose previous wait was short (its peer answers promptly, as in
  * a ping-pong) polls the socket, non-blocking and yielding the CPU between
- * tries, before it sleeps in read(2): the manager's rule (wait.h,
- * mp__wait_tunings.mgr), for the same reason -- a sleeping receiver costs a
+ * tries, before it sleeps in read(2) (wait.h, mp__wait_tunings.pipe): as the
+ * manager's client, for the same reason -- a sleeping receiver costs a
  * cross-CPU wake-up on every message of a round trip.  A receiver that waited
  * long (an idle worker, a blocked consumer) sleeps at once, and on one CPU
  * (affinity) nobody polls: the poller would hold the CPU its peer needs. */
@@ -286,8 +286,8 @@ static ssize_t read_some(mp_conn *c, void *p, size_t n, mp_status *st, const cha
 {
     int fd = c->fd;
     struct sock_try a = {.c = c, .buf = p, .n = n};
-    c->wait.off = c->wait.last <= mp__wait_tunings.mgr.gate_s && !mp__cpus_many();
-    if (mp__spin_until(&c->wait, &mp__wait_tunings.mgr, sock_ready, &a) && a.r >= 0)
+    c->wait.off = !mp__cpus_many();
+    if (mp__spin_until(&c->wait, &mp__wait_tunings.pipe, sock_ready, &a) && a.r >= 0)
         return a.r;
     for (;;) {
         ssize_t k = sock_read(c, p, n, 0);
