@@ -41,7 +41,8 @@ IMPL    ?=
 IMPL_NAME = $(if $(IMPL),$(basename $(notdir $(IMPL))),ref)
 
 .PHONY: all lib examples check conformance conformance-asan conformance-cpython catalogue-check \
-        runner-selftest examples-check deps install clean help bench bench-quick report
+        runner-selftest examples-check deps install clean help bench bench-quick report \
+        format format-check
 
 all: lib examples $(B)/conformance/suite-ref
 
@@ -62,7 +63,7 @@ help:
 # ---------------------------------------------------------------- deps
 # clang, libclang-rt-14-dev (libFuzzer, TSan) and valgrind serve check-deep.
 DEB_PKGS := libcriterion-dev libmsgpack-dev libssl-dev libsodium-dev hyperfine gnuplot-nox pkg-config \
-            clang libclang-rt-14-dev valgrind
+            clang clang-format libclang-rt-14-dev valgrind
 deps: $(DEPS_STAMP)
 $(DEPS_STAMP):
 	@missing=""; for p in $(DEB_PKGS); do \
@@ -195,6 +196,23 @@ catalogue-check: $(B)/conformance/suite-ref
 	  --expect-dir $(B)/expect >/dev/null && cmp -s $(B)/expect/cpython.tsv conformance/expect/cpython.tsv || \
 	  { echo "conformance/expect/cpython.tsv is out of date: run conformance/python/run_twins.py --gen-expect"; exit 1; }
 
+# ---------------------------------------------------------------- format
+# The C sources follow .clang-format; format-check (part of check) fails on
+# any line that does not.  `make format` rewrites them (run
+# conformance/mutants/reformat.py first: it carries the mutants across).
+FORMAT_SRC := $(wildcard ref/src/*.[ch] ref/include/*.h ref/examples/*.c ref/fuzz/*.c \
+                ref/fuzz/tsan/*.c conformance/*.[ch] conformance/tests/*.c \
+                conformance/selftest/*.c bench/c/*.c bench/os/*.c bench/common/*.[ch] \
+                torture/*.[ch])
+CLANG_FORMAT ?= clang-format
+
+format: | $(DEPS_STAMP)
+	$(CLANG_FORMAT) -i $(FORMAT_SRC)
+
+format-check: | $(DEPS_STAMP)
+	@$(CLANG_FORMAT) --dry-run -Werror $(FORMAT_SRC) && \
+	  echo "format-check: $(words $(FORMAT_SRC)) files follow .clang-format"
+
 # ---------------------------------------------------------------- check
 # THE test command (README, .ci/run): every step fails the whole on failure.
 # Everything it runs is built first, one job per CPU (the steps themselves run
@@ -204,6 +222,7 @@ check: | $(DEPS_STAMP)
 	$(MAKE) --no-print-directory -j$(NPROC) all $(B)/conformance/suite-asan \
 	  $(ST)/suite-ok $(ST)/suite-abort
 	$(MAKE) --no-print-directory catalogue-check
+	$(MAKE) --no-print-directory format-check
 	$(MAKE) --no-print-directory runner-selftest
 	$(MAKE) --no-print-directory conformance
 	$(MAKE) --no-print-directory conformance-asan

@@ -161,14 +161,11 @@ void mpt_teardown(void)
     int left = kill_descendants();
     int fds = count_fds();
     cr_assert(left == 0, "test left %d process(es) behind (killed now)", left);
-    cr_assert(fds == fds_at_start, "test leaked fds: %d open at start, %d at end",
-              fds_at_start, fds);
+    cr_assert(fds == fds_at_start, "test leaked fds: %d open at start, %d at end", fds_at_start,
+              fds);
 }
 
-void mpt_fini(void)
-{
-    kill_descendants();
-}
+void mpt_fini(void) { kill_descendants(); }
 
 mp_process *mpt_start(mp_target_fn fn, void *arg)
 {
@@ -202,15 +199,9 @@ static void wait_asleep(pid_t tid, int readings, long gap_ns)
     }
 }
 
-void mpt_wait_asleep(pid_t tid)
-{
-    wait_asleep(tid, 5, 2000000);
-}
+void mpt_wait_asleep(pid_t tid) { wait_asleep(tid, 5, 2000000); }
 
-void mpt_wait_asleep_quick(pid_t tid)
-{
-    wait_asleep(tid, 2, 200000);
-}
+void mpt_wait_asleep_quick(pid_t tid) { wait_asleep(tid, 2, 200000); }
 
 FILE *mpt_tmpfile(void)
 {
@@ -222,7 +213,7 @@ FILE *mpt_tmpfile(void)
 struct killer {
     mp_target_fn fn;
     void *arg;
-    long delay_ns;    /* of the child's own timer; 0: the parent kills */
+    long delay_ns;       /* of the child's own timer; 0: the parent kills */
     _Atomic int entered; /* shared: the child is about to call fn */
 };
 
@@ -242,8 +233,8 @@ static int killed_child(void *arg)
 
 int mpt_kill_at_random(mp_target_fn fn, void *arg, unsigned r)
 {
-    struct killer *k = mmap(NULL, sizeof *k, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
-                            -1, 0);
+    struct killer *k = mmap(NULL, sizeof *k, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1,
+                            0);
     cr_assert(k != MAP_FAILED, "mmap: %s", strerror(errno));
     unsigned seed = r * 2654435761u + 12345u;
     unsigned x = (unsigned)rand_r(&seed);
@@ -308,10 +299,7 @@ bool mpt_write_all(int fd, const void *buf, size_t len)
     return xfer_all(fd, (char *)buf, len, true);
 }
 
-bool mpt_read_all(int fd, void *buf, size_t len)
-{
-    return xfer_all(fd, buf, len, false);
-}
+bool mpt_read_all(int fd, void *buf, size_t len) { return xfer_all(fd, buf, len, false); }
 
 void mpt_sleep(double s)
 {
@@ -339,8 +327,8 @@ void mpt_get_str(mp_queue *q, const char *want, double timeout)
     void *b = NULL;
     size_t len = 0;
     MP_ASSERT_OK(mp_queue_get_bytes(q, &b, &len, timeout));
-    cr_assert(len == strlen(want) && memcmp(b, want, len) == 0, "got %.*s, want %s",
-              (int)len, (char *)b, want);
+    cr_assert(len == strlen(want) && memcmp(b, want, len) == 0, "got %.*s, want %s", (int)len,
+              (char *)b, want);
     free(b);
 }
 
@@ -505,8 +493,10 @@ static mp_process *kat_start(mpt_kat *k, pid_t *pid)
     int sig = kat_wait_stop(*pid);
     if (sig == 0) {
         int code = mpt_join(p);
-        cr_assert(false, "the victim could not be traced (exit code %d): this row places its "
-                 "kills with ptrace (PTRACE_TRACEME refused: seccomp, a debugger?)", code);
+        cr_assert(false,
+                  "the victim could not be traced (exit code %d): this row places its "
+                  "kills with ptrace (PTRACE_TRACEME refused: seccomp, a debugger?)",
+                  code);
     }
     cr_assert_eq(sig, SIGSTOP, "victim stopped by signal %d", sig);
     return p;
@@ -570,8 +560,8 @@ void mpt_kat_calibrate(mpt_kat *k)
     if (k->publish == SIZE_MAX)
         k->publish = 0; /* never seen: sweep every instruction */
     if (getenv("KAT_VERBOSE"))
-        fprintf(stderr, "kill_at: the call ran %zu instructions, the probe changed at %zu\n",
-                k->n, k->publish);
+        fprintf(stderr, "kill_at: the call ran %zu instructions, the probe changed at %zu\n", k->n,
+                k->publish);
     kat_kill(p, pid);
 }
 

@@ -32,7 +32,7 @@ void mpt_teardown(void);
  * and reaps every descendant, so that nothing a failed test started outlives
  * it and the library's exit-time join of its children finds none alive. */
 void mpt_fini(void);
-double mpt_now(void);                 /* CLOCK_MONOTONIC seconds */
+double mpt_now(void); /* CLOCK_MONOTONIC seconds */
 /* Upper bounds of timing assertions are multiplied by MPT_TIMEOUT_MULTIPLIER
  * (default 1) for slow machines. */
 double mpt_slack(double seconds);
@@ -40,47 +40,45 @@ double mpt_slack(double seconds);
 /* The leak check runs at the end of the body (Criterion does not fail a test
  * for an assertion in .fini); the clean-up runs again in .fini, which
  * Criterion also runs after a failed assertion. */
-#define MPT_TEST(suite, id, desc, ...)                                          \
-    static void mpt_body_##suite##_##id(void);                                  \
-    Test(suite, id, .description = desc, .init = mpt_setup, .fini = mpt_fini,  \
-         .timeout = 60, ##__VA_ARGS__)                                          \
-    {                                                                           \
-        mpt_body_##suite##_##id();                                              \
-        mpt_teardown();                                                         \
-    }                                                                           \
+#define MPT_TEST(suite, id, desc, ...)                                                             \
+    static void mpt_body_##suite##_##id(void);                                                     \
+    Test(suite, id, .description = desc, .init = mpt_setup, .fini = mpt_fini, .timeout = 60,       \
+         ##__VA_ARGS__)                                                                            \
+    {                                                                                              \
+        mpt_body_##suite##_##id();                                                                 \
+        mpt_teardown();                                                                            \
+    }                                                                                              \
     static void mpt_body_##suite##_##id(void)
 
-#define MP_ASSERT_STATUS(expr, want)                                            \
-    do {                                                                        \
-        mp_status mpt_s_ = (expr);                                              \
-        mp_status mpt_w_ = (want);                                              \
-        cr_assert(mpt_s_ == mpt_w_, "%s: got %s (%s), want %s", #expr,          \
-                  mp_status_name(mpt_s_), mp_errmsg(), mp_status_name(mpt_w_)); \
+#define MP_ASSERT_STATUS(expr, want)                                                               \
+    do {                                                                                           \
+        mp_status mpt_s_ = (expr);                                                                 \
+        mp_status mpt_w_ = (want);                                                                 \
+        cr_assert(mpt_s_ == mpt_w_, "%s: got %s (%s), want %s", #expr, mp_status_name(mpt_s_),     \
+                  mp_errmsg(), mp_status_name(mpt_w_));                                            \
     } while (0)
 #define MP_ASSERT_OK(expr) MP_ASSERT_STATUS(expr, MP_OK)
 
 /* A timed call: the call must not return before `timeout` seconds and should
  * return within timeout + slack (generous: the machine is shared). */
-#define MPT_ASSERT_TIMED(expr, want, timeout)                                   \
-    do {                                                                        \
-        double mpt_t0_ = mpt_now();                                             \
-        MP_ASSERT_STATUS(expr, want);                                           \
-        double mpt_el_ = mpt_now() - mpt_t0_;                                   \
-        cr_assert(mpt_el_ >= (timeout), "%s returned early: %.6f s < %.6f s",    \
-                  #expr, mpt_el_, (double)(timeout));                           \
-        cr_assert(mpt_el_ <= (timeout) + mpt_slack(2.0),                        \
-                  "%s took %.3f s for a %.3f s timeout", #expr, mpt_el_,         \
-                  (double)(timeout));                                           \
+#define MPT_ASSERT_TIMED(expr, want, timeout)                                                      \
+    do {                                                                                           \
+        double mpt_t0_ = mpt_now();                                                                \
+        MP_ASSERT_STATUS(expr, want);                                                              \
+        double mpt_el_ = mpt_now() - mpt_t0_;                                                      \
+        cr_assert(mpt_el_ >= (timeout), "%s returned early: %.6f s < %.6f s", #expr, mpt_el_,      \
+                  (double)(timeout));                                                              \
+        cr_assert(mpt_el_ <= (timeout) + mpt_slack(2.0), "%s took %.3f s for a %.3f s timeout",    \
+                  #expr, mpt_el_, (double)(timeout));                                              \
     } while (0)
 
 /* A call that must not block: returns within the slack. */
-#define MPT_ASSERT_PROMPT(expr, want)                                           \
-    do {                                                                        \
-        double mpt_t0_ = mpt_now();                                             \
-        MP_ASSERT_STATUS(expr, want);                                           \
-        double mpt_el_ = mpt_now() - mpt_t0_;                                   \
-        cr_assert(mpt_el_ <= mpt_slack(1.0), "%s blocked for %.3f s", #expr,     \
-                  mpt_el_);                                                     \
+#define MPT_ASSERT_PROMPT(expr, want)                                                              \
+    do {                                                                                           \
+        double mpt_t0_ = mpt_now();                                                                \
+        MP_ASSERT_STATUS(expr, want);                                                              \
+        double mpt_el_ = mpt_now() - mpt_t0_;                                                      \
+        cr_assert(mpt_el_ <= mpt_slack(1.0), "%s blocked for %.3f s", #expr, mpt_el_);             \
     } while (0)
 
 /* Start a child running fn(arg) with the public API; returns the handle. */
@@ -150,7 +148,7 @@ void mpt_get_str(mp_queue *q, const char *want, double timeout);
  * latency from that call to the return of the LAST waiter is recorded.  A
  * row asserts that the median is below MPT_PROMPT_MEDIAN_S, far below any
  * polling period. */
-#define MPT_PROMPT_ROUNDS 15      /* default rounds */
+#define MPT_PROMPT_ROUNDS 15 /* default rounds */
 #define MPT_PROMPT_MAX_ROUNDS 63
 #define MPT_PROMPT_MAX_WAITERS 4
 #define MPT_PROMPT_MEDIAN_S 0.02
@@ -178,8 +176,8 @@ typedef struct mpt_sleeper {
     void *arg;
     pthread_t t;
     _Atomic pid_t tid;
-    _Atomic double back;          /* when call returned (mpt_now); 0 before */
-    mp_status st;                 /* what call returned, once back */
+    _Atomic double back; /* when call returned (mpt_now); 0 before */
+    mp_status st;        /* what call returned, once back */
 } mpt_sleeper;
 /* Starts the thread (call and arg set, the rest zeroed here) and returns once
  * the kernel shows it asleep (mpt_wait_asleep). */
@@ -230,10 +228,10 @@ typedef struct mpt_kat {
     size_t (*probe)(void *arg); /* optional: runs in the parent between two steps */
     void *arg;
     /* Filled by mpt_kat_calibrate: */
-    uintptr_t *trace;           /* the address of each instruction */
-    size_t n;                   /* instructions in the trace */
-    size_t publish;             /* first instruction that changed probe() (0: none) */
-    _Atomic int *returned;      /* shared: set by the victim once the call returned */
+    uintptr_t *trace;      /* the address of each instruction */
+    size_t n;              /* instructions in the trace */
+    size_t publish;        /* first instruction that changed probe() (0: none) */
+    _Atomic int *returned; /* shared: set by the victim once the call returned */
 } mpt_kat;
 
 #define MPT_KAT_BEFORE 8

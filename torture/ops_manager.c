@@ -165,8 +165,9 @@ void sc_mgr_dict(trial *t, void **ctx)
     } else if (!value_is(got, 0, &seq))
         fail(t, "the dead client's value is corrupt");
     else if (t->killed && (seq < done || seq > hi))
-        fail(t, "the dead client's value is from set %ld; its last completed set was %ld (died "
-                "%s)",
+        fail(t,
+             "the dead client's value is from set %ld; its last completed set was %ld (died "
+             "%s)",
              seq, done, phase_name(t->death_phase));
     mp_value_free(got);
     mp_value_free(key);
@@ -268,8 +269,9 @@ void sc_mgr_lock(trial *t, void **ctx)
             fail(t, "the surviving waiter got MP_EOWNERDEAD, yet the victim died %s",
                  phase_name(t->death_phase));
         if (!t->failures && (s = mp_mlock_acquire(G.lk, MP_NOWAIT)) != MP_OK)
-            fail(t, "the lock is not free after the survivor released it: %s (the dead waiter "
-                    "holds it?)",
+            fail(t,
+                 "the lock is not free after the survivor released it: %s (the dead waiter "
+                 "holds it?)",
                  mp_status_name(s));
         else if (!t->failures)
             mp_mlock_release(G.lk);

@@ -88,7 +88,8 @@ static mp_status task_work(const mp_value *arg, mp_value **result)
 static mp_value *task_arg(trial *t, long seq, bool victim)
 {
     bool timer = victim && t->mode == KILL_TIMER;
-    return mp_list_of(A_N, mp_int(seq), mp_int(timer ? rnd_range(t, 0, 100) : rnd_range(t, 0, 2000)),
+    return mp_list_of(A_N, mp_int(seq),
+                      mp_int(timer ? rnd_range(t, 0, 100) : rnd_range(t, 0, 2000)),
                       mp_int(timer ? t->usec : 0), mp_int(rnd(t) % 10 < 3), mp_int(victim),
                       mp_int((int64_t)payload_len(t, 65536)));
 }
@@ -182,8 +183,9 @@ static bool bounded_apply(trial *t, mp_pool *p, mp_value *arg, mp_status *s, mp_
     dl.tv_sec += (time_t)BOUND;
     if (pthread_timedjoin_np(th, NULL, &dl) != 0) {
         if (kill && t->mode == KILL_TIMER)
-            fail(t, "apply did not return within %.0f s: its worker was killed %ld us after "
-                    "the task %s",
+            fail(t,
+                 "apply did not return within %.0f s: its worker was killed %ld us after "
+                 "the task %s",
                  BOUND, t->usec, arg_int(arg, A_AT_START) ? "started" : "returned");
         else
             fail(t, "apply did not return within %.0f s (its worker killed %s)", BOUND,
@@ -282,7 +284,8 @@ void sc_pool_async(trial *t, void **ctx)
     }
     if (lost > 1)
         fail(t, "one kill lost %d tasks", lost);
-    if (returned == N && (atomic_load(&cb_ok) + atomic_load(&cb_err) != N || atomic_load(&cb_err) != lost))
+    if (returned == N &&
+        (atomic_load(&cb_ok) + atomic_load(&cb_err) != N || atomic_load(&cb_err) != lost))
         fail(t, "%d callbacks and %d error callbacks for %d tasks, %d lost", atomic_load(&cb_ok),
              atomic_load(&cb_err), N, lost);
     for (long i = 0; i < N; i++)
@@ -311,12 +314,10 @@ void sc_pool_map(trial *t, void **ctx)
     const mp_value *res = NULL;
     s = TIMED("map's get", mp_async_result_get(r, BOUND, &res));
     size_t n = 0;
-    if (s == MP_TIMEOUT)
-    {
+    if (s == MP_TIMEOUT) {
         fail(t, "map (chunksize %zu, victim task %ld) did not end within %.0f s", chunk, vi, BOUND);
         t->fatal = true;
-    }
-    else if (s == MP_EWORKERLOST)
+    } else if (s == MP_EWORKERLOST)
         t->mid = true;
     else if (s != MP_OK)
         fail(t, "map: %s (%s)", mp_status_name(s), mp_errmsg());

@@ -17,9 +17,9 @@ static const char *const QNAME[] = {"Queue", "SimpleQueue", "JoinableQueue"};
 static struct {
     enum qkind kind;
     mp_queue *q;
-    size_t lmax;     /* largest message of the trial */
-    long n;          /* messages of the survivor producer */
-    mp_conn *a, *b;  /* pipe: a receives, b sends */
+    size_t lmax;    /* largest message of the trial */
+    long n;         /* messages of the survivor producer */
+    mp_conn *a, *b; /* pipe: a receives, b sends */
 } G;
 
 static mp_status put_payload(trial *t, unsigned id, unsigned seq)
@@ -217,8 +217,9 @@ static void queue_put_trial(trial *t, enum qkind kind)
             int lo = k <= done ? 1 : 0;
             int hi = k <= done || (k == done + 1 && t->death_phase == PH_CALL) ? 1 : 0;
             if (n < lo || n > hi) {
-                fail(t, "victim's message %ld delivered %d times (its last completed put: %ld, "
-                        "died %s)",
+                fail(t,
+                     "victim's message %ld delivered %d times (its last completed put: %ld, "
+                     "died %s)",
                      k, n, done, phase_name(t->death_phase));
                 break;
             }
@@ -261,16 +262,41 @@ static void queue_get_trial(trial *t, enum qkind kind)
         fail(t, "%d messages lost after a consumer died %s (at most %d may be)", lost,
              phase_name(t->death_phase), may_lose);
     if (kind == Q_JOINABLE)
-        check_join(t, t->killed && t->death_phase != PH_IDLE, t->killed && t->death_phase == PH_HELD);
+        check_join(t, t->killed && t->death_phase != PH_IDLE,
+                   t->killed && t->death_phase == PH_HELD);
     mp_queue_free(G.q);
 }
 
-void sc_queue_put(trial *t, void **ctx) { (void)ctx; queue_put_trial(t, Q_QUEUE); }
-void sc_queue_get(trial *t, void **ctx) { (void)ctx; queue_get_trial(t, Q_QUEUE); }
-void sc_squeue_put(trial *t, void **ctx) { (void)ctx; queue_put_trial(t, Q_SIMPLE); }
-void sc_squeue_get(trial *t, void **ctx) { (void)ctx; queue_get_trial(t, Q_SIMPLE); }
-void sc_jqueue_put(trial *t, void **ctx) { (void)ctx; queue_put_trial(t, Q_JOINABLE); }
-void sc_jqueue_get(trial *t, void **ctx) { (void)ctx; queue_get_trial(t, Q_JOINABLE); }
+void sc_queue_put(trial *t, void **ctx)
+{
+    (void)ctx;
+    queue_put_trial(t, Q_QUEUE);
+}
+void sc_queue_get(trial *t, void **ctx)
+{
+    (void)ctx;
+    queue_get_trial(t, Q_QUEUE);
+}
+void sc_squeue_put(trial *t, void **ctx)
+{
+    (void)ctx;
+    queue_put_trial(t, Q_SIMPLE);
+}
+void sc_squeue_get(trial *t, void **ctx)
+{
+    (void)ctx;
+    queue_get_trial(t, Q_SIMPLE);
+}
+void sc_jqueue_put(trial *t, void **ctx)
+{
+    (void)ctx;
+    queue_put_trial(t, Q_JOINABLE);
+}
+void sc_jqueue_get(trial *t, void **ctx)
+{
+    (void)ctx;
+    queue_get_trial(t, Q_JOINABLE);
+}
 
 /* ------------------------------------------------------------------ Pipe */
 static mp_status send_payload(trial *t, unsigned id, unsigned seq)

@@ -132,8 +132,8 @@ static void lock_trial(trial *t, bool rlock)
             kill_victim(t, victim);
         long base = atomic_load(&S->peer_ops[0]);
         if (!wait_peer_ops(0, base + 3) && !atomic_load(&S->child_fail))
-            fail(t, "the survivor made no progress within %.0f s after the victim died %s",
-                 BOUND, phase_name(t->death_phase));
+            fail(t, "the survivor made no progress within %.0f s after the victim died %s", BOUND,
+                 phase_name(t->death_phase));
         atomic_store(&S->stop, 1);
         finish(t, peer, "the survivor");
     }

@@ -60,8 +60,8 @@ static const op OPS[] = {
 /* What a runner reports (shared memory of the top process). */
 struct result {
     long iters, kills, mid, failures;
-    int fatal;   /* stopped early: the scenario's state was unusable */
-    int done;    /* the runner got to the end */
+    int fatal; /* stopped early: the scenario's state was unusable */
+    int done;  /* the runner got to the end */
     double secs;
     char msg[400];
 };
@@ -84,10 +84,7 @@ static uint64_t splitmix(uint64_t *x)
 
 uint64_t rnd(trial *t) { return splitmix(&t->rng); }
 
-long rnd_range(trial *t, long lo, long hi)
-{
-    return lo + (long)(rnd(t) % (uint64_t)(hi - lo + 1));
-}
+long rnd_range(trial *t, long lo, long hi) { return lo + (long)(rnd(t) % (uint64_t)(hi - lo + 1)); }
 
 void spin_for(double seconds)
 {
@@ -148,10 +145,14 @@ void collect_child_failures(trial *t)
 const char *phase_name(int ph)
 {
     switch (ph) {
-    case PH_IDLE: return "between calls";
-    case PH_CALL: return "inside a call";
-    case PH_HELD: return "holding";
-    default: return "?";
+    case PH_IDLE:
+        return "between calls";
+    case PH_CALL:
+        return "inside a call";
+    case PH_HELD:
+        return "holding";
+    default:
+        return "?";
     }
 }
 
@@ -550,8 +551,7 @@ static uint64_t hash_name(const char *s)
 
 /* Run one operation in a runner process of its own group; kill it if it
  * overruns; kill and reap whatever it leaves. */
-static void run_runner(const op *o, double seconds, uint64_t seed, long max_fail,
-                       struct result *r)
+static void run_runner(const op *o, double seconds, uint64_t seed, long max_fail, struct result *r)
 {
     fflush(stdout);
     pid_t pid = fork();

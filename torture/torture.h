@@ -51,30 +51,30 @@ struct shm {
     _Atomic long v_done;      /* last sequence number the victim completed (-1) */
     _Atomic pid_t victim_pid; /* pool: the worker running the victim task */
     _Atomic long peer_ops[NPEER];
-    _Atomic int ownerdead;    /* MP_EOWNERDEAD seen by survivors */
-    _Atomic int cs_owner;     /* who is inside the critical section (0: none) */
-    _Atomic long counter;     /* scenario scratch (barrier action runs, ...) */
-    _Atomic int turn;         /* condition / event ping-pong */
-    _Atomic int epoch;        /* barrier: resets done by the runner */
+    _Atomic int ownerdead; /* MP_EOWNERDEAD seen by survivors */
+    _Atomic int cs_owner;  /* who is inside the critical section (0: none) */
+    _Atomic long counter;  /* scenario scratch (barrier action runs, ...) */
+    _Atomic int turn;      /* condition / event ping-pong */
+    _Atomic int epoch;     /* barrier: resets done by the runner */
     _Atomic int parked[NPEER];
-    _Atomic long r_last;      /* receiver: last sequence number received */
-    _Atomic int r_eproto;     /* receiver: MP_EPROTO seen */
-    _Atomic int child_fail;   /* failures reported by children */
-    char child_msg[256];      /* the first of them */
+    _Atomic long r_last;                   /* receiver: last sequence number received */
+    _Atomic int r_eproto;                  /* receiver: MP_EPROTO seen */
+    _Atomic int child_fail;                /* failures reported by children */
+    char child_msg[256];                   /* the first of them */
     _Atomic unsigned char seen[3][MAXSEQ]; /* deliveries per producer id, seq */
 };
 extern struct shm *S;
 
 typedef struct trial {
-    uint64_t rng;   /* this trial's random state (children get a copy) */
-    int mode;       /* enum kill_mode */
-    long warm;      /* timer mode: operations before the victim arms it */
-    long usec;      /* timer mode: 1..60 us */
-    double delay;   /* external mode: seconds after the victim started */
+    uint64_t rng; /* this trial's random state (children get a copy) */
+    int mode;     /* enum kill_mode */
+    long warm;    /* timer mode: operations before the victim arms it */
+    long usec;    /* timer mode: 1..60 us */
+    double delay; /* external mode: seconds after the victim started */
     long iter;
     /* outcome, set by kill_victim() and the checks */
-    bool killed;    /* the victim died of a signal */
-    bool mid;       /* ... inside an operation (phase PH_CALL or PH_HELD) */
+    bool killed; /* the victim died of a signal */
+    bool mid;    /* ... inside an operation (phase PH_CALL or PH_HELD) */
     int death_phase;
     long death_done; /* S->v_done at the victim's death */
     int failures;
@@ -94,8 +94,8 @@ typedef struct op {
 double now(void);
 uint64_t rnd(trial *t);
 long rnd_range(trial *t, long lo, long hi); /* uniform in [lo, hi] */
-void spin_for(double seconds);               /* busy wait (us windows) */
-void pause_for(double seconds);              /* sleep */
+void spin_for(double seconds);              /* busy wait (us windows) */
+void pause_for(double seconds);             /* sleep */
 
 /* Runner side: record a failure of the trial (the first message is kept). */
 void fail(trial *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -142,12 +142,12 @@ const char *phase_name(int ph);
  * loaded machine. */
 #define LATE (BOUND / 2)
 void late_check(const char *what, double t0, mp_status s);
-#define TIMED(what, call)                                                      \
-    __extension__({                                                            \
-        double t0_ = now();                                                    \
-        mp_status s_ = (call);                                                 \
-        late_check(what, t0_, s_);                                             \
-        s_;                                                                    \
+#define TIMED(what, call)                                                                          \
+    __extension__({                                                                                \
+        double t0_ = now();                                                                        \
+        mp_status s_ = (call);                                                                     \
+        late_check(what, t0_, s_);                                                                 \
+        s_;                                                                                        \
     })
 
 /* ----- the scenarios (one function per operation) */

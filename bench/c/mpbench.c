@@ -68,7 +68,7 @@ struct st {
     mp_conn *a, *b;
     mp_conn *pa[PPING_MAX_PAIRS], *pb[PPING_MAX_PAIRS]; /* pipe.pingpong pairs 1.. */
     int pairs;
-    mp_conn **wa, **wb;     /* connection.wait: the parent's and the child's ends */
+    mp_conn **wa, **wb; /* connection.wait: the parent's and the child's ends */
     mp_waitable *wv;
     int nconn;
     mp_lock *lock;
@@ -85,11 +85,13 @@ struct st {
 static st *st_new(enum wkind kind)
 {
     st *s = calloc(1, sizeof *s);
-    if (!s) return NULL;
+    if (!s)
+        return NULL;
     s->kind = kind;
     s->ack[0] = s->ack[1] = -1;
     s->team.done[0] = s->team.done[1] = -1;
-    for (int i = 0; i < MPB_MAX_CHILD; i++) s->team.ctl[i][0] = s->team.ctl[i][1] = -1;
+    for (int i = 0; i < MPB_MAX_CHILD; i++)
+        s->team.ctl[i][0] = s->team.ctl[i][1] = -1;
     return s;
 }
 
@@ -102,7 +104,8 @@ static bool proc_alive(mpb_team *t, int i, mpb_res *r)
         mpfail(r, "process.is_alive", rc);
         return false;
     }
-    if (alive) return true;
+    if (alive)
+        return true;
     int code = 0;
     mp_process_exitcode(s->procs[i], &code);
     mpb_fail(r, MPB_ERROR, "child %d ended in the middle of a round (exitcode %d)", i, code);
@@ -114,16 +117,19 @@ static int child_main(void *arg);
 /* Starts n children running child_main; every object they use exists already. */
 static int spawn(st *s, int n, mpb_res *r)
 {
-    if (mpb_team_init(&s->team, n, r) != 0) return -1;
+    if (mpb_team_init(&s->team, n, r) != 0)
+        return -1;
     s->team.owner = s;
     s->team.alive = proc_alive;
     for (int i = 0; i < n; i++) {
         s->args[i] = (child_arg){s, i};
         mp_status rc = mp_process_new(&s->procs[i], child_main, &s->args[i]);
-        if (rc != MP_OK) return mpfail(r, "process.new (children run the workload)", rc);
+        if (rc != MP_OK)
+            return mpfail(r, "process.new (children run the workload)", rc);
         s->nproc = i + 1;
         rc = mp_process_start(s->procs[i]);
-        if (rc != MP_OK) return mpfail(r, "process.start (children run the workload)", rc);
+        if (rc != MP_OK)
+            return mpfail(r, "process.start (children run the workload)", rc);
     }
     mpb_team_started(&s->team);
     return 0;
@@ -132,11 +138,13 @@ static int spawn(st *s, int n, mpb_res *r)
 static void teardown(void *p)
 {
     st *s = p;
-    if (!s) return;
+    if (!s)
+        return;
     if (s->hostile) {
         /* It stops at its next request once e1 is set; one request of the
          * largest kind takes milliseconds. */
-        if (s->e1) mp_event_set(s->e1);
+        if (s->e1)
+            mp_event_set(s->e1);
         if (mp_process_join(s->hostile, 30.0) == MP_TIMEOUT) {
             mp_process_kill(s->hostile);
             mp_process_join(s->hostile, 5.0);
@@ -148,10 +156,12 @@ static void teardown(void *p)
         mpb_team_go(&s->team, 0, &ignore);
     }
     for (int i = 0; i < s->nproc; i++) {
-        if (!s->procs[i]) continue;
+        if (!s->procs[i])
+            continue;
         bool started = true;
         pid_t pid = 0;
-        if (mp_process_pid(s->procs[i], &pid) == MP_OK && pid == 0) started = false;
+        if (mp_process_pid(s->procs[i], &pid) == MP_OK && pid == 0)
+            started = false;
         if (started && mp_process_join(s->procs[i], 5.0) == MP_TIMEOUT) {
             /* A child stuck on a peer that failed. */
             mp_process_kill(s->procs[i]);
@@ -161,7 +171,8 @@ static void teardown(void *p)
     }
     mpb_team_close(&s->team);
     for (int j = 0; j < 2; j++)
-        if (s->ack[j] >= 0) close(s->ack[j]);
+        if (s->ack[j] >= 0)
+            close(s->ack[j]);
     mp_queue_free(s->q);
     mp_conn_free(s->a);
     mp_conn_free(s->b);
@@ -198,10 +209,12 @@ static int common_payload(st *s, mpb_res *r)
     s->size = (size_t)mpb_param_long("size", 64);
     s->value_api = strcmp(mpb_param_str("api", "bytes"), "value") == 0;
     s->payload = mpb_payload(s->size);
-    if (!s->payload) return mpb_fail(r, MPB_ERROR, "out of memory");
+    if (!s->payload)
+        return mpb_fail(r, MPB_ERROR, "out of memory");
     if (s->value_api) {
         s->val = mp_bytes(s->payload, s->size);
-        if (!s->val) return mpb_fail(r, MPB_ERROR, "mp_bytes: out of memory");
+        if (!s->val)
+            return mpb_fail(r, MPB_ERROR, "mp_bytes: out of memory");
     }
     return 0;
 }
@@ -220,7 +233,8 @@ static int value_check(mp_value *v, size_t want, mpb_res *r, const char *what)
     const void *p;
     size_t len = 0;
     mp_status rc = mp_value_get_bytes(v, &p, &len);
-    if (rc != MP_OK) return mpfail(r, what, rc);
+    if (rc != MP_OK)
+        return mpfail(r, what, rc);
     return check_len(len, want, r, what);
 }
 
@@ -230,21 +244,26 @@ static int queue_make(st *s, mpb_res *r)
 {
     const char *kind = mpb_param_str("kind", "Queue");
     mp_status rc;
-    if (strcmp(kind, "SimpleQueue") == 0) rc = mp_simple_queue_new(&s->q);
-    else if (strcmp(kind, "Queue") == 0) rc = mp_queue_new(&s->q, 0);
-    else return mpb_fail(r, MPB_ERROR, "unknown queue kind '%s'", kind);
+    if (strcmp(kind, "SimpleQueue") == 0)
+        rc = mp_simple_queue_new(&s->q);
+    else if (strcmp(kind, "Queue") == 0)
+        rc = mp_queue_new(&s->q, 0);
+    else
+        return mpb_fail(r, MPB_ERROR, "unknown queue kind '%s'", kind);
     return rc == MP_OK ? 0 : mpfail(r, "queue.new", rc);
 }
 
 static int qstream_setup(void **out, mpb_res *r)
 {
     st *s = *out = st_new(W_QSTREAM);
-    if (!s) return mpb_fail(r, MPB_ERROR, "out of memory");
+    if (!s)
+        return mpb_fail(r, MPB_ERROR, "out of memory");
     s->producers = (int)mpb_param_long("producers", 1);
     s->consumers = (int)mpb_param_long("consumers", 1);
     if (s->producers < 1 || s->consumers < 1 || s->producers + s->consumers > MPB_MAX_CHILD)
         return mpb_fail(r, MPB_ERROR, "bad producers/consumers");
-    if (common_payload(s, r) != 0 || queue_make(s, r) != 0) return -1;
+    if (common_payload(s, r) != 0 || queue_make(s, r) != 0)
+        return -1;
     return spawn(s, s->producers + s->consumers, r);
 }
 
@@ -252,7 +271,8 @@ static int team_round(void *p, long n, int64_t *ops, mpb_res *r)
 {
     st *s = p;
     (void)ops;
-    if (mpb_team_go(&s->team, n, r) != 0) return -1;
+    if (mpb_team_go(&s->team, n, r) != 0)
+        return -1;
     return mpb_team_wait(&s->team, r);
 }
 
@@ -282,7 +302,8 @@ static void qstream_child(st *s, int idx, long n, mpb_res *r)
             }
             int bad = value_check(v, s->size, r, "queue.get");
             mp_value_free(v);
-            if (bad) return;
+            if (bad)
+                return;
         } else {
             void *buf = NULL;
             size_t len = 0;
@@ -292,7 +313,8 @@ static void qstream_child(st *s, int idx, long n, mpb_res *r)
                 return;
             }
             free(buf);
-            if (check_len(len, s->size, r, "queue.get_bytes")) return;
+            if (check_len(len, s->size, r, "queue.get_bytes"))
+                return;
         }
     }
 }
@@ -305,11 +327,16 @@ static void qstream_child(st *s, int idx, long n, mpb_res *r)
 static int qlat_setup(void **out, mpb_res *r)
 {
     st *s = *out = st_new(W_QLAT);
-    if (!s) return mpb_fail(r, MPB_ERROR, "out of memory");
-    if (common_payload(s, r) != 0) return -1;
-    if (s->size < sizeof(int64_t)) return mpb_fail(r, MPB_ERROR, "size must be >= 8");
-    if (queue_make(s, r) != 0) return -1;
-    if (pipe2(s->ack, O_CLOEXEC) != 0) return mpb_fail(r, MPB_ERROR, "pipe: %s", strerror(errno));
+    if (!s)
+        return mpb_fail(r, MPB_ERROR, "out of memory");
+    if (common_payload(s, r) != 0)
+        return -1;
+    if (s->size < sizeof(int64_t))
+        return mpb_fail(r, MPB_ERROR, "size must be >= 8");
+    if (queue_make(s, r) != 0)
+        return -1;
+    if (pipe2(s->ack, O_CLOEXEC) != 0)
+        return mpb_fail(r, MPB_ERROR, "pipe: %s", strerror(errno));
     return spawn(s, 1, r);
 }
 
@@ -319,7 +346,8 @@ static int ack_read(st *s, int64_t *v, mpb_res *r)
         return mpb_fail(r, MPB_ERROR, "ack pipe: %s", strerror(errno));
     if (*v < 0) { /* the child failed: its record follows on the done pipe */
         mpb_team_wait(&s->team, r);
-        if (r->kind == MPB_OK) mpb_fail(r, MPB_ERROR, "child failed");
+        if (r->kind == MPB_OK)
+            mpb_fail(r, MPB_ERROR, "child failed");
         return -1;
     }
     return 0;
@@ -329,14 +357,18 @@ static int qlat_round(void *p, long n, int64_t *ops, mpb_res *r)
 {
     st *s = p;
     long idle = mpb_param_long("idle_us", 0);
-    if (mpb_team_go(&s->team, n, r) != 0) return -1;
+    if (mpb_team_go(&s->team, n, r) != 0)
+        return -1;
     for (long i = 0; i < n; i++) {
-        if (idle > 0) mpb_sleep_us(idle);
+        if (idle > 0)
+            mpb_sleep_us(idle);
         int64_t t0 = mpb_now_ns();
         memcpy(s->payload, &t0, sizeof t0);
         mp_status rc = mp_queue_put_bytes(s->q, s->payload, s->size, MP_FOREVER);
-        if (rc != MP_OK) return mpfail(r, "queue.put_bytes", rc);
-        if (ack_read(s, &ops[i], r) != 0) return -1;
+        if (rc != MP_OK)
+            return mpfail(r, "queue.put_bytes", rc);
+        if (ack_read(s, &ops[i], r) != 0)
+            return -1;
     }
     return mpb_team_wait(&s->team, r);
 }
@@ -348,14 +380,16 @@ static void qlat_child(st *s, long n, mpb_res *r)
         size_t len = 0;
         mp_status rc = mp_queue_get_bytes(s->q, &buf, &len, MP_FOREVER);
         int64_t t1 = mpb_now_ns(), t0 = 0, d = -1;
-        if (rc != MP_OK) mpfail(r, "queue.get_bytes", rc);
+        if (rc != MP_OK)
+            mpfail(r, "queue.get_bytes", rc);
         else if (check_len(len, s->size, r, "queue.get_bytes") == 0) {
             memcpy(&t0, buf, sizeof t0);
             d = t1 - t0;
         }
         free(buf);
         mpb_write_full(s->ack[1], &d, sizeof d);
-        if (d < 0) return;
+        if (d < 0)
+            return;
     }
 }
 
@@ -376,7 +410,8 @@ static int pipe_make_into(mp_conn **a, mp_conn **b, mpb_res *r)
         mp_status rc = mp_pipe(a, b, duplex);
         return rc == MP_OK ? 0 : mpfail(r, "pipe.new", rc);
     }
-    if (!duplex) return mpb_fail(r, MPB_ERROR, "transport=%s needs duplex=true", t);
+    if (!duplex)
+        return mpb_fail(r, MPB_ERROR, "transport=%s needs duplex=true", t);
     const char *addr = strcmp(t, "tcp") == 0 ? "tcp:127.0.0.1:0" : NULL;
     if (addr == NULL && strcmp(t, "unix") != 0)
         return mpb_fail(r, MPB_ERROR, "transport=%s: pipe, unix or tcp", t);
@@ -386,9 +421,12 @@ static int pipe_make_into(mp_conn **a, mp_conn **b, mpb_res *r)
     mp_listener *l = NULL;
     const char *bound = NULL;
     mp_status rc = mp_listener_new(&l, addr, 1, NULL, 0);
-    if (rc == MP_OK) rc = mp_listener_address(l, &bound);
-    if (rc == MP_OK) rc = mp_client(b, bound, NULL, 0);
-    if (rc == MP_OK) rc = mp_listener_accept(l, a);
+    if (rc == MP_OK)
+        rc = mp_listener_address(l, &bound);
+    if (rc == MP_OK)
+        rc = mp_client(b, bound, NULL, 0);
+    if (rc == MP_OK)
+        rc = mp_listener_accept(l, a);
     mp_listener_free(l);
     return rc == MP_OK ? 0 : mpfail(r, "Listener/Client", rc);
 }
@@ -396,8 +434,10 @@ static int pipe_make_into(mp_conn **a, mp_conn **b, mpb_res *r)
 static int pstream_setup(void **out, mpb_res *r)
 {
     st *s = *out = st_new(W_PSTREAM);
-    if (!s) return mpb_fail(r, MPB_ERROR, "out of memory");
-    if (common_payload(s, r) != 0 || pipe_make(s, r) != 0) return -1;
+    if (!s)
+        return mpb_fail(r, MPB_ERROR, "out of memory");
+    if (common_payload(s, r) != 0 || pipe_make(s, r) != 0)
+        return -1;
     return spawn(s, 2, r); /* child 0 sends on b, child 1 receives on a */
 }
 
@@ -407,19 +447,25 @@ static int conn_recv_check(st *s, mp_conn *c, mpb_res *r, void **keep_buf, mp_va
     if (s->value_api) {
         mp_value *v = NULL;
         rc = mp_conn_recv(c, &v);
-        if (rc != MP_OK) return mpfail(r, "conn.recv", rc);
+        if (rc != MP_OK)
+            return mpfail(r, "conn.recv", rc);
         int bad = value_check(v, s->size, r, "conn.recv");
-        if (keep_val && !bad) *keep_val = v;
-        else mp_value_free(v);
+        if (keep_val && !bad)
+            *keep_val = v;
+        else
+            mp_value_free(v);
         return bad;
     }
     void *buf = NULL;
     size_t len = 0;
     rc = mp_conn_recv_bytes(c, &buf, &len, 0);
-    if (rc != MP_OK) return mpfail(r, "conn.recv_bytes", rc);
+    if (rc != MP_OK)
+        return mpfail(r, "conn.recv_bytes", rc);
     int bad = check_len(len, s->size, r, "conn.recv_bytes");
-    if (keep_buf && !bad) *keep_buf = buf;
-    else free(buf);
+    if (keep_buf && !bad)
+        *keep_buf = buf;
+    else
+        free(buf);
     return bad;
 }
 
@@ -440,15 +486,18 @@ static void pstream_child(st *s, int idx, long n, mpb_res *r)
 static int pping_setup(void **out, mpb_res *r)
 {
     st *s = *out = st_new(W_PPING);
-    if (!s) return mpb_fail(r, MPB_ERROR, "out of memory");
+    if (!s)
+        return mpb_fail(r, MPB_ERROR, "out of memory");
     if (!mpb_param_bool("duplex", true))
         return mpb_fail(r, MPB_ERROR, "pipe.pingpong needs duplex=true");
     s->pairs = (int)mpb_param_long("pairs", 1);
     if (s->pairs < 1 || s->pairs > PPING_MAX_PAIRS)
         return mpb_fail(r, MPB_ERROR, "pairs=%d: 1..%d", s->pairs, PPING_MAX_PAIRS);
-    if (common_payload(s, r) != 0 || pipe_make(s, r) != 0) return -1;
+    if (common_payload(s, r) != 0 || pipe_make(s, r) != 0)
+        return -1;
     for (int k = 1; k < s->pairs; k++)
-        if (pipe_make_into(&s->pa[k], &s->pb[k], r) != 0) return -1;
+        if (pipe_make_into(&s->pa[k], &s->pb[k], r) != 0)
+            return -1;
     /* Child 0 echoes on b while the parent times on a; pairs=P adds P-1
      * pairs of children running the same ping-pong at the same time (child
      * 2k-1 pings on pa[k], child 2k echoes on pb[k]), each n round trips a
@@ -459,11 +508,14 @@ static int pping_setup(void **out, mpb_res *r)
 static int pping_round(void *p, long n, int64_t *ops, mpb_res *r)
 {
     st *s = p;
-    if (mpb_team_go(&s->team, n, r) != 0) return -1;
+    if (mpb_team_go(&s->team, n, r) != 0)
+        return -1;
     for (long i = 0; i < n; i++) {
         int64_t t0 = mpb_now_ns();
-        if (conn_send(s, s->a, s->payload, s->val, r) != 0) goto fail;
-        if (conn_recv_check(s, s->a, r, NULL, NULL) != 0) goto fail;
+        if (conn_send(s, s->a, s->payload, s->val, r) != 0)
+            goto fail;
+        if (conn_recv_check(s, s->a, r, NULL, NULL) != 0)
+            goto fail;
         ops[i] = mpb_now_ns() - t0;
     }
     return mpb_team_wait(&s->team, r);
@@ -486,11 +538,13 @@ static void pping_child(st *s, int idx, long n, mpb_res *r)
     for (long i = 0; i < n; i++) {
         void *buf = NULL;
         mp_value *v = NULL;
-        if (conn_recv_check(s, echo, r, &buf, &v) != 0) return;
+        if (conn_recv_check(s, echo, r, &buf, &v) != 0)
+            return;
         int bad = conn_send(s, echo, buf, v, r);
         free(buf);
         mp_value_free(v);
-        if (bad) return;
+        if (bad)
+            return;
     }
 }
 
@@ -502,18 +556,24 @@ static void pping_child(st *s, int idx, long n, mpb_res *r)
 static int cwait_setup(void **out, mpb_res *r)
 {
     st *s = *out = st_new(W_CWAIT);
-    if (!s) return mpb_fail(r, MPB_ERROR, "out of memory");
+    if (!s)
+        return mpb_fail(r, MPB_ERROR, "out of memory");
     long n = mpb_param_long("conns", 100);
-    if (n < 1 || n > CWAIT_MAX) return mpb_fail(r, MPB_ERROR, "conns=%ld: 1..%d", n, CWAIT_MAX);
-    if (!MPB_HAS(mp_connection_wait)) return mpb_fail(r, MPB_UNSUP, "this library has no mp_connection_wait");
-    if (common_payload(s, r) != 0) return -1;
+    if (n < 1 || n > CWAIT_MAX)
+        return mpb_fail(r, MPB_ERROR, "conns=%ld: 1..%d", n, CWAIT_MAX);
+    if (!MPB_HAS(mp_connection_wait))
+        return mpb_fail(r, MPB_UNSUP, "this library has no mp_connection_wait");
+    if (common_payload(s, r) != 0)
+        return -1;
     s->wa = calloc((size_t)n, sizeof *s->wa);
     s->wb = calloc((size_t)n, sizeof *s->wb);
     s->wv = calloc((size_t)n, sizeof *s->wv);
-    if (!s->wa || !s->wb || !s->wv) return mpb_fail(r, MPB_ERROR, "out of memory");
+    if (!s->wa || !s->wb || !s->wv)
+        return mpb_fail(r, MPB_ERROR, "out of memory");
     for (long i = 0; i < n; i++) {
         mp_status rc = mp_pipe(&s->wa[i], &s->wb[i], true);
-        if (rc != MP_OK) return mpfail(r, "pipe.new", rc);
+        if (rc != MP_OK)
+            return mpfail(r, "pipe.new", rc);
         s->nconn = (int)i + 1;
         s->wv[i] = (mp_waitable){.conn = s->wa[i]};
     }
@@ -523,17 +583,21 @@ static int cwait_setup(void **out, mpb_res *r)
 static int cwait_round(void *p, long n, int64_t *ops, mpb_res *r)
 {
     st *s = p;
-    if (mpb_team_go(&s->team, n, r) != 0) return -1;
+    if (mpb_team_go(&s->team, n, r) != 0)
+        return -1;
     for (long i = 0; i < n; i++) {
         int k = (int)(i % s->nconn);
         int64_t t0 = mpb_now_ns();
-        if (conn_send(s, s->wa[k], s->payload, s->val, r) != 0) return -1;
+        if (conn_send(s, s->wa[k], s->payload, s->val, r) != 0)
+            return -1;
         size_t nready = 0;
         mp_status rc = mp_connection_wait(s->wv, (size_t)s->nconn, MP_FOREVER, &nready);
-        if (rc != MP_OK) return mpfail(r, "connection.wait", rc);
+        if (rc != MP_OK)
+            return mpfail(r, "connection.wait", rc);
         if (nready != 1 || !s->wv[k].ready)
             return mpb_fail(r, MPB_ERROR, "connection.wait: %zu ready, not pipe %d", nready, k);
-        if (conn_recv_check(s, s->wa[k], r, NULL, NULL) != 0) return -1;
+        if (conn_recv_check(s, s->wa[k], r, NULL, NULL) != 0)
+            return -1;
         ops[i] = mpb_now_ns() - t0;
     }
     return mpb_team_wait(&s->team, r);
@@ -545,11 +609,13 @@ static void cwait_child(st *s, long n, mpb_res *r)
         mp_conn *c = s->wb[i % s->nconn];
         void *buf = NULL;
         mp_value *v = NULL;
-        if (conn_recv_check(s, c, r, &buf, &v) != 0) return;
+        if (conn_recv_check(s, c, r, &buf, &v) != 0)
+            return;
         int bad = conn_send(s, c, buf, v, r);
         free(buf);
         mp_value_free(v);
-        if (bad) return;
+        if (bad)
+            return;
     }
 }
 
@@ -558,9 +624,11 @@ static void cwait_child(st *s, long n, mpb_res *r)
 static int lock_setup(void **out, mpb_res *r)
 {
     st *s = *out = st_new(W_LOCK);
-    if (!s) return mpb_fail(r, MPB_ERROR, "out of memory");
+    if (!s)
+        return mpb_fail(r, MPB_ERROR, "out of memory");
     mp_status rc = mp_lock_new(&s->lock);
-    if (rc != MP_OK) return mpfail(r, "lock.new", rc);
+    if (rc != MP_OK)
+        return mpfail(r, "lock.new", rc);
     long procs = mpb_param_long("processes", 1);
     return procs > 1 ? spawn(s, (int)procs, r) : 0;
 }
@@ -568,9 +636,11 @@ static int lock_setup(void **out, mpb_res *r)
 static int sem_setup(void **out, mpb_res *r)
 {
     st *s = *out = st_new(W_SEM);
-    if (!s) return mpb_fail(r, MPB_ERROR, "out of memory");
+    if (!s)
+        return mpb_fail(r, MPB_ERROR, "out of memory");
     mp_status rc = mp_semaphore_new(&s->sem, 1);
-    if (rc != MP_OK) return mpfail(r, "semaphore.new", rc);
+    if (rc != MP_OK)
+        return mpfail(r, "semaphore.new", rc);
     long procs = mpb_param_long("processes", 1);
     return procs > 1 ? spawn(s, (int)procs, r) : 0;
 }
@@ -582,7 +652,8 @@ static int acqrel(st *s, long n, mpb_res *r)
         if (s->kind == W_LOCK) {
             if ((rc = mp_lock_acquire(s->lock, MP_FOREVER)) != MP_OK)
                 return mpfail(r, "lock.acquire", rc);
-            if ((rc = mp_lock_release(s->lock)) != MP_OK) return mpfail(r, "lock.release", rc);
+            if ((rc = mp_lock_release(s->lock)) != MP_OK)
+                return mpfail(r, "lock.release", rc);
         } else {
             if ((rc = mp_semaphore_acquire(s->sem, MP_FOREVER)) != MP_OK)
                 return mpfail(r, "semaphore.acquire", rc);
@@ -596,24 +667,29 @@ static int acqrel(st *s, long n, mpb_res *r)
 static int sync_round(void *p, long n, int64_t *ops, mpb_res *r)
 {
     st *s = p;
-    if (s->nproc == 0) return acqrel(s, n, r);
+    if (s->nproc == 0)
+        return acqrel(s, n, r);
     return team_round(p, n, ops, r);
 }
 
 static int event_setup(void **out, mpb_res *r)
 {
     st *s = *out = st_new(W_EVENT);
-    if (!s) return mpb_fail(r, MPB_ERROR, "out of memory");
+    if (!s)
+        return mpb_fail(r, MPB_ERROR, "out of memory");
     s->pairs = (int)mpb_param_long("pairs", 1);
     if (s->pairs < 1 || s->pairs > PPING_MAX_PAIRS)
         return mpb_fail(r, MPB_ERROR, "pairs=%d: 1..%d", s->pairs, PPING_MAX_PAIRS);
     mp_status rc = mp_event_new(&s->e1);
-    if (rc == MP_OK) rc = mp_event_new(&s->e2);
+    if (rc == MP_OK)
+        rc = mp_event_new(&s->e2);
     for (int k = 1; k < s->pairs && rc == MP_OK; k++) {
         rc = mp_event_new(&s->pe1[k]);
-        if (rc == MP_OK) rc = mp_event_new(&s->pe2[k]);
+        if (rc == MP_OK)
+            rc = mp_event_new(&s->pe2[k]);
     }
-    if (rc != MP_OK) return mpfail(r, "event.new", rc);
+    if (rc != MP_OK)
+        return mpfail(r, "event.new", rc);
     s->pe1[0] = s->e1;
     s->pe2[0] = s->e2;
     /* pairs=P: as pipe.pingpong, child 0 answers the parent, child 2k-1
@@ -628,10 +704,14 @@ static int event_ops(mp_event *e1, mp_event *e2, long n, int64_t *ops, mpb_res *
     for (long i = 0; i < n; i++) {
         int64_t t0 = mpb_now_ns();
         mp_status rc = mp_event_set(e1);
-        if (rc != MP_OK) return mpfail(r, "event.set", rc);
-        if ((rc = mp_event_wait(e2, MP_FOREVER)) != MP_OK) return mpfail(r, "event.wait", rc);
-        if ((rc = mp_event_clear(e2)) != MP_OK) return mpfail(r, "event.clear", rc);
-        if (ops) ops[i] = mpb_now_ns() - t0;
+        if (rc != MP_OK)
+            return mpfail(r, "event.set", rc);
+        if ((rc = mp_event_wait(e2, MP_FOREVER)) != MP_OK)
+            return mpfail(r, "event.wait", rc);
+        if ((rc = mp_event_clear(e2)) != MP_OK)
+            return mpfail(r, "event.clear", rc);
+        if (ops)
+            ops[i] = mpb_now_ns() - t0;
     }
     return 0;
 }
@@ -641,8 +721,10 @@ static int event_ops(mp_event *e1, mp_event *e2, long n, int64_t *ops, mpb_res *
 static int event_round(void *p, long n, int64_t *ops, mpb_res *r)
 {
     st *s = p;
-    if (mpb_team_go(&s->team, n, r) != 0) return -1;
-    if (event_ops(s->e1, s->e2, n, ops, r) != 0) return -1;
+    if (mpb_team_go(&s->team, n, r) != 0)
+        return -1;
+    if (event_ops(s->e1, s->e2, n, ops, r) != 0)
+        return -1;
     return mpb_team_wait(&s->team, r);
 }
 
@@ -655,9 +737,18 @@ static void event_child(st *s, int idx, long n, mpb_res *r)
     }
     for (long i = 0; i < n; i++) {
         mp_status rc = mp_event_wait(s->pe1[k], MP_FOREVER);
-        if (rc != MP_OK) { mpfail(r, "event.wait", rc); return; }
-        if ((rc = mp_event_clear(s->pe1[k])) != MP_OK) { mpfail(r, "event.clear", rc); return; }
-        if ((rc = mp_event_set(s->pe2[k])) != MP_OK) { mpfail(r, "event.set", rc); return; }
+        if (rc != MP_OK) {
+            mpfail(r, "event.wait", rc);
+            return;
+        }
+        if ((rc = mp_event_clear(s->pe1[k])) != MP_OK) {
+            mpfail(r, "event.clear", rc);
+            return;
+        }
+        if ((rc = mp_event_set(s->pe2[k])) != MP_OK) {
+            mpfail(r, "event.set", rc);
+            return;
+        }
     }
 }
 
@@ -683,17 +774,21 @@ static int proc_round(void *p, long n, int64_t *ops, mpb_res *r)
         int64_t t0 = mpb_now_ns();
         mp_process *pr = NULL;
         mp_status rc = mp_process_new(&pr, trivial, NULL);
-        if (rc != MP_OK) return mpfail(r, "process.new", rc);
+        if (rc != MP_OK)
+            return mpfail(r, "process.new", rc);
         if ((rc = mp_process_start(pr)) != MP_OK) {
             mp_process_free(pr);
             return mpfail(r, "process.start", rc);
         }
         rc = mp_process_join(pr, MP_FOREVER);
         int code = -1;
-        if (rc == MP_OK) rc = mp_process_exitcode(pr, &code);
+        if (rc == MP_OK)
+            rc = mp_process_exitcode(pr, &code);
         mp_process_free(pr);
-        if (rc != MP_OK) return mpfail(r, "process.join", rc);
-        if (code != 0) return mpb_fail(r, MPB_ERROR, "process: exitcode %d, expected 0", code);
+        if (rc != MP_OK)
+            return mpfail(r, "process.join", rc);
+        if (code != 0)
+            return mpb_fail(r, MPB_ERROR, "process: exitcode %d, expected 0", code);
         ops[i] = mpb_now_ns() - t0;
     }
     return 0;
@@ -711,8 +806,8 @@ typedef struct pst {
     mp_value *args; /* map/imap: [0, 1, ..., nargs-1], kept between rounds */
     long nargs;
     mp_async_result **rs;
-    mp_value *res;  /* map: the round's results, checked after the clock */
-    int64_t *got;   /* imap_unordered: the round's results, in arrival order */
+    mp_value *res; /* map: the round's results, checked after the clock */
+    int64_t *got;  /* imap_unordered: the round's results, in arrival order */
     long ngot, capgot;
 } pst;
 
@@ -726,16 +821,18 @@ static int int_check(const mp_value *v, long want, mpb_res *r, const char *what)
 {
     int64_t got = -1;
     mp_status rc = mp_value_get_int(v, &got);
-    if (rc != MP_OK) return mpfail(r, what, rc);
-    if (got != want) return mpb_fail(r, MPB_ERROR, "%s: result %lld, expected %ld", what,
-                                     (long long)got, want);
+    if (rc != MP_OK)
+        return mpfail(r, what, rc);
+    if (got != want)
+        return mpb_fail(r, MPB_ERROR, "%s: result %lld, expected %ld", what, (long long)got, want);
     return 0;
 }
 
 static int pool_setup(void **out, mpb_res *r)
 {
     pst *s = *out = calloc(1, sizeof *s);
-    if (!s) return mpb_fail(r, MPB_ERROR, "out of memory");
+    if (!s)
+        return mpb_fail(r, MPB_ERROR, "out of memory");
     s->workers = (int)mpb_param_long("workers", 2);
     mp_status rc = mp_pool_new(&s->pool, s->workers, NULL, NULL, 0);
     return rc == MP_OK ? 0 : mpfail(r, "pool.new", rc);
@@ -744,7 +841,8 @@ static int pool_setup(void **out, mpb_res *r)
 static void pool_teardown(void *p)
 {
     pst *s = p;
-    if (!s) return;
+    if (!s)
+        return;
     if (s->pool) {
         mp_pool_close(s->pool);
         mp_pool_join(s->pool);
@@ -759,13 +857,16 @@ static void pool_teardown(void *p)
 
 static int pool_args(pst *s, long n, mpb_res *r)
 {
-    if (s->args && s->nargs == n) return 0;
+    if (s->args && s->nargs == n)
+        return 0;
     mp_value_free(s->args);
     s->nargs = 0;
-    if (!(s->args = mp_list())) return mpb_fail(r, MPB_ERROR, "out of memory");
+    if (!(s->args = mp_list()))
+        return mpb_fail(r, MPB_ERROR, "out of memory");
     for (long i = 0; i < n; i++) {
         mp_status rc = mp_seq_append(s->args, mp_int(i));
-        if (rc != MP_OK) return mpfail(r, "seq_append", rc);
+        if (rc != MP_OK)
+            return mpfail(r, "seq_append", rc);
     }
     s->nargs = n;
     return 0;
@@ -778,7 +879,8 @@ static int pool_apply_async_round(void *p, long n, int64_t *ops, mpb_res *r)
     pst *s = p;
     (void)ops;
     mp_async_result **rs = realloc(s->rs, (size_t)n * sizeof *rs);
-    if (!rs) return mpb_fail(r, MPB_ERROR, "out of memory");
+    if (!rs)
+        return mpb_fail(r, MPB_ERROR, "out of memory");
     s->rs = rs;
     int bad = 0;
     long made = 0;
@@ -794,8 +896,10 @@ static int pool_apply_async_round(void *p, long n, int64_t *ops, mpb_res *r)
     for (long i = 0; i < made; i++) {
         const mp_value *v = NULL;
         mp_status rc = bad ? MP_OK : mp_async_result_get(rs[i], MP_FOREVER, &v);
-        if (!bad && rc != MP_OK) bad = mpfail(r, "async_result.get", rc);
-        else if (!bad) bad = int_check(v, i, r, "async_result.get");
+        if (!bad && rc != MP_OK)
+            bad = mpfail(r, "async_result.get", rc);
+        else if (!bad)
+            bad = int_check(v, i, r, "async_result.get");
         mp_async_result_free(rs[i]);
     }
     return bad;
@@ -812,7 +916,8 @@ static int pool_apply_round(void *p, long n, int64_t *ops, mpb_res *r)
         mp_value_free(arg);
         int bad = rc != MP_OK ? mpfail(r, "pool.apply", rc) : int_check(res, i, r, "pool.apply");
         mp_value_free(res);
-        if (bad) return -1;
+        if (bad)
+            return -1;
     }
     return 0;
 }
@@ -836,12 +941,16 @@ static int pool_map_check(void *p, long n, mpb_res *r)
     pst *s = p;
     size_t len = 0;
     mp_status rc = mp_seq_len(s->res, &len);
-    if (rc != MP_OK) return mpfail(r, "pool.map: result length", rc);
-    if (len != (size_t)n) return mpb_fail(r, MPB_ERROR, "pool.map: %zu results for %ld", len, n);
+    if (rc != MP_OK)
+        return mpfail(r, "pool.map: result length", rc);
+    if (len != (size_t)n)
+        return mpb_fail(r, MPB_ERROR, "pool.map: %zu results for %ld", len, n);
     for (long i = 0; i < n; i++) {
         const mp_value *v = NULL;
-        if ((rc = mp_seq_get(s->res, i, &v)) != MP_OK) return mpfail(r, "pool.map: result", rc);
-        if (int_check(v, i, r, "pool.map") != 0) return -1;
+        if ((rc = mp_seq_get(s->res, i, &v)) != MP_OK)
+            return mpfail(r, "pool.map: result", rc);
+        if (int_check(v, i, r, "pool.map") != 0)
+            return -1;
     }
     return 0;
 }
@@ -852,19 +961,22 @@ static int pool_imap_unordered_round(void *p, long n, int64_t *ops, mpb_res *r)
     (void)ops;
     if (s->capgot < n) {
         int64_t *g = realloc(s->got, (size_t)n * sizeof *g);
-        if (!g) return mpb_fail(r, MPB_ERROR, "out of memory");
+        if (!g)
+            return mpb_fail(r, MPB_ERROR, "out of memory");
         s->got = g;
         s->capgot = n;
     }
     s->ngot = 0;
     mp_imap *it = NULL;
     mp_status rc = mp_pool_imap_unordered(s->pool, ident, s->args, 1, &it);
-    if (rc != MP_OK) return mpfail(r, "pool.imap_unordered", rc);
+    if (rc != MP_OK)
+        return mpfail(r, "pool.imap_unordered", rc);
     int bad = 0;
     for (;;) {
         mp_value *v = NULL;
         rc = mp_imap_next(it, MP_FOREVER, &v);
-        if (rc == MP_EOF) break;
+        if (rc == MP_EOF)
+            break;
         if (rc != MP_OK) {
             bad = mpfail(r, "imap.next", rc);
             break;
@@ -893,14 +1005,16 @@ static int pool_imap_unordered_check(void *p, long n, mpb_res *r)
     if (s->ngot != n)
         return mpb_fail(r, MPB_ERROR, "imap_unordered: %ld results for %ld", s->ngot, n);
     unsigned char *seen = calloc((size_t)n, 1);
-    if (!seen) return mpb_fail(r, MPB_ERROR, "out of memory");
+    if (!seen)
+        return mpb_fail(r, MPB_ERROR, "out of memory");
     int bad = 0;
     for (long i = 0; i < n && !bad; i++) {
         int64_t x = s->got[i];
         if (x < 0 || x >= n || seen[x])
             bad = mpb_fail(r, MPB_ERROR, "imap_unordered: result %lld missing or repeated",
                            (long long)x);
-        else seen[x] = 1;
+        else
+            seen[x] = 1;
     }
     free(seen);
     return bad;
@@ -921,10 +1035,13 @@ static int pool_ccj_round(void *p, long n, int64_t *ops, mpb_res *r)
         int64_t t0 = mpb_now_ns();
         mp_pool *pool = NULL;
         mp_status rc = mp_pool_new(&pool, workers, NULL, NULL, 0);
-        if (rc != MP_OK) return mpfail(r, "pool.new", rc);
-        if ((rc = mp_pool_close(pool)) == MP_OK) rc = mp_pool_join(pool);
+        if (rc != MP_OK)
+            return mpfail(r, "pool.new", rc);
+        if ((rc = mp_pool_close(pool)) == MP_OK)
+            rc = mp_pool_join(pool);
         mp_pool_free(pool);
-        if (rc != MP_OK) return mpfail(r, "pool.close/join", rc);
+        if (rc != MP_OK)
+            return mpfail(r, "pool.close/join", rc);
         ops[i] = mpb_now_ns() - t0;
     }
     return 0;
@@ -938,11 +1055,15 @@ static int pool_ccj_round(void *p, long n, int64_t *ops, mpb_res *r)
 static int manager_setup(void **out, mpb_res *r)
 {
     st *s = *out = st_new(W_MSET);
-    if (!s) return mpb_fail(r, MPB_ERROR, "out of memory");
+    if (!s)
+        return mpb_fail(r, MPB_ERROR, "out of memory");
     mp_status rc = mp_manager_start(&s->m, NULL);
-    if (rc != MP_OK) return mpfail(r, "manager.start", rc);
-    if ((rc = mp_manager_dict(s->m, NULL, &s->md)) != MP_OK) return mpfail(r, "manager.dict", rc);
-    if ((rc = mp_manager_list(s->m, NULL, &s->ml)) != MP_OK) return mpfail(r, "manager.list", rc);
+    if (rc != MP_OK)
+        return mpfail(r, "manager.start", rc);
+    if ((rc = mp_manager_dict(s->m, NULL, &s->md)) != MP_OK)
+        return mpfail(r, "manager.dict", rc);
+    if ((rc = mp_manager_list(s->m, NULL, &s->ml)) != MP_OK)
+        return mpfail(r, "manager.list", rc);
     mp_value *one = mp_int(1);
     s->mk = mp_str("k");
     if (!one || !s->mk) {
@@ -956,9 +1077,11 @@ static int manager_setup(void **out, mpb_res *r)
 
 static int mdict_set_setup(void **out, mpb_res *r)
 {
-    if (manager_setup(out, r) != 0) return -1;
+    if (manager_setup(out, r) != 0)
+        return -1;
     long procs = mpb_param_long("processes", 1);
-    if (procs < 1 || procs > MPB_MAX_CHILD) return mpb_fail(r, MPB_ERROR, "bad processes");
+    if (procs < 1 || procs > MPB_MAX_CHILD)
+        return mpb_fail(r, MPB_ERROR, "bad processes");
     return procs > 1 ? spawn(*out, (int)procs, r) : 0;
 }
 
@@ -969,7 +1092,8 @@ static int mdict_sets(st *s, long n, mpb_res *r)
         mp_status rc = k && v ? mp_mdict_set(s->md, k, v) : MP_ENOMEM;
         mp_value_free(k);
         mp_value_free(v);
-        if (rc != MP_OK) return mpfail(r, "dict.set", rc);
+        if (rc != MP_OK)
+            return mpfail(r, "dict.set", rc);
     }
     return 0;
 }
@@ -977,7 +1101,8 @@ static int mdict_sets(st *s, long n, mpb_res *r)
 static int mdict_set_round(void *p, long n, int64_t *ops, mpb_res *r)
 {
     st *s = p;
-    if (s->nproc == 0) return mdict_sets(s, n, r);
+    if (s->nproc == 0)
+        return mdict_sets(s, n, r);
     return team_round(p, n, ops, r);
 }
 
@@ -990,7 +1115,8 @@ static int mdict_get_round(void *p, long n, int64_t *ops, mpb_res *r)
         mp_status rc = mp_mdict_get(s->md, s->mk, &v);
         int bad = rc != MP_OK ? mpfail(r, "dict.get", rc) : int_check(v, 1, r, "dict.get");
         mp_value_free(v);
-        if (bad) return -1;
+        if (bad)
+            return -1;
     }
     return 0;
 }
@@ -1001,12 +1127,14 @@ static int mlist_append_round(void *p, long n, int64_t *ops, mpb_res *r)
     (void)ops;
     /* l[:] = [] first, as CPython's side does: one request. */
     mp_status rc = mp_mlist_del_slice(s->ml, MP_SLICE_NONE, MP_SLICE_NONE, MP_SLICE_NONE);
-    if (rc != MP_OK) return mpfail(r, "list.del_slice", rc);
+    if (rc != MP_OK)
+        return mpfail(r, "list.del_slice", rc);
     for (long i = 0; i < n; i++) {
         mp_value *v = mp_int(i);
         rc = v ? mp_mlist_append(s->ml, v) : MP_ENOMEM;
         mp_value_free(v);
-        if (rc != MP_OK) return mpfail(r, "list.append", rc);
+        if (rc != MP_OK)
+            return mpfail(r, "list.append", rc);
     }
     return 0;
 }
@@ -1041,13 +1169,18 @@ static int hostile_main(void *arg)
     st *s = arg;
     mp_value *big = hostile_payload(hostile_kind(), mpb_param_long("keys", 40000));
     mp_value *key = mp_str("h");
-    if (!big || !key) return 1;
+    if (!big || !key)
+        return 1;
     for (bool first = true;; first = false) {
-        if (mp_mdict_set(s->md, key, big) != MP_OK) return 1;
-        if (first && mp_event_set(s->e2) != MP_OK) return 1;
+        if (mp_mdict_set(s->md, key, big) != MP_OK)
+            return 1;
+        if (first && mp_event_set(s->e2) != MP_OK)
+            return 1;
         bool stop = false;
-        if (mp_event_is_set(s->e1, &stop) != MP_OK) return 1;
-        if (stop) break;
+        if (mp_event_is_set(s->e1, &stop) != MP_OK)
+            return 1;
+        if (stop)
+            break;
     }
     mp_value_free(big);
     mp_value_free(key);
@@ -1056,15 +1189,19 @@ static int hostile_main(void *arg)
 
 static int mget_load_setup(void **out, mpb_res *r)
 {
-    if (manager_setup(out, r) != 0) return -1;
+    if (manager_setup(out, r) != 0)
+        return -1;
     st *s = *out;
     const char *kind = hostile_kind();
-    if (strcmp(kind, "none") == 0) return 0;
+    if (strcmp(kind, "none") == 0)
+        return 0;
     if (strcmp(kind, "big") != 0 && strcmp(kind, "nan") != 0)
         return mpb_fail(r, MPB_ERROR, "hostile: none, big or nan");
     mp_status rc = mp_event_new(&s->e1);
-    if (rc == MP_OK) rc = mp_event_new(&s->e2);
-    if (rc != MP_OK) return mpfail(r, "event.new", rc);
+    if (rc == MP_OK)
+        rc = mp_event_new(&s->e2);
+    if (rc != MP_OK)
+        return mpfail(r, "event.new", rc);
     if ((rc = mp_process_new(&s->hostile, hostile_main, s)) != MP_OK ||
         (rc = mp_process_start(s->hostile)) != MP_OK)
         return mpfail(r, "process (the flooding client)", rc);
@@ -1082,14 +1219,17 @@ static int mget_load_round(void *p, long n, int64_t *ops, mpb_res *r)
         mp_status rc = mp_mdict_get(s->md, s->mk, &v);
         int bad = rc != MP_OK ? mpfail(r, "dict.get", rc) : int_check(v, 1, r, "dict.get");
         mp_value_free(v);
-        if (bad) return -1;
+        if (bad)
+            return -1;
         ops[i] = mpb_now_ns() - t0;
     }
     if (s->hostile) {
         bool alive = false;
         mp_status rc = mp_process_is_alive(s->hostile, &alive);
-        if (rc != MP_OK) return mpfail(r, "process.is_alive", rc);
-        if (!alive) return mpb_fail(r, MPB_ERROR, "the flooding client ended early");
+        if (rc != MP_OK)
+            return mpfail(r, "process.is_alive", rc);
+        if (!alive)
+            return mpb_fail(r, MPB_ERROR, "the flooding client ended early");
     }
     return 0;
 }
@@ -1104,18 +1244,35 @@ static int child_main(void *arg)
     while ((n = mpb_child_next(&s->team, ca->idx)) > 0) {
         mpb_res r = {.kind = MPB_OK};
         switch (s->kind) {
-        case W_QSTREAM: qstream_child(s, ca->idx, n, &r); break;
-        case W_QLAT: qlat_child(s, n, &r); break;
-        case W_PSTREAM: pstream_child(s, ca->idx, n, &r); break;
-        case W_PPING: pping_child(s, ca->idx, n, &r); break;
-        case W_CWAIT: cwait_child(s, n, &r); break;
+        case W_QSTREAM:
+            qstream_child(s, ca->idx, n, &r);
+            break;
+        case W_QLAT:
+            qlat_child(s, n, &r);
+            break;
+        case W_PSTREAM:
+            pstream_child(s, ca->idx, n, &r);
+            break;
+        case W_PPING:
+            pping_child(s, ca->idx, n, &r);
+            break;
+        case W_CWAIT:
+            cwait_child(s, n, &r);
+            break;
         case W_LOCK:
-        case W_SEM: acqrel(s, n / s->team.nchild, &r); break;
-        case W_EVENT: event_child(s, ca->idx, n, &r); break;
-        case W_MSET: mdict_sets(s, n / s->team.nchild, &r); break;
+        case W_SEM:
+            acqrel(s, n / s->team.nchild, &r);
+            break;
+        case W_EVENT:
+            event_child(s, ca->idx, n, &r);
+            break;
+        case W_MSET:
+            mdict_sets(s, n / s->team.nchild, &r);
+            break;
         }
         mpb_child_done(&s->team, &r);
-        if (r.kind != MPB_OK) return 1;
+        if (r.kind != MPB_OK)
+            return 1;
     }
     return 0;
 }
@@ -1128,8 +1285,8 @@ static const mpb_workload table[] = {
      NULL},
     {"pipe.pingpong", "latency", "s", 16, 64, pping_setup, pping_round, teardown, NULL, NULL},
     {"connection.wait", "latency", "s", 16, 64, cwait_setup, cwait_round, teardown, NULL, NULL},
-    {"lock.acquire_release", "throughput", "ops/s", 1024, 4096, lock_setup, sync_round,
-     teardown, NULL, NULL},
+    {"lock.acquire_release", "throughput", "ops/s", 1024, 4096, lock_setup, sync_round, teardown,
+     NULL, NULL},
     {"semaphore.acquire_release", "throughput", "ops/s", 1024, 4096, sem_setup, sync_round,
      teardown, NULL, NULL},
     {"event.pingpong", "latency", "s", 16, 64, event_setup, event_round, teardown, NULL, NULL},
@@ -1139,18 +1296,18 @@ static const mpb_workload table[] = {
     {"pool.apply", "latency", "s", 16, 32, pool_setup, pool_apply_round, pool_teardown, NULL, NULL},
     {"pool.map", "throughput", "tasks/s", 256, 400, pool_setup, pool_map_round, pool_teardown,
      pool_prepare, pool_map_check},
-    {"pool.imap_unordered", "throughput", "tasks/s", 64, 100, pool_setup,
-     pool_imap_unordered_round, pool_teardown, pool_prepare, pool_imap_unordered_check},
+    {"pool.imap_unordered", "throughput", "tasks/s", 64, 100, pool_setup, pool_imap_unordered_round,
+     pool_teardown, pool_prepare, pool_imap_unordered_check},
     {"pool.create_close_join", "latency", "s", 2, 1, pool_ccj_setup, pool_ccj_round, NULL, NULL,
      NULL},
-    {"manager.dict_set", "throughput", "ops/s", 64, 100, mdict_set_setup, mdict_set_round,
-     teardown, NULL, NULL},
-    {"manager.dict_get", "throughput", "ops/s", 64, 100, manager_setup, mdict_get_round,
-     teardown, NULL, NULL},
+    {"manager.dict_set", "throughput", "ops/s", 64, 100, mdict_set_setup, mdict_set_round, teardown,
+     NULL, NULL},
+    {"manager.dict_get", "throughput", "ops/s", 64, 100, manager_setup, mdict_get_round, teardown,
+     NULL, NULL},
     {"manager.list_append", "throughput", "ops/s", 64, 100, manager_setup, mlist_append_round,
      teardown, NULL, NULL},
-    {"manager.get_under_load", "latency", "s", 16, 64, mget_load_setup, mget_load_round,
-     teardown, NULL, NULL},
+    {"manager.get_under_load", "latency", "s", 16, 64, mget_load_setup, mget_load_round, teardown,
+     NULL, NULL},
 };
 
 int main(int argc, char **argv)

@@ -35,7 +35,8 @@ int mpb_fail(mpb_res *r, int kind, const char *fmt, ...)
 const char *mpb_param_str(const char *key, const char *dflt)
 {
     for (int i = 0; i < nparams; i++)
-        if (strcmp(pkeys[i], key) == 0) return pvals[i];
+        if (strcmp(pkeys[i], key) == 0)
+            return pvals[i];
     return dflt;
 }
 
@@ -48,7 +49,8 @@ long mpb_param_long(const char *key, long dflt)
 bool mpb_param_bool(const char *key, bool dflt)
 {
     const char *v = mpb_param_str(key, NULL);
-    if (!v) return dflt;
+    if (!v)
+        return dflt;
     return strcmp(v, "true") == 0 || strcmp(v, "1") == 0;
 }
 
@@ -71,9 +73,11 @@ int mpb_read_full(int fd, void *buf, size_t len)
     char *p = buf;
     while (len > 0) {
         ssize_t k = read(fd, p, len);
-        if (k < 0 && errno == EINTR) continue;
+        if (k < 0 && errno == EINTR)
+            continue;
         if (k <= 0) {
-            if (k == 0) errno = EPIPE;
+            if (k == 0)
+                errno = EPIPE;
             return -1;
         }
         p += k;
@@ -87,8 +91,10 @@ int mpb_write_full(int fd, const void *buf, size_t len)
     const char *p = buf;
     while (len > 0) {
         ssize_t k = write(fd, p, len);
-        if (k < 0 && errno == EINTR) continue;
-        if (k < 0) return -1;
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k < 0)
+            return -1;
         p += k;
         len -= (size_t)k;
     }
@@ -98,8 +104,10 @@ int mpb_write_full(int fd, const void *buf, size_t len)
 void *mpb_payload(size_t size)
 {
     unsigned char *p = malloc(size ? size : 1);
-    if (!p) return NULL;
-    for (size_t i = 0; i < size; i++) p[i] = (unsigned char)(i * 31 + 7);
+    if (!p)
+        return NULL;
+    for (size_t i = 0; i < size; i++)
+        p[i] = (unsigned char)(i * 31 + 7);
     return p;
 }
 
@@ -109,7 +117,8 @@ int mpb_team_init(mpb_team *t, int nchild, mpb_res *r)
 {
     memset(t, 0, sizeof *t);
     t->done[0] = t->done[1] = -1;
-    for (int i = 0; i < MPB_MAX_CHILD; i++) t->ctl[i][0] = t->ctl[i][1] = -1;
+    for (int i = 0; i < MPB_MAX_CHILD; i++)
+        t->ctl[i][0] = t->ctl[i][1] = -1;
     if (nchild < 1 || nchild > MPB_MAX_CHILD)
         return mpb_fail(r, MPB_ERROR, "team: bad child count %d", nchild);
     t->nchild = nchild;
@@ -123,7 +132,8 @@ int mpb_team_init(mpb_team *t, int nchild, mpb_res *r)
 
 void mpb_team_started(mpb_team *t)
 {
-    if (t->done[1] >= 0) close(t->done[1]);
+    if (t->done[1] >= 0)
+        close(t->done[1]);
     t->done[1] = -1;
 }
 
@@ -143,15 +153,19 @@ int mpb_team_wait(mpb_team *t, mpb_res *r)
     for (int got = 0; got < t->nchild;) {
         struct pollfd pf = {.fd = t->done[0], .events = POLLIN};
         int k = poll(&pf, 1, 1000);
-        if (k < 0 && errno == EINTR) continue;
+        if (k < 0 && errno == EINTR)
+            continue;
         if (k == 0) { /* slow, or a child died: check */
             for (int i = 0; i < t->nchild; i++)
-                if (t->alive && !t->alive(t, i, r)) return -1;
+                if (t->alive && !t->alive(t, i, r))
+                    return -1;
             if (mpb_now_ns() - last > (int64_t)MPB_STALL_S * 1000000000) {
                 char d[200] = "";
-                if (t->diag) t->diag(t, d, sizeof d);
-                return mpb_fail(r, MPB_ERROR, "round stalled: %d of %d children done after %d s%s%s",
-                                got, t->nchild, MPB_STALL_S, d[0] ? "; " : "", d);
+                if (t->diag)
+                    t->diag(t, d, sizeof d);
+                return mpb_fail(r, MPB_ERROR,
+                                "round stalled: %d of %d children done after %d s%s%s", got,
+                                t->nchild, MPB_STALL_S, d[0] ? "; " : "", d);
             }
             continue;
         }
@@ -176,15 +190,18 @@ void mpb_team_close(mpb_team *t)
 {
     for (int i = 0; i < MPB_MAX_CHILD; i++)
         for (int j = 0; j < 2; j++)
-            if (t->ctl[i][j] >= 0) close(t->ctl[i][j]), t->ctl[i][j] = -1;
+            if (t->ctl[i][j] >= 0)
+                close(t->ctl[i][j]), t->ctl[i][j] = -1;
     for (int j = 0; j < 2; j++)
-        if (t->done[j] >= 0) close(t->done[j]), t->done[j] = -1;
+        if (t->done[j] >= 0)
+            close(t->done[j]), t->done[j] = -1;
 }
 
 long mpb_child_next(mpb_team *t, int i)
 {
     int64_t v;
-    if (mpb_read_full(t->ctl[i][0], &v, sizeof v) != 0) return 0;
+    if (mpb_read_full(t->ctl[i][0], &v, sizeof v) != 0)
+        return 0;
     return (long)v;
 }
 
@@ -201,9 +218,12 @@ static void json_str(FILE *f, const char *s)
     fputc('"', f);
     for (; *s; s++) {
         unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\') fprintf(f, "\\%c", c);
-        else if (c < 0x20) fprintf(f, "\\u%04x", c);
-        else fputc(c, f);
+        if (c == '"' || c == '\\')
+            fprintf(f, "\\%c", c);
+        else if (c < 0x20)
+            fprintf(f, "\\u%04x", c);
+        else
+            fputc(c, f);
     }
     fputc('"', f);
 }
@@ -216,8 +236,8 @@ static int cmp_i64(const void *a, const void *b)
 
 typedef struct run_out {
     double *samples;
-    double *cpu_s;       /* per sample: CPU seconds of the whole side */
-    long long *minflt;   /* per sample: minor page faults of the whole side */
+    double *cpu_s;     /* per sample: CPU seconds of the whole side */
+    long long *minflt; /* per sample: minor page faults of the whole side */
     int64_t **raw;
     long *raw_n;
     int nsamples;
@@ -244,22 +264,25 @@ typedef struct mpb_cost {
 static ssize_t read_small(const char *path, char *buf, size_t cap)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return -1;
+    if (fd < 0)
+        return -1;
     ssize_t k = read(fd, buf, cap - 1);
     close(fd);
-    if (k >= 0) buf[k] = 0;
+    if (k >= 0)
+        buf[k] = 0;
     return k;
 }
 
 /* One descendant's own cost; appends its children's pids to kids. */
-static void proc_cost_add(pid_t pid, mpb_cost *c, double tick, pid_t *kids, int *nkids,
-                          int maxkids)
+static void proc_cost_add(pid_t pid, mpb_cost *c, double tick, pid_t *kids, int *nkids, int maxkids)
 {
     char path[320], buf[4096];
     snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    if (read_small(path, buf, sizeof buf) <= 0) return;
+    if (read_small(path, buf, sizeof buf) <= 0)
+        return;
     char *p = strrchr(buf, ')'); /* the command name may hold spaces */
-    if (!p || !p[1]) return;
+    if (!p || !p[1])
+        return;
     /* fields 3.. after ") ": state ppid pgrp session tty tpgid flags minflt
      * cminflt majflt cmajflt utime stime cutime cstime */
     long long f[15] = {0};
@@ -270,30 +293,39 @@ static void proc_cost_add(pid_t pid, mpb_cost *c, double tick, pid_t *kids, int 
             continue;
         }
         f[i] = strtoll(q, &q, 10);
-        while (*q == ' ') q++;
+        while (*q == ' ')
+            q++;
     }
     c->minflt += f[7] + f[8];
     double reaped = (double)(f[13] + f[14]) * tick, own = (double)(f[11] + f[12]) * tick;
     snprintf(path, sizeof path, "/proc/%d/task", (int)pid);
     DIR *d = opendir(path);
-    if (!d) return;
+    if (!d)
+        return;
     double run = 0;
     bool have_run = true;
     struct dirent *e;
     while ((e = readdir(d)) != NULL) {
-        if (e->d_name[0] == '.') continue;
+        if (e->d_name[0] == '.')
+            continue;
         snprintf(path, sizeof path, "/proc/%d/task/%s/schedstat", (int)pid, e->d_name);
-        if (read_small(path, buf, sizeof buf) > 0) run += (double)strtoull(buf, NULL, 10) / 1e9;
-        else have_run = false;
+        if (read_small(path, buf, sizeof buf) > 0)
+            run += (double)strtoull(buf, NULL, 10) / 1e9;
+        else
+            have_run = false;
         snprintf(path, sizeof path, "/proc/%d/task/%s/children", (int)pid, e->d_name);
-        if (read_small(path, buf, sizeof buf) <= 0) continue;
+        if (read_small(path, buf, sizeof buf) <= 0)
+            continue;
         for (char *k = buf; *k;) {
             char *end;
             long child = strtol(k, &end, 10);
-            if (end == k) break;
+            if (end == k)
+                break;
             k = end;
-            while (*k == ' ' || *k == '\n') k++;
-            if (*nkids < maxkids) kids[(*nkids)++] = (pid_t)child;
+            while (*k == ' ' || *k == '\n')
+                k++;
+            if (*nkids < maxkids)
+                kids[(*nkids)++] = (pid_t)child;
         }
     }
     closedir(d);
@@ -310,23 +342,30 @@ static void descendants_add(pid_t pid, mpb_cost *c, double tick)
     char path[320], buf[4096];
     snprintf(path, sizeof path, "/proc/%d/task", (int)pid);
     DIR *d = opendir(path);
-    if (!d) return;
+    if (!d)
+        return;
     struct dirent *e;
     while ((e = readdir(d)) != NULL) {
-        if (e->d_name[0] == '.') continue;
+        if (e->d_name[0] == '.')
+            continue;
         snprintf(path, sizeof path, "/proc/%d/task/%s/children", (int)pid, e->d_name);
-        if (read_small(path, buf, sizeof buf) <= 0) continue;
+        if (read_small(path, buf, sizeof buf) <= 0)
+            continue;
         for (char *k = buf; *k;) {
             char *end;
             long child = strtol(k, &end, 10);
-            if (end == k) break;
+            if (end == k)
+                break;
             k = end;
-            while (*k == ' ' || *k == '\n') k++;
-            if (n < MAXP) q[n++] = (pid_t)child;
+            while (*k == ' ' || *k == '\n')
+                k++;
+            if (n < MAXP)
+                q[n++] = (pid_t)child;
         }
     }
     closedir(d);
-    for (int i = 0; i < n; i++) proc_cost_add(q[i], c, tick, q, &n, MAXP);
+    for (int i = 0; i < n; i++)
+        proc_cost_add(q[i], c, tick, q, &n, MAXP);
 }
 
 static void cost_now(mpb_cost *c)
@@ -342,7 +381,8 @@ static void cost_now(mpb_cost *c)
     c->cpu_s = (double)(self.ru_utime.tv_sec + self.ru_stime.tv_sec + kids.ru_utime.tv_sec +
                         kids.ru_stime.tv_sec) +
                (double)(self.ru_utime.tv_usec + self.ru_stime.tv_usec + kids.ru_utime.tv_usec +
-                        kids.ru_stime.tv_usec) / 1e6;
+                        kids.ru_stime.tv_usec) /
+                   1e6;
     c->minflt = self.ru_minflt + kids.ru_minflt;
     descendants_add(getpid(), c, tick);
 }
@@ -354,7 +394,8 @@ static int one_round(const mpb_workload *w, void *st, long n, bool latency, doub
     int64_t *ops = NULL;
     if (latency) {
         ops = calloc((size_t)n, sizeof *ops);
-        if (!ops) return mpb_fail(r, MPB_ERROR, "out of memory for %ld latencies", n);
+        if (!ops)
+            return mpb_fail(r, MPB_ERROR, "out of memory for %ld latencies", n);
     }
     if (w->prepare && w->prepare(st, n, r) != 0) {
         free(ops);
@@ -368,13 +409,15 @@ static int one_round(const mpb_workload *w, void *st, long n, bool latency, doub
     cost_now(&c1);
     cost->cpu_s = c1.cpu_s - c0.cpu_s;
     cost->minflt = c1.minflt - c0.minflt;
-    if (rc == 0 && w->check) rc = w->check(st, n, r);
+    if (rc == 0 && w->check)
+        rc = w->check(st, n, r);
     if (rc != 0) {
         free(ops);
         return -1;
     }
     *elapsed = (double)(t1 - t0) / 1e9;
-    if (*elapsed <= 0) *elapsed = 1e-9;
+    if (*elapsed <= 0)
+        *elapsed = 1e-9;
     if (latency) {
         int64_t *sorted = malloc((size_t)n * sizeof *sorted);
         if (!sorted) {
@@ -388,8 +431,10 @@ static int one_round(const mpb_workload *w, void *st, long n, bool latency, doub
     } else {
         *sample = (double)n / *elapsed;
     }
-    if (raw_keep) *raw_keep = ops;
-    else free(ops);
+    if (raw_keep)
+        *raw_keep = ops;
+    else
+        free(ops);
     return 0;
 }
 
@@ -398,26 +443,31 @@ static int one_round(const mpb_workload *w, void *st, long n, bool latency, doub
 static long round_n(long n)
 {
     const long m = MPB_CAL_ROUND_MULTIPLE;
-    if (n < m) return m;
+    if (n < m)
+        return m;
     return (n + m - 1) / m * m;
 }
 
 static void print_result(const mpb_workload *w, const mpb_res *r, long n, const run_out *o)
 {
     FILE *f = stdout;
-    fprintf(f, "{\"status\":\"%s\",\"workload\":", r->kind == MPB_OK      ? "ok"
-                                                  : r->kind == MPB_UNSUP ? "unsupported"
-                                                                         : "error");
+    fprintf(f, "{\"status\":\"%s\",\"workload\":",
+            r->kind == MPB_OK      ? "ok"
+            : r->kind == MPB_UNSUP ? "unsupported"
+                                   : "error");
     json_str(f, w ? w->name : "?");
-    fprintf(f, ",\"metric\":\"%s\",\"unit\":\"%s\",\"n\":%ld,\"samples\":[",
-            w ? w->metric : "", w ? w->unit : "", n);
-    for (int i = 0; o && i < o->nsamples; i++) fprintf(f, "%s%.9g", i ? "," : "", o->samples[i]);
+    fprintf(f, ",\"metric\":\"%s\",\"unit\":\"%s\",\"n\":%ld,\"samples\":[", w ? w->metric : "",
+            w ? w->unit : "", n);
+    for (int i = 0; o && i < o->nsamples; i++)
+        fprintf(f, "%s%.9g", i ? "," : "", o->samples[i]);
     fputs("]", f);
     if (o && o->nsamples) {
         fputs(",\"cpu_s\":[", f);
-        for (int i = 0; i < o->nsamples; i++) fprintf(f, "%s%.6f", i ? "," : "", o->cpu_s[i]);
+        for (int i = 0; i < o->nsamples; i++)
+            fprintf(f, "%s%.6f", i ? "," : "", o->cpu_s[i]);
         fputs("],\"minflt\":[", f);
-        for (int i = 0; i < o->nsamples; i++) fprintf(f, "%s%lld", i ? "," : "", o->minflt[i]);
+        for (int i = 0; i < o->nsamples; i++)
+            fprintf(f, "%s%lld", i ? "," : "", o->minflt[i]);
         fputs("]", f);
     }
     if (o && o->raw) {
@@ -444,7 +494,8 @@ static void print_result(const mpb_workload *w, const mpb_res *r, long n, const 
 static int pin_cpus(mpb_res *r)
 {
     long k = mpb_param_long("cpus", 0);
-    if (k <= 0) return 0;
+    if (k <= 0)
+        return 0;
     cpu_set_t allowed, want;
     if (sched_getaffinity(0, sizeof allowed, &allowed) != 0)
         return mpb_fail(r, MPB_ERROR, "sched_getaffinity: %s", strerror(errno));
@@ -455,7 +506,8 @@ static int pin_cpus(mpb_res *r)
             CPU_SET(c, &want);
             got++;
         }
-    if (got < k) return mpb_fail(r, MPB_ERROR, "cpus=%ld: only %ld CPUs allowed", k, got);
+    if (got < k)
+        return mpb_fail(r, MPB_ERROR, "cpus=%ld: only %ld CPUs allowed", k, got);
     if (sched_setaffinity(0, sizeof want, &want) != 0)
         return mpb_fail(r, MPB_ERROR, "sched_setaffinity: %s", strerror(errno));
     return 0;
@@ -470,30 +522,38 @@ int mpb_main(int argc, char **argv, const mpb_workload *table, size_t count)
     const char *name = NULL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        if (strcmp(a, "-n") == 0 && i + 1 < argc) n = strtol(argv[++i], NULL, 10);
-        else if (strcmp(a, "-t") == 0 && i + 1 < argc) seconds = strtod(argv[++i], NULL);
-        else if (strcmp(a, "-s") == 0 && i + 1 < argc) samples = atoi(argv[++i]);
-        else if (strcmp(a, "-q") == 0) quick = true;
+        if (strcmp(a, "-n") == 0 && i + 1 < argc)
+            n = strtol(argv[++i], NULL, 10);
+        else if (strcmp(a, "-t") == 0 && i + 1 < argc)
+            seconds = strtod(argv[++i], NULL);
+        else if (strcmp(a, "-s") == 0 && i + 1 < argc)
+            samples = atoi(argv[++i]);
+        else if (strcmp(a, "-q") == 0)
+            quick = true;
         else if (strcmp(a, "-l") == 0) {
-            for (size_t k = 0; k < count; k++) printf("%s\n", table[k].name);
+            for (size_t k = 0; k < count; k++)
+                printf("%s\n", table[k].name);
             return 0;
         } else if (strchr(a, '=') && nparams < MPB_MAX_PARAMS) {
             char *eq = strchr(argv[i], '=');
             *eq = 0;
             pkeys[nparams] = argv[i];
             pvals[nparams++] = eq + 1;
-        } else if (!name && a[0] != '-') name = a;
+        } else if (!name && a[0] != '-')
+            name = a;
         else {
             fprintf(stderr, "usage: %s WORKLOAD [key=value ...] [-n N] [-t S] [-s K] [-q] | -l\n",
                     argv[0]);
             return 2;
         }
     }
-    if (samples < 1 || samples > 1000) samples = 1;
+    if (samples < 1 || samples > 1000)
+        samples = 1;
     const int nalloc = samples;
     const mpb_workload *w = NULL;
     for (size_t k = 0; name && k < count; k++)
-        if (strcmp(table[k].name, name) == 0) w = &table[k];
+        if (strcmp(table[k].name, name) == 0)
+            w = &table[k];
     if (!w) {
         fprintf(stderr, "%s: unknown workload '%s' (-l lists them)\n", argv[0], name ? name : "");
         return 2;
@@ -509,8 +569,10 @@ int mpb_main(int argc, char **argv, const mpb_workload *table, size_t count)
     if (size > 0) { /* big messages: fewer of them */
         long cap0 = (long)MPB_CAL_FIRST_ROUND_BYTES / size;
         long capq = (long)MPB_CAL_QUICK_ROUND_BYTES / size;
-        if (n0 > cap0) n0 = cap0;
-        if (qn > capq) qn = capq;
+        if (n0 > cap0)
+            n0 = cap0;
+        if (qn > capq)
+            qn = capq;
     }
 
     mpb_res r = {.kind = MPB_OK};
@@ -536,8 +598,10 @@ int mpb_main(int argc, char **argv, const mpb_workload *table, size_t count)
     }
     void *st = NULL;
     double e = 0, s = 0;
-    if (pin_cpus(&r) != 0) goto out;
-    if (w->setup(&st, &r) != 0) goto out;
+    if (pin_cpus(&r) != 0)
+        goto out;
+    if (w->setup(&st, &r) != 0)
+        goto out;
     /* Streaming figures are steady-state figures.  Fresh shared memory costs
      * a first-touch page fault per 4 KiB page (about 20 us on a VM like this
      * one, more than the copy of the page), and a shared-memory ring is only
@@ -551,9 +615,11 @@ int mpb_main(int argc, char **argv, const mpb_workload *table, size_t count)
         long goal = (long)MPB_CAL_WARM_BYTES / size, moved = 0, wn = n0;
         double spent = 0;
         while (moved < goal && spent < MPB_CAL_WARM_SECONDS) {
-            if (wn > goal - moved) wn = goal - moved;
+            if (wn > goal - moved)
+                wn = goal - moved;
             wn = round_n(wn);
-            if (one_round(w, st, wn, latency, &s, &e, NULL, &cost, &r) != 0) goto out;
+            if (one_round(w, st, wn, latency, &s, &e, NULL, &cost, &r) != 0)
+                goto out;
             moved += wn;
             spent += e;
             wn *= MPB_CAL_WARM_GROWTH;
@@ -570,13 +636,18 @@ int mpb_main(int argc, char **argv, const mpb_workload *table, size_t count)
     } else { /* calibrate */
         n = round_n(n0);
         for (;;) {
-            if (one_round(w, st, n, latency, &s, &e, NULL, &cost, &r) != 0) goto out;
-            if (e >= seconds / MPB_CAL_GROW_UNTIL_DIVISOR || n >= nmax) break;
+            if (one_round(w, st, n, latency, &s, &e, NULL, &cost, &r) != 0)
+                goto out;
+            if (e >= seconds / MPB_CAL_GROW_UNTIL_DIVISOR || n >= nmax)
+                break;
             double f = e > 0 ? seconds / MPB_CAL_GROW_UNTIL_DIVISOR / e * MPB_CAL_GROW_OVERSHOOT
                              : MPB_CAL_GROW_MAX;
-            f = f < MPB_CAL_GROW_MIN ? MPB_CAL_GROW_MIN : f > MPB_CAL_GROW_MAX ? MPB_CAL_GROW_MAX : f;
+            f = f < MPB_CAL_GROW_MIN   ? MPB_CAL_GROW_MIN
+                : f > MPB_CAL_GROW_MAX ? MPB_CAL_GROW_MAX
+                                       : f;
             n = round_n((long)((double)n * f));
-            if (n > nmax) n = nmax;
+            if (n > nmax)
+                n = nmax;
         }
         /* The first rounds pay cold costs (page faults, lazy set-up), which
          * can stop the growth too early: rescale until a round is long
@@ -617,9 +688,11 @@ int mpb_main(int argc, char **argv, const mpb_workload *table, size_t count)
         o.nsamples = i + 1;
     }
 out:
-    if (w->teardown) w->teardown(st);
+    if (w->teardown)
+        w->teardown(st);
     print_result(w, &r, n, r.kind == MPB_OK ? &o : NULL);
-    for (int i = 0; o.raw && i < nalloc; i++) free(o.raw[i]);
+    for (int i = 0; o.raw && i < nalloc; i++)
+        free(o.raw[i]);
     free(o.raw);
     free(o.raw_n);
     free(o.samples);

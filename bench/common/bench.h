@@ -34,8 +34,7 @@ typedef struct mpb_res {
     char msg[252];
 } mpb_res;
 
-int mpb_fail(mpb_res *r, int kind, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+int mpb_fail(mpb_res *r, int kind, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 typedef struct mpb_workload {
     const char *name;
@@ -93,11 +92,11 @@ int mpb_team_init(mpb_team *t, int nchild, mpb_res *r);
 /* The parent's copy of the done pipe's write end; call once every child runs,
  * so that the parent sees EOF when all children are gone. */
 void mpb_team_started(mpb_team *t);
-int mpb_team_go(mpb_team *t, long n, mpb_res *r);   /* write n to every child */
-int mpb_team_wait(mpb_team *t, mpb_res *r);         /* collect nchild results */
+int mpb_team_go(mpb_team *t, long n, mpb_res *r); /* write n to every child */
+int mpb_team_wait(mpb_team *t, mpb_res *r);       /* collect nchild results */
 void mpb_team_close(mpb_team *t);
 /* Child side. */
-long mpb_child_next(mpb_team *t, int i);            /* 0: stop */
+long mpb_child_next(mpb_team *t, int i); /* 0: stop */
 void mpb_child_done(mpb_team *t, const mpb_res *r);
 
 /* Full read/write on a descriptor (EINTR retried); 0 or -1 (errno set, or

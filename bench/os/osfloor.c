@@ -49,10 +49,7 @@ static void futex_wait(_Atomic uint32_t *a, uint32_t expect)
     syscall(SYS_futex, a, FUTEX_WAIT, expect, NULL, NULL, 0);
 }
 
-static void futex_wake(_Atomic uint32_t *a)
-{
-    syscall(SYS_futex, a, FUTEX_WAKE, 1, NULL, NULL, 0);
-}
+static void futex_wake(_Atomic uint32_t *a) { syscall(SYS_futex, a, FUTEX_WAKE, 1, NULL, NULL, 0); }
 
 /* ---- the single-producer / single-consumer ring (mech=ring)
  *
@@ -93,8 +90,8 @@ static void futex_wake(_Atomic uint32_t *a)
 #define WAKE_EVERY 64
 #define WAKE_BYTES ((uint64_t)256 << 10)
 typedef struct ring {
-    _Alignas(64) _Atomic uint64_t head; /* bytes published: producer only */
-    _Alignas(64) _Atomic uint64_t tail; /* bytes consumed: consumer only */
+    _Alignas(64) _Atomic uint64_t head;     /* bytes published: producer only */
+    _Alignas(64) _Atomic uint64_t tail;     /* bytes consumed: consumer only */
     _Alignas(64) _Atomic uint32_t data_seq; /* consumer sleeps on it */
     _Atomic uint32_t cons_sleep;
     _Alignas(64) _Atomic uint32_t room_seq; /* producer sleeps on it */
@@ -134,7 +131,8 @@ static void ring_wait(ring *g, rside *me, bool (*ready)(ring *, rside *), _Atomi
                       _Atomic uint32_t *peer_seq)
 {
     for (int i = 0; i < REF_SPIN_ITERS; i++) {
-        if (ready(g, me)) return;
+        if (ready(g, me))
+            return;
         relax();
     }
     /* Never sleep owing the peer a wake-up. */
@@ -169,8 +167,7 @@ static void ring_put(ring *g, rside *p, const void *buf, uint32_t len)
     if (REF_RING_BYTES - (p->mine - p->peer) < need) { /* cached tail says full */
         p->need = need;
         if (!room_ok(g, p))
-            ring_wait(g, p, room_ok, &g->prod_sleep, &g->room_seq, &g->cons_sleep,
-                      &g->data_seq);
+            ring_wait(g, p, room_ok, &g->prod_sleep, &g->room_seq, &g->cons_sleep, &g->data_seq);
     }
     size_t at = (size_t)(p->mine % REF_RING_BYTES);
     uint32_t hdr[2] = {len, 0};
@@ -210,8 +207,10 @@ static uint32_t ring_get(ring *g, rside *c, void *buf)
 /* End of a burst: nothing this side published may wait behind a sleeper. */
 static void ring_flush(ring *g, rside *me, bool producer)
 {
-    if (producer) wake_point(&g->cons_sleep, &g->data_seq, me);
-    else wake_point(&g->prod_sleep, &g->room_seq, me);
+    if (producer)
+        wake_point(&g->cons_sleep, &g->data_seq, me);
+    else
+        wake_point(&g->prod_sleep, &g->room_seq, me);
 }
 
 /* ---- buffered framing (mech=pipebuf|sockbuf|pipe1mbuf): ref's Pipe reads
@@ -260,8 +259,10 @@ static bool fork_alive(mpb_team *t, int i, mpb_res *r)
     fst *s = t->owner;
     int status;
     pid_t w = waitpid(s->pids[i], &status, WNOHANG);
-    if (w == 0) return true;
-    if (w == s->pids[i]) s->pids[i] = 0;
+    if (w == 0)
+        return true;
+    if (w == s->pids[i])
+        s->pids[i] = 0;
     mpb_fail(r, MPB_ERROR, "child %d ended in the middle of a round (status 0x%x)", i, status);
     return false;
 }
@@ -272,7 +273,8 @@ static void ring_diag(mpb_team *t, char *buf, size_t len)
 {
     fst *s = t->owner;
     ring *g = s->rg;
-    if (!g) return;
+    if (!g)
+        return;
     snprintf(buf, len,
              "ring head %llu tail %llu data_seq %u room_seq %u prod_sleep %u cons_sleep %u",
              (unsigned long long)atomic_load(&g->head), (unsigned long long)atomic_load(&g->tail),
@@ -282,14 +284,16 @@ static void ring_diag(mpb_team *t, char *buf, size_t len)
 
 static int spawn(fst *s, int n, mpb_res *r)
 {
-    if (mpb_team_init(&s->team, n, r) != 0) return -1;
+    if (mpb_team_init(&s->team, n, r) != 0)
+        return -1;
     s->team.owner = s;
     s->team.alive = fork_alive;
     s->team.diag = ring_diag;
     fflush(NULL);
     for (int i = 0; i < n; i++) {
         pid_t pid = fork();
-        if (pid < 0) return sysfail(r, "fork");
+        if (pid < 0)
+            return sysfail(r, "fork");
         if (pid == 0) {
             child_loop(s, i);
             _exit(0);
@@ -304,14 +308,18 @@ static int spawn(fst *s, int n, mpb_res *r)
 static fst *fst_new(int kind)
 {
     fst *s = calloc(1, sizeof *s);
-    if (!s) return NULL;
+    if (!s)
+        return NULL;
     s->kind = kind;
-    for (int i = 0; i < 4; i++) s->fds[i] = -1;
+    for (int i = 0; i < 4; i++)
+        s->fds[i] = -1;
     for (int k = 0; k < PING_MAX_PAIRS; k++)
-        for (int i = 0; i < 4; i++) s->xfds[k][i] = -1;
+        for (int i = 0; i < 4; i++)
+            s->xfds[k][i] = -1;
     s->ack[0] = s->ack[1] = -1;
     s->team.done[0] = s->team.done[1] = -1;
-    for (int i = 0; i < MPB_MAX_CHILD; i++) s->team.ctl[i][0] = s->team.ctl[i][1] = -1;
+    for (int i = 0; i < MPB_MAX_CHILD; i++)
+        s->team.ctl[i][0] = s->team.ctl[i][1] = -1;
     s->mech = mpb_param_str("mech", "pipe");
     s->size = (size_t)mpb_param_long("size", 64);
     s->buffered = strstr(s->mech, "buf") != NULL;
@@ -322,13 +330,15 @@ static fst *fst_new(int kind)
 static void teardown(void *p)
 {
     fst *s = p;
-    if (!s) return;
+    if (!s)
+        return;
     if (s->nproc) {
         mpb_res ignore;
         mpb_team_go(&s->team, 0, &ignore);
     }
     for (int i = 0; i < s->nproc; i++) {
-        if (s->pids[i] <= 0) continue;
+        if (s->pids[i] <= 0)
+            continue;
         int status;
         /* Children stuck after a failure get 2 s, then SIGKILL. */
         for (int k = 0; k < 200 && waitpid(s->pids[i], &status, WNOHANG) == 0; k++)
@@ -340,13 +350,17 @@ static void teardown(void *p)
     }
     mpb_team_close(&s->team);
     for (int i = 0; i < 4; i++)
-        if (s->fds[i] >= 0) close(s->fds[i]);
+        if (s->fds[i] >= 0)
+            close(s->fds[i]);
     for (int k = 0; k < PING_MAX_PAIRS; k++)
         for (int i = 0; i < 4; i++)
-            if (s->xfds[k][i] >= 0) close(s->xfds[k][i]);
+            if (s->xfds[k][i] >= 0)
+                close(s->xfds[k][i]);
     for (int i = 0; i < 2; i++)
-        if (s->ack[i] >= 0) close(s->ack[i]);
-    if (s->shm_len) munmap(s->rg ? (void *)s->rg : (void *)s->fx, s->shm_len);
+        if (s->ack[i] >= 0)
+            close(s->ack[i]);
+    if (s->shm_len)
+        munmap(s->rg ? (void *)s->rg : (void *)s->fx, s->shm_len);
     free(s->payload);
     free(s->rbuf);
     free(s->rd.b);
@@ -357,9 +371,10 @@ static int shm(fst *s, size_t len, void **out, mpb_res *r)
 {
     /* Populated now: a first touch costs a page fault, and on some VMs (this
      * project's CI: ~60-110 us per 4 KiB page) that would swamp the floor. */
-    void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS | MAP_POPULATE,
-                   -1, 0);
-    if (p == MAP_FAILED) return sysfail(r, "mmap");
+    void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS | MAP_POPULATE, -1,
+                   0);
+    if (p == MAP_FAILED)
+        return sysfail(r, "mmap");
     s->shm_len = len;
     *out = p;
     return 0;
@@ -374,7 +389,8 @@ static int make_channel(fst *s, int *fds, mpb_res *r)
             return sysfail(r, "socketpair");
         return 0;
     }
-    if (pipe2(fds, O_CLOEXEC) != 0) return sysfail(r, "pipe");
+    if (pipe2(fds, O_CLOEXEC) != 0)
+        return sysfail(r, "pipe");
     /* The largest pipe buffer an unprivileged process gets by default. */
     if (strncmp(s->mech, "pipe1m", 6) == 0 && fcntl(fds[1], F_SETPIPE_SZ, 1 << 20) < 0)
         return sysfail(r, "F_SETPIPE_SZ");
@@ -387,8 +403,10 @@ static int frame_send(int fd, const void *buf, uint32_t len)
     size_t total = 4 + (size_t)len, done = 0;
     while (done < total) {
         ssize_t k = writev(fd, iov, 2);
-        if (k < 0 && errno == EINTR) continue;
-        if (k < 0) return -1;
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k < 0)
+            return -1;
         done += (size_t)k;
         for (int i = 0; i < 2 && k > 0; i++) { /* advance past what was written */
             size_t step = (size_t)k < iov[i].iov_len ? (size_t)k : iov[i].iov_len;
@@ -406,7 +424,8 @@ static int frame_send(int fd, const void *buf, uint32_t len)
 static int frame_recv_raw(int fd, void *buf, size_t cap, size_t *len)
 {
     uint32_t n;
-    if (mpb_read_full(fd, &n, 4) != 0) return -1;
+    if (mpb_read_full(fd, &n, 4) != 0)
+        return -1;
     if (n > cap) {
         errno = EMSGSIZE;
         return -1;
@@ -419,7 +438,8 @@ static int frame_recv_raw(int fd, void *buf, size_t cap, size_t *len)
 static int rd_fill(rdbuf *rd, int fd, size_t want)
 {
     size_t have = rd->len - rd->pos;
-    if (have >= want) return 0;
+    if (have >= want)
+        return 0;
     if (rd->pos + want > RBUF_CAP) {
         memmove(rd->b, rd->b + rd->pos, have);
         rd->pos = 0;
@@ -428,9 +448,11 @@ static int rd_fill(rdbuf *rd, int fd, size_t want)
     while (rd->len - rd->pos < want) {
         size_t room = rd->big ? want - (rd->len - rd->pos) : RBUF_CAP - rd->len;
         ssize_t k = read(fd, rd->b + rd->len, room);
-        if (k < 0 && errno == EINTR) continue;
+        if (k < 0 && errno == EINTR)
+            continue;
         if (k <= 0) {
-            if (k == 0) errno = EPIPE;
+            if (k == 0)
+                errno = EPIPE;
             return -1;
         }
         rd->len += (size_t)k;
@@ -441,7 +463,8 @@ static int rd_fill(rdbuf *rd, int fd, size_t want)
 /* One frame into buf (capacity cap), parsed from the read-ahead buffer. */
 static int frame_recv_buf(rdbuf *rd, int fd, void *buf, size_t cap, size_t *len)
 {
-    if (rd_fill(rd, fd, 4) != 0) return -1;
+    if (rd_fill(rd, fd, 4) != 0)
+        return -1;
     uint32_t n;
     memcpy(&n, rd->b + rd->pos, 4);
     if (n > cap) {
@@ -452,14 +475,16 @@ static int frame_recv_buf(rdbuf *rd, int fd, void *buf, size_t cap, size_t *len)
     *len = n;
     if (4 + (size_t)n <= RBUF_CAP) {
         rd->big = false;
-        if (rd_fill(rd, fd, n) != 0) return -1;
+        if (rd_fill(rd, fd, n) != 0)
+            return -1;
         memcpy(buf, rd->b + rd->pos, n);
         rd->pos += n;
         return 0;
     }
     rd->big = true;
     size_t have = rd->len - rd->pos;
-    if (have > n) have = n;
+    if (have > n)
+        have = n;
     memcpy(buf, rd->b + rd->pos, have);
     rd->pos += have;
     return mpb_read_full(fd, (char *)buf + have, n - have);
@@ -477,10 +502,12 @@ static int buffers(fst *s, mpb_res *r)
 {
     s->payload = mpb_payload(s->size);
     s->rbuf = malloc(s->size + 8);
-    if (!s->payload || !s->rbuf) return mpb_fail(r, MPB_ERROR, "out of memory");
+    if (!s->payload || !s->rbuf)
+        return mpb_fail(r, MPB_ERROR, "out of memory");
     memset(s->rbuf, 0, s->size + 8); /* fault it in before the children fork */
     if (s->buffered) {
-        if (!(s->rd.b = malloc(RBUF_CAP))) return mpb_fail(r, MPB_ERROR, "out of memory");
+        if (!(s->rd.b = malloc(RBUF_CAP)))
+            return mpb_fail(r, MPB_ERROR, "out of memory");
         memset(s->rd.b, 0, RBUF_CAP);
     }
     return 0;
@@ -489,22 +516,27 @@ static int buffers(fst *s, mpb_res *r)
 static bool mech_is(const fst *s, const char *const *names)
 {
     for (; *names; names++)
-        if (strcmp(s->mech, *names) == 0) return true;
+        if (strcmp(s->mech, *names) == 0)
+            return true;
     return false;
 }
 
 static int stream_setup(void **out, mpb_res *r)
 {
-    static const char *const mechs[] = {"ring", "pipebuf", "sockbuf", "pipe1mbuf",
-                                        "pipe", "socketpair", "pipe1m", NULL};
+    static const char *const mechs[] = {"ring", "pipebuf",    "sockbuf", "pipe1mbuf",
+                                        "pipe", "socketpair", "pipe1m",  NULL};
     fst *s = *out = fst_new(K_STREAM);
-    if (!s) return mpb_fail(r, MPB_ERROR, "out of memory");
-    if (!mech_is(s, mechs)) return mpb_fail(r, MPB_ERROR, "stream: unknown mech '%s'", s->mech);
-    if (buffers(s, r) != 0) return -1;
+    if (!s)
+        return mpb_fail(r, MPB_ERROR, "out of memory");
+    if (!mech_is(s, mechs))
+        return mpb_fail(r, MPB_ERROR, "stream: unknown mech '%s'", s->mech);
+    if (buffers(s, r) != 0)
+        return -1;
     if (strcmp(s->mech, "ring") == 0) {
         if (s->size + 16 > REF_RING_BYTES / 2)
             return mpb_fail(r, MPB_ERROR, "message too big for ring");
-        if (shm(s, sizeof(ring) + REF_RING_BYTES, (void **)&s->rg, r) != 0) return -1;
+        if (shm(s, sizeof(ring) + REF_RING_BYTES, (void **)&s->rg, r) != 0)
+            return -1;
     } else if (make_channel(s, s->fds, r) != 0) {
         return -1;
     }
@@ -515,8 +547,10 @@ static int team_round(void *p, long n, int64_t *ops, mpb_res *r)
 {
     fst *s = p;
     (void)ops;
-    if (s->nproc == 0) return mpb_fail(r, MPB_ERROR, "no children");
-    if (mpb_team_go(&s->team, n, r) != 0) return -1;
+    if (s->nproc == 0)
+        return mpb_fail(r, MPB_ERROR, "no children");
+    if (mpb_team_go(&s->team, n, r) != 0)
+        return -1;
     return mpb_team_wait(&s->team, r);
 }
 
@@ -525,8 +559,10 @@ static void stream_child(fst *s, int idx, long n, mpb_res *r)
     for (long i = 0; i < n; i++) {
         size_t len = s->size;
         if (s->rg) {
-            if (idx == 0) ring_put(s->rg, &s->rs, s->payload, (uint32_t)s->size);
-            else len = ring_get(s->rg, &s->rs, s->rbuf);
+            if (idx == 0)
+                ring_put(s->rg, &s->rs, s->payload, (uint32_t)s->size);
+            else
+                len = ring_get(s->rg, &s->rs, s->rbuf);
         } else if (idx == 0 ? frame_send(s->fds[1], s->payload, (uint32_t)s->size)
                             : frame_recv(s, s->fds[0], s->rbuf, s->size + 8, &len)) {
             sysfail(r, idx == 0 ? "send" : "recv");
@@ -537,7 +573,8 @@ static void stream_child(fst *s, int idx, long n, mpb_res *r)
             return;
         }
     }
-    if (s->rg) ring_flush(s->rg, &s->rs, idx == 0);
+    if (s->rg)
+        ring_flush(s->rg, &s->rs, idx == 0);
 }
 
 /* Ping-pong: pipe uses two pipes (fds[0..1] parent->child, fds[2..3] back);
@@ -548,23 +585,29 @@ static void stream_child(fst *s, int idx, long n, mpb_res *r)
  * parent's pair (with child 0) is the one timed. */
 static int ping_setup(void **out, mpb_res *r)
 {
-    static const char *const mechs[] = {"futex", "futexspin", "pipebuf", "sockbuf",
-                                        "pipe", "socketpair", NULL};
+    static const char *const mechs[] = {"futex", "futexspin",  "pipebuf", "sockbuf",
+                                        "pipe",  "socketpair", NULL};
     fst *s = *out = fst_new(K_PING);
-    if (!s) return mpb_fail(r, MPB_ERROR, "out of memory");
-    if (!mech_is(s, mechs)) return mpb_fail(r, MPB_ERROR, "pingpong: unknown mech '%s'", s->mech);
-    if (buffers(s, r) != 0) return -1;
+    if (!s)
+        return mpb_fail(r, MPB_ERROR, "out of memory");
+    if (!mech_is(s, mechs))
+        return mpb_fail(r, MPB_ERROR, "pingpong: unknown mech '%s'", s->mech);
+    if (buffers(s, r) != 0)
+        return -1;
     s->pairs = (int)mpb_param_long("pairs", 1);
     if (s->pairs < 1 || s->pairs > PING_MAX_PAIRS)
         return mpb_fail(r, MPB_ERROR, "pairs=%d: 1..%d", s->pairs, PING_MAX_PAIRS);
     if (strncmp(s->mech, "futex", 5) == 0) {
         /* pair k: words fx[32k] (ping) and fx[32k + 16] (pong), 128 bytes */
-        if (shm(s, 4096, (void **)&s->fx, r) != 0) return -1;
+        if (shm(s, 4096, (void **)&s->fx, r) != 0)
+            return -1;
     } else {
         for (int k = 0; k < s->pairs; k++) {
             int *fds = k ? s->xfds[k] : s->fds;
-            if (make_channel(s, fds, r) != 0) return -1;
-            if (strncmp(s->mech, "sock", 4) != 0 && make_channel(s, fds + 2, r) != 0) return -1;
+            if (make_channel(s, fds, r) != 0)
+                return -1;
+            if (strncmp(s->mech, "sock", 4) != 0 && make_channel(s, fds + 2, r) != 0)
+                return -1;
         }
     }
     return spawn(s, 2 * s->pairs - 1, r);
@@ -575,9 +618,11 @@ static int ping_setup(void **out, mpb_res *r)
 static int ping_fd(fst *s, int k, bool parent, bool out)
 {
     int *fds = k ? s->xfds[k] : s->fds;
-    if (strncmp(s->mech, "sock", 4) == 0) return parent ? fds[0] : fds[1];
+    if (strncmp(s->mech, "sock", 4) == 0)
+        return parent ? fds[0] : fds[1];
     /* pipe: parent writes fds[1], child reads fds[0]; child writes fds[3], parent reads fds[2] */
-    if (parent) return out ? fds[1] : fds[2];
+    if (parent)
+        return out ? fds[1] : fds[2];
     return out ? fds[3] : fds[0];
 }
 
@@ -600,12 +645,14 @@ static void fx_pass(_Atomic uint32_t *w, uint32_t v)
 static void fx_await(_Atomic uint32_t *w, uint32_t v, bool spin)
 {
     for (int i = 0; spin && i < REF_SPIN_ITERS; i++) {
-        if (atomic_load_explicit(&w[0], memory_order_acquire) == v) return;
+        if (atomic_load_explicit(&w[0], memory_order_acquire) == v)
+            return;
         CPU_RELAX();
     }
     for (;;) {
         uint32_t cur = atomic_load_explicit(&w[0], memory_order_acquire);
-        if (cur == v) return;
+        if (cur == v)
+            return;
         atomic_store_explicit(&w[1], 1, memory_order_release);
         atomic_thread_fence(memory_order_seq_cst);
         if (atomic_load_explicit(&w[0], memory_order_acquire) == v) {
@@ -634,7 +681,8 @@ static int ping_ops(fst *s, int k, long n, int64_t *ops, mpb_res *r)
             if (frame_recv(s, ping_fd(s, k, true, false), s->rbuf, s->size + 8, &len) != 0)
                 return sysfail(r, "recv");
         }
-        if (ops) ops[i] = mpb_now_ns() - t0;
+        if (ops)
+            ops[i] = mpb_now_ns() - t0;
     }
     return 0;
 }
@@ -642,8 +690,10 @@ static int ping_ops(fst *s, int k, long n, int64_t *ops, mpb_res *r)
 static int ping_round(void *p, long n, int64_t *ops, mpb_res *r)
 {
     fst *s = p;
-    if (mpb_team_go(&s->team, n, r) != 0) return -1;
-    if (ping_ops(s, 0, n, ops, r) != 0) return -1;
+    if (mpb_team_go(&s->team, n, r) != 0)
+        return -1;
+    if (ping_ops(s, 0, n, ops, r) != 0)
+        return -1;
     return mpb_team_wait(&s->team, r);
 }
 
@@ -675,16 +725,22 @@ static void ping_child(fst *s, int idx, long n, mpb_res *r)
  * futex slot) while the child sleeps; the child answers the delay on a pipe. */
 static int wake_setup(void **out, mpb_res *r)
 {
-    static const char *const mechs[] = {"futex", "futexspin", "pipebuf", "sockbuf",
-                                        "pipe", "socketpair", NULL};
+    static const char *const mechs[] = {"futex", "futexspin",  "pipebuf", "sockbuf",
+                                        "pipe",  "socketpair", NULL};
     fst *s = *out = fst_new(K_WAKE);
-    if (!s) return mpb_fail(r, MPB_ERROR, "out of memory");
-    if (!mech_is(s, mechs)) return mpb_fail(r, MPB_ERROR, "wake: unknown mech '%s'", s->mech);
-    if (s->size < 8) s->size = 8;
-    if (buffers(s, r) != 0) return -1;
-    if (pipe2(s->ack, O_CLOEXEC) != 0) return sysfail(r, "pipe");
+    if (!s)
+        return mpb_fail(r, MPB_ERROR, "out of memory");
+    if (!mech_is(s, mechs))
+        return mpb_fail(r, MPB_ERROR, "wake: unknown mech '%s'", s->mech);
+    if (s->size < 8)
+        s->size = 8;
+    if (buffers(s, r) != 0)
+        return -1;
+    if (pipe2(s->ack, O_CLOEXEC) != 0)
+        return sysfail(r, "pipe");
     if (strncmp(s->mech, "futex", 5) == 0) {
-        if (shm(s, 4096, (void **)&s->fx, r) != 0) return -1;
+        if (shm(s, 4096, (void **)&s->fx, r) != 0)
+            return -1;
     } else if (make_channel(s, s->fds, r) != 0) {
         return -1;
     }
@@ -695,9 +751,11 @@ static int wake_round(void *p, long n, int64_t *ops, mpb_res *r)
 {
     fst *s = p;
     long idle = mpb_param_long("idle_us", 0);
-    if (mpb_team_go(&s->team, n, r) != 0) return -1;
+    if (mpb_team_go(&s->team, n, r) != 0)
+        return -1;
     for (long i = 0; i < n; i++) {
-        if (idle > 0) mpb_sleep_us(idle);
+        if (idle > 0)
+            mpb_sleep_us(idle);
         int64_t t0 = mpb_now_ns();
         if (s->fx) {
             _Atomic int64_t *stamp = (_Atomic int64_t *)(void *)&s->fx[32];
@@ -708,7 +766,8 @@ static int wake_round(void *p, long n, int64_t *ops, mpb_res *r)
             if (frame_send(s->fds[1], s->payload, (uint32_t)s->size) != 0)
                 return sysfail(r, "send");
         }
-        if (mpb_read_full(s->ack[0], &ops[i], 8) != 0) return sysfail(r, "ack");
+        if (mpb_read_full(s->ack[0], &ops[i], 8) != 0)
+            return sysfail(r, "ack");
     }
     return mpb_team_wait(&s->team, r);
 }
@@ -738,15 +797,18 @@ static void wake_child(fst *s, long n, mpb_res *r)
 static int mutex_setup(void **out, mpb_res *r)
 {
     fst *s = *out = fst_new(K_MUTEX);
-    if (!s) return mpb_fail(r, MPB_ERROR, "out of memory");
-    if (shm(s, 4096, (void **)&s->fx, r) != 0) return -1;
+    if (!s)
+        return mpb_fail(r, MPB_ERROR, "out of memory");
+    if (shm(s, 4096, (void **)&s->fx, r) != 0)
+        return -1;
     s->mtx = (pthread_mutex_t *)(void *)s->fx;
     pthread_mutexattr_t a;
     pthread_mutexattr_init(&a);
     pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
     int e = pthread_mutex_init(s->mtx, &a);
     pthread_mutexattr_destroy(&a);
-    if (e) return mpb_fail(r, MPB_ERROR, "pthread_mutex_init: %s", strerror(e));
+    if (e)
+        return mpb_fail(r, MPB_ERROR, "pthread_mutex_init: %s", strerror(e));
     long procs = mpb_param_long("processes", 1);
     return procs > 1 ? spawn(s, (int)procs, r) : 0;
 }
@@ -762,7 +824,8 @@ static void mutex_ops(fst *s, long n)
 static int mutex_round(void *p, long n, int64_t *ops, mpb_res *r)
 {
     fst *s = p;
-    if (s->nproc) return team_round(p, n, ops, r);
+    if (s->nproc)
+        return team_round(p, n, ops, r);
     mutex_ops(s, n);
     return 0;
 }
@@ -781,11 +844,14 @@ static int fork_round(void *p, long n, int64_t *ops, mpb_res *r)
     for (long i = 0; i < n; i++) {
         int64_t t0 = mpb_now_ns();
         pid_t pid = fork();
-        if (pid < 0) return sysfail(r, "fork");
-        if (pid == 0) _exit(0);
+        if (pid < 0)
+            return sysfail(r, "fork");
+        if (pid == 0)
+            _exit(0);
         int status;
         while (waitpid(pid, &status, 0) < 0)
-            if (errno != EINTR) return sysfail(r, "waitpid");
+            if (errno != EINTR)
+                return sysfail(r, "waitpid");
         if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
             return mpb_fail(r, MPB_ERROR, "child status 0x%x", status);
         ops[i] = mpb_now_ns() - t0;
@@ -799,13 +865,22 @@ static void child_loop(fst *s, int idx)
     while ((n = mpb_child_next(&s->team, idx)) > 0) {
         mpb_res r = {.kind = MPB_OK};
         switch (s->kind) {
-        case K_STREAM: stream_child(s, idx, n, &r); break;
-        case K_PING: ping_child(s, idx, n, &r); break;
-        case K_WAKE: wake_child(s, n, &r); break;
-        case K_MUTEX: mutex_ops(s, n / s->team.nchild); break;
+        case K_STREAM:
+            stream_child(s, idx, n, &r);
+            break;
+        case K_PING:
+            ping_child(s, idx, n, &r);
+            break;
+        case K_WAKE:
+            wake_child(s, n, &r);
+            break;
+        case K_MUTEX:
+            mutex_ops(s, n / s->team.nchild);
+            break;
         }
         mpb_child_done(&s->team, &r);
-        if (r.kind != MPB_OK) return;
+        if (r.kind != MPB_OK)
+            return;
     }
 }
 

@@ -42,9 +42,9 @@
 #endif
 
 struct shared {
-    _Alignas(64) _Atomic uint64_t w; /* bytes written (producer) */
-    _Alignas(64) _Atomic uint64_t r; /* bytes read (consumer) */
-    _Alignas(64) _Atomic int go;     /* 1: start; 2: stop producing; 3: drained */
+    _Alignas(64) _Atomic uint64_t w;     /* bytes written (producer) */
+    _Alignas(64) _Atomic uint64_t r;     /* bytes read (consumer) */
+    _Alignas(64) _Atomic int go;         /* 1: start; 2: stop producing; 3: drained */
     _Alignas(64) _Atomic uint64_t count; /* consumer: messages received */
     _Alignas(64) unsigned char buf[];
 };
@@ -68,7 +68,8 @@ static inline void pause_cpu(void)
  * at all, and a pure spinner would burn the slice the peer needs. */
 static inline void backoff(unsigned *k)
 {
-    if (++*k < 256) pause_cpu();
+    if (++*k < 256)
+        pause_cpu();
     else {
         *k = 0;
         sched_yield();
@@ -92,16 +93,19 @@ static void copy_out(struct shared *s, uint64_t at, void *p, size_t n)
 static void producer(struct shared *s, size_t size)
 {
     unsigned char *msg = malloc(size + 1);
-    for (size_t i = 0; i < size; i++) msg[i] = (unsigned char)i;
+    for (size_t i = 0; i < size; i++)
+        msg[i] = (unsigned char)i;
     uint64_t rec = (8 + size + 7) & ~(uint64_t)7, w = 0, rc = 0;
     unsigned pend = 0;
-    while (atomic_load_explicit(&s->go, memory_order_acquire) == 0) pause_cpu();
+    while (atomic_load_explicit(&s->go, memory_order_acquire) == 0)
+        pause_cpu();
     while (atomic_load_explicit(&s->go, memory_order_relaxed) == 1) {
         for (unsigned k = 0; CAP - (w - rc) < rec;) {
             atomic_store_explicit(&s->w, w, memory_order_release);
             pend = 0;
             rc = atomic_load_explicit(&s->r, memory_order_acquire);
-            if (CAP - (w - rc) < rec) backoff(&k);
+            if (CAP - (w - rc) < rec)
+                backoff(&k);
         }
         uint64_t len = size;
         copy_in(s, w, &len, 8);
@@ -128,7 +132,8 @@ static int consumer(struct shared *s, size_t size)
             atomic_store_explicit(&s->count, n, memory_order_relaxed);
             wc = atomic_load_explicit(&s->w, memory_order_acquire);
             if (r == wc) {
-                if (atomic_load_explicit(&s->go, memory_order_acquire) == 3) break;
+                if (atomic_load_explicit(&s->go, memory_order_acquire) == 3)
+                    break;
                 backoff(&k);
                 continue;
             }
@@ -161,7 +166,8 @@ static void proc_cost(pid_t pid, double *cpu_ns, double *minflt)
     snprintf(path, sizeof path, "/proc/%d/schedstat", (int)pid);
     FILE *f = fopen(path, "r");
     if (f) {
-        if (fscanf(f, "%llu", &run_ns) != 1) run_ns = 0;
+        if (fscanf(f, "%llu", &run_ns) != 1)
+            run_ns = 0;
         fclose(f);
     }
     snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
@@ -169,7 +175,8 @@ static void proc_cost(pid_t pid, double *cpu_ns, double *minflt)
     if (f) { /* field 10 (minflt), after "pid (comm) state" */
         char line[1024];
         const char *p = fgets(line, sizeof line, f) ? strrchr(line, ')') : NULL;
-        if (p && sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %llu", &flt) != 1) flt = 0;
+        if (p && sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %llu", &flt) != 1)
+            flt = 0;
         fclose(f);
     }
     *cpu_ns += (double)run_ns;
@@ -194,7 +201,8 @@ static double run(size_t size, double secs, double *msgs, double *cpu_s, double 
         _exit(0);
     }
     pid_t c = fork();
-    if (c == 0) _exit(consumer(s, size));
+    if (c == 0)
+        _exit(consumer(s, size));
     /* Warm up a little (one lap of the ring), then time a window. */
     atomic_store(&s->go, 1);
     double t0 = now();
@@ -211,9 +219,12 @@ static double run(size_t size, double secs, double *msgs, double *cpu_s, double 
     double t1 = now();
     proc_cost(p, &c1, &f1);
     proc_cost(c, &c1, &f1);
-    if (msgs) *msgs = (double)(n1 - n0);
-    if (cpu_s) *cpu_s = (c1 - c0) / 1e9;
-    if (minflt) *minflt = f1 - f0;
+    if (msgs)
+        *msgs = (double)(n1 - n0);
+    if (cpu_s)
+        *cpu_s = (c1 - c0) / 1e9;
+    if (minflt)
+        *minflt = f1 - f0;
     atomic_store(&s->go, 2);
     int st;
     waitpid(p, &st, 0);
@@ -232,11 +243,16 @@ static int json_main(int argc, char **argv)
     size_t size = 0;
     double secs = 0.15;
     for (int i = 2; i < argc; i++) {
-        if (strcmp(argv[i], "-t") == 0 && i + 1 < argc) secs = strtod(argv[++i], NULL);
-        else if ((strcmp(argv[i], "-n") == 0 || strcmp(argv[i], "-s") == 0) && i + 1 < argc) i++;
-        else if (strcmp(argv[i], "-q") == 0) secs = 0.02;
-        else if (strncmp(argv[i], "size=", 5) == 0) size = strtoul(argv[i] + 5, NULL, 10);
-        else if (strchr(argv[i], '=') == NULL) size = strtoul(argv[i], NULL, 10);
+        if (strcmp(argv[i], "-t") == 0 && i + 1 < argc)
+            secs = strtod(argv[++i], NULL);
+        else if ((strcmp(argv[i], "-n") == 0 || strcmp(argv[i], "-s") == 0) && i + 1 < argc)
+            i++;
+        else if (strcmp(argv[i], "-q") == 0)
+            secs = 0.02;
+        else if (strncmp(argv[i], "size=", 5) == 0)
+            size = strtoul(argv[i] + 5, NULL, 10);
+        else if (strchr(argv[i], '=') == NULL)
+            size = strtoul(argv[i], NULL, 10);
     }
     if (size == 0 || size > CAP / 4 || !(secs > 0)) {
         fprintf(stderr, "usage: ringcheck --json SIZE [-t SECONDS] [-q]\n");
@@ -253,7 +269,8 @@ static int json_main(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
-    if (argc > 1 && strcmp(argv[1], "--json") == 0) return json_main(argc, argv);
+    if (argc > 1 && strcmp(argv[1], "--json") == 0)
+        return json_main(argc, argv);
     size_t size = argc > 1 ? strtoul(argv[1], NULL, 10) : 64;
     double secs = argc > 2 ? strtod(argv[2], NULL) : 1.0;
     if (size == 0 || size > CAP / 4 || !(secs > 0)) {
@@ -263,7 +280,8 @@ int main(int argc, char **argv)
     double best = 0;
     for (int i = 0; i < 3; i++) {
         double v = run(size, secs, NULL, NULL, NULL);
-        if (v > best) best = v;
+        if (v > best)
+            best = v;
     }
     printf("ringcheck size=%zu best of 3: %.4g msg/s\n", size, best);
     return 0;

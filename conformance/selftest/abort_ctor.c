@@ -2,7 +2,4 @@
  * the library aborts as it is loaded, so the suite cannot even start. */
 #include <stdlib.h>
 
-__attribute__((constructor)) static void abort_on_load(void)
-{
-    abort();
-}
+__attribute__((constructor)) static void abort_on_load(void) { abort(); }

@@ -69,7 +69,4 @@ MPT_TEST(event, EVT_SET_WAKES_ALL, "fixture: hangs with descendants alive", .tim
         pause();
 }
 
-MPT_TEST(event, EVT_WAIT_TIMEOUT, "fixture: passes")
-{
-    cr_assert(1);
-}
+MPT_TEST(event, EVT_WAIT_TIMEOUT, "fixture: passes") { cr_assert(1); }

@@ -43,7 +43,9 @@ static void run_parties(mp_barrier *b, int n, int rounds, double timeout, struct
         pthread_join(t[i], NULL);
 }
 
-MPT_TEST(barrier, BAR_WAIT_INDEX, "BAR-WAIT-INDEX: each of the parties gets a distinct index 0..parties-1, and the barrier can be used again")
+MPT_TEST(barrier, BAR_WAIT_INDEX,
+         "BAR-WAIT-INDEX: each of the parties gets a distinct index 0..parties-1, and the barrier "
+         "can be used again")
 {
     mp_barrier *b = NULL;
     struct party p[3];
@@ -70,7 +72,8 @@ static int count_action(void *arg)
     return 0;
 }
 
-MPT_TEST(barrier, BAR_ACTION, "BAR-ACTION: the action runs once per generation, before any party is released")
+MPT_TEST(barrier, BAR_ACTION,
+         "BAR-ACTION: the action runs once per generation, before any party is released")
 {
     _Atomic int actions = 0;
     mp_barrier *b = NULL;
@@ -81,7 +84,8 @@ MPT_TEST(barrier, BAR_ACTION, "BAR-ACTION: the action runs once per generation, 
     for (int i = 0; i < 3; i++)
         for (int r = 0; r < 2; r++) {
             MP_ASSERT_STATUS(p[i].got[r], MP_OK);
-            cr_assert_geq(p[i].seen[r], r + 1, "party %d returned from round %d before its action", i, r);
+            cr_assert_geq(p[i].seen[r], r + 1, "party %d returned from round %d before its action",
+                          i, r);
         }
     mp_barrier_free(b);
 }
@@ -92,7 +96,9 @@ static int failing_action(void *arg)
     return -1;
 }
 
-MPT_TEST(barrier, BAR_ACTION_FAIL, "BAR-ACTION-FAIL: an action returning non-zero breaks the barrier: every party and later waits get MP_EBROKEN")
+MPT_TEST(barrier, BAR_ACTION_FAIL,
+         "BAR-ACTION-FAIL: an action returning non-zero breaks the barrier: every party and later "
+         "waits get MP_EBROKEN")
 {
     mp_barrier *b = NULL;
     struct party p[3];
@@ -107,7 +113,9 @@ MPT_TEST(barrier, BAR_ACTION_FAIL, "BAR-ACTION-FAIL: an action returning non-zer
     mp_barrier_free(b);
 }
 
-MPT_TEST(barrier, BAR_TIMEOUT, "BAR-TIMEOUT: a wait(t) that the other parties miss is MP_EBROKEN after t (never earlier) and breaks the barrier for everyone")
+MPT_TEST(barrier, BAR_TIMEOUT,
+         "BAR-TIMEOUT: a wait(t) that the other parties miss is MP_EBROKEN after t (never earlier) "
+         "and breaks the barrier for everyone")
 {
     mp_barrier *b = NULL;
     MP_ASSERT_OK(mp_barrier_new(&b, 2, NULL, NULL, MP_FOREVER));
@@ -137,7 +145,9 @@ static int party_waits_broken(void *arg)
     return mpt_now() - t0 < 20.0 ? 0 : 2;
 }
 
-MPT_TEST(barrier, BAR_TIMEOUT_WAKES_PARTIES, "BAR-TIMEOUT-WAKES-PARTIES: a wait(t) that times out returns MP_EBROKEN after t, never earlier, and a party asleep in wait in another process gets MP_EBROKEN")
+MPT_TEST(barrier, BAR_TIMEOUT_WAKES_PARTIES,
+         "BAR-TIMEOUT-WAKES-PARTIES: a wait(t) that times out returns MP_EBROKEN after t, never "
+         "earlier, and a party asleep in wait in another process gets MP_EBROKEN")
 {
     mp_barrier *b = NULL;
     MP_ASSERT_OK(mp_barrier_new(&b, 3, NULL, NULL, MP_FOREVER));
@@ -155,7 +165,8 @@ MPT_TEST(barrier, BAR_TIMEOUT_WAKES_PARTIES, "BAR-TIMEOUT-WAKES-PARTIES: a wait(
     mp_barrier_free(b);
 }
 
-MPT_TEST(barrier, BAR_DEFAULT_TIMEOUT, "BAR-DEFAULT-TIMEOUT: wait(MP_BARRIER_DEFAULT) uses the barrier's default timeout")
+MPT_TEST(barrier, BAR_DEFAULT_TIMEOUT,
+         "BAR-DEFAULT-TIMEOUT: wait(MP_BARRIER_DEFAULT) uses the barrier's default timeout")
 {
     mp_barrier *b = NULL;
     MP_ASSERT_OK(mp_barrier_new(&b, 2, NULL, NULL, 0.15));
@@ -163,7 +174,8 @@ MPT_TEST(barrier, BAR_DEFAULT_TIMEOUT, "BAR-DEFAULT-TIMEOUT: wait(MP_BARRIER_DEF
     mp_barrier_free(b);
 }
 
-MPT_TEST(barrier, BAR_SINGLE_PARTY, "BAR-SINGLE-PARTY: a barrier of one party never blocks and returns index 0")
+MPT_TEST(barrier, BAR_SINGLE_PARTY,
+         "BAR-SINGLE-PARTY: a barrier of one party never blocks and returns index 0")
 {
     mp_barrier *b = NULL;
     unsigned idx = 99;
@@ -201,7 +213,9 @@ static void start_waiter(struct stuck *s, pthread_t *t)
     cr_assert_eq(n, 1);
 }
 
-MPT_TEST(barrier, BAR_ABORT, "BAR-ABORT: abort wakes waiting parties with MP_EBROKEN and leaves the barrier broken until reset")
+MPT_TEST(barrier, BAR_ABORT,
+         "BAR-ABORT: abort wakes waiting parties with MP_EBROKEN and leaves the barrier broken "
+         "until reset")
 {
     struct stuck s = {0};
     pthread_t t;
@@ -224,7 +238,9 @@ MPT_TEST(barrier, BAR_ABORT, "BAR-ABORT: abort wakes waiting parties with MP_EBR
     mp_barrier_free(s.b);
 }
 
-MPT_TEST(barrier, BAR_RESET, "BAR-RESET: reset while a party waits gives it MP_EBROKEN; the barrier is then usable and not broken")
+MPT_TEST(barrier, BAR_RESET,
+         "BAR-RESET: reset while a party waits gives it MP_EBROKEN; the barrier is then usable and "
+         "not broken")
 {
     struct stuck s = {0};
     pthread_t t;
@@ -246,7 +262,8 @@ MPT_TEST(barrier, BAR_RESET, "BAR-RESET: reset while a party waits gives it MP_E
     mp_barrier_free(s.b);
 }
 
-MPT_TEST(barrier, BAR_N_WAITING, "BAR-N-WAITING: parties reports the size and n_waiting the parties currently waiting")
+MPT_TEST(barrier, BAR_N_WAITING,
+         "BAR-N-WAITING: parties reports the size and n_waiting the parties currently waiting")
 {
     struct stuck s = {0};
     pthread_t t;
@@ -265,7 +282,8 @@ MPT_TEST(barrier, BAR_N_WAITING, "BAR-N-WAITING: parties reports the size and n_
     mp_barrier_free(s.b);
 }
 
-MPT_TEST(barrier, BAR_BAD_ARGS, "BAR-BAD-ARGS: zero parties, NULL handles or outputs and NaN timeouts are MP_EINVAL")
+MPT_TEST(barrier, BAR_BAD_ARGS,
+         "BAR-BAD-ARGS: zero parties, NULL handles or outputs and NaN timeouts are MP_EINVAL")
 {
     mp_barrier *b = NULL;
     unsigned n;
@@ -317,10 +335,13 @@ static int child_party(void *arg)
     return 0;
 }
 
-MPT_TEST(barrier, BAR_CROSS_PROCESS, "BAR-CROSS-PROCESS: three processes pass a Barrier(3) twice with distinct indexes and one action per round")
+MPT_TEST(barrier, BAR_CROSS_PROCESS,
+         "BAR-CROSS-PROCESS: three processes pass a Barrier(3) twice with distinct indexes and one "
+         "action per round")
 {
     struct xbar x;
-    x.shared = mmap(NULL, 4 * sizeof(int), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    x.shared = mmap(NULL, 4 * sizeof(int), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1,
+                    0);
     cr_assert(x.shared != MAP_FAILED);
     MP_ASSERT_OK(mp_barrier_new(&x.b, 3, shared_action, x.shared, MP_FOREVER));
     mp_process *p[3];
@@ -347,10 +368,7 @@ static void await_n_waiting(mp_barrier *b, unsigned want)
     cr_assert_eq(n, want);
 }
 
-static int child_bwait(void *arg)
-{
-    return (int)mp_barrier_wait(arg, MP_FOREVER, NULL);
-}
+static int child_bwait(void *arg) { return (int)mp_barrier_wait(arg, MP_FOREVER, NULL); }
 
 /* Starts a child party and returns once it is asleep in wait, the
  * `arrived`-th party. */
@@ -371,7 +389,9 @@ static void start_thread_party(struct stuck *s, pthread_t *t, mp_barrier *b, dou
     cr_assert(pthread_create(t, NULL, stuck_thread, s) == 0);
 }
 
-MPT_TEST(barrier, BAR_PARTY_KILLED, "BAR-PARTY-KILLED: a party SIGKILLed while waiting breaks the barrier: survivors, even with MP_FOREVER, get MP_EBROKEN within a bounded time")
+MPT_TEST(barrier, BAR_PARTY_KILLED,
+         "BAR-PARTY-KILLED: a party SIGKILLed while waiting breaks the barrier: survivors, even "
+         "with MP_FOREVER, get MP_EBROKEN within a bounded time")
 {
     mp_barrier *b = NULL;
     MP_ASSERT_OK(mp_barrier_new(&b, 4, NULL, NULL, MP_FOREVER));
@@ -397,7 +417,9 @@ MPT_TEST(barrier, BAR_PARTY_KILLED, "BAR-PARTY-KILLED: a party SIGKILLed while w
     mp_barrier_free(b);
 }
 
-MPT_TEST(barrier, BAR_PARTY_KILLED_LAST_ARRIVES, "BAR-PARTY-KILLED-LAST-ARRIVES: the arrival that completes a generation with a killed party gets MP_EBROKEN at once; no action runs")
+MPT_TEST(barrier, BAR_PARTY_KILLED_LAST_ARRIVES,
+         "BAR-PARTY-KILLED-LAST-ARRIVES: the arrival that completes a generation with a killed "
+         "party gets MP_EBROKEN at once; no action runs")
 {
     _Atomic int actions = 0;
     mp_barrier *b = NULL;
@@ -418,7 +440,9 @@ MPT_TEST(barrier, BAR_PARTY_KILLED_LAST_ARRIVES, "BAR-PARTY-KILLED-LAST-ARRIVES:
     mp_barrier_free(b);
 }
 
-MPT_TEST(barrier, BAR_PARTY_KILLED_RESET, "BAR-PARTY-KILLED-RESET: reset right after a party was killed in wait makes the barrier usable: live parties pass within a bounded time")
+MPT_TEST(barrier, BAR_PARTY_KILLED_RESET,
+         "BAR-PARTY-KILLED-RESET: reset right after a party was killed in wait makes the barrier "
+         "usable: live parties pass within a bounded time")
 {
     mp_barrier *b = NULL;
     MP_ASSERT_OK(mp_barrier_new(&b, 2, NULL, NULL, MP_FOREVER));
@@ -460,7 +484,9 @@ static int child_victim(void *arg)
     return (int)mp_barrier_wait(arg, MP_FOREVER, NULL);
 }
 
-MPT_TEST(barrier, BAR_ACTION_KILLED, "BAR-ACTION-KILLED: a party SIGKILLed while running the action breaks the barrier: the waiting parties get MP_EBROKEN within a bounded time")
+MPT_TEST(barrier, BAR_ACTION_KILLED,
+         "BAR-ACTION-KILLED: a party SIGKILLed while running the action breaks the barrier: the "
+         "waiting parties get MP_EBROKEN within a bounded time")
 {
     mp_event *in_action = NULL;
     MP_ASSERT_OK(mp_event_new(&in_action));
@@ -531,13 +557,17 @@ static void *bounded_thread(void *arg)
     return NULL;
 }
 
-MPT_TEST(barrier, BAR_KILLED_ANYTIME, "BAR-KILLED-ANYTIME: a caller killed at any instant of abort/reset never leaves the Barrier's lock held: the next wait returns in bounded time (MP_OK, or MP_EBROKEN, then reset makes it pass)")
+MPT_TEST(barrier, BAR_KILLED_ANYTIME,
+         "BAR-KILLED-ANYTIME: a caller killed at any instant of abort/reset never leaves the "
+         "Barrier's lock held: the next wait returns in bounded time (MP_OK, or MP_EBROKEN, then "
+         "reset makes it pass)")
 {
     mp_barrier *b = NULL;
     MP_ASSERT_OK(mp_barrier_new(&b, 1, NULL, NULL, MP_FOREVER));
     int broken = 0;
     for (int r = 0; r < KILL_ROUNDS; r++) {
-        cr_assert_eq(mpt_kill_at_random(child_abort_reset, b, (unsigned)r), -SIGKILL, "round %d", r);
+        cr_assert_eq(mpt_kill_at_random(child_abort_reset, b, (unsigned)r), -SIGKILL, "round %d",
+                     r);
         struct bounded w = {.b = b};
         pthread_t t;
         cr_assert(pthread_create(&t, NULL, bounded_thread, &w) == 0);
@@ -582,7 +612,9 @@ static int thousand_party(void *arg)
     return 0;
 }
 
-MPT_TEST(barrier, BAR_THOUSAND, "BAR-THOUSAND: three processes pass one Barrier(3) 1000 times in step: every party's report of pass i comes before any report of pass i+1")
+MPT_TEST(barrier, BAR_THOUSAND,
+         "BAR-THOUSAND: three processes pass one Barrier(3) 1000 times in step: every party's "
+         "report of pass i comes before any report of pass i+1")
 {
     int fds[2];
     cr_assert_eq(pipe(fds), 0);

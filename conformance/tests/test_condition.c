@@ -70,7 +70,8 @@ static void end_pool(struct pool *p, pthread_t *t)
     mp_condition_free(p->c);
 }
 
-MPT_TEST(condition, COND_NOTIFY, "COND-NOTIFY: notify() wakes exactly one waiter, which returns MP_OK holding the lock")
+MPT_TEST(condition, COND_NOTIFY,
+         "COND-NOTIFY: notify() wakes exactly one waiter, which returns MP_OK holding the lock")
 {
     struct pool p = {0};
     pthread_t t[5];
@@ -86,7 +87,8 @@ MPT_TEST(condition, COND_NOTIFY, "COND-NOTIFY: notify() wakes exactly one waiter
     end_pool(&p, t);
 }
 
-MPT_TEST(condition, COND_NOTIFY_N, "COND-NOTIFY-N: notify(n) wakes exactly min(n, waiting) waiters; notify(0) none")
+MPT_TEST(condition, COND_NOTIFY_N,
+         "COND-NOTIFY-N: notify(n) wakes exactly min(n, waiting) waiters; notify(0) none")
 {
     struct pool p = {0};
     pthread_t t[5];
@@ -115,7 +117,9 @@ MPT_TEST(condition, COND_NOTIFY_ALL, "COND-NOTIFY-ALL: notify_all wakes every wa
     end_pool(&p, t);
 }
 
-MPT_TEST(condition, COND_WAIT_TIMEOUT, "COND-WAIT-TIMEOUT: wait(t) without a notify is MP_TIMEOUT after t, never earlier, with the lock held again")
+MPT_TEST(condition, COND_WAIT_TIMEOUT,
+         "COND-WAIT-TIMEOUT: wait(t) without a notify is MP_TIMEOUT after t, never earlier, with "
+         "the lock held again")
 {
     mp_condition *c = NULL;
     MP_ASSERT_OK(mp_condition_new(&c, NULL));
@@ -151,7 +155,9 @@ static bool never(void *arg)
     return false;
 }
 
-MPT_TEST(condition, COND_NOT_OWNER, "COND-NOT-OWNER: wait, wait_for and notify without holding the lock (free, or held by another thread) are MP_ENOTOWNER")
+MPT_TEST(condition, COND_NOT_OWNER,
+         "COND-NOT-OWNER: wait, wait_for and notify without holding the lock (free, or held by "
+         "another thread) are MP_ENOTOWNER")
 {
     struct holder h;
     MP_ASSERT_OK(mp_condition_new(&h.c, NULL));
@@ -191,7 +197,9 @@ static void *take_notify(void *arg)
     return NULL;
 }
 
-MPT_TEST(condition, COND_RLOCK_DEPTH, "COND-RLOCK-DEPTH: wait on a Condition over an RLock held twice releases both levels and restores them")
+MPT_TEST(condition, COND_RLOCK_DEPTH,
+         "COND-RLOCK-DEPTH: wait on a Condition over an RLock held twice releases both levels and "
+         "restores them")
 {
     struct depth d = {.got = MP_ENOTSUP};
     MP_ASSERT_OK(mp_rlock_new(&d.l));
@@ -214,7 +222,8 @@ MPT_TEST(condition, COND_RLOCK_DEPTH, "COND-RLOCK-DEPTH: wait on a Condition ove
     mp_lock_free(d.l);
 }
 
-MPT_TEST(condition, COND_USER_LOCK, "COND-USER-LOCK: a Condition made over a Lock acquires and releases that Lock")
+MPT_TEST(condition, COND_USER_LOCK,
+         "COND-USER-LOCK: a Condition made over a Lock acquires and releases that Lock")
 {
     mp_lock *l = NULL;
     mp_condition *c = NULL;
@@ -259,7 +268,9 @@ static void *bump_thread(void *arg)
     return NULL;
 }
 
-MPT_TEST(condition, COND_WAIT_FOR, "COND-WAIT-FOR: wait_for returns MP_OK at once when the predicate holds, else after notifications make it true")
+MPT_TEST(condition, COND_WAIT_FOR,
+         "COND-WAIT-FOR: wait_for returns MP_OK at once when the predicate holds, else after "
+         "notifications make it true")
 {
     struct counter k = {0};
     MP_ASSERT_OK(mp_condition_new(&k.c, NULL));
@@ -277,7 +288,9 @@ MPT_TEST(condition, COND_WAIT_FOR, "COND-WAIT-FOR: wait_for returns MP_OK at onc
     mp_condition_free(k.c);
 }
 
-MPT_TEST(condition, COND_WAIT_FOR_TIMEOUT, "COND-WAIT-FOR-TIMEOUT: wait_for with a predicate that stays false is MP_TIMEOUT after t, never earlier; NULL predicate and NaN are MP_EINVAL")
+MPT_TEST(condition, COND_WAIT_FOR_TIMEOUT,
+         "COND-WAIT-FOR-TIMEOUT: wait_for with a predicate that stays false is MP_TIMEOUT after t, "
+         "never earlier; NULL predicate and NaN are MP_EINVAL")
 {
     struct counter k = {0};
     MP_ASSERT_OK(mp_condition_new(&k.c, NULL));
@@ -291,7 +304,8 @@ MPT_TEST(condition, COND_WAIT_FOR_TIMEOUT, "COND-WAIT-FOR-TIMEOUT: wait_for with
     mp_condition_free(k.c);
 }
 
-MPT_TEST(condition, COND_NULL_ARGS, "COND-NULL-ARGS: NULL handles are MP_EINVAL, a NaN wait timeout too")
+MPT_TEST(condition, COND_NULL_ARGS,
+         "COND-NULL-ARGS: NULL handles are MP_EINVAL, a NaN wait timeout too")
 {
     mp_condition *c = NULL;
     MP_ASSERT_STATUS(mp_condition_new(NULL, NULL), MP_EINVAL);
@@ -317,10 +331,7 @@ struct xproc {
     int *ready; /* in memory both map */
 };
 
-static bool child_ready(void *arg)
-{
-    return *((struct xproc *)arg)->ready != 0;
-}
+static bool child_ready(void *arg) { return *((struct xproc *)arg)->ready != 0; }
 
 static int child_wait(void *arg)
 {
@@ -334,7 +345,9 @@ static int child_wait(void *arg)
     return s == MP_OK ? 0 : 2;
 }
 
-MPT_TEST(condition, COND_CROSS_PROCESS, "COND-CROSS-PROCESS: a child's notify wakes the parent's wait_for, and the parent's notify wakes the child's wait")
+MPT_TEST(condition, COND_CROSS_PROCESS,
+         "COND-CROSS-PROCESS: a child's notify wakes the parent's wait_for, and the parent's "
+         "notify wakes the child's wait")
 {
     struct xproc x;
     x.ready = mmap(NULL, sizeof(int), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
@@ -401,7 +414,9 @@ static void kill_join(mp_process *p)
     cr_assert_eq(mpt_join(p), -SIGKILL);
 }
 
-MPT_TEST(condition, COND_WAITER_KILLED_NOTIFY, "COND-WAITER-KILLED-NOTIFY: notify(1) skips a waiter SIGKILLed in wait and wakes the next live one")
+MPT_TEST(condition, COND_WAITER_KILLED_NOTIFY,
+         "COND-WAITER-KILLED-NOTIFY: notify(1) skips a waiter SIGKILLed in wait and wakes the next "
+         "live one")
 {
     struct ck k;
     ck_new(&k);
@@ -418,7 +433,9 @@ MPT_TEST(condition, COND_WAITER_KILLED_NOTIFY, "COND-WAITER-KILLED-NOTIFY: notif
     ck_free(&k);
 }
 
-MPT_TEST(condition, COND_WAITER_KILLED_NOTIFY_ALL, "COND-WAITER-KILLED-NOTIFY-ALL: with a waiter SIGKILLed in wait, notify_all returns at once and wakes every live waiter")
+MPT_TEST(condition, COND_WAITER_KILLED_NOTIFY_ALL,
+         "COND-WAITER-KILLED-NOTIFY-ALL: with a waiter SIGKILLed in wait, notify_all returns at "
+         "once and wakes every live waiter")
 {
     struct ck k;
     ck_new(&k);
@@ -437,7 +454,9 @@ MPT_TEST(condition, COND_WAITER_KILLED_NOTIFY_ALL, "COND-WAITER-KILLED-NOTIFY-AL
     ck_free(&k);
 }
 
-MPT_TEST(condition, COND_WAITER_KILLED_NOTIFIED, "COND-WAITER-KILLED-NOTIFIED: a waiter killed after notify(1) chose it, before it got the lock back, takes that notification with it; the lock is free")
+MPT_TEST(condition, COND_WAITER_KILLED_NOTIFIED,
+         "COND-WAITER-KILLED-NOTIFIED: a waiter killed after notify(1) chose it, before it got the "
+         "lock back, takes that notification with it; the lock is free")
 {
     struct ck k;
     ck_new(&k);
@@ -473,7 +492,9 @@ static int child_notify_hold(void *arg)
         pause();
 }
 
-MPT_TEST(condition, COND_LOCK_HOLDER_KILLED, "COND-LOCK-HOLDER-KILLED: a notified waiter whose notifier is SIGKILLed holding the lock returns MP_EOWNERDEAD from wait, holding the lock")
+MPT_TEST(condition, COND_LOCK_HOLDER_KILLED,
+         "COND-LOCK-HOLDER-KILLED: a notified waiter whose notifier is SIGKILLed holding the lock "
+         "returns MP_EOWNERDEAD from wait, holding the lock")
 {
     struct ck k;
     ck_new(&k);
@@ -505,7 +526,9 @@ static int child_hold_silent(void *arg)
         pause();
 }
 
-MPT_TEST(condition, COND_HOLDER_KILLED_WAKES_WAITERS, "COND-HOLDER-KILLED-WAKES-WAITERS: taking the lock over from a holder SIGKILLed before it could notify wakes every waiter, which returns MP_OK")
+MPT_TEST(condition, COND_HOLDER_KILLED_WAKES_WAITERS,
+         "COND-HOLDER-KILLED-WAKES-WAITERS: taking the lock over from a holder SIGKILLed before it "
+         "could notify wakes every waiter, which returns MP_OK")
 {
     struct ck k;
     ck_new(&k);
@@ -526,8 +549,8 @@ MPT_TEST(condition, COND_HOLDER_KILLED_WAKES_WAITERS, "COND-HOLDER-KILLED-WAKES-
 
 /* COND-NOTIFIER-KILLED-ANYTIME: a notifier killed at any instruction of
  * acquire + notify(1) (here: before each one in turn, mpt_kat; it dies
- * holding the lock once it has it, and after the whole call in the calibration) must not leave the thread asleep in wait
- * unwoken: after the kill a live thread takes the lock (MP_OK, or
+ * holding the lock once it has it, and after the whole call in the calibration) must not leave the
+ * thread asleep in wait unwoken: after the kill a live thread takes the lock (MP_OK, or
  * MP_EOWNERDEAD from the dead notifier), notifies and releases, and the
  * waiter must be back from wait within a bound -- notified by the dead
  * notifier or by the live one.  Each kill costs a liveness slice (the lock's
@@ -541,10 +564,10 @@ struct lane {
     mp_condition *c;
     pthread_t waiter, checker;
     _Atomic pid_t tid;
-    _Atomic int in;       /* the waiter holds the lock, about to wait */
-    _Atomic double back;  /* when its wait returned; 0 before */
-    mp_status wst, ast;   /* the waiter's wait, the checker's acquire */
-    double late;          /* from the checker's release to the waiter's return */
+    _Atomic int in;      /* the waiter holds the lock, about to wait */
+    _Atomic double back; /* when its wait returned; 0 before */
+    mp_status wst, ast;  /* the waiter's wait, the checker's acquire */
+    double late;         /* from the checker's release to the waiter's return */
     long n;
 };
 
@@ -589,7 +612,10 @@ static int op_notify(void *arg)
     return 0;
 }
 
-MPT_TEST(condition, COND_NOTIFIER_KILLED_ANYTIME, "COND-NOTIFIER-KILLED-ANYTIME: a notifier SIGKILLed at any instruction of acquire + notify never leaves the waiter asleep: a live notify afterwards (or the dead one) wakes it")
+MPT_TEST(
+    condition, COND_NOTIFIER_KILLED_ANYTIME,
+    "COND-NOTIFIER-KILLED-ANYTIME: a notifier SIGKILLed at any instruction of acquire + notify "
+    "never leaves the waiter asleep: a live notify afterwards (or the dead one) wakes it")
 {
     static struct lane lane[LANES];
     /* First calls made here, not in each child: with a shared library, the
@@ -633,19 +659,23 @@ MPT_TEST(condition, COND_NOTIFIER_KILLED_ANYTIME, "COND-NOTIFIER-KILLED-ANYTIME:
             pthread_join(l->checker, NULL);
             cr_assert(l->ast == MP_OK || l->ast == MP_EOWNERDEAD,
                       "notifier killed before instruction %ld (-1: after the call): the live "
-                      "acquire got %s", l->n, mp_status_name(l->ast));
+                      "acquire got %s",
+                      l->n, mp_status_name(l->ast));
             cr_assert(atomic_load(&l->back) != 0,
                       "notifier killed before instruction %ld (-1: after the call): the waiter "
-                      "is still asleep in wait %.3f s after a live notify", l->n, l->late);
+                      "is still asleep in wait %.3f s after a live notify",
+                      l->n, l->late);
             pthread_join(l->waiter, NULL);
             cr_assert(l->wst == MP_OK || l->wst == MP_EOWNERDEAD,
                       "notifier killed before instruction %ld (-1: after the call): wait "
-                      "returned %s", l->n, mp_status_name(l->wst));
+                      "returned %s",
+                      l->n, mp_status_name(l->wst));
             owner_dead += (l->ast == MP_EOWNERDEAD) + (l->wst == MP_EOWNERDEAD);
             mp_condition_free(l->c);
         }
     }
     cr_log_info("acquire + notify swept over %zu instructions; the lock was taken over from the "
-                "dead notifier %d times", k.n, owner_dead);
+                "dead notifier %d times",
+                k.n, owner_dead);
     mpt_kat_free(&k);
 }

@@ -32,16 +32,16 @@ static void expect_str(mp_conn *c, const char *want)
     void *buf = NULL;
     size_t n = 0;
     MP_ASSERT_OK(mp_conn_recv_bytes(c, &buf, &n, 0));
-    cr_assert(n == strlen(want) && memcmp(buf, want, n) == 0, "received %.*s, want %s",
-              (int)n, (char *)buf, want);
+    cr_assert(n == strlen(want) && memcmp(buf, want, n) == 0, "received %.*s, want %s", (int)n,
+              (char *)buf, want);
     free(buf);
 }
 
 static void check_ready(const mp_waitable *w, size_t n, const char *want)
 {
     for (size_t i = 0; i < n; i++)
-        cr_assert_eq(w[i].ready, want[i] == '1', "object %zu: ready %d, want %c", i,
-                     w[i].ready, want[i]);
+        cr_assert_eq(w[i].ready, want[i] == '1', "object %zu: ready %d, want %c", i, w[i].ready,
+                     want[i]);
 }
 
 static int g_report = -1, g_release = -1; /* child -> test, test -> child */
@@ -74,7 +74,8 @@ static int wait_release(void *arg)
 /* ------------------------------------------------------------------ wait */
 
 MPT_TEST(connection, CONN_WAIT_READY_SUBSET,
-         "CONN-WAIT-READY-SUBSET: wait marks exactly the connections with a message ready, and consumes nothing")
+         "CONN-WAIT-READY-SUBSET: wait marks exactly the connections with a message ready, and "
+         "consumes nothing")
 {
     mp_conn *a[4], *b[4];
     mp_waitable w[4];
@@ -98,7 +99,8 @@ MPT_TEST(connection, CONN_WAIT_READY_SUBSET,
 }
 
 MPT_TEST(connection, CONN_WAIT_EOF_READY,
-         "CONN-WAIT-EOF-READY: a connection whose peer is closed is ready, and its receive then gives MP_EOF")
+         "CONN-WAIT-EOF-READY: a connection whose peer is closed is ready, and its receive then "
+         "gives MP_EOF")
 {
     mp_conn *a, *b, *c, *d;
     MP_ASSERT_OK(mp_pipe(&a, &b, true));
@@ -119,7 +121,8 @@ MPT_TEST(connection, CONN_WAIT_EOF_READY,
 }
 
 MPT_TEST(connection, CONN_WAIT_BUFFERED,
-         "CONN-WAIT-BUFFERED: a message already read ahead by the connection counts as ready, though its socket is empty")
+         "CONN-WAIT-BUFFERED: a message already read ahead by the connection counts as ready, "
+         "though its socket is empty")
 {
     mp_conn *a, *b, *c, *d;
     MP_ASSERT_OK(mp_pipe(&a, &b, true));
@@ -141,7 +144,8 @@ MPT_TEST(connection, CONN_WAIT_BUFFERED,
 }
 
 MPT_TEST(connection, CONN_WAIT_SENTINEL,
-         "CONN-WAIT-SENTINEL: a process sentinel waited on beside a connection becomes ready, alone, when the process ends")
+         "CONN-WAIT-SENTINEL: a process sentinel waited on beside a connection becomes ready, "
+         "alone, when the process ends")
 {
     int rel[2];
     cr_assert(pipe2(rel, O_CLOEXEC) == 0);
@@ -187,7 +191,8 @@ MPT_TEST(connection, CONN_WAIT_FD,
 }
 
 MPT_TEST(connection, CONN_WAIT_TIMEOUT,
-         "CONN-WAIT-TIMEOUT: with nothing ready wait(t) is MP_TIMEOUT after t seconds, never earlier, every ready cleared and nready 0")
+         "CONN-WAIT-TIMEOUT: with nothing ready wait(t) is MP_TIMEOUT after t seconds, never "
+         "earlier, every ready cleared and nready 0")
 {
     mp_conn *a, *b;
     MP_ASSERT_OK(mp_pipe(&a, &b, true));
@@ -210,7 +215,8 @@ MPT_TEST(connection, CONN_WAIT_TIMEOUT,
 }
 
 MPT_TEST(connection, CONN_WAIT_ZERO_POLL,
-         "CONN-WAIT-ZERO-POLL: wait with timeout 0 or negative looks once: MP_TIMEOUT at once when nothing is ready, MP_OK when something is")
+         "CONN-WAIT-ZERO-POLL: wait with timeout 0 or negative looks once: MP_TIMEOUT at once when "
+         "nothing is ready, MP_OK when something is")
 {
     mp_conn *a, *b;
     MP_ASSERT_OK(mp_pipe(&a, &b, true));
@@ -264,7 +270,8 @@ static int send_later(void *arg)
 }
 
 MPT_TEST(connection, CONN_WAIT_FOREVER_WAKES,
-         "CONN-WAIT-FOREVER-WAKES: wait with MP_FOREVER sleeps until another process sends, then returns that connection")
+         "CONN-WAIT-FOREVER-WAKES: wait with MP_FOREVER sleeps until another process sends, then "
+         "returns that connection")
 {
     int rel[2];
     cr_assert(pipe2(rel, O_CLOEXEC) == 0);
@@ -300,7 +307,8 @@ static void on_signal(int sig)
 }
 
 MPT_TEST(connection, CONN_WAIT_EINTR,
-         "CONN-WAIT-EINTR: signals handled during wait (handler without SA_RESTART) neither end a timed wait early nor fail a forever wait")
+         "CONN-WAIT-EINTR: signals handled during wait (handler without SA_RESTART) neither end a "
+         "timed wait early nor fail a forever wait")
 {
     struct sigaction sa, old;
     memset(&sa, 0, sizeof sa);
@@ -433,7 +441,8 @@ static void roundtrip(const char *address, const char *lkey, const char *ckey)
 }
 
 MPT_TEST(connection, LSN_UNIX_ROUNDTRIP,
-         "LSN-UNIX-ROUNDTRIP: a Listener at the default address (a Unix socket) accepts a Client from a child; bytes and values travel both ways")
+         "LSN-UNIX-ROUNDTRIP: a Listener at the default address (a Unix socket) accepts a Client "
+         "from a child; bytes and values travel both ways")
 {
     mp_listener *l = NULL;
     MP_ASSERT_OK(mp_listener_new(&l, NULL, 0, NULL, 0));
@@ -447,7 +456,8 @@ MPT_TEST(connection, LSN_UNIX_ROUNDTRIP,
 }
 
 MPT_TEST(connection, LSN_TCP_ROUNDTRIP,
-         "LSN-TCP-ROUNDTRIP: a TCP Listener on port 0 shows its real port and accepts a Client from a child; bytes and values travel both ways")
+         "LSN-TCP-ROUNDTRIP: a TCP Listener on port 0 shows its real port and accepts a Client "
+         "from a child; bytes and values travel both ways")
 {
     mp_listener *l = NULL;
     MP_ASSERT_OK(mp_listener_new(&l, "tcp:127.0.0.1:0", 0, NULL, 0));
@@ -459,14 +469,16 @@ MPT_TEST(connection, LSN_TCP_ROUNDTRIP,
 }
 
 MPT_TEST(connection, LSN_AUTHKEY_OK,
-         "LSN-AUTHKEY-OK: with the same authkey on both sides the handshake passes and messages travel, over Unix and TCP")
+         "LSN-AUTHKEY-OK: with the same authkey on both sides the handshake passes and messages "
+         "travel, over Unix and TCP")
 {
     roundtrip(NULL, "secret key", "secret key");
     roundtrip("tcp:127.0.0.1:0", "secret key", "secret key");
 }
 
 MPT_TEST(connection, LSN_AUTHKEY_WRONG,
-         "LSN-AUTHKEY-WRONG: a Client with a wrong authkey gets MP_EAUTH, so does the accept, and the Listener then accepts a Client with the right key")
+         "LSN-AUTHKEY-WRONG: a Client with a wrong authkey gets MP_EAUTH, so does the accept, and "
+         "the Listener then accepts a Client with the right key")
 {
     int rep[2];
     report_pipe(rep);
@@ -492,7 +504,8 @@ MPT_TEST(connection, LSN_AUTHKEY_WRONG,
 }
 
 MPT_TEST(connection, LSN_CLOSE_UNLINKS,
-         "LSN-CLOSE-UNLINKS: close removes the Unix socket file; afterwards every call is MP_CLOSED, close again MP_OK, and a Client there MP_EOS")
+         "LSN-CLOSE-UNLINKS: close removes the Unix socket file; afterwards every call is "
+         "MP_CLOSED, close again MP_OK, and a Client there MP_EOS")
 {
     mp_listener *l = NULL;
     MP_ASSERT_OK(mp_listener_new(&l, NULL, 0, NULL, 0));
@@ -520,7 +533,8 @@ MPT_TEST(connection, LSN_CLOSE_UNLINKS,
 }
 
 MPT_TEST(connection, LSN_CLIENT_NO_LISTENER,
-         "LSN-CLIENT-NO-LISTENER: a Client of an address where nothing listens (a missing Unix path, a closed TCP port) is MP_EOS at once")
+         "LSN-CLIENT-NO-LISTENER: a Client of an address where nothing listens (a missing Unix "
+         "path, a closed TCP port) is MP_EOS at once")
 {
     mp_conn *c = NULL;
     MPT_ASSERT_PROMPT(mp_client(&c, "unix:/nonexistent-mp-dir/listener", NULL, 0), MP_EOS);
@@ -538,27 +552,26 @@ MPT_TEST(connection, LSN_CLIENT_NO_LISTENER,
 /* CPython on the other end: a Python Listener (authkey) serves a C Client,
  * refuses a C Client with a wrong key, then a Python Client talks to a C
  * Listener.  The script prints its port, then one line per step. */
-static const char interop_py[] =
-    "import sys\n"
-    "from multiprocessing.connection import Listener, Client\n"
-    "from multiprocessing import AuthenticationError\n"
-    "key = b'shared secret'\n"
-    "with Listener(('127.0.0.1', 0), authkey=key) as l:\n"
-    "    print(l.address[1], flush=True)\n"
-    "    with l.accept() as c:\n"
-    "        m = c.recv_bytes()\n"
-    "        c.send_bytes(m[::-1])\n"
-    "        c.send_bytes(b'x' * 300000)\n"
-    "    try:\n"
-    "        l.accept()\n"
-    "        print('accepted a wrong key', flush=True)\n"
-    "    except AuthenticationError:\n"
-    "        print('refused', flush=True)\n"
-    "host, port = sys.argv[1].rsplit(':', 1)\n"
-    "with Client((host[4:], int(port)), authkey=key) as c:\n"
-    "    c.send_bytes(b'from python')\n"
-    "    assert c.recv_bytes() == b'nohtyp morf'\n"
-    "print('client ok', flush=True)\n";
+static const char interop_py[] = "import sys\n"
+                                 "from multiprocessing.connection import Listener, Client\n"
+                                 "from multiprocessing import AuthenticationError\n"
+                                 "key = b'shared secret'\n"
+                                 "with Listener(('127.0.0.1', 0), authkey=key) as l:\n"
+                                 "    print(l.address[1], flush=True)\n"
+                                 "    with l.accept() as c:\n"
+                                 "        m = c.recv_bytes()\n"
+                                 "        c.send_bytes(m[::-1])\n"
+                                 "        c.send_bytes(b'x' * 300000)\n"
+                                 "    try:\n"
+                                 "        l.accept()\n"
+                                 "        print('accepted a wrong key', flush=True)\n"
+                                 "    except AuthenticationError:\n"
+                                 "        print('refused', flush=True)\n"
+                                 "host, port = sys.argv[1].rsplit(':', 1)\n"
+                                 "with Client((host[4:], int(port)), authkey=key) as c:\n"
+                                 "    c.send_bytes(b'from python')\n"
+                                 "    assert c.recv_bytes() == b'nohtyp morf'\n"
+                                 "print('client ok', flush=True)\n";
 
 static bool read_line(FILE *f, char *buf, size_t cap)
 {
@@ -569,7 +582,9 @@ static bool read_line(FILE *f, char *buf, size_t cap)
 }
 
 MPT_TEST(connection, LSN_CPYTHON_INTEROP,
-         "LSN-CPYTHON-INTEROP: CPython's own Listener with an authkey serves a C Client (both ways, a 300 KB message too) and refuses a C Client with a wrong key; a CPython Client with the key talks to a C Listener")
+         "LSN-CPYTHON-INTEROP: CPython's own Listener with an authkey serves a C Client (both "
+         "ways, a 300 KB message too) and refuses a C Client with a wrong key; a CPython Client "
+         "with the key talks to a C Listener")
 {
     mp_listener *l = NULL;
     MP_ASSERT_OK(mp_listener_new(&l, "tcp:127.0.0.1:0", 0, "shared secret", 13));
@@ -702,7 +717,8 @@ static void fd_both_ways(int at)
 }
 
 MPT_TEST(connection, CONN_FD_TRANSFER,
-         "CONN-FD-TRANSFER: a descriptor sent parent -> child and child -> parent over a Pipe works on the other side")
+         "CONN-FD-TRANSFER: a descriptor sent parent -> child and child -> parent over a Pipe "
+         "works on the other side")
 {
     fd_both_ways(0);
 }
@@ -714,7 +730,8 @@ MPT_TEST(connection, CONN_FD_LARGE,
 }
 
 MPT_TEST(connection, CONN_FD_MISSING,
-         "CONN-FD-MISSING: recv_fd when a byte without a descriptor arrives is MP_EPROTO, the byte consumed")
+         "CONN-FD-MISSING: recv_fd when a byte without a descriptor arrives is MP_EPROTO, the byte "
+         "consumed")
 {
     mp_conn *a = NULL, *b = NULL;
     MP_ASSERT_OK(mp_pipe(&a, &b, true));
@@ -731,7 +748,8 @@ MPT_TEST(connection, CONN_FD_MISSING,
 }
 
 MPT_TEST(connection, CONN_FD_AFTER_READAHEAD,
-         "CONN-FD-AFTER-READAHEAD: messages and descriptors keep their order though a receive read ahead past the marker; one never taken is closed by free")
+         "CONN-FD-AFTER-READAHEAD: messages and descriptors keep their order though a receive read "
+         "ahead past the marker; one never taken is closed by free")
 {
     mp_conn *a = NULL, *b = NULL;
     MP_ASSERT_OK(mp_pipe(&a, &b, true));
@@ -770,26 +788,27 @@ MPT_TEST(connection, CONN_FD_AFTER_READAHEAD,
     close(q[0]);
 }
 
-static const char fd_interop_py[] =
-    "import os, sys\n"
-    "from multiprocessing.connection import Client\n"
-    "from multiprocessing import reduction\n"
-    "with Client(sys.argv[1]) as c:\n"
-    "    assert c.recv_bytes() == b'before'\n"
-    "    fd = reduction.recv_handle(c)\n"
-    "    os.write(fd, b'py wrote')\n"
-    "    os.close(fd)\n"
-    "    c.send_bytes(b'after')\n"
-    "    r, w = os.pipe()\n"
-    "    os.write(w, b'from py')\n"
-    "    os.close(w)\n"
-    "    reduction.send_handle(c, r, os.getppid())\n"
-    "    os.close(r)\n"
-    "    c.send_bytes(b'last')\n"
-    "    assert c.recv_bytes() == b'bye'\n";
+static const char fd_interop_py[] = "import os, sys\n"
+                                    "from multiprocessing.connection import Client\n"
+                                    "from multiprocessing import reduction\n"
+                                    "with Client(sys.argv[1]) as c:\n"
+                                    "    assert c.recv_bytes() == b'before'\n"
+                                    "    fd = reduction.recv_handle(c)\n"
+                                    "    os.write(fd, b'py wrote')\n"
+                                    "    os.close(fd)\n"
+                                    "    c.send_bytes(b'after')\n"
+                                    "    r, w = os.pipe()\n"
+                                    "    os.write(w, b'from py')\n"
+                                    "    os.close(w)\n"
+                                    "    reduction.send_handle(c, r, os.getppid())\n"
+                                    "    os.close(r)\n"
+                                    "    c.send_bytes(b'last')\n"
+                                    "    assert c.recv_bytes() == b'bye'\n";
 
-MPT_TEST(connection, CONN_FD_CPYTHON_INTEROP,
-         "CONN-FD-CPYTHON-INTEROP: CPython's reduction.recv_handle takes a descriptor a C connection sent, and a C connection takes one CPython's send_handle sent, messages around them in order")
+MPT_TEST(
+    connection, CONN_FD_CPYTHON_INTEROP,
+    "CONN-FD-CPYTHON-INTEROP: CPython's reduction.recv_handle takes a descriptor a C connection "
+    "sent, and a C connection takes one CPython's send_handle sent, messages around them in order")
 {
     mp_listener *l = NULL;
     MP_ASSERT_OK(mp_listener_new(&l, NULL, 0, NULL, 0));
@@ -831,7 +850,8 @@ MPT_TEST(connection, CONN_FD_CPYTHON_INTEROP,
 /* ------------------------------------------- Listener: addresses, accept */
 
 MPT_TEST(connection, LSN_MULTIPLE_BIND,
-         "LSN-MULTIPLE-BIND: a second Listener at an address already bound (a Unix path, a TCP port) is MP_EOS and the first goes on accepting")
+         "LSN-MULTIPLE-BIND: a second Listener at an address already bound (a Unix path, a TCP "
+         "port) is MP_EOS and the first goes on accepting")
 {
     const char *addrs[] = {NULL, "tcp:127.0.0.1:0"};
     for (int i = 0; i < 2; i++) {
@@ -853,7 +873,9 @@ MPT_TEST(connection, LSN_MULTIPLE_BIND,
 }
 
 MPT_TEST(connection, LSN_ABSTRACT_SOCKET,
-         "LSN-ABSTRACT-SOCKET: a Listener at \"unix:@NAME\" (Linux's abstract namespace, CPython's '\\0NAME') reports that address, makes no file, serves a Client, and the name is free again after close")
+         "LSN-ABSTRACT-SOCKET: a Listener at \"unix:@NAME\" (Linux's abstract namespace, CPython's "
+         "'\\0NAME') reports that address, makes no file, serves a Client, and the name is free "
+         "again after close")
 {
     char addr[96], file[64];
     snprintf(file, sizeof file, "mpt-abstract-%d", (int)getpid());
@@ -886,10 +908,11 @@ MPT_TEST(connection, LSN_ABSTRACT_SOCKET,
 }
 
 MPT_TEST(connection, LSN_INVALID_FAMILY,
-         "LSN-INVALID-FAMILY: a Listener or Client address of an unknown family (a Windows pipe name, udp:, a bare path) is MP_EINVAL at once")
+         "LSN-INVALID-FAMILY: a Listener or Client address of an unknown family (a Windows pipe "
+         "name, udp:, a bare path) is MP_EINVAL at once")
 {
-    const char *bad[] = {"\\\\.\\test", "\\\\.\\pipe\\x", "udp:127.0.0.1:0", "/tmp/x",
-                         "unix:", "unix:@"};
+    const char *bad[] = {"\\\\.\\test", "\\\\.\\pipe\\x", "udp:127.0.0.1:0",
+                         "/tmp/x",      "unix:",          "unix:@"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         mp_listener *l = NULL;
         mp_conn *c = NULL;
@@ -912,7 +935,8 @@ static int client_hello_close(void *arg)
 }
 
 MPT_TEST(connection, LSN_CLIENT_GONE_BEFORE_ACCEPT,
-         "LSN-CLIENT-GONE-BEFORE-ACCEPT: a Client that connected, sent and closed (its process ended) before accept is accepted and its message received, then MP_EOF")
+         "LSN-CLIENT-GONE-BEFORE-ACCEPT: a Client that connected, sent and closed (its process "
+         "ended) before accept is accepted and its message received, then MP_EOF")
 {
     const char *addrs[] = {NULL, "tcp:127.0.0.1:0"};
     for (int i = 0; i < 2; i++) {
@@ -934,7 +958,8 @@ MPT_TEST(connection, LSN_CLIENT_GONE_BEFORE_ACCEPT,
 }
 
 MPT_TEST(connection, LSN_CLIENT_POLL,
-         "LSN-CLIENT-POLL: poll on a Client's connection sees a message the accepted end sent (Unix and TCP)")
+         "LSN-CLIENT-POLL: poll on a Client's connection sees a message the accepted end sent "
+         "(Unix and TCP)")
 {
     const char *addrs[] = {NULL, "tcp:127.0.0.1:0"};
     for (int i = 0; i < 2; i++) {
@@ -973,7 +998,8 @@ static void *accept_thread(void *arg)
 }
 
 MPT_TEST(connection, LSN_ACCEPT_EINTR,
-         "LSN-ACCEPT-EINTR: signals handled (no SA_RESTART) while accept is asleep neither end nor fail it, and the Client that connects after is accepted")
+         "LSN-ACCEPT-EINTR: signals handled (no SA_RESTART) while accept is asleep neither end nor "
+         "fail it, and the Client that connects after is accepted")
 {
     struct sigaction sa, old;
     memset(&sa, 0, sizeof sa);

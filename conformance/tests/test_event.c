@@ -17,7 +17,9 @@ static bool is_set(mp_event *e)
     return b;
 }
 
-MPT_TEST(event, EVT_SET_CLEAR, "EVT-SET-CLEAR: an Event starts clear; set makes is_set true and wait return MP_OK at once; clear undoes it")
+MPT_TEST(event, EVT_SET_CLEAR,
+         "EVT-SET-CLEAR: an Event starts clear; set makes is_set true and wait return MP_OK at "
+         "once; clear undoes it")
 {
     mp_event *e = NULL;
     MP_ASSERT_OK(mp_event_new(&e));
@@ -35,7 +37,9 @@ MPT_TEST(event, EVT_SET_CLEAR, "EVT-SET-CLEAR: an Event starts clear; set makes 
     mp_event_free(e);
 }
 
-MPT_TEST(event, EVT_WAIT_TIMEOUT, "EVT-WAIT-TIMEOUT: wait(t) on a clear Event is MP_TIMEOUT after t, never earlier; 0 and negative return at once")
+MPT_TEST(event, EVT_WAIT_TIMEOUT,
+         "EVT-WAIT-TIMEOUT: wait(t) on a clear Event is MP_TIMEOUT after t, never earlier; 0 and "
+         "negative return at once")
 {
     mp_event *e = NULL;
     MP_ASSERT_OK(mp_event_new(&e));
@@ -65,7 +69,8 @@ static void *wait_thread(void *arg)
     return NULL;
 }
 
-MPT_TEST(event, EVT_SET_WAKES_ALL, "EVT-SET-WAKES-ALL: set wakes every thread blocked in wait, each with MP_OK")
+MPT_TEST(event, EVT_SET_WAKES_ALL,
+         "EVT-SET-WAKES-ALL: set wakes every thread blocked in wait, each with MP_OK")
 {
     struct waiters w;
     struct slot s[4];
@@ -88,7 +93,8 @@ MPT_TEST(event, EVT_SET_WAKES_ALL, "EVT-SET-WAKES-ALL: set wakes every thread bl
     mp_event_free(w.e);
 }
 
-MPT_TEST(event, EVT_NULL_ARGS, "EVT-NULL-ARGS: NULL handles and outputs and a NaN timeout are MP_EINVAL")
+MPT_TEST(event, EVT_NULL_ARGS,
+         "EVT-NULL-ARGS: NULL handles and outputs and a NaN timeout are MP_EINVAL")
 {
     mp_event *e = NULL;
     bool b;
@@ -116,7 +122,9 @@ static int child_ping(void *arg)
     return mp_event_set(p->reply) == MP_OK ? 0 : 2;
 }
 
-MPT_TEST(event, EVT_CROSS_PROCESS, "EVT-CROSS-PROCESS: an Event set by the parent wakes a waiting child, and one set by the child wakes the waiting parent")
+MPT_TEST(event, EVT_CROSS_PROCESS,
+         "EVT-CROSS-PROCESS: an Event set by the parent wakes a waiting child, and one set by the "
+         "child wakes the waiting parent")
 {
     struct ping p;
     MP_ASSERT_OK(mp_event_new(&p.go));
@@ -147,7 +155,9 @@ static int child_timed_wait(void *arg)
     return mp_event_wait(p->go, 10.0) == MP_OK ? 0 : 4;
 }
 
-MPT_TEST(event, EVT_WAIT_TIMEOUT_CHILD, "EVT-WAIT-TIMEOUT-CHILD: a child's wait(t) on an Event nobody sets is MP_TIMEOUT after t, never earlier, and its next wait sees a set made afterwards")
+MPT_TEST(event, EVT_WAIT_TIMEOUT_CHILD,
+         "EVT-WAIT-TIMEOUT-CHILD: a child's wait(t) on an Event nobody sets is MP_TIMEOUT after t, "
+         "never earlier, and its next wait sees a set made afterwards")
 {
     struct ping p;
     MP_ASSERT_OK(mp_event_new(&p.go));
@@ -174,12 +184,18 @@ static mp_status pe_wait(void *e) { return mp_event_wait(e, 30.0); }
 
 static void pe_set(void *e) { MP_ASSERT_OK(mp_event_set(e)); }
 
-MPT_TEST(event, EVT_SET_WAKES_PROMPT, "EVT-SET-WAKES-PROMPT: set wakes the threads asleep in wait at once (median time to the last one's return far below a polling period)")
+MPT_TEST(event, EVT_SET_WAKES_PROMPT,
+         "EVT-SET-WAKES-PROMPT: set wakes the threads asleep in wait at once (median time to the "
+         "last one's return far below a polling period)")
 {
     mp_event *e = NULL;
     MP_ASSERT_OK(mp_event_new(&e));
-    mpt_prompt h = {.arg = e, .prepare = pe_clear, .wait = pe_wait, .wake = pe_set,
-                    .want = MP_OK, .waiters = 2};
+    mpt_prompt h = {.arg = e,
+                    .prepare = pe_clear,
+                    .wait = pe_wait,
+                    .wake = pe_set,
+                    .want = MP_OK,
+                    .waiters = 2};
     double median = mpt_prompt_median(&h);
     cr_assert(median < MPT_PROMPT_MEDIAN_S,
               "median %.4f s from set to the last waiter's return: set did not wake them all",
@@ -198,10 +214,7 @@ MPT_TEST(event, EVT_SET_WAKES_PROMPT, "EVT-SET-WAKES-PROMPT: set wakes the threa
  * live set() after the sweep must wake their waiters too. */
 #define KILLED_WAIT 30.0 /* the waiter's own timeout: beyond the whole sweep */
 
-static mp_status kw_wait(void *e)
-{
-    return mp_event_wait(e, KILLED_WAIT);
-}
+static mp_status kw_wait(void *e) { return mp_event_wait(e, KILLED_WAIT); }
 
 /* A new Event, and a thread asleep in wait on it. */
 static void kwaiter_start(mpt_sleeper *w)
@@ -218,7 +231,8 @@ static void kwaiter_end(mpt_sleeper *w, double t0, long n, const char *how)
 {
     cr_assert(mpt_sleeper_wait(w, t0 + mpt_slack(1.0)),
               "setter killed before instruction %ld, Event set: the waiter is still asleep "
-              "in wait %.3f s after %s", n, mpt_now() - t0, how);
+              "in wait %.3f s after %s",
+              n, mpt_now() - t0, how);
     MP_ASSERT_STATUS(w->st, MP_OK);
     mp_event_free(w->arg);
 }
@@ -231,7 +245,9 @@ static int op_set(void *arg)
     return 0;
 }
 
-MPT_TEST(event, EVT_SETTER_KILLED_ANYTIME, "EVT-SETTER-KILLED-ANYTIME: a setter SIGKILLed at any instruction of set never leaves a thread asleep in wait on a set Event; a live set wakes it too")
+MPT_TEST(event, EVT_SETTER_KILLED_ANYTIME,
+         "EVT-SETTER-KILLED-ANYTIME: a setter SIGKILLed at any instruction of set never leaves a "
+         "thread asleep in wait on a set Event; a live set wakes it too")
 {
     mpt_sleeper w;
     /* A first call of set made here, not in each child: with a shared
@@ -263,6 +279,7 @@ MPT_TEST(event, EVT_SETTER_KILLED_ANYTIME, "EVT-SETTER-KILLED-ANYTIME: a setter 
     MP_ASSERT_OK(mp_event_set(w.arg));
     kwaiter_end(&w, t0, (long)k.n, "a live set()");
     cr_log_info("set swept over %zu instructions, %d kills after the Event was set, %zu "
-                "trials ran another path", k.n, landed, missed);
+                "trials ran another path",
+                k.n, landed, missed);
     mpt_kat_free(&k);
 }

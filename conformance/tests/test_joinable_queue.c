@@ -25,12 +25,14 @@ static void get_any(mp_queue *q)
     free(b);
 }
 
-MPT_TEST(joinable_queue, JQ_NEW_NULL_OUT, "JQ-NEW-NULL-OUT: mp_joinable_queue_new(NULL, n) is MP_EINVAL")
+MPT_TEST(joinable_queue, JQ_NEW_NULL_OUT,
+         "JQ-NEW-NULL-OUT: mp_joinable_queue_new(NULL, n) is MP_EINVAL")
 {
     MP_ASSERT_STATUS(mp_joinable_queue_new(NULL, 0), MP_EINVAL);
 }
 
-MPT_TEST(joinable_queue, JQ_TASK_DONE_TOO_MANY, "JQ-TASK-DONE-TOO-MANY: task_done more times than items put is MP_ESTATE")
+MPT_TEST(joinable_queue, JQ_TASK_DONE_TOO_MANY,
+         "JQ-TASK-DONE-TOO-MANY: task_done more times than items put is MP_ESTATE")
 {
     mp_queue *q = NULL;
     MP_ASSERT_OK(mp_joinable_queue_new(&q, 0));
@@ -46,7 +48,8 @@ MPT_TEST(joinable_queue, JQ_TASK_DONE_TOO_MANY, "JQ-TASK-DONE-TOO-MANY: task_don
     mp_queue_free(q);
 }
 
-MPT_TEST(joinable_queue, JQ_JOIN_NOTHING_PUT, "JQ-JOIN-NOTHING-PUT: join on a queue with nothing unfinished returns MP_OK at once")
+MPT_TEST(joinable_queue, JQ_JOIN_NOTHING_PUT,
+         "JQ-JOIN-NOTHING-PUT: join on a queue with nothing unfinished returns MP_OK at once")
 {
     mp_queue *q = NULL;
     MP_ASSERT_OK(mp_joinable_queue_new(&q, 0));
@@ -55,7 +58,8 @@ MPT_TEST(joinable_queue, JQ_JOIN_NOTHING_PUT, "JQ-JOIN-NOTHING-PUT: join on a qu
     mp_queue_free(q);
 }
 
-MPT_TEST(joinable_queue, JQ_JOIN_TIMEOUT, "JQ-JOIN-TIMEOUT: join with unfinished items waits for its timeout, then MP_TIMEOUT")
+MPT_TEST(joinable_queue, JQ_JOIN_TIMEOUT,
+         "JQ-JOIN-TIMEOUT: join with unfinished items waits for its timeout, then MP_TIMEOUT")
 {
     mp_queue *q = NULL;
     MP_ASSERT_OK(mp_joinable_queue_new(&q, 0));
@@ -67,7 +71,9 @@ MPT_TEST(joinable_queue, JQ_JOIN_TIMEOUT, "JQ-JOIN-TIMEOUT: join with unfinished
     mp_queue_free(q);
 }
 
-MPT_TEST(joinable_queue, JQ_JOIN_NOWAIT, "JQ-JOIN-NOWAIT: join with timeout 0 or negative and unfinished items is MP_TIMEOUT at once")
+MPT_TEST(
+    joinable_queue, JQ_JOIN_NOWAIT,
+    "JQ-JOIN-NOWAIT: join with timeout 0 or negative and unfinished items is MP_TIMEOUT at once")
 {
     mp_queue *q = NULL;
     MP_ASSERT_OK(mp_joinable_queue_new(&q, 0));
@@ -78,7 +84,9 @@ MPT_TEST(joinable_queue, JQ_JOIN_NOWAIT, "JQ-JOIN-NOWAIT: join with timeout 0 or
     mp_queue_free(q);
 }
 
-MPT_TEST(joinable_queue, JQ_TASK_DONE_COUNTS_PUTS, "JQ-TASK-DONE-COUNTS-PUTS: task_done counts against puts, not gets: it may come before the get")
+MPT_TEST(
+    joinable_queue, JQ_TASK_DONE_COUNTS_PUTS,
+    "JQ-TASK-DONE-COUNTS-PUTS: task_done counts against puts, not gets: it may come before the get")
 {
     mp_queue *q = NULL;
     MP_ASSERT_OK(mp_joinable_queue_new(&q, 0));
@@ -93,7 +101,8 @@ MPT_TEST(joinable_queue, JQ_TASK_DONE_COUNTS_PUTS, "JQ-TASK-DONE-COUNTS-PUTS: ta
     mp_queue_free(q);
 }
 
-MPT_TEST(joinable_queue, JQ_MAXSIZE, "JQ-MAXSIZE: JoinableQueue(2) takes two items; the third put is MP_FULL")
+MPT_TEST(joinable_queue, JQ_MAXSIZE,
+         "JQ-MAXSIZE: JoinableQueue(2) takes two items; the third put is MP_FULL")
 {
     mp_queue *q = NULL;
     MP_ASSERT_OK(mp_joinable_queue_new(&q, 2));
@@ -135,7 +144,9 @@ static int worker(void *a)
     }
 }
 
-MPT_TEST(joinable_queue, JQ_JOIN_WAITS, "JQ-JOIN-WAITS: join returns only after every item put has been task_done()d by another process")
+MPT_TEST(joinable_queue, JQ_JOIN_WAITS,
+         "JQ-JOIN-WAITS: join returns only after every item put has been task_done()d by another "
+         "process")
 {
     jq_shared *s = mmap(NULL, sizeof *s, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     cr_assert(s != MAP_FAILED);
@@ -160,7 +171,9 @@ MPT_TEST(joinable_queue, JQ_JOIN_WAITS, "JQ-JOIN-WAITS: join returns only after 
     munmap(s, sizeof *s);
 }
 
-MPT_TEST(joinable_queue, JQ_WORKERS, "JQ-WORKERS: with several worker processes calling task_done, join returns once all items are done")
+MPT_TEST(joinable_queue, JQ_WORKERS,
+         "JQ-WORKERS: with several worker processes calling task_done, join returns once all items "
+         "are done")
 {
     jq_shared *s = mmap(NULL, sizeof *s, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     cr_assert(s != MAP_FAILED);
@@ -189,7 +202,6 @@ MPT_TEST(joinable_queue, JQ_WORKERS, "JQ-WORKERS: with several worker processes 
 
 #include <poll.h>
 #include <pthread.h>
-
 
 typedef struct join_sweep {
     mp_queue *q;
@@ -256,19 +268,25 @@ static void settle_join(join_sweep *s, pthread_t t, bool alone, size_t at)
     int st = -1;
     if (alone && all_done(s)) {
         st = joiner_status(s, bound);
-        cr_assert(st == MP_OK, "task_done killed before instruction %zu: every task is "
-                  "done, but join did not return within %.1f s (%d)", at, bound, st);
+        cr_assert(st == MP_OK,
+                  "task_done killed before instruction %zu: every task is "
+                  "done, but join did not return within %.1f s (%d)",
+                  at, bound, st);
     }
     mp_status td = mp_queue_task_done(s->q);
     cr_assert(td == MP_OK || td == MP_ESTATE, "task_done: %s", mp_status_name(td));
     if (st == -1)
         st = joiner_status(s, bound);
-    cr_assert(st == MP_OK, "task_done killed before instruction %zu: join did not return "
-              "within %.1f s of the last task_done (%d)", at, bound, st);
+    cr_assert(st == MP_OK,
+              "task_done killed before instruction %zu: join did not return "
+              "within %.1f s of the last task_done (%d)",
+              at, bound, st);
     pthread_join(t, NULL);
 }
 
-MPT_TEST(joinable_queue, JQ_KILLED_TASK_DONE_ANYTIME, "JQ-KILLED-TASK-DONE-ANYTIME: a process killed before any instruction of task_done never leaves join asleep: it returns if the task counted, and after the next task_done")
+MPT_TEST(joinable_queue, JQ_KILLED_TASK_DONE_ANYTIME,
+         "JQ-KILLED-TASK-DONE-ANYTIME: a process killed before any instruction of task_done never "
+         "leaves join asleep: it returns if the task counted, and after the next task_done")
 {
     join_sweep s = {0};
     MP_ASSERT_OK(mp_joinable_queue_new(&s.q, 0));
@@ -289,8 +307,7 @@ MPT_TEST(joinable_queue, JQ_KILLED_TASK_DONE_ANYTIME, "JQ-KILLED-TASK-DONE-ANYTI
         trials++;
         settle_join(&s, t, (i - k.publish) % MPT_KAT_STRIDE == 1, i);
     }
-    cr_assert(missed <= trials / 10, "%zu of %zu kills missed their instruction", missed,
-              trials);
+    cr_assert(missed <= trials / 10, "%zu of %zu kills missed their instruction", missed, trials);
     mpt_kat_free(&k);
     close(s.done[0]);
     close(s.done[1]);
@@ -298,7 +315,6 @@ MPT_TEST(joinable_queue, JQ_KILLED_TASK_DONE_ANYTIME, "JQ-KILLED-TASK-DONE-ANYTI
 }
 
 /* ------------------------------------------------------ prompt hand-off */
-
 
 static void jq_one_unfinished(void *a)
 {
@@ -310,14 +326,21 @@ static mp_status jq_join(void *a) { return mp_queue_join(a, 30.0); }
 
 static void jq_task_done(void *a) { MP_ASSERT_OK(mp_queue_task_done(a)); }
 
-MPT_TEST(joinable_queue, JQ_TASK_DONE_WAKES_PROMPT, "JQ-TASK-DONE-WAKES-PROMPT: the last task_done wakes a join asleep at once (median hand-off far below a polling period)")
+MPT_TEST(joinable_queue, JQ_TASK_DONE_WAKES_PROMPT,
+         "JQ-TASK-DONE-WAKES-PROMPT: the last task_done wakes a join asleep at once (median "
+         "hand-off far below a polling period)")
 {
     mp_queue *q = NULL;
     MP_ASSERT_OK(mp_joinable_queue_new(&q, 0));
-    mpt_prompt h = {.arg = q, .prepare = jq_one_unfinished, .wait = jq_join, .wake = jq_task_done,
-                .want = MP_OK};
+    mpt_prompt h = {.arg = q,
+                    .prepare = jq_one_unfinished,
+                    .wait = jq_join,
+                    .wake = jq_task_done,
+                    .want = MP_OK};
     double median = mpt_prompt_median(&h);
-    cr_assert(median < MPT_PROMPT_MEDIAN_S, "median hand-off %.4f s: task_done did not wake the "
-              "sleeping join", median);
+    cr_assert(median < MPT_PROMPT_MEDIAN_S,
+              "median hand-off %.4f s: task_done did not wake the "
+              "sleeping join",
+              median);
     mp_queue_free(q);
 }

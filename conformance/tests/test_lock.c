@@ -23,7 +23,8 @@ static mp_lock *new_lock(void)
     return l;
 }
 
-MPT_TEST(lock, LOCK_ACQUIRE_RELEASE, "LOCK-ACQUIRE-RELEASE: acquire takes a free Lock, release frees it")
+MPT_TEST(lock, LOCK_ACQUIRE_RELEASE,
+         "LOCK-ACQUIRE-RELEASE: acquire takes a free Lock, release frees it")
 {
     mp_lock *l = new_lock();
     cr_assert(!mpt_locked(l));
@@ -36,7 +37,9 @@ MPT_TEST(lock, LOCK_ACQUIRE_RELEASE, "LOCK-ACQUIRE-RELEASE: acquire takes a free
     mp_lock_free(l);
 }
 
-MPT_TEST(lock, LOCK_TRYACQUIRE_HELD, "LOCK-TRYACQUIRE-HELD: acquire(0) or acquire(-1) of a held Lock is MP_TIMEOUT at once, even for the holder")
+MPT_TEST(lock, LOCK_TRYACQUIRE_HELD,
+         "LOCK-TRYACQUIRE-HELD: acquire(0) or acquire(-1) of a held Lock is MP_TIMEOUT at once, "
+         "even for the holder")
 {
     mp_lock *l = new_lock();
     MP_ASSERT_OK(mp_lock_acquire(l, MP_FOREVER));
@@ -48,7 +51,9 @@ MPT_TEST(lock, LOCK_TRYACQUIRE_HELD, "LOCK-TRYACQUIRE-HELD: acquire(0) or acquir
     mp_lock_free(l);
 }
 
-MPT_TEST(lock, LOCK_ACQUIRE_TIMEOUT, "LOCK-ACQUIRE-TIMEOUT: acquire(t) of a held Lock is MP_TIMEOUT after t seconds, never earlier")
+MPT_TEST(
+    lock, LOCK_ACQUIRE_TIMEOUT,
+    "LOCK-ACQUIRE-TIMEOUT: acquire(t) of a held Lock is MP_TIMEOUT after t seconds, never earlier")
 {
     mp_lock *l = new_lock();
     MP_ASSERT_OK(mp_lock_acquire(l, MP_FOREVER));
@@ -58,7 +63,8 @@ MPT_TEST(lock, LOCK_ACQUIRE_TIMEOUT, "LOCK-ACQUIRE-TIMEOUT: acquire(t) of a held
     mp_lock_free(l);
 }
 
-MPT_TEST(lock, LOCK_RELEASE_UNLOCKED, "LOCK-RELEASE-UNLOCKED: release of an unlocked Lock is MP_ESTATE")
+MPT_TEST(lock, LOCK_RELEASE_UNLOCKED,
+         "LOCK-RELEASE-UNLOCKED: release of an unlocked Lock is MP_ESTATE")
 {
     mp_lock *l = new_lock();
     MP_ASSERT_STATUS(mp_lock_release(l), MP_ESTATE);
@@ -69,7 +75,8 @@ MPT_TEST(lock, LOCK_RELEASE_UNLOCKED, "LOCK-RELEASE-UNLOCKED: release of an unlo
     mp_lock_free(l);
 }
 
-MPT_TEST(lock, LOCK_NULL_ARGS, "LOCK-NULL-ARGS: NULL handles and outputs are MP_EINVAL; free(NULL) is a no-op")
+MPT_TEST(lock, LOCK_NULL_ARGS,
+         "LOCK-NULL-ARGS: NULL handles and outputs are MP_EINVAL; free(NULL) is a no-op")
 {
     bool b;
     mp_lock *l = new_lock();
@@ -83,7 +90,8 @@ MPT_TEST(lock, LOCK_NULL_ARGS, "LOCK-NULL-ARGS: NULL handles and outputs are MP_
     mp_lock_free(l);
 }
 
-MPT_TEST(lock, LOCK_NAN_TIMEOUT, "LOCK-NAN-TIMEOUT: acquire with a NaN timeout is MP_EINVAL and leaves the Lock as it was")
+MPT_TEST(lock, LOCK_NAN_TIMEOUT,
+         "LOCK-NAN-TIMEOUT: acquire with a NaN timeout is MP_EINVAL and leaves the Lock as it was")
 {
     mp_lock *l = new_lock();
     MP_ASSERT_STATUS(mp_lock_acquire(l, NAN), MP_EINVAL);
@@ -118,7 +126,8 @@ static void *count_thread(void *arg)
     return NULL;
 }
 
-MPT_TEST(lock, LOCK_MUTEX_THREADS, "LOCK-MUTEX-THREADS: 4 threads contending for a Lock never lose an update")
+MPT_TEST(lock, LOCK_MUTEX_THREADS,
+         "LOCK-MUTEX-THREADS: 4 threads contending for a Lock never lose an update")
 {
     struct counter c = {.l = new_lock()};
     pthread_t t[4];
@@ -148,7 +157,8 @@ static void *acquire_thread(void *arg)
     return NULL;
 }
 
-MPT_TEST(lock, LOCK_RELEASE_WAKES, "LOCK-RELEASE-WAKES: release by another thread hands the Lock to a blocked acquirer")
+MPT_TEST(lock, LOCK_RELEASE_WAKES,
+         "LOCK-RELEASE-WAKES: release by another thread hands the Lock to a blocked acquirer")
 {
     struct waiter w = {.l = new_lock(), .got = MP_ENOTSUP};
     MP_ASSERT_OK(mp_event_new(&w.started));
@@ -177,7 +187,9 @@ static int child_try(void *arg)
     return 0;
 }
 
-MPT_TEST(lock, LOCK_CROSS_PROCESS_HELD, "LOCK-CROSS-PROCESS-HELD: a Lock held by the parent makes a child's acquire(0) and acquire(0.1) return MP_TIMEOUT")
+MPT_TEST(lock, LOCK_CROSS_PROCESS_HELD,
+         "LOCK-CROSS-PROCESS-HELD: a Lock held by the parent makes a child's acquire(0) and "
+         "acquire(0.1) return MP_TIMEOUT")
 {
     mp_lock *l = new_lock();
     MP_ASSERT_OK(mp_lock_acquire(l, MP_FOREVER));
@@ -186,12 +198,10 @@ MPT_TEST(lock, LOCK_CROSS_PROCESS_HELD, "LOCK-CROSS-PROCESS-HELD: a Lock held by
     mp_lock_free(l);
 }
 
-static int child_release(void *arg)
-{
-    return (int)mp_lock_release(arg);
-}
+static int child_release(void *arg) { return (int)mp_lock_release(arg); }
 
-MPT_TEST(lock, LOCK_RELEASE_OTHER_PROCESS, "LOCK-RELEASE-OTHER-PROCESS: a child may release a Lock the parent acquired")
+MPT_TEST(lock, LOCK_RELEASE_OTHER_PROCESS,
+         "LOCK-RELEASE-OTHER-PROCESS: a child may release a Lock the parent acquired")
 {
     mp_lock *l = new_lock();
     MP_ASSERT_OK(mp_lock_acquire(l, MP_FOREVER));
@@ -217,7 +227,9 @@ static int child_hold(void *arg)
         pause(); /* killed by the parent while holding the lock */
 }
 
-MPT_TEST(lock, LOCK_OWNER_DEAD, "LOCK-OWNER-DEAD: when the holder is killed, a waiter's acquire returns MP_EOWNERDEAD within a bounded time and holds the Lock")
+MPT_TEST(lock, LOCK_OWNER_DEAD,
+         "LOCK-OWNER-DEAD: when the holder is killed, a waiter's acquire returns MP_EOWNERDEAD "
+         "within a bounded time and holds the Lock")
 {
     struct holder h = {.l = new_lock()};
     MP_ASSERT_OK(mp_event_new(&h.held));
@@ -238,7 +250,9 @@ MPT_TEST(lock, LOCK_OWNER_DEAD, "LOCK-OWNER-DEAD: when the holder is killed, a w
     mp_lock_free(h.l);
 }
 
-MPT_TEST(lock, LOCK_OWNER_DEAD_UNJOINED, "LOCK-OWNER-DEAD-UNJOINED: a holder killed but not yet joined (a zombie) is recognised as dead too")
+MPT_TEST(lock, LOCK_OWNER_DEAD_UNJOINED,
+         "LOCK-OWNER-DEAD-UNJOINED: a holder killed but not yet joined (a zombie) is recognised as "
+         "dead too")
 {
     struct holder h = {.l = new_lock()};
     MP_ASSERT_OK(mp_event_new(&h.held));
@@ -269,11 +283,17 @@ static void pl_release_waiter(void *l) { mp_lock_release(l); }
 
 static void pl_release(void *l) { MP_ASSERT_OK(mp_lock_release(l)); }
 
-MPT_TEST(lock, LOCK_RELEASE_WAKES_PROMPT, "LOCK-RELEASE-WAKES-PROMPT: release wakes a waiter asleep in acquire at once (median hand-off far below a polling period)")
+MPT_TEST(lock, LOCK_RELEASE_WAKES_PROMPT,
+         "LOCK-RELEASE-WAKES-PROMPT: release wakes a waiter asleep in acquire at once (median "
+         "hand-off far below a polling period)")
 {
     mp_lock *l = new_lock();
-    mpt_prompt h = {.arg = l, .prepare = pl_acquire_main, .wait = pl_acquire,
-                    .after = pl_release_waiter, .wake = pl_release, .want = MP_OK,
+    mpt_prompt h = {.arg = l,
+                    .prepare = pl_acquire_main,
+                    .wait = pl_acquire,
+                    .after = pl_release_waiter,
+                    .wake = pl_release,
+                    .want = MP_OK,
                     .rounds = 31};
     double median = mpt_prompt_median(&h);
     cr_assert(median < MPT_PROMPT_MEDIAN_S,
@@ -313,7 +333,9 @@ static int child_hello(void *arg)
     return ok ? 0 : 3;
 }
 
-MPT_TEST(lock, LOCK_TUTORIAL_15, "LOCK-TUTORIAL-15: ten processes each print \"hello world i\" holding one Lock; no line is torn")
+MPT_TEST(lock, LOCK_TUTORIAL_15,
+         "LOCK-TUTORIAL-15: ten processes each print \"hello world i\" holding one Lock; no line "
+         "is torn")
 {
     FILE *f = mpt_tmpfile();
     struct hello h[10];
@@ -364,7 +386,9 @@ static int child_churn(void *arg)
     }
 }
 
-MPT_TEST(lock, LOCK_OWNER_KILLED_ANYTIME, "LOCK-OWNER-KILLED-ANYTIME: a holder killed at any instant of acquire/release never leaves the Lock held for good: a waiter gets it with MP_OK or MP_EOWNERDEAD")
+MPT_TEST(lock, LOCK_OWNER_KILLED_ANYTIME,
+         "LOCK-OWNER-KILLED-ANYTIME: a holder killed at any instant of acquire/release never "
+         "leaves the Lock held for good: a waiter gets it with MP_OK or MP_EOWNERDEAD")
 {
     mp_lock *l = new_lock();
     int dead = 0;

@@ -139,8 +139,7 @@ static int raw_connect(const char *path)
     strncpy(un.sun_path, path, sizeof un.sun_path - 1);
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     cr_assert(fd >= 0);
-    cr_assert(connect(fd, (struct sockaddr *)&un, sizeof un) == 0, "connect: %s",
-              strerror(errno));
+    cr_assert(connect(fd, (struct sockaddr *)&un, sizeof un) == 0, "connect: %s", strerror(errno));
     return fd;
 }
 
@@ -280,8 +279,9 @@ MPT_TEST(manager, MGR_START_SHUTDOWN,
     mp_manager_free(m);
 }
 
-MPT_TEST(manager, MGR_SHUTDOWN_CLEANS,
-         "MGR-SHUTDOWN-CLEANS: after shutdown the socket file, its directory and the process are gone")
+MPT_TEST(
+    manager, MGR_SHUTDOWN_CLEANS,
+    "MGR-SHUTDOWN-CLEANS: after shutdown the socket file, its directory and the process are gone")
 {
     mp_manager *m = start();
     char path[200], dir[200];
@@ -298,8 +298,9 @@ MPT_TEST(manager, MGR_SHUTDOWN_CLEANS,
     mp_manager_free(m);
 }
 
-MPT_TEST(manager, MGR_SHUTDOWN_IDEMPOTENT,
-         "MGR-SHUTDOWN-IDEMPOTENT: a second shutdown is MP_OK; other calls afterwards are MP_CLOSED")
+MPT_TEST(
+    manager, MGR_SHUTDOWN_IDEMPOTENT,
+    "MGR-SHUTDOWN-IDEMPOTENT: a second shutdown is MP_OK; other calls afterwards are MP_CLOSED")
 {
     mp_manager *m = start();
     MP_ASSERT_OK(mp_manager_shutdown(m));
@@ -315,7 +316,8 @@ MPT_TEST(manager, MGR_SHUTDOWN_IDEMPOTENT,
 }
 
 MPT_TEST(manager, MGR_SCOPED_FREE,
-         "MGR-SCOPED-FREE: mp_manager_free without shutdown shuts the server down (the end of `with Manager()`)")
+         "MGR-SCOPED-FREE: mp_manager_free without shutdown shuts the server down (the end of "
+         "`with Manager()`)")
 {
     mp_manager *m = start();
     pid_t pid = 0;
@@ -365,8 +367,9 @@ MPT_TEST(manager, MGR_NULL_ARGS, "MGR-NULL-ARGS: NULL handles, outputs and value
     gc();
 }
 
-MPT_TEST(manager, MGR_SOCKET_MODE_0600,
-         "MGR-SOCKET-MODE-0600: the default socket is mode 0600 in a private directory of mode 0700")
+MPT_TEST(
+    manager, MGR_SOCKET_MODE_0600,
+    "MGR-SOCKET-MODE-0600: the default socket is mode 0600 in a private directory of mode 0700")
 {
     mp_manager *m = start();
     char dir[200];
@@ -383,7 +386,8 @@ MPT_TEST(manager, MGR_SOCKET_MODE_0600,
 }
 
 MPT_TEST(manager, MGR_UNIX_PATH,
-         "MGR-UNIX-PATH: a unix:PATH address listens there (mode 0600) and the file is removed at shutdown")
+         "MGR-UNIX-PATH: a unix:PATH address listens there (mode 0600) and the file is removed at "
+         "shutdown")
 {
     char path[128], addr[140];
     snprintf(path, sizeof path, "/tmp/mpt-mgr-%d.sock", (int)getpid());
@@ -402,10 +406,18 @@ MPT_TEST(manager, MGR_UNIX_PATH,
     cr_assert(!exists(path));
 }
 
-MPT_TEST(manager, MGR_BAD_ADDRESS, "MGR-BAD-ADDRESS: an address that is not unix:PATH or tcp:HOST:PORT is MP_EINVAL")
+MPT_TEST(manager, MGR_BAD_ADDRESS,
+         "MGR-BAD-ADDRESS: an address that is not unix:PATH or tcp:HOST:PORT is MP_EINVAL")
 {
-    const char *bad[] = {"", "foo", "unix:", "tcp:", "tcp:127.0.0.1", "tcp::80",
-                         "tcp:127.0.0.1:x", "tcp:127.0.0.1:70000", "http://x"};
+    const char *bad[] = {"",
+                         "foo",
+                         "unix:",
+                         "tcp:",
+                         "tcp:127.0.0.1",
+                         "tcp::80",
+                         "tcp:127.0.0.1:x",
+                         "tcp:127.0.0.1:70000",
+                         "http://x"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         mp_manager *m = NULL;
         mp_manager_opts o = {.address = bad[i], .authkey = "k", .authkey_len = 1};
@@ -480,7 +492,8 @@ static void remote_round(mp_manager *m, const char *key)
 }
 
 MPT_TEST(manager, MGR_TCP_CONNECT,
-         "MGR-TCP-CONNECT: tcp:HOST:0 picks a port shown by the address; a client with the key connects there")
+         "MGR-TCP-CONNECT: tcp:HOST:0 picks a port shown by the address; a client with the key "
+         "connects there")
 {
     mp_manager *m = NULL;
     mp_manager_opts o = {.address = "tcp:127.0.0.1:0", .authkey = "s3cret", .authkey_len = 6};
@@ -493,7 +506,8 @@ MPT_TEST(manager, MGR_TCP_CONNECT,
 }
 
 MPT_TEST(manager, MGR_REMOTE_CONNECT,
-         "MGR-REMOTE-CONNECT: mp_manager_connect(address, authkey) reaches a running server and its named objects")
+         "MGR-REMOTE-CONNECT: mp_manager_connect(address, authkey) reaches a running server and "
+         "its named objects")
 {
     mp_manager *m = start_key("remote-key");
     remote_round(m, "remote-key");
@@ -523,7 +537,8 @@ MPT_TEST(manager, MGR_CONNECT_NO_SERVER,
 
 /* ------------------------------------------------------------ auth */
 
-MPT_TEST(manager, MGR_HMAC_RFC4231, "MGR-HMAC-RFC4231: mp_hmac_sha256 gives the RFC 4231 test vectors")
+MPT_TEST(manager, MGR_HMAC_RFC4231,
+         "MGR-HMAC-RFC4231: mp_hmac_sha256 gives the RFC 4231 test vectors")
 {
     struct {
         const char *key, *data, *mac;
@@ -561,8 +576,9 @@ MPT_TEST(manager, MGR_HMAC_RFC4231, "MGR-HMAC-RFC4231: mp_hmac_sha256 gives the 
     }
 }
 
-MPT_TEST(manager, MGR_WRONG_AUTHKEY,
-         "MGR-WRONG-AUTHKEY: a client with a wrong authkey gets MP_EAUTH and the server logs one line")
+MPT_TEST(
+    manager, MGR_WRONG_AUTHKEY,
+    "MGR-WRONG-AUTHKEY: a client with a wrong authkey gets MP_EAUTH and the server logs one line")
 {
     FILE *log = mpt_tmpfile();
     fflush(stderr);
@@ -600,8 +616,10 @@ static int fake_server(void *arg)
     int c = accept(f->lfd, NULL, NULL);
     if (c < 0)
         return 1;
-    unsigned char msg[4 + 11 + 32] = {0, 0, 0, 43, '#', 'C', 'H', 'A', 'L', 'L', 'E', 'N', 'G', 'E', '#'};
-    unsigned char in[4 + 32 + 11 + 32], ok[4 + 9 + 32] = {0, 0, 0, 41, '#', 'W', 'E', 'L', 'C', 'O', 'M', 'E', '#'};
+    unsigned char msg[4 + 11 + 32] = {0,   0,   0,   43,  '#', 'C', 'H', 'A',
+                                      'L', 'L', 'E', 'N', 'G', 'E', '#'};
+    unsigned char in[4 + 32 + 11 + 32],
+        ok[4 + 9 + 32] = {0, 0, 0, 41, '#', 'W', 'E', 'L', 'C', 'O', 'M', 'E', '#'};
     if (send(c, msg, sizeof msg, MSG_NOSIGNAL) != (ssize_t)sizeof msg)
         return 2;
     size_t got = 0;
@@ -621,7 +639,8 @@ static int fake_server(void *arg)
 }
 
 MPT_TEST(manager, MGR_SERVER_MUST_PROVE_KEY,
-         "MGR-SERVER-MUST-PROVE-KEY: a server that cannot prove it knows the authkey is MP_EAUTH for the client")
+         "MGR-SERVER-MUST-PROVE-KEY: a server that cannot prove it knows the authkey is MP_EAUTH "
+         "for the client")
 {
     char path[128], addr[140];
     snprintf(path, sizeof path, "/tmp/mpt-fake-%d.sock", (int)getpid());
@@ -643,7 +662,8 @@ MPT_TEST(manager, MGR_SERVER_MUST_PROVE_KEY,
 /* ------------------------------------------------------ robustness */
 
 MPT_TEST(manager, MGR_GARBAGE_CLIENT,
-         "MGR-GARBAGE-CLIENT: a client sending garbage instead of the handshake is dropped; others go on")
+         "MGR-GARBAGE-CLIENT: a client sending garbage instead of the handshake is dropped; others "
+         "go on")
 {
     mp_manager *m = start();
     mp_proxy *d = mdict(m);
@@ -667,15 +687,17 @@ MPT_TEST(manager, MGR_GARBAGE_CLIENT,
 }
 
 MPT_TEST(manager, MGR_GARBAGE_AFTER_AUTH,
-         "MGR-GARBAGE-AFTER-AUTH: an authenticated client sending a malformed request is dropped; others go on")
+         "MGR-GARBAGE-AFTER-AUTH: an authenticated client sending a malformed request is dropped; "
+         "others go on")
 {
     mp_manager *m = start_key("k");
     mp_proxy *d = mdict(m);
     const unsigned char *bad[] = {
-        (const unsigned char *)"\xc1",             /* not msgpack */
-        (const unsigned char *)"\x93\x01",         /* truncated array */
-        (const unsigned char *)"\xa3" "abc",       /* a str, not an array */
-        (const unsigned char *)"\x92\xa1x\x01",    /* oid not an int */
+        (const unsigned char *)"\xc1",     /* not msgpack */
+        (const unsigned char *)"\x93\x01", /* truncated array */
+        (const unsigned char *)"\xa3"
+                               "abc",           /* a str, not an array */
+        (const unsigned char *)"\x92\xa1x\x01", /* oid not an int */
     };
     size_t len[] = {1, 2, 4, 4};
     for (int i = 0; i < 4; i++) {
@@ -694,7 +716,8 @@ MPT_TEST(manager, MGR_GARBAGE_AFTER_AUTH,
 }
 
 MPT_TEST(manager, MGR_OVERSIZED_FRAME,
-         "MGR-OVERSIZED-FRAME: a frame header above the limit drops the client without allocating; others go on")
+         "MGR-OVERSIZED-FRAME: a frame header above the limit drops the client without allocating; "
+         "others go on")
 {
     mp_manager *m = start_key("k");
     mp_proxy *d = mdict(m);
@@ -721,8 +744,9 @@ MPT_TEST(manager, MGR_OVERSIZED_FRAME,
     mp_manager_free(m);
 }
 
-MPT_TEST(manager, MGR_SILENT_CLIENT_NO_STALL,
-         "MGR-SILENT-CLIENT-NO-STALL: clients that stop mid-handshake or mid-frame do not delay others")
+MPT_TEST(
+    manager, MGR_SILENT_CLIENT_NO_STALL,
+    "MGR-SILENT-CLIENT-NO-STALL: clients that stop mid-handshake or mid-frame do not delay others")
 {
     mp_manager *m = start_key("k");
     mp_proxy *d = mdict(m);
@@ -777,8 +801,8 @@ static uint64_t hostile_key(int kind, uint64_t i)
 
 static unsigned char *hostile_request(int kind, size_t n, size_t *len)
 {
-    static const unsigned char head[] = {0x95, 0x00, 0xa6, 'c', 'r', 'e', 'a', 't', 'e',
-                                         0xa4, 'd', 'i', 'c', 't', 0xdf};
+    static const unsigned char head[] = {0x95, 0x00, 0xa6, 'c', 'r', 'e', 'a', 't',
+                                         'e',  0xa4, 'd',  'i', 'c', 't', 0xdf};
     size_t total = 4 + sizeof head + 4 + n * 10 + 1;
     unsigned char *b = malloc(total), *p = b + 4 + sizeof head;
     cr_assert(b != NULL);
@@ -799,7 +823,8 @@ static unsigned char *hostile_request(int kind, size_t n, size_t *len)
 }
 
 MPT_TEST(manager, MGR_HOSTILE_DICT_NO_STALL,
-         "MGR-HOSTILE-DICT-NO-STALL: a request holding a dict of 100,000 colliding keys does not stall another client's call")
+         "MGR-HOSTILE-DICT-NO-STALL: a request holding a dict of 100,000 colliding keys does not "
+         "stall another client's call")
 {
     /* A hang check: a quadratic dict needs tens of seconds per request here
      * (40,000 NaN keys alone took 3-4 s to decode), a linear one well under
@@ -836,7 +861,8 @@ MPT_TEST(manager, MGR_HOSTILE_DICT_NO_STALL,
 }
 
 MPT_TEST(manager, MGR_HANDSHAKE_DEADLINE,
-         "MGR-HANDSHAKE-DEADLINE: a connection that has not passed the handshake is closed MP_MANAGER_HANDSHAKE_TIMEOUT s after it was accepted, never earlier")
+         "MGR-HANDSHAKE-DEADLINE: a connection that has not passed the handshake is closed "
+         "MP_MANAGER_HANDSHAKE_TIMEOUT s after it was accepted, never earlier")
 {
     mp_manager *m = start_tcp("k");
     double t0 = mpt_now(); /* before connect: the server's clock starts later */
@@ -863,7 +889,8 @@ MPT_TEST(manager, MGR_HANDSHAKE_DEADLINE,
 }
 
 MPT_TEST(manager, MGR_IDLE_CONNECTIONS_NO_LOCKOUT,
-         "MGR-IDLE-CONNECTIONS-NO-LOCKOUT: with 1,200 idle connections open to a TCP manager that has 1024 descriptors, a client with the key is served at once")
+         "MGR-IDLE-CONNECTIONS-NO-LOCKOUT: with 1,200 idle connections open to a TCP manager that "
+         "has 1024 descriptors, a client with the key is served at once")
 {
     enum { IDLE = 1200 };
     struct rlimit orig, lim;
@@ -908,7 +935,8 @@ MPT_TEST(manager, MGR_IDLE_CONNECTIONS_NO_LOCKOUT,
 }
 
 MPT_TEST(manager, MGR_WRONG_DIGEST_REFUSED,
-         "MGR-WRONG-DIGEST-REFUSED: a raw client answering the challenge with a wrong digest gets #FAILURE# and EOF; its pipelined request is never run")
+         "MGR-WRONG-DIGEST-REFUSED: a raw client answering the challenge with a wrong digest gets "
+         "#FAILURE# and EOF; its pipelined request is never run")
 {
     mp_manager *m = start_tcp("right");
     mp_manager *c = NULL;
@@ -923,9 +951,9 @@ MPT_TEST(manager, MGR_WRONG_DIGEST_REFUSED,
     cr_assert(n == 11 + 32 && memcmp(ch, "#CHALLENGE#", 11) == 0);
     /* The answer, keyed with the wrong key, then at once a request:
      * [0, "create", "dict", None, "intruder"]. */
-    static const unsigned char req[24] = {0x95, 0x00, 0xa6, 'c', 'r', 'e', 'a', 't', 'e',
-                                          0xa4, 'd',  'i',  'c', 't', 0xc0, 0xa8, 'i', 'n',
-                                          't',  'r',  'u',  'd', 'e', 'r'};
+    static const unsigned char req[24] = {0x95, 0x00, 0xa6, 'c', 'r', 'e', 'a',  't',
+                                          'e',  0xa4, 'd',  'i', 'c', 't', 0xc0, 0xa8,
+                                          'i',  'n',  't',  'r', 'u', 'd', 'e',  'r'};
     unsigned char msg[4 + 32 + 11 + 32 + 4 + sizeof req];
     put32(msg, 32 + 11 + 32);
     MP_ASSERT_OK(mp_hmac_sha256("wrong", 5, ch + 11, 32, msg + 4));
@@ -939,7 +967,8 @@ MPT_TEST(manager, MGR_WRONG_DIGEST_REFUSED,
     cr_assert(closed_within(fd, mpt_slack(2.0)), "the connection stayed open");
     close(fd);
     MP_ASSERT_OK(mp_manager_object_count(c, &after));
-    cr_assert_eq(after, before, "the refused client's request ran: %zu objects, was %zu", after, before);
+    cr_assert_eq(after, before, "the refused client's request ran: %zu objects, was %zu", after,
+                 before);
     mp_proxy *p = NULL; /* nor was its name taken */
     MP_ASSERT_OK(mp_manager_create(c, "list", NULL, "intruder", &p));
     mp_proxy_free(p);
@@ -961,8 +990,9 @@ static int acquire_forever(void *arg)
     return mp_mlock_release(a->lock) ? 3 : 0;
 }
 
-MPT_TEST(manager, MGR_BLOCKED_CLIENT_NO_STALL,
-         "MGR-BLOCKED-CLIENT-NO-STALL: a client blocked in Lock.acquire does not delay other clients")
+MPT_TEST(
+    manager, MGR_BLOCKED_CLIENT_NO_STALL,
+    "MGR-BLOCKED-CLIENT-NO-STALL: a client blocked in Lock.acquire does not delay other clients")
 {
     mp_manager *m = start();
     struct lockarg a;
@@ -986,7 +1016,8 @@ MPT_TEST(manager, MGR_BLOCKED_CLIENT_NO_STALL,
 }
 
 MPT_TEST(manager, MGR_SERVER_KILLED,
-         "MGR-SERVER-KILLED: after the server is killed, proxy calls return MP_EDEAD promptly, never hang")
+         "MGR-SERVER-KILLED: after the server is killed, proxy calls return MP_EDEAD promptly, "
+         "never hang")
 {
     mp_manager *m = start();
     mp_proxy *d = mdict(m);
@@ -1006,8 +1037,9 @@ MPT_TEST(manager, MGR_SERVER_KILLED,
     cr_assert(!exists(path), "the killed server's socket file was not removed");
 }
 
-MPT_TEST(manager, MGR_PROXY_AFTER_SHUTDOWN,
-         "MGR-PROXY-AFTER-SHUTDOWN: a proxy used after its manager shut down returns MP_EDEAD promptly")
+MPT_TEST(
+    manager, MGR_PROXY_AFTER_SHUTDOWN,
+    "MGR-PROXY-AFTER-SHUTDOWN: a proxy used after its manager shut down returns MP_EDEAD promptly")
 {
     mp_manager *m = start();
     mp_proxy *d = mdict(m), *l = mlist(m, NULL);
@@ -1050,7 +1082,8 @@ static int start_and_hang(void *arg)
 }
 
 MPT_TEST(manager, MGR_PARENT_DIES_SERVER_GOES,
-         "MGR-PARENT-DIES-SERVER-GOES: when the process that started the manager dies, the server exits and removes its files")
+         "MGR-PARENT-DIES-SERVER-GOES: when the process that started the manager dies, the server "
+         "exits and removes its files")
 {
     int info[2], hold[2];
     cr_assert(pipe2(info, O_CLOEXEC) == 0 && pipe2(hold, O_CLOEXEC) == 0);
@@ -1098,7 +1131,8 @@ static int child_shutdown(void *arg)
 }
 
 MPT_TEST(manager, MGR_CHILD_CANNOT_SHUTDOWN,
-         "MGR-CHILD-CANNOT-SHUTDOWN: in a child, shutdown is MP_ESTATE and free leaves the server running")
+         "MGR-CHILD-CANNOT-SHUTDOWN: in a child, shutdown is MP_ESTATE and free leaves the server "
+         "running")
 {
     mp_manager *m = start();
     mp_proxy *d = mdict(m);
@@ -1111,7 +1145,8 @@ MPT_TEST(manager, MGR_CHILD_CANNOT_SHUTDOWN,
 }
 
 MPT_TEST(manager, MGR_SERVER_CLOSES_INHERITED_FDS,
-         "MGR-SERVER-CLOSES-INHERITED-FDS: the server keeps no copy of its parent's descriptors (a Pipe still sees EOF)")
+         "MGR-SERVER-CLOSES-INHERITED-FDS: the server keeps no copy of its parent's descriptors (a "
+         "Pipe still sees EOF)")
 {
     mp_conn *a, *b;
     MP_ASSERT_OK(mp_pipe(&a, &b, true));
@@ -1180,7 +1215,8 @@ static int echo_rounds(mp_proxy *d, const char *who, int n)
 static int child_echo(void *arg) { return echo_rounds(arg, "child", 300); }
 
 MPT_TEST(manager, MGR_CHILD_OWN_CONNECTION,
-         "MGR-CHILD-OWN-CONNECTION: a child never shares its parent's connection: both use the proxy at once")
+         "MGR-CHILD-OWN-CONNECTION: a child never shares its parent's connection: both use the "
+         "proxy at once")
 {
     mp_manager *m = start();
     mp_proxy *d = mdict(m);
@@ -1209,7 +1245,8 @@ static int tutorial_f(void *arg)
 }
 
 MPT_TEST(manager, MGR_TUTORIAL_10_PROCS,
-         "MGR-TUTORIAL-10-PROCS: 10 processes set d[1], d['2'], d[0.25] and append 'a' to list(range(5)); the parent sees CPython's result")
+         "MGR-TUTORIAL-10-PROCS: 10 processes set d[1], d['2'], d[0.25] and append 'a' to "
+         "list(range(5)); the parent sees CPython's result")
 {
     mp_manager *m = start();
     struct pair p = {.d = mdict(m), .l = mlist(m, "0 1 2 3 4")};
@@ -1244,7 +1281,8 @@ static int append_many(void *arg)
 }
 
 MPT_TEST(manager, MGR_CONCURRENT_APPENDS_NO_LOSS,
-         "MGR-CONCURRENT-APPENDS-NO-LOSS: 10 processes appending 200 items each lose none and keep each one's order")
+         "MGR-CONCURRENT-APPENDS-NO-LOSS: 10 processes appending 200 items each lose none and keep "
+         "each one's order")
 {
     mp_manager *m = start();
     mp_proxy *l = mlist(m, NULL);
@@ -1278,7 +1316,8 @@ MPT_TEST(manager, MGR_CONCURRENT_APPENDS_NO_LOSS,
 }
 
 MPT_TEST(manager, MGR_PROXY_FREE_RELEASES,
-         "MGR-PROXY-FREE-RELEASES: freeing a proxy in the process that made it releases the object on the server")
+         "MGR-PROXY-FREE-RELEASES: freeing a proxy in the process that made it releases the object "
+         "on the server")
 {
     mp_manager *m = start();
     size_t n0, n;
@@ -1302,7 +1341,8 @@ static int free_copy(void *arg)
 }
 
 MPT_TEST(manager, MGR_CHILD_FREE_KEEPS_OBJECT,
-         "MGR-CHILD-FREE-KEEPS-OBJECT: a child freeing its inherited proxy does not release the parent's object")
+         "MGR-CHILD-FREE-KEEPS-OBJECT: a child freeing its inherited proxy does not release the "
+         "parent's object")
 {
     mp_manager *m = start();
     mp_proxy *d = mdict(m);
@@ -1317,7 +1357,8 @@ MPT_TEST(manager, MGR_CHILD_FREE_KEEPS_OBJECT,
 }
 
 MPT_TEST(manager, MGR_NAMED_GET_OR_CREATE,
-         "MGR-NAMED-GET-OR-CREATE: a name gives every client the same object, kept after its proxies are freed; another typeid is MP_ETYPE")
+         "MGR-NAMED-GET-OR-CREATE: a name gives every client the same object, kept after its "
+         "proxies are freed; another typeid is MP_ETYPE")
 {
     mp_manager *m = start();
     mp_proxy *a = NULL, *b = NULL, *c = NULL;
@@ -1341,15 +1382,15 @@ MPT_TEST(manager, MGR_NAMED_GET_OR_CREATE,
 
 /* ------------------------------------------------------ errors */
 
-MPT_TEST(manager, MGR_ERROR_MESSAGE,
-         "MGR-ERROR-MESSAGE: a server-side exception comes back as its status with the server's message")
+MPT_TEST(
+    manager, MGR_ERROR_MESSAGE,
+    "MGR-ERROR-MESSAGE: a server-side exception comes back as its status with the server's message")
 {
     mp_manager *m = start();
     mp_proxy *d = mdict(m), *l = mlist(m, NULL);
     mp_value *v = NULL;
     MP_ASSERT_STATUS(mp_mdict_get(d, S("nokey"), &v), MP_EKEY);
-    cr_assert(strstr(mp_errmsg(), "KeyError") && strstr(mp_errmsg(), "'nokey'"), "%s",
-              mp_errmsg());
+    cr_assert(strstr(mp_errmsg(), "KeyError") && strstr(mp_errmsg(), "'nokey'"), "%s", mp_errmsg());
     MP_ASSERT_STATUS(mp_mlist_get(l, 3, &v), MP_EINDEX);
     cr_assert(strstr(mp_errmsg(), "IndexError: list index out of range"), "%s", mp_errmsg());
     cr_assert(v == NULL);
@@ -1375,7 +1416,8 @@ MPT_TEST(manager, MGR_UNKNOWN_METHOD,
 }
 
 MPT_TEST(manager, MGR_WRONG_PROXY_TYPE,
-         "MGR-WRONG-PROXY-TYPE: a typed call on a proxy of another type is MP_EINVAL and changes nothing")
+         "MGR-WRONG-PROXY-TYPE: a typed call on a proxy of another type is MP_EINVAL and changes "
+         "nothing")
 {
     mp_manager *m = start();
     mp_proxy *d = mdict(m), *l = mlist(m, NULL);
@@ -1413,7 +1455,8 @@ MPT_TEST(manager, MGR_CALL_GENERIC,
 }
 
 MPT_TEST(manager, MGR_REQUEST_TOO_LARGE,
-         "MGR-REQUEST-TOO-LARGE: a request above MP_MANAGER_FRAME_MAX is MP_EMSGSIZE and changes nothing")
+         "MGR-REQUEST-TOO-LARGE: a request above MP_MANAGER_FRAME_MAX is MP_EMSGSIZE and changes "
+         "nothing")
 {
     mp_manager *m = start();
     mp_proxy *l = mlist(m, NULL);
@@ -1454,7 +1497,8 @@ static void *thr_wait(void *arg)
 }
 
 MPT_TEST(manager, MGR_PROXY_THREADS,
-         "MGR-PROXY-THREADS: threads share proxies; a thread blocked in a call does not block the others")
+         "MGR-PROXY-THREADS: threads share proxies; a thread blocked in a call does not block the "
+         "others")
 {
     mp_manager *m = start();
     mp_proxy *ev = NULL, *d = mdict(m);
@@ -1474,13 +1518,19 @@ MPT_TEST(manager, MGR_PROXY_THREADS,
 
 /* ------------------------------------------------------ dict */
 
-MPT_TEST(manager, MGR_DICT_SET_GET, "MGR-DICT-SET-GET: d[k] = v then d[k] gives v, for every value type")
+MPT_TEST(manager, MGR_DICT_SET_GET,
+         "MGR-DICT-SET-GET: d[k] = v then d[k] gives v, for every value type")
 {
     mp_manager *m = start();
     mp_proxy *d = mdict(m);
-    mp_value *vals[] = {I(42), S("hello"), G(mp_float(0.5)), G(mp_bytes("\0b", 2)),
+    mp_value *vals[] = {I(42),
+                        S("hello"),
+                        G(mp_float(0.5)),
+                        G(mp_bytes("\0b", 2)),
                         G(mp_list_of(3, mp_int(42), mp_none(), mp_str("hello"))),
-                        G(mp_tuple_of(1, mp_int(1))), mp_none(), mp_bool(true)};
+                        G(mp_tuple_of(1, mp_int(1))),
+                        mp_none(),
+                        mp_bool(true)};
     for (int i = 0; i < 8; i++) {
         mp_value *got = NULL;
         MP_ASSERT_OK(mp_mdict_set(d, I(i), vals[i]));
@@ -1498,7 +1548,8 @@ MPT_TEST(manager, MGR_DICT_SET_GET, "MGR-DICT-SET-GET: d[k] = v then d[k] gives 
     gc();
 }
 
-MPT_TEST(manager, MGR_DICT_KEYERROR, "MGR-DICT-KEYERROR: d[missing] is MP_EKEY (KeyError) and leaves the output alone")
+MPT_TEST(manager, MGR_DICT_KEYERROR,
+         "MGR-DICT-KEYERROR: d[missing] is MP_EKEY (KeyError) and leaves the output alone")
 {
     mp_manager *m = start();
     mp_proxy *d = mdict(m);
@@ -1511,7 +1562,8 @@ MPT_TEST(manager, MGR_DICT_KEYERROR, "MGR-DICT-KEYERROR: d[missing] is MP_EKEY (
     gc();
 }
 
-MPT_TEST(manager, MGR_DICT_DEL, "MGR-DICT-DEL: del d[k] removes it; del of a missing key is MP_EKEY")
+MPT_TEST(manager, MGR_DICT_DEL,
+         "MGR-DICT-DEL: del d[k] removes it; del of a missing key is MP_EKEY")
 {
     mp_manager *m = start();
     mp_proxy *d = mdict(m);
@@ -1525,7 +1577,8 @@ MPT_TEST(manager, MGR_DICT_DEL, "MGR-DICT-DEL: del d[k] removes it; del of a mis
     gc();
 }
 
-MPT_TEST(manager, MGR_DICT_CONTAINS_LEN, "MGR-DICT-CONTAINS-LEN: `k in d` and len(d) follow the dict's content")
+MPT_TEST(manager, MGR_DICT_CONTAINS_LEN,
+         "MGR-DICT-CONTAINS-LEN: `k in d` and len(d) follow the dict's content")
 {
     mp_manager *m = start();
     mp_proxy *d = mdict(m);
@@ -1546,7 +1599,8 @@ MPT_TEST(manager, MGR_DICT_CONTAINS_LEN, "MGR-DICT-CONTAINS-LEN: `k in d` and le
     gc();
 }
 
-MPT_TEST(manager, MGR_DICT_VIEWS, "MGR-DICT-VIEWS: keys(), values() and items() list the entries in insertion order")
+MPT_TEST(manager, MGR_DICT_VIEWS,
+         "MGR-DICT-VIEWS: keys(), values() and items() list the entries in insertion order")
 {
     mp_manager *m = start();
     mp_proxy *d = mdict(m);
@@ -1564,7 +1618,8 @@ MPT_TEST(manager, MGR_DICT_VIEWS, "MGR-DICT-VIEWS: keys(), values() and items() 
     gc();
 }
 
-MPT_TEST(manager, MGR_DICT_UPDATE, "MGR-DICT-UPDATE: update(other) adds and replaces entries; a non-dict is MP_ETYPE")
+MPT_TEST(manager, MGR_DICT_UPDATE,
+         "MGR-DICT-UPDATE: update(other) adds and replaces entries; a non-dict is MP_ETYPE")
 {
     mp_manager *m = start();
     mp_value *init = G(mp_dict());
@@ -1582,7 +1637,8 @@ MPT_TEST(manager, MGR_DICT_UPDATE, "MGR-DICT-UPDATE: update(other) adds and repl
     gc();
 }
 
-MPT_TEST(manager, MGR_DICT_POP, "MGR-DICT-POP: pop(k) removes and returns; missing: the default, or MP_EKEY without one")
+MPT_TEST(manager, MGR_DICT_POP,
+         "MGR-DICT-POP: pop(k) removes and returns; missing: the default, or MP_EKEY without one")
 {
     mp_manager *m = start();
     mp_proxy *d = mdict(m);
@@ -1601,7 +1657,8 @@ MPT_TEST(manager, MGR_DICT_POP, "MGR-DICT-POP: pop(k) removes and returns; missi
     gc();
 }
 
-MPT_TEST(manager, MGR_DICT_SETDEFAULT, "MGR-DICT-SETDEFAULT: setdefault sets a missing key and returns the value in the dict")
+MPT_TEST(manager, MGR_DICT_SETDEFAULT,
+         "MGR-DICT-SETDEFAULT: setdefault sets a missing key and returns the value in the dict")
 {
     mp_manager *m = start();
     mp_proxy *d = mdict(m);
@@ -1618,7 +1675,8 @@ MPT_TEST(manager, MGR_DICT_SETDEFAULT, "MGR-DICT-SETDEFAULT: setdefault sets a m
     gc();
 }
 
-MPT_TEST(manager, MGR_DICT_CLEAR_COPY, "MGR-DICT-CLEAR-COPY: copy() is a plain dict snapshot; clear() empties the shared dict")
+MPT_TEST(manager, MGR_DICT_CLEAR_COPY,
+         "MGR-DICT-CLEAR-COPY: copy() is a plain dict snapshot; clear() empties the shared dict")
 {
     mp_manager *m = start();
     mp_proxy *d = mdict(m);
@@ -1633,7 +1691,8 @@ MPT_TEST(manager, MGR_DICT_CLEAR_COPY, "MGR-DICT-CLEAR-COPY: copy() is a plain d
     gc();
 }
 
-MPT_TEST(manager, MGR_DICT_NUMERIC_KEYS, "MGR-DICT-NUMERIC-KEYS: 1, 1.0 and True are one key on the server, as in Python")
+MPT_TEST(manager, MGR_DICT_NUMERIC_KEYS,
+         "MGR-DICT-NUMERIC-KEYS: 1, 1.0 and True are one key on the server, as in Python")
 {
     mp_manager *m = start();
     mp_proxy *d = mdict(m);
@@ -1646,7 +1705,8 @@ MPT_TEST(manager, MGR_DICT_NUMERIC_KEYS, "MGR-DICT-NUMERIC-KEYS: 1, 1.0 and True
     gc();
 }
 
-MPT_TEST(manager, MGR_DICT_UNHASHABLE, "MGR-DICT-UNHASHABLE: a list as a key is MP_ETYPE (TypeError) and changes nothing")
+MPT_TEST(manager, MGR_DICT_UNHASHABLE,
+         "MGR-DICT-UNHASHABLE: a list as a key is MP_ETYPE (TypeError) and changes nothing")
 {
     mp_manager *m = start();
     mp_proxy *d = mdict(m);
@@ -1660,7 +1720,9 @@ MPT_TEST(manager, MGR_DICT_UNHASHABLE, "MGR-DICT-UNHASHABLE: a list as a key is 
 
 /* ------------------------------------------------------ list */
 
-MPT_TEST(manager, MGR_LIST_INIT, "MGR-LIST-INIT: manager.list(seq) starts as a copy of seq (list or tuple); a non-sequence is MP_ETYPE")
+MPT_TEST(manager, MGR_LIST_INIT,
+         "MGR-LIST-INIT: manager.list(seq) starts as a copy of seq (list or tuple); a non-sequence "
+         "is MP_ETYPE")
 {
     mp_manager *m = start();
     mp_proxy *l = mlist(m, "0 1 2 3 4"), *t = NULL, *bad = NULL;
@@ -1675,7 +1737,8 @@ MPT_TEST(manager, MGR_LIST_INIT, "MGR-LIST-INIT: manager.list(seq) starts as a c
     gc();
 }
 
-MPT_TEST(manager, MGR_LIST_APPEND_EXTEND, "MGR-LIST-APPEND-EXTEND: append adds one item, extend every item of a sequence")
+MPT_TEST(manager, MGR_LIST_APPEND_EXTEND,
+         "MGR-LIST-APPEND-EXTEND: append adds one item, extend every item of a sequence")
 {
     mp_manager *m = start();
     mp_proxy *l = mlist(m, "1");
@@ -1689,7 +1752,9 @@ MPT_TEST(manager, MGR_LIST_APPEND_EXTEND, "MGR-LIST-APPEND-EXTEND: append adds o
     gc();
 }
 
-MPT_TEST(manager, MGR_LIST_POP_INSERT, "MGR-LIST-POP-INSERT: insert clamps like Python; pop(i) returns the item; pop of an empty list is MP_EINDEX")
+MPT_TEST(manager, MGR_LIST_POP_INSERT,
+         "MGR-LIST-POP-INSERT: insert clamps like Python; pop(i) returns the item; pop of an empty "
+         "list is MP_EINDEX")
 {
     mp_manager *m = start();
     mp_proxy *l = mlist(m, "1 2 3");
@@ -1715,7 +1780,9 @@ MPT_TEST(manager, MGR_LIST_POP_INSERT, "MGR-LIST-POP-INSERT: insert clamps like 
     gc();
 }
 
-MPT_TEST(manager, MGR_LIST_REMOVE_INDEX_COUNT, "MGR-LIST-REMOVE-INDEX-COUNT: remove drops the first equal item, index finds it, count counts; missing is MP_EINVAL")
+MPT_TEST(manager, MGR_LIST_REMOVE_INDEX_COUNT,
+         "MGR-LIST-REMOVE-INDEX-COUNT: remove drops the first equal item, index finds it, count "
+         "counts; missing is MP_EINVAL")
 {
     mp_manager *m = start();
     mp_proxy *l = mlist(m, "1 2 1 3");
@@ -1741,7 +1808,9 @@ MPT_TEST(manager, MGR_LIST_REMOVE_INDEX_COUNT, "MGR-LIST-REMOVE-INDEX-COUNT: rem
     gc();
 }
 
-MPT_TEST(manager, MGR_LIST_NEGATIVE_INDEX, "MGR-LIST-NEGATIVE-INDEX: l[-1], l[-n] and their assignment and deletion count from the end")
+MPT_TEST(
+    manager, MGR_LIST_NEGATIVE_INDEX,
+    "MGR-LIST-NEGATIVE-INDEX: l[-1], l[-n] and their assignment and deletion count from the end")
 {
     mp_manager *m = start();
     mp_proxy *l = mlist(m, "10 20 30");
@@ -1758,7 +1827,9 @@ MPT_TEST(manager, MGR_LIST_NEGATIVE_INDEX, "MGR-LIST-NEGATIVE-INDEX: l[-1], l[-n
     gc();
 }
 
-MPT_TEST(manager, MGR_LIST_INDEX_ERROR, "MGR-LIST-INDEX-ERROR: an index out of range, either side, is MP_EINDEX for get, set and del")
+MPT_TEST(
+    manager, MGR_LIST_INDEX_ERROR,
+    "MGR-LIST-INDEX-ERROR: an index out of range, either side, is MP_EINDEX for get, set and del")
 {
     mp_manager *m = start();
     mp_proxy *l = mlist(m, "1 2 3");
@@ -1777,14 +1848,24 @@ MPT_TEST(manager, MGR_LIST_INDEX_ERROR, "MGR-LIST-INDEX-ERROR: an index out of r
 }
 
 #define N MP_SLICE_NONE
-MPT_TEST(manager, MGR_LIST_SLICE, "MGR-LIST-SLICE: l[a:b:c] reads, assigns and deletes as Python's slices do, negative and omitted bounds included")
+MPT_TEST(manager, MGR_LIST_SLICE,
+         "MGR-LIST-SLICE: l[a:b:c] reads, assigns and deletes as Python's slices do, negative and "
+         "omitted bounds included")
 {
     mp_manager *m = start();
     mp_proxy *l = mlist(m, "0 1 2 3 4 5 6 7 8 9");
-    struct { ptrdiff_t a, b, c; const char *want; } cases[] = {
-        {2, 5, N, "[2, 3, 4]"},   {N, 3, N, "[0, 1, 2]"},     {-3, N, N, "[7, 8, 9]"},
-        {N, N, 3, "[0, 3, 6, 9]"}, {N, N, -1, "[9, 8, 7, 6, 5, 4, 3, 2, 1, 0]"},
-        {8, 2, -2, "[8, 6, 4]"},  {5, 2, N, "[]"},           {-100, 100, N, "[0, 1, 2, 3, 4, 5, 6, 7, 8, 9]"},
+    struct {
+        ptrdiff_t a, b, c;
+        const char *want;
+    } cases[] = {
+        {2, 5, N, "[2, 3, 4]"},
+        {N, 3, N, "[0, 1, 2]"},
+        {-3, N, N, "[7, 8, 9]"},
+        {N, N, 3, "[0, 3, 6, 9]"},
+        {N, N, -1, "[9, 8, 7, 6, 5, 4, 3, 2, 1, 0]"},
+        {8, 2, -2, "[8, 6, 4]"},
+        {5, 2, N, "[]"},
+        {-100, 100, N, "[0, 1, 2, 3, 4, 5, 6, 7, 8, 9]"},
         {-1, -100, -4, "[9, 5, 1]"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
@@ -1798,7 +1879,8 @@ MPT_TEST(manager, MGR_LIST_SLICE, "MGR-LIST-SLICE: l[a:b:c] reads, assigns and d
     list_is(l, "[0, 'x', 9]");
     MP_ASSERT_OK(mp_mlist_set_slice(l, 1, 1, N, G(mp_list_of(2, mp_int(5), mp_int(6)))));
     list_is(l, "[0, 5, 6, 'x', 9]");
-    MP_ASSERT_OK(mp_mlist_set_slice(l, N, N, 2, G(mp_list_of(3, mp_int(-1), mp_int(-2), mp_int(-3)))));
+    MP_ASSERT_OK(
+        mp_mlist_set_slice(l, N, N, 2, G(mp_list_of(3, mp_int(-1), mp_int(-2), mp_int(-3)))));
     list_is(l, "[-1, 5, -2, 'x', -3]");
     MP_ASSERT_STATUS(mp_mlist_set_slice(l, N, N, 2, G(mp_list_of(1, mp_int(0)))), MP_EINVAL);
     MP_ASSERT_OK(mp_mlist_del_slice(l, N, N, -2));
@@ -1811,7 +1893,9 @@ MPT_TEST(manager, MGR_LIST_SLICE, "MGR-LIST-SLICE: l[a:b:c] reads, assigns and d
 }
 #undef N
 
-MPT_TEST(manager, MGR_LIST_SORT, "MGR-LIST-SORT: sort orders numbers and strings stably, reverse too; unlike types are MP_ETYPE and leave the list as it was")
+MPT_TEST(manager, MGR_LIST_SORT,
+         "MGR-LIST-SORT: sort orders numbers and strings stably, reverse too; unlike types are "
+         "MP_ETYPE and leave the list as it was")
 {
     mp_manager *m = start();
     mp_proxy *l = mlist(m, "3 1 2");
@@ -1837,7 +1921,9 @@ MPT_TEST(manager, MGR_LIST_SORT, "MGR-LIST-SORT: sort orders numbers and strings
 
 /* ------------------------------------------------------ Namespace, Value */
 
-MPT_TEST(manager, MGR_NAMESPACE_ATTRS, "MGR-NAMESPACE-ATTRS: Namespace attributes set, read and deleted; a missing one is MP_EKEY (AttributeError)")
+MPT_TEST(manager, MGR_NAMESPACE_ATTRS,
+         "MGR-NAMESPACE-ATTRS: Namespace attributes set, read and deleted; a missing one is "
+         "MP_EKEY (AttributeError)")
 {
     mp_manager *m = start();
     mp_proxy *ns = NULL;
@@ -1859,7 +1945,8 @@ MPT_TEST(manager, MGR_NAMESPACE_ATTRS, "MGR-NAMESPACE-ATTRS: Namespace attribute
     gc();
 }
 
-MPT_TEST(manager, MGR_VALUE_GET_SET, "MGR-VALUE-GET-SET: a Value holds its initial value, then what set() gave it")
+MPT_TEST(manager, MGR_VALUE_GET_SET,
+         "MGR-VALUE-GET-SET: a Value holds its initial value, then what set() gave it")
 {
     mp_manager *m = start();
     mp_proxy *v = NULL, *n = NULL;
@@ -1881,7 +1968,9 @@ MPT_TEST(manager, MGR_VALUE_GET_SET, "MGR-VALUE-GET-SET: a Value holds its initi
 
 /* ------------------------------------------------------ Lock, Event, Queue */
 
-MPT_TEST(manager, MGR_LOCK_ACQUIRE_TIMEOUT, "MGR-LOCK-ACQUIRE-TIMEOUT: acquire of a held lock is MP_TIMEOUT at once for 0, after the timeout otherwise")
+MPT_TEST(manager, MGR_LOCK_ACQUIRE_TIMEOUT,
+         "MGR-LOCK-ACQUIRE-TIMEOUT: acquire of a held lock is MP_TIMEOUT at once for 0, after the "
+         "timeout otherwise")
 {
     mp_manager *m = start();
     mp_proxy *l = NULL;
@@ -1898,7 +1987,8 @@ MPT_TEST(manager, MGR_LOCK_ACQUIRE_TIMEOUT, "MGR-LOCK-ACQUIRE-TIMEOUT: acquire o
     mp_manager_free(m);
 }
 
-MPT_TEST(manager, MGR_LOCK_RELEASE_UNLOCKED, "MGR-LOCK-RELEASE-UNLOCKED: releasing an unlocked manager Lock is MP_ESTATE")
+MPT_TEST(manager, MGR_LOCK_RELEASE_UNLOCKED,
+         "MGR-LOCK-RELEASE-UNLOCKED: releasing an unlocked manager Lock is MP_ESTATE")
 {
     mp_manager *m = start();
     mp_proxy *l = NULL;
@@ -1926,7 +2016,9 @@ static int hold_lock(void *arg)
     return mp_mevent_wait(a->go, 30) ? 3 : 0;
 }
 
-MPT_TEST(manager, MGR_LOCK_ACROSS_PROCESSES, "MGR-LOCK-ACROSS-PROCESSES: a lock taken in one process excludes others until any process releases it")
+MPT_TEST(manager, MGR_LOCK_ACROSS_PROCESSES,
+         "MGR-LOCK-ACROSS-PROCESSES: a lock taken in one process excludes others until any process "
+         "releases it")
 {
     mp_manager *m = start();
     struct holdarg a;
@@ -1960,7 +2052,9 @@ static int wait_event(void *arg)
     return mp_mevent_wait(a->ev, 30) == MP_OK ? 0 : 2;
 }
 
-MPT_TEST(manager, MGR_EVENT_WAIT_SET, "MGR-EVENT-WAIT-SET: wait blocks until another process sets the event, then MP_OK; is_set and clear follow")
+MPT_TEST(manager, MGR_EVENT_WAIT_SET,
+         "MGR-EVENT-WAIT-SET: wait blocks until another process sets the event, then MP_OK; is_set "
+         "and clear follow")
 {
     mp_manager *m = start();
     struct evarg a;
@@ -2007,7 +2101,8 @@ static int wait_event_report(void *arg)
     return mp_mevent_wait(a->ev, 10) == MP_OK ? 0 : 2;
 }
 
-MPT_TEST(manager, MGR_EVENT_SET_WAKES_ALL, "MGR-EVENT-SET-WAKES-ALL: one set() releases every process blocked in wait()")
+MPT_TEST(manager, MGR_EVENT_SET_WAKES_ALL,
+         "MGR-EVENT-SET-WAKES-ALL: one set() releases every process blocked in wait()")
 {
     mp_manager *m = start();
     struct evall a;
@@ -2035,7 +2130,9 @@ MPT_TEST(manager, MGR_EVENT_SET_WAKES_ALL, "MGR-EVENT-SET-WAKES-ALL: one set() r
     mp_manager_free(m);
 }
 
-MPT_TEST(manager, MGR_EVENT_WAIT_TIMEOUT, "MGR-EVENT-WAIT-TIMEOUT: wait on an unset event is MP_TIMEOUT after the timeout, at once for 0")
+MPT_TEST(
+    manager, MGR_EVENT_WAIT_TIMEOUT,
+    "MGR-EVENT-WAIT-TIMEOUT: wait on an unset event is MP_TIMEOUT after the timeout, at once for 0")
 {
     mp_manager *m = start();
     mp_proxy *e = NULL;
@@ -2046,7 +2143,8 @@ MPT_TEST(manager, MGR_EVENT_WAIT_TIMEOUT, "MGR-EVENT-WAIT-TIMEOUT: wait on an un
     mp_manager_free(m);
 }
 
-MPT_TEST(manager, MGR_QUEUE_PUT_GET, "MGR-QUEUE-PUT-GET: a manager Queue is FIFO; qsize counts the items")
+MPT_TEST(manager, MGR_QUEUE_PUT_GET,
+         "MGR-QUEUE-PUT-GET: a manager Queue is FIFO; qsize counts the items")
 {
     mp_manager *m = start();
     mp_proxy *q = NULL;
@@ -2071,7 +2169,9 @@ MPT_TEST(manager, MGR_QUEUE_PUT_GET, "MGR-QUEUE-PUT-GET: a manager Queue is FIFO
     gc();
 }
 
-MPT_TEST(manager, MGR_QUEUE_GET_TIMEOUT, "MGR-QUEUE-GET-TIMEOUT: get on an empty Queue is MP_EMPTY at once for 0, after the timeout otherwise")
+MPT_TEST(manager, MGR_QUEUE_GET_TIMEOUT,
+         "MGR-QUEUE-GET-TIMEOUT: get on an empty Queue is MP_EMPTY at once for 0, after the "
+         "timeout otherwise")
 {
     mp_manager *m = start();
     mp_proxy *q = NULL;
@@ -2084,7 +2184,9 @@ MPT_TEST(manager, MGR_QUEUE_GET_TIMEOUT, "MGR-QUEUE-GET-TIMEOUT: get on an empty
     mp_manager_free(m);
 }
 
-MPT_TEST(manager, MGR_QUEUE_PUT_FULL, "MGR-QUEUE-PUT-FULL: put on a full Queue(maxsize) is MP_FULL at once for 0, after the timeout otherwise")
+MPT_TEST(manager, MGR_QUEUE_PUT_FULL,
+         "MGR-QUEUE-PUT-FULL: put on a full Queue(maxsize) is MP_FULL at once for 0, after the "
+         "timeout otherwise")
 {
     mp_manager *m = start();
     mp_proxy *q = NULL;
@@ -2119,7 +2221,8 @@ static int blocked_get(void *arg)
     return v == 77 ? 0 : 3;
 }
 
-MPT_TEST(manager, MGR_QUEUE_GET_WOKEN, "MGR-QUEUE-GET-WOKEN: a get blocked in one process returns the item another process puts")
+MPT_TEST(manager, MGR_QUEUE_GET_WOKEN,
+         "MGR-QUEUE-GET-WOKEN: a get blocked in one process returns the item another process puts")
 {
     mp_manager *m = start();
     struct qarg a;
@@ -2179,7 +2282,9 @@ static void kill_blocked(mp_target_fn fn, struct killarg *a)
     mp_process_free(p);
 }
 
-MPT_TEST(manager, MGR_CLIENT_KILLED_GET, "MGR-CLIENT-KILLED-GET: a client SIGKILLed while blocked in a manager Queue get takes no item: the next put reaches a live getter")
+MPT_TEST(manager, MGR_CLIENT_KILLED_GET,
+         "MGR-CLIENT-KILLED-GET: a client SIGKILLed while blocked in a manager Queue get takes no "
+         "item: the next put reaches a live getter")
 {
     mp_manager *m = start();
     struct killarg a = {0};
@@ -2197,7 +2302,9 @@ MPT_TEST(manager, MGR_CLIENT_KILLED_GET, "MGR-CLIENT-KILLED-GET: a client SIGKIL
     mp_manager_free(m);
 }
 
-MPT_TEST(manager, MGR_CLIENT_KILLED_LOCK_WAITER, "MGR-CLIENT-KILLED-LOCK-WAITER: a client SIGKILLed while waiting for a manager Lock is never granted it: release leaves it to the living")
+MPT_TEST(manager, MGR_CLIENT_KILLED_LOCK_WAITER,
+         "MGR-CLIENT-KILLED-LOCK-WAITER: a client SIGKILLed while waiting for a manager Lock is "
+         "never granted it: release leaves it to the living")
 {
     mp_manager *m = start();
     struct killarg a = {0};
@@ -2238,7 +2345,9 @@ static int owner_dead_waiter(void *arg)
     return mp_mlock_release(a->lock) ? 2 : 0;
 }
 
-MPT_TEST(manager, MGR_LOCK_HOLDER_DISCONNECT, "MGR-LOCK-HOLDER-DISCONNECT: a manager Lock whose holder's connection closed goes to the waiter, or the next acquirer, with MP_EOWNERDEAD, held")
+MPT_TEST(manager, MGR_LOCK_HOLDER_DISCONNECT,
+         "MGR-LOCK-HOLDER-DISCONNECT: a manager Lock whose holder's connection closed goes to the "
+         "waiter, or the next acquirer, with MP_EOWNERDEAD, held")
 {
     mp_manager *m = start();
     struct killarg a = {0}, b = {0};
@@ -2294,7 +2403,9 @@ static void iter_is(mp_proxy *it, const char *want)
     assert_repr(all, want);
 }
 
-MPT_TEST(manager, MGR_LIST_ITER, "MGR-LIST-ITER: iter(list proxy) gives the items in order, then MP_EOF on every later call; the iterator keeps the list alive after its proxy is freed")
+MPT_TEST(manager, MGR_LIST_ITER,
+         "MGR-LIST-ITER: iter(list proxy) gives the items in order, then MP_EOF on every later "
+         "call; the iterator keeps the list alive after its proxy is freed")
 {
     mp_manager *m = start();
     size_t n0 = 0, n = 0;
@@ -2317,7 +2428,9 @@ MPT_TEST(manager, MGR_LIST_ITER, "MGR-LIST-ITER: iter(list proxy) gives the item
     gc();
 }
 
-MPT_TEST(manager, MGR_LIST_ITER_SEES_CHANGES, "MGR-LIST-ITER-SEES-CHANGES: a list iterator reads the list at each step: an item set after the iterator was made is the one it gives")
+MPT_TEST(manager, MGR_LIST_ITER_SEES_CHANGES,
+         "MGR-LIST-ITER-SEES-CHANGES: a list iterator reads the list at each step: an item set "
+         "after the iterator was made is the one it gives")
 {
     mp_manager *m = start();
     mp_proxy *l = mlist(m, "0 1 2"), *it = NULL;
@@ -2334,7 +2447,9 @@ MPT_TEST(manager, MGR_LIST_ITER_SEES_CHANGES, "MGR-LIST-ITER-SEES-CHANGES: a lis
     gc();
 }
 
-MPT_TEST(manager, MGR_DICT_ITER, "MGR-DICT-ITER: iter(dict proxy) gives the keys in insertion order, then MP_EOF on every later call")
+MPT_TEST(manager, MGR_DICT_ITER,
+         "MGR-DICT-ITER: iter(dict proxy) gives the keys in insertion order, then MP_EOF on every "
+         "later call")
 {
     mp_manager *m = start();
     mp_proxy *d = mdict(m), *it = NULL;
@@ -2351,7 +2466,9 @@ MPT_TEST(manager, MGR_DICT_ITER, "MGR-DICT-ITER: iter(dict proxy) gives the keys
     gc();
 }
 
-MPT_TEST(manager, MGR_DICT_ITER_CHANGED_SIZE, "MGR-DICT-ITER-CHANGED-SIZE: a dict iterator whose dict changed size since it was made is MP_ESTATE (RuntimeError), then and on every later call")
+MPT_TEST(manager, MGR_DICT_ITER_CHANGED_SIZE,
+         "MGR-DICT-ITER-CHANGED-SIZE: a dict iterator whose dict changed size since it was made is "
+         "MP_ESTATE (RuntimeError), then and on every later call")
 {
     mp_manager *m = start();
     mp_proxy *d = mdict(m), *it = NULL;
@@ -2402,7 +2519,10 @@ static void set_int(mp_proxy *d, const char *key, int64_t v)
     MP_ASSERT_OK(mp_mdict_set(d, S(key), I(v)));
 }
 
-MPT_TEST(manager, MGR_PROXY_IN_DICT, "MGR-PROXY-IN-DICT: a proxy stored in a dict proxy reads back as a proxy to the same object: changes through either are seen through the other, also after the original proxy is freed")
+MPT_TEST(
+    manager, MGR_PROXY_IN_DICT,
+    "MGR-PROXY-IN-DICT: a proxy stored in a dict proxy reads back as a proxy to the same object: "
+    "changes through either are seen through the other, also after the original proxy is freed")
 {
     mp_manager *m = start();
     mp_proxy *pets = mdict(m), *supplies = mdict(m), *d = mdict(m);
@@ -2439,7 +2559,9 @@ MPT_TEST(manager, MGR_PROXY_IN_DICT, "MGR-PROXY-IN-DICT: a proxy stored in a dic
     gc();
 }
 
-MPT_TEST(manager, MGR_PROXY_IN_LIST, "MGR-PROXY-IN-LIST: proxies stored in a list proxy read back as proxies to the same objects, each its own; a list may hold itself")
+MPT_TEST(manager, MGR_PROXY_IN_LIST,
+         "MGR-PROXY-IN-LIST: proxies stored in a list proxy read back as proxies to the same "
+         "objects, each its own; a list may hold itself")
 {
     mp_manager *m = start();
     mp_proxy *a = mlist(m, NULL);
@@ -2486,7 +2608,9 @@ MPT_TEST(manager, MGR_PROXY_IN_LIST, "MGR-PROXY-IN-LIST: proxies stored in a lis
     gc();
 }
 
-MPT_TEST(manager, MGR_QUEUE_IN_CONTAINER, "MGR-QUEUE-IN-CONTAINER: a Queue proxy stored in a list or a dict proxy reads back as the same queue")
+MPT_TEST(manager, MGR_QUEUE_IN_CONTAINER,
+         "MGR-QUEUE-IN-CONTAINER: a Queue proxy stored in a list or a dict proxy reads back as the "
+         "same queue")
 {
     mp_manager *m = start();
     mp_proxy *a = mlist(m, NULL), *b = mdict(m), *q = NULL, *r = NULL;
@@ -2514,7 +2638,10 @@ MPT_TEST(manager, MGR_QUEUE_IN_CONTAINER, "MGR-QUEUE-IN-CONTAINER: a Queue proxy
     gc();
 }
 
-MPT_TEST(manager, MGR_PROXY_REF_LIFETIME, "MGR-PROXY-REF-LIFETIME: an object a container refers to lives until the container is released, even when the item is removed; releasing the container releases what only it held, a long chain included")
+MPT_TEST(manager, MGR_PROXY_REF_LIFETIME,
+         "MGR-PROXY-REF-LIFETIME: an object a container refers to lives until the container is "
+         "released, even when the item is removed; releasing the container releases what only it "
+         "held, a long chain included")
 {
     mp_manager *m = start();
     size_t n0 = 0, n = 0;
@@ -2550,7 +2677,10 @@ MPT_TEST(manager, MGR_PROXY_REF_LIFETIME, "MGR-PROXY-REF-LIFETIME: an object a c
     gc();
 }
 
-MPT_TEST(manager, MGR_PROXY_REF_PLAIN, "MGR-PROXY-REF-PLAIN: read with the ordinary calls a stored proxy is the tuple ('<proxy>', typeid, oid); a tuple like it stored as a value stays plain; get_proxy of another item is MP_ETYPE; storing another manager's proxy is MP_EINVAL")
+MPT_TEST(manager, MGR_PROXY_REF_PLAIN,
+         "MGR-PROXY-REF-PLAIN: read with the ordinary calls a stored proxy is the tuple "
+         "('<proxy>', typeid, oid); a tuple like it stored as a value stays plain; get_proxy of "
+         "another item is MP_ETYPE; storing another manager's proxy is MP_EINVAL")
 {
     mp_manager *m = start(), *m2 = start();
     mp_proxy *d = mdict(m), *l = mlist(m, NULL), *other = mdict(m2), *p = NULL;
@@ -2606,7 +2736,9 @@ static void init_writes_pid(void *arg)
         _exit(3);
 }
 
-MPT_TEST(manager, MGR_INITIALIZER, "MGR-INITIALIZER: the initializer runs once, in the server process, before it serves a request")
+MPT_TEST(
+    manager, MGR_INITIALIZER,
+    "MGR-INITIALIZER: the initializer runs once, in the server process, before it serves a request")
 {
     int fds[2];
     cr_assert(pipe(fds) == 0);
@@ -2628,7 +2760,8 @@ MPT_TEST(manager, MGR_INITIALIZER, "MGR-INITIALIZER: the initializer runs once, 
 }
 
 MPT_TEST(manager, MGR_RAPID_RESTART,
-         "MGR-RAPID-RESTART: a TCP manager starts at once at the fixed address of one just shut down while a client was connected (SO_REUSEADDR)")
+         "MGR-RAPID-RESTART: a TCP manager starts at once at the fixed address of one just shut "
+         "down while a client was connected (SO_REUSEADDR)")
 {
     static const char key[] = "restart-key";
     mp_manager *m = start_tcp(key);

@@ -87,7 +87,9 @@ static int hold_twice(void *arg)
     return 0;
 }
 
-MPT_TEST(manager, MGR_RLOCK_RECURSIVE, "MGR-RLOCK-RECURSIVE: a manager RLock's owner may acquire it again and must release it as often; others wait until the last release")
+MPT_TEST(manager, MGR_RLOCK_RECURSIVE,
+         "MGR-RLOCK-RECURSIVE: a manager RLock's owner may acquire it again and must release it as "
+         "often; others wait until the last release")
 {
     mp_manager *m = start();
     struct arg a = {0};
@@ -120,7 +122,9 @@ static int release_foreign(void *arg)
     return mp_mlock_release(a->obj) == MP_ENOTOWNER ? 0 : 1;
 }
 
-MPT_TEST(manager, MGR_RLOCK_RELEASE_NOT_OWNER, "MGR-RLOCK-RELEASE-NOT-OWNER: releasing a manager RLock held by another process, or not held, is MP_ENOTOWNER and changes nothing")
+MPT_TEST(manager, MGR_RLOCK_RELEASE_NOT_OWNER,
+         "MGR-RLOCK-RELEASE-NOT-OWNER: releasing a manager RLock held by another process, or not "
+         "held, is MP_ENOTOWNER and changes nothing")
 {
     mp_manager *m = start();
     struct arg a = {0};
@@ -147,7 +151,9 @@ static int rlock_killed_holding(void *arg)
     return 3;
 }
 
-MPT_TEST(manager, MGR_RLOCK_HOLDER_DISCONNECT, "MGR-RLOCK-HOLDER-DISCONNECT: a manager RLock whose owner was SIGKILLed holding it (twice) goes to the next acquirer with MP_EOWNERDEAD, held once")
+MPT_TEST(manager, MGR_RLOCK_HOLDER_DISCONNECT,
+         "MGR-RLOCK-HOLDER-DISCONNECT: a manager RLock whose owner was SIGKILLed holding it "
+         "(twice) goes to the next acquirer with MP_EOWNERDEAD, held once")
 {
     mp_manager *m = start();
     struct arg a = {0};
@@ -176,7 +182,9 @@ static int sem_taker(void *arg)
     return mp_mlock_acquire(a->obj, 30) ? 2 : 0;
 }
 
-MPT_TEST(manager, MGR_SEMAPHORE_COUNT, "MGR-SEMAPHORE-COUNT: a manager Semaphore(2) lets two acquires through; the third waits for a release from another process, or times out")
+MPT_TEST(manager, MGR_SEMAPHORE_COUNT,
+         "MGR-SEMAPHORE-COUNT: a manager Semaphore(2) lets two acquires through; the third waits "
+         "for a release from another process, or times out")
 {
     mp_manager *m = start();
     struct arg a = {0};
@@ -197,7 +205,9 @@ MPT_TEST(manager, MGR_SEMAPHORE_COUNT, "MGR-SEMAPHORE-COUNT: a manager Semaphore
     mp_manager_free(m);
 }
 
-MPT_TEST(manager, MGR_BSEM_OVER_RELEASE, "MGR-BSEM-OVER-RELEASE: releasing a manager BoundedSemaphore above its initial value is MP_ESTATE and changes nothing; a plain Semaphore goes above it")
+MPT_TEST(manager, MGR_BSEM_OVER_RELEASE,
+         "MGR-BSEM-OVER-RELEASE: releasing a manager BoundedSemaphore above its initial value is "
+         "MP_ESTATE and changes nothing; a plain Semaphore goes above it")
 {
     mp_manager *m = start();
     mp_proxy *b = NULL, *s = NULL;
@@ -236,7 +246,9 @@ static int cond_waiter(void *arg)
     return mp_mlock_release(a->obj) ? 3 : 0;
 }
 
-MPT_TEST(manager, MGR_CONDITION_NOTIFY, "MGR-CONDITION-NOTIFY: a manager Condition wait releases the lock, returns MP_OK on another process's notify, with the lock held again")
+MPT_TEST(manager, MGR_CONDITION_NOTIFY,
+         "MGR-CONDITION-NOTIFY: a manager Condition wait releases the lock, returns MP_OK on "
+         "another process's notify, with the lock held again")
 {
     mp_manager *m = start();
     struct arg a = {0};
@@ -261,7 +273,9 @@ static int cannot_take(void *arg)
     return mp_mlock_acquire(a->obj, 0) == MP_TIMEOUT ? 0 : 1;
 }
 
-MPT_TEST(manager, MGR_CONDITION_WAIT_TIMEOUT, "MGR-CONDITION-WAIT-TIMEOUT: a manager Condition wait without a notify is MP_TIMEOUT, never before the timeout, with the lock held again (recursion kept)")
+MPT_TEST(manager, MGR_CONDITION_WAIT_TIMEOUT,
+         "MGR-CONDITION-WAIT-TIMEOUT: a manager Condition wait without a notify is MP_TIMEOUT, "
+         "never before the timeout, with the lock held again (recursion kept)")
 {
     mp_manager *m = start();
     struct arg a = {0};
@@ -280,7 +294,9 @@ MPT_TEST(manager, MGR_CONDITION_WAIT_TIMEOUT, "MGR-CONDITION-WAIT-TIMEOUT: a man
     mp_manager_free(m);
 }
 
-MPT_TEST(manager, MGR_CONDITION_NOT_OWNER, "MGR-CONDITION-NOT-OWNER: wait and notify on a manager Condition whose lock the caller does not hold are MP_ENOTOWNER")
+MPT_TEST(manager, MGR_CONDITION_NOT_OWNER,
+         "MGR-CONDITION-NOT-OWNER: wait and notify on a manager Condition whose lock the caller "
+         "does not hold are MP_ENOTOWNER")
 {
     mp_manager *m = start();
     mp_proxy *c = NULL;
@@ -330,7 +346,9 @@ static void all_waiting(struct cvall *a, int n)
     MP_ASSERT_OK(mp_mlock_acquire(a->cond, 10)); /* the last one is in wait */
 }
 
-MPT_TEST(manager, MGR_CONDITION_NOTIFY_ALL, "MGR-CONDITION-NOTIFY-ALL: notify(n) on a manager Condition wakes n waiters (0: none), notify_all every one")
+MPT_TEST(manager, MGR_CONDITION_NOTIFY_ALL,
+         "MGR-CONDITION-NOTIFY-ALL: notify(n) on a manager Condition wakes n waiters (0: none), "
+         "notify_all every one")
 {
     mp_manager *m = start();
     struct cvall a = {0};
@@ -377,7 +395,9 @@ static int cond_wait_forever(void *arg)
     return 2;
 }
 
-MPT_TEST(manager, MGR_CLIENT_KILLED_COND_WAITER, "MGR-CLIENT-KILLED-COND-WAITER: a client SIGKILLed in a manager Condition wait is dropped: notify(1) then wakes a live waiter")
+MPT_TEST(manager, MGR_CLIENT_KILLED_COND_WAITER,
+         "MGR-CLIENT-KILLED-COND-WAITER: a client SIGKILLed in a manager Condition wait is "
+         "dropped: notify(1) then wakes a live waiter")
 {
     mp_manager *m = start();
     struct arg a = {0};
@@ -418,7 +438,9 @@ static void until_waiting(mp_proxy *b, unsigned n)
     cr_assert_eq(w, n, "%u waiters, want %u", w, n);
 }
 
-MPT_TEST(manager, MGR_BARRIER_WAIT, "MGR-BARRIER-WAIT: a manager Barrier releases its parties together, each with its own arrival index, and is ready again")
+MPT_TEST(manager, MGR_BARRIER_WAIT,
+         "MGR-BARRIER-WAIT: a manager Barrier releases its parties together, each with its own "
+         "arrival index, and is ready again")
 {
     mp_manager *m = start();
     struct arg a = {0};
@@ -445,7 +467,9 @@ MPT_TEST(manager, MGR_BARRIER_WAIT, "MGR-BARRIER-WAIT: a manager Barrier release
     mp_manager_free(m);
 }
 
-MPT_TEST(manager, MGR_BARRIER_BROKEN, "MGR-BARRIER-BROKEN: a manager Barrier wait that times out (never early) or an abort breaks it: waits are MP_EBROKEN; reset makes it whole again")
+MPT_TEST(manager, MGR_BARRIER_BROKEN,
+         "MGR-BARRIER-BROKEN: a manager Barrier wait that times out (never early) or an abort "
+         "breaks it: waits are MP_EBROKEN; reset makes it whole again")
 {
     mp_manager *m = start();
     struct arg a = {0};
@@ -488,7 +512,9 @@ static int bar_wait_forever(void *arg)
     return 2;
 }
 
-MPT_TEST(manager, MGR_CLIENT_KILLED_BARRIER, "MGR-CLIENT-KILLED-BARRIER: a client SIGKILLed in a manager Barrier wait breaks it: the other parties get MP_EBROKEN, not a wait for it")
+MPT_TEST(manager, MGR_CLIENT_KILLED_BARRIER,
+         "MGR-CLIENT-KILLED-BARRIER: a client SIGKILLed in a manager Barrier wait breaks it: the "
+         "other parties get MP_EBROKEN, not a wait for it")
 {
     mp_manager *m = start();
     struct arg a = {0};
@@ -526,7 +552,9 @@ static int jq_worker(void *arg)
     return 0;
 }
 
-MPT_TEST(manager, MGR_JQ_TASK_DONE_JOIN, "MGR-JQ-TASK-DONE-JOIN: join on a manager JoinableQueue waits until task_done was called for every item put, in any process")
+MPT_TEST(manager, MGR_JQ_TASK_DONE_JOIN,
+         "MGR-JQ-TASK-DONE-JOIN: join on a manager JoinableQueue waits until task_done was called "
+         "for every item put, in any process")
 {
     mp_manager *m = start();
     struct arg a = {0};
@@ -550,7 +578,9 @@ MPT_TEST(manager, MGR_JQ_TASK_DONE_JOIN, "MGR-JQ-TASK-DONE-JOIN: join on a manag
     mp_manager_free(m);
 }
 
-MPT_TEST(manager, MGR_JQ_TASK_DONE_TOO_MANY, "MGR-JQ-TASK-DONE-TOO-MANY: task_done on a manager JoinableQueue (or Queue) more often than items were put is MP_ESTATE")
+MPT_TEST(manager, MGR_JQ_TASK_DONE_TOO_MANY,
+         "MGR-JQ-TASK-DONE-TOO-MANY: task_done on a manager JoinableQueue (or Queue) more often "
+         "than items were put is MP_ESTATE")
 {
     mp_manager *m = start();
     mp_proxy *q = NULL;
@@ -594,7 +624,9 @@ static int array_child(void *arg)
     return r;
 }
 
-MPT_TEST(manager, MGR_ARRAY_GET_SET, "MGR-ARRAY-GET-SET: a manager Array('i', [0, 1]) has len 2, items by index (negative from the end), set from another process, tolist")
+MPT_TEST(manager, MGR_ARRAY_GET_SET,
+         "MGR-ARRAY-GET-SET: a manager Array('i', [0, 1]) has len 2, items by index (negative from "
+         "the end), set from another process, tolist")
 {
     mp_manager *m = start();
     struct arg a = {0};
@@ -623,7 +655,9 @@ MPT_TEST(manager, MGR_ARRAY_GET_SET, "MGR-ARRAY-GET-SET: a manager Array('i', [0
     mp_manager_free(m);
 }
 
-MPT_TEST(manager, MGR_ARRAY_INDEX_ERROR, "MGR-ARRAY-INDEX-ERROR: a manager Array's index out of range is MP_EINDEX, an item of the wrong type MP_ETYPE; neither changes it")
+MPT_TEST(manager, MGR_ARRAY_INDEX_ERROR,
+         "MGR-ARRAY-INDEX-ERROR: a manager Array's index out of range is MP_EINDEX, an item of the "
+         "wrong type MP_ETYPE; neither changes it")
 {
     mp_manager *m = start();
     mp_proxy *a = NULL;
@@ -643,7 +677,9 @@ MPT_TEST(manager, MGR_ARRAY_INDEX_ERROR, "MGR-ARRAY-INDEX-ERROR: a manager Array
     mp_manager_free(m);
 }
 
-MPT_TEST(manager, MGR_ARRAY_TYPECHECK, "MGR-ARRAY-TYPECHECK: a manager Array's typecode must be one of array's (MP_EINVAL), its items of that type (MP_ETYPE) and range (MP_EINVAL); nothing is made")
+MPT_TEST(manager, MGR_ARRAY_TYPECHECK,
+         "MGR-ARRAY-TYPECHECK: a manager Array's typecode must be one of array's (MP_EINVAL), its "
+         "items of that type (MP_ETYPE) and range (MP_EINVAL); nothing is made")
 {
     mp_manager *m = start();
     mp_proxy *a = NULL;

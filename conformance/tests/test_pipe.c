@@ -197,7 +197,8 @@ MPT_TEST(pipe, PIPE_RECV_BLOCKS,
 }
 
 MPT_TEST(pipe, PIPE_RECV_EOF_AFTER_CLOSE,
-         "PIPE-RECV-EOF-AFTER-CLOSE: every receive on an empty end whose peer is closed is MP_EOF, each time")
+         "PIPE-RECV-EOF-AFTER-CLOSE: every receive on an empty end whose peer is closed is MP_EOF, "
+         "each time")
 {
     for (int duplex = 0; duplex < 2; duplex++) {
         mp_conn *a, *b;
@@ -217,8 +218,9 @@ MPT_TEST(pipe, PIPE_RECV_EOF_AFTER_CLOSE,
     }
 }
 
-MPT_TEST(pipe, PIPE_RECV_BUFFERED_THEN_EOF,
-         "PIPE-RECV-BUFFERED-THEN-EOF: messages sent before the peer closed are received, then MP_EOF")
+MPT_TEST(
+    pipe, PIPE_RECV_BUFFERED_THEN_EOF,
+    "PIPE-RECV-BUFFERED-THEN-EOF: messages sent before the peer closed are received, then MP_EOF")
 {
     mp_conn *a, *b;
     new_pipe(&a, &b, false);
@@ -300,7 +302,8 @@ static int child_hello(void *arg)
 }
 
 MPT_TEST(pipe, PIPE_CHILD_SENDS,
-         "PIPE-CHILD-SENDS: a child sends 'Hello World' and closes its end; the parent receives it, then MP_EOF")
+         "PIPE-CHILD-SENDS: a child sends 'Hello World' and closes its end; the parent receives "
+         "it, then MP_EOF")
 {
     struct kids k = {0};
     new_pipe(&k.a, &k.b, true);
@@ -335,7 +338,8 @@ static int child_bye_on_go(void *arg)
 }
 
 MPT_TEST(pipe, PIPE_EOF_NEEDS_ALL_COPIES,
-         "PIPE-EOF-NEEDS-ALL-COPIES: no EOF while a child still holds a copy of the peer end; EOF once it closes it")
+         "PIPE-EOF-NEEDS-ALL-COPIES: no EOF while a child still holds a copy of the peer end; EOF "
+         "once it closes it")
 {
     struct kids k = {0};
     new_pipe(&k.a, &k.b, false);
@@ -437,7 +441,8 @@ static int child_die_mid_message(void *arg)
     if (mp_conn_fileno(k->b, &fd) != MP_OK)
         return 2;
     /* A header for 1000 bytes, then 10 of them, then death. */
-    static const unsigned char part[14] = {0, 0, 0x03, 0xe8, 'p', 'a', 'r', 't', 'i', 'a', 'l', '.', '.', '.'};
+    static const unsigned char part[14] = {0,   0,   0x03, 0xe8, 'p', 'a', 'r',
+                                           't', 'i', 'a',  'l',  '.', '.', '.'};
     if (write(fd, part, sizeof part) != (ssize_t)sizeof part)
         return 3;
     kill(getpid(), SIGKILL);
@@ -445,7 +450,8 @@ static int child_die_mid_message(void *arg)
 }
 
 MPT_TEST(pipe, PIPE_RECV_PEER_KILLED_MID_MESSAGE,
-         "PIPE-RECV-PEER-KILLED-MID-MESSAGE: a peer killed in the middle of a message gives MP_EPROTO, not a hang, then MP_EOF")
+         "PIPE-RECV-PEER-KILLED-MID-MESSAGE: a peer killed in the middle of a message gives "
+         "MP_EPROTO, not a hang, then MP_EOF")
 {
     struct kids k = {0};
     new_pipe(&k.a, &k.b, false);
@@ -465,9 +471,9 @@ MPT_TEST(pipe, PIPE_RECV_PEER_KILLED_MID_MESSAGE,
 #define STUCK_SIZE ((size_t)8 << 20)
 
 struct stuck_send {
-    mp_conn *a, *b;     /* a receives, b sends */
-    mp_event *ready;    /* the receiver child has closed its copy of b */
-    mp_event *sending;  /* the sender's next call is the large send */
+    mp_conn *a, *b;    /* a receives, b sends */
+    mp_event *ready;   /* the receiver child has closed its copy of b */
+    mp_event *sending; /* the sender's next call is the large send */
 };
 
 /* Exit code: the status of a send of STUCK_SIZE bytes (after an optional
@@ -515,7 +521,8 @@ static void stuck_free(struct stuck_send *k)
 }
 
 MPT_TEST(pipe, PIPE_SEND_PEER_KILLED,
-         "PIPE-SEND-PEER-KILLED: a sender blocked in a large send gets MP_EOF promptly when the receiver is SIGKILLed; SIGPIPE does not kill it")
+         "PIPE-SEND-PEER-KILLED: a sender blocked in a large send gets MP_EOF promptly when the "
+         "receiver is SIGKILLed; SIGPIPE does not kill it")
 {
     struct stuck_send k;
     stuck_new(&k);
@@ -541,7 +548,8 @@ MPT_TEST(pipe, PIPE_SEND_PEER_KILLED,
 }
 
 MPT_TEST(pipe, PIPE_SEND_KILLED_MID_MESSAGE,
-         "PIPE-SEND-KILLED-MID-MESSAGE: a sender SIGKILLed while blocked in a large send: the earlier message arrives, then MP_EPROTO, then MP_EOF")
+         "PIPE-SEND-KILLED-MID-MESSAGE: a sender SIGKILLed while blocked in a large send: the "
+         "earlier message arrives, then MP_EPROTO, then MP_EOF")
 {
     struct stuck_send k;
     stuck_new(&k);
@@ -563,8 +571,9 @@ MPT_TEST(pipe, PIPE_SEND_KILLED_MID_MESSAGE,
 
 /* ------------------------------------------------------------ framing */
 
-MPT_TEST(pipe, PIPE_WIRE_FORMAT,
-         "PIPE-WIRE-FORMAT: a message goes on the wire as a 4-byte big-endian length and the payload")
+MPT_TEST(
+    pipe, PIPE_WIRE_FORMAT,
+    "PIPE-WIRE-FORMAT: a message goes on the wire as a 4-byte big-endian length and the payload")
 {
     mp_conn *a, *b;
     new_pipe(&a, &b, false);
@@ -585,12 +594,13 @@ MPT_TEST(pipe, PIPE_WIRE_FORMAT,
 }
 
 MPT_TEST(pipe, PIPE_WIRE_LONG_HEADER,
-         "PIPE-WIRE-LONG-HEADER: a received length of -1 followed by an 8-byte big-endian length is accepted")
+         "PIPE-WIRE-LONG-HEADER: a received length of -1 followed by an 8-byte big-endian length "
+         "is accepted")
 {
     mp_conn *a, *b;
     new_pipe(&a, &b, false);
-    static const unsigned char frame[] = {0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0, 0, 0, 0, 3,
-                                          'x', 'y', 'z'};
+    static const unsigned char frame[] = {0xff, 0xff, 0xff, 0xff, 0,   0,   0,  0,
+                                          0,    0,    0,    3,    'x', 'y', 'z'};
     raw_write(b, frame, sizeof frame);
     send_str(b, "next");
     expect_str(a, "xyz");
@@ -600,7 +610,8 @@ MPT_TEST(pipe, PIPE_WIRE_LONG_HEADER,
 }
 
 MPT_TEST(pipe, PIPE_MESSAGE_BOUNDARIES,
-         "PIPE-MESSAGE-BOUNDARIES: messages of sizes from 0 to 300 KB arrive in order with their boundaries")
+         "PIPE-MESSAGE-BOUNDARIES: messages of sizes from 0 to 300 KB arrive in order with their "
+         "boundaries")
 {
     mp_conn *a, *b;
     new_pipe(&a, &b, true);
@@ -658,7 +669,8 @@ MPT_TEST(pipe, PIPE_SEND_TOO_LARGE,
 }
 
 MPT_TEST(pipe, PIPE_RECV_HEADER_HUGE,
-         "PIPE-RECV-HEADER-HUGE: a header claiming 2^40 bytes (or MP_MSG_MAX + 1) is MP_EPROTO at once, and stays so")
+         "PIPE-RECV-HEADER-HUGE: a header claiming 2^40 bytes (or MP_MSG_MAX + 1) is MP_EPROTO at "
+         "once, and stays so")
 {
     mp_conn *a, *b;
     new_pipe(&a, &b, false);
@@ -700,7 +712,8 @@ MPT_TEST(pipe, PIPE_RECV_HEADER_NEGATIVE,
 }
 
 MPT_TEST(pipe, PIPE_RECV_TRUNCATED,
-         "PIPE-RECV-TRUNCATED: a header or payload cut short by the peer's close is MP_EPROTO, then MP_EOF")
+         "PIPE-RECV-TRUNCATED: a header or payload cut short by the peer's close is MP_EPROTO, "
+         "then MP_EOF")
 {
     /* Payload cut short. */
     mp_conn *a, *b;
@@ -753,7 +766,8 @@ MPT_TEST(pipe, PIPE_RECV_TRUNCATED,
 /* ------------------------------------------------------------ send side */
 
 MPT_TEST(pipe, PIPE_SEND_TO_CLOSED_PEER,
-         "PIPE-SEND-TO-CLOSED-PEER: sending when the peer end is closed is MP_EOF and SIGPIPE does not kill the process")
+         "PIPE-SEND-TO-CLOSED-PEER: sending when the peer end is closed is MP_EOF and SIGPIPE does "
+         "not kill the process")
 {
     struct sigaction dfl = {.sa_handler = SIG_DFL}, old;
     sigemptyset(&dfl.sa_mask);
@@ -790,7 +804,8 @@ MPT_TEST(pipe, PIPE_SEND_BYTES_RANGE,
 }
 
 MPT_TEST(pipe, PIPE_SEND_BYTES_RANGE_INVALID,
-         "PIPE-SEND-BYTES-RANGE-INVALID: offset beyond the buffer or offset + size beyond it is MP_EINVAL and sends nothing")
+         "PIPE-SEND-BYTES-RANGE-INVALID: offset beyond the buffer or offset + size beyond it is "
+         "MP_EINVAL and sends nothing")
 {
     mp_conn *a, *b;
     new_pipe(&a, &b, true);
@@ -851,8 +866,9 @@ MPT_TEST(pipe, PIPE_NULL_ARGS,
 
 /* ------------------------------------------------------------ values */
 
-MPT_TEST(pipe, PIPE_SEND_RECV_VALUES,
-         "PIPE-SEND-RECV-VALUES: send/recv carry values intact; the message is the value's encoding")
+MPT_TEST(
+    pipe, PIPE_SEND_RECV_VALUES,
+    "PIPE-SEND-RECV-VALUES: send/recv carry values intact; the message is the value's encoding")
 {
     mp_conn *a, *b;
     new_pipe(&a, &b, true);
@@ -892,7 +908,8 @@ MPT_TEST(pipe, PIPE_SEND_RECV_VALUES,
 }
 
 MPT_TEST(pipe, PIPE_RECV_BAD_VALUE,
-         "PIPE-RECV-BAD-VALUE: recv of a message that is not a value's encoding is MP_EPROTO and consumes it")
+         "PIPE-RECV-BAD-VALUE: recv of a message that is not a value's encoding is MP_EPROTO and "
+         "consumes it")
 {
     mp_conn *a, *b;
     new_pipe(&a, &b, false);
@@ -912,7 +929,8 @@ MPT_TEST(pipe, PIPE_RECV_BAD_VALUE,
 /* ------------------------------------------------------------ recv_bytes */
 
 MPT_TEST(pipe, PIPE_RECV_BYTES_MAXLENGTH,
-         "PIPE-RECV-BYTES-MAXLENGTH: a message longer than maxlength is MP_EMSGSIZE; a duplex end then only sends")
+         "PIPE-RECV-BYTES-MAXLENGTH: a message longer than maxlength is MP_EMSGSIZE; a duplex end "
+         "then only sends")
 {
     mp_conn *a, *b;
     new_pipe(&a, &b, true);
@@ -935,7 +953,8 @@ MPT_TEST(pipe, PIPE_RECV_BYTES_MAXLENGTH,
 }
 
 MPT_TEST(pipe, PIPE_RECV_BYTES_MAXLENGTH_ONEWAY_CLOSES,
-         "PIPE-RECV-BYTES-MAXLENGTH-ONEWAY-CLOSES: on a receive-only end a message longer than maxlength is MP_EMSGSIZE and closes the end")
+         "PIPE-RECV-BYTES-MAXLENGTH-ONEWAY-CLOSES: on a receive-only end a message longer than "
+         "maxlength is MP_EMSGSIZE and closes the end")
 {
     mp_conn *a, *b;
     new_pipe(&a, &b, false);
@@ -952,8 +971,9 @@ MPT_TEST(pipe, PIPE_RECV_BYTES_MAXLENGTH_ONEWAY_CLOSES,
     mp_conn_free(b);
 }
 
-MPT_TEST(pipe, PIPE_RECV_BYTES_INTO,
-         "PIPE-RECV-BYTES-INTO: recv_bytes_into writes the message at buf + offset and returns its size")
+MPT_TEST(
+    pipe, PIPE_RECV_BYTES_INTO,
+    "PIPE-RECV-BYTES-INTO: recv_bytes_into writes the message at buf + offset and returns its size")
 {
     mp_conn *a, *b;
     new_pipe(&a, &b, true);
@@ -973,7 +993,8 @@ MPT_TEST(pipe, PIPE_RECV_BYTES_INTO,
 }
 
 MPT_TEST(pipe, PIPE_RECV_BYTES_INTO_OFFSET_INVALID,
-         "PIPE-RECV-BYTES-INTO-OFFSET-INVALID: an offset beyond the buffer is MP_EINVAL and receives nothing")
+         "PIPE-RECV-BYTES-INTO-OFFSET-INVALID: an offset beyond the buffer is MP_EINVAL and "
+         "receives nothing")
 {
     mp_conn *a, *b;
     new_pipe(&a, &b, true);
@@ -989,7 +1010,8 @@ MPT_TEST(pipe, PIPE_RECV_BYTES_INTO_OFFSET_INVALID,
 }
 
 MPT_TEST(pipe, PIPE_RECV_BYTES_INTO_TOO_SMALL,
-         "PIPE-RECV-BYTES-INTO-TOO-SMALL: a buffer too small is MP_EMSGSIZE with the needed size; the message is kept")
+         "PIPE-RECV-BYTES-INTO-TOO-SMALL: a buffer too small is MP_EMSGSIZE with the needed size; "
+         "the message is kept")
 {
     mp_conn *a, *b;
     new_pipe(&a, &b, true);
@@ -1024,7 +1046,8 @@ MPT_TEST(pipe, PIPE_RECV_BYTES_INTO_TOO_SMALL,
 /* ------------------------------------------------------------ poll, fileno */
 
 MPT_TEST(pipe, PIPE_POLL_TIMEOUT,
-         "PIPE-POLL-TIMEOUT: poll on an empty end is MP_TIMEOUT: at once for 0 or negative, never before a positive timeout")
+         "PIPE-POLL-TIMEOUT: poll on an empty end is MP_TIMEOUT: at once for 0 or negative, never "
+         "before a positive timeout")
 {
     mp_conn *a, *b;
     new_pipe(&a, &b, true);
@@ -1037,7 +1060,8 @@ MPT_TEST(pipe, PIPE_POLL_TIMEOUT,
 }
 
 MPT_TEST(pipe, PIPE_POLL_READY,
-         "PIPE-POLL-READY: poll is MP_OK when a message is there or arrives in time, and does not consume it")
+         "PIPE-POLL-READY: poll is MP_OK when a message is there or arrives in time, and does not "
+         "consume it")
 {
     mp_conn *a, *b;
     new_pipe(&a, &b, false);
@@ -1073,7 +1097,8 @@ MPT_TEST(pipe, PIPE_POLL_EOF,
 }
 
 MPT_TEST(pipe, PIPE_FILENO,
-         "PIPE-FILENO: fileno gives each end's descriptor, distinct, readable by poll() when a message arrives")
+         "PIPE-FILENO: fileno gives each end's descriptor, distinct, readable by poll() when a "
+         "message arrives")
 {
     mp_conn *a, *b;
     new_pipe(&a, &b, true);

@@ -23,12 +23,12 @@
 /* ------------------------------------------------------------ fixtures */
 
 typedef struct shared {
-    _Atomic int cur, max;      /* tasks running now / at most */
-    _Atomic int started;       /* tasks that have started */
-    _Atomic int pid;           /* a worker's pid, reported by a task */
-    _Atomic int inits;         /* initializer runs */
+    _Atomic int cur, max; /* tasks running now / at most */
+    _Atomic int started;  /* tasks that have started */
+    _Atomic int pid;      /* a worker's pid, reported by a task */
+    _Atomic int inits;    /* initializer runs */
     _Atomic int rendezvous;
-    _Atomic int64_t init_arg;  /* what the initializer got */
+    _Atomic int64_t init_arg; /* what the initializer got */
 } shared;
 
 static shared *sh;
@@ -160,7 +160,8 @@ static mp_status t_work(const mp_value *a, mp_value **r)
     int64_t ms = 0;
     mp_value_get_int(a, &ms);
     int now = atomic_fetch_add(&sh->cur, 1) + 1;
-    for (int m = atomic_load(&sh->max); now > m && !atomic_compare_exchange_weak(&sh->max, &m, now);) {
+    for (int m = atomic_load(&sh->max);
+         now > m && !atomic_compare_exchange_weak(&sh->max, &m, now);) {
     }
     mpt_sleep((double)ms / 1000);
     atomic_fetch_sub(&sh->cur, 1);
@@ -291,7 +292,10 @@ static void on_error(mp_status s, const char *msg, void *ud)
     pthread_mutex_unlock(&r->mu);
 }
 
-#define REC_INIT {.mu = PTHREAD_MUTEX_INITIALIZER}
+#define REC_INIT                                                                                   \
+    {                                                                                              \
+        .mu = PTHREAD_MUTEX_INITIALIZER                                                            \
+    }
 
 /* ================================================================ new */
 
@@ -379,7 +383,8 @@ MPT_TEST(pool, POOL_APPLY_NONE, "POOL-APPLY-NONE: a task that stores no result r
     pool_end(p);
 }
 
-MPT_TEST(pool, POOL_APPLY_BLOCKS, "POOL-APPLY-BLOCKS: apply returns only after the task has finished")
+MPT_TEST(pool, POOL_APPLY_BLOCKS,
+         "POOL-APPLY-BLOCKS: apply returns only after the task has finished")
 {
     fixtures_new(false);
     mp_pool *p = pool_new(2);
@@ -395,7 +400,8 @@ MPT_TEST(pool, POOL_APPLY_BLOCKS, "POOL-APPLY-BLOCKS: apply returns only after t
     fixtures_free();
 }
 
-MPT_TEST(pool, POOL_APPLY_ERROR, "POOL-APPLY-ERROR: a failing task gives MP_EREMOTE with its status name and message")
+MPT_TEST(pool, POOL_APPLY_ERROR,
+         "POOL-APPLY-ERROR: a failing task gives MP_EREMOTE with its status name and message")
 {
     mp_pool *p = pool_new(1);
     mp_value *a = mp_int(42), *r = NULL;
@@ -411,11 +417,13 @@ MPT_TEST(pool, POOL_APPLY_ERROR, "POOL-APPLY-ERROR: a failing task gives MP_EREM
     pool_end(p);
 }
 
-MPT_TEST(pool, POOL_VALUES_ROUNDTRIP, "POOL-VALUES-ROUNDTRIP: nested values of every type travel to a task and back unchanged")
+MPT_TEST(pool, POOL_VALUES_ROUNDTRIP,
+         "POOL-VALUES-ROUNDTRIP: nested values of every type travel to a task and back unchanged")
 {
     mp_pool *p = pool_new(1);
     mp_value *d = mp_dict();
-    MP_ASSERT_OK(mp_dict_set(d, mp_str("k"), mp_list_of(3, mp_none(), mp_bool(true), mp_float(2.5))));
+    MP_ASSERT_OK(
+        mp_dict_set(d, mp_str("k"), mp_list_of(3, mp_none(), mp_bool(true), mp_float(2.5))));
     MP_ASSERT_OK(mp_dict_set(d, mp_int(-7), mp_bytes("\0\1\2", 3)));
     mp_value *a = mp_tuple_of(4, d, mp_str("h\xc3\xa9llo"), mp_int(INT64_MIN), mp_int(INT64_MAX));
     mp_value *r = NULL;
@@ -427,7 +435,8 @@ MPT_TEST(pool, POOL_VALUES_ROUNDTRIP, "POOL-VALUES-ROUNDTRIP: nested values of e
     pool_end(p);
 }
 
-MPT_TEST(pool, POOL_LARGE_VALUES, "POOL-LARGE-VALUES: arguments and results of several MiB travel intact")
+MPT_TEST(pool, POOL_LARGE_VALUES,
+         "POOL-LARGE-VALUES: arguments and results of several MiB travel intact")
 {
     mp_pool *p = pool_new(2);
     size_t n = (size_t)6 << 20;
@@ -447,7 +456,8 @@ MPT_TEST(pool, POOL_LARGE_VALUES, "POOL-LARGE-VALUES: arguments and results of s
 
 /* ======================================================== apply_async */
 
-MPT_TEST(pool, POOL_APPLY_ASYNC_RETURNS_AT_ONCE, "POOL-APPLY-ASYNC-RETURNS-AT-ONCE: apply_async returns before the task finishes")
+MPT_TEST(pool, POOL_APPLY_ASYNC_RETURNS_AT_ONCE,
+         "POOL-APPLY-ASYNC-RETURNS-AT-ONCE: apply_async returns before the task finishes")
 {
     fixtures_new(true);
     mp_pool *p = pool_new(1);
@@ -469,7 +479,8 @@ MPT_TEST(pool, POOL_APPLY_ASYNC_RETURNS_AT_ONCE, "POOL-APPLY-ASYNC-RETURNS-AT-ON
     fixtures_free();
 }
 
-MPT_TEST(pool, POOL_APPLY_ASYNC_CALLBACK, "POOL-APPLY-ASYNC-CALLBACK: the callback gets the result before get() returns")
+MPT_TEST(pool, POOL_APPLY_ASYNC_CALLBACK,
+         "POOL-APPLY-ASYNC-CALLBACK: the callback gets the result before get() returns")
 {
     mp_pool *p = pool_new(2);
     rec rc = REC_INIT;
@@ -488,7 +499,9 @@ MPT_TEST(pool, POOL_APPLY_ASYNC_CALLBACK, "POOL-APPLY-ASYNC-CALLBACK: the callba
     pool_end(p);
 }
 
-MPT_TEST(pool, POOL_ERROR_CALLBACK, "POOL-ERROR-CALLBACK: error_callback gets MP_EREMOTE and the task's message; the callback does not run")
+MPT_TEST(pool, POOL_ERROR_CALLBACK,
+         "POOL-ERROR-CALLBACK: error_callback gets MP_EREMOTE and the task's message; the callback "
+         "does not run")
 {
     mp_pool *p = pool_new(1);
     rec rc = REC_INIT;
@@ -509,7 +522,9 @@ MPT_TEST(pool, POOL_ERROR_CALLBACK, "POOL-ERROR-CALLBACK: error_callback gets MP
     pool_end(p);
 }
 
-MPT_TEST(pool, POOL_CALLBACK_ONE_THREAD, "POOL-CALLBACK-ONE-THREAD: callbacks run in the parent on one thread (not the caller's), in completion order")
+MPT_TEST(pool, POOL_CALLBACK_ONE_THREAD,
+         "POOL-CALLBACK-ONE-THREAD: callbacks run in the parent on one thread (not the caller's), "
+         "in completion order")
 {
     fixtures_new(false);
     mp_pool *p = pool_new(3);
@@ -555,7 +570,8 @@ static void submit_from_callback(const mp_value *v, void *ud)
     mp_value_free(a);
 }
 
-MPT_TEST(pool, POOL_CALLBACK_CAN_SUBMIT, "POOL-CALLBACK-CAN-SUBMIT: a callback may submit another task to the pool")
+MPT_TEST(pool, POOL_CALLBACK_CAN_SUBMIT,
+         "POOL-CALLBACK-CAN-SUBMIT: a callback may submit another task to the pool")
 {
     cb_pool = pool_new(2);
     mp_value *a = mp_int(3);
@@ -582,7 +598,9 @@ static void wait_in_callback(const mp_value *v, void *ud)
     cb_wait_status = mp_async_result_wait(cb_pending, MP_FOREVER);
 }
 
-MPT_TEST(pool, POOL_WAIT_IN_CALLBACK, "POOL-WAIT-IN-CALLBACK: waiting in a callback on a result not yet ready is MP_ESTATE, not a deadlock")
+MPT_TEST(pool, POOL_WAIT_IN_CALLBACK,
+         "POOL-WAIT-IN-CALLBACK: waiting in a callback on a result not yet ready is MP_ESTATE, not "
+         "a deadlock")
 {
     fixtures_new(true);
     mp_pool *p = pool_new(2);
@@ -603,7 +621,8 @@ MPT_TEST(pool, POOL_WAIT_IN_CALLBACK, "POOL-WAIT-IN-CALLBACK: waiting in a callb
 
 /* ====================================================== AsyncResult */
 
-MPT_TEST(pool, POOL_GET_TIMEOUT, "POOL-GET-TIMEOUT: get(t) of a running task returns MP_TIMEOUT after t, never earlier")
+MPT_TEST(pool, POOL_GET_TIMEOUT,
+         "POOL-GET-TIMEOUT: get(t) of a running task returns MP_TIMEOUT after t, never earlier")
 {
     fixtures_new(true);
     mp_pool *p = pool_new(1);
@@ -623,7 +642,9 @@ MPT_TEST(pool, POOL_GET_TIMEOUT, "POOL-GET-TIMEOUT: get(t) of a running task ret
     fixtures_free();
 }
 
-MPT_TEST(pool, POOL_GET_TIMEOUT_ZERO_NOT_READY, "POOL-GET-TIMEOUT-ZERO-NOT-READY: get(0) (or a negative timeout) of an unfinished task is MP_TIMEOUT at once; NaN is MP_EINVAL")
+MPT_TEST(pool, POOL_GET_TIMEOUT_ZERO_NOT_READY,
+         "POOL-GET-TIMEOUT-ZERO-NOT-READY: get(0) (or a negative timeout) of an unfinished task is "
+         "MP_TIMEOUT at once; NaN is MP_EINVAL")
 {
     fixtures_new(true);
     mp_pool *p = pool_new(1);
@@ -644,7 +665,10 @@ MPT_TEST(pool, POOL_GET_TIMEOUT_ZERO_NOT_READY, "POOL-GET-TIMEOUT-ZERO-NOT-READY
     fixtures_free();
 }
 
-MPT_TEST(pool, POOL_GET_TIMEOUT_MAP_QUEUED, "POOL-GET-TIMEOUT-MAP-QUEUED: get(t) of a map_async whose chunk runs blocked, and of an apply_async queued behind it, return MP_TIMEOUT after t, never earlier; both succeed once the chunk can finish")
+MPT_TEST(pool, POOL_GET_TIMEOUT_MAP_QUEUED,
+         "POOL-GET-TIMEOUT-MAP-QUEUED: get(t) of a map_async whose chunk runs blocked, and of an "
+         "apply_async queued behind it, return MP_TIMEOUT after t, never earlier; both succeed "
+         "once the chunk can finish")
 {
     fixtures_new(true);
     mp_pool *p = pool_new(1);
@@ -681,7 +705,8 @@ MPT_TEST(pool, POOL_GET_TIMEOUT_MAP_QUEUED, "POOL-GET-TIMEOUT-MAP-QUEUED: get(t)
     fixtures_free();
 }
 
-MPT_TEST(pool, POOL_GET_SAME_VALUE, "POOL-GET-SAME-VALUE: every get of a finished result returns the same borrowed value")
+MPT_TEST(pool, POOL_GET_SAME_VALUE,
+         "POOL-GET-SAME-VALUE: every get of a finished result returns the same borrowed value")
 {
     mp_pool *p = pool_new(1);
     mp_value *a = mp_int(6);
@@ -697,7 +722,9 @@ MPT_TEST(pool, POOL_GET_SAME_VALUE, "POOL-GET-SAME-VALUE: every get of a finishe
     pool_end(p);
 }
 
-MPT_TEST(pool, POOL_READY_WAIT, "POOL-READY-WAIT: ready() is false while the task runs and true after; wait() returns MP_OK once it is")
+MPT_TEST(pool, POOL_READY_WAIT,
+         "POOL-READY-WAIT: ready() is false while the task runs and true after; wait() returns "
+         "MP_OK once it is")
 {
     fixtures_new(true);
     mp_pool *p = pool_new(1);
@@ -718,7 +745,9 @@ MPT_TEST(pool, POOL_READY_WAIT, "POOL-READY-WAIT: ready() is false while the tas
     fixtures_free();
 }
 
-MPT_TEST(pool, POOL_SUCCESSFUL_NOT_READY, "POOL-SUCCESSFUL-NOT-READY: successful() before the result is ready is MP_ESTATE (CPython's ValueError)")
+MPT_TEST(pool, POOL_SUCCESSFUL_NOT_READY,
+         "POOL-SUCCESSFUL-NOT-READY: successful() before the result is ready is MP_ESTATE "
+         "(CPython's ValueError)")
 {
     fixtures_new(true);
     mp_pool *p = pool_new(1);
@@ -737,7 +766,9 @@ MPT_TEST(pool, POOL_SUCCESSFUL_NOT_READY, "POOL-SUCCESSFUL-NOT-READY: successful
     fixtures_free();
 }
 
-MPT_TEST(pool, POOL_SUCCESSFUL, "POOL-SUCCESSFUL: successful() is true after a task that succeeded and false after one that failed")
+MPT_TEST(pool, POOL_SUCCESSFUL,
+         "POOL-SUCCESSFUL: successful() is true after a task that succeeded and false after one "
+         "that failed")
 {
     mp_pool *p = pool_new(2);
     mp_value *a = mp_int(1);
@@ -757,7 +788,9 @@ MPT_TEST(pool, POOL_SUCCESSFUL, "POOL-SUCCESSFUL: successful() is true after a t
     pool_end(p);
 }
 
-MPT_TEST(pool, POOL_RESULT_FREED_EARLY, "POOL-RESULT-FREED-EARLY: freeing an AsyncResult before its task ends is allowed; the task still runs and its callback runs")
+MPT_TEST(pool, POOL_RESULT_FREED_EARLY,
+         "POOL-RESULT-FREED-EARLY: freeing an AsyncResult before its task ends is allowed; the "
+         "task still runs and its callback runs")
 {
     fixtures_new(true);
     mp_pool *p = pool_new(1);
@@ -778,7 +811,8 @@ MPT_TEST(pool, POOL_RESULT_FREED_EARLY, "POOL-RESULT-FREED-EARLY: freeing an Asy
 
 /* ================================================================ map */
 
-MPT_TEST(pool, POOL_MAP_ORDER, "POOL-MAP-ORDER: map returns the results as a list in the order of the arguments")
+MPT_TEST(pool, POOL_MAP_ORDER,
+         "POOL-MAP-ORDER: map returns the results as a list in the order of the arguments")
 {
     mp_pool *p = pool_new(3);
     mp_value *l = ints(0, 100), *r = NULL;
@@ -851,7 +885,9 @@ static mp_pool *pool_one_task_per_worker(int n)
     return p;
 }
 
-MPT_TEST(pool, POOL_MAP_CHUNKSIZE, "POOL-MAP-CHUNKSIZE: with chunksize k the arguments travel in chunks of k items, each run by one worker in order")
+MPT_TEST(pool, POOL_MAP_CHUNKSIZE,
+         "POOL-MAP-CHUNKSIZE: with chunksize k the arguments travel in chunks of k items, each run "
+         "by one worker in order")
 {
     mp_pool *p = pool_one_task_per_worker(2);
     mp_value *l = ints(0, 23), *r = NULL;
@@ -862,7 +898,9 @@ MPT_TEST(pool, POOL_MAP_CHUNKSIZE, "POOL-MAP-CHUNKSIZE: with chunksize k the arg
     pool_end(p);
 }
 
-MPT_TEST(pool, POOL_MAP_DEFAULT_CHUNKSIZE, "POOL-MAP-DEFAULT-CHUNKSIZE: chunksize 0 is ceil(len / (4 * processes)), CPython's default")
+MPT_TEST(
+    pool, POOL_MAP_DEFAULT_CHUNKSIZE,
+    "POOL-MAP-DEFAULT-CHUNKSIZE: chunksize 0 is ceil(len / (4 * processes)), CPython's default")
 {
     mp_pool *p = pool_one_task_per_worker(2);
     mp_value *l = ints(0, 41), *r = NULL; /* ceil(41 / 8) = 6, not 5 */
@@ -873,7 +911,8 @@ MPT_TEST(pool, POOL_MAP_DEFAULT_CHUNKSIZE, "POOL-MAP-DEFAULT-CHUNKSIZE: chunksiz
     pool_end(p);
 }
 
-MPT_TEST(pool, POOL_MAP_ERROR, "POOL-MAP-ERROR: map with a failing item fails as a whole with that item's message")
+MPT_TEST(pool, POOL_MAP_ERROR,
+         "POOL-MAP-ERROR: map with a failing item fails as a whole with that item's message")
 {
     mp_pool *p = pool_new(2);
     mp_value *l = ints(0, 10), *r = NULL;
@@ -886,7 +925,8 @@ MPT_TEST(pool, POOL_MAP_ERROR, "POOL-MAP-ERROR: map with a failing item fails as
     pool_end(p);
 }
 
-MPT_TEST(pool, POOL_MAP_NOT_SEQUENCE, "POOL-MAP-NOT-SEQUENCE: map of something that is not a list or tuple is MP_ETYPE")
+MPT_TEST(pool, POOL_MAP_NOT_SEQUENCE,
+         "POOL-MAP-NOT-SEQUENCE: map of something that is not a list or tuple is MP_ETYPE")
 {
     mp_pool *p = pool_new(1);
     mp_value *a = mp_int(3), *r = NULL;
@@ -897,7 +937,9 @@ MPT_TEST(pool, POOL_MAP_NOT_SEQUENCE, "POOL-MAP-NOT-SEQUENCE: map of something t
     pool_end(p);
 }
 
-MPT_TEST(pool, POOL_MAP_ASYNC, "POOL-MAP-ASYNC: map_async returns at once; its callback gets the whole list before get() returns it")
+MPT_TEST(pool, POOL_MAP_ASYNC,
+         "POOL-MAP-ASYNC: map_async returns at once; its callback gets the whole list before get() "
+         "returns it")
 {
     fixtures_new(true);
     mp_pool *p = pool_new(2);
@@ -920,7 +962,9 @@ MPT_TEST(pool, POOL_MAP_ASYNC, "POOL-MAP-ASYNC: map_async returns at once; its c
     fixtures_free();
 }
 
-MPT_TEST(pool, POOL_MAP_ASYNC_ERROR_CALLBACK, "POOL-MAP-ASYNC-ERROR-CALLBACK: a failing map_async calls error_callback once with the item's message")
+MPT_TEST(pool, POOL_MAP_ASYNC_ERROR_CALLBACK,
+         "POOL-MAP-ASYNC-ERROR-CALLBACK: a failing map_async calls error_callback once with the "
+         "item's message")
 {
     mp_pool *p = pool_new(2);
     rec rc = REC_INIT;
@@ -939,7 +983,8 @@ MPT_TEST(pool, POOL_MAP_ASYNC_ERROR_CALLBACK, "POOL-MAP-ASYNC-ERROR-CALLBACK: a 
     mp_pool_free(p);
 }
 
-MPT_TEST(pool, POOL_STARMAP, "POOL-STARMAP: starmap calls the task with each item's tuple as its arguments")
+MPT_TEST(pool, POOL_STARMAP,
+         "POOL-STARMAP: starmap calls the task with each item's tuple as its arguments")
 {
     mp_pool *p = pool_new(2);
     mp_value *l = mp_list(), *r = NULL;
@@ -959,7 +1004,8 @@ MPT_TEST(pool, POOL_STARMAP, "POOL-STARMAP: starmap calls the task with each ite
     pool_end(p);
 }
 
-MPT_TEST(pool, POOL_STARMAP_ASYNC, "POOL-STARMAP-ASYNC: starmap_async gives starmap's list through get and the callback")
+MPT_TEST(pool, POOL_STARMAP_ASYNC,
+         "POOL-STARMAP-ASYNC: starmap_async gives starmap's list through get and the callback")
 {
     mp_pool *p = pool_new(2);
     rec rc = REC_INIT;
@@ -983,7 +1029,8 @@ MPT_TEST(pool, POOL_STARMAP_ASYNC, "POOL-STARMAP-ASYNC: starmap_async gives star
 
 /* =============================================================== imap */
 
-MPT_TEST(pool, POOL_IMAP_ORDER, "POOL-IMAP-ORDER: imap yields every result in the order of the arguments, then MP_EOF")
+MPT_TEST(pool, POOL_IMAP_ORDER,
+         "POOL-IMAP-ORDER: imap yields every result in the order of the arguments, then MP_EOF")
 {
     mp_pool *p = pool_new(3);
     mp_value *l = ints(0, 50);
@@ -1005,7 +1052,8 @@ MPT_TEST(pool, POOL_IMAP_ORDER, "POOL-IMAP-ORDER: imap yields every result in th
     pool_end(p);
 }
 
-MPT_TEST(pool, POOL_IMAP_UNORDERED_ALL, "POOL-IMAP-UNORDERED-ALL: imap_unordered yields every result once, in completion order")
+MPT_TEST(pool, POOL_IMAP_UNORDERED_ALL,
+         "POOL-IMAP-UNORDERED-ALL: imap_unordered yields every result once, in completion order")
 {
     fixtures_new(false);
     mp_pool *p = pool_new(2);
@@ -1032,7 +1080,9 @@ MPT_TEST(pool, POOL_IMAP_UNORDERED_ALL, "POOL-IMAP-UNORDERED-ALL: imap_unordered
     fixtures_free();
 }
 
-MPT_TEST(pool, POOL_IMAP_NEXT_TIMEOUT, "POOL-IMAP-NEXT-TIMEOUT: next(t) with no result ready returns MP_TIMEOUT after t, never earlier; next(0) at once")
+MPT_TEST(pool, POOL_IMAP_NEXT_TIMEOUT,
+         "POOL-IMAP-NEXT-TIMEOUT: next(t) with no result ready returns MP_TIMEOUT after t, never "
+         "earlier; next(0) at once")
 {
     fixtures_new(true);
     mp_pool *p = pool_new(1);
@@ -1054,7 +1104,9 @@ MPT_TEST(pool, POOL_IMAP_NEXT_TIMEOUT, "POOL-IMAP-NEXT-TIMEOUT: next(t) with no 
     fixtures_free();
 }
 
-MPT_TEST(pool, POOL_IMAP_ERROR, "POOL-IMAP-ERROR: a failing item gives its MP_EREMOTE at its place in imap, and the iteration goes on after it")
+MPT_TEST(pool, POOL_IMAP_ERROR,
+         "POOL-IMAP-ERROR: a failing item gives its MP_EREMOTE at its place in imap, and the "
+         "iteration goes on after it")
 {
     mp_pool *p = pool_new(2);
     mp_value *l = ints(0, 6);
@@ -1078,7 +1130,8 @@ MPT_TEST(pool, POOL_IMAP_ERROR, "POOL-IMAP-ERROR: a failing item gives its MP_ER
     pool_end(p);
 }
 
-MPT_TEST(pool, POOL_IMAP_FREE_EARLY, "POOL-IMAP-FREE-EARLY: an iterator freed before it is exhausted leaves the pool working")
+MPT_TEST(pool, POOL_IMAP_FREE_EARLY,
+         "POOL-IMAP-FREE-EARLY: an iterator freed before it is exhausted leaves the pool working")
 {
     mp_pool *p = pool_new(2);
     mp_value *l = ints(0, 40), *r = NULL;
@@ -1095,7 +1148,9 @@ MPT_TEST(pool, POOL_IMAP_FREE_EARLY, "POOL-IMAP-FREE-EARLY: an iterator freed be
 
 /* ========================================================== busy waits */
 
-MPT_TEST(pool, POOL_BUSY_WAITS, "POOL-BUSY-WAITS: with Pool(3) at most 3 tasks run at once, and 10 tasks of T take at least ceil(10/3)*T")
+MPT_TEST(pool, POOL_BUSY_WAITS,
+         "POOL-BUSY-WAITS: with Pool(3) at most 3 tasks run at once, and 10 tasks of T take at "
+         "least ceil(10/3)*T")
 {
     fixtures_new(false);
     mp_pool *p = pool_new(3);
@@ -1123,7 +1178,9 @@ MPT_TEST(pool, POOL_BUSY_WAITS, "POOL-BUSY-WAITS: with Pool(3) at most 3 tasks r
 
 /* ==================================================== close/join/terminate */
 
-MPT_TEST(pool, POOL_CLOSE_THEN_SUBMIT, "POOL-CLOSE-THEN-SUBMIT: after close every submit is MP_ESTATE (CPython's ValueError: Pool not running)")
+MPT_TEST(pool, POOL_CLOSE_THEN_SUBMIT,
+         "POOL-CLOSE-THEN-SUBMIT: after close every submit is MP_ESTATE (CPython's ValueError: "
+         "Pool not running)")
 {
     mp_pool *p = pool_new(1);
     MP_ASSERT_OK(mp_pool_close(p));
@@ -1144,14 +1201,17 @@ MPT_TEST(pool, POOL_CLOSE_THEN_SUBMIT, "POOL-CLOSE-THEN-SUBMIT: after close ever
     mp_value_free(l);
 }
 
-MPT_TEST(pool, POOL_JOIN_BEFORE_CLOSE, "POOL-JOIN-BEFORE-CLOSE: join of a running pool is MP_ESTATE")
+MPT_TEST(pool, POOL_JOIN_BEFORE_CLOSE,
+         "POOL-JOIN-BEFORE-CLOSE: join of a running pool is MP_ESTATE")
 {
     mp_pool *p = pool_new(1);
     MPT_ASSERT_PROMPT(mp_pool_join(p), MP_ESTATE);
     pool_end(p);
 }
 
-MPT_TEST(pool, POOL_JOIN_WAITS, "POOL-JOIN-WAITS: close then join waits for every task submitted before close and its callback")
+MPT_TEST(
+    pool, POOL_JOIN_WAITS,
+    "POOL-JOIN-WAITS: close then join waits for every task submitted before close and its callback")
 {
     fixtures_new(false);
     mp_pool *p = pool_new(2);
@@ -1174,7 +1234,8 @@ MPT_TEST(pool, POOL_JOIN_WAITS, "POOL-JOIN-WAITS: close then join waits for ever
     fixtures_free();
 }
 
-MPT_TEST(pool, POOL_TERMINATE_PROMPT, "POOL-TERMINATE-PROMPT: terminate stops workers running long tasks at once")
+MPT_TEST(pool, POOL_TERMINATE_PROMPT,
+         "POOL-TERMINATE-PROMPT: terminate stops workers running long tasks at once")
 {
     fixtures_new(true);
     mp_pool *p = pool_new(2);
@@ -1193,7 +1254,9 @@ MPT_TEST(pool, POOL_TERMINATE_PROMPT, "POOL-TERMINATE-PROMPT: terminate stops wo
     fixtures_free();
 }
 
-MPT_TEST(pool, POOL_TERMINATE_PENDING_FAIL, "POOL-TERMINATE-PENDING-FAIL: results pending at terminate fail with MP_CLOSED (get and error_callback), they do not hang")
+MPT_TEST(pool, POOL_TERMINATE_PENDING_FAIL,
+         "POOL-TERMINATE-PENDING-FAIL: results pending at terminate fail with MP_CLOSED (get and "
+         "error_callback), they do not hang")
 {
     fixtures_new(true);
     mp_pool *p = pool_new(1);
@@ -1223,7 +1286,9 @@ MPT_TEST(pool, POOL_TERMINATE_PENDING_FAIL, "POOL-TERMINATE-PENDING-FAIL: result
     fixtures_free();
 }
 
-MPT_TEST(pool, POOL_SCOPED, "POOL-SCOPED: free of a running pool (the end of `with Pool()`) terminates it; its results stay valid and report MP_CLOSED")
+MPT_TEST(pool, POOL_SCOPED,
+         "POOL-SCOPED: free of a running pool (the end of `with Pool()`) terminates it; its "
+         "results stay valid and report MP_CLOSED")
 {
     fixtures_new(true);
     mp_pool *p = pool_new(2);
@@ -1240,7 +1305,8 @@ MPT_TEST(pool, POOL_SCOPED, "POOL-SCOPED: free of a running pool (the end of `wi
     fixtures_free();
 }
 
-MPT_TEST(pool, POOL_NO_LEAKS, "POOL-NO-LEAKS: after free no thread, descriptor or worker process of the pool is left")
+MPT_TEST(pool, POOL_NO_LEAKS,
+         "POOL-NO-LEAKS: after free no thread, descriptor or worker process of the pool is left")
 {
     int threads = thread_count();
     for (int k = 0; k < 3; k++) {
@@ -1258,7 +1324,8 @@ MPT_TEST(pool, POOL_NO_LEAKS, "POOL-NO-LEAKS: after free no thread, descriptor o
     /* descriptors and child processes: checked by the test's teardown */
 }
 
-MPT_TEST(pool, POOL_FORKED_CHILD_ESTATE, "POOL-FORKED-CHILD-ESTATE: a forked child using its parent's pool gets MP_ESTATE")
+MPT_TEST(pool, POOL_FORKED_CHILD_ESTATE,
+         "POOL-FORKED-CHILD-ESTATE: a forked child using its parent's pool gets MP_ESTATE")
 {
     mp_pool *p = pool_new(1);
     pid_t pid = fork();
@@ -1274,7 +1341,9 @@ MPT_TEST(pool, POOL_FORKED_CHILD_ESTATE, "POOL-FORKED-CHILD-ESTATE: a forked chi
     pool_end(p);
 }
 
-MPT_TEST(pool, POOL_MANY_TASKS, "POOL-MANY-TASKS: many more tasks than fit in the task ring all run, each result with its own task")
+MPT_TEST(pool, POOL_MANY_TASKS,
+         "POOL-MANY-TASKS: many more tasks than fit in the task ring all run, each result with its "
+         "own task")
 {
     mp_pool *p = pool_new(2);
     enum { N = 12000 };
@@ -1324,22 +1393,30 @@ static void assert_lost(mp_task_fn fn, const char *want)
     pool_end(p);
 }
 
-MPT_TEST(pool, POOL_WORKER_KILLED_NO_HANG, "POOL-WORKER-KILLED-NO-HANG: a task whose worker is killed (SIGKILL) fails with MP_EWORKERLOST naming the signal; the other tasks complete")
+MPT_TEST(pool, POOL_WORKER_KILLED_NO_HANG,
+         "POOL-WORKER-KILLED-NO-HANG: a task whose worker is killed (SIGKILL) fails with "
+         "MP_EWORKERLOST naming the signal; the other tasks complete")
 {
     assert_lost(t_sigkill, "signal 9");
 }
 
-MPT_TEST(pool, POOL_WORKER_ABORT, "POOL-WORKER-ABORT: a task that calls abort() fails with MP_EWORKERLOST naming SIGABRT; the pool goes on")
+MPT_TEST(pool, POOL_WORKER_ABORT,
+         "POOL-WORKER-ABORT: a task that calls abort() fails with MP_EWORKERLOST naming SIGABRT; "
+         "the pool goes on")
 {
     assert_lost(t_abort, "SIGABRT");
 }
 
-MPT_TEST(pool, POOL_WORKER_EXIT, "POOL-WORKER-EXIT: a task that calls _exit(3) fails with MP_EWORKERLOST naming exit code 3; the pool goes on")
+MPT_TEST(pool, POOL_WORKER_EXIT,
+         "POOL-WORKER-EXIT: a task that calls _exit(3) fails with MP_EWORKERLOST naming exit code "
+         "3; the pool goes on")
 {
     assert_lost(t_exit3, "exited with code 3");
 }
 
-MPT_TEST(pool, POOL_WORKER_KILLED_EXTERNALLY, "POOL-WORKER-KILLED-EXTERNALLY: a worker killed from outside while it holds a task fails that task only")
+MPT_TEST(pool, POOL_WORKER_KILLED_EXTERNALLY,
+         "POOL-WORKER-KILLED-EXTERNALLY: a worker killed from outside while it holds a task fails "
+         "that task only")
 {
     fixtures_new(true);
     mp_pool *p = pool_new(2);
@@ -1364,7 +1441,9 @@ MPT_TEST(pool, POOL_WORKER_KILLED_EXTERNALLY, "POOL-WORKER-KILLED-EXTERNALLY: a 
     fixtures_free();
 }
 
-MPT_TEST(pool, POOL_WORKER_REPLACED, "POOL-WORKER-REPLACED: after a worker dies the pool has its full size again (two tasks that need each other both run)")
+MPT_TEST(pool, POOL_WORKER_REPLACED,
+         "POOL-WORKER-REPLACED: after a worker dies the pool has its full size again (two tasks "
+         "that need each other both run)")
 {
     fixtures_new(false);
     mp_pool *p = pool_new(2);
@@ -1384,7 +1463,9 @@ MPT_TEST(pool, POOL_WORKER_REPLACED, "POOL-WORKER-REPLACED: after a worker dies 
     fixtures_free();
 }
 
-MPT_TEST(pool, POOL_WORKER_LOST_IN_MAP, "POOL-WORKER-LOST-IN-MAP: a map whose chunk loses its worker fails with MP_EWORKERLOST instead of hanging")
+MPT_TEST(pool, POOL_WORKER_LOST_IN_MAP,
+         "POOL-WORKER-LOST-IN-MAP: a map whose chunk loses its worker fails with MP_EWORKERLOST "
+         "instead of hanging")
 {
     mp_pool *p = pool_new(2);
     mp_value *l = mp_list(), *r = NULL;
@@ -1440,11 +1521,11 @@ static void assert_ok_or_lost(const char *what, int k, int us, unsigned seed, mp
                               const char *msg, int64_t got, int *lost)
 {
     cr_assert(s == MP_OK || s == MP_EWORKERLOST,
-              "%s #%d (timer %d us, seed %u): %s (%s), want MP_OK or MP_EWORKERLOST", what, k,
-              us, seed, mp_status_name(s), msg);
+              "%s #%d (timer %d us, seed %u): %s (%s), want MP_OK or MP_EWORKERLOST", what, k, us,
+              seed, mp_status_name(s), msg);
     if (s == MP_OK)
-        cr_assert_eq(got, (int64_t)k * k, "%s #%d: result %lld, want %lld", what, k,
-                     (long long)got, (long long)k * k);
+        cr_assert_eq(got, (int64_t)k * k, "%s #%d: result %lld, want %lld", what, k, (long long)got,
+                     (long long)k * k);
     else
         ++*lost;
 }
@@ -1504,7 +1585,9 @@ static void *apply_sweep_run(void *arg)
     return NULL;
 }
 
-MPT_TEST(pool, POOL_APPLY_WORKER_KILLED_ANYTIME, "POOL-APPLY-WORKER-KILLED-ANYTIME: apply whose worker dies at any instant after the task returned gives the result or MP_EWORKERLOST, never a hang")
+MPT_TEST(pool, POOL_APPLY_WORKER_KILLED_ANYTIME,
+         "POOL-APPLY-WORKER-KILLED-ANYTIME: apply whose worker dies at any instant after the task "
+         "returned gives the result or MP_EWORKERLOST, never a hang")
 {
     apply_sweep *w = calloc(1, sizeof *w);
     cr_assert(w);
@@ -1516,10 +1599,9 @@ MPT_TEST(pool, POOL_APPLY_WORKER_KILLED_ANYTIME, "POOL-APPLY-WORKER-KILLED-ANYTI
     int lost = 0;
     for (int k = 0; k < SWEEP; k++) {
         mp_status s = mp_semaphore_acquire(w->step, mpt_slack(10));
-        cr_assert(s == MP_OK, "apply #%d (timer %d us, seed %u) still blocked after %.0f s: %s",
-                  k, w->us[k], w->seed, mpt_slack(10), mp_status_name(s));
-        assert_ok_or_lost("apply", k, w->us[k], w->seed, w->st[k], w->msg[k], w->got[k],
-                          &lost);
+        cr_assert(s == MP_OK, "apply #%d (timer %d us, seed %u) still blocked after %.0f s: %s", k,
+                  w->us[k], w->seed, mpt_slack(10), mp_status_name(s));
+        assert_ok_or_lost("apply", k, w->us[k], w->seed, w->st[k], w->msg[k], w->got[k], &lost);
     }
     cr_assert_eq(pthread_join(th, NULL), 0);
     cr_log_info("POOL-APPLY-WORKER-KILLED-ANYTIME: %d of %d lost", lost, SWEEP);
@@ -1529,7 +1611,9 @@ MPT_TEST(pool, POOL_APPLY_WORKER_KILLED_ANYTIME, "POOL-APPLY-WORKER-KILLED-ANYTI
     free(w);
 }
 
-MPT_TEST(pool, POOL_ASYNC_WORKER_KILLED_ANYTIME, "POOL-ASYNC-WORKER-KILLED-ANYTIME: apply_async and map_async tasks whose worker dies at any instant after they returned give the result or MP_EWORKERLOST, never a hang")
+MPT_TEST(pool, POOL_ASYNC_WORKER_KILLED_ANYTIME,
+         "POOL-ASYNC-WORKER-KILLED-ANYTIME: apply_async and map_async tasks whose worker dies at "
+         "any instant after they returned give the result or MP_EWORKERLOST, never a hang")
 {
     mp_pool *p = pool_new(2);
     unsigned seed0 = (unsigned)time(NULL), seed = seed0;
@@ -1581,7 +1665,9 @@ MPT_TEST(pool, POOL_ASYNC_WORKER_KILLED_ANYTIME, "POOL-ASYNC-WORKER-KILLED-ANYTI
 
 /* ==================================================== maxtasksperchild */
 
-MPT_TEST(pool, POOL_MAXTASKSPERCHILD_RECYCLE, "POOL-MAXTASKSPERCHILD-RECYCLE: with maxtasksperchild=k a worker runs at most k tasks, is replaced, and no task is lost")
+MPT_TEST(pool, POOL_MAXTASKSPERCHILD_RECYCLE,
+         "POOL-MAXTASKSPERCHILD-RECYCLE: with maxtasksperchild=k a worker runs at most k tasks, is "
+         "replaced, and no task is lost")
 {
     mp_pool *p = NULL;
     MP_ASSERT_OK(mp_pool_new(&p, 2, NULL, NULL, 2));
@@ -1613,7 +1699,9 @@ MPT_TEST(pool, POOL_MAXTASKSPERCHILD_RECYCLE, "POOL-MAXTASKSPERCHILD-RECYCLE: wi
     pool_end(p);
 }
 
-MPT_TEST(pool, POOL_MAXTASKSPERCHILD_CLOSE, "POOL-MAXTASKSPERCHILD-CLOSE: with maxtasksperchild=1, tasks still queued at close all complete before join returns")
+MPT_TEST(pool, POOL_MAXTASKSPERCHILD_CLOSE,
+         "POOL-MAXTASKSPERCHILD-CLOSE: with maxtasksperchild=1, tasks still queued at close all "
+         "complete before join returns")
 {
     mp_pool *p = NULL;
     MP_ASSERT_OK(mp_pool_new(&p, 2, NULL, NULL, 1));
@@ -1638,7 +1726,9 @@ MPT_TEST(pool, POOL_MAXTASKSPERCHILD_CLOSE, "POOL-MAXTASKSPERCHILD-CLOSE: with m
 
 /* ========================================================= initializer */
 
-MPT_TEST(pool, POOL_INITIALIZER, "POOL-INITIALIZER: the initializer runs once in every worker with initargs before its tasks")
+MPT_TEST(
+    pool, POOL_INITIALIZER,
+    "POOL-INITIALIZER: the initializer runs once in every worker with initargs before its tasks")
 {
     fixtures_new(false);
     mp_value *ia = mp_tuple_of(1, mp_int(1234));
@@ -1662,7 +1752,9 @@ MPT_TEST(pool, POOL_INITIALIZER, "POOL-INITIALIZER: the initializer runs once in
     fixtures_free();
 }
 
-MPT_TEST(pool, POOL_INITIALIZER_REPLACEMENT, "POOL-INITIALIZER-REPLACEMENT: replacement workers (maxtasksperchild, deaths) run the initializer too")
+MPT_TEST(pool, POOL_INITIALIZER_REPLACEMENT,
+         "POOL-INITIALIZER-REPLACEMENT: replacement workers (maxtasksperchild, deaths) run the "
+         "initializer too")
 {
     fixtures_new(false);
     mp_value *ia = mp_list_of(1, mp_int(99));
@@ -1708,7 +1800,9 @@ static mp_status foo(const mp_value *a, mp_value **r)
     return MP_OK;
 }
 
-MPT_TEST(pool, POOL_TUTORIAL_EXAMPLE, "POOL-TUTORIAL-EXAMPLE: Pool(3), 10 apply_async(Foo, i, callback=Bar): 'end' comes first, then each of 100..109 once")
+MPT_TEST(pool, POOL_TUTORIAL_EXAMPLE,
+         "POOL-TUTORIAL-EXAMPLE: Pool(3), 10 apply_async(Foo, i, callback=Bar): 'end' comes first, "
+         "then each of 100..109 once")
 {
     tut t = {.mu = PTHREAD_MUTEX_INITIALIZER};
     mp_pool *p = pool_new(3);
@@ -1759,7 +1853,8 @@ static bool pool_worker_name(const char *s)
     return *s == 0;
 }
 
-MPT_TEST(pool, POOL_WORKER_NAME, "POOL-WORKER-NAME: in a worker mp_current_name() is ForkPoolWorker-N, one N per worker")
+MPT_TEST(pool, POOL_WORKER_NAME,
+         "POOL-WORKER-NAME: in a worker mp_current_name() is ForkPoolWorker-N, one N per worker")
 {
     mp_pool *p = pool_new(2);
     mp_value *l = ints(0, 40), *r = NULL;
@@ -1777,8 +1872,8 @@ MPT_TEST(pool, POOL_WORKER_NAME, "POOL-WORKER-NAME: in a worker mp_current_name(
         cr_assert_neq(pids[i], getpid(), "a task ran in the parent");
         for (int k = 0; k < i; k++)
             cr_assert_eq(pids[k] == pids[i], strcmp(names[k], names[i]) == 0,
-                         "pids %lld/%lld but names %s/%s", (long long)pids[k],
-                         (long long)pids[i], names[k], names[i]);
+                         "pids %lld/%lld but names %s/%s", (long long)pids[k], (long long)pids[i],
+                         names[k], names[i]);
     }
     cr_assert_str_eq(mp_current_name(), "MainProcess", "the parent's name changed");
     mp_value_free(r);
@@ -1847,7 +1942,9 @@ static void busy_pool_end(mp_async_result *r[2])
     fixtures_free();
 }
 
-MPT_TEST(pool, POOL_TERMINATE_SIGTERM, "POOL-TERMINATE-SIGTERM: terminate stops each worker with SIGTERM, as CPython's Process.terminate")
+MPT_TEST(pool, POOL_TERMINATE_SIGTERM,
+         "POOL-TERMINATE-SIGTERM: terminate stops each worker with SIGTERM, as CPython's "
+         "Process.terminate")
 {
     int fds[2];
     mp_async_result *r[2];
@@ -1859,7 +1956,8 @@ MPT_TEST(pool, POOL_TERMINATE_SIGTERM, "POOL-TERMINATE-SIGTERM: terminate stops 
     close(fds[1]);
     char buf[8] = {0};
     size_t got = 0;
-    for (ssize_t n; got < sizeof buf - 1 && (n = read(fds[0], buf + got, sizeof buf - 1 - got)) > 0;)
+    for (ssize_t n;
+         got < sizeof buf - 1 && (n = read(fds[0], buf + got, sizeof buf - 1 - got)) > 0;)
         got += (size_t)n;
     close(fds[0]);
     cr_assert_str_eq(buf, "TT", "the workers' SIGTERM handlers wrote '%s'", buf);
@@ -1873,7 +1971,9 @@ static void init_ignore_term(const mp_value *args)
     (void)w;
 }
 
-MPT_TEST(pool, POOL_TERMINATE_SIGKILL_GRACE, "POOL-TERMINATE-SIGKILL-GRACE: a worker that ignores SIGTERM gets SIGKILL after 1 s and terminate returns")
+MPT_TEST(pool, POOL_TERMINATE_SIGKILL_GRACE,
+         "POOL-TERMINATE-SIGKILL-GRACE: a worker that ignores SIGTERM gets SIGKILL after 1 s and "
+         "terminate returns")
 {
     int fds[2];
     mp_async_result *r[2];
@@ -1888,7 +1988,9 @@ MPT_TEST(pool, POOL_TERMINATE_SIGKILL_GRACE, "POOL-TERMINATE-SIGKILL-GRACE: a wo
 
 /* ------------------------------------------- CPython's tests, continued */
 
-MPT_TEST(pool, POOL_MAP_ASYNC_EMPTY, "POOL-MAP-ASYNC-EMPTY: map_async of no arguments, with chunksize 1 or the default, is ready at once: get gives an empty list without waiting")
+MPT_TEST(pool, POOL_MAP_ASYNC_EMPTY,
+         "POOL-MAP-ASYNC-EMPTY: map_async of no arguments, with chunksize 1 or the default, is "
+         "ready at once: get gives an empty list without waiting")
 {
     mp_pool *p = pool_new(2);
     mp_value *l = mp_list();
@@ -1938,7 +2040,9 @@ static int pool_in_child(void *arg)
     return rc;
 }
 
-MPT_TEST(pool, POOL_IN_CHILD, "POOL-IN-CHILD: a Pool made in a child process runs its tasks there and closes and joins: the child exits 0 and leaves no worker behind")
+MPT_TEST(pool, POOL_IN_CHILD,
+         "POOL-IN-CHILD: a Pool made in a child process runs its tasks there and closes and joins: "
+         "the child exits 0 and leaves no worker behind")
 {
     mp_process *c = mpt_start(pool_in_child, NULL);
     int code = mpt_join(c);
@@ -1987,7 +2091,9 @@ static bool children_all_end(double timeout)
     }
 }
 
-MPT_TEST(pool, POOL_LIVE_AT_EXIT, "POOL-LIVE-AT-EXIT: a process that ends with a Pool it never closed, by exit(0) or by its target returning 0, exits 0 promptly and its workers end with it")
+MPT_TEST(pool, POOL_LIVE_AT_EXIT,
+         "POOL-LIVE-AT-EXIT: a process that ends with a Pool it never closed, by exit(0) or by its "
+         "target returning 0, exits 0 promptly and its workers end with it")
 {
     for (exit_mode = 0; exit_mode < 2; exit_mode++) {
         const char *how = exit_mode ? "exit(0)" : "return 0";
@@ -2075,7 +2181,8 @@ static int pool_fails_midway(void)
 }
 
 MPT_TEST(pool, POOL_NEW_FAILS_MIDWAY,
-         "POOL-NEW-FAILS-MIDWAY: when a worker's fork fails after others started (RLIMIT_NPROC), creation is MP_EOS and every started worker is gone, reaped")
+         "POOL-NEW-FAILS-MIDWAY: when a worker's fork fails after others started (RLIMIT_NPROC), "
+         "creation is MP_EOS and every started worker is gone, reaped")
 {
     cr_assert(geteuid() == 0,
               "cannot check: needs root to run as another uid with RLIMIT_NPROC enforced");
@@ -2086,7 +2193,8 @@ MPT_TEST(pool, POOL_NEW_FAILS_MIDWAY,
     int st = 0;
     cr_assert_eq(waitpid(pid, &st, 0), pid);
     cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0,
-              "failed at step %d (status %#x): 2 /proc or hard limit, 3 setrlimit/setuid, 4 Pool(4) started, 5 not MP_EOS, "
+              "failed at step %d (status %#x): 2 /proc or hard limit, 3 setrlimit/setuid, 4 "
+              "Pool(4) started, 5 not MP_EOS, "
               "6 *out set, 7 a worker left, 8 Pool(2) did not start, 9/10 Pool(2) end",
               WIFEXITED(st) ? WEXITSTATUS(st) : -1, st);
 }

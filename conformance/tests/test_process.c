@@ -55,7 +55,6 @@ static void get_str(int fd, char *buf, size_t cap)
     buf[n] = 0;
 }
 
-
 static void wait_byte(int fd)
 {
     char c;
@@ -264,7 +263,8 @@ static int wait_release(void *arg)
 }
 
 MPT_TEST(process, PROC_JOIN_TIMEOUT_RUNNING,
-         "PROC-JOIN-TIMEOUT-RUNNING: join(t) on a running child returns MP_TIMEOUT after t, never earlier")
+         "PROC-JOIN-TIMEOUT-RUNNING: join(t) on a running child returns MP_TIMEOUT after t, never "
+         "earlier")
 {
     t_reset();
     mp_process *p = mpt_start(wait_release, NULL);
@@ -313,8 +313,9 @@ static int ret0(void *arg)
     return 0;
 }
 
-MPT_TEST(process, PROC_JOIN_ENDED_OK,
-         "PROC-JOIN-ENDED-OK: joining an ended process again returns MP_OK at once, even with timeout 0")
+MPT_TEST(
+    process, PROC_JOIN_ENDED_OK,
+    "PROC-JOIN-ENDED-OK: joining an ended process again returns MP_OK at once, even with timeout 0")
 {
     mp_process *p = mpt_start(ret0, NULL);
     MP_ASSERT_OK(mp_process_join(p, MP_FOREVER));
@@ -323,8 +324,7 @@ MPT_TEST(process, PROC_JOIN_ENDED_OK,
     cr_assert_eq(mpt_join(p), 0);
 }
 
-MPT_TEST(process, PROC_JOIN_NAN,
-         "PROC-JOIN-NAN: join with a NaN timeout is MP_EINVAL")
+MPT_TEST(process, PROC_JOIN_NAN, "PROC-JOIN-NAN: join with a NaN timeout is MP_EINVAL")
 {
     mp_process *p = mpt_start(ret0, NULL);
     MP_ASSERT_STATUS(mp_process_join(p, NAN), MP_EINVAL);
@@ -448,8 +448,9 @@ static int buffered_write(void *arg)
     return 0;
 }
 
-MPT_TEST(process, PROC_EXIT_FLUSHES_STDIO,
-         "PROC-EXIT-FLUSHES-STDIO: a child that returns normally has its buffered stdio output flushed")
+MPT_TEST(
+    process, PROC_EXIT_FLUSHES_STDIO,
+    "PROC-EXIT-FLUSHES-STDIO: a child that returns normally has its buffered stdio output flushed")
 {
     t_reset();
     mp_process *p = mpt_start(buffered_write, NULL);
@@ -462,7 +463,8 @@ MPT_TEST(process, PROC_EXIT_FLUSHES_STDIO,
 }
 
 MPT_TEST(process, PROC_TERMINATE_NO_EXIT_HANDLING,
-         "PROC-TERMINATE-NO-EXIT-HANDLING: a terminated child does not run exit handling: its buffered output is lost")
+         "PROC-TERMINATE-NO-EXIT-HANDLING: a terminated child does not run exit handling: its "
+         "buffered output is lost")
 {
     t_reset();
     mp_process *p = mpt_start(buffered_write, (void *)1);
@@ -529,8 +531,9 @@ static void check_orphan_survives(mp_process *p, pid_t g)
     t_close();
 }
 
-MPT_TEST(process, PROC_TERMINATE_ORPHANS,
-         "PROC-TERMINATE-ORPHANS: terminate does not end the child's own children: they become orphans")
+MPT_TEST(
+    process, PROC_TERMINATE_ORPHANS,
+    "PROC-TERMINATE-ORPHANS: terminate does not end the child's own children: they become orphans")
 {
     t_reset();
     mp_process *p = mpt_start(start_grand_then_block, NULL);
@@ -555,7 +558,8 @@ static int fork_grand_then_block(void *arg)
 }
 
 MPT_TEST(process, PROC_TERMINATE_ORPHANS_FORK,
-         "PROC-TERMINATE-ORPHANS-FORK: terminate does not end a grandchild made with plain fork() in the child's process group")
+         "PROC-TERMINATE-ORPHANS-FORK: terminate does not end a grandchild made with plain fork() "
+         "in the child's process group")
 {
     t_reset();
     mp_process *p = mpt_start(fork_grand_then_block, NULL);
@@ -567,7 +571,8 @@ MPT_TEST(process, PROC_TERMINATE_ORPHANS_FORK,
 }
 
 MPT_TEST(process, PROC_TERMINATE_ENDED_NOOP,
-         "PROC-TERMINATE-ENDED-NOOP: terminate and kill after the process ended succeed and change nothing")
+         "PROC-TERMINATE-ENDED-NOOP: terminate and kill after the process ended succeed and change "
+         "nothing")
 {
     mp_process *p = mpt_start(ret_arg, (void *)(intptr_t)6);
     MP_ASSERT_OK(mp_process_join(p, MP_FOREVER));
@@ -647,8 +652,7 @@ static int report_pid(void *arg)
     return 0;
 }
 
-MPT_TEST(process, PROC_PID,
-         "PROC-PID: pid is 0 before start, then the child's process id")
+MPT_TEST(process, PROC_PID, "PROC-PID: pid is 0 before start, then the child's process id")
 {
     t_reset();
     mp_process *p = NULL;
@@ -680,8 +684,9 @@ MPT_TEST(process, PROC_PARENT_PID,
     t_close();
 }
 
-MPT_TEST(process, PROC_NAME_DEFAULT,
-         "PROC-NAME-DEFAULT: names default to Process-N, N counting the processes this process made")
+MPT_TEST(
+    process, PROC_NAME_DEFAULT,
+    "PROC-NAME-DEFAULT: names default to Process-N, N counting the processes this process made")
 {
     mp_process *a = NULL, *b = NULL;
     const char *na = NULL, *nb = NULL;
@@ -744,8 +749,9 @@ static int report_grand_names(void *arg)
     return 0;
 }
 
-MPT_TEST(process, PROC_NAME_GRANDCHILD,
-         "PROC-NAME-GRANDCHILD: in child Process-N, new processes are named Process-N:1, Process-N:2")
+MPT_TEST(
+    process, PROC_NAME_GRANDCHILD,
+    "PROC-NAME-GRANDCHILD: in child Process-N, new processes are named Process-N:1, Process-N:2")
 {
     t_reset();
     mp_process *p = NULL;
@@ -765,13 +771,15 @@ MPT_TEST(process, PROC_NAME_GRANDCHILD,
 }
 
 MPT_TEST(process, PROC_CURRENT_NAME_MAIN,
-         "PROC-CURRENT-NAME-MAIN: mp_current_name is \"MainProcess\" in a process not started by mp_process_start")
+         "PROC-CURRENT-NAME-MAIN: mp_current_name is \"MainProcess\" in a process not started by "
+         "mp_process_start")
 {
     cr_assert_str_eq(mp_current_name(), "MainProcess");
 }
 
-MPT_TEST(process, PROC_DAEMON_FLAG,
-         "PROC-DAEMON-FLAG: daemon defaults to false, can be set before start, not after (MP_ESTATE)")
+MPT_TEST(
+    process, PROC_DAEMON_FLAG,
+    "PROC-DAEMON-FLAG: daemon defaults to false, can be set before start, not after (MP_ESTATE)")
 {
     t_reset();
     mp_process *p = NULL;
@@ -856,8 +864,9 @@ static int start_grand_and_return(void *arg)
     return 0;
 }
 
-MPT_TEST(process, PROC_DAEMON_TERMINATED_AT_EXIT,
-         "PROC-DAEMON-TERMINATED-AT-EXIT: a process's daemonic children are terminated when it exits")
+MPT_TEST(
+    process, PROC_DAEMON_TERMINATED_AT_EXIT,
+    "PROC-DAEMON-TERMINATED-AT-EXIT: a process's daemonic children are terminated when it exits")
 {
     t_reset();
     T.grand_daemon = true;
@@ -892,8 +901,9 @@ static void check_grand_joined(bool freed)
     t_close();
 }
 
-MPT_TEST(process, PROC_NONDAEMON_JOINED_AT_EXIT,
-         "PROC-NONDAEMON-JOINED-AT-EXIT: a process exits only after joining its non-daemonic children")
+MPT_TEST(
+    process, PROC_NONDAEMON_JOINED_AT_EXIT,
+    "PROC-NONDAEMON-JOINED-AT-EXIT: a process exits only after joining its non-daemonic children")
 {
     check_grand_joined(false);
 }
@@ -920,7 +930,8 @@ static int start_daemon_grand_then_exit(void *arg)
 }
 
 MPT_TEST(process, PROC_ATEXIT_TERMINATES_DAEMONS,
-         "PROC-ATEXIT-TERMINATES-DAEMONS: a process leaving through exit() terminates its daemonic children too")
+         "PROC-ATEXIT-TERMINATES-DAEMONS: a process leaving through exit() terminates its daemonic "
+         "children too")
 {
     t_reset();
     mp_process *p = mpt_start(start_daemon_grand_then_exit, NULL);
@@ -949,8 +960,9 @@ static int self_checks(mp_process *self)
     return 0;
 }
 
-MPT_TEST(process, PROC_JOIN_SELF,
-         "PROC-JOIN-SELF: a process joining itself gets MP_ESTATE; it sees itself alive and running")
+MPT_TEST(
+    process, PROC_JOIN_SELF,
+    "PROC-JOIN-SELF: a process joining itself gets MP_ESTATE; it sees itself alive and running")
 {
     t_reset();
     mp_process *p = NULL;
@@ -978,7 +990,8 @@ static int sibling_checks(void *arg)
 }
 
 MPT_TEST(process, PROC_JOIN_NOT_PARENT,
-         "PROC-JOIN-NOT-PARENT: join and is_alive of a process from another than its parent are MP_ESTATE")
+         "PROC-JOIN-NOT-PARENT: join and is_alive of a process from another than its parent are "
+         "MP_ESTATE")
 {
     t_reset();
     mp_process *sib = mpt_start(wait_release, NULL);
@@ -1001,8 +1014,9 @@ static int start_other(void *arg)
     return 0;
 }
 
-MPT_TEST(process, PROC_START_NOT_CREATOR,
-         "PROC-START-NOT-CREATOR: a process cannot start a process object its parent made (MP_ESTATE)")
+MPT_TEST(
+    process, PROC_START_NOT_CREATOR,
+    "PROC-START-NOT-CREATOR: a process cannot start a process object its parent made (MP_ESTATE)")
 {
     t_reset();
     mp_process *q = NULL;
@@ -1033,8 +1047,7 @@ MPT_TEST(process, PROC_START_TWICE,
     t_close();
 }
 
-MPT_TEST(process, PROC_JOIN_BEFORE_START,
-         "PROC-JOIN-BEFORE-START: join before start is MP_ESTATE")
+MPT_TEST(process, PROC_JOIN_BEFORE_START, "PROC-JOIN-BEFORE-START: join before start is MP_ESTATE")
 {
     mp_process *p = NULL;
     MP_ASSERT_OK(mp_process_new(&p, ret0, NULL));
@@ -1053,8 +1066,9 @@ MPT_TEST(process, PROC_TERMINATE_BEFORE_START,
     mp_process_free(p);
 }
 
-MPT_TEST(process, PROC_CLOSE_RUNNING,
-         "PROC-CLOSE-RUNNING: close while the process runs is MP_ESTATE; after join it succeeds, twice")
+MPT_TEST(
+    process, PROC_CLOSE_RUNNING,
+    "PROC-CLOSE-RUNNING: close while the process runs is MP_ESTATE; after join it succeeds, twice")
 {
     t_reset();
     mp_process *p = mpt_start(wait_release, NULL);
@@ -1108,7 +1122,8 @@ MPT_TEST(process, PROC_CLOSED_CALLS,
 }
 
 MPT_TEST(process, PROC_NULL_ARGS,
-         "PROC-NULL-ARGS: NULL handles, outputs, callbacks or names are MP_EINVAL; free(NULL) is a no-op")
+         "PROC-NULL-ARGS: NULL handles, outputs, callbacks or names are MP_EINVAL; free(NULL) is a "
+         "no-op")
 {
     mp_process *p = (mp_process *)&p; /* must stay untouched on failure */
     bool b;
@@ -1262,7 +1277,8 @@ static bool readable_within(int fd, int ms)
 }
 
 MPT_TEST(process, PROC_SENTINEL_READY_AT_END,
-         "PROC-SENTINEL-READY-AT-END: the sentinel is not readable while the child runs and becomes readable when it ends, before any join")
+         "PROC-SENTINEL-READY-AT-END: the sentinel is not readable while the child runs and "
+         "becomes readable when it ends, before any join")
 {
     t_reset();
     mp_process *p = mpt_start(wait_release, NULL);
@@ -1280,7 +1296,8 @@ MPT_TEST(process, PROC_SENTINEL_READY_AT_END,
 }
 
 MPT_TEST(process, PROC_SENTINEL_AFTER_JOIN,
-         "PROC-SENTINEL-AFTER-JOIN: the sentinel of a child already joined is readable at once, the same descriptor each time")
+         "PROC-SENTINEL-AFTER-JOIN: the sentinel of a child already joined is readable at once, "
+         "the same descriptor each time")
 {
     mp_process *p = mpt_start(ret_arg, (void *)(intptr_t)5);
     MP_ASSERT_OK(mp_process_join(p, MP_FOREVER));
@@ -1294,7 +1311,8 @@ MPT_TEST(process, PROC_SENTINEL_AFTER_JOIN,
 }
 
 MPT_TEST(process, PROC_SENTINEL_BEFORE_START,
-         "PROC-SENTINEL-BEFORE-START: the sentinel of a process not yet started is MP_ESTATE, the output untouched")
+         "PROC-SENTINEL-BEFORE-START: the sentinel of a process not yet started is MP_ESTATE, the "
+         "output untouched")
 {
     mp_process *p = NULL;
     MP_ASSERT_OK(mp_process_new(&p, ret0, NULL));
@@ -1306,7 +1324,8 @@ MPT_TEST(process, PROC_SENTINEL_BEFORE_START,
 }
 
 MPT_TEST(process, PROC_ACTIVE_CHILDREN,
-         "PROC-ACTIVE-CHILDREN: active_children lists a started child while it runs, never one not started or joined")
+         "PROC-ACTIVE-CHILDREN: active_children lists a started child while it runs, never one not "
+         "started or joined")
 {
     t_reset();
     mp_process *idle = NULL, *out[4] = {0};
@@ -1330,7 +1349,8 @@ MPT_TEST(process, PROC_ACTIVE_CHILDREN,
 }
 
 MPT_TEST(process, PROC_ACTIVE_CHILDREN_REAPS,
-         "PROC-ACTIVE-CHILDREN-REAPS: active_children reaps a child that has ended unjoined: it is not listed, its zombie is gone and its exit code known")
+         "PROC-ACTIVE-CHILDREN-REAPS: active_children reaps a child that has ended unjoined: it is "
+         "not listed, its zombie is gone and its exit code known")
 {
     mp_process *p = mpt_start(ret_arg, (void *)(intptr_t)3);
     int fd = -1;
@@ -1350,8 +1370,9 @@ MPT_TEST(process, PROC_ACTIVE_CHILDREN_REAPS,
     mp_process_free(p);
 }
 
-MPT_TEST(process, PROC_PARENT_PROCESS_MAIN,
-         "PROC-PARENT-PROCESS-MAIN: parent_process is NULL (None) in a process no mp_process started")
+MPT_TEST(
+    process, PROC_PARENT_PROCESS_MAIN,
+    "PROC-PARENT-PROCESS-MAIN: parent_process is NULL (None) in a process no mp_process started")
 {
     mp_process *h = (mp_process *)&h;
     MP_ASSERT_OK(mp_parent_process(&h));
@@ -1388,7 +1409,8 @@ static int report_parent(void *arg)
 }
 
 MPT_TEST(process, PROC_PARENT_PROCESS_CHILD,
-         "PROC-PARENT-PROCESS-CHILD: in a child parent_process gives the parent's pid and name; it is alive, its sentinel not readable, join(t) times out, terminate is MP_ESTATE")
+         "PROC-PARENT-PROCESS-CHILD: in a child parent_process gives the parent's pid and name; it "
+         "is alive, its sentinel not readable, join(t) times out, terminate is MP_ESTATE")
 {
     t_reset();
     mp_process *p = mpt_start(report_parent, NULL);
@@ -1456,7 +1478,8 @@ static int start_watcher_then_block(void *arg)
 }
 
 MPT_TEST(process, PROC_PARENT_PROCESS_DIES,
-         "PROC-PARENT-PROCESS-DIES: a grandchild whose parent is terminated sees it die: join returns, is_alive is false, the sentinel is readable, also on a handle made afterwards")
+         "PROC-PARENT-PROCESS-DIES: a grandchild whose parent is terminated sees it die: join "
+         "returns, is_alive is false, the sentinel is readable, also on a handle made afterwards")
 {
     t_reset();
     mp_process *p = mpt_start(start_watcher_then_block, NULL);
@@ -1479,7 +1502,8 @@ MPT_TEST(process, PROC_PARENT_PROCESS_DIES,
 }
 
 MPT_TEST(process, PROC_MANY_TERMINATE,
-         "PROC-MANY-TERMINATE: 100 processes started and then terminated at once all end, each with exitcode -SIGTERM")
+         "PROC-MANY-TERMINATE: 100 processes started and then terminated at once all end, each "
+         "with exitcode -SIGTERM")
 {
     t_reset();
     enum { N = 100 };
@@ -1508,8 +1532,8 @@ MPT_TEST(process, PROC_MANY_TERMINATE,
 /* ------------------------------------------------ CPython's tests, continued */
 
 struct tree_node {
-    mp_conn *w;  /* the send end every node of the tree shares */
-    char id[4];  /* the path from the root: "", "0", "01", ... */
+    mp_conn *w; /* the send end every node of the tree shares */
+    char id[4]; /* the path from the root: "", "0", "01", ... */
 };
 
 static int tree_visit(mp_conn *w, const char *id);
@@ -1551,7 +1575,10 @@ static int tree_visit(mp_conn *w, const char *id)
     return 0;
 }
 
-MPT_TEST(process, PROC_NESTED_TREE, "PROC-NESTED-TREE: a tree of nested children, each process starting and joining two children in turn, two levels deep, runs in order: what they send on one inherited Pipe end arrives in preorder")
+MPT_TEST(process, PROC_NESTED_TREE,
+         "PROC-NESTED-TREE: a tree of nested children, each process starting and joining two "
+         "children in turn, two levels deep, runs in order: what they send on one inherited Pipe "
+         "end arrives in preorder")
 {
     mp_conn *r = NULL, *w = NULL;
     MP_ASSERT_OK(mp_pipe(&r, &w, false));

@@ -194,7 +194,8 @@ MPT_TEST(queue, Q_NAN_TIMEOUT, "Q-NAN-TIMEOUT: a NaN timeout is MP_EINVAL for pu
 
 /* ----------------------------------------------------------- put and get */
 
-MPT_TEST(queue, Q_PUT_GET_BYTES, "Q-PUT-GET-BYTES: get_bytes returns the bytes put, in a malloc()ed buffer")
+MPT_TEST(queue, Q_PUT_GET_BYTES,
+         "Q-PUT-GET-BYTES: get_bytes returns the bytes put, in a malloc()ed buffer")
 {
     mp_queue *q = NULL;
     MP_ASSERT_OK(mp_queue_new(&q, 0));
@@ -254,7 +255,9 @@ static int producer_seq(void *a)
     return 0;
 }
 
-MPT_TEST(queue, Q_FIFO_PER_PRODUCER, "Q-FIFO-PER-PRODUCER: with two producer processes, each one's messages arrive in its order")
+MPT_TEST(
+    queue, Q_FIFO_PER_PRODUCER,
+    "Q-FIFO-PER-PRODUCER: with two producer processes, each one's messages arrive in its order")
 {
     mp_queue *q = NULL;
     MP_ASSERT_OK(mp_queue_new(&q, 0));
@@ -320,7 +323,8 @@ static mp_queue *full_queue(long maxsize)
     return q;
 }
 
-MPT_TEST(queue, Q_PUT_NOWAIT_FULL, "Q-PUT-NOWAIT-FULL: put without blocking on a full queue is MP_FULL at once")
+MPT_TEST(queue, Q_PUT_NOWAIT_FULL,
+         "Q-PUT-NOWAIT-FULL: put without blocking on a full queue is MP_FULL at once")
 {
     mp_queue *q = full_queue(2);
     mp_value *v = mp_int(7);
@@ -331,7 +335,8 @@ MPT_TEST(queue, Q_PUT_NOWAIT_FULL, "Q-PUT-NOWAIT-FULL: put without blocking on a
     mp_queue_free(q);
 }
 
-MPT_TEST(queue, Q_PUT_TIMEOUT_FULL, "Q-PUT-TIMEOUT-FULL: put with a timeout on a full queue waits that long, then MP_FULL")
+MPT_TEST(queue, Q_PUT_TIMEOUT_FULL,
+         "Q-PUT-TIMEOUT-FULL: put with a timeout on a full queue waits that long, then MP_FULL")
 {
     mp_queue *q = full_queue(1);
     MPT_ASSERT_TIMED(mp_queue_put_bytes(q, "x", 1, 0.3), MP_FULL, 0.3);
@@ -339,7 +344,9 @@ MPT_TEST(queue, Q_PUT_TIMEOUT_FULL, "Q-PUT-TIMEOUT-FULL: put with a timeout on a
     mp_queue_free(q);
 }
 
-MPT_TEST(queue, Q_PUT_NEGATIVE_TIMEOUT, "Q-PUT-NEGATIVE-TIMEOUT: put with timeout 0 or negative on a full queue is MP_FULL at once")
+MPT_TEST(
+    queue, Q_PUT_NEGATIVE_TIMEOUT,
+    "Q-PUT-NEGATIVE-TIMEOUT: put with timeout 0 or negative on a full queue is MP_FULL at once")
 {
     mp_queue *q = full_queue(1);
     MPT_ASSERT_PROMPT(mp_queue_put_bytes(q, "x", 1, 0.0), MP_FULL);
@@ -367,7 +374,9 @@ static int get_after_go(void *a)
     return ok ? 0 : 3;
 }
 
-MPT_TEST(queue, Q_PUT_BLOCKS_UNTIL_ROOM, "Q-PUT-BLOCKS-UNTIL-ROOM: a blocking put on a full queue returns once another process makes room")
+MPT_TEST(queue, Q_PUT_BLOCKS_UNTIL_ROOM,
+         "Q-PUT-BLOCKS-UNTIL-ROOM: a blocking put on a full queue returns once another process "
+         "makes room")
 {
     mp_queue *q = full_queue(1);
     hs_arg h = {q, mpt_pipe()};
@@ -380,7 +389,8 @@ MPT_TEST(queue, Q_PUT_BLOCKS_UNTIL_ROOM, "Q-PUT-BLOCKS-UNTIL-ROOM: a blocking pu
     mp_queue_free(q);
 }
 
-MPT_TEST(queue, Q_PUT_TIMEOUT_ROOM, "Q-PUT-TIMEOUT-ROOM: a put with a timeout succeeds when room appears before the deadline")
+MPT_TEST(queue, Q_PUT_TIMEOUT_ROOM,
+         "Q-PUT-TIMEOUT-ROOM: a put with a timeout succeeds when room appears before the deadline")
 {
     mp_queue *q = full_queue(1);
     hs_arg h = {q, mpt_pipe()};
@@ -395,7 +405,8 @@ MPT_TEST(queue, Q_PUT_TIMEOUT_ROOM, "Q-PUT-TIMEOUT-ROOM: a put with a timeout su
 
 /* ------------------------------------------------------------- get: empty */
 
-MPT_TEST(queue, Q_GET_NOWAIT_EMPTY, "Q-GET-NOWAIT-EMPTY: get without blocking on an empty queue is MP_EMPTY at once")
+MPT_TEST(queue, Q_GET_NOWAIT_EMPTY,
+         "Q-GET-NOWAIT-EMPTY: get without blocking on an empty queue is MP_EMPTY at once")
 {
     mp_queue *q = NULL;
     MP_ASSERT_OK(mp_queue_new(&q, 0));
@@ -408,7 +419,8 @@ MPT_TEST(queue, Q_GET_NOWAIT_EMPTY, "Q-GET-NOWAIT-EMPTY: get without blocking on
     mp_queue_free(q);
 }
 
-MPT_TEST(queue, Q_GET_NOWAIT_AVAILABLE, "Q-GET-NOWAIT-AVAILABLE: get without blocking returns an available item at once")
+MPT_TEST(queue, Q_GET_NOWAIT_AVAILABLE,
+         "Q-GET-NOWAIT-AVAILABLE: get without blocking returns an available item at once")
 {
     mp_queue *q = NULL;
     MP_ASSERT_OK(mp_queue_new(&q, 0));
@@ -419,7 +431,8 @@ MPT_TEST(queue, Q_GET_NOWAIT_AVAILABLE, "Q-GET-NOWAIT-AVAILABLE: get without blo
     mp_queue_free(q);
 }
 
-MPT_TEST(queue, Q_GET_TIMEOUT_EMPTY, "Q-GET-TIMEOUT-EMPTY: get with a timeout on an empty queue waits that long, then MP_EMPTY")
+MPT_TEST(queue, Q_GET_TIMEOUT_EMPTY,
+         "Q-GET-TIMEOUT-EMPTY: get with a timeout on an empty queue waits that long, then MP_EMPTY")
 {
     mp_queue *q = NULL;
     MP_ASSERT_OK(mp_queue_new(&q, 0));
@@ -431,7 +444,9 @@ MPT_TEST(queue, Q_GET_TIMEOUT_EMPTY, "Q-GET-TIMEOUT-EMPTY: get with a timeout on
     mp_queue_free(q);
 }
 
-MPT_TEST(queue, Q_GET_NEGATIVE_TIMEOUT, "Q-GET-NEGATIVE-TIMEOUT: get with timeout 0 or negative on an empty queue is MP_EMPTY at once")
+MPT_TEST(
+    queue, Q_GET_NEGATIVE_TIMEOUT,
+    "Q-GET-NEGATIVE-TIMEOUT: get with timeout 0 or negative on an empty queue is MP_EMPTY at once")
 {
     mp_queue *q = NULL;
     MP_ASSERT_OK(mp_queue_new(&q, 0));
@@ -451,7 +466,8 @@ static int put_after_go(void *a)
     return mp_queue_put_bytes(h->q, "late", 4, MP_FOREVER) ? 1 : 0;
 }
 
-MPT_TEST(queue, Q_GET_BLOCKS_UNTIL_PUT, "Q-GET-BLOCKS-UNTIL-PUT: a blocking get returns the item another process puts later")
+MPT_TEST(queue, Q_GET_BLOCKS_UNTIL_PUT,
+         "Q-GET-BLOCKS-UNTIL-PUT: a blocking get returns the item another process puts later")
 {
     mp_queue *q = NULL;
     MP_ASSERT_OK(mp_queue_new(&q, 0));
@@ -464,7 +480,8 @@ MPT_TEST(queue, Q_GET_BLOCKS_UNTIL_PUT, "Q-GET-BLOCKS-UNTIL-PUT: a blocking get 
     mp_queue_free(q);
 }
 
-MPT_TEST(queue, Q_GET_TIMEOUT_RECEIVES, "Q-GET-TIMEOUT-RECEIVES: a get with a timeout returns an item put before the deadline")
+MPT_TEST(queue, Q_GET_TIMEOUT_RECEIVES,
+         "Q-GET-TIMEOUT-RECEIVES: a get with a timeout returns an item put before the deadline")
 {
     mp_queue *q = NULL;
     MP_ASSERT_OK(mp_queue_new(&q, 0));
@@ -479,7 +496,8 @@ MPT_TEST(queue, Q_GET_TIMEOUT_RECEIVES, "Q-GET-TIMEOUT-RECEIVES: a get with a ti
 
 /* ------------------------------------------------------- size and state */
 
-MPT_TEST(queue, Q_MAXSIZE_EXACT, "Q-MAXSIZE-EXACT: Queue(3) takes exactly 3 items; the 4th put is MP_FULL until a get")
+MPT_TEST(queue, Q_MAXSIZE_EXACT,
+         "Q-MAXSIZE-EXACT: Queue(3) takes exactly 3 items; the 4th put is MP_FULL until a get")
 {
     mp_queue *q = NULL;
     MP_ASSERT_OK(mp_queue_new(&q, 3));
@@ -494,7 +512,8 @@ MPT_TEST(queue, Q_MAXSIZE_EXACT, "Q-MAXSIZE-EXACT: Queue(3) takes exactly 3 item
     mp_queue_free(q);
 }
 
-MPT_TEST(queue, Q_MAXSIZE_UNBOUNDED, "Q-MAXSIZE-UNBOUNDED: maxsize 0 or negative is unbounded: many puts, none MP_FULL")
+MPT_TEST(queue, Q_MAXSIZE_UNBOUNDED,
+         "Q-MAXSIZE-UNBOUNDED: maxsize 0 or negative is unbounded: many puts, none MP_FULL")
 {
     long sizes[] = {0, -1, -100};
     for (int k = 0; k < 3; k++) {
@@ -510,7 +529,8 @@ MPT_TEST(queue, Q_MAXSIZE_UNBOUNDED, "Q-MAXSIZE-UNBOUNDED: maxsize 0 or negative
     }
 }
 
-MPT_TEST(queue, Q_QSIZE_EMPTY_FULL, "Q-QSIZE-EMPTY-FULL: qsize counts items; empty and full follow puts and gets")
+MPT_TEST(queue, Q_QSIZE_EMPTY_FULL,
+         "Q-QSIZE-EMPTY-FULL: qsize counts items; empty and full follow puts and gets")
 {
     mp_queue *q = NULL;
     MP_ASSERT_OK(mp_queue_new(&q, 2));
@@ -534,7 +554,8 @@ MPT_TEST(queue, Q_QSIZE_EMPTY_FULL, "Q-QSIZE-EMPTY-FULL: qsize counts items; emp
 
 /* ------------------------------------------------------------------ close */
 
-MPT_TEST(queue, Q_CLOSE_THEN_PUT, "Q-CLOSE-THEN-PUT: after close every put is MP_CLOSED; close is idempotent")
+MPT_TEST(queue, Q_CLOSE_THEN_PUT,
+         "Q-CLOSE-THEN-PUT: after close every put is MP_CLOSED; close is idempotent")
 {
     mp_queue *q = NULL;
     MP_ASSERT_OK(mp_queue_new(&q, 0));
@@ -549,7 +570,8 @@ MPT_TEST(queue, Q_CLOSE_THEN_PUT, "Q-CLOSE-THEN-PUT: after close every put is MP
     mp_queue_free(q);
 }
 
-MPT_TEST(queue, Q_CLOSE_GET_REMAINING, "Q-CLOSE-GET-REMAINING: items queued before close can still be got, then MP_EMPTY")
+MPT_TEST(queue, Q_CLOSE_GET_REMAINING,
+         "Q-CLOSE-GET-REMAINING: items queued before close can still be got, then MP_EMPTY")
 {
     mp_queue *q = NULL;
     MP_ASSERT_OK(mp_queue_new(&q, 0));
@@ -578,7 +600,8 @@ static void *blocked_putter(void *a)
     return NULL;
 }
 
-MPT_TEST(queue, Q_CLOSE_WAKES_PUTTER, "Q-CLOSE-WAKES-PUTTER: close wakes a put blocked on a full queue; it returns MP_CLOSED")
+MPT_TEST(queue, Q_CLOSE_WAKES_PUTTER,
+         "Q-CLOSE-WAKES-PUTTER: close wakes a put blocked on a full queue; it returns MP_CLOSED")
 {
     mp_queue *q = full_queue(1);
     putter p = {q, 0, MP_OK};
@@ -590,8 +613,7 @@ MPT_TEST(queue, Q_CLOSE_WAKES_PUTTER, "Q-CLOSE-WAKES-PUTTER: close wakes a put b
     double t0 = mpt_now();
     MP_ASSERT_OK(mp_queue_close(q));
     pthread_join(t, NULL);
-    cr_assert(mpt_now() - t0 < mpt_slack(1.0), "the putter took %.3f s to wake",
-              mpt_now() - t0);
+    cr_assert(mpt_now() - t0 < mpt_slack(1.0), "the putter took %.3f s to wake", mpt_now() - t0);
     cr_assert_eq(p.st, MP_CLOSED, "putter got %s", mp_status_name(p.st));
     cr_assert_eq(qsize(q), 1);
     mp_queue_free(q);
@@ -605,7 +627,9 @@ static int put_after_go_status(void *a)
     return mp_queue_put_bytes(h->q, "child", 5, 5.0) == MP_OK ? 0 : 1;
 }
 
-MPT_TEST(queue, Q_CLOSE_PER_PROCESS, "Q-CLOSE-PER-PROCESS: close ends putting in the calling process only; another process can still put")
+MPT_TEST(queue, Q_CLOSE_PER_PROCESS,
+         "Q-CLOSE-PER-PROCESS: close ends putting in the calling process only; another process can "
+         "still put")
 {
     mp_queue *q = NULL;
     MP_ASSERT_OK(mp_queue_new(&q, 0));
@@ -619,7 +643,8 @@ MPT_TEST(queue, Q_CLOSE_PER_PROCESS, "Q-CLOSE-PER-PROCESS: close ends putting in
     mp_queue_free(q);
 }
 
-MPT_TEST(queue, Q_JOIN_THREAD, "Q-JOIN-THREAD: join_thread is MP_ESTATE before close and MP_OK after")
+MPT_TEST(queue, Q_JOIN_THREAD,
+         "Q-JOIN-THREAD: join_thread is MP_ESTATE before close and MP_OK after")
 {
     mp_queue *q = NULL;
     MP_ASSERT_OK(mp_queue_new(&q, 0));
@@ -631,7 +656,9 @@ MPT_TEST(queue, Q_JOIN_THREAD, "Q-JOIN-THREAD: join_thread is MP_ESTATE before c
     mp_queue_free(q);
 }
 
-MPT_TEST(queue, Q_CANCEL_JOIN_THREAD, "Q-CANCEL-JOIN-THREAD: cancel_join_thread is MP_OK before or after close and loses nothing")
+MPT_TEST(
+    queue, Q_CANCEL_JOIN_THREAD,
+    "Q-CANCEL-JOIN-THREAD: cancel_join_thread is MP_OK before or after close and loses nothing")
 {
     mp_queue *q = NULL;
     MP_ASSERT_OK(mp_queue_new(&q, 0));
@@ -645,7 +672,8 @@ MPT_TEST(queue, Q_CANCEL_JOIN_THREAD, "Q-CANCEL-JOIN-THREAD: cancel_join_thread 
 
 /* ---------------------------------------------------------- message sizes */
 
-MPT_TEST(queue, Q_MSG_EMPTY, "Q-MSG-EMPTY: a 0-byte message is a message: counted, got with length 0")
+MPT_TEST(queue, Q_MSG_EMPTY,
+         "Q-MSG-EMPTY: a 0-byte message is a message: counted, got with length 0")
 {
     mp_queue *q = NULL;
     MP_ASSERT_OK(mp_queue_new(&q, 0));
@@ -663,13 +691,15 @@ MPT_TEST(queue, Q_MSG_EMPTY, "Q-MSG-EMPTY: a 0-byte message is a message: counte
     mp_queue_free(q);
 }
 
-MPT_TEST(queue, Q_MSG_SIZES, "Q-MSG-SIZES: messages of every size class up to 12 MiB, and many MiB of traffic, arrive intact")
+MPT_TEST(queue, Q_MSG_SIZES,
+         "Q-MSG-SIZES: messages of every size class up to 12 MiB, and many MiB of traffic, arrive "
+         "intact")
 {
     mp_queue *q = NULL;
     MP_ASSERT_OK(mp_queue_new(&q, 0));
-    static const size_t sizes[] = {1, 7, 8, 9, 63, 64, 65, 4095, 4096, 4097, 65539,
-                                   MIB + 5, 8 * MIB - 8, 8 * MIB - 7, 8 * MIB + 1,
-                                   12 * MIB + 3};
+    static const size_t sizes[] = {
+        1,    7,    8,     9,       63,          64,          65,          4095,
+        4096, 4097, 65539, MIB + 5, 8 * MIB - 8, 8 * MIB - 7, 8 * MIB + 1, 12 * MIB + 3};
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
         MP_ASSERT_OK(put_seeded(q, sizes[i], i, 5.0));
         get_seeded(q, sizes[i], i, 5.0);
@@ -714,7 +744,9 @@ static int put_full_stream(void *a)
  * out.  4 MiB - 8 bytes: with an 8-byte header, four such messages fill a
  * 16 MiB buffer exactly, so in a library built that way (ref) the waiting
  * put lands right on the message being got; any other layout just streams. */
-MPT_TEST(queue, Q_FULL_STREAM_INTACT, "Q-FULL-STREAM-INTACT: a producer kept waiting for room; every message arrives intact, in order")
+MPT_TEST(queue, Q_FULL_STREAM_INTACT,
+         "Q-FULL-STREAM-INTACT: a producer kept waiting for room; every message arrives intact, in "
+         "order")
 {
     mp_queue *q = NULL;
     MP_ASSERT_OK(mp_queue_new(&q, 0));
@@ -738,7 +770,9 @@ MPT_TEST(queue, Q_MSG_64MIB, "Q-MSG-64MIB: a 64 MiB message from another process
     mp_queue_free(q);
 }
 
-MPT_TEST(queue, Q_MSG_TOO_LARGE, "Q-MSG-TOO-LARGE: a message over MP_MSG_MAX is MP_EMSGSIZE at once, before anything is read or queued")
+MPT_TEST(queue, Q_MSG_TOO_LARGE,
+         "Q-MSG-TOO-LARGE: a message over MP_MSG_MAX is MP_EMSGSIZE at once, before anything is "
+         "read or queued")
 {
     mp_queue *q = NULL;
     MP_ASSERT_OK(mp_queue_new(&q, 0));
@@ -760,7 +794,9 @@ static int put_ten_mib(void *a)
     return put_seeded(q, 6 * MIB, 504, 10.0) ? 1 : 0;
 }
 
-MPT_TEST(queue, Q_JOIN_BEFORE_DRAIN, "Q-JOIN-BEFORE-DRAIN: a child that put 10 MiB and returned can be joined before the queue is drained")
+MPT_TEST(queue, Q_JOIN_BEFORE_DRAIN,
+         "Q-JOIN-BEFORE-DRAIN: a child that put 10 MiB and returned can be joined before the queue "
+         "is drained")
 {
     mp_queue *q = NULL;
     MP_ASSERT_OK(mp_queue_new(&q, 0));
@@ -777,7 +813,9 @@ MPT_TEST(queue, Q_JOIN_BEFORE_DRAIN, "Q-JOIN-BEFORE-DRAIN: a child that put 10 M
     mp_queue_free(q);
 }
 
-MPT_TEST(queue, Q_GET_MALFORMED, "Q-GET-MALFORMED: get of bytes that are no encoded value is MP_EPROTO and consumes the message")
+MPT_TEST(
+    queue, Q_GET_MALFORMED,
+    "Q-GET-MALFORMED: get of bytes that are no encoded value is MP_EPROTO and consumes the message")
 {
     mp_queue *q = NULL;
     MP_ASSERT_OK(mp_queue_new(&q, 0));
@@ -854,7 +892,9 @@ static int mpmc_consumer(void *a)
     }
 }
 
-MPT_TEST(queue, Q_MPMC_CHECKSUM, "Q-MPMC-CHECKSUM: 4 producer and 4 consumer processes: every message delivered once, intact, in each producer's order")
+MPT_TEST(queue, Q_MPMC_CHECKSUM,
+         "Q-MPMC-CHECKSUM: 4 producer and 4 consumer processes: every message delivered once, "
+         "intact, in each producer's order")
 {
     mpmc *m = shared_mem(sizeof *m);
     MP_ASSERT_OK(mp_queue_new(&m->q, 64));
@@ -873,7 +913,8 @@ MPT_TEST(queue, Q_MPMC_CHECKSUM, "Q-MPMC-CHECKSUM: 4 producer and 4 consumer pro
     for (int i = MP_N; i < 2 * MP_N; i++)
         cr_assert_eq(mpt_join(ps[i]), 0, "consumer %d failed", i - MP_N);
     cr_assert_eq(atomic_load(&m->bad), 0, "damaged messages");
-    cr_assert_eq(atomic_load(&m->order_errors), 0, "a consumer saw a producer's messages out of order");
+    cr_assert_eq(atomic_load(&m->order_errors), 0,
+                 "a consumer saw a producer's messages out of order");
     for (int p = 0; p < MP_N; p++)
         for (int i = 0; i < MP_ITEMS; i++)
             cr_assert_eq(atomic_load(&m->seen[p][i]), 1, "message %d of producer %d seen %u times",
@@ -916,7 +957,9 @@ static void kill_and_reap(mp_process *p)
     cr_assert_eq(code, -SIGKILL, "exit code %d", code);
 }
 
-MPT_TEST(queue, Q_KILLED_PRODUCER, "Q-KILLED-PRODUCER: a producer killed while blocked in put on a full queue delivers nothing; others put and get normally")
+MPT_TEST(queue, Q_KILLED_PRODUCER,
+         "Q-KILLED-PRODUCER: a producer killed while blocked in put on a full queue delivers "
+         "nothing; others put and get normally")
 {
     mp_queue *q = full_queue(1);
     kill_arg k = {q, mpt_pipe(), 100};
@@ -936,7 +979,9 @@ MPT_TEST(queue, Q_KILLED_PRODUCER, "Q-KILLED-PRODUCER: a producer killed while b
     mp_queue_free(q);
 }
 
-MPT_TEST(queue, Q_KILLED_PRODUCER_STREAM, "Q-KILLED-PRODUCER-STREAM: a producer killed mid-way through a message larger than the queue's buffer: the partial message is never delivered")
+MPT_TEST(queue, Q_KILLED_PRODUCER_STREAM,
+         "Q-KILLED-PRODUCER-STREAM: a producer killed mid-way through a message larger than the "
+         "queue's buffer: the partial message is never delivered")
 {
     mp_queue *q = NULL;
     MP_ASSERT_OK(mp_queue_new(&q, 0));
@@ -972,7 +1017,9 @@ static int get_expect(void *a)
     return ok ? 0 : 2;
 }
 
-MPT_TEST(queue, Q_KILLED_PRODUCER_STREAM_NEXT, "Q-KILLED-PRODUCER-STREAM-NEXT: after a producer dies mid-way through a large message, the next producer's message reaches a waiting consumer")
+MPT_TEST(queue, Q_KILLED_PRODUCER_STREAM_NEXT,
+         "Q-KILLED-PRODUCER-STREAM-NEXT: after a producer dies mid-way through a large message, "
+         "the next producer's message reaches a waiting consumer")
 {
     mp_queue *q = NULL;
     MP_ASSERT_OK(mp_queue_new(&q, 0));
@@ -1015,7 +1062,9 @@ static int flood(void *a)
     }
 }
 
-MPT_TEST(queue, Q_KILLED_PRODUCER_ANYTIME, "Q-KILLED-PRODUCER-ANYTIME: a producer killed at any moment leaves an intact, gapless prefix of its messages")
+MPT_TEST(queue, Q_KILLED_PRODUCER_ANYTIME,
+         "Q-KILLED-PRODUCER-ANYTIME: a producer killed at any moment leaves an intact, gapless "
+         "prefix of its messages")
 {
     mp_queue *q = NULL;
     MP_ASSERT_OK(mp_queue_new(&q, 0));
@@ -1052,7 +1101,9 @@ MPT_TEST(queue, Q_KILLED_PRODUCER_ANYTIME, "Q-KILLED-PRODUCER-ANYTIME: a produce
     mp_queue_free(q);
 }
 
-MPT_TEST(queue, Q_KILLED_CONSUMER, "Q-KILLED-CONSUMER: a consumer killed while blocked in get on an empty queue takes nothing; others put and get normally")
+MPT_TEST(queue, Q_KILLED_CONSUMER,
+         "Q-KILLED-CONSUMER: a consumer killed while blocked in get on an empty queue takes "
+         "nothing; others put and get normally")
 {
     mp_queue *q = NULL;
     MP_ASSERT_OK(mp_queue_new(&q, 0));
@@ -1079,7 +1130,9 @@ static int big_then_after(void *a)
     return mp_queue_put_bytes(k->q, "after", 5, MP_FOREVER) ? 1 : 0;
 }
 
-MPT_TEST(queue, Q_KILLED_CONSUMER_STREAM, "Q-KILLED-CONSUMER-STREAM: a consumer killed mid-way through receiving a message larger than the buffer loses only that message; the producer is not wedged")
+MPT_TEST(queue, Q_KILLED_CONSUMER_STREAM,
+         "Q-KILLED-CONSUMER-STREAM: a consumer killed mid-way through receiving a message larger "
+         "than the buffer loses only that message; the producer is not wedged")
 {
     mp_queue *q = NULL;
     MP_ASSERT_OK(mp_queue_new(&q, 0));
@@ -1108,7 +1161,6 @@ MPT_TEST(queue, Q_KILLED_CONSUMER_STREAM, "Q-KILLED-CONSUMER-STREAM: a consumer 
 
 /* ------------------------------------------------------ prompt hand-offs */
 
-
 typedef struct pq {
     mp_queue *q;
 } pq;
@@ -1124,7 +1176,10 @@ static mp_status pq_get(void *a)
 
 static mp_status pq_put(void *a) { return mp_queue_put_bytes(((pq *)a)->q, "p", 1, 30.0); }
 
-static void pq_wake_put(void *a) { MP_ASSERT_OK(mp_queue_put_bytes(((pq *)a)->q, "w", 1, MP_NOWAIT)); }
+static void pq_wake_put(void *a)
+{
+    MP_ASSERT_OK(mp_queue_put_bytes(((pq *)a)->q, "w", 1, MP_NOWAIT));
+}
 
 static void pq_wake_get(void *a)
 {
@@ -1143,35 +1198,47 @@ static void pq_new_full(void *a)
 
 static void pq_close(void *a) { MP_ASSERT_OK(mp_queue_close(((pq *)a)->q)); }
 
-MPT_TEST(queue, Q_PUT_WAKES_PROMPT, "Q-PUT-WAKES-PROMPT: put wakes a get asleep on an empty queue at once (median hand-off far below a polling period)")
+MPT_TEST(queue, Q_PUT_WAKES_PROMPT,
+         "Q-PUT-WAKES-PROMPT: put wakes a get asleep on an empty queue at once (median hand-off "
+         "far below a polling period)")
 {
     pq p = {NULL};
     MP_ASSERT_OK(mp_queue_new(&p.q, 0));
     mpt_prompt h = {.arg = &p, .wait = pq_get, .wake = pq_wake_put, .want = MP_OK};
     double median = mpt_prompt_median(&h);
-    cr_assert(median < MPT_PROMPT_MEDIAN_S, "median hand-off %.4f s: put did not wake the "
-              "sleeping get", median);
+    cr_assert(median < MPT_PROMPT_MEDIAN_S,
+              "median hand-off %.4f s: put did not wake the "
+              "sleeping get",
+              median);
     mp_queue_free(p.q);
 }
 
-MPT_TEST(queue, Q_GET_WAKES_PROMPT, "Q-GET-WAKES-PROMPT: get wakes a put asleep on a full queue at once (median hand-off far below a polling period)")
+MPT_TEST(queue, Q_GET_WAKES_PROMPT,
+         "Q-GET-WAKES-PROMPT: get wakes a put asleep on a full queue at once (median hand-off far "
+         "below a polling period)")
 {
     pq p = {full_queue(1)};
     mpt_prompt h = {.arg = &p, .wait = pq_put, .wake = pq_wake_get, .want = MP_OK};
     double median = mpt_prompt_median(&h);
-    cr_assert(median < MPT_PROMPT_MEDIAN_S, "median hand-off %.4f s: get did not wake the "
-              "sleeping put", median);
+    cr_assert(median < MPT_PROMPT_MEDIAN_S,
+              "median hand-off %.4f s: get did not wake the "
+              "sleeping put",
+              median);
     mp_queue_free(p.q);
 }
 
-MPT_TEST(queue, Q_CLOSE_WAKES_PROMPT, "Q-CLOSE-WAKES-PROMPT: close wakes a put asleep on a full queue at once (median hand-off far below a polling period)")
+MPT_TEST(queue, Q_CLOSE_WAKES_PROMPT,
+         "Q-CLOSE-WAKES-PROMPT: close wakes a put asleep on a full queue at once (median hand-off "
+         "far below a polling period)")
 {
     pq p = {NULL};
-    mpt_prompt h = {.arg = &p, .prepare = pq_new_full, .wait = pq_put, .wake = pq_close,
-                .want = MP_CLOSED};
+    mpt_prompt h = {
+        .arg = &p, .prepare = pq_new_full, .wait = pq_put, .wake = pq_close, .want = MP_CLOSED};
     double median = mpt_prompt_median(&h);
-    cr_assert(median < MPT_PROMPT_MEDIAN_S, "median hand-off %.4f s: close did not wake the "
-              "sleeping put", median);
+    cr_assert(median < MPT_PROMPT_MEDIAN_S,
+              "median hand-off %.4f s: close did not wake the "
+              "sleeping put",
+              median);
     mp_queue_free(p.q);
 }
 
@@ -1190,15 +1257,14 @@ MPT_TEST(queue, Q_CLOSE_WAKES_PROMPT, "Q-CLOSE-WAKES-PROMPT: close wakes a put a
 
 #include <poll.h>
 
-
 typedef struct rec {
     uint32_t tag, id;
 } rec;
 
 typedef struct sweep {
     mp_queue *q;
-    mpt_pipefd recs;             /* the sleeping consumer reports here */
-    _Atomic pid_t tid;       /* the sleeping thread */
+    mpt_pipefd recs;   /* the sleeping consumer reports here */
+    _Atomic pid_t tid; /* the sleeping thread */
     _Atomic int stop;
     _Atomic int peer_status; /* the first non-MP_OK status of the sleeper */
     uint32_t id;             /* the current trial, read by the victim */
@@ -1301,18 +1367,21 @@ static void settle_put(sweep *s, bool complete, bool alone, size_t at)
     for (;;) {
         cr_assert(read_rec(s->recs.r, &r, bound),
                   "victim killed before instruction %zu of its put: the consumer sleeping "
-                  "in get missed the next put too (nothing within %.1f s)", at, bound);
+                  "in get missed the next put too (nothing within %.1f s)",
+                  at, bound);
         cr_assert(r.tag != 'X', "the consumer's get: %s", mp_status_name(s->peer_status));
         if (r.tag == 'S' && r.id == s->id)
             break;
-        cr_assert(r.tag == 'V' && r.id == s->id && !got_v, "trial %u: got %c%u", s->id,
-                  r.tag, r.id);
+        cr_assert(r.tag == 'V' && r.id == s->id && !got_v, "trial %u: got %c%u", s->id, r.tag,
+                  r.id);
         got_v = true;
     }
     cr_assert_eq(qsize(s->q), 0);
 }
 
-MPT_TEST(queue, Q_KILLED_WAKER_ANYTIME, "Q-KILLED-WAKER-ANYTIME: a producer killed before any instruction of a put never leaves a consumer asleep in get: it gets the message if it was queued, and the next put wakes it")
+MPT_TEST(queue, Q_KILLED_WAKER_ANYTIME,
+         "Q-KILLED-WAKER-ANYTIME: a producer killed before any instruction of a put never leaves a "
+         "consumer asleep in get: it gets the message if it was queued, and the next put wakes it")
 {
     sweep s = {.recs = mpt_pipe()};
     MP_ASSERT_OK(mp_queue_new(&s.q, 0));
@@ -1340,8 +1409,10 @@ MPT_TEST(queue, Q_KILLED_WAKER_ANYTIME, "Q-KILLED-WAKER-ANYTIME: a producer kill
         missed += r == MPT_KAT_MISSED;
         settle_put(&s, r == MPT_KAT_MISSED, (i - k.publish) % MPT_KAT_STRIDE == 1, i);
     }
-    cr_assert(missed <= trials / 10, "%zu of %zu kills missed their instruction (the put "
-              "ran another path than calibrated)", missed, trials);
+    cr_assert(missed <= trials / 10,
+              "%zu of %zu kills missed their instruction (the put "
+              "ran another path than calibrated)",
+              missed, trials);
     rec e = {'E', 0};
     MP_ASSERT_OK(mp_queue_put_bytes(s.q, &e, sizeof e, MP_NOWAIT));
     pthread_join(t, NULL);
@@ -1386,7 +1457,8 @@ static void settle_get(sweep *s, bool alone, uint32_t *last, size_t at)
     if (alone)
         cr_assert(await_qsize(s->q, 2),
                   "consumer killed before instruction %zu of its get: it made room, but "
-                  "the producer sleeping in put did not fill it within %.1f s", at, bound);
+                  "the producer sleeping in put did not fill it within %.1f s",
+                  at, bound);
     void *b = NULL;
     size_t n = 0;
     MP_ASSERT_OK(mp_queue_get_bytes(s->q, &b, &n, MP_NOWAIT)); /* one is always there */
@@ -1398,12 +1470,16 @@ static void settle_get(sweep *s, bool alone, uint32_t *last, size_t at)
     *last = r.id;
     cr_assert(await_qsize(s->q, 2),
               "consumer killed before instruction %zu of its get: after the next get, the "
-              "producer sleeping in put did not fill the queue within %.1f s", at, bound);
+              "producer sleeping in put did not fill the queue within %.1f s",
+              at, bound);
     cr_assert_eq(atomic_load(&s->peer_status), MP_OK, "the producer's put: %s",
                  mp_status_name(atomic_load(&s->peer_status)));
 }
 
-MPT_TEST(queue, Q_KILLED_WAKER_ROOM_ANYTIME, "Q-KILLED-WAKER-ROOM-ANYTIME: a consumer killed before any instruction of a get never leaves a producer asleep on a full queue: it fills the room if there is some, and the next get wakes it")
+MPT_TEST(queue, Q_KILLED_WAKER_ROOM_ANYTIME,
+         "Q-KILLED-WAKER-ROOM-ANYTIME: a consumer killed before any instruction of a get never "
+         "leaves a producer asleep on a full queue: it fills the room if there is some, and the "
+         "next get wakes it")
 {
     sweep s = {.recs = mpt_pipe()};
     MP_ASSERT_OK(mp_queue_new(&s.q, 2));
@@ -1427,8 +1503,10 @@ MPT_TEST(queue, Q_KILLED_WAKER_ROOM_ANYTIME, "Q-KILLED-WAKER-ROOM-ANYTIME: a con
         trials++;
         settle_get(&s, (i - k.publish) % MPT_KAT_STRIDE == 1, &last, i);
     }
-    cr_assert(missed <= trials / 10, "%zu of %zu kills missed their instruction (the get "
-              "ran another path than calibrated)", missed, trials);
+    cr_assert(missed <= trials / 10,
+              "%zu of %zu kills missed their instruction (the get "
+              "ran another path than calibrated)",
+              missed, trials);
     atomic_store(&s.stop, 1);
     for (int i = 0; i < 2; i++) { /* room for its last put */
         void *b = NULL;
@@ -1444,7 +1522,8 @@ MPT_TEST(queue, Q_KILLED_WAKER_ROOM_ANYTIME, "Q-KILLED-WAKER-ROOM-ANYTIME: a con
 
 /* ------------------------------------------------------------ misuse etc. */
 
-MPT_TEST(queue, Q_TASK_DONE_EINVAL, "Q-TASK-DONE-EINVAL: task_done and join on a Queue (not joinable) are MP_EINVAL")
+MPT_TEST(queue, Q_TASK_DONE_EINVAL,
+         "Q-TASK-DONE-EINVAL: task_done and join on a Queue (not joinable) are MP_EINVAL")
 {
     mp_queue *q = NULL;
     MP_ASSERT_OK(mp_queue_new(&q, 0));
@@ -1466,7 +1545,9 @@ static int tutorial_f(void *a)
     return st ? 1 : 0;
 }
 
-MPT_TEST(queue, Q_TUTORIAL, "Q-TUTORIAL: two processes each put [42, None, 'hello']; the parent gets both, then joins both")
+MPT_TEST(
+    queue, Q_TUTORIAL,
+    "Q-TUTORIAL: two processes each put [42, None, 'hello']; the parent gets both, then joins both")
 {
     mp_queue *q = NULL;
     MP_ASSERT_OK(mp_queue_new(&q, 0));
@@ -1533,7 +1614,10 @@ static int q_in_child(void *arg)
     return rc;
 }
 
-MPT_TEST(queue, Q_IN_CHILD, "Q-IN-CHILD: a Queue made in a child process works between it and a daemonic child of its own: the grandchild's get without blocking is MP_EMPTY and what it puts then reaches the child")
+MPT_TEST(
+    queue, Q_IN_CHILD,
+    "Q-IN-CHILD: a Queue made in a child process works between it and a daemonic child of its own: "
+    "the grandchild's get without blocking is MP_EMPTY and what it puts then reaches the child")
 {
     int code = mpt_join(mpt_start(q_in_child, NULL));
     cr_assert_eq(code, 0, "the child failed at step %d (see q_in_child)", code);

@@ -14,7 +14,9 @@ static mp_lock *new_rlock(void)
     return l;
 }
 
-MPT_TEST(rlock, RLOCK_REENTRANT, "RLOCK-REENTRANT: the owner acquires again without blocking; it is free after as many releases")
+MPT_TEST(
+    rlock, RLOCK_REENTRANT,
+    "RLOCK-REENTRANT: the owner acquires again without blocking; it is free after as many releases")
 {
     mp_lock *l = new_rlock();
     for (int i = 0; i < 3; i++)
@@ -28,7 +30,8 @@ MPT_TEST(rlock, RLOCK_REENTRANT, "RLOCK-REENTRANT: the owner acquires again with
     mp_lock_free(l);
 }
 
-MPT_TEST(rlock, RLOCK_RELEASE_UNOWNED, "RLOCK-RELEASE-UNOWNED: release of an RLock nobody holds is MP_ENOTOWNER")
+MPT_TEST(rlock, RLOCK_RELEASE_UNOWNED,
+         "RLOCK-RELEASE-UNOWNED: release of an RLock nobody holds is MP_ENOTOWNER")
 {
     mp_lock *l = new_rlock();
     MP_ASSERT_STATUS(mp_lock_release(l), MP_ENOTOWNER);
@@ -53,7 +56,9 @@ static void *other_thread(void *arg)
     return NULL;
 }
 
-MPT_TEST(rlock, RLOCK_OTHER_THREAD, "RLOCK-OTHER-THREAD: another thread's release is MP_ENOTOWNER and its acquire(0) / acquire(t) time out (never early)")
+MPT_TEST(rlock, RLOCK_OTHER_THREAD,
+         "RLOCK-OTHER-THREAD: another thread's release is MP_ENOTOWNER and its acquire(0) / "
+         "acquire(t) time out (never early)")
 {
     struct other o = {.l = new_rlock()};
     MP_ASSERT_OK(mp_lock_acquire(o.l, MP_FOREVER));
@@ -91,7 +96,8 @@ static void *blocked_thread(void *arg)
     return NULL;
 }
 
-MPT_TEST(rlock, RLOCK_HANDOFF, "RLOCK-HANDOFF: a thread blocked on an RLock gets it once the owner releases every level")
+MPT_TEST(rlock, RLOCK_HANDOFF,
+         "RLOCK-HANDOFF: a thread blocked on an RLock gets it once the owner releases every level")
 {
     struct handoff h = {.l = new_rlock(), .got = MP_ENOTSUP};
     MP_ASSERT_OK(mp_event_new(&h.started));
@@ -120,7 +126,9 @@ static int child_misuse(void *arg)
     return 0;
 }
 
-MPT_TEST(rlock, RLOCK_OTHER_PROCESS, "RLOCK-OTHER-PROCESS: in a child, an RLock held by the parent cannot be released (MP_ENOTOWNER) nor acquired (MP_TIMEOUT)")
+MPT_TEST(rlock, RLOCK_OTHER_PROCESS,
+         "RLOCK-OTHER-PROCESS: in a child, an RLock held by the parent cannot be released "
+         "(MP_ENOTOWNER) nor acquired (MP_TIMEOUT)")
 {
     mp_lock *l = new_rlock();
     MP_ASSERT_OK(mp_lock_acquire(l, MP_FOREVER));
@@ -142,7 +150,9 @@ static int child_owns(void *arg)
     return mp_lock_release(l) == MP_ENOTOWNER ? 0 : 3;
 }
 
-MPT_TEST(rlock, RLOCK_CHILD_OWNER, "RLOCK-CHILD-OWNER: a child acquires a free RLock re-entrantly and releases it; the parent then finds it free")
+MPT_TEST(rlock, RLOCK_CHILD_OWNER,
+         "RLOCK-CHILD-OWNER: a child acquires a free RLock re-entrantly and releases it; the "
+         "parent then finds it free")
 {
     mp_lock *l = new_rlock();
     MP_ASSERT_OK(mp_lock_acquire(l, MP_FOREVER));
@@ -168,7 +178,9 @@ static int child_hold(void *arg)
         pause();
 }
 
-MPT_TEST(rlock, RLOCK_OWNER_DEAD, "RLOCK-OWNER-DEAD: an RLock whose owner was killed at depth 2 is taken over with MP_EOWNERDEAD at depth 1")
+MPT_TEST(rlock, RLOCK_OWNER_DEAD,
+         "RLOCK-OWNER-DEAD: an RLock whose owner was killed at depth 2 is taken over with "
+         "MP_EOWNERDEAD at depth 1")
 {
     struct holder h = {.l = new_rlock()};
     MP_ASSERT_OK(mp_event_new(&h.held));
@@ -203,7 +215,10 @@ static int child_churn(void *arg)
     }
 }
 
-MPT_TEST(rlock, RLOCK_OWNER_KILLED_ANYTIME, "RLOCK-OWNER-KILLED-ANYTIME: an owner killed at any instant of acquire/release (depth 1 or 2) never leaves the RLock held for good: a waiter owns it at depth 1 with MP_OK or MP_EOWNERDEAD")
+MPT_TEST(
+    rlock, RLOCK_OWNER_KILLED_ANYTIME,
+    "RLOCK-OWNER-KILLED-ANYTIME: an owner killed at any instant of acquire/release (depth 1 or 2) "
+    "never leaves the RLock held for good: a waiter owns it at depth 1 with MP_OK or MP_EOWNERDEAD")
 {
     mp_lock *l = new_rlock();
     int dead = 0;
@@ -226,7 +241,9 @@ MPT_TEST(rlock, RLOCK_OWNER_KILLED_ANYTIME, "RLOCK-OWNER-KILLED-ANYTIME: an owne
     mp_lock_free(l);
 }
 
-MPT_TEST(rlock, RLOCK_NAN_TIMEOUT, "RLOCK-NAN-TIMEOUT: acquire with a NaN timeout is MP_EINVAL, also for the owner, and the depth is unchanged")
+MPT_TEST(rlock, RLOCK_NAN_TIMEOUT,
+         "RLOCK-NAN-TIMEOUT: acquire with a NaN timeout is MP_EINVAL, also for the owner, and the "
+         "depth is unchanged")
 {
     mp_lock *l = new_rlock();
     MP_ASSERT_STATUS(mp_lock_acquire(l, NAN), MP_EINVAL);

@@ -20,7 +20,9 @@ static unsigned value_of(mp_semaphore *s)
     return v;
 }
 
-MPT_TEST(semaphore, SEM_ACQUIRE_RELEASE, "SEM-ACQUIRE-RELEASE: Semaphore(2) admits two acquires, the third times out; release gives one back")
+MPT_TEST(semaphore, SEM_ACQUIRE_RELEASE,
+         "SEM-ACQUIRE-RELEASE: Semaphore(2) admits two acquires, the third times out; release "
+         "gives one back")
 {
     mp_semaphore *s = NULL;
     MP_ASSERT_OK(mp_semaphore_new(&s, 2));
@@ -38,7 +40,8 @@ MPT_TEST(semaphore, SEM_ACQUIRE_RELEASE, "SEM-ACQUIRE-RELEASE: Semaphore(2) admi
     mp_semaphore_free(s);
 }
 
-MPT_TEST(semaphore, SEM_UNBOUNDED_RELEASE, "SEM-UNBOUNDED-RELEASE: a plain Semaphore may be released above its initial value")
+MPT_TEST(semaphore, SEM_UNBOUNDED_RELEASE,
+         "SEM-UNBOUNDED-RELEASE: a plain Semaphore may be released above its initial value")
 {
     mp_semaphore *s = NULL;
     MP_ASSERT_OK(mp_semaphore_new(&s, 0));
@@ -49,7 +52,9 @@ MPT_TEST(semaphore, SEM_UNBOUNDED_RELEASE, "SEM-UNBOUNDED-RELEASE: a plain Semap
     mp_semaphore_free(s);
 }
 
-MPT_TEST(semaphore, SEM_ACQUIRE_TIMEOUT, "SEM-ACQUIRE-TIMEOUT: acquire(t) at value 0 is MP_TIMEOUT after t, never earlier; 0 and negative return at once")
+MPT_TEST(semaphore, SEM_ACQUIRE_TIMEOUT,
+         "SEM-ACQUIRE-TIMEOUT: acquire(t) at value 0 is MP_TIMEOUT after t, never earlier; 0 and "
+         "negative return at once")
 {
     mp_semaphore *s = NULL;
     MP_ASSERT_OK(mp_semaphore_new(&s, 0));
@@ -74,7 +79,8 @@ static void *acquire_thread(void *arg)
     return NULL;
 }
 
-MPT_TEST(semaphore, SEM_RELEASE_WAKES, "SEM-RELEASE-WAKES: release wakes a thread blocked in acquire, which takes the unit")
+MPT_TEST(semaphore, SEM_RELEASE_WAKES,
+         "SEM-RELEASE-WAKES: release wakes a thread blocked in acquire, which takes the unit")
 {
     struct waiter w = {.got = MP_ENOTSUP};
     MP_ASSERT_OK(mp_semaphore_new(&w.s, 0));
@@ -90,7 +96,9 @@ MPT_TEST(semaphore, SEM_RELEASE_WAKES, "SEM-RELEASE-WAKES: release wakes a threa
     mp_semaphore_free(w.s);
 }
 
-MPT_TEST(semaphore, BSEM_OVER_RELEASE, "BSEM-OVER-RELEASE: releasing a BoundedSemaphore above its initial value is MP_ESTATE and changes nothing")
+MPT_TEST(semaphore, BSEM_OVER_RELEASE,
+         "BSEM-OVER-RELEASE: releasing a BoundedSemaphore above its initial value is MP_ESTATE and "
+         "changes nothing")
 {
     mp_semaphore *s = NULL;
     MP_ASSERT_OK(mp_bounded_semaphore_new(&s, 2));
@@ -103,7 +111,8 @@ MPT_TEST(semaphore, BSEM_OVER_RELEASE, "BSEM-OVER-RELEASE: releasing a BoundedSe
     mp_semaphore_free(s);
 }
 
-MPT_TEST(semaphore, SEM_NULL_ARGS, "SEM-NULL-ARGS: NULL handles and outputs and a NaN timeout are MP_EINVAL")
+MPT_TEST(semaphore, SEM_NULL_ARGS,
+         "SEM-NULL-ARGS: NULL handles and outputs and a NaN timeout are MP_EINVAL")
 {
     mp_semaphore *s = NULL;
     unsigned v;
@@ -150,9 +159,12 @@ static int child_limit(void *arg)
     return 0;
 }
 
-MPT_TEST(semaphore, SEM_CROSS_PROCESS_LIMIT, "SEM-CROSS-PROCESS-LIMIT: six processes sharing a Semaphore(2) are never more than two inside at once")
+MPT_TEST(semaphore, SEM_CROSS_PROCESS_LIMIT,
+         "SEM-CROSS-PROCESS-LIMIT: six processes sharing a Semaphore(2) are never more than two "
+         "inside at once")
 {
-    struct shared *sh = mmap(NULL, sizeof *sh, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    struct shared *sh = mmap(NULL, sizeof *sh, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+                             -1, 0);
     cr_assert(sh != MAP_FAILED);
     struct limit_arg a = {.sh = sh};
     MP_ASSERT_OK(mp_bounded_semaphore_new(&a.s, 2));
@@ -208,7 +220,9 @@ static mp_process *start_ready(mp_target_fn fn, struct semkid *k, bool asleep)
     return p;
 }
 
-MPT_TEST(semaphore, SEM_KILLED_WAITER, "SEM-KILLED-WAITER: a process SIGKILLed while blocked in acquire takes no unit; a later release serves a live waiter")
+MPT_TEST(semaphore, SEM_KILLED_WAITER,
+         "SEM-KILLED-WAITER: a process SIGKILLed while blocked in acquire takes no unit; a later "
+         "release serves a live waiter")
 {
     struct semkid k = {0};
     MP_ASSERT_OK(mp_semaphore_new(&k.s, 0));
@@ -232,7 +246,9 @@ MPT_TEST(semaphore, SEM_KILLED_WAITER, "SEM-KILLED-WAITER: a process SIGKILLed w
     mp_semaphore_free(k.s);
 }
 
-MPT_TEST(semaphore, SEM_KILLED_HOLDER, "SEM-KILLED-HOLDER: a unit taken by a process that is then killed is lost (no owner) until some process releases one")
+MPT_TEST(semaphore, SEM_KILLED_HOLDER,
+         "SEM-KILLED-HOLDER: a unit taken by a process that is then killed is lost (no owner) "
+         "until some process releases one")
 {
     struct semkid k = {0};
     MP_ASSERT_OK(mp_semaphore_new(&k.s, 2));
@@ -251,7 +267,9 @@ MPT_TEST(semaphore, SEM_KILLED_HOLDER, "SEM-KILLED-HOLDER: a unit taken by a pro
     mp_semaphore_free(k.s);
 }
 
-MPT_TEST(semaphore, BSEM_KILLED_HOLDER_RELEASE, "BSEM-KILLED-HOLDER-RELEASE: a survivor may release the unit of a killed BoundedSemaphore holder; one more release is MP_ESTATE")
+MPT_TEST(semaphore, BSEM_KILLED_HOLDER_RELEASE,
+         "BSEM-KILLED-HOLDER-RELEASE: a survivor may release the unit of a killed BoundedSemaphore "
+         "holder; one more release is MP_ESTATE")
 {
     struct semkid k = {0};
     MP_ASSERT_OK(mp_bounded_semaphore_new(&k.s, 1));
@@ -277,7 +295,9 @@ static mp_status ps_acquire(void *s) { return mp_semaphore_acquire(s, 30.0); }
 
 static void ps_release(void *s) { MP_ASSERT_OK(mp_semaphore_release(s)); }
 
-MPT_TEST(semaphore, SEM_RELEASE_WAKES_PROMPT, "SEM-RELEASE-WAKES-PROMPT: release wakes a thread asleep in acquire at once (median hand-off far below a polling period)")
+MPT_TEST(semaphore, SEM_RELEASE_WAKES_PROMPT,
+         "SEM-RELEASE-WAKES-PROMPT: release wakes a thread asleep in acquire at once (median "
+         "hand-off far below a polling period)")
 {
     mp_semaphore *sem = NULL;
     MP_ASSERT_OK(mp_semaphore_new(&sem, 0));
@@ -300,10 +320,7 @@ MPT_TEST(semaphore, SEM_RELEASE_WAKES_PROMPT, "SEM-RELEASE-WAKES-PROMPT: release
  * end) and a live release after the sweep must wake their waiters too. */
 #define KILLED_WAIT 30.0 /* the waiter's own timeout: beyond the whole sweep */
 
-static mp_status kw_acquire(void *s)
-{
-    return mp_semaphore_acquire(s, KILLED_WAIT);
-}
+static mp_status kw_acquire(void *s) { return mp_semaphore_acquire(s, KILLED_WAIT); }
 
 /* A thread asleep in acquire on s. */
 static void kwaiter_start(mpt_sleeper *w, mp_semaphore *s)
@@ -319,8 +336,8 @@ static void kwaiter_end(mpt_sleeper *w, double t0, long n, const char *how)
 {
     cr_assert(mpt_sleeper_wait(w, t0 + mpt_slack(1.0)),
               "releaser killed before instruction %ld: the waiter is still asleep in acquire "
-              "%.3f s after %s, the Semaphore at %u", n, mpt_now() - t0, how,
-              value_of(w->arg));
+              "%.3f s after %s, the Semaphore at %u",
+              n, mpt_now() - t0, how, value_of(w->arg));
     MP_ASSERT_STATUS(w->st, MP_OK);
     while (mp_semaphore_acquire(w->arg, MP_NOWAIT) == MP_OK)
         ;
@@ -332,7 +349,9 @@ static int op_release(void *arg)
     return 0;
 }
 
-MPT_TEST(semaphore, SEM_RELEASER_KILLED_ANYTIME, "SEM-RELEASER-KILLED-ANYTIME: a releaser SIGKILLed at any instruction of release never leaves a thread asleep in acquire while the unit it released is there")
+MPT_TEST(semaphore, SEM_RELEASER_KILLED_ANYTIME,
+         "SEM-RELEASER-KILLED-ANYTIME: a releaser SIGKILLed at any instruction of release never "
+         "leaves a thread asleep in acquire while the unit it released is there")
 {
     mpt_sleeper w;
     mp_semaphore *s = NULL;
@@ -369,7 +388,8 @@ MPT_TEST(semaphore, SEM_RELEASER_KILLED_ANYTIME, "SEM-RELEASER-KILLED-ANYTIME: a
     MP_ASSERT_OK(mp_semaphore_release(s));
     kwaiter_end(&w, t0, (long)k.n, "a live release()");
     cr_log_info("release swept over %zu instructions, %d kills after the unit was added, %zu "
-                "trials ran another path", k.n, landed, missed);
+                "trials ran another path",
+                k.n, landed, missed);
     mpt_kat_free(&k);
     mp_semaphore_free(s);
 }

@@ -37,7 +37,8 @@ MPT_TEST(simple_queue, SQ_PUT_GET, "SQ-PUT-GET: values and bytes put come out eq
     mp_queue_free(q);
 }
 
-MPT_TEST(simple_queue, SQ_EMPTY, "SQ-EMPTY: empty is true on a new queue, false after a put, true after the get")
+MPT_TEST(simple_queue, SQ_EMPTY,
+         "SQ-EMPTY: empty is true on a new queue, false after a put, true after the get")
 {
     mp_queue *q = NULL;
     MP_ASSERT_OK(mp_simple_queue_new(&q));
@@ -53,7 +54,9 @@ MPT_TEST(simple_queue, SQ_EMPTY, "SQ-EMPTY: empty is true on a new queue, false 
     mp_queue_free(q);
 }
 
-MPT_TEST(simple_queue, SQ_UNBOUNDED, "SQ-UNBOUNDED: a SimpleQueue has no maxsize: thousands of puts without a get succeed at once")
+MPT_TEST(
+    simple_queue, SQ_UNBOUNDED,
+    "SQ-UNBOUNDED: a SimpleQueue has no maxsize: thousands of puts without a get succeed at once")
 {
     mp_queue *q = NULL;
     MP_ASSERT_OK(mp_simple_queue_new(&q));
@@ -84,7 +87,8 @@ static int child_puts(void *a)
     return 0;
 }
 
-MPT_TEST(simple_queue, SQ_CROSS_PROCESS, "SQ-CROSS-PROCESS: a child's messages reach the parent in order")
+MPT_TEST(simple_queue, SQ_CROSS_PROCESS,
+         "SQ-CROSS-PROCESS: a child's messages reach the parent in order")
 {
     mp_queue *q = NULL;
     MP_ASSERT_OK(mp_simple_queue_new(&q));
@@ -101,7 +105,8 @@ MPT_TEST(simple_queue, SQ_CROSS_PROCESS, "SQ-CROSS-PROCESS: a child's messages r
     mp_queue_free(q);
 }
 
-MPT_TEST(simple_queue, SQ_GET_BLOCKS, "SQ-GET-BLOCKS: get waits for a message put later by another process")
+MPT_TEST(simple_queue, SQ_GET_BLOCKS,
+         "SQ-GET-BLOCKS: get waits for a message put later by another process")
 {
     mp_queue *q = NULL;
     MP_ASSERT_OK(mp_simple_queue_new(&q));
@@ -122,7 +127,9 @@ MPT_TEST(simple_queue, SQ_GET_BLOCKS, "SQ-GET-BLOCKS: get waits for a message pu
     mp_queue_free(q);
 }
 
-MPT_TEST(simple_queue, SQ_GET_TIMEOUT_EMPTY, "SQ-GET-TIMEOUT-EMPTY: get with a timeout on an empty SimpleQueue waits that long, then MP_EMPTY")
+MPT_TEST(simple_queue, SQ_GET_TIMEOUT_EMPTY,
+         "SQ-GET-TIMEOUT-EMPTY: get with a timeout on an empty SimpleQueue waits that long, then "
+         "MP_EMPTY")
 {
     mp_queue *q = NULL;
     MP_ASSERT_OK(mp_simple_queue_new(&q));
@@ -133,7 +140,8 @@ MPT_TEST(simple_queue, SQ_GET_TIMEOUT_EMPTY, "SQ-GET-TIMEOUT-EMPTY: get with a t
     mp_queue_free(q);
 }
 
-MPT_TEST(simple_queue, SQ_CLOSE, "SQ-CLOSE: after close put is MP_CLOSED and queued messages can still be got")
+MPT_TEST(simple_queue, SQ_CLOSE,
+         "SQ-CLOSE: after close put is MP_CLOSED and queued messages can still be got")
 {
     mp_queue *q = NULL;
     MP_ASSERT_OK(mp_simple_queue_new(&q));
@@ -148,7 +156,8 @@ MPT_TEST(simple_queue, SQ_CLOSE, "SQ-CLOSE: after close put is MP_CLOSED and que
     mp_queue_free(q);
 }
 
-MPT_TEST(simple_queue, SQ_TASK_DONE_EINVAL, "SQ-TASK-DONE-EINVAL: task_done and join on a SimpleQueue are MP_EINVAL")
+MPT_TEST(simple_queue, SQ_TASK_DONE_EINVAL,
+         "SQ-TASK-DONE-EINVAL: task_done and join on a SimpleQueue are MP_EINVAL")
 {
     mp_queue *q = NULL;
     MP_ASSERT_OK(mp_simple_queue_new(&q));

@@ -6,10 +6,10 @@ MPT_TEST(status, ST_OK_ZERO, "ST-OK-ZERO: MP_OK is 0; names and messages are dis
 {
     cr_assert_eq(MP_OK, 0);
     static const mp_status all[] = {
-        MP_OK, MP_EINVAL, MP_ENOMEM, MP_ENOTSUP, MP_CLOSED, MP_FULL, MP_EMPTY,
-        MP_TIMEOUT, MP_EOF, MP_ESTATE, MP_ENOTOWNER, MP_EBROKEN, MP_EMSGSIZE,
-        MP_EACCES, MP_EOWNERDEAD, MP_EPROTO, MP_EKEY, MP_EINDEX, MP_ETYPE,
-        MP_EREMOTE, MP_EWORKERLOST, MP_EDEAD, MP_EAUTH, MP_EOS};
+        MP_OK,       MP_EINVAL,  MP_ENOMEM,      MP_ENOTSUP, MP_CLOSED,    MP_FULL,
+        MP_EMPTY,    MP_TIMEOUT, MP_EOF,         MP_ESTATE,  MP_ENOTOWNER, MP_EBROKEN,
+        MP_EMSGSIZE, MP_EACCES,  MP_EOWNERDEAD,  MP_EPROTO,  MP_EKEY,      MP_EINDEX,
+        MP_ETYPE,    MP_EREMOTE, MP_EWORKERLOST, MP_EDEAD,   MP_EAUTH,     MP_EOS};
     size_t n = sizeof all / sizeof all[0];
     for (size_t i = 0; i < n; i++) {
         const char *name = mp_status_name(all[i]), *msg = mp_strerror(all[i]);

@@ -73,11 +73,12 @@ static mp_value *sample(void)
     mp_dict_set(d, mp_str("2"), mp_int(2));
     mp_dict_set(d, mp_float(0.25), mp_none());
     mp_dict_set(d, mp_tuple_of(2, mp_int(-7), mp_bytes("k", 1)), mp_list());
-    return mp_list_of(12, mp_none(), mp_bool(true), mp_bool(false), mp_int(INT64_MIN),
-                      mp_int(INT64_MAX), mp_float(-0.0), mp_float(3.5e-300),
-                      mp_str("h\xc3\xa9llo \xf0\x9f\x98\x80"), mp_bytes("a\0b\xff", 4),
-                      mp_tuple_of(3, mp_tuple(), mp_tuple_of(1, mp_int(1)), mp_list_of(1, mp_dict())),
-                      d, mp_list_of(2, mp_float(INFINITY), mp_float(-INFINITY)));
+    return mp_list_of(
+        12, mp_none(), mp_bool(true), mp_bool(false), mp_int(INT64_MIN), mp_int(INT64_MAX),
+        mp_float(-0.0), mp_float(3.5e-300), mp_str("h\xc3\xa9llo \xf0\x9f\x98\x80"),
+        mp_bytes("a\0b\xff", 4),
+        mp_tuple_of(3, mp_tuple(), mp_tuple_of(1, mp_int(1)), mp_list_of(1, mp_dict())), d,
+        mp_list_of(2, mp_float(INFINITY), mp_float(-INFINITY)));
 }
 
 /* ------------------------------------------------------------------ repr */
@@ -88,8 +89,9 @@ MPT_TEST(value, VAL_REPR_TUTORIAL_LIST,
     check_repr(mp_list_of(3, mp_int(42), mp_none(), mp_str("hello")), "[42, None, 'hello']");
 }
 
-MPT_TEST(value, VAL_REPR_TUTORIAL_DICT,
-         "VAL-REPR-TUTORIAL-DICT: the manager dict of ten processes prints {1: '1', '2': 2, 0.25: None}")
+MPT_TEST(
+    value, VAL_REPR_TUTORIAL_DICT,
+    "VAL-REPR-TUTORIAL-DICT: the manager dict of ten processes prints {1: '1', '2': 2, 0.25: None}")
 {
     mp_value *d = mp_dict();
     for (int i = 0; i < 10; i++) { /* each of the ten processes sets the same three keys */
@@ -114,19 +116,31 @@ MPT_TEST(value, VAL_REPR_SCALARS, "VAL-REPR-SCALARS: None, True, False and ints 
     check_repr(mp_int(INT64_MIN), "-9223372036854775808");
 }
 
-MPT_TEST(value, VAL_REPR_FLOAT, "VAL-REPR-FLOAT: floats print with CPython's shortest round-trip repr")
+MPT_TEST(value, VAL_REPR_FLOAT,
+         "VAL-REPR-FLOAT: floats print with CPython's shortest round-trip repr")
 {
     static const struct {
         double d;
         const char *want;
     } cases[] = {
-        {0.1, "0.1"}, {1.0, "1.0"}, {-2.5, "-2.5"}, {1e16, "1e+16"},
-        {1e15, "1000000000000000.0"}, {123456789012345678.0, "1.2345678901234568e+17"},
-        {1e-05, "1e-05"}, {0.0001, "0.0001"}, {0.1 + 0.2, "0.30000000000000004"},
-        {1.0 / 3, "0.3333333333333333"}, {0.0, "0.0"}, {-0.0, "-0.0"},
+        {0.1, "0.1"},
+        {1.0, "1.0"},
+        {-2.5, "-2.5"},
+        {1e16, "1e+16"},
+        {1e15, "1000000000000000.0"},
+        {123456789012345678.0, "1.2345678901234568e+17"},
+        {1e-05, "1e-05"},
+        {0.0001, "0.0001"},
+        {0.1 + 0.2, "0.30000000000000004"},
+        {1.0 / 3, "0.3333333333333333"},
+        {0.0, "0.0"},
+        {-0.0, "-0.0"},
         {0x1p-24, "5.960464477539063e-08"}, /* a power of two: the lower gap is narrower */
-        {5e-324, "5e-324"}, {1.7976931348623157e308, "1.7976931348623157e+308"},
-        {1.5e300, "1.5e+300"}, {2.5e-7, "2.5e-07"}, {100.0, "100.0"},
+        {5e-324, "5e-324"},
+        {1.7976931348623157e308, "1.7976931348623157e+308"},
+        {1.5e300, "1.5e+300"},
+        {2.5e-7, "2.5e-07"},
+        {100.0, "100.0"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         check_repr(mp_float(cases[i].d), cases[i].want);
@@ -146,18 +160,19 @@ MPT_TEST(value, VAL_REPR_STR_QUOTES,
 }
 
 MPT_TEST(value, VAL_REPR_STR_ESCAPES,
-         "VAL-REPR-STR-ESCAPES: control and non-printable characters are escaped, printable non-ASCII kept")
+         "VAL-REPR-STR-ESCAPES: control and non-printable characters are escaped, printable "
+         "non-ASCII kept")
 {
     check_repr(mp_str("a\nb\tc\rd\\e"), "'a\\nb\\tc\\rd\\\\e'");
     check_repr(mp_strn("\0\x1f\x7f", 3), "'\\x00\\x1f\\x7f'");
     check_repr(mp_str("h\xc3\xa9 \xe6\x97\xa5\xe6\x9c\xac \xf0\x9f\x98\x80"),
                "'h\xc3\xa9 \xe6\x97\xa5\xe6\x9c\xac \xf0\x9f\x98\x80'"); /* é 日本 😀 */
-    check_repr(mp_str("\xc2\x80"), "'\\x80'");               /* U+0080, a C1 control */
+    check_repr(mp_str("\xc2\x80"), "'\\x80'");                           /* U+0080, a C1 control */
     check_repr(mp_str("\xc2\xa0|\xc2\xad"), "'\\xa0|\\xad'"); /* no-break space, soft hyphen */
     check_repr(mp_str("\xe2\x80\x8b\xe2\x80\xa8"), "'\\u200b\\u2028'");
-    check_repr(mp_str("\xee\x80\x80"), "'\\ue000'");          /* private use */
+    check_repr(mp_str("\xee\x80\x80"), "'\\ue000'");         /* private use */
     check_repr(mp_str("\xf4\x8f\xbf\xbf"), "'\\U0010ffff'"); /* a noncharacter */
-    check_repr(mp_str("\xe3\x80\x80"), "'\\u3000'");          /* ideographic space */
+    check_repr(mp_str("\xe3\x80\x80"), "'\\u3000'");         /* ideographic space */
 }
 
 MPT_TEST(value, VAL_REPR_BYTES, "VAL-REPR-BYTES: bytes print as b'...' with \\x escapes")
@@ -171,7 +186,8 @@ MPT_TEST(value, VAL_REPR_BYTES, "VAL-REPR-BYTES: bytes print as b'...' with \\x 
 }
 
 MPT_TEST(value, VAL_REPR_CONTAINERS,
-         "VAL-REPR-CONTAINERS: lists, tuples (one-item tuples with a comma) and dicts print as in Python")
+         "VAL-REPR-CONTAINERS: lists, tuples (one-item tuples with a comma) and dicts print as in "
+         "Python")
 {
     check_repr(mp_list(), "[]");
     check_repr(mp_tuple(), "()");
@@ -187,11 +203,13 @@ MPT_TEST(value, VAL_REPR_CONTAINERS,
 
 /* -------------------------------------------------------------- strings */
 
-MPT_TEST(value, VAL_STR_UTF8,
-         "VAL-STR-UTF8: str holds valid UTF-8 only; NUL is a character; invalid input makes no value")
+MPT_TEST(
+    value, VAL_STR_UTF8,
+    "VAL-STR-UTF8: str holds valid UTF-8 only; NUL is a character; invalid input makes no value")
 {
-    static const char *bad[] = {"\xff", "\xc0\x80", "\xe0\x80\x80", "\xed\xa0\x80", "\xf4\x90\x80\x80",
-                                "\xc3", "\xe6\x97", "\x80", "a\xc3(", "\xf8\x88\x80\x80\x80"};
+    static const char *bad[] = {
+        "\xff", "\xc0\x80", "\xe0\x80\x80", "\xed\xa0\x80", "\xf4\x90\x80\x80",
+        "\xc3", "\xe6\x97", "\x80",         "a\xc3(",       "\xf8\x88\x80\x80\x80"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         mp_value *v = mp_str(bad[i]);
         cr_assert(v == NULL, "invalid UTF-8 #%zu accepted", i);
@@ -215,8 +233,9 @@ MPT_TEST(value, VAL_EQ_NUMERIC,
 {
     mp_value *one = mp_int(1), *onef = mp_float(1.0), *t = mp_bool(true), *zero = mp_int(0),
              *nz = mp_float(-0.0), *f = mp_bool(false), *nan = mp_float(NAN), *nan2 = mp_float(NAN),
-             *big = mp_int(INT64_MAX), *p63 = mp_float(0x1p63), *i53 = mp_int(((int64_t)1 << 53) + 1),
-             *f53 = mp_float(0x1p53), *half = mp_float(0.5), *none = mp_none();
+             *big = mp_int(INT64_MAX), *p63 = mp_float(0x1p63),
+             *i53 = mp_int(((int64_t)1 << 53) + 1), *f53 = mp_float(0x1p53), *half = mp_float(0.5),
+             *none = mp_none();
     cr_assert(mp_value_equal(one, onef) && mp_value_equal(onef, t) && mp_value_equal(t, one));
     cr_assert(mp_value_equal(zero, nz) && mp_value_equal(nz, f) && mp_value_equal(f, zero));
     cr_assert(!mp_value_equal(nan, nan), "NaN == NaN");
@@ -231,8 +250,9 @@ MPT_TEST(value, VAL_EQ_NUMERIC,
         mp_value_free(all[i]);
 }
 
-MPT_TEST(value, VAL_EQ_CONTAINERS,
-         "VAL-EQ-CONTAINERS: list vs tuple and str vs bytes never equal; dict equality ignores order")
+MPT_TEST(
+    value, VAL_EQ_CONTAINERS,
+    "VAL-EQ-CONTAINERS: list vs tuple and str vs bytes never equal; dict equality ignores order")
 {
     mp_value *l = mp_list_of(2, mp_int(1), mp_int(2)), *t = mp_tuple_of(2, mp_int(1), mp_int(2));
     mp_value *l2 = mp_list_of(2, mp_bool(true), mp_float(2.0)), *l3 = mp_list_of(1, mp_int(1));
@@ -255,8 +275,9 @@ MPT_TEST(value, VAL_EQ_CONTAINERS,
         mp_value_free(all[i]);
 }
 
-MPT_TEST(value, VAL_EQ_SAME_OBJECT,
-         "VAL-EQ-SAME-OBJECT: a container equals itself even holding NaN (identity), a NaN never does")
+MPT_TEST(
+    value, VAL_EQ_SAME_OBJECT,
+    "VAL-EQ-SAME-OBJECT: a container equals itself even holding NaN (identity), a NaN never does")
 {
     mp_value *l = mp_list_of(1, mp_float(NAN)), *l2 = mp_list_of(1, mp_float(NAN));
     const mp_value *nan = NULL;
@@ -270,7 +291,8 @@ MPT_TEST(value, VAL_EQ_SAME_OBJECT,
 
 /* ---------------------------------------------------- copy and accessors */
 
-MPT_TEST(value, VAL_COPY, "VAL-COPY: a copy is deep: equal, same types, independent of the original")
+MPT_TEST(value, VAL_COPY,
+         "VAL-COPY: a copy is deep: equal, same types, independent of the original")
 {
     mp_value *v = sample(), *c = mp_value_copy(v);
     cr_assert(c != NULL);
@@ -381,7 +403,8 @@ MPT_TEST(value, VAL_SEQ_INDEX,
 }
 
 MPT_TEST(value, VAL_SEQ_ERRORS,
-         "VAL-SEQ-ERRORS: a NULL item fails mp_list_of/mp_tuple_of; append to a non-sequence is MP_ETYPE")
+         "VAL-SEQ-ERRORS: a NULL item fails mp_list_of/mp_tuple_of; append to a non-sequence is "
+         "MP_ETYPE")
 {
     cr_assert(mp_list_of(3, mp_int(1), NULL, mp_str("x")) == NULL);
     cr_assert(mp_tuple_of(2, NULL, mp_list()) == NULL);
@@ -431,7 +454,8 @@ MPT_TEST(value, VAL_DICT_KEY_NUMERIC_EQUAL,
 }
 
 MPT_TEST(value, VAL_DICT_ORDER,
-         "VAL-DICT-ORDER: items stay in insertion order; replacing keeps the place, delete+set moves to the end")
+         "VAL-DICT-ORDER: items stay in insertion order; replacing keeps the place, delete+set "
+         "moves to the end")
 {
     mp_value *d = mp_dict();
     const char *keys[] = {"z", "a", "m", "b", "y", "c", "x", "d", "w", "e", "v", "f"};
@@ -442,8 +466,9 @@ MPT_TEST(value, VAL_DICT_ORDER,
     MP_ASSERT_OK(mp_dict_del(d, k));
     MP_ASSERT_OK(mp_dict_set(d, mp_str("a"), mp_int(-1)));
     char *r = repr_of(d);
-    cr_assert_str_eq(r, "{'z': 0, 'm': 100, 'b': 3, 'y': 4, 'c': 5, 'x': 6, 'd': 7, 'w': 8, 'e': 9, "
-                        "'v': 10, 'f': 11, 'a': -1}");
+    cr_assert_str_eq(r,
+                     "{'z': 0, 'm': 100, 'b': 3, 'y': 4, 'c': 5, 'x': 6, 'd': 7, 'w': 8, 'e': 9, "
+                     "'v': 10, 'f': 11, 'a': -1}");
     free(r);
     const mp_value *kk, *vv;
     MP_ASSERT_OK(mp_dict_item(d, 1, &kk, &vv));
@@ -460,8 +485,9 @@ MPT_TEST(value, VAL_DICT_ORDER,
     mp_value_free(d);
 }
 
-MPT_TEST(value, VAL_DICT_MISSING,
-         "VAL-DICT-MISSING: get and del of a missing key are MP_EKEY; 'a' and b'a' are different keys")
+MPT_TEST(
+    value, VAL_DICT_MISSING,
+    "VAL-DICT-MISSING: get and del of a missing key are MP_EKEY; 'a' and b'a' are different keys")
 {
     mp_value *d = mp_dict(), *sa = mp_str("a"), *ba = mp_bytes("a", 1), *none = mp_none();
     MP_ASSERT_OK(mp_dict_set(d, mp_str("a"), mp_int(1)));
@@ -483,7 +509,8 @@ MPT_TEST(value, VAL_DICT_MISSING,
 }
 
 MPT_TEST(value, VAL_DICT_UNHASHABLE,
-         "VAL-DICT-UNHASHABLE: list, dict and tuple-holding-list keys are MP_ETYPE; tuples of scalars are keys")
+         "VAL-DICT-UNHASHABLE: list, dict and tuple-holding-list keys are MP_ETYPE; tuples of "
+         "scalars are keys")
 {
     mp_value *d = mp_dict();
     MP_ASSERT_STATUS(mp_dict_set(d, mp_list(), mp_int(1)), MP_ETYPE);
@@ -507,7 +534,8 @@ MPT_TEST(value, VAL_DICT_UNHASHABLE,
 }
 
 MPT_TEST(value, VAL_DICT_LARGE,
-         "VAL-DICT-LARGE: a dict of 10^5 keys sets, finds and deletes in O(1) average and keeps its order")
+         "VAL-DICT-LARGE: a dict of 10^5 keys sets, finds and deletes in O(1) average and keeps "
+         "its order")
 {
     enum { N = 100000 };
     double t0 = mpt_now();
@@ -662,7 +690,8 @@ static double flood_cost(int kind, size_t n)
 }
 
 MPT_TEST(value, VAL_DICT_COLLIDING_KEYS_LINEAR,
-         "VAL-DICT-COLLIDING-KEYS-LINEAR: 200,000 NaN keys, or ints crafted to collide, decode and insert in linear time")
+         "VAL-DICT-COLLIDING-KEYS-LINEAR: 200,000 NaN keys, or ints crafted to collide, decode and "
+         "insert in linear time")
 {
     /* A complexity check, not a speed test, and blind to the machine's load:
      * each flood costs at most 10x the CPU time of as many ordinary int keys
@@ -710,8 +739,9 @@ MPT_TEST(value, VAL_ROUNDTRIP_TYPES,
     mp_value_free(w);
 }
 
-MPT_TEST(value, VAL_ROUNDTRIP_BOUNDARIES,
-         "VAL-ROUNDTRIP-BOUNDARIES: ints, lengths and counts at every msgpack size boundary round trip")
+MPT_TEST(
+    value, VAL_ROUNDTRIP_BOUNDARIES,
+    "VAL-ROUNDTRIP-BOUNDARIES: ints, lengths and counts at every msgpack size boundary round trip")
 {
     for (int k = 0; k < 64; k++) {
         /* p +- 1 and -p +- 1 for p = 2^k, in unsigned arithmetic so that 2^63
@@ -775,21 +805,44 @@ MPT_TEST(value, VAL_ROUNDTRIP_64MIB, "VAL-ROUNDTRIP-64MIB: a 64 MiB bytes value 
 }
 
 MPT_TEST(value, VAL_ENCODE_WIRE,
-         "VAL-ENCODE-WIRE: the wire is msgpack: nil, bool, ints, float64, str, bin, array, map, tuple as ext 1")
+         "VAL-ENCODE-WIRE: the wire is msgpack: nil, bool, ints, float64, str, bin, array, map, "
+         "tuple as ext 1")
 {
     static const struct {
         const char *repr;
         const char *hex;
     } cases[] = {
-        {"None", "c0"}, {"True", "c3"}, {"False", "c2"}, {"42", "2a"}, {"-1", "ff"}, {"-33", "d0df"},
-        {"128", "cc80"}, {"1.5", "cb3ff8000000000000"}, {"'hello'", "a568656c6c6f"}, {"b''", "c400"},
-        {"[1, 2]", "920102"}, {"(1,)", "d5019101"}, {"()", "d40190"}, {"{}", "80"},
+        {"None", "c0"},
+        {"True", "c3"},
+        {"False", "c2"},
+        {"42", "2a"},
+        {"-1", "ff"},
+        {"-33", "d0df"},
+        {"128", "cc80"},
+        {"1.5", "cb3ff8000000000000"},
+        {"'hello'", "a568656c6c6f"},
+        {"b''", "c400"},
+        {"[1, 2]", "920102"},
+        {"(1,)", "d5019101"},
+        {"()", "d40190"},
+        {"{}", "80"},
         {"{'a': None}", "81a161c0"},
     };
-    mp_value *vs[] = {mp_none(), mp_bool(true), mp_bool(false), mp_int(42), mp_int(-1), mp_int(-33),
-                      mp_int(128), mp_float(1.5), mp_str("hello"), mp_bytes("", 0),
-                      mp_list_of(2, mp_int(1), mp_int(2)), mp_tuple_of(1, mp_int(1)), mp_tuple(),
-                      mp_dict(), mp_dict()};
+    mp_value *vs[] = {mp_none(),
+                      mp_bool(true),
+                      mp_bool(false),
+                      mp_int(42),
+                      mp_int(-1),
+                      mp_int(-33),
+                      mp_int(128),
+                      mp_float(1.5),
+                      mp_str("hello"),
+                      mp_bytes("", 0),
+                      mp_list_of(2, mp_int(1), mp_int(2)),
+                      mp_tuple_of(1, mp_int(1)),
+                      mp_tuple(),
+                      mp_dict(),
+                      mp_dict()};
     MP_ASSERT_OK(mp_dict_set(vs[14], mp_str("a"), mp_none()));
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char *r = repr_of(vs[i]);
@@ -836,7 +889,8 @@ MPT_TEST(value, VAL_DECODE_TRUNCATED,
     mp_value_free(w);
 }
 
-MPT_TEST(value, VAL_DECODE_TRAILING, "VAL-DECODE-TRAILING: bytes after the value and empty input are MP_EPROTO")
+MPT_TEST(value, VAL_DECODE_TRAILING,
+         "VAL-DECODE-TRAILING: bytes after the value and empty input are MP_EPROTO")
 {
     static const unsigned char two[] = {0xc0, 0xc0}, arr[] = {0x91, 0x01, 0x02};
     check_bad(two, sizeof two, "nil nil");
@@ -848,7 +902,8 @@ MPT_TEST(value, VAL_DECODE_TRAILING, "VAL-DECODE-TRAILING: bytes after the value
 }
 
 MPT_TEST(value, VAL_DECODE_HUGE_COUNT,
-         "VAL-DECODE-HUGE-COUNT: a few bytes declaring 2^32 elements or bytes are MP_EPROTO without allocating")
+         "VAL-DECODE-HUGE-COUNT: a few bytes declaring 2^32 elements or bytes are MP_EPROTO "
+         "without allocating")
 {
     static const unsigned char cases[][7] = {
         {0xdd, 0xff, 0xff, 0xff, 0xff},       /* array32 of 2^32-1 */
@@ -883,7 +938,8 @@ static unsigned char *nested(size_t depth, unsigned char open, size_t *len)
 }
 
 MPT_TEST(value, VAL_DECODE_DEPTH_BOMB,
-         "VAL-DECODE-DEPTH-BOMB: nesting beyond MP_VALUE_MAX_DEPTH is MP_EPROTO (encode: MP_EINVAL), never a stack overflow")
+         "VAL-DECODE-DEPTH-BOMB: nesting beyond MP_VALUE_MAX_DEPTH is MP_EPROTO (encode: "
+         "MP_EINVAL), never a stack overflow")
 {
     size_t len;
     unsigned char *p = nested(MP_VALUE_MAX_DEPTH, 0x91, &len);
@@ -935,7 +991,8 @@ MPT_TEST(value, VAL_DECODE_DEPTH_BOMB,
 }
 
 MPT_TEST(value, VAL_DECODE_INVALID,
-         "VAL-DECODE-INVALID: never-used bytes, unknown ext types, bad UTF-8, ints past int64, bad tuples, unhashable keys are MP_EPROTO")
+         "VAL-DECODE-INVALID: never-used bytes, unknown ext types, bad UTF-8, ints past int64, bad "
+         "tuples, unhashable keys are MP_EPROTO")
 {
     static const struct {
         unsigned char b[12];
@@ -974,15 +1031,16 @@ MPT_TEST(value, VAL_DECODE_DUP_KEYS,
          "VAL-DECODE-DUP-KEYS: a map repeating an equal key keeps the first key and the last value")
 {
     /* {1: 'a', 1.0: 'b', True: 'c'} */
-    static const unsigned char m[] = {0x83, 0x01, 0xa1, 'a', 0xcb, 0x3f, 0xf0, 0, 0, 0, 0, 0, 0,
-                                      0xa1, 'b', 0xc3, 0xa1, 'c'};
+    static const unsigned char m[] = {0x83, 0x01, 0xa1, 'a', 0xcb, 0x3f, 0xf0, 0,    0,
+                                      0,    0,    0,    0,   0xa1, 'b',  0xc3, 0xa1, 'c'};
     mp_value *v = NULL;
     MP_ASSERT_OK(mp_value_decode(m, sizeof m, &v));
     check_repr(v, "{1: 'c'}");
 }
 
 MPT_TEST(value, VAL_DECODE_FUZZ,
-         "VAL-DECODE-FUZZ: random and mutated inputs decode to MP_EPROTO or a value that re-encodes, never a crash")
+         "VAL-DECODE-FUZZ: random and mutated inputs decode to MP_EPROTO or a value that "
+         "re-encodes, never a crash")
 {
     mp_value *s = sample();
     void *good;
@@ -1041,7 +1099,8 @@ static mp_value *nested_list(long depth)
 }
 
 MPT_TEST(value, VAL_DEEP_NESTING,
-         "VAL-DEEP-NESTING: a value nested 1e6 deep frees without a crash; copy/repr fail, equal is false")
+         "VAL-DEEP-NESTING: a value nested 1e6 deep frees without a crash; copy/repr fail, equal "
+         "is false")
 {
     mp_value *a = nested_list(1000000), *b = nested_list(1000000);
     char *r = NULL;

@@ -60,10 +60,9 @@ int main(void)
 
     if ((s = mp_process_new_run(&p, greeter_run, &g)) != MP_OK)
         return fail("Greeter", s);
-    if ((s = mp_process_set_name(p, "Greeter-1")) != MP_OK ||
-        (s = mp_process_start(p)) != MP_OK || (s = mp_process_join(p, MP_FOREVER)) != MP_OK ||
-        (s = mp_process_name(p, &name)) != MP_OK || (s = mp_process_pid(p, &pid)) != MP_OK ||
-        (s = mp_process_exitcode(p, &code)) != MP_OK)
+    if ((s = mp_process_set_name(p, "Greeter-1")) != MP_OK || (s = mp_process_start(p)) != MP_OK ||
+        (s = mp_process_join(p, MP_FOREVER)) != MP_OK || (s = mp_process_name(p, &name)) != MP_OK ||
+        (s = mp_process_pid(p, &pid)) != MP_OK || (s = mp_process_exitcode(p, &code)) != MP_OK)
         return mp_process_free(p), fail("Greeter", s);
     printf("main: %s (pid %d) exited with %d; main pid %d\n", name, (int)pid, code,
            (int)mp_current_pid());

@@ -9,12 +9,11 @@
  * (or 1/256 of the stream if more),
  * written just before an op would otherwise wait for them, so headers and
  * payloads are split across reads; the peer closes once all is written (or
- * an op needs the end of the stream to return).  A model of CPython's framing (the header rules of mp.h's
- * pipe section) predicts every status and payload, so the target checks
- * behaviour, not just survival: lengths, truncated frames, negative lengths
- * and headers claiming gigabytes must give the documented status; a header
- * above MP_MSG_MAX must never be allocated (run with -malloc_limit_mb just
- * above MP_MSG_MAX: a header within MP_MSG_MAX is allocated before its
+ * an op needs the end of the stream to return).  A model of CPython's framing (the header rules of
+ * mp.h's pipe section) predicts every status and payload, so the target checks behaviour, not just
+ * survival: lengths, truncated frames, negative lengths and headers claiming gigabytes must give
+ * the documented status; a header above MP_MSG_MAX must never be allocated (run with
+ * -malloc_limit_mb just above MP_MSG_MAX: a header within MP_MSG_MAX is allocated before its
  * payload arrives, by design).
  *
  * FUZZ_CONN_ALLOC_CAP=<bytes> in the environment: a receive that would
@@ -34,13 +33,13 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define CHECK(c)                                                                        \
-    do {                                                                                \
-        if (!(c)) {                                                                     \
-            fprintf(stderr, "fuzz_conn: check failed: %s (%s:%d) errmsg=%s\n", #c,       \
-                    __FILE__, __LINE__, mp_errmsg());                                   \
-            abort();                                                                    \
-        }                                                                               \
+#define CHECK(c)                                                                                   \
+    do {                                                                                           \
+        if (!(c)) {                                                                                \
+            fprintf(stderr, "fuzz_conn: check failed: %s (%s:%d) errmsg=%s\n", #c, __FILE__,       \
+                    __LINE__, mp_errmsg());                                                        \
+            abort();                                                                               \
+        }                                                                                          \
     } while (0)
 
 /* ------------------------------------------------------------- the model */
@@ -112,8 +111,8 @@ static mp_status model_take(model *m, size_t hlen, size_t size, const uint8_t **
 
 static bool expected_status(mp_status s)
 {
-    return s == MP_OK || s == MP_EOF || s == MP_EPROTO || s == MP_EMSGSIZE ||
-           s == MP_EACCES || s == MP_CLOSED || s == MP_TIMEOUT;
+    return s == MP_OK || s == MP_EOF || s == MP_EPROTO || s == MP_EMSGSIZE || s == MP_EACCES ||
+           s == MP_CLOSED || s == MP_TIMEOUT;
 }
 
 /* Write as much of the stream as the socket takes without blocking; the
@@ -327,8 +326,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         default:
             got = mp_conn_poll(a, rest & 1 ? 0.0 : -1.0);
-            want = m.closed ? MP_CLOSED : !m.readable ? MP_EACCES
-                 : (b && !m.broken && written == m.pos) ? MP_TIMEOUT : MP_OK;
+            want = m.closed                               ? MP_CLOSED
+                   : !m.readable                          ? MP_EACCES
+                   : (b && !m.broken && written == m.pos) ? MP_TIMEOUT
+                                                          : MP_OK;
             CHECK(got == want); /* MP_TIMEOUT only with the peer open and nothing sent */
             break;
         }

@@ -31,13 +31,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define NCLI 2
 
-#define CHECK(c)                                                                        \
-    do {                                                                                \
-        if (!(c)) {                                                                     \
-            fprintf(stderr, "fuzz_manager: check failed: %s (%s:%d)\n", #c, __FILE__,   \
-                    __LINE__);                                                          \
-            abort();                                                                    \
-        }                                                                               \
+#define CHECK(c)                                                                                   \
+    do {                                                                                           \
+        if (!(c)) {                                                                                \
+            fprintf(stderr, "fuzz_manager: check failed: %s (%s:%d)\n", #c, __FILE__, __LINE__);   \
+            abort();                                                                               \
+        }                                                                                          \
     } while (0)
 #define TURNS_MAX 4096
 
@@ -46,7 +45,7 @@ static const unsigned char key[] = "fuzz-authkey";
 typedef struct rig {
     srv s;
     int peer[NCLI];
-    bool gone[NCLI];   /* the server closed its end */
+    bool gone[NCLI]; /* the server closed its end */
     bool authed[NCLI];
     unsigned char *rbuf[NCLI]; /* replies received, not yet checked */
     size_t rlen[NCLI], rcap[NCLI];

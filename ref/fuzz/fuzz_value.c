@@ -15,13 +15,13 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define CHECK(c)                                                                        \
-    do {                                                                                \
-        if (!(c)) {                                                                     \
-            fprintf(stderr, "fuzz_value: check failed: %s (%s:%d) errmsg=%s\n", #c,      \
-                    __FILE__, __LINE__, mp_errmsg());                                   \
-            abort();                                                                    \
-        }                                                                               \
+#define CHECK(c)                                                                                   \
+    do {                                                                                           \
+        if (!(c)) {                                                                                \
+            fprintf(stderr, "fuzz_value: check failed: %s (%s:%d) errmsg=%s\n", #c, __FILE__,      \
+                    __LINE__, mp_errmsg());                                                        \
+            abort();                                                                               \
+        }                                                                                          \
     } while (0)
 
 static bool has_nan(const mp_value *v)

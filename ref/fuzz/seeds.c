@@ -333,8 +333,8 @@ static void managers(void)
     mgr_seed("event", 0, &b);
 
     rec(&b, 0, create("Queue", mp_int(1)));
-    rec(&b, 0, call(OID1, "put", 2, mp_list_of(3, mp_int(42), mp_none(), mp_str("hello")),
-                    mp_none()));
+    rec(&b, 0,
+        call(OID1, "put", 2, mp_list_of(3, mp_int(42), mp_none(), mp_str("hello")), mp_none()));
     rec(&b, 1, call(OID1, "put", 2, mp_int(2), mp_float(5))); /* full: waits */
     rec(&b, 0, call(OID1, "get", 1, mp_float(0)));
     rec(&b, 0, call(OID1, "qsize", 0));
@@ -344,8 +344,8 @@ static void managers(void)
 
     rec(&b, 0, create("Condition", NULL));
     rec(&b, 0, call(OID1, "acquire", 1, mp_float(1.0)));
-    rec(&b, 0, call(OID1, "acquire", 1, mp_none())); /* recursion 2 */
-    rec(&b, 1, call(OID1, "acquire", 1, mp_float(5))); /* waits for client 0 */
+    rec(&b, 0, call(OID1, "acquire", 1, mp_none()));    /* recursion 2 */
+    rec(&b, 1, call(OID1, "acquire", 1, mp_float(5)));  /* waits for client 0 */
     rec(&b, 0, call(OID1, "wait", 1, mp_float(0.001))); /* hands it to client 1 */
     rec(&b, 1, call(OID1, "notify", 1, mp_int(1)));
     rec(&b, 1, call(OID1, "release", 0));
@@ -384,10 +384,10 @@ static void managers(void)
     rec(&b, 1, call(OID1 + 2, "release", 0)); /* not the owner */
     mgr_seed("jqueue-array-rlock", 0, &b);
 
-    rec(&b, 0, mp_list_of(5, mp_int(0), mp_str("create"), mp_str("dict"), mp_none(),
-                          mp_str("shared")));
-    rec(&b, 1, mp_list_of(5, mp_int(0), mp_str("create"), mp_str("list"), mp_none(),
-                          mp_str("shared")));
+    rec(&b, 0,
+        mp_list_of(5, mp_int(0), mp_str("create"), mp_str("dict"), mp_none(), mp_str("shared")));
+    rec(&b, 1,
+        mp_list_of(5, mp_int(0), mp_str("create"), mp_str("list"), mp_none(), mp_str("shared")));
     rec(&b, 0, call(OID1, "nosuchmethod", 0));
     rec(&b, 0, call(OID1, "__getitem__", 0));
     rec(&b, 0, call(12345, "get", 0));

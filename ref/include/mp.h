@@ -79,37 +79,37 @@ extern "C" {
 /* X(name, python_equivalent, message).  One table; mp_status_name() and
  * mp_strerror() are generated from it.  MP_OK is 0, and every status has its
  * own MP_ name and a message [ST-OK-ZERO]. */
-#define MP_STATUS_MAP(X)                                                       \
-    X(OK, "-", "success")                                                      \
-    X(EINVAL, "ValueError/TypeError", "invalid argument")                     \
-    X(ENOMEM, "MemoryError", "out of memory")                                  \
-    X(ENOTSUP, "-", "not supported by this implementation")                   \
-    X(CLOSED, "ValueError/OSError", "handle is closed")                       \
-    X(FULL, "queue.Full", "queue is full")                                     \
-    X(EMPTY, "queue.Empty", "queue is empty")                                  \
-    X(TIMEOUT, "TimeoutError / False", "timed out")                           \
-    X(EOF, "EOFError", "end of file: the peer closed its end")                \
-    X(ESTATE, "AssertionError/ValueError", "operation not valid in this state") \
-    X(ENOTOWNER, "AssertionError/RuntimeError", "not owned by the caller")    \
-    X(EBROKEN, "BrokenBarrierError", "barrier is broken")                     \
-    X(EMSGSIZE, "ValueError/OSError", "message too large")                     \
-    X(EACCES, "OSError", "wrong direction for this connection end")           \
-    X(EOWNERDEAD, "-", "acquired, but the previous owner died holding it")   \
-    X(EPROTO, "EOFError/UnpicklingError", "malformed or truncated data")      \
-    X(EKEY, "KeyError", "key not found")                                       \
-    X(EINDEX, "IndexError", "index out of range")                              \
-    X(ETYPE, "TypeError", "wrong value type")                                  \
-    X(EREMOTE, "RemoteError / task exception", "error raised by the peer")    \
-    X(EWORKERLOST, "- (CPython hangs)", "worker process died")                \
-    X(EDEAD, "EOFError/ConnectionError", "peer process is gone")              \
-    X(EAUTH, "AuthenticationError", "authentication failed")                  \
+#define MP_STATUS_MAP(X)                                                                           \
+    X(OK, "-", "success")                                                                          \
+    X(EINVAL, "ValueError/TypeError", "invalid argument")                                          \
+    X(ENOMEM, "MemoryError", "out of memory")                                                      \
+    X(ENOTSUP, "-", "not supported by this implementation")                                        \
+    X(CLOSED, "ValueError/OSError", "handle is closed")                                            \
+    X(FULL, "queue.Full", "queue is full")                                                         \
+    X(EMPTY, "queue.Empty", "queue is empty")                                                      \
+    X(TIMEOUT, "TimeoutError / False", "timed out")                                                \
+    X(EOF, "EOFError", "end of file: the peer closed its end")                                     \
+    X(ESTATE, "AssertionError/ValueError", "operation not valid in this state")                    \
+    X(ENOTOWNER, "AssertionError/RuntimeError", "not owned by the caller")                         \
+    X(EBROKEN, "BrokenBarrierError", "barrier is broken")                                          \
+    X(EMSGSIZE, "ValueError/OSError", "message too large")                                         \
+    X(EACCES, "OSError", "wrong direction for this connection end")                                \
+    X(EOWNERDEAD, "-", "acquired, but the previous owner died holding it")                         \
+    X(EPROTO, "EOFError/UnpicklingError", "malformed or truncated data")                           \
+    X(EKEY, "KeyError", "key not found")                                                           \
+    X(EINDEX, "IndexError", "index out of range")                                                  \
+    X(ETYPE, "TypeError", "wrong value type")                                                      \
+    X(EREMOTE, "RemoteError / task exception", "error raised by the peer")                         \
+    X(EWORKERLOST, "- (CPython hangs)", "worker process died")                                     \
+    X(EDEAD, "EOFError/ConnectionError", "peer process is gone")                                   \
+    X(EAUTH, "AuthenticationError", "authentication failed")                                       \
     X(EOS, "OSError", "operating system error")
 
 typedef enum mp_status {
 #define MP__X(n, py, msg) MP_##n,
     MP_STATUS_MAP(MP__X)
 #undef MP__X
-    MP__STATUS_COUNT
+        MP__STATUS_COUNT
 } mp_status;
 
 /* "MP_EMPTY" for MP_EMPTY; "MP_UNKNOWN" for a value outside the table, never
@@ -370,8 +370,8 @@ MP_EXTERN mp_status mp_condition_release(mp_condition *c);
 MP_EXTERN mp_status mp_condition_wait(mp_condition *c, double timeout);
 /* MP_OK once pred(arg) is true [COND-WAIT-FOR], MP_TIMEOUT if still false at
  * the deadline [COND-WAIT-FOR-TIMEOUT]. */
-MP_EXTERN mp_status mp_condition_wait_for(mp_condition *c, mp_predicate_fn pred,
-                                          void *arg, double timeout);
+MP_EXTERN mp_status mp_condition_wait_for(mp_condition *c, mp_predicate_fn pred, void *arg,
+                                          double timeout);
 MP_EXTERN mp_status mp_condition_notify(mp_condition *c, unsigned n);
 MP_EXTERN mp_status mp_condition_notify_all(mp_condition *c);
 MP_EXTERN void mp_condition_free(mp_condition *c);
@@ -400,8 +400,8 @@ MP_EXTERN void mp_event_free(mp_event *e);
  * when the parties are processes: three processes pass a Barrier(3) round
  * after round with distinct indexes and one action per round
  * [BAR-CROSS-PROCESS], and a thousand rounds in a row stay in step: no party
- * passes round i+1 before every party has passed round i [BAR-THOUSAND].  A Barrier of one party never blocks and its index is
- * always 0 [BAR-SINGLE-PARTY].  parties gives the number of parties,
+ * passes round i+1 before every party has passed round i [BAR-THOUSAND].  A Barrier of one party
+ * never blocks and its index is always 0 [BAR-SINGLE-PARTY].  parties gives the number of parties,
  * n_waiting the number waiting now [BAR-N-WAITING].  Zero parties, NULL
  * handles or outputs and NaN timeouts are MP_EINVAL, and a wait with a NaN
  * timeout does not break the Barrier [BAR-BAD-ARGS].  A
@@ -421,15 +421,14 @@ MP_EXTERN void mp_event_free(mp_event *e);
  * usable, the dead counted out [BAR-PARTY-KILLED-RESET].  A caller killed at
  * any instruction of wait, abort or reset never leaves the barrier's lock
  * held: the next call gets through, MP_EBROKEN if the death left the barrier
- * broken [BAR-KILLED-ANYTIME].  (CPython hangs in all of these.)  A party that dies between two waits is one that never
- * arrives, and so is a death among more concurrent callers than parties
+ * broken [BAR-KILLED-ANYTIME].  (CPython hangs in all of these.)  A party that dies between two
+ * waits is one that never arrives, and so is a death among more concurrent callers than parties
  * (only `parties` callers at a time are watched).  The barrier's shared
  * memory grows by 48 bytes per party (a robust mutex each). */
 typedef int (*mp_barrier_action_fn)(void *arg);
 #define MP_BARRIER_DEFAULT ((double)-INFINITY)
-MP_EXTERN mp_status mp_barrier_new(mp_barrier **out, unsigned parties,
-                                   mp_barrier_action_fn action, void *arg,
-                                   double default_timeout);
+MP_EXTERN mp_status mp_barrier_new(mp_barrier **out, unsigned parties, mp_barrier_action_fn action,
+                                   void *arg, double default_timeout);
 MP_EXTERN mp_status mp_barrier_wait(mp_barrier *b, double timeout, unsigned *index);
 MP_EXTERN mp_status mp_barrier_abort(mp_barrier *b);
 MP_EXTERN mp_status mp_barrier_reset(mp_barrier *b);
@@ -454,8 +453,15 @@ MP_EXTERN void mp_barrier_free(mp_barrier *b);
 
 typedef struct mp_value mp_value;
 typedef enum mp_type {
-    MP_T_NONE, MP_T_BOOL, MP_T_INT, MP_T_FLOAT, MP_T_STR, MP_T_BYTES,
-    MP_T_LIST, MP_T_TUPLE, MP_T_DICT
+    MP_T_NONE,
+    MP_T_BOOL,
+    MP_T_INT,
+    MP_T_FLOAT,
+    MP_T_STR,
+    MP_T_BYTES,
+    MP_T_LIST,
+    MP_T_TUPLE,
+    MP_T_DICT
 } mp_type;
 
 MP_EXTERN mp_value *mp_none(void);
@@ -465,7 +471,7 @@ MP_EXTERN mp_value *mp_float(double d);
 /* str: UTF-8 as Python's codec accepts it (NUL allowed in mp_strn); invalid
  * UTF-8 or a NULL pointer also gives NULL (mp_errmsg() says which)
  * [VAL-STR-UTF8]. */
-MP_EXTERN mp_value *mp_str(const char *s);               /* NUL-terminated UTF-8 */
+MP_EXTERN mp_value *mp_str(const char *s); /* NUL-terminated UTF-8 */
 MP_EXTERN mp_value *mp_strn(const char *s, size_t len);
 MP_EXTERN mp_value *mp_bytes(const void *p, size_t len);
 MP_EXTERN mp_value *mp_list(void);
@@ -628,10 +634,8 @@ MP_EXTERN mp_status mp_joinable_queue_new(mp_queue **out, long maxsize);
  * [Q-GET-TIMEOUT-RECEIVES]. */
 MP_EXTERN mp_status mp_queue_put(mp_queue *q, const mp_value *v, double timeout);
 MP_EXTERN mp_status mp_queue_get(mp_queue *q, mp_value **out, double timeout);
-MP_EXTERN mp_status mp_queue_put_bytes(mp_queue *q, const void *buf, size_t len,
-                                       double timeout);
-MP_EXTERN mp_status mp_queue_get_bytes(mp_queue *q, void **buf, size_t *len,
-                                       double timeout);
+MP_EXTERN mp_status mp_queue_put_bytes(mp_queue *q, const void *buf, size_t len, double timeout);
+MP_EXTERN mp_status mp_queue_get_bytes(mp_queue *q, void **buf, size_t *len, double timeout);
 /* qsize counts the queued items, and empty and full follow puts and gets
  * [Q-QSIZE-EMPTY-FULL]: exact when no other process uses the queue,
  * approximate when other processes use it concurrently, as in CPython. */
@@ -669,9 +673,13 @@ MP_EXTERN mp_status mp_queue_join(mp_queue *q, double timeout);
 MP_EXTERN void mp_queue_free(mp_queue *q);
 
 static inline mp_status mp_queue_put_nowait(mp_queue *q, const mp_value *v)
-{ return mp_queue_put(q, v, MP_NOWAIT); }
+{
+    return mp_queue_put(q, v, MP_NOWAIT);
+}
 static inline mp_status mp_queue_get_nowait(mp_queue *q, mp_value **out)
-{ return mp_queue_get(q, out, MP_NOWAIT); }
+{
+    return mp_queue_get(q, out, MP_NOWAIT);
+}
 
 /* -------------------------------------------------------------------- pipe */
 /* Pipe(duplex): *a and *b are the two ends; duplex, both send and receive
@@ -741,16 +749,15 @@ MP_EXTERN mp_status mp_conn_send_bytes_range(mp_conn *c, const void *buf, size_t
  * OSError, the stream can no longer be read: a duplex end becomes send-only
  * (later receives MP_EACCES) [PIPE-RECV-BYTES-MAXLENGTH], a receive-only end is
  * closed [PIPE-RECV-BYTES-MAXLENGTH-ONEWAY-CLOSES]. */
-MP_EXTERN mp_status mp_conn_recv_bytes(mp_conn *c, void **buf, size_t *len,
-                                       size_t maxlength);
+MP_EXTERN mp_status mp_conn_recv_bytes(mp_conn *c, void **buf, size_t *len, size_t maxlength);
 /* Into buf + offset; *len = the message's size [PIPE-RECV-BYTES-INTO].
  * offset > buflen: MP_EINVAL, nothing consumed
  * [PIPE-RECV-BYTES-INTO-OFFSET-INVALID] [BAD-SIZE-RANGE].  Too small:
  * MP_EMSGSIZE, *len = the message's size, and the message is kept for the next
  * receive (CPython's BufferTooShort carries it in the exception)
  * [PIPE-RECV-BYTES-INTO-TOO-SMALL]. */
-MP_EXTERN mp_status mp_conn_recv_bytes_into(mp_conn *c, void *buf, size_t buflen,
-                                            size_t offset, size_t *len);
+MP_EXTERN mp_status mp_conn_recv_bytes_into(mp_conn *c, void *buf, size_t buflen, size_t offset,
+                                            size_t *len);
 /* MP_OK when a message is ready [PIPE-POLL-READY] (or EOF [PIPE-POLL-EOF]),
  * MP_TIMEOUT otherwise, never before the timeout [PIPE-POLL-TIMEOUT].  Like
  * every receive, MP_EACCES on a send-only end. */
@@ -786,8 +793,7 @@ typedef struct mp_waitable {
     int fd;        /* a descriptor, when conn is NULL */
     bool ready;    /* output */
 } mp_waitable;
-MP_EXTERN mp_status mp_connection_wait(mp_waitable *objs, size_t n, double timeout,
-                                       size_t *nready);
+MP_EXTERN mp_status mp_connection_wait(mp_waitable *objs, size_t n, double timeout, size_t *nready);
 
 /* Listener(address, backlog, authkey) and Client(address, authkey).
  * Addresses are those of the manager: NULL for a Unix socket "listener" in a
@@ -799,11 +805,10 @@ MP_EXTERN mp_status mp_connection_wait(mp_waitable *objs, size_t n, double timeo
  * "\\.\pipe\x") MP_EINVAL [LSN-INVALID-FAMILY].  A second Listener at an
  * address already bound (the path of a live Unix listener, a TCP port in
  * use) is MP_EOS, and the first one goes on accepting [LSN-MULTIPLE-BIND].
- * mp_listener_address() shows the bound address (the real port).  A connection made by accept or Client is an
- * mp_conn, duplex, used with the mp_conn_* calls like a Pipe end, and speaks
- * CPython's wire format, so either end may be CPython's own
- * multiprocessing.connection [LSN-UNIX-ROUNDTRIP] [LSN-TCP-ROUNDTRIP]
- * [LSN-CPYTHON-INTEROP].
+ * mp_listener_address() shows the bound address (the real port).  A connection made by accept or
+ * Client is an mp_conn, duplex, used with the mp_conn_* calls like a Pipe end, and speaks CPython's
+ * wire format, so either end may be CPython's own multiprocessing.connection [LSN-UNIX-ROUNDTRIP]
+ * [LSN-TCP-ROUNDTRIP] [LSN-CPYTHON-INTEROP].
  *
  * Authentication (CPython 3.11's deliver_challenge / answer_challenge).  The
  * listener authenticates when its authkey is non-empty (NULL or length 0: no
@@ -981,28 +986,26 @@ MP_EXTERN mp_status mp_pool_apply(mp_pool *p, mp_task_fn fn, const mp_value *arg
  * apply_async(Foo, i, callback=Bar) calls return at once, so 'end' is printed
  * first, then Bar gets each of 100..109 once [POOL-TUTORIAL-EXAMPLE]. */
 MP_EXTERN mp_status mp_pool_apply_async(mp_pool *p, mp_task_fn fn, const mp_value *arg,
-                                        mp_result_cb callback, mp_error_cb error_callback,
-                                        void *ud, mp_async_result **out);
+                                        mp_result_cb callback, mp_error_cb error_callback, void *ud,
+                                        mp_async_result **out);
 
 /* map(func, iterable, chunksize): args is a list or tuple (else MP_ETYPE, also
  * for map_async, imap and imap_unordered [BAD-POOL-TYPE] [POOL-MAP-NOT-SEQUENCE]);
  * the result is a list in the order of args [POOL-MAP-ORDER], [] for no args
  * [POOL-MAP-EMPTY] (map_async of no args is ready at once, with any chunksize
- * [POOL-MAP-ASYNC-EMPTY], and, as in CPython, runs no callback).  chunksize 0 is CPython's default, ceil(len / (4 *
- * processes)) [POOL-MAP-DEFAULT-CHUNKSIZE]; items travel in chunks of that
- * many [POOL-MAP-CHUNKSIZE].
- * starmap: each item must be a list or tuple (else MP_ETYPE) and is the arg
+ * [POOL-MAP-ASYNC-EMPTY], and, as in CPython, runs no callback).  chunksize 0 is CPython's default,
+ * ceil(len / (4 * processes)) [POOL-MAP-DEFAULT-CHUNKSIZE]; items travel in chunks of that many
+ * [POOL-MAP-CHUNKSIZE]. starmap: each item must be a list or tuple (else MP_ETYPE) and is the arg
  * of one call, standing for f(*item) [POOL-STARMAP].  map_async returns at
  * once, and its callback gets the whole result list before get() returns it
  * [POOL-MAP-ASYNC]; a failing one calls its error_callback exactly once, with
  * the failing item's message [POOL-MAP-ASYNC-ERROR-CALLBACK]; starmap_async
  * gives starmap's list through get and the callback [POOL-STARMAP-ASYNC]. */
-MP_EXTERN mp_status mp_pool_map(mp_pool *p, mp_task_fn fn, const mp_value *args,
-                                size_t chunksize, mp_value **result);
+MP_EXTERN mp_status mp_pool_map(mp_pool *p, mp_task_fn fn, const mp_value *args, size_t chunksize,
+                                mp_value **result);
 MP_EXTERN mp_status mp_pool_map_async(mp_pool *p, mp_task_fn fn, const mp_value *args,
                                       size_t chunksize, mp_result_cb callback,
-                                      mp_error_cb error_callback, void *ud,
-                                      mp_async_result **out);
+                                      mp_error_cb error_callback, void *ud, mp_async_result **out);
 MP_EXTERN mp_status mp_pool_starmap(mp_pool *p, mp_task_fn fn, const mp_value *args,
                                     size_t chunksize, mp_value **result);
 MP_EXTERN mp_status mp_pool_starmap_async(mp_pool *p, mp_task_fn fn, const mp_value *args,
@@ -1016,8 +1019,8 @@ MP_EXTERN mp_status mp_pool_starmap_async(mp_pool *p, mp_task_fn fn, const mp_va
  * caller's), MP_EOF after the last one, MP_TIMEOUT when none is ready by the
  * deadline [POOL-IMAP-NEXT-TIMEOUT]; a failed chunk gives its outcome once
  * (MP_EREMOTE, ...) and iteration continues after it [POOL-IMAP-ERROR]. */
-MP_EXTERN mp_status mp_pool_imap(mp_pool *p, mp_task_fn fn, const mp_value *args,
-                                 size_t chunksize, mp_imap **out);
+MP_EXTERN mp_status mp_pool_imap(mp_pool *p, mp_task_fn fn, const mp_value *args, size_t chunksize,
+                                 mp_imap **out);
 MP_EXTERN mp_status mp_pool_imap_unordered(mp_pool *p, mp_task_fn fn, const mp_value *args,
                                            size_t chunksize, mp_imap **out);
 MP_EXTERN mp_status mp_imap_next(mp_imap *it, double timeout, mp_value **item);
@@ -1239,8 +1242,8 @@ MP_EXTERN mp_status mp_manager_start(mp_manager **out, const mp_manager_opts *op
  * [MGR-REMOTE-CONNECT].  authkey NULL: the process authkey.  Authenticates now:
  * MP_EAUTH for a wrong key, MP_EDEAD when nothing listens there
  * [MGR-CONNECT-NO-SERVER]. */
-MP_EXTERN mp_status mp_manager_connect(mp_manager **out, const char *address,
-                                       const void *authkey, size_t authkey_len);
+MP_EXTERN mp_status mp_manager_connect(mp_manager **out, const char *address, const void *authkey,
+                                       size_t authkey_len);
 /* "unix:/tmp/mp-XXXXXX/listener" or "tcp:127.0.0.1:40123"; owned by m. */
 MP_EXTERN mp_status mp_manager_address(mp_manager *m, const char **address);
 /* The server's pid in the process that started it, 0 on a connected handle. */
@@ -1253,24 +1256,22 @@ MP_EXTERN void mp_manager_free(mp_manager *m);
 MP_EXTERN mp_status mp_current_authkey(const void **key, size_t *len);
 /* HMAC-SHA256 (RFC 2104, FIPS 180-4) as the handshake uses it; out holds 32
  * bytes [MGR-HMAC-RFC4231]. */
-MP_EXTERN mp_status mp_hmac_sha256(const void *key, size_t keylen, const void *msg,
-                                   size_t msglen, unsigned char out[32]);
+MP_EXTERN mp_status mp_hmac_sha256(const void *key, size_t keylen, const void *msg, size_t msglen,
+                                   unsigned char out[32]);
 
 /* Make an object.  typeid: "dict", "list", "Namespace", "Value", "Lock",
  * "Event", "Queue", "RLock", "Semaphore", "BoundedSemaphore", "Condition",
  * "Barrier", "JoinableQueue" or "Array" (the last seven are easier made with
- * their own calls below, which say their init).  init: dict -- NULL or a dict (copied); list -- NULL or a
- * list or tuple (list(range(5)) [MGR-LIST-INIT]); Namespace -- NULL or a dict
- * of str keys; Value -- the value (NULL: None); Queue -- NULL or an int
- * maxsize (<= 0: unbounded); Lock and Event -- NULL; an init of another type
- * (a Lock or Event given any init included: threading.Lock(42)) is MP_ETYPE
- * (TypeError) and makes nothing [BAD-MANAGER-ARGS].  name NULL: a new
- * object; else get-or-create the object of that name, which lives until the
- * server ends, so that other clients can find it; an existing name of another
- * typeid is MP_ETYPE [MGR-NAMED-GET-OR-CREATE]. */
-MP_EXTERN mp_status mp_manager_create(mp_manager *m, const char *typeid,
-                                      const mp_value *init, const char *name,
-                                      mp_proxy **out);
+ * their own calls below, which say their init).  init: dict -- NULL or a dict (copied); list --
+ * NULL or a list or tuple (list(range(5)) [MGR-LIST-INIT]); Namespace -- NULL or a dict of str
+ * keys; Value -- the value (NULL: None); Queue -- NULL or an int maxsize (<= 0: unbounded); Lock
+ * and Event -- NULL; an init of another type (a Lock or Event given any init included:
+ * threading.Lock(42)) is MP_ETYPE (TypeError) and makes nothing [BAD-MANAGER-ARGS].  name NULL: a
+ * new object; else get-or-create the object of that name, which lives until the server ends, so
+ * that other clients can find it; an existing name of another typeid is MP_ETYPE
+ * [MGR-NAMED-GET-OR-CREATE]. */
+MP_EXTERN mp_status mp_manager_create(mp_manager *m, const char *typeid, const mp_value *init,
+                                      const char *name, mp_proxy **out);
 /* manager.dict(), manager.list(seq), ... */
 MP_EXTERN mp_status mp_manager_dict(mp_manager *m, const mp_value *init, mp_proxy **out);
 MP_EXTERN mp_status mp_manager_list(mp_manager *m, const mp_value *init, mp_proxy **out);
@@ -1292,8 +1293,7 @@ MP_EXTERN mp_status mp_manager_queue(mp_manager *m, long maxsize, mp_proxy **out
  * tasks in local workers). */
 MP_EXTERN mp_status mp_manager_rlock(mp_manager *m, mp_proxy **out);
 MP_EXTERN mp_status mp_manager_semaphore(mp_manager *m, unsigned value, mp_proxy **out);
-MP_EXTERN mp_status mp_manager_bounded_semaphore(mp_manager *m, unsigned value,
-                                                 mp_proxy **out);
+MP_EXTERN mp_status mp_manager_bounded_semaphore(mp_manager *m, unsigned value, mp_proxy **out);
 MP_EXTERN mp_status mp_manager_condition(mp_manager *m, mp_proxy **out);
 MP_EXTERN mp_status mp_manager_barrier(mp_manager *m, unsigned parties, double timeout,
                                        mp_proxy **out);
@@ -1327,8 +1327,8 @@ MP_EXTERN mp_status mp_mdict_items(mp_proxy *d, mp_value **list);
 MP_EXTERN mp_status mp_mdict_update(mp_proxy *d, const mp_value *dict);
 MP_EXTERN mp_status mp_mdict_pop(mp_proxy *d, const mp_value *key, const mp_value *dflt,
                                  mp_value **val);
-MP_EXTERN mp_status mp_mdict_setdefault(mp_proxy *d, const mp_value *key,
-                                        const mp_value *dflt, mp_value **val);
+MP_EXTERN mp_status mp_mdict_setdefault(mp_proxy *d, const mp_value *key, const mp_value *dflt,
+                                        mp_value **val);
 MP_EXTERN mp_status mp_mdict_clear(mp_proxy *d);
 MP_EXTERN mp_status mp_mdict_copy(mp_proxy *d, mp_value **dict);
 
@@ -1336,8 +1336,8 @@ MP_EXTERN mp_status mp_mdict_copy(mp_proxy *d, mp_value **dict);
  * out of range is MP_EINDEX [MGR-LIST-INDEX-ERROR]; remove/index of a missing
  * item is MP_EINVAL (ValueError) [MGR-LIST-REMOVE-INDEX-COUNT].  Slices follow
  * Python's l[start:stop:step], MP_SLICE_NONE standing for an omitted bound
- * [MGR-LIST-SLICE], step 0 being MP_EINVAL (ValueError) [BAD-MANAGER-ARGS]; sort is stable, MP_ETYPE for unorderable items
- * [MGR-LIST-SORT]. */
+ * [MGR-LIST-SLICE], step 0 being MP_EINVAL (ValueError) [BAD-MANAGER-ARGS]; sort is stable,
+ * MP_ETYPE for unorderable items [MGR-LIST-SORT]. */
 #define MP_SLICE_NONE PTRDIFF_MIN
 /* append(item), extend(list or tuple; else MP_ETYPE) [MGR-LIST-APPEND-EXTEND]. */
 MP_EXTERN mp_status mp_mlist_append(mp_proxy *l, const mp_value *item);
@@ -1352,10 +1352,10 @@ MP_EXTERN mp_status mp_mlist_get(mp_proxy *l, ptrdiff_t i, mp_value **item);
 MP_EXTERN mp_status mp_mlist_set(mp_proxy *l, ptrdiff_t i, const mp_value *item);
 MP_EXTERN mp_status mp_mlist_del(mp_proxy *l, ptrdiff_t i);
 MP_EXTERN mp_status mp_mlist_len(mp_proxy *l, size_t *len);
-MP_EXTERN mp_status mp_mlist_slice(mp_proxy *l, ptrdiff_t start, ptrdiff_t stop,
-                                   ptrdiff_t step, mp_value **list);
-MP_EXTERN mp_status mp_mlist_set_slice(mp_proxy *l, ptrdiff_t start, ptrdiff_t stop,
-                                       ptrdiff_t step, const mp_value *seq);
+MP_EXTERN mp_status mp_mlist_slice(mp_proxy *l, ptrdiff_t start, ptrdiff_t stop, ptrdiff_t step,
+                                   mp_value **list);
+MP_EXTERN mp_status mp_mlist_set_slice(mp_proxy *l, ptrdiff_t start, ptrdiff_t stop, ptrdiff_t step,
+                                       const mp_value *seq);
 MP_EXTERN mp_status mp_mlist_del_slice(mp_proxy *l, ptrdiff_t start, ptrdiff_t stop,
                                        ptrdiff_t step);
 MP_EXTERN mp_status mp_mlist_copy(mp_proxy *l, mp_value **list);

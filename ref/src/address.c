@@ -17,8 +17,8 @@ static mp_status parse(const char *s, mp__addr *a, const char *what, bool abstra
         const char *p = s + 5;
         if (*p == '@') {
             if (!abstract)
-                return mp__err(MP_EINVAL, "%s: abstract unix address '%s' not supported here",
-                               what, s);
+                return mp__err(MP_EINVAL, "%s: abstract unix address '%s' not supported here", what,
+                               s);
             a->abstract = true;
             p++;
         }
@@ -41,8 +41,7 @@ static mp_status parse(const char *s, mp__addr *a, const char *what, bool abstra
         }
         char *end;
         long port = strtol(colon + 1, &end, 10);
-        if (hl == 0 || hl >= sizeof a->host || *end || end == colon + 1 || port < 0 ||
-            port > 65535)
+        if (hl == 0 || hl >= sizeof a->host || *end || end == colon + 1 || port < 0 || port > 65535)
             return mp__err(MP_EINVAL, "%s: '%s' is not tcp:HOST:PORT", what, s);
         memcpy(a->host, h, hl);
         snprintf(a->port, sizeof a->port, "%ld", port);

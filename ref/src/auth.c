@@ -38,8 +38,8 @@ mp_status mp_hmac_sha256(const void *key, size_t keylen, const void *msg, size_t
     }
     /* libcrypto refuses a NULL key even of length 0: give it an empty one. */
     unsigned int outlen = 0;
-    if (!HMAC(EVP_sha256(), keylen ? key : empty, (int)keylen, msglen ? msg : empty, msglen,
-              out, &outlen) ||
+    if (!HMAC(EVP_sha256(), keylen ? key : empty, (int)keylen, msglen ? msg : empty, msglen, out,
+              &outlen) ||
         outlen != 32)
         return mp__err(MP_EOS, "hmac_sha256: libcrypto failed");
     return MP_OK;
@@ -65,7 +65,8 @@ void mp__mgr_random(void *buf, size_t n)
             if (n <= INT_MAX && RAND_bytes(p, (int)n) == 1)
                 return;
             fputs("mp: no source of random bytes (getrandom, libcrypto): refusing to make a "
-                  "guessable authkey or nonce\n", stderr);
+                  "guessable authkey or nonce\n",
+                  stderr);
             abort();
         }
         p += r;

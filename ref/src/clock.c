@@ -23,8 +23,8 @@ mp_status mp__deadline_init(mp__deadline *d, double timeout)
     if (d->forever)
         return MP_OK;
     if (timeout < 0)
-        timeout = 0; /* CPython's multiprocessing treats negative as 0 */
-    if (timeout > 1e9)  /* ~31 years: as good as forever, avoids overflow */
+        timeout = 0;   /* CPython's multiprocessing treats negative as 0 */
+    if (timeout > 1e9) /* ~31 years: as good as forever, avoids overflow */
         timeout = 1e9;
     clock_gettime(CLOCK_MONOTONIC, &d->at);
     double whole = floor(timeout);
@@ -46,8 +46,7 @@ bool mp__deadline_remaining(const mp__deadline *d, struct timespec *ts)
         return true;
     struct timespec now;
     clock_gettime(CLOCK_MONOTONIC, &now);
-    if (now.tv_sec > d->at.tv_sec ||
-        (now.tv_sec == d->at.tv_sec && now.tv_nsec >= d->at.tv_nsec))
+    if (now.tv_sec > d->at.tv_sec || (now.tv_sec == d->at.tv_sec && now.tv_nsec >= d->at.tv_nsec))
         return false;
     ts->tv_sec = d->at.tv_sec - now.tv_sec;
     ts->tv_nsec = d->at.tv_nsec - now.tv_nsec;

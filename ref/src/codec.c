@@ -130,10 +130,7 @@ static mp_status value_size(const mp_value *v, int depth, size_t *out)
     return MP_OK;
 }
 
-mp_status mp__value_encoded_size(const mp_value *v, size_t *len)
-{
-    return value_size(v, 0, len);
-}
+mp_status mp__value_encoded_size(const mp_value *v, size_t *len) { return value_size(v, 0, len); }
 
 /* ----------------------------------------------------------------- packing */
 
@@ -330,10 +327,7 @@ static bool field(dec *d, size_t n, uint64_t *x)
 static mp_status dec_value(dec *d, int depth, mp_value **out);
 
 /* The first byte of an int or a float. */
-static bool is_number(uint8_t c)
-{
-    return c <= 0x7f || c >= 0xe0 || (c >= 0xca && c <= 0xd3);
-}
+static bool is_number(uint8_t c) { return c <= 0x7f || c >= 0xe0 || (c >= 0xca && c <= 0xd3); }
 
 /* Decode n values of nesting depth `depth` into items[0..n); *got counts
  * those decoded, also on failure.  With MP__DEC_BULK the numbers of the run
@@ -398,7 +392,9 @@ static mp_status dec_map(dec *d, int depth, uint64_t n, mp_value **out)
         if (!st && !mp__hashable(k)) {
             d->p = at;
             st = bad(d, "unhashable map key (a %s)",
-                     k->type == MP_T_LIST ? "list" : k->type == MP_T_DICT ? "dict" : "tuple holding one");
+                     k->type == MP_T_LIST   ? "list"
+                     : k->type == MP_T_DICT ? "dict"
+                                            : "tuple holding one");
         }
         if (!st)
             st = dec_value(d, depth + 1, &x);
@@ -425,7 +421,8 @@ static mp_status dec_blob(dec *d, uint64_t n, mp_type t, mp_value **out)
     if (n > left(d))
         return bad(d, "%s of %llu bytes longer than the input", t == MP_T_STR ? "str" : "bin",
                    (unsigned long long)n);
-    if (t == MP_T_STR && !(d->flags & MP__DEC_TRUSTED) && !mp__utf8_valid((const char *)d->p, (size_t)n))
+    if (t == MP_T_STR && !(d->flags & MP__DEC_TRUSTED) &&
+        !mp__utf8_valid((const char *)d->p, (size_t)n))
         return bad(d, "str of %llu bytes is not valid UTF-8", (unsigned long long)n);
     mp_value *v = mp__blob_new(t, (size_t)n);
     if (!v)
@@ -464,7 +461,8 @@ static mp_status dec_ext(dec *d, int depth, uint64_t n, mp_value **out)
         return st;
     if (sub.p != sub.end) {
         mp_value_free(t);
-        return bad(&sub, "%llu bytes after the array in a tuple", (unsigned long long)(sub.end - sub.p));
+        return bad(&sub, "%llu bytes after the array in a tuple",
+                   (unsigned long long)(sub.end - sub.p));
     }
     d->p = sub.end;
     *out = t;
@@ -619,8 +617,7 @@ mp_status mp_value_decode(const void *buf, size_t len, mp_value **out)
 
 /* Contract in codec.h.  Reads only the array header; a count larger than
  * the bytes left is refused here, so that no caller allocates for it. */
-mp_status mp__values_open(mp__decoder *d, const void *buf, size_t len, unsigned flags,
-                          size_t *n)
+mp_status mp__values_open(mp__decoder *d, const void *buf, size_t len, unsigned flags, size_t *n)
 {
     *d = (dec){buf, (const uint8_t *)buf + len, buf, flags, NULL};
     uint64_t count = 0;
@@ -635,10 +632,7 @@ mp_status mp__values_open(mp__decoder *d, const void *buf, size_t len, unsigned 
     return MP_OK;
 }
 
-mp_status mp__values_next(mp__decoder *d, mp_value **out)
-{
-    return dec_value(d, 0, out);
-}
+mp_status mp__values_next(mp__decoder *d, mp_value **out) { return dec_value(d, 0, out); }
 
 /* Contract in codec.h.  On any error the items decoded so far are freed and
  * *items, *n are left untouched. */

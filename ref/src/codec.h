@@ -13,12 +13,10 @@
 #include "value.h"
 
 /* Exact size of the array of v[0..n).  Errors as mp__value_encoded_size. */
-MP__HIDDEN mp_status mp__values_encoded_size(const mp_value *const *v, size_t n,
-                                             size_t *len);
+MP__HIDDEN mp_status mp__values_encoded_size(const mp_value *const *v, size_t n, size_t *len);
 /* Write it at buf; len must be the size just returned for the same values
  * (asserted). */
-MP__HIDDEN void mp__values_encode_into(const mp_value *const *v, size_t n, void *buf,
-                                       size_t len);
+MP__HIDDEN void mp__values_encode_into(const mp_value *const *v, size_t n, void *buf, size_t len);
 
 /* The header of an array of n items (n <= UINT32_MAX), for a writer that
  * appends the items one at a time with mp__value_encode_into.  Returns its
@@ -51,8 +49,8 @@ typedef struct mp__decoder {
     unsigned flags;  /* MP__DEC_* */
     mp__vblock *blk; /* MP__DEC_BULK: where the current sequence's numbers go */
 } mp__decoder;
-MP__HIDDEN mp_status mp__values_open(mp__decoder *d, const void *buf, size_t len,
-                                     unsigned flags, size_t *n);
+MP__HIDDEN mp_status mp__values_open(mp__decoder *d, const void *buf, size_t len, unsigned flags,
+                                     size_t *n);
 MP__HIDDEN mp_status mp__values_next(mp__decoder *d, mp_value **out);
 
 #endif

@@ -15,8 +15,7 @@
 #define WAIT_MAX ((size_t)1 << 20)
 
 /* MP_OK once ppoll reports something, MP_TIMEOUT at the deadline. */
-static mp_status wait_loop(struct pollfd *p, size_t n, const mp__deadline *d,
-                           double timeout)
+static mp_status wait_loop(struct pollfd *p, size_t n, const mp__deadline *d, double timeout)
 {
     for (;;) {
         struct timespec ts;
@@ -77,8 +76,7 @@ mp_status mp_connection_wait(mp_waitable *objs, size_t n, double timeout, size_t
     }
     for (size_t i = 0; i < n && s == MP_OK; i++)
         if (p[i].revents & POLLNVAL)
-            s = mp__err(MP_EINVAL, "%s: object %zu: descriptor %d is not open", what, i,
-                        p[i].fd);
+            s = mp__err(MP_EINVAL, "%s: object %zu: descriptor %d is not open", what, i, p[i].fd);
     if (s == MP_OK || s == MP_TIMEOUT) {
         size_t k = 0;
         for (size_t i = 0; i < n; i++) {

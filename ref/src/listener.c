@@ -31,17 +31,17 @@
 #define CHALLENGE "#CHALLENGE#"
 #define WELCOME "#WELCOME#"
 #define FAILURE "#FAILURE#"
-#define NONCE_LEN 20       /* CPython 3.11's MESSAGE_LENGTH */
-#define HANDSHAKE_MAX 256  /* recv_bytes(256): "reject large message" */
+#define NONCE_LEN 20      /* CPython 3.11's MESSAGE_LENGTH */
+#define HANDSHAKE_MAX 256 /* recv_bytes(256): "reject large message" */
 #define MD5_LEN 16
 
 struct mp_listener {
-    int fd;           /* -1 once closed */
-    char *address;    /* "unix:/path" or "tcp:HOST:PORT" as bound */
-    char *path;       /* Unix socket file to unlink at close, or NULL */
-    char *dir;        /* private directory made for it, or NULL */
+    int fd;        /* -1 once closed */
+    char *address; /* "unix:/path" or "tcp:HOST:PORT" as bound */
+    char *path;    /* Unix socket file to unlink at close, or NULL */
+    char *dir;     /* private directory made for it, or NULL */
     unsigned char *key;
-    size_t keylen;    /* 0: no authentication */
+    size_t keylen; /* 0: no authentication */
 };
 
 /* ------------------------------------------------------------ addresses */
@@ -58,8 +58,7 @@ static mp_status hmac_md5(const unsigned char *key, size_t keylen, const unsigne
 {
     unsigned int n = 0;
     static const unsigned char empty[1];
-    if (!HMAC(EVP_md5(), keylen ? key : empty, (int)keylen, msg, len, out, &n) ||
-        n != MD5_LEN)
+    if (!HMAC(EVP_md5(), keylen ? key : empty, (int)keylen, msg, len, out, &n) || n != MD5_LEN)
         return mp__err(MP_EOS, "connection: HMAC-MD5 unavailable in libcrypto");
     return MP_OK;
 }
@@ -69,8 +68,7 @@ static mp_status recv_small(mp_conn *c, void **buf, size_t *len, const char *wha
     mp_status s = mp_conn_recv_bytes(c, buf, len, HANDSHAKE_MAX);
     if (s == MP_OK)
         return MP_OK;
-    return mp__err(MP_EAUTH, "%s: handshake broken by the peer (%s)", what,
-                   mp_status_name(s));
+    return mp__err(MP_EAUTH, "%s: handshake broken by the peer (%s)", what, mp_status_name(s));
 }
 
 /* CPython's deliver_challenge. */
@@ -83,8 +81,7 @@ static mp_status deliver_challenge(mp_conn *c, const unsigned char *key, size_t 
         return mp__errno(errno, what);
     mp_status s = hmac_md5(key, keylen, msg + sizeof CHALLENGE - 1, NONCE_LEN, want);
     if (s == MP_OK && (s = mp_conn_send_bytes(c, msg, sizeof msg)) != MP_OK)
-        return mp__err(MP_EAUTH, "%s: handshake broken by the peer (%s)", what,
-                       mp_status_name(s));
+        return mp__err(MP_EAUTH, "%s: handshake broken by the peer (%s)", what, mp_status_name(s));
     void *got = NULL;
     size_t n = 0;
     if (s == MP_OK && (s = recv_small(c, &got, &n, what)) == MP_OK) {
@@ -121,8 +118,7 @@ static mp_status answer_challenge(mp_conn *c, const unsigned char *key, size_t k
     if (s != MP_OK)
         return s;
     if ((s = mp_conn_send_bytes(c, digest, sizeof digest)) != MP_OK)
-        return mp__err(MP_EAUTH, "%s: handshake broken by the peer (%s)", what,
-                       mp_status_name(s));
+        return mp__err(MP_EAUTH, "%s: handshake broken by the peer (%s)", what, mp_status_name(s));
     if ((s = recv_small(c, &got, &n, what)) != MP_OK)
         return s;
     bool ok = n == sizeof WELCOME - 1 && memcmp(got, WELCOME, n) == 0;
@@ -167,7 +163,8 @@ static mp_status listen_unix(const addr *a, int backlog, int *out, const char *w
 static mp_status listen_tcp(const addr *a, int backlog, int *out, char *bound, size_t cap,
                             const char *what)
 {
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
     struct addrinfo *res = NULL;
     int rc = getaddrinfo(a->host, a->port, &hints, &res);
@@ -216,8 +213,8 @@ static mp_status listen_tcp(const addr *a, int backlog, int *out, char *bound, s
 /* Contract in mp.h.  Without an address, a Unix socket in a fresh 0700
  * directory under $TMPDIR (or /tmp) that close removes; every failure path
  * frees what was made, the socket file included. */
-mp_status mp_listener_new(mp_listener **out, const char *address, int backlog,
-                          const void *authkey, size_t authkey_len)
+mp_status mp_listener_new(mp_listener **out, const char *address, int backlog, const void *authkey,
+                          size_t authkey_len)
 {
     static const char what[] = "Listener";
     if (!out)
@@ -410,14 +407,14 @@ static mp_status connect_addr(const addr *a, int *out, const char *what)
             if (e == EINTR)
                 continue; /* a Unix connect completes or fails at once */
             close(fd);
-            return mp__err(MP_EOS, "%s: unix:%s%s: %s", what, a->abstract ? "@" : "",
-                           a->path, strerror(e));
+            return mp__err(MP_EOS, "%s: unix:%s%s: %s", what, a->abstract ? "@" : "", a->path,
+                           strerror(e));
         }
         *out = fd;
         return MP_OK;
     }
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-                             .ai_flags = AI_NUMERICSERV};
+    struct addrinfo hints = {
+        .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
     struct addrinfo *res = NULL;
     int rc = getaddrinfo(a->host, a->port, &hints, &res);
     if (rc != 0)
@@ -452,8 +449,7 @@ static mp_status connect_addr(const addr *a, int *out, const char *what)
 
 /* Contract in mp.h.  With an authkey the client answers first and
  * challenges second, the mirror of mp_listener_accept. */
-mp_status mp_client(mp_conn **out, const char *address, const void *authkey,
-                    size_t authkey_len)
+mp_status mp_client(mp_conn **out, const char *address, const void *authkey, size_t authkey_len)
 {
     static const char what[] = "Client";
     if (!out || !address)

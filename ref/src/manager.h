@@ -23,9 +23,24 @@
 
 /* MGR__T_ITER (an iterator over a dict or list, made by their __iter__) is
  * not a typeid create() accepts: only the types before it are. */
-enum { MGR__T_DICT, MGR__T_LIST, MGR__T_NS, MGR__T_VALUE, MGR__T_LOCK, MGR__T_EVENT,
-       MGR__T_QUEUE, MGR__T_RLOCK, MGR__T_SEM, MGR__T_BSEM, MGR__T_COND, MGR__T_BARRIER,
-       MGR__T_JQUEUE, MGR__T_ARRAY, MGR__T_ITER, MGR__T_COUNT };
+enum {
+    MGR__T_DICT,
+    MGR__T_LIST,
+    MGR__T_NS,
+    MGR__T_VALUE,
+    MGR__T_LOCK,
+    MGR__T_EVENT,
+    MGR__T_QUEUE,
+    MGR__T_RLOCK,
+    MGR__T_SEM,
+    MGR__T_BSEM,
+    MGR__T_COND,
+    MGR__T_BARRIER,
+    MGR__T_JQUEUE,
+    MGR__T_ARRAY,
+    MGR__T_ITER,
+    MGR__T_COUNT
+};
 MP__HIDDEN extern const char *const mp__mgr_typeids[MGR__T_COUNT];
 MP__HIDDEN int mp__mgr_typeid(const char *name); /* -1 when unknown */
 

@@ -16,11 +16,10 @@ static const struct {
     char code;
     int64_t lo;
     uint64_t hi;
-} ranges[] = {
-    {'b', INT8_MIN, INT8_MAX},   {'B', 0, UINT8_MAX},  {'h', INT16_MIN, INT16_MAX},
-    {'H', 0, UINT16_MAX},        {'i', INT32_MIN, INT32_MAX}, {'I', 0, UINT32_MAX},
-    {'l', INT64_MIN, INT64_MAX}, {'L', 0, INT64_MAX}, {'q', INT64_MIN, INT64_MAX},
-    {'Q', 0, INT64_MAX}};
+} ranges[] = {{'b', INT8_MIN, INT8_MAX},   {'B', 0, UINT8_MAX},         {'h', INT16_MIN, INT16_MAX},
+              {'H', 0, UINT16_MAX},        {'i', INT32_MIN, INT32_MAX}, {'I', 0, UINT32_MAX},
+              {'l', INT64_MIN, INT64_MAX}, {'L', 0, INT64_MAX},         {'q', INT64_MIN, INT64_MAX},
+              {'Q', 0, INT64_MAX}};
 
 /* The item v (taken on success) checked for typecode tc into *out: a new
  * float for 'f'/'d', v itself else.  TypeError for the wrong type,
@@ -132,6 +131,5 @@ static mp_status ar_typecode(call *k)
 /* ---- method tables */
 
 const method mp__mgr_array_methods[] = {
-    {"__len__", mp__mgr_len, 0, 0},       {"__getitem__", ar_get, 1, 1},
-    {"__setitem__", ar_set, 2, 2},        {"tolist", mp__mgr_copy, 0, 0},
-    {"typecode", ar_typecode, 0, 0},      {NULL, NULL, 0, 0}};
+    {"__len__", mp__mgr_len, 0, 0}, {"__getitem__", ar_get, 1, 1},   {"__setitem__", ar_set, 2, 2},
+    {"tolist", mp__mgr_copy, 0, 0}, {"typecode", ar_typecode, 0, 0}, {NULL, NULL, 0, 0}};

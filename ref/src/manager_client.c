@@ -239,8 +239,10 @@ static mp_status read_frame(conn *c, size_t max, const mp__deadline *d, unsigned
         if (have >= 4) {
             size_t flen = mgr__rd32(c->in + c->in_off);
             if (flen > max)
-                return mp__err(MP_EPROTO, "manager: the server sent a frame of %zu bytes "
-                                          "(limit %zu)", flen, max);
+                return mp__err(MP_EPROTO,
+                               "manager: the server sent a frame of %zu bytes "
+                               "(limit %zu)",
+                               flen, max);
             need = 4 + flen;
             if (have >= need) {
                 *p = c->in + c->in_off + 4;
@@ -270,11 +272,12 @@ static mp_status read_frame(conn *c, size_t max, const mp__deadline *d, unsigned
             if (r < 0 && errno == EINTR)
                 continue;
             if (r == 0)
-                return mp__err(MP_TIMEOUT, "manager: the server did not answer the handshake "
-                                           "within %.0f s", HANDSHAKE_TIMEOUT);
+                return mp__err(MP_TIMEOUT,
+                               "manager: the server did not answer the handshake "
+                               "within %.0f s",
+                               HANDSHAKE_TIMEOUT);
         }
-        ssize_t r = d ? recv(c->fd, c->in + c->in_len, c->in_cap - c->in_len, 0)
-                      : recv_reply(c);
+        ssize_t r = d ? recv(c->fd, c->in + c->in_len, c->in_cap - c->in_len, 0) : recv_reply(c);
         if (r > 0) {
             c->in_len += (size_t)r;
             continue;
@@ -386,8 +389,8 @@ static mp_status handshake(conn *c, const ep *e, const mp__deadline *d)
         return st;
     if ((st = read_frame(c, MGR__HANDSHAKE_MAX, d, &p, &n))) {
         /* A server refusing us may close before we read its answer. */
-        return st == MP_EDEAD    ? mp__err(MP_EAUTH, "manager: authentication failed (the "
-                                                     "server closed the connection)")
+        return st == MP_EDEAD     ? mp__err(MP_EAUTH, "manager: authentication failed (the "
+                                                          "server closed the connection)")
                : st == MP_TIMEOUT ? MP_EDEAD
                                   : st;
     }
@@ -505,8 +508,8 @@ mp_status mp__mgr_ep_authenticate(ep *e)
  * the first 8 arguments' sizes in sizes[] (the rest are measured again when
  * encoded).  MP_EMSGSIZE beyond MP_MANAGER_FRAME_MAX; an argument's encoding
  * error. */
-static mp_status request_size(int64_t oid, size_t mlen, const mp_value *const *args,
-                              size_t nargs, size_t sizes[8], size_t *total)
+static mp_status request_size(int64_t oid, size_t mlen, const mp_value *const *args, size_t nargs,
+                              size_t sizes[8], size_t *total)
 {
     *total = mgr__array_size(nargs + 2) + mgr__uint_size((uint64_t)oid) + mgr__str_size(mlen);
     for (size_t i = 0; i < nargs; i++) {
@@ -518,8 +521,10 @@ static mp_status request_size(int64_t oid, size_t mlen, const mp_value *const *a
             sizes[i] = n;
         *total += n;
         if (*total > MP_MANAGER_FRAME_MAX)
-            return mp__err(MP_EMSGSIZE, "manager: the request exceeds the frame limit of %zu "
-                                        "bytes", MP_MANAGER_FRAME_MAX);
+            return mp__err(MP_EMSGSIZE,
+                           "manager: the request exceeds the frame limit of %zu "
+                           "bytes",
+                           MP_MANAGER_FRAME_MAX);
     }
     return MP_OK;
 }
@@ -528,8 +533,8 @@ static mp_status request_size(int64_t oid, size_t mlen, const mp_value *const *a
  * by request_size) into c->out, grown as needed; *len: the frame's bytes.
  * MP_ENOMEM, with c untouched. */
 static mp_status request_encode(conn *c, int64_t oid, const char *method, size_t mlen,
-                                const mp_value *const *args, size_t nargs,
-                                const size_t sizes[8], size_t total, size_t *len)
+                                const mp_value *const *args, size_t nargs, const size_t sizes[8],
+                                size_t total, size_t *len)
 {
     if (c->out_cap < total + 4) {
         size_t cap = c->out_cap ? c->out_cap : 256;

@@ -62,8 +62,7 @@ MP__HIDDEN void mp__mgr_once(void);
 MP__HIDDEN pid_t mp__mgr_self_pid(void);
 
 /* ---- endpoints and calls (manager_client.c) ---- */
-MP__HIDDEN mp_status mp__mgr_ep_new(ep **out, const char *address, const void *key,
-                                    size_t keylen);
+MP__HIDDEN mp_status mp__mgr_ep_new(ep **out, const char *address, const void *key, size_t keylen);
 MP__HIDDEN void mp__mgr_ep_ref(ep *e);
 MP__HIDDEN void mp__mgr_ep_unref(ep *e);
 MP__HIDDEN mp_status mp__mgr_ep_authenticate(ep *e);
@@ -79,8 +78,8 @@ MP__HIDDEN mp_status mp__mgr_tcall(mp_proxy *p, int type, const char *method, si
  * NaN MP_EINVAL, negative 0.  true_or_timeout: r (consumed), the bool result
  * of a timed wait; false is MP_TIMEOUT.  get_size/get_bool: r (consumed),
  * an int / bool result, into *out. */
-MP__HIDDEN mp_status mp__mgr_timed(mp_proxy *p, int type, const char *method,
-                                   const mp_value *item, double timeout, mp_value **res);
+MP__HIDDEN mp_status mp__mgr_timed(mp_proxy *p, int type, const char *method, const mp_value *item,
+                                   double timeout, mp_value **res);
 MP__HIDDEN mp_status mp__mgr_true_or_timeout(mp_value *r, mp_status st, const char *what,
                                              double timeout);
 MP__HIDDEN mp_status mp__mgr_get_size(mp_value *r, mp_status st, size_t *out);

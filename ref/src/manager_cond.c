@@ -76,8 +76,9 @@ void mp__mgr_rlock_holder_gone(srv *s, obj *o)
         return;
     }
     rl_grant(s, o, w,
-             mp__err(MP_EOWNERDEAD, "%s.acquire: the previous holder's connection closed "
-                                    "while holding it; now held by the caller",
+             mp__err(MP_EOWNERDEAD,
+                     "%s.acquire: the previous holder's connection closed "
+                     "while holding it; now held by the caller",
                      mp__mgr_typeids[o->type]));
 }
 
@@ -100,8 +101,9 @@ static mp_status rl_acquire(call *k)
     } else if (o->orphan) {
         o->orphan = false;
         rl_hold(o, k->c, 1);
-        return mp__err(MP_EOWNERDEAD, "%s.acquire: the previous holder's connection closed "
-                                      "while holding it; now held by the caller",
+        return mp__err(MP_EOWNERDEAD,
+                       "%s.acquire: the previous holder's connection closed "
+                       "while holding it; now held by the caller",
                        mp__mgr_typeids[o->type]);
     } else if (t <= 0) {
         k->bres = mp_bool(false);
@@ -162,10 +164,11 @@ static void cv_wake(srv *s, waiter *w, bool ok)
     w->ok = ok;
     w->deadline = INFINITY;
     if (!o->holder && first_taker(o) == w)
-        rl_grant(s, o, w, o->orphan ? mp__err(MP_EOWNERDEAD, "Condition.wait: the previous "
-                                                           "holder's connection closed while "
-                                                           "holding the lock")
-                                    : MP_OK);
+        rl_grant(s, o, w,
+                 o->orphan ? mp__err(MP_EOWNERDEAD, "Condition.wait: the previous "
+                                                    "holder's connection closed while "
+                                                    "holding the lock")
+                           : MP_OK);
 }
 
 /* notify([n]): wakes the first n waiters (default 1); they take the lock
@@ -336,16 +339,14 @@ mp_status mp__mgr_init_sync(obj *o, mp_value *init)
     case MGR__T_SEM:
     case MGR__T_BSEM:
         if (init && (init->type != MP_T_INT || mp_value_get_int(init, &v)))
-            return mp__err(MP_ETYPE, "TypeError: %s(value) needs an int",
-                           mp__mgr_typeids[o->type]);
+            return mp__err(MP_ETYPE, "TypeError: %s(value) needs an int", mp__mgr_typeids[o->type]);
         if (v < 0 || v > LONG_MAX)
             return mp__err(MP_EINVAL, "ValueError: semaphore initial value must be >= 0");
         o->count = o->bound = (long)v;
         break;
     case MGR__T_BARRIER:
         if (!init || init->type != MP_T_LIST || init->u.q.len != 2 ||
-            init->u.q.items[0]->type != MP_T_INT ||
-            mp_value_get_int(init->u.q.items[0], &v) ||
+            init->u.q.items[0]->type != MP_T_INT || mp_value_get_int(init->u.q.items[0], &v) ||
             get_timeout(init->u.q.items[1], &t))
             return mp__err(MP_ETYPE, "TypeError: Barrier needs [parties, timeout]");
         if (v < 1 || v > LONG_MAX)
@@ -368,9 +369,8 @@ const method mp__mgr_rlock_methods[] = {
     {"acquire", rl_acquire, 0, 1}, {"release", rl_release, 0, 0}, {NULL, NULL, 0, 0}};
 
 const method mp__mgr_cond_methods[] = {
-    {"acquire", rl_acquire, 0, 1}, {"release", rl_release, 0, 0},
-    {"wait", cv_wait, 0, 1},       {"notify", cv_notify, 0, 1},
-    {"notify_all", cv_notify_all, 0, 0}, {NULL, NULL, 0, 0}};
+    {"acquire", rl_acquire, 0, 1}, {"release", rl_release, 0, 0},       {"wait", cv_wait, 0, 1},
+    {"notify", cv_notify, 0, 1},   {"notify_all", cv_notify_all, 0, 0}, {NULL, NULL, 0, 0}};
 
 const method mp__mgr_sem_methods[] = {
     {"acquire", sem_acquire, 0, 1}, {"release", sem_release, 0, 0}, {NULL, NULL, 0, 0}};
@@ -378,8 +378,10 @@ const method mp__mgr_sem_methods[] = {
 const method mp__mgr_bsem_methods[] = {
     {"acquire", sem_acquire, 0, 1}, {"release", sem_release, 0, 0}, {NULL, NULL, 0, 0}};
 
-const method mp__mgr_barrier_methods[] = {
-    {"wait", bar_wait, 0, 1},          {"abort", bar_abort, 0, 0},
-    {"reset", bar_reset, 0, 0},        {"n_waiting", bar_n_waiting, 0, 0},
-    {"parties", bar_parties, 0, 0},    {"broken", bar_broken, 0, 0},
-    {NULL, NULL, 0, 0}};
+const method mp__mgr_barrier_methods[] = {{"wait", bar_wait, 0, 1},
+                                          {"abort", bar_abort, 0, 0},
+                                          {"reset", bar_reset, 0, 0},
+                                          {"n_waiting", bar_n_waiting, 0, 0},
+                                          {"parties", bar_parties, 0, 0},
+                                          {"broken", bar_broken, 0, 0},
+                                          {NULL, NULL, 0, 0}};

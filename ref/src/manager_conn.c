@@ -143,7 +143,8 @@ static void stranger_remove(srv *s, client *c)
 
 /* Close c's connection and forget it (freed at the end of the loop turn).
  * Its waiter is withdrawn (a Barrier it waited on breaks); each Lock, RLock
- * or Condition it holds goes on as mp__mgr_lock_holder_gone() says.  Safe to call again, and from inside a reply to c. */
+ * or Condition it holds goes on as mp__mgr_lock_holder_gone() says.  Safe to call again, and from
+ * inside a reply to c. */
 void mp__mgr_drop(srv *s, client *c, const char *why)
 {
     if (c->dead)
@@ -255,8 +256,10 @@ void mp__mgr_reply(srv *s, client *c, mp_status st, const mp_value *res)
             res = none;
         st = mp__value_encoded_size(res, &vlen);
         if (st == MP_OK && vlen + 2 > MP_MANAGER_FRAME_MAX)
-            st = mp__err(MP_EMSGSIZE, "the result (%zu bytes) exceeds the manager's "
-                                      "frame limit", vlen);
+            st = mp__err(MP_EMSGSIZE,
+                         "the result (%zu bytes) exceeds the manager's "
+                         "frame limit",
+                         vlen);
         if (st == MP_OK) {
             unsigned char *p = mp__mgr_frame(s, c, 2 + vlen);
             if (!p)

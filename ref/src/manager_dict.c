@@ -267,21 +267,30 @@ static mp_status d_getproxy(call *k)
 
 /* ---- method tables */
 
-const method mp__mgr_dict_methods[] = {
-    {"__getitem__", d_getitem, 1, 1}, {"__setitem__", d_setitem, 2, 2},
-    {"__delitem__", d_delitem, 1, 1}, {"__contains__", d_contains, 1, 1},
-    {"__len__", mp__mgr_len, 0, 0},   {"get", d_get, 1, 2},
-    {"keys", d_keys, 0, 0},           {"values", d_values, 0, 0},
-    {"items", d_items, 0, 0},         {"update", d_update, 1, 1},
-    {"pop", d_pop, 1, 2},             {"setdefault", d_setdefault, 1, 2},
-    {"clear", d_clear, 0, 0},         {"copy", mp__mgr_copy, 0, 0},
-    {"__iter__", mp__mgr_iter, 0, 0}, {"setproxy", d_setproxy, 2, 2},
-    {"getproxy", d_getproxy, 1, 1},   {NULL, NULL, 0, 0}};
+const method mp__mgr_dict_methods[] = {{"__getitem__", d_getitem, 1, 1},
+                                       {"__setitem__", d_setitem, 2, 2},
+                                       {"__delitem__", d_delitem, 1, 1},
+                                       {"__contains__", d_contains, 1, 1},
+                                       {"__len__", mp__mgr_len, 0, 0},
+                                       {"get", d_get, 1, 2},
+                                       {"keys", d_keys, 0, 0},
+                                       {"values", d_values, 0, 0},
+                                       {"items", d_items, 0, 0},
+                                       {"update", d_update, 1, 1},
+                                       {"pop", d_pop, 1, 2},
+                                       {"setdefault", d_setdefault, 1, 2},
+                                       {"clear", d_clear, 0, 0},
+                                       {"copy", mp__mgr_copy, 0, 0},
+                                       {"__iter__", mp__mgr_iter, 0, 0},
+                                       {"setproxy", d_setproxy, 2, 2},
+                                       {"getproxy", d_getproxy, 1, 1},
+                                       {NULL, NULL, 0, 0}};
 
-const method mp__mgr_ns_methods[] = {
-    {"__getattr__", ns_getattr, 1, 1}, {"__setattr__", ns_setattr, 2, 2},
-    {"__delattr__", ns_delattr, 1, 1}, {"copy", mp__mgr_copy, 0, 0},
-    {NULL, NULL, 0, 0}};
+const method mp__mgr_ns_methods[] = {{"__getattr__", ns_getattr, 1, 1},
+                                     {"__setattr__", ns_setattr, 2, 2},
+                                     {"__delattr__", ns_delattr, 1, 1},
+                                     {"copy", mp__mgr_copy, 0, 0},
+                                     {NULL, NULL, 0, 0}};
 
 const method mp__mgr_value_methods[] = {
     {"get", v_get, 0, 0}, {"set", v_set, 1, 1}, {NULL, NULL, 0, 0}};

@@ -364,8 +364,10 @@ static mp_status l_setslice(call *k)
         return MP_OK;
     }
     if (m != len)
-        return mp__err(MP_EINVAL, "ValueError: attempt to assign sequence of size %zu to "
-                                  "extended slice of size %zu", m, len);
+        return mp__err(MP_EINVAL,
+                       "ValueError: attempt to assign sequence of size %zu to "
+                       "extended slice of size %zu",
+                       m, len);
     for (size_t i = 0; i < len; i++) {
         mp_value **slot = &L(k)[at(a, st, i)];
         mp_value_free(*slot);
@@ -397,8 +399,12 @@ static bool py_lt(const mp_value *a, const mp_value *b, bool *err)
             return x < y;
         }
         /* long double holds every int64 exactly on x86-64; elsewhere close enough. */
-        long double x = a->type == MP_T_FLOAT ? a->u.d : (long double)(a->type == MP_T_BOOL ? a->u.b : a->u.i);
-        long double y = b->type == MP_T_FLOAT ? b->u.d : (long double)(b->type == MP_T_BOOL ? b->u.b : b->u.i);
+        long double x = a->type == MP_T_FLOAT
+                            ? a->u.d
+                            : (long double)(a->type == MP_T_BOOL ? a->u.b : a->u.i);
+        long double y = b->type == MP_T_FLOAT
+                            ? b->u.d
+                            : (long double)(b->type == MP_T_BOOL ? b->u.b : b->u.i);
         return x < y;
     }
     if (a->type == b->type && (a->type == MP_T_STR || a->type == MP_T_BYTES)) {
@@ -501,15 +507,25 @@ static mp_status l_getproxy(call *k)
 
 /* ---- method tables */
 
-const method mp__mgr_list_methods[] = {
-    {"append", l_append, 1, 1},         {"__getitem__", l_getitem, 1, 1},
-    {"__len__", mp__mgr_len, 0, 0},           {"__setitem__", l_setitem, 2, 2},
-    {"__delitem__", l_delitem, 1, 1},   {"__contains__", l_contains, 1, 1},
-    {"extend", l_extend, 1, 1},         {"insert", l_insert, 2, 2},
-    {"pop", l_pop, 0, 1},               {"remove", l_remove, 1, 1},
-    {"index", l_index, 1, 3},           {"count", l_count, 1, 1},
-    {"sort", l_sort, 0, 1},             {"reverse", l_reverse, 0, 0},
-    {"copy", mp__mgr_copy, 0, 0},             {"getslice", l_getslice, 3, 3},
-    {"setslice", l_setslice, 4, 4},     {"delslice", l_delslice, 3, 3},
-    {"__iter__", mp__mgr_iter, 0, 0},   {"appendproxy", l_appendproxy, 1, 1},
-    {"getproxy", l_getproxy, 1, 1},     {NULL, NULL, 0, 0}};
+const method mp__mgr_list_methods[] = {{"append", l_append, 1, 1},
+                                       {"__getitem__", l_getitem, 1, 1},
+                                       {"__len__", mp__mgr_len, 0, 0},
+                                       {"__setitem__", l_setitem, 2, 2},
+                                       {"__delitem__", l_delitem, 1, 1},
+                                       {"__contains__", l_contains, 1, 1},
+                                       {"extend", l_extend, 1, 1},
+                                       {"insert", l_insert, 2, 2},
+                                       {"pop", l_pop, 0, 1},
+                                       {"remove", l_remove, 1, 1},
+                                       {"index", l_index, 1, 3},
+                                       {"count", l_count, 1, 1},
+                                       {"sort", l_sort, 0, 1},
+                                       {"reverse", l_reverse, 0, 0},
+                                       {"copy", mp__mgr_copy, 0, 0},
+                                       {"getslice", l_getslice, 3, 3},
+                                       {"setslice", l_setslice, 4, 4},
+                                       {"delslice", l_delslice, 3, 3},
+                                       {"__iter__", mp__mgr_iter, 0, 0},
+                                       {"appendproxy", l_appendproxy, 1, 1},
+                                       {"getproxy", l_getproxy, 1, 1},
+                                       {NULL, NULL, 0, 0}};

@@ -9,7 +9,8 @@
  * the loop; one turn of it is mp__mgr_turn, which the fuzzer drives too
  * (ref/fuzz/fuzz_manager.c).  The real server also starts the helper thread
  * of manager_offload.c, which decodes large requests off the loop; the
- * fuzzer's server has none, so its turns stay deterministic.  A connection's own life is manager_conn.c.
+ * fuzzer's server has none, so its turns stay deterministic.  A connection's own life is
+ * manager_conn.c.
  *
  * Before its handshake a connection is a stranger: it gets
  * MP_MANAGER_HANDSHAKE_TIMEOUT seconds to pass it, and at most
@@ -62,7 +63,8 @@ void mp__mgr_adopt(srv *s, int fd)
     s->clients = c;
     c->since = mp__now();
     mp__mgr_stranger_add(s, c);
-    if (s->nstrangers > MGR__UNAUTH_MAX) { /* the oldest makes room [MGR-IDLE-CONNECTIONS-NO-LOCKOUT] */
+    if (s->nstrangers >
+        MGR__UNAUTH_MAX) { /* the oldest makes room [MGR-IDLE-CONNECTIONS-NO-LOCKOUT] */
         s->pushed_out++;
         mp__mgr_drop(s, s->strangers, NULL);
     }
@@ -119,8 +121,9 @@ static double expire(srv *s)
     /* One line a second at most, however many strangers come and go. */
     if ((s->pushed_out || s->timed_out) && now >= s->quiet_until) {
         mp__mgr_log("dropped %zu connections without a handshake within %g s and %zu pushed "
-                    "out by newer ones (at most %d at once)", s->timed_out,
-                    (double)MP_MANAGER_HANDSHAKE_TIMEOUT, s->pushed_out, MGR__UNAUTH_MAX);
+                    "out by newer ones (at most %d at once)",
+                    s->timed_out, (double)MP_MANAGER_HANDSHAKE_TIMEOUT, s->pushed_out,
+                    MGR__UNAUTH_MAX);
         s->timed_out = s->pushed_out = 0;
         s->quiet_until = now + 1.0;
     }
@@ -385,8 +388,7 @@ _Noreturn void mp__mgr_serve(int lfd, const unsigned char *key, size_t keylen,
     /* A large request is decoded by a helper thread meanwhile the loop serves
      * the others (#15); without one, inline. */
     if (!mp__mgr_offload_start(&s, MGR__OFFLOAD_MIN))
-        mp__mgr_log("no helper thread (%s); large requests are decoded inline",
-                    strerror(errno));
+        mp__mgr_log("no helper thread (%s); large requests are decoded inline", strerror(errno));
     watch(&s, parent);
 
     while (!stop_flag && mp__mgr_turn(&s, &waitmask, true) != MGR__TURN_STOP)

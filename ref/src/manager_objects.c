@@ -253,8 +253,7 @@ mp_status mp__mgr_make_ref(call *k, size_t ai)
     if (!t)
         return mp__err(MP_CLOSED, "the object (id %llx) no longer exists on the server",
                        (unsigned long long)id);
-    mp_value *ref = mp_tuple_of(3, mp_str("<proxy>"), mp_str(mp__mgr_typeids[t->type]),
-                                mp_int(id));
+    mp_value *ref = mp_tuple_of(3, mp_str("<proxy>"), mp_str(mp__mgr_typeids[t->type]), mp_int(id));
     if (!ref)
         return oom();
     ref->flags |= MGR__VF_REF;
@@ -314,7 +313,8 @@ static mp_status init_obj(obj *o, mp_value *init)
                 const mp_value *key;
                 mp_dict_item(init, i, &key, NULL);
                 if (key->type != MP_T_STR)
-                    return mp__err(MP_ETYPE, "TypeError: Namespace attribute names must be strings");
+                    return mp__err(MP_ETYPE,
+                                   "TypeError: Namespace attribute names must be strings");
             }
         }
         o->v = init ? init : mp_dict();
@@ -426,17 +426,19 @@ static mp_status m_count(call *k) { return set_res(k, mp_int((int64_t)k->s->live
 
 /* ---- method tables */
 
-static const method manager_methods[] = {
-    {"create", m_create, 2, 3},    {"incref", m_incref, 1, 1},
-    {"decref", m_decref, 1, 1},    {"number_of_objects", m_count, 0, 0},
-    {NULL, NULL, 0, 0}};
+static const method manager_methods[] = {{"create", m_create, 2, 3},
+                                         {"incref", m_incref, 1, 1},
+                                         {"decref", m_decref, 1, 1},
+                                         {"number_of_objects", m_count, 0, 0},
+                                         {NULL, NULL, 0, 0}};
 
 /* Indexed by MGR__T_*: each type's table lives in its own file. */
 static const method *const tables[MGR__T_COUNT] = {
-    mp__mgr_dict_methods,  mp__mgr_list_methods,  mp__mgr_ns_methods,   mp__mgr_value_methods,
+    mp__mgr_dict_methods,  mp__mgr_list_methods,  mp__mgr_ns_methods,    mp__mgr_value_methods,
     mp__mgr_lock_methods,  mp__mgr_event_methods, mp__mgr_queue_methods, mp__mgr_rlock_methods,
     mp__mgr_sem_methods,   mp__mgr_bsem_methods,  mp__mgr_cond_methods,  mp__mgr_barrier_methods,
-    mp__mgr_queue_methods, mp__mgr_array_methods, mp__mgr_iter_methods}; /* JoinableQueue: Queue's */
+    mp__mgr_queue_methods, mp__mgr_array_methods, mp__mgr_iter_methods}; /* JoinableQueue: Queue's
+                                                                          */
 
 /* ------------------------------------------------------------- requests */
 
@@ -457,8 +459,8 @@ void mp__mgr_request(srv *s, client *c, const unsigned char *p, size_t n)
 /* See manager_server.h. */
 void mp__mgr_apply(srv *s, client *c, mp_value *req)
 {
-    if (req->type != MP_T_LIST || req->u.q.len < 2 ||
-        req->u.q.items[0]->type != MP_T_INT || req->u.q.items[1]->type != MP_T_STR) {
+    if (req->type != MP_T_LIST || req->u.q.len < 2 || req->u.q.items[0]->type != MP_T_INT ||
+        req->u.q.items[1]->type != MP_T_STR) {
         mp__mgr_drop(s, c, "malformed request");
         return;
     }
@@ -484,8 +486,8 @@ void mp__mgr_apply(srv *s, client *c, mp_value *req)
         st = mp__err(MP_EINVAL, "AttributeError: '%s' object has no attribute '%s'", tname,
                      k.method);
     else if (k.n < tab->min || k.n > tab->max)
-        st = mp__err(MP_ETYPE, "TypeError: %s.%s() takes %u to %u arguments (%zu given)",
-                     tname, k.method, tab->min, tab->max, k.n);
+        st = mp__err(MP_ETYPE, "TypeError: %s.%s() takes %u to %u arguments (%zu given)", tname,
+                     k.method, tab->min, tab->max, k.n);
     else
         st = tab->fn(&k);
 out:

@@ -34,8 +34,8 @@ struct mgr_job {
     client *c;          /* the loop's: whose request (NULL: cancelled, or a free) */
     unsigned char *buf; /* the frame's payload (owned), NULL for a free */
     size_t n;
-    mp_value *v;        /* decoded request, or the value to free */
-    mp_status st;       /* the decode's status */
+    mp_value *v;  /* decoded request, or the value to free */
+    mp_status st; /* the decode's status */
     mgr_job *next;
 };
 
@@ -228,9 +228,10 @@ void mp__mgr_dispose(srv *s, mp_value *v)
 {
     mgr_offload *f = s->off;
     size_t len = 0;
-    if (!f || !v || (v->type == MP_T_DICT ? mp_dict_len(v, &len)
-                     : v->type == MP_T_LIST || v->type == MP_T_TUPLE ? mp_seq_len(v, &len)
-                                                                       : MP_EINVAL) != MP_OK ||
+    if (!f || !v ||
+        (v->type == MP_T_DICT                            ? mp_dict_len(v, &len)
+         : v->type == MP_T_LIST || v->type == MP_T_TUPLE ? mp_seq_len(v, &len)
+                                                         : MP_EINVAL) != MP_OK ||
         len < DISPOSE_MIN) {
         mp_value_free(v);
         return;

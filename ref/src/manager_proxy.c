@@ -15,9 +15,9 @@
 #include <stdlib.h>
 
 const char *const mp__mgr_typeids[MGR__T_COUNT] = {
-    "dict",      "list",      "Namespace",        "Value",     "Lock",
-    "Event",     "Queue",     "RLock",            "Semaphore", "BoundedSemaphore",
-    "Condition", "Barrier",   "JoinableQueue",    "Array",     "Iterator"};
+    "dict",      "list",    "Namespace",     "Value",     "Lock",
+    "Event",     "Queue",   "RLock",         "Semaphore", "BoundedSemaphore",
+    "Condition", "Barrier", "JoinableQueue", "Array",     "Iterator"};
 
 /* The MGR__T_ index of a typeid create() makes, -1 when unknown (an
  * Iterator is made only by __iter__). */
@@ -109,8 +109,7 @@ mp_status mp_manager_queue(mp_manager *m, long maxsize, mp_proxy **out)
 
 /* The generic call: args a list or tuple (or NULL: none) spread as the
  * method's arguments.  MP_ETYPE for another kind of args. */
-mp_status mp_proxy_call(mp_proxy *p, const char *method, const mp_value *args,
-                        mp_value **result)
+mp_status mp_proxy_call(mp_proxy *p, const char *method, const mp_value *args, mp_value **result)
 {
     if (!p || !method)
         return mp__err(MP_EINVAL, "proxy.call: NULL %s", p ? "method" : "proxy");
@@ -174,10 +173,10 @@ static mp_status tcall(mp_proxy *p, int type, const char *method, size_t n,
     return mp__mgr_call(p->ep, p->oid, method, args, n, res);
 }
 
-#define OUTCHK(o, t, m)                                                                    \
-    do {                                                                                   \
-        if (!(o))                                                                          \
-            return mp__err(MP_EINVAL, "%s.%s: NULL output", mp__mgr_typeids[t], m);        \
+#define OUTCHK(o, t, m)                                                                            \
+    do {                                                                                           \
+        if (!(o))                                                                                  \
+            return mp__err(MP_EINVAL, "%s.%s: NULL output", mp__mgr_typeids[t], m);                \
     } while (0)
 
 /* Consumes r, the result of a call that returned st: the int into *out. */
@@ -396,8 +395,8 @@ mp_status mp_mlist_sort(mp_proxy *l, bool reverse)
 
 /* ---- Namespace */
 /* A Namespace call on attribute name (then val when needval). */
-static mp_status ns_call(mp_proxy *ns, const char *method, const char *name,
-                         const mp_value *val, bool needval, mp_value **res)
+static mp_status ns_call(mp_proxy *ns, const char *method, const char *name, const mp_value *val,
+                         bool needval, mp_value **res)
 {
     if (!name || (needval && !val))
         return mp__err(MP_EINVAL, "Namespace.%s: NULL %s", method, name ? "value" : "name");
@@ -598,8 +597,8 @@ static mp_status ref_arg(mp_proxy *c, mp_proxy *p, const char *what, mp_value **
     if (!p)
         return mp__err(MP_EINVAL, "%s: NULL proxy to store", what);
     if (c && strcmp(c->ep->address, p->ep->address) != 0)
-        return mp__err(MP_EINVAL, "%s: the proxy belongs to another manager (%s, not %s)",
-                       what, p->ep->address, c->ep->address);
+        return mp__err(MP_EINVAL, "%s: the proxy belongs to another manager (%s, not %s)", what,
+                       p->ep->address, c->ep->address);
     if (!(*id = mp_int(p->oid)))
         return mp__err(MP_ENOMEM, "%s: out of memory", what);
     return MP_OK;

@@ -8,10 +8,10 @@
 #include <math.h>
 #include <stdlib.h>
 
-#define OUTCHK(o, t, m)                                                                    \
-    do {                                                                                   \
-        if (!(o))                                                                          \
-            return mp__err(MP_EINVAL, "%s.%s: NULL output", mp__mgr_typeids[t], m);        \
+#define OUTCHK(o, t, m)                                                                            \
+    do {                                                                                           \
+        if (!(o))                                                                                  \
+            return mp__err(MP_EINVAL, "%s.%s: NULL output", mp__mgr_typeids[t], m);                \
     } while (0)
 
 /* ---- making them: each is mp_manager_create of its typeid with its init

@@ -1,10 +1,9 @@
 /* The manager server's Queue and JoinableQueue (both queue.Queue, as in
  * CPython's server): a ring of values (o->q, o->qhead, o->qlen) with an
  * optional maxsize, counting the items put and not yet task_done
- * (o->unfinished); join waits (W_JOIN) until that is 0.  A put that finds a getter waiting hands the
- * item over; a get that frees a place completes the first blocked put.
- * Blocked calls are waiters (mp__mgr_defer); their deadline is answered
- * queue.Empty / queue.Full by manager_loop.c.
+ * (o->unfinished); join waits (W_JOIN) until that is 0.  A put that finds a getter waiting hands
+ * the item over; a get that frees a place completes the first blocked put. Blocked calls are
+ * waiters (mp__mgr_defer); their deadline is answered queue.Empty / queue.Full by manager_loop.c.
  *
  * May touch: the object's ring, its waiters (mp__mgr_finish). */
 #include "manager_server.h"
@@ -154,7 +153,7 @@ static mp_status q_join(call *k)
 /* ---- method tables */
 
 /* Queue and JoinableQueue are both queue.Queue in CPython's server: one table. */
-const method mp__mgr_queue_methods[] = {
-    {"put", q_put, 1, 2},         {"get", q_get, 0, 1},     {"qsize", q_qsize, 0, 0},
-    {"empty", q_empty, 0, 0},     {"full", q_isfull, 0, 0}, {"task_done", q_task_done, 0, 0},
-    {"join", q_join, 0, 1},       {NULL, NULL, 0, 0}};
+const method mp__mgr_queue_methods[] = {{"put", q_put, 1, 2},     {"get", q_get, 0, 1},
+                                        {"qsize", q_qsize, 0, 0}, {"empty", q_empty, 0, 0},
+                                        {"full", q_isfull, 0, 0}, {"task_done", q_task_done, 0, 0},
+                                        {"join", q_join, 0, 1},   {NULL, NULL, 0, 0}};

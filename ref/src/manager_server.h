@@ -72,31 +72,31 @@ struct client {
     unsigned char *out;
     size_t out_off, out_len, out_cap;
     waiter *w;
-    mgr_job *job;        /* its request being decoded off the loop (manager_offload.c) */
-    bool unwatched;      /* out of the epoll set while job is out */
-    double since;        /* C_AUTH: when accepted (the handshake deadline runs from it) */
-    unsigned held;       /* Locks this connection holds */
+    mgr_job *job;          /* its request being decoded off the loop (manager_offload.c) */
+    bool unwatched;        /* out of the epoll set while job is out */
+    double since;          /* C_AUTH: when accepted (the handshake deadline runs from it) */
+    unsigned held;         /* Locks this connection holds */
     client *aprev, *anext; /* C_AUTH: the strangers, oldest first */
-    client *prev, *next; /* live clients */
-    client *dnext;       /* dead list: freed at the end of the loop turn */
-    client *rnext;       /* resume list: buffered frames to serve */
+    client *prev, *next;   /* live clients */
+    client *dnext;         /* dead list: freed at the end of the loop turn */
+    client *rnext;         /* resume list: buffered frames to serve */
 };
 
 struct obj {
     int type;
     bool used;
-    bool flag; /* Lock: locked; Event: set */
-    bool orphan; /* Lock: its holder's connection closed while holding it */
-    client *holder; /* Lock, RLock, Condition: the connection whose acquire took it */
-    long count;     /* RLock, Condition: recursion; Semaphore: value */
-    long bound;     /* BoundedSemaphore: initial value; Barrier: parties */
+    bool flag;       /* Lock: locked; Event: set */
+    bool orphan;     /* Lock: its holder's connection closed while holding it */
+    client *holder;  /* Lock, RLock, Condition: the connection whose acquire took it */
+    long count;      /* RLock, Condition: recursion; Semaphore: value */
+    long bound;      /* BoundedSemaphore: initial value; Barrier: parties */
     double btimeout; /* Barrier: default timeout (INFINITY: none) */
-    bool broken;    /* Barrier */
+    bool broken;     /* Barrier */
     long unfinished; /* JoinableQueue: items put and not yet task_done */
-    char typecode;  /* Array: its array.array typecode; o->v the list of items */
+    char typecode;   /* Array: its array.array typecode; o->v the list of items */
     uint32_t gen;
     long refs;
-    mp_value *v; /* dict, list, Namespace (a dict), Value */
+    mp_value *v;  /* dict, list, Namespace (a dict), Value */
     mp_value **q; /* Queue: ring */
     size_t qhead, qlen, qcap;
     long maxsize;
@@ -128,11 +128,11 @@ typedef struct srv {
     size_t nstrangers;
     size_t pushed_out, timed_out; /* strangers dropped since the last log line */
     double quiet_until;           /* no such log line before this */
-    double listen_rearm; /* 0: armed */
-    mp__spinner idle; /* polls for work (mp__wait_tunings.mgr); off on one CPU */
-    mgr_offload *off;   /* the helper thread; NULL: everything inline */
-    size_t offload_min; /* frames from this size are decoded by it */
-    mp_value *unref; /* while releasing: ids whose reference is to be given back */
+    double listen_rearm;          /* 0: armed */
+    mp__spinner idle;             /* polls for work (mp__wait_tunings.mgr); off on one CPU */
+    mgr_offload *off;             /* the helper thread; NULL: everything inline */
+    size_t offload_min;           /* frames from this size are decoded by it */
+    mp_value *unref;              /* while releasing: ids whose reference is to be given back */
 } srv;
 
 /* ---- manager_loop.c: the process and its loop ------------------------------ */
@@ -218,7 +218,7 @@ typedef struct call {
     mp_value **a; /* arguments; a handler may take one (set it NULL) */
     size_t n;
     const char *method;
-    mp_value *res;       /* owned result */
+    mp_value *res;        /* owned result */
     const mp_value *bres; /* or a borrowed one */
 } call;
 
@@ -263,9 +263,8 @@ MP__HIDDEN mp_status mp__mgr_iter(call *k);
 MP__HIDDEN extern const method mp__mgr_dict_methods[], mp__mgr_ns_methods[],
     mp__mgr_value_methods[], mp__mgr_list_methods[], mp__mgr_lock_methods[],
     mp__mgr_event_methods[], mp__mgr_queue_methods[], mp__mgr_iter_methods[],
-    mp__mgr_rlock_methods[], mp__mgr_sem_methods[], mp__mgr_bsem_methods[],
-    mp__mgr_cond_methods[], mp__mgr_barrier_methods[],
-    mp__mgr_array_methods[];
+    mp__mgr_rlock_methods[], mp__mgr_sem_methods[], mp__mgr_bsem_methods[], mp__mgr_cond_methods[],
+    mp__mgr_barrier_methods[], mp__mgr_array_methods[];
 
 /* ---- manager_sync.c -------------------------------------------------------- */
 
@@ -299,8 +298,11 @@ static inline mp_status wrap(mp_status st)
 {
     char m[200];
     snprintf(m, sizeof m, "%s", mp_errmsg());
-    return mp__err(st, "%s: %s", st == MP_ENOMEM ? "MemoryError" : st == MP_ETYPE ? "TypeError"
-                                                                                   : "Error", m);
+    return mp__err(st, "%s: %s",
+                   st == MP_ENOMEM  ? "MemoryError"
+                   : st == MP_ETYPE ? "TypeError"
+                                    : "Error",
+                   m);
 }
 
 /* k's result is v (owned); NULL: out of memory. */

@@ -61,8 +61,7 @@ static mp_status listen_tcp(const addr *a, int *out, char *bound, size_t boundle
     struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE}, *res;
     int g = getaddrinfo(a->host, a->port, &hints, &res);
     if (g)
-        return mp__err(MP_EOS, "manager.start: cannot resolve '%s': %s", a->host,
-                       gai_strerror(g));
+        return mp__err(MP_EOS, "manager.start: cannot resolve '%s': %s", a->host, gai_strerror(g));
     int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
     if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
         bind(fd, res->ai_addr, res->ai_addrlen) < 0 || listen(fd, SOMAXCONN) < 0) {
@@ -267,8 +266,9 @@ static void start_undo(mp_manager *m, int lfd)
 
 /* Forks the server on the listener lfd; in the child it runs opts'
  * initializer, if any, then serves and never returns (requests wait on the
- * listener meanwhile, so none is served before the initializer is done).  In the parent: lfd closed, m->owner/pid/pidfd set.  On a failed
- * fork m is undone and freed: MP_EOS (or MP_ENOMEM). */
+ * listener meanwhile, so none is served before the initializer is done).  In the parent: lfd
+ * closed, m->owner/pid/pidfd set.  On a failed fork m is undone and freed: MP_EOS (or MP_ENOMEM).
+ */
 static mp_status start_server(mp_manager *m, int lfd, bool tcp, const mp_manager_opts *opts)
 {
     pid_t parent = getpid();

@@ -127,11 +127,13 @@ static mp_status ev_wait(call *k)
 
 /* ---- method tables */
 
-const method mp__mgr_lock_methods[] = {
-    {"acquire", lk_acquire, 0, 1}, {"release", lk_release, 0, 0},
-    {"locked", lk_locked, 0, 0},   {NULL, NULL, 0, 0}};
+const method mp__mgr_lock_methods[] = {{"acquire", lk_acquire, 0, 1},
+                                       {"release", lk_release, 0, 0},
+                                       {"locked", lk_locked, 0, 0},
+                                       {NULL, NULL, 0, 0}};
 
-const method mp__mgr_event_methods[] = {
-    {"set", ev_set, 0, 0},       {"clear", ev_clear, 0, 0},
-    {"is_set", lk_locked, 0, 0}, {"wait", ev_wait, 0, 1},
-    {NULL, NULL, 0, 0}};
+const method mp__mgr_event_methods[] = {{"set", ev_set, 0, 0},
+                                        {"clear", ev_clear, 0, 0},
+                                        {"is_set", lk_locked, 0, 0},
+                                        {"wait", ev_wait, 0, 1},
+                                        {NULL, NULL, 0, 0}};

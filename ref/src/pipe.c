@@ -61,15 +61,15 @@ struct mp_conn {
     mp__spinner wait; /* the previous receive's wait gates the next poll */
     bool readable;
     bool writable;
-    bool broken;      /* a bad header desynchronised the stream */
-    bool big;         /* the last message did not fit rbuf */
-    char *rbuf;       /* read-ahead, allocated by the first receive */
-    size_t rpos;      /* unread bytes are rbuf[rpos, rlen) */
+    bool broken; /* a bad header desynchronised the stream */
+    bool big;    /* the last message did not fit rbuf */
+    char *rbuf;  /* read-ahead, allocated by the first receive */
+    size_t rpos; /* unread bytes are rbuf[rpos, rlen) */
     size_t rlen;
-    char *vbuf;       /* payload of a large value being decoded, kept */
+    char *vbuf; /* payload of a large value being decoded, kept */
     size_t vcap;
-    uint64_t rtotal;  /* bytes received from the socket so far */
-    struct pfd *fds;  /* descriptors received, not yet taken: [fhead, flen) */
+    uint64_t rtotal; /* bytes received from the socket so far */
+    struct pfd *fds; /* descriptors received, not yet taken: [fhead, flen) */
     size_t fhead, flen, fcap;
 };
 
@@ -123,8 +123,8 @@ static mp_status wait_fd(int fd, short events, const char *what)
 static mp_status send_frame(mp_conn *c, const void *buf, size_t n, const char *what)
 {
     if (n > MP_MSG_MAX)
-        return mp__err(MP_EMSGSIZE, "%s: message of %zu bytes exceeds MP_MSG_MAX (%zu)",
-                       what, n, MP_MSG_MAX);
+        return mp__err(MP_EMSGSIZE, "%s: message of %zu bytes exceeds MP_MSG_MAX (%zu)", what, n,
+                       MP_MSG_MAX);
     uint32_t hdr = htonl((uint32_t)n); /* n <= 2^30: the short form suffices */
     struct iovec iov[2] = {{&hdr, sizeof hdr}, {(void *)buf, n}};
     struct msghdr m = {.msg_iov = iov, .msg_iovlen = n ? 2 : 1};
@@ -174,8 +174,8 @@ mp_status mp_conn_send_bytes(mp_conn *c, const void *buf, size_t len)
 
 /* Contract in mp.h.  offset and size are checked against buflen without
  * overflow (size is compared with buflen - offset). */
-mp_status mp_conn_send_bytes_range(mp_conn *c, const void *buf, size_t buflen,
-                                   size_t offset, size_t size)
+mp_status mp_conn_send_bytes_range(mp_conn *c, const void *buf, size_t buflen, size_t offset,
+                                   size_t size)
 {
     mp_status s = check_end(c, false, "conn.send_bytes");
     if (s != MP_OK)
@@ -252,8 +252,8 @@ static ssize_t sock_read(mp_conn *c, void *p, size_t n, int flags)
         struct cmsghdr align;
     } ctl;
     struct iovec iov = {p, n};
-    struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
-                       .msg_controllen = sizeof ctl.buf};
+    struct msghdr m = {
+        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf, .msg_controllen = sizeof ctl.buf};
     ssize_t k = recvmsg(c->fd, &m, flags | MSG_CMSG_CLOEXEC);
     if (k > 0) {
         c->rtotal += (uint64_t)k;
@@ -349,8 +349,8 @@ static mp_status truncated(mp_conn *c, size_t got, size_t want, const char *what
     /* What was read of the frame is useless; the stream is at EOF, so the
      * next receive reports MP_EOF, as CPython's next recv raises EOFError. */
     c->rpos = c->rlen = 0;
-    return mp__err(MP_EPROTO, "%s: got end of file during message (%zu of %zu bytes)",
-                   what, got, want);
+    return mp__err(MP_EPROTO, "%s: got end of file during message (%zu of %zu bytes)", what, got,
+                   want);
 }
 
 /* Look at the next frame without consuming it: *hlen header bytes, then a
@@ -369,8 +369,8 @@ static mp_status peek_frame(mp_conn *c, size_t *hlen, size_t *size, const char *
     if (s != MP_OK)
         return s;
     const unsigned char *h = (const unsigned char *)c->rbuf + c->rpos;
-    int32_t n = (int32_t)(((uint32_t)h[0] << 24) | ((uint32_t)h[1] << 16) |
-                          ((uint32_t)h[2] << 8) | h[3]);
+    int32_t n = (int32_t)(((uint32_t)h[0] << 24) | ((uint32_t)h[1] << 16) | ((uint32_t)h[2] << 8) |
+                          h[3]);
     uint64_t len;
     if (n == -1) {
         s = fill(c, HDR_MAX, what);
@@ -394,8 +394,8 @@ static mp_status peek_frame(mp_conn *c, size_t *hlen, size_t *size, const char *
      * or hostile header from turning into a giant malloc. */
     if (len > MP_MSG_MAX) {
         c->broken = true;
-        return mp__err(MP_EPROTO, "%s: header claims %llu bytes, more than MP_MSG_MAX",
-                       what, (unsigned long long)len);
+        return mp__err(MP_EPROTO, "%s: header claims %llu bytes, more than MP_MSG_MAX", what,
+                       (unsigned long long)len);
     }
     *size = (size_t)len;
     return MP_OK;
@@ -442,8 +442,8 @@ static mp_status take_frame(mp_conn *c, size_t hlen, size_t size, void *dst, con
 /* A large payload into *bufp (capacity *capp, grown with realloc as bytes
  * arrive).  A peer's header may claim up to MP_MSG_MAX: memory is committed
  * in proportion to what the peer really sends, never to what it claims. */
-static mp_status take_frame_grow(mp_conn *c, size_t hlen, size_t size, char **bufp,
-                                 size_t *capp, const char *what)
+static mp_status take_frame_grow(mp_conn *c, size_t hlen, size_t size, char **bufp, size_t *capp,
+                                 const char *what)
 {
     if (*capp < size && *capp < GROW_FIRST) {
         size_t cap = size < GROW_FIRST ? size : GROW_FIRST;
@@ -489,8 +489,8 @@ static mp_status bad_length(mp_conn *c, size_t size, size_t max, const char *wha
         c->readable = false;
     else
         mp_conn_close(c);
-    return mp__err(MP_EMSGSIZE, "%s: bad message length (%zu bytes, maxlength %zu)", what,
-                   size, max);
+    return mp__err(MP_EMSGSIZE, "%s: bad message length (%zu bytes, maxlength %zu)", what, size,
+                   max);
 }
 
 /* Contract in mp.h.  A message that fits the read-ahead is copied once from
@@ -530,8 +530,7 @@ mp_status mp_conn_recv_bytes(mp_conn *c, void **buf, size_t *len, size_t maxleng
 
 /* Contract in mp.h.  A message too long for the buffer is left unread, its
  * size in *len, so that the caller can retry with a larger buffer. */
-mp_status mp_conn_recv_bytes_into(mp_conn *c, void *buf, size_t buflen, size_t offset,
-                                  size_t *len)
+mp_status mp_conn_recv_bytes_into(mp_conn *c, void *buf, size_t buflen, size_t offset, size_t *len)
 {
     static const char what[] = "conn.recv_bytes_into";
     mp_status s = check_end(c, true, what);
@@ -547,8 +546,8 @@ mp_status mp_conn_recv_bytes_into(mp_conn *c, void *buf, size_t buflen, size_t o
     if (size > buflen - offset) {
         /* The header stays unconsumed in rbuf: the message is kept. */
         *len = size;
-        return mp__err(MP_EMSGSIZE, "%s: buffer too short (%zu bytes free, message %zu)",
-                       what, buflen - offset, size);
+        return mp__err(MP_EMSGSIZE, "%s: buffer too short (%zu bytes free, message %zu)", what,
+                       buflen - offset, size);
     }
     if ((s = take_frame(c, hlen, size, buf ? (char *)buf + offset : buf, what)) != MP_OK)
         return s;
@@ -627,8 +626,8 @@ mp_status mp_conn_send_fd(mp_conn *c, int fd)
     memset(&ctl, 0, sizeof ctl);
     unsigned char one = 1;
     struct iovec iov = {&one, 1};
-    struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
-                       .msg_controllen = sizeof ctl.buf};
+    struct msghdr m = {
+        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf, .msg_controllen = sizeof ctl.buf};
     struct cmsghdr *h = CMSG_FIRSTHDR(&m);
     h->cmsg_level = SOL_SOCKET;
     h->cmsg_type = SCM_RIGHTS;
@@ -693,8 +692,8 @@ mp_status mp_conn_recv_fd(mp_conn *c, int *fd)
     drop_stale_fds(c, pos + 1);
     if (n == 0)
         return mp__err(MP_EPROTO, "%s: a byte without a descriptor arrived", what);
-    return mp__err(MP_EPROTO, "%s: %zu descriptors with marker %u, want 1 with marker 1", what,
-                   n, (unsigned)marker);
+    return mp__err(MP_EPROTO, "%s: %zu descriptors with marker %u, want 1 with marker 1", what, n,
+                   (unsigned)marker);
 }
 
 /* ------------------------------------------------------------ the rest */
@@ -788,10 +787,7 @@ static mp_conn *conn_new(int fd, bool readable, bool writable)
 
 /* For connection.c and listener.c: a duplex end around a connected socket
  * (NULL when out of memory; fd is then still the caller's). */
-mp_conn *mp__conn_from_fd(int fd)
-{
-    return conn_new(fd, true, true);
-}
+mp_conn *mp__conn_from_fd(int fd) { return conn_new(fd, true, true); }
 
 /* For wait(): the checks of a receive (closed, send-only), the descriptor,
  * and whether a receive would return without reading the socket (bytes read

@@ -18,10 +18,7 @@
 static _Atomic pid_t self_pid;
 static pthread_once_t pid_once = PTHREAD_ONCE_INIT;
 
-static void pid_refresh(void)
-{
-    atomic_store(&self_pid, getpid());
-}
+static void pid_refresh(void) { atomic_store(&self_pid, getpid()); }
 
 static void pid_init(void)
 {
@@ -255,8 +252,7 @@ static mp_status submit(mp_pool *p, mp_async_result *j, mp_task_fn fn, const mp_
     mp_status s = MP_OK;
     for (; k < j->nchunks && !s; k++) {
         size_t from = k * cs, cnt = nitems - from < cs ? nitems - from : cs;
-        const mp_value *const *v =
-            single ? &args : (const mp_value *const *)args->u.q.items + from;
+        const mp_value *const *v = single ? &args : (const mp_value *const *)args->u.q.items + from;
         s = submit_chunk(p, j, k, fn, v, single ? 1 : cnt, &published, what);
     }
     if (s) {
@@ -297,8 +293,7 @@ static mp_status check_seq_arg(const mp_value *args, size_t *n, bool star, const
 }
 
 /* As CPython: an empty map is ready at once (no callback runs). */
-static mp_status empty_job(mp_pool *p, mp_async_result *j, mp_async_result **out,
-                           const char *what)
+static mp_status empty_job(mp_pool *p, mp_async_result *j, mp_async_result **out, const char *what)
 {
     if (j->kind == J_MAP && !(j->value = mp_list())) {
         mp__job_unref(j);
@@ -320,8 +315,7 @@ static mp_status empty_job(mp_pool *p, mp_async_result *j, mp_async_result **out
 
 /* The checks every submitting call makes first, in CPython's order: the
  * pool, then the function and output, then that it runs. */
-static mp_status check_call(mp_pool *p, mp_task_fn fn, mp_async_result **out,
-                            const char *what)
+static mp_status check_call(mp_pool *p, mp_task_fn fn, mp_async_result **out, const char *what)
 {
     mp_status s = check_pool(p, what);
     if (s)
@@ -386,12 +380,11 @@ static mp_status start_job(mp_pool *p, int kind, mp_task_fn fn, const mp_value *
 
 /* ------------------------------------------------------------ the calls */
 
-mp_status mp_pool_apply_async(mp_pool *p, mp_task_fn fn, const mp_value *arg,
-                              mp_result_cb callback, mp_error_cb error_callback, void *ud,
-                              mp_async_result **out)
+mp_status mp_pool_apply_async(mp_pool *p, mp_task_fn fn, const mp_value *arg, mp_result_cb callback,
+                              mp_error_cb error_callback, void *ud, mp_async_result **out)
 {
-    return start_job(p, J_APPLY, fn, arg, 1, callback, error_callback, ud, out,
-                     "pool.apply_async", false);
+    return start_job(p, J_APPLY, fn, arg, 1, callback, error_callback, ud, out, "pool.apply_async",
+                     false);
 }
 
 mp_status mp_pool_map_async(mp_pool *p, mp_task_fn fn, const mp_value *args, size_t chunksize,
@@ -402,9 +395,9 @@ mp_status mp_pool_map_async(mp_pool *p, mp_task_fn fn, const mp_value *args, siz
                      "pool.map_async", false);
 }
 
-mp_status mp_pool_starmap_async(mp_pool *p, mp_task_fn fn, const mp_value *args,
-                                size_t chunksize, mp_result_cb callback,
-                                mp_error_cb error_callback, void *ud, mp_async_result **out)
+mp_status mp_pool_starmap_async(mp_pool *p, mp_task_fn fn, const mp_value *args, size_t chunksize,
+                                mp_result_cb callback, mp_error_cb error_callback, void *ud,
+                                mp_async_result **out)
 {
     return start_job(p, -1, fn, args, chunksize, callback, error_callback, ud, out,
                      "pool.starmap_async", false);
@@ -490,15 +483,16 @@ mp_status mp_pool_imap(mp_pool *p, mp_task_fn fn, const mp_value *args, size_t c
     if (!out)
         return mp__err(MP_EINVAL, "pool.imap: NULL argument");
     mp_async_result *j = NULL;
-    mp_status s = start_job(p, J_IMAP, fn, args, chunksize, NULL, NULL, NULL, &j, "pool.imap", false);
+    mp_status s = start_job(p, J_IMAP, fn, args, chunksize, NULL, NULL, NULL, &j, "pool.imap",
+                            false);
     if (!s)
         *out = (mp_imap *)j;
     return s;
 }
 
 /* Contract in mp.h.  As mp_pool_imap, of kind J_IMAPU. */
-mp_status mp_pool_imap_unordered(mp_pool *p, mp_task_fn fn, const mp_value *args,
-                                 size_t chunksize, mp_imap **out)
+mp_status mp_pool_imap_unordered(mp_pool *p, mp_task_fn fn, const mp_value *args, size_t chunksize,
+                                 mp_imap **out)
 {
     if (!out)
         return mp__err(MP_EINVAL, "pool.imap_unordered: NULL argument");
@@ -509,8 +503,6 @@ mp_status mp_pool_imap_unordered(mp_pool *p, mp_task_fn fn, const mp_value *args
         *out = (mp_imap *)j;
     return s;
 }
-
-
 
 /* Contract in mp.h.  Order matters: eager is set before the poke (see the
  * reply-box protocol); the state changes under mu. */

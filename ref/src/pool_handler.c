@@ -152,8 +152,8 @@ static void describe_exit(char *buf, size_t len, pid_t pid, int wst, bool known)
     if (!known)
         snprintf(buf, len, "worker %d died (its exit status was reaped elsewhere)", (int)pid);
     else if (WIFSIGNALED(wst))
-        snprintf(buf, len, "worker %d was killed by signal %d (SIG%s)", (int)pid,
-                 WTERMSIG(wst), sigabbrev_np(WTERMSIG(wst)) ? sigabbrev_np(WTERMSIG(wst)) : "?");
+        snprintf(buf, len, "worker %d was killed by signal %d (SIG%s)", (int)pid, WTERMSIG(wst),
+                 sigabbrev_np(WTERMSIG(wst)) ? sigabbrev_np(WTERMSIG(wst)) : "?");
     else
         snprintf(buf, len, "worker %d exited with code %d", (int)pid, WEXITSTATUS(wst));
 }
@@ -420,10 +420,7 @@ static size_t handle_pass(mp_pool *p, struct dlist *l, struct pass *ps)
     return got;
 }
 
-static bool rings_busy_v(void *arg)
-{
-    return mp__pool_rings_busy(arg);
-}
+static bool rings_busy_v(void *arg) { return mp__pool_rings_busy(arg); }
 
 /* Nothing was read: spin while tasks are out (adaptive), then sleep in
  * poll() -- announced through hsleep, which a worker clears and wakes. */

@@ -81,7 +81,7 @@
 #define NBOX 64
 #define BOXCAP (4096 - 16)
 #define REPLY_LAZY 64
-#define ST_REPLIED 0xffffu /* result header status of a reply-box marker */
+#define ST_REPLIED 0xffffu         /* result header status of a reply-box marker */
 #define KEEP_MAX ((size_t)8 << 20) /* larger scratch buffers are not kept */
 
 /* Worker phases (the futex word a worker sleeps on). */
@@ -105,19 +105,19 @@ struct tslot {
 };
 
 struct shm_hdr {
-    _Alignas(CL) _Atomic uint64_t pub; /* slots published (producer) */
-    _Alignas(CL) _Atomic uint64_t claim; /* next slot to claim (a hint) */
+    _Alignas(CL) _Atomic uint64_t pub;    /* slots published (producer) */
+    _Alignas(CL) _Atomic uint64_t claim;  /* next slot to claim (a hint) */
     _Alignas(CL) _Atomic uint32_t hsleep; /* the handler sleeps in poll() */
-    _Atomic uint32_t stop;    /* workers exit once the ring is empty */
-    _Atomic uint32_t pending; /* tasks wait in the parent for ring space */
-    _Atomic uint32_t eager;   /* closing: every reply marker wakes the handler */
+    _Atomic uint32_t stop;                /* workers exit once the ring is empty */
+    _Atomic uint32_t pending;             /* tasks wait in the parent for ring space */
+    _Atomic uint32_t eager;               /* closing: every reply marker wakes the handler */
 };
 
 struct wslot {
-    _Alignas(CL) _Atomic uint64_t cur; /* task the worker holds, 0 = none */
-    _Atomic uint32_t waiting;          /* PH_*; futex while PH_SLEEP */
-    _Atomic uint32_t rwait;            /* futex: asleep waiting for ring space */
-    _Atomic uint64_t rhead;            /* result bytes written */
+    _Alignas(CL) _Atomic uint64_t cur;   /* task the worker holds, 0 = none */
+    _Atomic uint32_t waiting;            /* PH_*; futex while PH_SLEEP */
+    _Atomic uint32_t rwait;              /* futex: asleep waiting for ring space */
+    _Atomic uint64_t rhead;              /* result bytes written */
     _Alignas(CL) _Atomic uint64_t rtail; /* result bytes read by the handler */
 };
 
@@ -283,8 +283,8 @@ struct mp_pool {
     bool big_busy;
     struct pend *ph, *pt;
     uint64_t next_id;
-    uint64_t boxfree;          /* bit i: box i is free */
-    uint8_t boxrefs[NBOX];     /* the caller's and the handler's */
+    uint64_t boxfree;      /* bit i: box i is free */
+    uint8_t boxrefs[NBOX]; /* the caller's and the handler's */
     struct ent *tab;
     size_t tabcap, tabn;
     unsigned tabshift;
@@ -383,8 +383,8 @@ MP__HIDDEN _Noreturn void mp__pool_worker_main(mp_pool *p, int i, mp__child_id *
 /* The handler thread (pthread_create in mp_pool_new). */
 MP__HIDDEN void *mp__pool_handler_main(void *arg);
 /* One complete result message, from mp__pool_drain: decoded into l. */
-MP__HIDDEN void mp__pool_emit(struct dlist *l, const struct rhdr *h, const uint8_t *p,
-                              size_t len, bool discarded);
+MP__HIDDEN void mp__pool_emit(struct dlist *l, const struct rhdr *h, const uint8_t *p, size_t len,
+                              bool discarded);
 /* Free p and everything it holds (no thread or worker may use it). */
 MP__HIDDEN void mp__pool_release(mp_pool *p);
 
@@ -397,8 +397,8 @@ MP__HIDDEN bool mp__tab_put(mp_pool *p, uint64_t id, mp_async_result *j);
 MP__HIDDEN mp_async_result *mp__tab_take(mp_pool *p, uint64_t id);
 
 MP__HIDDEN void mp__pool_cond_init(pthread_cond_t *c); /* CLOCK_MONOTONIC */
-MP__HIDDEN mp_async_result *mp__job_new(int kind, size_t nchunks, mp_result_cb cb,
-                                        mp_error_cb ecb, void *ud);
+MP__HIDDEN mp_async_result *mp__job_new(int kind, size_t nchunks, mp_result_cb cb, mp_error_cb ecb,
+                                        void *ud);
 MP__HIDDEN void mp__job_unref(mp_async_result *j);
 /* Hand d's outcome to its job (no pool lock held: callbacks run here). */
 MP__HIDDEN void mp__job_deliver(struct done *d);

@@ -106,8 +106,7 @@ void mp__pool_cond_init(pthread_cond_t *c)
 
 /* A job of nchunks tasks with one reference (the caller's); NULL when out
  * of memory.  apply's single chunk lives in the job itself. */
-mp_async_result *mp__job_new(int kind, size_t nchunks, mp_result_cb cb, mp_error_cb ecb,
-                             void *ud)
+mp_async_result *mp__job_new(int kind, size_t nchunks, mp_result_cb cb, mp_error_cb ecb, void *ud)
 {
     size_t sz = kind == J_IMAP || kind == J_IMAPU ? sizeof(struct mp_imap)
                                                   : sizeof(mp_async_result);
@@ -327,8 +326,10 @@ mp_status mp__job_wait(mp_async_result *j, double timeout, const char *what)
     if (!d.forever && mp__deadline_passed(&d))
         return mp__err(MP_TIMEOUT, "%s: not ready after %.3f s", what, timeout < 0 ? 0 : timeout);
     if (pthread_equal(pthread_self(), j->handler))
-        return mp__err(MP_ESTATE, "%s: waiting in a pool callback for a task that cannot "
-                                  "finish before the callback returns", what);
+        return mp__err(MP_ESTATE,
+                       "%s: waiting in a pool callback for a task that cannot "
+                       "finish before the callback returns",
+                       what);
     static _Thread_local double last;
     double t0;
     if (spin(&last, job_ready, j, &t0, false))
@@ -474,7 +475,4 @@ mp_status mp_async_result_successful(mp_async_result *r, bool *successful)
     return MP_OK;
 }
 
-void mp_async_result_free(mp_async_result *r)
-{
-    mp__job_unref(r);
-}
+void mp_async_result_free(mp_async_result *r) { mp__job_unref(r); }

@@ -266,8 +266,7 @@ struct tslot *mp__pool_claim(mp_pool *p, int i, double *last)
             struct tslot *s = &p->slots[c % NSLOT];
             uint32_t want = S_READY;
             bool got = atomic_load_explicit(&s->state, memory_order_relaxed) == S_READY &&
-                       atomic_compare_exchange_strong(&s->state, &want,
-                                                      (uint32_t)(S_CLAIMED + i));
+                       atomic_compare_exchange_strong(&s->state, &want, (uint32_t)(S_CLAIMED + i));
             /* advance the hint past c (helping a peer that claimed it) */
             atomic_compare_exchange_strong(&sh->claim, &c, c + 1);
             if (got) {
@@ -332,10 +331,7 @@ void mp__pool_rput(struct rwriter *w, const void *src, size_t n)
     }
 }
 
-void mp__pool_rcommit(struct rwriter *w)
-{
-    atomic_store(&w->ws->rhead, w->head);
-}
+void mp__pool_rcommit(struct rwriter *w) { atomic_store(&w->ws->rhead, w->head); }
 
 /* ----------------------------------------------- result ring: the reader */
 
@@ -429,9 +425,8 @@ size_t mp__pool_drain(mp_pool *p, int i, struct dlist *l)
 bool mp__pool_rings_busy(const mp_pool *p)
 {
     for (int i = 0; i < p->n; i++)
-        if (p->w[i].alive &&
-            atomic_load(&p->ws[i].rhead) != atomic_load_explicit(&p->ws[i].rtail,
-                                                                 memory_order_relaxed))
+        if (p->w[i].alive && atomic_load(&p->ws[i].rhead) !=
+                                 atomic_load_explicit(&p->ws[i].rtail, memory_order_relaxed))
             return true;
     return false;
 }

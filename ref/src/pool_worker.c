@@ -25,8 +25,8 @@ struct wctx {
     /* the payload of the result message being built (after its rhdr) */
     uint8_t *out;
     size_t len, cap;
-    bool oversize;  /* the results outgrew MP_MSG_MAX: they are not kept */
-    char msg[320];  /* why the task failed */
+    bool oversize; /* the results outgrew MP_MSG_MAX: they are not kept */
+    char msg[320]; /* why the task failed */
 };
 
 /* Room for `more` bytes after c->len in c->out.  false: out of memory. */
@@ -124,8 +124,8 @@ static mp_status call_all(struct wctx *c, mp_task_fn fn, mp__decoder *d, size_t 
         mp_value *arg = NULL, *res = NULL;
         mp_status ts = mp__values_next(d, &arg);
         if (ts) {
-            st = task_failed(c, ts, "%s: argument could not be decoded: %s",
-                             mp_status_name(ts), mp_errmsg());
+            st = task_failed(c, ts, "%s: argument could not be decoded: %s", mp_status_name(ts),
+                             mp_errmsg());
             break;
         }
         if (*mp_errmsg())
@@ -134,8 +134,7 @@ static mp_status call_all(struct wctx *c, mp_task_fn fn, mp__decoder *d, size_t 
         mp_value_free(arg);
         if (ts) {
             const char *m = mp_errmsg();
-            st = task_failed(c, MP_EREMOTE, "%s: %s", mp_status_name(ts),
-                             *m ? m : mp_strerror(ts));
+            st = task_failed(c, MP_EREMOTE, "%s: %s", mp_status_name(ts), *m ? m : mp_strerror(ts));
         } else {
             st = append_result(c, res);
         }

@@ -44,18 +44,18 @@ struct mp_process {
     mp_run_fn run;
     void *arg;
     char *name;
-    char *ident;  /* CPython's _identity joined by ':', e.g. "1:2" */
+    char *ident;   /* CPython's _identity joined by ':', e.g. "1:2" */
     pid_t creator; /* getpid() at creation: only it may start/join */
     pid_t pid;
-    int pidfd;     /* -1 when not started, reaped, or pidfd unavailable */
+    int pidfd; /* -1 when not started, reaped, or pidfd unavailable */
     int state;
     int exitcode;
-    int waiters;   /* threads polling pidfd: it is closed by the last one */
-    int sentinel;  /* -1 until mp_process_sentinel() makes it; the handle's own */
+    int waiters;    /* threads polling pidfd: it is closed by the last one */
+    int sentinel;   /* -1 until mp_process_sentinel() makes it; the handle's own */
     bool is_parent; /* made by mp_parent_process(): the caller's parent */
     bool daemon;
     bool closed;
-    bool freed;    /* freed by the user while running: the registry owns it */
+    bool freed; /* freed by the user while running: the registry owns it */
     bool listed;
     mp_process *prev, *next;
 };
@@ -115,7 +115,7 @@ static void atfork_child(void)
     /* An assignment, not pthread_mutex_init(): a function the parent never
      * calls is bound lazily in every child, some 4 page faults each. */
     reg_lock = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
-    if (cached_tid) /* a write to a fresh thread-local page costs a fault */
+    if (cached_tid)     /* a write to a fresh thread-local page costs a fault */
         cached_tid = 0; /* the forking thread is the child's only thread */
 }
 
@@ -390,14 +390,14 @@ static mp_status check_open(const mp_process *p, const char *what)
     return MP_OK;
 }
 
-#define LOCKED_CHECK(p, what)                                                   \
-    do {                                                                        \
-        pthread_mutex_lock(&reg_lock);                                          \
-        mp_status s_ = check_open(p, what);                                     \
-        if (s_ != MP_OK) {                                                      \
-            pthread_mutex_unlock(&reg_lock);                                    \
-            return s_;                                                          \
-        }                                                                       \
+#define LOCKED_CHECK(p, what)                                                                      \
+    do {                                                                                           \
+        pthread_mutex_lock(&reg_lock);                                                             \
+        mp_status s_ = check_open(p, what);                                                        \
+        if (s_ != MP_OK) {                                                                         \
+            pthread_mutex_unlock(&reg_lock);                                                       \
+            return s_;                                                                             \
+        }                                                                                          \
     } while (0)
 
 /* Contract in mp.h.  Takes the registry lock, as every accessor does, for
@@ -549,10 +549,7 @@ mp_status mp_process_start(mp_process *p)
 
 /* A descriptor that is readable at once: the sentinel of a process already
  * known to have ended (its pidfd is gone with the reap). */
-static int dead_fd(void)
-{
-    return eventfd(1, EFD_CLOEXEC);
-}
+static int dead_fd(void) { return eventfd(1, EFD_CLOEXEC); }
 
 static bool fd_readable(int fd)
 {
@@ -570,15 +567,16 @@ static mp_status wait_parent(int fd, const mp__deadline *d, double timeout)
     for (;;) {
         struct timespec ts;
         bool left = mp__deadline_remaining(d, &ts);
-        int r = ppoll(&pfd, 1, d->forever ? NULL : left ? &ts : &(struct timespec){0, 0},
-                      NULL);
+        int r = ppoll(&pfd, 1, d->forever ? NULL : left ? &ts : &(struct timespec){0, 0}, NULL);
         if (r > 0)
             return MP_OK;
         if (r < 0 && errno != EINTR)
             return mp__errno(errno, "process.join");
         if (!left)
-            return mp__err(MP_TIMEOUT, "process.join: the parent is still running after "
-                                       "%.3f s", timeout > 0 ? timeout : 0.0);
+            return mp__err(MP_TIMEOUT,
+                           "process.join: the parent is still running after "
+                           "%.3f s",
+                           timeout > 0 ? timeout : 0.0);
     }
 }
 
@@ -601,8 +599,7 @@ mp_status mp_process_sentinel(mp_process *p, int *fd)
         if ((p->sentinel = dead_fd()) < 0)
             s = mp__errno(errno, "process.sentinel: eventfd");
     } else if (p->pidfd < 0) {
-        s = mp__err(MP_EOS, "process.sentinel: no pidfd for pid %d (needs Linux 5.3)",
-                    (int)p->pid);
+        s = mp__err(MP_EOS, "process.sentinel: no pidfd for pid %d (needs Linux 5.3)", (int)p->pid);
     } else if ((p->sentinel = fcntl(p->pidfd, F_DUPFD_CLOEXEC, 3)) < 0) {
         s = mp__errno(errno, "process.sentinel: dup");
     }
@@ -663,8 +660,7 @@ mp_status mp_parent_process(mp_process **out)
         close(fd);
         fd = -1;
     }
-    if (fd < 0 && (errno == ENOSYS || errno == EMFILE || errno == ENFILE) &&
-        getppid() == ppid) {
+    if (fd < 0 && (errno == ENOSYS || errno == EMFILE || errno == ENFILE) && getppid() == ppid) {
         int e = errno;
         free(p);
         free(name);
@@ -726,8 +722,7 @@ mp_status mp_process_join(mp_process *p, double timeout)
     if (s == MP_OK) {
         s = wait_locked(p, &d);
         if (s == MP_TIMEOUT)
-            mp__err(s, "process.join: pid %d still running after %.3f s", (int)p->pid,
-                    timeout);
+            mp__err(s, "process.join: pid %d still running after %.3f s", (int)p->pid, timeout);
     }
     pthread_mutex_unlock(&reg_lock);
     return s;

@@ -239,9 +239,8 @@ static inline bool changed(void *arg)
  * drop it first.  Returns nothing: the caller re-checks its condition and
  * deadline. */
 static void wait_change(_Atomic uint64_t *p, uint64_t seen, _Atomic uint32_t *seq,
-                        _Atomic uint32_t *flag, _Atomic bool *closed,
-                        _Atomic uint32_t *word2, uint32_t word2_seen,
-                        const mp__deadline *d)
+                        _Atomic uint32_t *flag, _Atomic bool *closed, _Atomic uint32_t *word2,
+                        uint32_t word2_seen, const mp__deadline *d)
 {
     struct change_try a = {.p = p, .seen = seen};
     if (mp__spin_until(NULL, &mp__wait_tunings.queue, changed, &a))
@@ -402,8 +401,8 @@ static mp_status put_full(const mp__deadline *d, const char *what)
 }
 
 /* Holding the producer lock with room for a first chunk: stream buf in. */
-static mp_status put_stream(mp_queue *q, const uint8_t *buf, size_t len,
-                            const mp__deadline *d, const char *what)
+static mp_status put_stream(mp_queue *q, const uint8_t *buf, size_t len, const mp__deadline *d,
+                            const char *what)
 {
     struct qshm *s = q->s;
     uint32_t id = ++s->stream_next;
@@ -444,8 +443,8 @@ static mp_status put_stream(mp_queue *q, const uint8_t *buf, size_t len,
             break;
         }
         if (!d->forever && mp__deadline_passed(d)) {
-            st = mp__err(MP_FULL, "%s: deadline passed after %zu of %zu bytes; not delivered",
-                         what, off, len);
+            st = mp__err(MP_FULL, "%s: deadline passed after %zu of %zu bytes; not delivered", what,
+                         off, len);
             break;
         }
         wait_change(&s->rpos, r, &s->room_seq, &s->room_flag, &q->closed, NULL, 0, d);
@@ -464,8 +463,7 @@ static mp_status put_stream(mp_queue *q, const uint8_t *buf, size_t len,
  * MP_FULL at the deadline, MP_CLOSED, MP_EINVAL, MP_EMSGSIZE; never holds
  * the producer lock while it sleeps for room.  For mp_queue_put and
  * mp_queue_put_bytes. */
-static mp_status put_raw(mp_queue *q, const void *buf, size_t len, double timeout,
-                         const char *what)
+static mp_status put_raw(mp_queue *q, const void *buf, size_t len, double timeout, const char *what)
 {
     if (!q)
         return mp__err(MP_EINVAL, "%s: queue is NULL", what);
@@ -623,8 +621,7 @@ static int read_stream(mp_queue *q, uint8_t *dst)
  * received whole (a withdrawn one is skipped).  MP_EMPTY at the deadline,
  * MP_ENOMEM (a streamed message is then dropped), MP_EINVAL.  For
  * mp_queue_get and mp_queue_get_bytes. */
-static mp_status get_raw(mp_queue *q, void **out, size_t *outlen, double timeout,
-                         const char *what)
+static mp_status get_raw(mp_queue *q, void **out, size_t *outlen, double timeout, const char *what)
 {
     if (!q)
         return mp__err(MP_EINVAL, "%s: queue is NULL", what);
@@ -692,14 +689,14 @@ static mp_status get_raw(mp_queue *q, void **out, size_t *outlen, double timeout
                 }
                 free(p);
                 if (rs == STREAM_DONE)
-                    return mp__err(MP_ENOMEM, "%s: no memory for %zu bytes (message dropped)",
-                                   what, total);
+                    return mp__err(MP_ENOMEM, "%s: no memory for %zu bytes (message dropped)", what,
+                                   total);
                 continue; /* a withdrawn message: wait for the next one */
             }
             /* A chunk with no stream: cannot happen unless the header was
              * damaged; step over it rather than wedge. */
-            atomic_store(&s->rpos, pos(hi(r) + (kind == K_FINAL ? 1 : 0),
-                                       lo(r) + HDR + (uint32_t)pad8(n)));
+            atomic_store(&s->rpos,
+                         pos(hi(r) + (kind == K_FINAL ? 1 : 0), lo(r) + HDR + (uint32_t)pad8(n)));
             side_unlock(q, SIDE_C);
             wake(&s->room_seq, &s->room_flag);
             continue;

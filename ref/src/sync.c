@@ -62,15 +62,13 @@ mp_status mp__lock_take(mp_lock *l, int32_t tid, const mp__deadline *d)
     for (;;) {
         if (c == 0) {
             if (atomic_compare_exchange_strong_explicit(&l->word, &c, me | MP__LOCK_WAITERS,
-                                                        memory_order_acquire,
-                                                        memory_order_relaxed))
+                                                        memory_order_acquire, memory_order_relaxed))
                 return MP_OK;
             continue; /* c is the word that beat us */
         }
         if (!(c & MP__LOCK_WAITERS)) {
-            if (!atomic_compare_exchange_strong_explicit(&l->word, &c, c | MP__LOCK_WAITERS,
-                                                         memory_order_relaxed,
-                                                         memory_order_relaxed))
+            if (!atomic_compare_exchange_strong_explicit(
+                    &l->word, &c, c | MP__LOCK_WAITERS, memory_order_relaxed, memory_order_relaxed))
                 continue;
             c |= MP__LOCK_WAITERS;
         }
@@ -85,8 +83,8 @@ mp_status mp__lock_take(mp_lock *l, int32_t tid, const mp__deadline *d)
             continue;
         if (atomic_compare_exchange_strong_explicit(&l->word, &c, me | MP__LOCK_WAITERS,
                                                     memory_order_acquire, memory_order_relaxed)) {
-            mp__err(MP_EOWNERDEAD, "lock.acquire: tid %d died holding the lock; the caller holds it now",
-                    (int)o);
+            mp__err(MP_EOWNERDEAD,
+                    "lock.acquire: tid %d died holding the lock; the caller holds it now", (int)o);
             return MP_EOWNERDEAD;
         }
         /* Released or taken over by someone else meanwhile: c is the new word. */

@@ -111,10 +111,7 @@ mp_status mp_condition_release(mp_condition *c)
     return mp_lock_release(c->lock);
 }
 
-static bool holds(mp_condition *c, int32_t tid)
-{
-    return mp__lock_owner(c->lock) == tid;
-}
+static bool holds(mp_condition *c, int32_t tid) { return mp__lock_owner(c->lock) == tid; }
 
 /* Trylock a slot's `alive`: true when the caller now holds it, i.e. no live
  * waiter does (a dead holder's is made consistent and handed over). */
@@ -333,7 +330,7 @@ struct mp_barrier {
     uint32_t unwatched;     /* arrived callers without a slot */
     _Atomic uint32_t span;  /* slot[span..] were never claimed: sweeps stop there */
     uint32_t parties;
-    double swept;           /* mp__now() of the last sweep */
+    double swept; /* mp__now() of the last sweep */
     mp_barrier_action_fn action;
     void *arg;
     double timeout;
@@ -478,8 +475,8 @@ static enum mp__nap b_sleep(mp_barrier *b, int32_t tid, const mp__deadline *d)
 
 /* Contract in mp.h.  The slots come zeroed (SLOT_RAW) from the shared
  * mapping and are set up lazily by b_slot_ready: parties may be large. */
-mp_status mp_barrier_new(mp_barrier **out, unsigned parties, mp_barrier_action_fn action,
-                         void *arg, double default_timeout)
+mp_status mp_barrier_new(mp_barrier **out, unsigned parties, mp_barrier_action_fn action, void *arg,
+                         double default_timeout)
 {
     if (!out || parties == 0)
         return mp__err(MP_EINVAL, "Barrier: %s", out ? "parties must be > 0" : "out is NULL");
@@ -513,7 +510,7 @@ mp_status mp_barrier_wait(mp_barrier *b, double timeout, unsigned *index)
     struct b_slot *slot = b_slot_take(b, &heir);
     int32_t tid = mp__gettid();
     b_lock(b, tid);
-    if (heir) { /* a death found by the claim: as by a sweep */
+    if (heir) {       /* a death found by the claim: as by a sweep */
         assert(slot); /* heir is set only with a slot */
         slot->idx = -1;
         if (atomic_load(&b->state) >= B_FILLING)
@@ -537,7 +534,8 @@ mp_status mp_barrier_wait(mp_barrier *b, double timeout, unsigned *index)
         /* The last to arrive runs the action before anyone is released, but
          * not for a generation with a dead party. */
         if (idx > 0 && b_sweep(b, true)) {
-            r = mp__err(MP_EBROKEN, "barrier.wait: a party died while waiting; the barrier is broken");
+            r = mp__err(MP_EBROKEN,
+                        "barrier.wait: a party died while waiting; the barrier is broken");
         } else if (b->action && b->action(b->arg) != 0) {
             b_break(b);
             r = mp__err(MP_EBROKEN, "barrier.wait: the action failed; the barrier is broken");

@@ -596,10 +596,9 @@ mp_status mp_seq_get(const mp_value *q, ptrdiff_t i, const mp_value **item)
     if (s)
         return s;
     size_t n = q->u.q.len;
-    size_t j = i < 0 ? n - (size_t)-(i + 1) - 1 : (size_t)i; /* -i overflows for PTRDIFF_MIN */
-    if (i < 0 ? (size_t)-(i + 1) >= n : j >= n)
+    size_t j = i < 0 ? n - (size_t) - (i + 1) - 1 : (size_t)i; /* -i overflows for PTRDIFF_MIN */
+    if (i < 0 ? (size_t) - (i + 1) >= n : j >= n)
         return mp__err(MP_EINDEX, "%s index out of range", type_names[q->type]);
     *item = q->u.q.items[j];
     return MP_OK;
 }
-

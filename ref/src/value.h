@@ -21,8 +21,8 @@
  * the encoding (room for a frame header); *len counts the headroom too. */
 MP__HIDDEN mp_status mp__value_encoded_size(const mp_value *v, size_t *len);
 MP__HIDDEN void mp__value_encode_into(const mp_value *v, void *buf, size_t len);
-MP__HIDDEN mp_status mp__value_encode_ex(const mp_value *v, size_t headroom,
-                                         void **buf, size_t *len);
+MP__HIDDEN mp_status mp__value_encode_ex(const mp_value *v, size_t headroom, void **buf,
+                                         size_t *len);
 
 /* ---- layout ----------------------------------------------------------------*/
 enum {
@@ -115,7 +115,6 @@ static inline int64_t mp__int_of(const mp_value *v)
 MP__HIDDEN mp_status mp__dict_add_new(mp__dict *d, mp_value *k, mp_value *v);
 /* mp_dict_set, but a value it replaces is not freed: it goes to *old (the
  * caller's to free; NULL when none was replaced). */
-MP__HIDDEN mp_status mp__dict_set_keep(mp_value *dv, mp_value *key, mp_value *val,
-                                       mp_value **old);
+MP__HIDDEN mp_status mp__dict_set_keep(mp_value *dv, mp_value *key, mp_value *val, mp_value **old);
 
 #endif

@@ -372,7 +372,9 @@ static mp_status check_key(const mp_value *k, const char *what)
         return mp__err(MP_EINVAL, "%s: NULL key", what);
     if (!mp__hashable(k))
         return mp__err(MP_ETYPE, "%s: unhashable type: '%s'%s", what,
-                       k->type == MP_T_LIST ? "list" : k->type == MP_T_DICT ? "dict" : "tuple",
+                       k->type == MP_T_LIST   ? "list"
+                       : k->type == MP_T_DICT ? "dict"
+                                              : "tuple",
                        k->type == MP_T_TUPLE ? " (or nested too deep)" : "");
     return MP_OK;
 }

@@ -13,9 +13,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define KEYS 20000  /* about 100 KB per request */
-#define FLOODS 12   /* large sets per flooding thread */
-#define SMALL 400   /* round trips per small thread */
+#define KEYS 20000 /* about 100 KB per request */
+#define FLOODS 12  /* large sets per flooding thread */
+#define SMALL 400  /* round trips per small thread */
 
 static mp_proxy *d;
 
