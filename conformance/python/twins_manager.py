@@ -33,7 +33,7 @@ SyncManager = mp.managers.SyncManager
 CTX = mp.get_context('fork')
 FRAME_MAX = 64 << 20  # MP_MANAGER_FRAME_MAX
 PROMPT = 1.0          # MPT_ASSERT_PROMPT's bound
-DEAD_GETTER_WINDOW = 2.0  # MGR-CLIENT-KILLED-GET: how long a put item is watched
+DEAD_GETTER_WINDOW = 2.0  # MGR-CLIENT-KILLED-GET/-LOCK-WAITER: how long a put item or a released Lock is left to a dead client
 PR_SET_CHILD_SUBREAPER = 36
 
 twin.kill_children_at_exit()
@@ -1239,6 +1239,12 @@ def MGR_CLIENT_KILLED_LOCK_WAITER():
         assert lk.acquire(False)
         _kill_blocked(_killed_in_acquire, lk)
         lk.release()
+        # The dead waiter's window, as MGR-CLIENT-KILLED-GET's: an acquire of
+        # ours now would race the dead client's server thread, just woken by
+        # the release, for the Lock (and the row would pass by luck when ours
+        # won).  Nothing shows a Lock's holder without taking it, so the
+        # window is waited out.
+        time.sleep(DEAD_GETTER_WINDOW)
         assert lk.acquire(timeout=5.0), 'the Lock went to the dead waiter'
         lk.release()
 
