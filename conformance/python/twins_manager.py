@@ -1496,7 +1496,7 @@ def MGR_PROXY_IN_DICT():
         d = m.dict(pets=pets, supplies=supplies)
         assert d['supplies']['water'] == 10
         inner = d['supplies']
-        assert inner._token.typeid == 'dict', inner._token.typeid
+        assert isinstance(inner, mp.managers.BaseProxy), type(inner)  # a proxy, not a copy
         inner['blankets'] = 5
         del inner
         assert supplies.copy() == {'water': 10, 'feed': 3, 'blankets': 5}, supplies.copy()
@@ -1544,7 +1544,7 @@ def MGR_QUEUE_IN_CONTAINER():
         b = m.dict()
         b[0] = q
         r = a[0]
-        assert r._token.typeid == 'Queue', r._token.typeid
+        assert isinstance(r, mp.managers.BaseProxy), type(r)  # a proxy, not a copy
         r.put(123)
         del r
         assert q.get(timeout=0) == 123
