@@ -6,6 +6,10 @@
 #                                   conformance/expect/*.tsv, then the matrix page
 #   make conformance IMPL=pypy      one Python implementation (an impls/ entry)
 #   make twins-selftest             the runner's own tests (fast, no real twins)
+#
+# Each twin is forked from one interpreter per implementation that imported
+# the module once (run_twins.py --mode zygote, the default); TWINS_ARGS='--jobs 3
+# --mode fresh' starts a fresh interpreter per twin instead.
 #   make expect-cpython             regenerate expect/cpython.tsv from the catalogue
 
 MATRIX_IMPLS ?= cpython cpython-debian pypy billiard multiprocess

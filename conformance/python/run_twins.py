@@ -22,6 +22,11 @@ the row: the module or the twins file does not import).
 Each twin runs in its own session with its output in files, so a grandchild
 holding stderr cannot turn an exit into a timeout; after the twin's process
 ends, whatever is left of its session is killed and recorded as leftovers.
+By default (--mode zygote) each twin's process is forked from one
+interpreter per implementation that imported the module under test once (the
+"zygote"), instead of a fresh interpreter per twin (--mode fresh); the twin
+imports its twins file, runs and exits through Python's normal exit path as
+before.  Rows whose verdict could depend on that run fresh (FRESH_ROWS).
 The full stderr of a row that does not pass is kept in
 reports/out/twins-NAME/<ROW>.stderr and named in the JSON.
 
@@ -33,7 +38,7 @@ compares with another run's JSON instead.  Exit status: 0 when nothing is a new
 failure, 1 on a new failure, 2 on a harness error.  Standard library only.
 """
 import argparse, ast, concurrent.futures as cf, csv, datetime, json, os, signal, \
-    subprocess, sys, time
+    subprocess, sys, threading, time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CONF = os.path.dirname(HERE)
@@ -190,6 +195,92 @@ RUN = ('import faulthandler, signal, sys, traceback\n'
        'm.{fn}()\n')
 
 
+# The zygote: the implementation's interpreter imports twin.py (and so the
+# module under test and its submodules) once, then forks one child per request
+# read from its stdin ({"id", "comp", "fn", "out", "err"}, a JSON line).  It
+# answers on its stdout: "ready PID", "started ID PID", "exited ID STATUS" (the
+# raw wait status).  The child starts a session, puts /dev/null and the row's
+# files on fds 0-2, closes the zygote's own fds, imports twins_<comp> and runs
+# the twin at top level, so it ends as a fresh interpreter's `-c` would:
+# uncaught exception -> traceback, exit 1; atexit, multiprocessing's exit
+# function and threading's shutdown all run.  The zygote never starts a thread
+# (refuses to serve if importing the module did: fork would lose it).
+ZYGOTE = r'''
+import faulthandler, json, os, select, signal, sys, traceback
+sys.path[:0] = [{here!r}, {twins!r}]
+try:
+    import twin
+except BaseException:
+    traceback.print_exc()
+    os._exit({code})
+import threading
+if threading.active_count() != 1:
+    sys.stderr.write('zygote: importing %s started threads\n' % twin.MODULE)
+    os._exit({code})
+_r, _w = os.pipe()
+os.set_blocking(_w, False)
+signal.signal(signal.SIGCHLD, lambda *a: None)
+signal.set_wakeup_fd(_w)
+_kids, _buf, _job = {{}}, b'', None
+def _say(*words):
+    os.write(1, (' '.join(map(str, words)) + '\n').encode())
+_say('ready', os.getpid())
+while _job is None:
+    try:
+        _ready = select.select([0, _r], [], [])[0]
+    except InterruptedError:
+        continue
+    if _r in _ready:
+        os.read(_r, 4096)
+    while _kids:
+        _pid, _st = os.waitpid(-1, os.WNOHANG)
+        if _pid == 0:
+            break
+        _say('exited', _kids.pop(_pid), _st)
+    if 0 in _ready:
+        _data = os.read(0, 65536)
+        if not _data:
+            os._exit(0)  # the runner is gone; it ends the twins' sessions
+        _buf += _data
+        while _job is None and b'\n' in _buf:
+            _line, _buf = _buf.split(b'\n', 1)
+            _req = json.loads(_line)
+            _pid = os.fork()
+            if _pid == 0:
+                _job = _req
+            else:
+                _kids[_pid] = _req['id']
+                _say('started', _req['id'], _pid)
+try:
+    os.setsid()
+    signal.set_wakeup_fd(-1)
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    os.close(_r)
+    os.close(_w)
+    for _fd, _path, _flags in ((0, os.devnull, os.O_RDONLY),
+                               (1, _job['out'], os.O_WRONLY | os.O_CREAT | os.O_TRUNC),
+                               (2, _job['err'], os.O_WRONLY | os.O_CREAT | os.O_TRUNC)):
+        _f = os.open(_path, _flags, 0o644)
+        os.dup2(_f, _fd)
+        os.close(_f)
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
+    del _kids, _buf, _data, _line, _req, _pid, _ready, _fd, _path, _flags, _f
+    m = __import__('twins_' + _job['comp'])
+    _fn = getattr(m, _job['fn'])
+except BaseException:
+    traceback.print_exc()
+    sys.exit({code})
+_fn()
+'''
+ZYGOTE_START = 120.0  # how long the zygote may take to import the module
+ZYGOTE_FORK = 30.0    # how long it may take to answer a request with a child
+
+# Rows that always run in a fresh interpreter, even in zygote mode, each with
+# the reason (the place to declare a row whose verdict depends on the zygote).
+FRESH_ROWS = {
+}
+
+
 def child_env(impl):
     env = dict(os.environ, MP_TWIN_MODULE=impl['module'], PYTHONDONTWRITEBYTECODE='1')
     return env
@@ -278,6 +369,12 @@ def run_one(argv, env, cwd, logbase, timeout, grace=GRACE):
         rc = p.wait()
     dur = time.monotonic() - t0
     leftovers = end_session(p.pid, 0 if timed_out else grace)
+    return outcome(rc, timed_out, dur, logbase, timeout, leftovers)
+
+
+def outcome(rc, timed_out, dur, logbase, timeout, leftovers):
+    """The row's (result, duration, message, leftovers) from its process's
+    exit code (negative: the signal) and whether it timed out."""
     with open(logbase + '.stderr', 'rb') as f:
         lines = f.read().decode(errors='replace').strip().splitlines()
     last = '\n'.join(lines[-6:])
@@ -290,6 +387,138 @@ def run_one(argv, env, cwd, logbase, timeout, grace=GRACE):
     if rc == HARNESS_EXIT:
         return 'error', dur, f'the twin could not be loaded\n{last}', leftovers
     return 'fail', dur, last or f'exit {rc}', leftovers
+
+
+class Zygote:
+    """One running ZYGOTE of an implementation: run() has it fork a twin and
+    judges that twin as run_one judges a fresh one.  Fails closed: a zygote
+    that does not start, dies, or stops answering makes every row it had
+    not finished, and every later one, an 'error' naming why (the twins it
+    started are killed with their sessions)."""
+
+    def __init__(self, exe, env, twins_dir, logdir, start=ZYGOTE_START):
+        code = ZYGOTE.format(here=HERE, twins=twins_dir, code=HARNESS_EXIT)
+        self.errpath = os.path.join(logdir, '_zygote.stderr')
+        self.lock = threading.Lock()
+        self.jobs, self.next_id, self.dead = {}, 0, None
+        self.ready = threading.Event()
+        try:
+            with open(self.errpath, 'wb') as err:
+                self.p = subprocess.Popen([exe, '-c', code], stdin=subprocess.PIPE,
+                                          stdout=subprocess.PIPE, stderr=err, env=env,
+                                          cwd=ROOT, start_new_session=True)
+        except OSError as e:
+            self.p, self.dead = None, f'cannot start the zygote ({exe}): {e}'
+            return
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+        if not self.ready.wait(start) and self.dead is None:
+            self._die(f'the zygote did not start within {start} s')
+            self.close()
+
+    def _stderr_tail(self):
+        try:
+            with open(self.errpath, 'rb') as f:
+                return '\n'.join(f.read().decode(errors='replace').strip().splitlines()[-6:])
+        except OSError:
+            return ''
+
+    def _die(self, why):
+        """Marks the zygote dead (the first reason stays) and wakes every waiter."""
+        with self.lock:
+            if self.dead is None:
+                self.dead = why
+            jobs = list(self.jobs.values())
+        self.ready.set()
+        for rec in jobs:
+            rec['started'].set()
+            rec['done'].set()
+
+    def _read(self):
+        for line in self.p.stdout:
+            w = line.decode(errors='replace').split()
+            if w[:1] == ['ready']:
+                self.ready.set()
+                continue
+            rec = self.jobs.get(int(w[1])) if len(w) == 3 else None
+            if rec is None:
+                self._die(f'the zygote said {line!r}')
+                break
+            if w[0] == 'started':
+                rec['pid'] = int(w[2])
+                rec['started'].set()
+            elif w[0] == 'exited':
+                rec['status'] = int(w[2])
+                rec['done'].set()
+        self.p.wait()
+        self._die(f'the zygote ended (status {self.p.returncode})\n{self._stderr_tail()}'.strip())
+
+    def run(self, comp, fn, logbase, timeout, grace=GRACE):
+        """Like run_one, for twin fn of twins_<comp>, forked from the zygote."""
+        t0 = time.monotonic()
+        for ext in ('.stdout', '.stderr'):
+            open(logbase + ext, 'wb').close()
+        rec = {'started': threading.Event(), 'done': threading.Event()}
+        with self.lock:
+            if self.dead is None:
+                rid = self.next_id = self.next_id + 1
+                self.jobs[rid] = rec
+                req = {'id': rid, 'comp': comp, 'fn': fn, 'out': logbase + '.stdout',
+                       'err': logbase + '.stderr'}
+                try:
+                    self.p.stdin.write((json.dumps(req) + '\n').encode())
+                    self.p.stdin.flush()
+                except OSError as e:
+                    self.dead = f'the zygote stopped reading requests: {e}'
+            dead = self.dead
+        if dead is not None and not rec['started'].is_set():
+            return 'error', 0.0, f'zygote: {dead}', []
+        if not rec['started'].wait(ZYGOTE_FORK):
+            self._die(f'the zygote forked no child within {ZYGOTE_FORK} s')
+        pid = rec.get('pid')
+        if pid is None:
+            return 'error', time.monotonic() - t0, f'zygote: {self.dead}', []
+        timed_out = not rec['done'].wait(max(0.0, t0 + timeout - time.monotonic()))
+        if timed_out and 'status' not in rec:
+            try:
+                os.kill(pid, signal.SIGUSR1)  # the stacks, into the row's stderr
+            except ProcessLookupError:
+                pass
+            rec['done'].wait(1.0)
+            if 'status' not in rec:
+                try:
+                    os.killpg(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            rec['done'].wait(ZYGOTE_FORK)
+        else:
+            timed_out = False
+        dur = time.monotonic() - t0
+        if 'status' not in rec:  # the zygote died, or never reaped the twin
+            if self.dead is None:
+                self._die(f'the zygote did not report twin {pid}\'s end')
+            left = end_session(pid, 0)
+            return 'error', dur, f'zygote: {self.dead}', left
+        leftovers = end_session(pid, 0 if timed_out else grace)
+        return outcome(os.waitstatus_to_exitcode(rec['status']), timed_out, dur, logbase,
+                       timeout, leftovers)
+
+    def close(self):
+        """Ends the zygote (its stdin closed, then killed if it lingers)."""
+        if self.p is None:
+            return
+        try:
+            self.p.stdin.close()
+        except OSError:
+            pass
+        try:
+            self.p.wait(10)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.p.pid, signal.SIGKILL)
+            self.p.wait()
+        self.reader.join(10)
+        self.p.stdout.close()
+        end_session(self.p.pid, 0)
 
 
 # ------------------------------------------------------------------ expectations
@@ -399,7 +628,8 @@ def previous_durations(path):
         return {}
 
 
-def run_impl(impl, rows, sources, out_dir, timeout, jobs, twins_dir=HERE, grace=GRACE):
+def run_impl(impl, rows, sources, out_dir, timeout, jobs, twins_dir=HERE, grace=GRACE,
+             mode='zygote'):
     """Run every row's twin under impl (rows: catalogue dicts with id,
     component, cpython); return (rows with results, probe info).  The twins
     start longest first, by the durations of the previous run of the same
@@ -418,6 +648,20 @@ def run_impl(impl, rows, sources, out_dir, timeout, jobs, twins_dir=HERE, grace=
     results, jobs_of = {}, {}
     env = child_env(impl)
     exe = info.get('executable') or impl['interpreter']
+    zyg = Zygote(exe, env, twins_dir, logdir) if mode == 'zygote' and 'error' not in info else None
+    try:
+        return _run_rows(impl, rows, rows_in, uses, info, logdir, out_dir, timeout, jobs,
+                         twins_dir, grace, env, exe, zyg, results, jobs_of)
+    finally:
+        if zyg is not None:
+            zyg.close()
+
+
+def _run_rows(impl, rows, rows_in, uses, info, logdir, out_dir, timeout, jobs, twins_dir,
+              grace, env, exe, zyg, results, jobs_of):
+    """run_impl's loop: every row's result, the twins run `jobs` at a time
+    (forked by zyg, or fresh interpreters when zyg is None or the row is in
+    FRESH_ROWS)."""
     with cf.ThreadPoolExecutor(max_workers=jobs) as ex:
         for r in rows:
             comp, fn = r['component'], r['id'].replace('-', '_')
@@ -435,6 +679,9 @@ def run_impl(impl, rows, sources, out_dir, timeout, jobs, twins_dir=HERE, grace=
                 lacks = info['components'][comp]['missing'][fn]
                 results[r['id']] = ('unsupported', 0.0, f'{impl["module"]} lacks '
                                     + ', '.join(lacks), [])
+            elif zyg is not None and r['id'] not in FRESH_ROWS:
+                jobs_of[r['id']] = ex.submit(zyg.run, comp, fn, os.path.join(logdir, r['id']),
+                                             timeout, grace)
             else:
                 code = RUN.format(here=HERE, twins=twins_dir, comp=comp, fn=fn,
                                   code=HARNESS_EXIT)
@@ -466,6 +713,9 @@ def main(argv=None):
     ap.add_argument('--out', default=os.path.join(ROOT, 'reports', 'out'))
     ap.add_argument('--timeout', type=float, default=60)
     ap.add_argument('--jobs', type=int, default=2)
+    ap.add_argument('--mode', choices=('zygote', 'fresh'), default='zygote',
+                    help='fork each twin from one pre-imported interpreter (zygote, the '
+                    'default) or start a fresh interpreter per twin')
     ap.add_argument('--filter', default='', help='only rows whose ID contains one of these (comma-separated)')
     ap.add_argument('--baseline', help="judge against another run's JSON")
     ap.add_argument('--expect-dir', default=EXPECT)
@@ -488,7 +738,7 @@ def main(argv=None):
     impl = load_impl(a.impl, a.impls_dir)
     rows = [r for r in rows if any(f in r['id'] for f in a.filter.split(','))]
     t0 = time.monotonic()
-    out, info = run_impl(impl, rows, sources, a.out, a.timeout, a.jobs)
+    out, info = run_impl(impl, rows, sources, a.out, a.timeout, a.jobs, mode=a.mode)
     exp = (baseline_expectations(a.baseline) if a.baseline
            else expectations(impl['name'], rows, sources, a.expect_dir))
     status = judge(out, exp)
@@ -505,7 +755,7 @@ def main(argv=None):
                               'interpreter': impl['interpreter']}},
            'machine': machine(),
            'date': datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ'),
-           'judged_against': a.baseline or 'expect',
+           'judged_against': a.baseline or 'expect', 'mode': a.mode,
            'rows': out, 'summary': summary, 'verdicts': verdicts,
            'leftovers': [dict(x, row=r['id']) for r in out for x in r.get('leftovers', [])],
            'seconds': round(time.monotonic() - t0, 1)}

@@ -49,6 +49,28 @@ def FAKE_GRANDCHILD():
 
 def FAKE_CRASH():
     os.kill(os.getpid(), 9)
+
+
+def FAKE_KILL_ZYGOTE():
+    # SIGKILLs the process that forked it (the zygote; never the test itself),
+    # then hangs: the row and every later one must be errors, this one killed
+    with open(os.environ['FAKE_PIDFILE'] + '.z', 'w') as f:
+        f.write(str(os.getpid()))
+    if os.getppid() != int(os.environ['FAKE_RUNNER_PID']):
+        os.kill(os.getppid(), 9)
+    time.sleep(60)
+
+
+def FAKE_EXIT_PATH():
+    # the normal exit path runs in a forked twin too: atexit, and
+    # multiprocessing's exit function joining a non-daemonic child
+    import atexit
+    atexit.register(lambda: print('atexit ran', flush=True))
+    threading_done = []
+    import threading
+    t = threading.Thread(target=lambda: (time.sleep(0.2), threading_done.append(1),
+                                         print('thread joined', flush=True)))
+    t.start()
 '''
 
 SUBS = ('util', 'connection', 'managers', 'pool', 'reduction', 'sharedctypes',
@@ -160,17 +182,20 @@ class Runner(unittest.TestCase):
         return {'name': 'fake', 'kind': 'python', 'interpreter': sys.executable,
                 'module': module, 'version': 'python'}
 
-    def run_fake(self, module, ids, timeout=1.5):
+    def run_fake(self, module, ids, timeout=1.5, mode='zygote', jobs=2):
         rows = [{'id': i, 'component': 'fake', 'cpython': 'twin'} for i in ids]
         t0 = time.monotonic()
         out, info = rt.run_impl(self.impl(module), rows, rt.twin_sources(self.twins), self.out,
-                                timeout, 2, self.twins, grace=0.2)
+                                timeout, jobs, self.twins, grace=0.2, mode=mode)
         return {r['id']: r for r in out}, info, time.monotonic() - t0
 
-    def test_results(self):
+    def test_results_fresh(self):
+        self.test_results('fresh')
+
+    def test_results(self, mode='zygote'):
         ids = ['FAKE-PASS', 'FAKE-FAIL', 'FAKE-UNSUP', 'FAKE-UNSUP-DECLARED', 'FAKE-HANG',
                'FAKE-GRANDCHILD', 'FAKE-CRASH', 'FAKE-NONE']
-        res, info, took = self.run_fake('fakemp', ids)
+        res, info, took = self.run_fake('fakemp', ids, mode=mode)
         got = {k: v['result'] for k, v in res.items()}
         self.assertEqual(got, {'FAKE-PASS': 'pass', 'FAKE-FAIL': 'fail',
                                'FAKE-UNSUP': 'unsupported', 'FAKE-UNSUP-DECLARED': 'unsupported',
@@ -193,6 +218,43 @@ class Runner(unittest.TestCase):
         self.assertTrue(gone(gpid), 'the grandchild survived')
         self.assertGreaterEqual(res['FAKE-HANG']['duration'], 1.5)
         self.assertLess(took, 10)
+
+    def test_exit_path(self):
+        for mode in ('zygote', 'fresh'):
+            res, _, _ = self.run_fake('fakemp', ['FAKE-EXIT-PATH'], mode=mode)
+            self.assertEqual(res['FAKE-EXIT-PATH']['result'], 'pass', (mode, res))
+            with open(os.path.join(self.out, 'twins-fake', 'FAKE-EXIT-PATH.stdout')) as f:
+                self.assertEqual(f.read(), 'thread joined\natexit ran\n', mode)
+
+    def test_zygote_dies(self):
+        """The zygote killed under a running twin: that row and every later
+        one are errors naming it, the orphaned twin is killed, exit status 2."""
+        os.environ['FAKE_RUNNER_PID'] = str(os.getpid())
+        res, _, took = self.run_fake('fakemp', ['FAKE-KILL-ZYGOTE', 'FAKE-PASS', 'FAKE-FAIL'],
+                                     timeout=20, jobs=1)
+        self.assertEqual({k: v['result'] for k, v in res.items()},
+                         {'FAKE-KILL-ZYGOTE': 'error', 'FAKE-PASS': 'error', 'FAKE-FAIL': 'error'})
+        self.assertIn('zygote', res['FAKE-PASS']['message'])
+        self.assertLess(took, 15, 'the runner waited for the orphan instead of ending it')
+        with open(self.pidfile + '.z') as f:
+            zpid = int(f.read())
+        self.assertTrue(gone(zpid), 'the twin of a dead zygote survived')
+        self.assertEqual(rt.judge(list(res.values()), {}), 2)
+
+    def test_zygote_does_not_start(self):
+        """A module that starts a thread at import: the zygote refuses (a fork
+        would lose the thread), every twin row is an error."""
+        pkg = os.path.join(self.tmp.name, 'mods', 'threadmp')
+        os.makedirs(pkg, exist_ok=True)
+        with open(os.path.join(pkg, '__init__.py'), 'w') as f:
+            f.write('import threading, time\nLock = object\n'
+                    'threading.Thread(target=time.sleep, args=(30,), daemon=True).start()\n')
+        for sub in SUBS:
+            open(os.path.join(pkg, sub + '.py'), 'w').close()
+        res, _, _ = self.run_fake('threadmp', ['FAKE-PASS', 'FAKE-NONE'])
+        self.assertEqual(res['FAKE-PASS']['result'], 'error', res)
+        self.assertIn('started threads', res['FAKE-PASS']['message'])
+        self.assertEqual(res['FAKE-NONE']['result'], 'absent')
 
     def test_module_missing_is_error_everywhere(self):
         res, info, _ = self.run_fake('no_such_mp_module', ['FAKE-PASS', 'FAKE-FAIL', 'FAKE-NONE'])

@@ -105,34 +105,98 @@ def kill_children_at_exit():
     atexit.register(_cleanup)
 
 
-def fail_now():
-    """From an `except` block: the twin has failed, so print the exception,
-    SIGKILL the children and exit with status 1 at once, skipping every
-    clean-up on the way out (a pool's terminate can wait 30 s in billiard:
-    the verdict must not hang on tidying up after it was reached)."""
-    traceback.print_exc()
-    sys.stderr.flush()
+def _session_others_of(me):
+    """The live processes of session `me` other than process `me`."""
+    found = []
+    for d in os.listdir('/proc'):
+        if not d.isdigit() or int(d) == me:
+            continue
+        try:
+            with open(f'/proc/{d}/stat') as f:
+                fields = f.read().rsplit(')', 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if fields[0] != 'Z' and int(fields[3]) == me:
+            found.append(int(d))
+    return found
+
+
+def kill_own():
+    """SIGKILLs every process the twin started: its children now, and, when
+    the twin leads its session (as the runner starts it; never the shell's
+    session of a twin run by hand), every other process in it once the twin
+    has exited, from a forked sweeper (before, a pool's handler thread may
+    fork a replacement for a worker killed under it).  For the twin's
+    failure exits only, just before os._exit: a failed row leaves nothing
+    behind for the runner to record as the implementation's leftovers."""
     for p in mp.active_children():
         try:
             os.kill(p.pid, 9)
         except ProcessLookupError:
             pass
+    if os.getsid(0) != os.getpid():
+        return
+    me = os.getpid()
+    if os.fork() == 0:
+        # The sweeper: once the twin is gone (its threads can fork no more:
+        # a pool's handler replaces the workers killed under it), kill what
+        # is left of the session, then leave.
+        try:
+            until = time.monotonic() + 10.0
+            while os.getppid() == me and time.monotonic() < until:
+                time.sleep(0.001)  # polling for the twin's exit
+            for _ in range(20):
+                left = [pid for pid in _session_others_of(me) if pid != os.getpid()]
+                if not left:
+                    break
+                for pid in left:
+                    try:
+                        os.kill(pid, 9)
+                    except ProcessLookupError:
+                        pass
+        finally:
+            os._exit(0)
+
+
+def fail_now():
+    """From an `except` block: the twin has failed, so print the exception,
+    SIGKILL the children (kill_own) and exit with status 1 at once, skipping
+    every clean-up on the way out (a pool's terminate can wait 30 s in
+    billiard: the verdict must not hang on tidying up after it was reached)."""
+    traceback.print_exc()
+    sys.stderr.flush()
+    kill_own()
+    os._exit(1)
+
+
+def _expired(seconds):
+    sys.stderr.write(f'twin.bounded: the call did not finish within {seconds} s\n')
+    sys.stderr.flush()
+    faulthandler.dump_traceback(all_threads=True)
+    kill_own()
     os._exit(1)
 
 
 class bounded:
     """`with twin.bounded(seconds):` a call that must not block: if the block
-    has not finished after `seconds`, faulthandler prints every thread's stack
-    and ends the twin with exit status 1 (a fail that names the stuck call),
-    instead of hanging until the runner's timeout.  Not nestable."""
+    has not finished after `seconds`, a watchdog thread prints every thread's
+    stack, kills what the twin started (kill_own) and ends the twin with exit
+    status 1 (a fail that names the stuck call), instead of hanging until the
+    runner's timeout.  Should the watchdog never get to run (the stuck call
+    holding the interpreter), faulthandler ends the twin 5 s later without
+    the clean-up.  Not nestable."""
 
     def __init__(self, seconds):
         self.seconds = seconds
 
     def __enter__(self):
-        faulthandler.dump_traceback_later(self.seconds, exit=True)
+        faulthandler.dump_traceback_later(self.seconds + 5.0, exit=True)
+        self.timer = threading.Timer(self.seconds, _expired, (self.seconds,))
+        self.timer.daemon = True
+        self.timer.start()
 
     def __exit__(self, *exc):
+        self.timer.cancel()
         faulthandler.cancel_dump_traceback_later()
 
 

@@ -835,9 +835,12 @@ def POOL_TERMINATE_PENDING_FAIL():
 
 def POOL_SCOPED():
     fixtures()
-    with pool(2) as p:
-        r = p.apply_async(t_wait, (1,))
-        t0 = twin.now()
+    # A terminate that hangs (billiard's waits up to 30 s a worker) is this
+    # row's failure: bounded, it is one in seconds, never a runner timeout.
+    with twin.bounded(5.0):
+        with pool(2) as p:
+            r = p.apply_async(t_wait, (1,))
+            t0 = twin.now()
     el = twin.now() - t0
     assert el < 1.0, f'leaving `with Pool()` took {el:.3f} s: it did not terminate the pool'
     assert not r.ready()

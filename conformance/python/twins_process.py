@@ -8,7 +8,7 @@ fails leaves no process behind: twin.kill_children_at_exit() (an atexit handler 
 multiprocessing's own) kills and joins the children still running.
 """
 import atexit, ctypes, os, re, signal, sys, \
-    threading
+    threading, time
 
 import twin
 from twin import mp
@@ -878,9 +878,23 @@ def PROC_ACTIVE_CHILDREN():
     assert mp.active_children() == [], 'a joined child is listed'
 
 
+def _wait_zombie(pid, timeout=10.0):
+    """Whether pid becomes a zombie (ended, not yet reaped) within timeout s.
+    A sentinel that is a pipe (CPython's) is readable as soon as the exiting
+    child's files are closed, a moment before it has ended."""
+    until = twin.now() + timeout
+    while twin.now() < until:
+        with open(f'/proc/{pid}/stat') as f:
+            if f.read().rsplit(')', 1)[1].split()[0] == 'Z':
+                return True
+        time.sleep(0.001)  # polling another process's state: nothing to wait on
+    return False
+
+
 def PROC_ACTIVE_CHILDREN_REAPS():
     p = start(_exit_arg, 3)
     assert _readable(p.sentinel, 10.0), 'the child did not end'
+    assert _wait_zombie(p.pid), 'the child did not end'
     assert not pid_gone(p.pid), 'the ended child was reaped before active_children'
     assert mp.active_children() == [], 'an ended child is listed'
     assert pid_gone(p.pid), f'active_children left the zombie of pid {p.pid}'

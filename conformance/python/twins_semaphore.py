@@ -4,7 +4,7 @@ multiprocessing.Semaphore / BoundedSemaphore: acquire returns False on a
 timeout (MP_TIMEOUT), get_value() is mp_semaphore_value, and an over-release
 of a BoundedSemaphore raises ValueError (MP_ESTATE).
 """
-import os, sys, threading
+import os, signal, sys, threading
 
 import twin
 from twin import mp
@@ -215,7 +215,7 @@ def SEM_RELEASE_WAKES_PROMPT():
 def _child_release_once(s):
     s.release()
     while True:
-        os.pause()
+        signal.pause()  # os.pause is CPython's only: PyPy has none
 
 
 def SEM_RELEASER_KILLED_ANYTIME():

@@ -308,16 +308,22 @@ def _flood_keys(kind, n):
             yield y
 
 
-def _flood_cost(keys):
-    """CPU seconds (this process: load does not stretch it) to round-trip a
-    dict of these keys and build it again key by key."""
+def _flood_cost(keys, budget=None):
+    """CPU seconds (this process: load does not stretch it) to build a dict of
+    these keys key by key and round-trip it.  Past `budget` CPU seconds the
+    key-by-key build stops (checked every 1024 keys) and the cost so far is
+    returned, already over budget: a quadratic dict fails the row in seconds
+    instead of taking minutes (the round trip, one uninterruptible call, comes
+    second, only when the build kept within the budget)."""
     n = len(keys)
     t = time.process_time()
-    d = roundtrip(dict.fromkeys(keys))  # pickle stands in for msgpack
-    assert len(d) == n, len(d)
     d = {}
-    for k in keys:
+    for i, k in enumerate(keys):
         d[k] = None
+        if budget is not None and not i & 1023 and time.process_time() - t > budget:
+            return time.process_time() - t
+    assert len(d) == n, len(d)
+    d = roundtrip(dict.fromkeys(keys))  # pickle stands in for msgpack
     assert len(d) == n, len(d)
     return time.process_time() - t
 
@@ -330,10 +336,9 @@ def VAL_DICT_COLLIDING_KEYS_LINEAR():
     # Making the keys is not what the row measures: done first.
     plain_keys = list(range(n))
     floods = [list(_flood_keys(kind, n)) for kind in range(3)]
-    plain = _flood_cost(plain_keys)
-    costs = [_flood_cost(keys) for keys in floods]
-    plain = min(plain, _flood_cost(plain_keys))
-    for kind, c in enumerate(costs):
+    plain = min(_flood_cost(plain_keys), _flood_cost(plain_keys))
+    for kind, keys in enumerate(floods):
+        c = _flood_cost(keys, 10 * plain + 0.5)
         assert c <= 10 * plain + 0.5, \
             f'flood kind {kind}: {c:.3f} CPU s for {n} keys against {plain:.3f} s: not linear'
 

@@ -2245,12 +2245,29 @@ MPT_TEST(manager, MGR_QUEUE_GET_WOKEN,
 
 struct killarg {
     mp_proxy *ready, *q, *lock;
+    int ready_w; /* kill_blocked's pipe: the child writes a byte before its blocking call */
 };
+
+/* How long a released Lock or a put item is left to a dead client's pending
+ * request before a live client asks for it (MGR-CLIENT-KILLED-GET, -LOCK-WAITER):
+ * asking at once races a server thread the release or put has just woken for the
+ * dead client, and a wrong server would pass by luck when ours wins. */
+#define DEAD_WAITER_WINDOW 2.0
+
+/* Tells kill_blocked the child is connected; the pipe has no reply to sleep in,
+ * so the child's next sleep is its blocking call, its request already sent (a
+ * manager Event here let the child be killed waiting for set()'s reply, before
+ * it asked anything). */
+static bool say_ready(struct killarg *a)
+{
+    return mpt_write_all(a->ready_w, "r", 1);
+}
 
 static int killed_in_get(void *arg)
 {
     struct killarg *a = arg;
-    if (mp_mevent_set(a->ready))
+    size_t n;
+    if (mp_mqueue_qsize(a->q, &n) || !say_ready(a)) /* connected first */
         return 1;
     mp_value *v = NULL;
     mp_mqueue_get(a->q, &v, MP_FOREVER); /* killed here */
@@ -2260,17 +2277,26 @@ static int killed_in_get(void *arg)
 static int killed_in_acquire(void *arg)
 {
     struct killarg *a = arg;
-    if (mp_mevent_set(a->ready))
+    /* connected first; the parent holds the lock */
+    if (mp_mlock_acquire(a->lock, 0) != MP_TIMEOUT || !say_ready(a))
         return 1;
     mp_mlock_acquire(a->lock, MP_FOREVER); /* killed here */
     return 2;
 }
 
-/* Start fn in a child, wait until it is blocked in its manager call, SIGKILL and reap it. */
+/* Start fn in a child, wait until it is blocked in its manager call (it says
+ * so through a pipe, say_ready, then sleeps in the call), SIGKILL and reap it. */
 static void kill_blocked(mp_target_fn fn, struct killarg *a)
 {
+    mpt_pipefd pp = mpt_pipe();
+    a->ready_w = pp.w;
     mp_process *p = mpt_start(fn, a);
-    MP_ASSERT_OK(mp_mevent_wait(a->ready, 10));
+    mpt_closefd(&pp.w); /* a child that dies first reads as EOF, not a hang */
+    char byte;
+    bool ready = mpt_read_all(pp.r, &byte, 1);
+    mpt_closepipe(&pp);
+    a->ready_w = -1;
+    cr_assert(ready, "the child never got to its call");
     pid_t pid = 0;
     MP_ASSERT_OK(mp_process_pid(p, &pid));
     mpt_wait_asleep(pid); /* blocked in the call: the server holds its request */
@@ -2287,12 +2313,18 @@ MPT_TEST(manager, MGR_CLIENT_KILLED_GET,
          "item: the next put reaches a live getter")
 {
     mp_manager *m = start();
-    struct killarg a = {0};
+    struct killarg a = {.ready_w = -1};
     MP_ASSERT_OK(mp_manager_event(m, &a.ready));
     MP_ASSERT_OK(mp_manager_queue(m, 0, &a.q));
     kill_blocked(killed_in_get, &a);
     mp_value *item = mp_str("after"), *got = NULL;
     MP_ASSERT_OK(mp_mqueue_put(a.q, item, MP_FOREVER));
+    /* Watch the item (no get of ours to race a dead getter's for it). */
+    size_t n = 1;
+    for (double until = mpt_now() + DEAD_WAITER_WINDOW; n && mpt_now() < until;) {
+        mpt_sleep(0.01); /* watching for a taker that may not exist */
+        MP_ASSERT_OK(mp_mqueue_qsize(a.q, &n));
+    }
     MPT_ASSERT_PROMPT(mp_mqueue_get(a.q, &got, 5.0), MP_OK);
     cr_assert(mp_value_equal(got, item), "the item went elsewhere");
     mp_value_free(got);
@@ -2307,12 +2339,16 @@ MPT_TEST(manager, MGR_CLIENT_KILLED_LOCK_WAITER,
          "never granted it: release leaves it to the living")
 {
     mp_manager *m = start();
-    struct killarg a = {0};
+    struct killarg a = {.ready_w = -1};
     MP_ASSERT_OK(mp_manager_event(m, &a.ready));
     MP_ASSERT_OK(mp_manager_lock(m, &a.lock));
     MP_ASSERT_OK(mp_mlock_acquire(a.lock, 0));
     kill_blocked(killed_in_acquire, &a);
     MP_ASSERT_OK(mp_mlock_release(a.lock));
+    /* The dead waiter's window: an acquire of ours now would race a server
+     * thread the release has just woken for it (nothing shows a Lock's holder
+     * without taking it, so the window is waited out). */
+    mpt_sleep(DEAD_WAITER_WINDOW);
     MPT_ASSERT_PROMPT(mp_mlock_acquire(a.lock, 5.0), MP_OK);
     MP_ASSERT_OK(mp_mlock_release(a.lock));
     mp_proxy_free(a.lock);
@@ -2326,7 +2362,7 @@ static int killed_holding(void *arg)
     struct killarg *a = arg;
     if (mp_mlock_acquire(a->lock, 0))
         return 1;
-    if (mp_mevent_set(a->ready))
+    if (mp_mevent_set(a->ready) || (a->ready_w >= 0 && !say_ready(a)))
         return 2;
     mp_value *v = NULL;
     mp_mqueue_get(a->q, &v, MP_FOREVER); /* killed here */
@@ -2350,7 +2386,7 @@ MPT_TEST(manager, MGR_LOCK_HOLDER_DISCONNECT,
          "waiter, or the next acquirer, with MP_EOWNERDEAD, held")
 {
     mp_manager *m = start();
-    struct killarg a = {0}, b = {0};
+    struct killarg a = {.ready_w = -1}, b = {.ready_w = -1};
     MP_ASSERT_OK(mp_manager_event(m, &a.ready));
     MP_ASSERT_OK(mp_manager_event(m, &b.ready));
     MP_ASSERT_OK(mp_manager_queue(m, 0, &a.q));

@@ -1,8 +1,8 @@
-"""billiard lacks two documented APIs of multiprocessing that three rows use,
+"""billiard lacks two documented APIs of multiprocessing that six rows use,
 so the twins report those rows `unsupported` without running them:
 Process.kill() (added in Python 3.7; PROC-EXITCODE-SIGKILL,
 PROC-TERMINATE-ENDED-NOOP) and parent_process() (added in 3.8;
-PROC-PARENT-PID).
+PROC-PARENT-PID, PROC-PARENT-PROCESS-MAIN, -CHILD, -DIES).
 Run: /usr/bin/python3 MISSING-API.py [multiprocessing]  (default billiard)."""
 import importlib
 import sys
