@@ -2258,10 +2258,7 @@ struct killarg {
  * so the child's next sleep is its blocking call, its request already sent (a
  * manager Event here let the child be killed waiting for set()'s reply, before
  * it asked anything). */
-static bool say_ready(struct killarg *a)
-{
-    return mpt_write_all(a->ready_w, "r", 1);
-}
+static bool say_ready(struct killarg *a) { return mpt_write_all(a->ready_w, "r", 1); }
 
 static int killed_in_get(void *arg)
 {
