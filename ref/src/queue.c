@@ -616,6 +616,43 @@ static int read_stream(mp_queue *q, uint8_t *dst)
     }
 }
 
+/* Consumer side lock held, the record at r a stream's first chunk (K_FIRST,
+ * n bytes: the 8-byte meta word, then payload).  Takes the chunk, reads the
+ * rest of the stream (read_stream) and releases the side lock.  MP_OK with
+ * the message in *out, *outlen; MP_ENOMEM when it could not be kept (the
+ * stream is consumed and dropped); MP__STATUS_COUNT when the producer
+ * withdrew it (nothing to return: the caller waits for the next message). */
+static mp_status get_stream(mp_queue *q, uint64_t r, uint32_t n, void **out, size_t *outlen,
+                            const char *what)
+{
+    struct qshm *s = q->s;
+    assert(n >= 8 && HDR + pad8(n) <= lo(atomic_load(&s->wpos)) - lo(r)); /* as K_MSG */
+    uint64_t meta = ring_word(q, lo(r) + HDR);
+    size_t total = lo(meta);
+    uint8_t *p = malloc(total ? total : 1);
+    if (p)
+        prefault(p, total);
+    s->cs_id = hi(meta);
+    s->cs_total = total;
+    s->cs_got = n - 8;
+    s->cs_active = 1;
+    if (p && n - 8 <= total)
+        ring_get(q, lo(r) + HDR + 8, p, n - 8);
+    atomic_store(&s->rpos, pos(hi(r), lo(r) + HDR + (uint32_t)pad8(n)));
+    wake(&s->room_seq, &s->room_flag);
+    int rs = read_stream(q, p);
+    side_unlock(q, SIDE_C);
+    if (rs == STREAM_DONE && p) {
+        *out = p;
+        *outlen = total;
+        return MP_OK;
+    }
+    free(p);
+    if (rs == STREAM_DONE)
+        return mp__err(MP_ENOMEM, "%s: no memory for %zu bytes (message dropped)", what, total);
+    return MP__STATUS_COUNT;
+}
+
 /* Take one message into a malloc()ed *out of *outlen bytes (the caller
  * frees it): a single record copied out then committed, or a stream
  * received whole (a withdrawn one is skipped).  MP_EMPTY at the deadline,
@@ -666,31 +703,9 @@ static mp_status get_raw(mp_queue *q, void **out, size_t *outlen, double timeout
                 return MP_OK;
             }
             if (kind == K_FIRST) {
-                assert(n >= 8 && HDR + pad8(n) <= lo(w) - lo(r)); /* meta, as K_MSG */
-                uint64_t meta = ring_word(q, lo(r) + HDR);
-                size_t total = lo(meta);
-                uint8_t *p = malloc(total ? total : 1);
-                if (p)
-                    prefault(p, total);
-                s->cs_id = hi(meta);
-                s->cs_total = total;
-                s->cs_got = n - 8;
-                s->cs_active = 1;
-                if (p && n - 8 <= total)
-                    ring_get(q, lo(r) + HDR + 8, p, n - 8);
-                atomic_store(&s->rpos, pos(hi(r), lo(r) + HDR + (uint32_t)pad8(n)));
-                wake(&s->room_seq, &s->room_flag);
-                int rs = read_stream(q, p);
-                side_unlock(q, SIDE_C);
-                if (rs == STREAM_DONE && p) {
-                    *out = p;
-                    *outlen = total;
-                    return MP_OK;
-                }
-                free(p);
-                if (rs == STREAM_DONE)
-                    return mp__err(MP_ENOMEM, "%s: no memory for %zu bytes (message dropped)", what,
-                                   total);
+                st = get_stream(q, r, n, out, outlen, what);
+                if (st != MP__STATUS_COUNT)
+                    return st;
                 continue; /* a withdrawn message: wait for the next one */
             }
             /* A chunk with no stream: cannot happen unless the header was
