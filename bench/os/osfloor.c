@@ -66,14 +66,16 @@ static void futex_wake(_Atomic uint32_t *a) { syscall(SYS_futex, a, FUTEX_WAKE, 
  * Batched publication.  A side stores its index for the peer only at a
  * *publication point*: every PUB_EVERY records or PUB_BYTES bytes, at the end
  * of its burst (ring_flush), and before it waits itself.  Publishing every
- * record (this ring until December) made a slow mode: when the consumer keeps
- * up it finds the ring empty after nearly every record, so the producer's
- * index line and the data line being written move between the two CPUs once
- * per 64 B record (counted: ~150 k empty-ring reloads in a round of 8 M
- * records, 22 M msg/s; the quiet full run of 2026-12-05 had 6-13 M msg/s with
- * both sides spinning flat out).  Batched, the consumer sees whole batches:
- * the index moves once per PUB_EVERY records and a batch of 64 B records
- * (32 x 72 B = 36 lines) never shares a line with the next.
+ * record (this ring until December) made a slow mode: a consumer that keeps
+ * up finds the ring empty (10-330 k times in a round of 8 M records) and
+ * spins on the head; each record's store of the head takes the line back
+ * from the spinner, which leaves its spin with that one record, on a line the
+ * producer is still writing: in lock-step, lines cross between the CPUs once
+ * or twice a record (the quiet full run of 2026-12-05: 6-13 M msg/s, both
+ * sides spinning flat out; bench/README.md).  Batched, the consumer sees
+ * whole batches: the index moves once per PUB_EVERY records, and a batch of
+ * 64 B records (32 x 72 B = 36 lines) shares at most the line at its edge
+ * with the next.
  *
  * Sleeping, and why no wake-up is lost (a futex wait with no time-out).
  * Each direction has a flag ("I sleep") and a sequence word (the futex):
