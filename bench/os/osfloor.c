@@ -73,9 +73,11 @@ static void futex_wake(_Atomic uint32_t *a) { syscall(SYS_futex, a, FUTEX_WAKE, 
  * producer is still writing: in lock-step, lines cross between the CPUs once
  * or twice a record (the quiet full run of 2026-12-05: 6-13 M msg/s, both
  * sides spinning flat out; bench/README.md).  Batched, the consumer sees
- * whole batches: the index moves once per PUB_EVERY records, and a batch of
- * 64 B records (32 x 72 B = 36 lines) shares at most the line at its edge
- * with the next.
+ * whole batches: the index moves once per PUB_EVERY records.  A batch still
+ * costs a hand-over (~350 ns here, fitted from 32..512-record batches in
+ * lock-step; ringcheck's is smaller, cause not found), so the batch is 256
+ * records (18 KiB of 64 B records; PUB_BYTES bounds larger ones): 32 gave
+ * 0.66-0.77x ringcheck on a quiet machine, 256 gave 1.06-1.08x.
  *
  * Sleeping, and why no wake-up is lost (a futex wait with no time-out).
  * Each direction has a flag ("I sleep") and a sequence word (the futex):
@@ -102,7 +104,7 @@ static void futex_wake(_Atomic uint32_t *a) { syscall(SYS_futex, a, FUTEX_WAKE, 
  * 100 runs with its waits made unbounded, and its slow path, all seq_cst, is
  * the protocol above: the cause was not found (bench/README.md).  This ring
  * runs unbounded and was stress-tested so. */
-#define PUB_EVERY 32
+#define PUB_EVERY 256
 #define PUB_BYTES ((uint64_t)64 << 10)
 typedef struct ring {
     _Alignas(64) _Atomic uint64_t head;     /* bytes published: producer only */
