@@ -56,17 +56,34 @@ static void futex_wake(_Atomic uint32_t *a) { syscall(SYS_futex, a, FUTEX_WAKE, 
  * Built as the fast ones are: each index on its own cache line, written by
  * one side only with a plain release store (no read-modify-write on the hot
  * path); each side keeps a private copy of the peer's index and reloads it
- * only when that copy says "full" / "empty", so the peer's line moves only
- * then; records are [u32 len | u32 0][payload padded to 8], 8-byte aligned,
- * so a header never straddles the end and a payload is at most two memcpy()s;
- * 16 MiB, ref's ring size; a waiting side spins REF_SPIN_ITERS pause loops,
- * as ref's queue does, before it sleeps.
+ * only when that copy says "full" / "empty"; records are
+ * [u32 len | u32 0][payload padded to 8], 8-byte aligned, so a header never
+ * straddles the end and a payload is at most two memcpy()s, copied in from the
+ * sender's buffer and out into the receiver's, as ref's queue does; 16 MiB,
+ * ref's ring size; a waiting side spins REF_SPIN_ITERS pause loops, as ref's
+ * queue does, before it sleeps.
+ *
+ * Batched publication.  A side stores its index for the peer only at a
+ * *publication point*: every PUB_EVERY records or PUB_BYTES bytes, at the end
+ * of its burst (ring_flush), and before it waits itself.  Publishing every
+ * record (this ring until December) made a slow mode: a consumer that keeps
+ * up finds the ring empty (10-330 k times in a round of 8 M records) and
+ * spins on the head; each record's store of the head takes the line back
+ * from the spinner, which leaves its spin with that one record, on a line the
+ * producer is still writing: in lock-step, lines cross between the CPUs once
+ * or twice a record (the quiet full run of 2026-12-05: 6-13 M msg/s, both
+ * sides spinning flat out; bench/README.md).  Batched, the consumer sees
+ * whole batches: the index moves once per PUB_EVERY records.  A batch still
+ * costs a hand-over (~350 ns here, fitted from 32..512-record batches in
+ * lock-step; ringcheck's is smaller, cause not found), so the batch is 256
+ * records (18 KiB of 64 B records; PUB_BYTES bounds larger ones): 32 gave
+ * 0.66-0.77x ringcheck on a quiet machine, 256 gave 1.06-1.08x.
  *
  * Sleeping, and why no wake-up is lost (a futex wait with no time-out).
  * Each direction has a flag ("I sleep") and a sequence word (the futex):
  *   sleeper:  seq = load(S); store(F, 1); FENCE; if condition still false:
  *             futex_wait(S, seq)          -- then loop and re-check
- *   waker:    (its index stores) ...; FENCE; if load(F): F = 0; S++; wake(S)
+ *   waker:    store(index); FENCE; if load(F): F = 0; S++; wake(S)
  * The two FENCEs (seq_cst) make the classic store-then-load pair: either the
  * waker's load sees F = 1, or the sleeper's re-check sees the waker's index.
  * A waker that saw F = 1 (its exchange acq_rel, the sleeper's store release)
@@ -74,12 +91,12 @@ static void futex_wake(_Atomic uint32_t *a) { syscall(SYS_futex, a, FUTEX_WAKE, 
  * and returns at once or is asleep already and is woken.  Only the waker
  * clears F (by exchange) and only the sleeper raises it; a spurious return
  * just loops: the sleeper always re-checks its condition.
- * The fence is the one costly instruction, so a side does the waker half
- * only at a *wake point*: every WAKE_EVERY records or WAKE_BYTES bytes, at
- * the end of its burst (ring_flush), and before it waits itself.  Records
- * published between two wake points may sit behind a sleeping peer until the
- * next one, never longer: a producer that stops producing flushes, and a side
- * never sleeps without waking its peer first, so both cannot sleep at once.
+ * Every publication point is a waker half (ring_publish), so the fence, the
+ * one costly instruction, is paid once a batch, and no published record can
+ * sit behind a sleeping peer: a producer that stops producing flushes, and a
+ * side publishes (and wakes its peer) before it spins or sleeps, so neither
+ * waits for records or room the other holds unpublished, and both cannot
+ * sleep at once.
  *
  * The old ring (os.shmring: bounded 5 ms waits over "a lost wake-up not yet
  * understood") paid an atomic_fetch_add and an atomic_exchange per record per
@@ -87,8 +104,8 @@ static void futex_wake(_Atomic uint32_t *a) { syscall(SYS_futex, a, FUTEX_WAKE, 
  * 100 runs with its waits made unbounded, and its slow path, all seq_cst, is
  * the protocol above: the cause was not found (bench/README.md).  This ring
  * runs unbounded and was stress-tested so. */
-#define WAKE_EVERY 64
-#define WAKE_BYTES ((uint64_t)256 << 10)
+#define PUB_EVERY 256
+#define PUB_BYTES ((uint64_t)64 << 10)
 typedef struct ring {
     _Alignas(64) _Atomic uint64_t head;     /* bytes published: producer only */
     _Alignas(64) _Atomic uint64_t tail;     /* bytes consumed: consumer only */
@@ -99,22 +116,24 @@ typedef struct ring {
     _Alignas(64) unsigned char data[];
 } ring;
 
-/* One side's private view: its own index, its copy of the peer's, and what it
- * did since its last wake point. */
+/* One side's private view: its own index (published or not), its copy of the
+ * peer's, and what it has not published yet. */
 typedef struct rside {
     uint64_t mine, peer;
-    uint64_t since_bytes;
-    unsigned since;
+    uint64_t pend_bytes;
+    unsigned pend;
     uint64_t need; /* producer: the room the record being put waits for */
 } rside;
 
-static inline void relax(void) { CPU_RELAX(); }
-
-/* The waker half (see above): wake the peer if it sleeps. */
-static void wake_point(_Atomic uint32_t *flag, _Atomic uint32_t *seq, rside *me)
+/* A publication point: store this side's index (head for the producer, tail
+ * for the consumer), then the waker half above: wake the peer if it sleeps. */
+static void ring_publish(ring *g, rside *me, bool producer)
 {
-    me->since = 0;
-    me->since_bytes = 0;
+    atomic_store_explicit(producer ? &g->head : &g->tail, me->mine, memory_order_release);
+    me->pend = 0;
+    me->pend_bytes = 0;
+    _Atomic uint32_t *flag = producer ? &g->cons_sleep : &g->prod_sleep;
+    _Atomic uint32_t *seq = producer ? &g->data_seq : &g->room_seq;
     atomic_thread_fence(memory_order_seq_cst);
     /* acq_rel: reading the sleeper's (release) flag orders its earlier read
      * of seq before our increment, so it cannot have read the new value. */
@@ -122,30 +141,6 @@ static void wake_point(_Atomic uint32_t *flag, _Atomic uint32_t *seq, rside *me)
         atomic_exchange_explicit(flag, 0, memory_order_acq_rel)) {
         atomic_fetch_add(seq, 1);
         futex_wake(seq);
-    }
-}
-
-/* The sleeper half: wait until ready(g, me) (which refreshes me->peer). */
-static void ring_wait(ring *g, rside *me, bool (*ready)(ring *, rside *), _Atomic uint32_t *flag,
-                      _Atomic uint32_t *seq, _Atomic uint32_t *peer_flag,
-                      _Atomic uint32_t *peer_seq)
-{
-    for (int i = 0; i < REF_SPIN_ITERS; i++) {
-        if (ready(g, me))
-            return;
-        relax();
-    }
-    /* Never sleep owing the peer a wake-up. */
-    wake_point(peer_flag, peer_seq, me);
-    for (;;) {
-        uint32_t v = atomic_load(seq);
-        atomic_store_explicit(flag, 1, memory_order_release);
-        atomic_thread_fence(memory_order_seq_cst);
-        if (ready(g, me)) {
-            atomic_store_explicit(flag, 0, memory_order_relaxed);
-            return;
-        }
-        futex_wait(seq, v);
     }
 }
 
@@ -161,13 +156,41 @@ static bool data_ok(ring *g, rside *c)
     return c->peer != c->mine;
 }
 
+/* The sleeper half: publish (never wait owing the peer records, room or a
+ * wake-up), spin REF_SPIN_ITERS, then sleep until room_ok (producer) or
+ * data_ok (consumer), which refresh me->peer. */
+static void ring_wait(ring *g, rside *me, bool producer)
+{
+    bool (*ready)(ring *, rside *) = producer ? room_ok : data_ok;
+    _Atomic uint32_t *flag = producer ? &g->prod_sleep : &g->cons_sleep;
+    _Atomic uint32_t *seq = producer ? &g->room_seq : &g->data_seq;
+    ring_publish(g, me, producer);
+    for (int i = 0; i < REF_SPIN_ITERS; i++) {
+        if (ready(g, me))
+            return;
+        CPU_RELAX();
+    }
+    for (;;) {
+        uint32_t v = atomic_load(seq);
+        atomic_store_explicit(flag, 1, memory_order_release);
+        atomic_thread_fence(memory_order_seq_cst);
+        if (ready(g, me)) {
+            atomic_store_explicit(flag, 0, memory_order_relaxed);
+            return;
+        }
+        futex_wait(seq, v);
+    }
+}
+
+/* Producer: copy one record of len bytes from buf into the ring, waiting for
+ * room as long as it takes; published at the next publication point. */
 static void ring_put(ring *g, rside *p, const void *buf, uint32_t len)
 {
     uint64_t need = (8 + (uint64_t)len + 7) & ~(uint64_t)7;
     if (REF_RING_BYTES - (p->mine - p->peer) < need) { /* cached tail says full */
         p->need = need;
         if (!room_ok(g, p))
-            ring_wait(g, p, room_ok, &g->prod_sleep, &g->room_seq, &g->cons_sleep, &g->data_seq);
+            ring_wait(g, p, true);
     }
     size_t at = (size_t)(p->mine % REF_RING_BYTES);
     uint32_t hdr[2] = {len, 0};
@@ -177,16 +200,18 @@ static void ring_put(ring *g, rside *p, const void *buf, uint32_t len)
     memcpy(g->data + off, buf, first);
     memcpy(g->data, (const char *)buf + first, len - first);
     p->mine += need;
-    atomic_store_explicit(&g->head, p->mine, memory_order_release);
-    p->since_bytes += need;
-    if (++p->since >= WAKE_EVERY || p->since_bytes >= WAKE_BYTES)
-        wake_point(&g->cons_sleep, &g->data_seq, p);
+    p->pend_bytes += need;
+    if (++p->pend >= PUB_EVERY || p->pend_bytes >= PUB_BYTES)
+        ring_publish(g, p, true);
 }
 
+/* Consumer: copy the next record out into buf (room for the largest record
+ * sent), waiting for one as long as it takes; returns its length.  The room
+ * is given back at the next publication point. */
 static uint32_t ring_get(ring *g, rside *c, void *buf)
 {
     if (c->peer == c->mine && !data_ok(g, c)) /* cached head says empty */
-        ring_wait(g, c, data_ok, &g->cons_sleep, &g->data_seq, &g->prod_sleep, &g->room_seq);
+        ring_wait(g, c, false);
     size_t at = (size_t)(c->mine % REF_RING_BYTES);
     uint32_t hdr[2];
     memcpy(hdr, g->data + at, 8);
@@ -197,21 +222,14 @@ static uint32_t ring_get(ring *g, rside *c, void *buf)
     memcpy((char *)buf + first, g->data, len - first);
     uint64_t need = (8 + (uint64_t)len + 7) & ~(uint64_t)7;
     c->mine += need;
-    atomic_store_explicit(&g->tail, c->mine, memory_order_release);
-    c->since_bytes += need;
-    if (++c->since >= WAKE_EVERY || c->since_bytes >= WAKE_BYTES)
-        wake_point(&g->prod_sleep, &g->room_seq, c);
+    c->pend_bytes += need;
+    if (++c->pend >= PUB_EVERY || c->pend_bytes >= PUB_BYTES)
+        ring_publish(g, c, false);
     return len;
 }
 
-/* End of a burst: nothing this side published may wait behind a sleeper. */
-static void ring_flush(ring *g, rside *me, bool producer)
-{
-    if (producer)
-        wake_point(&g->cons_sleep, &g->data_seq, me);
-    else
-        wake_point(&g->prod_sleep, &g->room_seq, me);
-}
+/* End of a burst: publish what this side holds and wake a sleeping peer. */
+static void ring_flush(ring *g, rside *me, bool producer) { ring_publish(g, me, producer); }
 
 /* ---- buffered framing (mech=pipebuf|sockbuf|pipe1mbuf): ref's Pipe reads
  * ahead up to RBUF_CAP and parses frames from that buffer; after a frame

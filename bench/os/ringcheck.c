@@ -11,7 +11,7 @@
  * lines, records are [u64 len][payload padded to 8].  It prints the message
  * rate of its best of three timed runs on one line, so that `make
  * bench-ringcheck` can state how close osfloor's ring (which must also sleep
- * correctly, and so pays a fence every 64 records) comes to it on the same
+ * correctly, and so pays a fence every 256 records) comes to it on the same
  * machine.
  *
  *   ringcheck --json SIZE [-t SECONDS] [-n N -s 1] [-q]
