@@ -1728,7 +1728,7 @@ def MGR_CONDITION_NOTIFY():
         p = start(_cond_waiter, c, ready)
         assert ready.wait(10)
         assert c.acquire(timeout=10)  # its wait released the lock
-        c.notify(1)
+        c.notify()  # the documented default, n=1 (the n argument is NOTIFY-ALL's row)
         c.release()  # the waiter needs it back
         assert join(p) == 0
         assert c.acquire(False)
@@ -1755,11 +1755,11 @@ def MGR_CONDITION_NOT_OWNER():
     with CTX.Manager() as m:
         c = m.Condition()
         prompt_raises(RuntimeError, c.wait, 5.0)
-        prompt_raises(RuntimeError, c.notify, 1)
+        prompt_raises(RuntimeError, c.notify)
         prompt_raises(RuntimeError, c.notify_all)
         prompt_raises(RuntimeError, c.release)
         assert c.acquire(False)
-        c.notify(1)  # nobody waits: fine
+        c.notify()  # nobody waits: fine
         c.notify_all()
         c.release()
 
