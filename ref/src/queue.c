@@ -81,15 +81,19 @@ enum { SIDE_P, SIDE_C };
 struct qshm {
     uint32_t cap;
     uint32_t maxsize; /* 0: unbounded */
-    /* producer side */
+    /* producer side.  Each index has a cache line of its own, apart from its
+     * side's lock: the other side reads it on every message (and spins on
+     * it), which on one shared line took the lock's line away from its
+     * owner between every lock and unlock (bench/README.md, the ring's slow
+     * mode). */
     alignas(64) pthread_mutex_t plock;
-    _Atomic uint64_t wpos;
+    alignas(64) _Atomic uint64_t wpos;
     _Atomic uint32_t pstream; /* id of the message being streamed in, 0 none */
     uint32_t stream_next;
     /* consumer side: the state of a stream being received, so that the next
      * consumer can discard its rest if this one dies */
     alignas(64) pthread_mutex_t clock_;
-    _Atomic uint64_t rpos;
+    alignas(64) _Atomic uint64_t rpos;
     uint32_t cs_active, cs_id;
     uint64_t cs_total, cs_got;
     alignas(64) _Atomic uint32_t data_seq;
