@@ -8,7 +8,7 @@
 #   make twins-selftest             the runner's own tests (fast, no real twins)
 #
 # Each twin is forked from one interpreter per implementation that imported
-# the module once (run_twins.py --mode zygote, the default); TWINS_ARGS='--jobs 3
+# the module once (run_twins.py --mode zygote, the default); TWINS_ARGS='--jobs 4
 # --mode fresh' starts a fresh interpreter per twin instead.
 #   make expect-cpython             regenerate expect/cpython.tsv from the catalogue
 
@@ -16,7 +16,7 @@ MATRIX_IMPLS ?= cpython cpython-debian pypy billiard multiprocess
 MATRIX_PKGS  := pypy3 python3-billiard python3-multiprocess
 DEPS_MATRIX  := $(B)/.deps-matrix-ok
 TWINS        := $(PYTHON) conformance/python/run_twins.py
-TWINS_ARGS   ?= --jobs 3
+TWINS_ARGS   ?= --jobs 4
 
 .PHONY: deps-matrix conformance-matrix conformance-twins twins-selftest expect-cpython
 
