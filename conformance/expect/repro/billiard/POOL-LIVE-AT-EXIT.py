@@ -6,6 +6,8 @@ to 16 children and stops at the first stuck one).  CPython's child exits 0 in
 well under a second, its workers gone (POOL-LIVE-AT-EXIT).
 Run: /usr/bin/python3 POOL-LIVE-AT-EXIT.py [multiprocessing]  (default billiard)."""
 import importlib
+import os
+import signal
 import sys
 import time
 
@@ -30,14 +32,14 @@ def child(exit_mode, w):
 if __name__ == '__main__':
     for attempt in range(1, 17):
         r, w = mp.Pipe(False)
-        c = mp.get_context('fork').Process(target=child, args=(attempt % 2, w))
+        c = mp.Process(target=child, args=(attempt % 2, w))
         t0 = time.monotonic()
         c.start()
         w.close()
         if not r.poll(STUCK):
             print(f'attempt {attempt}: the child sent no worker pids in {STUCK} s (stuck in its map)',
                   flush=True)
-            c.kill()
+            os.kill(c.pid, signal.SIGKILL)  # billiard's Process has no kill()
             sys.exit(1)
         r.recv()
         c.join(STUCK)
@@ -45,7 +47,7 @@ if __name__ == '__main__':
         if c.exitcode is None:
             print(f'attempt {attempt}: the child has not exited after {took:.1f} s (pool left running)',
                   flush=True)
-            c.kill()
+            os.kill(c.pid, signal.SIGKILL)  # billiard's Process has no kill()
             c.join()
             sys.exit(1)
         print(f'attempt {attempt}: exited {c.exitcode} in {took:.2f} s', flush=True)

@@ -52,8 +52,14 @@ def child():
             left.append(pid)
     except ChildProcessError:
         pass
-    live = [d for d in os.listdir('/proc') if d.isdigit() and
-            open(f'/proc/{d}/stat').read().split()[3] == str(os.getpid())]
+    live = []
+    for d in filter(str.isdigit, os.listdir('/proc')):
+        try:
+            with open(f'/proc/{d}/stat') as f:
+                if f.read().rsplit(')', 1)[1].split()[1] == str(os.getpid()):
+                    live.append(d)
+        except OSError:
+            pass  # gone meanwhile
     print('children left after the failure:', live or 'none', '(reaped now:', left or 'none', ')')
     for pid in live:
         os.kill(int(pid), 9)
