@@ -296,6 +296,16 @@ def wait_asleep(pid, path=None, timeout=10.0):
         time.sleep(0.002)  # observation interval, not synchronisation
 
 
+def manager_pid(m):
+    """The pid of started manager m's server, through documented API only:
+    BaseManager.start() runs the server as a child of this process, and the
+    twins that ask have no other child, so it is active_children()'s one
+    entry (the manager's `_process` attribute is private)."""
+    kids = mp.active_children()
+    assert len(kids) == 1, f'expected the manager server as the only child, got {kids}'
+    return kids[0].pid
+
+
 def pid_gone(pid):
     try:
         os.kill(pid, 0)
