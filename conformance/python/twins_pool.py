@@ -1266,33 +1266,68 @@ def POOL_IN_CHILD():
         assert twin.join_code(c, 15.0) == 0, f'attempt {attempt}: exit code {c.exitcode}'
 
 
-def _live_pool_at_exit(exit_mode, w):
-    """Makes a Pool(2), maps on it, sends its workers' pids on w, then ends
-    with the pool still running: sys.exit(0) (C's exit(0)) or returning."""
-    p = mp.Pool(2)
-    assert p.map(t_sq, range(8), chunksize=1) == [i * i for i in range(8)]
-    w.send([x.pid for x in p._pool])
+_live_meet = _live_started = None
+
+
+def _live_init(meet, started):
+    global _live_meet, _live_started
+    _live_meet, _live_started = meet, started
+
+
+def _live_pid(i):
+    """A map task: the first two meet at a barrier, so both workers run a
+    chunk of the map; returns its worker's pid."""
+    if i < 2:
+        _live_meet.wait(LONG)
+    return os.getpid()
+
+
+def _live_block(_):
+    """A task still running when its process ends: reports its worker's
+    pid, then blocks until that worker is ended."""
+    _live_started.put(os.getpid())
+    threading.Event().wait()
+
+
+def _live_pool_at_exit(mode, w):
+    """Makes a Pool(2), maps on it (a chunk on each worker), with mode & 2
+    leaves a task running on each worker, sends the workers' pids on w, then
+    ends with the pool still running: sys.exit(0) (C's exit(0)) when mode &
+    1, else by returning."""
+    started = mp.SimpleQueue()
+    p = mp.Pool(2, initializer=_live_init, initargs=(mp.Barrier(2), started))
+    pids = set(p.map(_live_pid, range(8), chunksize=1))
+    if mode & 2:
+        for i in range(2):
+            p.apply_async(_live_block, (i,))
+        pids |= {started.get(), started.get()}
+    w.send(sorted(pids))
     w.close()
-    if exit_mode:
+    if mode & 1:
         sys.exit(0)
 
 
 def POOL_LIVE_AT_EXIT():
-    # Six rounds of both ways out: an exit that hangs one time in three
-    # (billiard) is then a fail nearly always, not a coin toss.
-    for exit_mode in (0, 1) * 6:
+    # Busy first: a pool whose workers are in a task when their process ends
+    # (billiard's exit then waits 30 s, every time); then idle pools, both
+    # ways out each.
+    for mode in (2, 3, 0, 1, 0, 1):
+        how = ('return' if mode & 1 == 0 else 'sys.exit(0)') + (', tasks running' if mode & 2 else ', idle')
         r, w = mp.Pipe(False)
-        c = twin.start(_live_pool_at_exit, exit_mode, w)
+        c = twin.start(_live_pool_at_exit, mode, w)
         w.close()
-        assert r.poll(LONG), 'the child sent no worker pids'
+        assert r.poll(LONG), f'{how}: the child sent no worker pids'
         pids = r.recv()
         r.close()
-        assert twin.join_code(c, 20.0) == 0, f'exit_mode {exit_mode}: exit code {c.exitcode}'
+        assert len(pids) == 2, f'{how}: worker pids {pids}, want 2'
+        c.join(20.0)
+        assert c.exitcode is not None, f'{how}: the process has not exited after 20 s'
+        assert c.exitcode == 0, f'{how}: exit code {c.exitcode}'
         deadline = twin.now() + 10.0
         while not all(twin.pid_gone(pid) for pid in pids) and twin.now() < deadline:
             time.sleep(0.002)  # polling: an orphan's end has no event here
         assert all(twin.pid_gone(pid) for pid in pids), \
-            f'exit_mode {exit_mode}: workers {pids} still there after their process ended'
+            f'{how}: workers {pids} still there after their process ended'
 
 
 def _tasks_of_uid(uid):

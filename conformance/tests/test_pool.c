@@ -5,6 +5,7 @@
  * MAP_SHARED memory or in synchronisation objects made before the pool. */
 #include <dirent.h>
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -2051,23 +2052,59 @@ MPT_TEST(pool, POOL_IN_CHILD,
      * process is a subreaper, so an orphaned worker would be ours) */
 }
 
+/* Contract: a task still running when its process ends: writes one byte on
+ * live_started_w, then blocks until its worker is ended. */
+static int live_started_w = -1;
+static mp_status t_start_and_block(const mp_value *a, mp_value **r)
+{
+    (void)a;
+    (void)r;
+    if (write(live_started_w, "s", 1) != 1)
+        _exit(4);
+    for (;;)
+        pause();
+}
+
 /* Contract: the target of a child that makes a Pool(2), runs a map on it,
- * then ends with the pool still running: through exit(0) when exit_mode is
- * set, else by returning 0.  A failure before that returns 2. */
-static int exit_mode;
+ * with live_mode & 2 leaves a task running
+ * on each worker, then ends with the pool still running: through exit(0)
+ * when live_mode & 1, else by returning 0.  A failure before that returns
+ * 2 (3: the running tasks did not start within 30 s). */
+static int live_mode;
+/* What the child still holds when it ends: reachable from here, so that
+ * LeakSanitizer does not count the live pool's inputs as leaks. */
+static mp_value *live_args, *live_squares;
+static mp_async_result *live_busy[2];
 static int live_pool_at_exit(void *arg)
 {
     (void)arg;
+    int fd[2];
+    if (pipe(fd) != 0)
+        return 2;
+    live_started_w = fd[1];
     mp_pool *p = NULL;
     if (mp_pool_new(&p, 2, NULL, NULL, 0) != MP_OK)
         return 2;
-    mp_value *a = mp_list(), *r = NULL;
+    live_args = mp_list();
     for (int i = 0; i < 8; i++)
-        mp_seq_append(a, mp_int(i));
+        mp_seq_append(live_args, mp_int(i));
     size_t n = 0;
-    if (mp_pool_map(p, t_sq, a, 1, &r) != MP_OK || mp_seq_len(r, &n) != MP_OK || n != 8)
+    if (mp_pool_map(p, t_sq, live_args, 1, &live_squares) != MP_OK ||
+        mp_seq_len(live_squares, &n) != MP_OK || n != 8)
         return 2;
-    if (exit_mode)
+    if (live_mode & 2) {
+        for (int i = 0; i < 2; i++)
+            if (mp_pool_apply_async(p, t_start_and_block, live_args, NULL, NULL, NULL,
+                                    &live_busy[i]) != MP_OK)
+                return 2;
+        for (int got = 0; got < 2; got++) {
+            struct pollfd pfd = {.fd = fd[0], .events = POLLIN};
+            char c;
+            if (poll(&pfd, 1, 30000) != 1 || read(fd[0], &c, 1) != 1)
+                return 3;
+        }
+    }
+    if (live_mode & 1)
         exit(0); /* the pool, never closed, is still running */
     return 0;
 }
@@ -2092,11 +2129,17 @@ static bool children_all_end(double timeout)
 }
 
 MPT_TEST(pool, POOL_LIVE_AT_EXIT,
-         "POOL-LIVE-AT-EXIT: a process that ends with a Pool it never closed, by exit(0) or by its "
-         "target returning 0, exits 0 promptly and its workers end with it")
+         "POOL-LIVE-AT-EXIT: a process that ends with a Pool it never closed, idle or with a task "
+         "still running on every worker, by exit(0) or by its target returning 0, exits 0 "
+         "promptly and its workers end with it")
 {
-    for (exit_mode = 0; exit_mode < 2; exit_mode++) {
-        const char *how = exit_mode ? "exit(0)" : "return 0";
+    /* busy first, then idle; both ways out each */
+    static const int modes[] = {2, 3, 0, 1};
+    static const char *const hows[] = {"return 0, idle", "exit(0), idle", "return 0, tasks running",
+                                       "exit(0), tasks running"};
+    for (size_t k = 0; k < sizeof modes / sizeof *modes; k++) {
+        live_mode = modes[k];
+        const char *how = hows[live_mode];
         mp_process *c = mpt_start(live_pool_at_exit, NULL);
         MP_ASSERT_STATUS(mp_process_join(c, mpt_slack(20.0)), MP_OK); /* no hang */
         int code = 99;

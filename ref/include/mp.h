@@ -1068,9 +1068,9 @@ MP_EXTERN void mp_async_result_free(mp_async_result *r);
  * iterators stay valid and must be freed separately [POOL-SCOPED].  Nothing
  * is left behind: no thread, descriptor or process [POOL-NO-LEAKS].
  * A Pool works in a child process as in the main one [POOL-IN-CHILD].  A
- * process may end with a pool it never closed (by exit() or by its target
- * returning): it exits promptly, and the pool's workers end with it
- * [POOL-LIVE-AT-EXIT]. */
+ * process may end with a pool it never closed, idle or with tasks still
+ * running (by exit() or by its target returning): it exits promptly, and the
+ * pool's workers end with it [POOL-LIVE-AT-EXIT]. */
 MP_EXTERN mp_status mp_pool_close(mp_pool *p);
 MP_EXTERN mp_status mp_pool_terminate(mp_pool *p);
 MP_EXTERN mp_status mp_pool_join(mp_pool *p);
