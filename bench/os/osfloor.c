@@ -38,7 +38,7 @@
  * (ref/src/queue.c: RING_BYTES, SPIN_ITERS). */
 #define REF_RING_BYTES ((size_t)16 << 20)
 #define REF_SPIN_ITERS 4000
-/* Ref's Pipe reads ahead this much (ref/src/pipe.c: RBUF_CAP). */
+/* Ref's Pipe reads ahead this much (ref/src/pipe_internal.h: RBUF_CAP). */
 #define RBUF_CAP ((size_t)64 << 10)
 
 /* Unbounded: every sleeper here is woken by a protocol that cannot lose a

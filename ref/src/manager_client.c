@@ -227,6 +227,25 @@ static ssize_t recv_reply(conn *c)
     return r;
 }
 
+/* Make *buf (capacity *cap) hold at least need bytes, doubling from `first`
+ * (or from *cap) as needed.  MP_ENOMEM ("manager: out of memory for <what>")
+ * leaves both as they were. */
+static mp_status buf_reserve(unsigned char **buf, size_t *cap, size_t need, size_t first,
+                             const char *what)
+{
+    if (*cap >= need)
+        return MP_OK;
+    size_t n = *cap ? *cap : first;
+    while (n < need)
+        n *= 2;
+    unsigned char *q = realloc(*buf, n);
+    if (!q)
+        return mp__err(MP_ENOMEM, "manager: out of memory for %s", what);
+    *buf = q;
+    *cap = n;
+    return MP_OK;
+}
+
 /* Read one frame into c->in; *p and *n: its payload (valid until the next read).
  * d: a deadline (the handshake), or NULL to wait as long as it takes. */
 static mp_status read_frame(conn *c, size_t max, const mp__deadline *d, unsigned char **p,
@@ -256,16 +275,11 @@ static mp_status read_frame(conn *c, size_t max, const mp__deadline *d, unsigned
             c->in_len = have;
             c->in_off = 0;
         }
-        if (c->in_cap < need || c->in_cap == c->in_len) {
-            size_t cap = c->in_cap ? c->in_cap : IN_MIN;
-            while (cap < need || cap == c->in_len)
-                cap *= 2;
-            unsigned char *q = realloc(c->in, cap);
-            if (!q)
-                return mp__err(MP_ENOMEM, "manager: out of memory for a reply");
-            c->in = q;
-            c->in_cap = cap;
-        }
+        /* Room for the frame, and always for one more byte to read. */
+        mp_status st = buf_reserve(&c->in, &c->in_cap, need > c->in_len ? need : c->in_len + 1,
+                                   IN_MIN, "a reply");
+        if (st != MP_OK)
+            return st;
         if (d) {
             struct pollfd pfd = {.fd = c->fd, .events = POLLIN};
             int r = poll(&pfd, 1, mp__deadline_poll_ms(d));
@@ -536,16 +550,9 @@ static mp_status request_encode(conn *c, int64_t oid, const char *method, size_t
                                 const mp_value *const *args, size_t nargs, const size_t sizes[8],
                                 size_t total, size_t *len)
 {
-    if (c->out_cap < total + 4) {
-        size_t cap = c->out_cap ? c->out_cap : 256;
-        while (cap < total + 4)
-            cap *= 2;
-        unsigned char *q = realloc(c->out, cap);
-        if (!q)
-            return mp__err(MP_ENOMEM, "manager: out of memory for a request");
-        c->out = q;
-        c->out_cap = cap;
-    }
+    mp_status st = buf_reserve(&c->out, &c->out_cap, total + 4, 256, "a request");
+    if (st != MP_OK)
+        return st;
     unsigned char *p = c->out;
     mgr__be32(p, (uint32_t)total);
     size_t o = 4;

@@ -84,6 +84,10 @@ MP__HIDDEN mp_status mp__mgr_true_or_timeout(mp_value *r, mp_status st, const ch
                                              double timeout);
 MP__HIDDEN mp_status mp__mgr_get_size(mp_value *r, mp_status st, size_t *out);
 MP__HIDDEN mp_status mp__mgr_get_bool(mp_value *r, mp_status st, bool *out);
+/* mp_manager_create of typeid with one int, n, as its init (Queue(maxsize),
+ * Semaphore(value), ...); MP_ENOMEM when the int cannot be made. */
+MP__HIDDEN mp_status mp__mgr_create_int(mp_manager *m, const char *typeid, int64_t n,
+                                        mp_proxy **out);
 
 /* ---- the manager handle (manager_start.c) ---- */
 /* MP_EINVAL for NULL, MP_CLOSED once shut down; what names the operation. */

@@ -75,6 +75,20 @@ static bool norm(size_t n, int64_t i, size_t *out)
     return true;
 }
 
+/* The item a call's first argument names, as l[i] resolves it: *j its
+ * position.  MP_ETYPE for a non-integer index (get_index), MP_EINDEX with
+ * Python's message "IndexError: <oor>" when out of range. */
+static mp_status item_index(call *k, const char *oor, size_t *j)
+{
+    int64_t i;
+    mp_status st = get_index(k->a[0], &i, "list");
+    if (st)
+        return st;
+    if (!norm(LN(k), i, j))
+        return mp__err(MP_EINDEX, "IndexError: %s", oor);
+    return MP_OK;
+}
+
 /* append(x) (taken). */
 static mp_status l_append(call *k)
 {
@@ -199,13 +213,10 @@ static mp_status l_contains(call *k)
  * non-integer index. */
 static mp_status l_getitem(call *k)
 {
-    int64_t i;
     size_t j;
-    mp_status st = get_index(k->a[0], &i, "list");
+    mp_status st = item_index(k, "list index out of range", &j);
     if (st)
         return st;
-    if (!norm(LN(k), i, &j))
-        return mp__err(MP_EINDEX, "IndexError: list index out of range");
     k->bres = L(k)[j];
     return MP_OK;
 }
@@ -213,13 +224,10 @@ static mp_status l_getitem(call *k)
 /* l[i] = x (taken): IndexError out of range. */
 static mp_status l_setitem(call *k)
 {
-    int64_t i;
     size_t j;
-    mp_status st = get_index(k->a[0], &i, "list");
+    mp_status st = item_index(k, "list assignment index out of range", &j);
     if (st)
         return st;
-    if (!norm(LN(k), i, &j))
-        return mp__err(MP_EINDEX, "IndexError: list assignment index out of range");
     mp_value_free(L(k)[j]);
     L(k)[j] = k->a[1];
     k->a[1] = NULL;
@@ -229,15 +237,28 @@ static mp_status l_setitem(call *k)
 /* del l[i]: IndexError out of range. */
 static mp_status l_delitem(call *k)
 {
-    int64_t i;
     size_t j;
-    mp_status st = get_index(k->a[0], &i, "list");
+    mp_status st = item_index(k, "list assignment index out of range", &j);
     if (st)
         return st;
-    if (!norm(LN(k), i, &j))
-        return mp__err(MP_EINDEX, "IndexError: list assignment index out of range");
     list_remove(k, j, 1, true);
     return MP_OK;
+}
+
+/* One bound of a slice as PySlice_AdjustIndices leaves it, for a sequence
+ * of N items and step st: `none` for None, else the integer v taken from the
+ * end when negative and clamped to the range the step can reach. */
+static int64_t slice_bound(const mp_value *v, int64_t none, int64_t st, int64_t N)
+{
+    int64_t x;
+    if (v->type == MP_T_NONE)
+        return none;
+    mp_value_get_int(v, &x);
+    if (x < 0)
+        return x < -N ? (st < 0 ? -1 : 0) : x + N;
+    if (x >= N)
+        return st < 0 ? N - 1 : N;
+    return x;
 }
 
 /* PySlice_Unpack + PySlice_AdjustIndices. */
@@ -254,24 +275,8 @@ static mp_status slice(call *k, size_t n, int64_t *start, int64_t *step, size_t 
         return mp__err(MP_EINVAL, "ValueError: slice step cannot be zero");
     if (st < -INT64_MAX)
         st = -INT64_MAX;
-    if (vs[0]->type == MP_T_NONE)
-        a = st < 0 ? N - 1 : 0;
-    else {
-        mp_value_get_int(vs[0], &a);
-        if (a < 0) {
-            a = a < -N ? (st < 0 ? -1 : 0) : a + N;
-        } else if (a >= N)
-            a = st < 0 ? N - 1 : N;
-    }
-    if (vs[1]->type == MP_T_NONE)
-        b = st < 0 ? -1 : N;
-    else {
-        mp_value_get_int(vs[1], &b);
-        if (b < 0) {
-            b = b < -N ? (st < 0 ? -1 : 0) : b + N;
-        } else if (b >= N)
-            b = st < 0 ? N - 1 : N;
-    }
+    a = slice_bound(vs[0], st < 0 ? N - 1 : 0, st, N);
+    b = slice_bound(vs[1], st < 0 ? -1 : N, st, N);
     if (st < 0)
         *len = b < a ? (size_t)((uint64_t)(a - b - 1) / (uint64_t)-st + 1) : 0;
     else

@@ -99,10 +99,16 @@ mp_status mp_manager_event(mp_manager *m, mp_proxy **out)
 }
 mp_status mp_manager_queue(mp_manager *m, long maxsize, mp_proxy **out)
 {
-    mp_value *v = mp_int(maxsize);
+    return mp__mgr_create_int(m, "Queue", maxsize, out);
+}
+
+/* Contract in manager_client.h. */
+mp_status mp__mgr_create_int(mp_manager *m, const char *typeid, int64_t n, mp_proxy **out)
+{
+    mp_value *v = mp_int(n);
     if (!v)
-        return mp__err(MP_ENOMEM, "manager.Queue: out of memory");
-    mp_status st = mp_manager_create(m, "Queue", v, NULL, out);
+        return mp__err(MP_ENOMEM, "manager.%s: out of memory", typeid);
+    mp_status st = mp_manager_create(m, typeid, v, NULL, out);
     mp_value_free(v);
     return st;
 }

@@ -27,22 +27,13 @@ mp_status mp_manager_condition(mp_manager *m, mp_proxy **out)
 }
 
 /* Semaphore(value) or BoundedSemaphore(value). */
-static mp_status make_sem(mp_manager *m, const char *typeid, unsigned value, mp_proxy **out)
-{
-    mp_value *v = mp_int(value);
-    if (!v)
-        return mp__err(MP_ENOMEM, "manager.%s: out of memory", typeid);
-    mp_status st = mp_manager_create(m, typeid, v, NULL, out);
-    mp_value_free(v);
-    return st;
-}
 mp_status mp_manager_semaphore(mp_manager *m, unsigned value, mp_proxy **out)
 {
-    return make_sem(m, "Semaphore", value, out);
+    return mp__mgr_create_int(m, "Semaphore", value, out);
 }
 mp_status mp_manager_bounded_semaphore(mp_manager *m, unsigned value, mp_proxy **out)
 {
-    return make_sem(m, "BoundedSemaphore", value, out);
+    return mp__mgr_create_int(m, "BoundedSemaphore", value, out);
 }
 
 /* Barrier(parties, timeout): parties 0 MP_EINVAL (ValueError); timeout
@@ -65,12 +56,7 @@ mp_status mp_manager_barrier(mp_manager *m, unsigned parties, double timeout, mp
 
 mp_status mp_manager_joinable_queue(mp_manager *m, long maxsize, mp_proxy **out)
 {
-    mp_value *v = mp_int(maxsize);
-    if (!v)
-        return mp__err(MP_ENOMEM, "manager.JoinableQueue: out of memory");
-    mp_status st = mp_manager_create(m, "JoinableQueue", v, NULL, out);
-    mp_value_free(v);
-    return st;
+    return mp__mgr_create_int(m, "JoinableQueue", maxsize, out);
 }
 
 /* Array(typecode, values): values a list or tuple (NULL: empty). */

@@ -177,6 +177,22 @@ static mp_status cond_wait(mp_condition *c, int32_t tid, const mp__deadline *d)
     return MP_OK;
 }
 
+/* What mp_condition_wait and wait_for check before they wait: *d becomes
+ * the deadline of timeout (MP_EINVAL for NaN), *tid the caller's thread,
+ * which must hold the condition's lock (MP_ENOTOWNER, "<what>: the lock is
+ * not held by the caller").  Changes nothing. */
+static mp_status wait_begin(mp_condition *c, double timeout, const char *what, mp__deadline *d,
+                            int32_t *tid)
+{
+    mp_status s = mp__deadline_init(d, timeout);
+    if (s != MP_OK)
+        return s;
+    *tid = mp__gettid();
+    if (!holds(c, *tid))
+        return mp__err(MP_ENOTOWNER, "%s: the lock is not held by the caller", what);
+    return MP_OK;
+}
+
 /* Contract in mp.h.  The ownership check comes before any slot is taken, so
  * a caller that does not hold the lock changes nothing. */
 mp_status mp_condition_wait(mp_condition *c, double timeout)
@@ -184,13 +200,9 @@ mp_status mp_condition_wait(mp_condition *c, double timeout)
     if (!c)
         return mp__err(MP_EINVAL, "condition.wait: condition is NULL");
     mp__deadline d;
-    mp_status s = mp__deadline_init(&d, timeout);
-    if (s != MP_OK)
-        return s;
-    int32_t tid = mp__gettid();
-    if (!holds(c, tid))
-        return mp__err(MP_ENOTOWNER, "condition.wait: the lock is not held by the caller");
-    return cond_wait(c, tid, &d);
+    int32_t tid;
+    mp_status s = wait_begin(c, timeout, "condition.wait", &d, &tid);
+    return s != MP_OK ? s : cond_wait(c, tid, &d);
 }
 
 /* Contract in mp.h.  One deadline for all the waits: the predicate is
@@ -201,12 +213,10 @@ mp_status mp_condition_wait_for(mp_condition *c, mp_predicate_fn pred, void *arg
     if (!c || !pred)
         return mp__err(MP_EINVAL, "condition.wait_for: NULL argument");
     mp__deadline d;
-    mp_status s = mp__deadline_init(&d, timeout);
+    int32_t tid;
+    mp_status s = wait_begin(c, timeout, "condition.wait_for", &d, &tid);
     if (s != MP_OK)
         return s;
-    int32_t tid = mp__gettid();
-    if (!holds(c, tid))
-        return mp__err(MP_ENOTOWNER, "condition.wait_for: the lock is not held by the caller");
     while (!pred(arg)) {
         if (mp__deadline_passed(&d))
             return mp__err(MP_TIMEOUT, "condition.wait_for: predicate still false at the deadline");

@@ -17,7 +17,7 @@
  * Users: sync.c (lock, semaphore, event), sync_cond.c (condition, barrier),
  * queue.c (data/room/join waits), pool.c (workers, handler, result waits),
  * manager_client.c (a client's reply), manager_loop.c (the server's epoll)
- * and pipe.c (a receiver whose peer answers promptly). */
+ * and pipe_recv.c (a receiver whose peer answers promptly). */
 #ifndef MP_WAIT_H
 #define MP_WAIT_H
 
@@ -100,7 +100,7 @@ static const struct mp__wait_tunings {
      * sets mp__spinner.off on one CPU: the poller would hold the CPU its
      * peer needs. */
     mp__spin_tuning mgr;
-    /* A Pipe or Listener connection's receiver (pipe.c): as event -- polls
+    /* A Pipe or Listener connection's receiver (pipe_recv.c): as event -- polls
      * the non-blocking read for up to 50 us, yielding between tries, only
      * while the previous wait took <= 50 us, and never on one CPU.  The
      * manager's 1 ms gate kept 4 ping-ponging pairs on 2 CPUs polling
