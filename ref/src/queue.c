@@ -78,29 +78,46 @@ enum { K_MSG = 1, K_FIRST = 2, K_CONT = 3, K_FINAL = 4 };
 enum { KIND_QUEUE, KIND_SIMPLE, KIND_JOINABLE };
 enum { SIDE_P, SIDE_C };
 
+/* The header's words in groups by writer, each group in a 128-byte block of
+ * its own: Intel's adjacent-line prefetcher fetches 64-byte lines in pairs,
+ * so a word written on every message by one side and a word the other side
+ * touches must not share a 128-byte pair, or each message moves the pair
+ * between the two cores (before this layout wpos shared a pair with the
+ * consumer's lock, and rpos one with the producer's wake flag). */
+#define QLINE 128
+
 struct qshm {
-    uint32_t cap;
+    uint32_t cap;     /* read-only after creation */
     uint32_t maxsize; /* 0: unbounded */
-    /* producer side.  Each index has a cache line of its own, apart from its
-     * side's lock: the other side reads it on every message (and spins on
-     * it), which on one shared line took the lock's line away from its
-     * owner between every lock and unlock (bench/README.md, the ring's slow
-     * mode). */
-    alignas(64) pthread_mutex_t plock;
-    alignas(64) _Atomic uint64_t wpos;
+    /* producer side, written only by the producer lock's holder.  rseen is
+     * a copy of rpos from a recent look: rpos only moves forward, so a stale
+     * copy only under-estimates the room (bytes and maxsize items) and the
+     * producer re-reads rpos only when the copy says "full".  Invariant:
+     * lo(wpos) - lo(rseen) <= cap, as every advance of wpos is checked
+     * against it (or against a fresh rpos, which is then stored here). */
+    alignas(QLINE) pthread_mutex_t plock;
+    _Atomic uint64_t rseen;
     _Atomic uint32_t pstream; /* id of the message being streamed in, 0 none */
     uint32_t stream_next;
+    /* The producer's commit word, read by the consumer when its copy says
+     * "empty" (and spun on by a consumer that waits). */
+    alignas(QLINE) _Atomic uint64_t wpos;
     /* consumer side: the state of a stream being received, so that the next
-     * consumer can discard its rest if this one dies */
-    alignas(64) pthread_mutex_t clock_;
-    alignas(64) _Atomic uint64_t rpos;
+     * consumer can discard its rest if this one dies; wseen is a copy of
+     * wpos from a recent look, as rseen (rpos <= wseen <= wpos: every load
+     * of wpos under the consumer lock is stored here). */
+    alignas(QLINE) pthread_mutex_t clock_;
+    _Atomic uint64_t wseen;
     uint32_t cs_active, cs_id;
     uint64_t cs_total, cs_got;
-    alignas(64) _Atomic uint32_t data_seq;
+    alignas(QLINE) _Atomic uint64_t rpos;
+    /* the flags each publisher reads on every message (wake()): written
+     * only by a side about to sleep, so they stay shared in both caches */
+    alignas(QLINE) _Atomic uint32_t data_seq;
     _Atomic uint32_t data_flag;
-    alignas(64) _Atomic uint32_t room_seq;
+    alignas(QLINE) _Atomic uint32_t room_seq;
     _Atomic uint32_t room_flag;
-    alignas(64) _Atomic uint32_t done; /* task_done() count (JoinableQueue) */
+    alignas(QLINE) _Atomic uint32_t done; /* task_done() count (JoinableQueue) */
     _Atomic uint32_t join_flag;
 };
 _Static_assert(sizeof(struct qshm) <= RING_OFF, "queue header fits its page");
@@ -166,6 +183,25 @@ static inline void ring_set_word(mp_queue *q, uint32_t at, uint64_t w)
 {
     assert((at & 7) == 0);
     memcpy(q->ring + (at & q->mask), &w, 8);
+}
+
+/* Producer lock held: rpos now, also kept as the copy rseen (see struct
+ * qshm).  Every producer's look at rpos goes through here, which keeps the
+ * invariant lo(wpos) - lo(rseen) <= cap. */
+static inline uint64_t look_rpos(struct qshm *s)
+{
+    uint64_t r = atomic_load(&s->rpos);
+    atomic_store_explicit(&s->rseen, r, memory_order_relaxed);
+    return r;
+}
+
+/* Consumer lock held: wpos now, also kept as the copy wseen.  Every
+ * consumer's look at wpos goes through here, so rpos never passes wseen. */
+static inline uint64_t look_wpos(struct qshm *s)
+{
+    uint64_t w = atomic_load(&s->wpos);
+    atomic_store_explicit(&s->wseen, w, memory_order_relaxed);
+    return w;
 }
 
 /* ------------------------------------------------------------ wake / wait */
@@ -418,7 +454,7 @@ static mp_status put_stream(mp_queue *q, const uint8_t *buf, size_t len, const m
     mp_status st = MP_OK;
     for (;;) {
         uint64_t w = atomic_load_explicit(&s->wpos, memory_order_relaxed);
-        uint64_t r = atomic_load(&s->rpos);
+        uint64_t r = look_rpos(s);
         assert(lo(w) - lo(r) <= s->cap); /* the consumer never passes wpos */
         size_t room = s->cap - (lo(w) - lo(r));
         size_t meta = first ? 8 : 0;
@@ -462,6 +498,16 @@ static mp_status put_stream(mp_queue *q, const uint8_t *buf, size_t len, const m
     return st;
 }
 
+/* Producer lock held, w the tail and r rpos or an older copy of it: is
+ * there room for need bytes of records and one more item (maxsize)?  An
+ * old r only under-estimates both. */
+static inline bool room_for(const struct qshm *s, uint64_t w, uint64_t r, size_t need)
+{
+    assert(lo(w) - lo(r) <= s->cap); /* the consumer never passes wpos */
+    bool room_items = !s->maxsize || hi(w) - hi(r) < s->maxsize;
+    return room_items && s->cap - (lo(w) - lo(r)) >= need;
+}
+
 /* Put len bytes of buf as one message: a single record committed with one
  * store after the copy, or streamed (put_stream) when too big for one.
  * MP_FULL at the deadline, MP_CLOSED, MP_EINVAL, MP_EMSGSIZE; never holds
@@ -499,10 +545,12 @@ static mp_status put_raw(mp_queue *q, const void *buf, size_t len, double timeou
             return mp__err(MP_CLOSED, "%s: queue is closed", what);
         }
         uint64_t w = atomic_load_explicit(&s->wpos, memory_order_relaxed);
-        uint64_t r = atomic_load(&s->rpos);
-        assert(lo(w) - lo(r) <= s->cap); /* the consumer never passes wpos */
-        bool room_items = !s->maxsize || hi(w) - hi(r) < s->maxsize;
-        if (room_items && s->cap - (lo(w) - lo(r)) >= need) {
+        /* The copy first: it says "room" for most puts without touching the
+         * consumer's line; only "full" by the copy looks at rpos itself. */
+        uint64_t r = atomic_load_explicit(&s->rseen, memory_order_relaxed);
+        if (!room_for(s, w, r, need))
+            r = look_rpos(s);
+        if (room_for(s, w, r, need)) {
             if (stream)
                 return put_stream(q, buf, len, &d, what);
             uint32_t at = lo(w);
@@ -577,7 +625,7 @@ static int read_stream(mp_queue *q, uint8_t *dst)
     struct qshm *s = q->s;
     for (;;) {
         uint64_t r = atomic_load_explicit(&s->rpos, memory_order_relaxed);
-        uint64_t w = atomic_load(&s->wpos);
+        uint64_t w = look_wpos(s);
         assert(lo(w) - lo(r) <= s->cap); /* no producer passes rpos + cap */
         if (lo(r) != lo(w)) {
             uint64_t h = ring_word(q, lo(r));
@@ -682,7 +730,10 @@ static mp_status get_raw(mp_queue *q, void **out, size_t *outlen, double timeout
         if (s->cs_active) /* the previous holder died mid-stream */
             read_stream(q, NULL);
         uint64_t r = atomic_load_explicit(&s->rpos, memory_order_relaxed);
-        uint64_t w = atomic_load(&s->wpos);
+        /* The copy first: only "empty" by the copy looks at wpos itself. */
+        uint64_t w = atomic_load_explicit(&s->wseen, memory_order_relaxed);
+        if (lo(r) == lo(w))
+            w = look_wpos(s);
         assert(lo(w) - lo(r) <= s->cap); /* no producer passes rpos + cap */
         if (lo(r) != lo(w)) {
             uint64_t h = ring_word(q, lo(r));
