@@ -16,15 +16,28 @@
  * and JoinableQueue's unfinished count is pushed - task_done()s.
  *
  * Locks.  Producers are serialised by one process-shared ROBUST mutex and
- * consumers by another; the two sides touch different cache lines, so one
- * producer and one consumer never contend.  Nobody sleeps holding a lock
- * except a streamer (below).  Sleeping is a futex on a sequence word with a
+ * consumers by another (the kernel hands a dead holder's mutex on with
+ * EOWNERDEAD, however it died).  Nobody sleeps holding a lock except a
+ * streamer (queue_stream.c).  Sleeping is a futex on a sequence word with a
  * "someone sleeps" flag: the waker pays a syscall only when the flag is set
  * and clears it, and a killed sleeper costs at most one spurious wake (a
  * counter of waiters would stay wrong forever).  Every sleep is bounded by
- * one liveness slice (mp__nap), after which the sleeper re-checks and raises its flag again,
- * so a waker killed half-way through its wake costs a survivor at most one
- * slice (see "wake / wait" for why no window wedges a survivor).
+ * one liveness slice (mp__nap), after which the sleeper re-checks and raises
+ * its flag again, so a waker killed half-way through its wake costs a
+ * survivor at most one slice (see "wake / wait" for why no window wedges a
+ * survivor).
+ *
+ * Cache lines.  One producer and one consumer never contend: the header's
+ * words are grouped by writer, one 128-byte block each (queue_internal.h:
+ * Intel fetches 64-byte lines in pairs), and each side keeps, under its own
+ * lock, a copy of the other's index (rseen, wseen).  rpos and wpos only move
+ * forward, so an old copy only under-estimates room (bytes and maxsize
+ * items) or data; a side reads the other's index only when its copy says
+ * "full" or "empty".  So a put touches the consumer's lines only when the
+ * queue looks full, and a get touches wpos only when it has taken all it
+ * knew of.  What each message still costs: three locked instructions a side
+ * (mutex lock, the seq_cst commit the wake protocol needs, mutex unlock) and
+ * the record's own cache lines moving from producer to consumer.
  *
  * Messages up to SINGLE_MAX are one record.  The producer copies, then
  * advances the tail; the consumer copies out, then advances the head.  So:
@@ -33,19 +46,8 @@
  *   - a get killed before its commit leaves the record in place: the next
  *     consumer (which takes the lock with EOWNERDEAD) receives it.
  * Larger messages (up to MP_MSG_MAX) are streamed through the ring in chunks
- * (FIRST, CONT..., FINAL) while the producer holds the producer lock and one
- * consumer holds the consumer lock; the item is counted with the FINAL chunk.
- *   - A streaming producer killed (or timing out, or closed) mid-message:
- *     its stream id is withdrawn (by itself, or by whoever next takes the
- *     producer lock with EOWNERDEAD, or by the consumer, which probes that
- *     lock every PROBE_S while it waits for the next chunk); the consumer
- *     discards the partial message.  Not delivered.
- *   - A consumer killed mid-stream: the next consumer finds the stream state
- *     in the header and discards the rest of that message.  That one message
- *     is lost; every later message is intact.
- * A get that has begun receiving a streamed message finishes it (the producer
- * is copying, or gives up at its own deadline); its timeout bounds the wait
- * for a message to begin.
+ * with both side locks held (queue_stream.c, which says what a death
+ * mid-stream costs).
  *
  * put() returns once the message is in shared memory: there is no feeder
  * thread, so a child may exit right after putting and its parent may join it
@@ -54,119 +56,11 @@
  * when RING_BYTES are waiting, put blocks (or MP_FULL at its deadline), as a
  * full queue does -- not a hang at exit.
  */
-#include "wait.h"
+#include "queue_internal.h"
 
-#include <assert.h>
 #include <errno.h>
-#include <limits.h>
-#include <pthread.h>
-#include <stdalign.h>
 #include <stdlib.h>
-#include <string.h>
 #include <sys/mman.h>
-
-#define RING_BYTES ((uint32_t)16 << 20) /* 16 MiB virtual; touched as used */
-#define RING_OFF 4096u
-#define HDR 8u
-#define SINGLE_MAX (RING_BYTES / 2) /* larger records are streamed */
-#define CHUNK_MAX ((size_t)1 << 20)
-#define CHUNK_MIN ((size_t)64 << 10) /* streamers wait for this much room */
-#define PROBE_S 0.02                 /* streaming consumer checks the producer */
-#define LOCK_SLICE_S 0.05            /* lock waiters re-check close this often */
-
-enum { K_MSG = 1, K_FIRST = 2, K_CONT = 3, K_FINAL = 4 };
-enum { KIND_QUEUE, KIND_SIMPLE, KIND_JOINABLE };
-enum { SIDE_P, SIDE_C };
-
-struct qshm {
-    uint32_t cap;
-    uint32_t maxsize; /* 0: unbounded */
-    /* producer side.  Each index has a cache line of its own, apart from its
-     * side's lock: the other side reads it on every message (and spins on
-     * it), which on one shared line took the lock's line away from its
-     * owner between every lock and unlock (bench/README.md, the ring's slow
-     * mode). */
-    alignas(64) pthread_mutex_t plock;
-    alignas(64) _Atomic uint64_t wpos;
-    _Atomic uint32_t pstream; /* id of the message being streamed in, 0 none */
-    uint32_t stream_next;
-    /* consumer side: the state of a stream being received, so that the next
-     * consumer can discard its rest if this one dies */
-    alignas(64) pthread_mutex_t clock_;
-    alignas(64) _Atomic uint64_t rpos;
-    uint32_t cs_active, cs_id;
-    uint64_t cs_total, cs_got;
-    alignas(64) _Atomic uint32_t data_seq;
-    _Atomic uint32_t data_flag;
-    alignas(64) _Atomic uint32_t room_seq;
-    _Atomic uint32_t room_flag;
-    alignas(64) _Atomic uint32_t done; /* task_done() count (JoinableQueue) */
-    _Atomic uint32_t join_flag;
-};
-_Static_assert(sizeof(struct qshm) <= RING_OFF, "queue header fits its page");
-
-struct mp_queue {
-    struct qshm *s;
-    uint8_t *ring;
-    uint32_t mask;
-    int kind;
-    _Atomic bool closed; /* per process, as CPython's close() */
-};
-
-static inline uint32_t lo(uint64_t p) { return (uint32_t)p; }
-static inline uint32_t hi(uint64_t p) { return (uint32_t)(p >> 32); }
-static inline uint64_t pos(uint32_t count, uint32_t at) { return (uint64_t)count << 32 | at; }
-static inline size_t pad8(size_t n) { return (n + 7) & ~(size_t)7; }
-
-/* ------------------------------------------------------------------ ring */
-
-/* Copy n bytes from src into the ring at position at, in two pieces when
- * they cross the end.  Requires n <= cap (checked) and the caller holding
- * the producer lock with at..at+n unpublished room; changes nothing shared
- * but those bytes. */
-static void ring_put(mp_queue *q, uint32_t at, const void *src, size_t n)
-{
-    assert(n <= q->s->cap);
-    uint32_t off = at & q->mask;
-    size_t first = (size_t)q->s->cap - off;
-    if (n <= first) {
-        memcpy(q->ring + off, src, n);
-    } else {
-        memcpy(q->ring + off, src, first);
-        memcpy(q->ring, (const uint8_t *)src + first, n - first);
-    }
-}
-
-/* Copy n bytes at position at out of the ring into dst, in two pieces when
- * they cross the end.  Requires n <= cap (checked) and the caller holding
- * the consumer lock over published bytes; changes nothing shared. */
-static void ring_get(mp_queue *q, uint32_t at, void *dst, size_t n)
-{
-    assert(n <= q->s->cap);
-    uint32_t off = at & q->mask;
-    size_t first = (size_t)q->s->cap - off;
-    if (n <= first) {
-        memcpy(dst, q->ring + off, n);
-    } else {
-        memcpy(dst, q->ring + off, first);
-        memcpy((uint8_t *)dst + first, q->ring, n - first);
-    }
-}
-
-/* 8-byte aligned: never wraps. */
-static inline uint64_t ring_word(mp_queue *q, uint32_t at)
-{
-    assert((at & 7) == 0);
-    uint64_t w;
-    memcpy(&w, q->ring + (at & q->mask), 8);
-    return w;
-}
-
-static inline void ring_set_word(mp_queue *q, uint32_t at, uint64_t w)
-{
-    assert((at & 7) == 0);
-    memcpy(q->ring + (at & q->mask), &w, 8);
-}
 
 /* ------------------------------------------------------------ wake / wait */
 
@@ -200,16 +94,6 @@ static inline void ring_set_word(mp_queue *q, uint32_t at, uint64_t w)
  * slice runs out only when nothing happens for 0.1 s (an idle queue, where
  * one re-check per slice is noise) or when a waker died. */
 
-/* Publishers call this after their seq_cst commit store.  Killed anywhere
- * in here, a sleeper notices at its next slice. */
-static inline void wake(_Atomic uint32_t *seq, _Atomic uint32_t *flag)
-{
-    if (MP__UNLIKELY(atomic_load(flag)) && atomic_exchange(flag, 0)) {
-        atomic_fetch_add(seq, 1);
-        mp__futex_wake(seq, INT_MAX);
-    }
-}
-
 /* wake() whether or not the flag is up (close, a withdrawn stream). */
 static void wake_force(_Atomic uint32_t *seq, _Atomic uint32_t *flag)
 {
@@ -229,7 +113,7 @@ struct change_try {
     uint64_t seen;
 };
 
-/* A try of wait_change's spin (mp__wait_tunings.queue): *p moved on. */
+/* A try of mp__queue_wait_change's spin (mp__wait_tunings.queue): *p moved on. */
 static inline bool changed(void *arg)
 {
     struct change_try *a = arg;
@@ -239,12 +123,12 @@ static inline bool changed(void *arg)
 /* Sleep per the protocol above until *p differs from seen, the handle is
  * closed (closed, may be NULL), *word2 differs from word2_seen (word2 may
  * be NULL), a wake, the deadline or one slice.  Only a streamer
- * (put_stream, read_stream) calls it holding its side's lock; the others
+ * (queue_stream.c) calls it holding its side's lock; the others
  * drop it first.  Returns nothing: the caller re-checks its condition and
  * deadline. */
-static void wait_change(_Atomic uint64_t *p, uint64_t seen, _Atomic uint32_t *seq,
-                        _Atomic uint32_t *flag, _Atomic bool *closed, _Atomic uint32_t *word2,
-                        uint32_t word2_seen, const mp__deadline *d)
+void mp__queue_wait_change(_Atomic uint64_t *p, uint64_t seen, _Atomic uint32_t *seq,
+                           _Atomic uint32_t *flag, _Atomic bool *closed, _Atomic uint32_t *word2,
+                           uint32_t word2_seen, const mp__deadline *d)
 {
     struct change_try a = {.p = p, .seen = seen};
     if (mp__spin_until(NULL, &mp__wait_tunings.queue, changed, &a))
@@ -274,8 +158,9 @@ static void repair_producer(mp_queue *q)
 /* The result r of locking side's mutex: on EOWNERDEAD repairs the producer
  * side (the consumer side's repair is the caller's) and makes the mutex
  * consistent.  MP_OK with the lock held, else the error of r with it not
- * held.  For side_lock and read_stream's probe. */
-static mp_status locked(mp_queue *q, int side, int r)
+ * held.  For side_lock and the streaming consumer's probe of the producer
+ * lock (queue_stream.c). */
+mp_status mp__queue_locked(mp_queue *q, int side, int r)
 {
     pthread_mutex_t *m = side == SIDE_P ? &q->s->plock : &q->s->clock_;
     if (r == EOWNERDEAD) {
@@ -301,7 +186,7 @@ static mp_status side_lock(mp_queue *q, int side, const mp__deadline *d)
     pthread_mutex_t *m = side == SIDE_P ? &s->plock : &s->clock_;
     int r = pthread_mutex_trylock(m);
     if (MP__LIKELY(r != EBUSY))
-        return locked(q, side, r);
+        return mp__queue_locked(q, side, r);
     bool once = !d->forever && mp__deadline_passed(d);
     for (;;) {
         if (side == SIDE_P && atomic_load(&q->closed))
@@ -313,15 +198,10 @@ static mp_status side_lock(mp_queue *q, int side, const mp__deadline *d)
         mp__deadline_slice(once ? NULL : d, once ? 0.001 : LOCK_SLICE_S, &sl);
         r = pthread_mutex_clocklock(m, CLOCK_MONOTONIC, &sl.at);
         if (r != ETIMEDOUT)
-            return locked(q, side, r);
+            return mp__queue_locked(q, side, r);
         if (!once && mp__deadline_passed(d))
             return MP_TIMEOUT;
     }
-}
-
-static void side_unlock(mp_queue *q, int side)
-{
-    pthread_mutex_unlock(side == SIDE_P ? &q->s->plock : &q->s->clock_);
 }
 
 /* ---------------------------------------------------------------- create */
@@ -404,66 +284,18 @@ static mp_status put_full(const mp__deadline *d, const char *what)
     return mp__err(MP_FULL, "%s: queue full until the deadline", what);
 }
 
-/* Holding the producer lock with room for a first chunk: stream buf in. */
-static mp_status put_stream(mp_queue *q, const uint8_t *buf, size_t len, const mp__deadline *d,
-                            const char *what)
+/* Producer lock held, w the tail and r rpos or an older copy of it: is
+ * there room for need bytes of records and one more item (maxsize)?  An
+ * old r only under-estimates both. */
+static inline bool room_for(const struct qshm *s, uint64_t w, uint64_t r, size_t need)
 {
-    struct qshm *s = q->s;
-    uint32_t id = ++s->stream_next;
-    if (!id)
-        id = ++s->stream_next;
-    atomic_store(&s->pstream, id);
-    size_t off = 0;
-    bool first = true;
-    mp_status st = MP_OK;
-    for (;;) {
-        uint64_t w = atomic_load_explicit(&s->wpos, memory_order_relaxed);
-        uint64_t r = atomic_load(&s->rpos);
-        assert(lo(w) - lo(r) <= s->cap); /* the consumer never passes wpos */
-        size_t room = s->cap - (lo(w) - lo(r));
-        size_t meta = first ? 8 : 0;
-        size_t avail = room > HDR + meta ? (room - HDR - meta) & ~(size_t)7 : 0;
-        size_t left = len - off, n;
-        bool final = !first && left <= CHUNK_MAX && pad8(left) <= avail;
-        n = final ? left : (avail < CHUNK_MAX ? avail : CHUNK_MAX);
-        if (final || n >= CHUNK_MIN) {
-            uint32_t at = lo(w);
-            uint32_t kind = first ? K_FIRST : final ? K_FINAL : K_CONT;
-            ring_set_word(q, at, (uint64_t)(meta + n) | (uint64_t)kind << 32);
-            if (first)
-                ring_set_word(q, at + HDR, (uint64_t)id << 32 | (uint32_t)len);
-            ring_put(q, at + HDR + (uint32_t)meta, buf + off, n);
-            uint32_t tail = at + HDR + (uint32_t)pad8(meta + n);
-            atomic_store(&s->wpos, pos(hi(w) + (final ? 1 : 0), tail));
-            wake(&s->data_seq, &s->data_flag);
-            off += n;
-            first = false;
-            if (final)
-                break;
-            continue;
-        }
-        if (atomic_load(&q->closed)) {
-            st = mp__err(MP_CLOSED, "%s: queue closed during the put; not delivered", what);
-            break;
-        }
-        if (!d->forever && mp__deadline_passed(d)) {
-            st = mp__err(MP_FULL, "%s: deadline passed after %zu of %zu bytes; not delivered", what,
-                         off, len);
-            break;
-        }
-        wait_change(&s->rpos, r, &s->room_seq, &s->room_flag, &q->closed, NULL, 0, d);
-    }
-    /* The tail (with the item count) was stored before the stream id is
-     * withdrawn: a consumer that sees no stream id also sees the FINAL. */
-    atomic_store(&s->pstream, 0);
-    if (st)
-        wake(&s->data_seq, &s->data_flag);
-    side_unlock(q, SIDE_P);
-    return st;
+    assert(lo(w) - lo(r) <= s->cap); /* the consumer never passes wpos */
+    bool room_items = !s->maxsize || hi(w) - hi(r) < s->maxsize;
+    return room_items && s->cap - (lo(w) - lo(r)) >= need;
 }
 
 /* Put len bytes of buf as one message: a single record committed with one
- * store after the copy, or streamed (put_stream) when too big for one.
+ * store after the copy, or streamed (queue_stream.c) when too big for one.
  * MP_FULL at the deadline, MP_CLOSED, MP_EINVAL, MP_EMSGSIZE; never holds
  * the producer lock while it sleeps for room.  For mp_queue_put and
  * mp_queue_put_bytes. */
@@ -499,12 +331,14 @@ static mp_status put_raw(mp_queue *q, const void *buf, size_t len, double timeou
             return mp__err(MP_CLOSED, "%s: queue is closed", what);
         }
         uint64_t w = atomic_load_explicit(&s->wpos, memory_order_relaxed);
-        uint64_t r = atomic_load(&s->rpos);
-        assert(lo(w) - lo(r) <= s->cap); /* the consumer never passes wpos */
-        bool room_items = !s->maxsize || hi(w) - hi(r) < s->maxsize;
-        if (room_items && s->cap - (lo(w) - lo(r)) >= need) {
+        /* The copy first: it says "room" for most puts without touching the
+         * consumer's line; only "full" by the copy looks at rpos itself. */
+        uint64_t r = atomic_load_explicit(&s->rseen, memory_order_relaxed);
+        if (!room_for(s, w, r, need))
+            r = look_rpos(s);
+        if (room_for(s, w, r, need)) {
             if (stream)
-                return put_stream(q, buf, len, &d, what);
+                return mp__queue_put_stream(q, buf, len, &d, what);
             uint32_t at = lo(w);
             ring_set_word(q, at, (uint64_t)len | (uint64_t)K_MSG << 32);
             if (len)
@@ -518,7 +352,7 @@ static mp_status put_raw(mp_queue *q, const void *buf, size_t len, double timeou
         side_unlock(q, SIDE_P);
         if (!d.forever && mp__deadline_passed(&d))
             return put_full(&d, what);
-        wait_change(&s->rpos, r, &s->room_seq, &s->room_flag, &q->closed, NULL, 0, &d);
+        mp__queue_wait_change(&s->rpos, r, &s->room_seq, &s->room_flag, &q->closed, NULL, 0, &d);
     }
 }
 
@@ -552,7 +386,7 @@ mp_status mp_queue_put(mp_queue *q, const mp_value *v, double timeout)
 /* A large buffer from malloc() is a fresh mapping: faulting it in page by
  * page costs more than the copy (much more in a VM).  One madvise fills it;
  * where that is unknown (before Linux 5.14) the copy faults as usual. */
-static void prefault(void *p, size_t n)
+void mp__queue_prefault(void *p, size_t n)
 {
 #ifdef MADV_POPULATE_WRITE
     if (n < ((size_t)4 << 20))
@@ -565,96 +399,6 @@ static void prefault(void *p, size_t n)
     (void)p;
     (void)n;
 #endif
-}
-
-enum { STREAM_DONE, STREAM_ABORTED };
-
-/* Consumer lock held, cs_* describe the stream: receive its remaining
- * chunks into dst (NULL: discard them).  Waits only while the producer is
- * alive and still sending this stream. */
-static int read_stream(mp_queue *q, uint8_t *dst)
-{
-    struct qshm *s = q->s;
-    for (;;) {
-        uint64_t r = atomic_load_explicit(&s->rpos, memory_order_relaxed);
-        uint64_t w = atomic_load(&s->wpos);
-        assert(lo(w) - lo(r) <= s->cap); /* no producer passes rpos + cap */
-        if (lo(r) != lo(w)) {
-            uint64_t h = ring_word(q, lo(r));
-            uint32_t kind = hi(h), n = lo(h);
-            if (kind != K_CONT && kind != K_FINAL) {
-                s->cs_active = 0; /* its producer gave up: the next message */
-                return STREAM_ABORTED;
-            }
-            /* A published header's record was published with it. */
-            assert(HDR + pad8(n) <= lo(w) - lo(r));
-            if (dst && s->cs_got + n <= s->cs_total)
-                ring_get(q, lo(r) + HDR, dst + s->cs_got, n);
-            s->cs_got += n;
-            bool final = kind == K_FINAL;
-            if (final)
-                s->cs_active = 0;
-            atomic_store(&s->rpos, pos(hi(r) + (final ? 1 : 0), lo(r) + HDR + (uint32_t)pad8(n)));
-            wake(&s->room_seq, &s->room_flag);
-            if (final)
-                return s->cs_got == s->cs_total ? STREAM_DONE : STREAM_ABORTED;
-            continue;
-        }
-        if (atomic_load(&s->pstream) != s->cs_id) {
-            if (atomic_load(&s->wpos) != w)
-                continue; /* the FINAL landed just before the id went */
-            s->cs_active = 0;
-            return STREAM_ABORTED;
-        }
-        mp__deadline sl;
-        mp__deadline_slice(NULL, PROBE_S, &sl);
-        wait_change(&s->wpos, w, &s->data_seq, &s->data_flag, NULL, &s->pstream, s->cs_id, &sl);
-        if (atomic_load(&s->wpos) == w && mp__deadline_passed(&sl)) {
-            /* Silence: is the producer still there?  Its robust lock tells. */
-            int rc = pthread_mutex_trylock(&s->plock);
-            if (rc == EOWNERDEAD || rc == 0) {
-                locked(q, SIDE_P, rc);
-                pthread_mutex_unlock(&s->plock);
-            }
-        }
-    }
-}
-
-/* Consumer side lock held, the record at r a stream's first chunk (K_FIRST,
- * n bytes: the 8-byte meta word, then payload).  Takes the chunk, reads the
- * rest of the stream (read_stream) and releases the side lock.  MP_OK with
- * the message in *out, *outlen; MP_ENOMEM when it could not be kept (the
- * stream is consumed and dropped); MP__STATUS_COUNT when the producer
- * withdrew it (nothing to return: the caller waits for the next message). */
-static mp_status get_stream(mp_queue *q, uint64_t r, uint32_t n, void **out, size_t *outlen,
-                            const char *what)
-{
-    struct qshm *s = q->s;
-    assert(n >= 8 && HDR + pad8(n) <= lo(atomic_load(&s->wpos)) - lo(r)); /* as K_MSG */
-    uint64_t meta = ring_word(q, lo(r) + HDR);
-    size_t total = lo(meta);
-    uint8_t *p = malloc(total ? total : 1);
-    if (p)
-        prefault(p, total);
-    s->cs_id = hi(meta);
-    s->cs_total = total;
-    s->cs_got = n - 8;
-    s->cs_active = 1;
-    if (p && n - 8 <= total)
-        ring_get(q, lo(r) + HDR + 8, p, n - 8);
-    atomic_store(&s->rpos, pos(hi(r), lo(r) + HDR + (uint32_t)pad8(n)));
-    wake(&s->room_seq, &s->room_flag);
-    int rs = read_stream(q, p);
-    side_unlock(q, SIDE_C);
-    if (rs == STREAM_DONE && p) {
-        *out = p;
-        *outlen = total;
-        return MP_OK;
-    }
-    free(p);
-    if (rs == STREAM_DONE)
-        return mp__err(MP_ENOMEM, "%s: no memory for %zu bytes (message dropped)", what, total);
-    return MP__STATUS_COUNT;
 }
 
 /* Take one message into a malloc()ed *out of *outlen bytes (the caller
@@ -680,9 +424,12 @@ static mp_status get_raw(mp_queue *q, void **out, size_t *outlen, double timeout
         if (st)
             return st;
         if (s->cs_active) /* the previous holder died mid-stream */
-            read_stream(q, NULL);
+            mp__queue_read_stream(q, NULL);
         uint64_t r = atomic_load_explicit(&s->rpos, memory_order_relaxed);
-        uint64_t w = atomic_load(&s->wpos);
+        /* The copy first: only "empty" by the copy looks at wpos itself. */
+        uint64_t w = atomic_load_explicit(&s->wseen, memory_order_relaxed);
+        if (lo(r) == lo(w))
+            w = look_wpos(s);
         assert(lo(w) - lo(r) <= s->cap); /* no producer passes rpos + cap */
         if (lo(r) != lo(w)) {
             uint64_t h = ring_word(q, lo(r));
@@ -695,7 +442,7 @@ static mp_status get_raw(mp_queue *q, void **out, size_t *outlen, double timeout
                     side_unlock(q, SIDE_C);
                     return mp__err(MP_ENOMEM, "%s: no memory for %u bytes", what, n);
                 }
-                prefault(p, n);
+                mp__queue_prefault(p, n);
                 ring_get(q, lo(r) + HDR, p, n);
                 /* The commit, after the copy: a consumer killed before it
                  * leaves the message to the next one. */
@@ -707,7 +454,7 @@ static mp_status get_raw(mp_queue *q, void **out, size_t *outlen, double timeout
                 return MP_OK;
             }
             if (kind == K_FIRST) {
-                st = get_stream(q, r, n, out, outlen, what);
+                st = mp__queue_get_stream(q, r, n, out, outlen, what);
                 if (st != MP__STATUS_COUNT)
                     return st;
                 continue; /* a withdrawn message: wait for the next one */
@@ -726,7 +473,7 @@ static mp_status get_raw(mp_queue *q, void **out, size_t *outlen, double timeout
                 return mp__err(MP_EMPTY, "%s: queue is empty", what);
             return mp__err(MP_EMPTY, "%s: nothing after %.3f s", what, timeout);
         }
-        wait_change(&s->wpos, w, &s->data_seq, &s->data_flag, NULL, NULL, 0, &d);
+        mp__queue_wait_change(&s->wpos, w, &s->data_seq, &s->data_flag, NULL, NULL, 0, &d);
     }
 }
 
@@ -847,7 +594,7 @@ mp_status mp_queue_task_done(mp_queue *q)
 }
 
 /* Contract in mp.h.  The flag is raised before the re-check, as in
- * wait_change, so a task_done either sees it or is seen. */
+ * mp__queue_wait_change, so a task_done either sees it or is seen. */
 mp_status mp_queue_join(mp_queue *q, double timeout)
 {
     if (!q)

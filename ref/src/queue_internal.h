@@ -1,0 +1,198 @@
+/* Queue: the private header of its two rooms.
+ *
+ *   queue.c         the design (file head), creating, the wake / wait
+ *                   protocol, the side locks and their repair, single-record
+ *                   put and get, qsize / empty / full / close, JoinableQueue
+ *   queue_stream.c  messages larger than SINGLE_MAX, streamed through the
+ *                   ring in chunks while both side locks are held
+ *
+ * Here: the shared header's layout (struct qshm), the record format and the
+ * small inline steps both rooms take on every message (ring copies, looks
+ * at the peer's index, wake, unlock). */
+#ifndef MP_QUEUE_INTERNAL_H
+#define MP_QUEUE_INTERNAL_H
+
+#include "wait.h"
+
+#include <assert.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdalign.h>
+#include <string.h>
+
+#define RING_BYTES ((uint32_t)16 << 20) /* 16 MiB virtual; touched as used */
+#define RING_OFF 4096u
+#define HDR 8u
+#define SINGLE_MAX (RING_BYTES / 2) /* larger records are streamed */
+#define CHUNK_MAX ((size_t)1 << 20)
+#define CHUNK_MIN ((size_t)64 << 10) /* streamers wait for this much room */
+#define PROBE_S 0.02                 /* streaming consumer checks the producer */
+#define LOCK_SLICE_S 0.05            /* lock waiters re-check close this often */
+
+enum { K_MSG = 1, K_FIRST = 2, K_CONT = 3, K_FINAL = 4 };
+enum { KIND_QUEUE, KIND_SIMPLE, KIND_JOINABLE };
+enum { SIDE_P, SIDE_C };
+
+/* The header's words in groups by writer, each group in a 128-byte block of
+ * its own: Intel's adjacent-line prefetcher fetches 64-byte lines in pairs,
+ * so a word written on every message by one side and a word the other side
+ * touches must not share a 128-byte pair, or each message moves the pair
+ * between the two cores (before this layout wpos shared a pair with the
+ * consumer's lock, and rpos one with the producer's wake flag). */
+#define QLINE 128
+
+struct qshm {
+    uint32_t cap;     /* read-only after creation */
+    uint32_t maxsize; /* 0: unbounded */
+    /* producer side, written only by the producer lock's holder.  rseen is
+     * a copy of rpos from a recent look: rpos only moves forward, so a stale
+     * copy only under-estimates the room (bytes and maxsize items) and the
+     * producer re-reads rpos only when the copy says "full".  Invariant:
+     * lo(wpos) - lo(rseen) <= cap, as every advance of wpos is checked
+     * against it (or against a fresh rpos, which is then stored here). */
+    alignas(QLINE) pthread_mutex_t plock;
+    _Atomic uint64_t rseen;
+    _Atomic uint32_t pstream; /* id of the message being streamed in, 0 none */
+    uint32_t stream_next;
+    /* The producer's commit word, read by the consumer when its copy says
+     * "empty" (and spun on by a consumer that waits). */
+    alignas(QLINE) _Atomic uint64_t wpos;
+    /* consumer side: the state of a stream being received, so that the next
+     * consumer can discard its rest if this one dies; wseen is a copy of
+     * wpos from a recent look, as rseen (rpos <= wseen <= wpos: every load
+     * of wpos under the consumer lock is stored here). */
+    alignas(QLINE) pthread_mutex_t clock_;
+    _Atomic uint64_t wseen;
+    uint32_t cs_active, cs_id;
+    uint64_t cs_total, cs_got;
+    alignas(QLINE) _Atomic uint64_t rpos;
+    /* the flags each publisher reads on every message (wake()): written
+     * only by a side about to sleep, so they stay shared in both caches */
+    alignas(QLINE) _Atomic uint32_t data_seq;
+    _Atomic uint32_t data_flag;
+    alignas(QLINE) _Atomic uint32_t room_seq;
+    _Atomic uint32_t room_flag;
+    alignas(QLINE) _Atomic uint32_t done; /* task_done() count (JoinableQueue) */
+    _Atomic uint32_t join_flag;
+};
+_Static_assert(sizeof(struct qshm) <= RING_OFF, "queue header fits its page");
+
+struct mp_queue {
+    struct qshm *s;
+    uint8_t *ring;
+    uint32_t mask;
+    int kind;
+    _Atomic bool closed; /* per process, as CPython's close() */
+};
+
+static inline uint32_t lo(uint64_t p) { return (uint32_t)p; }
+static inline uint32_t hi(uint64_t p) { return (uint32_t)(p >> 32); }
+static inline uint64_t pos(uint32_t count, uint32_t at) { return (uint64_t)count << 32 | at; }
+static inline size_t pad8(size_t n) { return (n + 7) & ~(size_t)7; }
+
+/* ------------------------------------------------------------------ ring */
+
+/* Copy n bytes from src into the ring at position at, in two pieces when
+ * they cross the end.  Requires n <= cap (checked) and the caller holding
+ * the producer lock with at..at+n unpublished room; changes nothing shared
+ * but those bytes. */
+static inline void ring_put(mp_queue *q, uint32_t at, const void *src, size_t n)
+{
+    assert(n <= q->s->cap);
+    uint32_t off = at & q->mask;
+    size_t first = (size_t)q->s->cap - off;
+    if (n <= first) {
+        memcpy(q->ring + off, src, n);
+    } else {
+        memcpy(q->ring + off, src, first);
+        memcpy(q->ring, (const uint8_t *)src + first, n - first);
+    }
+}
+
+/* Copy n bytes at position at out of the ring into dst, in two pieces when
+ * they cross the end.  Requires n <= cap (checked) and the caller holding
+ * the consumer lock over published bytes; changes nothing shared. */
+static inline void ring_get(mp_queue *q, uint32_t at, void *dst, size_t n)
+{
+    assert(n <= q->s->cap);
+    uint32_t off = at & q->mask;
+    size_t first = (size_t)q->s->cap - off;
+    if (n <= first) {
+        memcpy(dst, q->ring + off, n);
+    } else {
+        memcpy(dst, q->ring + off, first);
+        memcpy((uint8_t *)dst + first, q->ring, n - first);
+    }
+}
+
+/* 8-byte aligned: never wraps. */
+static inline uint64_t ring_word(mp_queue *q, uint32_t at)
+{
+    assert((at & 7) == 0);
+    uint64_t w;
+    memcpy(&w, q->ring + (at & q->mask), 8);
+    return w;
+}
+
+static inline void ring_set_word(mp_queue *q, uint32_t at, uint64_t w)
+{
+    assert((at & 7) == 0);
+    memcpy(q->ring + (at & q->mask), &w, 8);
+}
+
+/* Producer lock held: rpos now, also kept as the copy rseen (see struct
+ * qshm).  Every producer's look at rpos goes through here, which keeps the
+ * invariant lo(wpos) - lo(rseen) <= cap. */
+static inline uint64_t look_rpos(struct qshm *s)
+{
+    uint64_t r = atomic_load(&s->rpos);
+    atomic_store_explicit(&s->rseen, r, memory_order_relaxed);
+    return r;
+}
+
+/* Consumer lock held: wpos now, also kept as the copy wseen.  Every
+ * consumer's look at wpos goes through here, so rpos never passes wseen. */
+static inline uint64_t look_wpos(struct qshm *s)
+{
+    uint64_t w = atomic_load(&s->wpos);
+    atomic_store_explicit(&s->wseen, w, memory_order_relaxed);
+    return w;
+}
+
+/* Publishers call this after their seq_cst commit store (the protocol:
+ * "wake / wait" in queue.c).  Killed anywhere in here, a sleeper notices at
+ * its next slice. */
+static inline void wake(_Atomic uint32_t *seq, _Atomic uint32_t *flag)
+{
+    if (MP__UNLIKELY(atomic_load(flag)) && atomic_exchange(flag, 0)) {
+        atomic_fetch_add(seq, 1);
+        mp__futex_wake(seq, INT_MAX);
+    }
+}
+
+static inline void side_unlock(mp_queue *q, int side)
+{
+    pthread_mutex_unlock(side == SIDE_P ? &q->s->plock : &q->s->clock_);
+}
+
+/* ---------------------------------------------------------- across rooms */
+
+/* queue.c: the wait of the "wake / wait" protocol; the result of locking a
+ * side's mutex (repairs a dead producer's state); a large buffer faulted in
+ * at once. */
+MP__HIDDEN void mp__queue_wait_change(_Atomic uint64_t *p, uint64_t seen, _Atomic uint32_t *seq,
+                                      _Atomic uint32_t *flag, _Atomic bool *closed,
+                                      _Atomic uint32_t *word2, uint32_t word2_seen,
+                                      const mp__deadline *d);
+MP__HIDDEN mp_status mp__queue_locked(mp_queue *q, int side, int r);
+MP__HIDDEN void mp__queue_prefault(void *p, size_t n);
+
+/* queue_stream.c: the streaming producer and consumer. */
+enum { STREAM_DONE, STREAM_ABORTED };
+MP__HIDDEN mp_status mp__queue_put_stream(mp_queue *q, const uint8_t *buf, size_t len,
+                                          const mp__deadline *d, const char *what);
+MP__HIDDEN int mp__queue_read_stream(mp_queue *q, uint8_t *dst);
+MP__HIDDEN mp_status mp__queue_get_stream(mp_queue *q, uint64_t r, uint32_t n, void **out,
+                                          size_t *outlen, const char *what);
+
+#endif
