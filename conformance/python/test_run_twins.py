@@ -102,6 +102,12 @@ class Expectations(unittest.TestCase):
         self.assertEqual(v('unsupported', 'pass'), 'newly passing')
         self.assertEqual(v('pass', 'error'), 'error')
         self.assertEqual(v('error', 'error'), 'error')
+        # an implementation intermittent on a row: either listed kind
+        self.assertEqual(v('pass|timeout', 'pass'), 'as expected')
+        self.assertEqual(v('pass|timeout', 'timeout'), 'as expected')
+        self.assertEqual(v('pass|timeout', 'fail'), 'new failure')
+        self.assertEqual(v('pass|timeout', 'error'), 'error')
+        self.assertEqual(v('fail|timeout', 'pass'), 'newly passing')
 
     def test_exit_status(self):
         exp = {'R-0': ('pass', ''), 'R-1': ('fail', 'known'), 'R-2': ('absent', '')}
@@ -131,6 +137,13 @@ class Expectations(unittest.TestCase):
             with open(os.path.join(d, 'bad.tsv'), 'w') as f:
                 f.write('A-ROW\tbroken\twhy\n')
             self.assertRaises(ValueError, rt.expectations, 'bad', cat, {}, d)
+            for bad in ('pass|error', 'pass|pass', 'pass|', 'pass|hang'):
+                with open(os.path.join(d, 'bad.tsv'), 'w') as f:
+                    f.write(f'A-ROW\t{bad}\twhy\n')
+                self.assertRaises(ValueError, rt.expectations, 'bad', cat, {}, d)
+            with open(os.path.join(d, 'alt.tsv'), 'w') as f:
+                f.write('A-ROW\tpass|timeout\tan intermittent hang of its own\n')
+            self.assertEqual(rt.expectations('alt', cat, {}, d)['A-ROW'][0], 'pass|timeout')
 
     def test_baseline(self):
         with tempfile.TemporaryDirectory() as d:
@@ -182,7 +195,7 @@ class Runner(unittest.TestCase):
         return {'name': 'fake', 'kind': 'python', 'interpreter': sys.executable,
                 'module': module, 'version': 'python'}
 
-    def run_fake(self, module, ids, timeout=1.5, mode='zygote', jobs=2):
+    def run_fake(self, module, ids, timeout=6.0, mode='zygote', jobs=2):
         rows = [{'id': i, 'component': 'fake', 'cpython': 'twin'} for i in ids]
         t0 = time.monotonic()
         out, info = rt.run_impl(self.impl(module), rows, rt.twin_sources(self.twins), self.out,
@@ -208,7 +221,9 @@ class Runner(unittest.TestCase):
         with open(os.path.join(self.out, res['FAKE-FAIL']['stderr'])) as f:
             self.assertIn('AssertionError', f.read())
         # the grandchild holding stderr: real result, recorded and killed
-        self.assertLess(res['FAKE-GRANDCHILD']['duration'], 1.4)
+        # (well under the row's timeout: the twin's exit was seen, not the timeout;
+        # the margin is for a busy machine)
+        self.assertLess(res['FAKE-GRANDCHILD']['duration'], 5.0)
         with open(self.pidfile) as f:
             gpid = int(f.read())
         self.assertEqual([x['pid'] for x in res['FAKE-GRANDCHILD']['leftovers']], [gpid])
@@ -216,8 +231,8 @@ class Runner(unittest.TestCase):
         while not gone(gpid) and time.monotonic() < deadline:
             time.sleep(0.01)
         self.assertTrue(gone(gpid), 'the grandchild survived')
-        self.assertGreaterEqual(res['FAKE-HANG']['duration'], 1.5)
-        self.assertLess(took, 10)
+        self.assertGreaterEqual(res['FAKE-HANG']['duration'], 6.0)
+        self.assertLess(took, 40)
 
     def test_exit_path(self):
         for mode in ('zygote', 'fresh'):
@@ -231,11 +246,11 @@ class Runner(unittest.TestCase):
         one are errors naming it, the orphaned twin is killed, exit status 2."""
         os.environ['FAKE_RUNNER_PID'] = str(os.getpid())
         res, _, took = self.run_fake('fakemp', ['FAKE-KILL-ZYGOTE', 'FAKE-PASS', 'FAKE-FAIL'],
-                                     timeout=20, jobs=1)
+                                     timeout=60, jobs=1)
         self.assertEqual({k: v['result'] for k, v in res.items()},
                          {'FAKE-KILL-ZYGOTE': 'error', 'FAKE-PASS': 'error', 'FAKE-FAIL': 'error'})
         self.assertIn('zygote', res['FAKE-PASS']['message'])
-        self.assertLess(took, 15, 'the runner waited for the orphan instead of ending it')
+        self.assertLess(took, 45, 'the runner waited for the orphan instead of ending it')
         with open(self.pidfile + '.z') as f:
             zpid = int(f.read())
         self.assertTrue(gone(zpid), 'the twin of a dead zygote survived')
