@@ -247,16 +247,20 @@ def BAD_ORDER_POOL():
     global _GATE
     gate = _GATE = mp.Event()
     p = mp.Pool(1)
+    r = p.apply_async(_gate)
     try:
-        _bad_order_pool(p, gate)
-    finally:  # a failed sweep must not leave the gated worker holding the exit
+        _bad_order_pool(p, r, gate)
+    finally:
+        # A failed sweep must not leave the gated worker holding the exit.
+        # Its result is taken before terminate: billiard's worker, ended with
+        # a result the pool has not yet counted, waits 30 s on its way out.
         gate.set()
+        r.wait(10)
         p.terminate()
         p.join()
 
 
-def _bad_order_pool(p, gate):
-    r = p.apply_async(_gate)
+def _bad_order_pool(p, r, gate):
     _sweep([('join before close', ValueError, p.join),
             ('successful before ready', ValueError, r.successful)])
     p.close()
