@@ -60,26 +60,37 @@ struct mp_process {
     mp_process *prev, *next;
 };
 
-static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
-static mp_process *reg_head;
-static bool atexit_registered;
-
-/* The calling process as CPython's current_process() sees it.  NULL name and
- * empty identity in the top process ("MainProcess"). */
-static char *cur_name;
-static char *cur_ident;
-static bool cur_daemon;
-static _Atomic unsigned counter; /* CPython's _process_counter */
-/* The process that forked us (0 in the top process) and its name, as the
- * parent knew them before the fork: getppid() after the fork may already be
- * a reaper that adopted us. */
-static pid_t cur_parent_pid;
-static const char *cur_parent_name;
-static _Atomic pid_t prepared_parent; /* mp__child_prepare -> mp__child_adopt */
+/* Every process-wide variable of this file, in one block that cannot
+ * straddle a page: after a fork the parent writes its registry and the child
+ * its identity, and each page one side writes after a fork costs that side a
+ * copy-on-write fault (tens of microseconds on a VM).  The lock guards the
+ * registry; the identity is written only by the one thread of a new child. */
+static _Alignas(256) struct {
+    pthread_mutex_t lock;
+    mp_process *_Atomic head; /* started, unreaped children; written under lock */
+    /* The thread forking in mp_process_start, which holds the lock across
+     * its fork (the atfork handlers leave the lock alone for it). */
+    _Atomic int32_t starter;
+    bool atexit_registered;
+    /* The calling process as CPython's current_process() sees it.  NULL
+     * name and empty identity in the top process ("MainProcess"). */
+    char *cur_name;
+    char *cur_ident;
+    bool cur_daemon;
+    /* In a started child, its own handle.  Its pid field is not set in the
+     * child's copy (the parent writes it after the fork): pid_of(). */
+    const mp_process *self;
+    _Atomic unsigned counter; /* CPython's _process_counter */
+    /* The process that forked us (0 in the top process) and its name, as the
+     * parent knew them before the fork: getppid() after the fork may already
+     * be a reaper that adopted us. */
+    pid_t cur_parent_pid;
+    const char *cur_parent_name;
+    _Atomic pid_t prepared_parent; /* mp__child_prepare -> mp__child_adopt */
+} proc = {.lock = PTHREAD_MUTEX_INITIALIZER};
+_Static_assert(sizeof proc <= 256, "proc fits its alignment, so one page");
 
 static _Thread_local int32_t cached_tid;
-/* Set by mp_process_start, which holds reg_lock across its own fork(). */
-static _Thread_local bool in_start;
 
 /* ------------------------------------------------------------------ fork */
 
@@ -88,33 +99,36 @@ static _Thread_local bool in_start;
  * signal or reap them) and the right tid. */
 static void atfork_prepare(void)
 {
-    if (!in_start)
-        pthread_mutex_lock(&reg_lock);
+    if (atomic_load_explicit(&proc.starter, memory_order_relaxed) != mp__gettid())
+        pthread_mutex_lock(&proc.lock);
 }
 
 static void atfork_parent(void)
 {
-    if (!in_start)
-        pthread_mutex_unlock(&reg_lock);
+    if (atomic_load_explicit(&proc.starter, memory_order_relaxed) != mp__gettid())
+        pthread_mutex_unlock(&proc.lock);
 }
 
 /* pthread_atfork's child handler: the registry lists the parent's children,
  * which are not this process's, so it is emptied (their pidfds closed) and
- * its lock re-made (the forking thread held it).  The cached tid is reset:
- * the child's only thread has a new one. */
+ * its lock re-made (the forking thread held it); this process is nobody's
+ * started child until become_child says so.  The cached tid is reset: the
+ * child's only thread has a new one. */
 static void atfork_child(void)
 {
-    for (mp_process *q = reg_head; q; q = q->next) {
+    for (mp_process *q = proc.head; q; q = q->next) {
         q->listed = false;
         if (q->pidfd >= 0) {
             close(q->pidfd);
             q->pidfd = -1;
         }
     }
-    reg_head = NULL;
+    proc.head = NULL;
     /* An assignment, not pthread_mutex_init(): a function the parent never
      * calls is bound lazily in every child, some 4 page faults each. */
-    reg_lock = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
+    proc.lock = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
+    atomic_store_explicit(&proc.starter, 0, memory_order_relaxed);
+    proc.self = NULL;
     if (cached_tid)     /* a write to a fresh thread-local page costs a fault */
         cached_tid = 0; /* the forking thread is the child's only thread */
 }
@@ -190,10 +204,10 @@ bool mp__tid_alive(int32_t tid)
 static void reg_add(mp_process *p)
 {
     p->prev = NULL;
-    p->next = reg_head;
-    if (reg_head)
-        reg_head->prev = p;
-    reg_head = p;
+    p->next = proc.head;
+    if (proc.head)
+        proc.head->prev = p;
+    proc.head = p;
     p->listed = true;
 }
 
@@ -205,7 +219,7 @@ static void reg_remove(mp_process *p)
     if (p->prev)
         p->prev->next = p->next;
     else
-        reg_head = p->next;
+        proc.head = p->next;
     if (p->next)
         p->next->prev = p->prev;
     p->prev = p->next = NULL;
@@ -220,11 +234,11 @@ static void release_pidfd(mp_process *p)
     }
 }
 
-/* In a child, cur_name and cur_ident are its own object's strings (see
+/* In a child, its current name and ident are its own object's strings (see
  * become_child): they outlive the object. */
 static void free_unless_current(char *s)
 {
-    if (s != cur_name && s != cur_ident)
+    if (s != proc.cur_name && s != proc.cur_ident)
         free(s);
 }
 
@@ -239,8 +253,17 @@ static void destroy(mp_process *p)
         close(p->sentinel);
     free_unless_current(p->name);
     free_unless_current(p->ident);
+    if (p == proc.self)
+        proc.self = NULL; /* a later handle at this address is not us */
     free(p);
 }
+
+/* The pid of a started p: the caller's own for its own handle in a child
+ * (that copy's pid field was never written: become_child). */
+static pid_t pid_of(const mp_process *p) { return p == proc.self ? getpid() : p->pid; }
+
+/* True if p is the calling child's own handle. */
+static bool is_self(const mp_process *p) { return p == proc.self; }
 
 static void mark_ended(mp_process *p, int code)
 {
@@ -283,7 +306,7 @@ static mp_status wait_locked(mp_process *p, const mp__deadline *d)
             return MP_TIMEOUT;
         int fd = p->pidfd;
         p->waiters++;
-        pthread_mutex_unlock(&reg_lock);
+        pthread_mutex_unlock(&proc.lock);
         if (fd >= 0) {
             struct pollfd pfd = {.fd = fd, .events = POLLIN};
             (void)poll(&pfd, 1, ms); /* EINTR or wake-up: re-check */
@@ -296,7 +319,7 @@ static mp_status wait_locked(mp_process *p, const mp__deadline *d)
             if (step_ns < 20000000)
                 step_ns *= 2;
         }
-        pthread_mutex_lock(&reg_lock);
+        pthread_mutex_lock(&proc.lock);
         p->waiters--;
         if (p->state == P_ENDED)
             release_pidfd(p);
@@ -306,7 +329,7 @@ static mp_status wait_locked(mp_process *p, const mp__deadline *d)
 /* Lock held.  Reap what has ended; release handles freed while running. */
 static void reg_cleanup(void)
 {
-    for (mp_process *p = reg_head, *next; p; p = next) {
+    for (mp_process *p = proc.head, *next; p; p = next) {
         next = p->next;
         if (try_reap(p) && p->freed && p->waiters == 0)
             destroy(p); /* else the exit function waiting on it does */
@@ -316,21 +339,27 @@ static void reg_cleanup(void)
 /* CPython's util._exit_function: terminate daemonic children, join all. */
 static void exit_children(void)
 {
-    pthread_mutex_lock(&reg_lock);
+    /* Most children start none.  Then neither the lock nor the deadline (a
+     * constant on a page the child has not touched) is needed: each first
+     * touch of a page in a new child is a fault.  A child being added by
+     * another thread right now is as if added after this function ran. */
+    if (!atomic_load(&proc.head))
+        return;
+    pthread_mutex_lock(&proc.lock);
     reg_cleanup();
-    for (mp_process *p = reg_head; p; p = p->next)
+    for (mp_process *p = proc.head; p; p = p->next)
         if (p->daemon)
             kill(p->pid, SIGTERM);
     mp__deadline forever;
     mp__deadline_init(&forever, MP_FOREVER);
-    while (reg_head) {
-        mp_process *p = reg_head;
+    while (proc.head) {
+        mp_process *p = proc.head;
         wait_locked(p, &forever);
         reg_remove(p); /* already done by the reap; keeps the loop finite */
         if (p->freed && p->waiters == 0)
             destroy(p);
     }
-    pthread_mutex_unlock(&reg_lock);
+    pthread_mutex_unlock(&proc.lock);
 }
 
 /* ------------------------------------------------------------- handles */
@@ -341,9 +370,13 @@ static void exit_children(void)
 static mp_status make(mp_process **out, mp_target_fn target, mp_run_fn run, void *arg)
 {
     pthread_once(&atfork_once, atfork_init);
-    unsigned n = atomic_fetch_add(&counter, 1) + 1;
-    const char *parent = cur_ident ? cur_ident : "";
-    mp_process *p = calloc(1, sizeof *p);
+    unsigned n = atomic_fetch_add(&proc.counter, 1) + 1;
+    const char *parent = proc.cur_ident ? proc.cur_ident : "";
+    /* malloc and one assignment, not calloc (nor malloc + memset, which
+     * compilers turn into calloc): glibc's calloc bypasses the thread's cache
+     * of free chunks, so a program that starts and frees processes in turn
+     * wrote malloc's arena on both sides of every fork, a fault each. */
+    mp_process *p = malloc(sizeof *p);
     size_t len = strlen(parent) + 16;
     char *ident = malloc(len), *name = malloc(len + 8);
     if (!p || !ident || !name) {
@@ -354,16 +387,16 @@ static mp_status make(mp_process **out, mp_target_fn target, mp_run_fn run, void
     }
     snprintf(ident, len, "%s%s%u", parent, *parent ? ":" : "", n);
     snprintf(name, len + 8, "Process-%s", ident);
-    p->target = target;
-    p->run = run;
-    p->arg = arg;
-    p->ident = ident;
-    p->name = name;
-    p->creator = getpid();
-    p->pidfd = -1;
-    p->sentinel = -1;
-    p->state = P_NEW;
-    p->exitcode = MP_EXITCODE_NONE;
+    *p = (mp_process){.target = target,
+                      .run = run,
+                      .arg = arg,
+                      .ident = ident,
+                      .name = name,
+                      .creator = getpid(),
+                      .pidfd = -1,
+                      .sentinel = -1,
+                      .state = P_NEW,
+                      .exitcode = MP_EXITCODE_NONE};
     *out = p;
     return MP_OK;
 }
@@ -392,10 +425,10 @@ static mp_status check_open(const mp_process *p, const char *what)
 
 #define LOCKED_CHECK(p, what)                                                                      \
     do {                                                                                           \
-        pthread_mutex_lock(&reg_lock);                                                             \
+        pthread_mutex_lock(&proc.lock);                                                            \
         mp_status s_ = check_open(p, what);                                                        \
         if (s_ != MP_OK) {                                                                         \
-            pthread_mutex_unlock(&reg_lock);                                                       \
+            pthread_mutex_unlock(&proc.lock);                                                      \
             return s_;                                                                             \
         }                                                                                          \
     } while (0)
@@ -408,7 +441,7 @@ mp_status mp_process_data(const mp_process *p, void **data)
         return mp__err(MP_EINVAL, "process.data: NULL argument");
     LOCKED_CHECK(p, "data");
     *data = p->arg;
-    pthread_mutex_unlock(&reg_lock);
+    pthread_mutex_unlock(&proc.lock);
     return MP_OK;
 }
 
@@ -421,14 +454,14 @@ mp_status mp_process_set_name(mp_process *p, const char *name)
     char *copy = strdup(name);
     if (!copy)
         return mp__err(MP_ENOMEM, "process.set_name: out of memory");
-    pthread_mutex_lock(&reg_lock);
+    pthread_mutex_lock(&proc.lock);
     mp_status s = check_open(p, "set_name");
     if (s == MP_OK) {
         free_unless_current(p->name);
         p->name = copy;
         copy = NULL;
     }
-    pthread_mutex_unlock(&reg_lock);
+    pthread_mutex_unlock(&proc.lock);
     free(copy);
     return s;
 }
@@ -440,7 +473,7 @@ mp_status mp_process_name(const mp_process *p, const char **name)
         return mp__err(MP_EINVAL, "process.name: NULL argument");
     LOCKED_CHECK(p, "name");
     *name = p->name;
-    pthread_mutex_unlock(&reg_lock);
+    pthread_mutex_unlock(&proc.lock);
     return MP_OK;
 }
 
@@ -456,7 +489,7 @@ mp_status mp_process_set_daemon(mp_process *p, bool daemon)
         s = mp__err(MP_ESTATE, "process.set_daemon: process has already started");
     else
         p->daemon = daemon;
-    pthread_mutex_unlock(&reg_lock);
+    pthread_mutex_unlock(&proc.lock);
     return s;
 }
 
@@ -467,32 +500,43 @@ mp_status mp_process_daemon(const mp_process *p, bool *daemon)
         return mp__err(MP_EINVAL, "process.daemon: NULL argument");
     LOCKED_CHECK(p, "daemon");
     *daemon = p->daemon;
-    pthread_mutex_unlock(&reg_lock);
+    pthread_mutex_unlock(&proc.lock);
     return MP_OK;
 }
 
 /* ---------------------------------------------------------------- start */
 
-/* In the child, right after fork (atfork_child has emptied the registry). */
-static void become_child(mp_process *self)
+/* In the child, right after fork (atfork_child has emptied the registry).
+ * Writes nothing but proc's page, which atfork_child has written already:
+ * the handle's page stays shared with the parent (its state was set before
+ * the fork; its pid is pid_of()'s). */
+static void become_child(const mp_process *self)
 {
     /* The child's own copy of the object holds its name: no strdup(), whose
      * first call in a child cost about 7 page faults (lazy symbol binding,
      * malloc's arena, a fresh heap page), 4% of a process start. */
-    cur_parent_pid = self->creator;
-    cur_parent_name = cur_name ? cur_name : "MainProcess";
-    cur_name = self->name;
-    cur_ident = self->ident;
-    atomic_store(&counter, 0);
-    cur_daemon = self->daemon;
-    self->pid = getpid();
-    self->state = P_STARTED;
+    proc.cur_parent_pid = self->creator;
+    proc.cur_parent_name = proc.cur_name ? proc.cur_name : "MainProcess";
+    proc.cur_name = self->name;
+    proc.cur_ident = self->ident;
+    atomic_store(&proc.counter, 0);
+    proc.cur_daemon = self->daemon;
+    proc.self = self;
 }
 
-/* Contract in mp.h.  Forks holding the registry lock (in_start keeps the
- * atfork handlers off it), so no other thread's registry change is copied
- * half done; stdio is flushed first so that buffered output is not written
- * twice.  The child never returns from here. */
+/* The child's _exit, reached through a pointer that the dynamic linker fills
+ * when the program is loaded.  A direct call is bound lazily at its first
+ * call, and a parent never calls _exit: every child would look the symbol up
+ * through each loaded library (about 10 page faults per child, with
+ * libcrypto, libsodium and libm in the scope). */
+static void (*volatile child_exit)(int) = _exit;
+
+/* Contract in mp.h.  Forks holding the registry lock (proc.starter keeps
+ * the atfork handlers off it), so no other thread's registry change is
+ * copied half done; stdio is flushed first so that buffered output is not
+ * written twice.  The child never returns from here.  After the fork the
+ * parent writes only the handle and proc's page, the child only proc's
+ * page (and what its target writes). */
 mp_status mp_process_start(mp_process *p)
 {
     if (!p)
@@ -506,24 +550,26 @@ mp_status mp_process_start(mp_process *p)
     else if (p->creator != getpid())
         s = mp__err(MP_ESTATE, "process.start: can only start a process object "
                                "created by the current process");
-    else if (cur_daemon)
+    else if (proc.cur_daemon)
         s = mp__err(MP_ESTATE, "process.start: daemonic processes are not allowed "
                                "to have children");
     if (s != MP_OK) {
-        pthread_mutex_unlock(&reg_lock);
+        pthread_mutex_unlock(&proc.lock);
         return s;
     }
     reg_cleanup();
-    if (!atexit_registered && atexit(exit_children) == 0)
-        atexit_registered = true;
+    if (!proc.atexit_registered && atexit(exit_children) == 0)
+        proc.atexit_registered = true;
     /* Buffered output would otherwise be written twice, once by each side. */
     fflush(NULL);
-    in_start = true;
+    atomic_store_explicit(&proc.starter, mp__gettid(), memory_order_relaxed);
+    p->state = P_STARTED; /* before the fork: the child's copy has it */
     pid_t pid = fork();
-    in_start = false;
     if (pid == -1) {
         int e = errno;
-        pthread_mutex_unlock(&reg_lock);
+        p->state = P_NEW;
+        atomic_store_explicit(&proc.starter, 0, memory_order_relaxed);
+        pthread_mutex_unlock(&proc.lock);
         return mp__errno(e, "process.start: fork");
     }
     if (pid == 0) {
@@ -531,17 +577,18 @@ mp_status mp_process_start(mp_process *p)
         int code = p->target ? p->target(p->arg) : p->run(p);
         exit_children();
         fflush(NULL);
-        _exit(code & 0xff);
+        child_exit(code & 0xff);
+        __builtin_unreachable();
     }
+    atomic_store_explicit(&proc.starter, 0, memory_order_relaxed);
     p->pid = pid;
     /* Without a pidfd (old kernel, EMFILE) join falls back to short sleeps;
      * the pid cannot be reused meanwhile since only we reap it. */
     p->pidfd = (int)syscall(SYS_pidfd_open, pid, 0); /* close-on-exec always */
     if (p->pidfd < 0)
         p->pidfd = -1;
-    p->state = P_STARTED;
     reg_add(p);
-    pthread_mutex_unlock(&reg_lock);
+    pthread_mutex_unlock(&proc.lock);
     return MP_OK;
 }
 
@@ -605,7 +652,7 @@ mp_status mp_process_sentinel(mp_process *p, int *fd)
     }
     if (s == MP_OK)
         *fd = p->sentinel;
-    pthread_mutex_unlock(&reg_lock);
+    pthread_mutex_unlock(&proc.lock);
     return s;
 }
 
@@ -615,17 +662,17 @@ mp_status mp_active_children(mp_process **out, size_t cap, size_t *n)
 {
     if (!n || (!out && cap))
         return mp__err(MP_EINVAL, "active_children: %s is NULL", n ? "out" : "n");
-    pthread_mutex_lock(&reg_lock);
+    pthread_mutex_lock(&proc.lock);
     reg_cleanup();
     size_t k = 0;
-    for (mp_process *p = reg_head; p; p = p->next) {
+    for (mp_process *p = proc.head; p; p = p->next) {
         if (p->freed)
             continue;
         if (k < cap)
             out[k] = p;
         k++;
     }
-    pthread_mutex_unlock(&reg_lock);
+    pthread_mutex_unlock(&proc.lock);
     *n = k;
     return MP_OK;
 }
@@ -638,13 +685,13 @@ mp_status mp_parent_process(mp_process **out)
 {
     if (!out)
         return mp__err(MP_EINVAL, "parent_process: out is NULL");
-    pid_t ppid = cur_parent_pid;
+    pid_t ppid = proc.cur_parent_pid;
     if (ppid == 0) {
         *out = NULL;
         return MP_OK;
     }
     mp_process *p = calloc(1, sizeof *p);
-    char *name = strdup(cur_parent_name ? cur_parent_name : "MainProcess");
+    char *name = strdup(proc.cur_parent_name ? proc.cur_parent_name : "MainProcess");
     char *ident = strdup("");
     if (!p || !name || !ident) {
         free(p);
@@ -692,7 +739,7 @@ mp_status mp_parent_process(mp_process **out)
 /* Lock held.  Misuse from a process other than the creator. */
 static mp_status check_parent(const mp_process *p, const char *what)
 {
-    if (p->state != P_NEW && p->pid == getpid())
+    if (is_self(p))
         return mp__err(MP_ESTATE, "process.%s: a process cannot %s itself", what, what);
     if (p->creator != getpid())
         return mp__err(MP_ESTATE, "process.%s: can only %s a child process", what, what);
@@ -713,7 +760,7 @@ mp_status mp_process_join(mp_process *p, double timeout)
     LOCKED_CHECK(p, "join");
     if (p->is_parent) {
         int fd = p->sentinel;
-        pthread_mutex_unlock(&reg_lock);
+        pthread_mutex_unlock(&proc.lock);
         return wait_parent(fd, &d, timeout);
     }
     s = check_parent(p, "join");
@@ -724,7 +771,7 @@ mp_status mp_process_join(mp_process *p, double timeout)
         if (s == MP_TIMEOUT)
             mp__err(s, "process.join: pid %d still running after %.3f s", (int)p->pid, timeout);
     }
-    pthread_mutex_unlock(&reg_lock);
+    pthread_mutex_unlock(&proc.lock);
     return s;
 }
 
@@ -737,7 +784,7 @@ mp_status mp_process_is_alive(mp_process *p, bool *alive)
     mp_status s = MP_OK;
     if (p->is_parent)
         *alive = !fd_readable(p->sentinel);
-    else if (p->state != P_NEW && p->pid == getpid())
+    else if (is_self(p))
         *alive = true; /* CPython: current_process().is_alive() */
     else if (p->creator != getpid())
         s = mp__err(MP_ESTATE, "process.is_alive: can only test a child process");
@@ -745,7 +792,7 @@ mp_status mp_process_is_alive(mp_process *p, bool *alive)
         *alive = false;
     else
         *alive = !(p->state == P_ENDED || try_reap(p));
-    pthread_mutex_unlock(&reg_lock);
+    pthread_mutex_unlock(&proc.lock);
     return s;
 }
 
@@ -755,8 +802,8 @@ mp_status mp_process_pid(const mp_process *p, pid_t *pid)
     if (!p || !pid)
         return mp__err(MP_EINVAL, "process.pid: NULL argument");
     LOCKED_CHECK(p, "pid");
-    *pid = p->state == P_NEW ? 0 : p->pid;
-    pthread_mutex_unlock(&reg_lock);
+    *pid = p->state == P_NEW ? 0 : pid_of(p);
+    pthread_mutex_unlock(&proc.lock);
     return MP_OK;
 }
 
@@ -769,7 +816,7 @@ mp_status mp_process_exitcode(mp_process *p, int *code)
     if (p->state == P_STARTED && p->creator == getpid())
         try_reap(p);
     *code = p->exitcode;
-    pthread_mutex_unlock(&reg_lock);
+    pthread_mutex_unlock(&proc.lock);
     return MP_OK;
 }
 
@@ -786,9 +833,9 @@ static mp_status send_signal(mp_process *p, int sig, const char *what)
         s = mp__err(MP_ESTATE, "process.%s: process has not been started", what);
     else if (p->is_parent)
         s = mp__err(MP_ESTATE, "process.%s: the parent process is not a child", what);
-    else if (p->state == P_STARTED && kill(p->pid, sig) == -1 && errno != ESRCH)
+    else if (p->state == P_STARTED && kill(pid_of(p), sig) == -1 && errno != ESRCH)
         s = mp__errno(errno, what); /* ESRCH: it has just ended, as CPython */
-    pthread_mutex_unlock(&reg_lock);
+    pthread_mutex_unlock(&proc.lock);
     return s;
 }
 
@@ -801,11 +848,11 @@ mp_status mp_process_close(mp_process *p)
 {
     if (!p)
         return mp__err(MP_EINVAL, "process.close: NULL process");
-    pthread_mutex_lock(&reg_lock);
+    pthread_mutex_lock(&proc.lock);
     mp_status s = MP_OK;
     if (!p->closed) {
         bool running = !p->is_parent && p->state == P_STARTED &&
-                       (p->creator != getpid() || p->pid == getpid() || !try_reap(p));
+                       (p->creator != getpid() || is_self(p) || !try_reap(p));
         if (running) {
             s = mp__err(MP_ESTATE, "process.close: cannot close a process while it is "
                                    "still running; join() or terminate() it first");
@@ -819,7 +866,7 @@ mp_status mp_process_close(mp_process *p)
             p->closed = true;
         }
     }
-    pthread_mutex_unlock(&reg_lock);
+    pthread_mutex_unlock(&proc.lock);
     return s;
 }
 
@@ -830,28 +877,28 @@ void mp_process_free(mp_process *p)
 {
     if (!p)
         return;
-    pthread_mutex_lock(&reg_lock);
+    pthread_mutex_lock(&proc.lock);
     if (p->creator == getpid() && p->state == P_STARTED && !try_reap(p)) {
         p->freed = true; /* still on the registry: exit_children() joins it */
-        pthread_mutex_unlock(&reg_lock);
+        pthread_mutex_unlock(&proc.lock);
         return;
     }
     /* In a child, an inherited handle is not on its registry: just memory. */
     if (p->creator == getpid())
         reg_remove(p);
-    pthread_mutex_unlock(&reg_lock);
+    pthread_mutex_unlock(&proc.lock);
     destroy(p);
 }
 
 /* -------------------------------------------------------- the caller */
 
-const char *mp_current_name(void) { return cur_name ? cur_name : "MainProcess"; }
+const char *mp_current_name(void) { return proc.cur_name ? proc.cur_name : "MainProcess"; }
 
 void mp__child_prepare(mp__child_id *id, const char *prefix)
 {
-    unsigned n = atomic_fetch_add(&counter, 1) + 1;
-    const char *parent = cur_ident ? cur_ident : "";
-    atomic_store(&prepared_parent, getpid());
+    unsigned n = atomic_fetch_add(&proc.counter, 1) + 1;
+    const char *parent = proc.cur_ident ? proc.cur_ident : "";
+    atomic_store(&proc.prepared_parent, getpid());
     snprintf(id->ident, sizeof id->ident, "%s%s%u", parent, *parent ? ":" : "", n);
     snprintf(id->name, sizeof id->name, "%s-%s", prefix, id->ident);
 }
@@ -860,12 +907,12 @@ void mp__child_prepare(mp__child_id *id, const char *prefix)
  * with the id its parent prepared. */
 void mp__child_adopt(mp__child_id *id)
 {
-    cur_parent_pid = atomic_load(&prepared_parent);
-    cur_parent_name = cur_name ? cur_name : "MainProcess";
-    cur_name = id->name;
-    cur_ident = id->ident;
-    atomic_store(&counter, 0);
-    cur_daemon = true; /* CPython's pool workers are daemonic */
+    proc.cur_parent_pid = atomic_load(&proc.prepared_parent);
+    proc.cur_parent_name = proc.cur_name ? proc.cur_name : "MainProcess";
+    proc.cur_name = id->name;
+    proc.cur_ident = id->ident;
+    atomic_store(&proc.counter, 0);
+    proc.cur_daemon = true; /* CPython's pool workers are daemonic */
 }
 
 pid_t mp_current_pid(void) { return getpid(); }
