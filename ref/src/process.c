@@ -30,6 +30,19 @@ static bool is_self(const mp_process *p) { return p == mp__proc.self; }
 
 /* ------------------------------------------------------------- handles */
 
+/* Writes n in decimal at `at`; returns the end (no NUL). */
+static char *put_uint(char *at, unsigned n)
+{
+    char digits[16];
+    int k = 0;
+    do
+        digits[k++] = (char)('0' + n % 10);
+    while ((n /= 10) != 0);
+    while (k > 0)
+        *at++ = digits[--k];
+    return at;
+}
+
 /* The constructor behind mp_process_new and mp_process_new_run: a P_NEW
  * handle named "Process-<ident>", ident numbered below the caller's own as
  * CPython's _identity.  MP_ENOMEM with nothing allocated. */
@@ -43,7 +56,7 @@ static mp_status make(mp_process **out, mp_target_fn target, mp_run_fn run, void
      * of free chunks, so a program that starts and frees processes in turn
      * wrote malloc's arena on both sides of every fork, a fault each. */
     mp_process *p = malloc(sizeof *p);
-    size_t len = strlen(parent) + 16;
+    size_t plen = strlen(parent), len = plen + 16; /* ':', 10 digits, NUL */
     char *ident = malloc(len), *name = malloc(len + 8);
     if (!p || !ident || !name) {
         free(p);
@@ -51,8 +64,17 @@ static mp_status make(mp_process **out, mp_target_fn target, mp_run_fn run, void
         free(name);
         return mp__err(MP_ENOMEM, "process.new: out of memory");
     }
-    snprintf(ident, len, "%s%s%u", parent, *parent ? ":" : "", n);
-    snprintf(name, len + 8, "Process-%s", ident);
+    /* "<parent>:<n>" and "Process-<ident>" by hand, not by snprintf, whose
+     * deep frame writes a stack page below the caller's: a page that every
+     * fork makes copy-on-write again, so a fault per start. */
+    memcpy(ident, parent, plen);
+    char *end = ident + plen;
+    if (plen)
+        *end++ = ':';
+    end = put_uint(end, n);
+    *end = 0;
+    memcpy(name, "Process-", 8);
+    memcpy(name + 8, ident, (size_t)(end - ident) + 1);
     *p = (mp_process){.target = target,
                       .run = run,
                       .arg = arg,
