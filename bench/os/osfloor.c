@@ -855,6 +855,13 @@ static int fork_setup(void **out, mpb_res *r)
     return 0;
 }
 
+/* The child's _exit through a pointer the dynamic linker fills at load
+ * time, as ref's children do (process.c, child_exit): a direct call is bound
+ * lazily at its first call, which is in every child since the parent never
+ * calls _exit -- a symbol lookup costing some 8 page faults per child that a
+ * careful program avoids. */
+static void (*volatile fork_child_exit)(int) = _exit;
+
 static int fork_round(void *p, long n, int64_t *ops, mpb_res *r)
 {
     (void)p;
@@ -864,8 +871,10 @@ static int fork_round(void *p, long n, int64_t *ops, mpb_res *r)
         pid_t pid = fork();
         if (pid < 0)
             return sysfail(r, "fork");
-        if (pid == 0)
-            _exit(0);
+        if (pid == 0) {
+            fork_child_exit(0);
+            __builtin_unreachable();
+        }
         int status;
         while (waitpid(pid, &status, 0) < 0)
             if (errno != EINTR)

@@ -1348,15 +1348,29 @@ MPT_TEST(process, PROC_ACTIVE_CHILDREN,
     t_close();
 }
 
+/* Ends with code 3 once released (release()). */
+static int ret3_when_released(void *arg)
+{
+    child_init();
+    (void)arg;
+    wait_byte(T.d.r);
+    return 3;
+}
+
+/* The child ends only after the sentinel is taken: sentinel() of a child that
+ * has already ended reaps it (its pidfd goes with the reap), which left no
+ * zombie for active_children to reap. */
 MPT_TEST(process, PROC_ACTIVE_CHILDREN_REAPS,
          "PROC-ACTIVE-CHILDREN-REAPS: active_children reaps a child that has ended unjoined: it is "
          "not listed, its zombie is gone and its exit code known")
 {
-    mp_process *p = mpt_start(ret_arg, (void *)(intptr_t)3);
+    t_reset();
+    mp_process *p = mpt_start(ret3_when_released, NULL);
     int fd = -1;
     pid_t pid = 0;
     MP_ASSERT_OK(mp_process_pid(p, &pid));
     MP_ASSERT_OK(mp_process_sentinel(p, &fd));
+    release();
     cr_assert(readable_within(fd, (int)(mpt_slack(10.0) * 1000)), "the child did not end");
     cr_assert(!pid_gone(pid), "the ended child was reaped before active_children");
     size_t n = 99;
@@ -1368,6 +1382,7 @@ MPT_TEST(process, PROC_ACTIVE_CHILDREN_REAPS,
     MP_ASSERT_OK(mp_process_exitcode(p, &code));
     cr_assert_eq(code, 3);
     mp_process_free(p);
+    t_close();
 }
 
 MPT_TEST(

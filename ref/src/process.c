@@ -1,27 +1,11 @@
-/* Processes: CPython's Process with the fork start method.
+/* Processes: CPython's Process with the fork start method -- the handle
+ * and the public calls (process_internal.h has the map of the component;
+ * the registry of started children, reaping, the exit function and the fork
+ * handlers are in process_registry.c).
  *
- * The registry.  Every started child this process has not reaped yet is on
- * one list (CPython's process._children), guarded by one mutex so that any
- * thread may start, join or free processes.  waitpid() is only ever called
- * with WNOHANG and under that mutex, so two threads joining the same child
- * never race for its status; blocking happens outside the mutex, in poll() on
- * the child's pidfd (or, on kernels without pidfd_open, in short sleeps).
- *
- * Freeing a running child.  mp_process_free() of a child still running keeps
- * the handle on the registry, marked `freed`: it is still terminated (if
- * daemonic) and joined by the exit function, as CPython keeps the Process
- * object in _children.  The handle is released once the child is reaped
- * there, or by the clean-up that every start does (CPython's _cleanup()).
- *
- * The exit function (CPython's util._exit_function) runs in a child after its
- * target returns, and in any process through atexit() (registered at the
- * first start): SIGTERM to daemonic children, then join every child.
- *
- * After any fork (pthread_atfork) the child's registry is empty: it closes
- * the pidfds of the siblings it inherited and forgets them, so it never
- * signals or waits for them.  A started child never runs atexit handlers:
- * it flushes stdio and calls _exit(), as CPython's fork start method does. */
-#include "mp_internal.h"
+ * A started child never runs atexit handlers: it runs the exit function,
+ * flushes stdio and calls _exit(), as CPython's fork start method does. */
+#include "process_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -37,314 +21,42 @@
 #include <time.h>
 #include <unistd.h>
 
-enum { P_NEW, P_STARTED, P_ENDED };
+/* The pid of a started p: the caller's own for its own handle in a child
+ * (that copy's pid field was never written: become_child). */
+static pid_t pid_of(const mp_process *p) { return p == mp__proc.self ? getpid() : p->pid; }
 
-struct mp_process {
-    mp_target_fn target; /* exactly one of target / run */
-    mp_run_fn run;
-    void *arg;
-    char *name;
-    char *ident;   /* CPython's _identity joined by ':', e.g. "1:2" */
-    pid_t creator; /* getpid() at creation: only it may start/join */
-    pid_t pid;
-    int pidfd; /* -1 when not started, reaped, or pidfd unavailable */
-    int state;
-    int exitcode;
-    int waiters;    /* threads polling pidfd: it is closed by the last one */
-    int sentinel;   /* -1 until mp_process_sentinel() makes it; the handle's own */
-    bool is_parent; /* made by mp_parent_process(): the caller's parent */
-    bool daemon;
-    bool closed;
-    bool freed; /* freed by the user while running: the registry owns it */
-    bool listed;
-    mp_process *prev, *next;
-};
-
-static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
-static mp_process *reg_head;
-static bool atexit_registered;
-
-/* The calling process as CPython's current_process() sees it.  NULL name and
- * empty identity in the top process ("MainProcess"). */
-static char *cur_name;
-static char *cur_ident;
-static bool cur_daemon;
-static _Atomic unsigned counter; /* CPython's _process_counter */
-/* The process that forked us (0 in the top process) and its name, as the
- * parent knew them before the fork: getppid() after the fork may already be
- * a reaper that adopted us. */
-static pid_t cur_parent_pid;
-static const char *cur_parent_name;
-static _Atomic pid_t prepared_parent; /* mp__child_prepare -> mp__child_adopt */
-
-static _Thread_local int32_t cached_tid;
-/* Set by mp_process_start, which holds reg_lock across its own fork(). */
-static _Thread_local bool in_start;
-
-/* ------------------------------------------------------------------ fork */
-
-/* Any fork (ours or the program's own) must leave the child a usable lock,
- * an empty registry (the children are its siblings, not its own: never
- * signal or reap them) and the right tid. */
-static void atfork_prepare(void)
-{
-    if (!in_start)
-        pthread_mutex_lock(&reg_lock);
-}
-
-static void atfork_parent(void)
-{
-    if (!in_start)
-        pthread_mutex_unlock(&reg_lock);
-}
-
-/* pthread_atfork's child handler: the registry lists the parent's children,
- * which are not this process's, so it is emptied (their pidfds closed) and
- * its lock re-made (the forking thread held it).  The cached tid is reset:
- * the child's only thread has a new one. */
-static void atfork_child(void)
-{
-    for (mp_process *q = reg_head; q; q = q->next) {
-        q->listed = false;
-        if (q->pidfd >= 0) {
-            close(q->pidfd);
-            q->pidfd = -1;
-        }
-    }
-    reg_head = NULL;
-    /* An assignment, not pthread_mutex_init(): a function the parent never
-     * calls is bound lazily in every child, some 4 page faults each. */
-    reg_lock = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
-    if (cached_tid)     /* a write to a fresh thread-local page costs a fault */
-        cached_tid = 0; /* the forking thread is the child's only thread */
-}
-
-static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
-static void atfork_init(void) { pthread_atfork(atfork_prepare, atfork_parent, atfork_child); }
-
-/* ------------------------------------------------------------------ tids */
-
-/* Contract in mp_internal.h.  The answer is kept for 100 ms (a coarse clock
- * read is a few ns; sched_getaffinity a system call, which every receive
- * would otherwise pay), per thread, since affinity is per thread. */
-bool mp__cpus_many(void)
-{
-    static _Thread_local int64_t checked_ms = -1000;
-    static _Thread_local bool many;
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
-    int64_t ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
-    if (ms - checked_ms >= 100) {
-        cpu_set_t set;
-        many = sched_getaffinity(0, sizeof set, &set) != 0 || CPU_COUNT(&set) > 1;
-        checked_ms = ms;
-    }
-    return many;
-}
-
-int32_t mp__gettid(void)
-{
-    if (MP__UNLIKELY(cached_tid == 0)) {
-        pthread_once(&atfork_once, atfork_init);
-        cached_tid = (int32_t)syscall(SYS_gettid);
-    }
-    return cached_tid;
-}
-
-/* Contract in mp_internal.h.  kill(tid, 0) finds zombies too, so a tid that
- * kill() still sees is read in /proc: a zombie (Z) or dead (X) counts as
- * gone.  errno is preserved; any failure to read says alive (fail safe: a
- * lock is never taken from a holder that may live). */
-bool mp__tid_alive(int32_t tid)
-{
-    if (tid <= 0)
-        return false; /* never a thread id */
-    int saved = errno;
-    bool gone = kill((pid_t)tid, 0) == -1 && errno == ESRCH;
-    if (!gone) {
-        /* A killed child stays a zombie until its parent reaps it, and kill()
-         * still finds a zombie: read its state so that a Lock held by a
-         * killed, not yet joined process is recognised as abandoned. */
-        char path[48], buf[256];
-        snprintf(path, sizeof path, "/proc/%d/stat", (int)tid);
-        int fd = open(path, O_RDONLY | O_CLOEXEC);
-        if (fd >= 0) {
-            ssize_t n = read(fd, buf, sizeof buf - 1);
-            close(fd);
-            if (n > 0) {
-                buf[n] = 0;
-                const char *rp = strrchr(buf, ')');
-                if (rp && (rp[2] == 'Z' || rp[2] == 'X'))
-                    gone = true;
-            }
-        }
-    }
-    errno = saved;
-    return !gone;
-}
-
-/* -------------------------------------------------------------- registry */
-
-/* Lock held.  Puts p, not listed, at the head of the registry of started,
- * unreaped children. */
-static void reg_add(mp_process *p)
-{
-    p->prev = NULL;
-    p->next = reg_head;
-    if (reg_head)
-        reg_head->prev = p;
-    reg_head = p;
-    p->listed = true;
-}
-
-/* Lock held.  Takes p off the registry if it is on it; idempotent. */
-static void reg_remove(mp_process *p)
-{
-    if (!p->listed)
-        return;
-    if (p->prev)
-        p->prev->next = p->next;
-    else
-        reg_head = p->next;
-    if (p->next)
-        p->next->prev = p->prev;
-    p->prev = p->next = NULL;
-    p->listed = false;
-}
-
-static void release_pidfd(mp_process *p)
-{
-    if (p->pidfd >= 0 && p->waiters == 0) {
-        close(p->pidfd);
-        p->pidfd = -1;
-    }
-}
-
-/* In a child, cur_name and cur_ident are its own object's strings (see
- * become_child): they outlive the object. */
-static void free_unless_current(char *s)
-{
-    if (s != cur_name && s != cur_ident)
-        free(s);
-}
-
-/* Frees p and its descriptors; the caller has taken it off the registry and
- * no thread waits on it.  Strings that are the child's current name/ident
- * are kept (free_unless_current). */
-static void destroy(mp_process *p)
-{
-    if (p->pidfd >= 0)
-        close(p->pidfd);
-    if (p->sentinel >= 0)
-        close(p->sentinel);
-    free_unless_current(p->name);
-    free_unless_current(p->ident);
-    free(p);
-}
-
-static void mark_ended(mp_process *p, int code)
-{
-    p->state = P_ENDED;
-    p->exitcode = code;
-    reg_remove(p);
-    release_pidfd(p);
-}
-
-/* Lock held; p started by this process and not reaped.  True once reaped. */
-static bool try_reap(mp_process *p)
-{
-    int st = 0;
-    pid_t r;
-    do
-        r = waitpid(p->pid, &st, WNOHANG);
-    while (r == -1 && errno == EINTR);
-    if (r == 0)
-        return false;
-    if (r == -1) {
-        /* ECHILD: someone else reaped it (SIGCHLD ignored, a stray
-         * waitpid(-1)); its status is lost, so report a failure. */
-        mark_ended(p, 255);
-        return true;
-    }
-    mark_ended(p, WIFSIGNALED(st) ? -WTERMSIG(st) : WEXITSTATUS(st));
-    return true;
-}
-
-/* Lock held on entry and on return (released while blocked).  MP_OK once p
- * has been reaped, MP_TIMEOUT when still running at the deadline. */
-static mp_status wait_locked(mp_process *p, const mp__deadline *d)
-{
-    long step_ns = 200000; /* fallback sleep, doubling up to 20 ms */
-    for (;;) {
-        if (p->state == P_ENDED || try_reap(p))
-            return MP_OK;
-        int ms = mp__deadline_poll_ms(d);
-        if (ms == 0)
-            return MP_TIMEOUT;
-        int fd = p->pidfd;
-        p->waiters++;
-        pthread_mutex_unlock(&reg_lock);
-        if (fd >= 0) {
-            struct pollfd pfd = {.fd = fd, .events = POLLIN};
-            (void)poll(&pfd, 1, ms); /* EINTR or wake-up: re-check */
-        } else {
-            struct timespec rem, ts = {0, step_ns};
-            if (mp__deadline_remaining(d, &rem) && !d->forever &&
-                (rem.tv_sec == 0 && rem.tv_nsec < ts.tv_nsec))
-                ts = rem;
-            nanosleep(&ts, NULL);
-            if (step_ns < 20000000)
-                step_ns *= 2;
-        }
-        pthread_mutex_lock(&reg_lock);
-        p->waiters--;
-        if (p->state == P_ENDED)
-            release_pidfd(p);
-    }
-}
-
-/* Lock held.  Reap what has ended; release handles freed while running. */
-static void reg_cleanup(void)
-{
-    for (mp_process *p = reg_head, *next; p; p = next) {
-        next = p->next;
-        if (try_reap(p) && p->freed && p->waiters == 0)
-            destroy(p); /* else the exit function waiting on it does */
-    }
-}
-
-/* CPython's util._exit_function: terminate daemonic children, join all. */
-static void exit_children(void)
-{
-    pthread_mutex_lock(&reg_lock);
-    reg_cleanup();
-    for (mp_process *p = reg_head; p; p = p->next)
-        if (p->daemon)
-            kill(p->pid, SIGTERM);
-    mp__deadline forever;
-    mp__deadline_init(&forever, MP_FOREVER);
-    while (reg_head) {
-        mp_process *p = reg_head;
-        wait_locked(p, &forever);
-        reg_remove(p); /* already done by the reap; keeps the loop finite */
-        if (p->freed && p->waiters == 0)
-            destroy(p);
-    }
-    pthread_mutex_unlock(&reg_lock);
-}
+/* True if p is the calling child's own handle. */
+static bool is_self(const mp_process *p) { return p == mp__proc.self; }
 
 /* ------------------------------------------------------------- handles */
+
+/* Writes n in decimal at `at`; returns the end (no NUL). */
+static char *put_uint(char *at, unsigned n)
+{
+    char digits[16];
+    int k = 0;
+    do
+        digits[k++] = (char)('0' + n % 10);
+    while ((n /= 10) != 0);
+    while (k > 0)
+        *at++ = digits[--k];
+    return at;
+}
 
 /* The constructor behind mp_process_new and mp_process_new_run: a P_NEW
  * handle named "Process-<ident>", ident numbered below the caller's own as
  * CPython's _identity.  MP_ENOMEM with nothing allocated. */
 static mp_status make(mp_process **out, mp_target_fn target, mp_run_fn run, void *arg)
 {
-    pthread_once(&atfork_once, atfork_init);
-    unsigned n = atomic_fetch_add(&counter, 1) + 1;
-    const char *parent = cur_ident ? cur_ident : "";
-    mp_process *p = calloc(1, sizeof *p);
-    size_t len = strlen(parent) + 16;
+    mp__proc_init();
+    unsigned n = atomic_fetch_add(&mp__proc.counter, 1) + 1;
+    const char *parent = mp__proc.cur_ident ? mp__proc.cur_ident : "";
+    /* malloc and one assignment, not calloc (nor malloc + memset, which
+     * compilers turn into calloc): glibc's calloc bypasses the thread's cache
+     * of free chunks, so a program that starts and frees processes in turn
+     * wrote malloc's arena on both sides of every fork, a fault each. */
+    mp_process *p = malloc(sizeof *p);
+    size_t plen = strlen(parent), len = plen + 16; /* ':', 10 digits, NUL */
     char *ident = malloc(len), *name = malloc(len + 8);
     if (!p || !ident || !name) {
         free(p);
@@ -352,18 +64,27 @@ static mp_status make(mp_process **out, mp_target_fn target, mp_run_fn run, void
         free(name);
         return mp__err(MP_ENOMEM, "process.new: out of memory");
     }
-    snprintf(ident, len, "%s%s%u", parent, *parent ? ":" : "", n);
-    snprintf(name, len + 8, "Process-%s", ident);
-    p->target = target;
-    p->run = run;
-    p->arg = arg;
-    p->ident = ident;
-    p->name = name;
-    p->creator = getpid();
-    p->pidfd = -1;
-    p->sentinel = -1;
-    p->state = P_NEW;
-    p->exitcode = MP_EXITCODE_NONE;
+    /* "<parent>:<n>" and "Process-<ident>" by hand, not by snprintf, whose
+     * deep frame writes a stack page below the caller's: a page that every
+     * fork makes copy-on-write again, so a fault per start. */
+    memcpy(ident, parent, plen);
+    char *end = ident + plen;
+    if (plen)
+        *end++ = ':';
+    end = put_uint(end, n);
+    *end = 0;
+    memcpy(name, "Process-", 8);
+    memcpy(name + 8, ident, (size_t)(end - ident) + 1);
+    *p = (mp_process){.target = target,
+                      .run = run,
+                      .arg = arg,
+                      .ident = ident,
+                      .name = name,
+                      .creator = getpid(),
+                      .pidfd = -1,
+                      .sentinel = -1,
+                      .state = P_NEW,
+                      .exitcode = MP_EXITCODE_NONE};
     *out = p;
     return MP_OK;
 }
@@ -392,10 +113,10 @@ static mp_status check_open(const mp_process *p, const char *what)
 
 #define LOCKED_CHECK(p, what)                                                                      \
     do {                                                                                           \
-        pthread_mutex_lock(&reg_lock);                                                             \
+        pthread_mutex_lock(&mp__proc.lock);                                                        \
         mp_status s_ = check_open(p, what);                                                        \
         if (s_ != MP_OK) {                                                                         \
-            pthread_mutex_unlock(&reg_lock);                                                       \
+            pthread_mutex_unlock(&mp__proc.lock);                                                  \
             return s_;                                                                             \
         }                                                                                          \
     } while (0)
@@ -408,7 +129,7 @@ mp_status mp_process_data(const mp_process *p, void **data)
         return mp__err(MP_EINVAL, "process.data: NULL argument");
     LOCKED_CHECK(p, "data");
     *data = p->arg;
-    pthread_mutex_unlock(&reg_lock);
+    pthread_mutex_unlock(&mp__proc.lock);
     return MP_OK;
 }
 
@@ -421,14 +142,14 @@ mp_status mp_process_set_name(mp_process *p, const char *name)
     char *copy = strdup(name);
     if (!copy)
         return mp__err(MP_ENOMEM, "process.set_name: out of memory");
-    pthread_mutex_lock(&reg_lock);
+    pthread_mutex_lock(&mp__proc.lock);
     mp_status s = check_open(p, "set_name");
     if (s == MP_OK) {
-        free_unless_current(p->name);
+        mp__proc_free_unless_current(p->name);
         p->name = copy;
         copy = NULL;
     }
-    pthread_mutex_unlock(&reg_lock);
+    pthread_mutex_unlock(&mp__proc.lock);
     free(copy);
     return s;
 }
@@ -440,7 +161,7 @@ mp_status mp_process_name(const mp_process *p, const char **name)
         return mp__err(MP_EINVAL, "process.name: NULL argument");
     LOCKED_CHECK(p, "name");
     *name = p->name;
-    pthread_mutex_unlock(&reg_lock);
+    pthread_mutex_unlock(&mp__proc.lock);
     return MP_OK;
 }
 
@@ -456,7 +177,7 @@ mp_status mp_process_set_daemon(mp_process *p, bool daemon)
         s = mp__err(MP_ESTATE, "process.set_daemon: process has already started");
     else
         p->daemon = daemon;
-    pthread_mutex_unlock(&reg_lock);
+    pthread_mutex_unlock(&mp__proc.lock);
     return s;
 }
 
@@ -467,32 +188,43 @@ mp_status mp_process_daemon(const mp_process *p, bool *daemon)
         return mp__err(MP_EINVAL, "process.daemon: NULL argument");
     LOCKED_CHECK(p, "daemon");
     *daemon = p->daemon;
-    pthread_mutex_unlock(&reg_lock);
+    pthread_mutex_unlock(&mp__proc.lock);
     return MP_OK;
 }
 
 /* ---------------------------------------------------------------- start */
 
-/* In the child, right after fork (atfork_child has emptied the registry). */
-static void become_child(mp_process *self)
+/* In the child, right after fork (atfork_child has emptied the registry).
+ * Writes nothing but mp__proc's page, which atfork_child has written already:
+ * the handle's page stays shared with the parent (its state was set before
+ * the fork; its pid is pid_of()'s). */
+static void become_child(const mp_process *self)
 {
     /* The child's own copy of the object holds its name: no strdup(), whose
      * first call in a child cost about 7 page faults (lazy symbol binding,
      * malloc's arena, a fresh heap page), 4% of a process start. */
-    cur_parent_pid = self->creator;
-    cur_parent_name = cur_name ? cur_name : "MainProcess";
-    cur_name = self->name;
-    cur_ident = self->ident;
-    atomic_store(&counter, 0);
-    cur_daemon = self->daemon;
-    self->pid = getpid();
-    self->state = P_STARTED;
+    mp__proc.cur_parent_pid = self->creator;
+    mp__proc.cur_parent_name = mp__proc.cur_name ? mp__proc.cur_name : "MainProcess";
+    mp__proc.cur_name = self->name;
+    mp__proc.cur_ident = self->ident;
+    atomic_store(&mp__proc.counter, 0);
+    mp__proc.cur_daemon = self->daemon;
+    mp__proc.self = self;
 }
 
-/* Contract in mp.h.  Forks holding the registry lock (in_start keeps the
- * atfork handlers off it), so no other thread's registry change is copied
- * half done; stdio is flushed first so that buffered output is not written
- * twice.  The child never returns from here. */
+/* The child's _exit, reached through a pointer that the dynamic linker fills
+ * when the program is loaded.  A direct call is bound lazily at its first
+ * call, and a parent never calls _exit: every child would look the symbol up
+ * through each loaded library (about 10 page faults per child, with
+ * libcrypto, libsodium and libm in the scope). */
+static void (*volatile child_exit)(int) = _exit;
+
+/* Contract in mp.h.  Forks holding the registry lock (mp__proc.starter keeps
+ * the atfork handlers off it), so no other thread's registry change is
+ * copied half done; stdio is flushed first so that buffered output is not
+ * written twice.  The child never returns from here.  After the fork the
+ * parent writes only the handle and mp__proc's page, the child only mp__proc's
+ * page (and what its target writes). */
 mp_status mp_process_start(mp_process *p)
 {
     if (!p)
@@ -506,42 +238,45 @@ mp_status mp_process_start(mp_process *p)
     else if (p->creator != getpid())
         s = mp__err(MP_ESTATE, "process.start: can only start a process object "
                                "created by the current process");
-    else if (cur_daemon)
+    else if (mp__proc.cur_daemon)
         s = mp__err(MP_ESTATE, "process.start: daemonic processes are not allowed "
                                "to have children");
     if (s != MP_OK) {
-        pthread_mutex_unlock(&reg_lock);
+        pthread_mutex_unlock(&mp__proc.lock);
         return s;
     }
-    reg_cleanup();
-    if (!atexit_registered && atexit(exit_children) == 0)
-        atexit_registered = true;
+    mp__proc_cleanup();
+    if (!mp__proc.atexit_registered && atexit(mp__proc_exit_children) == 0)
+        mp__proc.atexit_registered = true;
     /* Buffered output would otherwise be written twice, once by each side. */
     fflush(NULL);
-    in_start = true;
+    atomic_store_explicit(&mp__proc.starter, mp__gettid(), memory_order_relaxed);
+    p->state = P_STARTED; /* before the fork: the child's copy has it */
     pid_t pid = fork();
-    in_start = false;
     if (pid == -1) {
         int e = errno;
-        pthread_mutex_unlock(&reg_lock);
+        p->state = P_NEW;
+        atomic_store_explicit(&mp__proc.starter, 0, memory_order_relaxed);
+        pthread_mutex_unlock(&mp__proc.lock);
         return mp__errno(e, "process.start: fork");
     }
     if (pid == 0) {
         become_child(p);
         int code = p->target ? p->target(p->arg) : p->run(p);
-        exit_children();
+        mp__proc_exit_children();
         fflush(NULL);
-        _exit(code & 0xff);
+        child_exit(code & 0xff);
+        __builtin_unreachable();
     }
+    atomic_store_explicit(&mp__proc.starter, 0, memory_order_relaxed);
     p->pid = pid;
     /* Without a pidfd (old kernel, EMFILE) join falls back to short sleeps;
      * the pid cannot be reused meanwhile since only we reap it. */
     p->pidfd = (int)syscall(SYS_pidfd_open, pid, 0); /* close-on-exec always */
     if (p->pidfd < 0)
         p->pidfd = -1;
-    p->state = P_STARTED;
-    reg_add(p);
-    pthread_mutex_unlock(&reg_lock);
+    mp__proc_add(p);
+    pthread_mutex_unlock(&mp__proc.lock);
     return MP_OK;
 }
 
@@ -595,7 +330,7 @@ mp_status mp_process_sentinel(mp_process *p, int *fd)
         s = mp__err(MP_ESTATE, "process.sentinel: process not started");
     else if (p->creator != getpid())
         s = mp__err(MP_ESTATE, "process.sentinel: only the parent has a child's sentinel");
-    else if (p->state == P_ENDED || try_reap(p)) {
+    else if (p->state == P_ENDED || mp__proc_try_reap(p)) {
         if ((p->sentinel = dead_fd()) < 0)
             s = mp__errno(errno, "process.sentinel: eventfd");
     } else if (p->pidfd < 0) {
@@ -605,7 +340,7 @@ mp_status mp_process_sentinel(mp_process *p, int *fd)
     }
     if (s == MP_OK)
         *fd = p->sentinel;
-    pthread_mutex_unlock(&reg_lock);
+    pthread_mutex_unlock(&mp__proc.lock);
     return s;
 }
 
@@ -615,17 +350,17 @@ mp_status mp_active_children(mp_process **out, size_t cap, size_t *n)
 {
     if (!n || (!out && cap))
         return mp__err(MP_EINVAL, "active_children: %s is NULL", n ? "out" : "n");
-    pthread_mutex_lock(&reg_lock);
-    reg_cleanup();
+    pthread_mutex_lock(&mp__proc.lock);
+    mp__proc_cleanup();
     size_t k = 0;
-    for (mp_process *p = reg_head; p; p = p->next) {
+    for (mp_process *p = mp__proc.head; p; p = p->next) {
         if (p->freed)
             continue;
         if (k < cap)
             out[k] = p;
         k++;
     }
-    pthread_mutex_unlock(&reg_lock);
+    pthread_mutex_unlock(&mp__proc.lock);
     *n = k;
     return MP_OK;
 }
@@ -638,13 +373,13 @@ mp_status mp_parent_process(mp_process **out)
 {
     if (!out)
         return mp__err(MP_EINVAL, "parent_process: out is NULL");
-    pid_t ppid = cur_parent_pid;
+    pid_t ppid = mp__proc.cur_parent_pid;
     if (ppid == 0) {
         *out = NULL;
         return MP_OK;
     }
     mp_process *p = calloc(1, sizeof *p);
-    char *name = strdup(cur_parent_name ? cur_parent_name : "MainProcess");
+    char *name = strdup(mp__proc.cur_parent_name ? mp__proc.cur_parent_name : "MainProcess");
     char *ident = strdup("");
     if (!p || !name || !ident) {
         free(p);
@@ -692,7 +427,7 @@ mp_status mp_parent_process(mp_process **out)
 /* Lock held.  Misuse from a process other than the creator. */
 static mp_status check_parent(const mp_process *p, const char *what)
 {
-    if (p->state != P_NEW && p->pid == getpid())
+    if (is_self(p))
         return mp__err(MP_ESTATE, "process.%s: a process cannot %s itself", what, what);
     if (p->creator != getpid())
         return mp__err(MP_ESTATE, "process.%s: can only %s a child process", what, what);
@@ -700,7 +435,7 @@ static mp_status check_parent(const mp_process *p, const char *what)
 }
 
 /* Contract in mp.h.  The parent's handle waits on its sentinel without the
- * registry lock; a child's waits in wait_locked, which drops the lock while
+ * registry lock; a child's waits in mp__proc_wait, which drops the lock while
  * it sleeps. */
 mp_status mp_process_join(mp_process *p, double timeout)
 {
@@ -713,18 +448,18 @@ mp_status mp_process_join(mp_process *p, double timeout)
     LOCKED_CHECK(p, "join");
     if (p->is_parent) {
         int fd = p->sentinel;
-        pthread_mutex_unlock(&reg_lock);
+        pthread_mutex_unlock(&mp__proc.lock);
         return wait_parent(fd, &d, timeout);
     }
     s = check_parent(p, "join");
     if (s == MP_OK && p->state == P_NEW)
         s = mp__err(MP_ESTATE, "process.join: can only join a started process");
     if (s == MP_OK) {
-        s = wait_locked(p, &d);
+        s = mp__proc_wait(p, &d);
         if (s == MP_TIMEOUT)
             mp__err(s, "process.join: pid %d still running after %.3f s", (int)p->pid, timeout);
     }
-    pthread_mutex_unlock(&reg_lock);
+    pthread_mutex_unlock(&mp__proc.lock);
     return s;
 }
 
@@ -737,15 +472,15 @@ mp_status mp_process_is_alive(mp_process *p, bool *alive)
     mp_status s = MP_OK;
     if (p->is_parent)
         *alive = !fd_readable(p->sentinel);
-    else if (p->state != P_NEW && p->pid == getpid())
+    else if (is_self(p))
         *alive = true; /* CPython: current_process().is_alive() */
     else if (p->creator != getpid())
         s = mp__err(MP_ESTATE, "process.is_alive: can only test a child process");
     else if (p->state == P_NEW)
         *alive = false;
     else
-        *alive = !(p->state == P_ENDED || try_reap(p));
-    pthread_mutex_unlock(&reg_lock);
+        *alive = !(p->state == P_ENDED || mp__proc_try_reap(p));
+    pthread_mutex_unlock(&mp__proc.lock);
     return s;
 }
 
@@ -755,8 +490,8 @@ mp_status mp_process_pid(const mp_process *p, pid_t *pid)
     if (!p || !pid)
         return mp__err(MP_EINVAL, "process.pid: NULL argument");
     LOCKED_CHECK(p, "pid");
-    *pid = p->state == P_NEW ? 0 : p->pid;
-    pthread_mutex_unlock(&reg_lock);
+    *pid = p->state == P_NEW ? 0 : pid_of(p);
+    pthread_mutex_unlock(&mp__proc.lock);
     return MP_OK;
 }
 
@@ -767,9 +502,9 @@ mp_status mp_process_exitcode(mp_process *p, int *code)
         return mp__err(MP_EINVAL, "process.exitcode: NULL argument");
     LOCKED_CHECK(p, "exitcode");
     if (p->state == P_STARTED && p->creator == getpid())
-        try_reap(p);
+        mp__proc_try_reap(p);
     *code = p->exitcode;
-    pthread_mutex_unlock(&reg_lock);
+    pthread_mutex_unlock(&mp__proc.lock);
     return MP_OK;
 }
 
@@ -786,9 +521,9 @@ static mp_status send_signal(mp_process *p, int sig, const char *what)
         s = mp__err(MP_ESTATE, "process.%s: process has not been started", what);
     else if (p->is_parent)
         s = mp__err(MP_ESTATE, "process.%s: the parent process is not a child", what);
-    else if (p->state == P_STARTED && kill(p->pid, sig) == -1 && errno != ESRCH)
+    else if (p->state == P_STARTED && kill(pid_of(p), sig) == -1 && errno != ESRCH)
         s = mp__errno(errno, what); /* ESRCH: it has just ended, as CPython */
-    pthread_mutex_unlock(&reg_lock);
+    pthread_mutex_unlock(&mp__proc.lock);
     return s;
 }
 
@@ -801,17 +536,17 @@ mp_status mp_process_close(mp_process *p)
 {
     if (!p)
         return mp__err(MP_EINVAL, "process.close: NULL process");
-    pthread_mutex_lock(&reg_lock);
+    pthread_mutex_lock(&mp__proc.lock);
     mp_status s = MP_OK;
     if (!p->closed) {
         bool running = !p->is_parent && p->state == P_STARTED &&
-                       (p->creator != getpid() || p->pid == getpid() || !try_reap(p));
+                       (p->creator != getpid() || is_self(p) || !mp__proc_try_reap(p));
         if (running) {
             s = mp__err(MP_ESTATE, "process.close: cannot close a process while it is "
                                    "still running; join() or terminate() it first");
         } else {
-            reg_remove(p);
-            release_pidfd(p);
+            mp__proc_remove(p);
+            mp__proc_release_pidfd(p);
             if (p->sentinel >= 0) {
                 close(p->sentinel);
                 p->sentinel = -1;
@@ -819,39 +554,39 @@ mp_status mp_process_close(mp_process *p)
             p->closed = true;
         }
     }
-    pthread_mutex_unlock(&reg_lock);
+    pthread_mutex_unlock(&mp__proc.lock);
     return s;
 }
 
 /* Contract in mp.h.  A running child's handle is only marked freed: it
- * stays on the registry and exit_children (or reg_cleanup) frees it once
+ * stays on the registry and mp__proc_exit_children (or mp__proc_cleanup) frees it once
  * reaped. */
 void mp_process_free(mp_process *p)
 {
     if (!p)
         return;
-    pthread_mutex_lock(&reg_lock);
-    if (p->creator == getpid() && p->state == P_STARTED && !try_reap(p)) {
-        p->freed = true; /* still on the registry: exit_children() joins it */
-        pthread_mutex_unlock(&reg_lock);
+    pthread_mutex_lock(&mp__proc.lock);
+    if (p->creator == getpid() && p->state == P_STARTED && !mp__proc_try_reap(p)) {
+        p->freed = true; /* still on the registry: mp__proc_exit_children() joins it */
+        pthread_mutex_unlock(&mp__proc.lock);
         return;
     }
     /* In a child, an inherited handle is not on its registry: just memory. */
     if (p->creator == getpid())
-        reg_remove(p);
-    pthread_mutex_unlock(&reg_lock);
-    destroy(p);
+        mp__proc_remove(p);
+    pthread_mutex_unlock(&mp__proc.lock);
+    mp__proc_destroy(p);
 }
 
 /* -------------------------------------------------------- the caller */
 
-const char *mp_current_name(void) { return cur_name ? cur_name : "MainProcess"; }
+const char *mp_current_name(void) { return mp__proc.cur_name ? mp__proc.cur_name : "MainProcess"; }
 
 void mp__child_prepare(mp__child_id *id, const char *prefix)
 {
-    unsigned n = atomic_fetch_add(&counter, 1) + 1;
-    const char *parent = cur_ident ? cur_ident : "";
-    atomic_store(&prepared_parent, getpid());
+    unsigned n = atomic_fetch_add(&mp__proc.counter, 1) + 1;
+    const char *parent = mp__proc.cur_ident ? mp__proc.cur_ident : "";
+    atomic_store(&mp__proc.prepared_parent, getpid());
     snprintf(id->ident, sizeof id->ident, "%s%s%u", parent, *parent ? ":" : "", n);
     snprintf(id->name, sizeof id->name, "%s-%s", prefix, id->ident);
 }
@@ -860,12 +595,12 @@ void mp__child_prepare(mp__child_id *id, const char *prefix)
  * with the id its parent prepared. */
 void mp__child_adopt(mp__child_id *id)
 {
-    cur_parent_pid = atomic_load(&prepared_parent);
-    cur_parent_name = cur_name ? cur_name : "MainProcess";
-    cur_name = id->name;
-    cur_ident = id->ident;
-    atomic_store(&counter, 0);
-    cur_daemon = true; /* CPython's pool workers are daemonic */
+    mp__proc.cur_parent_pid = atomic_load(&mp__proc.prepared_parent);
+    mp__proc.cur_parent_name = mp__proc.cur_name ? mp__proc.cur_name : "MainProcess";
+    mp__proc.cur_name = id->name;
+    mp__proc.cur_ident = id->ident;
+    atomic_store(&mp__proc.counter, 0);
+    mp__proc.cur_daemon = true; /* CPython's pool workers are daemonic */
 }
 
 pid_t mp_current_pid(void) { return getpid(); }

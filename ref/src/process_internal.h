@@ -1,0 +1,103 @@
+/* Process: the private header of its two rooms.
+ *
+ *   process.c           the handle and the public calls: new, start (the
+ *                       fork and the child's side of it), join, sentinels,
+ *                       signals, close and free, the caller's identity
+ *   process_registry.c  what outlives one call: the registry of started,
+ *                       unreaped children, reaping and waiting for them,
+ *                       the exit function, the fork handlers that give any
+ *                       child a clean registry, and the cached thread id
+ *
+ * Both take mp__proc.lock before touching the registry or a handle's
+ * fields (the "Lock held" of the contracts below). */
+#ifndef MP_PROCESS_INTERNAL_H
+#define MP_PROCESS_INTERNAL_H
+
+#include "mp_internal.h"
+
+#include <pthread.h>
+#include <sys/types.h>
+
+enum { P_NEW, P_STARTED, P_ENDED };
+
+struct mp_process {
+    mp_target_fn target; /* exactly one of target / run */
+    mp_run_fn run;
+    void *arg;
+    char *name;
+    char *ident;   /* CPython's _identity joined by ':', e.g. "1:2" */
+    pid_t creator; /* getpid() at creation: only it may start/join */
+    pid_t pid;
+    int pidfd; /* -1 when not started, reaped, or pidfd unavailable */
+    int state;
+    int exitcode;
+    int waiters;    /* threads polling pidfd: it is closed by the last one */
+    int sentinel;   /* -1 until mp_process_sentinel() makes it; the handle's own */
+    bool is_parent; /* made by mp_parent_process(): the caller's parent */
+    bool daemon;
+    bool closed;
+    bool freed; /* freed by the user while running: the registry owns it */
+    bool listed;
+    mp_process *prev, *next;
+};
+
+/* Every process-wide variable of the component, in one block that cannot
+ * straddle a page: after a fork the parent writes its registry and the child
+ * its identity, and each page one side writes after a fork costs that side a
+ * copy-on-write fault (tens of microseconds on a VM).  The lock guards the
+ * registry; the identity is written only by the one thread of a new child. */
+struct mp__proc {
+    pthread_mutex_t lock;
+    mp_process *_Atomic head; /* started, unreaped children; written under lock */
+    /* The thread forking in mp_process_start, which holds the lock across
+     * its fork (the atfork handlers leave the lock alone for it). */
+    _Atomic int32_t starter;
+    bool atexit_registered;
+    /* The calling process as CPython's current_process() sees it.  NULL
+     * name and empty identity in the top process ("MainProcess"). */
+    char *cur_name;
+    char *cur_ident;
+    bool cur_daemon;
+    /* In a started child, its own handle.  Its pid field is not set in the
+     * child's copy (the parent writes it after the fork): process.c's
+     * pid_of(). */
+    const mp_process *self;
+    _Atomic unsigned counter; /* CPython's _process_counter */
+    /* The process that forked us (0 in the top process) and its name, as the
+     * parent knew them before the fork: getppid() after the fork may already
+     * be a reaper that adopted us. */
+    pid_t cur_parent_pid;
+    const char *cur_parent_name;
+    _Atomic pid_t prepared_parent; /* mp__child_prepare -> mp__child_adopt */
+};
+MP__HIDDEN extern struct mp__proc mp__proc;
+
+/* Registers the fork handlers once (pthread_once); every constructor of a
+ * handle calls it, so a child forked after any handle exists gets them. */
+MP__HIDDEN void mp__proc_init(void);
+
+/* Lock held.  Puts p, not listed, at the head of the registry. */
+MP__HIDDEN void mp__proc_add(mp_process *p);
+/* Lock held.  Takes p off the registry if it is on it; idempotent. */
+MP__HIDDEN void mp__proc_remove(mp_process *p);
+/* Lock held.  Closes p's pidfd unless a thread still polls it. */
+MP__HIDDEN void mp__proc_release_pidfd(mp_process *p);
+/* free(s), unless s is the calling child's current name or ident (its own
+ * handle's strings, which outlive the handle). */
+MP__HIDDEN void mp__proc_free_unless_current(char *s);
+/* Frees p and its descriptors; the caller has taken it off the registry and
+ * no thread waits on it. */
+MP__HIDDEN void mp__proc_destroy(mp_process *p);
+/* Lock held; p started by this process and not reaped.  True once reaped
+ * (then P_ENDED, off the registry, exit code set). */
+MP__HIDDEN bool mp__proc_try_reap(mp_process *p);
+/* Lock held on entry and on return (released while blocked).  MP_OK once p
+ * has been reaped, MP_TIMEOUT when still running at the deadline. */
+MP__HIDDEN mp_status mp__proc_wait(mp_process *p, const mp__deadline *d);
+/* Lock held.  Reaps what has ended; releases handles freed while running. */
+MP__HIDDEN void mp__proc_cleanup(void);
+/* CPython's util._exit_function: SIGTERM to daemonic children, then join
+ * every child.  Takes the lock itself; the atexit handler. */
+MP__HIDDEN void mp__proc_exit_children(void);
+
+#endif
