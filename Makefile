@@ -117,13 +117,30 @@ examples-check: examples
 # ---------------------------------------------------------------- conformance
 # The suite sees mp.h only.  Against ref it links the static library; against
 # IMPL=x.so it links that shared object (rpath set), or IMPL=x.a statically.
-$(B)/conformance/suite-ref: $(T_SRC) $(T_HDR) $(B)/libmpref.a
+# The test files compile one object each (make -j spreads them over the CPUs),
+# plain and under ASan+UBSan.
+T_OBJ      := $(patsubst %.c,$(B)/t/%.o,$(notdir $(T_SRC)))
+T_OBJ_ASAN := $(patsubst %.c,$(B)/asan/t/%.o,$(notdir $(T_SRC)))
+$(B)/t/%.o: conformance/tests/%.c $(T_HDR) | $(DEPS_STAMP)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS_T) $(T_SRC) -o $@ $(B)/libmpref.a -lcriterion $(LIBS)
+	$(CC) $(CFLAGS_T) -c $< -o $@
+$(B)/t/mpt.o: conformance/mpt.c $(T_HDR) | $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_T) -c $< -o $@
+$(B)/asan/t/%.o: conformance/tests/%.c $(T_HDR) | $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_T) $(SAN) -c $< -o $@
+$(B)/asan/t/mpt.o: conformance/mpt.c $(T_HDR) | $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_T) $(SAN) -c $< -o $@
 
-$(B)/conformance/suite-asan: $(T_SRC) $(T_HDR) $(B)/asan/libmpref.a
+$(B)/conformance/suite-ref: $(T_OBJ) $(B)/libmpref.a
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS_T) $(SAN) $(T_SRC) -o $@ $(B)/asan/libmpref.a -lcriterion $(LIBS)
+	$(CC) $(CFLAGS_T) $(T_OBJ) -o $@ $(B)/libmpref.a -lcriterion $(LIBS)
+
+$(B)/conformance/suite-asan: $(T_OBJ_ASAN) $(B)/asan/libmpref.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_T) $(SAN) $(T_OBJ_ASAN) -o $@ $(B)/asan/libmpref.a -lcriterion $(LIBS)
 
 $(B)/asan/obj/%.o: ref/src/%.c $(LIB_HDR) | $(DEPS_STAMP)
 	@mkdir -p $(@D)
@@ -133,9 +150,9 @@ $(B)/asan/libmpref.a: $(ASAN_OBJ)
 	ar rcs $@ $^
 
 ifneq ($(IMPL),)
-$(B)/conformance/suite-$(IMPL_NAME): $(T_SRC) $(T_HDR) $(IMPL) | $(DEPS_STAMP)
+$(B)/conformance/suite-$(IMPL_NAME): $(T_OBJ) $(IMPL) | $(DEPS_STAMP)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS_T) $(T_SRC) -o $@ $(abspath $(IMPL)) -Wl,-rpath,$(abspath $(dir $(IMPL))) -lcriterion $(LIBS)
+	$(CC) $(CFLAGS_T) $(T_OBJ) -o $@ $(abspath $(IMPL)) -Wl,-rpath,$(abspath $(dir $(IMPL))) -lcriterion $(LIBS)
 endif
 
 # One result per catalogue row: reports/out/conformance-<name>.json and .md
@@ -220,7 +237,7 @@ format-check: | $(DEPS_STAMP)
 NPROC := $(shell nproc 2>/dev/null || echo 2)
 check: | $(DEPS_STAMP)
 	$(MAKE) --no-print-directory -j$(NPROC) all $(B)/conformance/suite-asan \
-	  $(ST)/suite-ok $(ST)/suite-abort
+	  $(ST)/suite-ok $(ST)/suite-abort examples $(BENCH_MPB) $(BENCH_OSF) $(B)/bench/ringcheck
 	$(MAKE) --no-print-directory catalogue-check
 	$(MAKE) --no-print-directory format-check
 	$(MAKE) --no-print-directory runner-selftest

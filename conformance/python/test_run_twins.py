@@ -195,7 +195,7 @@ class Runner(unittest.TestCase):
         return {'name': 'fake', 'kind': 'python', 'interpreter': sys.executable,
                 'module': module, 'version': 'python'}
 
-    def run_fake(self, module, ids, timeout=6.0, mode='zygote', jobs=2):
+    def run_fake(self, module, ids, timeout=4.0, mode='zygote', jobs=2):
         rows = [{'id': i, 'component': 'fake', 'cpython': 'twin'} for i in ids]
         t0 = time.monotonic()
         out, info = rt.run_impl(self.impl(module), rows, rt.twin_sources(self.twins), self.out,
@@ -223,7 +223,7 @@ class Runner(unittest.TestCase):
         # the grandchild holding stderr: real result, recorded and killed
         # (well under the row's timeout: the twin's exit was seen, not the timeout;
         # the margin is for a busy machine)
-        self.assertLess(res['FAKE-GRANDCHILD']['duration'], 5.0)
+        self.assertLess(res['FAKE-GRANDCHILD']['duration'], 3.5)
         with open(self.pidfile) as f:
             gpid = int(f.read())
         self.assertEqual([x['pid'] for x in res['FAKE-GRANDCHILD']['leftovers']], [gpid])
@@ -231,7 +231,7 @@ class Runner(unittest.TestCase):
         while not gone(gpid) and time.monotonic() < deadline:
             time.sleep(0.01)
         self.assertTrue(gone(gpid), 'the grandchild survived')
-        self.assertGreaterEqual(res['FAKE-HANG']['duration'], 6.0)
+        self.assertGreaterEqual(res['FAKE-HANG']['duration'], 4.0)
         self.assertLess(took, 40)
 
     def test_exit_path(self):
