@@ -11,6 +11,13 @@ so that all of them see the same machine state.  A side's first invocation
 calibrates the operations per sample (its growing rounds are its warm-up);
 the later ones reuse that count after a warm-up round of a tenth of it.  Processes are not pinned to CPUs (users' programs are not).
 
+A regress run (--kind regress, `make regress`) measures the tested library
+beside one --impl-b library, the baseline's code, on EVERY figure and every
+tutorial example, and nothing else (no CPython, no floors): the verdict
+compares the two sides of one interleaved run, so the drift of the machine
+between runs, which on a shared VM moves a figure by up to 3.5x for the same
+code, cancels out (reports/compare.py regress).
+
 Exit status: 0 when every program ran (figures are never judged), 1 when a
 benchmark program is broken (crash, time-out, bad output, or a failing call:
 status "error"), 2 on bad usage.
@@ -37,6 +44,9 @@ SIZES = [64, 1024, 65536, 1048576]
 TUTORIALS = ["tutorial_process", "tutorial_subclass", "tutorial_lock", "tutorial_queue",
              "tutorial_pipe", "tutorial_manager"]
 FORMAT_VERSION = 1
+# A regress run times each example in this many hyperfine rounds per side,
+# the order of the sides alternating from round to round.
+REGRESS_ROUNDS = 4
 # Scaling curves: processes on each side (producers, consumers, workers,
 # clients); quick runs take the ends.
 SCALE = (1, 2, 4, 8)
@@ -200,7 +210,8 @@ def groups(cfg):
         env = MALLOC_ENV if p.get("malloc") == "fixed" else None
         sides = [Side(cfg.impl, [cfg.mpbench, w] + kv(p), [(w, p)], env),
                  Side("cpython", [sys.executable, "-S", PYBENCH, w] + kv(p), [(w, p)], env)]
-        if cfg.impl_b and (is_headline(w, p) or is_target_figure(w, p)):
+        if cfg.impl_b and (cfg.kind == "regress" or is_headline(w, p) or
+                           is_target_figure(w, p)):
             # A second C library (--impl-b), its own mpbench, the same figure.
             for name, prog in cfg.impl_b:
                 sides.append(Side(name, [prog, w] + kv(p), [(w, p)], env))
@@ -326,6 +337,11 @@ def groups(cfg):
     # hostile (all-NaN-key) requests: its p99 is what flooding costs others.
     out.append([s for h in ("none", "big", "nan")
                 for s in impls("manager.get_under_load", {"hostile": h, "keys": 40000})])
+    if cfg.kind == "regress":
+        # The tested library and the baseline's, nothing else: a floor or
+        # CPython does not enter the verdict and would only lengthen the run.
+        names = {cfg.impl} | {name for name, _ in cfg.impl_b}
+        out = [[s for s in g if s.impl in names] for g in out]
     if cfg.targets:
         # Only the groups holding a figure of reports/targets.json, whole (a
         # ratio's two figures come from one interleaved group).
@@ -443,6 +459,28 @@ def run_group(cfg, sides):
     if cfg.kind == "quick":
         for s in sides:
             invoke(s, ["-q"])
+    elif cfg.kind == "regress":
+        # Both libraries do the same work: every side calibrates once (its
+        # samples dropped), then every sample of every side runs the largest
+        # n found.  With each side's own n, a side calibrated in a slow
+        # moment ran samples a tenth as long, and a stream's per-sample set-up
+        # made it up to 9.5x "slower" with the very same code.
+        for s in sides:
+            if not s.windowed and not s.targets[0][1].get("tasks"):
+                invoke(s, ["-t", str(cfg.seconds)])
+                for k in ("samples", "cpu_s", "minflt", "raw"):
+                    if st[s.key][k] is not None:
+                        st[s.key][k] = []
+        ns = [st[s.key]["n"] for s in sides if st[s.key]["status"] == "ok" and st[s.key]["n"]]
+        n = max(ns) if ns else 0
+        for k in range(cfg.samples):
+            rot = k % len(sides)
+            for s in sides[rot:] + sides[:rot]:
+                if st[s.key]["status"] != "ok":
+                    continue
+                fixed = s.targets[0][1].get("tasks")
+                invoke(s, ["-t", str(cfg.seconds)] if s.windowed else
+                       ["-n", str(fixed or n), "-s", "1"])
     else:
         for k in range(cfg.samples):
             rot = k % len(sides)
@@ -517,45 +555,65 @@ def progress_line(i, total, workload, params, results, secs):
 # ------------------------------------------------------------------ hyperfine
 
 def hyperfine_runs(cfg, datadir, run_id):
+    """The tutorial's examples timed whole by hyperfine: the tested library's
+    and CPython's; in a regress run the tested library's and the baseline's
+    (--examples-b), in REGRESS_ROUNDS rounds of alternating order, so that
+    both sides see the same machine state as in the interleaved groups."""
     quick = cfg.kind == "quick"
+    regress = cfg.kind == "regress"
     results, entries = [], []
     hf = shutil.which("hyperfine")
     for i, name in enumerate(TUTORIALS):
         cbin = os.path.join(cfg.examples, name)
-        pyfile = os.path.join(HERE, "python", name + ".py")
-        sides = [(cfg.impl, [os.path.abspath(cbin)], cbin), ("cpython", [sys.executable, pyfile], pyfile)]
+        if regress:
+            sides = [(cfg.impl, [os.path.abspath(cbin)], cbin)]
+            sides += [(nm, [os.path.abspath(os.path.join(d, name))], os.path.join(d, name))
+                      for nm, d in cfg.examples_b]
+        else:
+            pyfile = os.path.join(HERE, "python", name + ".py")
+            sides = [(cfg.impl, [os.path.abspath(cbin)], cbin),
+                     ("cpython", [sys.executable, pyfile], pyfile)]
         if i % 2:
             sides.reverse()
         t0 = time.time()
-        line = []
-        for impl, argv, path in sides:
-            r = {"workload": "tutorial." + name, "impl": impl, "params": {}, "metric": "time",
-                 "unit": "s", "higher_is_better": False, "samples": [], "status": "ok",
-                 "message": "", "command": [os.path.relpath(a, ROOT) if os.path.isabs(a) else a
-                                            for a in argv]}
-            fname = "hyperfine-%s-%s.json" % (name, impl)
-            if not hf:
-                r["status"], r["message"] = "unsupported", "hyperfine is not installed"
-            elif not os.path.exists(path):
-                r["status"], r["message"] = "unsupported", "%s does not exist yet" % path
-            else:
+        rs = {}
+        for rnd in range(REGRESS_ROUNDS if regress else 1):
+            order = sides if rnd % 2 == 0 else sides[::-1]
+            for impl, argv, path in order:
+                r = rs.setdefault(impl, {
+                    "workload": "tutorial." + name, "impl": impl, "params": {}, "metric": "time",
+                    "unit": "s", "higher_is_better": False, "samples": [], "status": "ok",
+                    "message": "", "command": [os.path.relpath(a, ROOT) if os.path.isabs(a) else a
+                                               for a in argv]})
+                if r["status"] != "ok":
+                    continue
+                fname = "hyperfine-%s-%s%s.json" % (name, impl, "-%d" % rnd if rnd else "")
+                if not hf:
+                    r["status"], r["message"] = "unsupported", "hyperfine is not installed"
+                    continue
+                if not os.path.exists(path):
+                    r["status"], r["message"] = "unsupported", "%s does not exist yet" % path
+                    continue
                 # Full: between hf_runs/4 and hf_runs runs, as many as fit in
                 # hyperfine's 3 s; a slow example (CPython's, on a loaded
-                # machine) does not blow the budget.
-                runs = (["--runs", str(cfg.hf_runs)] if quick else
+                # machine) does not blow the budget.  Regress: a fixed number
+                # per round.
+                runs = (["--runs", str(cfg.hf_runs)] if quick or regress else
                         ["--min-runs", str(max(2, cfg.hf_runs // 4)), "--max-runs", str(cfg.hf_runs)])
                 cmd = [hf, "-N", "--style", "none", "--warmup", str(cfg.hf_warmup)] + runs + \
                       ["--export-json", os.path.join(datadir, fname), "-n", impl, " ".join(argv)]
                 p = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT,
                                    timeout=max(120, cfg.timeout))
                 if p.returncode != 0:
-                    r["status"] = "error"
+                    r["status"], r["samples"] = "error", []
                     r["message"] = "hyperfine: " + (p.stderr.strip() or p.stdout.strip())[-400:]
-                else:
-                    with open(os.path.join(datadir, fname)) as f:
-                        r["samples"] = json.load(f)["results"][0]["times"]
-                    entries.append({"name": name, "impl": impl,
-                                    "file": "%s/%s" % (run_id, fname)})
+                    continue
+                with open(os.path.join(datadir, fname)) as f:
+                    r["samples"] += json.load(f)["results"][0]["times"]
+                entries.append({"name": name, "impl": impl, "file": "%s/%s" % (run_id, fname)})
+        line = []
+        for impl, _, _ in sides:
+            r = rs[impl]
             results.append(r)
             line.append("%s %s" % (impl, fmt(median(r["samples"]), "s") if r["samples"] else r["status"]))
         print("[hyperfine] %s: %s (%.1fs)" % (name, " | ".join(line), time.time() - t0), flush=True)
@@ -638,7 +696,9 @@ def git():
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--kind", choices=("full", "quick"), default="full")
+    ap.add_argument("--kind", choices=("full", "quick", "regress"), default="full",
+                    help="regress: the tested library and one --impl-b (the baseline's code) "
+                         "only, on every figure and example (make regress)")
     ap.add_argument("--impl", default="ref")
     ap.add_argument("--mpbench", required=True)
     ap.add_argument("--osfloor", required=True)
@@ -661,6 +721,10 @@ def main():
                     help="a second C library's mpbench program (bench.mk: IMPL_B=NAME=lib), "
                          "measured as side NAME on the headline and target figures, in the same "
                          "interleaved groups (repeatable)")
+    ap.add_argument("--examples-b", action="append", default=[], metavar="NAME=DIR",
+                    help="regress: the tutorial's examples built against --impl-b NAME's library")
+    ap.add_argument("--base-commit", default="",
+                    help="regress: the commit the --impl-b library was built from (recorded)")
     ap.add_argument("--ringcheck", default="",
                     help="bench/os/ringcheck.c's program: side os.ringcheck in the 64 B stream "
                          "group")
@@ -684,6 +748,16 @@ def main():
             ap.error("--impl-b %s: the name must differ from the other sides'" % spec)
         impl_b.append((name, os.path.abspath(prog)))
     cfg.impl_b = impl_b
+    examples_b = []
+    for spec in cfg.examples_b:
+        name, sep, d = spec.partition("=")
+        if not sep or name not in {n for n, _ in impl_b} or not os.path.isdir(d):
+            ap.error("--examples-b %s: NAME=DIR, NAME an --impl-b side, DIR a directory" % spec)
+        examples_b.append((name, os.path.abspath(d)))
+    cfg.examples_b = examples_b
+    if cfg.kind == "regress" and (len(impl_b) != 1 or cfg.peers or cfg.targets):
+        ap.error("--kind regress: exactly one --impl-b (the baseline's library), no --peers "
+                 "or --targets")
     if cfg.ringcheck:
         if not os.access(cfg.ringcheck, os.X_OK):
             ap.error("--ringcheck %s: not an executable" % cfg.ringcheck)
@@ -691,7 +765,7 @@ def main():
     quick = cfg.kind == "quick"
     if cfg.timeout is None:
         cfg.timeout = 30.0 if quick else 60.0
-    cfg.hf_warmup, cfg.hf_runs = (0, 1) if quick else (2, 20)
+    cfg.hf_warmup, cfg.hf_runs = (0, 1) if quick else (1, 5) if cfg.kind == "regress" else (2, 20)
     cfg.mpbench, cfg.osfloor = os.path.abspath(cfg.mpbench), os.path.abspath(cfg.osfloor)
     for prog in (cfg.mpbench, cfg.osfloor):
         if not os.access(prog, os.X_OK):
@@ -733,6 +807,8 @@ def main():
             "sample_seconds": None if quick else cfg.seconds,
             # extensions:
             "calibration": "none (quick: fixed small n)" if quick else
+                           "each side calibrates once (samples dropped), then every side runs "
+                           "the largest n" if cfg.kind == "regress" else
                            "a side's first invocation sizes n by growing rounds (its warm-up)",
             "warmup": "none" if quick else "a round of n/10 in every invocation",
             "order": "quick: one invocation per side, two groups at a time" if quick else
@@ -742,12 +818,19 @@ def main():
             "python_start_method": "fork",
             "malloc_fixed_env": MALLOC_ENV,
             "impl_b": {name: os.path.relpath(prog, ROOT) for name, prog in cfg.impl_b},
+            "only": cfg.only,
             "timeout_s": cfg.timeout,
             "hyperfine_warmup": cfg.hf_warmup,
             "hyperfine_runs": cfg.hf_runs if quick else
+                              "%d rounds of %d per side, alternating" % (REGRESS_ROUNDS, cfg.hf_runs)
+                              if cfg.kind == "regress" else
                               "%d..%d (as many as fit in 3 s)" % (max(2, cfg.hf_runs // 4), cfg.hf_runs),
         },
     }
+    if cfg.kind == "regress":
+        # What compare.py regress needs to judge this run on its own.
+        meta["regress"] = {"base": cfg.impl_b[0][0], "base_commit": cfg.base_commit or None,
+                           "base_mpbench": os.path.relpath(cfg.impl_b[0][1], ROOT)}
     results = []
     t_start = time.time()
     i = 0
@@ -766,7 +849,7 @@ def main():
                                                   r["params"] == p], time.time() - t0)
         grps = []
     for gi, g in enumerate(grps):
-        if not quick and invocations:
+        if cfg.kind == "full" and invocations:
             # Keep within the budget on a loaded machine: fewer samples (never
             # under 3) for the groups left, from the cost per invocation so far.
             per = (time.time() - t_start) / invocations

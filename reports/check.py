@@ -3,7 +3,8 @@
 (reports/testdata), never on live results.
 
 1. unit tests (reports/tests);
-2. compare / regress on the fixture: the known verdicts and exit codes;
+2. compare / regress on the fixture: the known verdicts and exit codes
+   (regress on the regress runs of testdata/regress);
 3. the report rendered from the fixture into a temporary directory: every
    PNG a real plot, every SVG well-formed, index.html and report.md refer
    only to files that exist; the conformance matrix alone;
@@ -118,39 +119,98 @@ def check_compare(c, tmp):
 
 
 def check_regress(c, tmp):
-    a, b, cc = (os.path.join(TD, f'run-{x}.json') for x in 'abc')
+    """compare.py regress on the regress fixtures (testdata/regress, judged
+    against run A as the baseline: gen_fixture.py's regress_fixtures)."""
+    a, b = (os.path.join(TD, f'run-{x}.json') for x in 'ab')
+    rr, rok, rerr = (os.path.join(TD, 'regress', f'run-{x}.json') for x in ('r', 'ok', 'err'))
     rg = [tool('compare.py'), '--impl', 'ref', 'regress']
+
+    def variant(src, name, edit):
+        d = json.load(open(src))
+        edit(d)
+        path = os.path.join(tmp, name)
+        json.dump(d, open(path, 'w'))
+        return path
+
+    rc, text = run(rg + ['--baseline', a, '--latest', rr], tmp)
+    listed = [ln for ln in text.splitlines() if ln.startswith('  ') and 'slower [' in ln]
+    c.ok(rc == 1, 'regress run R (ref beside the baseline\'s code): exit 1', f'exit {rc}')
+    c.ok(len(listed) == 1 and 'size=64' in listed[0] and 'vs base-a1a1a1a' in listed[0],
+         'regress R lists exactly the one regression (queue.stream size=64)', '\n'.join(listed))
+    c.ok('machine drift since the baseline run' in text and '1.25x slower' in text,
+         'regress R reports the machine\'s drift since the baseline run (1.25x), unjudged')
+    rc, text = run(rg + ['--baseline', a, '--latest', rok], tmp)
+    c.ok(rc == 0 and 'regress: OK' in text, 'regress run OK (noise only, machine 1.25x slower '
+         'than in the baseline run): exit 0', f'exit {rc}: {text[-300:]}')
+    c.ok('same code would be 12 figures "slower"' in text,
+         'regress OK: says how many figures a comparison across runs would have blamed', text[-600:])
+    rc, text = run(rg + ['--baseline', a, '--latest', rerr], tmp)
+    c.ok(rc == 2 and 'pipe.pingpong' in text and 'unjudged' in text,
+         'regress run ERR (an error on the tested side): exit 2, the figure named', f'exit {rc}')
     rc, text = run(rg + ['--baseline', a, '--latest', b], tmp)
-    listed = [ln for ln in text.splitlines() if ln.startswith('  ') and 'slower [' in ln
-              and 'FAIL' not in ln]
-    c.ok(rc == 1, 'regress baseline A, latest B: exit 1', f'exit {rc}')
-    c.ok(len(listed) == 1 and 'size=64' in listed[0],
-         'regress A->B lists exactly the one regression (queue.stream size=64)', '\n'.join(listed))
-    rc, text = run(rg + ['--baseline', b, '--latest', cc], tmp)
-    c.ok(rc == 0, 'regress baseline B, latest C (noise only): exit 0', f'exit {rc}: {text[-300:]}')
-    rc, text = run(rg + ['--baseline', b, '--latest', cc, '--strict-machine'], tmp)
-    c.ok(rc == 2, 'regress B->C --strict-machine (other host): exit 2', f'exit {rc}')
-    rc, text = run(rg + ['--baseline', os.path.join(tmp, 'none.json'), '--latest', b], tmp)
+    c.ok(rc == 2 and 'not a regress run' in text,
+         'regress of a full run (no baseline code beside it): exit 2', f'exit {rc}: {text[-300:]}')
+    rc, text = run(rg + ['--baseline', b, '--latest', rok], tmp)
+    c.ok(rc == 2 and 'measured a1a1a1a' in text,
+         'regress run against a baseline of another commit: exit 2', f'exit {rc}: {text[-300:]}')
+
+    def drop_lock(d):
+        d['results'] = [r for r in d['results']
+                        if not (r['impl'] == 'ref' and r['workload'] == 'lock.uncontended')]
+    rc, text = run(rg + ['--baseline', a, '--latest', variant(rok, 'miss.json', drop_lock)], tmp)
+    c.ok(rc == 2 and 'not measured in this run: lock.uncontended' in text,
+         'regress run missing a figure of the baseline: exit 2, the figure named', f'exit {rc}')
+
+    def only_queue(d):
+        d['run']['params']['only'] = ['queue.']
+        d['results'] = [r for r in d['results'] if r['workload'].startswith('queue.')]
+    rc, text = run(rg + ['--baseline', a, '--latest', variant(rok, 'only.json', only_queue)], tmp)
+    c.ok(rc == 0 and 'in 4 figures' in text,
+         'regress run of --only queue. judges the 4 queue figures: exit 0', f'exit {rc}: {text[-200:]}')
+
+    def three_samples(d):
+        for r in d['results']:
+            if r['workload'] == 'process.start':
+                r['samples'] = r['samples'][:3]
+    rc, text = run(rg + ['--baseline', a, '--latest', variant(rok, 'few.json', three_samples)],
+                   tmp)
+    c.ok(rc == 2 and 'too few samples to be judged among 13' in text,
+         'regress run with 3 samples of a figure (cannot reach alpha after the adjustment over '
+         '13 figures): exit 2', f'exit {rc}: {text[-300:]}')
+
+    def other_host(d):
+        d['run']['machine']['hostname'] = 'ci-2'
+    rc, text = run(rg + ['--baseline', a, '--latest', variant(rok, 'host.json', other_host),
+                         '--strict-machine'], tmp)
+    c.ok(rc == 2, 'regress run from another host --strict-machine: exit 2', f'exit {rc}')
+    rc, text = run(rg + ['--baseline', os.path.join(tmp, 'none.json'), '--latest', rr], tmp)
     c.ok(rc == 2 and 'no baseline' in text, 'regress without a baseline: exit 2', f'exit {rc}')
-    d = json.load(open(b))
-    d['version'] = 2
-    v2 = os.path.join(tmp, 'v2.json')
-    json.dump(d, open(v2, 'w'))
-    rc, text = run(rg + ['--baseline', a, '--latest', v2], tmp)
+
+    def v2(d):
+        d['version'] = 2
+    rc, text = run(rg + ['--baseline', a, '--latest', variant(rr, 'v2.json', v2)], tmp)
     c.ok(rc == 2 and 'version' in text, 'regress against format version 2: exit 2', f'exit {rc}')
-    d['version'] = 1
-    d['results'] = []
-    empty = os.path.join(tmp, 'empty.json')
-    json.dump(d, open(empty, 'w'))
-    rc, text = run(rg + ['--baseline', a, '--latest', empty], tmp)
+
+    def empty(d):
+        d['results'] = []
+    rc, text = run(rg + ['--baseline', a, '--latest', variant(rr, 'empty.json', empty)], tmp)
     c.ok(rc == 2, 'regress against an empty run: exit 2', f'exit {rc}')
-    d = json.load(open(b))
-    d['version'] = '1.3'
-    d['future'] = {'x': 1}
-    minor = os.path.join(tmp, 'minor.json')
-    json.dump(d, open(minor, 'w'))
-    rc, text = run(rg + ['--baseline', a, '--latest', minor], tmp)
-    c.ok(rc == 1, 'a later minor version with unknown fields is read (exit 1 as for B)', f'exit {rc}')
+
+    def minor(d):
+        d['version'] = '1.3'
+        d['future'] = {'x': 1}
+    rc, text = run(rg + ['--baseline', a, '--latest', variant(rr, 'minor.json', minor)], tmp)
+    c.ok(rc == 1, 'a later minor version with unknown fields is read (exit 1 as for R)',
+         f'exit {rc}')
+    bc = [tool('compare.py'), 'base-commit', '--baseline']
+    rc, text = run(bc + [a], tmp)
+    c.ok(rc == 0 and text.strip() == 'a1' * 20, 'base-commit prints the baseline\'s commit', text)
+
+    def dirty(d):
+        d['run']['git']['dirty'] = True
+    rc, text = run(bc + [variant(a, 'dirty.json', dirty)], tmp)
+    c.ok(rc == 2 and 'dirty' in text, 'base-commit of a baseline measured on a dirty tree: '
+         'exit 2 (its code is not in git)', f'exit {rc}: {text}')
 
 
 class Refs(html.parser.HTMLParser):
@@ -221,6 +281,12 @@ def check_render(c, out):
     c.ok('Speed at a glance' in page and 'than CPython' in page and 'regression verdict' in page
          and page.index('Speed at a glance') < page.index('Conformance matrix</h2>'),
          'the top of index.html gives the headline ratios and the regression verdict')
+    glance = md.partition('## Speed at a glance')[2].partition('\n## ')[0]
+    c.ok('regression verdict (`make regress` run ref @ c3c3c3c' in glance and
+         'base-a1a1a1a' in glance and ': REGRESSED (' in glance and
+         'across runs (the machine\'s drift included, so not a verdict)' in glance,
+         'the verdict is that of the regress run of the primary run\'s commit; the change '
+         'across runs is shown as such', glance)
     # Run C comes from host ci-2, A and B from ci-1: grouped, and said.
     c.ok('runs from 2 machines' in md and 'machine ci-2' in md and 'machine ci-1' in md
          and 'across 2 machines' in page,

@@ -3,10 +3,14 @@
 
   compare.py compare A B [--a-impl X] [--b-impl Y]    exit 0, or 2 on bad input
   compare.py regress [--impl ref] [--baseline F] [--latest L]
+                                     judges a regress run (make regress): the
+                                     tested code against the baseline's code
+                                     measured beside it in the same run;
                                      exit 0 no significant regression,
                                           1 regression beyond the threshold,
                                           2 unusable or incomparable inputs
   compare.py baseline [--impl ref] [--run L]   save a run as the baseline
+  compare.py base-commit [--baseline F]        the commit the baseline measured
 
 A run is a file, a run id in reports/data, 'latest', 'previous' or
 'baseline'.  B is the new side: "1.23x slower" means B is slower than A.
@@ -16,6 +20,7 @@ beyond the noise threshold, then 'improved' or 'regressed'.
 """
 import argparse
 import json
+import math
 import os
 import shutil
 import sys
@@ -50,8 +55,12 @@ def _slowdown(ra, rb):
 
 
 def compare_runs(a, b, a_impl=None, b_impl=None, only_impl=None,
-                 alpha=ALPHA, noise=NOISE):
-    """The comparison of runs a and b as a dict (rows, summary, warnings)."""
+                 alpha=ALPHA, noise=NOISE, holm=False):
+    """The comparison of runs a and b as a dict (rows, summary, warnings).
+    holm: the p of each figure is Holm-adjusted over all judged figures, so
+    that the chance of ANY figure being called changed by chance stays under
+    alpha for the whole comparison (a gate judging ~100 figures at alpha
+    0.05 each would otherwise see about five by chance in every run)."""
     impl_a = a['run'].get('impl')
     impl_b = b['run'].get('impl')
     warnings = []
@@ -123,6 +132,10 @@ def compare_runs(a, b, a_impl=None, b_impl=None, only_impl=None,
             row['warnings'].extend(f'{side}: {w}' for w in S.sample_warnings(r['samples']))
 
     judged = [r for r in rows if r['verdict'] != 'unusable']
+    if holm:
+        for r, padj in zip(judged, S.holm([r['p'] for r in judged])):
+            r['p_raw'], r['p'] = r['p'], padj
+            r['verdict'] = S.verdict(r['slowdown_low'], r['slowdown_high'], padj, alpha, noise)
     summ = {
         'figures': len(judged),
         'improved': sum(r['verdict'] == S.IMPROVED for r in judged),
@@ -137,7 +150,7 @@ def compare_runs(a, b, a_impl=None, b_impl=None, only_impl=None,
     diffs = R.machine_differences(a, b)
     if diffs:
         warnings.append('runs from different machines or toolchains: ' + '; '.join(diffs))
-    for side, d in (('A', a), ('B', b)):
+    for side, d in ((('A', a), ('B', b)) if a is not b else (('the run', b),)):
         git = d['run'].get('git', {})
         if git.get('dirty'):
             warnings.append(f'{side} was measured on a dirty tree (uncommitted changes)')
@@ -147,17 +160,32 @@ def compare_runs(a, b, a_impl=None, b_impl=None, only_impl=None,
         warnings.append(f'{len(only_b)} figure(s) only in B: ' + ', '.join(sorted(only_b)))
     return {'a': {'path': a['_path'], 'title': R.run_title(a)},
             'b': {'path': b['_path'], 'title': R.run_title(b)},
-            'alpha': alpha, 'noise': noise, 'level': 0.95,
+            'alpha': alpha, 'noise': noise, 'level': 0.95, 'holm': holm,
             'resamples': S.RESAMPLES, 'seed': S.SEED,
             'rows': rows, 'summary': summ, 'warnings': warnings,
             'different_machines': bool(diffs)}
 
 
 def header_lines(c):
+    if c.get('regress'):
+        reg = c['regress']
+        return [
+            f'run: {c["b"]["title"]}  ({os.path.relpath(c["b"]["path"])})',
+            f'A: {reg["base"]}, the baseline\'s code'
+            + (f' (commit {reg["base_commit"][:7]})' if reg.get('base_commit') else '')
+            + '; B: the code under test; both measured in this run, interleaved',
+        ] + _stat_lines(c)
     return [
         f'A: {c["a"]["title"]}  ({os.path.relpath(c["a"]["path"])})',
         f'B: {c["b"]["title"]}  ({os.path.relpath(c["b"]["path"])})',
-        f'alpha = {c["alpha"]:g} (Mann-Whitney U, two-sided); noise threshold = '
+    ] + _stat_lines(c)
+
+
+def _stat_lines(c):
+    return [
+        f'alpha = {c["alpha"]:g} (Mann-Whitney U, two-sided'
+        + (f'; p Holm-adjusted over the {c["summary"]["figures"]} figures' if c.get('holm') else '')
+        + '); noise threshold = '
         f'+-{c["noise"]:.0%} (ratio within [{1 / (1 + c["noise"]):.3f}, {1 + c["noise"]:.3f}]); '
         f'intervals: {c["level"]:.0%} bootstrap, {c["resamples"]} resamples, seed {c["seed"]}',
         '"Nx slower" = B takes N times as long as A (throughput: A/B; latency and time: B/A).',
@@ -257,38 +285,146 @@ def cmd_compare(args):
     return 0
 
 
-def cmd_regress(args):
+def _baseline(args):
+    """The committed baseline run of args.impl (InputError when missing)."""
     bpath = args.baseline or os.path.join(R.BASELINE_DIR, f'{args.impl}.json')
     if not os.path.exists(bpath):
         raise R.InputError(f'no baseline {os.path.relpath(bpath)}: run `make baseline` '
                            '(and commit the file)')
-    base = R.load_run(bpath)
+    return R.load_run(bpath)
+
+
+def _expected_figures(base, impl, only):
+    """Labels of impl's usable figures in the baseline run that a regress run
+    restricted to the workload prefixes `only` ([]: all) must judge."""
+    return {R.figure_label(r, with_impl=False) for r in base['results']
+            if r['impl'] == impl and R.usable(r)
+            and (not only or any(r['workload'].startswith(o) for o in only))}
+
+
+def regress_verdict(base, run, impl, alpha=ALPHA, noise=NOISE):
+    """Judges a regress run (bench/run.py --kind regress): impl against the
+    baseline's code measured beside it in the same interleaved groups.
+    Returns (comparison, problems): problems are reasons the run cannot be
+    judged (exit 2).  The baseline run says which code the baseline is; its
+    own figures only measure how far the machine drifted since."""
+    problems = []
+    reg = run['run'].get('regress')
+    if run['run'].get('kind') != 'regress' or not isinstance(reg, dict) or not reg.get('base'):
+        raise R.InputError(
+            f'{R.rel(run["_path"])} is not a regress run: `make regress` measures the '
+            'baseline\'s code beside this code in one run.  A verdict across two runs would '
+            'blame the code for the machine\'s drift between them (up to 3.5x for the same code '
+            'on a shared VM); `make compare A=baseline B=...` shows that comparison unjudged')
+    if run['run'].get('impl') != impl:
+        raise R.InputError(f'the run is of {run["run"].get("impl")!r}, not {impl!r}')
+    bcommit = base['run'].get('git', {}).get('commit')
+    if reg.get('base_commit') and bcommit and reg['base_commit'] != bcommit:
+        raise R.InputError(f'the run measured {reg["base_commit"][:7]} as the baseline\'s code, '
+                           f'the baseline file was measured at {bcommit[:7]}')
+    c = compare_runs(run, run, a_impl=reg['base'], b_impl=impl, alpha=alpha, noise=noise,
+                     holm=True)
+    c['regress'] = {'base': reg['base'], 'base_commit': reg.get('base_commit')}
+    m = c['summary']['figures']
+    weak = [r['figure'] for r in c['rows'] if r['verdict'] != 'unusable'
+            and m * 2.0 / math.comb(r['a']['n'] + r['b']['n'], r['a']['n']) >= alpha]
+    if weak:
+        # Even samples that do not overlap at all could not reach alpha
+        # after the adjustment over m figures: such a figure is not judged.
+        problems.append(f'{len(weak)} figure(s) have too few samples to be judged among {m} '
+                        f'(make regress takes REGRESS_SAMPLES=10 per side): '
+                        + ', '.join(weak[:5]) + (' ...' if len(weak) > 5 else ''))
+    status = {(R.figure_key(r, False), r['impl']): r.get('status') for r in run['results']}
+    for r in c['rows']:
+        if r['verdict'] != 'unusable':
+            continue
+        k = (r['workload'], R.canon(r['params']), r['metric'])
+        sa, sb = status.get((k, reg['base'])), status.get((k, impl))
+        # Not judged and not a problem: a call neither side has, or one
+        # today's code has and the baseline's did not have yet.  Anything
+        # else (an error, a call today's code lost) leaves the run unjudged.
+        if sa == 'unsupported' and sb in ('ok', 'unsupported'):
+            r['warnings'].append('not judged: ' + ('neither side supports it' if sb != 'ok' else
+                                                   'the baseline\'s code does not support it'))
+        else:
+            problems.append(f'{r["figure"]}: ' + '; '.join(r['warnings']))
+    present = {R.figure_label(r, with_impl=False) for r in run['results'] if r['impl'] == impl}
+    missing = sorted(_expected_figures(base, impl, run['run'].get('params', {}).get('only') or [])
+                     - present)
+    if missing:
+        problems.append(f'{len(missing)} figure(s) of the baseline not measured in this run: '
+                        + ', '.join(missing))
+    drift = compare_runs(base, run, a_impl=impl, b_impl=reg['base'], alpha=alpha, noise=noise)
+    ds = [r['slowdown'] for r in drift['rows'] if r['verdict'] != 'unusable']
+    if ds:
+        c['drift'] = {'figures': len(ds), 'geomean': S.geometric_mean(ds),
+                      'min': min(ds), 'max': max(ds),
+                      'regressed': drift['summary']['regressed'],
+                      'improved': drift['summary']['improved'],
+                      'different_machines': drift['different_machines']}
+    return c, problems
+
+
+def drift_line(c):
+    d = c.get('drift')
+    if not d:
+        return None
+    return (f'machine drift since the baseline run (the baseline\'s code then and now, '
+            f'{d["figures"]} figures): geometric mean {S.fmt_factor(d["geomean"])}, from '
+            f'{S.fmt_factor(d["min"])} to {S.fmt_factor(d["max"])}; compared across the two runs '
+            f'the same code would be {d["regressed"]} figures "slower" and {d["improved"]} '
+            f'"faster"' + (' (and the runs come from different machines)'
+                           if d['different_machines'] else ''))
+
+
+def cmd_regress(args):
+    base = _baseline(args)
     latest = R.resolve_run(args.latest, args.data_dir, impl=args.impl)
-    if os.path.abspath(latest['_path']) == os.path.abspath(bpath):
-        raise R.InputError('the latest run is the baseline itself')
-    if base['run'].get('impl') != latest['run'].get('impl'):
-        raise R.InputError(f'baseline is of {base["run"].get("impl")!r}, latest run of '
-                           f'{latest["run"].get("impl")!r}')
-    c = compare_runs(base, latest, only_impl=args.impl, alpha=args.alpha, noise=args.noise)
-    if base['run'].get('id') and base['run'].get('id') == latest['run'].get('id'):
-        c['warnings'].insert(0, f'the latest run is the baseline run itself ({base["run"]["id"]})')
+    c, problems = regress_verdict(base, latest, args.impl, args.alpha, args.noise)
+    dl = drift_line(c)
+    if dl:
+        c['warnings'].append(dl)
+    c['problems'] = problems
     sys.stdout.write(render_text(c))
-    _write_outputs(c, args.out, 'Regression check against the baseline')
+    _write_outputs(c, args.out, 'Regression check: this code against the baseline\'s, one run')
     s = c['summary']
     if not s['figures']:
-        raise R.InputError(f'no figure of {args.impl} can be compared with the baseline')
-    if c['different_machines'] and args.strict_machine:
-        raise R.InputError('baseline and latest run come from different machines '
+        raise R.InputError(f'no figure of {args.impl} can be compared with the baseline\'s code')
+    if c.get('drift', {}).get('different_machines') and args.strict_machine:
+        # The verdict is within one run; the machines differ only in the
+        # drift line, but --strict-machine asks for one machine throughout.
+        raise R.InputError('the baseline run and this run come from different machines '
                            '(--strict-machine)')
+    if problems:
+        print(f'regress: ERROR: {len(problems)} problem(s) leave figures unjudged:')
+        for x in problems:
+            print(f'  {x}')
     regs = [r for r in c['rows'] if r['verdict'] == S.REGRESSED]
     if regs:
         print(f'regress: FAIL: {len(regs)} significant regression(s) beyond '
-              f'+-{args.noise:.0%} (alpha {args.alpha:g}):')
+              f'+-{args.noise:.0%} (alpha {args.alpha:g}) against {c["regress"]["base"]}, '
+              'measured in the same run:')
         for r in regs:
             print(f'  {r["figure"]}: {r["change"]} (p {_p(r["p"])})')
         return 1
+    if problems:
+        return 2
     print(f'regress: OK: no significant regression beyond +-{args.noise:.0%} '
-          f'(alpha {args.alpha:g}) in {s["figures"]} figures')
+          f'(alpha {args.alpha:g}) in {s["figures"]} figures against {c["regress"]["base"]}, '
+          'measured in the same run')
+    return 0
+
+
+def cmd_base_commit(args):
+    """Prints the commit the baseline was measured at (make regress builds it)."""
+    base = _baseline(args)
+    git = base['run'].get('git', {})
+    if not git.get('commit'):
+        raise R.InputError('the baseline records no commit')
+    if git.get('dirty'):
+        raise R.InputError(f'the baseline was measured on a dirty tree at {git["commit"][:7]}: '
+                           'its code is not in git; save a run of a clean tree (make baseline)')
+    print(git['commit'])
     return 0
 
 
@@ -331,10 +467,12 @@ def main(argv=None):
                    help='exit 2 when the runs come from different machines')
     p = sub.add_parser('baseline')
     p.add_argument('--run', default='latest')
+    p = sub.add_parser('base-commit')
+    p.add_argument('--baseline')
     args = ap.parse_args(argv)
     try:
-        return {'compare': cmd_compare, 'regress': cmd_regress,
-                'baseline': cmd_baseline}[args.cmd](args)
+        return {'compare': cmd_compare, 'regress': cmd_regress, 'baseline': cmd_baseline,
+                'base-commit': cmd_base_commit}[args.cmd](args)
     except R.InputError as e:
         print(f'{args.cmd}: unusable input: {e}', file=sys.stderr)
         return 2

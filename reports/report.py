@@ -408,10 +408,44 @@ def machines_lines(bench):
     return out
 
 
-def speed_glance(bench, baseline_cmp):
+def regress_of(bench, data_dir, baseline, alpha, noise):
+    """The verdict of the latest regress run (make regress, in
+    <data_dir>/regress) of the primary run's commit: (comparison, problems)
+    or None.  Only such a run judges regressions: it measures the baseline's
+    code beside this code in one interleaved run."""
+    commit = bench.primary['run'].get('git', {}).get('commit')
+    rdir = os.path.join(data_dir, 'regress')
+    if not commit or not os.path.isdir(rdir) or not os.path.exists(baseline):
+        return None
+    runs = [d for d in R.list_runs(rdir, impl=bench.impl, kinds=('regress',))
+            if d['run'].get('git', {}).get('commit') == commit]
+    if not runs:
+        return None
+    try:
+        return C.regress_verdict(R.load_run(baseline), runs[-1], bench.impl, alpha, noise)
+    except R.InputError:
+        return None
+
+
+def regress_line(rv):
+    if rv is None:
+        return ('regression verdict: no `make regress` run of this commit (it measures the '
+                'baseline\'s code beside this code in one run; a comparison across runs cannot '
+                'tell the code from the machine\'s drift)')
+    c, problems = rv
+    s = c['summary']
+    verdict = ('REGRESSED' if s['regressed'] else
+               f'not judged ({len(problems)} problems)' if problems else 'no regression')
+    return (f'regression verdict (`make regress` run {c["b"]["title"]}, this code beside '
+            f'{c["regress"]["base"]}, the baseline\'s code, in one run): {verdict} '
+            f'({C.summary_line(c)})')
+
+
+def speed_glance(bench, baseline_cmp, rv=None):
     """Lines for the top of the page: each headline figure of each tested
-    implementation against CPython (ratio of medians, 95% interval), and the
-    regression verdict against the baseline or previous run."""
+    implementation against CPython (ratio of medians, 95% interval), the
+    regression verdict of `make regress` and the change across runs against
+    the baseline or previous run (machine drift included: not a verdict)."""
     out = []
     for r in headline_figures(bench):
         ref = bench.find(r, 'cpython')
@@ -421,14 +455,11 @@ def speed_glance(bench, baseline_cmp):
         sd, lo, hi, p, verdict = v
         out.append(f'{R.figure_label(r)}: {S.fmt_factor(sd, lo, hi)} than CPython'
                    + (' (not significant)' if verdict == S.NOT_SIGNIFICANT else ''))
+    out.append(regress_line(rv))
     if baseline_cmp is not None:
         c, what = baseline_cmp
-        s = c['summary']
-        out.append(f'regression verdict against {what}: '
-                   f'{"REGRESSED" if s["regressed"] else "no regression"} ({C.summary_line(c)})')
-    else:
-        out.append('regression verdict: no baseline or previous run of this implementation '
-                   'to compare with')
+        out.append(f'change against {what}, across runs (the machine\'s drift included, '
+                   f'so not a verdict): {C.summary_line(c)}')
     return out
 
 
@@ -602,7 +633,7 @@ def make_plots(bench, out_dir, baseline_cmp, errors):
         chunks = chunk_by_workload(rows, lambda r: r.get('workload'))
         for n, chunk in enumerate(chunks, 1):
             part = f' ({n}/{len(chunks)}: {_workload_span(chunk)})' if len(chunks) > 1 else ''
-            title = f'{bench.impl}: change against {what}{part}'
+            title = f'{bench.impl}: change against {what}, across runs{part}'
             stem = f'change-{bench.impl}' + (f'-{n}' if len(chunks) > 1 else '')
             attempt('ratio', title, stem, P.change_bars, c, title, rows=chunk)
 
@@ -1046,6 +1077,8 @@ def render(data_dir, conf_dir, out_dir, impl, notes=(), baseline=None, primary=N
             c = C.compare_runs(base, bench.primary, only_impl=impl, alpha=alpha, noise=noise)
             if c['summary']['figures']:
                 baseline_cmp = (c, what)
+    rv = regress_of(bench, data_dir, baseline or os.path.join(R.BASELINE_DIR, f'{impl}.json'),
+                    alpha, noise) if bench.primary else None
     plots = make_plots(bench, out_dir, baseline_cmp, errors) if bench.primary else []
     tables = bench_tables(bench) if bench.primary else []
     tg_lines, tg_head, tg_rows = speed_targets(bench, noise, errors) if bench.primary \
@@ -1065,7 +1098,7 @@ def render(data_dir, conf_dir, out_dir, impl, notes=(), baseline=None, primary=N
     md += ['## Conformance matrix', ''] + matrix_summary_md(impls, mtable) \
         + matrix_md(impls, mtable, totals, mnotes)
     if bench.primary:
-        md += ['## Speed at a glance', ''] + [f'- {x}' for x in speed_glance(bench, baseline_cmp)] + ['']
+        md += ['## Speed at a glance', ''] + [f'- {x}' for x in speed_glance(bench, baseline_cmp, rv)] + ['']
     if tg_rows:
         md += [f'## {TARGETS_TITLE}', ''] + [f'- {x}' for x in tg_lines] + ['']
         md.append('| ' + ' | '.join(tg_head) + ' |')
@@ -1089,7 +1122,8 @@ def render(data_dir, conf_dir, out_dir, impl, notes=(), baseline=None, primary=N
             md += ['| ' + ' | '.join(c.replace('|', '\\|') for c in row) + ' |' for row in rows]
             md.append('')
         if baseline_cmp:
-            md += C.render_md(baseline_cmp[0], f'Change against {baseline_cmp[1]}').split('\n')
+            md += C.render_md(baseline_cmp[0], f'Change against {baseline_cmp[1]} '
+                              '(across runs: includes the machine\'s drift)').split('\n')
         md += ['## Plots', '']
         for sec, stitle in SECTION_TITLES:
             items = [p for p in plots if p[0] == sec]
@@ -1109,7 +1143,7 @@ def render(data_dir, conf_dir, out_dir, impl, notes=(), baseline=None, primary=N
     if bench.primary:
         h.append('<h2>Speed at a glance</h2><ul>' +
                  ''.join(f'<li class="{"fail" if "REGRESSED" in x else ""}">{html.escape(x)}</li>'
-                         for x in speed_glance(bench, baseline_cmp)) + '</ul>')
+                         for x in speed_glance(bench, baseline_cmp, rv)) + '</ul>')
     if tg_rows:
         h.append(f'<h2>{e(TARGETS_TITLE)}</h2><ul>' +
                  ''.join(f'<li>{e(x)}</li>' for x in tg_lines) + '</ul>')
@@ -1139,7 +1173,8 @@ def render(data_dir, conf_dir, out_dir, impl, notes=(), baseline=None, primary=N
             h.append('</table>')
         if baseline_cmp:
             c, what = baseline_cmp
-            h.append(f'<h3>Change against {e(what)}</h3>')
+            h.append(f'<h3>Change against {e(what)} (across runs: includes the machine\'s '
+                     'drift; the verdict is make regress\'s)</h3>')
             h.append('<ul>' + ''.join(f'<li>{e(x)}</li>' for x in C.header_lines(c)) + '</ul>')
             h.append('<table><tr>' + ''.join(f'<th>{e(x)}</th>' for x in C.HEAD) + '</tr>')
             for row in C.table_rows(c):

@@ -5,7 +5,8 @@
 #   make compare A=run1 B=run2       A, B: a file, a run id, latest, previous or baseline
 #                [AIMPL=cpython BIMPL=ref]   two implementations (one file or two)
 #   make baseline [RUN=latest]       save a run as reports/baseline/$(IMPL_NAME).json
-#   make regress [RUN=latest]        exit 0 ok, 1 regression, 2 unusable inputs
+#   make regress [RUN=...]           the baseline's code beside today's in one run:
+#                                    exit 0 ok, 1 regression, 2 unusable inputs
 #   make matrix                      the conformance matrix alone
 #   make report-check                the pipeline on the fixed fixture (part of make check)
 #   make report-browser-check        the HTML report in headless Chromium
@@ -45,9 +46,54 @@ compare:
 baseline:
 	@$(COMPARE_PY) baseline --run "$(RUN)"
 
+# make regress: the baseline's code (the commit reports/baseline/<impl>.json
+# was measured at, built here from git; another IMPL: BASE_LIB=its library)
+# measured beside today's in ONE interleaved run (bench/run.py --kind
+# regress), judged side against side: the machine's drift between runs,
+# which moves a figure of the same code by up to 3.5x on a shared VM, cancels.
+# RUN=... judges an existing regress run instead of measuring.
+REGRESS_DATA ?= reports/data/regress
+REGRESS_SAMPLES ?= 10
+REGRESS_BASELINE ?= reports/baseline/$(IMPL_NAME).json
+BASE_LIB ?=
+REGRESS_PY = $(COMPARE_PY) --data-dir $(REGRESS_DATA) regress --baseline $(REGRESS_BASELINE) \
+	--out reports/out/regress $(if $(STRICT_MACHINE),--strict-machine)
+
+ifeq ($(origin RUN),command line)
 regress:
-	@$(COMPARE_PY) regress --latest "$(RUN)" --out reports/out/regress \
-	  $(if $(STRICT_MACHINE),--strict-machine)
+	@$(REGRESS_PY) --latest "$(RUN)"
+else
+regress: $(BENCH_MPB) $(BENCH_OSF) bench-examples | $(DEPS_STAMP)
+	+@set -e; \
+	commit=$$($(PYTHON) reports/compare.py base-commit --baseline $(REGRESS_BASELINE)) || exit 2; \
+	c7=$$(printf %.7s "$$commit"); name=base-$$c7; dir=$(B)/regress/$$c7; \
+	if [ -n "$(BASE_LIB)" ]; then lib=$(BASE_LIB); name=base; dir=$(B)/regress/base; \
+	elif [ -n "$(IMPL)" ]; then \
+	  echo "regress: IMPL=$(IMPL): give BASE_LIB=<the library the baseline measured>" >&2; exit 2; \
+	else lib=$$dir/src/build/libmpref.a; \
+	  if [ ! -f $$lib ]; then \
+	    git cat-file -e "$$commit^{commit}" 2>/dev/null || { echo "regress: the baseline's" \
+	      "commit $$commit is not in this clone (a shallow clone? git fetch --unshallow)" >&2; exit 2; }; \
+	    echo "regress: building the baseline's code ($$c7) in $$dir/src"; \
+	    rm -rf $$dir/src; mkdir -p $$dir/src; git archive "$$commit" | tar -x -C $$dir/src; \
+	    $(MAKE) --no-print-directory -C $$dir/src build/libmpref.a >$$dir/build.log 2>&1 || \
+	      { tail -20 $$dir/build.log >&2; echo "regress: the baseline's code does not build" \
+	        "(log: $$dir/build.log)" >&2; exit 2; }; \
+	  fi; \
+	fi; \
+	mkdir -p $$dir/ex; for t in $(BENCH_TUT); do \
+	  $(CC) $(STD) $(OPT) -Iref/include ref/examples/$$t.c -o $$dir/ex/$$t \
+	    $$(case $$lib in *.a) echo $$lib;; *) echo $$lib -Wl,-rpath,$$(dirname $$(realpath $$lib));; esac) \
+	    $(LIBS) 2>/dev/null || echo "regress: $$t does not build against $$lib; hyperfine skips it"; \
+	done; \
+	$(MAKE) --no-print-directory IMPL_B=$$name=$$lib $(B)/bench/mpbench-b-$$name >/dev/null; \
+	$(PYTHON) bench/run.py --kind regress --impl $(IMPL_NAME) --mpbench $(BENCH_MPB) \
+	  --osfloor $(BENCH_OSF) --examples $(BENCH_EXDIR) --cc '$(CC)' --cflags '$(BENCH_CFLAGS)' \
+	  --impl-b $$name=$(B)/bench/mpbench-b-$$name --examples-b $$name=$$dir/ex \
+	  --base-commit "$$commit" --samples $(REGRESS_SAMPLES) --seconds $(BENCH_SECONDS) \
+	  --out $(REGRESS_DATA) $(BENCH_ARGS) || { echo "regress: the run failed" >&2; exit 2; }; \
+	$(REGRESS_PY) --latest latest
+endif
 
 matrix:
 	@$(REPORT_PY) matrix

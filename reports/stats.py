@@ -199,6 +199,21 @@ def mann_whitney(xs, ys, method='auto'):
     return u1, min(1.0, 2.0 * normal_sf(d / math.sqrt(var))), 'normal'
 
 
+def holm(ps):
+    """Holm's step-down adjusted p-values, in the order given: the i-th
+    smallest p times (m - i + 1), made monotone, capped at 1.  Rejecting
+    where the adjusted p < alpha keeps the family-wise error rate (the
+    chance of one or more false rejections among all m) under alpha."""
+    m = len(ps)
+    order = sorted(range(m), key=lambda i: ps[i])
+    out = [0.0] * m
+    run = 0.0
+    for rank, i in enumerate(order):
+        run = max(run, min(1.0, (m - rank) * ps[i]))
+        out[i] = run
+    return out
+
+
 def geometric_mean(xs):
     xs = [float(x) for x in xs]
     if not xs:

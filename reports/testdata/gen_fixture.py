@@ -223,6 +223,59 @@ def targets_results():
     return res
 
 
+A_COMMIT = 'a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1'
+BASE = 'base-a1a1a1a'
+
+
+def regress_run(rid, date, commit, base_res, ref_res):
+    """A regress run (make regress): ref beside BASE, run A's code."""
+    results = [dict(r, impl=BASE) for r in base_res] + ref_res
+    d = run(rid, date, commit, results)
+    d['run']['kind'] = 'regress'
+    d['run']['params'].update(impl_b={BASE: 'build/bench/mpbench-b-' + BASE}, only=[])
+    d['run']['regress'] = {'base': BASE, 'base_commit': A_COMMIT,
+                           'base_mpbench': 'build/bench/mpbench-b-' + BASE}
+    return d
+
+
+def regress_fixtures(a):
+    """regress/: regress runs judged against run A as the baseline (whose
+    commit is A_COMMIT), each side drawn from A's ref figures, the machine
+    20% slower than in run A (the drift the verdict must not see):
+      run-r (commit c3c3..., run C's): ref's queue.stream size=64 x0.75
+        (REGRESSED), pool.apply_async workers=2 x1.40 (IMPROVED), the rest
+        noise; sharedctypes.array unsupported on both sides (not judged);
+      run-ok (commit e5e5...): noise only (exit 0);
+    every figure has at least 10 samples a side (process.start's 3 repeated),
+    enough for the Holm-adjusted verdict over 13 figures;
+      run-err (commit e5e5...): noise, but ref's pipe.pingpong an error
+        (exit 2: unjudged)."""
+    rng = random.Random(9)
+    mine = [r for r in a if r['impl'] == 'ref']
+    slow = json.loads(json.dumps(mine))
+    for r in slow:
+        f = 0.8 if r['higher_is_better'] else 1.25
+        xs = (r['samples'] * 4)[:max(10, len(r['samples']))]  # 10 samples: enough to judge
+        r['samples'] = [float(f'{x * f:.6g}') for x in xs]
+    base, ref = noise_copy(rng, slow), noise_copy(rng, slow)
+    scale(ref, 'queue.stream', 'ref', 'size', 64, 0.75)
+    scale(ref, 'pool.apply_async', 'ref', 'workers', 2, 1.40)
+    os.makedirs(os.path.join(HERE, 'regress'), exist_ok=True)
+    dump(os.path.join('regress', 'run-r.json'),
+         regress_run('20261122T110000Z-c3c3c3c', '2026-11-22T11:00:00Z',
+                     'c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3', base, ref))
+    base, ref = noise_copy(rng, slow), noise_copy(rng, slow)
+    dump(os.path.join('regress', 'run-ok.json'),
+         regress_run('20261124T100000Z-e5e5e5e', '2026-11-24T10:00:00Z',
+                     'e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5', base, ref))
+    for r in ref:
+        if r['workload'] == 'pipe.pingpong':
+            r.update(status='error', samples=[], message='timed out after 60 s')
+    dump(os.path.join('regress', 'run-err.json'),
+         regress_run('20261124T110000Z-e5e5e5e', '2026-11-24T11:00:00Z',
+                     'e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5', base, ref))
+
+
 def main():
     rng = random.Random(8)
     a = base_results(rng)
@@ -244,6 +297,7 @@ def main():
     t['run']['params']['impl_b'] = {'old': 'build/bench/mpbench-b-old'}
     os.makedirs(os.path.join(HERE, 'targets'), exist_ok=True)
     dump(os.path.join('targets', 'run-t.json'), t)
+    regress_fixtures(a)
     ref, cpy = conf_rows()
     dump('conformance-ref.json', conformance('ref', ref))
     dump('conformance-cpython.json', conformance('cpython', cpy))

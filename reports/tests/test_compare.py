@@ -86,5 +86,48 @@ class Matching(unittest.TestCase):
             os.unlink(f.name)
 
 
+class RegressVerdict(unittest.TestCase):
+    """compare.regress_verdict on testdata/regress/run-ok.json (noise only)."""
+
+    def setUp(self):
+        self.base = load('a')
+        self.run = R.load_run(os.path.join(TD, 'regress', 'run-ok.json'))
+
+    def set_status(self, impl, workload, status):
+        for r in self.run['results']:
+            if r['impl'] == impl and r['workload'] == workload:
+                r.update(status=status, samples=[], message='MP_ENOTSUP')
+
+    def test_noise_only_is_judged_clean(self):
+        c, problems = C.regress_verdict(self.base, self.run, 'ref')
+        self.assertEqual(problems, [])
+        self.assertEqual(c['summary']['regressed'], 0)
+        self.assertEqual(c['regress']['base'], 'base-a1a1a1a')
+        # Across the runs the same code looks slower: the drift, not judged.
+        self.assertAlmostEqual(c['drift']['geomean'], 1.25, delta=0.02)
+
+    def test_a_call_the_baseline_lacked_is_not_judged_and_no_problem(self):
+        self.set_status('base-a1a1a1a', 'lock.uncontended', 'unsupported')
+        c, problems = C.regress_verdict(self.base, self.run, 'ref')
+        self.assertEqual(problems, [])
+        row = [r for r in c['rows'] if r['workload'] == 'lock.uncontended'][0]
+        self.assertIn('not judged', row['warnings'][-1])
+
+    def test_a_call_todays_code_lost_is_a_problem(self):
+        self.set_status('ref', 'lock.uncontended', 'unsupported')
+        _, problems = C.regress_verdict(self.base, self.run, 'ref')
+        self.assertEqual(len(problems), 1)
+        self.assertIn('lock.uncontended', problems[0])
+
+    def test_an_error_on_the_baselines_side_is_a_problem(self):
+        self.set_status('base-a1a1a1a', 'lock.uncontended', 'error')
+        _, problems = C.regress_verdict(self.base, self.run, 'ref')
+        self.assertEqual(len(problems), 1)
+
+    def test_a_full_run_is_refused(self):
+        with self.assertRaises(R.InputError):
+            C.regress_verdict(self.base, load('b'), 'ref')
+
+
 if __name__ == '__main__':
     unittest.main()

@@ -187,5 +187,17 @@ class Verdicts(unittest.TestCase):
         self.assertIn('unstable', S.sample_warnings([1, 2, 1, 2, 1, 2])[0])
 
 
+
+class Holm(unittest.TestCase):
+    def test_known_values(self):
+        # m = 4: sorted 0.01, 0.02, 0.03, 0.5 -> 0.04, 0.06, 0.06 (monotone), 0.5
+        got = S.holm([0.03, 0.5, 0.01, 0.02])
+        for g, w in zip(got, [0.06, 0.5, 0.04, 0.06]):
+            self.assertAlmostEqual(g, w)
+
+    def test_capped_at_one_and_empty(self):
+        self.assertEqual(S.holm([0.9, 0.8]), [1.0, 1.0])
+        self.assertEqual(S.holm([]), [])
+
 if __name__ == '__main__':
     unittest.main()
