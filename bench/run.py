@@ -471,16 +471,20 @@ def run_group(cfg, sides):
                 for k in ("samples", "cpu_s", "minflt", "raw"):
                     if st[s.key][k] is not None:
                         st[s.key][k] = []
-        ns = [st[s.key]["n"] for s in sides if st[s.key]["status"] == "ok" and st[s.key]["n"]]
-        n = max(ns) if ns else 0
+        n = {}  # figure -> the largest n its sides calibrated
+        for s in sides:
+            fig = json.dumps(s.targets[0], sort_keys=True)
+            if st[s.key]["status"] == "ok":
+                n[fig] = max(n.get(fig, 0), st[s.key]["n"] or 0)
         for k in range(cfg.samples):
             rot = k % len(sides)
             for s in sides[rot:] + sides[:rot]:
                 if st[s.key]["status"] != "ok":
                     continue
                 fixed = s.targets[0][1].get("tasks")
+                fig = json.dumps(s.targets[0], sort_keys=True)
                 invoke(s, ["-t", str(cfg.seconds)] if s.windowed else
-                       ["-n", str(fixed or n), "-s", "1"])
+                       ["-n", str(fixed or n[fig]), "-s", "1"])
     else:
         for k in range(cfg.samples):
             rot = k % len(sides)
