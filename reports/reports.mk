@@ -33,7 +33,7 @@ COMPARE_PY = $(PYTHON) reports/compare.py --impl $(IMPL_NAME) --alpha $(ALPHA) -
 CMP_A = $(if $(filter command line,$(origin A)),$(A),previous)
 CMP_B = $(if $(filter command line,$(origin B)),$(B),latest)
 
-.PHONY: report compare baseline regress matrix report-check report-browser-check
+.PHONY: report compare baseline regress regress-smoke matrix report-check report-browser-check
 
 # '+': the report may run `make conformance` and `make bench` (jobserver shared).
 report: | $(DEPS_STAMP)
@@ -94,6 +94,17 @@ regress: $(BENCH_MPB) $(BENCH_OSF) bench-examples | $(DEPS_STAMP)
 	  --out $(REGRESS_DATA) $(BENCH_ARGS) || { echo "regress: the run failed" >&2; exit 2; }; \
 	$(REGRESS_PY) --latest latest
 endif
+
+# CI's check of the regress pipeline itself (base built from git, the regress
+# run, the verdict) on one figure: exit 0 or 1 is a verdict, anything else a
+# broken pipeline.  Speed is not gated here: a verdict of 1 is printed, not failed.
+regress-smoke:
+	@rc=0; $(MAKE) --no-print-directory regress BENCH_ARGS='--only process.start_join' || rc=$$?; \
+	case $$rc in \
+	  0|1) echo "regress-smoke: ok: the pipeline built the baseline's code, ran and judged" \
+	         "(verdict exit $$rc)";; \
+	  *) echo "regress-smoke: FAIL: make regress exited $$rc (unjudged)"; exit 1;; \
+	esac
 
 matrix:
 	@$(REPORT_PY) matrix
