@@ -25,6 +25,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -93,19 +94,77 @@ void mp__proc_init(void) { pthread_once(&atfork_once, atfork_init); }
 /* Contract in mp_internal.h.  The answer is kept for 100 ms (a coarse clock
  * read is a few ns; sched_getaffinity a system call, which every receive
  * would otherwise pay), per thread, since affinity is per thread. */
-bool mp__cpus_many(void)
+static int64_t coarse_ms(void)
 {
-    static _Thread_local int64_t checked_ms = -1000;
-    static _Thread_local bool many;
     struct timespec now;
     clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
-    int64_t ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+    return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+}
+
+/* The number of CPUs the calling thread may run on (INT_MAX when unknown),
+ * looked up again at most every 100 ms. */
+static int cpus_allowed(void)
+{
+    static _Thread_local int64_t checked_ms = -1000;
+    static _Thread_local int n;
+    int64_t ms = coarse_ms();
     if (ms - checked_ms >= 100) {
         cpu_set_t set;
-        many = sched_getaffinity(0, sizeof set, &set) != 0 || CPU_COUNT(&set) > 1;
+        n = sched_getaffinity(0, sizeof set, &set) != 0 ? INT_MAX : CPU_COUNT(&set);
         checked_ms = ms;
     }
-    return many;
+    return n;
+}
+
+bool mp__cpus_many(void) { return cpus_allowed() > 1; }
+
+/* The machine's runnable threads, the caller included (the fourth field of
+ * /proc/loadavg, "running/total"), or -1 when it cannot be read.  errno is
+ * preserved. */
+static int runnable_now(void)
+{
+    int saved = errno, n = -1;
+    int fd = open("/proc/loadavg", O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        char buf[128];
+        ssize_t k = read(fd, buf, sizeof buf - 1);
+        close(fd);
+        if (k > 0) {
+            buf[k] = '\0';
+            int r;
+            if (sscanf(buf, "%*s %*s %*s %d/", &r) == 1 && r >= 1)
+                n = r;
+        }
+    }
+    errno = saved;
+    return n;
+}
+
+/* Contract in mp_internal.h.  One look is an instant: a kernel thread or
+ * the caller's own peer may be runnable just then.  So the answer follows an
+ * average of the looks (each weighs a quarter), and says "spare" while it is
+ * below the CPUs less a half: a ping-ponging pair on two CPUs (the peer, now
+ * and then a kernel thread: about 1) polls, four pairs (3 or more) do not. */
+bool mp__cpus_spare(void)
+{
+    static _Thread_local int64_t checked_ms = -1000;
+    static _Thread_local double others = -1; /* the average; < 0: none yet */
+    static _Thread_local bool spare = true;
+    int cpus = cpus_allowed();
+    if (cpus <= 1)
+        return false;
+    int64_t ms = coarse_ms();
+    if (ms - checked_ms >= 10) {
+        int r = runnable_now();
+        if (r < 0)
+            spare = true;
+        else {
+            others = others < 0 ? r - 1 : 0.75 * others + 0.25 * (r - 1);
+            spare = others < cpus - 0.5;
+        }
+        checked_ms = ms;
+    }
+    return spare;
 }
 
 int32_t mp__gettid(void)
