@@ -67,7 +67,7 @@ MP__HIDDEN int32_t mp__gettid(void);
  * 100 ms. */
 MP__HIDDEN bool mp__cpus_many(void);
 /* mp__cpus_many(), and the machine's other runnable threads, besides the
- * caller, were fewer than the caller's CPUs when last looked at: only then
+ * caller, have been fewer than the caller's CPUs lately: only then
  * does a poller use a CPU nobody else wants.  With more runnable threads than
  * CPUs (four ping-ponging pairs on two CPUs) a poller's sched_yield() mostly
  * returns at once and the poll takes CPU time its peers wait for.  Cheap:

@@ -175,8 +175,10 @@ mp__spin_until(mp__spinner *st, const mp__spin_tuning *t, bool (*ready)(void *),
 {
     double start = 0;
     if (st) {
+        if (st->off) /* no clock read: mp__spin_slept() skips it too */
+            return t->look_once && ready(arg);
         st->start = start = mp__now();
-        if (st->off || st->last > t->gate_s)
+        if (st->last > t->gate_s)
             return t->look_once && ready(arg);
     }
     for (unsigned k = 1;; k++) {
@@ -221,8 +223,13 @@ static inline bool mp__recv_ready(void *arg)
 }
 
 /* After a sleep that followed mp__spin_until(st, ...): the whole wait, spin
- * included, is what gates the next spin. */
-static inline void mp__spin_slept(mp__spinner *st) { st->last = mp__now() - st->start; }
+ * included, is what gates the next spin.  A waiter that may not spin
+ * (st->off) keeps its last figure and reads no clock. */
+static inline void mp__spin_slept(mp__spinner *st)
+{
+    if (!st->off)
+        st->last = mp__now() - st->start;
+}
 
 /* now + secs, but no later than d (NULL: no deadline).  True when d is the
  * earlier, i.e. the slice ends at the caller's deadline. */
