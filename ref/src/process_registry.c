@@ -37,8 +37,27 @@
 #include <time.h>
 #include <unistd.h>
 
-_Alignas(256) struct mp__proc mp__proc = {.lock = PTHREAD_MUTEX_INITIALIZER};
-_Static_assert(sizeof mp__proc <= 256, "mp__proc fits its alignment, so one page");
+_Alignas(4096) struct mp__proc mp__proc = {.lock = PTHREAD_MUTEX_INITIALIZER};
+_Static_assert(sizeof mp__proc <= 4096, "mp__proc fits its alignment, so one page");
+
+/* Contract in process_internal.h. */
+struct mp__proc_slot *mp__proc_slot_take(size_t len)
+{
+    if (len > sizeof mp__proc.slot.ident ||
+        atomic_load_explicit(&mp__proc.slot_busy, memory_order_relaxed))
+        return NULL;
+    bool free_ = false;
+    if (!atomic_compare_exchange_strong(&mp__proc.slot_busy, &free_, true))
+        return NULL;
+    return &mp__proc.slot;
+}
+
+/* Contract in process_internal.h. */
+bool mp__proc_in_slot(const void *ptr)
+{
+    const char *c = ptr, *s = (const char *)&mp__proc.slot;
+    return c >= s && c < s + sizeof mp__proc.slot;
+}
 
 static _Thread_local int32_t cached_tid;
 
@@ -249,7 +268,7 @@ void mp__proc_release_pidfd(mp_process *p)
  * become_child): they outlive the object. */
 void mp__proc_free_unless_current(char *s)
 {
-    if (s != mp__proc.cur_name && s != mp__proc.cur_ident)
+    if (s != mp__proc.cur_name && s != mp__proc.cur_ident && !mp__proc_in_slot(s))
         free(s);
 }
 
@@ -266,7 +285,12 @@ void mp__proc_destroy(mp_process *p)
     mp__proc_free_unless_current(p->ident);
     if (p == mp__proc.self)
         mp__proc.self = NULL; /* a later handle at this address is not us */
-    free(p);
+    if (p != &mp__proc.slot.p)
+        free(p);
+    else if (mp__proc.cur_name != p->name && mp__proc.cur_ident != p->ident)
+        atomic_store(&mp__proc.slot_busy, false); /* its strings go with it */
+    /* else a child's own handle, whose strings are its identity: the slot
+     * stays taken for good in this process. */
 }
 
 static void mark_ended(mp_process *p, int code)
