@@ -139,21 +139,27 @@ bool mp__cpus_many(void) { return cpus_allowed() > 1; }
 
 /* The machine's runnable threads, the caller included (the fourth field of
  * /proc/loadavg, "running/total"), or -1 when it cannot be read.  errno is
- * preserved. */
+ * preserved.  The descriptor is open only under the registry lock, which
+ * every fork holds (mp_process_start, the atfork handlers): no child can
+ * inherit it. */
 static int runnable_now(void)
 {
     int saved = errno, n = -1;
+    char buf[128];
+    ssize_t k = -1;
+    mp__proc_init();
+    pthread_mutex_lock(&mp__proc.lock);
     int fd = open("/proc/loadavg", O_RDONLY | O_CLOEXEC);
     if (fd >= 0) {
-        char buf[128];
-        ssize_t k = read(fd, buf, sizeof buf - 1);
+        k = read(fd, buf, sizeof buf - 1);
         close(fd);
-        if (k > 0) {
-            buf[k] = '\0';
-            int r;
-            if (sscanf(buf, "%*s %*s %*s %d/", &r) == 1 && r >= 1)
-                n = r;
-        }
+    }
+    pthread_mutex_unlock(&mp__proc.lock);
+    if (k > 0) {
+        buf[k] = '\0';
+        int r;
+        if (sscanf(buf, "%*s %*s %*s %d/", &r) == 1 && r >= 1)
+            n = r;
     }
     errno = saved;
     return n;
