@@ -110,9 +110,7 @@ void mp__proc_init(void) { pthread_once(&atfork_once, atfork_init); }
 
 /* ------------------------------------------------------------------ tids */
 
-/* Contract in mp_internal.h.  The answer is kept for 100 ms (a coarse clock
- * read is a few ns; sched_getaffinity a system call, which every receive
- * would otherwise pay), per thread, since affinity is per thread. */
+/* CLOCK_MONOTONIC_COARSE in milliseconds (a read is a few ns). */
 static int64_t coarse_ms(void)
 {
     struct timespec now;
@@ -120,8 +118,10 @@ static int64_t coarse_ms(void)
     return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
 }
 
-/* The number of CPUs the calling thread may run on (INT_MAX when unknown),
- * looked up again at most every 100 ms. */
+/* The number of CPUs the calling thread may run on (INT_MAX when unknown).
+ * The answer is kept for 100 ms (sched_getaffinity is a system call, which
+ * every receive would otherwise pay), per thread, since affinity is per
+ * thread. */
 static int cpus_allowed(void)
 {
     static _Thread_local int64_t checked_ms = -1000;
@@ -135,6 +135,7 @@ static int cpus_allowed(void)
     return n;
 }
 
+/* Contract in mp_internal.h. */
 bool mp__cpus_many(void) { return cpus_allowed() > 1; }
 
 /* The machine's runnable threads, the caller included (the fourth field of
