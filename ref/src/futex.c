@@ -8,6 +8,7 @@
 #include <limits.h>
 #include <linux/futex.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 mp_status mp__futex_wait(_Atomic uint32_t *addr, uint32_t expected, const mp__deadline *d)
@@ -18,6 +19,18 @@ mp_status mp__futex_wait(_Atomic uint32_t *addr, uint32_t expected, const mp__de
     if (r == -1 && errno == ETIMEDOUT)
         return MP_TIMEOUT;
     return MP_OK; /* woken, value changed (EAGAIN) or EINTR: caller re-checks */
+}
+
+/* Contract in mp_internal.h.  FUTEX_WAIT's timeout is relative (measured on
+ * CLOCK_MONOTONIC by the kernel): no clock read here. */
+mp_status mp__futex_wait_for(_Atomic uint32_t *addr, uint32_t expected, double secs)
+{
+    struct timespec ts = {.tv_sec = (time_t)secs,
+                          .tv_nsec = (long)((secs - (double)(time_t)secs) * 1e9)};
+    long r = syscall(SYS_futex, addr, FUTEX_WAIT, expected, &ts, NULL, 0);
+    if (r == -1 && errno == ETIMEDOUT)
+        return MP_TIMEOUT;
+    return MP_OK;
 }
 
 void mp__futex_wake(_Atomic uint32_t *addr, int n)

@@ -59,22 +59,29 @@ static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 static void once_init(void);
 
 /* getpid() is a system call (glibc stopped caching it): keep our own copy,
- * renewed in every forked child by the atfork handler. */
+ * taken by once_init and renewed in every forked child by the atfork
+ * handler.  A child forked before once_init ran in its parent runs once_init
+ * itself at its first use. */
 static pid_t g_pid;
+static bool g_registered; /* the fork and exit handlers are (once_init) */
 
 /* The process authkey exists before any fork (a constructor), so children
- * inherit it. */
+ * inherit it.  The fork handlers are not registered here but at the first
+ * use of the client (mp__mgr_once): every fork would otherwise pay for them
+ * in a process that never uses a manager, some 4 page faults in each child
+ * (their code, the pid's page, pthread_mutex_unlock's code) and one in the
+ * parent, and a getpid() system call. */
 __attribute__((constructor)) static void authkey_init(void)
 {
     mp__mgr_random(mp__mgr_authkey, sizeof mp__mgr_authkey);
-    g_pid = getpid();
-    pthread_once(&g_once, once_init); /* from now on every fork renews g_pid */
 }
 
+/* This process's pid, without a system call once known.  Registers the fork
+ * handlers (mp__mgr_once) so that the pid stays right in forked children. */
 pid_t mp__mgr_self_pid(void)
 {
-    pid_t p = __atomic_load_n(&g_pid, __ATOMIC_RELAXED);
-    return p ? p : getpid();
+    mp__mgr_once();
+    return __atomic_load_n(&g_pid, __ATOMIC_RELAXED);
 }
 
 /* Closes c's socket and frees it; c must be unlinked from its endpoint. */
@@ -95,6 +102,7 @@ static void atfork_parent(void) { pthread_mutex_unlock(&mp__mgr_mu); }
 static void atfork_child(void)
 {
     g_pid = getpid();
+    g_registered = true; /* this handler ran: the handlers are this process's too */
     for (ep *e = g_eps; e; e = e->next) {
         for (conn *c = e->all, *n; c; c = n) {
             n = c->next;
@@ -116,11 +124,20 @@ static void atfork_child(void)
 
 void mp__mgr_once(void) { pthread_once(&g_once, once_init); }
 
-/* Registers the fork handlers and the exit handler (mp__mgr_once). */
+/* Takes the pid and registers the fork handlers and the exit handler
+ * (mp__mgr_once).  A fork by another thread while this runs leaves a child
+ * whose pthread_once runs it again (glibc re-runs an initialisation that a
+ * fork interrupted): g_registered, also set by atfork_child, keeps that
+ * child from registering the handlers twice (a second atfork_prepare would
+ * lock mp__mgr_mu again). */
 static void once_init(void)
 {
-    pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
-    atexit(mp__mgr_shutdown_all);
+    __atomic_store_n(&g_pid, getpid(), __ATOMIC_RELAXED);
+    if (!g_registered) {
+        pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+        atexit(mp__mgr_shutdown_all);
+        g_registered = true;
+    }
 }
 
 /* ---------------------------------------------------------------- endpoints */

@@ -25,7 +25,10 @@
  * manager's client, for the same reason -- a sleeping receiver costs a
  * cross-CPU wake-up on every message of a round trip.  A receiver that waited
  * long (an idle worker, a blocked consumer) sleeps at once, and on one CPU
- * (affinity) nobody polls: the poller would hold the CPU its peer needs. */
+ * (affinity) nobody polls: the poller would hold the CPU its peer needs.  Nor
+ * does anyone poll while the machine has more runnable threads than CPUs
+ * (mp__cpus_spare): four ping-ponging pairs on two CPUs lost 9% to their
+ * pollers against blocking reads (#16). */
 
 /* One recvmsg() of at most n bytes into p, with room for descriptors, which
  * are queued on c (mp__conn_keep_fds): what read(2) would return, errno set on -1. */
@@ -70,7 +73,7 @@ static ssize_t read_some(mp_conn *c, void *p, size_t n, mp_status *st, const cha
 {
     int fd = c->fd;
     struct sock_try a = {.c = c, .buf = p, .n = n};
-    c->wait.off = !mp__cpus_many();
+    c->wait.off = !mp__cpus_spare();
     if (mp__spin_until(&c->wait, &mp__wait_tunings.pipe, sock_ready, &a) && a.r >= 0)
         return a.r;
     for (;;) {

@@ -55,14 +55,24 @@ static mp_status make(mp_process **out, mp_target_fn target, mp_run_fn run, void
      * compilers turn into calloc): glibc's calloc bypasses the thread's cache
      * of free chunks, so a program that starts and frees processes in turn
      * wrote malloc's arena on both sides of every fork, a fault each. */
-    mp_process *p = malloc(sizeof *p);
-    size_t plen = strlen(parent), len = plen + 16; /* ':', 10 digits, NUL */
-    char *ident = malloc(len), *name = malloc(len + 8);
-    if (!p || !ident || !name) {
-        free(p);
-        free(ident);
-        free(name);
-        return mp__err(MP_ENOMEM, "process.new: out of memory");
+    size_t plen = strlen(parent), len = plen + 16;        /* ':', 10 digits, NUL */
+    struct mp__proc_slot *slot = mp__proc_slot_take(len); /* see struct mp__proc */
+    mp_process *p;
+    char *ident, *name;
+    if (slot) {
+        p = &slot->p;
+        ident = slot->ident;
+        name = slot->name;
+    } else {
+        p = malloc(sizeof *p);
+        ident = malloc(len);
+        name = malloc(len + 8);
+        if (!p || !ident || !name) {
+            free(p);
+            free(ident);
+            free(name);
+            return mp__err(MP_ENOMEM, "process.new: out of memory");
+        }
     }
     /* "<parent>:<n>" and "Process-<ident>" by hand, not by snprintf, whose
      * deep frame writes a stack page below the caller's: a page that every
@@ -196,8 +206,9 @@ mp_status mp_process_daemon(const mp_process *p, bool *daemon)
 
 /* In the child, right after fork (atfork_child has emptied the registry).
  * Writes nothing but mp__proc's page, which atfork_child has written already:
- * the handle's page stays shared with the parent (its state was set before
- * the fork; its pid is pid_of()'s). */
+ * the handle is not written (its state was set before the fork; its pid is
+ * pid_of()'s), so a handle outside mp__proc's slot keeps its page shared with
+ * the parent. */
 static void become_child(const mp_process *self)
 {
     /* The child's own copy of the object holds its name: no strdup(), whose
@@ -223,8 +234,9 @@ static void (*volatile child_exit)(int) = _exit;
  * the atfork handlers off it), so no other thread's registry change is
  * copied half done; stdio is flushed first so that buffered output is not
  * written twice.  The child never returns from here.  After the fork the
- * parent writes only the handle and mp__proc's page, the child only mp__proc's
- * page (and what its target writes). */
+ * parent writes only the handle and mp__proc's page (one page when the handle
+ * is mp__proc's slot), the child only mp__proc's page (and what its target
+ * writes). */
 mp_status mp_process_start(mp_process *p)
 {
     if (!p)

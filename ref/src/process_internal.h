@@ -41,11 +41,23 @@ struct mp_process {
     mp_process *prev, *next;
 };
 
-/* Every process-wide variable of the component, in one block that cannot
- * straddle a page: after a fork the parent writes its registry and the child
- * its identity, and each page one side writes after a fork costs that side a
- * copy-on-write fault (tens of microseconds on a VM).  The lock guards the
- * registry; the identity is written only by the one thread of a new child. */
+/* The storage of one handle and its strings inside mp__proc (see there). */
+struct mp__proc_slot {
+    mp_process p;
+    char ident[40];
+    char name[48]; /* "Process-" and the ident */
+};
+
+/* Every process-wide variable of the component, in one page: after a fork
+ * the parent writes its registry and the child its identity, and each page
+ * one side writes after a fork costs that side a copy-on-write fault (tens of
+ * microseconds on a VM).  The lock guards the registry; the identity is
+ * written only by the one thread of a new child.  The page also holds one
+ * handle (slot, taken by slot_busy): a program that starts processes one at
+ * a time has its handle there, so the parent's writes after the fork (the
+ * pid, the registry links, the join's state) stay on this page, and neither
+ * malloc nor free touch the heap and errno's pages between forks (2 faults
+ * per start + join). */
 struct mp__proc {
     pthread_mutex_t lock;
     mp_process *_Atomic head; /* started, unreaped children; written under lock */
@@ -69,8 +81,18 @@ struct mp__proc {
     pid_t cur_parent_pid;
     const char *cur_parent_name;
     _Atomic pid_t prepared_parent; /* mp__child_prepare -> mp__child_adopt */
+    _Atomic bool slot_busy;
+    struct mp__proc_slot slot;
 };
 MP__HIDDEN extern struct mp__proc mp__proc;
+
+/* The slot of mp__proc for a handle whose ident needs len bytes (NUL
+ * included), or NULL when it is taken or too small: then the caller
+ * allocates.  Any thread. */
+MP__HIDDEN struct mp__proc_slot *mp__proc_slot_take(size_t len);
+/* True when ptr lies in mp__proc's slot (a handle or string that is not
+ * free()d: mp__proc_destroy gives the slot back). */
+MP__HIDDEN bool mp__proc_in_slot(const void *ptr);
 
 /* Registers the fork handlers once (pthread_once); every constructor of a
  * handle calls it, so a child forked after any handle exists gets them. */

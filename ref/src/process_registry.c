@@ -25,6 +25,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -36,8 +37,27 @@
 #include <time.h>
 #include <unistd.h>
 
-_Alignas(256) struct mp__proc mp__proc = {.lock = PTHREAD_MUTEX_INITIALIZER};
-_Static_assert(sizeof mp__proc <= 256, "mp__proc fits its alignment, so one page");
+_Alignas(4096) struct mp__proc mp__proc = {.lock = PTHREAD_MUTEX_INITIALIZER};
+_Static_assert(sizeof mp__proc <= 4096, "mp__proc fits its alignment, so one page");
+
+/* Contract in process_internal.h. */
+struct mp__proc_slot *mp__proc_slot_take(size_t len)
+{
+    if (len > sizeof mp__proc.slot.ident ||
+        atomic_load_explicit(&mp__proc.slot_busy, memory_order_relaxed))
+        return NULL;
+    bool free_ = false;
+    if (!atomic_compare_exchange_strong(&mp__proc.slot_busy, &free_, true))
+        return NULL;
+    return &mp__proc.slot;
+}
+
+/* Contract in process_internal.h. */
+bool mp__proc_in_slot(const void *ptr)
+{
+    const char *c = ptr, *s = (const char *)&mp__proc.slot;
+    return c >= s && c < s + sizeof mp__proc.slot;
+}
 
 static _Thread_local int32_t cached_tid;
 
@@ -90,22 +110,87 @@ void mp__proc_init(void) { pthread_once(&atfork_once, atfork_init); }
 
 /* ------------------------------------------------------------------ tids */
 
-/* Contract in mp_internal.h.  The answer is kept for 100 ms (a coarse clock
- * read is a few ns; sched_getaffinity a system call, which every receive
- * would otherwise pay), per thread, since affinity is per thread. */
-bool mp__cpus_many(void)
+/* CLOCK_MONOTONIC_COARSE in milliseconds (a read is a few ns). */
+static int64_t coarse_ms(void)
 {
-    static _Thread_local int64_t checked_ms = -1000;
-    static _Thread_local bool many;
     struct timespec now;
     clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
-    int64_t ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+    return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+}
+
+/* The number of CPUs the calling thread may run on (INT_MAX when unknown).
+ * The answer is kept for 100 ms (sched_getaffinity is a system call, which
+ * every receive would otherwise pay), per thread, since affinity is per
+ * thread. */
+static int cpus_allowed(void)
+{
+    static _Thread_local int64_t checked_ms = -1000;
+    static _Thread_local int n;
+    int64_t ms = coarse_ms();
     if (ms - checked_ms >= 100) {
         cpu_set_t set;
-        many = sched_getaffinity(0, sizeof set, &set) != 0 || CPU_COUNT(&set) > 1;
+        n = sched_getaffinity(0, sizeof set, &set) != 0 ? INT_MAX : CPU_COUNT(&set);
         checked_ms = ms;
     }
-    return many;
+    return n;
+}
+
+/* Contract in mp_internal.h. */
+bool mp__cpus_many(void) { return cpus_allowed() > 1; }
+
+/* The machine's runnable threads, the caller included (the fourth field of
+ * /proc/loadavg, "running/total"), or -1 when it cannot be read.  errno is
+ * preserved.  The descriptor is open only under the registry lock, which
+ * every fork holds (mp_process_start, the atfork handlers): no child can
+ * inherit it. */
+static int runnable_now(void)
+{
+    int saved = errno, n = -1;
+    char buf[128];
+    ssize_t k = -1;
+    mp__proc_init();
+    pthread_mutex_lock(&mp__proc.lock);
+    int fd = open("/proc/loadavg", O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        k = read(fd, buf, sizeof buf - 1);
+        close(fd);
+    }
+    pthread_mutex_unlock(&mp__proc.lock);
+    if (k > 0) {
+        buf[k] = '\0';
+        int r;
+        if (sscanf(buf, "%*s %*s %*s %d/", &r) == 1 && r >= 1)
+            n = r;
+    }
+    errno = saved;
+    return n;
+}
+
+/* Contract in mp_internal.h.  One look is an instant: a kernel thread or
+ * the caller's own peer may be runnable just then.  So the answer follows an
+ * average of the looks (each weighs a quarter), and says "spare" while it is
+ * below the CPUs less a half: a ping-ponging pair on two CPUs (the peer, now
+ * and then a kernel thread: about 1) polls, four pairs (3 or more) do not. */
+bool mp__cpus_spare(void)
+{
+    static _Thread_local int64_t checked_ms = -1000;
+    static _Thread_local double others = -1; /* the average; < 0: none yet */
+    static _Thread_local bool spare = true;
+    int cpus = cpus_allowed();
+    if (cpus <= 1)
+        return false;
+    int64_t ms = coarse_ms();
+    if (ms - checked_ms >= 10) {
+        int r = runnable_now();
+        if (r < 0)
+            spare = true;
+        else {
+            others = others < 0 ? r - 1 : 0.75 * others + 0.25 * (r - 1);
+            spare = others < cpus - 0.5;
+        }
+        checked_ms = ms;
+    }
+    return spare;
 }
 
 int32_t mp__gettid(void)
@@ -190,7 +275,7 @@ void mp__proc_release_pidfd(mp_process *p)
  * become_child): they outlive the object. */
 void mp__proc_free_unless_current(char *s)
 {
-    if (s != mp__proc.cur_name && s != mp__proc.cur_ident)
+    if (s != mp__proc.cur_name && s != mp__proc.cur_ident && !mp__proc_in_slot(s))
         free(s);
 }
 
@@ -207,7 +292,12 @@ void mp__proc_destroy(mp_process *p)
     mp__proc_free_unless_current(p->ident);
     if (p == mp__proc.self)
         mp__proc.self = NULL; /* a later handle at this address is not us */
-    free(p);
+    if (p != &mp__proc.slot.p)
+        free(p);
+    else if (mp__proc.cur_name != p->name && mp__proc.cur_ident != p->ident)
+        atomic_store(&mp__proc.slot_busy, false); /* its strings go with it */
+    /* else a child's own handle, whose strings are its identity: the slot
+     * stays taken for good in this process. */
 }
 
 static void mark_ended(mp_process *p, int code)

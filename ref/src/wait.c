@@ -21,6 +21,10 @@ bool mp__deadline_slice(const mp__deadline *d, double secs, mp__deadline *out)
  * only at its deadline. */
 enum mp__nap mp__nap(_Atomic uint32_t *w, uint32_t val, const mp__deadline *d)
 {
+    if (!d || d->forever) /* a relative slice: no clock read per sleep */
+        return mp__futex_wait_for(w, val, mp__wait_tunings.liveness_slice_s) == MP_TIMEOUT
+                   ? MP__NAP_SLICE
+                   : MP__NAP_WOKEN;
     mp__deadline s;
     bool last = mp__deadline_slice(d, mp__wait_tunings.liveness_slice_s, &s);
     if (mp__futex_wait(w, val, &s) == MP_TIMEOUT)

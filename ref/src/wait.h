@@ -102,7 +102,9 @@ static const struct mp__wait_tunings {
     mp__spin_tuning mgr;
     /* A Pipe or Listener connection's receiver (pipe_recv.c): as event -- polls
      * the non-blocking read for up to 50 us, yielding between tries, only
-     * while the previous wait took <= 50 us, and never on one CPU.  The
+     * while the previous wait took <= 50 us, never on one CPU, and not while
+     * other threads keep the CPUs busy (mp__cpus_spare; 4 pairs on 2 CPUs
+     * lost 9% to blocking reads while polling (#16)).  The
      * manager's 1 ms gate kept 4 ping-ponging pairs on 2 CPUs polling
      * (their round trips 70-110 us): 1.1-1.6x the blocking round trip,
      * where event's 50 us gate lost nothing (#16's no-loss rows). */
@@ -173,8 +175,10 @@ mp__spin_until(mp__spinner *st, const mp__spin_tuning *t, bool (*ready)(void *),
 {
     double start = 0;
     if (st) {
+        if (st->off) /* no clock read: mp__spin_slept() skips it too */
+            return t->look_once && ready(arg);
         st->start = start = mp__now();
-        if (st->off || st->last > t->gate_s)
+        if (st->last > t->gate_s)
             return t->look_once && ready(arg);
     }
     for (unsigned k = 1;; k++) {
@@ -219,8 +223,13 @@ static inline bool mp__recv_ready(void *arg)
 }
 
 /* After a sleep that followed mp__spin_until(st, ...): the whole wait, spin
- * included, is what gates the next spin. */
-static inline void mp__spin_slept(mp__spinner *st) { st->last = mp__now() - st->start; }
+ * included, is what gates the next spin.  A waiter that may not spin
+ * (st->off) keeps its last figure and reads no clock. */
+static inline void mp__spin_slept(mp__spinner *st)
+{
+    if (!st->off)
+        st->last = mp__now() - st->start;
+}
 
 /* now + secs, but no later than d (NULL: no deadline).  True when d is the
  * earlier, i.e. the slice ends at the caller's deadline. */
