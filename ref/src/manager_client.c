@@ -63,10 +63,12 @@ static void once_init(void);
  * handler.  A child forked before once_init ran in its parent runs once_init
  * itself at its first use. */
 static pid_t g_pid;
-static bool g_registered; /* the fork and exit handlers are (once_init) */
+static bool g_registered; /* the fork handlers are (once_init) */
 
 /* The process authkey exists before any fork (a constructor), so children
- * inherit it.  The fork handlers are not registered here but at the first
+ * inherit it; the exit handler is registered here too, so that it runs after
+ * every exit handler the program registers (atexit runs them in reverse).
+ * The fork handlers are not registered here but at the first
  * use of the client (mp__mgr_once): every fork would otherwise pay for them
  * in a process that never uses a manager, some 4 page faults in each child
  * (their code, the pid's page, pthread_mutex_unlock's code) and one in the
@@ -74,6 +76,7 @@ static bool g_registered; /* the fork and exit handlers are (once_init) */
 __attribute__((constructor)) static void authkey_init(void)
 {
     mp__mgr_random(mp__mgr_authkey, sizeof mp__mgr_authkey);
+    atexit(mp__mgr_shutdown_all);
 }
 
 /* This process's pid, without a system call once known.  Registers the fork
@@ -124,9 +127,8 @@ static void atfork_child(void)
 
 void mp__mgr_once(void) { pthread_once(&g_once, once_init); }
 
-/* Takes the pid and registers the fork handlers and the exit handler
- * (mp__mgr_once).  A fork by another thread while this runs leaves a child
- * whose pthread_once runs it again (glibc re-runs an initialisation that a
+/* Takes the pid and registers the fork handlers (mp__mgr_once).  A fork by another thread while
+ * this runs leaves a child whose pthread_once runs it again (glibc re-runs an initialisation that a
  * fork interrupted): g_registered, also set by atfork_child, keeps that
  * child from registering the handlers twice (a second atfork_prepare would
  * lock mp__mgr_mu again). */
@@ -135,7 +137,6 @@ static void once_init(void)
     __atomic_store_n(&g_pid, getpid(), __ATOMIC_RELAXED);
     if (!g_registered) {
         pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
-        atexit(mp__mgr_shutdown_all);
         g_registered = true;
     }
 }
