@@ -26,6 +26,7 @@ import argparse
 import concurrent.futures
 import datetime
 import json
+import math
 import os
 import platform
 import re
@@ -461,21 +462,24 @@ def run_group(cfg, sides):
             invoke(s, ["-q"])
     elif cfg.kind == "regress":
         # Both libraries do the same work: every side calibrates once (its
-        # samples dropped), then every sample of every side runs the largest
-        # n found.  With each side's own n, a side calibrated in a slow
-        # moment ran samples a tenth as long, and a stream's per-sample set-up
-        # made it up to 9.5x "slower" with the very same code.
+        # samples dropped), then every sample of every side runs the same n,
+        # the geometric mean of the sides' (with the largest, a side 20x
+        # slower ran samples 20x longer).  With each side's own n, a side
+        # calibrated in a slow moment ran samples a tenth as long, and a
+        # stream's per-sample set-up made it up to 9.5x "slower" with the
+        # very same code.
         for s in sides:
             if not s.windowed and not s.targets[0][1].get("tasks"):
                 invoke(s, ["-t", str(cfg.seconds)])
                 for k in ("samples", "cpu_s", "minflt", "raw"):
                     if st[s.key][k] is not None:
                         st[s.key][k] = []
-        n = {}  # figure -> the largest n its sides calibrated
+        ns = {}  # figure -> the n its sides calibrated
         for s in sides:
-            fig = json.dumps(s.targets[0], sort_keys=True)
-            if st[s.key]["status"] == "ok":
-                n[fig] = max(n.get(fig, 0), st[s.key]["n"] or 0)
+            if st[s.key]["status"] == "ok" and st[s.key]["n"]:
+                ns.setdefault(json.dumps(s.targets[0], sort_keys=True), []).append(st[s.key]["n"])
+        n = {f: max(1, round(math.exp(sum(math.log(x) for x in v) / len(v))))
+             for f, v in ns.items()}
         for k in range(cfg.samples):
             rot = k % len(sides)
             for s in sides[rot:] + sides[:rot]:
@@ -484,7 +488,7 @@ def run_group(cfg, sides):
                 fixed = s.targets[0][1].get("tasks")
                 fig = json.dumps(s.targets[0], sort_keys=True)
                 invoke(s, ["-t", str(cfg.seconds)] if s.windowed else
-                       ["-n", str(fixed or n[fig]), "-s", "1"])
+                       ["-n", str(fixed or n.get(fig) or 1), "-s", "1"])
     else:
         for k in range(cfg.samples):
             rot = k % len(sides)
@@ -812,7 +816,7 @@ def main():
             # extensions:
             "calibration": "none (quick: fixed small n)" if quick else
                            "each side calibrates once (samples dropped), then every side runs "
-                           "the largest n" if cfg.kind == "regress" else
+                           "the geometric mean of their n" if cfg.kind == "regress" else
                            "a side's first invocation sizes n by growing rounds (its warm-up)",
             "warmup": "none" if quick else "a round of n/10 in every invocation",
             "order": "quick: one invocation per side, two groups at a time" if quick else
