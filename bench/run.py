@@ -45,9 +45,10 @@ SIZES = [64, 1024, 65536, 1048576]
 TUTORIALS = ["tutorial_process", "tutorial_subclass", "tutorial_lock", "tutorial_queue",
              "tutorial_pipe", "tutorial_manager"]
 FORMAT_VERSION = 1
-# A regress run times each example in this many hyperfine rounds per side,
-# the order of the sides alternating from round to round.
-REGRESS_ROUNDS = 4
+# A regress run times each example this many times per sample asked for
+# (so 20 with 10 samples), after REGRESS_WARMUP untimed runs per side.
+REGRESS_RUNS_PER_SAMPLE = 2
+REGRESS_WARMUP = 2
 # Scaling curves: processes on each side (producers, consumers, workers,
 # clients); quick runs take the ends.
 SCALE = (1, 2, 4, 8)
@@ -563,69 +564,96 @@ def progress_line(i, total, workload, params, results, secs):
 # ------------------------------------------------------------------ hyperfine
 
 def hyperfine_runs(cfg, datadir, run_id):
-    """The tutorial's examples timed whole by hyperfine: the tested library's
-    and CPython's; in a regress run the tested library's and the baseline's
-    (--examples-b), in REGRESS_ROUNDS rounds of alternating order, so that
-    both sides see the same machine state as in the interleaved groups."""
     quick = cfg.kind == "quick"
-    regress = cfg.kind == "regress"
     results, entries = [], []
     hf = shutil.which("hyperfine")
     for i, name in enumerate(TUTORIALS):
         cbin = os.path.join(cfg.examples, name)
-        if regress:
-            sides = [(cfg.impl, [os.path.abspath(cbin)], cbin)]
-            sides += [(nm, [os.path.abspath(os.path.join(d, name))], os.path.join(d, name))
-                      for nm, d in cfg.examples_b]
-        else:
-            pyfile = os.path.join(HERE, "python", name + ".py")
-            sides = [(cfg.impl, [os.path.abspath(cbin)], cbin),
-                     ("cpython", [sys.executable, pyfile], pyfile)]
+        pyfile = os.path.join(HERE, "python", name + ".py")
+        sides = [(cfg.impl, [os.path.abspath(cbin)], cbin), ("cpython", [sys.executable, pyfile], pyfile)]
         if i % 2:
             sides.reverse()
         t0 = time.time()
-        rs = {}
-        for rnd in range(REGRESS_ROUNDS if regress else 1):
-            order = sides if rnd % 2 == 0 else sides[::-1]
-            for impl, argv, path in order:
-                r = rs.setdefault(impl, {
-                    "workload": "tutorial." + name, "impl": impl, "params": {}, "metric": "time",
-                    "unit": "s", "higher_is_better": False, "samples": [], "status": "ok",
-                    "message": "", "command": [os.path.relpath(a, ROOT) if os.path.isabs(a) else a
-                                               for a in argv]})
-                if r["status"] != "ok":
-                    continue
-                fname = "hyperfine-%s-%s%s.json" % (name, impl, "-%d" % rnd if rnd else "")
-                if not hf:
-                    r["status"], r["message"] = "unsupported", "hyperfine is not installed"
-                    continue
-                if not os.path.exists(path):
-                    r["status"], r["message"] = "unsupported", "%s does not exist yet" % path
-                    continue
+        line = []
+        for impl, argv, path in sides:
+            r = {"workload": "tutorial." + name, "impl": impl, "params": {}, "metric": "time",
+                 "unit": "s", "higher_is_better": False, "samples": [], "status": "ok",
+                 "message": "", "command": [os.path.relpath(a, ROOT) if os.path.isabs(a) else a
+                                            for a in argv]}
+            fname = "hyperfine-%s-%s.json" % (name, impl)
+            if not hf:
+                r["status"], r["message"] = "unsupported", "hyperfine is not installed"
+            elif not os.path.exists(path):
+                r["status"], r["message"] = "unsupported", "%s does not exist yet" % path
+            else:
                 # Full: between hf_runs/4 and hf_runs runs, as many as fit in
                 # hyperfine's 3 s; a slow example (CPython's, on a loaded
-                # machine) does not blow the budget.  Regress: a fixed number
-                # per round.
-                runs = (["--runs", str(cfg.hf_runs)] if quick or regress else
+                # machine) does not blow the budget.
+                runs = (["--runs", str(cfg.hf_runs)] if quick else
                         ["--min-runs", str(max(2, cfg.hf_runs // 4)), "--max-runs", str(cfg.hf_runs)])
                 cmd = [hf, "-N", "--style", "none", "--warmup", str(cfg.hf_warmup)] + runs + \
                       ["--export-json", os.path.join(datadir, fname), "-n", impl, " ".join(argv)]
                 p = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT,
                                    timeout=max(120, cfg.timeout))
                 if p.returncode != 0:
-                    r["status"], r["samples"] = "error", []
+                    r["status"] = "error"
                     r["message"] = "hyperfine: " + (p.stderr.strip() or p.stdout.strip())[-400:]
-                    continue
-                with open(os.path.join(datadir, fname)) as f:
-                    r["samples"] += json.load(f)["results"][0]["times"]
-                entries.append({"name": name, "impl": impl, "file": "%s/%s" % (run_id, fname)})
-        line = []
-        for impl, _, _ in sides:
-            r = rs[impl]
+                else:
+                    with open(os.path.join(datadir, fname)) as f:
+                        r["samples"] = json.load(f)["results"][0]["times"]
+                    entries.append({"name": name, "impl": impl,
+                                    "file": "%s/%s" % (run_id, fname)})
             results.append(r)
             line.append("%s %s" % (impl, fmt(median(r["samples"]), "s") if r["samples"] else r["status"]))
         print("[hyperfine] %s: %s (%.1fs)" % (name, " | ".join(line), time.time() - t0), flush=True)
     return results, entries
+
+
+def alternate_runs(cfg):
+    """A regress run's tutorial figures: each example, built against the
+    tested library and against the baseline's (--examples-b), run whole,
+    the sides alternating run by run (A B B A ...: REGRESS_WARMUP untimed,
+    then cfg.samples * REGRESS_RUNS_PER_SAMPLE timed each), wall time from
+    spawn to exit.  Run by run, not in blocks of runs as hyperfine would: a
+    load burst then falls on both sides alike (a block of one side's runs
+    once caught one and made the same code 1.19x "slower")."""
+    results = []
+    runs = cfg.samples * REGRESS_RUNS_PER_SAMPLE
+    for name in TUTORIALS:
+        sides = [(cfg.impl, os.path.join(cfg.examples, name))]
+        sides += [(nm, os.path.join(d, name)) for nm, d in cfg.examples_b]
+        rs = {impl: {"workload": "tutorial." + name, "impl": impl, "params": {}, "metric": "time",
+                     "unit": "s", "higher_is_better": False, "samples": [], "status": "ok",
+                     "message": "", "command": [os.path.relpath(os.path.abspath(path), ROOT)]}
+              for impl, path in sides}
+        for impl, path in sides:
+            if not os.path.exists(path):
+                rs[impl].update(status="unsupported", message="%s does not exist" % path)
+        t0 = time.time()
+        for k in range(REGRESS_WARMUP + runs):
+            order = sides if k % 2 == 0 else sides[::-1]
+            for impl, path in order:
+                r = rs[impl]
+                if r["status"] != "ok":
+                    continue
+                t = time.perf_counter()
+                try:
+                    p = subprocess.run([os.path.abspath(path)], stdout=subprocess.DEVNULL,
+                                       stderr=subprocess.PIPE, cwd=ROOT, timeout=cfg.timeout)
+                except subprocess.TimeoutExpired:
+                    r.update(status="error", samples=[], message="timed out after %g s" % cfg.timeout)
+                    continue
+                dt = time.perf_counter() - t
+                if p.returncode != 0:
+                    r.update(status="error", samples=[], message="exit %d: %s" % (
+                        p.returncode, p.stderr.decode(errors="replace").strip()[-300:]))
+                elif k >= REGRESS_WARMUP:
+                    r["samples"].append(dt)
+        line = ["%s %s" % (impl, fmt(median(rs[impl]["samples"]), "s") if rs[impl]["samples"]
+                           else rs[impl]["status"]) for impl, _ in sides]
+        print("[examples] %s: %s (%.1fs)" % (name, " | ".join(line), time.time() - t0), flush=True)
+        results += [rs[impl] for impl, _ in sides]
+    return results
 
 
 # ------------------------------------------------------------------ metadata
@@ -773,7 +801,7 @@ def main():
     quick = cfg.kind == "quick"
     if cfg.timeout is None:
         cfg.timeout = 30.0 if quick else 60.0
-    cfg.hf_warmup, cfg.hf_runs = (0, 1) if quick else (1, 5) if cfg.kind == "regress" else (2, 20)
+    cfg.hf_warmup, cfg.hf_runs = (0, 1) if quick else (2, 20)
     cfg.mpbench, cfg.osfloor = os.path.abspath(cfg.mpbench), os.path.abspath(cfg.osfloor)
     for prog in (cfg.mpbench, cfg.osfloor):
         if not os.access(prog, os.X_OK):
@@ -799,7 +827,8 @@ def main():
     run_tut = not cfg.targets and (not cfg.only or any(
         "tutorial".startswith(o) or o.startswith("tutorial") for o in cfg.only))
     print("bench: %s run %s, impl %s: %d figures in %d groups%s, %s" % (
-        cfg.kind, run_id, cfg.impl, nfig, len(grps), " + hyperfine" if run_tut else "",
+        cfg.kind, run_id, cfg.impl, nfig, len(grps),
+        (" + examples" if cfg.kind == "regress" else " + hyperfine") if run_tut else "",
         "each side once (quick)" if quick else
         "%d samples of ~%gs per side, interleaved" % (cfg.samples, cfg.seconds)), flush=True)
     meta = {
@@ -830,7 +859,8 @@ def main():
             "timeout_s": cfg.timeout,
             "hyperfine_warmup": cfg.hf_warmup,
             "hyperfine_runs": cfg.hf_runs if quick else
-                              "%d rounds of %d per side, alternating" % (REGRESS_ROUNDS, cfg.hf_runs)
+                              "none: the examples alternate run by run (%d warm-up, %d timed "
+                              "a side)" % (REGRESS_WARMUP, cfg.samples * REGRESS_RUNS_PER_SAMPLE)
                               if cfg.kind == "regress" else
                               "%d..%d (as many as fit in 3 s)" % (max(2, cfg.hf_runs // 4), cfg.hf_runs),
         },
@@ -880,7 +910,9 @@ def main():
             progress_line(i, nfig, w, p, [r for r in rs if r["workload"] == w and r["params"] == p],
                           time.time() - t0)
     hyper = []
-    if run_tut:
+    if run_tut and cfg.kind == "regress":
+        results += alternate_runs(cfg)
+    elif run_tut:
         rs, hyper = hyperfine_runs(cfg, datadir, run_id)
         results += rs
     meta["duration_s"] = round(time.time() - t_start, 1)  # extension

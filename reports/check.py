@@ -147,6 +147,13 @@ def check_regress(c, tmp):
     rc, text = run(rg + ['--baseline', a, '--latest', rerr], tmp)
     c.ok(rc == 2 and 'pipe.pingpong' in text and 'unjudged' in text,
          'regress run ERR (an error on the tested side): exit 2, the figure named', f'exit {rc}')
+    got = []
+    for src in (rr, rok, rerr):  # make turns 1 and 2 alike into 2: OUT.json tells them apart
+        out = os.path.join(tmp, 'verdict')
+        run(rg + ['--baseline', a, '--latest', src, '--out', out], tmp)
+        got.append(json.load(open(out + '.json')).get('verdict'))
+    c.ok(got == ['regressed', 'ok', 'unjudged'],
+         'regress OUT.json verdicts: R regressed, OK ok, ERR unjudged', str(got))
     rc, text = run(rg + ['--baseline', a, '--latest', b], tmp)
     c.ok(rc == 2 and 'not a regress run' in text,
          'regress of a full run (no baseline code beside it): exit 2', f'exit {rc}: {text[-300:]}')

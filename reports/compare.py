@@ -385,9 +385,13 @@ def cmd_regress(args):
     if dl:
         c['warnings'].append(dl)
     c['problems'] = problems
+    s = c['summary']
+    regs = [r for r in c['rows'] if r['verdict'] == S.REGRESSED]
+    # `make` turns every failing recipe into exit 2: the verdict is also in
+    # OUT.json ("regressed", "unjudged" or "ok") for a CI to tell them apart.
+    c['verdict'] = 'regressed' if regs else 'unjudged' if problems or not s['figures'] else 'ok'
     sys.stdout.write(render_text(c))
     _write_outputs(c, args.out, 'Regression check: this code against the baseline\'s, one run')
-    s = c['summary']
     if not s['figures']:
         raise R.InputError(f'no figure of {args.impl} can be compared with the baseline\'s code')
     if c.get('drift', {}).get('different_machines') and args.strict_machine:
@@ -399,7 +403,6 @@ def cmd_regress(args):
         print(f'regress: ERROR: {len(problems)} problem(s) leave figures unjudged:')
         for x in problems:
             print(f'  {x}')
-    regs = [r for r in c['rows'] if r['verdict'] == S.REGRESSED]
     if regs:
         print(f'regress: FAIL: {len(regs)} significant regression(s) beyond '
               f'+-{args.noise:.0%} (alpha {args.alpha:g}) against {c["regress"]["base"]}, '
