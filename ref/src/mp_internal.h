@@ -66,14 +66,6 @@ MP__HIDDEN int32_t mp__gettid(void);
  * CPU the peer needs).  Cheap: the affinity is looked up again at most every
  * 100 ms. */
 MP__HIDDEN bool mp__cpus_many(void);
-/* mp__cpus_many(), and the machine's other runnable threads, besides the
- * caller, have been fewer than the caller's CPUs lately: only then
- * does a poller use a CPU nobody else wants.  With more runnable threads than
- * CPUs (four ping-ponging pairs on two CPUs) a poller's sched_yield() mostly
- * returns at once and the poll takes CPU time its peers wait for.  Cheap:
- * /proc/loadavg's count of runnable threads is read again at most every
- * 10 ms per thread; when it cannot be read, as mp__cpus_many(). */
-MP__HIDDEN bool mp__cpus_spare(void);
 /* Children forked outside mp_process (pool workers).  Before fork the parent
  * takes the next number of CPython's process counter and formats the child's
  * name "<prefix>-<identity>" (CPython: ForkPoolWorker-1) into *id; right after

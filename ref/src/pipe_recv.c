@@ -25,10 +25,11 @@
  * manager's client, for the same reason -- a sleeping receiver costs a
  * cross-CPU wake-up on every message of a round trip.  A receiver that waited
  * long (an idle worker, a blocked consumer) sleeps at once, and on one CPU
- * (affinity) nobody polls: the poller would hold the CPU its peer needs.  Nor
- * does anyone poll while the machine has more runnable threads than CPUs
- * (mp__cpus_spare): four ping-ponging pairs on two CPUs lost 9% to their
- * pollers against blocking reads (#16). */
+ * (affinity) nobody polls: the poller would hold the CPU its peer needs.
+ * (Not polling while the machine has more runnable threads than CPUs was
+ * tried for four ping-ponging pairs on two CPUs, 9% behind blocking reads:
+ * under other load a stream's receiver then never polled and `make regress`
+ * measured it 1.74x slower; #16.) */
 
 /* One recvmsg() of at most n bytes into p, with room for descriptors, which
  * are queued on c (mp__conn_keep_fds): what read(2) would return, errno set on -1. */
@@ -73,7 +74,7 @@ static ssize_t read_some(mp_conn *c, void *p, size_t n, mp_status *st, const cha
 {
     int fd = c->fd;
     struct sock_try a = {.c = c, .buf = p, .n = n};
-    c->wait.off = !mp__cpus_spare();
+    c->wait.off = !mp__cpus_many();
     if (mp__spin_until(&c->wait, &mp__wait_tunings.pipe, sock_ready, &a) && a.r >= 0)
         return a.r;
     for (;;) {

@@ -138,61 +138,6 @@ static int cpus_allowed(void)
 /* Contract in mp_internal.h. */
 bool mp__cpus_many(void) { return cpus_allowed() > 1; }
 
-/* The machine's runnable threads, the caller included (the fourth field of
- * /proc/loadavg, "running/total"), or -1 when it cannot be read.  errno is
- * preserved.  The descriptor is open only under the registry lock, which
- * every fork holds (mp_process_start, the atfork handlers): no child can
- * inherit it. */
-static int runnable_now(void)
-{
-    int saved = errno, n = -1;
-    char buf[128];
-    ssize_t k = -1;
-    mp__proc_init();
-    pthread_mutex_lock(&mp__proc.lock);
-    int fd = open("/proc/loadavg", O_RDONLY | O_CLOEXEC);
-    if (fd >= 0) {
-        k = read(fd, buf, sizeof buf - 1);
-        close(fd);
-    }
-    pthread_mutex_unlock(&mp__proc.lock);
-    if (k > 0) {
-        buf[k] = '\0';
-        int r;
-        if (sscanf(buf, "%*s %*s %*s %d/", &r) == 1 && r >= 1)
-            n = r;
-    }
-    errno = saved;
-    return n;
-}
-
-/* Contract in mp_internal.h.  One look is an instant: a kernel thread or
- * the caller's own peer may be runnable just then.  So the answer follows an
- * average of the looks (each weighs a quarter), and says "spare" while it is
- * below the CPUs less a half: a ping-ponging pair on two CPUs (the peer, now
- * and then a kernel thread: about 1) polls, four pairs (3 or more) do not. */
-bool mp__cpus_spare(void)
-{
-    static _Thread_local int64_t checked_ms = -1000;
-    static _Thread_local double others = -1; /* the average; < 0: none yet */
-    static _Thread_local bool spare = true;
-    int cpus = cpus_allowed();
-    if (cpus <= 1)
-        return false;
-    int64_t ms = coarse_ms();
-    if (ms - checked_ms >= 10) {
-        int r = runnable_now();
-        if (r < 0)
-            spare = true;
-        else {
-            others = others < 0 ? r - 1 : 0.75 * others + 0.25 * (r - 1);
-            spare = others < cpus - 0.5;
-        }
-        checked_ms = ms;
-    }
-    return spare;
-}
-
 int32_t mp__gettid(void)
 {
     if (MP__UNLIKELY(cached_tid == 0)) {

@@ -102,9 +102,7 @@ static const struct mp__wait_tunings {
     mp__spin_tuning mgr;
     /* A Pipe or Listener connection's receiver (pipe_recv.c): as event -- polls
      * the non-blocking read for up to 50 us, yielding between tries, only
-     * while the previous wait took <= 50 us, never on one CPU, and not while
-     * other threads keep the CPUs busy (mp__cpus_spare; 4 pairs on 2 CPUs
-     * lost 9% to blocking reads while polling (#16)).  The
+     * while the previous wait took <= 50 us, and never on one CPU.  The
      * manager's 1 ms gate kept 4 ping-ponging pairs on 2 CPUs polling
      * (their round trips 70-110 us): 1.1-1.6x the blocking round trip,
      * where event's 50 us gate lost nothing (#16's no-loss rows). */
