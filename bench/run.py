@@ -759,6 +759,9 @@ def main():
                          "interleaved groups (repeatable)")
     ap.add_argument("--examples-b", action="append", default=[], metavar="NAME=DIR",
                     help="regress: the tutorial's examples built against --impl-b NAME's library")
+    ap.add_argument("--path-file", default="",
+                    help="write the result file's path here once it is written (make regress "
+                         "judges exactly that run, never an older one)")
     ap.add_argument("--base-commit", default="",
                     help="regress: the commit the --impl-b library was built from (recorded)")
     ap.add_argument("--ringcheck", default="",
@@ -929,6 +932,9 @@ def main():
         os.rmdir(datadir)
 
     count = lambda s: sum(1 for r in results if r["status"] == s)
+    if cfg.path_file:
+        with open(cfg.path_file, "w") as f:
+            f.write(path + "\n")
     print("bench: wrote %s in %.0f s: %d ok, %d unsupported, %d errors" % (
         path, time.time() - t_start, count("ok"), count("unsupported"), count("error")))
     errors = [r for r in results if r["status"] == "error"]

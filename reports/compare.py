@@ -392,6 +392,10 @@ def cmd_regress(args):
     c['verdict'] = 'regressed' if regs else 'unjudged' if problems or not s['figures'] else 'ok'
     sys.stdout.write(render_text(c))
     _write_outputs(c, args.out, 'Regression check: this code against the baseline\'s, one run')
+    if problems:
+        print(f'regress: ERROR: {len(problems)} problem(s) leave figures unjudged:')
+        for x in problems:
+            print(f'  {x}')
     if not s['figures']:
         raise R.InputError(f'no figure of {args.impl} can be compared with the baseline\'s code')
     if c.get('drift', {}).get('different_machines') and args.strict_machine:
@@ -399,10 +403,6 @@ def cmd_regress(args):
         # drift line, but --strict-machine asks for one machine throughout.
         raise R.InputError('the baseline run and this run come from different machines '
                            '(--strict-machine)')
-    if problems:
-        print(f'regress: ERROR: {len(problems)} problem(s) leave figures unjudged:')
-        for x in problems:
-            print(f'  {x}')
     if regs:
         print(f'regress: FAIL: {len(regs)} significant regression(s) beyond '
               f'+-{args.noise:.0%} (alpha {args.alpha:g}) against {c["regress"]["base"]}, '

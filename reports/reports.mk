@@ -64,7 +64,7 @@ regress:
 	@$(REGRESS_PY) --latest "$(RUN)"
 else
 regress: $(BENCH_MPB) $(BENCH_OSF) bench-examples | $(DEPS_STAMP)
-	+@set -e; \
+	+@set -e; rm -f reports/out/regress.json; \
 	commit=$$($(PYTHON) reports/compare.py base-commit --baseline $(REGRESS_BASELINE)) || exit 2; \
 	c7=$$(printf %.7s "$$commit"); name=base-$$c7; dir=$(B)/regress/$$c7; \
 	if [ -n "$(BASE_LIB)" ]; then lib=$(BASE_LIB); name=base; dir=$(B)/regress/base; \
@@ -84,15 +84,21 @@ regress: $(BENCH_MPB) $(BENCH_OSF) bench-examples | $(DEPS_STAMP)
 	mkdir -p $$dir/ex; for t in $(BENCH_TUT); do \
 	  $(CC) $(STD) $(OPT) -Iref/include ref/examples/$$t.c -o $$dir/ex/$$t \
 	    $$(case $$lib in *.a) echo $$lib;; *) echo $$lib -Wl,-rpath,$$(dirname $$(realpath $$lib));; esac) \
-	    $(LIBS) 2>/dev/null || echo "regress: $$t does not build against $$lib; hyperfine skips it"; \
+	    $(LIBS) 2>/dev/null || echo "regress: $$t does not build against $$lib; its figure is skipped"; \
 	done; \
 	$(MAKE) --no-print-directory IMPL_B=$$name=$$lib $(B)/bench/mpbench-b-$$name >/dev/null; \
+	rm -f $$dir/run-path; rrc=0; \
 	$(PYTHON) bench/run.py --kind regress --impl $(IMPL_NAME) --mpbench $(BENCH_MPB) \
 	  --osfloor $(BENCH_OSF) --examples $(BENCH_EXDIR) --cc '$(CC)' --cflags '$(BENCH_CFLAGS)' \
 	  --impl-b $$name=$(B)/bench/mpbench-b-$$name --examples-b $$name=$$dir/ex \
-	  --base-commit "$$commit" --samples $(REGRESS_SAMPLES) --seconds $(BENCH_SECONDS) \
-	  --out $(REGRESS_DATA) $(BENCH_ARGS) || { echo "regress: the run failed" >&2; exit 2; }; \
-	$(REGRESS_PY) --latest latest
+	  --base-commit "$$([ -n "$(BASE_LIB)" ] || echo $$commit)" --samples $(REGRESS_SAMPLES) --seconds $(BENCH_SECONDS) \
+	  --out $(REGRESS_DATA) --path-file $$dir/run-path $(BENCH_ARGS) || rrc=$$?; \
+	[ -s $$dir/run-path ] || { echo "regress: the run wrote no result (exit $$rrc): unjudged" >&2; \
+	  rm -f reports/out/regress.json; exit 2; }; \
+	vrc=0; $(REGRESS_PY) --latest "$$(cat $$dir/run-path)" || vrc=$$?; \
+	[ $$rrc -eq 0 ] || [ $$vrc -ne 0 ] || { rm -f reports/out/regress.json; echo "regress: a benchmark program failed" \
+	  "(exit $$rrc): unjudged" >&2; exit 2; }; \
+	exit $$vrc
 endif
 
 # CI's check of the regress pipeline itself (base built from git, the regress
