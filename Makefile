@@ -41,7 +41,7 @@ IMPL    ?=
 IMPL_NAME = $(if $(IMPL),$(basename $(notdir $(IMPL))),ref)
 
 .PHONY: all lib examples check conformance conformance-asan conformance-cpython catalogue-check \
-        runner-selftest examples-check deps install clean help bench bench-quick report \
+        runner-selftest examples-check deps install clean help bench bench-quick bench-targets report \
         format format-check
 
 all: lib examples $(B)/conformance/suite-ref
@@ -55,7 +55,7 @@ help:
 	@echo "make deps       install missing Debian packages (root) or print the command"
 	@echo "make report     the main job: conformance + benchmarks -> reports/out/index.html"
 	@echo "make conformance-cpython   the Python twins against CPython"
-	@echo "make bench [IMPL=...] | bench-quick    benchmarks (reports/data/<run>.json)"
+	@echo "make bench [IMPL=...] | bench-quick | bench-targets   benchmarks (reports/data/<run>.json)"
 	@echo "make compare A=run1.json B=run2.json | baseline | regress | matrix"
 	@echo "make check-deep TSan drivers, valgrind on examples, leak checker, fuzz-quick"
 	@echo "make fuzz [FUZZ_SECONDS=60] | mutants | mutants-quick"

@@ -7,11 +7,15 @@
 #                      multiprocess and Debian's CPython (conformance/impls/)
 #   make bench IMPL_B=NAME=path/to/lib.so|.a   a second C library as side NAME
 #                      (headline and target figures, same interleaved groups)
+#   make bench-targets only the groups of reports/targets.json's figures, with
+#                      TARGET_SAMPLES rounds (21: enough for each target's 95%
+#                      interval; IMPL_B= for its CPU rows), ~8 min
 # BENCH_SAMPLES / BENCH_SECONDS tune the full run; BENCH_ARGS passes more
 # options to bench/run.py (e.g. BENCH_ARGS='--only queue.').
 
 BENCH_SAMPLES ?= 5
 BENCH_SECONDS ?= 0.15
+TARGET_SAMPLES ?= 21
 BENCH_DATA ?= reports/data
 BENCH_QUICK_DATA ?= $(B)/bench/data
 BENCH_ARGS ?=
@@ -129,6 +133,10 @@ bench: $(BENCH_MPB) $(BENCH_OSF) $(B)/bench/ringcheck $(BENCH_MPB_B) bench-examp
 bench-peers: $(BENCH_MPB) $(BENCH_OSF) $(B)/bench/ringcheck $(BENCH_MPB_B) bench-examples deps-matrix
 	$(BENCH_RUN) --kind full --samples $(BENCH_SAMPLES) --seconds $(BENCH_SECONDS) \
 	  --out $(BENCH_DATA) --peers all $(BENCH_ARGS)
+
+bench-targets: $(BENCH_MPB) $(BENCH_OSF) $(B)/bench/ringcheck $(BENCH_MPB_B)
+	$(BENCH_RUN) --kind full --targets --samples $(TARGET_SAMPLES) --seconds $(BENCH_SECONDS) \
+	  --out $(BENCH_DATA) $(BENCH_ARGS)
 
 bench-quick: $(BENCH_MPB) $(BENCH_OSF) $(B)/bench/ringcheck $(BENCH_MPB_B) bench-examples
 	$(BENCH_RUN) --kind quick --out $(BENCH_QUICK_DATA) $(BENCH_ARGS)

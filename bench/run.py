@@ -859,6 +859,7 @@ def main():
             "malloc_fixed_env": MALLOC_ENV,
             "impl_b": {name: os.path.relpath(prog, ROOT) for name, prog in cfg.impl_b},
             "only": cfg.only,
+            "targets_only": cfg.targets,
             "timeout_s": cfg.timeout,
             "hyperfine_warmup": cfg.hf_warmup,
             "hyperfine_runs": cfg.hf_runs if quick else

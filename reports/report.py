@@ -1149,7 +1149,8 @@ def render(data_dir, conf_dir, out_dir, impl, notes=(), baseline=None, primary=N
                  ''.join(f'<li>{e(x)}</li>' for x in tg_lines) + '</ul>')
         h.append('<table><tr>' + ''.join(f'<th>{e(c)}</th>' for c in tg_head) + '</tr>')
         for row in tg_rows:
-            cls = {'met': 'r-pass', 'missed': 'r-fail'}.get(row[7].split(' (')[0], '')
+            cls = {'met': 'r-pass', 'missed': 'r-fail', 'not decided': 'r-unsupported'}.get(
+                row[tg_head.index('verdict')].split(' (')[0], '')
             h.append(f'<tr class="{cls}">' + ''.join(f'<td>{e(c)}</td>' for c in row) + '</tr>')
         h.append('</table>')
     if notes or errors:

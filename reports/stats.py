@@ -110,6 +110,26 @@ def bootstrap_median_ci(xs, level=0.95, resamples=RESAMPLES, stream='x'):
     return _pct_sorted(meds, a), _pct_sorted(meds, 1.0 - a)
 
 
+def median_interval(xs, level=0.95):
+    """Distribution-free interval of the median from order statistics:
+    (low, high, coverage) = (x(k), x(n+1-k), 1 - 2 P(Bin(n, 1/2) < k)) for
+    the largest k whose coverage is at least level (the narrowest such
+    interval of this form).  None when even [min, max] covers less than
+    level: at 95% that is n <= 5 (min..max of 5 covers 93.75%).  Exact for
+    any continuous distribution; no resampling, so small samples are not
+    given a confidence they do not have."""
+    s = _sorted(xs)
+    n = len(s)
+    best, below = None, 0.0  # below = P(Bin(n, 1/2) <= k)
+    for k in range((n + 1) // 2):
+        below += math.comb(n, k) / 2.0 ** n
+        cover = 1.0 - 2.0 * below  # of [s[k], s[n-1-k]]: k values or fewer below the median
+        if cover < level:
+            break
+        best = (s[k], s[n - 1 - k], cover)
+    return best
+
+
 def ratio_of_medians(xs, ys, level=0.95, resamples=RESAMPLES):
     """median(ys)/median(xs) with a bootstrap interval (each side resampled
     independently): (ratio, low, high).  Samples must be positive."""

@@ -14,9 +14,13 @@ import stats as S
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TARGETS = os.path.join(HERE, 'targets.json')
-HEAD = ['target', 'a', 'b', 'a figure', 'b figure', 'ratio a/b', 'goal', 'verdict',
-        'CPU/op a', 'CPU/op b']
-MET, MISSED, ABSENT = 'met', 'missed', 'not measured'
+HEAD = ['target', 'a', 'b', 'a figure', 'b figure', 'ratio a/b', '95% interval', 'goal',
+        'verdict', 'CPU/op a', 'CPU/op b']
+MET, MISSED, UNDECIDED, ABSENT = 'met', 'missed', 'not decided', 'not measured'
+LEVEL = 0.95
+# Samples a targets run takes (make bench-targets): 21 per-round ratios give
+# an interval from the 6th to the 16th of them (97.3%).
+TARGET_SAMPLES = 21
 _SIDE_KEYS = {'workload', 'impl', 'params'}
 
 
@@ -54,11 +58,8 @@ def load(path=TARGETS):
 def cpu_per_op(r):
     """Median CPU seconds per operation of result r (the whole side), or
     None when r does not record its cost for every sample."""
-    n = r.get('ops_per_sample') or 0
-    cpu = r.get('cpu_s')
-    if n <= 0 or not cpu or len(cpu) != len(r.get('samples') or []):
-        return None
-    return S.median([c / n for c in cpu])
+    per = _per_sample(r, 'cpu_per_op')
+    return S.median(per) if per else None
 
 
 def _impl_b(run):
@@ -86,12 +87,44 @@ def _value(r, quantity):
     return S.median(r['samples']) if quantity == 'median' else cpu_per_op(r)
 
 
+def _per_sample(r, quantity):
+    """The quantity of each sample of r (its figure, or CPU seconds per
+    operation), or None where r does not record it for every sample."""
+    if quantity == 'median':
+        return list(r['samples'])
+    n = r.get('ops_per_sample') or 0
+    cpu = r.get('cpu_s')
+    if n <= 0 or not cpu or len(cpu) != len(r['samples']):
+        return None
+    return [c / n for c in cpu]
+
+
+def paired_ratios(ra, rb, quantity):
+    """a/b of each round of the run: sample k of every side of a group was
+    taken in round k, one after another (bench/run.py rotates the sides), so
+    a ratio of the same round sees the same machine state and the drift from
+    round to round cancels.  None when the two do not have one sample per
+    round each (different counts) or a value is not positive."""
+    xa, xb = _per_sample(ra, quantity), _per_sample(rb, quantity)
+    if not xa or not xb or len(xa) != len(xb) or min(xa) <= 0 or min(xb) <= 0:
+        return None
+    return [a / b for a, b in zip(xa, xb)]
+
+
 def evaluate(run, impl, noise, targets=None):
     """One dict per target row of the run (a loaded result file): id, label,
-    a/b (impl names), a_value/b_value and unit, ratio (a/b or None), op,
-    goal (the target, widened by noise for "noise" rows), verdict (met,
-    missed, not measured), why (for not measured), a_cpu/b_cpu (CPU seconds
-    per operation, None where not recorded)."""
+    a/b (impl names), a_value/b_value (medians) and unit, ratio (the median
+    of the per-round ratios a/b, or None), low/high (their LEVEL interval,
+    from order statistics: S.median_interval) and rounds, op, goal (the
+    target, widened by noise for "noise" rows), verdict, why (for any
+    verdict but met and missed), a_cpu/b_cpu (CPU seconds per operation, None
+    where not recorded).
+
+    Verdicts: met (the whole interval on the goal's side), missed (the whole
+    interval on the other side), not decided (the interval holds the goal,
+    or too few rounds for an interval, or samples that are not paired), not
+    measured (a figure missing or unusable).  A ratio's point estimate alone
+    never decides: two runs of the same code flip a target on its edge."""
     targets = load() if targets is None else targets
     impl_b = _impl_b(run)
     out = []
@@ -108,6 +141,7 @@ def evaluate(run, impl, noise, targets=None):
                'b_unit': 's' if q == 'cpu_per_op' else (rb or {}).get('unit', ''),
                'ratio': None, 'op': t['op'], 'target': t['target'], 'goal': goal,
                'noise': bool(t.get('noise')), 'quantity': q, 'verdict': ABSENT, 'why': '',
+               'low': None, 'high': None, 'rounds': 0,
                'a_cpu': cpu_per_op(ra) if ra else None,
                'b_cpu': cpu_per_op(rb) if rb else None}
         if na is None or nb is None:
@@ -124,9 +158,29 @@ def evaluate(run, impl, noise, targets=None):
                      f' ({r.get("status")}: {r.get("message") or "no message"})')
                 for n, r in ((na, ra), (nb, rb)) if n in bad)
         else:
-            row['ratio'] = va / vb
-            ok = row['ratio'] >= goal if t['op'] == '>=' else row['ratio'] <= goal
-            row['verdict'] = MET if ok else MISSED
+            ratios = paired_ratios(ra, rb, q)
+            if ratios is None:
+                row['ratio'] = va / vb
+                row['verdict'] = UNDECIDED
+                row['why'] = (f'no per-round ratios: {len(ra["samples"])} and '
+                              f'{len(rb["samples"])} samples (one positive sample a round '
+                              'each needed)')
+            else:
+                row['ratio'] = S.median(ratios)
+                row['rounds'] = len(ratios)
+                iv = S.median_interval(ratios, LEVEL)
+                if iv is None:
+                    row['verdict'] = UNDECIDED
+                    row['why'] = (f'{len(ratios)} rounds give no {LEVEL:.0%} interval; '
+                                  f'make bench-targets takes {TARGET_SAMPLES}')
+                else:
+                    lo, hi, _ = iv
+                    row['low'], row['high'] = lo, hi
+                    good = (lambda x: x >= goal) if t['op'] == '>=' else (lambda x: x <= goal)
+                    row['verdict'] = MET if good(lo) and good(hi) else \
+                        MISSED if not good(lo) and not good(hi) else UNDECIDED
+                    if row['verdict'] == UNDECIDED:
+                        row['why'] = 'the interval holds the goal'
         out.append(row)
     return out
 
@@ -158,16 +212,19 @@ def table(rows):
     for r in rows:
         q = ' CPU/op' if r['quantity'] == 'cpu_per_op' else ''
         verdict = r['verdict'] + (f' ({r["why"]})' if r['why'] else '')
+        iv = '-' if r['low'] is None else \
+            f'[{r["low"]:.3g}, {r["high"]:.3g}] of {r["rounds"]} rounds'
         out.append([r['label'], r['a'], r['b'],
                     _fmt(r['a_value'], r['unit']) + (q if r['a_value'] is not None else ''),
                     _fmt(r['b_value'], r['b_unit']) + (q if r['b_value'] is not None else ''),
-                    '-' if r['ratio'] is None else f'{r["ratio"]:.3g}', goal_text(r), verdict,
+                    '-' if r['ratio'] is None else f'{r["ratio"]:.3g}', iv, goal_text(r), verdict,
                     _fmt(r['a_cpu'], 's'), _fmt(r['b_cpu'], 's')])
     return HEAD, out
 
 
 def summary_line(rows):
-    n = {v: sum(1 for r in rows if r['verdict'] == v) for v in (MET, MISSED, ABSENT)}
-    return (f'{n[MET]} met, {n[MISSED]} missed, {n[ABSENT]} not measured '
-            f'(ratios of medians from one run; a goal "+ noise" allows the report\'s noise '
-            'threshold)')
+    n = {v: sum(1 for r in rows if r['verdict'] == v) for v in (MET, MISSED, UNDECIDED, ABSENT)}
+    return (f'{n[MET]} met, {n[MISSED]} missed, {n[UNDECIDED]} not decided, {n[ABSENT]} not '
+            f'measured (a ratio is the median of its per-round ratios in one run; met or missed '
+            f'only when the whole {LEVEL:.0%} interval is on one side of the goal; a goal '
+            '"+ noise" allows the report\'s noise threshold)')

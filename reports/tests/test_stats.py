@@ -124,6 +124,28 @@ class MannWhitney(unittest.TestCase):
         self.assertLess(p, 1e-6)
 
 
+class MedianInterval(unittest.TestCase):
+    def test_ranks_of_the_sign_test_table(self):
+        # 95% ranks of the usual tables (1-based): n=6 -> 1..6, n=11 ->
+        # 2..10, n=15 -> 4..12, n=21 -> 6..16; n <= 5 has none.
+        for n, (lo, hi) in ((6, (1, 6)), (11, (2, 10)), (15, (4, 12)), (21, (6, 16))):
+            xs = list(range(n, 0, -1))
+            got = S.median_interval(xs)
+            self.assertEqual(got[:2], (lo, hi), n)
+            self.assertGreaterEqual(got[2], 0.95)
+        self.assertIsNone(S.median_interval([1, 2, 3, 4, 5]))
+        self.assertEqual(S.median_interval([1, 2, 3, 4, 5], 0.9)[:2], (1, 5))
+
+    def test_coverage_is_what_it_says(self):
+        rng = random.Random(11)
+        miss = 0
+        for _ in range(4000):
+            lo, hi, cover = S.median_interval([rng.expovariate(1.0) for _ in range(21)])
+            miss += not lo <= math.log(2) <= hi
+        self.assertLess(miss / 4000, 1 - 0.95)   # cover is 97.3% at n=21
+        self.assertGreater(miss / 4000, 0.01)
+
+
 class Bootstrap(unittest.TestCase):
     def test_interval_contains_true_median(self):
         # Quantiles of the exponential distribution: true median ln 2.
