@@ -54,6 +54,7 @@ struct waiters {
     mp_event *e;
     mp_semaphore *started;
     mp_status got[4];
+    _Atomic pid_t tid[4];
 };
 
 struct slot {
@@ -64,6 +65,7 @@ struct slot {
 static void *wait_thread(void *arg)
 {
     struct slot *s = arg;
+    atomic_store(&s->w->tid[s->i], (pid_t)syscall(SYS_gettid));
     mp_semaphore_release(s->w->started);
     s->w->got[s->i] = mp_event_wait(s->w->e, 10.0);
     return NULL;
@@ -84,6 +86,10 @@ MPT_TEST(event, EVT_SET_WAKES_ALL,
     }
     for (int i = 0; i < 4; i++)
         MP_ASSERT_OK(mp_semaphore_acquire(w.started, 10.0));
+    /* All four asleep in wait, so set must wake each (a set that lands
+     * while they still spin would pass a set that wakes only one). */
+    for (int i = 0; i < 4; i++)
+        mpt_wait_asleep(atomic_load(&w.tid[i]));
     MP_ASSERT_OK(mp_event_set(w.e));
     for (int i = 0; i < 4; i++) {
         pthread_join(t[i], NULL);

@@ -385,8 +385,9 @@ MP_EXTERN void mp_condition_free(mp_condition *c);
  * set wakes every waiter [EVT-SET-WAKES-ALL] at once [EVT-SET-WAKES-PROMPT],
  * also if clear() follows at once (threading.Event's behaviour).  A setter
  * killed at any instruction of set never leaves a waiter asleep on a set
- * Event: it returns within about 0.1 s, or at once on a later set() by anyone
- * [EVT-SETTER-KILLED-ANYTIME]. */
+ * Event: it returns within a bounded time, or at once on a later set() by
+ * anyone [EVT-SETTER-KILLED-ANYTIME] (ref: at once, as set marks the Event
+ * and wakes its sleepers in one system call; an untimed wait has no timer). */
 MP_EXTERN mp_status mp_event_new(mp_event **out);
 MP_EXTERN mp_status mp_event_set(mp_event *e);
 MP_EXTERN mp_status mp_event_clear(mp_event *e);

@@ -37,3 +37,17 @@ void mp__futex_wake(_Atomic uint32_t *addr, int n)
 {
     syscall(SYS_futex, addr, FUTEX_WAKE, n, NULL, NULL, 0);
 }
+
+/* Contract in mp_internal.h.  The kernel ORs bits into *addr under the
+ * futex's hash-bucket lock, then wakes up to n sleepers on addr; the second
+ * address is the same word, with no second wake (nr_wake2 = 0).  bits fits
+ * the op's 12-bit argument.  A kernel without the op (ENOSYS: none that runs
+ * on x86-64 or arm64) gets the two steps one after the other. */
+void mp__futex_or_wake(_Atomic uint32_t *addr, uint32_t bits, int n)
+{
+    if (syscall(SYS_futex, addr, FUTEX_WAKE_OP, n, (void *)0, addr,
+                FUTEX_OP(FUTEX_OP_OR, bits, FUTEX_OP_CMP_EQ, 0)) == -1) {
+        atomic_fetch_or(addr, bits);
+        mp__futex_wake(addr, n);
+    }
+}

@@ -50,6 +50,10 @@ MP__HIDDEN mp_status mp__futex_wait(_Atomic uint32_t *addr, uint32_t expected,
 /* As mp__futex_wait, for at most secs (>= 0, finite) from now. */
 MP__HIDDEN mp_status mp__futex_wait_for(_Atomic uint32_t *addr, uint32_t expected, double secs);
 MP__HIDDEN void mp__futex_wake(_Atomic uint32_t *addr, int n);
+/* *addr |= bits and wake up to n of its sleepers in ONE system call
+ * (FUTEX_WAKE_OP): a caller killed at any instruction did both or neither,
+ * so nobody sleeps on an old value that was changed without a wake. */
+MP__HIDDEN void mp__futex_or_wake(_Atomic uint32_t *addr, uint32_t bits, int n);
 
 /* ---- shared memory (shm.c) -------------------------------------------------
  * Anonymous MAP_SHARED memory: inherited by fork, gone when the last process

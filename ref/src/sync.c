@@ -307,22 +307,26 @@ void mp_semaphore_free(mp_semaphore *s) { mp__shm_free(s, sizeof *s); }
 
 /* ---------------------------------------------------------------- event */
 
-/* word = (number of sets << 1) | flag.  A waiter sleeps on the word it saw
- * while clear; any set changes the word, so a set() followed at once by a
- * clear() still wakes every waiter with MP_OK (threading.Event's behaviour).
+/* word = (number of clears << 2) | SLEEPERS | SET.  A waiter sleeps on the
+ * clear word it saw, with SLEEPERS raised; the word changes only by a set
+ * (SET) and then a clear (SET and SLEEPERS dropped, the count one up), so a
+ * waiter returns MP_OK once the word, SLEEPERS aside, differs from the one
+ * it first saw: also when a clear() followed the set at once
+ * (threading.Event's behaviour).
  *
  * Why a setter killed at any instruction leaves nobody asleep on a set
- * Event: set changes the word in one CAS and only then wakes, so a setter
- * killed between the two leaves the word changed and the sleepers unwoken.
- * Every sleep is bounded by a liveness slice (mp__nap), after which the
- * waiter compares the word again, so such a sleeper returns MP_OK within one
- * slice; and a later set() that finds the flag already set still wakes the
- * sleepers when there are any, so a live setter wakes them at once.  waiters
- * can only be left too high (a waiter killed inside wait), which costs
- * futile wakes, never a missed one. */
+ * Event, with no liveness slice (an untimed wait has no timer at all): set
+ * either finds SLEEPERS down and raises SET with one CAS -- nobody sleeps on
+ * such a word, a waiter raises SLEEPERS (a CAS, so the two exclude each
+ * other) before it sleeps -- or finds SLEEPERS up and raises SET and wakes
+ * every sleeper in one system call (mp__futex_or_wake).  Killed before
+ * either, it changed nothing; after, the sleepers are woken.  A waiter
+ * killed inside wait leaves SLEEPERS up until the next clear: a futile
+ * system call for the next set, never a missed wake. */
+enum { EV_SET = 1u, EV_SLEEPERS = 2u };
+
 struct mp_event {
     _Atomic uint32_t word;
-    _Atomic uint32_t waiters;
 };
 
 mp_status mp_event_new(mp_event **out)
@@ -332,26 +336,40 @@ mp_status mp_event_new(mp_event **out)
     return mp__shm_alloc(sizeof(mp_event), (void **)out);
 }
 
-/* Contract: sets the flag (a CAS that also counts the set) and wakes every
- * sleeper, also when the flag was set already: its setter may have died
- * before its wake (see above).  No system call when nobody waits. */
+/* Contract: raises SET; with sleepers, in the same system call that wakes
+ * them all (see above).  No system call when nobody sleeps, nothing at all
+ * when the Event is set already. */
 mp_status mp_event_set(mp_event *e)
 {
     if (!e)
         return mp__err(MP_EINVAL, "event.set: event is NULL");
     uint32_t w = atomic_load(&e->word);
-    while (!(w & 1) && !atomic_compare_exchange_weak(&e->word, &w, (w + 2) | 1))
-        ;
-    if (atomic_load(&e->waiters) > 0)
-        mp__futex_wake(&e->word, INT_MAX);
+    while (!(w & EV_SET)) {
+        if (w & EV_SLEEPERS) {
+            /* A release that changes nothing, so that what this thread wrote
+             * before set() is ordered before the kernel's OR (a later RMW of
+             * the word: the release sequence), for the waiter's acquire load
+             * -- and for ThreadSanitizer, which cannot see the kernel's. */
+            atomic_fetch_or_explicit(&e->word, 0, memory_order_release);
+            mp__futex_or_wake(&e->word, EV_SET, INT_MAX);
+            break;
+        }
+        if (atomic_compare_exchange_weak(&e->word, &w, w | EV_SET))
+            break;
+    }
     return MP_OK;
 }
 
+/* Contract: drops SET and SLEEPERS and counts the clear, in one CAS; nothing
+ * when the Event is clear (nobody sleeps on a set word, so nobody is left
+ * with SLEEPERS down). */
 mp_status mp_event_clear(mp_event *e)
 {
     if (!e)
         return mp__err(MP_EINVAL, "event.clear: event is NULL");
-    atomic_fetch_and(&e->word, ~(uint32_t)1);
+    uint32_t w = atomic_load(&e->word);
+    while ((w & EV_SET) && !atomic_compare_exchange_weak(&e->word, &w, (w | 3u) + 1u))
+        ;
     return MP_OK;
 }
 
@@ -359,7 +377,7 @@ mp_status mp_event_is_set(mp_event *e, bool *set)
 {
     if (!e || !set)
         return mp__err(MP_EINVAL, "event.is_set: NULL argument");
-    *set = atomic_load(&e->word) & 1;
+    *set = atomic_load(&e->word) & EV_SET;
     return MP_OK;
 }
 
@@ -375,12 +393,13 @@ struct ev_try {
 static bool ev_changed(void *arg)
 {
     struct ev_try *t = arg;
-    return atomic_load_explicit(&t->e->word, memory_order_acquire) != t->seen;
+    return (atomic_load_explicit(&t->e->word, memory_order_acquire) & ~(uint32_t)EV_SLEEPERS) !=
+           t->seen;
 }
 
 /* Contract: MP_OK once the word differs from the clear word first seen (a
  * set happened, even if cleared again since), MP_TIMEOUT at the deadline if
- * it never did.  Sleeps one liveness slice at a time (see above). */
+ * it never did.  Sleeps with SLEEPERS raised (see above). */
 mp_status mp_event_wait(mp_event *e, double timeout)
 {
     if (!e)
@@ -388,27 +407,31 @@ mp_status mp_event_wait(mp_event *e, double timeout)
     if (isnan(timeout))
         return mp__err(MP_EINVAL, "event.wait: timeout is NaN");
     uint32_t w = atomic_load(&e->word);
-    if (w & 1)
+    if (w & EV_SET)
         return MP_OK;
     if (!(timeout > 0))
         return mp__err(MP_TIMEOUT, "event.wait: not set (timeout %g)", timeout);
-    /* Spin first (mp__wait_tunings.event), not yet counted as a waiter, so a
-     * set that lands within the window costs neither side a system call. */
-    struct ev_try t = {e, w};
+    /* Spin first (mp__wait_tunings.event), SLEEPERS not yet raised, so a set
+     * that lands within the window costs neither side a system call. */
+    struct ev_try t = {e, w & ~(uint32_t)EV_SLEEPERS};
     ev_spinner.off = !mp__cpus_many(); /* on one CPU the poller holds the setter's */
     if (mp__spin_until(&ev_spinner, &mp__wait_tunings.event, ev_changed, &t))
         return MP_OK;
     mp__deadline d;
     mp__deadline_init(&d, timeout);
-    atomic_fetch_add(&e->waiters, 1);
     mp_status r = MP_OK;
-    while (atomic_load(&e->word) == w) {
-        if (mp__nap(&e->word, w, &d) == MP__NAP_DEADLINE && atomic_load(&e->word) == w) {
+    for (;;) {
+        w = atomic_load(&e->word);
+        if ((w & ~(uint32_t)EV_SLEEPERS) != t.seen)
+            break;
+        if (!(w & EV_SLEEPERS) && !atomic_compare_exchange_weak(&e->word, &w, w | EV_SLEEPERS))
+            continue;
+        if (mp__futex_wait(&e->word, t.seen | EV_SLEEPERS, &d) == MP_TIMEOUT &&
+            (atomic_load(&e->word) & ~(uint32_t)EV_SLEEPERS) == t.seen) {
             r = mp__err(MP_TIMEOUT, "event.wait: not set after %.3f s", timeout);
             break;
         }
     }
-    atomic_fetch_sub(&e->waiters, 1);
     mp__spin_slept(&ev_spinner);
     return r;
 }
