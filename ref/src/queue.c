@@ -57,10 +57,16 @@
  * full queue does -- not a hang at exit.
  */
 #include "queue_internal.h"
+#include "value.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+
+/* mp_queue_put and mp_queue_get keep an encoding of up to this many bytes in
+ * a buffer on their stack rather than in a malloc()ed one: a small value then
+ * costs no malloc/free beside the value's own (issue #16). */
+#define SMALL_MSG 512u
 
 /* ------------------------------------------------------------ wake / wait */
 
@@ -362,7 +368,9 @@ mp_status mp_queue_put_bytes(mp_queue *q, const void *buf, size_t len, double ti
 }
 
 /* Contract in mp.h.  Encodes first, so the lock is never held while
- * encoding. */
+ * encoding: an encoding of up to SMALL_MSG bytes into a buffer on the stack
+ * (no malloc per message), a larger one into a malloc()ed buffer of its exact
+ * size.  MP_ENOMEM when that buffer cannot be had (nothing is put). */
 mp_status mp_queue_put(mp_queue *q, const mp_value *v, double timeout)
 {
     if (!q)
@@ -371,11 +379,19 @@ mp_status mp_queue_put(mp_queue *q, const mp_value *v, double timeout)
         return mp__err(MP_EINVAL, "queue.put: value is NULL");
     if (isnan(timeout))
         return mp__err(MP_EINVAL, "queue.put: timeout is NaN");
-    void *buf = NULL;
     size_t len = 0;
-    mp_status st = mp_value_encode(v, &buf, &len);
+    mp_status st = mp__value_encoded_size(v, &len);
     if (st)
         return st;
+    if (len <= SMALL_MSG) {
+        alignas(8) uint8_t small[SMALL_MSG];
+        mp__value_encode_into(v, small, len);
+        return put_raw(q, small, len, timeout, "queue.put");
+    }
+    void *buf = malloc(len);
+    if (!buf)
+        return mp__err(MP_ENOMEM, "queue.put: no memory for a %zu-byte encoding", len);
+    mp__value_encode_into(v, buf, len);
     st = put_raw(q, buf, len, timeout, "queue.put");
     free(buf);
     return st;
@@ -401,12 +417,16 @@ void mp__queue_prefault(void *p, size_t n)
 #endif
 }
 
-/* Take one message into a malloc()ed *out of *outlen bytes (the caller
- * frees it): a single record copied out then committed, or a stream
- * received whole (a withdrawn one is skipped).  MP_EMPTY at the deadline,
- * MP_ENOMEM (a streamed message is then dropped), MP_EINVAL.  For
- * mp_queue_get and mp_queue_get_bytes. */
-static mp_status get_raw(mp_queue *q, void **out, size_t *outlen, double timeout, const char *what)
+/* Take one message into *out of *outlen bytes: a single record copied out
+ * then committed, or a stream received whole (a withdrawn one is skipped).
+ * A single record of at most small_cap bytes is copied into the caller's
+ * buffer small (then *out == small; small may be NULL with small_cap 0),
+ * any other message into a malloc()ed buffer the caller frees.  MP_EMPTY at
+ * the deadline, MP_ENOMEM (a streamed message is then dropped, a single
+ * record left in the queue), MP_EINVAL.  For mp_queue_get and
+ * mp_queue_get_bytes. */
+static mp_status get_raw(mp_queue *q, void **out, size_t *outlen, void *small, size_t small_cap,
+                         double timeout, const char *what)
 {
     if (!q)
         return mp__err(MP_EINVAL, "%s: queue is NULL", what);
@@ -437,7 +457,7 @@ static mp_status get_raw(mp_queue *q, void **out, size_t *outlen, double timeout
             if (kind == K_MSG) {
                 /* A published header's record was published with it. */
                 assert(HDR + pad8(n) <= lo(w) - lo(r));
-                void *p = malloc(n ? n : 1);
+                void *p = small && n <= small_cap ? small : malloc(n ? n : 1);
                 if (!p) {
                     side_unlock(q, SIDE_C);
                     return mp__err(MP_ENOMEM, "%s: no memory for %u bytes", what, n);
@@ -479,24 +499,28 @@ static mp_status get_raw(mp_queue *q, void **out, size_t *outlen, double timeout
 
 mp_status mp_queue_get_bytes(mp_queue *q, void **buf, size_t *len, double timeout)
 {
-    return get_raw(q, buf, len, timeout, "queue.get_bytes");
+    return get_raw(q, buf, len, NULL, 0, timeout, "queue.get_bytes");
 }
 
 /* Contract in mp.h.  Decodes after the consumer lock is released; the
- * message is consumed even when it does not decode. */
+ * message is consumed even when it does not decode.  A message of up to
+ * SMALL_MSG bytes is copied out into a buffer on the stack (no malloc per
+ * message), a larger one into a malloc()ed buffer. */
 mp_status mp_queue_get(mp_queue *q, mp_value **out, double timeout)
 {
     if (!q)
         return mp__err(MP_EINVAL, "queue.get: queue is NULL");
     if (!out)
         return mp__err(MP_EINVAL, "queue.get: out is NULL");
+    alignas(8) uint8_t small[SMALL_MSG];
     void *buf = NULL;
     size_t len = 0;
-    mp_status st = get_raw(q, &buf, &len, timeout, "queue.get");
+    mp_status st = get_raw(q, &buf, &len, small, sizeof small, timeout, "queue.get");
     if (st)
         return st;
     st = mp_value_decode(buf, len, out); /* the message is consumed either way */
-    free(buf);
+    if (buf != small)
+        free(buf);
     return st;
 }
 
