@@ -107,6 +107,26 @@ def Q_PUT_GET_VALUE():
     assert out == v and repr(out) == repr(v), f'got {out!r}'
 
 
+def _sized(n):
+    """n bytes, byte i = (i * 7 + n) & 0xff (the C row's pattern)."""
+    period = bytes((i * 7 + n) & 0xff for i in range(256))
+    return (period * (n // 256 + 1))[:n]
+
+
+def Q_VALUE_SIZES():
+    q = mp.Queue()
+    for n in list(range(601)) + [4096, 1 << 20, 9 << 20]:
+        q.put(_sized(n))
+        got = q.get(timeout=10)
+        assert got == _sized(n), f'the {n}-byte value changed on its way'
+    for n in range(601):
+        q.put(_sized(n))
+    for n in range(601):
+        got = q.get(timeout=10)
+        assert got == _sized(n), f'the {n}-byte value changed on its way (601 in flight)'
+    assert q.empty()
+
+
 def Q_FIFO():
     q = mp.Queue()
     for i in range(1000):

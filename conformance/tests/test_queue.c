@@ -717,6 +717,58 @@ MPT_TEST(queue, Q_MSG_SIZES,
     mp_queue_free(q);
 }
 
+/* A bytes value of n bytes, byte i = (i * 7 + n) & 0xff. */
+static mp_value *sized_value(size_t n)
+{
+    unsigned char *b = malloc(n ? n : 1);
+    cr_assert(b != NULL);
+    for (size_t i = 0; i < n; i++)
+        b[i] = (unsigned char)(i * 7 + n);
+    mp_value *v = mp_bytes(b, n);
+    free(b);
+    cr_assert(v != NULL);
+    return v;
+}
+
+static void get_sized(mp_queue *q, size_t n)
+{
+    mp_value *want = sized_value(n), *got = NULL;
+    MP_ASSERT_OK(mp_queue_get(q, &got, 5.0));
+    cr_assert(mp_value_equal(want, got), "the %zu-byte value changed on its way", n);
+    mp_value_free(want);
+    mp_value_free(got);
+}
+
+static void put_sized(mp_queue *q, size_t n)
+{
+    mp_value *v = sized_value(n);
+    MP_ASSERT_OK(mp_queue_put(q, v, 5.0));
+    mp_value_free(v);
+}
+
+MPT_TEST(queue, Q_VALUE_SIZES,
+         "Q-VALUE-SIZES: values of every encoding size from 2 to 603 bytes, 4 KiB, 1 MiB and "
+         "9 MiB arrive equal, one at a time and 601 in flight")
+{
+    mp_queue *q = NULL;
+    MP_ASSERT_OK(mp_queue_new(&q, 0));
+    static const size_t big[] = {4096, MIB, 9 * MIB};
+    for (size_t n = 0; n <= 600; n++) {
+        put_sized(q, n);
+        get_sized(q, n);
+    }
+    for (size_t i = 0; i < sizeof big / sizeof big[0]; i++) {
+        put_sized(q, big[i]);
+        get_sized(q, big[i]);
+    }
+    for (size_t n = 0; n <= 600; n++)
+        put_sized(q, n);
+    for (size_t n = 0; n <= 600; n++)
+        get_sized(q, n);
+    cr_assert_eq(qsize(q), 0);
+    mp_queue_free(q);
+}
+
 typedef struct big_arg {
     mp_queue *q;
     size_t size;

@@ -617,7 +617,9 @@ MP_EXTERN mp_status mp_joinable_queue_new(mp_queue **out, long maxsize);
  * every message is delivered exactly once, intact, each producer's in its
  * order [Q-MPMC-CHECKSUM].  Messages of every size up to 12 MiB (around
  * framing, page and buffer boundaries) and 60 MiB of traffic wrapping the
- * buffer arrive intact [Q-MSG-SIZES]; a producer that puts messages of
+ * buffer arrive intact [Q-MSG-SIZES], and so do values (bytes of every
+ * length from 0 to 600, 4 KiB, 1 MiB and 9 MiB) through put and get, one at
+ * a time and 601 in flight [Q-VALUE-SIZES]; a producer that puts messages of
  * nearly 4 MiB faster than the consumer gets them waits for the room the consumer frees,
  * and every message arrives intact and in order [Q-FULL-STREAM-INTACT].
  * Two processes each putting [42, None, 'hello'] are both got and joined by
