@@ -744,7 +744,9 @@ def main():
     ap.add_argument("--seconds", type=float, default=0.2, help="target length of one sample")
     ap.add_argument("--timeout", type=float, default=None, help="per program invocation")
     ap.add_argument("--budget", type=float, default=500,
-                    help="full run: seconds; fewer samples (>= 3) when the machine is too slow")
+                    help="full run: seconds; fewer samples (>= 3) when the machine is too slow; "
+                         "0: every figure gets --samples (make bench-targets: a target's "
+                         "interval needs all its rounds)")
     ap.add_argument("--cc", default="cc")
     ap.add_argument("--cflags", default="")
     ap.add_argument("--only", action="append", default=[],
@@ -891,7 +893,7 @@ def main():
                                                   r["params"] == p], time.time() - t0)
         grps = []
     for gi, g in enumerate(grps):
-        if cfg.kind == "full" and invocations:
+        if cfg.kind == "full" and cfg.budget > 0 and invocations:
             # Keep within the budget on a loaded machine: fewer samples (never
             # under 3) for the groups left, from the cost per invocation so far.
             per = (time.time() - t_start) / invocations

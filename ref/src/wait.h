@@ -12,7 +12,10 @@
  * flag by its own protocol and sleeps with mp__nap(), which never sleeps past
  * one liveness slice: a waker killed between its store and its FUTEX_WAKE
  * costs a sleeper one slice, not the whole wait (sync.c, queue.c explain
- * why no ordering of the steps can avoid that window).
+ * why no ordering of the steps can avoid that window).  The Event closes the
+ * window instead: its state and its "someone sleeps" flag are one word, and
+ * a set that finds sleepers changes the word and wakes them in one system
+ * call (mp__futex_or_wake), so its untimed waits sleep with no slice.
  *
  * Users: sync.c (lock, semaphore, event), sync_cond.c (condition, barrier),
  * queue.c (data/room/join waits), pool.c (workers, handler, result waits),
