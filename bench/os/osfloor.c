@@ -88,9 +88,14 @@ static void futex_wake(_Atomic uint32_t *a) { syscall(SYS_futex, a, FUTEX_WAKE, 
  * waker's load sees F = 1, or the sleeper's re-check sees the waker's index.
  * A waker that saw F = 1 (its exchange acq_rel, the sleeper's store release)
  * bumps S after the sleeper read seq, so futex_wait either finds S changed
- * and returns at once or is asleep already and is woken.  Only the waker
- * clears F (by exchange) and only the sleeper raises it; a spurious return
- * just loops: the sleeper always re-checks its condition.
+ * and returns at once or is asleep already and is woken.  The sleeper
+ * raises F and lowers it when its re-check finds the condition true; a waker
+ * clears it by exchange.  A waker that read F = 1 and exchanges it only
+ * later may thus clear a raise meant for a later sleep: it then bumps S too,
+ * after that sleeper read seq, so that sleeper's futex_wait returns at once
+ * and it raises F again (unlike the ping-pong's hand-over below, whose futex
+ * word is the value itself).  A spurious return just loops: the sleeper
+ * always re-checks its condition.
  * Every publication point is a waker half (ring_publish), so the fence, the
  * one costly instruction, is paid once a batch, and no published record can
  * sit behind a sleeping peer: a producer that stops producing flushes, and a
@@ -649,14 +654,21 @@ static int ping_fd(fst *s, int k, bool parent, bool out)
  * blocking recv costs.  mech=futexspin first spins REF_SPIN_ITERS, as ref's
  * queue get does, so a peer that answers within ~10-40 us is caught awake.
  * Either way the waker calls futex_wake only when the flag says someone
- * sleeps; the protocol is the ring's (store, FENCE, load on both sides), here
- * with the value word itself as the futex. */
+ * sleeps: store, FENCE, load on both sides, so either the waker sees the
+ * flag or the sleeper's re-check sees the value.
+ *
+ * Only the sleeper raises and lowers its flag.  The waker used to lower it
+ * (an exchange, to wake once): a waker preempted between its load of the
+ * flag and that exchange could then lower the flag the sleeper had raised
+ * for the NEXT value -- after a re-check that found this value had spared it
+ * the sleep -- and the next pass, seeing no flag, woke nobody (a pairs=4
+ * round stalled once in a 21-round run, 5 of 7 children done after 30 s).  A
+ * waker that sees a stale flag only makes a futile futex_wake. */
 static void fx_pass(_Atomic uint32_t *w, uint32_t v)
 {
     atomic_store_explicit(&w[0], v, memory_order_release);
     atomic_thread_fence(memory_order_seq_cst);
-    if (atomic_load_explicit(&w[1], memory_order_relaxed) &&
-        atomic_exchange_explicit(&w[1], 0, memory_order_acq_rel))
+    if (atomic_load_explicit(&w[1], memory_order_relaxed))
         futex_wake(&w[0]);
 }
 
@@ -670,15 +682,14 @@ static void fx_await(_Atomic uint32_t *w, uint32_t v, bool spin)
     for (;;) {
         uint32_t cur = atomic_load_explicit(&w[0], memory_order_acquire);
         if (cur == v)
-            return;
-        atomic_store_explicit(&w[1], 1, memory_order_release);
+            break;
+        atomic_store_explicit(&w[1], 1, memory_order_relaxed);
         atomic_thread_fence(memory_order_seq_cst);
-        if (atomic_load_explicit(&w[0], memory_order_acquire) == v) {
-            atomic_store_explicit(&w[1], 0, memory_order_relaxed);
-            return;
-        }
+        if (atomic_load_explicit(&w[0], memory_order_acquire) == v)
+            break;
         futex_wait(&w[0], cur);
     }
+    atomic_store_explicit(&w[1], 0, memory_order_relaxed);
 }
 
 /* n round trips of pair k from its pinging side; ops (if not NULL) gets
