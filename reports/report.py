@@ -202,7 +202,10 @@ class Bench:
         self.impl, self.alpha, self.noise = impl, alpha, noise
         self.runs = R.list_runs(data_dir)
         self.history = [d for d in self.runs if d['run'].get('impl') == impl]
-        self.primary = primary or (self.history[-1] if self.history else None)
+        # The primary run: the latest that measured everything, not a
+        # targets-only run (make bench-targets), unless there is no other.
+        whole = [d for d in self.history if not targets_only(d)]
+        self.primary = primary or (whole or self.history or [None])[-1]
         self.figures = []         # (result, run)
         self.other_runs = []
         if not self.primary:
@@ -466,18 +469,37 @@ def speed_glance(bench, baseline_cmp, rv=None):
 TARGETS_TITLE = 'Speed targets (issue #16)'
 
 
+def targets_only(d):
+    """Whether run d is a targets-only run (make bench-targets)."""
+    return bool((d['run'].get('params') or {}).get('targets_only'))
+
+
+def targets_run(bench):
+    """The run the targets table is computed on: the latest targets-only run
+    (make bench-targets: 21 rounds, enough for an interval) of the primary's
+    commit and machine, else the primary itself.  Either way ONE run."""
+    commit = (bench.primary['run'].get('git') or {}).get('commit')
+    for d in reversed(bench.history):
+        if targets_only(d) and commit and (d['run'].get('git') or {}).get('commit') == commit \
+                and R.machine_of(d) == bench.machine:
+            return d
+    return bench.primary
+
+
 def speed_targets(bench, noise, errors):
-    """(lines, head, rows) of the targets table (reports/targets.json) on the
-    primary run alone: both figures of a ratio come from one interleaved run.
+    """(lines, head, rows) of the targets table (reports/targets.json) on one
+    run (targets_run): both figures of a ratio come from one interleaved run.
     A targets table that does not load is a problem of the report (errors)."""
+    d = targets_run(bench)
     try:
-        rows = TG.evaluate(bench.primary, bench.impl, noise)
+        rows = TG.evaluate(d, bench.impl, noise)
     except (OSError, ValueError) as e:
         errors.append(f'speed targets: {e}')
         return [], [], []
-    run = bench.primary['run']
-    lines = [f'{TG.summary_line(rows)}; run {run.get("id")}; definitions: '
-             'reports/targets.json']
+    run = d['run']
+    lines = [f'{TG.summary_line(rows)}; run {run.get("id")}'
+             + (' (make bench-targets, the same commit as the report\'s run)'
+                if d is not bench.primary else '') + '; definitions: reports/targets.json']
     if run.get('kind') == 'quick':
         lines.append('a quick run (make bench-quick): one tiny sample per side, not a '
                      'measurement; these verdicts mean nothing')

@@ -120,6 +120,33 @@ class Targets(unittest.TestCase):
         self.assertEqual(pp[3:9], ['12 us', '20 us', '0.6', '[0.6, 0.6] of 11 rounds', '<= 0.5',
                                    'missed'])
 
+    def test_report_takes_targets_from_a_targets_run_of_its_commit(self):
+        import report as RP  # noqa: E402
+        import shutil
+        d = tempfile.mkdtemp()
+        try:
+            full = copy.deepcopy(self.run)
+            full['run'].update(id='20261205T100000Z-full', date='2026-12-05T10:00:00Z')
+            tg = copy.deepcopy(self.run)
+            tg['run'].update(id='20261205T110000Z-tg', date='2026-12-05T11:00:00Z')
+            tg['run']['params']['targets_only'] = True
+            other = copy.deepcopy(tg)  # another commit's targets run: never used
+            other['run'].update(id='20261205T120000Z-other', date='2026-12-05T12:00:00Z')
+            other['run']['git'] = dict(other['run'].get('git') or {}, commit='f' * 40)
+            for run in (full, tg, other):
+                with open(os.path.join(d, run['run']['id'] + '.json'), 'w') as f:
+                    json.dump(run, f)
+            bench = RP.Bench(d, 'ref')
+            self.assertEqual(bench.primary['run']['id'], '20261205T100000Z-full')
+            self.assertEqual(RP.targets_run(bench)['run']['id'], '20261205T110000Z-tg')
+            lines, _, _ = RP.speed_targets(bench, 0.05, [])
+            self.assertIn('20261205T110000Z-tg (make bench-targets', lines[0])
+            os.unlink(os.path.join(d, '20261205T110000Z-tg.json'))
+            bench = RP.Bench(d, 'ref')
+            self.assertIs(RP.targets_run(bench), bench.primary)
+        finally:
+            shutil.rmtree(d)
+
     def test_malformed_table_fails_closed(self):
         good = T.load()
         for bad in ({'op': '=='}, {'quantity': 'mean'}, {'target': 0}, {'a': {'impl': 'ref'}},
