@@ -10,7 +10,7 @@
 #   make bench-targets only the groups of reports/targets.json's figures, with
 #                      TARGET_SAMPLES rounds (21: enough for each target's 95%
 #                      interval, never fewer: no time budget; IMPL_B= for its
-#                      CPU rows), ~10 min
+#                      CPU rows), ~8 min
 # BENCH_SAMPLES / BENCH_SECONDS tune the full run; BENCH_ARGS passes more
 # options to bench/run.py (e.g. BENCH_ARGS='--only queue.').
 
