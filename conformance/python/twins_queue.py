@@ -108,7 +108,7 @@ def Q_PUT_GET_VALUE():
 
 
 def _sized(n):
-    """n bytes, byte i = (i * 7 + n) & 0xff (the C row's pattern)."""
+    """n bytes of a pattern that differs with n."""
     period = bytes((i * 7 + n) & 0xff for i in range(256))
     return (period * (n // 256 + 1))[:n]
 

@@ -717,13 +717,12 @@ MPT_TEST(queue, Q_MSG_SIZES,
     mp_queue_free(q);
 }
 
-/* A bytes value of n bytes, byte i = (i * 7 + n) & 0xff. */
+/* A bytes value of n bytes, seeded by n (fill). */
 static mp_value *sized_value(size_t n)
 {
     unsigned char *b = malloc(n ? n : 1);
     cr_assert(b != NULL);
-    for (size_t i = 0; i < n; i++)
-        b[i] = (unsigned char)(i * 7 + n);
+    fill(b, n, n);
     mp_value *v = mp_bytes(b, n);
     free(b);
     cr_assert(v != NULL);
