@@ -8,6 +8,7 @@
 #include <sched.h>
 #include <semaphore.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -632,4 +633,40 @@ int mpt_kat_kill_at(mpt_kat *k, size_t i)
     (void)sig;
     kat_kill(p, pid);
     return MPT_KAT_KILLED;
+}
+
+/* ------------------------------------------------------------ solo runs */
+
+void mpt_solo_enter(const char *name, int (*body)(int fd))
+{
+    const char *want = getenv("MPT_SOLO");
+    if (want && strcmp(want, name) == 0)
+        _exit(body(3) & 0xff);
+}
+
+int mpt_solo(const char *name, int fd)
+{
+    extern char **environ;
+    size_t n = 0;
+    while (environ[n])
+        n++;
+    char **envp = calloc(n + 2, sizeof *envp);
+    cr_assert(envp);
+    memcpy(envp, environ, n * sizeof *envp);
+    char var[128];
+    snprintf(var, sizeof var, "MPT_SOLO=%s", name);
+    envp[n] = var;
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, fd, 3);
+    char *argv[] = {(char *)"mpt-solo", NULL};
+    pid_t pid;
+    int e = posix_spawn(&pid, "/proc/self/exe", &fa, NULL, argv, envp);
+    posix_spawn_file_actions_destroy(&fa);
+    free(envp);
+    cr_assert(e == 0, "posix_spawn of /proc/self/exe: %s", strerror(e));
+    int st;
+    while (waitpid(pid, &st, 0) < 0)
+        cr_assert(errno == EINTR, "waitpid: %s", strerror(errno));
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -WTERMSIG(st);
 }

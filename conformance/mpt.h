@@ -110,6 +110,25 @@ void mpt_wait_asleep_quick(pid_t tid);
 /* A private scratch file (unlinked on teardown) for children to write to. */
 FILE *mpt_tmpfile(void);
 
+/* Rows about a program that has never started a thread: a Criterion worker
+ * has threads, and a library may take another path without them (glibc tells
+ * a single-threaded process apart, for one).  MPT_SOLO(name) { body } defines
+ * a body int(int fd); mpt_solo(name, fd) runs it as a program of its own --
+ * this suite binary executed again with MPT_SOLO=name in its environment,
+ * whose constructor runs the body before Criterion's main starts a thread --
+ * with fd as its descriptor 3, waits for it, and returns its exit status: the
+ * body's return value (0 for success), or -signal. */
+#define MPT_SOLO(name)                                                                             \
+    static int mpt_solo_body_##name(int fd);                                                       \
+    __attribute__((constructor)) static void mpt_solo_ctor_##name(void)                            \
+    {                                                                                              \
+        mpt_solo_enter(#name, mpt_solo_body_##name);                                               \
+    }                                                                                              \
+    static int mpt_solo_body_##name(int fd)
+/* MPT_SOLO's constructor: _exit(body(3)) when MPT_SOLO names this body. */
+void mpt_solo_enter(const char *name, int (*body)(int fd));
+int mpt_solo(const char *name, int fd);
+
 /* ------------------------------------------------ small shared fixtures */
 
 /* An OS pipe, both ends close-on-exec; an end closed is -1. */

@@ -311,6 +311,30 @@ def PROC_EXIT_FLUSHES_STDIO():
     assert out == b'buffered', out
 
 
+def _append_child():
+    child_init()
+    sys.stdout.write('child')
+
+
+def PROC_START_FLUSHES_STDIO():
+    br, bw = os.pipe()
+    sys.stdout.flush()
+    saved = sys.stdout
+    # A block-buffered sys.stdout on the pipe, written by both sides.
+    sys.stdout = open(os.dup(bw), 'w', buffering=4096)
+    try:
+        sys.stdout.write('parent-')
+        p = start(_append_child)
+        assert join_code(p) == 0
+        sys.stdout.close()
+    finally:
+        sys.stdout = saved
+    os.close(bw)
+    out = read_to_eof(br)
+    os.close(br)
+    assert out == b'parent-child', out
+
+
 def PROC_TERMINATE_NO_EXIT_HANDLING():
     _pipes()
     br, bw = os.pipe()

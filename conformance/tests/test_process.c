@@ -10,6 +10,10 @@
 #include <poll.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <wchar.h>
+#if defined(__GLIBC__) && __GLIBC_PREREQ(2, 32)
+#include <sys/single_threaded.h>
+#endif
 
 #include "mpt.h"
 
@@ -459,6 +463,120 @@ MPT_TEST(
     char out[64];
     read_to_eof(T.b.r, out, sizeof out);
     cr_assert_str_eq(out, "buffered");
+    t_close();
+}
+
+/* The parent's stream, buffered before the start and written by both sides. */
+static FILE *parent_out;
+
+static int append_child(void *arg)
+{
+    (void)arg;
+    child_init();
+    fputs("child", parent_out);
+    return 0;
+}
+
+MPT_TEST(process, PROC_START_FLUSHES_STDIO,
+         "PROC-START-FLUSHES-STDIO: output the parent buffered before start is written once, "
+         "before the child's")
+{
+    t_reset();
+    parent_out = fdopen(dup(T.b.w), "w");
+    cr_assert(parent_out);
+    static char buf[4096];
+    setvbuf(parent_out, buf, _IOFBF, sizeof buf);
+    fputs("parent-", parent_out);
+    mp_process *p = mpt_start(append_child, NULL);
+    cr_assert_eq(mpt_join(p), 0);
+    cr_assert_eq(fclose(parent_out), 0);
+    mpt_closefd(&T.b.w);
+    char out[64];
+    read_to_eof(T.b.r, out, sizeof out);
+    cr_assert_str_eq(out, "parent-child");
+    t_close();
+}
+
+/* The solo program's streams on its fd: byte oriented (parent_out, written
+ * by both sides; solo_late, written by the child alone) and wide oriented
+ * (solo_wide, written by the parent alone). */
+static FILE *solo_late, *solo_wide;
+
+static int solo_append(void *arg)
+{
+    fputs(arg ? "child" : "!", arg ? parent_out : solo_late);
+    return 0;
+}
+
+/* A stream on dup(fd) with its own buffer of 4 KiB, block buffered. */
+static FILE *solo_stream(int fd)
+{
+    static char bufs[3][4096];
+    static int used;
+    FILE *f = fdopen(dup(fd), "w");
+    if (f && used < 3)
+        setvbuf(f, bufs[used++], _IOFBF, sizeof bufs[0]);
+    return f;
+}
+
+/* Starts a child running solo_append(arg) and joins it: 0, or the step that
+ * failed. */
+static int solo_run(void *arg)
+{
+    mp_process *p;
+    int code = -1;
+    if (mp_process_new(&p, solo_append, arg) != MP_OK)
+        return 12;
+    if (mp_process_start(p) != MP_OK)
+        return 13;
+    if (mp_process_join(p, MP_FOREVER) != MP_OK || mp_process_exitcode(p, &code) != MP_OK)
+        return 14;
+    mp_process_free(p);
+    return code == 0 ? 0 : 15;
+}
+
+/* PROC-START-FLUSHES-STDIO and PROC-EXIT-FLUSHES-STDIO in a program that has
+ * never started a thread, on fd: first "parent-" buffered before a start and
+ * "child" buffered by the child in the same stream; then "wide" buffered in a
+ * wide-oriented stream before a start, and "!" buffered by the child in
+ * another stream.  Returns 0, or the step that failed. */
+MPT_SOLO(flush_single_threaded)
+{
+#if defined(__GLIBC__) && __GLIBC_PREREQ(2, 32)
+    if (!__libc_single_threaded)
+        return 10; /* the run would not be what the row says */
+#endif
+    parent_out = solo_stream(fd);
+    solo_late = solo_stream(fd);
+    solo_wide = solo_stream(fd);
+    close(fd);
+    if (!parent_out || !solo_late || !solo_wide)
+        return 11;
+    fputs("parent-", parent_out);
+    int s = solo_run("child");
+    if (s != 0)
+        return s;
+    if (fclose(parent_out) != 0)
+        return 16;
+    fputws(L"wide", solo_wide);
+    s = solo_run(NULL);
+    if (s != 0)
+        return 20 + s;
+    return fclose(solo_wide) == 0 && fclose(solo_late) == 0 ? 0 : 17;
+}
+
+MPT_TEST(process, PROC_FLUSHES_STDIO_SINGLE_THREADED,
+         "PROC-FLUSHES-STDIO-SINGLE-THREADED: in a program that never started a thread, output "
+         "buffered before start (byte or wide oriented) is written once and before the child's, "
+         "and the child's at its exit")
+{
+    t_reset();
+    int st = mpt_solo("flush_single_threaded", T.b.w);
+    mpt_closefd(&T.b.w);
+    cr_assert_eq(st, 0, "the single-threaded program failed at step %d", st);
+    char out[64];
+    read_to_eof(T.b.r, out, sizeof out);
+    cr_assert_str_eq(out, "parent-childwide!");
     t_close();
 }
 

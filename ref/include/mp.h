@@ -133,9 +133,12 @@ MP_EXTERN const char *mp_errmsg(void);
 typedef struct mp_process mp_process;
 
 /* Python's Process(target=f, args=(arg,)), started with fork
- * [PROC-START-RUNS-TARGET].  The return value of the target is the child's
- * exit code, modulo 256 (a C main()'s convention; Python's target returns None
- * and exits 0) [PROC-EXITCODE-RETURN] [PROC-EXITCODE-MASK].  When the target
+ * [PROC-START-RUNS-TARGET].  Start flushes stdio before it forks, so that
+ * output buffered before it is written once [PROC-START-FLUSHES-STDIO], in a
+ * program with threads or without [PROC-FLUSHES-STDIO-SINGLE-THREADED].  The
+ * return value of the target is the child's exit code, modulo 256 (a C
+ * main()'s convention; Python's target returns None and exits 0)
+ * [PROC-EXITCODE-RETURN] [PROC-EXITCODE-MASK].  When the target
  * returns, the child runs CPython's exit function: it terminates its daemonic
  * children and joins the others [PROC-DAEMON-TERMINATED-AT-EXIT]
  * [PROC-NONDAEMON-JOINED-AT-EXIT]; then it flushes stdio
