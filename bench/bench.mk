@@ -9,8 +9,8 @@
 #                      (headline and target figures, same interleaved groups)
 #   make bench-targets only the groups of reports/targets.json's figures, with
 #                      TARGET_SAMPLES rounds (21: enough for each target's 95%
-#                      interval, never fewer: no time budget; IMPL_B= for its
-#                      CPU rows), ~8 min
+#                      interval, never fewer: no time budget; more where a row
+#                      asks, its "rounds"; IMPL_B= for its CPU rows), ~14 min
 # BENCH_SAMPLES / BENCH_SECONDS tune the full run; BENCH_ARGS passes more
 # options to bench/run.py (e.g. BENCH_ARGS='--only queue.').
 

@@ -27,7 +27,8 @@ _SIDE_KEYS = {'workload', 'impl', 'params'}
 def load(path=TARGETS):
     """The target rows of path, checked: every row has an id, a label, sides
     a and b (workload, impl, params), a quantity 'median' or 'cpu_per_op', an
-    op '>=' or '<=' and a positive target.  ValueError names the first bad
+    op '>=' or '<=', a positive target, and rounds (when given) an integer no
+    smaller than TARGET_SAMPLES.  ValueError names the first bad
     row: a malformed table must not render as a table of 'not measured'."""
     with open(path) as f:
         rows = json.load(f).get('targets')
@@ -52,6 +53,9 @@ def load(path=TARGETS):
             raise ValueError(f'{where}: op is >= or <=')
         if not isinstance(t.get('target'), (int, float)) or t['target'] <= 0:
             raise ValueError(f'{where}: target is a positive number')
+        r = t.get('rounds', TARGET_SAMPLES)
+        if not isinstance(r, int) or isinstance(r, bool) or r < TARGET_SAMPLES:
+            raise ValueError(f'{where}: rounds is an integer >= {TARGET_SAMPLES}')
     return rows
 
 

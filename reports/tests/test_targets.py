@@ -150,7 +150,7 @@ class Targets(unittest.TestCase):
     def test_malformed_table_fails_closed(self):
         good = T.load()
         for bad in ({'op': '=='}, {'quantity': 'mean'}, {'target': 0}, {'a': {'impl': 'ref'}},
-                    {'id': ''}):
+                    {'id': ''}, {'rounds': 5}, {'rounds': 40.5}, {'rounds': True}):
             t = copy.deepcopy(good)
             t[0].update(bad)
             with tempfile.NamedTemporaryFile('w', suffix='.json', delete=False) as f:
@@ -160,6 +160,26 @@ class Targets(unittest.TestCase):
                     T.load(f.name)
             finally:
                 os.unlink(f.name)
+
+    def test_rounds_of_a_targets_run(self):
+        # bench/run.py gives each figure the largest 'rounds' of the rows
+        # naming it; a figure no row raises takes --samples.
+        import importlib.util
+        spec = importlib.util.spec_from_file_location(
+            'bench_run', os.path.join(HERE, '..', 'bench', 'run.py'))
+        B = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(B)
+        rows = {t['id']: t for t in T.load()}
+        got = B.target_rounds()
+        key = json.dumps([rows['process']['a']['workload'], rows['process']['a']['params']],
+                         sort_keys=True)
+        self.assertEqual(got[key], rows['process']['rounds'])
+        q = rows['queue-bytes']['a']
+        self.assertNotIn(json.dumps([q['workload'], q['params']], sort_keys=True), got)
+        for t in rows.values():
+            if 'rounds' in t and t['a']['impl'].startswith('$'):
+                k = json.dumps([t['a']['workload'], t['a']['params']], sort_keys=True)
+                self.assertGreaterEqual(got[k], t['rounds'])
 
 
 if __name__ == '__main__':
