@@ -452,6 +452,16 @@ static int buffered_write(void *arg)
     return 0;
 }
 
+/* Closes the test's copy of b's write end, then asserts that what was
+ * written to b, up to EOF, is want. */
+static void expect_b(const char *want)
+{
+    mpt_closefd(&T.b.w);
+    char out[64];
+    read_to_eof(T.b.r, out, sizeof out);
+    cr_assert_str_eq(out, want);
+}
+
 MPT_TEST(
     process, PROC_EXIT_FLUSHES_STDIO,
     "PROC-EXIT-FLUSHES-STDIO: a child that returns normally has its buffered stdio output flushed")
@@ -459,10 +469,7 @@ MPT_TEST(
     t_reset();
     mp_process *p = mpt_start(buffered_write, NULL);
     cr_assert_eq(mpt_join(p), 0);
-    mpt_closefd(&T.b.w);
-    char out[64];
-    read_to_eof(T.b.r, out, sizeof out);
-    cr_assert_str_eq(out, "buffered");
+    expect_b("buffered");
     t_close();
 }
 
@@ -490,10 +497,7 @@ MPT_TEST(process, PROC_START_FLUSHES_STDIO,
     mp_process *p = mpt_start(append_child, NULL);
     cr_assert_eq(mpt_join(p), 0);
     cr_assert_eq(fclose(parent_out), 0);
-    mpt_closefd(&T.b.w);
-    char out[64];
-    read_to_eof(T.b.r, out, sizeof out);
-    cr_assert_str_eq(out, "parent-child");
+    expect_b("parent-child");
     t_close();
 }
 
@@ -572,11 +576,8 @@ MPT_TEST(process, PROC_FLUSHES_STDIO_SINGLE_THREADED,
 {
     t_reset();
     int st = mpt_solo("flush_single_threaded", T.b.w);
-    mpt_closefd(&T.b.w);
     cr_assert_eq(st, 0, "the single-threaded program failed at step %d", st);
-    char out[64];
-    read_to_eof(T.b.r, out, sizeof out);
-    cr_assert_str_eq(out, "parent-childwide!");
+    expect_b("parent-childwide!");
     t_close();
 }
 
