@@ -147,37 +147,28 @@ TARGETS_JSON = os.path.join(ROOT, "reports", "targets.json")
 def target_figures(path=TARGETS_JSON):
     """The figures of the tested implementation (and of --impl-b's second
     library) that issue #16's speed targets divide, from the one table of
-    them, reports/targets.json: [(workload, params)].  run.py --targets runs
-    the groups holding them; --impl-b's library runs them beside the
-    headline figures."""
+    them, reports/targets.json: ([(workload, params)], {json key: rounds}).
+    run.py --targets runs the groups holding them, each with at least the
+    largest "rounds" of the rows naming its figures (a figure no row raises
+    is not in the dict and takes --samples); --impl-b's library runs them
+    beside the headline figures."""
     with open(path) as f:
         rows = json.load(f)["targets"]
-    out = []
+    out, rounds = [], {}
     for t in rows:
         for side in (t["a"], t["b"]):
             fig = (side["workload"], side["params"])
-            if side["impl"].startswith("$") and fig not in out:
+            if not side["impl"].startswith("$"):
+                continue
+            if fig not in out:
                 out.append(fig)
-    return out
+            if "rounds" in t:
+                key = json.dumps(list(fig), sort_keys=True)
+                rounds[key] = max(rounds.get(key, 0), t["rounds"])
+    return out, rounds
 
 
-def target_rounds(path=TARGETS_JSON):
-    """The fewest rounds each figure of target_figures() gets in a --targets
-    run: the largest "rounds" of the rows naming it ({json key: rounds}; a
-    figure no row raises is absent and takes --samples)."""
-    with open(path) as f:
-        rows = json.load(f)["targets"]
-    out = {}
-    for t in rows:
-        for side in (t["a"], t["b"]):
-            if side["impl"].startswith("$") and "rounds" in t:
-                key = json.dumps([side["workload"], side["params"]], sort_keys=True)
-                out[key] = max(out.get(key, 0), t["rounds"])
-    return out
-
-
-TARGET_FIGURES = target_figures()
-TARGET_ROUNDS = target_rounds()
+TARGET_FIGURES, TARGET_ROUNDS = target_figures()
 # Measured in the 64 B stream group, beside os.ring (its target's divisor).
 QUEUE_VALUE_64 = ("queue.stream", {"kind": "Queue", "size": 64, "producers": 1, "consumers": 1,
                                    "api": "value"})
