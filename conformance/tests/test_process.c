@@ -576,6 +576,7 @@ MPT_TEST(process, PROC_FLUSHES_STDIO_SINGLE_THREADED,
 {
     t_reset();
     int st = mpt_solo("flush_single_threaded", T.b.w);
+    cr_assert_geq(st, 0, "the single-threaded program was killed by signal %d", -st);
     cr_assert_eq(st, 0, "the single-threaded program failed at step %d", st);
     expect_b("parent-childwide!");
     t_close();
