@@ -12,11 +12,10 @@
 #ifndef MP_QUEUE_INTERNAL_H
 #define MP_QUEUE_INTERNAL_H
 
-#include "wait.h"
+#include "sync.h"
 
 #include <assert.h>
 #include <limits.h>
-#include <pthread.h>
 #include <stdalign.h>
 #include <string.h>
 
@@ -50,7 +49,7 @@ struct qshm {
      * producer re-reads rpos only when the copy says "full".  Invariant:
      * lo(wpos) - lo(rseen) <= cap, as every advance of wpos is checked
      * against it (or against a fresh rpos, which is then stored here). */
-    alignas(QLINE) pthread_mutex_t plock;
+    alignas(QLINE) mp_lock plock;
     _Atomic uint64_t rseen;
     _Atomic uint32_t pstream; /* id of the message being streamed in, 0 none */
     uint32_t stream_next;
@@ -61,7 +60,7 @@ struct qshm {
      * consumer can discard its rest if this one dies; wseen is a copy of
      * wpos from a recent look, as rseen (rpos <= wseen <= wpos: every load
      * of wpos under the consumer lock is stored here). */
-    alignas(QLINE) pthread_mutex_t clock_;
+    alignas(QLINE) mp_lock clock_;
     _Atomic uint64_t wseen;
     uint32_t cs_active, cs_id;
     uint64_t cs_total, cs_got;
@@ -172,19 +171,19 @@ static inline void wake(_Atomic uint32_t *seq, _Atomic uint32_t *flag)
 
 static inline void side_unlock(mp_queue *q, int side)
 {
-    pthread_mutex_unlock(side == SIDE_P ? &q->s->plock : &q->s->clock_);
+    mp__lock_drop(side == SIDE_P ? &q->s->plock : &q->s->clock_);
 }
 
 /* ---------------------------------------------------------- across rooms */
 
-/* queue.c: the wait of the "wake / wait" protocol; the result of locking a
- * side's mutex (repairs a dead producer's state); a large buffer faulted in
+/* queue.c: the wait of the "wake / wait" protocol; the result of taking a
+ * side's lock (repairs a dead producer's state); a large buffer faulted in
  * at once. */
 MP__HIDDEN void mp__queue_wait_change(_Atomic uint64_t *p, uint64_t seen, _Atomic uint32_t *seq,
                                       _Atomic uint32_t *flag, _Atomic bool *closed,
                                       _Atomic uint32_t *word2, uint32_t word2_seen,
                                       const mp__deadline *d);
-MP__HIDDEN mp_status mp__queue_locked(mp_queue *q, int side, int r);
+MP__HIDDEN mp_status mp__queue_locked(mp_queue *q, int side, mp_status st);
 MP__HIDDEN void mp__queue_prefault(void *p, size_t n);
 
 /* queue_stream.c: the streaming producer and consumer. */
