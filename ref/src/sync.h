@@ -4,7 +4,8 @@
 
 #include "wait.h"
 
-/* Lock and RLock share this struct, in anonymous MAP_SHARED memory.
+/* Lock and RLock share this struct, in anonymous MAP_SHARED memory; a
+ * Queue's two side locks are two more of it (queue_internal.h).
  *
  * word is the whole state, as in the kernel's robust-futex protocol: 0 when
  * free, else the holder's tid (bits 0-29) plus MP__LOCK_WAITERS when someone
