@@ -333,6 +333,7 @@ static mp_status put_raw(mp_queue *q, const void *buf, size_t len, double timeou
             if (stream)
                 return mp__queue_put_stream(q, buf, len, &d, what);
             uint32_t at = lo(w);
+            ring_prefetch_w(q, at);
             ring_set_word(q, at, (uint64_t)len | (uint64_t)K_MSG << 32);
             if (len)
                 ring_put(q, at + HDR, buf, len);
