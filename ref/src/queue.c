@@ -15,17 +15,20 @@
  * instructions: qsize = pushed - popped, maxsize compares the same numbers,
  * and JoinableQueue's unfinished count is pushed - task_done()s.
  *
- * Locks.  Producers are serialised by one process-shared ROBUST mutex and
- * consumers by another (the kernel hands a dead holder's mutex on with
- * EOWNERDEAD, however it died).  Nobody sleeps holding a lock except a
- * streamer (queue_stream.c).  Sleeping is a futex on a sequence word with a
- * "someone sleeps" flag: the waker pays a syscall only when the flag is set
- * and clears it, and a killed sleeper costs at most one spurious wake (a
- * counter of waiters would stay wrong forever).  Every sleep is bounded by
- * one liveness slice (mp__nap), after which the sleeper re-checks and raises
- * its flag again, so a waker killed half-way through its wake costs a
- * survivor at most one slice (see "wake / wait" for why no window wedges a
- * survivor).
+ * Locks.  Producers are serialised by one lock and consumers by another, the
+ * library's own (sync.h, as Lock's): a word naming the holder's tid, taken
+ * with one CAS and dropped with one exchange, and taken over by a waiter
+ * from a holder whose thread is gone, however it died -- at most one slice
+ * after the death.  (A robust pthread mutex, used until December, cost a
+ * third of the CPU of a small message: issue #16.)  Nobody sleeps holding a
+ * lock except a streamer (queue_stream.c).  Sleeping is a futex on a
+ * sequence word with a "someone sleeps" flag: the waker pays a syscall only
+ * when the flag is set and clears it, and a killed sleeper costs at most one
+ * spurious wake (a counter of waiters would stay wrong forever).  Every
+ * sleep is bounded by one liveness slice (mp__nap), after which the sleeper
+ * re-checks and raises its flag again, so a waker killed half-way through
+ * its wake costs a survivor at most one slice (see "wake / wait" for why no
+ * window wedges a survivor).
  *
  * Cache lines.  One producer and one consumer never contend: the header's
  * words are grouped by writer, one 128-byte block each (queue_internal.h:
@@ -36,15 +39,16 @@
  * "full" or "empty".  So a put touches the consumer's lines only when the
  * queue looks full, and a get touches wpos only when it has taken all it
  * knew of.  What each message still costs: three locked instructions a side
- * (mutex lock, the seq_cst commit the wake protocol needs, mutex unlock) and
- * the record's own cache lines moving from producer to consumer.
+ * (the lock's CAS, the seq_cst commit the wake protocol needs, the unlock's
+ * exchange) and the record's own cache lines moving from producer to
+ * consumer.
  *
  * Messages up to SINGLE_MAX are one record.  The producer copies, then
  * advances the tail; the consumer copies out, then advances the head.  So:
  *   - a put killed before its commit is not delivered, and nothing partial is
  *     ever visible;
  *   - a get killed before its commit leaves the record in place: the next
- *     consumer (which takes the lock with EOWNERDEAD) receives it.
+ *     consumer (which takes the lock over) receives it.
  * Larger messages (up to MP_MSG_MAX) are streamed through the ring in chunks
  * with both side locks held (queue_stream.c, which says what a death
  * mid-stream costs).
@@ -161,38 +165,36 @@ static void repair_producer(mp_queue *q)
     }
 }
 
-/* The result r of locking side's mutex: on EOWNERDEAD repairs the producer
- * side (the consumer side's repair is the caller's) and makes the mutex
- * consistent.  MP_OK with the lock held, else the error of r with it not
- * held.  For side_lock and the streaming consumer's probe of the producer
- * lock (queue_stream.c). */
-mp_status mp__queue_locked(mp_queue *q, int side, int r)
+/* The result st of taking side's lock (mp__lock_try, mp__lock_take): on
+ * MP_EOWNERDEAD repairs the producer side (the consumer side's repair is
+ * data driven, cs_active, done by the caller) and says MP_OK, the lock being
+ * held; any other result as it is.  For side_lock and the streaming
+ * consumer's probe of the producer lock (queue_stream.c). */
+mp_status mp__queue_locked(mp_queue *q, int side, mp_status st)
 {
-    pthread_mutex_t *m = side == SIDE_P ? &q->s->plock : &q->s->clock_;
-    if (r == EOWNERDEAD) {
-        /* The consumer side's repair is data driven (cs_active), done by
-         * the caller. */
-        if (side == SIDE_P)
-            repair_producer(q);
-        pthread_mutex_consistent(m);
-        return MP_OK;
-    }
-    if (r != 0)
-        return mp__errno(r, side == SIDE_P ? "queue: producer lock" : "queue: consumer lock");
+    if (st != MP_EOWNERDEAD)
+        return st;
+    if (side == SIDE_P)
+        repair_producer(q);
     return MP_OK;
 }
 
 /* MP_OK (lock held), MP_TIMEOUT, MP_CLOSED (producers of a closed handle).
- * A try-once caller (deadline passed) still waits for a holder that is
- * merely copying, but not for a streamer, which may hold the lock as long as
- * its message lasts: then the queue is full (or empty) for now. */
+ * The fast path is one CAS that takes the lock and names its holder.  A
+ * waiter re-checks close every slice and takes the lock over from a holder
+ * whose thread is gone (sync.h), so a dead holder costs it at most one
+ * slice.  A try-once caller (deadline passed) still waits for a holder that
+ * is merely copying, but not for a streamer, which may hold the lock as long
+ * as its message lasts: then the queue is full (or empty) for now. */
 static mp_status side_lock(mp_queue *q, int side, const mp__deadline *d)
 {
     struct qshm *s = q->s;
-    pthread_mutex_t *m = side == SIDE_P ? &s->plock : &s->clock_;
-    int r = pthread_mutex_trylock(m);
-    if (MP__LIKELY(r != EBUSY))
-        return mp__queue_locked(q, side, r);
+    mp_lock *l = side == SIDE_P ? &s->plock : &s->clock_;
+    int32_t me = mp__gettid();
+    uint32_t free_ = 0;
+    if (MP__LIKELY(atomic_compare_exchange_strong_explicit(
+            &l->word, &free_, (uint32_t)me, memory_order_acquire, memory_order_relaxed)))
+        return MP_OK;
     bool once = !d->forever && mp__deadline_passed(d);
     for (;;) {
         if (side == SIDE_P && atomic_load(&q->closed))
@@ -202,9 +204,11 @@ static mp_status side_lock(mp_queue *q, int side, const mp__deadline *d)
             return MP_TIMEOUT;
         mp__deadline sl;
         mp__deadline_slice(once ? NULL : d, once ? 0.001 : LOCK_SLICE_S, &sl);
-        r = pthread_mutex_clocklock(m, CLOCK_MONOTONIC, &sl.at);
-        if (r != ETIMEDOUT)
-            return mp__queue_locked(q, side, r);
+        mp_status st = mp__lock_take(l, me, &sl);
+        if (st == MP_TIMEOUT) /* a slice with the lock held: is its holder alive? */
+            st = mp__lock_try(l, me);
+        if (st != MP_TIMEOUT)
+            return mp__queue_locked(q, side, st);
         if (!once && mp__deadline_passed(d))
             return MP_TIMEOUT;
     }
@@ -212,10 +216,9 @@ static mp_status side_lock(mp_queue *q, int side, const mp__deadline *d)
 
 /* ---------------------------------------------------------------- create */
 
-/* The one constructor of the three kinds: maps header and ring, initialises
- * the two robust process-shared mutexes.  maxsize <= 0 or >= UINT32_MAX is
- * unbounded.  On failure nothing is left allocated; what names the kind in
- * messages. */
+/* The one constructor of the three kinds: maps header and ring (zeroed:
+ * both side locks free).  maxsize <= 0 or >= UINT32_MAX is unbounded.  On
+ * failure nothing is left allocated; what names the kind in messages. */
 static mp_status queue_new(mp_queue **out, long maxsize, int kind, const char *what)
 {
     if (!out)
@@ -230,22 +233,6 @@ static mp_status queue_new(mp_queue **out, long maxsize, int kind, const char *w
         return st;
     }
     struct qshm *s = mem;
-    pthread_mutexattr_t a;
-    int r = pthread_mutexattr_init(&a);
-    if (!r)
-        r = pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
-    if (!r)
-        r = pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
-    if (!r)
-        r = pthread_mutex_init(&s->plock, &a);
-    if (!r && (r = pthread_mutex_init(&s->clock_, &a)))
-        pthread_mutex_destroy(&s->plock);
-    pthread_mutexattr_destroy(&a);
-    if (r) {
-        mp__shm_free(mem, (size_t)RING_OFF + RING_BYTES);
-        free(q);
-        return mp__errno(r, "queue: mutex init");
-    }
     s->cap = RING_BYTES;
     s->maxsize = maxsize <= 0 ? 0 : maxsize >= (long)UINT32_MAX ? 0 : (uint32_t)maxsize;
     q->s = s;
@@ -346,6 +333,7 @@ static mp_status put_raw(mp_queue *q, const void *buf, size_t len, double timeou
             if (stream)
                 return mp__queue_put_stream(q, buf, len, &d, what);
             uint32_t at = lo(w);
+            ring_prefetch_w(q, at);
             ring_set_word(q, at, (uint64_t)len | (uint64_t)K_MSG << 32);
             if (len)
                 ring_put(q, at + HDR, buf, len);

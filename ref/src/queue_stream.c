@@ -10,7 +10,7 @@
  * is the only holder of a side lock that ever sleeps with it.
  *   - A streaming producer killed (or timing out, or closed) mid-message:
  *     its stream id is withdrawn (by itself, or by whoever next takes the
- *     producer lock with EOWNERDEAD, or by the consumer, which probes that
+ *     producer lock over from it, or by the consumer, which probes that
  *     lock every PROBE_S while it waits for the next chunk); the consumer
  *     discards the partial message.  Not delivered.
  *   - A consumer killed mid-stream: the next consumer finds the stream state
@@ -131,12 +131,9 @@ int mp__queue_read_stream(mp_queue *q, uint8_t *dst)
         mp__queue_wait_change(&s->wpos, w, &s->data_seq, &s->data_flag, NULL, &s->pstream, s->cs_id,
                               &sl);
         if (atomic_load(&s->wpos) == w && mp__deadline_passed(&sl)) {
-            /* Silence: is the producer still there?  Its robust lock tells. */
-            int rc = pthread_mutex_trylock(&s->plock);
-            if (rc == EOWNERDEAD || rc == 0) {
-                mp__queue_locked(q, SIDE_P, rc);
-                pthread_mutex_unlock(&s->plock);
-            }
+            /* Silence: is the producer still there?  Its lock tells. */
+            if (mp__queue_locked(q, SIDE_P, mp__lock_try(&s->plock, mp__gettid())) == MP_OK)
+                side_unlock(q, SIDE_P);
         }
     }
 }

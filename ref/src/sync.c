@@ -34,6 +34,25 @@ static inline bool lock_try(void *arg)
     return c & MP__LOCK_WAITERS;
 }
 
+/* c, a word of l naming a holder: if that holder's thread is gone, take l
+ * over for me with one CAS from that exact word (true, MP_EOWNERDEAD
+ * recorded as the message) -- so it cannot steal from a holder that released
+ * meanwhile (nor from a new one), and of several takers that find the same
+ * dead holder exactly one wins.  The taken word keeps MP__LOCK_WAITERS:
+ * others may sleep on it. */
+static bool took_over(mp_lock *l, uint32_t c, uint32_t me)
+{
+    int32_t o = (int32_t)(c & MP__LOCK_TID);
+    if (o == 0 || o == (int32_t)me || mp__tid_alive(o))
+        return false;
+    if (!atomic_compare_exchange_strong_explicit(&l->word, &c, me | MP__LOCK_WAITERS,
+                                                 memory_order_acquire, memory_order_relaxed))
+        return false;
+    mp__err(MP_EOWNERDEAD, "lock.acquire: tid %d died holding the lock; the caller holds it now",
+            (int)o);
+    return true;
+}
+
 /* Contract: returns holding l -- its word naming tid, with MP__LOCK_WAITERS
  * -- with MP_OK, or with MP_EOWNERDEAD after taking it over from a holder
  * whose thread is gone; else MP_TIMEOUT at d, not holding it.
@@ -42,10 +61,7 @@ static inline bool lock_try(void *arg)
  * from the very instruction that took it (CAS 0 -> tid here and in
  * mp_lock_acquire) to the one that lets it go (the exchange in
  * mp__lock_drop), so after a holder's death word either is 0 or names it.
- * Sleepers wake every liveness slice and check the tid in word; the takeover
- * is a CAS from that exact word, so it cannot steal from a holder that
- * released meanwhile (nor from a new one), and of several waiters that find
- * the same dead holder exactly one wins. */
+ * Sleepers wake every liveness slice and check the tid in word (took_over). */
 mp_status mp__lock_take(mp_lock *l, int32_t tid, const mp__deadline *d)
 {
     const uint32_t me = (uint32_t)tid;
@@ -78,17 +94,21 @@ mp_status mp__lock_take(mp_lock *l, int32_t tid, const mp__deadline *d)
         c = atomic_load_explicit(&l->word, memory_order_relaxed);
         if (r != MP__NAP_SLICE)
             continue;
-        int32_t o = (int32_t)(c & MP__LOCK_TID);
-        if (o == 0 || o == tid || mp__tid_alive(o))
-            continue;
-        if (atomic_compare_exchange_strong_explicit(&l->word, &c, me | MP__LOCK_WAITERS,
-                                                    memory_order_acquire, memory_order_relaxed)) {
-            mp__err(MP_EOWNERDEAD,
-                    "lock.acquire: tid %d died holding the lock; the caller holds it now", (int)o);
+        if (took_over(l, c, me))
             return MP_EOWNERDEAD;
-        }
-        /* Released or taken over by someone else meanwhile: c is the new word. */
+        /* Alive, released or taken over by someone else meanwhile. */
+        c = atomic_load_explicit(&l->word, memory_order_relaxed);
     }
+}
+
+/* Contract in sync.h.  A kill() and a /proc read only when l is held. */
+mp_status mp__lock_try(mp_lock *l, int32_t tid)
+{
+    uint32_t c = 0;
+    if (atomic_compare_exchange_strong_explicit(&l->word, &c, (uint32_t)tid, memory_order_acquire,
+                                                memory_order_relaxed))
+        return MP_OK;
+    return took_over(l, c, (uint32_t)tid) ? MP_EOWNERDEAD : MP_TIMEOUT;
 }
 
 /* Contract: one exchange to 0, so the lock is held (and named) up to that

@@ -4,7 +4,8 @@
 
 #include "wait.h"
 
-/* Lock and RLock share this struct, in anonymous MAP_SHARED memory.
+/* Lock and RLock share this struct, in anonymous MAP_SHARED memory; a
+ * Queue's two side locks are two more of it (queue_internal.h).
  *
  * word is the whole state, as in the kernel's robust-futex protocol: 0 when
  * free, else the holder's tid (bits 0-29) plus MP__LOCK_WAITERS when someone
@@ -39,6 +40,10 @@ static inline int32_t mp__lock_owner(mp_lock *l)
 /* Take the word of l for tid (blocking until d): MP_OK, MP_TIMEOUT, or
  * MP_EOWNERDEAD (taken over from a dead holder).  Leaves count alone. */
 MP__HIDDEN mp_status mp__lock_take(mp_lock *l, int32_t tid, const mp__deadline *d);
+/* One look at l for tid, never sleeping: MP_OK (it was free and is taken),
+ * MP_EOWNERDEAD (taken over from a holder whose thread is gone), or
+ * MP_TIMEOUT (a live holder has it).  Leaves count alone. */
+MP__HIDDEN mp_status mp__lock_try(mp_lock *l, int32_t tid);
 /* Drop the word (one exchange to 0) and wake a sleeper if one may sleep;
  * returns the old word (0: was not held). */
 MP__HIDDEN uint32_t mp__lock_drop(mp_lock *l);
