@@ -191,9 +191,8 @@ static mp_status side_lock(mp_queue *q, int side, const mp__deadline *d)
     struct qshm *s = q->s;
     mp_lock *l = side == SIDE_P ? &s->plock : &s->clock_;
     int32_t me = mp__gettid();
-    uint32_t free_ = 0;
-    if (MP__LIKELY(atomic_compare_exchange_strong_explicit(
-            &l->word, &free_, (uint32_t)me, memory_order_acquire, memory_order_relaxed)))
+    uint32_t held;
+    if (MP__LIKELY(mp__lock_grab(l, me, &held)))
         return MP_OK;
     bool once = !d->forever && mp__deadline_passed(d);
     for (;;) {

@@ -104,9 +104,8 @@ mp_status mp__lock_take(mp_lock *l, int32_t tid, const mp__deadline *d)
 /* Contract in sync.h.  A kill() and a /proc read only when l is held. */
 mp_status mp__lock_try(mp_lock *l, int32_t tid)
 {
-    uint32_t c = 0;
-    if (atomic_compare_exchange_strong_explicit(&l->word, &c, (uint32_t)tid, memory_order_acquire,
-                                                memory_order_relaxed))
+    uint32_t c;
+    if (mp__lock_grab(l, tid, &c))
         return MP_OK;
     return took_over(l, c, (uint32_t)tid) ? MP_EOWNERDEAD : MP_TIMEOUT;
 }
@@ -158,10 +157,9 @@ mp_status mp_lock_acquire(mp_lock *l, double timeout)
         return MP_OK;
     }
     /* The fast path: one CAS both takes the lock and names its holder. */
-    uint32_t c = 0;
+    uint32_t c;
     mp_status s = MP_OK;
-    if (!atomic_compare_exchange_strong_explicit(&l->word, &c, (uint32_t)tid, memory_order_acquire,
-                                                 memory_order_relaxed)) {
+    if (!mp__lock_grab(l, tid, &c)) {
         if (!(timeout > 0))
             return mp__err(MP_TIMEOUT, "lock.acquire: held by another (timeout %g)", timeout);
         mp__deadline d;

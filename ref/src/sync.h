@@ -37,6 +37,16 @@ static inline int32_t mp__lock_owner(mp_lock *l)
     return (int32_t)(atomic_load_explicit(&l->word, memory_order_relaxed) & MP__LOCK_TID);
 }
 
+/* The fast path of every taker: one CAS that takes l if free and names tid
+ * as its holder in the same instruction (acquire order).  On failure *seen
+ * is the word found (a holder's). */
+static inline bool mp__lock_grab(mp_lock *l, int32_t tid, uint32_t *seen)
+{
+    *seen = 0;
+    return atomic_compare_exchange_strong_explicit(&l->word, seen, (uint32_t)tid,
+                                                   memory_order_acquire, memory_order_relaxed);
+}
+
 /* Take the word of l for tid (blocking until d): MP_OK, MP_TIMEOUT, or
  * MP_EOWNERDEAD (taken over from a dead holder).  Leaves count alone. */
 MP__HIDDEN mp_status mp__lock_take(mp_lock *l, int32_t tid, const mp__deadline *d);
