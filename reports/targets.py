@@ -6,8 +6,10 @@ results of ONE run, so the two figures a ratio divides come from the same
 interleaved group and machine state.  The report (reports/report.py) shows the
 rows as "Speed targets (issue #16)"; nothing here asserts a target.
 """
+import argparse
 import json
 import os
+import sys
 
 import runs as R
 import stats as S
@@ -232,3 +234,31 @@ def summary_line(rows):
             f'measured (a ratio is the median of its per-round ratios in one run; met or missed '
             f'only when the whole {LEVEL:.0%} interval is on one side of the goal; a goal '
             '"+ noise" allows the report\'s noise threshold)')
+
+
+def main(argv=None):
+    """python3 reports/targets.py RUN.json ...: each run's targets table in
+    Markdown, as the report computes it (the README's tables come from
+    here).  Exit 2 when a run or the table does not load."""
+    ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    ap.add_argument('runs', nargs='+', help='result files (make bench-targets: reports/data/)')
+    ap.add_argument('--impl', default='ref')
+    ap.add_argument('--noise', type=float, default=0.05, help='as make report\'s NOISE')
+    a = ap.parse_args(argv)
+    for path in a.runs:
+        try:
+            rows = evaluate(R.load_run(path), a.impl, a.noise)
+        except (OSError, ValueError, R.InputError) as e:
+            print(f'targets: {e}', file=sys.stderr)
+            return 2
+        head, cells = table(rows)
+        print(f'{path}: {summary_line(rows)}\n')
+        print('| ' + ' | '.join(head) + ' |\n|' + '---|' * len(head))
+        for c in cells:
+            print('| ' + ' | '.join(c) + ' |')
+        print()
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -182,5 +182,18 @@ class Targets(unittest.TestCase):
                 self.assertGreaterEqual(got[k], t['rounds'])
 
 
+    def test_cli_prints_each_runs_table_and_fails_closed(self):
+        import contextlib
+        import io
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            self.assertEqual(T.main([RUN]), 0)
+            self.assertEqual(T.main([RUN, os.path.join(HERE, 'no-such-run.json')]), 2)
+        text = out.getvalue()
+        self.assertEqual(text.count('| target | a | b |'), 2)  # the good run, before the bad one
+        for r in self.rows.values():
+            self.assertIn(f'| {r["label"]} |', text)
+        self.assertIn('no-such-run.json', err.getvalue())
+
 if __name__ == '__main__':
     unittest.main()
