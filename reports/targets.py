@@ -238,8 +238,9 @@ def summary_line(rows):
 
 def main(argv=None):
     """python3 reports/targets.py RUN.json ...: each run's targets table in
-    Markdown, as the report computes it (the README's tables come from
-    here).  Exit 2 when a run or the table does not load."""
+    Markdown, as the report computes it, so that a table quoted elsewhere
+    (the README's) can be checked against its runs.  Exit 2 when a run or
+    the table does not load."""
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('runs', nargs='+', help='result files (make bench-targets: reports/data/)')
     ap.add_argument('--impl', default='ref')
