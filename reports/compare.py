@@ -240,10 +240,7 @@ def render_text(c):
 
 def render_md(c, title='Comparison'):
     lines = [f'## {title}', ''] + [f'- {h}' for h in header_lines(c)] + ['']
-    lines.append('| ' + ' | '.join(HEAD) + ' |')
-    lines.append('|' + '---|' * len(HEAD))
-    for x in table_rows(c):
-        lines.append('| ' + ' | '.join(v.replace('|', '\\|') for v in x) + ' |')
+    lines += R.md_table(HEAD, table_rows(c))
     lines += ['', '**Summary:** ' + summary_line(c), '']
     warns = list(c['warnings'])
     for r in c['rows']:

@@ -1123,9 +1123,7 @@ def render(data_dir, conf_dir, out_dir, impl, notes=(), baseline=None, primary=N
         md += ['## Speed at a glance', ''] + [f'- {x}' for x in speed_glance(bench, baseline_cmp, rv)] + ['']
     if tg_rows:
         md += [f'## {TARGETS_TITLE}', ''] + [f'- {x}' for x in tg_lines] + ['']
-        md.append('| ' + ' | '.join(tg_head) + ' |')
-        md.append('|' + '---|' * len(tg_head))
-        md += ['| ' + ' | '.join(c.replace('|', '\\|') for c in row) + ' |' for row in tg_rows]
+        md += R.md_table(tg_head, tg_rows)
         md.append('')
     md += ['## Benchmarks', '']
     if not bench.primary:

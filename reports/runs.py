@@ -79,6 +79,14 @@ def load_conformance(path):
     return d
 
 
+def md_table(head, rows):
+    """A Markdown table (a list of lines) of head and rows of strings; a '|'
+    inside a cell is escaped so that it cannot split the cell."""
+    def line(cells):
+        return '| ' + ' | '.join(c.replace('|', '\\|') for c in cells) + ' |'
+    return [line(head), '|' + '---|' * len(head)] + [line(r) for r in rows]
+
+
 def canon(params):
     return json.dumps(params or {}, sort_keys=True, separators=(',', ':'))
 

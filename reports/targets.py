@@ -254,10 +254,7 @@ def main(argv=None):
             return 2
         head, cells = table(rows)
         print(f'{path}: {summary_line(rows)}\n')
-        print('| ' + ' | '.join(head) + ' |\n|' + '---|' * len(head))
-        for c in cells:
-            print('| ' + ' | '.join(c) + ' |')
-        print()
+        print('\n'.join(R.md_table(head, cells)) + '\n')
     return 0
 
 

@@ -1,7 +1,9 @@
 """Issue #16's speed targets (reports/targets.py, reports/targets.json) on the
 fixture run testdata/targets/run-t.json (made by testdata/gen_fixture.py,
 whose TARGETS_RUN comment lists these expected verdicts)."""
+import contextlib
 import copy
+import io
 import json
 import os
 import sys
@@ -181,10 +183,7 @@ class Targets(unittest.TestCase):
                 k = json.dumps([t['a']['workload'], t['a']['params']], sort_keys=True)
                 self.assertGreaterEqual(got[k], t['rounds'])
 
-
     def test_cli_prints_each_runs_table_and_fails_closed(self):
-        import contextlib
-        import io
         out, err = io.StringIO(), io.StringIO()
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             self.assertEqual(T.main([RUN]), 0)
@@ -194,6 +193,7 @@ class Targets(unittest.TestCase):
         for r in self.rows.values():
             self.assertIn(f'| {r["label"]} |', text)
         self.assertIn('no-such-run.json', err.getvalue())
+
 
 if __name__ == '__main__':
     unittest.main()
