@@ -459,7 +459,7 @@ MPT_TEST(queue, Q_BYTES_FULL_ONE_GET,
         mp_process *p = mpt_start(kb_get_first_after_go, &h);
         signal_byte(h.go.w);
         kb_fill(m, n);
-        MP_ASSERT_OK(mp_queue_put_bytes(q, m, KB_MSG, 30.0));
+        MP_ASSERT_OK(mp_queue_put_bytes(q, m, KB_MSG, 5.0));
         cr_assert_eq(mpt_join(p), 0, "the child did not get message 0 intact");
         mpt_closepipe(&h.go);
         n++;
