@@ -175,7 +175,7 @@ QUEUE_VALUE_64 = ("queue.stream", {"kind": "Queue", "size": 64, "producers": 1, 
 # Parameters that make a variant of a figure (the same workload under other
 # conditions): a figure carrying one is a headline only if the headline's
 # own parameters name it.
-VARIANT_KEYS = ("malloc", "pairs", "cpus")
+VARIANT_KEYS = ("malloc", "pairs", "cpus", "work_ns")
 
 
 def is_headline(w, params):
@@ -261,6 +261,15 @@ def groups(cfg):
             g.append(Side("os.ringcheck", [cfg.ringcheck, "--json", str(size)], figs,
                           windowed=True))
         out.append(g)
+    # A consumer that works 100 ns a message (by the clock, every side alike):
+    # the producer is the faster side, so the queue's buffer fills and a put
+    # waits for room as the consumer frees it -- where a producer that looks
+    # at the consumer's index too often slows the consumer down.  Beside the
+    # OS ring with the same work, whose consumer sets the pace as well.
+    wk = ("queue.stream", {"kind": "Queue", "size": 64, "producers": 1, "consumers": 1,
+                           "api": "bytes", "work_ns": 100})
+    out.append(impls(*wk) + [floor("os.ring", "stream", [wk], mech="ring", size=64,
+                                   work_ns=100)])
     # Scaling (#16): producers x consumers from 1x1 to 8x8 for a Queue of
     # 64-byte messages; other kinds and sizes at 2x1 and 2x2.
     scale = SCALE if cfg.kind != "quick" else (1, 8)

@@ -62,6 +62,7 @@ struct st {
     int producers, consumers;
     bool value_api;
     size_t size;
+    long work_ns; /* queue.stream: each consumer's work per message (mpb_work) */
     void *payload;
     mp_value *val;
     mp_queue *q;
@@ -262,6 +263,7 @@ static int qstream_setup(void **out, mpb_res *r)
     s->consumers = (int)mpb_param_long("consumers", 1);
     if (s->producers < 1 || s->consumers < 1 || s->producers + s->consumers > MPB_MAX_CHILD)
         return mpb_fail(r, MPB_ERROR, "bad producers/consumers");
+    s->work_ns = mpb_param_long("work_ns", 0);
     if (common_payload(s, r) != 0 || queue_make(s, r) != 0)
         return -1;
     return spawn(s, s->producers + s->consumers, r);
@@ -316,6 +318,7 @@ static void qstream_child(st *s, int idx, long n, mpb_res *r)
             if (check_len(len, s->size, r, "queue.get_bytes"))
                 return;
         }
+        mpb_work(s->work_ns);
     }
 }
 

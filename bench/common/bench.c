@@ -61,6 +61,15 @@ int64_t mpb_now_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+void mpb_work(long ns)
+{
+    if (ns <= 0)
+        return;
+    int64_t end = mpb_now_ns() + ns;
+    while (mpb_now_ns() < end) {
+    }
+}
+
 void mpb_sleep_us(long us)
 {
     struct timespec ts = {us / 1000000, us % 1000000 * 1000};

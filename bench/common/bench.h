@@ -63,6 +63,9 @@ const char *mpb_param_str(const char *key, const char *dflt);
 bool mpb_param_bool(const char *key, bool dflt);
 
 int64_t mpb_now_ns(void); /* CLOCK_MONOTONIC */
+/* Busy for ns nanoseconds by the clock: a consumer's work per message
+ * (work_ns=N), the same on every side whatever its speed.  0: nothing. */
+void mpb_work(long ns);
 void mpb_sleep_us(long us);
 
 /* Parses argv, finds the workload in table[0..count-1], runs it, prints the

@@ -254,6 +254,7 @@ typedef struct fst {
     int nproc;
     const char *mech;
     size_t size;
+    long work_ns; /* stream: the reader's work per message (mpb_work) */
     unsigned char *payload, *rbuf;
     int fds[4]; /* stream: [0] read [1] write; pingpong pipe: + [2] read [3] write */
     int xfds[PING_MAX_PAIRS][4]; /* pingpong pairs=P: the fds of pairs 1..P-1 */
@@ -560,6 +561,7 @@ static int stream_setup(void **out, mpb_res *r)
         return mpb_fail(r, MPB_ERROR, "out of memory");
     if (!mech_is(s, mechs))
         return mpb_fail(r, MPB_ERROR, "stream: unknown mech '%s'", s->mech);
+    s->work_ns = mpb_param_long("work_ns", 0);
     if (buffers(s, r) != 0)
         return -1;
     if (strcmp(s->mech, "ring") == 0) {
@@ -602,6 +604,8 @@ static void stream_child(fst *s, int idx, long n, mpb_res *r)
             mpb_fail(r, MPB_ERROR, "received %zu bytes, sent %zu", len, s->size);
             return;
         }
+        if (idx == 1)
+            mpb_work(s->work_ns);
     }
     if (s->rg)
         ring_flush(s->rg, &s->rs, idx == 0);

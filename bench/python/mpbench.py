@@ -50,6 +50,14 @@ def p_bool(key, dflt):
     return dflt if v is None else v in ("true", "1")
 
 
+def busy(ns):
+    """Busy for ns nanoseconds by the clock: a consumer's work per message
+    (work_ns=N), as the C side's mpb_work."""
+    end = now_ns() + ns
+    while now_ns() < end:
+        pass
+
+
 def payload(size):
     return bytes((i * 31 + 7) & 0xFF for i in range(size)) if size < 4096 else \
         (bytes((i * 31 + 7) & 0xFF for i in range(256)) * (size // 256 + 1))[:size]
@@ -163,6 +171,7 @@ class QueueStream:
     def setup(self):
         self.size = p_int("size", 64)
         self.P, self.C = p_int("producers", 1), p_int("consumers", 1)
+        self.work_ns = p_int("work_ns", 0)
         self.q = make_queue()
         self.raw = p_str("api", "bytes") == "bytes" and p_str("kind", "Queue") == "SimpleQueue"
         if self.raw and not all(hasattr(self.q, a) for a in ("_wlock", "_writer", "_rlock",
@@ -183,7 +192,7 @@ class QueueStream:
             put(msg)
 
     def consumer(self, n):
-        get, size = self.q.get, self.size
+        get, size, work = self.q.get, self.size, self.work_ns
         if self.raw:
             lock, recv = self.q._rlock, self.q._reader.recv_bytes
             for _ in range(n // self.C):
@@ -191,10 +200,14 @@ class QueueStream:
                     m = recv()
                 if len(m) != size:
                     raise Fail("queue.get: wrong size")
+                if work:
+                    busy(work)
             return
         for _ in range(n // self.C):
             if len(get()) != size:
                 raise Fail("queue.get: wrong size")
+            if work:
+                busy(work)
 
     def round(self, n, ops):
         self.team.round(n)

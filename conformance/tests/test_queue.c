@@ -403,6 +403,76 @@ MPT_TEST(queue, Q_PUT_TIMEOUT_ROOM,
     mp_queue_free(q);
 }
 
+/* Q-BYTES-FULL-ONE-GET: messages of KB_MSG bytes, the first 8 their index,
+ * the rest a pattern of it; up to KB_MAX of them (64 MiB) are put looking
+ * for a bound by bytes. */
+#define KB_MSG 1024
+#define KB_MAX 65536
+
+static void kb_fill(uint8_t *m, uint64_t i)
+{
+    memcpy(m, &i, 8);
+    for (size_t k = 8; k < KB_MSG; k++)
+        m[k] = (uint8_t)(i * 31 + k);
+}
+
+/* Get one message with timeout t: is it message i, intact? */
+static bool kb_get(mp_queue *q, uint64_t i, double t)
+{
+    uint8_t want[KB_MSG];
+    kb_fill(want, i);
+    void *b = NULL;
+    size_t n = 0;
+    if (mp_queue_get_bytes(q, &b, &n, t) != MP_OK)
+        return false;
+    bool ok = n == KB_MSG && memcmp(b, want, KB_MSG) == 0;
+    free(b);
+    return ok;
+}
+
+static int kb_get_first_after_go(void *a)
+{
+    hs_arg *h = a;
+    if (!child_await_byte(h->go.r))
+        return 2;
+    return kb_get(h->q, 0, 10.0) ? 0 : 1;
+}
+
+MPT_TEST(queue, Q_BYTES_FULL_ONE_GET,
+         "Q-BYTES-FULL-ONE-GET: an unbounded queue full by bytes: one get lets a waiting put go")
+{
+    mp_queue *q = NULL;
+    MP_ASSERT_OK(mp_queue_new(&q, 0));
+    uint8_t m[KB_MSG];
+    uint64_t n = 0;
+    mp_status st = MP_OK;
+    for (; n < KB_MAX; n++) {
+        kb_fill(m, n);
+        if ((st = mp_queue_put_bytes(q, m, KB_MSG, MP_NOWAIT)) != MP_OK)
+            break;
+    }
+    if (n < KB_MAX) { /* a bound by bytes: the put waits for one get */
+        cr_assert_eq(st, MP_FULL, "put without blocking: %s, not MP_OK or MP_FULL",
+                     mp_status_name(st));
+        cr_assert(n > 0, "an empty unbounded queue took no message of %d bytes", KB_MSG);
+        hs_arg h = {q, mpt_pipe()};
+        mp_process *p = mpt_start(kb_get_first_after_go, &h);
+        signal_byte(h.go.w);
+        kb_fill(m, n);
+        MP_ASSERT_OK(mp_queue_put_bytes(q, m, KB_MSG, 5.0));
+        cr_assert_eq(mpt_join(p), 0, "the child did not get message 0 intact");
+        mpt_closepipe(&h.go);
+        n++;
+    } else { /* none within 64 MiB: every put went in; message 0 is got here */
+        cr_assert(kb_get(q, 0, MP_NOWAIT), "message 0 of %d", KB_MAX);
+    }
+    for (uint64_t i = 1; i < n; i++)
+        cr_assert(kb_get(q, i, MP_NOWAIT), "message %llu of %llu is missing or damaged",
+                  (unsigned long long)i, (unsigned long long)n);
+    cr_assert_eq(qsize(q), 0);
+    mp_queue_free(q);
+}
+
 /* ------------------------------------------------------------- get: empty */
 
 MPT_TEST(queue, Q_GET_NOWAIT_EMPTY,

@@ -561,7 +561,8 @@ MP_EXTERN mp_status mp_value_decode(const void *buf, size_t len, mp_value **out)
  * exit right after putting and be joined before the queue is drained
  * [Q-JOIN-BEFORE-DRAIN].  An "unbounded" queue may still be bounded by the
  * bytes it can hold (the reference: 16 MiB); a put beyond that waits, or is
- * MP_FULL at its deadline, as on a full queue.
+ * MP_FULL at its deadline, as on a full queue, and goes ahead as soon as a
+ * get frees room for its message [Q-BYTES-FULL-ONE-GET].
  * After close, put in the calling process is MP_CLOSED [Q-CLOSE-THEN-PUT]
  * (other processes may still put [Q-CLOSE-PER-PROCESS]); items already queued
  * can still be got [Q-CLOSE-GET-REMAINING], then get is MP_EMPTY as on any

@@ -121,27 +121,33 @@ static void wake_force(_Atomic uint32_t *seq, _Atomic uint32_t *flag)
 struct change_try {
     _Atomic uint64_t *p;
     uint64_t seen;
+    uint32_t want; /* the spin waits for lo(*p) to move this far (0: any change) */
 };
 
-/* A try of mp__queue_wait_change's spin (mp__wait_tunings.queue): *p moved on. */
+/* A try of mp__queue_wait_change's spin (mp__wait_tunings.queue or
+ * queue_room): *p moved on, by at least want bytes. */
 static inline bool changed(void *arg)
 {
     struct change_try *a = arg;
-    return atomic_load_explicit(a->p, memory_order_relaxed) != a->seen;
+    uint64_t v = atomic_load_explicit(a->p, memory_order_relaxed);
+    return v != a->seen && lo(v) - lo(a->seen) >= a->want;
 }
 
 /* Sleep per the protocol above until *p differs from seen, the handle is
  * closed (closed, may be NULL), *word2 differs from word2_seen (word2 may
- * be NULL), a wake, the deadline or one slice.  Only a streamer
- * (queue_stream.c) calls it holding its side's lock; the others
- * drop it first.  Returns nothing: the caller re-checks its condition and
+ * be NULL), a wake, the deadline or one slice.  want > 0: the spin before
+ * the sleep (queue_room's, which looks rarely) waits for lo(*p) to move by
+ * want bytes; the sleep still ends at any change.  Only a streamer
+ * (queue_stream.c) calls it holding its side's lock; the others drop it
+ * first.  Returns nothing: the caller re-checks its condition and
  * deadline. */
-void mp__queue_wait_change(_Atomic uint64_t *p, uint64_t seen, _Atomic uint32_t *seq,
+void mp__queue_wait_change(_Atomic uint64_t *p, uint64_t seen, uint32_t want, _Atomic uint32_t *seq,
                            _Atomic uint32_t *flag, _Atomic bool *closed, _Atomic uint32_t *word2,
                            uint32_t word2_seen, const mp__deadline *d)
 {
-    struct change_try a = {.p = p, .seen = seen};
-    if (mp__spin_until(NULL, &mp__wait_tunings.queue, changed, &a))
+    struct change_try a = {.p = p, .seen = seen, .want = want};
+    if (want ? mp__spin_until(NULL, &mp__wait_tunings.queue_room, changed, &a)
+             : mp__spin_until(NULL, &mp__wait_tunings.queue, changed, &a))
         return;
     uint32_t v = atomic_load(seq);
     atomic_store(flag, 1);
@@ -286,6 +292,26 @@ static inline bool room_for(const struct qshm *s, uint64_t w, uint64_t r, size_t
     return room_items && s->cap - (lo(w) - lo(r)) >= need;
 }
 
+/* A put found no room for need bytes at tail w and rpos r: how far rpos
+ * should move before its spin ends (mp__queue_wait_change's want).  Full
+ * by maxsize: 0, any get, since the put may go as soon as one item is
+ * taken.  Full by bytes: room for need and ROOM_SLACK more (or all the
+ * ring's data, when less).  A producer that took each record's room as it
+ * came was back looking at rpos after every get, in lock step with the
+ * consumer, and each look took rpos's line out of the consumer's cache so
+ * that its next commit waited for it: the slower side was slowed further
+ * (mp__wait_tunings.queue_room).  A spin that ends early (the consumer
+ * stopped) leaves the put to the caller's next look, at once. */
+#define ROOM_SLACK ((uint32_t)64 << 10)
+static inline uint32_t room_want(const struct qshm *s, uint64_t w, uint64_t r, size_t need)
+{
+    if (s->maxsize && hi(w) - hi(r) >= s->maxsize)
+        return 0;
+    uint32_t used = lo(w) - lo(r);
+    size_t want = need - (s->cap - used) + ROOM_SLACK; /* room < need */
+    return want < used ? (uint32_t)want : used;
+}
+
 /* Put len bytes of buf as one message: a single record committed with one
  * store after the copy, or streamed (queue_stream.c) when too big for one.
  * MP_FULL at the deadline, MP_CLOSED, MP_EINVAL, MP_EMSGSIZE; never holds
@@ -345,7 +371,8 @@ static mp_status put_raw(mp_queue *q, const void *buf, size_t len, double timeou
         side_unlock(q, SIDE_P);
         if (!d.forever && mp__deadline_passed(&d))
             return put_full(&d, what);
-        mp__queue_wait_change(&s->rpos, r, &s->room_seq, &s->room_flag, &q->closed, NULL, 0, &d);
+        mp__queue_wait_change(&s->rpos, r, room_want(s, w, r, need), &s->room_seq, &s->room_flag,
+                              &q->closed, NULL, 0, &d);
     }
 }
 
@@ -480,7 +507,7 @@ static mp_status get_raw(mp_queue *q, void **out, size_t *outlen, void *small, s
                 return mp__err(MP_EMPTY, "%s: queue is empty", what);
             return mp__err(MP_EMPTY, "%s: nothing after %.3f s", what, timeout);
         }
-        mp__queue_wait_change(&s->wpos, w, &s->data_seq, &s->data_flag, NULL, NULL, 0, &d);
+        mp__queue_wait_change(&s->wpos, w, 0, &s->data_seq, &s->data_flag, NULL, NULL, 0, &d);
     }
 }
 

@@ -197,10 +197,10 @@ static inline void side_unlock(mp_queue *q, int side)
 /* queue.c: the wait of the "wake / wait" protocol; the result of taking a
  * side's lock (repairs a dead producer's state); a large buffer faulted in
  * at once. */
-MP__HIDDEN void mp__queue_wait_change(_Atomic uint64_t *p, uint64_t seen, _Atomic uint32_t *seq,
-                                      _Atomic uint32_t *flag, _Atomic bool *closed,
-                                      _Atomic uint32_t *word2, uint32_t word2_seen,
-                                      const mp__deadline *d);
+MP__HIDDEN void mp__queue_wait_change(_Atomic uint64_t *p, uint64_t seen, uint32_t want,
+                                      _Atomic uint32_t *seq, _Atomic uint32_t *flag,
+                                      _Atomic bool *closed, _Atomic uint32_t *word2,
+                                      uint32_t word2_seen, const mp__deadline *d);
 MP__HIDDEN mp_status mp__queue_locked(mp_queue *q, int side, mp_status st);
 MP__HIDDEN void mp__queue_prefault(void *p, size_t n);
 

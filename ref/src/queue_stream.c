@@ -76,7 +76,7 @@ mp_status mp__queue_put_stream(mp_queue *q, const uint8_t *buf, size_t len, cons
                          off, len);
             break;
         }
-        mp__queue_wait_change(&s->rpos, r, &s->room_seq, &s->room_flag, &q->closed, NULL, 0, d);
+        mp__queue_wait_change(&s->rpos, r, 0, &s->room_seq, &s->room_flag, &q->closed, NULL, 0, d);
     }
     /* The tail (with the item count) was stored before the stream id is
      * withdrawn: a consumer that sees no stream id also sees the FINAL. */
@@ -128,8 +128,8 @@ int mp__queue_read_stream(mp_queue *q, uint8_t *dst)
         }
         mp__deadline sl;
         mp__deadline_slice(NULL, PROBE_S, &sl);
-        mp__queue_wait_change(&s->wpos, w, &s->data_seq, &s->data_flag, NULL, &s->pstream, s->cs_id,
-                              &sl);
+        mp__queue_wait_change(&s->wpos, w, 0, &s->data_seq, &s->data_flag, NULL, &s->pstream,
+                              s->cs_id, &sl);
         if (atomic_load(&s->wpos) == w && mp__deadline_passed(&sl)) {
             /* Silence: is the producer still there?  Its lock tells. */
             if (mp__queue_locked(q, SIDE_P, mp__lock_try(&s->plock, mp__gettid())) == MP_OK)
