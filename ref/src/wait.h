@@ -89,8 +89,10 @@ static const struct mp__wait_tunings {
      * writes on every get, out of the consumer's cache, and the consumer's
      * next commit waits for it; the producer waits for 64 KiB of room, so
      * a late look costs it nothing.  1 -> 1 64 B with a consumer that works
-     * 300 loop turns a message: 2.6 -> 6.5 M msg/s (5 rounds each; 64th
-     * try: 5.9; every try with the 64 KiB mark: 3.3). */
+     * 300 loop turns a message: 2.6 -> 6.5 M msg/s (medians of 5 rounds;
+     * every 64th try: 5.9; in single rounds, the 64 KiB mark looked at on
+     * every try 3.7, every 64th try without the mark 2.7-3.2: both parts
+     * are needed). */
     mp__spin_tuning queue_room;
     /* Pool threads (pool.c: idle worker, handler, apply/get waits): 50 us,
      * adaptive with the same gate.  A futex or eventfd wake costs a system
