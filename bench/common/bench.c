@@ -443,7 +443,9 @@ static int one_round(const mpb_workload *w, void *st, long n, bool latency, doub
     *elapsed = (double)(t1 - t0) / 1e9;
     if (*elapsed <= 0)
         *elapsed = 1e-9;
-    if (latency) {
+    if (latency && latency_is_round_mean()) {
+        *sample = *elapsed / (double)n;
+    } else if (latency) {
         int64_t *sorted = malloc((size_t)n * sizeof *sorted);
         if (!sorted) {
             free(ops);
@@ -451,7 +453,7 @@ static int one_round(const mpb_workload *w, void *st, long n, bool latency, doub
         }
         memcpy(sorted, ops, (size_t)n * sizeof *sorted);
         qsort(sorted, (size_t)n, sizeof *sorted, cmp_i64);
-        *sample = latency_is_round_mean() ? *elapsed / (double)n : (double)sorted[n / 2] / 1e9;
+        *sample = (double)sorted[n / 2] / 1e9;
         free(sorted);
     } else {
         *sample = (double)n / *elapsed;
