@@ -67,7 +67,7 @@ class Hogs(unittest.TestCase):
         self.assertEqual((err, res['hogs']), ('', []))
 
     def test_failed_and_timed_out_sides_leave_no_hog(self):
-        for what, timeout, msg in (('fail', 20.0, 'exit status 3'), ('hang', 1.0, 'timed out')):
+        for what, timeout, msg in (('fail', 20.0, 'exit status 3'), ('hang', 3.0, 'timed out')):
             res, err = self.side(what, 2, timeout)
             self.assertIsNone(res, what)
             self.assertIn(msg, err)
