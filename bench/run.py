@@ -175,7 +175,12 @@ QUEUE_VALUE_64 = ("queue.stream", {"kind": "Queue", "size": 64, "producers": 1, 
 # Parameters that make a variant of a figure (the same workload under other
 # conditions): a figure carrying one is a headline only if the headline's
 # own parameters name it.
-VARIANT_KEYS = ("malloc", "pairs", "cpus", "work_ns")
+VARIANT_KEYS = ("malloc", "pairs", "cpus", "work_ns", "hogs")
+# hogs=K figures: run.py starts K of these CPU-bound busy loops beside each
+# invocation of every side of the figure (run_program), each in its own
+# session, and kills and reaps them when the invocation ends.  They are
+# run.py's children, not the side's, so no side's CPU time counts them.
+HOG_ARGV = ["sh", "-c", "while :; do :; done"]
 
 
 def is_headline(w, params):
@@ -199,11 +204,14 @@ class Side:
     and the figures (workload, params) its samples belong to.  A floor
     interleaved with several figures serves all of them."""
 
-    def __init__(self, impl, argv, targets, env=None, windowed=False):
+    def __init__(self, impl, argv, targets, env=None, windowed=False, hogs=0):
         self.impl, self.argv, self.targets, self.env = impl, argv, targets, env
         # windowed: a program that times a window rather than n operations
         # (ringcheck): every invocation is given -t SECONDS.
         self.windowed = windowed
+        # hogs: CPU-bound processes run.py runs beside every invocation of
+        # this side (the figure's hogs=K, HOG_ARGV).
+        self.hogs = hogs
         self.key = "%s %s" % (impl, " ".join(argv[1:]))
 
 
@@ -217,22 +225,24 @@ def groups(cfg):
     is measured once, in the same machine state as all of them."""
     def impls(w, p):
         env = MALLOC_ENV if p.get("malloc") == "fixed" else None
-        sides = [Side(cfg.impl, [cfg.mpbench, w] + kv(p), [(w, p)], env),
-                 Side("cpython", [sys.executable, "-S", PYBENCH, w] + kv(p), [(w, p)], env)]
+        hogs = p.get("hogs", 0)  # every side of the figure alike
+        sides = [Side(cfg.impl, [cfg.mpbench, w] + kv(p), [(w, p)], env, hogs=hogs),
+                 Side("cpython", [sys.executable, "-S", PYBENCH, w] + kv(p), [(w, p)], env,
+                      hogs=hogs)]
         if cfg.impl_b and (cfg.kind == "regress" or is_headline(w, p) or
                            is_target_figure(w, p)):
             # A second C library (--impl-b), its own mpbench, the same figure.
             for name, prog in cfg.impl_b:
-                sides.append(Side(name, [prog, w] + kv(p), [(w, p)], env))
+                sides.append(Side(name, [prog, w] + kv(p), [(w, p)], env, hogs=hogs))
         if is_headline(w, p):  # peers run the headline figures, in the same group
             for peer in cfg.peers:
                 penv = dict(env or {}, MP_BENCH_MODULE=peer["module"])
                 sides.append(Side(peer["name"], [peer["interpreter"], PYBENCH, w] + kv(p),
-                                  [(w, p)], penv))
+                                  [(w, p)], penv, hogs=hogs))
         return sides
 
     def floor(name, w, targets, **kw):
-        return Side(name, [cfg.osfloor, w] + kv(kw), targets)
+        return Side(name, [cfg.osfloor, w] + kv(kw), targets, hogs=kw.get("hogs", 0))
 
     # Quick mode proves that the programs work: the smallest and the largest
     # message sizes cover their code paths.
@@ -329,6 +339,25 @@ def groups(cfg):
         g += [floor("os.sockbuf", "pingpong", [pp], mech="sockbuf", size=64, **extra),
               floor("os.futex", "pingpong", figs, mech="futex", size=64, **extra)]
         out.append(g)
+    # No loss beside two CPU-bound processes: run.py runs two busy loops
+    # (HOG_ARGV) beside every invocation of every side, floors included, so
+    # the CPUs are shared with work that never sleeps.  A side that waits by
+    # spinning or by sched_yield() polling competes with them for the CPU its
+    # peer needs; a side that blocks leaves it to the scheduler.  ref's Event
+    # ping-pong and Manager calls were found 10-100x slower beside two busy
+    # loops; the blocking floors were not.  (Quick: this group only, to show
+    # the hogs path runs; quick runs two groups at a time, so its hogs load
+    # the other group too, whose figures are not judged either.)
+    hg = {"hogs": 2}
+    ph = ("pipe.pingpong", dict({"duplex": True, "api": "bytes", "size": 64}, **hg))
+    eh = ("event.pingpong", dict(hg))
+    out.append(impls(*ph) + impls(*eh) +
+               [floor("os.sockbuf", "pingpong", [ph], mech="sockbuf", size=64, **hg),
+                floor("os.futex", "pingpong", [ph, eh], mech="futex", size=64, **hg)])
+    if cfg.kind != "quick":
+        # The Manager's round trips beside them (ref's client polls for the
+        # reply): a throughput, so the latency rule does not enter.
+        out.append(impls("manager.dict_set", dict(hg)))
     for procs in (1, 2):
         lk = ("lock.acquire_release", {"processes": procs})
         sm = ("semaphore.acquire_release", {"processes": procs})
@@ -355,6 +384,10 @@ def groups(cfg):
     # hostile (all-NaN-key) requests: its p99 is what flooding costs others.
     out.append([s for h in ("none", "big", "nan")
                 for s in impls("manager.get_under_load", {"hostile": h, "keys": 40000})])
+    for g in out:
+        for s in g:  # a side's hogs are its figures' (every side alike)
+            if any(p.get("hogs", 0) != s.hogs for _, p in s.targets):
+                raise AssertionError("side %s: hogs=%d, figures %r" % (s.key, s.hogs, s.targets))
     if cfg.kind == "regress":
         # The tested library and the baseline's, nothing else: a floor or
         # CPython does not enter the verdict and would only lengthen the run.
@@ -374,8 +407,62 @@ def groups(cfg):
 
 # ------------------------------------------------------------------ running
 
-def run_program(argv, timeout, env=None):
+def start_hogs(k):
+    """k CPU-bound processes (HOG_ARGV), each in its own session, started
+    before a side's invocation.  OSError when one cannot be started (those
+    already started are stopped first)."""
+    hogs = []
+    try:
+        for _ in range(k):
+            hogs.append(subprocess.Popen(HOG_ARGV, stdin=subprocess.DEVNULL,
+                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                         start_new_session=True, cwd=ROOT))
+    except BaseException:
+        stop_hogs(hogs)
+        raise
+    return hogs
+
+
+def stop_hogs(hogs):
+    """Kills (by process group) and reaps the hogs of start_hogs; returns how
+    many of them had ended on their own before that: the side then ran
+    without them for part of its invocation."""
+    ended = 0
+    for h in hogs:
+        if h.poll() is not None:
+            ended += 1  # reaped: its pid may be another process's by now
+            continue
+        try:
+            os.killpg(h.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        h.wait()
+    return ended
+
+
+def run_program(argv, timeout, env=None, hogs=0):
     """(parsed JSON or None, error message); env: variables added to ours.
+    hogs=K: K CPU-bound processes (start_hogs) run beside the program for
+    its whole invocation; they are ours, not the program's, so its cost
+    does not count them, and they are killed and reaped when it ends however
+    it ends.  A hog that cannot be started, or that ends before the program
+    does, makes the invocation an error: never a silent run without them."""
+    try:
+        hp = start_hogs(hogs)
+    except OSError as e:
+        return None, "cannot start the %d CPU-bound processes of hogs=%d: %s" % (hogs, hogs, e)
+    try:
+        res, err = run_one(argv, timeout, env)
+    finally:
+        ended = stop_hogs(hp)
+    if ended and res is not None:
+        return None, "%d of the %d CPU-bound processes of hogs=%d ended before the program" % (
+            ended, hogs, hogs)
+    return res, err
+
+
+def run_one(argv, timeout, env=None):
+    """run_program without hogs.
     The program runs in its own session; whatever of it is left afterwards (a
     child stuck on a failed peer) is killed by process group.  Output goes through a file so that a
     straggler holding stdout cannot stall us."""
@@ -448,7 +535,7 @@ def run_group(cfg, sides):
                   "cpu_s": [], "minflt": []} for s in sides}
 
     def invoke(s, extra):
-        res, err = run_program(s.argv + extra, cfg.timeout, s.env)
+        res, err = run_program(s.argv + extra, cfg.timeout, s.env, s.hogs)
         d = st[s.key]
         if res is None:
             d["status"], d["message"] = "error", err
@@ -874,6 +961,9 @@ def main():
             "pinning": "none: processes are not pinned to CPUs, except in figures with "
                        "cpus=K (the whole side on the first K allowed CPUs, every side alike)",
             "python_start_method": "fork",
+            # extension: what runs beside every invocation of a hogs=K figure
+            # (K of them, run.py's children: in no side's cpu_s)
+            "hogs_argv": HOG_ARGV,
             "malloc_fixed_env": MALLOC_ENV,
             "impl_b": {name: os.path.relpath(prog, ROOT) for name, prog in cfg.impl_b},
             "only": cfg.only,

@@ -802,9 +802,10 @@ def one_round(w, n, latency):
     if latency:
         if len(ops) != n:
             raise Fail("internal: %d latencies for %d operations" % (len(ops), n))
-        if p_int("pairs", 1) > 1 or p_int("cpus", 0) > 0:
-            # the "no loss" conditions: the round's wall time per operation,
-            # as common/bench.c's latency_is_round_mean says why
+        if p_int("pairs", 1) > 1 or p_int("cpus", 0) > 0 or p_int("hogs", 0) > 0:
+            # the "no loss" conditions (pairs, cpus, hogs beside the side):
+            # the round's wall time per operation, as common/bench.c's
+            # latency_is_round_mean says why
             return e / n, e, ops, cost
         return sorted(ops)[n // 2] / 1e9, e, ops, cost
     return n / e, e, None, cost

@@ -186,6 +186,7 @@ def dump(name, d):
 # event-cpus1 not measured (ref's result is an error); event-pairs4 1.0 not
 # decided (ref's rounds swing 0.8x-1.3x: the interval [0.85, 1.25] holds 1.05);
 # event-pairs4-cpus1 1.0 not decided (5 rounds: no 95% interval);
+# pingpong-hogs2, event-hogs2 not measured (absent);
 # cpu-queue-bytes 1.33 met; cpu-pipe-pingpong 2.5 missed; cpu-event-pingpong
 # not measured (old records no CPU); cpu-process not measured (old has no
 # such figure).

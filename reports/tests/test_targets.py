@@ -23,6 +23,7 @@ EXPECTED = {  # id -> (verdict, ratio or None)
     'pingpong-pairs4': ('met', 1.04), 'pingpong-cpus1': ('missed', 1.5),
     'pingpong-pairs4-cpus1': ('not measured', None), 'event-cpus1': ('not measured', None),
     'event-pairs4': ('not decided', 1.0), 'event-pairs4-cpus1': ('not decided', 1.0),
+    'pingpong-hogs2': ('not measured', None), 'event-hogs2': ('not measured', None),
     'cpu-queue-bytes': ('met', 2.0 / 1.5), 'cpu-pipe-pingpong': ('missed', 2.5),
     'cpu-event-pingpong': ('not measured', None), 'cpu-process': ('not measured', None),
 }
