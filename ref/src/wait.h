@@ -8,14 +8,14 @@
  * or seconds), whether it gives the CPU away between tries, and whether it is
  * adaptive: spin only if the previous wait was short (mp__spinner.last), so
  * that a thread whose waits are whole round trips sleeps at once and leaves
- * the CPU to the one with work.  Then the caller raises its "someone sleeps"
- * flag by its own protocol and sleeps with mp__nap(), which never sleeps past
- * one liveness slice: a waker killed between its store and its FUTEX_WAKE
- * costs a sleeper one slice, not the whole wait (sync.c, queue.c explain
- * why no ordering of the steps can avoid that window).  The Event closes the
- * window instead: its state and its "someone sleeps" flag are one word, and
- * a set that finds sleepers changes the word and wakes them in one system
- * call (mp__futex_or_wake), so its untimed waits sleep with no slice.
+ * the CPU to the one with work; and a spinner that yields stops spinning for
+ * a while when its yields show the CPUs crowded (mp__crowd_rule).  Then the caller raises its
+ * "someone sleeps" flag by its own protocol and sleeps with mp__nap(), which never sleeps past one
+ * liveness slice: a waker killed between its store and its FUTEX_WAKE costs a sleeper one slice,
+ * not the whole wait (sync.c, queue.c explain why no ordering of the steps can avoid that window).
+ * The Event closes the window instead: its state and its "someone sleeps" flag are one word, and a
+ * set that finds sleepers changes the word and wakes them in one system call (mp__futex_or_wake),
+ * so its untimed waits sleep with no slice.
  *
  * Users: sync.c (lock, semaphore, event), sync_cond.c (condition, barrier),
  * queue.c (data/room/join waits), pool.c (workers, handler, result waits),
@@ -54,9 +54,52 @@ typedef struct mp__spin_tuning {
     double yield_after_s; /* past this, sched_yield() at each clock read */
     bool yield;           /* sched_yield() between tries, not mp__cpu_relax() */
     bool look_once;       /* gate shut: still try once (a cheap check; not a syscall) */
+    double crowd_yield_s; /* yielding: a yield longer than this that did not run the peer
+                           * counts toward crowding (mp__crowd_rule); 0: only one past
+                           * its alone_s */
     unsigned look_every;  /* ready() only every this many tries (a power of 2; 0: every
                            * try): a look that costs the peer and need not be prompt */
 } mp__spin_tuning;
+
+/* When a yielding spinner takes the CPUs to be crowded, and stops.  A
+ * sched_yield() that returns late ran another thread; if the next look still
+ * finds nothing ready, that thread was not the peer (a peer on our CPU would
+ * have answered: yielding to it is a cheap hand-over).  With more runnable
+ * threads than CPUs each poll takes a turn from a thread with work, and a
+ * yield may hand a CPU-bound thread its whole time slice (milliseconds)
+ * while the peer waits; a waiter asleep in the kernel is woken at once.
+ *
+ * Such a yield counts when it lasts over the tuning's crowd_yield_s, and
+ * count of them end the spin; one over alone_s (a CPU-bound thread's slice:
+ * threads that work with us block sooner) ends it alone, for every yielding
+ * spinner.  The waiter then sleeps at once on every wait for hold_s, or
+ * hold_per times the longest such yield if that is longer: a probe that lost
+ * y comes back after 100 y, so beside CPU-bound work polling wastes about 1%
+ * of the time.  One short late yield is not enough: an interrupt lengthens
+ * one now and then on an idle machine too.
+ *
+ * Measured on 2 vCPUs, alternating rounds against the code before (the
+ * ping-pongs by the round's wall time per round trip):
+ * - beside two busy loops: Manager dict.set from one client 0.5 k -> 6-46 k
+ *   calls/s (CPython 5-22 k; a 5 ms yield came about once in 100), four
+ *   clients 2-4.5 k -> 6-30 k (CPython 9-22 k); Event ping-pong stalled in
+ *   6 of 8 rounds (31-92 us per round trip) -> none (10-13 us, the futex
+ *   11-58 us);
+ * - Event ping-pong, 4 pairs (8 processes): 0.95-1.04x the blocking futex
+ *   round trip -> 0.73-0.84x (three runs of 24-30 rounds; the timed pair's
+ *   p99 103-157 us against 116-136); with count 1, one pair fell to blocking
+ *   round trips (11-13 us against 1.8) half of the time;
+ * - unchanged: one Event pair (1.9 -> 2.0 us), the Pipe (one pair 0.30x the
+ *   socketpair, 4 pairs 1.07 -> 1.03x, noise), Manager 4 and 8 clients on
+ *   an idle machine (0.91-1.01x in four runs of 12 rounds).  The Manager and
+ *   the Pipe count only yields past alone_s: a manager client yields to the
+ *   server and the other clients, whose work it waits for. */
+static const struct mp__crowd_rule {
+    unsigned count;
+    double alone_s;
+    double hold_s;
+    double hold_per;
+} mp__crowd_rule = {.count = 2, .alone_s = 1e-3, .hold_s = 10e-3, .hold_per = 100};
 
 /* The tunings, one per use, each with where it was measured.  A change of
  * policy is an edit here.  (static const in a header: every field is a
@@ -77,7 +120,9 @@ static const struct mp__wait_tunings {
      * waits are long sleeps at once.  Yielding, not pausing: on 2 loaded
      * vCPUs a pausing spinner held the CPU its setter needed (ping-pong
      * 11 us -> 62 us); yielding kept it at 10 us, and on idle CPUs the set
-     * is seen within a poll. */
+     * is seen within a poll.  A yield over 5 us counts toward crowding
+     * (mp__crowd_rule): the thread it ran was another pair's, not the
+     * setter's. */
     mp__spin_tuning event;
     /* A queue waiting for data, room or a stream chunk (queue.c): 4000 tries,
      * about 10-40 us before the futex sleep.  From the first snapshot
@@ -114,14 +159,16 @@ static const struct mp__wait_tunings {
      * dict.set from one client 29 k -> 77 k calls/s on 2 vCPUs, ten clients
      * on two CPUs 66 k calls/s (45 k without polling) (9111bf3).  The caller
      * sets mp__spinner.off on one CPU: the poller would hold the CPU its
-     * peer needs. */
+     * peer needs.  Only yields past alone_s count toward crowding
+     * (mp__crowd_rule). */
     mp__spin_tuning mgr;
     /* A Pipe or Listener connection's receiver (pipe_recv.c): as event -- polls
      * the non-blocking read for up to 50 us, yielding between tries, only
      * while the previous wait took <= 50 us, and never on one CPU.  The
      * manager's 1 ms gate kept 4 ping-ponging pairs on 2 CPUs polling
      * (their round trips 70-110 us): 1.1-1.6x the blocking round trip,
-     * where event's 50 us gate lost nothing (#16's no-loss rows). */
+     * where event's 50 us gate lost nothing (#16's no-loss rows).  Only
+     * yields past alone_s count toward crowding (mp__crowd_rule). */
     mp__spin_tuning pipe;
     /* Longest futex sleep of every waiter that may outlive a killed waker
      * (mp__nap; the queue's data/room/join waits).  One re-check per 0.1 s
@@ -134,7 +181,8 @@ static const struct mp__wait_tunings {
               .clock_every = 4,
               .gate_s = 50e-6,
               .yield_after_s = INFINITY,
-              .yield = true},
+              .yield = true,
+              .crowd_yield_s = 5e-6},
     .queue = {.iters = 4000},
     .queue_room = {.iters = 4000, .look_every = 256},
     .pool = {.budget_s = 50e-6,
@@ -163,9 +211,10 @@ static const struct mp__wait_tunings {
 /* The memory of an adaptive waiter (one per waiting thread or connection;
  * zero-initialised is ready to use). */
 typedef struct mp__spinner {
-    double last;  /* seconds the previous wait took: gates the next spin */
-    double start; /* when the current wait began (set by mp__spin_until) */
-    bool off;     /* never spin (e.g. one CPU); the gate stays shut */
+    double last;        /* seconds the previous wait took: gates the next spin */
+    double start;       /* when the current wait began (set by mp__spin_until) */
+    double quiet_until; /* no spin before this (mp__crowd_rule) */
+    bool off;           /* never spin (e.g. one CPU); the gate stays shut */
 } mp__spinner;
 
 /* Spin until ready(arg) is true, within the budget of t; true if it became
@@ -182,7 +231,9 @@ typedef struct mp__spinner {
  * st->last to its length.
  *
  * Per try: ready() (with t->look_every, only every look_every-th try), then
- * mp__cpu_relax() or sched_yield() (t->yield), and every t->clock_every
+ * mp__cpu_relax() or sched_yield() (t->yield; with st, timed for
+ * mp__crowd_rule, which may end the spin and set st->quiet_until: no spin
+ * before then, as with the gate shut), and every t->clock_every
  * tries a clock read that ends the spin at t->budget_s and yields past
  * t->yield_after_s.  Inline so that a static ready() and the tuning's
  * constants fold into the caller's loop. */
@@ -194,16 +245,31 @@ mp__spin_until(mp__spinner *st, const mp__spin_tuning *t, bool (*ready)(void *),
         if (st->off) /* no clock read: mp__spin_slept() skips it too */
             return t->look_once && ready(arg);
         st->start = start = mp__now();
-        if (st->last > t->gate_s)
+        if (st->last > t->gate_s || start < st->quiet_until)
             return t->look_once && ready(arg);
     }
+    unsigned crowded = 0; /* yields that ran another thread, not the peer */
+    double longest = 0;   /* the longest of them */
     for (unsigned k = 1;; k++) {
         if ((t->look_every <= 1 || (k & (t->look_every - 1)) == 0) && ready(arg)) {
             if (st)
                 st->last = mp__now() - start;
             return true;
         }
-        if (t->yield)
+        if (crowded >= mp__crowd_rule.count) {
+            st->quiet_until = mp__now() +
+                              fmax(mp__crowd_rule.hold_s, mp__crowd_rule.hold_per * longest);
+            return false;
+        }
+        if (t->yield && st) {
+            double y = mp__now();
+            sched_yield();
+            y = mp__now() - y;
+            if (y > mp__crowd_rule.alone_s || (t->crowd_yield_s > 0 && y > t->crowd_yield_s)) {
+                crowded += y > mp__crowd_rule.alone_s ? mp__crowd_rule.count : 1;
+                longest = fmax(longest, y);
+            }
+        } else if (t->yield)
             sched_yield();
         else
             mp__cpu_relax();
