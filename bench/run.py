@@ -343,9 +343,9 @@ def groups(cfg):
     # (HOG_ARGV) beside every invocation of every side, floors included, so
     # the CPUs are shared with work that never sleeps.  A side that waits by
     # spinning or by sched_yield() polling competes with them for the CPU its
-    # peer needs; a side that blocks leaves it to the scheduler.  ref's Event
-    # ping-pong and Manager calls were found 10-100x slower beside two busy
-    # loops; the blocking floors were not.  (Quick: this group only, to show
+    # peer needs; a side that blocks leaves it to the scheduler.  At 4a38435
+    # ref's Event ping-pong stalled and its Manager calls ran 10-100x slower
+    # beside two busy loops; the blocking floors were not.  (Quick: this group only, to show
     # the hogs path runs; quick runs two groups at a time, so its hogs load
     # the other group too, whose figures are not judged either.)
     hg = {"hogs": 2}
