@@ -87,11 +87,22 @@ class Hogs(unittest.TestCase):
                 self.assertIsNone(res)
                 self.assertIn('cannot start', err)
                 self.assertFalse(os.path.exists(mark))
-                # starts but ends at once: the side ran without it
+                # starts but ends before the side does: stop_hogs counts it
+                # (waited for here, not slept for), and run_program turns
+                # that count into an error
                 B.HOG_ARGV = ['true']
-                res, err = B.run_program(['sh', '-c', 'sleep 0.3; echo "{}"'], 20.0, hogs=2)
+                hp = B.start_hogs(2)
+                for h in hp:
+                    h.wait()
+                self.assertEqual(B.stop_hogs(hp), 2)
+                real_stop = B.stop_hogs
+                B.stop_hogs = lambda hp: (real_stop(hp), len(hp))[1]  # as if all had ended
+                try:
+                    res, err = B.run_program(['sh', '-c', 'echo "{}"'], 20.0, hogs=2)
+                finally:
+                    B.stop_hogs = real_stop
                 self.assertIsNone(res)
-                self.assertIn('ended before the program', err)
+                self.assertIn('2 of the 2 CPU-bound processes of hogs=2 ended before', err)
         finally:
             B.HOG_ARGV = saved
 
