@@ -9,13 +9,15 @@
  * adaptive: spin only if the previous wait was short (mp__spinner.last), so
  * that a thread whose waits are whole round trips sleeps at once and leaves
  * the CPU to the one with work; and a spinner that yields stops spinning for
- * a while when its yields show the CPUs crowded (mp__crowd_rule).  Then the caller raises its
- * "someone sleeps" flag by its own protocol and sleeps with mp__nap(), which never sleeps past one
- * liveness slice: a waker killed between its store and its FUTEX_WAKE costs a sleeper one slice,
- * not the whole wait (sync.c, queue.c explain why no ordering of the steps can avoid that window).
- * The Event closes the window instead: its state and its "someone sleeps" flag are one word, and a
- * set that finds sleepers changes the word and wakes them in one system call (mp__futex_or_wake),
- * so its untimed waits sleep with no slice.
+ * a while when its yields show the CPUs crowded (mp__crowd_rule).  Then the
+ * caller raises its "someone sleeps" flag by its own protocol and sleeps with
+ * mp__nap(), which never sleeps past one liveness slice: a waker killed
+ * between its store and its FUTEX_WAKE costs a sleeper one slice, not the
+ * whole wait (sync.c, queue.c explain why no ordering of the steps can avoid
+ * that window).  The Event closes the window instead: its state and its
+ * "someone sleeps" flag are one word, and a set that finds sleepers changes
+ * the word and wakes them in one system call (mp__futex_or_wake), so its
+ * untimed waits sleep with no slice.
  *
  * Users: sync.c (lock, semaphore, event), sync_cond.c (condition, barrier),
  * queue.c (data/room/join waits), pool.c (workers, handler, result waits),
@@ -265,8 +267,9 @@ mp__spin_until(mp__spinner *st, const mp__spin_tuning *t, bool (*ready)(void *),
             double y = mp__now();
             sched_yield();
             y = mp__now() - y;
-            if (y > mp__crowd_rule.alone_s || (t->crowd_yield_s > 0 && y > t->crowd_yield_s)) {
-                crowded += y > mp__crowd_rule.alone_s ? mp__crowd_rule.count : 1;
+            bool alone = y > mp__crowd_rule.alone_s; /* a CPU-bound thread's slice */
+            if (alone || (t->crowd_yield_s > 0 && y > t->crowd_yield_s)) {
+                crowded += alone ? mp__crowd_rule.count : 1;
                 longest = fmax(longest, y);
             }
         } else if (t->yield)
