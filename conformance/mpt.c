@@ -187,10 +187,12 @@ int mpt_join(mp_process *p)
 
 /* Until task tid shows state 'S' in `readings` readings in a row, `gap_ns`
  * apart; fails the test after 10 s (scaled). */
-static void wait_asleep(pid_t tid, int readings, long gap_ns)
+/* Until tid shows asleep in `readings` readings in a row, gap_ns apart, or
+ * *back (may be NULL) is set. */
+static void wait_asleep(pid_t tid, int readings, long gap_ns, _Atomic double *back)
 {
     double t0 = mpt_now();
-    for (int streak = 0; streak < readings;) {
+    for (int streak = 0; streak < readings && !(back && atomic_load(back) != 0);) {
         pid_t ppid;
         char state = '?';
         streak = proc_stat(tid, &ppid, &state) && state == 'S' ? streak + 1 : 0;
@@ -200,9 +202,9 @@ static void wait_asleep(pid_t tid, int readings, long gap_ns)
     }
 }
 
-void mpt_wait_asleep(pid_t tid) { wait_asleep(tid, 5, 2000000); }
+void mpt_wait_asleep(pid_t tid) { wait_asleep(tid, 5, 2000000, NULL); }
 
-void mpt_wait_asleep_quick(pid_t tid) { wait_asleep(tid, 2, 200000); }
+void mpt_wait_asleep_quick(pid_t tid) { wait_asleep(tid, 2, 200000, NULL); }
 
 FILE *mpt_tmpfile(void)
 {
@@ -417,8 +419,14 @@ double mpt_prompt_median(const mpt_prompt *p)
         pthread_join(w[i].t, NULL);
     sem_destroy(&run.go);
     sem_destroy(&run.done);
-    qsort(lat, (size_t)run.rounds, sizeof lat[0], cmp_double);
-    return lat[run.rounds / 2];
+    return mpt_median(lat, run.rounds);
+}
+
+double mpt_median(double *v, int n)
+{
+    cr_assert(n > 0);
+    qsort(v, (size_t)n, sizeof v[0], cmp_double);
+    return v[n / 2];
 }
 
 static void *sleeper_thread(void *a)
@@ -430,7 +438,8 @@ static void *sleeper_thread(void *a)
     return NULL;
 }
 
-void mpt_sleeper_start(mpt_sleeper *w)
+/* Starts w's thread and returns its tid. */
+static pid_t sleeper_launch(mpt_sleeper *w)
 {
     atomic_store(&w->tid, 0);
     atomic_store(&w->back, 0.0);
@@ -438,7 +447,17 @@ void mpt_sleeper_start(mpt_sleeper *w)
     cr_assert(pthread_create(&w->t, NULL, sleeper_thread, w) == 0);
     while (atomic_load(&w->tid) == 0)
         sched_yield();
-    mpt_wait_asleep(atomic_load(&w->tid)); /* asleep in the call */
+    return atomic_load(&w->tid);
+}
+
+void mpt_sleeper_start(mpt_sleeper *w)
+{
+    mpt_wait_asleep(sleeper_launch(w)); /* asleep in the call */
+}
+
+void mpt_sleeper_start_quick(mpt_sleeper *w)
+{
+    wait_asleep(sleeper_launch(w), 2, 200000, &w->back);
 }
 
 bool mpt_sleeper_wait(mpt_sleeper *w, double until)

@@ -188,6 +188,8 @@ typedef struct mpt_prompt {
  * test as soon as a wait returns another status than `want` (naming the
  * round and both statuses); joins its threads before returning. */
 double mpt_prompt_median(const mpt_prompt *p);
+/* The median of v[0..n-1] (n > 0), which it sorts. */
+double mpt_median(double *v, int n);
 
 /* A thread asleep in a blocking call, for rows that kill its waker: */
 typedef struct mpt_sleeper {
@@ -201,6 +203,11 @@ typedef struct mpt_sleeper {
 /* Starts the thread (call and arg set, the rest zeroed here) and returns once
  * the kernel shows it asleep (mpt_wait_asleep). */
 void mpt_sleeper_start(mpt_sleeper *w);
+/* The same, but returns as soon as the kernel shows it asleep twice 0.2 ms
+ * apart (mpt_wait_asleep_quick), or once its call is back: for a call that
+ * may not block in every implementation, and for rows that time what
+ * happens next against a sleep that started just before. */
+void mpt_sleeper_start_quick(mpt_sleeper *w);
 /* Looks every millisecond until the thread is back or `until` (mpt_now time)
  * has passed.  Back: joins it and returns true (w->st is what call
  * returned).  Not back: returns false and leaves it running. */

@@ -1363,6 +1363,89 @@ MPT_TEST(queue, Q_CLOSE_WAKES_PROMPT,
     mp_queue_free(p.q);
 }
 
+/* A put that waits behind another put, not for room, is served at once when
+ * that put is done.  Each round fills the queue with 1 MiB messages until a
+ * put that does not wait says full, and takes one back.  A thread then puts
+ * 12 MiB, more than the room, and waits (ref streams a message that large
+ * holding its producer lock: queue_stream.c); once it sleeps a second thread
+ * puts one byte (ref: it waits for that lock).  The main thread drains the
+ * queue, and the round's latency runs from the big put's return to the
+ * small one's.  A release that does not wake the lock's sleeper leaves the
+ * small put asleep until its own re-check, tens of ms later.  Where no put
+ * ever waits (no bound by bytes), both return at once. */
+typedef struct put_call {
+    mp_queue *q;
+    const void *buf;
+    size_t len;
+} put_call;
+
+static mp_status put_call_run(void *a)
+{
+    put_call *c = a;
+    return mp_queue_put_bytes(c->q, c->buf, c->len, 30.0);
+}
+
+#define BEHIND_ROUNDS 15
+#define BEHIND_BIG (12 * MIB)
+
+MPT_TEST(queue, Q_PUT_BEHIND_PUT_PROMPT,
+         "Q-PUT-BEHIND-PUT-PROMPT: a put waiting behind another put returns at once when that put "
+         "is done (median far below a polling period)")
+{
+    mp_queue *q = NULL;
+    MP_ASSERT_OK(mp_queue_new(&q, 0));
+    uint8_t *big = calloc(1, BEHIND_BIG), *one = calloc(1, MIB);
+    cr_assert(big && one);
+    double lat[BEHIND_ROUNDS];
+    for (int k = 0; k < BEHIND_ROUNDS; k++) {
+        long n = 0;
+        mp_status st;
+        while (n < 64 && (st = mp_queue_put_bytes(q, one, MIB, 0)) == MP_OK)
+            n++;
+        cr_assert(n == 64 || st == MP_FULL, "round %d: a put that does not wait returned %s", k,
+                  mp_status_name(st));
+        if (n > 0) {
+            void *m = NULL;
+            size_t len = 0;
+            MP_ASSERT_OK(mp_queue_get_bytes(q, &m, &len, MP_NOWAIT));
+            free(m);
+            cr_assert_eq(len, MIB);
+            n--;
+        }
+        put_call bc = {q, big, BEHIND_BIG}, sc = {q, "w", 1};
+        mpt_sleeper b = {.call = put_call_run, .arg = &bc};
+        mpt_sleeper w = {.call = put_call_run, .arg = &sc};
+        mpt_sleeper_start_quick(&b);
+        mpt_sleeper_start_quick(&w);
+        long mibs = 0, bigs = 0, smalls = 0;
+        for (long i = 0; i < n + 2; i++) {
+            void *m = NULL;
+            size_t len = 0;
+            MP_ASSERT_OK(mp_queue_get_bytes(q, &m, &len, 30.0));
+            free(m);
+            mibs += len == MIB;
+            bigs += len == BEHIND_BIG;
+            smalls += len == 1;
+        }
+        cr_assert(mibs == n && bigs == 1 && smalls == 1,
+                  "round %d: got %ld of 1 MiB (want %ld), %ld of 12 MiB and %ld of 1 byte", k, mibs,
+                  n, bigs, smalls);
+        cr_assert(mpt_sleeper_wait(&b, mpt_now() + mpt_slack(30.0)));
+        cr_assert(mpt_sleeper_wait(&w, mpt_now() + mpt_slack(30.0)));
+        MP_ASSERT_OK(b.st);
+        MP_ASSERT_OK(w.st);
+        lat[k] = atomic_load(&w.back) - atomic_load(&b.back);
+    }
+    double median = mpt_median(lat, BEHIND_ROUNDS);
+    cr_assert(median < MPT_PROMPT_MEDIAN_S,
+              "median %.4f s from the big put's return to the waiting put's: the waiting put was "
+              "not woken",
+              median);
+    free(big);
+    free(one);
+    mp_queue_free(q);
+}
+
 /* ------------------------------------------ wakers killed at any instruction
  *
  * A peer thread sleeps inside a call while a victim process runs the call

@@ -632,12 +632,12 @@ MP_EXTERN mp_status mp_joinable_queue_new(mp_queue **out, long maxsize);
  * MP_FULL at once [Q-PUT-NEGATIVE-TIMEOUT]; a put with MP_FOREVER on a full
  * queue returns MP_OK once another process gets an item
  * [Q-PUT-BLOCKS-UNTIL-ROOM], and a put with a timeout succeeds when room
- * appears before its deadline [Q-PUT-TIMEOUT-ROOM].  get without blocking
- * returns an available item at once [Q-GET-NOWAIT-AVAILABLE]; with 0, a
- * negative timeout or -INFINITY on an empty queue it is MP_EMPTY at once, as
- * CPython's get(True, -1) [Q-GET-NEGATIVE-TIMEOUT]; a get with MP_FOREVER
- * returns the item another process puts later [Q-GET-BLOCKS-UNTIL-PUT], and
- * one with a timeout an item put before its deadline
+ * appears before its deadline [Q-PUT-TIMEOUT-ROOM]; a put waiting behind
+ * another put returns at once when that one is done [Q-PUT-BEHIND-PUT-PROMPT].  get without
+ * blocking returns an available item at once [Q-GET-NOWAIT-AVAILABLE]; with 0, a negative timeout
+ * or -INFINITY on an empty queue it is MP_EMPTY at once, as CPython's get(True, -1)
+ * [Q-GET-NEGATIVE-TIMEOUT]; a get with MP_FOREVER returns the item another process puts later
+ * [Q-GET-BLOCKS-UNTIL-PUT], and one with a timeout an item put before its deadline
  * [Q-GET-TIMEOUT-RECEIVES]. */
 MP_EXTERN mp_status mp_queue_put(mp_queue *q, const mp_value *v, double timeout);
 MP_EXTERN mp_status mp_queue_get(mp_queue *q, mp_value **out, double timeout);

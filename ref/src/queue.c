@@ -16,8 +16,9 @@
  * and JoinableQueue's unfinished count is pushed - task_done()s.
  *
  * Locks.  Producers are serialised by one lock and consumers by another, the
- * library's own (sync.h, as Lock's): a word naming the holder's tid, taken
- * with one CAS and dropped with one exchange, and taken over by a waiter
+ * library's own (sync.h, as Lock's, but "flagged": sleepers announce
+ * themselves in a word of their own): a word naming the holder's tid, taken
+ * with one CAS and dropped with one plain store, and taken over by a waiter
  * from a holder whose thread is gone, however it died -- at most one slice
  * after the death.  (A robust pthread mutex, used until December, cost a
  * third of the CPU of a small message: issue #16.)  Nobody sleeps holding a
@@ -38,10 +39,10 @@
  * items) or data; a side reads the other's index only when its copy says
  * "full" or "empty".  So a put touches the consumer's lines only when the
  * queue looks full, and a get touches wpos only when it has taken all it
- * knew of.  What each message still costs: three locked instructions a side
- * (the lock's CAS, the seq_cst commit the wake protocol needs, the unlock's
- * exchange) and the record's own cache lines moving from producer to
- * consumer.
+ * knew of.  What each message still costs: two locked instructions a side
+ * (the lock's CAS, and one fence after the commit and the unlock, which both
+ * wake protocols need: commit_unlock in queue_internal.h) and the record's
+ * own cache lines moving from producer to consumer.
  *
  * Messages up to SINGLE_MAX are one record.  The producer copies, then
  * advances the tail; the consumer copies out, then advances the head.  So:
@@ -80,8 +81,10 @@
  * sequence word (v = seq), raises its side's flag, re-reads W, and only if W
  * is unchanged calls FUTEX_WAIT(seq, v) -- for at most a slice (mp__nap).  A
  * publisher stores W (its commit), then, only if the flag is up, clears it,
- * bumps seq and calls FUTEX_WAKE.  All of it is seq_cst, so either the
- * publisher sees the flag or the sleeper sees the new W; and a wake landing
+ * bumps seq and calls FUTEX_WAKE.  All of it is seq_cst (or, for a
+ * single-record commit, a release store followed by a seq_cst fence:
+ * commit_unlock), so either the publisher sees the flag or the sleeper sees
+ * the new W; and a wake landing
  * between the sleeper's read of seq and its FUTEX_WAIT changed seq, so the
  * kernel refuses to sleep.  No wake is lost while every process runs on.
  *
@@ -171,7 +174,7 @@ static void repair_producer(mp_queue *q)
     }
 }
 
-/* The result st of taking side's lock (mp__lock_try, mp__lock_take): on
+/* The result st of taking side's lock (mp__lock_try_flagged, ..._take_flagged): on
  * MP_EOWNERDEAD repairs the producer side (the consumer side's repair is
  * data driven, cs_active, done by the caller) and says MP_OK, the lock being
  * held; any other result as it is.  For side_lock and the streaming
@@ -195,7 +198,8 @@ mp_status mp__queue_locked(mp_queue *q, int side, mp_status st)
 static mp_status side_lock(mp_queue *q, int side, const mp__deadline *d)
 {
     struct qshm *s = q->s;
-    mp_lock *l = side == SIDE_P ? &s->plock : &s->clock_;
+    mp_lock *l = side_lock_of(q, side);
+    _Atomic uint32_t *want = side_want(q, side);
     int32_t me = mp__gettid();
     uint32_t held;
     if (MP__LIKELY(mp__lock_grab(l, me, &held)))
@@ -209,9 +213,9 @@ static mp_status side_lock(mp_queue *q, int side, const mp__deadline *d)
             return MP_TIMEOUT;
         mp__deadline sl;
         mp__deadline_slice(once ? NULL : d, once ? 0.001 : LOCK_SLICE_S, &sl);
-        mp_status st = mp__lock_take(l, me, &sl);
+        mp_status st = mp__lock_take_flagged(l, want, me, &sl);
         if (st == MP_TIMEOUT) /* a slice with the lock held: is its holder alive? */
-            st = mp__lock_try(l, me);
+            st = mp__lock_try_flagged(l, want, me);
         if (st != MP_TIMEOUT)
             return mp__queue_locked(q, side, st);
         if (!once && mp__deadline_passed(d))
@@ -362,10 +366,8 @@ static mp_status put_raw(mp_queue *q, const void *buf, size_t len, double timeou
             ring_set_word(q, at, (uint64_t)len | (uint64_t)K_MSG << 32);
             if (len)
                 ring_put(q, at + HDR, buf, len);
-            /* The commit: bytes and item count at once, after the copy. */
-            atomic_store(&s->wpos, pos(hi(w) + 1, at + (uint32_t)rec));
-            side_unlock(q, SIDE_P);
-            wake(&s->data_seq, &s->data_flag);
+            commit_unlock(q, SIDE_P, &s->wpos, pos(hi(w) + 1, at + (uint32_t)rec), &s->data_seq,
+                          &s->data_flag);
             return MP_OK;
         }
         side_unlock(q, SIDE_P);
@@ -480,9 +482,8 @@ static mp_status get_raw(mp_queue *q, void **out, size_t *outlen, void *small, s
                 ring_get(q, lo(r) + HDR, p, n);
                 /* The commit, after the copy: a consumer killed before it
                  * leaves the message to the next one. */
-                atomic_store(&s->rpos, pos(hi(r) + 1, lo(r) + HDR + (uint32_t)pad8(n)));
-                side_unlock(q, SIDE_C);
-                wake(&s->room_seq, &s->room_flag);
+                commit_unlock(q, SIDE_C, &s->rpos, pos(hi(r) + 1, lo(r) + HDR + (uint32_t)pad8(n)),
+                              &s->room_seq, &s->room_flag);
                 *out = p;
                 *outlen = n;
                 return MP_OK;
@@ -495,10 +496,9 @@ static mp_status get_raw(mp_queue *q, void **out, size_t *outlen, void *small, s
             }
             /* A chunk with no stream: cannot happen unless the header was
              * damaged; step over it rather than wedge. */
-            atomic_store(&s->rpos,
-                         pos(hi(r) + (kind == K_FINAL ? 1 : 0), lo(r) + HDR + (uint32_t)pad8(n)));
-            side_unlock(q, SIDE_C);
-            wake(&s->room_seq, &s->room_flag);
+            commit_unlock(q, SIDE_C, &s->rpos,
+                          pos(hi(r) + (kind == K_FINAL ? 1 : 0), lo(r) + HDR + (uint32_t)pad8(n)),
+                          &s->room_seq, &s->room_flag);
             continue;
         }
         side_unlock(q, SIDE_C);

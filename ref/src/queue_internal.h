@@ -50,6 +50,7 @@ struct qshm {
      * lo(wpos) - lo(rseen) <= cap, as every advance of wpos is checked
      * against it (or against a fresh rpos, which is then stored here). */
     alignas(QLINE) mp_lock plock;
+    _Atomic uint32_t pwant; /* plock's sleepers (a flagged lock: sync.h) */
     _Atomic uint64_t rseen;
     _Atomic uint32_t pstream; /* id of the message being streamed in, 0 none */
     uint32_t stream_next;
@@ -61,6 +62,7 @@ struct qshm {
      * wpos from a recent look, as rseen (rpos <= wseen <= wpos: every load
      * of wpos under the consumer lock is stored here). */
     alignas(QLINE) mp_lock clock_;
+    _Atomic uint32_t cwant; /* clock_'s sleepers */
     _Atomic uint64_t wseen;
     uint32_t cs_active, cs_id;
     uint64_t cs_total, cs_got;
@@ -176,9 +178,9 @@ static inline uint64_t look_wpos(struct qshm *s)
     return w;
 }
 
-/* Publishers call this after their seq_cst commit store (the protocol:
- * "wake / wait" in queue.c).  Killed anywhere in here, a sleeper notices at
- * its next slice. */
+/* Publishers call this after their commit store and a seq_cst barrier (the
+ * protocol: "wake / wait" in queue.c).  Killed anywhere in here, a sleeper
+ * notices at its next slice. */
 static inline void wake(_Atomic uint32_t *seq, _Atomic uint32_t *flag)
 {
     if (MP__UNLIKELY(atomic_load(flag)) && atomic_exchange(flag, 0)) {
@@ -187,9 +189,39 @@ static inline void wake(_Atomic uint32_t *seq, _Atomic uint32_t *flag)
     }
 }
 
+static inline mp_lock *side_lock_of(mp_queue *q, int side)
+{
+    return side == SIDE_P ? &q->s->plock : &q->s->clock_;
+}
+
+static inline _Atomic uint32_t *side_want(mp_queue *q, int side)
+{
+    return side == SIDE_P ? &q->s->pwant : &q->s->cwant;
+}
+
+/* Release side's lock (a flagged lock: sync.h). */
 static inline void side_unlock(mp_queue *q, int side)
 {
-    mp__lock_drop(side == SIDE_P ? &q->s->plock : &q->s->clock_);
+    mp__lock_drop_flagged(side_lock_of(q, side), side_want(q, side));
+}
+
+/* The end of every single-record put and get: commit the new index *p = v
+ * (bytes and item count at once, after the copy), release side's lock, and
+ * wake the sleepers these changes concern -- the other side's (seq, flag)
+ * and this side's lock's.  Both releases are plain stores and one seq_cst
+ * fence serves both wake protocols, which each need a full barrier between
+ * a store and the look at a flag: two locked instructions a message with
+ * the lock's CAS, not three.  Killed between the stores, the lock names the
+ * dead holder (taken over at a waiter's next slice, the commit made);
+ * killed before a wake, the sleepers notice at their next slice. */
+static inline void commit_unlock(mp_queue *q, int side, _Atomic uint64_t *p, uint64_t v,
+                                 _Atomic uint32_t *seq, _Atomic uint32_t *flag)
+{
+    atomic_store_explicit(p, v, memory_order_release);
+    mp__lock_store_free(side_lock_of(q, side));
+    mp__fence();
+    wake(seq, flag);
+    mp__lock_wake_flagged(side_want(q, side));
 }
 
 /* ---------------------------------------------------------- across rooms */

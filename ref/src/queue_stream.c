@@ -132,7 +132,8 @@ int mp__queue_read_stream(mp_queue *q, uint8_t *dst)
                               s->cs_id, &sl);
         if (atomic_load(&s->wpos) == w && mp__deadline_passed(&sl)) {
             /* Silence: is the producer still there?  Its lock tells. */
-            if (mp__queue_locked(q, SIDE_P, mp__lock_try(&s->plock, mp__gettid())) == MP_OK)
+            if (mp__queue_locked(q, SIDE_P,
+                                 mp__lock_try_flagged(&s->plock, &s->pwant, mp__gettid())) == MP_OK)
                 side_unlock(q, SIDE_P);
         }
     }

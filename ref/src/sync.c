@@ -15,6 +15,7 @@
  * behind it rather than spin. */
 struct lock_try {
     mp_lock *l;
+    _Atomic uint32_t *want; /* a flagged lock's (sync.h), else NULL */
     uint32_t me;
     bool got;
 };
@@ -31,6 +32,8 @@ static inline bool lock_try(void *arg)
         a->got = true;
         return true;
     }
+    if (a->want)
+        return atomic_load_explicit(a->want, memory_order_relaxed) != 0;
     return c & MP__LOCK_WAITERS;
 }
 
@@ -38,16 +41,18 @@ static inline bool lock_try(void *arg)
  * over for me with one CAS from that exact word (true, MP_EOWNERDEAD
  * recorded as the message) -- so it cannot steal from a holder that released
  * meanwhile (nor from a new one), and of several takers that find the same
- * dead holder exactly one wins.  The taken word keeps MP__LOCK_WAITERS:
- * others may sleep on it. */
-static bool took_over(mp_lock *l, uint32_t c, uint32_t me)
+ * dead holder exactly one wins.  Others may sleep on l: the taken word has
+ * MP__LOCK_WAITERS, or a flagged lock's *want (want not NULL) is raised. */
+static bool took_over(mp_lock *l, _Atomic uint32_t *want, uint32_t c, uint32_t me)
 {
     int32_t o = (int32_t)(c & MP__LOCK_TID);
     if (o == 0 || o == (int32_t)me || mp__tid_alive(o))
         return false;
-    if (!atomic_compare_exchange_strong_explicit(&l->word, &c, me | MP__LOCK_WAITERS,
+    if (!atomic_compare_exchange_strong_explicit(&l->word, &c, want ? me : me | MP__LOCK_WAITERS,
                                                  memory_order_acquire, memory_order_relaxed))
         return false;
+    if (want)
+        atomic_store(want, 1);
     mp__err(MP_EOWNERDEAD, "lock.acquire: tid %d died holding the lock; the caller holds it now",
             (int)o);
     return true;
@@ -94,7 +99,7 @@ mp_status mp__lock_take(mp_lock *l, int32_t tid, const mp__deadline *d)
         c = atomic_load_explicit(&l->word, memory_order_relaxed);
         if (r != MP__NAP_SLICE)
             continue;
-        if (took_over(l, c, me))
+        if (took_over(l, NULL, c, me))
             return MP_EOWNERDEAD;
         /* Alive, released or taken over by someone else meanwhile. */
         c = atomic_load_explicit(&l->word, memory_order_relaxed);
@@ -107,7 +112,46 @@ mp_status mp__lock_try(mp_lock *l, int32_t tid)
     uint32_t c;
     if (mp__lock_grab(l, tid, &c))
         return MP_OK;
-    return took_over(l, c, (uint32_t)tid) ? MP_EOWNERDEAD : MP_TIMEOUT;
+    return took_over(l, NULL, c, (uint32_t)tid) ? MP_EOWNERDEAD : MP_TIMEOUT;
+}
+
+/* Contract in sync.h: as mp__lock_take, for a flagged lock.  Every pass of
+ * the slow path raises *want before it looks at the word, and sleeps on
+ * *want, not on the word: the word can return to the value seen (the same
+ * holder taking it again) while a wake meant for us went by, but *want only
+ * goes from 1 to 0 by a release's wake, and a FUTEX_WAIT for 1 then returns
+ * at once. */
+mp_status mp__lock_take_flagged(mp_lock *l, _Atomic uint32_t *want, int32_t tid,
+                                const mp__deadline *d)
+{
+    const uint32_t me = (uint32_t)tid;
+    struct lock_try a = {.l = l, .want = want, .me = me};
+    if (mp__spin_until(NULL, &mp__wait_tunings.lock, lock_try, &a) && a.got)
+        return MP_OK;
+    for (;;) {
+        atomic_store(want, 1);
+        uint32_t c = atomic_load(&l->word);
+        if (c == 0) {
+            if (atomic_compare_exchange_strong_explicit(&l->word, &c, me, memory_order_acquire,
+                                                        memory_order_relaxed))
+                return MP_OK; /* *want stays up: others may sleep */
+            continue;
+        }
+        enum mp__nap r = mp__nap(want, 1, d);
+        if (r == MP__NAP_DEADLINE)
+            return MP_TIMEOUT; /* *want is up: the next release wakes another */
+        if (r == MP__NAP_SLICE && took_over(l, want, atomic_load(&l->word), me))
+            return MP_EOWNERDEAD;
+    }
+}
+
+/* Contract in sync.h. */
+mp_status mp__lock_try_flagged(mp_lock *l, _Atomic uint32_t *want, int32_t tid)
+{
+    uint32_t c;
+    if (mp__lock_grab(l, tid, &c))
+        return MP_OK;
+    return took_over(l, want, c, (uint32_t)tid) ? MP_EOWNERDEAD : MP_TIMEOUT;
 }
 
 /* Contract: one exchange to 0, so the lock is held (and named) up to that

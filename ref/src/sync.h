@@ -58,4 +58,68 @@ MP__HIDDEN mp_status mp__lock_try(mp_lock *l, int32_t tid);
  * returns the old word (0: was not held). */
 MP__HIDDEN uint32_t mp__lock_drop(mp_lock *l);
 
+/* Flagged locks (a Queue's side locks).  A sleeper announces itself in a word
+ * of its own, *want, and sleeps on that word, instead of setting
+ * MP__LOCK_WAITERS in l's word.  The release is then a plain store, and the
+ * full barrier it needs between that store and its look at *want can be one
+ * its caller pays anyway: a Queue's commit needs one for its own wake
+ * protocol (queue.c), so that a put or get costs two locked instructions, not
+ * three.  The word still names the holder, so a dead holder is taken over as
+ * before.  A flagged lock is taken only through these calls and the fast
+ * path mp__lock_grab, and never has MP__LOCK_WAITERS set.
+ *
+ * Why no wake is lost: a sleeper stores *want = 1, then looks at the word,
+ * and sleeps on *want while it holds 1 (both seq_cst); a releaser stores the
+ * word 0, then a seq_cst fence, then looks at *want.  Either the releaser
+ * sees 1, clears it and wakes a sleeper (whose FUTEX_WAIT on *want, if not
+ * yet asleep, then finds 0 and returns), or the sleeper sees the free word.
+ * A sleeper that leaves the slow path (woken, at its deadline, or holding
+ * the lock) leaves *want up, so the next release wakes the next sleeper; a
+ * releaser killed between its store and its wake leaves sleepers to find
+ * the word free at their next liveness slice. */
+MP__HIDDEN mp_status mp__lock_take_flagged(mp_lock *l, _Atomic uint32_t *want, int32_t tid,
+                                           const mp__deadline *d);
+/* mp__lock_try for a flagged lock (a takeover raises *want: others may
+ * sleep). */
+MP__HIDDEN mp_status mp__lock_try_flagged(mp_lock *l, _Atomic uint32_t *want, int32_t tid);
+
+/* A seq_cst fence: the barrier of a flagged release.  gcc refuses fences
+ * under -fsanitize=thread (TSan does not model them), so a TSan build, which
+ * checks the data's happens-before and not the flags' Dekker order, makes it
+ * a seq_cst read-modify-write of a word of its own instead (on x86 the same
+ * locked instruction). */
+static inline void mp__fence(void)
+{
+#ifdef __SANITIZE_THREAD__
+    static _Thread_local _Atomic uint32_t word;
+    atomic_fetch_add(&word, 0);
+#else
+    atomic_thread_fence(memory_order_seq_cst);
+#endif
+}
+
+/* The first step of a flagged release: the word is free after this store.
+ * The caller then issues a seq_cst fence (mp__fence) and calls
+ * mp__lock_wake_flagged -- or calls mp__lock_drop_flagged, which does all
+ * three. */
+static inline void mp__lock_store_free(mp_lock *l)
+{
+    atomic_store_explicit(&l->word, 0, memory_order_release);
+}
+
+/* The last step of a flagged release, after the fence: wake one sleeper if
+ * one announced itself. */
+static inline void mp__lock_wake_flagged(_Atomic uint32_t *want)
+{
+    if (MP__UNLIKELY(atomic_load(want)) && atomic_exchange(want, 0))
+        mp__futex_wake(want, 1);
+}
+
+static inline void mp__lock_drop_flagged(mp_lock *l, _Atomic uint32_t *want)
+{
+    mp__lock_store_free(l);
+    mp__fence();
+    mp__lock_wake_flagged(want);
+}
+
 #endif
