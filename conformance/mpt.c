@@ -650,6 +650,8 @@ int mpt_kat_kill_at(mpt_kat *k, size_t i)
     }
 #endif
     (void)sig;
+    if (k->at_stop)
+        k->at_stop(k->arg);
     kat_kill(p, pid);
     return MPT_KAT_KILLED;
 }

@@ -252,6 +252,9 @@ bool mpt_sleeper_wait(mpt_sleeper *w, double until);
 typedef struct mpt_kat {
     int (*call)(void *arg);     /* runs in the victim; its result is ignored */
     size_t (*probe)(void *arg); /* optional: runs in the parent between two steps */
+    void (*at_stop)(void *arg); /* optional: runs in the parent while a victim of
+                                   mpt_kat_kill_at is stopped before its
+                                   instruction, just before the kill */
     void *arg;
     /* Filled by mpt_kat_calibrate: */
     uintptr_t *trace;      /* the address of each instruction */

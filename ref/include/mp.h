@@ -576,8 +576,9 @@ MP_EXTERN mp_status mp_value_decode(const void *buf, size_t len, mp_value **out)
  * A process killed at any instant of put, get or task_done never leaves a
  * waiter asleep while what it waits for holds: the waiter notices within
  * about 0.1 s [Q-KILLED-WAKER-ANYTIME] [Q-KILLED-WAKER-ROOM-ANYTIME]
- * [JQ-KILLED-TASK-DONE-ANYTIME]; otherwise put, get, close and task_done wake
- * a waiter at once, not at its next look [Q-PUT-WAKES-PROMPT]
+ * [JQ-KILLED-TASK-DONE-ANYTIME], and a put waiting behind a producer killed
+ * at any instant of its put goes ahead [Q-KILLED-LOCK-HOLDER-ANYTIME]; otherwise put, get, close
+ * and task_done wake a waiter at once, not at its next look [Q-PUT-WAKES-PROMPT]
  * [Q-GET-WAKES-PROMPT] [Q-CLOSE-WAKES-PROMPT] [JQ-TASK-DONE-WAKES-PROMPT].
  * After a producer died part-way through a large message, another producer's
  * next message reaches a consumer that was already waiting, intact
