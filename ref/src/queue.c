@@ -81,12 +81,12 @@
  * sequence word (v = seq), raises its side's flag, re-reads W, and only if W
  * is unchanged calls FUTEX_WAIT(seq, v) -- for at most a slice (mp__nap).  A
  * publisher stores W (its commit), then, only if the flag is up, clears it,
- * bumps seq and calls FUTEX_WAKE.  All of it is seq_cst (or, for a
- * single-record commit, a release store followed by a seq_cst fence:
- * commit_unlock), so either the publisher sees the flag or the sleeper sees
- * the new W; and a wake landing
- * between the sleeper's read of seq and its FUTEX_WAIT changed seq, so the
- * kernel refuses to sleep.  No wake is lost while every process runs on.
+ * bumps seq and calls FUTEX_WAKE.  All of it is seq_cst (a single-record
+ * commit: a release store, then a seq_cst fence, commit_unlock), so either
+ * the publisher sees the flag or the sleeper sees the new W; and a wake
+ * landing between the sleeper's read of seq and its FUTEX_WAIT changed seq,
+ * so the kernel refuses to sleep.  No wake is lost while every process runs
+ * on.
  *
  * A process can be SIGKILLed at any instruction, though.  A publisher killed
  * after its commit but before its FUTEX_WAKE (before, in the middle of, or
@@ -174,11 +174,11 @@ static void repair_producer(mp_queue *q)
     }
 }
 
-/* The result st of taking side's lock (mp__lock_try_flagged, ..._take_flagged): on
- * MP_EOWNERDEAD repairs the producer side (the consumer side's repair is
- * data driven, cs_active, done by the caller) and says MP_OK, the lock being
- * held; any other result as it is.  For side_lock and the streaming
- * consumer's probe of the producer lock (queue_stream.c). */
+/* The result st of taking side's lock (mp__lock_try_flagged,
+ * mp__lock_take_flagged): on MP_EOWNERDEAD repairs the producer side (the
+ * consumer side's repair is data driven, cs_active, done by the caller) and
+ * says MP_OK, the lock being held; any other result as it is.  For side_lock
+ * and the streaming consumer's probe of the producer lock (queue_stream.c). */
 mp_status mp__queue_locked(mp_queue *q, int side, mp_status st)
 {
     if (st != MP_EOWNERDEAD)
