@@ -186,9 +186,7 @@ int mpt_join(mp_process *p)
 }
 
 /* Until task tid shows state 'S' in `readings` readings in a row, `gap_ns`
- * apart; fails the test after 10 s (scaled). */
-/* Until tid shows asleep in `readings` readings in a row, gap_ns apart, or
- * *back (may be NULL) is set. */
+ * apart, or *back (may be NULL) is set; fails the test after 10 s (scaled). */
 static void wait_asleep(pid_t tid, int readings, long gap_ns, _Atomic double *back)
 {
     double t0 = mpt_now();
