@@ -1384,6 +1384,100 @@ MPT_TEST(process, PROC_FORK_NOT_INHERITED,
     t_close();
 }
 
+/* What a child sees of two process objects made before its fork: for each,
+ * the statuses and values of name, pid and daemon; then its current name.
+ * Written to T.a. */
+static void put_handles(mp_process *a, mp_process *b)
+{
+    mp_process *h[2] = {a, b};
+    for (int i = 0; i < 2; i++) {
+        const char *n = NULL;
+        pid_t pid = -1;
+        bool d = false;
+        put_int(T.a.w, (int)mp_process_name(h[i], &n));
+        put_str(T.a.w, n ? n : "(null)");
+        put_int(T.a.w, (int)mp_process_pid(h[i], &pid));
+        put_int(T.a.w, (int)pid);
+        put_int(T.a.w, (int)mp_process_daemon(h[i], &d));
+        put_int(T.a.w, (int)d);
+    }
+    put_str(T.a.w, mp_current_name());
+}
+
+/* arg: where the test keeps this child's own handle. */
+static int report_handles(void *arg)
+{
+    child_init();
+    put_handles(T.other, *(mp_process **)arg);
+    return 0;
+}
+
+/* Reads put_handles' report from who and checks it against a and b as this
+ * process reads them, and the current name. */
+static void check_handles(mp_process *a, mp_process *b, const char *current, const char *who)
+{
+    mp_process *h[2] = {a, b};
+    char got[64];
+    for (int i = 0; i < 2; i++) {
+        const char *name = NULL;
+        pid_t pid = 0;
+        bool d = false;
+        MP_ASSERT_OK(mp_process_name(h[i], &name));
+        MP_ASSERT_OK(mp_process_pid(h[i], &pid));
+        MP_ASSERT_OK(mp_process_daemon(h[i], &d));
+        cr_assert_eq(get_int(T.a.r), MP_OK, "%s: name of object %d", who, i);
+        get_str(T.a.r, got, sizeof got);
+        cr_assert_str_eq(got, name, "%s: name of object %d", who, i);
+        cr_assert_eq(get_int(T.a.r), MP_OK, "%s: pid of object %d", who, i);
+        cr_assert_eq(get_int(T.a.r), (int)pid, "%s: pid of object %d", who, i);
+        cr_assert_eq(get_int(T.a.r), MP_OK, "%s: daemon of object %d", who, i);
+        cr_assert_eq(get_int(T.a.r), (int)d, "%s: daemon of object %d", who, i);
+    }
+    get_str(T.a.r, got, sizeof got);
+    cr_assert_str_eq(got, current, "%s: current name", who);
+}
+
+MPT_TEST(process, PROC_HANDLES_COPIED_AT_FORK,
+         "PROC-HANDLES-COPIED-AT-FORK: a child, started or made by a plain fork(), reads the "
+         "process objects made before its fork as they were then")
+{
+    t_reset();
+    /* A runs (the first object of the process: a library may keep such
+     * apart from the heap); B reads A and its own object; then a plain
+     * fork() reads both, B ended. */
+    mp_process *a = NULL, *b = NULL;
+    MP_ASSERT_OK(mp_process_new(&a, wait_release, NULL));
+    MP_ASSERT_OK(mp_process_set_daemon(a, true));
+    MP_ASSERT_OK(mp_process_start(a));
+    T.other = a;
+    MP_ASSERT_OK(mp_process_new(&b, report_handles, &b));
+    const char *bname = NULL;
+    MP_ASSERT_OK(mp_process_name(b, &bname));
+    char bcopy[64];
+    snprintf(bcopy, sizeof bcopy, "%s", bname);
+    MP_ASSERT_OK(mp_process_start(b));
+    check_handles(a, b, bcopy, "started child");
+    MP_ASSERT_OK(mp_process_join(b, MP_FOREVER)); /* kept: the plain fork reads it */
+    int code = -1;
+    MP_ASSERT_OK(mp_process_exitcode(b, &code));
+    cr_assert_eq(code, 0);
+    pid_t r = fork();
+    cr_assert(r >= 0, "fork: %s", strerror(errno));
+    if (r == 0) {
+        child_init();
+        put_handles(a, b);
+        _exit(0);
+    }
+    check_handles(a, b, "MainProcess", "plain fork() child");
+    int st = 0;
+    cr_assert_eq(waitpid(r, &st, 0), r);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "plain fork child status %#x", st);
+    release();
+    cr_assert_eq(mpt_join(a), 0);
+    mp_process_free(b);
+    t_close();
+}
+
 /* ------------------------------------------- sentinel, active_children, parent */
 
 /* poll(fd, POLLIN) within ms milliseconds (0: a look). */

@@ -148,7 +148,9 @@ typedef struct mp_process mp_process;
  * [PROC-ATEXIT-TERMINATES-DAEMONS].  Any thread may start processes
  * [PROC-START-THREADS].  A child made by a plain fork() has no children of
  * its own: its parent's are not signalled or joined there
- * [PROC-FORK-NOT-INHERITED]. */
+ * [PROC-FORK-NOT-INHERITED].  A child, started or made by a plain fork(),
+ * reads the process objects made before its fork as they were then (name,
+ * pid, daemon flag) [PROC-HANDLES-COPIED-AT-FORK]. */
 typedef int (*mp_target_fn)(void *arg);
 /* The "subclass with run() overridden" form: run receives its own process
  * handle (for mp_process_data(), mp_process_name(), ...) [PROC-RUN-CALLBACK]. */

@@ -63,7 +63,7 @@ static mp_status make(mp_process **out, mp_target_fn target, mp_run_fn run, void
      * of free chunks, so a program that starts and frees processes in turn
      * wrote malloc's arena on both sides of every fork, a fault each. */
     size_t plen = strlen(parent), len = plen + 16;        /* ':', 10 digits, NUL */
-    struct mp__proc_slot *slot = mp__proc_slot_take(len); /* see struct mp__proc */
+    struct mp__proc_slot *slot = mp__proc_slot_take(len); /* see struct mp__proc_state */
     mp_process *p;
     char *ident, *name;
     if (slot) {
@@ -291,7 +291,10 @@ mp_status mp_process_start(mp_process *p)
     /* Buffered output would otherwise be written twice, once by each side. */
     flush_stdio();
     atomic_store_explicit(&mp__proc.starter, mp__gettid(), memory_order_relaxed);
-    p->state = P_STARTED; /* before the fork: the child's copy has it */
+    p->state = P_STARTED;       /* before the fork: the child's copy has it */
+    struct mp__proc_state snap; /* the child's copy of mp__proc's page, which it finds zeroed */
+    if (mp__proc_wiped)
+        memcpy(&snap, &mp__proc, sizeof snap);
     pid_t pid = fork();
     if (pid == -1) {
         int e = errno;
@@ -301,6 +304,8 @@ mp_status mp_process_start(mp_process *p)
         return mp__errno(e, "process.start: fork");
     }
     if (pid == 0) {
+        if (mp__proc_wiped)
+            mp__proc_restore(&snap);
         become_child(p);
         int code = p->target ? p->target(p->arg) : p->run(p);
         mp__proc_exit_children();

@@ -48,17 +48,21 @@ struct mp__proc_slot {
     char name[48]; /* "Process-" and the ident */
 };
 
-/* Every process-wide variable of the component, in one page: after a fork
- * the parent writes its registry and the child its identity, and each page
- * one side writes after a fork costs that side a copy-on-write fault (tens of
- * microseconds on a VM).  The lock guards the registry; the identity is
- * written only by the one thread of a new child.  The page also holds one
- * handle (slot, taken by slot_busy): a program that starts processes one at
- * a time has its handle there, so the parent's writes after the fork (the
- * pid, the registry links, the join's state) stay on this page, and neither
- * malloc nor free touch the heap and errno's pages between forks (2 faults
- * per start + join). */
-struct mp__proc {
+/* Every process-wide variable of the component, in one page (mp__proc_page,
+ * below).  Each page one side of a fork writes after it costs that side a
+ * fault (tens of microseconds on a VM): a copy-on-write fault for a page
+ * the fork shared.  This page is not shared: a fork gives the child a
+ * zeroed page (MADV_WIPEONFORK) and the child restores the parent's view of
+ * it (mp__proc_restore), so the parent's writes after a fork (the pid, the
+ * registry links, the join's state) cost it nothing, and the child's
+ * restore and identity cost it one fault, as a write to a shared page did.
+ * The lock guards the registry; the identity is written only by the one
+ * thread of a new child.  The page also holds one handle (slot, taken by
+ * slot_busy): a program that starts processes one at a time has its handle
+ * there, so those writes stay on this page, and neither malloc nor free
+ * touch the heap and errno's pages between forks (2 faults per start +
+ * join). */
+struct mp__proc_state {
     pthread_mutex_t lock;
     mp_process *_Atomic head; /* started, unreaped children; written under lock */
     /* The thread forking in mp_process_start, which holds the lock across
@@ -84,7 +88,23 @@ struct mp__proc {
     _Atomic bool slot_busy;
     struct mp__proc_slot slot;
 };
-MP__HIDDEN extern struct mp__proc mp__proc;
+/* mp__proc alone on its page (the page is wiped at a fork: mp__proc_wiped). */
+union mp__proc_page {
+    struct mp__proc_state p;
+    char page[4096];
+};
+MP__HIDDEN extern union mp__proc_page mp__proc_page;
+#define mp__proc (mp__proc_page.p)
+/* True when a fork gives the child mp__proc's page zeroed (MADV_WIPEONFORK):
+ * then the child restores it (mp__proc_restore).  Set once, by
+ * mp__proc_init. */
+MP__HIDDEN extern bool mp__proc_wiped;
+/* In a new child: makes mp__proc the parent's copy of it, snap (NULL: the
+ * page was not wiped, it is that copy already), then forgets the parent's
+ * children (their pidfds closed), re-makes the lock and the cached tid.
+ * Called by the fork handler, and by mp_process_start's child, which keeps
+ * its copy on its own stack. */
+MP__HIDDEN void mp__proc_restore(const struct mp__proc_state *snap);
 
 /* The slot of mp__proc for a handle whose ident needs len bytes (NUL
  * included), or NULL when it is taken or too small: then the caller
