@@ -145,10 +145,12 @@ static void atfork_child(void)
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 /* The page is marked before the handlers are registered: every fork that
  * runs them (pthread_atfork's lock orders them after this store) sees the
- * mp__proc_wiped its child will see. */
+ * mp__proc_wiped its child will see.  Only where a page is mp__proc_page's
+ * 4 KiB: a larger page would wipe the variables beside it too. */
 static void atfork_init(void)
 {
-    mp__proc_wiped = madvise(&mp__proc_page, sizeof mp__proc_page, MADV_WIPEONFORK) == 0;
+    mp__proc_wiped = sysconf(_SC_PAGESIZE) == (long)sizeof mp__proc_page &&
+                     madvise(&mp__proc_page, sizeof mp__proc_page, MADV_WIPEONFORK) == 0;
     pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
 }
 
