@@ -166,7 +166,23 @@ void mpt_teardown(void)
               fds);
 }
 
-void mpt_fini(void) { kill_descendants(); }
+/* The socket path of this test (mpt_sock_path), removed in .fini. */
+static char sock_path[108];
+
+char *mpt_sock_path(char *buf, size_t n, const char *tag)
+{
+    snprintf(sock_path, sizeof sock_path, "/tmp/mpt-%s-%d.sock", tag, (int)getpid());
+    unlink(sock_path);
+    snprintf(buf, n, "%s", sock_path);
+    return buf;
+}
+
+void mpt_fini(void)
+{
+    kill_descendants();
+    if (sock_path[0])
+        unlink(sock_path);
+}
 
 mp_process *mpt_start(mp_target_fn fn, void *arg)
 {

@@ -32,6 +32,11 @@ void mpt_teardown(void);
  * and reaps every descendant, so that nothing a failed test started outlives
  * it and the library's exit-time join of its children finds none alive. */
 void mpt_fini(void);
+/* A path for this test's socket file, /tmp/mpt-TAG-PID.sock, into buf (n
+ * bytes), which it returns: a stale file of that name is removed now, and the
+ * file again in .fini, so a test that fails midway leaves none behind.  One
+ * per test. */
+char *mpt_sock_path(char *buf, size_t n, const char *tag);
 double mpt_now(void); /* CLOCK_MONOTONIC seconds */
 /* Upper bounds of timing assertions are multiplied by MPT_TIMEOUT_MULTIPLIER
  * (default 1) for slow machines. */

@@ -8,7 +8,9 @@ process is a child subreaper, so every process CMD orphans (Criterion's test
 workers, which live in sessions of their own, and their children) is
 reparented here rather than to init.  When CMD has ended, every process still
 below this one is recorded, killed (SIGKILL) and reaped; FILE receives their
-commands as a JSON list.  Exit status: CMD's (128 + signal when killed).
+commands as a JSON list.  The socket file a killed Criterion runner leaves in
+/tmp is removed (run.remove_ipc_socket).  Exit status: CMD's (128 + signal
+when killed).
 
 conformance/run.py does the same for a whole run; this is for callers that run
 several suites at once in one process (conformance/mutants/mutate.py), where
@@ -18,7 +20,7 @@ SIGINT kills CMD's process group (SIGKILL), then sweeps as usual.
 import argparse, json, os, signal, subprocess, sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import run as crun  # noqa: E402  (become_subreaper, sweep)
+import run as crun  # noqa: E402  (become_subreaper, sweep, remove_ipc_socket)
 
 
 def main():
@@ -34,6 +36,7 @@ def main():
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda s, f: os.killpg(p.pid, signal.SIGKILL))
     rc = p.wait()
+    crun.remove_ipc_socket(p.pid, rc)
     left = crun.sweep()
     with open(a.report, 'w') as f:
         json.dump(sorted(left.values()), f)

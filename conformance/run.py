@@ -29,7 +29,7 @@ Exit status: 2 when any row is `error` (the harness could not run it); else 1
 when a row failed, crashed or timed out, or processes were left over (with
 --strict, unsupported and absent rows fail too); else 0.
 """
-import argparse, ctypes, datetime, json, os, platform, re, signal, subprocess, sys
+import argparse, ctypes, datetime, json, os, platform, re, signal, stat, subprocess, sys
 import threading, time
 import xml.etree.ElementTree as ET
 
@@ -123,6 +123,24 @@ def sweep(limit=10.0):
         if not procs or time.time() - t0 > limit:
             return found
         time.sleep(0.01)
+
+
+def remove_ipc_socket(pid, rc):
+    """After a Criterion runner (process pid) ended with status rc: the socket
+    file it listened on for its workers' reports, which it removes only when it
+    exits normally, is removed for it.  Criterion 2.4 names it
+    /tmp/criterion_<pid>.sock, whatever TMPDIR says; a runner killed by a
+    signal or the suite timeout would otherwise leave one per run.  Only a
+    socket is removed, only when rc is not 0, and right after the caller
+    reaped the runner (until then no other process can have its pid)."""
+    if rc == 0:
+        return
+    path = f'/tmp/criterion_{pid}.sock'
+    try:
+        if stat.S_ISSOCK(os.lstat(path).st_mode):
+            os.unlink(path)
+    except OSError:
+        pass
 
 
 def describe_exit(rc):
@@ -264,6 +282,7 @@ class Runner:
             self.deadline_hit = True
             p.kill()
             self.rc = p.wait()
+        remove_ipc_socket(p.pid, self.rc)
         self.elapsed = time.time() - t0
         xml_err = None
         try:

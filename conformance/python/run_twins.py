@@ -40,8 +40,8 @@ occasional; the row still runs once).  Each row's verdict is
 compares with another run's JSON instead.  Exit status: 0 when nothing is a new
 failure, 1 on a new failure, 2 on a harness error.  Standard library only.
 """
-import argparse, ast, concurrent.futures as cf, csv, datetime, json, os, signal, \
-    subprocess, sys, threading, time
+import argparse, ast, concurrent.futures as cf, csv, datetime, json, os, shutil, signal, \
+    subprocess, sys, tempfile, threading, time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CONF = os.path.dirname(HERE)
@@ -656,15 +656,22 @@ def run_impl(impl, rows, sources, out_dir, timeout, jobs, twins_dir=HERE, grace=
     for fn in os.listdir(logdir):
         os.unlink(os.path.join(logdir, fn))
     results, jobs_of = {}, {}
-    env = child_env(impl)
+    # The twins' temporary files go to a directory of this run's, removed at
+    # its end: a twin that kills a manager or a pool on purpose leaves that
+    # process's pymp-* directory (and the listener socket in it) behind.
+    tmp = tempfile.mkdtemp(prefix='twins-')
+    env = dict(child_env(impl), TMPDIR=tmp)
     exe = info.get('executable') or impl['interpreter']
-    zyg = Zygote(exe, env, twins_dir, logdir) if mode == 'zygote' and 'error' not in info else None
+    zyg = None
     try:
+        if mode == 'zygote' and 'error' not in info:
+            zyg = Zygote(exe, env, twins_dir, logdir)
         return _run_rows(impl, rows, rows_in, uses, info, logdir, out_dir, timeout, jobs,
                          twins_dir, grace, env, exe, zyg, results, jobs_of)
     finally:
         if zyg is not None:
             zyg.close()
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _run_rows(impl, rows, rows_in, uses, info, logdir, out_dir, timeout, jobs, twins_dir,

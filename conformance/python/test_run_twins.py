@@ -51,6 +51,15 @@ def FAKE_CRASH():
     os.kill(os.getpid(), 9)
 
 
+def FAKE_TMP_LEFT():
+    # what a killed manager leaves: a directory under the temporary directory
+    import tempfile
+    d = tempfile.mkdtemp(prefix='pymp-')
+    with open(os.environ['FAKE_PIDFILE'] + '.tmp', 'w') as f:
+        f.write(d)
+    os.kill(os.getpid(), 9)
+
+
 def FAKE_KILL_ZYGOTE():
     # SIGKILLs the process that forked it (the zygote; never the test itself),
     # then hangs: the row and every later one must be errors, this one killed
@@ -240,6 +249,20 @@ class Runner(unittest.TestCase):
             self.assertEqual(res['FAKE-EXIT-PATH']['result'], 'pass', (mode, res))
             with open(os.path.join(self.out, 'twins-fake', 'FAKE-EXIT-PATH.stdout')) as f:
                 self.assertEqual(f.read(), 'thread joined\natexit ran\n', mode)
+
+    def test_temporary_files_removed(self):
+        """What a twin leaves in its temporary directory (a manager killed on
+        purpose leaves its pymp-* directory) is in a directory of the run's,
+        outside the system's, and removed when the run ends."""
+        for mode in ('zygote', 'fresh'):
+            res, _, _ = self.run_fake('fakemp', ['FAKE-TMP-LEFT'], mode=mode)
+            self.assertEqual(res['FAKE-TMP-LEFT']['result'], 'crash', (mode, res))
+            with open(self.pidfile + '.tmp') as f:
+                left = f.read()
+            self.assertNotEqual(os.path.dirname(left), tempfile.gettempdir(), mode)
+            self.assertTrue(os.path.basename(os.path.dirname(left)).startswith('twins-'), left)
+            self.assertFalse(os.path.lexists(left), (mode, left))
+            self.assertFalse(os.path.lexists(os.path.dirname(left)), (mode, left))
 
     def test_zygote_dies(self):
         """The zygote killed under a running twin: that row and every later

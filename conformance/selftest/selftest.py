@@ -144,6 +144,8 @@ def case_killed(a):
             time.sleep(0.02)
     check(killed, 'the event runner was killed while EVT_SET_WAKES_ALL ran')
     rc, doc = finish(p, 'killed', a.work)
+    sock = f'/tmp/criterion_{runner}.sock'
+    check(not os.path.lexists(sock), f'the killed runner left no socket file ({sock})')
     got = {k: v['result'] for k, v in results(doc).items()}
     want = {'EVT-CROSS-PROCESS': 'pass', 'EVT-NULL-ARGS': 'fail', 'EVT-SET-CLEAR': 'fail',
             'EVT-SET-WAKES-ALL': 'error', 'EVT-WAIT-TIMEOUT': 'error',

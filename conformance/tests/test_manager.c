@@ -390,9 +390,8 @@ MPT_TEST(manager, MGR_UNIX_PATH,
          "shutdown")
 {
     char path[128], addr[140];
-    snprintf(path, sizeof path, "/tmp/mpt-mgr-%d.sock", (int)getpid());
+    mpt_sock_path(path, sizeof path, "mgr");
     snprintf(addr, sizeof addr, "unix:%s", path);
-    unlink(path);
     mp_manager *m = NULL;
     mp_manager_opts o = {.address = addr};
     MP_ASSERT_OK(mp_manager_start(&m, &o));
@@ -521,8 +520,7 @@ MPT_TEST(manager, MGR_CONNECT_NO_SERVER,
     MPT_ASSERT_PROMPT(mp_manager_connect(&m, "unix:/nonexistent-mpt/listener", "k", 1), MP_EDEAD);
     /* A socket file left by a killed server: connection refused. */
     char path[128];
-    snprintf(path, sizeof path, "/tmp/mpt-stale-%d.sock", (int)getpid());
-    unlink(path);
+    mpt_sock_path(path, sizeof path, "stale");
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     struct sockaddr_un un = {.sun_family = AF_UNIX};
     strcpy(un.sun_path, path);
@@ -643,9 +641,8 @@ MPT_TEST(manager, MGR_SERVER_MUST_PROVE_KEY,
          "for the client")
 {
     char path[128], addr[140];
-    snprintf(path, sizeof path, "/tmp/mpt-fake-%d.sock", (int)getpid());
+    mpt_sock_path(path, sizeof path, "fake");
     snprintf(addr, sizeof addr, "unix:%s", path);
-    unlink(path);
     struct fake f = {.lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)};
     struct sockaddr_un un = {.sun_family = AF_UNIX};
     strcpy(un.sun_path, path);
