@@ -2,7 +2,7 @@
 """Self-test of run_twins.py (`make twins-selftest`): the expectation logic and
 the runner's fail-closed behaviour, with fake twins and a fake implementation
 module in a temporary directory.  No real twin runs; a few seconds."""
-import json, os, subprocess, sys, tempfile, textwrap, time, unittest
+import json, os, select, subprocess, sys, tempfile, textwrap, time, unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -86,13 +86,21 @@ SUBS = ('util', 'connection', 'managers', 'pool', 'reduction', 'sharedctypes',
         'synchronize', 'queues')
 
 
-def gone(pid):
+def gone_within(pid, seconds):
+    """True once process pid has ended (a zombie counts), waiting up to
+    `seconds` for it: a SIGKILL sent to it a moment ago need not have taken
+    effect yet on a busy machine.  Waits on a pidfd, which becomes readable
+    when the process ends, so the wait is the event itself, not a guess."""
     try:
-        os.kill(pid, 0)
+        fd = os.pidfd_open(pid)
     except ProcessLookupError:
         return True
-    with open(f'/proc/{pid}/stat') as f:
-        return f.read().rsplit(')', 1)[1].split()[0] == 'Z'
+    try:
+        p = select.poll()
+        p.register(fd, select.POLLIN)
+        return bool(p.poll(seconds * 1000))
+    finally:
+        os.close(fd)
 
 
 class Expectations(unittest.TestCase):
@@ -236,10 +244,7 @@ class Runner(unittest.TestCase):
         with open(self.pidfile) as f:
             gpid = int(f.read())
         self.assertEqual([x['pid'] for x in res['FAKE-GRANDCHILD']['leftovers']], [gpid])
-        deadline = time.monotonic() + 5
-        while not gone(gpid) and time.monotonic() < deadline:
-            time.sleep(0.01)
-        self.assertTrue(gone(gpid), 'the grandchild survived')
+        self.assertTrue(gone_within(gpid, 5), 'the grandchild survived')
         self.assertGreaterEqual(res['FAKE-HANG']['duration'], 4.0)
         self.assertLess(took, 40)
 
@@ -276,7 +281,7 @@ class Runner(unittest.TestCase):
         self.assertLess(took, 45, 'the runner waited for the orphan instead of ending it')
         with open(self.pidfile + '.z') as f:
             zpid = int(f.read())
-        self.assertTrue(gone(zpid), 'the twin of a dead zygote survived')
+        self.assertTrue(gone_within(zpid, 5), 'the twin of a dead zygote survived')
         self.assertEqual(rt.judge(list(res.values()), {}), 2)
 
     def test_zygote_does_not_start(self):
