@@ -14,12 +14,18 @@ set -u
 EVERY=${EVERY:-20} THRESHOLD=${THRESHOLD:-110} ROUNDS=${ROUNDS:-3}
 OSFLOOR=${OSFLOOR:-build/bench/osfloor}
 [ $# -ge 1 ] || { echo "usage: $0 NAME=path/to/mpbench ..." >&2; exit 2; }
-msgs() { # the JSON line's first sample in M msg/s, or "error"
+T=$(mktemp)
+trap 'rm -f "$T"' EXIT
+# m PROG ARGS...: PROG's first sample in M msg/s, or "error".  The line goes
+# to a file and is read after PROG ends: a reader started beside it (python3
+# is a slow-starting shim on some machines) would take a CPU from it.
+m() {
+    "$@" > "$T"
     python3 -c 'import json,sys
 try: print("%.1f" % (json.loads(sys.stdin.read())["samples"][0] / 1e6))
-except Exception: print("error")'
+except Exception: print("error")' < "$T"
 }
-ring() { "$OSFLOOR" stream mech=ring size=64 -t 0.3 | msgs; }
+ring() { m "$OSFLOOR" stream mech=ring size=64 -t 0.3; }
 while :; do
     r=$(ring)
     echo "$(date -u +%T) probe os.ring=$r"
@@ -27,8 +33,8 @@ while :; do
         for ((i = 1; i <= ROUNDS; i++)); do
             line="$(date -u +%T) FAST os.ring=$(ring)"
             for side in "$@"; do
-                line="$line ${side%%=*}=$("${side#*=}" queue.stream kind=Queue size=64 \
-                    producers=1 consumers=1 api=bytes -t 0.5 | msgs)"
+                line="$line ${side%%=*}=$(m "${side#*=}" queue.stream kind=Queue size=64 \
+                    producers=1 consumers=1 api=bytes -t 0.5)"
             done
             echo "$line"
         done
